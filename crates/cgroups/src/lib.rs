@@ -1,0 +1,1 @@
+//! phobos-cgroups (skeleton; filled in by its issue).

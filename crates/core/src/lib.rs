@@ -1,0 +1,1 @@
+//! phobos-core (skeleton; filled in by its issue).

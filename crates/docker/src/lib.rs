@@ -1,0 +1,1 @@
+//! phobos-docker (skeleton; filled in by its issue).

@@ -1,0 +1,1 @@
+//! phobos-mesos (skeleton; filled in by its issue).

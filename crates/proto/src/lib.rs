@@ -1,0 +1,1 @@
+//! phobos-proto (skeleton; filled in by its issue).
