@@ -1,1 +1,20 @@
-//! phobos-core (skeleton; filled in by its issue).
+//! Phobos core: the types every containerizer shares and the runtime-directory
+//! store that is the single source of truth about containers.
+//!
+//! Nothing here touches namespaces or cgroups; the store only uses plain files,
+//! `rename(2)` for atomic checkpoints and `flock(2)` for cross-process locks.
+
+pub mod config;
+pub mod id;
+pub mod state;
+pub mod store;
+pub mod termination;
+pub mod time;
+pub mod wait_status;
+
+pub use config::{CommandSpec, ContainerConfig, LauncherKind};
+pub use id::{ContainerId, InvalidContainerId};
+pub use state::{ContainerState, StateRecord};
+pub use store::{ContainerDir, RuntimeStore, StoreError};
+pub use termination::{Reason, TaskState, Termination};
+pub use wait_status::WaitStatus;

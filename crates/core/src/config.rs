@@ -1,0 +1,127 @@
+//! `ContainerConfig`: what a container was asked to be, checkpointed as the
+//! runtime directory's `config` file before anything else happens.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ContainerId;
+
+/// The command to run, with Mesos `CommandInfo` semantics: `shell = true`
+/// runs `/bin/sh -c <value>`; otherwise `value` is the executable and
+/// `arguments` is the whole argv (so `arguments[0]` is argv[0]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandSpec {
+    pub shell: bool,
+    pub value: String,
+    #[serde(default)]
+    pub arguments: Vec<String>,
+}
+
+impl CommandSpec {
+    /// A command given as an argv vector, as on the `phobos run` command line.
+    pub fn argv(argv: Vec<String>) -> Option<Self> {
+        let value = argv.first()?.clone();
+        Some(Self {
+            shell: false,
+            value,
+            arguments: argv,
+        })
+    }
+
+    /// The argv that is executed: `["/bin/sh", "-c", value]` for shell commands.
+    pub fn exec_argv(&self) -> Vec<String> {
+        if self.shell {
+            vec!["/bin/sh".into(), "-c".into(), self.value.clone()]
+        } else if self.arguments.is_empty() {
+            vec![self.value.clone()]
+        } else {
+            self.arguments.clone()
+        }
+    }
+
+    /// A one-line rendering for listings.
+    pub fn display(&self) -> String {
+        if self.shell {
+            return self.value.clone();
+        }
+        self.exec_argv()
+            .iter()
+            .map(|a| {
+                if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '\'') {
+                    format!("'{}'", a.replace('\'', "'\\''"))
+                } else {
+                    a.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// Which launcher forks the container (Mesos `--launcher`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LauncherKind {
+    /// Namespaces plus a freezer cgroup; needs root.
+    Linux,
+    /// A plain session leader; no namespaces, no cgroups.
+    Posix,
+}
+
+impl LauncherKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Linux => "linux",
+            Self::Posix => "posix",
+        }
+    }
+}
+
+/// The whole description of a container as launched.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ContainerConfig {
+    pub id: ContainerId,
+    pub command: CommandSpec,
+    /// Environment variables in priority order (later entries win).
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    #[serde(default)]
+    pub working_dir: Option<PathBuf>,
+    /// The user to run as (name or numeric uid); `None` keeps the caller's.
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// Isolator names in Mesos spelling, after defaults were applied.
+    pub isolation: Vec<String>,
+    pub launcher: LauncherKind,
+    /// Host path of the sandbox (holds `stdout` and `stderr`).
+    pub sandbox: PathBuf,
+    /// The cgroup directory name under each hierarchy's root (`--cgroups-root`).
+    pub cgroups_root: String,
+    /// Whether the launcher's stdin is handed to the command.
+    #[serde(default)]
+    pub interactive: bool,
+    /// When the launch began, in seconds since the epoch.
+    pub created_at: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argv_and_shell_forms() {
+        let c = CommandSpec::argv(vec!["sh".into(), "-c".into(), "echo hi; exit 7".into()]).unwrap();
+        assert_eq!(c.exec_argv(), ["sh", "-c", "echo hi; exit 7"]);
+        assert_eq!(c.display(), "sh -c 'echo hi; exit 7'");
+        let s = CommandSpec {
+            shell: true,
+            value: "exit 42".into(),
+            arguments: vec![],
+        };
+        assert_eq!(s.exec_argv(), ["/bin/sh", "-c", "exit 42"]);
+        assert!(CommandSpec::argv(vec![]).is_none());
+    }
+}

@@ -1,0 +1,548 @@
+//! The runtime directory, the truth about every container (DESIGN.md
+//! "On disk"):
+//!
+//! ```text
+//! <runtime_dir>/containers/<id>/
+//!     config       ContainerConfig (JSON)
+//!     launch_info  what the isolators contributed (JSON)
+//!     state        current state and when it was entered (JSON)
+//!     pid          the init helper's pid (decimal)
+//!     status       the command's wait status, written by init (JSON)
+//!     termination  the final Termination (JSON)
+//!     destroying   marker: a destroy was requested
+//!     init.lock    held (flock LOCK_EX) by the init helper while it lives
+//! ```
+//!
+//! Two `flock(2)` locks coordinate processes that never talk to each other:
+//! the *operation lock* on the container directory itself serializes launch,
+//! destroy and finalization; the *init lock* on `init.lock` is taken by the
+//! launcher before the directory becomes visible and handed to the init
+//! helper, so a blocking shared lock on it returns exactly when init is gone.
+//! Checkpoints are written to a temporary file and `rename(2)`d into place.
+
+use std::ffi::CString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{ContainerId, ContainerState, StateRecord};
+
+pub const CONFIG_FILE: &str = "config";
+pub const LAUNCH_INFO_FILE: &str = "launch_info";
+pub const STATE_FILE: &str = "state";
+pub const PID_FILE: &str = "pid";
+pub const STATUS_FILE: &str = "status";
+pub const TERMINATION_FILE: &str = "termination";
+pub const DESTROYING_MARKER: &str = "destroying";
+pub const INIT_LOCK_FILE: &str = "init.lock";
+const CONTAINERS_DIR: &str = "containers";
+const TMP_PREFIX: &str = ".tmp-";
+
+/// Errors of the runtime store; each names the path involved.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("failed to {op} {}: {source}", path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("corrupt checkpoint {}: {source}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("corrupt checkpoint {}: '{value}' is not a pid", path.display())]
+    BadPid { path: PathBuf, value: String },
+    #[error("container '{0}' already exists")]
+    AlreadyExists(ContainerId),
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
+    move |source| StoreError::Io {
+        op,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The `<runtime_dir>` root.
+#[derive(Clone, Debug)]
+pub struct RuntimeStore {
+    root: PathBuf,
+}
+
+impl RuntimeStore {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn containers_dir(&self) -> PathBuf {
+        self.root.join(CONTAINERS_DIR)
+    }
+
+    fn container_path(&self, id: &ContainerId) -> PathBuf {
+        self.containers_dir().join(id.as_str())
+    }
+
+    /// The directory of a known container, or `None` if there is none.
+    pub fn open(&self, id: &ContainerId) -> Option<ContainerDir> {
+        let path = self.container_path(id);
+        path.is_dir().then(|| ContainerDir {
+            id: id.clone(),
+            path,
+        })
+    }
+
+    /// Starts creating a container: a hidden directory, already holding the
+    /// operation lock and the init lock, that becomes `<id>` on
+    /// [`NewContainer::publish`]. Fails early when the ID is taken.
+    pub fn create(&self, id: &ContainerId) -> Result<NewContainer, StoreError> {
+        if self.container_path(id).exists() {
+            return Err(StoreError::AlreadyExists(id.clone()));
+        }
+        let parent = self.containers_dir();
+        fs::create_dir_all(&parent).map_err(io_err("create", &parent))?;
+        let tmp = parent.join(format!("{TMP_PREFIX}{id}-{}", uuid::Uuid::new_v4().simple()));
+        fs::create_dir(&tmp).map_err(io_err("create", &tmp))?;
+        let guard = TmpDirGuard(Some(tmp.clone()));
+        let op_lock = OpLock::acquire(&tmp, false)?.expect("a blocking lock is always acquired");
+        let init_lock = open_lock_file(&tmp.join(INIT_LOCK_FILE), true)?;
+        init_lock
+            .lock()
+            .map_err(io_err("lock", &tmp.join(INIT_LOCK_FILE)))?;
+        Ok(NewContainer {
+            dir: ContainerDir {
+                id: id.clone(),
+                path: tmp,
+            },
+            final_path: self.container_path(id),
+            op_lock,
+            init_lock,
+            guard,
+        })
+    }
+
+    /// IDs of all containers with a runtime directory, sorted.
+    pub fn list(&self) -> Result<Vec<ContainerId>, StoreError> {
+        let mut ids: Vec<ContainerId> = self
+            .entries()?
+            .into_iter()
+            .filter_map(|name| ContainerId::new(name).ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Hidden directories of launches that never published, whose creator is
+    /// gone (their operation lock is free). Recovery removes them.
+    pub fn abandoned_creations(&self) -> Result<Vec<PathBuf>, StoreError> {
+        let mut out = Vec::new();
+        for name in self.entries()? {
+            if !name.starts_with(TMP_PREFIX) {
+                continue;
+            }
+            let path = self.containers_dir().join(&name);
+            if OpLock::acquire(&path, true)?.is_some() {
+                out.push(path);
+            }
+        }
+        Ok(out)
+    }
+
+    fn entries(&self) -> Result<Vec<String>, StoreError> {
+        let dir = self.containers_dir();
+        let read = match fs::read_dir(&dir) {
+            Ok(read) => read,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("list", &dir)(e)),
+        };
+        let mut names = Vec::new();
+        for entry in read {
+            let entry = entry.map_err(io_err("list", &dir))?;
+            if let Ok(name) = entry.file_name().into_string() {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+}
+
+/// Removes an unpublished creation directory if the launch gives up early.
+struct TmpDirGuard(Option<PathBuf>);
+
+impl Drop for TmpDirGuard {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = fs::remove_dir_all(path);
+        }
+    }
+}
+
+/// A container being created: not yet visible under its ID.
+pub struct NewContainer {
+    dir: ContainerDir,
+    final_path: PathBuf,
+    op_lock: OpLock,
+    init_lock: File,
+    guard: TmpDirGuard,
+}
+
+impl NewContainer {
+    pub fn dir(&self) -> &ContainerDir {
+        &self.dir
+    }
+
+    /// Makes the container visible under its ID with `rename(2)` and
+    /// `RENAME_NOREPLACE`, so two launches of one ID cannot both win.
+    /// Returns the directory, the held operation lock and the held init lock.
+    pub fn publish(mut self) -> Result<(ContainerDir, OpLock, File), StoreError> {
+        let from = cstring(&self.dir.path)?;
+        let to = cstring(&self.final_path)?;
+        // SAFETY: both pointers are valid NUL-terminated strings that outlive
+        // the call; AT_FDCWD makes the paths relative to the cwd as usual.
+        let rc = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                from.as_ptr(),
+                libc::AT_FDCWD,
+                to.as_ptr(),
+                libc::RENAME_NOREPLACE,
+            )
+        };
+        if rc != 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EEXIST) {
+                return Err(StoreError::AlreadyExists(self.dir.id.clone()));
+            }
+            return Err(io_err("rename into place", &self.final_path)(err));
+        }
+        self.guard.0 = None;
+        self.dir.path = self.final_path.clone();
+        Ok((self.dir, self.op_lock, self.init_lock))
+    }
+}
+
+fn cstring(path: &Path) -> Result<CString, StoreError> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| StoreError::Io {
+        op: "use",
+        path: path.to_owned(),
+        source: io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"),
+    })
+}
+
+fn open_lock_file(path: &Path, create: bool) -> Result<File, StoreError> {
+    OpenOptions::new()
+        .read(true)
+        .write(create)
+        .create(create)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map_err(io_err("open", path))
+}
+
+/// An exclusive `flock(2)` on a container directory, released on drop or
+/// when the holding process dies.
+#[derive(Debug)]
+pub struct OpLock {
+    _file: File,
+}
+
+impl OpLock {
+    fn acquire(dir: &Path, try_only: bool) -> Result<Option<Self>, StoreError> {
+        let file = File::open(dir).map_err(io_err("open", dir))?;
+        if try_only {
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(fs::TryLockError::WouldBlock) => return Ok(None),
+                Err(fs::TryLockError::Error(e)) => return Err(io_err("lock", dir)(e)),
+            }
+        } else {
+            file.lock().map_err(io_err("lock", dir))?;
+        }
+        Ok(Some(Self { _file: file }))
+    }
+}
+
+/// One container's runtime directory.
+#[derive(Clone, Debug)]
+pub struct ContainerDir {
+    id: ContainerId,
+    path: PathBuf,
+}
+
+impl ContainerDir {
+    pub fn id(&self) -> &ContainerId {
+        &self.id
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Blocks until this process holds the operation lock.
+    pub fn lock_op(&self) -> Result<OpLock, StoreError> {
+        Ok(OpLock::acquire(&self.path, false)?.expect("a blocking lock is always acquired"))
+    }
+
+    /// The operation lock if nobody else holds it.
+    pub fn try_lock_op(&self) -> Result<Option<OpLock>, StoreError> {
+        OpLock::acquire(&self.path, true)
+    }
+
+    /// Whether the init helper (or the launcher that will hand it the lock)
+    /// is alive: someone holds `init.lock` exclusively.
+    pub fn init_alive(&self) -> Result<bool, StoreError> {
+        let path = self.file(INIT_LOCK_FILE);
+        let file = match open_lock_file(&path, false) {
+            Ok(file) => file,
+            Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(false),
+            Err(fs::TryLockError::WouldBlock) => Ok(true),
+            Err(fs::TryLockError::Error(e)) => Err(io_err("lock", &path)(e)),
+        }
+    }
+
+    /// Blocks (no polling) until the init helper has exited.
+    pub fn wait_for_init_exit(&self) -> Result<(), StoreError> {
+        let path = self.file(INIT_LOCK_FILE);
+        let file = match open_lock_file(&path, false) {
+            Ok(file) => file,
+            Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        file.lock_shared().map_err(io_err("lock", &path))
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        self.file(name).exists()
+    }
+
+    /// Writes `bytes` to `name` atomically (temporary file, then rename).
+    pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let target = self.file(name);
+        let tmp = self.file(&format!(".{name}.{}", std::process::id()));
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&tmp)
+            .map_err(io_err("create", &tmp))?;
+        file.write_all(bytes).map_err(io_err("write", &tmp))?;
+        drop(file);
+        fs::rename(&tmp, &target).map_err(io_err("rename into place", &target))
+    }
+
+    pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
+        let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| StoreError::Corrupt {
+            path: self.file(name),
+            source,
+        })?;
+        bytes.push(b'\n');
+        self.write_atomic(name, &bytes)
+    }
+
+    /// Reads a checkpoint; `None` when the file does not exist.
+    pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.file(name);
+        match fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("read", &path)(e)),
+        }
+    }
+
+    pub fn read_json<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, StoreError> {
+        let Some(bytes) = self.read(name)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| StoreError::Corrupt {
+                path: self.file(name),
+                source,
+            })
+    }
+
+    pub fn state(&self) -> Result<Option<StateRecord>, StoreError> {
+        self.read_json(STATE_FILE)
+    }
+
+    pub fn set_state(&self, state: ContainerState) -> Result<StateRecord, StoreError> {
+        let record = StateRecord {
+            state,
+            since: crate::time::now_secs(),
+        };
+        self.write_json(STATE_FILE, &record)?;
+        Ok(record)
+    }
+
+    pub fn pid(&self) -> Result<Option<i32>, StoreError> {
+        let Some(bytes) = self.read(PID_FILE)? else {
+            return Ok(None);
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        text.trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| StoreError::BadPid {
+                path: self.file(PID_FILE),
+                value: text.trim().to_owned(),
+            })
+    }
+
+    /// Records that a destroy was asked for, so a launch in another process
+    /// stops at its next transition.
+    pub fn mark_destroying(&self) -> Result<(), StoreError> {
+        let path = self.file(DESTROYING_MARKER);
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map(drop)
+            .map_err(io_err("create", &path))
+    }
+
+    pub fn destroy_requested(&self) -> bool {
+        self.exists(DESTROYING_MARKER)
+    }
+
+    /// Removes the whole runtime directory.
+    pub fn remove(&self) -> Result<(), StoreError> {
+        match fs::remove_dir_all(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("remove", &self.path)(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::termination::Termination;
+    use crate::WaitStatus;
+
+    fn store() -> (tempfile::TempDir, RuntimeStore) {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = RuntimeStore::new(tmp.path());
+        (tmp, store)
+    }
+
+    fn id(s: &str) -> ContainerId {
+        ContainerId::new(s).unwrap()
+    }
+
+    #[test]
+    fn creation_is_invisible_until_published() {
+        let (_tmp, store) = store();
+        let new = store.create(&id("a")).unwrap();
+        assert!(store.open(&id("a")).is_none());
+        assert!(store.list().unwrap().is_empty());
+        new.dir().write_json(CONFIG_FILE, &"x").unwrap();
+        let (dir, _op, _init) = new.publish().unwrap();
+        assert_eq!(store.list().unwrap(), vec![id("a")]);
+        assert_eq!(dir.read_json::<String>(CONFIG_FILE).unwrap().unwrap(), "x");
+    }
+
+    #[test]
+    fn duplicate_ids_are_refused_and_leave_the_first_alone() {
+        let (_tmp, store) = store();
+        let (dir, _op, _init) = store.create(&id("a")).unwrap().publish().unwrap();
+        dir.write_atomic("marker", b"first").unwrap();
+        assert!(matches!(
+            store.create(&id("a")),
+            Err(StoreError::AlreadyExists(_))
+        ));
+        // A race past the early check is caught by RENAME_NOREPLACE.
+        fs::remove_dir_all(dir.path()).unwrap();
+        let racing = store.create(&id("a")).unwrap();
+        let (dir, _op, _init) = store.create(&id("a")).unwrap().publish().unwrap();
+        dir.write_atomic("marker", b"winner").unwrap();
+        assert!(matches!(racing.publish(), Err(StoreError::AlreadyExists(_))));
+        assert_eq!(dir.read("marker").unwrap().unwrap(), b"winner");
+        let leftovers: Vec<_> = fs::read_dir(store.containers_dir()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "the losing creation was not cleaned up");
+    }
+
+    #[test]
+    fn dropped_creation_leaves_nothing() {
+        let (_tmp, store) = store();
+        drop(store.create(&id("a")).unwrap());
+        assert_eq!(fs::read_dir(store.containers_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn init_lock_tracks_its_holder() {
+        let (_tmp, store) = store();
+        let (dir, _op, init_lock) = store.create(&id("a")).unwrap().publish().unwrap();
+        assert!(dir.init_alive().unwrap());
+        drop(init_lock);
+        assert!(!dir.init_alive().unwrap());
+        dir.wait_for_init_exit().unwrap();
+    }
+
+    #[test]
+    fn operation_lock_excludes_others() {
+        let (_tmp, store) = store();
+        let (dir, op, _init) = store.create(&id("a")).unwrap().publish().unwrap();
+        assert!(dir.try_lock_op().unwrap().is_none());
+        drop(op);
+        assert!(dir.try_lock_op().unwrap().is_some());
+    }
+
+    #[test]
+    fn abandoned_creations_are_found_only_when_unlocked() {
+        let (_tmp, store) = store();
+        let live = store.create(&id("a")).unwrap();
+        assert!(store.abandoned_creations().unwrap().is_empty());
+        // Simulate a creator that died: keep the directory, drop the locks.
+        let path = live.dir().path().to_owned();
+        std::mem::forget(live.guard);
+        drop(live.op_lock);
+        assert_eq!(store.abandoned_creations().unwrap(), vec![path]);
+    }
+
+    #[test]
+    fn checkpoints_round_trip_and_report_corruption() {
+        let (_tmp, store) = store();
+        let (dir, _op, _init) = store.create(&id("a")).unwrap().publish().unwrap();
+        let t = Termination::from_exit(WaitStatus::exited(3));
+        dir.write_json(TERMINATION_FILE, &t).unwrap();
+        assert_eq!(dir.read_json::<Termination>(TERMINATION_FILE).unwrap(), Some(t));
+        assert_eq!(dir.read_json::<Termination>("missing").unwrap(), None);
+        dir.write_atomic(PID_FILE, b"12x\n").unwrap();
+        let err = dir.pid().unwrap_err().to_string();
+        assert!(err.contains("'12x' is not a pid"), "{err}");
+        dir.write_atomic(STATE_FILE, b"{").unwrap();
+        assert!(matches!(dir.state(), Err(StoreError::Corrupt { .. })));
+        let r = dir.set_state(ContainerState::Running).unwrap();
+        assert_eq!(dir.state().unwrap(), Some(r));
+    }
+}
