@@ -1,1 +1,17 @@
-//! phobos-mesos (skeleton; filled in by its issue).
+//! The Mesos containerizer (reference §3): a launch walks the Mesos state
+//! machine, isolators contribute namespaces, a launcher clones the init
+//! helper, and every operation works from a fresh process because the
+//! runtime directory holds all state.
+
+pub mod containerizer;
+pub mod init;
+pub mod isolator;
+pub mod launch_info;
+pub mod launcher;
+pub mod sys;
+mod user;
+
+pub use containerizer::{
+    ContainerSummary, ContainerizerError, Launched, MesosContainerizer, RecoverReport,
+};
+pub use launcher::LaunchError;

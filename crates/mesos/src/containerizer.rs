@@ -1,0 +1,716 @@
+//! The Mesos containerizer's operations over the runtime directory: launch
+//! (the §3.2 state machine), wait, destroy, kill, listing, recovery and
+//! clean-up. No operation needs a daemon: each takes the locks it needs
+//! (see `phobos_core::store`) and leaves the disk consistent, even when the
+//! process doing it is SIGKILLed at any point.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use phobos_core::store::{CONFIG_FILE, LAUNCH_INFO_FILE, STATUS_FILE, TERMINATION_FILE};
+use phobos_core::{
+    ContainerConfig, ContainerDir, ContainerId, ContainerState, LauncherKind, Reason,
+    RuntimeStore, StoreError, TaskState, Termination, WaitStatus,
+};
+
+use crate::init::{DEFAULT_PATH, InitStatus};
+use crate::isolator::{self, Isolator, IsolatorError};
+use crate::launch_info::{LaunchInfo, ResolvedUser};
+use crate::launcher::{self, ForkedInit, InitSpec, LaunchError, Launcher, LinuxLauncher};
+use crate::user::{self, UserError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerizerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Isolator(#[from] IsolatorError),
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    #[error(transparent)]
+    User(#[from] UserError),
+    #[error("failed to prepare the sandbox {}: {source}", path.display())]
+    Sandbox {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("container {id} was destroyed while {state}")]
+    DestroyedDuring { id: ContainerId, state: ContainerState },
+    #[error("container {0} has no config checkpoint")]
+    NoConfig(ContainerId),
+    #[error("container {0} is not running")]
+    NotRunning(ContainerId),
+    #[error("failed to signal container {id}: {source}")]
+    Signal {
+        id: ContainerId,
+        #[source]
+        source: io::Error,
+    },
+    #[error("destroying container {id} failed: {errors}")]
+    Teardown { id: ContainerId, errors: String },
+}
+
+type Result<T, E = ContainerizerError> = std::result::Result<T, E>;
+
+/// A container that reached RUNNING.
+#[derive(Debug)]
+pub struct Launched {
+    pub dir: ContainerDir,
+    /// The init helper's pid (a child of the launching process).
+    pub pid: i32,
+}
+
+/// One line of `phobos ps`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ContainerSummary {
+    pub id: ContainerId,
+    pub state: ContainerState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    pub started_at: f64,
+    pub command: String,
+    pub launcher: LauncherKind,
+    pub isolation: Vec<String>,
+    pub sandbox: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub termination: Option<Termination>,
+}
+
+/// What `recover` found and did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct RecoverReport {
+    /// Live containers re-adopted.
+    pub recovered: Vec<ContainerId>,
+    /// Containers whose command had ended; their termination was recorded.
+    pub finalized: Vec<ContainerId>,
+    /// Half-launched or half-destroyed containers destroyed and removed.
+    pub destroyed: Vec<ContainerId>,
+    /// Cgroups with no runtime directory, killed and removed.
+    pub orphan_cgroups: Vec<String>,
+    /// Runtime directories of launches that never became visible.
+    pub abandoned: Vec<PathBuf>,
+    /// Containers left alone because another phobos process holds them.
+    pub busy: Vec<ContainerId>,
+    pub errors: Vec<String>,
+}
+
+/// Why a container is being torn down; decides its termination.
+enum Cause {
+    Exited,
+    Destroyed,
+    LaunchFailed(String),
+    Interrupted(ContainerState),
+}
+
+/// The Mesos containerizer over one runtime directory.
+#[derive(Debug, Clone)]
+pub struct MesosContainerizer {
+    store: RuntimeStore,
+    work_dir: PathBuf,
+    /// The binary exec'd as `phobos init`.
+    init_exe: PathBuf,
+}
+
+impl MesosContainerizer {
+    pub fn new(runtime_dir: &Path, work_dir: &Path, init_exe: &Path) -> Self {
+        Self {
+            store: RuntimeStore::new(runtime_dir),
+            work_dir: work_dir.to_owned(),
+            init_exe: init_exe.to_owned(),
+        }
+    }
+
+    pub fn store(&self) -> &RuntimeStore {
+        &self.store
+    }
+
+    /// Where a container's sandbox lives.
+    pub fn sandbox_path(&self, id: &ContainerId) -> PathBuf {
+        self.work_dir.join("containers").join(id.as_str())
+    }
+
+    /// Launches `config` and returns once it is RUNNING. On failure the
+    /// container is torn down and its termination recorded.
+    pub fn launch(&self, config: &ContainerConfig, stdin: Option<OwnedFd>) -> Result<Launched> {
+        // Everything that can be checked without touching the disk first.
+        let isolators = isolator::build(&config.isolation)?;
+        let launcher = Launcher::new(config.launcher, &config.cgroups_root)?;
+        let user = config.user.as_deref().map(user::resolve).transpose()?;
+
+        let new = self.store.create(&config.id)?;
+        new.dir().write_json(CONFIG_FILE, config)?;
+        new.dir().set_state(ContainerState::Provisioning)?;
+        let (dir, op_lock, init_lock) = new.publish()?;
+        tracing::info!(container = %config.id, "launching");
+
+        let mut progress = Progress::new(&dir);
+        let mut forked_pid = None;
+        let outcome = self.launch_steps(
+            config,
+            &dir,
+            &launcher,
+            &isolators,
+            user,
+            &init_lock,
+            stdin,
+            &mut progress,
+            &mut forked_pid,
+        );
+        // The init helper holds its own copy of the lock from here on.
+        drop(init_lock);
+        match outcome {
+            Ok(pid) => {
+                drop(op_lock);
+                Ok(Launched { dir, pid })
+            }
+            Err(err) => {
+                let cause = match &err {
+                    ContainerizerError::DestroyedDuring { .. } => Cause::Destroyed,
+                    other => Cause::LaunchFailed(other.to_string()),
+                };
+                if let Err(e) = self.teardown(&dir, config, &launcher, &isolators, cause) {
+                    tracing::error!(container = %config.id, error = %e, "cleaning up a failed launch");
+                }
+                if let Some(pid) = forked_pid {
+                    reap_child(pid);
+                }
+                drop(op_lock);
+                Err(err)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn launch_steps(
+        &self,
+        config: &ContainerConfig,
+        dir: &ContainerDir,
+        launcher: &Launcher,
+        isolators: &[Box<dyn Isolator>],
+        user: Option<ResolvedUser>,
+        init_lock: &File,
+        stdin: Option<OwnedFd>,
+        progress: &mut Progress<'_>,
+        forked_pid: &mut Option<i32>,
+    ) -> Result<i32> {
+        // PROVISIONING: no images yet, so nothing to provision.
+        progress.to(ContainerState::Preparing)?;
+        let (stdout, stderr) = prepare_sandbox(&config.sandbox, user.as_ref())?;
+        let mut info = LaunchInfo {
+            argv: config.command.exec_argv(),
+            working_dir: config
+                .working_dir
+                .clone()
+                .unwrap_or_else(|| config.sandbox.clone()),
+            hostname: config.hostname.clone(),
+            user,
+            ..LaunchInfo::default()
+        };
+        let mut env = vec![(
+            "MESOS_SANDBOX".to_owned(),
+            config.sandbox.display().to_string(),
+        )];
+        for isolator in isolators {
+            if let Some(contribution) = isolator.prepare(config)? {
+                info.merge(contribution);
+            }
+        }
+        env.append(&mut info.env);
+        env.extend(config.env.iter().cloned());
+        info.env = merge_env(env);
+        if config.hostname.is_some() && !info.has(crate::launch_info::Namespace::Uts) {
+            info.merge(crate::launch_info::Contribution {
+                namespaces: vec![crate::launch_info::Namespace::Uts],
+                ..Default::default()
+            });
+        }
+        dir.write_json(LAUNCH_INFO_FILE, &info)?;
+        launcher.prepare(&config.id)?;
+
+        let init = launcher::spawn_init(&InitSpec {
+            exe: &self.init_exe,
+            runtime_dir: dir.path(),
+            clone_flags: info.clone_flags(),
+            stdin: stdin.as_ref(),
+            stdout: &stdout,
+            stderr: &stderr,
+            init_lock,
+        })?;
+        *forked_pid = Some(init.pid);
+        dir.write_atomic(phobos_core::store::PID_FILE, format!("{}\n", init.pid).as_bytes())?;
+
+        progress.to(ContainerState::Isolating)?;
+        launcher.adopt(&config.id, init.pid)?;
+        for isolator in isolators {
+            isolator.isolate(&config.id, init.pid)?;
+        }
+        progress.to(ContainerState::Fetching)?;
+        // FETCHING: no URIs yet.
+        let pid = init.pid;
+        release(init, progress)?;
+        Ok(pid)
+    }
+
+    /// Blocks until the container ends and returns its termination; `None`
+    /// for an unknown container.
+    pub fn wait(&self, id: &ContainerId) -> Result<Option<Termination>> {
+        let Some(dir) = self.store.open(id) else {
+            return Ok(None);
+        };
+        if let Some(t) = dir.read_json(TERMINATION_FILE)? {
+            return Ok(Some(t));
+        }
+        dir.wait_for_init_exit()?;
+        if self.store.open(id).is_none() {
+            return Ok(None);
+        }
+        self.finalize(&dir).map(Some)
+    }
+
+    /// Records the termination of a container whose init is gone and frees
+    /// what it held. Idempotent.
+    pub fn finalize(&self, dir: &ContainerDir) -> Result<Termination> {
+        let _op = dir.lock_op()?;
+        if let Some(t) = dir.read_json(TERMINATION_FILE)? {
+            return Ok(t);
+        }
+        let config = self.config(dir)?;
+        let cause = match dir.state()?.map(|r| r.state) {
+            Some(ContainerState::Destroying) => Cause::Destroyed,
+            Some(s) if s.is_launching() => Cause::Interrupted(s),
+            _ => Cause::Exited,
+        };
+        self.teardown_with_config(dir, &config, cause)
+    }
+
+    /// Kills every process of the container, frees its resources and
+    /// returns its termination; `None` for an unknown container. Works in
+    /// every state; concurrent destroys share one result.
+    pub fn destroy(&self, id: &ContainerId) -> Result<Option<Termination>> {
+        let Some(dir) = self.store.open(id) else {
+            return Ok(None);
+        };
+        if let Some(t) = dir.read_json(TERMINATION_FILE)? {
+            return Ok(Some(t));
+        }
+        dir.mark_destroying()?;
+        // A launch in progress holds this lock; it sees the marker at its
+        // next transition, tears itself down and records the termination.
+        let _op = dir.lock_op()?;
+        if let Some(t) = dir.read_json(TERMINATION_FILE)? {
+            return Ok(Some(t));
+        }
+        let config = self.config(&dir)?;
+        self.teardown_with_config(&dir, &config, Cause::Destroyed)
+            .map(Some)
+    }
+
+    /// Sends `signal` to the container's command (through init). Returns
+    /// `None` for an unknown container. A container that is still launching
+    /// is destroyed instead, as Mesos does.
+    pub fn kill(&self, id: &ContainerId, signal: i32) -> Result<Option<()>> {
+        let Some(dir) = self.store.open(id) else {
+            return Ok(None);
+        };
+        if dir.exists(TERMINATION_FILE) {
+            return Err(ContainerizerError::NotRunning(id.clone()));
+        }
+        let Some(pid) = dir.pid()? else {
+            self.destroy(id)?;
+            return Ok(Some(()));
+        };
+        let not_running = || ContainerizerError::NotRunning(id.clone());
+        let pidfd = crate::sys::pidfd_open(pid).map_err(|_| not_running())?;
+        // The pidfd pins the process; checking the lock after opening it
+        // proves the pid still is this container's init.
+        if !dir.init_alive()? {
+            return Err(not_running());
+        }
+        crate::sys::pidfd_send_signal(&pidfd, signal).map_err(|source| {
+            ContainerizerError::Signal {
+                id: id.clone(),
+                source,
+            }
+        })?;
+        Ok(Some(()))
+    }
+
+    /// A container's summary; `None` if unknown.
+    pub fn summary(&self, id: &ContainerId) -> Result<Option<ContainerSummary>> {
+        let Some(dir) = self.store.open(id) else {
+            return Ok(None);
+        };
+        let mut state = dir.state()?;
+        // A command that ended with nobody waiting: record it now, so the
+        // listing shows the truth (the way `docker ps -a` shows Exited).
+        if matches!(state.map(|r| r.state), Some(ContainerState::Running))
+            && !dir.init_alive()?
+        {
+            if let Some(_op) = dir.try_lock_op()? {
+                drop(_op);
+                self.finalize(&dir)?;
+                state = dir.state()?;
+            }
+        }
+        let config = self.config(&dir)?;
+        Ok(Some(ContainerSummary {
+            id: id.clone(),
+            state: state.map_or(ContainerState::Provisioning, |r| r.state),
+            pid: dir.pid().ok().flatten(),
+            started_at: config.created_at,
+            command: config.command.display(),
+            launcher: config.launcher,
+            isolation: config.isolation.clone(),
+            sandbox: config.sandbox.clone(),
+            termination: dir.read_json(TERMINATION_FILE)?,
+        }))
+    }
+
+    /// Every container, sorted by start time.
+    pub fn list(&self) -> Result<Vec<ContainerSummary>> {
+        let mut out = Vec::new();
+        for id in self.store.list()? {
+            // A container removed while listing is simply not listed.
+            if let Some(s) = self.summary(&id)? {
+                out.push(s);
+            }
+        }
+        out.sort_by(|a, b| a.started_at.total_cmp(&b.started_at));
+        Ok(out)
+    }
+
+    /// Re-adopts live containers and destroys everything half-done: launches
+    /// interrupted in any state, destroys interrupted midway, cgroups with
+    /// no runtime directory, and unpublished creation directories.
+    /// `orphan_launcher` is the linux launcher whose cgroup root to scan.
+    pub fn recover(&self, orphan_launcher: Option<&LinuxLauncher>) -> Result<RecoverReport> {
+        let mut report = RecoverReport::default();
+        for path in self.store.abandoned_creations()? {
+            match fs::remove_dir_all(&path) {
+                Ok(()) => report.abandoned.push(path),
+                Err(e) => report.errors.push(format!("failed to remove {}: {e}", path.display())),
+            }
+        }
+        for id in self.store.list()? {
+            if let Err(e) = self.recover_one(&id, &mut report) {
+                report.errors.push(format!("container {id}: {e}"));
+            }
+        }
+        if let Some(launcher) = orphan_launcher {
+            for name in launcher.known()? {
+                let known = ContainerId::new(name.as_str())
+                    .ok()
+                    .and_then(|id| self.store.open(&id))
+                    .is_some();
+                if known {
+                    continue;
+                }
+                match launcher.destroy_orphan(&name) {
+                    Ok(()) => report.orphan_cgroups.push(name),
+                    Err(e) => report.errors.push(format!("orphan cgroup {name}: {e}")),
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    fn recover_one(&self, id: &ContainerId, report: &mut RecoverReport) -> Result<()> {
+        let Some(dir) = self.store.open(id) else {
+            return Ok(());
+        };
+        if dir.exists(TERMINATION_FILE) {
+            return Ok(());
+        }
+        let Some(op) = dir.try_lock_op()? else {
+            report.busy.push(id.clone());
+            return Ok(());
+        };
+        let state = dir.state()?.map(|r| r.state);
+        let config = self.config(&dir)?;
+        match state {
+            Some(ContainerState::Running) if dir.init_alive()? => {
+                tracing::info!(container = %id, "recovered");
+                report.recovered.push(id.clone());
+            }
+            Some(ContainerState::Running) => {
+                self.teardown_with_config(&dir, &config, Cause::Exited)?;
+                report.finalized.push(id.clone());
+            }
+            Some(ContainerState::Destroying) => {
+                self.teardown_with_config(&dir, &config, Cause::Destroyed)?;
+                report.finalized.push(id.clone());
+            }
+            other => {
+                // The launcher died mid-launch: an orphan, as in Mesos.
+                let state = other.unwrap_or(ContainerState::Provisioning);
+                self.teardown_with_config(&dir, &config, Cause::Interrupted(state))?;
+                drop(op);
+                dir.remove()?;
+                report.destroyed.push(id.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the runtime directory and sandbox of terminated containers
+    /// (terminated at least `older_than` ago); returns their IDs.
+    pub fn remove_terminated(&self, older_than: Option<Duration>) -> Result<Vec<ContainerId>> {
+        let now = phobos_core::time::now_secs();
+        let mut removed = Vec::new();
+        for id in self.store.list()? {
+            let Some(dir) = self.store.open(&id) else {
+                continue;
+            };
+            let Some(_op) = dir.try_lock_op()? else {
+                continue;
+            };
+            if !dir.exists(TERMINATION_FILE) {
+                continue;
+            }
+            let ended = dir.state()?.map_or(0.0, |r| r.since);
+            if older_than.is_some_and(|age| now - ended < age.as_secs_f64()) {
+                continue;
+            }
+            let sandbox = self
+                .config(&dir)
+                .map_or_else(|_| self.sandbox_path(&id), |c| c.sandbox);
+            remove_dir_if_present(&sandbox)?;
+            dir.remove()?;
+            removed.push(id);
+        }
+        Ok(removed)
+    }
+
+    fn config(&self, dir: &ContainerDir) -> Result<ContainerConfig> {
+        dir.read_json(CONFIG_FILE)?
+            .ok_or_else(|| ContainerizerError::NoConfig(dir.id().clone()))
+    }
+
+    fn teardown_with_config(
+        &self,
+        dir: &ContainerDir,
+        config: &ContainerConfig,
+        cause: Cause,
+    ) -> Result<Termination> {
+        let isolators = isolator::build(&config.isolation)?;
+        let launcher = Launcher::new(config.launcher, &config.cgroups_root)?;
+        self.teardown(dir, config, &launcher, &isolators, cause)
+    }
+
+    /// The common tail of every destroy (§3.2): kill all processes, wait for
+    /// init, clean up isolators in reverse order (continuing past failures),
+    /// record the termination. The caller holds the operation lock.
+    fn teardown(
+        &self,
+        dir: &ContainerDir,
+        config: &ContainerConfig,
+        launcher: &Launcher,
+        isolators: &[Box<dyn Isolator>],
+        cause: Cause,
+    ) -> Result<Termination> {
+        let id = &config.id;
+        let previous = dir.state()?.map(|r| r.state);
+        if previous != Some(ContainerState::Destroying) {
+            dir.set_state(ContainerState::Destroying)?;
+            tracing::info!(container = %id, from = ?previous, "destroying");
+        }
+        let ended_before = read_status(dir)?;
+        let pid = dir.pid().ok().flatten();
+        let alive = dir.init_alive()?;
+        let mut errors = Vec::new();
+        match launcher.destroy(id, pid.filter(|_| alive)) {
+            Ok(()) => dir.wait_for_init_exit()?,
+            Err(e) => errors.push(e.to_string()),
+        }
+        for isolator in isolators.iter().rev() {
+            if let Err(e) = isolator.cleanup(id) {
+                errors.push(e.to_string());
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ContainerizerError::Teardown {
+                id: id.clone(),
+                errors: errors.join("; "),
+            });
+        }
+        let status = read_status(dir)?;
+        let termination = match cause {
+            _ if ended_before.is_some() => Termination::from_exit(ended_before.unwrap_or(WaitStatus(0))),
+            Cause::Exited => match status {
+                Some(status) => Termination::from_exit(status),
+                // Init died without writing: it was SIGKILLed (§3.11).
+                None => Termination {
+                    status: pid.map(|_| WaitStatus::signaled(libc::SIGKILL)),
+                    state: Some(TaskState::Failed),
+                    message: Some("the init helper was killed before the command ended".into()),
+                    ..Termination::default()
+                },
+            },
+            Cause::Destroyed => Termination {
+                status: status.or(pid.map(|_| WaitStatus::signaled(libc::SIGKILL))),
+                state: Some(TaskState::Killed),
+                message: Some("Container destroyed".into()),
+                ..Termination::default()
+            },
+            Cause::LaunchFailed(message) => Termination {
+                state: Some(TaskState::Failed),
+                reason: Some(Reason::ContainerLaunchFailed),
+                message: Some(format!("Failed to launch container: {message}")),
+                ..Termination::default()
+            },
+            Cause::Interrupted(state) => Termination {
+                state: Some(TaskState::Failed),
+                reason: Some(Reason::ContainerLaunchFailed),
+                message: Some(format!(
+                    "the launch was interrupted while {state} (the launching process died)"
+                )),
+                ..Termination::default()
+            },
+        };
+        dir.write_json(TERMINATION_FILE, &termination)?;
+        dir.set_state(ContainerState::Terminated)?;
+        tracing::info!(container = %id, termination = ?termination, "terminated");
+        Ok(termination)
+    }
+}
+
+fn release(init: ForkedInit, progress: &mut Progress<'_>) -> Result<()> {
+    if progress.dir.destroy_requested() {
+        return Err(ContainerizerError::DestroyedDuring {
+            id: progress.dir.id().clone(),
+            state: progress.state,
+        });
+    }
+    init.release()?;
+    progress.to(ContainerState::Running)
+}
+
+fn read_status(dir: &ContainerDir) -> Result<Option<WaitStatus>> {
+    Ok(dir.read_json::<InitStatus>(STATUS_FILE)?.map(|s| s.status))
+}
+
+/// Tracks the launch state and logs each transition with the time spent in
+/// the previous state, as Mesos does.
+struct Progress<'a> {
+    dir: &'a ContainerDir,
+    state: ContainerState,
+    since: Instant,
+}
+
+impl<'a> Progress<'a> {
+    fn new(dir: &'a ContainerDir) -> Self {
+        Self {
+            dir,
+            state: ContainerState::Provisioning,
+            since: Instant::now(),
+        }
+    }
+
+    fn to(&mut self, next: ContainerState) -> Result<()> {
+        if self.dir.destroy_requested() {
+            return Err(ContainerizerError::DestroyedDuring {
+                id: self.dir.id().clone(),
+                state: self.state,
+            });
+        }
+        debug_assert!(self.state.may_become(next), "{} -> {next}", self.state);
+        self.dir.set_state(next)?;
+        tracing::info!(
+            container = %self.dir.id(),
+            "transitioned from {} to {next} after {:?}",
+            self.state,
+            self.since.elapsed()
+        );
+        self.state = next;
+        self.since = Instant::now();
+        Ok(())
+    }
+}
+
+/// Creates the sandbox with `stdout` and `stderr`, owned by the task user.
+fn prepare_sandbox(sandbox: &Path, user: Option<&ResolvedUser>) -> Result<(File, File)> {
+    let err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| ContainerizerError::Sandbox { path, source }
+    };
+    fs::create_dir_all(sandbox).map_err(err(sandbox))?;
+    let open = |name: &str| -> Result<File> {
+        let path = sandbox.join(name);
+        OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o644)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(err(&path))
+    };
+    let (stdout, stderr) = (open("stdout")?, open("stderr")?);
+    if let Some(user) = user {
+        for path in [sandbox.to_owned(), sandbox.join("stdout"), sandbox.join("stderr")] {
+            std::os::unix::fs::chown(&path, Some(user.uid), Some(user.gid)).map_err(err(&path))?;
+        }
+    }
+    Ok((stdout, stderr))
+}
+
+/// Collapses an ordered list of variables so later entries win, keeping the
+/// position of each name's first appearance; adds the default PATH.
+fn merge_env(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::with_capacity(pairs.len() + 1);
+    for (k, v) in pairs {
+        match out.iter_mut().find(|(name, _)| *name == k) {
+            Some(slot) => slot.1 = v,
+            None => out.push((k, v)),
+        }
+    }
+    if !out.iter().any(|(k, _)| k == "PATH") {
+        out.push(("PATH".into(), DEFAULT_PATH.into()));
+    }
+    out
+}
+
+fn reap_child(pid: i32) {
+    let mut status = 0;
+    // SAFETY: waitpid on our own child with a valid out-pointer.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+}
+
+fn remove_dir_if_present(path: &Path) -> Result<()> {
+    match fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(ContainerizerError::Sandbox {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_merge_lets_later_entries_win_and_defaults_path() {
+        let merged = merge_env(vec![
+            ("A".into(), "1".into()),
+            ("B".into(), "2".into()),
+            ("A".into(), "3".into()),
+        ]);
+        assert_eq!(
+            merged,
+            [
+                ("A".to_string(), "3".to_string()),
+                ("B".to_string(), "2".to_string()),
+                ("PATH".to_string(), DEFAULT_PATH.to_string()),
+            ]
+        );
+        let with_path = merge_env(vec![("PATH".into(), "/x".into())]);
+        assert_eq!(with_path, [("PATH".to_string(), "/x".to_string())]);
+    }
+}

@@ -1,0 +1,357 @@
+//! `phobos init`: the helper that becomes each container's init (Mesos's
+//! `mesos-containerizer launch`, §3.5).
+//!
+//! It starts in the namespaces the launcher cloned, with fd 3 the read end
+//! of the sync pipe and fd 4 the init lock. It
+//! 1. blocks every signal (they are read from a signalfd(2) later, which
+//!    also works for pid 1 of a pid namespace: blocked signals are queued,
+//!    not ignored);
+//! 2. sets up the mount namespace (`/` recursively slave, a fresh `/proc` for
+//!    a new pid namespace, a private `/dev/shm` for a new ipc namespace) and
+//!    the hostname, overlapping with the launcher's isolation work;
+//! 3. blocks on the sync pipe until the launcher says RUNNING (EOF means the
+//!    launcher died: exit without running anything);
+//! 4. forks the command (user switch, working directory, exec);
+//! 5. forwards every signal to the command, reaps every zombie, and when the
+//!    command exits kills what is left of its pid namespace, writes the
+//!    command's raw wait status atomically to `status`, and exits — which
+//!    releases the init lock that `phobos wait` blocks on.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{MsFlags, mount};
+use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{WaitPidFlag, waitpid};
+use nix::unistd::Pid;
+use phobos_core::WaitStatus;
+use phobos_core::store::{ContainerDir, LAUNCH_INFO_FILE, STATUS_FILE};
+use serde::{Deserialize, Serialize};
+
+use crate::launch_info::{LaunchInfo, Namespace, ResolvedUser};
+use crate::launcher::{INIT_DIR_ENV, INIT_LOCK_FD, INIT_SYNC_FD};
+
+/// What init writes to `status` when the command ends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InitStatus {
+    /// The command's raw wait status.
+    pub status: WaitStatus,
+}
+
+/// The default PATH when the container's environment has none (Mesos uses
+/// the host default path the same way).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Runs the init helper; returns its exit code. Diagnostics go to stderr,
+/// which is the sandbox's stderr file.
+pub fn main() -> i32 {
+    let all = SigSet::all();
+    if let Err(e) = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&all), None) {
+        eprintln!("phobos init: failed to block signals: {e}");
+        return 1;
+    }
+    match run() {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("phobos init: {message}");
+            1
+        }
+    }
+}
+
+fn run() -> Result<i32, String> {
+    let dir_path = std::env::var_os(INIT_DIR_ENV)
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("{INIT_DIR_ENV} is not set; init is started by the launcher only"))?;
+    // Keep the pipe and the lock away from the command.
+    for fd in [INIT_SYNC_FD, INIT_LOCK_FD] {
+        // SAFETY: F_SETFD on an fd number; harmless if it is not open.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    let dir = container_dir(&dir_path)?;
+    let info: LaunchInfo = dir
+        .read_json(LAUNCH_INFO_FILE)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no launch_info in {}", dir_path.display()))?;
+
+    setup_namespaces(&info)?;
+
+    // SAFETY: fd 3 was set up by the launcher for us and nobody else owns it.
+    let mut sync = unsafe { File::from_raw_fd(INIT_SYNC_FD) };
+    let mut byte = [0u8; 1];
+    match sync.read(&mut byte) {
+        Ok(1) => {}
+        _ => {
+            return Err(
+                "failed to synchronize with the launcher (it probably exited); not starting the command"
+                    .into(),
+            );
+        }
+    }
+    drop(sync);
+
+    let exec = prepare_exec(&info)?;
+    let mask = SigSet::all();
+    let mut signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| format!("failed to create a signalfd: {e}"))?;
+
+    // SAFETY: init is single-threaded, so fork is safe; the child only
+    // calls async-signal-safe functions before execve (see `exec_child`).
+    let child = unsafe { libc::fork() };
+    if child < 0 {
+        return Err(format!("failed to fork the command: {}", std::io::Error::last_os_error()));
+    }
+    if child == 0 {
+        // SAFETY: we are the freshly forked child of a single-threaded init.
+        unsafe { exec_child(&exec) }
+    }
+    let status = supervise(child, &mut signals);
+    if info.has(Namespace::Pid) && std::process::id() == 1 {
+        kill_rest_of_namespace();
+    }
+    dir.write_json(STATUS_FILE, &InitStatus { status })
+        .map_err(|e| e.to_string())?;
+    Ok(0)
+}
+
+fn container_dir(path: &Path) -> Result<ContainerDir, String> {
+    let id = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| phobos_core::ContainerId::new(n).ok())
+        .ok_or_else(|| format!("{} is not a container directory", path.display()))?;
+    let root = path
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| format!("{} is not a container directory", path.display()))?;
+    phobos_core::RuntimeStore::new(root)
+        .open(&id)
+        .ok_or_else(|| format!("{} does not exist", path.display()))
+}
+
+fn setup_namespaces(info: &LaunchInfo) -> Result<(), String> {
+    if info.has(Namespace::Mount) {
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| format!("failed to make / a recursive slave mount: {e}"))?;
+        let hardened = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        if info.mount_proc {
+            mount(Some("proc"), "/proc", Some("proc"), hardened, None::<&str>)
+                .map_err(|e| format!("failed to mount a fresh /proc: {e}"))?;
+        }
+        if info.private_shm && Path::new("/dev/shm").is_dir() {
+            mount(
+                Some("shm"),
+                "/dev/shm",
+                Some("tmpfs"),
+                hardened,
+                Some("mode=1777"),
+            )
+            .map_err(|e| format!("failed to mount a private /dev/shm: {e}"))?;
+        }
+    }
+    if let Some(name) = &info.hostname {
+        if !info.has(Namespace::Uts) {
+            return Err("a hostname needs its own uts namespace".into());
+        }
+        nix::unistd::sethostname(name).map_err(|e| format!("failed to set hostname '{name}': {e}"))?;
+    }
+    Ok(())
+}
+
+/// Everything the forked child needs, built before the fork.
+struct Exec {
+    path: CString,
+    argv: Vec<CString>,
+    env: Vec<CString>,
+    working_dir: CString,
+    user: Option<ResolvedUser>,
+    display: String,
+}
+
+fn prepare_exec(info: &LaunchInfo) -> Result<Exec, String> {
+    let program = info
+        .argv
+        .first()
+        .ok_or("the launch info has an empty command")?;
+    let path_var = info
+        .env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map_or(DEFAULT_PATH, |(_, v)| v.as_str());
+    let resolved = resolve_program(program, path_var, &info.working_dir);
+    let c = |s: &[u8]| CString::new(s).map_err(|_| "the command contains a NUL byte".to_string());
+    Ok(Exec {
+        path: c(resolved.as_os_str().as_bytes())?,
+        argv: info.argv.iter().map(|a| c(a.as_bytes())).collect::<Result<_, _>>()?,
+        env: info
+            .env
+            .iter()
+            .map(|(k, v)| c(format!("{k}={v}").as_bytes()))
+            .collect::<Result<_, _>>()?,
+        working_dir: c(info.working_dir.as_os_str().as_bytes())?,
+        user: info.user.clone(),
+        display: program.clone(),
+    })
+}
+
+/// execvp-style lookup: a name with a '/' is used as is (relative to the
+/// working directory); otherwise the first executable match in PATH.
+fn resolve_program(program: &str, path_var: &str, working_dir: &Path) -> PathBuf {
+    if program.contains('/') {
+        let p = Path::new(program);
+        return if p.is_absolute() { p.to_owned() } else { working_dir.join(p) };
+    }
+    for dir in path_var.split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(program);
+        if let Ok(meta) = candidate.metadata() {
+            use std::os::unix::fs::PermissionsExt;
+            if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
+                return candidate;
+            }
+        }
+    }
+    PathBuf::from(program)
+}
+
+/// The command's side of the fork. Never returns.
+///
+/// # Safety
+/// Only in the child of `fork` from the single-threaded init.
+unsafe fn exec_child(exec: &Exec) -> ! {
+    let fail = |what: &str| -> ! {
+        let err = std::io::Error::last_os_error();
+        let code = match err.raw_os_error() {
+            Some(libc::ENOENT) => 127,
+            Some(libc::EACCES) | Some(libc::ENOEXEC) => 126,
+            _ => 127,
+        };
+        eprintln!("phobos init: failed to {what} '{}': {err}", exec.display);
+        // SAFETY: _exit is always safe.
+        unsafe { libc::_exit(code) }
+    };
+    let mut argv: Vec<*const libc::c_char> = exec.argv.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = exec.env.iter().map(|a| a.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    // SAFETY: plain syscalls on valid data; the signal mask and
+    // dispositions are reset so the command starts like a normal process
+    // (Rust ignores SIGPIPE, and ignored dispositions survive exec).
+    unsafe {
+        for sig in 1..=64 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        if let Some(user) = &exec.user {
+            let groups: Vec<libc::gid_t> = user.groups.clone();
+            if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
+                fail("set supplementary groups for");
+            }
+            if libc::setgid(user.gid) != 0 {
+                fail("switch group for");
+            }
+            if libc::setuid(user.uid) != 0 {
+                fail("switch user for");
+            }
+        }
+        if libc::chdir(exec.working_dir.as_ptr()) != 0 {
+            fail("enter the working directory for");
+        }
+        libc::execve(exec.path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+    }
+    fail("execute")
+}
+
+/// Forwards signals and reaps children until the command exits.
+fn supervise(child: libc::pid_t, signals: &mut SignalFd) -> WaitStatus {
+    loop {
+        if let Some(status) = reap(child) {
+            return status;
+        }
+        match signals.read_signal() {
+            Ok(Some(info)) => {
+                let sig = info.ssi_signo as i32;
+                if sig != libc::SIGCHLD {
+                    // SAFETY: kill(2) with our child's pid.
+                    unsafe { libc::kill(child, sig) };
+                }
+            }
+            Ok(None) => {}
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => {
+                eprintln!("phobos init: reading signals failed: {e}; waiting for the command");
+                return wait_blocking(child);
+            }
+        }
+    }
+}
+
+/// Reaps every exited child; returns the command's status once it is gone.
+fn reap(child: libc::pid_t) -> Option<WaitStatus> {
+    let mut found = None;
+    loop {
+        let mut raw = 0;
+        // SAFETY: waitpid with a valid out-pointer.
+        let pid = unsafe { libc::waitpid(-1, &mut raw, libc::WNOHANG) };
+        if pid <= 0 {
+            return found;
+        }
+        if pid == child {
+            found = Some(WaitStatus(raw));
+        }
+    }
+}
+
+fn wait_blocking(child: libc::pid_t) -> WaitStatus {
+    let mut raw = 0;
+    // SAFETY: waitpid with a valid out-pointer on our own child.
+    while unsafe { libc::waitpid(child, &mut raw, 0) } < 0 {}
+    WaitStatus(raw)
+}
+
+/// As pid 1: SIGKILL every other process of the namespace and reap them, so
+/// nothing outlives the command and its output is complete.
+fn kill_rest_of_namespace() {
+    // SAFETY: kill(-1) from pid 1 of a pid namespace reaches only that
+    // namespace's processes (the caller checked both conditions).
+    unsafe { libc::kill(-1, libc::SIGKILL) };
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::__WALL)) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_programs_like_execvp() {
+        let wd = Path::new("/work");
+        assert_eq!(resolve_program("/bin/sh", DEFAULT_PATH, wd), Path::new("/bin/sh"));
+        assert_eq!(resolve_program("./run.sh", DEFAULT_PATH, wd), Path::new("/work/./run.sh"));
+        let sh = resolve_program("sh", DEFAULT_PATH, wd);
+        assert!(sh.is_absolute() && sh.ends_with("sh"), "{}", sh.display());
+        assert_eq!(
+            resolve_program("no-such-program-xyz", DEFAULT_PATH, wd),
+            Path::new("no-such-program-xyz")
+        );
+    }
+}

@@ -1,0 +1,333 @@
+//! Launchers fork the container's init helper (Mesos §3.8).
+//!
+//! Forking follows one rule (DESIGN.md "Clone, then exec"): the parent builds
+//! every string and pointer first, then calls raw `clone(2)` with the
+//! namespace flags; the child runs only async-signal-safe calls (`setsid`,
+//! `fcntl`, `dup2`, `execve`, `write`, `_exit`) and immediately execs
+//! `phobos init`. The init helper then blocks on a pipe until the parent has
+//! placed it in its cgroups.
+//!
+//! The child gets fixed descriptors: 0/1/2 (stdin, sandbox stdout, sandbox
+//! stderr), 3 (the read end of the sync pipe) and 4 (the init lock).
+
+mod linux;
+mod posix;
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::Duration;
+
+use phobos_core::{ContainerId, LauncherKind};
+
+pub use linux::LinuxLauncher;
+
+/// The descriptor numbers `phobos init` finds its pipe and lock on.
+pub const INIT_SYNC_FD: RawFd = 3;
+pub const INIT_LOCK_FD: RawFd = 4;
+/// The environment variable naming the container's runtime directory.
+pub const INIT_DIR_ENV: &str = "PHOBOS_INIT_DIR";
+
+/// How long destroy may take to kill and remove a cgroup (Mesos
+/// `--cgroups_destroy_timeout`).
+pub const DESTROY_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("the linux launcher needs root (running as uid {0}); use --launcher posix")]
+    NotRoot(u32),
+    #[error("the linux launcher needs a freezer: no v1 freezer hierarchy and no cgroup2 mount found")]
+    NoFreezer,
+    #[error("cgroups: {0}")]
+    Cgroups(#[from] phobos_cgroups::Error),
+    #[error("failed to {op}: {source}")]
+    Sys {
+        op: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to execute the init helper {exe}: {source}")]
+    ExecInit {
+        exe: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the init helper exited before the container started; see the sandbox's stderr")]
+    InitGone,
+}
+
+fn sys(op: &'static str) -> impl FnOnce(io::Error) -> LaunchError {
+    move |source| LaunchError::Sys { op, source }
+}
+
+/// The launchers: a closed set, so an enum.
+#[derive(Debug)]
+pub enum Launcher {
+    Linux(LinuxLauncher),
+    Posix,
+}
+
+impl Launcher {
+    pub fn new(kind: LauncherKind, cgroups_root: &str) -> Result<Self, LaunchError> {
+        match kind {
+            LauncherKind::Linux => Ok(Self::Linux(LinuxLauncher::new(cgroups_root)?)),
+            LauncherKind::Posix => Ok(Self::Posix),
+        }
+    }
+
+    pub fn kind(&self) -> LauncherKind {
+        match self {
+            Self::Linux(_) => LauncherKind::Linux,
+            Self::Posix => LauncherKind::Posix,
+        }
+    }
+
+    /// Before the fork: creates what the container's processes will live in.
+    pub fn prepare(&self, id: &ContainerId) -> Result<(), LaunchError> {
+        match self {
+            Self::Linux(l) => l.prepare(id),
+            Self::Posix => Ok(()),
+        }
+    }
+
+    /// After the fork: puts the (still blocked) init into the container.
+    pub fn adopt(&self, id: &ContainerId, pid: i32) -> Result<(), LaunchError> {
+        match self {
+            Self::Linux(l) => l.adopt(id, pid),
+            Self::Posix => Ok(()),
+        }
+    }
+
+    /// Kills every process of the container and removes what `prepare` made.
+    pub fn destroy(&self, id: &ContainerId, init_pid: Option<i32>) -> Result<(), LaunchError> {
+        match self {
+            Self::Linux(l) => l.destroy(id, init_pid),
+            Self::Posix => {
+                if let Some(pid) = init_pid {
+                    posix::kill_tree(pid);
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// What to give the init helper.
+pub struct InitSpec<'a> {
+    /// The phobos binary to exec as `phobos init`.
+    pub exe: &'a Path,
+    /// The container's runtime directory.
+    pub runtime_dir: &'a Path,
+    pub clone_flags: libc::c_int,
+    /// `None` gives the container `/dev/null`.
+    pub stdin: Option<&'a OwnedFd>,
+    pub stdout: &'a File,
+    pub stderr: &'a File,
+    pub init_lock: &'a File,
+}
+
+/// A forked init helper, blocked until [`ForkedInit::release`].
+#[derive(Debug)]
+pub struct ForkedInit {
+    pub pid: i32,
+    sync: File,
+}
+
+impl ForkedInit {
+    /// Lets init start the command (the last step of a launch).
+    pub fn release(mut self) -> Result<(), LaunchError> {
+        self.sync.write_all(&[1]).map_err(|e| {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                LaunchError::InitGone
+            } else {
+                LaunchError::Sys {
+                    op: "release the init helper",
+                    source: e,
+                }
+            }
+        })
+    }
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), LaunchError> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(sys("create a pipe")(io::Error::last_os_error()));
+    }
+    // SAFETY: pipe2 succeeded, so both fds are new and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn cstring(bytes: &[u8], what: &'static str) -> Result<CString, LaunchError> {
+    CString::new(bytes).map_err(|_| LaunchError::Sys {
+        op: what,
+        source: io::Error::new(io::ErrorKind::InvalidInput, "contains a NUL byte"),
+    })
+}
+
+/// Clones the init helper into the requested namespaces and execs it.
+/// Returns once the exec succeeded (or reports why it failed).
+pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
+    // Everything the child touches is built here, before clone.
+    let exe = cstring(spec.exe.as_os_str().as_bytes(), "use the phobos binary path")?;
+    let init_arg = c"init";
+    let dir_env = cstring(
+        &[
+            INIT_DIR_ENV.as_bytes(),
+            b"=",
+            spec.runtime_dir.as_os_str().as_bytes(),
+        ]
+        .concat(),
+        "use the runtime directory path",
+    )?;
+    let log_env = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| CString::new(format!("RUST_LOG={v}")).ok());
+    let argv = [exe.as_ptr(), init_arg.as_ptr(), std::ptr::null()];
+    let mut envp = vec![dir_env.as_ptr()];
+    if let Some(log) = &log_env {
+        envp.push(log.as_ptr());
+    }
+    envp.push(std::ptr::null());
+
+    let devnull;
+    let stdin_fd = match spec.stdin {
+        Some(fd) => fd.as_raw_fd(),
+        None => {
+            devnull = File::open("/dev/null").map_err(sys("open /dev/null"))?;
+            devnull.as_raw_fd()
+        }
+    };
+    let (sync_read, sync_write) = pipe()?;
+    let (err_read, err_write) = pipe()?;
+    let fds = ChildFds {
+        sources: [
+            stdin_fd,
+            spec.stdout.as_raw_fd(),
+            spec.stderr.as_raw_fd(),
+            sync_read.as_raw_fd(),
+            spec.init_lock.as_raw_fd(),
+        ],
+        err_pipe: err_write.as_raw_fd(),
+    };
+
+    // SAFETY: raw clone(2) without CLONE_VM behaves like fork(2): the child
+    // gets a copy of the address space and continues on a copy of this
+    // stack. The phobos CLI is single-threaded here, and the child only
+    // calls async-signal-safe functions on data built above before exec.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (spec.clone_flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if ret == 0 {
+        // SAFETY: we are the freshly cloned child; see `child_exec`.
+        unsafe { child_exec(&fds, exe.as_ptr(), argv.as_ptr(), envp.as_ptr()) }
+    }
+    if ret < 0 {
+        return Err(sys("clone the init helper")(io::Error::last_os_error()));
+    }
+    let pid = ret as i32;
+    drop(sync_read);
+    drop(err_write);
+    // The error pipe closes on a successful exec (O_CLOEXEC); otherwise the
+    // child sends the errno of the step that failed.
+    let mut report = [0u8; 4];
+    let mut err_file = File::from(err_read);
+    let n = read_full(&mut err_file, &mut report).map_err(sys("read the init helper's status"))?;
+    if n == 4 {
+        let mut status = 0;
+        // SAFETY: reaping our own child that has called _exit.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        return Err(LaunchError::ExecInit {
+            exe: spec.exe.display().to_string(),
+            source: io::Error::from_raw_os_error(i32::from_ne_bytes(report)),
+        });
+    }
+    Ok(ForkedInit {
+        pid,
+        sync: File::from(sync_write),
+    })
+}
+
+fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read(&mut buf[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// Descriptors the child arranges: sources for fds 0..=4 and the error pipe.
+struct ChildFds {
+    sources: [RawFd; 5],
+    err_pipe: RawFd,
+}
+
+/// The child's side of `spawn_init`. Never returns.
+///
+/// # Safety
+/// Must only be called in the child right after `clone`; every pointer must
+/// point at NUL-terminated data (and NULL-terminated arrays) built before.
+unsafe fn child_exec(
+    fds: &ChildFds,
+    exe: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+) -> ! {
+    // Move every source (and the error pipe) above the fixed targets first,
+    // so no dup2 below can clobber a source that is still needed.
+    const HIGH: libc::c_int = 16;
+    let fail = |err_pipe: RawFd| -> ! {
+        // SAFETY: errno location and write/_exit are async-signal-safe.
+        unsafe {
+            let errno = *libc::__errno_location();
+            let bytes = errno.to_ne_bytes();
+            libc::write(err_pipe, bytes.as_ptr().cast(), bytes.len());
+            libc::_exit(127)
+        }
+    };
+    // SAFETY: fcntl on an fd we own in this process.
+    let err_pipe = unsafe { libc::fcntl(fds.err_pipe, libc::F_DUPFD_CLOEXEC, HIGH) };
+    if err_pipe < 0 {
+        // SAFETY: as above.
+        unsafe { libc::_exit(127) }
+    }
+    let mut high = [0; 5];
+    for (slot, &src) in high.iter_mut().zip(fds.sources.iter()) {
+        // SAFETY: fcntl duplicates an fd we hold.
+        let fd = unsafe { libc::fcntl(src, libc::F_DUPFD_CLOEXEC, HIGH) };
+        if fd < 0 {
+            fail(err_pipe);
+        }
+        *slot = fd;
+    }
+    // SAFETY: setsid, dup2 and execve are async-signal-safe; the pointers
+    // were built before clone and stay valid in this copy of the memory.
+    unsafe {
+        if libc::setsid() < 0 {
+            fail(err_pipe);
+        }
+        for (target, &src) in high.iter().enumerate() {
+            if libc::dup2(src, target as libc::c_int) < 0 {
+                fail(err_pipe);
+            }
+        }
+        libc::execve(exe, argv, envp);
+    }
+    fail(err_pipe)
+}
