@@ -313,6 +313,17 @@ impl Cgroup {
     /// kernels until reaped; the caller that owns them must reap them, or
     /// this waits until `timeout`.
     pub fn kill_all(&self, timeout: Duration) -> Result<(), Error> {
+        self.kill_all_inner(timeout, true)
+    }
+
+    /// [`Cgroup::kill_all`] without `cgroup.kill`: always freeze → SIGKILL →
+    /// thaw when a freezer is available (for kernels or tests where the
+    /// freezer path is wanted on cgroup2 too).
+    pub fn kill_all_by_freezing(&self, timeout: Duration) -> Result<(), Error> {
+        self.kill_all_inner(timeout, false)
+    }
+
+    fn kill_all_inner(&self, timeout: Duration, use_cgroup_kill: bool) -> Result<(), Error> {
         let deadline = Instant::now() + timeout;
         if !self.exists() {
             return Ok(());
@@ -321,7 +332,7 @@ impl Cgroup {
             Version::V1 => "freezer.state",
             Version::V2 => "cgroup.freeze",
         };
-        if self.version == Version::V2 && self.has_file("cgroup.kill") {
+        if use_cgroup_kill && self.version == Version::V2 && self.has_file("cgroup.kill") {
             self.write("cgroup.kill", "1")?;
         } else if self.has_file(freezer) {
             self.freeze_kill_thaw(deadline, timeout)?;
