@@ -1,1 +1,20 @@
-//! phobos-cgroups (skeleton; filled in by its issue).
+//! cgroups for Phobos: v1, v2 and hybrid hosts.
+//!
+//! * [`Hierarchies`] reads the mount table (`/proc/self/mountinfo`, see
+//!   proc(5) and cgroups(7)) and says, per controller, which hierarchy holds
+//!   it on this host: a v1 hierarchy, or cgroup2.
+//! * [`Cgroup`] is a handle on one cgroup directory: create (enabling v2
+//!   controllers on the way), join, list, freeze/thaw, kill everything
+//!   (`cgroup.kill`, or freeze → SIGKILL → thaw as Mesos does), remove.
+//!
+//! All kernel access is file I/O under an injected mount point, so the logic
+//! is unit-tested on fixture trees; tests named `privileged_*` drive the real
+//! kernel as root.
+
+mod cgroup;
+mod error;
+mod hierarchy;
+
+pub use cgroup::{Cgroup, FREEZE_RETRY_INTERVAL};
+pub use error::Error;
+pub use hierarchy::{Controller, Hierarchies, Layout, MOUNTINFO, V1Hierarchy, Version};
