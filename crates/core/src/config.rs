@@ -113,7 +113,8 @@ mod tests {
 
     #[test]
     fn argv_and_shell_forms() {
-        let c = CommandSpec::argv(vec!["sh".into(), "-c".into(), "echo hi; exit 7".into()]).unwrap();
+        let c =
+            CommandSpec::argv(vec!["sh".into(), "-c".into(), "echo hi; exit 7".into()]).unwrap();
         assert_eq!(c.exec_argv(), ["sh", "-c", "echo hi; exit 7"]);
         assert_eq!(c.display(), "sh -c 'echo hi; exit 7'");
         let s = CommandSpec {

@@ -119,7 +119,13 @@ mod tests {
 
     #[test]
     fn accepts_mesos_style_ids() {
-        for ok in ["a", "web-1", "5f3c1b2e-8d4a-4f7e-9a61-0c2b7e9d1f00", "A_b-C", "é"] {
+        for ok in [
+            "a",
+            "web-1",
+            "5f3c1b2e-8d4a-4f7e-9a61-0c2b7e9d1f00",
+            "A_b-C",
+            "é",
+        ] {
             assert_eq!(ContainerId::new(ok).unwrap().as_str(), ok);
         }
         assert!(ContainerId::new("x".repeat(242)).is_ok());
@@ -128,15 +134,24 @@ mod tests {
     #[test]
     fn rejects_what_mesos_rejects() {
         assert_eq!(ContainerId::new(""), Err(InvalidContainerId::Empty));
-        assert!(matches!(ContainerId::new(".."), Err(InvalidContainerId::Dots(_))));
-        assert!(matches!(ContainerId::new("."), Err(InvalidContainerId::Dots(_))));
+        assert!(matches!(
+            ContainerId::new(".."),
+            Err(InvalidContainerId::Dots(_))
+        ));
+        assert!(matches!(
+            ContainerId::new("."),
+            Err(InvalidContainerId::Dots(_))
+        ));
         assert!(matches!(
             ContainerId::new("x".repeat(243)),
             Err(InvalidContainerId::TooLong { len: 243, .. })
         ));
         for bad in ["a/b", "a.b", "a b", "a\\b", "a\nb", "a\u{7f}"] {
             assert!(
-                matches!(ContainerId::new(bad), Err(InvalidContainerId::BadCharacter { .. })),
+                matches!(
+                    ContainerId::new(bad),
+                    Err(InvalidContainerId::BadCharacter { .. })
+                ),
                 "{bad:?} accepted"
             );
         }

@@ -47,7 +47,10 @@ impl ContainerState {
                 | (Preparing, Isolating)
                 | (Isolating, Fetching)
                 | (Fetching, Running)
-                | (Provisioning | Preparing | Isolating | Fetching | Running, Destroying)
+                | (
+                    Provisioning | Preparing | Isolating | Fetching | Running,
+                    Destroying
+                )
                 | (Destroying | Running, Terminated)
         )
     }

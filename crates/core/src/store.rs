@@ -114,7 +114,10 @@ impl RuntimeStore {
         }
         let parent = self.containers_dir();
         fs::create_dir_all(&parent).map_err(io_err("create", &parent))?;
-        let tmp = parent.join(format!("{TMP_PREFIX}{id}-{}", uuid::Uuid::new_v4().simple()));
+        let tmp = parent.join(format!(
+            "{TMP_PREFIX}{id}-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
         fs::create_dir(&tmp).map_err(io_err("create", &tmp))?;
         let guard = TmpDirGuard(Some(tmp.clone()));
         let op_lock = OpLock::acquire(&tmp, false)?.expect("a blocking lock is always acquired");
@@ -446,8 +449,8 @@ impl ContainerDir {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::termination::Termination;
     use crate::WaitStatus;
+    use crate::termination::Termination;
 
     fn store() -> (tempfile::TempDir, RuntimeStore) {
         let tmp = tempfile::tempdir().unwrap();
@@ -485,7 +488,10 @@ mod tests {
         let racing = store.create(&id("a")).unwrap();
         let (dir, _op, _init) = store.create(&id("a")).unwrap().publish().unwrap();
         dir.write_atomic("marker", b"winner").unwrap();
-        assert!(matches!(racing.publish(), Err(StoreError::AlreadyExists(_))));
+        assert!(matches!(
+            racing.publish(),
+            Err(StoreError::AlreadyExists(_))
+        ));
         assert_eq!(dir.read("marker").unwrap().unwrap(), b"winner");
         let leftovers: Vec<_> = fs::read_dir(store.containers_dir()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "the losing creation was not cleaned up");
@@ -535,7 +541,10 @@ mod tests {
         let (dir, _op, _init) = store.create(&id("a")).unwrap().publish().unwrap();
         let t = Termination::from_exit(WaitStatus::exited(3));
         dir.write_json(TERMINATION_FILE, &t).unwrap();
-        assert_eq!(dir.read_json::<Termination>(TERMINATION_FILE).unwrap(), Some(t));
+        assert_eq!(
+            dir.read_json::<Termination>(TERMINATION_FILE).unwrap(),
+            Some(t)
+        );
         assert_eq!(dir.read_json::<Termination>("missing").unwrap(), None);
         dir.write_atomic(PID_FILE, b"12x\n").unwrap();
         let err = dir.pid().unwrap_err().to_string();

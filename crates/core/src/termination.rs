@@ -125,7 +125,10 @@ mod tests {
             ..Termination::default()
         };
         let json = serde_json::to_value(killed.report()).unwrap();
-        assert_eq!(json, serde_json::json!({"status": 9, "signal": 9, "state": "TASK_KILLED"}));
+        assert_eq!(
+            json,
+            serde_json::json!({"status": 9, "signal": 9, "state": "TASK_KILLED"})
+        );
         assert_eq!(killed.shell_exit_code(), 137);
     }
 

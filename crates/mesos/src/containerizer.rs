@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use phobos_core::store::{CONFIG_FILE, LAUNCH_INFO_FILE, STATUS_FILE, TERMINATION_FILE};
 use phobos_core::{
-    ContainerConfig, ContainerDir, ContainerId, ContainerState, LauncherKind, Reason,
-    RuntimeStore, StoreError, TaskState, Termination, WaitStatus,
+    ContainerConfig, ContainerDir, ContainerId, ContainerState, LauncherKind, Reason, RuntimeStore,
+    StoreError, TaskState, Termination, WaitStatus,
 };
 
 use crate::init::{DEFAULT_PATH, InitStatus};
@@ -40,7 +40,10 @@ pub enum ContainerizerError {
         source: io::Error,
     },
     #[error("container {id} was destroyed while {state}")]
-    DestroyedDuring { id: ContainerId, state: ContainerState },
+    DestroyedDuring {
+        id: ContainerId,
+        state: ContainerState,
+    },
     #[error("container {0} has no config checkpoint")]
     NoConfig(ContainerId),
     #[error("container {0} is not running")]
@@ -242,7 +245,10 @@ impl MesosContainerizer {
             init_lock,
         })?;
         *forked_pid = Some(init.pid);
-        dir.write_atomic(phobos_core::store::PID_FILE, format!("{}\n", init.pid).as_bytes())?;
+        dir.write_atomic(
+            phobos_core::store::PID_FILE,
+            format!("{}\n", init.pid).as_bytes(),
+        )?;
 
         progress.to(ContainerState::Isolating)?;
         launcher.adopt(&config.id, init.pid)?;
@@ -348,9 +354,7 @@ impl MesosContainerizer {
         let mut state = dir.state()?;
         // A command that ended with nobody waiting: record it now, so the
         // listing shows the truth (the way `docker ps -a` shows Exited).
-        if matches!(state.map(|r| r.state), Some(ContainerState::Running))
-            && !dir.init_alive()?
-        {
+        if matches!(state.map(|r| r.state), Some(ContainerState::Running)) && !dir.init_alive()? {
             if let Some(_op) = dir.try_lock_op()? {
                 drop(_op);
                 self.finalize(&dir)?;
@@ -393,7 +397,9 @@ impl MesosContainerizer {
         for path in self.store.abandoned_creations()? {
             match fs::remove_dir_all(&path) {
                 Ok(()) => report.abandoned.push(path),
-                Err(e) => report.errors.push(format!("failed to remove {}: {e}", path.display())),
+                Err(e) => report
+                    .errors
+                    .push(format!("failed to remove {}: {e}", path.display())),
             }
         }
         for id in self.store.list()? {
@@ -540,7 +546,9 @@ impl MesosContainerizer {
         }
         let status = read_status(dir)?;
         let termination = match cause {
-            _ if ended_before.is_some() => Termination::from_exit(ended_before.unwrap_or(WaitStatus(0))),
+            _ if ended_before.is_some() => {
+                Termination::from_exit(ended_before.unwrap_or(WaitStatus(0)))
+            }
             Cause::Exited => match status {
                 Some(status) => Termination::from_exit(status),
                 // Init died without writing: it was SIGKILLed (§3.11).
@@ -651,7 +659,11 @@ fn prepare_sandbox(sandbox: &Path, user: Option<&ResolvedUser>) -> Result<(File,
     };
     let (stdout, stderr) = (open("stdout")?, open("stderr")?);
     if let Some(user) = user {
-        for path in [sandbox.to_owned(), sandbox.join("stdout"), sandbox.join("stderr")] {
+        for path in [
+            sandbox.to_owned(),
+            sandbox.join("stdout"),
+            sandbox.join("stderr"),
+        ] {
             std::os::unix::fs::chown(&path, Some(user.uid), Some(user.gid)).map_err(err(&path))?;
         }
     }

@@ -20,7 +20,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::FromRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -67,7 +67,9 @@ pub fn main() -> i32 {
 fn run() -> Result<i32, String> {
     let dir_path = std::env::var_os(INIT_DIR_ENV)
         .map(PathBuf::from)
-        .ok_or_else(|| format!("{INIT_DIR_ENV} is not set; init is started by the launcher only"))?;
+        .ok_or_else(|| {
+            format!("{INIT_DIR_ENV} is not set; init is started by the launcher only")
+        })?;
     // Keep the pipe and the lock away from the command.
     for fd in [INIT_SYNC_FD, INIT_LOCK_FD] {
         // SAFETY: F_SETFD on an fd number; harmless if it is not open.
@@ -104,7 +106,10 @@ fn run() -> Result<i32, String> {
     // calls async-signal-safe functions before execve (see `exec_child`).
     let child = unsafe { libc::fork() };
     if child < 0 {
-        return Err(format!("failed to fork the command: {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "failed to fork the command: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     if child == 0 {
         // SAFETY: we are the freshly forked child of a single-threaded init.
@@ -164,7 +169,8 @@ fn setup_namespaces(info: &LaunchInfo) -> Result<(), String> {
         if !info.has(Namespace::Uts) {
             return Err("a hostname needs its own uts namespace".into());
         }
-        nix::unistd::sethostname(name).map_err(|e| format!("failed to set hostname '{name}': {e}"))?;
+        nix::unistd::sethostname(name)
+            .map_err(|e| format!("failed to set hostname '{name}': {e}"))?;
     }
     Ok(())
 }
@@ -194,7 +200,11 @@ fn prepare_exec(info: &LaunchInfo) -> Result<Exec, String> {
     let c = |s: &[u8]| CString::new(s).map_err(|_| "the command contains a NUL byte".to_string());
     Ok(Exec {
         path: c(resolved.as_os_str().as_bytes())?,
-        argv: info.argv.iter().map(|a| c(a.as_bytes())).collect::<Result<_, _>>()?,
+        argv: info
+            .argv
+            .iter()
+            .map(|a| c(a.as_bytes()))
+            .collect::<Result<_, _>>()?,
         env: info
             .env
             .iter()
@@ -211,7 +221,11 @@ fn prepare_exec(info: &LaunchInfo) -> Result<Exec, String> {
 fn resolve_program(program: &str, path_var: &str, working_dir: &Path) -> PathBuf {
     if program.contains('/') {
         let p = Path::new(program);
-        return if p.is_absolute() { p.to_owned() } else { working_dir.join(p) };
+        return if p.is_absolute() {
+            p.to_owned()
+        } else {
+            working_dir.join(p)
+        };
     }
     for dir in path_var.split(':').filter(|d| !d.is_empty()) {
         let candidate = Path::new(dir).join(program);
@@ -345,8 +359,14 @@ mod tests {
     #[test]
     fn resolves_programs_like_execvp() {
         let wd = Path::new("/work");
-        assert_eq!(resolve_program("/bin/sh", DEFAULT_PATH, wd), Path::new("/bin/sh"));
-        assert_eq!(resolve_program("./run.sh", DEFAULT_PATH, wd), Path::new("/work/./run.sh"));
+        assert_eq!(
+            resolve_program("/bin/sh", DEFAULT_PATH, wd),
+            Path::new("/bin/sh")
+        );
+        assert_eq!(
+            resolve_program("./run.sh", DEFAULT_PATH, wd),
+            Path::new("/work/./run.sh")
+        );
         let sh = resolve_program("sh", DEFAULT_PATH, wd);
         assert!(sh.is_absolute() && sh.ends_with("sh"), "{}", sh.display());
         assert_eq!(

@@ -34,7 +34,8 @@ pub fn resolve(spec: &str) -> Result<ResolvedUser, UserError> {
     let Some(user) = user else {
         return Err(UserError::Unknown(spec.to_owned()));
     };
-    let name = CString::new(user.name.as_bytes()).map_err(|_| UserError::Unknown(spec.to_owned()))?;
+    let name =
+        CString::new(user.name.as_bytes()).map_err(|_| UserError::Unknown(spec.to_owned()))?;
     let groups = nix::unistd::getgrouplist(&name, user.gid)
         .unwrap_or_else(|_| vec![user.gid])
         .into_iter()

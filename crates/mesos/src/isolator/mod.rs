@@ -192,7 +192,10 @@ mod tests {
             LauncherKind::Linux,
         )
         .unwrap();
-        assert_eq!(got, ["filesystem/linux", "namespaces/pid", "namespaces/ipc"]);
+        assert_eq!(
+            got,
+            ["filesystem/linux", "namespaces/pid", "namespaces/ipc"]
+        );
         let got = resolve_isolation(&names(""), LauncherKind::Posix).unwrap();
         assert_eq!(got, ["filesystem/posix"]);
     }
@@ -200,13 +203,19 @@ mod tests {
     #[test]
     fn rejects_bad_lists_with_the_name() {
         let err = resolve_isolation(&names("cgroups/bogus"), LauncherKind::Linux).unwrap_err();
-        assert_eq!(err.to_string(), "unknown or unsupported isolator 'cgroups/bogus'");
+        assert_eq!(
+            err.to_string(),
+            "unknown or unsupported isolator 'cgroups/bogus'"
+        );
         assert!(matches!(
             resolve_isolation(&names("namespaces/pid,namespaces/pid"), LauncherKind::Linux),
             Err(IsolatorError::Duplicate(_))
         ));
         assert!(matches!(
-            resolve_isolation(&names("filesystem/posix,filesystem/linux"), LauncherKind::Linux),
+            resolve_isolation(
+                &names("filesystem/posix,filesystem/linux"),
+                LauncherKind::Linux
+            ),
             Err(IsolatorError::TwoFilesystems(..))
         ));
         assert!(matches!(

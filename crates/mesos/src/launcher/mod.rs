@@ -39,7 +39,9 @@ pub const DESTROY_TIMEOUT: Duration = Duration::from_secs(60);
 pub enum LaunchError {
     #[error("the linux launcher needs root (running as uid {0}); use --launcher posix")]
     NotRoot(u32),
-    #[error("the linux launcher needs a freezer: no v1 freezer hierarchy and no cgroup2 mount found")]
+    #[error(
+        "the linux launcher needs a freezer: no v1 freezer hierarchy and no cgroup2 mount found"
+    )]
     NoFreezer,
     #[error("cgroups: {0}")]
     Cgroups(#[from] phobos_cgroups::Error),
@@ -173,7 +175,10 @@ fn cstring(bytes: &[u8], what: &'static str) -> Result<CString, LaunchError> {
 /// Returns once the exec succeeded (or reports why it failed).
 pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
     // Everything the child touches is built here, before clone.
-    let exe = cstring(spec.exe.as_os_str().as_bytes(), "use the phobos binary path")?;
+    let exe = cstring(
+        spec.exe.as_os_str().as_bytes(),
+        "use the phobos binary path",
+    )?;
     let init_arg = c"init";
     let dir_env = cstring(
         &[

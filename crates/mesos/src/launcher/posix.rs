@@ -49,9 +49,7 @@ pub fn kill_tree(init_pid: i32) {
     while grew {
         grew = false;
         for p in &procs {
-            let belongs = p.session == init_pid
-                || p.pgrp == init_pid
-                || victims.contains(&p.ppid);
+            let belongs = p.session == init_pid || p.pgrp == init_pid || victims.contains(&p.ppid);
             if belongs && !victims.contains(&p.pid) {
                 victims.push(p.pid);
                 grew = true;

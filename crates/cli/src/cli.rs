@@ -1,0 +1,127 @@
+//! Command-line grammar.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "phobos",
+    version,
+    about = "A containerizer: Mesos semantics, fast launches, exact exit codes"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Runtime state directory (default /run/phobos as root).
+    #[arg(long, global = true, env = "PHOBOS_RUNTIME_DIR")]
+    pub runtime_dir: Option<PathBuf>,
+    /// Sandbox directory root (default /var/lib/phobos as root).
+    #[arg(long, global = true, env = "PHOBOS_WORK_DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Cgroup directory under each hierarchy.
+    #[arg(
+        long,
+        global = true,
+        env = "PHOBOS_CGROUPS_ROOT",
+        default_value = "phobos"
+    )]
+    pub cgroups_root: String,
+    /// Log level (error, warn, info, debug, trace); RUST_LOG overrides.
+    #[arg(long, global = true, default_value = "warn")]
+    pub log_level: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a command in a new container.
+    Run(RunArgs),
+    /// Block until a container ends and print its termination.
+    Wait {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a signal to a container's command.
+    Kill {
+        id: String,
+        /// Signal name or number.
+        #[arg(short, long, default_value = "TERM")]
+        signal: String,
+    },
+    /// Kill every process of a container and free its resources.
+    Destroy {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List containers.
+    Ps {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one container.
+    Status {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a container's stdout and stderr.
+    Logs {
+        id: String,
+        /// Keep printing until the container ends.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Re-adopt live containers and destroy orphans.
+    Recover {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show or clean the state of terminated containers.
+    State {
+        /// Remove the runtime and sandbox data of terminated containers.
+        #[arg(long)]
+        rm: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Container ID (default: a random UUID).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Print the container ID once it is RUNNING and return.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Comma-separated isolators (Mesos names).
+    #[arg(long)]
+    pub isolation: Option<String>,
+    /// Hostname inside the container (gives it its own UTS namespace).
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// linux (namespaces + freezer cgroup, needs root) or posix.
+    #[arg(long, value_parser = ["linux", "posix"])]
+    pub launcher: Option<String>,
+    /// Environment variable KEY=VALUE (repeatable).
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Working directory of the command (default: the sandbox).
+    #[arg(short, long)]
+    pub workdir: Option<PathBuf>,
+    /// User to run the command as (name or uid).
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Give the command this terminal's stdin.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}

@@ -1,0 +1,66 @@
+//! One file per subcommand; `dispatch` returns the process exit code.
+
+mod destroy;
+mod kill;
+mod logs;
+mod ps;
+mod recover;
+mod run;
+mod state;
+mod status;
+mod wait;
+
+use phobos_core::{ContainerId, Termination};
+
+use crate::cli::{Cli, Command};
+use crate::error::{Unknown, usage};
+
+pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Run(args) => run::run(g, args),
+        Command::Wait { id, json } => wait::run(g, &id, json),
+        Command::Kill { id, signal } => kill::run(g, &id, &signal),
+        Command::Destroy { id, json } => destroy::run(g, &id, json),
+        Command::Ps { json } => ps::run(g, json),
+        Command::Status { id, json } => status::run(g, &id, json),
+        Command::Logs { id, follow } => logs::run(g, &id, follow),
+        Command::Recover { json } => recover::run(g, json),
+        Command::State { rm } => state::run(g, rm),
+    }
+}
+
+/// Parses a container ID argument (exit 2 when invalid).
+fn parse_id(text: &str) -> anyhow::Result<ContainerId> {
+    ContainerId::new(text).map_err(|e| usage(e.to_string()))
+}
+
+fn unknown(id: &ContainerId) -> anyhow::Error {
+    anyhow::Error::new(Unknown(id.to_string()))
+}
+
+/// Prints a termination as JSON or as one human line.
+fn print_termination(t: &Termination, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(&t.report())?);
+        return Ok(());
+    }
+    let mut line = match t.status {
+        Some(status) => status.to_string(),
+        None => "ended without a status".to_owned(),
+    };
+    if let Some(state) = t.state {
+        let state = serde_json::to_value(state)?;
+        line.push_str(&format!(" ({}", state.as_str().unwrap_or("?")));
+        if let Some(reason) = t.reason {
+            let reason = serde_json::to_value(reason)?;
+            line.push_str(&format!(", {}", reason.as_str().unwrap_or("?")));
+        }
+        line.push(')');
+    }
+    if let Some(message) = &t.message {
+        line.push_str(&format!(": {message}"));
+    }
+    println!("{line}");
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! `phobos run`: launch a container, then (unless `-d`) show its output
+//! live, forward signals to it, and exit with its exit code.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use anyhow::Context;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+use phobos_core::{CommandSpec, ContainerConfig, ContainerId, LauncherKind};
+use phobos_mesos::isolator;
+
+use crate::cli::{Global, RunArgs};
+use crate::context;
+use crate::error::usage;
+use crate::follow::{Follow, Forward};
+
+/// Signals `phobos run` passes on to the container (docker's --sig-proxy).
+const FORWARDED: [Signal; 6] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
+
+pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
+    let config = build_config(global, &args)?;
+    let containerizer = context::containerizer(global)?;
+
+    // Block forwarded signals before the launch so none is lost; init
+    // inherits the mask and resets it for the command.
+    let mut forwarded = SigSet::empty();
+    if !args.detach {
+        for sig in FORWARDED {
+            forwarded.add(sig);
+        }
+        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)?;
+    }
+    let follow = if args.detach {
+        None
+    } else {
+        Some(Follow::from_end(&config.sandbox)?)
+    };
+    let stdin: Option<OwnedFd> = if args.interactive {
+        Some(std::io::stdin().as_fd().try_clone_to_owned()?)
+    } else {
+        None
+    };
+    let launched = containerizer.launch(&config, stdin)?;
+    if args.detach {
+        println!("{}", config.id);
+        return Ok(0);
+    }
+    let pidfd = phobos_mesos::sys::pidfd_open(launched.pid)
+        .context("failed to watch the container's init")?;
+    let mut follow = follow.expect("follow exists in the foreground");
+    follow.run(Some(&pidfd), Some(Forward::new(forwarded, &pidfd)?))?;
+    // Reap our child (init) before reading its verdict.
+    // SAFETY: waitpid on our own child with a null status pointer.
+    unsafe { libc::waitpid(launched.pid, std::ptr::null_mut(), 0) };
+    let termination = containerizer.finalize(&launched.dir)?;
+    Ok(termination.shell_exit_code().clamp(0, 255) as u8)
+}
+
+fn build_config(global: &Global, args: &RunArgs) -> anyhow::Result<ContainerConfig> {
+    let id = match &args.id {
+        Some(id) => ContainerId::new(id.as_str()).map_err(|e| usage(e.to_string()))?,
+        None => ContainerId::random(),
+    };
+    let command =
+        CommandSpec::argv(args.command.clone()).ok_or_else(|| usage("no command given"))?;
+    let root = context::euid() == 0;
+    let launcher = match args.launcher.as_deref() {
+        Some("linux") if !root => {
+            return Err(usage(format!(
+                "the linux launcher needs root (running as uid {}); use --launcher posix",
+                context::euid()
+            )));
+        }
+        Some("linux") => LauncherKind::Linux,
+        Some(_) => LauncherKind::Posix,
+        None if root => LauncherKind::Linux,
+        None => {
+            eprintln!(
+                "phobos: warning: not running as root; using the posix launcher (no namespaces, no cgroups)"
+            );
+            LauncherKind::Posix
+        }
+    };
+    let isolation = match &args.isolation {
+        Some(list) => {
+            let names: Vec<String> = list.split(',').map(str::to_owned).collect();
+            isolator::resolve_isolation(&names, launcher)?
+        }
+        None => isolator::default_isolation(launcher),
+    };
+    if args.hostname.is_some() && launcher != LauncherKind::Linux {
+        return Err(usage("--hostname needs the linux launcher"));
+    }
+    let mut env = Vec::with_capacity(args.env.len());
+    for pair in &args.env {
+        let (k, v) = pair
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| usage(format!("invalid --env '{pair}': expected KEY=VALUE")))?;
+        env.push((k.to_owned(), v.to_owned()));
+    }
+    let runtime = context::runtime_dir(global);
+    if runtime.join("containers").join(id.as_str()).exists() {
+        return Err(usage(format!("container '{id}' already exists")));
+    }
+    let sandbox = context::work_dir(global)
+        .join("containers")
+        .join(id.as_str());
+    Ok(ContainerConfig {
+        id,
+        command,
+        env,
+        working_dir: args.workdir.clone(),
+        user: args.user.clone(),
+        hostname: args.hostname.clone(),
+        isolation,
+        launcher,
+        sandbox,
+        cgroups_root: global.cgroups_root.clone(),
+        interactive: args.interactive,
+        created_at: phobos_core::time::now_secs(),
+    })
+}

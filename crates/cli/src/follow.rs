@@ -1,0 +1,141 @@
+//! Streams a sandbox's `stdout` and `stderr` files to this process's own
+//! stdout and stderr until the container's init exits, waking on
+//! inotify(7) events and the init's pidfd (readable at exit) instead of
+//! polling, and optionally forwarding signals read from a signalfd(2).
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::signal::SigSet;
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+/// Forwards signals delivered to us to the container's init.
+pub struct Forward<'a> {
+    signals: SignalFd,
+    target: &'a OwnedFd,
+}
+
+impl<'a> Forward<'a> {
+    pub fn new(mask: SigSet, target: &'a OwnedFd) -> anyhow::Result<Self> {
+        Ok(Self {
+            signals: SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?,
+            target,
+        })
+    }
+}
+
+pub struct Follow {
+    stdout: File,
+    stderr: File,
+    inotify: Inotify,
+}
+
+impl Follow {
+    /// Follows from the files' current ends (for a launch about to start).
+    pub fn from_end(sandbox: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(sandbox)?;
+        let open = |name: &str| -> anyhow::Result<File> {
+            let path = sandbox.join(name);
+            let mut f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)?;
+            f.seek(SeekFrom::End(0))?;
+            Ok(f)
+        };
+        Self::new(open("stdout")?, open("stderr")?, sandbox)
+    }
+
+    /// Follows from the start (for `phobos logs`).
+    pub fn from_start(sandbox: &Path) -> anyhow::Result<Self> {
+        let open = |name: &str| -> anyhow::Result<File> {
+            let path = sandbox.join(name);
+            File::open(&path).map_err(|e| anyhow::anyhow!("failed to open {}: {e}", path.display()))
+        };
+        Self::new(open("stdout")?, open("stderr")?, sandbox)
+    }
+
+    fn new(stdout: File, stderr: File, sandbox: &Path) -> anyhow::Result<Self> {
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
+        for name in ["stdout", "stderr"] {
+            inotify.add_watch(&sandbox.join(name), AddWatchFlags::IN_MODIFY)?;
+        }
+        Ok(Self {
+            stdout,
+            stderr,
+            inotify,
+        })
+    }
+
+    /// Copies what is there now.
+    pub fn drain(&mut self) -> io::Result<()> {
+        copy_available(&mut self.stdout, &mut io::stdout().lock())?;
+        copy_available(&mut self.stderr, &mut io::stderr().lock())
+    }
+
+    /// Copies output until `init` exits (or once, without `init`).
+    pub fn run(
+        &mut self,
+        init: Option<&OwnedFd>,
+        forward: Option<Forward<'_>>,
+    ) -> anyhow::Result<()> {
+        self.drain()?;
+        let Some(init) = init else {
+            return Ok(());
+        };
+        loop {
+            let mut fds = vec![
+                PollFd::new(self.inotify.as_fd(), PollFlags::POLLIN),
+                PollFd::new(init.as_fd(), PollFlags::POLLIN),
+            ];
+            if let Some(f) = &forward {
+                fds.push(PollFd::new(f.signals.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let exited = fds[1].revents().is_some_and(|r| !r.is_empty());
+            let signalled = fds
+                .get(2)
+                .and_then(PollFd::revents)
+                .is_some_and(|r| !r.is_empty());
+            // Empty the inotify queue; the events only say "look again".
+            while self.inotify.read_events().is_ok_and(|e| !e.is_empty()) {}
+            self.drain()?;
+            if let (true, Some(f)) = (signalled, &forward) {
+                while let Ok(Some(info)) = f.signals.read_signal() {
+                    let _ = phobos_mesos::sys::pidfd_send_signal(f.target, info.ssi_signo as i32);
+                }
+            }
+            if exited {
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn copy_available(from: &mut File, to: &mut impl Write) -> io::Result<()> {
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                // A closed terminal must not stop the container's bookkeeping.
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let _ = to.flush();
+    Ok(())
+}
