@@ -354,12 +354,12 @@ impl MesosContainerizer {
         let mut state = dir.state()?;
         // A command that ended with nobody waiting: record it now, so the
         // listing shows the truth (the way `docker ps -a` shows Exited).
-        if matches!(state.map(|r| r.state), Some(ContainerState::Running)) && !dir.init_alive()? {
-            if let Some(_op) = dir.try_lock_op()? {
-                drop(_op);
-                self.finalize(&dir)?;
-                state = dir.state()?;
-            }
+        if matches!(state.map(|r| r.state), Some(ContainerState::Running))
+            && !dir.init_alive()?
+            && dir.try_lock_op()?.is_some()
+        {
+            self.finalize(&dir)?;
+            state = dir.state()?;
         }
         let config = self.config(&dir)?;
         Ok(Some(ContainerSummary {

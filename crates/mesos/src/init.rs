@@ -344,12 +344,9 @@ fn kill_rest_of_namespace() {
     // SAFETY: kill(-1) from pid 1 of a pid namespace reaches only that
     // namespace's processes (the caller checked both conditions).
     unsafe { libc::kill(-1, libc::SIGKILL) };
-    loop {
-        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::__WALL)) {
-            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => break,
-        }
-    }
+    while let Ok(_) | Err(nix::errno::Errno::EINTR) =
+        waitpid(Pid::from_raw(-1), Some(WaitPidFlag::__WALL))
+    {}
 }
 
 #[cfg(test)]

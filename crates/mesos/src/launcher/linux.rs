@@ -67,10 +67,8 @@ impl LinuxLauncher {
         }
         // An init forked but never adopted (the launcher died in between)
         // exits on its own when its pipe closes; killing it only hurries it.
-        if let Some(pid) = init_pid {
-            if let Ok(pidfd) = crate::sys::pidfd_open(pid) {
-                let _ = crate::sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
-            }
+        if let Some(pidfd) = init_pid.and_then(|pid| crate::sys::pidfd_open(pid).ok()) {
+            let _ = crate::sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
         }
         Ok(())
     }
