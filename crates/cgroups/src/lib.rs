@@ -6,14 +6,20 @@
 //! * [`Cgroup`] is a handle on one cgroup directory: create (enabling v2
 //!   controllers on the way), join, list, freeze/thaw, kill everything
 //!   (`cgroup.kill`, or freeze → SIGKILL → thaw as Mesos does), remove.
+//! * [`cpu`] and [`memory`] compute Mesos's limits and write them for v1 or
+//!   v2; [`stats`] parses the statistics files; [`oom`] waits for OOM kills.
 //!
 //! All kernel access is file I/O under an injected mount point, so the logic
 //! is unit-tested on fixture trees; tests named `privileged_*` drive the real
 //! kernel as root.
 
 mod cgroup;
+pub mod cpu;
 mod error;
 mod hierarchy;
+pub mod memory;
+pub mod oom;
+pub mod stats;
 
 pub use cgroup::{Cgroup, FREEZE_RETRY_INTERVAL};
 pub use error::Error;
