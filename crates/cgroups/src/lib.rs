@@ -6,14 +6,27 @@
 //! * [`Cgroup`] is a handle on one cgroup directory: create (enabling v2
 //!   controllers on the way), join, list, freeze/thaw, kill everything
 //!   (`cgroup.kill`, or freeze → SIGKILL → thaw as Mesos does), remove.
+//! * [`cpu`] and [`memory`] compute Mesos's limits and write them for v1 or
+//!   v2; [`stats`] parses the statistics files; [`oom`] waits for OOM kills.
+//!
+//! Observed on the project host (Linux 6.18, hybrid): a SIGKILLed process
+//! that is still a zombie of its parent is not listed in `cgroup.procs`
+//! (v1 freezer or cgroup2) and its cgroup can already be removed; older
+//! kernels list such zombies, so callers that own the processes reap them
+//! while [`Cgroup::kill_all`] waits. Every cgroup2 child has `cgroup.kill`
+//! and `cgroup.freeze` here; the cgroup2 root offers only `hugetlb`.
 //!
 //! All kernel access is file I/O under an injected mount point, so the logic
 //! is unit-tested on fixture trees; tests named `privileged_*` drive the real
 //! kernel as root.
 
 mod cgroup;
+pub mod cpu;
 mod error;
 mod hierarchy;
+pub mod memory;
+pub mod oom;
+pub mod stats;
 
 pub use cgroup::{Cgroup, FREEZE_RETRY_INTERVAL};
 pub use error::Error;

@@ -297,3 +297,61 @@ fn privileged_v1_cpuset_child_inherits_cpus_and_mems() {
     let _ = child.wait();
     joined.unwrap();
 }
+
+/// A shell forking sleeps as fast as it can must not outrun `kill_all`.
+fn fork_loop_cannot_escape(
+    top: &Cgroup,
+    kill: impl FnOnce(&Cgroup) -> Result<(), phobos_cgroups::Error>,
+) {
+    top.create().unwrap();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("read go; while :; do sleep 100 & done")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    top.add_process(child.id() as i32).unwrap();
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    thread::sleep(Duration::from_millis(200));
+    let before = top.procs().unwrap();
+    assert!(before.len() > 2, "the loop did not fork: {before:?}");
+    let reaper = thread::spawn(move || child.wait().unwrap());
+    kill(top).expect("kill_all");
+    assert!(top.procs().unwrap().is_empty());
+    assert_eq!(reaper.join().unwrap().signal(), Some(libc::SIGKILL));
+    top.remove(Duration::from_secs(5)).unwrap();
+    assert!(!top.exists());
+}
+
+#[test]
+fn privileged_v1_fork_loop_cannot_escape() {
+    let name = "privileged_v1_fork_loop_cannot_escape";
+    require_root!(name);
+    let h = Hierarchies::detect().unwrap();
+    let Some(mount) = h.v1_mount(Controller::Freezer) else {
+        println!("skipping {name}: no v1 freezer hierarchy on this host");
+        return;
+    };
+    let guard = unique(mount, Version::V1);
+    fork_loop_cannot_escape(&guard.0, |cg| cg.kill_all(Duration::from_secs(20)));
+}
+
+#[test]
+fn privileged_v2_fork_loop_cannot_escape() {
+    let name = "privileged_v2_fork_loop_cannot_escape";
+    require_root!(name);
+    let Some(mount) = unified_or_skip(name) else {
+        return;
+    };
+    let guard = unique(&mount, Version::V2);
+    fork_loop_cannot_escape(&guard.0, |cg| cg.kill_all(Duration::from_secs(20)));
+    let guard = unique(&mount, Version::V2);
+    guard.0.create().unwrap();
+    if guard.0.has_file("cgroup.freeze") {
+        fork_loop_cannot_escape(&guard.0, |cg| {
+            cg.kill_all_by_freezing(Duration::from_secs(20))
+        });
+    }
+}
