@@ -2,6 +2,11 @@
 //! stdout and stderr until the container's init exits, waking on
 //! inotify(7) events and the init's pidfd (readable at exit) instead of
 //! polling, and optionally forwarding signals read from a signalfd(2).
+//!
+//! The inotify watches are created only once the container has run for
+//! [`SHORT_RUN`]: closing a watched inotify instance waits for an SRCU grace
+//! period (fsnotify group teardown), which measured ~15 ms here and would
+//! otherwise dominate the launch of a short command.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -28,10 +33,15 @@ impl<'a> Forward<'a> {
     }
 }
 
+/// How long a container may run before its output is watched with inotify;
+/// until then output is copied when the container exits or this passes.
+pub const SHORT_RUN: std::time::Duration = std::time::Duration::from_millis(20);
+
 pub struct Follow {
     stdout: File,
     stderr: File,
-    inotify: Inotify,
+    sandbox: std::path::PathBuf,
+    inotify: Option<Inotify>,
 }
 
 impl Follow {
@@ -62,15 +72,23 @@ impl Follow {
     }
 
     fn new(stdout: File, stderr: File, sandbox: &Path) -> anyhow::Result<Self> {
-        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
-        for name in ["stdout", "stderr"] {
-            inotify.add_watch(&sandbox.join(name), AddWatchFlags::IN_MODIFY)?;
-        }
         Ok(Self {
             stdout,
             stderr,
-            inotify,
+            sandbox: sandbox.to_owned(),
+            inotify: None,
         })
+    }
+
+    fn watch(&mut self) -> anyhow::Result<()> {
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
+        for name in ["stdout", "stderr"] {
+            inotify.add_watch(&self.sandbox.join(name), AddWatchFlags::IN_MODIFY)?;
+        }
+        self.inotify = Some(inotify);
+        // Output written before the watch existed raised no event.
+        self.drain()?;
+        Ok(())
     }
 
     /// Copies what is there now.
@@ -89,26 +107,40 @@ impl Follow {
         let Some(init) = init else {
             return Ok(());
         };
+        let started = std::time::Instant::now();
         loop {
-            let mut fds = vec![
-                PollFd::new(self.inotify.as_fd(), PollFlags::POLLIN),
-                PollFd::new(init.as_fd(), PollFlags::POLLIN),
-            ];
+            let timeout = match &self.inotify {
+                Some(_) => PollTimeout::NONE,
+                None => PollTimeout::try_from(SHORT_RUN.saturating_sub(started.elapsed()))
+                    .unwrap_or(PollTimeout::ZERO),
+            };
+            let mut fds = vec![PollFd::new(init.as_fd(), PollFlags::POLLIN)];
             if let Some(f) = &forward {
                 fds.push(PollFd::new(f.signals.as_fd(), PollFlags::POLLIN));
             }
-            match poll(&mut fds, PollTimeout::NONE) {
+            if let Some(inotify) = &self.inotify {
+                fds.push(PollFd::new(inotify.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, timeout) {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(e.into()),
             }
-            let exited = fds[1].revents().is_some_and(|r| !r.is_empty());
-            let signalled = fds
-                .get(2)
-                .and_then(PollFd::revents)
-                .is_some_and(|r| !r.is_empty());
-            // Empty the inotify queue; the events only say "look again".
-            while self.inotify.read_events().is_ok_and(|e| !e.is_empty()) {}
+            let fired = |i: usize| {
+                fds.get(i)
+                    .and_then(PollFd::revents)
+                    .is_some_and(|r| !r.is_empty())
+            };
+            let exited = fired(0);
+            let signalled = forward.is_some() && fired(1);
+            drop(fds);
+            if let Some(inotify) = &self.inotify {
+                // Empty the queue; the events only say "look again".
+                while inotify.read_events().is_ok_and(|e| !e.is_empty()) {}
+            }
             self.drain()?;
+            if self.inotify.is_none() && !exited && started.elapsed() >= SHORT_RUN {
+                self.watch()?;
+            }
             if let (true, Some(f)) = (signalled, &forward) {
                 while let Ok(Some(info)) = f.signals.read_signal() {
                     let _ = phobos_mesos::sys::pidfd_send_signal(f.target, info.ssi_signo as i32);
