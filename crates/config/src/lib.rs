@@ -1,0 +1,1 @@
+//! phobos-config: the strict TOML configuration (filled in below).
