@@ -81,9 +81,20 @@ pub fn to_json_value<M: Message + Name>(msg: &M) -> Result<serde_json::Value, Js
         })
 }
 
-/// Converts `msg` to a compact JSON string in Mesos's mapping.
+/// Converts `msg` to compact JSON text in Mesos's mapping, fields in
+/// field-number order (as stout's `JSON::protobuf` emits them).
 pub fn to_json_string<M: Message + Name>(msg: &M) -> Result<String, JsonError> {
-    to_json_value(msg).map(|value| value.to_string())
+    let dynamic = dynamic(msg)?;
+    let json = |source| JsonError::Json {
+        message: M::full_name(),
+        source,
+    };
+    let mut out = Vec::new();
+    dynamic
+        .serialize_with_options(&mut serde_json::Serializer::new(&mut out), &options())
+        .map_err(json)?;
+    // serde_json only ever writes UTF-8.
+    String::from_utf8(out).map_err(|e| json(serde::ser::Error::custom(e)))
 }
 
 /// Parses a message from JSON text.

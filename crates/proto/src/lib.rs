@@ -5,6 +5,14 @@
 //! protocol needs, keeping every field name, number and type, so the bytes
 //! are interchangeable with a real agent. They are compiled at build time by
 //! protox and prost-build (no protoc needed).
+//!
+//! - [`mesos`], [`containerizer`]: the generated message types. Proto2
+//!   `required` fields are plain values in Rust; prost always writes them.
+//! - [`ecp`]: the external containerizer's 4-byte length-prefixed framing,
+//!   which also refuses messages with missing `required` fields as Mesos does.
+//! - [`recordio`]: the `<length>\n<bytes>` framing of the v1 HTTP APIs.
+//! - [`json`]: Mesos's JSON mapping (snake_case, 64-bit integers as numbers,
+//!   enums by name).
 
 #[allow(clippy::all, clippy::pedantic, missing_docs, rustdoc::all)]
 mod generated {
