@@ -1,0 +1,700 @@
+//! The phobos configuration: a strict TOML file whose keys are the Mesos
+//! agent's flag names (`isolation`, `launcher`, `cgroups_root`,
+//! `docker_stop_timeout`, ...), plus a `[log]` table.
+//!
+//! Loading goes through three layers, each recorded as the [`Source`] of
+//! every key so `phobos config` can show where a value came from:
+//! built-in defaults (which differ for root and other users, see
+//! [`Config::defaults`]), then the first file found on the search path (see
+//! [`search`]), then command-line overrides ([`LoadedConfig::apply_override`]).
+//!
+//! The file is read into serde types that refuse unknown keys
+//! ([`raw`]), and then validated into the runtime [`Config`], whose fields
+//! are already parsed (isolator names as a list, durations as
+//! [`std::time::Duration`]). Every error names the file, the line and the key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub mod duration;
+mod raw;
+pub mod search;
+
+pub use duration::{format_duration, parse_duration};
+pub use search::{Environment, candidates, find_config_file};
+
+/// Every key, in the order `phobos config` shows them.
+pub const KEYS: &[&str] = &[
+    "runtime_dir",
+    "work_dir",
+    "isolation",
+    "launcher",
+    "cgroups_root",
+    "cgroups_hierarchy",
+    "cgroups_enable_cfs",
+    "cgroups_limit_swap",
+    "sandbox_directory",
+    "default_container_image",
+    "containerizers",
+    "docker",
+    "docker_socket",
+    "docker_stop_timeout",
+    "docker_kill_orphans",
+    "docker_remove_delay",
+    "container_disk_watch_interval",
+    "enforce_container_disk_quota",
+    "ecp_termination",
+    "log.level",
+    "log.format",
+    "log.destination",
+];
+
+/// Keys whose values are booleans.
+const BOOLEAN_KEYS: &[&str] = &[
+    "cgroups_enable_cfs",
+    "cgroups_limit_swap",
+    "docker_kill_orphans",
+    "enforce_container_disk_quota",
+];
+
+/// Errors loading the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// An explicitly requested file does not exist.
+    #[error("config file {} (from {origin}) does not exist", path.display())]
+    Missing {
+        /// The requested path.
+        path: PathBuf,
+        /// `--config` or `$PHOBOS_CONFIG`.
+        origin: &'static str,
+    },
+    /// The file exists but cannot be read.
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or has an unknown key or a key of the
+    /// wrong shape.
+    #[error("{}: {message}", location(path, *line, key.as_deref()))]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the problem, when known.
+        line: Option<usize>,
+        /// The offending key (dotted for `[log]` keys), when known.
+        key: Option<String>,
+        /// What the TOML parser said.
+        message: String,
+    },
+    /// A key has a value it cannot take.
+    #[error("{origin}: invalid value {value} for {key}: {reason}")]
+    Invalid {
+        /// Where the value came from (file and line, or command line).
+        origin: Source,
+        /// The key, e.g. `docker_stop_timeout` or `log.level`.
+        key: String,
+        /// The value as written.
+        value: String,
+        /// What was expected.
+        reason: String,
+    },
+    /// A command-line override names a key that does not exist.
+    #[error("command line: unknown config key {key:?}")]
+    UnknownKey {
+        /// The key as given.
+        key: String,
+    },
+}
+
+fn location(path: &Path, line: Option<usize>, key: Option<&str>) -> String {
+    let mut out = path.display().to_string();
+    if let Some(line) = line {
+        out.push_str(&format!(":{line}"));
+    }
+    if let Some(key) = key {
+        out.push_str(&format!(": {key}"));
+    }
+    out
+}
+
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The built-in default.
+    Default,
+    /// A configuration file, at a 1-based line.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The line of the value.
+        line: usize,
+    },
+    /// A command-line override.
+    CommandLine,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::File { path, line } => write!(f, "{}:{line}", path.display()),
+            Source::CommandLine => f.write_str("command line"),
+        }
+    }
+}
+
+/// Which launcher starts container processes (Mesos `--launcher`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Launcher {
+    /// Namespaces and cgroups (needs root).
+    Linux,
+    /// Plain process groups and sessions.
+    Posix,
+}
+
+/// A containerizer kind (Mesos `--containerizers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Containerizer {
+    /// The Mesos (native) containerizer.
+    Mesos,
+    /// The Docker containerizer.
+    Docker,
+}
+
+/// Which `Termination` message the ECP `wait` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EcpTermination {
+    /// Agents 0.26 - 1.0: `status`, `state`, `reasons`, `message`.
+    V0_26,
+    /// Agents 0.19 - 0.25: `killed`, `message`, `status`.
+    V0_19,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where logs go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogDestination {
+    /// Standard error.
+    Stderr,
+    /// syslog(3).
+    Syslog,
+    /// The systemd journal.
+    Journald,
+}
+
+/// Log level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Nothing at all.
+    Off,
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// The default.
+    Info,
+    /// Debugging detail.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+/// The `[log]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `log.level`, default `info`.
+    pub level: LogLevel,
+    /// `log.format`, default `human`.
+    pub format: LogFormat,
+    /// `log.destination`, default `stderr`.
+    pub destination: LogDestination,
+}
+
+/// The validated runtime configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where container state lives (the source of truth).
+    pub runtime_dir: PathBuf,
+    /// Where sandboxes live.
+    pub work_dir: PathBuf,
+    /// Isolator names, in order (e.g. `cgroups/cpu`).
+    pub isolation: Vec<String>,
+    /// The launcher.
+    pub launcher: Launcher,
+    /// Name of our cgroup under each hierarchy.
+    pub cgroups_root: String,
+    /// Where the cgroup hierarchies are mounted.
+    pub cgroups_hierarchy: PathBuf,
+    /// Enforce cpu limits with CFS quotas.
+    pub cgroups_enable_cfs: bool,
+    /// Limit memory and swap together.
+    pub cgroups_limit_swap: bool,
+    /// Where the sandbox appears inside a container with its own root.
+    pub sandbox_directory: PathBuf,
+    /// Image for containers that do not name one.
+    pub default_container_image: Option<String>,
+    /// Enabled containerizers, in order of preference.
+    pub containerizers: Vec<Containerizer>,
+    /// The docker CLI (name or path).
+    pub docker: String,
+    /// The Docker Engine API socket.
+    pub docker_socket: PathBuf,
+    /// Grace period between SIGTERM and SIGKILL on `docker stop`.
+    pub docker_stop_timeout: Duration,
+    /// Kill Docker containers that no executor owns on recovery.
+    pub docker_kill_orphans: bool,
+    /// How long to keep a stopped Docker container before removing it.
+    pub docker_remove_delay: Duration,
+    /// How often disk usage is measured.
+    pub container_disk_watch_interval: Duration,
+    /// Kill containers that exceed their disk quota.
+    pub enforce_container_disk_quota: bool,
+    /// Which `Termination` the ECP writes.
+    pub ecp_termination: EcpTermination,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+impl Config {
+    /// The built-in defaults for this environment.
+    ///
+    /// Root gets `/run/phobos` and `/var/lib/phobos` and the linux launcher;
+    /// other users get `$XDG_RUNTIME_DIR/phobos` (else `/tmp/phobos-<uid>/run`),
+    /// `~/.local/share/phobos` (else `/tmp/phobos-<uid>/work`) and the posix
+    /// launcher, which needs no privileges.
+    pub fn defaults(env: &Environment) -> Self {
+        let (runtime_dir, work_dir, launcher) = if env.is_root() {
+            (
+                PathBuf::from("/run/phobos"),
+                PathBuf::from("/var/lib/phobos"),
+                Launcher::Linux,
+            )
+        } else {
+            let tmp = PathBuf::from(format!("/tmp/phobos-{}", env.uid));
+            let runtime = match &env.xdg_runtime_dir {
+                Some(dir) => dir.join("phobos"),
+                None => tmp.join("run"),
+            };
+            let work = match &env.home {
+                Some(home) => home.join(".local/share/phobos"),
+                None => tmp.join("work"),
+            };
+            (runtime, work, Launcher::Posix)
+        };
+        Self {
+            runtime_dir,
+            work_dir,
+            isolation: vec!["posix/cpu".to_owned(), "posix/mem".to_owned()],
+            launcher,
+            cgroups_root: "phobos".to_owned(),
+            cgroups_hierarchy: PathBuf::from("/sys/fs/cgroup"),
+            cgroups_enable_cfs: false,
+            cgroups_limit_swap: false,
+            sandbox_directory: PathBuf::from("/mnt/mesos/sandbox"),
+            default_container_image: None,
+            containerizers: vec![Containerizer::Mesos, Containerizer::Docker],
+            docker: "docker".to_owned(),
+            docker_socket: PathBuf::from("/var/run/docker.sock"),
+            docker_stop_timeout: Duration::ZERO,
+            docker_kill_orphans: true,
+            docker_remove_delay: Duration::from_secs(6 * 3600),
+            container_disk_watch_interval: Duration::from_secs(15),
+            enforce_container_disk_quota: false,
+            ecp_termination: EcpTermination::V0_26,
+            log: LogConfig {
+                level: LogLevel::Info,
+                format: LogFormat::Human,
+                destination: LogDestination::Stderr,
+            },
+        }
+    }
+
+    /// The value of `key` in flag syntax (e.g. `15secs`, `cgroups/cpu,cgroups/mem`),
+    /// or `None` for an unknown key. An unset optional value is the empty string.
+    pub fn get(&self, key: &str) -> Option<String> {
+        let path = |p: &Path| p.display().to_string();
+        Some(match key {
+            "runtime_dir" => path(&self.runtime_dir),
+            "work_dir" => path(&self.work_dir),
+            "isolation" => self.isolation.join(","),
+            "launcher" => match self.launcher {
+                Launcher::Linux => "linux",
+                Launcher::Posix => "posix",
+            }
+            .to_owned(),
+            "cgroups_root" => self.cgroups_root.clone(),
+            "cgroups_hierarchy" => path(&self.cgroups_hierarchy),
+            "cgroups_enable_cfs" => self.cgroups_enable_cfs.to_string(),
+            "cgroups_limit_swap" => self.cgroups_limit_swap.to_string(),
+            "sandbox_directory" => path(&self.sandbox_directory),
+            "default_container_image" => self.default_container_image.clone().unwrap_or_default(),
+            "containerizers" => self
+                .containerizers
+                .iter()
+                .map(|c| match c {
+                    Containerizer::Mesos => "mesos",
+                    Containerizer::Docker => "docker",
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+            "docker" => self.docker.clone(),
+            "docker_socket" => path(&self.docker_socket),
+            "docker_stop_timeout" => format_duration(self.docker_stop_timeout),
+            "docker_kill_orphans" => self.docker_kill_orphans.to_string(),
+            "docker_remove_delay" => format_duration(self.docker_remove_delay),
+            "container_disk_watch_interval" => format_duration(self.container_disk_watch_interval),
+            "enforce_container_disk_quota" => self.enforce_container_disk_quota.to_string(),
+            "ecp_termination" => match self.ecp_termination {
+                EcpTermination::V0_26 => "0.26",
+                EcpTermination::V0_19 => "0.19",
+            }
+            .to_owned(),
+            "log.level" => match self.log.level {
+                LogLevel::Off => "off",
+                LogLevel::Error => "error",
+                LogLevel::Warn => "warn",
+                LogLevel::Info => "info",
+                LogLevel::Debug => "debug",
+                LogLevel::Trace => "trace",
+            }
+            .to_owned(),
+            "log.format" => match self.log.format {
+                LogFormat::Human => "human",
+                LogFormat::Json => "json",
+            }
+            .to_owned(),
+            "log.destination" => match self.log.destination {
+                LogDestination::Stderr => "stderr",
+                LogDestination::Syslog => "syslog",
+                LogDestination::Journald => "journald",
+            }
+            .to_owned(),
+            _ => return None,
+        })
+    }
+
+    /// Validates `value` and stores it under `key`; the error is the reason.
+    fn set(&mut self, key: &str, value: &toml::Value) -> Result<(), String> {
+        use toml::Value as V;
+        match key {
+            "runtime_dir" => self.runtime_dir = absolute_path(value)?,
+            "work_dir" => self.work_dir = absolute_path(value)?,
+            "isolation" => self.isolation = name_list(value)?,
+            "launcher" => {
+                self.launcher = one_of(
+                    value,
+                    &[("linux", Launcher::Linux), ("posix", Launcher::Posix)],
+                )?
+            }
+            "cgroups_root" => {
+                let root = non_empty_string(value)?;
+                let bad = root.starts_with('/')
+                    || root
+                        .split('/')
+                        .any(|part| part.is_empty() || part == "." || part == "..");
+                if bad {
+                    return Err("expected a relative cgroup path such as \"phobos\"".to_owned());
+                }
+                self.cgroups_root = root;
+            }
+            "cgroups_hierarchy" => self.cgroups_hierarchy = absolute_path(value)?,
+            "cgroups_enable_cfs" => self.cgroups_enable_cfs = boolean(value)?,
+            "cgroups_limit_swap" => self.cgroups_limit_swap = boolean(value)?,
+            "sandbox_directory" => self.sandbox_directory = absolute_path(value)?,
+            "default_container_image" => {
+                self.default_container_image = Some(non_empty_string(value)?)
+            }
+            "containerizers" => {
+                let mut kinds = Vec::new();
+                for name in name_list(value)? {
+                    let kind = match name.as_str() {
+                        "mesos" => Containerizer::Mesos,
+                        "docker" => Containerizer::Docker,
+                        other => {
+                            return Err(format!(
+                                "unknown containerizer {other:?}: expected \"mesos\" or \"docker\""
+                            ));
+                        }
+                    };
+                    if kinds.contains(&kind) {
+                        return Err(format!("containerizer {name:?} is listed twice"));
+                    }
+                    kinds.push(kind);
+                }
+                if kinds.is_empty() {
+                    return Err("expected at least one containerizer".to_owned());
+                }
+                self.containerizers = kinds;
+            }
+            "docker" => self.docker = non_empty_string(value)?,
+            "docker_socket" => self.docker_socket = absolute_path(value)?,
+            "docker_stop_timeout" => self.docker_stop_timeout = duration(value)?,
+            "docker_kill_orphans" => self.docker_kill_orphans = boolean(value)?,
+            "docker_remove_delay" => self.docker_remove_delay = duration(value)?,
+            "container_disk_watch_interval" => {
+                let interval = duration(value)?;
+                if interval.is_zero() {
+                    return Err("the interval must be greater than zero".to_owned());
+                }
+                self.container_disk_watch_interval = interval;
+            }
+            "enforce_container_disk_quota" => self.enforce_container_disk_quota = boolean(value)?,
+            "ecp_termination" => {
+                if let V::Float(_) = value {
+                    return Err("expected the string \"0.26\" or \"0.19\" (quote it)".to_owned());
+                }
+                self.ecp_termination = one_of(
+                    value,
+                    &[
+                        ("0.26", EcpTermination::V0_26),
+                        ("0.19", EcpTermination::V0_19),
+                    ],
+                )?
+            }
+            "log.level" => {
+                self.log.level = one_of(
+                    value,
+                    &[
+                        ("off", LogLevel::Off),
+                        ("error", LogLevel::Error),
+                        ("warn", LogLevel::Warn),
+                        ("info", LogLevel::Info),
+                        ("debug", LogLevel::Debug),
+                        ("trace", LogLevel::Trace),
+                    ],
+                )?
+            }
+            "log.format" => {
+                self.log.format = one_of(
+                    value,
+                    &[("human", LogFormat::Human), ("json", LogFormat::Json)],
+                )?
+            }
+            "log.destination" => {
+                self.log.destination = one_of(
+                    value,
+                    &[
+                        ("stderr", LogDestination::Stderr),
+                        ("syslog", LogDestination::Syslog),
+                        ("journald", LogDestination::Journald),
+                    ],
+                )?
+            }
+            _ => return Err("unknown key".to_owned()),
+        }
+        Ok(())
+    }
+}
+
+/// One line of `phobos config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The key (dotted for `[log]`).
+    pub key: &'static str,
+    /// The value in flag syntax.
+    pub value: String,
+    /// Where it came from.
+    pub source: Source,
+}
+
+/// A configuration together with the provenance of each key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedConfig {
+    /// The validated values.
+    pub config: Config,
+    /// The file that was read, if any.
+    pub file: Option<PathBuf>,
+    provenance: BTreeMap<&'static str, Source>,
+}
+
+impl LoadedConfig {
+    /// The defaults, with every key's source [`Source::Default`].
+    pub fn defaults(env: &Environment) -> Self {
+        Self {
+            config: Config::defaults(env),
+            file: None,
+            provenance: KEYS.iter().map(|k| (*k, Source::Default)).collect(),
+        }
+    }
+
+    /// Where `key`'s value came from, or `None` for an unknown key.
+    pub fn source(&self, key: &str) -> Option<&Source> {
+        self.provenance.get(key)
+    }
+
+    /// Every key with its value and source, in [`KEYS`] order.
+    pub fn entries(&self) -> Vec<Entry> {
+        KEYS.iter()
+            .map(|key| Entry {
+                key,
+                value: self.config.get(key).unwrap_or_default(),
+                source: self.provenance.get(key).cloned().unwrap_or(Source::Default),
+            })
+            .collect()
+    }
+
+    /// Applies a command-line override in flag syntax, e.g.
+    /// (`"docker_stop_timeout"`, `"10secs"`) or (`"isolation"`,
+    /// `"cgroups/cpu,cgroups/mem"`); booleans are `true` or `false`.
+    pub fn apply_override(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let Some(key) = KEYS.iter().copied().find(|k| *k == key) else {
+            return Err(ConfigError::UnknownKey {
+                key: key.to_owned(),
+            });
+        };
+        let parsed = if BOOLEAN_KEYS.contains(&key) {
+            match value {
+                "true" => toml::Value::Boolean(true),
+                "false" => toml::Value::Boolean(false),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        origin: Source::CommandLine,
+                        key: key.to_owned(),
+                        value: format!("{value:?}"),
+                        reason: "expected true or false".to_owned(),
+                    });
+                }
+            }
+        } else {
+            toml::Value::String(value.to_owned())
+        };
+        self.config
+            .set(key, &parsed)
+            .map_err(|reason| ConfigError::Invalid {
+                origin: Source::CommandLine,
+                key: key.to_owned(),
+                value: format!("{value:?}"),
+                reason,
+            })?;
+        self.provenance.insert(key, Source::CommandLine);
+        Ok(())
+    }
+}
+
+/// Finds the configuration file (see [`search`]) and loads it over the
+/// defaults; no file means the defaults.
+pub fn load(explicit: Option<&Path>, env: &Environment) -> Result<LoadedConfig, ConfigError> {
+    match find_config_file(explicit, env)? {
+        None => Ok(LoadedConfig::defaults(env)),
+        Some(path) => load_file(&path, env),
+    }
+}
+
+/// Loads one file over the defaults.
+pub fn load_file(path: &Path, env: &Environment) -> Result<LoadedConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_str(&text, path, env)
+}
+
+/// Parses TOML `text` (read from `path`, which is used in messages and
+/// provenance) over the defaults.
+pub fn parse_str(text: &str, path: &Path, env: &Environment) -> Result<LoadedConfig, ConfigError> {
+    let raw = raw::RawConfig::parse(text).map_err(|e| raw::parse_error(text, path, &e))?;
+    let mut loaded = LoadedConfig::defaults(env);
+    loaded.file = Some(path.to_path_buf());
+    for (key, spanned) in raw.into_entries() {
+        let line = raw::line_of(text, spanned.span().start);
+        let origin = Source::File {
+            path: path.to_path_buf(),
+            line,
+        };
+        loaded
+            .config
+            .set(key, spanned.get_ref())
+            .map_err(|reason| ConfigError::Invalid {
+                origin: origin.clone(),
+                key: key.to_owned(),
+                value: raw::render(spanned.get_ref()),
+                reason,
+            })?;
+        loaded.provenance.insert(key, origin);
+    }
+    Ok(loaded)
+}
+
+fn type_error(expected: &str, value: &toml::Value) -> String {
+    format!("expected {expected}, found {}", value.type_str())
+}
+
+fn string(value: &toml::Value) -> Result<&str, String> {
+    value.as_str().ok_or_else(|| type_error("a string", value))
+}
+
+fn non_empty_string(value: &toml::Value) -> Result<String, String> {
+    match string(value)? {
+        "" => Err("expected a non-empty string".to_owned()),
+        s => Ok(s.to_owned()),
+    }
+}
+
+fn absolute_path(value: &toml::Value) -> Result<PathBuf, String> {
+    let path = PathBuf::from(non_empty_string(value)?);
+    if path.is_absolute() {
+        Ok(path)
+    } else {
+        Err("expected an absolute path".to_owned())
+    }
+}
+
+fn boolean(value: &toml::Value) -> Result<bool, String> {
+    value
+        .as_bool()
+        .ok_or_else(|| type_error("true or false", value))
+}
+
+fn duration(value: &toml::Value) -> Result<Duration, String> {
+    parse_duration(string(value)?)
+}
+
+fn one_of<T: Copy>(value: &toml::Value, choices: &[(&str, T)]) -> Result<T, String> {
+    let text = string(value)?;
+    choices
+        .iter()
+        .find(|(name, _)| *name == text)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            let names: Vec<String> = choices.iter().map(|(n, _)| format!("{n:?}")).collect();
+            format!("expected one of {}", names.join(", "))
+        })
+}
+
+/// A comma-separated string (as Mesos flags take it) or an array of strings.
+/// Entries are trimmed; empty entries are refused; an empty string or array
+/// is an empty list.
+fn name_list(value: &toml::Value) -> Result<Vec<String>, String> {
+    let names: Vec<String> = match value {
+        toml::Value::String(s) if s.trim().is_empty() => return Ok(Vec::new()),
+        toml::Value::String(s) => s.split(',').map(|n| n.trim().to_owned()).collect(),
+        toml::Value::Array(items) => items
+            .iter()
+            .map(|item| string(item).map(|s| s.trim().to_owned()))
+            .collect::<Result<_, _>>()
+            .map_err(|_| "expected an array of strings".to_owned())?,
+        other => {
+            return Err(type_error(
+                "a comma-separated string or an array of strings",
+                other,
+            ));
+        }
+    };
+    if names.iter().any(String::is_empty) {
+        return Err("empty name in list".to_owned());
+    }
+    Ok(names)
+}

@@ -1,0 +1,173 @@
+//! The file as serde sees it: every known key and nothing else
+//! (`deny_unknown_fields`). Values stay as spanned TOML values so the
+//! validation in [`crate::Config`] can report the exact line and give a
+//! precise reason ("expected an absolute path") instead of a serde type error.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::{Spanned, Value};
+
+use crate::ConfigError;
+
+type Field = Option<Spanned<Value>>;
+
+/// The top level of `phobos.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    runtime_dir: Field,
+    work_dir: Field,
+    isolation: Field,
+    launcher: Field,
+    cgroups_root: Field,
+    cgroups_hierarchy: Field,
+    cgroups_enable_cfs: Field,
+    cgroups_limit_swap: Field,
+    sandbox_directory: Field,
+    default_container_image: Field,
+    containerizers: Field,
+    docker: Field,
+    docker_socket: Field,
+    docker_stop_timeout: Field,
+    docker_kill_orphans: Field,
+    docker_remove_delay: Field,
+    container_disk_watch_interval: Field,
+    enforce_container_disk_quota: Field,
+    ecp_termination: Field,
+    log: Option<RawLog>,
+}
+
+/// The `[log]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table with level, format and destination"
+)]
+pub(crate) struct RawLog {
+    level: Field,
+    format: Field,
+    destination: Field,
+}
+
+impl RawConfig {
+    pub(crate) fn parse(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// The keys that were present, with their values, in [`crate::KEYS`] order.
+    pub(crate) fn into_entries(self) -> Vec<(&'static str, Spanned<Value>)> {
+        let log = self.log.unwrap_or_default();
+        [
+            ("runtime_dir", self.runtime_dir),
+            ("work_dir", self.work_dir),
+            ("isolation", self.isolation),
+            ("launcher", self.launcher),
+            ("cgroups_root", self.cgroups_root),
+            ("cgroups_hierarchy", self.cgroups_hierarchy),
+            ("cgroups_enable_cfs", self.cgroups_enable_cfs),
+            ("cgroups_limit_swap", self.cgroups_limit_swap),
+            ("sandbox_directory", self.sandbox_directory),
+            ("default_container_image", self.default_container_image),
+            ("containerizers", self.containerizers),
+            ("docker", self.docker),
+            ("docker_socket", self.docker_socket),
+            ("docker_stop_timeout", self.docker_stop_timeout),
+            ("docker_kill_orphans", self.docker_kill_orphans),
+            ("docker_remove_delay", self.docker_remove_delay),
+            (
+                "container_disk_watch_interval",
+                self.container_disk_watch_interval,
+            ),
+            (
+                "enforce_container_disk_quota",
+                self.enforce_container_disk_quota,
+            ),
+            ("ecp_termination", self.ecp_termination),
+            ("log.level", log.level),
+            ("log.format", log.format),
+            ("log.destination", log.destination),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| Some((key, value?)))
+        .collect()
+    }
+}
+
+/// The 1-based line containing byte `offset` of `text`.
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// Turns a TOML/serde error into [`ConfigError::Parse`] with the line and,
+/// where the span covers a key (unknown keys) or sits on a `key = value`
+/// line (wrong shapes), the dotted key.
+pub(crate) fn parse_error(text: &str, path: &Path, err: &toml::de::Error) -> ConfigError {
+    let span = err.span();
+    let line = span.as_ref().map(|span| line_of(text, span.start));
+    let key = span.as_ref().and_then(|span| key_at(text, span.clone()));
+    ConfigError::Parse {
+        path: path.to_path_buf(),
+        line,
+        key,
+        message: err.message().trim_end().to_owned(),
+    }
+}
+
+/// The (dotted) key an error span points at, if it can be told.
+fn key_at(text: &str, span: std::ops::Range<usize>) -> Option<String> {
+    let line_start = text.get(..span.start)?.rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text
+        .get(span.start..)?
+        .find('\n')
+        .map_or(text.len(), |i| span.start + i);
+    let line = text.get(line_start..line_end)?;
+    // A span right of '=' is a value: the key is left of '='. Otherwise (an
+    // unknown key) the span is the key itself.
+    let key = match line.find('=') {
+        Some(eq) if span.start > line_start + eq => line[..eq].trim(),
+        _ => text.get(span)?.trim(),
+    };
+    if !is_bare_key(key) {
+        return None;
+    }
+    // Prefix the innermost table header above the line, if any.
+    let table = text
+        .get(..line_start)?
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim());
+    Some(match table {
+        Some(table) if !table.is_empty() => format!("{table}.{key}"),
+        _ => key.to_owned(),
+    })
+}
+
+fn is_bare_key(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+}
+
+/// A TOML value as it would be written, for error messages.
+pub(crate) fn render(value: &Value) -> String {
+    match value {
+        Value::String(s) => format!("{s:?}"),
+        Value::Integer(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Boolean(b) => b.to_string(),
+        Value::Datetime(d) => d.to_string(),
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(render).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Value::Table(_) => "a table".to_owned(),
+    }
+}
