@@ -19,9 +19,11 @@
 pub mod params;
 pub mod spec;
 pub mod translate;
+pub mod usage;
 
 pub use spec::{
     DockerCommand, DockerNetwork, DockerResources, DockerRunSpec, MemoryLimit, PortMapping,
     PortProtocol, PortRange, Volume,
 };
 pub use translate::{CreateRequest, TranslateError, create_request};
+pub use usage::{ContainerUsage, UsageError, UsageReader};
