@@ -16,11 +16,16 @@
 //! This crate does not depend on the other Phobos crates yet; its input and
 //! output types are its own and get adapted by the containerizer.
 
+pub mod engine;
 pub mod params;
 pub mod spec;
 pub mod translate;
 pub mod usage;
 
+pub use engine::{
+    DockerEngine, EngineError, EngineInfo, ExitStatus, ImageSource, Launched, ListedContainer,
+    LogTotals, PullProgress, StopOutcome,
+};
 pub use spec::{
     DockerCommand, DockerNetwork, DockerResources, DockerRunSpec, MemoryLimit, PortMapping,
     PortProtocol, PortRange, Volume,
