@@ -371,6 +371,11 @@ impl DockerEngine {
         &self.info
     }
 
+    /// The underlying bollard client, for calls this type does not wrap.
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+
     /// The socket this engine was reached on.
     pub fn socket(&self) -> &Path {
         &self.socket
