@@ -39,7 +39,7 @@ use bollard::API_DEFAULT_VERSION;
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::errors::Error as BollardError;
-use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum, ContainerUpdateBody};
+use bollard::models::{ContainerInspectResponse, ContainerSummaryStateEnum, ContainerUpdateBody};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, KillContainerOptionsBuilder,
     ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -675,9 +675,7 @@ impl DockerEngine {
                     tracing::debug!(%name, "skipping container with an invalid mesos name");
                     continue;
                 };
-                let running = s.state.is_some_and(|st| {
-                    st.to_string() == ContainerStateStatusEnum::RUNNING.to_string()
-                });
+                let running = s.state == Some(ContainerSummaryStateEnum::RUNNING);
                 out.push(ListedContainer {
                     container_id,
                     docker_id,
