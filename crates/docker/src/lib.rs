@@ -1,1 +1,34 @@
-//! phobos-docker (skeleton; filled in by its issue).
+//! phobos-docker: the Docker containerizer's engine-facing half.
+//!
+//! Mesos's Docker containerizer (reference §4) and Deimos drove the `docker`
+//! CLI; Phobos talks to the Docker Engine API over its Unix socket with
+//! [bollard], which gives structured errors and streams instead of parsing
+//! CLI output and polling for cid files (Deimos's 73-second hangs).
+//!
+//! - [`spec`]: [`DockerRunSpec`], the launch request in Mesos's terms;
+//! - [`translate`]: the pure §4.4 mapping onto the container-create body;
+//! - [`params`]: `DockerInfo.parameters` onto Engine API fields;
+//! - [`engine`]: [`DockerEngine`], the async client (pull, create+start, wait,
+//!   stop/kill, list, update, logs into the sandbox, usage);
+//! - [`usage`]: cpu and memory statistics read from the container's cgroups
+//!   (v1, v2 and hybrid hosts).
+//!
+//! This crate does not depend on the other Phobos crates yet; its input and
+//! output types are its own and get adapted by the containerizer.
+
+pub mod engine;
+pub mod params;
+pub mod spec;
+pub mod translate;
+pub mod usage;
+
+pub use engine::{
+    DockerEngine, EngineError, EngineInfo, ExitStatus, ImageSource, Launched, ListedContainer,
+    LogTotals, PullProgress, StopOutcome,
+};
+pub use spec::{
+    DockerCommand, DockerNetwork, DockerResources, DockerRunSpec, MemoryLimit, PortMapping,
+    PortProtocol, PortRange, Volume,
+};
+pub use translate::{CreateRequest, TranslateError, create_request};
+pub use usage::{ContainerUsage, UsageError, UsageReader};

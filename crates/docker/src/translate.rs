@@ -1,0 +1,1073 @@
+//! The pure translation of a [`DockerRunSpec`] into the Engine API's
+//! container-create request, following the Mesos Docker containerizer's
+//! `docker run` flag table (reference §4.4) — but as Engine API fields rather
+//! than CLI flags.
+//!
+//! | input | Engine API field |
+//! | --- | --- |
+//! | name | `mesos-<id>` (query parameter `name`) |
+//! | cpus request | `HostConfig.CpuShares = max(1024 × cpus, 2)` |
+//! | finite cpus limit, or the request with `cgroups_enable_cfs` | `HostConfig.CpuQuota = max(100 ms × cpus, 1 ms)` in µs; the period stays the engine's default (100 ms) |
+//! | finite mem limit | `HostConfig.Memory = max(limit, 32 MiB)` |
+//! | mem request only | `HostConfig.Memory = max(request, 32 MiB)` |
+//! | mem request < limit (or limit unlimited) | `HostConfig.MemoryReservation = max(request, 32 MiB)`, `HostConfig.OomScoreAdj = 1000 − 1000·request/host_memory` |
+//! | env | `Env`, plus `MESOS_SANDBOX=<sandbox_directory>` and `MESOS_CONTAINER_NAME=mesos-<id>` (these two always win) |
+//! | volumes | `HostConfig.Binds` `host:container:rw|ro` (relative paths under the sandbox) |
+//! | sandbox | a bind `HostConfig.Mounts` entry at `sandbox_directory` (the Mounts API takes paths with `:`, which `-v` could not: MESOS-1833) |
+//! | network | `HostConfig.NetworkMode` `host` / `bridge` / `none` / `<name>` |
+//! | hostname | `Hostname` (an error with the host network) |
+//! | port mappings | `HostConfig.PortBindings` + `ExposedPorts`; bridge/user networks only, host ports within the offered ranges |
+//! | privileged | `HostConfig.Privileged` |
+//! | `shell = true` | `Entrypoint ["/bin/sh"]`, `Cmd ["-c", <value>]` |
+//! | `shell = false` | `Cmd = [value] + arguments` when any, image ENTRYPOINT kept |
+//! | workdir | `WorkingDir` only when set: the image's WORKDIR is kept otherwise |
+//! | parameters | mapped field by field by [`crate::params`], applied last (so they win, as `--key=value` appended to `docker run` did) |
+//! | labels | the spec's labels plus `org.phobos.container-id=<id>` and `org.phobos.managed=true` |
+//!
+//! stdin is closed, there is no TTY; stdout/stderr are read back through the
+//! logs endpoint by [`crate::engine`].
+
+use std::collections::HashMap;
+
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, PortBinding, PortMap};
+
+use crate::params::{ParameterError, apply_parameters};
+use crate::spec::{DockerRunSpec, MemoryLimit, PortRange};
+
+/// Prefix of every Docker container name Phobos (and Mesos) creates.
+pub const NAME_PREFIX: &str = "mesos-";
+/// Label holding the Mesos container id.
+pub const LABEL_CONTAINER_ID: &str = "org.phobos.container-id";
+/// Label marking a container as created by Phobos (value `true`).
+pub const LABEL_MANAGED: &str = "org.phobos.managed";
+
+/// `CPU_SHARES_PER_CPU` in Mesos.
+pub const CPU_SHARES_PER_CPU: f64 = 1024.0;
+/// `MIN_CPU_SHARES` in Mesos.
+pub const MIN_CPU_SHARES: i64 = 2;
+/// The CFS period in µs (the kernel's and Docker's default, 100 ms).
+pub const CPU_CFS_PERIOD_US: f64 = 100_000.0;
+/// `MIN_CPU_CFS_QUOTA` in Mesos, in µs (1 ms).
+pub const MIN_CPU_CFS_QUOTA_US: i64 = 1_000;
+/// `MIN_MEMORY` in Mesos (32 MiB).
+pub const MIN_MEMORY_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Why a spec cannot be turned into a container-create request.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum TranslateError {
+    /// The container id cannot be part of a Docker name.
+    #[error(
+        "invalid container id {id:?}: must be 1-200 characters of [A-Za-z0-9_-] (no '.', which separates the agent id in Mesos names)"
+    )]
+    InvalidContainerId {
+        /// The offending id.
+        id: String,
+    },
+    /// The image reference is empty.
+    #[error("no image given for container {id}")]
+    EmptyImage {
+        /// The container id.
+        id: String,
+    },
+    /// `shell = true` without a command value.
+    #[error("shell command requested but no command value given")]
+    ShellWithoutValue,
+    /// A hostname was requested together with the host network.
+    #[error("cannot set hostname {hostname:?} with the host network")]
+    HostnameWithHostNetwork {
+        /// The requested hostname.
+        hostname: String,
+    },
+    /// Port mappings on a network that cannot publish ports.
+    #[error("port mappings are only supported for bridge and user networks, not {network:?}")]
+    PortMappingsNeedBridge {
+        /// The network mode.
+        network: String,
+    },
+    /// A mapped host port outside the task's `ports` resources.
+    #[error("host port {port} is not within the offered port ranges [{ranges}]")]
+    PortNotOffered {
+        /// The host port.
+        port: u16,
+        /// The offered ranges, e.g. `31000-31005, 32000-32000`.
+        ranges: String,
+    },
+    /// A negative or not-a-number cpus value.
+    #[error("invalid cpus {which}: {value}")]
+    InvalidCpus {
+        /// `request` or `limit`.
+        which: &'static str,
+        /// The value.
+        value: f64,
+    },
+    /// A request larger than its limit.
+    #[error("mem request {request} bytes exceeds the mem limit {limit} bytes")]
+    MemRequestAboveLimit {
+        /// The request.
+        request: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A label the translation sets itself was given by the caller.
+    #[error("label {key:?} is reserved for phobos")]
+    ReservedLabel {
+        /// The label key.
+        key: String,
+    },
+    /// An environment variable name that Docker cannot carry.
+    #[error("invalid environment variable name {name:?}")]
+    InvalidEnvName {
+        /// The name.
+        name: String,
+    },
+    /// A `DockerInfo.parameters` entry that cannot be mapped.
+    #[error(transparent)]
+    Parameter(#[from] ParameterError),
+}
+
+/// The container-create request: the name (query parameter) and the body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateRequest {
+    /// `mesos-<id>`.
+    pub name: String,
+    /// The `POST /containers/create` body.
+    pub body: ContainerCreateBody,
+}
+
+/// Whether `id` can be a Phobos container id inside a Docker name.
+///
+/// Docker names allow `[a-zA-Z0-9][a-zA-Z0-9_.-]*`; Mesos separates an agent
+/// id from the container id with `.` in 0.23–1.3 names, so `.` is refused to
+/// keep [`parse_container_name`] unambiguous. UUIDs (what the Mesos agent
+/// generates) and names such as `web-1` are valid.
+pub fn is_valid_container_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 200
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The Docker container name for a Mesos container id: `mesos-<id>`.
+pub fn container_name(id: &str) -> String {
+    format!("{NAME_PREFIX}{id}")
+}
+
+/// The Mesos container id in a Docker container name, if it is one of ours.
+///
+/// Accepts names with or without the leading `/` the Engine reports, the
+/// current `mesos-<id>` format and the Mesos 0.23–1.3 `mesos-<agent>.<id>`
+/// format. Executor containers (`….executor`) and names whose id part is not
+/// a valid id ([`is_valid_container_id`]) yield `None` — the analogue of
+/// Mesos skipping names whose id is not a UUID. Unlike Mesos we accept
+/// non-UUID ids, since Phobos's own faces let people choose ids.
+pub fn parse_container_name(name: &str) -> Option<String> {
+    let rest = name.strip_prefix('/').unwrap_or(name);
+    let rest = rest.strip_prefix(NAME_PREFIX)?;
+    if rest.ends_with(".executor") {
+        return None;
+    }
+    let id = match rest.split_once('.') {
+        None => rest,
+        Some((agent, id)) if !agent.is_empty() && !id.contains('.') => id,
+        Some(_) => return None,
+    };
+    is_valid_container_id(id).then(|| id.to_owned())
+}
+
+/// `max(1024 × cpus, 2)`, truncated like Mesos's integer conversion.
+pub fn cpu_shares(cpus: f64) -> i64 {
+    // `as` saturates for huge values, and cpus is validated non-negative.
+    ((CPU_SHARES_PER_CPU * cpus) as i64).max(MIN_CPU_SHARES)
+}
+
+/// `max(100 ms × cpus, 1 ms)` in µs.
+pub fn cpu_quota_us(cpus: f64) -> i64 {
+    ((CPU_CFS_PERIOD_US * cpus) as i64).max(MIN_CPU_CFS_QUOTA_US)
+}
+
+/// `1000 − 1000·request/total`, clamped to `0..=1000` (0 when `total` is unknown).
+pub fn oom_score_adj(request: u64, total_memory: u64) -> i64 {
+    if total_memory == 0 {
+        return 0;
+    }
+    let used = (1000u128 * u128::from(request)) / u128::from(total_memory);
+    1000 - i64::try_from(used.min(1000)).unwrap_or(1000)
+}
+
+/// The resource part of the table, shared by create and live update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ResourceFields {
+    /// `CpuShares`.
+    pub cpu_shares: Option<i64>,
+    /// `CpuQuota` in µs; `Some(-1)` means "remove the quota" (update only).
+    pub cpu_quota: Option<i64>,
+    /// `Memory` in bytes.
+    pub memory: Option<i64>,
+    /// `MemoryReservation` in bytes.
+    pub memory_reservation: Option<i64>,
+    /// `OomScoreAdj` (create only: the engine cannot change it live).
+    pub oom_score_adj: Option<i64>,
+}
+
+fn to_i64(bytes: u64) -> i64 {
+    i64::try_from(bytes).unwrap_or(i64::MAX)
+}
+
+/// Translate cpu and memory requests/limits (§4.4 rows 2–5).
+///
+/// `total_memory` is the host's memory in bytes (the engine's `MemTotal`),
+/// used only for the OOM score adjustment.
+pub fn resource_fields(
+    resources: &crate::spec::DockerResources,
+    total_memory: u64,
+) -> Result<ResourceFields, TranslateError> {
+    let mut out = ResourceFields::default();
+    if let Some(req) = resources.cpus_request {
+        if req.is_nan() || req < 0.0 || req.is_infinite() {
+            return Err(TranslateError::InvalidCpus {
+                which: "request",
+                value: req,
+            });
+        }
+        out.cpu_shares = Some(cpu_shares(req));
+    }
+    match resources.cpus_limit {
+        Some(limit) if limit.is_nan() || limit < 0.0 => {
+            return Err(TranslateError::InvalidCpus {
+                which: "limit",
+                value: limit,
+            });
+        }
+        Some(limit) if limit.is_finite() => out.cpu_quota = Some(cpu_quota_us(limit)),
+        // An infinite limit: no quota, even with cgroups_enable_cfs.
+        Some(_) => out.cpu_quota = None,
+        None => {
+            if resources.cgroups_enable_cfs {
+                out.cpu_quota = resources.cpus_request.map(cpu_quota_us);
+            }
+        }
+    }
+
+    let request = resources.mem_request;
+    match (request, resources.mem_limit) {
+        (Some(req), Some(MemoryLimit::Bytes(limit))) if req > limit => {
+            return Err(TranslateError::MemRequestAboveLimit {
+                request: req,
+                limit,
+            });
+        }
+        (req, Some(MemoryLimit::Bytes(limit))) => {
+            out.memory = Some(to_i64(limit.max(MIN_MEMORY_BYTES)));
+            if let Some(req) = req.filter(|r| *r < limit) {
+                out.memory_reservation = Some(to_i64(req.max(MIN_MEMORY_BYTES)));
+                out.oom_score_adj = Some(oom_score_adj(req, total_memory));
+            }
+        }
+        (Some(req), Some(MemoryLimit::Unlimited)) => {
+            out.memory_reservation = Some(to_i64(req.max(MIN_MEMORY_BYTES)));
+            out.oom_score_adj = Some(oom_score_adj(req, total_memory));
+        }
+        (Some(req), None) => out.memory = Some(to_i64(req.max(MIN_MEMORY_BYTES))),
+        (None, _) => {}
+    }
+    Ok(out)
+}
+
+fn format_ranges(ranges: &[PortRange]) -> String {
+    ranges
+        .iter()
+        .map(|r| format!("{}-{}", r.begin, r.end))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn under(base: &str, path: &str) -> String {
+    if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("{}/{}", base.trim_end_matches('/'), path)
+    }
+}
+
+/// Translate a spec into the container-create request (§4.4).
+///
+/// Pure: `total_memory` (the host's memory in bytes, for the OOM score
+/// adjustment) is the only fact about the host it needs.
+pub fn create_request(
+    spec: &DockerRunSpec,
+    total_memory: u64,
+) -> Result<CreateRequest, TranslateError> {
+    let id = &spec.container_id;
+    if !is_valid_container_id(id) {
+        return Err(TranslateError::InvalidContainerId { id: id.clone() });
+    }
+    if spec.image.trim().is_empty() {
+        return Err(TranslateError::EmptyImage { id: id.clone() });
+    }
+    let name = container_name(id);
+
+    // Command (§4.4 rows shell=true / shell=false).
+    let (entrypoint, cmd) = if spec.command.shell {
+        let value = spec
+            .command
+            .value
+            .clone()
+            .ok_or(TranslateError::ShellWithoutValue)?;
+        (
+            Some(vec!["/bin/sh".to_owned()]),
+            Some(vec!["-c".to_owned(), value]),
+        )
+    } else {
+        let argv: Vec<String> = spec
+            .command
+            .value
+            .iter()
+            .chain(spec.command.arguments.iter())
+            .cloned()
+            .collect();
+        (None, (!argv.is_empty()).then_some(argv))
+    };
+
+    // Hostname and network.
+    if let Some(hostname) = &spec.hostname
+        && matches!(spec.network, crate::spec::DockerNetwork::Host)
+    {
+        return Err(TranslateError::HostnameWithHostNetwork {
+            hostname: hostname.clone(),
+        });
+    }
+
+    // Ports.
+    let mut port_bindings: Option<PortMap> = None;
+    let mut exposed: Option<Vec<String>> = None;
+    if !spec.port_mappings.is_empty() {
+        if !spec.network.supports_port_mappings() {
+            return Err(TranslateError::PortMappingsNeedBridge {
+                network: spec.network.mode().to_owned(),
+            });
+        }
+        let mut map = PortMap::new();
+        let mut keys = Vec::new();
+        for m in &spec.port_mappings {
+            if !spec.offered_ports.iter().any(|r| r.contains(m.host_port)) {
+                return Err(TranslateError::PortNotOffered {
+                    port: m.host_port,
+                    ranges: format_ranges(&spec.offered_ports),
+                });
+            }
+            let key = format!("{}/{}", m.container_port, m.protocol.as_str());
+            map.entry(key.clone())
+                .or_insert_with(|| Some(Vec::new()))
+                .get_or_insert_with(Vec::new)
+                .push(PortBinding {
+                    host_ip: None,
+                    host_port: Some(m.host_port.to_string()),
+                });
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        port_bindings = Some(map);
+        exposed = Some(keys);
+    }
+
+    // Environment: the spec's, then the two Mesos variables, which always win.
+    let mut env: Vec<String> = Vec::with_capacity(spec.env.len() + 2);
+    for (k, v) in &spec.env {
+        if k.is_empty() || k.contains('=') || k.contains('\0') {
+            return Err(TranslateError::InvalidEnvName { name: k.clone() });
+        }
+        if k == "MESOS_SANDBOX" || k == "MESOS_CONTAINER_NAME" {
+            continue;
+        }
+        env.push(format!("{k}={v}"));
+    }
+    env.push(format!("MESOS_SANDBOX={}", spec.sandbox_directory));
+    env.push(format!("MESOS_CONTAINER_NAME={name}"));
+
+    // Volumes: binds; relative host paths live under the sandbox, relative
+    // container paths under the mapped sandbox.
+    let sandbox_host = spec.sandbox.to_string_lossy().into_owned();
+    let binds: Vec<String> = spec
+        .volumes
+        .iter()
+        .map(|v| {
+            format!(
+                "{}:{}:{}",
+                under(&sandbox_host, &v.host_path),
+                under(&spec.sandbox_directory, &v.container_path),
+                if v.read_only { "ro" } else { "rw" }
+            )
+        })
+        .collect();
+    let sandbox_mount = Mount {
+        target: Some(spec.sandbox_directory.clone()),
+        source: Some(sandbox_host),
+        typ: Some(MountType::BIND),
+        read_only: Some(false),
+        ..Default::default()
+    };
+
+    // Labels.
+    let mut labels: HashMap<String, String> = HashMap::new();
+    for (k, v) in &spec.labels {
+        if k == LABEL_CONTAINER_ID || k == LABEL_MANAGED {
+            return Err(TranslateError::ReservedLabel { key: k.clone() });
+        }
+        labels.insert(k.clone(), v.clone());
+    }
+    labels.insert(LABEL_CONTAINER_ID.to_owned(), id.clone());
+    labels.insert(LABEL_MANAGED.to_owned(), "true".to_owned());
+
+    let res = resource_fields(&spec.resources, total_memory)?;
+
+    let host_config = HostConfig {
+        cpu_shares: res.cpu_shares,
+        cpu_quota: res.cpu_quota,
+        memory: res.memory,
+        memory_reservation: res.memory_reservation,
+        oom_score_adj: res.oom_score_adj,
+        binds: (!binds.is_empty()).then_some(binds),
+        mounts: Some(vec![sandbox_mount]),
+        network_mode: Some(spec.network.mode().to_owned()),
+        port_bindings,
+        privileged: spec.privileged.then_some(true),
+        ..Default::default()
+    };
+
+    let mut body = ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        hostname: spec.hostname.clone(),
+        env: Some(env),
+        cmd,
+        entrypoint,
+        working_dir: spec.workdir.clone(),
+        labels: Some(labels),
+        exposed_ports: exposed,
+        attach_stdin: Some(false),
+        attach_stdout: Some(false),
+        attach_stderr: Some(false),
+        open_stdin: Some(false),
+        tty: Some(false),
+        host_config: Some(host_config),
+        ..Default::default()
+    };
+
+    apply_parameters(&mut body, &spec.parameters)?;
+
+    // A parameter may have changed the network or hostname: re-check.
+    if let (Some(hostname), Some(hc)) = (&body.hostname, &body.host_config)
+        && hc.network_mode.as_deref() == Some("host")
+    {
+        return Err(TranslateError::HostnameWithHostNetwork {
+            hostname: hostname.clone(),
+        });
+    }
+
+    Ok(CreateRequest { name, body })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::spec::{
+        DockerCommand, DockerNetwork, DockerResources, PortMapping, PortProtocol, Volume,
+    };
+
+    const GIB: u64 = 1024 * 1024 * 1024;
+    const MIB: u64 = 1024 * 1024;
+
+    fn spec() -> DockerRunSpec {
+        DockerRunSpec::new(
+            "6b1d5b3a-2b5c-4bb0-9d3a-0f9f7a6c1e21",
+            "busybox:local",
+            DockerCommand::shell("echo hello"),
+            "/var/lib/phobos/containers/c1",
+        )
+    }
+
+    fn host(req: &CreateRequest) -> &HostConfig {
+        req.body
+            .host_config
+            .as_ref()
+            .expect("host config is always set")
+    }
+
+    fn resources(r: DockerResources) -> ResourceFields {
+        resource_fields(&r, GIB).expect("valid resources")
+    }
+
+    #[test]
+    fn cpu_shares_follow_mesos() {
+        assert_eq!(cpu_shares(0.5), 512);
+        assert_eq!(cpu_shares(1.25), 1280);
+        assert_eq!(cpu_shares(2.0), 2048);
+        assert_eq!(cpu_shares(0.001), 2);
+        assert_eq!(cpu_shares(0.0), 2);
+    }
+
+    #[test]
+    fn cpu_quota_follows_mesos() {
+        assert_eq!(cpu_quota_us(1.5), 150_000);
+        assert_eq!(cpu_quota_us(0.25), 25_000);
+        assert_eq!(cpu_quota_us(0.001), 1_000);
+        assert_eq!(cpu_quota_us(4.0), 400_000);
+    }
+
+    #[test]
+    fn finite_cpu_limit_sets_quota_and_request_sets_shares() {
+        let r = resources(DockerResources {
+            cpus_request: Some(0.5),
+            cpus_limit: Some(1.5),
+            ..Default::default()
+        });
+        assert_eq!(r.cpu_shares, Some(512));
+        assert_eq!(r.cpu_quota, Some(150_000));
+    }
+
+    #[test]
+    fn infinite_cpu_limit_sets_no_quota_even_with_cfs() {
+        let r = resources(DockerResources {
+            cpus_request: Some(1.0),
+            cpus_limit: Some(f64::INFINITY),
+            cgroups_enable_cfs: true,
+            ..Default::default()
+        });
+        assert_eq!(r.cpu_shares, Some(1024));
+        assert_eq!(r.cpu_quota, None);
+    }
+
+    #[test]
+    fn cfs_flag_derives_quota_from_request_only_without_limit() {
+        let with_cfs = resources(DockerResources {
+            cpus_request: Some(0.5),
+            cgroups_enable_cfs: true,
+            ..Default::default()
+        });
+        assert_eq!(with_cfs.cpu_quota, Some(50_000));
+        let without = resources(DockerResources {
+            cpus_request: Some(0.5),
+            ..Default::default()
+        });
+        assert_eq!(without.cpu_quota, None);
+    }
+
+    #[test]
+    fn negative_or_nan_cpus_are_errors() {
+        let err = resource_fields(
+            &DockerResources {
+                cpus_request: Some(-1.0),
+                ..Default::default()
+            },
+            GIB,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            TranslateError::InvalidCpus {
+                which: "request",
+                value: -1.0
+            }
+        );
+        assert!(
+            resource_fields(
+                &DockerResources {
+                    cpus_limit: Some(f64::NAN),
+                    ..Default::default()
+                },
+                GIB,
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn memory_limit_has_a_32_mib_floor() {
+        let r = resources(DockerResources {
+            mem_limit: Some(MemoryLimit::Bytes(16 * MIB)),
+            ..Default::default()
+        });
+        assert_eq!(r.memory, Some((32 * MIB) as i64));
+        assert_eq!(r.memory_reservation, None);
+        assert_eq!(r.oom_score_adj, None);
+    }
+
+    #[test]
+    fn memory_request_only_becomes_the_limit() {
+        let r = resources(DockerResources {
+            mem_request: Some(64 * MIB),
+            ..Default::default()
+        });
+        assert_eq!(r.memory, Some((64 * MIB) as i64));
+        assert_eq!(r.memory_reservation, None);
+        assert_eq!(r.oom_score_adj, None);
+    }
+
+    #[test]
+    fn memory_request_below_limit_sets_reservation_and_oom_score() {
+        let r = resources(DockerResources {
+            mem_request: Some(64 * MIB),
+            mem_limit: Some(MemoryLimit::Bytes(128 * MIB)),
+            ..Default::default()
+        });
+        assert_eq!(r.memory, Some((128 * MIB) as i64));
+        assert_eq!(r.memory_reservation, Some((64 * MIB) as i64));
+        // 1000 - 1000 * 64 MiB / 1 GiB = 1000 - 62 (integer division).
+        assert_eq!(r.oom_score_adj, Some(938));
+    }
+
+    #[test]
+    fn memory_request_equal_to_limit_sets_no_reservation() {
+        let r = resources(DockerResources {
+            mem_request: Some(256 * MIB),
+            mem_limit: Some(MemoryLimit::Bytes(256 * MIB)),
+            ..Default::default()
+        });
+        assert_eq!(r.memory, Some((256 * MIB) as i64));
+        assert_eq!(r.memory_reservation, None);
+        assert_eq!(r.oom_score_adj, None);
+    }
+
+    #[test]
+    fn unlimited_memory_keeps_reservation_without_limit() {
+        let r = resources(DockerResources {
+            mem_request: Some(16 * MIB),
+            mem_limit: Some(MemoryLimit::Unlimited),
+            ..Default::default()
+        });
+        assert_eq!(r.memory, None);
+        assert_eq!(r.memory_reservation, Some((32 * MIB) as i64));
+        // 1000 - 1000 * 16 MiB / 1 GiB = 1000 - 15.
+        assert_eq!(r.oom_score_adj, Some(985));
+    }
+
+    #[test]
+    fn memory_request_above_limit_is_an_error() {
+        let err = resource_fields(
+            &DockerResources {
+                mem_request: Some(2 * GIB),
+                mem_limit: Some(MemoryLimit::Bytes(GIB)),
+                ..Default::default()
+            },
+            GIB,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "mem request 2147483648 bytes exceeds the mem limit 1073741824 bytes"
+        );
+    }
+
+    #[test]
+    fn oom_score_adj_is_clamped() {
+        assert_eq!(oom_score_adj(0, GIB), 1000);
+        assert_eq!(oom_score_adj(GIB, GIB), 0);
+        assert_eq!(oom_score_adj(4 * GIB, GIB), 0);
+        assert_eq!(oom_score_adj(GIB, 0), 0);
+    }
+
+    #[test]
+    fn name_and_labels() {
+        let mut s = spec();
+        s.labels.insert("team".into(), "infra".into());
+        let req = create_request(&s, GIB).expect("translates");
+        assert_eq!(req.name, "mesos-6b1d5b3a-2b5c-4bb0-9d3a-0f9f7a6c1e21");
+        let labels = req.body.labels.expect("labels");
+        assert_eq!(
+            labels.get(LABEL_CONTAINER_ID).map(String::as_str),
+            Some("6b1d5b3a-2b5c-4bb0-9d3a-0f9f7a6c1e21")
+        );
+        assert_eq!(labels.get(LABEL_MANAGED).map(String::as_str), Some("true"));
+        assert_eq!(labels.get("team").map(String::as_str), Some("infra"));
+    }
+
+    #[test]
+    fn reserved_label_is_an_error() {
+        let mut s = spec();
+        s.labels.insert(LABEL_MANAGED.into(), "false".into());
+        assert_eq!(
+            create_request(&s, GIB).unwrap_err(),
+            TranslateError::ReservedLabel {
+                key: LABEL_MANAGED.into()
+            }
+        );
+    }
+
+    #[test]
+    fn invalid_ids_are_refused() {
+        for id in ["", "a.b", "a/b", "a b", "ü"] {
+            let mut s = spec();
+            s.container_id = id.into();
+            assert_eq!(
+                create_request(&s, GIB).unwrap_err(),
+                TranslateError::InvalidContainerId { id: id.into() },
+                "{id:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn container_names_parse_back() {
+        let uuid = "6b1d5b3a-2b5c-4bb0-9d3a-0f9f7a6c1e21";
+        assert_eq!(
+            parse_container_name(&format!("/mesos-{uuid}")).as_deref(),
+            Some(uuid)
+        );
+        assert_eq!(
+            parse_container_name(&format!("mesos-{uuid}")).as_deref(),
+            Some(uuid)
+        );
+        assert_eq!(
+            parse_container_name("mesos-web_1").as_deref(),
+            Some("web_1")
+        );
+        // Mesos 0.23–1.3: mesos-<agent>.<id>
+        assert_eq!(
+            parse_container_name(&format!("/mesos-agent-S1.{uuid}")).as_deref(),
+            Some(uuid)
+        );
+        assert_eq!(
+            parse_container_name(&format!("/mesos-{uuid}.executor")),
+            None
+        );
+        assert_eq!(parse_container_name("/mesos-"), None);
+        assert_eq!(parse_container_name("/mesos-a.b.c"), None);
+        assert_eq!(parse_container_name("/mesos-bad id"), None);
+        assert_eq!(parse_container_name("/web"), None);
+        assert_eq!(parse_container_name("/not-mesos-x"), None);
+    }
+
+    #[test]
+    fn shell_command_uses_bin_sh_entrypoint() {
+        let req = create_request(&spec(), GIB).expect("translates");
+        assert_eq!(req.body.entrypoint, Some(vec!["/bin/sh".to_owned()]));
+        assert_eq!(
+            req.body.cmd,
+            Some(vec!["-c".to_owned(), "echo hello".to_owned()])
+        );
+    }
+
+    #[test]
+    fn shell_ignores_arguments_and_needs_a_value() {
+        let mut s = spec();
+        s.command.arguments = vec!["ignored".into()];
+        let req = create_request(&s, GIB).expect("translates");
+        assert_eq!(
+            req.body.cmd,
+            Some(vec!["-c".to_owned(), "echo hello".to_owned()])
+        );
+        s.command.value = None;
+        assert_eq!(
+            create_request(&s, GIB).unwrap_err(),
+            TranslateError::ShellWithoutValue
+        );
+    }
+
+    #[test]
+    fn argv_command_replaces_cmd_and_keeps_entrypoint() {
+        let mut s = spec();
+        s.command = DockerCommand {
+            shell: false,
+            value: Some("echo".into()),
+            arguments: vec!["a".into(), "b c".into()],
+        };
+        let req = create_request(&s, GIB).expect("translates");
+        assert_eq!(req.body.entrypoint, None);
+        assert_eq!(
+            req.body.cmd,
+            Some(vec!["echo".to_owned(), "a".to_owned(), "b c".to_owned()])
+        );
+        s.command = DockerCommand::argv(["x", "y"]);
+        let req = create_request(&s, GIB).expect("translates");
+        assert_eq!(req.body.cmd, Some(vec!["x".to_owned(), "y".to_owned()]));
+    }
+
+    #[test]
+    fn no_command_keeps_image_cmd_entrypoint_and_workdir() {
+        let mut s = spec();
+        s.command = DockerCommand::image_default();
+        let req = create_request(&s, GIB).expect("translates");
+        assert_eq!(req.body.entrypoint, None);
+        assert_eq!(req.body.cmd, None);
+        assert_eq!(req.body.working_dir, None);
+        s.workdir = Some("/data".into());
+        let req = create_request(&s, GIB).expect("translates");
+        assert_eq!(req.body.working_dir.as_deref(), Some("/data"));
+    }
+
+    #[test]
+    fn mesos_env_is_appended_and_wins() {
+        let mut s = spec();
+        s.env = vec![
+            ("A".into(), "1".into()),
+            ("MESOS_SANDBOX".into(), "/elsewhere".into()),
+            ("B".into(), "x=y".into()),
+        ];
+        let req = create_request(&s, GIB).expect("translates");
+        assert_eq!(
+            req.body.env,
+            Some(vec![
+                "A=1".to_owned(),
+                "B=x=y".to_owned(),
+                "MESOS_SANDBOX=/mnt/mesos/sandbox".to_owned(),
+                "MESOS_CONTAINER_NAME=mesos-6b1d5b3a-2b5c-4bb0-9d3a-0f9f7a6c1e21".to_owned(),
+            ])
+        );
+        s.env = vec![("A=B".into(), "1".into())];
+        assert_eq!(
+            create_request(&s, GIB).unwrap_err(),
+            TranslateError::InvalidEnvName { name: "A=B".into() }
+        );
+    }
+
+    #[test]
+    fn sandbox_is_bind_mounted_at_sandbox_directory() {
+        let mut s = spec();
+        s.sandbox = "/work/slaves/a:b/runs/c1".into();
+        s.sandbox_directory = "/sandbox".into();
+        let req = create_request(&s, GIB).expect("translates");
+        let mounts = host(&req).mounts.clone().expect("mounts");
+        assert_eq!(mounts.len(), 1);
+        assert_eq!(
+            mounts[0].source.as_deref(),
+            Some("/work/slaves/a:b/runs/c1")
+        );
+        assert_eq!(mounts[0].target.as_deref(), Some("/sandbox"));
+        assert_eq!(mounts[0].typ, Some(MountType::BIND));
+        assert_eq!(mounts[0].read_only, Some(false));
+    }
+
+    #[test]
+    fn volumes_resolve_relative_paths_against_the_sandbox() {
+        let mut s = spec();
+        s.volumes = vec![
+            Volume {
+                host_path: "/etc/ssl".into(),
+                container_path: "/etc/ssl".into(),
+                read_only: true,
+            },
+            Volume {
+                host_path: "data".into(),
+                container_path: "data".into(),
+                read_only: false,
+            },
+        ];
+        let req = create_request(&s, GIB).expect("translates");
+        assert_eq!(
+            host(&req).binds,
+            Some(vec![
+                "/etc/ssl:/etc/ssl:ro".to_owned(),
+                "/var/lib/phobos/containers/c1/data:/mnt/mesos/sandbox/data:rw".to_owned(),
+            ])
+        );
+    }
+
+    #[test]
+    fn networks_map_to_network_mode() {
+        for (net, mode) in [
+            (DockerNetwork::Host, "host"),
+            (DockerNetwork::Bridge, "bridge"),
+            (DockerNetwork::None, "none"),
+            (DockerNetwork::User("overlay-a".into()), "overlay-a"),
+        ] {
+            let mut s = spec();
+            s.network = net;
+            let req = create_request(&s, GIB).expect("translates");
+            assert_eq!(host(&req).network_mode.as_deref(), Some(mode));
+        }
+    }
+
+    #[test]
+    fn hostname_with_host_network_is_an_error() {
+        let mut s = spec();
+        s.hostname = Some("web".into());
+        assert_eq!(
+            create_request(&s, GIB).unwrap_err(),
+            TranslateError::HostnameWithHostNetwork {
+                hostname: "web".into()
+            }
+        );
+        s.network = DockerNetwork::Bridge;
+        let req = create_request(&s, GIB).expect("translates");
+        assert_eq!(req.body.hostname.as_deref(), Some("web"));
+    }
+
+    #[test]
+    fn hostname_parameter_with_host_network_is_an_error_too() {
+        let mut s = spec();
+        s.parameters = vec![("hostname".into(), "web".into())];
+        assert!(matches!(
+            create_request(&s, GIB),
+            Err(TranslateError::HostnameWithHostNetwork { .. })
+        ));
+    }
+
+    fn port(host_port: u16, container_port: u16, protocol: PortProtocol) -> PortMapping {
+        PortMapping {
+            host_port,
+            container_port,
+            protocol,
+        }
+    }
+
+    #[test]
+    fn ports_within_offered_ranges_are_published() {
+        let mut s = spec();
+        s.network = DockerNetwork::Bridge;
+        s.offered_ports = vec![PortRange {
+            begin: 31000,
+            end: 31005,
+        }];
+        s.port_mappings = vec![
+            port(31000, 8080, PortProtocol::Tcp),
+            port(31005, 53, PortProtocol::Udp),
+        ];
+        let req = create_request(&s, GIB).expect("translates");
+        let bindings = host(&req).port_bindings.clone().expect("bindings");
+        assert_eq!(bindings.len(), 2);
+        assert_eq!(
+            bindings["8080/tcp"],
+            Some(vec![PortBinding {
+                host_ip: None,
+                host_port: Some("31000".into())
+            }])
+        );
+        assert_eq!(
+            bindings["53/udp"],
+            Some(vec![PortBinding {
+                host_ip: None,
+                host_port: Some("31005".into())
+            }])
+        );
+        assert_eq!(
+            req.body.exposed_ports,
+            Some(vec!["8080/tcp".to_owned(), "53/udp".to_owned()])
+        );
+    }
+
+    #[test]
+    fn port_outside_offered_ranges_is_an_error_naming_both() {
+        let mut s = spec();
+        s.network = DockerNetwork::Bridge;
+        s.offered_ports = vec![
+            PortRange {
+                begin: 31000,
+                end: 31005,
+            },
+            PortRange {
+                begin: 32000,
+                end: 32000,
+            },
+        ];
+        s.port_mappings = vec![port(31006, 80, PortProtocol::Tcp)];
+        let err = create_request(&s, GIB).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "host port 31006 is not within the offered port ranges [31000-31005, 32000-32000]"
+        );
+    }
+
+    #[test]
+    fn ports_on_host_or_none_network_are_an_error() {
+        for net in [DockerNetwork::Host, DockerNetwork::None] {
+            let mut s = spec();
+            s.network = net.clone();
+            s.offered_ports = vec![PortRange {
+                begin: 1,
+                end: 65535,
+            }];
+            s.port_mappings = vec![port(8080, 80, PortProtocol::Tcp)];
+            assert_eq!(
+                create_request(&s, GIB).unwrap_err(),
+                TranslateError::PortMappingsNeedBridge {
+                    network: net.mode().into()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn privileged_is_passed_only_when_set() {
+        let mut s = spec();
+        assert_eq!(
+            host(&create_request(&s, GIB).expect("translates")).privileged,
+            None
+        );
+        s.privileged = true;
+        assert_eq!(
+            host(&create_request(&s, GIB).expect("translates")).privileged,
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn parameters_are_applied_after_the_spec() {
+        let mut s = spec();
+        s.workdir = Some("/spec".into());
+        s.resources.cpus_request = Some(1.0);
+        s.parameters = vec![
+            ("workdir".into(), "/param".into()),
+            ("cpu-shares".into(), "10".into()),
+        ];
+        let req = create_request(&s, GIB).expect("translates");
+        assert_eq!(req.body.working_dir.as_deref(), Some("/param"));
+        assert_eq!(host(&req).cpu_shares, Some(10));
+    }
+
+    #[test]
+    fn unsupported_parameter_is_named_in_the_error() {
+        let mut s = spec();
+        s.parameters = vec![("gpus".into(), "all".into())];
+        let err = create_request(&s, GIB).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unsupported docker parameter \"gpus\" (value \"all\")"
+        );
+    }
+
+    #[test]
+    fn full_spec_snapshot() {
+        let mut s = spec();
+        s.command = DockerCommand {
+            shell: false,
+            value: Some("/app/server".into()),
+            arguments: vec!["--port".into(), "8080".into()],
+        };
+        s.env = vec![("FOO".into(), "bar".into())];
+        s.hostname = Some("web-1".into());
+        s.resources = DockerResources {
+            cpus_request: Some(0.5),
+            cpus_limit: Some(2.0),
+            mem_request: Some(128 * MIB),
+            mem_limit: Some(MemoryLimit::Bytes(256 * MIB)),
+            cgroups_enable_cfs: true,
+        };
+        s.network = DockerNetwork::Bridge;
+        s.offered_ports = vec![PortRange {
+            begin: 31000,
+            end: 31001,
+        }];
+        s.port_mappings = vec![port(31000, 8080, PortProtocol::Tcp)];
+        s.volumes = vec![Volume {
+            host_path: "/srv/config".into(),
+            container_path: "/config".into(),
+            read_only: true,
+        }];
+        s.parameters = vec![
+            ("label".into(), "tier=frontend".into()),
+            ("ulimit".into(), "nofile=1024:2048".into()),
+            ("cap-drop".into(), "NET_RAW".into()),
+            ("log-opt".into(), "max-size=10m".into()),
+        ];
+        s.labels = BTreeMap::from([("team".to_owned(), "infra".to_owned())]);
+        let req = create_request(&s, 4 * GIB).expect("translates");
+        let value = serde_json::to_value(&req.body).expect("serializes");
+        insta::with_settings!({ sort_maps => true }, {
+            assert_eq!(req.name, "mesos-6b1d5b3a-2b5c-4bb0-9d3a-0f9f7a6c1e21");
+            insta::assert_json_snapshot!("full_spec_create_body", value);
+        });
+    }
+}
