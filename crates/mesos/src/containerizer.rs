@@ -66,6 +66,8 @@ pub struct Launched {
     pub dir: ContainerDir,
     /// The init helper's pid (a child of the launching process).
     pub pid: i32,
+    /// A pidfd for init, when the kernel gave one at clone time.
+    pub pidfd: Option<OwnedFd>,
 }
 
 /// One line of `phobos ps`.
@@ -167,9 +169,9 @@ impl MesosContainerizer {
         // The init helper holds its own copy of the lock from here on.
         drop(init_lock);
         match outcome {
-            Ok(pid) => {
+            Ok((pid, pidfd)) => {
                 drop(op_lock);
-                Ok(Launched { dir, pid })
+                Ok(Launched { dir, pid, pidfd })
             }
             Err(err) => {
                 let cause = match &err {
@@ -200,7 +202,7 @@ impl MesosContainerizer {
         stdin: Option<OwnedFd>,
         progress: &mut Progress<'_>,
         forked_pid: &mut Option<i32>,
-    ) -> Result<i32> {
+    ) -> Result<(i32, Option<OwnedFd>)> {
         // PROVISIONING: no images yet, so nothing to provision.
         progress.to(ContainerState::Preparing)?;
         let (stdout, stderr) = prepare_sandbox(&config.sandbox, user.as_ref())?;
@@ -233,7 +235,7 @@ impl MesosContainerizer {
             });
         }
         dir.write_json(LAUNCH_INFO_FILE, &info)?;
-        launcher.prepare(&config.id)?;
+        let cgroup = launcher.prepare(&config.id)?;
 
         let init = launcher::spawn_init(&InitSpec {
             exe: &self.init_exe,
@@ -243,6 +245,7 @@ impl MesosContainerizer {
             stdout: &stdout,
             stderr: &stderr,
             init_lock,
+            cgroup: cgroup.as_ref(),
         })?;
         *forked_pid = Some(init.pid);
         dir.write_atomic(
@@ -251,15 +254,16 @@ impl MesosContainerizer {
         )?;
 
         progress.to(ContainerState::Isolating)?;
-        launcher.adopt(&config.id, init.pid)?;
+        launcher.adopt(&config.id, &init)?;
         for isolator in isolators {
             isolator.isolate(&config.id, init.pid)?;
         }
         progress.to(ContainerState::Fetching)?;
         // FETCHING: no URIs yet.
         let pid = init.pid;
+        let pidfd = init.pidfd.as_ref().and_then(|fd| fd.try_clone().ok());
         release(init, progress)?;
-        Ok(pid)
+        Ok((pid, pidfd))
     }
 
     /// Blocks until the container ends and returns its termination; `None`

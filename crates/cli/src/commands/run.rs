@@ -51,8 +51,11 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
         println!("{}", config.id);
         return Ok(0);
     }
-    let pidfd = phobos_mesos::sys::pidfd_open(launched.pid)
-        .context("failed to watch the container's init")?;
+    let pidfd = match launched.pidfd {
+        Some(fd) => fd,
+        None => phobos_mesos::sys::pidfd_open(launched.pid)
+            .context("failed to watch the container's init")?,
+    };
     let mut follow = follow.expect("follow exists in the foreground");
     follow.run(Some(&pidfd), Some(Forward::new(forwarded, &pidfd)?))?;
     // Reap our child (init) before reading its verdict.
