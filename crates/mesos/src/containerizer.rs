@@ -119,6 +119,24 @@ pub struct MesosContainerizer {
     work_dir: PathBuf,
     /// The binary exec'd as `phobos init`.
     init_exe: PathBuf,
+    /// A test aid: stop (SIGSTOP) the launching process at this point so a
+    /// test can kill it there. See [`StopPoint`].
+    stop_at: Option<StopPoint>,
+}
+
+/// Points of a launch where a crash test can freeze the launcher: entering
+/// one of the states, `created` (the runtime directory exists but is not
+/// yet published) and `forked` (init exists, its pid is not checkpointed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StopPoint(pub String);
+
+impl StopPoint {
+    fn hit(this: &Option<Self>, point: &str) {
+        if this.as_ref().is_some_and(|p| p.0 == point) {
+            // SAFETY: raise(2) stops this process until SIGCONT or SIGKILL.
+            unsafe { libc::raise(libc::SIGSTOP) };
+        }
+    }
 }
 
 impl MesosContainerizer {
@@ -127,7 +145,14 @@ impl MesosContainerizer {
             store: RuntimeStore::new(runtime_dir),
             work_dir: work_dir.to_owned(),
             init_exe: init_exe.to_owned(),
+            stop_at: None,
         }
+    }
+
+    /// Makes launches stop themselves at `point` (crash-safety tests).
+    pub fn with_stop_point(mut self, point: Option<StopPoint>) -> Self {
+        self.stop_at = point;
+        self
     }
 
     pub fn store(&self) -> &RuntimeStore {
@@ -150,10 +175,12 @@ impl MesosContainerizer {
         let new = self.store.create(&config.id)?;
         new.dir().write_json(CONFIG_FILE, config)?;
         new.dir().set_state(ContainerState::Provisioning)?;
+        StopPoint::hit(&self.stop_at, "created");
         let (dir, op_lock, init_lock) = new.publish()?;
+        StopPoint::hit(&self.stop_at, ContainerState::Provisioning.name());
         tracing::info!(container = %config.id, "launching");
 
-        let mut progress = Progress::new(&dir);
+        let mut progress = Progress::new(&dir, self.stop_at.clone());
         let mut forked_pid = None;
         let outcome = self.launch_steps(
             config,
@@ -248,6 +275,7 @@ impl MesosContainerizer {
             cgroup: cgroup.as_ref(),
         })?;
         *forked_pid = Some(init.pid);
+        StopPoint::hit(&self.stop_at, "forked");
         dir.write_atomic(
             phobos_core::store::PID_FILE,
             format!("{}\n", init.pid).as_bytes(),
@@ -549,6 +577,15 @@ impl MesosContainerizer {
             });
         }
         let status = read_status(dir)?;
+        // Only a command that was started can have been killed; a launch
+        // stopped before RUNNING has no status, as in Mesos.
+        let started = matches!(
+            previous,
+            Some(ContainerState::Running | ContainerState::Destroying)
+        );
+        let killed = pid
+            .filter(|_| started)
+            .map(|_| WaitStatus::signaled(libc::SIGKILL));
         let termination = match cause {
             _ if ended_before.is_some() => {
                 Termination::from_exit(ended_before.unwrap_or(WaitStatus(0)))
@@ -557,14 +594,14 @@ impl MesosContainerizer {
                 Some(status) => Termination::from_exit(status),
                 // Init died without writing: it was SIGKILLed (§3.11).
                 None => Termination {
-                    status: pid.map(|_| WaitStatus::signaled(libc::SIGKILL)),
+                    status: killed,
                     state: Some(TaskState::Failed),
                     message: Some("the init helper was killed before the command ended".into()),
                     ..Termination::default()
                 },
             },
             Cause::Destroyed => Termination {
-                status: status.or(pid.map(|_| WaitStatus::signaled(libc::SIGKILL))),
+                status: status.or(killed),
                 state: Some(TaskState::Killed),
                 message: Some("Container destroyed".into()),
                 ..Termination::default()
@@ -612,14 +649,16 @@ struct Progress<'a> {
     dir: &'a ContainerDir,
     state: ContainerState,
     since: Instant,
+    stop_at: Option<StopPoint>,
 }
 
 impl<'a> Progress<'a> {
-    fn new(dir: &'a ContainerDir) -> Self {
+    fn new(dir: &'a ContainerDir, stop_at: Option<StopPoint>) -> Self {
         Self {
             dir,
             state: ContainerState::Provisioning,
             since: Instant::now(),
+            stop_at,
         }
     }
 
@@ -640,6 +679,7 @@ impl<'a> Progress<'a> {
         );
         self.state = next;
         self.since = Instant::now();
+        StopPoint::hit(&self.stop_at, next.name());
         Ok(())
     }
 }

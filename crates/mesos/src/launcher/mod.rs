@@ -261,6 +261,18 @@ pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
         err_pipe: err_write.as_raw_fd(),
     };
 
+    // Init must start with every signal blocked: until it reads them from
+    // its signalfd, a signal with the default action sent to the init of a
+    // pid namespace is silently dropped by the kernel. The mask survives
+    // execve, so block everything around the clone and restore it after.
+    let all = nix::sys::signal::SigSet::all();
+    let mut saved = nix::sys::signal::SigSet::empty();
+    nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&all),
+        Some(&mut saved),
+    )
+    .map_err(|e| sys("block signals")(e.into()))?;
     let mut pidfd: libc::c_int = -1;
     let mut args = CloneArgs {
         flags: spec.clone_flags as u64 | CLONE_PIDFD,
@@ -304,6 +316,11 @@ pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
         // SAFETY: we are the freshly cloned child; see `child_exec`.
         unsafe { child_exec(&fds, exe.as_ptr(), argv.as_ptr(), envp.as_ptr()) }
     }
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&saved),
+        None,
+    );
     if ret < 0 {
         return Err(sys("clone the init helper")(io::Error::last_os_error()));
     }
