@@ -58,28 +58,17 @@ impl LinuxLauncher {
         }
         let hierarchies = Hierarchies::detect()?;
         let rel = PathBuf::from(cgroups_root);
-        let unified = hierarchies
-            .unified_mount()
-            .map(|mount| Cgroup::new(mount, &rel, Version::V2));
-        let v1_freezer = hierarchies
-            .v1_mount(phobos_cgroups::Controller::Freezer)
-            .map(|mount| Cgroup::new(mount, &rel, Version::V1));
-        let unified_kills = match &unified {
-            Some(root) if choice == KillHierarchy::Auto => {
+        // cgroup.kill exists in every non-root cgroup2 directory of a kernel
+        // that has it: probe our own root there.
+        let unified_kills = match hierarchies.unified_mount() {
+            Some(mount) if choice == KillHierarchy::Auto => {
+                let root = Cgroup::new(mount, &rel, Version::V2);
                 root.create()?;
                 root.has_file("cgroup.kill")
             }
             _ => false,
         };
-        let mut roots = Vec::new();
-        if unified_kills {
-            roots.extend(unified.clone());
-        }
-        roots.extend(v1_freezer);
-        if !unified_kills {
-            // A pure-v2 host without cgroup.kill still freezes via cgroup.freeze.
-            roots.extend(unified.filter(|_| choice == KillHierarchy::Auto));
-        }
+        let roots = kill_roots(&hierarchies, &rel, choice, unified_kills);
         let primary = roots.first().cloned().ok_or(LaunchError::NoFreezer)?;
         Ok(Self {
             cgroups_root: rel,
@@ -163,5 +152,97 @@ impl LinuxLauncher {
 
     pub fn cgroups_root(&self) -> &Path {
         &self.cgroups_root
+    }
+}
+
+/// The hierarchies that may hold kill cgroups, the one for new containers
+/// first: cgroup2 when it has `cgroup.kill`, the v1 freezer, and cgroup2
+/// (freezing through `cgroup.freeze`) on a pure-v2 host without it.
+fn kill_roots(
+    hierarchies: &Hierarchies,
+    rel: &Path,
+    choice: KillHierarchy,
+    unified_kills: bool,
+) -> Vec<Cgroup> {
+    let unified = hierarchies
+        .unified_mount()
+        .map(|mount| Cgroup::new(mount, rel, Version::V2));
+    let v1_freezer = hierarchies
+        .v1_mount(phobos_cgroups::Controller::Freezer)
+        .map(|mount| Cgroup::new(mount, rel, Version::V1));
+    let mut roots = Vec::new();
+    if unified_kills && choice == KillHierarchy::Auto {
+        roots.extend(unified.clone());
+        roots.extend(v1_freezer);
+    } else {
+        roots.extend(v1_freezer);
+        roots.extend(unified.filter(|_| choice == KillHierarchy::Auto));
+    }
+    roots
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
+37 31 0:34 / /sys/fs/cgroup/freezer rw,relatime - cgroup cgroup rw,freezer
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+    const LEGACY: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+37 31 0:34 / /sys/fs/cgroup/freezer rw,relatime - cgroup cgroup rw,freezer
+";
+    const UNIFIED: &str = "30 23 0:27 / /sys/fs/cgroup rw,relatime - cgroup2 cgroup2 rw\n";
+
+    fn paths(mountinfo: &str, choice: KillHierarchy, kills: bool) -> Vec<String> {
+        let h = Hierarchies::from_mountinfo(mountinfo).unwrap();
+        kill_roots(&h, Path::new("phobos"), choice, kills)
+            .iter()
+            .map(|c| c.path().display().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn hybrid_prefers_cgroup2_with_cgroup_kill_and_keeps_the_freezer_for_recovery() {
+        assert_eq!(
+            paths(HYBRID, KillHierarchy::Auto, true),
+            [
+                "/sys/fs/cgroup/unified/phobos",
+                "/sys/fs/cgroup/freezer/phobos"
+            ]
+        );
+        assert_eq!(
+            paths(HYBRID, KillHierarchy::Auto, false),
+            [
+                "/sys/fs/cgroup/freezer/phobos",
+                "/sys/fs/cgroup/unified/phobos"
+            ]
+        );
+        assert_eq!(
+            paths(HYBRID, KillHierarchy::V1Freezer, true),
+            ["/sys/fs/cgroup/freezer/phobos"]
+        );
+    }
+
+    #[test]
+    fn legacy_uses_the_v1_freezer_and_unified_uses_cgroup2() {
+        assert_eq!(
+            paths(LEGACY, KillHierarchy::Auto, false),
+            ["/sys/fs/cgroup/freezer/phobos"]
+        );
+        assert_eq!(
+            paths(UNIFIED, KillHierarchy::Auto, true),
+            ["/sys/fs/cgroup/phobos"]
+        );
+        // Old pure-v2 kernels still freeze through cgroup.freeze.
+        assert_eq!(
+            paths(UNIFIED, KillHierarchy::Auto, false),
+            ["/sys/fs/cgroup/phobos"]
+        );
     }
 }
