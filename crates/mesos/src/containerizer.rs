@@ -463,8 +463,10 @@ impl MesosContainerizer {
         Ok(())
     }
 
-    /// Removes the runtime directory and sandbox of terminated containers
-    /// (terminated at least `older_than` ago); returns their IDs.
+    /// Removes the runtime directory of terminated containers (terminated
+    /// at least `older_than` ago) and their sandboxes when those live under
+    /// our work dir (a sandbox elsewhere, such as a Mesos agent's executor
+    /// directory, belongs to whoever chose it); returns their IDs.
     pub fn remove_terminated(&self, older_than: Option<Duration>) -> Result<Vec<ContainerId>> {
         let now = phobos_core::time::now_secs();
         let mut removed = Vec::new();
@@ -485,7 +487,9 @@ impl MesosContainerizer {
             let sandbox = self
                 .config(&dir)
                 .map_or_else(|_| self.sandbox_path(&id), |c| c.sandbox);
-            remove_dir_if_present(&sandbox)?;
+            if sandbox.starts_with(&self.work_dir) {
+                remove_dir_if_present(&sandbox)?;
+            }
             dir.remove()?;
             removed.push(id);
         }

@@ -8,6 +8,7 @@ pub mod init;
 pub mod isolator;
 pub mod launch_info;
 pub mod launcher;
+pub mod sweep;
 pub mod sys;
 mod user;
 
@@ -15,3 +16,4 @@ pub use containerizer::{
     ContainerSummary, ContainerizerError, Launched, MesosContainerizer, RecoverReport,
 };
 pub use launcher::LaunchError;
+pub use sweep::{SweepError, SweepPolicy};
