@@ -1,8 +1,10 @@
 //! Command-line grammar.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+use phobos_config::LoadedConfig;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -17,25 +19,37 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, Default)]
 pub struct Global {
-    /// Runtime state directory (default /run/phobos as root).
+    /// Configuration file (default: $PHOBOS_CONFIG, /etc/phobos/phobos.toml,
+    /// then ~/.config/phobos/phobos.toml for non-root users).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Runtime state directory (config `runtime_dir`; /run/phobos as root).
     #[arg(long, global = true, env = "PHOBOS_RUNTIME_DIR")]
     pub runtime_dir: Option<PathBuf>,
-    /// Sandbox directory root (default /var/lib/phobos as root).
+    /// Sandbox directory root (config `work_dir`; /var/lib/phobos as root).
     #[arg(long, global = true, env = "PHOBOS_WORK_DIR")]
     pub work_dir: Option<PathBuf>,
-    /// Cgroup directory under each hierarchy.
+    /// Cgroup directory under each hierarchy (config `cgroups_root`).
     #[arg(
-        long,
+        long = "cgroups-root",
+        id = "cgroups_root_flag",
         global = true,
         env = "PHOBOS_CGROUPS_ROOT",
-        default_value = "phobos"
+        value_name = "CGROUPS_ROOT"
     )]
+    pub cgroups_root_flag: Option<String>,
+    /// Log level (off, error, warn, info, debug, trace; config `log.level`);
+    /// RUST_LOG overrides.
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
+    /// The effective cgroups root, resolved from the flag and the config.
+    #[arg(skip)]
     pub cgroups_root: String,
-    /// Log level (error, warn, info, debug, trace); RUST_LOG overrides.
-    #[arg(long, global = true, default_value = "warn")]
-    pub log_level: String,
+    /// The effective configuration with the provenance of every value.
+    #[arg(skip)]
+    pub settings: Option<Arc<LoadedConfig>>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -89,7 +103,58 @@ pub enum Command {
         /// Remove the runtime and sandbox data of terminated containers.
         #[arg(long)]
         rm: bool,
+        /// With --rm: only containers that ended at least this long ago
+        /// (e.g. "30s", "10mins", "2hrs", "7days").
+        #[arg(long, value_name = "DURATION", requires = "rm")]
+        older_than: Option<String>,
     },
+    /// Print the effective configuration and where each value came from.
+    Config {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The Mesos external containerizer protocol (what a Mesos agent run
+    /// with --containerizer_path="phobos ecp" calls); see docs/mesos.md.
+    #[command(hide = true)]
+    Ecp {
+        #[command(subcommand)]
+        call: EcpCall,
+    },
+}
+
+/// One external containerizer call: one framed protobuf message in on
+/// stdin, at most one out on stdout, exit 0 on success.
+#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EcpCall {
+    /// Launch < containerizer.Launch; returns once the container runs.
+    Launch,
+    /// Update < containerizer.Update: new resources.
+    Update,
+    /// Usage < containerizer.Usage > mesos.ResourceStatistics.
+    Usage,
+    /// Wait < containerizer.Wait > containerizer.Termination; blocks.
+    Wait,
+    /// Destroy < containerizer.Destroy: kill everything; idempotent.
+    Destroy,
+    /// Containers > containerizer.Containers: every live container.
+    Containers,
+    /// Recover: re-adopt live containers, destroy orphans.
+    Recover,
+}
+
+impl EcpCall {
+    /// The subcommand's name, as the agent spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Launch => "launch",
+            Self::Update => "update",
+            Self::Usage => "usage",
+            Self::Wait => "wait",
+            Self::Destroy => "destroy",
+            Self::Containers => "containers",
+            Self::Recover => "recover",
+        }
+    }
 }
 
 #[derive(Args, Debug)]

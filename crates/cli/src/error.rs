@@ -47,6 +47,8 @@ pub fn classify(err: &anyhow::Error) -> (u8, String) {
     }
     let is_usage = err.chain().any(|e| {
         e.is::<Usage>()
+            || e.is::<phobos_config::ConfigError>()
+            || e.is::<phobos_proto::ecp::FrameError>()
             || e.is::<phobos_core::InvalidContainerId>()
             || e.is::<IsolatorError>()
             || matches!(

@@ -1,6 +1,8 @@
 //! One file per subcommand; `dispatch` returns the process exit code.
 
+mod config;
 mod destroy;
+mod ecp;
 mod kill;
 mod logs;
 mod ps;
@@ -26,7 +28,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Status { id, json } => status::run(g, &id, json),
         Command::Logs { id, follow } => logs::run(g, &id, follow),
         Command::Recover { json } => recover::run(g, json),
-        Command::State { rm } => state::run(g, rm),
+        Command::State { rm, older_than } => state::run(g, rm, older_than.as_deref()),
+        Command::Config { json } => config::run(g, json),
+        Command::Ecp { call } => ecp::run(g, call),
     }
 }
 
