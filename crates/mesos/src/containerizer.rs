@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use phobos_core::store::{CONFIG_FILE, LAUNCH_INFO_FILE, STATUS_FILE, TERMINATION_FILE};
 use phobos_core::{
-    ContainerConfig, ContainerDir, ContainerId, ContainerState, LauncherKind, Reason, RuntimeStore,
-    StoreError, TaskState, Termination, WaitStatus,
+    ContainerConfig, ContainerDir, ContainerId, ContainerState, LauncherKind, Reason,
+    ResourceStatistics, Resources, RuntimeStore, StoreError, TaskState, Termination, WaitStatus,
 };
 
 use crate::init::{DEFAULT_PATH, InitStatus};
@@ -56,6 +56,8 @@ pub enum ContainerizerError {
     },
     #[error("destroying container {id} failed: {errors}")]
     Teardown { id: ContainerId, errors: String },
+    #[error(transparent)]
+    InvalidResources(#[from] phobos_core::InvalidResource),
 }
 
 type Result<T, E = ContainerizerError> = std::result::Result<T, E>;
@@ -141,7 +143,7 @@ impl MesosContainerizer {
     /// container is torn down and its termination recorded.
     pub fn launch(&self, config: &ContainerConfig, stdin: Option<OwnedFd>) -> Result<Launched> {
         // Everything that can be checked without touching the disk first.
-        let isolators = isolator::build(&config.isolation)?;
+        let isolators = isolator::build(config)?;
         let launcher = Launcher::new(config.launcher, &config.cgroups_root)?;
         let user = config.user.as_deref().map(user::resolve).transpose()?;
 
@@ -346,6 +348,63 @@ impl MesosContainerizer {
         Ok(Some(()))
     }
 
+    /// The container's resource statistics (§3.13): every isolator's
+    /// `usage` merged (failures are logged and skipped, as in Mesos), then
+    /// the timestamp and the requests and limits from the checkpointed
+    /// config. `None` for an unknown container; a container that is not
+    /// running is an error.
+    pub fn usage(&self, id: &ContainerId) -> Result<Option<ResourceStatistics>> {
+        let Some(dir) = self.store.open(id) else {
+            return Ok(None);
+        };
+        if dir.exists(TERMINATION_FILE) {
+            return Err(ContainerizerError::NotRunning(id.clone()));
+        }
+        let config = self.config(&dir)?;
+        let pid = dir.pid().ok().flatten();
+        let mut stats = ResourceStatistics::default();
+        for isolator in isolator::build(&config)? {
+            match isolator.usage(id, pid) {
+                Ok(Some(part)) => stats.merge_from(part),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(container = %id, error = %e, "usage failed"),
+            }
+        }
+        stats.timestamp = phobos_core::time::now_secs();
+        apply_requests_and_limits(&mut stats, &config);
+        Ok(Some(stats))
+    }
+
+    /// Applies new requests and limits to a running container and
+    /// checkpoints them in its config. The memory hard limit is only
+    /// raised unless `force` (lowering it below the usage would invoke the
+    /// OOM killer on the task, which is why Mesos never lowers it).
+    /// `None` for an unknown container; a terminated container is an error.
+    pub fn update(
+        &self,
+        id: &ContainerId,
+        resources: &Resources,
+        force: bool,
+    ) -> Result<Option<()>> {
+        resources.validate()?;
+        let Some(dir) = self.store.open(id) else {
+            return Ok(None);
+        };
+        let _op = dir.lock_op()?;
+        let running = matches!(dir.state()?.map(|r| r.state), Some(ContainerState::Running));
+        if dir.exists(TERMINATION_FILE) || !running || !dir.init_alive()? {
+            return Err(ContainerizerError::NotRunning(id.clone()));
+        }
+        let mut config = self.config(&dir)?;
+        for isolator in isolator::build(&config)? {
+            isolator.update(id, resources, force)?;
+        }
+        config.resources = resources.clone();
+        dir.write_json(CONFIG_FILE, &config)?;
+        tracing::info!(container = %id, resources = ?resources, force, "updated");
+        Ok(Some(()))
+    }
+
     /// A container's summary; `None` if unknown.
     pub fn summary(&self, id: &ContainerId) -> Result<Option<ContainerSummary>> {
         let Some(dir) = self.store.open(id) else {
@@ -507,7 +566,7 @@ impl MesosContainerizer {
         config: &ContainerConfig,
         cause: Cause,
     ) -> Result<Termination> {
-        let isolators = isolator::build(&config.isolation)?;
+        let isolators = isolator::build(config)?;
         let launcher = Launcher::new(config.launcher, &config.cgroups_root)?;
         self.teardown(dir, config, &launcher, &isolators, cause)
     }
@@ -589,6 +648,44 @@ impl MesosContainerizer {
         tracing::info!(container = %id, termination = ?termination, "terminated");
         Ok(termination)
     }
+}
+
+/// Sets the request/limit fields of `stats` as Mesos does (§8):
+/// `cpus_soft_limit` = the CPU request; `cpus_limit` = the CPU limit
+/// (infinite ⇒ the host's CPU count), else the request when CFS enforces
+/// it; `mem_soft_limit_bytes` = the memory request; `mem_limit_bytes` = the
+/// memory limit (infinite ⇒ the host's memory), else the request.
+fn apply_requests_and_limits(stats: &mut ResourceStatistics, config: &ContainerConfig) {
+    let r = &config.resources;
+    stats.cpus_soft_limit = r.cpus;
+    stats.cpus_limit = match r.cpus_limit {
+        Some(l) => Some(l.finite().unwrap_or_else(host_cpus)),
+        None if config.isolator_flags.cgroups_enable_cfs => r.cpus,
+        None => None,
+    };
+    stats.mem_soft_limit_bytes = r.mem_bytes();
+    stats.mem_limit_bytes = match r.mem_limit_bytes() {
+        Some(Some(bytes)) => Some(bytes),
+        Some(None) => host_memory_bytes(),
+        None => r.mem_bytes(),
+    };
+}
+
+fn host_cpus() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    n.max(1) as f64
+}
+
+fn host_memory_bytes() -> Option<u64> {
+    // SAFETY: sysconf has no preconditions.
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    (pages > 0 && size > 0).then(|| pages as u64 * size as u64)
 }
 
 fn release(init: ForkedInit, progress: &mut Progress<'_>) -> Result<()> {

@@ -125,5 +125,7 @@ fn build_config(global: &Global, args: &RunArgs) -> anyhow::Result<ContainerConf
         cgroups_root: global.cgroups_root.clone(),
         interactive: args.interactive,
         created_at: phobos_core::time::now_secs(),
+        resources: Default::default(),
+        isolator_flags: Default::default(),
     })
 }
