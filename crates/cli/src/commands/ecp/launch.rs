@@ -8,7 +8,7 @@
 //! swept (see `phobos_mesos::sweep`): a `stat` on every other launch.
 
 use anyhow::Context;
-use phobos_core::LauncherKind;
+use phobos_core::{IsolatorFlags, LauncherKind};
 use phobos_mesos::{SweepPolicy, isolator};
 use phobos_proto::containerizer::Launch;
 
@@ -50,6 +50,14 @@ pub fn run(global: &Global) -> anyhow::Result<()> {
             launcher,
             isolation,
             cgroups_root: global.cgroups_root.clone(),
+            isolator_flags: IsolatorFlags {
+                cgroups_enable_cfs: config.cgroups_enable_cfs,
+                cgroups_limit_swap: config.cgroups_limit_swap,
+                container_disk_watch_interval_secs: config
+                    .container_disk_watch_interval
+                    .as_secs_f64(),
+                enforce_container_disk_quota: config.enforce_container_disk_quota,
+            },
             default_image: config.default_container_image.clone(),
             root,
             fallback_sandbox: containerizer.sandbox_path(&id),

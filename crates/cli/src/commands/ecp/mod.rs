@@ -16,6 +16,7 @@ mod launch;
 mod recover;
 mod termination;
 mod translate;
+mod usage;
 
 mod wait;
 
@@ -33,10 +34,8 @@ pub fn run(global: &Global, call: EcpCall) -> anyhow::Result<u8> {
     tracing::debug!(call = call.name(), "external containerizer call");
     match call {
         EcpCall::Launch => launch::run(global),
-        EcpCall::Update | EcpCall::Usage => Err(anyhow::anyhow!(
-            "{} needs the resources API (merging)",
-            call.name()
-        )),
+        EcpCall::Update => usage::update(global),
+        EcpCall::Usage => usage::usage(global),
         EcpCall::Wait => wait::run(global),
         EcpCall::Destroy => destroy::run(global),
         EcpCall::Containers => containers::run(global),

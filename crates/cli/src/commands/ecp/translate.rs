@@ -14,10 +14,14 @@
 //!   plus the executor's `MESOS_*` variables) without our own `PHOBOS_*`
 //!   settings, then the executor's `CommandInfo.environment`.
 //! - Sandbox: `Launch.directory`; user: `Launch.user`, else the command's.
+//! - Resources: the task's and the executor's together (Deimos used one or
+//!   the other), as the agent sizes a container for both.
 
 use std::path::PathBuf;
 
-use phobos_core::{CommandSpec, ContainerConfig, ContainerId, LauncherKind};
+use phobos_core::{
+    CommandSpec, ContainerConfig, ContainerId, IsolatorFlags, LauncherKind, Resources,
+};
 use phobos_proto::containerizer::Launch;
 use phobos_proto::mesos::{self, container_info};
 
@@ -59,6 +63,7 @@ pub struct Settings {
     pub launcher: LauncherKind,
     pub isolation: Vec<String>,
     pub cgroups_root: String,
+    pub isolator_flags: IsolatorFlags,
     /// Our `default_container_image`.
     pub default_image: Option<String>,
     /// Whether we can switch users (we are root).
@@ -139,8 +144,26 @@ pub fn translate(
             cgroups_root: settings.cgroups_root.clone(),
             interactive: false,
             created_at: settings.now,
+            resources: resources(launch),
+            isolator_flags: settings.isolator_flags.clone(),
         },
     })
+}
+
+/// The task's and the executor's resources together.
+fn resources(launch: &Launch) -> Resources {
+    let task = launch.task_info.iter().flat_map(|t| &t.resources);
+    let executor = launch.executor_info.iter().flat_map(|e| &e.resources);
+    from_mesos(task.chain(executor))
+}
+
+/// A Mesos `Resource` list as our requests: scalar `cpus`, `mem` and
+/// `disk` add up; other names (`ports`, custom ones) are not isolated.
+pub fn from_mesos<'a>(list: impl IntoIterator<Item = &'a mesos::Resource>) -> Resources {
+    let scalars = list
+        .into_iter()
+        .filter_map(|r| Some((r.name.as_str(), r.scalar.as_ref()?.value)));
+    Resources::from_mesos(scalars, [])
 }
 
 /// The ContainerInfo that applies: the task's, else the executor's.
@@ -281,6 +304,7 @@ mod tests {
             launcher: LauncherKind::Posix,
             isolation: vec!["filesystem/posix".into()],
             cgroups_root: "phobos".into(),
+            isolator_flags: IsolatorFlags::default(),
             default_image: None,
             root: true,
             fallback_sandbox: PathBuf::from("/work/containers/c1"),
@@ -352,6 +376,46 @@ mod tests {
                 ("FOO".to_owned(), "bar".to_owned()),
             ]
         );
+    }
+
+    fn scalar(name: &str, value: f64) -> mesos::Resource {
+        mesos::Resource {
+            name: name.into(),
+            r#type: mesos::value::Type::Scalar as i32,
+            scalar: Some(mesos::value::Scalar { value }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn task_and_executor_resources_add_up() {
+        let mut e = executor(shell("true"));
+        e.resources = vec![scalar("cpus", 0.1), scalar("mem", 32.0)];
+        let mut l = launch(e);
+        l.task_info = Some(TaskInfo {
+            name: "t".into(),
+            task_id: TaskId { value: "t1".into() },
+            slave_id: SlaveId { value: "s1".into() },
+            resources: vec![
+                scalar("cpus", 1.0),
+                scalar("mem", 128.0),
+                scalar("disk", 10.0),
+                mesos::Resource {
+                    name: "ports".into(),
+                    r#type: mesos::value::Type::Ranges as i32,
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        });
+        let r = translate(id(), &l, &[], &settings())
+            .unwrap()
+            .config
+            .resources;
+        assert_eq!(r.cpus, Some(1.1));
+        assert_eq!(r.mem, Some(160.0));
+        assert_eq!(r.disk, Some(10.0));
+        assert_eq!(r.cpus_limit, None);
     }
 
     #[test]
