@@ -82,7 +82,7 @@ pub fn run(global: &Global) -> anyhow::Result<()> {
         command = %plan.config.command.display(),
         sandbox = %plan.config.sandbox.display(),
         launcher = plan.config.launcher.name(),
-        "launching"
+        "launch requested"
     );
     let launched = containerizer
         .launch(&plan.config, None)
