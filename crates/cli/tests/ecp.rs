@@ -309,7 +309,7 @@ fn launch_usage_update_wait_destroy_containers_as_the_agent_does() {
     let log = String::from_utf8_lossy(&launched.stderr);
     assert!(log.contains(&id) && log.contains("launch requested"), "{log}");
     wait_for_file(&sandbox.join("started"));
-    assert_eq!(agent.containers(), [id.clone()]);
+    assert_eq!(agent.containers(), vec![id.clone()]);
 
     // usage: always a timestamp and CPU times; the request as soft limits.
     let out = agent.ok("usage", &usage_msg(&id), Some(&sandbox));
@@ -426,7 +426,7 @@ fn recover_after_the_launching_and_waiting_processes_were_killed() {
 
     // The restarted agent: recover, containers, then wait again.
     agent.ok("recover", b"", None);
-    assert_eq!(agent.containers(), [id.clone()]);
+    assert_eq!(agent.containers(), vec![id.clone()]);
     let waiter = agent.spawn("wait", &wait_msg(&id), Some(&sandbox));
     fs::write(sandbox.join("go"), "").unwrap();
     let out = waiter.wait_with_output().unwrap();
