@@ -307,7 +307,10 @@ fn launch_usage_update_wait_destroy_containers_as_the_agent_does() {
     // Our log lines (the agent appends them to the sandbox's stderr) name
     // the container.
     let log = String::from_utf8_lossy(&launched.stderr);
-    assert!(log.contains(&id) && log.contains("launch requested"), "{log}");
+    assert!(
+        log.contains(&id) && log.contains("launch requested"),
+        "{log}"
+    );
     wait_for_file(&sandbox.join("started"));
     assert_eq!(agent.containers(), vec![id.clone()]);
 
