@@ -609,3 +609,97 @@ impl Agent {
         child
     }
 }
+
+#[test]
+fn calls_from_many_processes_at_once_agree() {
+    let agent = Agent::new();
+    let id = unique_id();
+    let sandbox = agent.sandbox(&id);
+    // Calls racing the launch itself (the agent queues them, but nothing
+    // here relies on that): once the container is published, a destroy
+    // ends it whether the launch has finished or not, and every wait
+    // reports the same termination. (A destroy before that point finds an
+    // unknown container and succeeds without effect, as in Mesos.)
+    let launch = agent.spawn("launch", &launch_msg(&id, &sandbox, GATED), Some(&sandbox));
+    wait_for_file(&agent.runtime.path().join("containers").join(&id));
+    let waits: Vec<Child> = (0..2)
+        .map(|_| agent.spawn("wait", &wait_msg(&id), Some(&sandbox)))
+        .collect();
+    let usages: Vec<Child> = (0..3)
+        .map(|_| agent.spawn("usage", &usage_msg(&id), Some(&sandbox)))
+        .collect();
+    let destroy = agent.spawn("destroy", &destroy_msg(&id), Some(&sandbox));
+    let launched = launch.wait_with_output().unwrap();
+    let destroyed = destroy.wait_with_output().unwrap();
+    assert!(
+        destroyed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&destroyed.stderr)
+    );
+    for usage in usages {
+        let out = usage.wait_with_output().unwrap();
+        if out.status.success() {
+            let stats: mesos::ResourceStatistics = read_message(&mut &out.stdout[..]).unwrap();
+            assert!(stats.timestamp > 0.0 && stats.cpus_user_time_secs.is_some());
+        } else {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let errors = stderr.lines().filter(|l| l.starts_with("phobos: ")).count();
+            assert_eq!(errors, 1, "{stderr}");
+        }
+    }
+    // A wait that started before the launch published the container may
+    // find it unknown; every other wait gets the one termination.
+    let mut terminations = Vec::new();
+    for wait in waits {
+        let out = wait.wait_with_output().unwrap();
+        if out.status.success() {
+            terminations.push(read_message::<Termination>(&mut &out.stdout[..]).unwrap());
+        }
+    }
+    let out = agent.ok("wait", &wait_msg(&id), Some(&sandbox));
+    let last: Termination = read_message(&mut &out.stdout[..]).unwrap();
+    for t in &terminations {
+        assert_eq!(t, &last);
+    }
+    if launched.status.success() {
+        assert_eq!(last.status, Some(libc::SIGKILL), "{last:?}");
+    }
+    assert!(agent.containers().is_empty());
+}
+
+#[test]
+fn privileged_ecp_containers_get_namespaces_and_a_cgroup() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("skipping privileged_ecp_containers_get_namespaces_and_a_cgroup: needs root");
+        return;
+    }
+    let agent = Agent::with_config("launcher = \"linux\"\n");
+    let id = unique_id();
+    let sandbox = agent.sandbox(&id);
+    agent.ok(
+        "launch",
+        &launch_msg(
+            &id,
+            &sandbox,
+            "echo $$ > pid; touch started; exec sleep 600",
+        ),
+        Some(&sandbox),
+    );
+    wait_for_file(&sandbox.join("started"));
+    // In its own pid namespace the executor is init's first child.
+    let pid = fs::read_to_string(sandbox.join("pid")).unwrap();
+    assert_eq!(pid.trim(), "2", "pid in the container");
+    let freezer = Path::new("/sys/fs/cgroup/freezer")
+        .join(&agent.cgroups_root)
+        .join(&id);
+    let has_v1_freezer = Path::new("/sys/fs/cgroup/freezer").is_dir();
+    if has_v1_freezer {
+        assert!(freezer.is_dir(), "{} missing", freezer.display());
+    }
+    agent.ok("destroy", &destroy_msg(&id), Some(&sandbox));
+    let out = agent.ok("wait", &wait_msg(&id), Some(&sandbox));
+    let t: Termination = read_message(&mut &out.stdout[..]).unwrap();
+    assert_eq!(t.status, Some(libc::SIGKILL));
+    assert!(!freezer.exists(), "the container's cgroup is removed");
+}
