@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use phobos_config::{Environment, LoadedConfig};
-use phobos_mesos::MesosContainerizer;
+use phobos_mesos::{MesosContainerizer, StopPoint};
 
 use crate::cli::Global;
 
@@ -85,9 +85,11 @@ pub fn work_dir(global: &Global) -> PathBuf {
 pub fn containerizer(global: &Global) -> anyhow::Result<MesosContainerizer> {
     let exe = std::env::current_exe()
         .map_err(|e| anyhow::anyhow!("cannot find the phobos binary to run as init: {e}"))?;
-    Ok(MesosContainerizer::new(
-        &runtime_dir(global),
-        &work_dir(global),
-        &exe,
-    ))
+    // PHOBOS_STOP_AT freezes a launch at a given point so the crash-safety
+    // tests can SIGKILL the launcher there; it is a testing aid only.
+    let stop_at = std::env::var("PHOBOS_STOP_AT").ok().map(StopPoint);
+    Ok(
+        MesosContainerizer::new(&runtime_dir(global), &work_dir(global), &exe)
+            .with_stop_point(stop_at),
+    )
 }

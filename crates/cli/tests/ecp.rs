@@ -210,6 +210,20 @@ fn remove_cgroup_roots(root: &str) {
     }
 }
 
+/// Every `<hierarchy>/<root>/<id>` cgroup directory on this host.
+fn container_cgroups(root: &str, id: &str) -> Vec<PathBuf> {
+    let base = Path::new("/sys/fs/cgroup");
+    let mut hierarchies = vec![base.to_owned()];
+    if let Ok(entries) = fs::read_dir(base) {
+        hierarchies.extend(entries.flatten().map(|e| e.path()));
+    }
+    hierarchies
+        .into_iter()
+        .map(|h| h.join(root).join(id))
+        .filter(|p| p.is_dir())
+        .collect()
+}
+
 fn container_id(id: &str) -> mesos::ContainerId {
     mesos::ContainerId {
         value: id.to_owned(),
@@ -668,10 +682,10 @@ fn calls_from_many_processes_at_once_agree() {
 }
 
 #[test]
-fn privileged_ecp_containers_get_namespaces_and_a_cgroup() {
+fn privileged_ecp_containers_get_a_pid_namespace_and_a_cgroup() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        println!("skipping privileged_ecp_containers_get_namespaces_and_a_cgroup: needs root");
+        println!("skipping privileged_ecp_containers_get_a_pid_namespace_and_a_cgroup: needs root");
         return;
     }
     let agent = Agent::with_config("launcher = \"linux\"\n");
@@ -690,16 +704,16 @@ fn privileged_ecp_containers_get_namespaces_and_a_cgroup() {
     // In its own pid namespace the executor is init's first child.
     let pid = fs::read_to_string(sandbox.join("pid")).unwrap();
     assert_eq!(pid.trim(), "2", "pid in the container");
-    let freezer = Path::new("/sys/fs/cgroup/freezer")
-        .join(&agent.cgroups_root)
-        .join(&id);
-    let has_v1_freezer = Path::new("/sys/fs/cgroup/freezer").is_dir();
-    if has_v1_freezer {
-        assert!(freezer.is_dir(), "{} missing", freezer.display());
-    }
+    // The launcher's cgroup (cgroup2 with cgroup.kill, else the v1
+    // freezer) is `<hierarchy>/<cgroups_root>/<id>`.
+    let cgroups = container_cgroups(&agent.cgroups_root, &id);
+    assert!(!cgroups.is_empty(), "no cgroup for the container");
     agent.ok("destroy", &destroy_msg(&id), Some(&sandbox));
     let out = agent.ok("wait", &wait_msg(&id), Some(&sandbox));
     let t: Termination = read_message(&mut &out.stdout[..]).unwrap();
     assert_eq!(t.status, Some(libc::SIGKILL));
-    assert!(!freezer.exists(), "the container's cgroup is removed");
+    assert!(
+        container_cgroups(&agent.cgroups_root, &id).is_empty(),
+        "the container's cgroups are removed"
+    );
 }

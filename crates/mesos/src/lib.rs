@@ -13,7 +13,7 @@ pub mod sys;
 mod user;
 
 pub use containerizer::{
-    ContainerSummary, ContainerizerError, Launched, MesosContainerizer, RecoverReport,
+    ContainerSummary, ContainerizerError, Launched, MesosContainerizer, RecoverReport, StopPoint,
 };
 pub use launcher::LaunchError;
 pub use sweep::{SweepError, SweepPolicy};
