@@ -354,6 +354,27 @@ impl MesosContainerizer {
     /// config. `None` for an unknown container; a container that is not
     /// running is an error.
     pub fn usage(&self, id: &ContainerId) -> Result<Option<ResourceStatistics>> {
+        self.usage_with(id, &isolator::ProcTableCache::new())
+    }
+
+    /// [`MesosContainerizer::usage`] of several containers, sharing one
+    /// scan of `/proc` between the `posix/*` isolators. Unknown containers
+    /// are left out; errors are returned per container.
+    pub fn usage_many(
+        &self,
+        ids: &[ContainerId],
+    ) -> Vec<(ContainerId, Result<Option<ResourceStatistics>>)> {
+        let procs = isolator::ProcTableCache::new();
+        ids.iter()
+            .map(|id| (id.clone(), self.usage_with(id, &procs)))
+            .collect()
+    }
+
+    fn usage_with(
+        &self,
+        id: &ContainerId,
+        procs: &isolator::ProcTableCache,
+    ) -> Result<Option<ResourceStatistics>> {
         let Some(dir) = self.store.open(id) else {
             return Ok(None);
         };
@@ -361,10 +382,13 @@ impl MesosContainerizer {
             return Err(ContainerizerError::NotRunning(id.clone()));
         }
         let config = self.config(&dir)?;
-        let pid = dir.pid().ok().flatten();
+        let ctx = isolator::UsageContext {
+            pid: dir.pid().ok().flatten(),
+            procs,
+        };
         let mut stats = ResourceStatistics::default();
         for isolator in isolator::build(&config)? {
-            match isolator.usage(id, pid) {
+            match isolator.usage(id, &ctx) {
                 Ok(Some(part)) => stats.merge_from(part),
                 Ok(None) => {}
                 Err(e) => tracing::warn!(container = %id, error = %e, "usage failed"),
@@ -592,6 +616,15 @@ impl MesosContainerizer {
             Ok(()) => dir.wait_for_init_exit()?,
             Err(e) => errors.push(e.to_string()),
         }
+        // Limits hit that init could not record (it was itself killed, or
+        // an older init): asked before cleanup removes the evidence.
+        let init_record = dir.read_json::<InitStatus>(STATUS_FILE)?;
+        let mut limitation = init_record.as_ref().and_then(init_limitation);
+        if limitation.is_none() && matches!(cause, Cause::Exited) {
+            limitation = isolators
+                .iter()
+                .find_map(|i| i.limitation(id).ok().flatten());
+        }
         for isolator in isolators.iter().rev() {
             if let Err(e) = isolator.cleanup(id) {
                 errors.push(e.to_string());
@@ -604,6 +637,7 @@ impl MesosContainerizer {
             });
         }
         let status = read_status(dir)?;
+        let launch_failed = matches!(cause, Cause::LaunchFailed(_));
         let termination = match cause {
             _ if ended_before.is_some() => {
                 Termination::from_exit(ended_before.unwrap_or(WaitStatus(0)))
@@ -638,6 +672,18 @@ impl MesosContainerizer {
                 )),
                 ..Termination::default()
             },
+        };
+        let termination = match limitation {
+            // A limitation ends the container as Mesos's destroy does:
+            // TASK_FAILED with the limitation's reason (§3.2).
+            Some(l) if !launch_failed => Termination {
+                status: termination.status,
+                state: Some(TaskState::Failed),
+                reason: Some(l.reason),
+                message: Some(l.message),
+                limited_resources: l.resources,
+            },
+            _ => termination,
         };
         dir.write_json(TERMINATION_FILE, &termination)?;
         dir.set_state(ContainerState::Terminated)?;
@@ -693,6 +739,15 @@ fn release(init: ForkedInit, progress: &mut Progress<'_>) -> Result<()> {
     }
     init.release()?;
     progress.to(ContainerState::Running)
+}
+
+/// The limitation init recorded with the command's status, if any.
+fn init_limitation(record: &InitStatus) -> Option<isolator::Limitation> {
+    Some(isolator::Limitation {
+        reason: record.reason?,
+        message: record.message.clone().unwrap_or_default(),
+        resources: record.limited_resources.clone(),
+    })
 }
 
 fn read_status(dir: &ContainerDir) -> Result<Option<WaitStatus>> {
