@@ -6,6 +6,7 @@ mod commands;
 mod context;
 mod error;
 mod follow;
+mod resource_args;
 
 use std::process::ExitCode;
 

@@ -82,6 +82,8 @@ pub struct ContainerSummary {
     pub launcher: LauncherKind,
     pub isolation: Vec<String>,
     pub sandbox: PathBuf,
+    #[serde(skip_serializing_if = "Resources::is_empty")]
+    pub resources: Resources,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub termination: Option<Termination>,
 }
@@ -454,6 +456,7 @@ impl MesosContainerizer {
             launcher: config.launcher,
             isolation: config.isolation.clone(),
             sandbox: config.sandbox.clone(),
+            resources: config.resources.clone(),
             termination: dir.read_json(TERMINATION_FILE)?,
         }))
     }

@@ -7,7 +7,9 @@ mod ps;
 mod recover;
 mod run;
 mod state;
+mod stats;
 mod status;
+mod update;
 mod wait;
 
 use phobos_core::{ContainerId, Termination};
@@ -27,6 +29,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Logs { id, follow } => logs::run(g, &id, follow),
         Command::Recover { json } => recover::run(g, json),
         Command::State { rm } => state::run(g, rm),
+        Command::Stats { id, json } => stats::run(g, id.as_deref(), json),
+        Command::Update(args) => update::run(g, &args),
     }
 }
 
