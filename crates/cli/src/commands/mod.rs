@@ -20,7 +20,7 @@ use crate::error::{Unknown, usage};
 pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let g = &cli.global;
     match cli.command {
-        Command::Run(args) => run::run(g, args),
+        Command::Run(args) => run::run(g, *args),
         Command::Wait { id, json } => wait::run(g, &id, json),
         Command::Kill { id, signal } => kill::run(g, &id, &signal),
         Command::Destroy { id, json } => destroy::run(g, &id, json),
