@@ -356,40 +356,65 @@ impl MesosContainerizer {
     /// config. `None` for an unknown container; a container that is not
     /// running is an error.
     pub fn usage(&self, id: &ContainerId) -> Result<Option<ResourceStatistics>> {
-        self.usage_with(id, &isolator::ProcTableCache::new())
+        self.usage_with(id, &isolator::HostCache::default(), false)
     }
 
-    /// [`MesosContainerizer::usage`] of several containers, sharing one
-    /// scan of `/proc` between the `posix/*` isolators. Unknown containers
-    /// are left out; errors are returned per container.
+    /// [`MesosContainerizer::usage`] of several containers at once: the
+    /// host's mount table and `/proc` are read once for all of them, and
+    /// the containers are measured on a few threads. With `running_only`,
+    /// containers that are not RUNNING are answered with `Ok(None)`.
     pub fn usage_many(
         &self,
         ids: &[ContainerId],
+        running_only: bool,
     ) -> Vec<(ContainerId, Result<Option<ResourceStatistics>>)> {
-        let procs = isolator::ProcTableCache::new();
-        ids.iter()
-            .map(|id| (id.clone(), self.usage_with(id, &procs)))
-            .collect()
+        let host = isolator::HostCache::default();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 8)
+            .min(ids.len().div_ceil(64).max(1));
+        let chunk = ids.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = ids
+                .chunks(chunk)
+                .map(|part| {
+                    let host = &host;
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|id| (id.clone(), self.usage_with(id, host, running_only)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_default())
+                .collect()
+        })
     }
 
     fn usage_with(
         &self,
         id: &ContainerId,
-        procs: &isolator::ProcTableCache,
+        host: &isolator::HostCache,
+        running_only: bool,
     ) -> Result<Option<ResourceStatistics>> {
         let Some(dir) = self.store.open(id) else {
             return Ok(None);
         };
+        if running_only && dir.state()?.map(|r| r.state) != Some(ContainerState::Running) {
+            return Ok(None);
+        }
         if dir.exists(TERMINATION_FILE) {
             return Err(ContainerizerError::NotRunning(id.clone()));
         }
         let config = self.config(&dir)?;
         let ctx = isolator::UsageContext {
             pid: dir.pid().ok().flatten(),
-            procs,
+            host,
         };
         let mut stats = ResourceStatistics::default();
-        for isolator in isolator::build(&config)? {
+        for isolator in isolator::build_with(&config, host)? {
             match isolator.usage(id, &ctx) {
                 Ok(Some(part)) => stats.merge_from(part),
                 Ok(None) => {}

@@ -27,7 +27,7 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
         .map(|c| c.id.clone())
         .collect();
     let usage: HashMap<_, ResourceStatistics> = containerizer
-        .usage_many(&running)
+        .usage_many(&running, true)
         .into_iter()
         .filter_map(|(id, r)| Some((id, r.ok()??)))
         .collect();

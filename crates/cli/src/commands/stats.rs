@@ -1,7 +1,7 @@
 //! `phobos stats`: a container's `ResourceStatistics` (Mesos field names and
 //! meanings, §8), or those of every running container in one call.
 
-use phobos_core::{ContainerState, ResourceStatistics};
+use phobos_core::ResourceStatistics;
 use serde::Serialize;
 
 use crate::cli::Global;
@@ -29,20 +29,9 @@ pub fn run(global: &Global, id: Option<&str>, json: bool) -> anyhow::Result<u8> 
         }
         return Ok(0);
     }
-    let running: Vec<_> = containerizer
-        .store()
-        .list()?
-        .into_iter()
-        .filter(|id| {
-            containerizer
-                .store()
-                .open(id)
-                .and_then(|d| d.state().ok().flatten())
-                .is_some_and(|r| r.state == ContainerState::Running)
-        })
-        .collect();
-    let mut rows = Vec::with_capacity(running.len());
-    for (id, result) in containerizer.usage_many(&running) {
+    let ids = containerizer.store().list()?;
+    let mut rows = Vec::with_capacity(ids.len());
+    for (id, result) in containerizer.usage_many(&ids, true) {
         match result {
             Ok(Some(stats)) => rows.push((id.to_string(), stats)),
             // Gone or ended since it was listed: not running any more.

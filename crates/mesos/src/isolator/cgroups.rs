@@ -110,20 +110,17 @@ pub struct CgroupsIsolator {
 }
 
 impl CgroupsIsolator {
-    /// Detects the host's hierarchies. A subsystem the host lacks is an
-    /// error naming it, unless it came from `cgroups/all`, which loads only
-    /// what the kernel has.
-    pub fn detect(
+    /// The isolator of `config` on the host's `hierarchies`. A subsystem
+    /// the host lacks is an error naming it, unless it came from
+    /// `cgroups/all`, which loads only what the kernel has.
+    pub fn for_config(
+        hierarchies: &Hierarchies,
         config: &ContainerConfig,
         subsystems: &[Subsystem],
         all: bool,
     ) -> Result<Self, IsolatorError> {
-        let hierarchies = Hierarchies::detect().map_err(|e| IsolatorError::Unavailable {
-            isolator: "cgroups",
-            reason: e.to_string(),
-        })?;
         let mut isolator = Self::with_hierarchies(
-            hierarchies,
+            hierarchies.clone(),
             &config.cgroups_root,
             subsystems,
             all,
@@ -133,7 +130,7 @@ impl CgroupsIsolator {
         Ok(isolator)
     }
 
-    /// As [`CgroupsIsolator::detect`], on given hierarchies (fixtures).
+    /// The isolator on given hierarchies (fixtures), with no resources.
     pub fn with_hierarchies(
         hierarchies: Hierarchies,
         cgroups_root: &str,
@@ -286,7 +283,9 @@ impl CgroupsIsolator {
                 out.cpus_user_time_secs = Some(s.user_secs(tck));
                 out.cpus_system_time_secs = Some(s.system_secs(tck));
                 out.processes = Some(count_lines(&acct, "cgroup.procs")?);
-                out.threads = Some(count_lines(&acct, "tasks")?);
+                if !self.has(Subsystem::Pids) {
+                    out.threads = Some(count_lines(&acct, "tasks")?);
+                }
             }
             Version::V2 => {
                 let s = stats::cpu_stat(&acct).map_err(|e| e.to_string())?;
@@ -296,8 +295,8 @@ impl CgroupsIsolator {
             }
         }
         let cpu = self.cgroup(id, Controller::Cpu).ok_or("no cpu hierarchy")?;
-        // Throttling counters exist only when the quota is enforced (§8).
-        let cfs = self.flags.cgroups_enable_cfs || cpu_limited(&cpu);
+        // Throttling counters are reported when a quota is enforced (§8).
+        let cfs = self.flags.cgroups_enable_cfs || self.resources.cpus_limit.is_some();
         if cfs && let Ok(s) = stats::cpu_stat(&cpu) {
             out.cpus_nr_periods = s.nr_periods.map(saturate_u32);
             out.cpus_nr_throttled = s.nr_throttled.map(saturate_u32);
@@ -376,14 +375,6 @@ fn count_lines(cg: &Cgroup, file: &str) -> Result<u32, String> {
     Ok(saturate_u32(
         text.lines().filter(|l| !l.trim().is_empty()).count() as u64,
     ))
-}
-
-/// Whether a CFS quota is in force on cpu cgroup `cg`.
-fn cpu_limited(cg: &Cgroup) -> bool {
-    match cg.version() {
-        Version::V1 => cg.read("cpu.cfs_quota_us").is_ok_and(|t| t.trim() != "-1"),
-        Version::V2 => cg.read("cpu.max").is_ok_and(|t| !t.starts_with("max")),
-    }
 }
 
 fn write_quota(cg: &Cgroup, quota: cpu::Quota) -> Result<(), phobos_cgroups::Error> {
@@ -646,7 +637,7 @@ pub fn set_oom_score_adj(pid: i32, soft: u64, hard: memory::Limit) -> std::io::R
 
 #[cfg(test)]
 mod tests {
-    use super::super::ProcTableCache;
+    use super::super::HostCache;
     use super::*;
 
     const MB: u64 = 1024 * 1024;
@@ -769,10 +760,10 @@ mod tests {
         assert_eq!(read(&cg, "memory.max"), "max");
         assert_eq!(read(&cg, "cpu.max"), "max 100000");
 
-        let procs = ProcTableCache::new();
+        let host = HostCache::default();
         let ctx = super::super::UsageContext {
             pid: None,
-            procs: &procs,
+            host: &host,
         };
         let u = iso.usage(&id, &ctx).unwrap().unwrap();
         assert_eq!(u.cpus_user_time_secs, Some(2.0));

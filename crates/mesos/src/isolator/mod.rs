@@ -26,6 +26,9 @@ mod filesystem;
 mod namespaces;
 mod posix;
 
+use std::sync::OnceLock;
+
+use phobos_cgroups::Hierarchies;
 use phobos_core::{
     ContainerConfig, ContainerId, LauncherKind, Reason, ResourceStatistics, Resources,
 };
@@ -36,18 +39,43 @@ pub use cgroups::{CgroupsIsolator, Subsystem, oom_limitation};
 pub use disk::{DiskDu, disk_limitation, disk_usage};
 pub use filesystem::{FilesystemLinux, FilesystemPosix};
 pub use namespaces::{NamespacesIpc, NamespacesPid, NamespacesUts};
-pub use posix::{
-    PosixCpu, PosixMem, ProcStat, ProcTable, ProcTableCache, ProcessTreeUsage, process_tree_usage,
-};
+pub use posix::{PosixCpu, PosixMem, ProcStat, ProcTable, ProcessTreeUsage, process_tree_usage};
 
-/// What a `usage` call may use besides the container ID: the init pid and
-/// a process table scanned at most once per context, so measuring many
-/// containers (`phobos stats`) walks `/proc` once.
+/// Host facts that are the same for every container, read at most once
+/// per cache: the cgroup hierarchies (from mountinfo) and a `/proc` process
+/// table. Measuring many containers (`phobos stats`) shares one cache, so
+/// the mount table and `/proc` are read once, not once per container. It
+/// is `Sync`, so containers can be measured on several threads.
+#[derive(Debug, Default)]
+pub struct HostCache {
+    procs: OnceLock<ProcTable>,
+    hierarchies: OnceLock<Result<Hierarchies, String>>,
+}
+
+impl HostCache {
+    /// The process table, scanned on first use.
+    pub fn procs(&self) -> &ProcTable {
+        self.procs.get_or_init(ProcTable::scan)
+    }
+
+    /// The host's cgroup hierarchies, detected on first use.
+    pub fn hierarchies(&self) -> Result<&Hierarchies, IsolatorError> {
+        self.hierarchies
+            .get_or_init(|| Hierarchies::detect().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|reason| IsolatorError::Unavailable {
+                isolator: "cgroups",
+                reason: reason.clone(),
+            })
+    }
+}
+
+/// What a `usage` call may use besides the container ID.
 #[derive(Clone, Copy)]
 pub struct UsageContext<'a> {
     /// The init helper's pid, when known.
     pub pid: Option<i32>,
-    pub procs: &'a ProcTableCache,
+    pub host: &'a HostCache,
 }
 
 /// Errors from choosing or running isolators.
@@ -284,6 +312,14 @@ pub fn resolve_isolation(
 /// checkpointed config. All `cgroups/*` names become one isolator, placed
 /// where the first of them is.
 pub fn build(config: &ContainerConfig) -> Result<Vec<Box<dyn Isolator>>, IsolatorError> {
+    build_with(config, &HostCache::default())
+}
+
+/// [`build`] with host facts shared between containers.
+pub fn build_with(
+    config: &ContainerConfig,
+    host: &HostCache,
+) -> Result<Vec<Box<dyn Isolator>>, IsolatorError> {
     let mut out: Vec<Box<dyn Isolator>> = Vec::new();
     let mut subsystems: Vec<Subsystem> = Vec::new();
     let mut cgroups_at = None;
@@ -313,7 +349,7 @@ pub fn build(config: &ContainerConfig) -> Result<Vec<Box<dyn Isolator>>, Isolato
     }
     if let Some(at) = cgroups_at {
         let all = config.isolation.iter().any(|n| n == "cgroups/all");
-        let isolator = CgroupsIsolator::detect(config, &subsystems, all)?;
+        let isolator = CgroupsIsolator::for_config(host.hierarchies()?, config, &subsystems, all)?;
         out.insert(at, Box::new(isolator));
     }
     Ok(out)

@@ -6,10 +6,9 @@
 //!
 //! The kernel here has no `/proc/<pid>/task/<tid>/children`, so the tree is
 //! found from every process's parent pid: one scan of `/proc` per
-//! [`UsageContext`], shared by all containers measured with it (`phobos
-//! stats` of many containers scans once).
+//! [`HostCache`](super::HostCache), shared by all containers measured with
+//! it (`phobos stats` of many containers scans once).
 
-use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::fs;
 
@@ -133,13 +132,9 @@ pub fn process_tree_usage(table: &ProcTable, root: i32) -> Option<ProcessTreeUsa
     Some(u)
 }
 
-/// The per-call process-table cache a [`UsageContext`] carries.
-pub type ProcTableCache = OnceCell<ProcTable>;
-
 fn tree_usage(ctx: &UsageContext<'_>) -> Option<ProcessTreeUsage> {
     let pid = ctx.pid?;
-    let table = ctx.procs.get_or_init(ProcTable::scan);
-    process_tree_usage(table, pid)
+    process_tree_usage(ctx.host.procs(), pid)
 }
 
 #[derive(Debug)]
