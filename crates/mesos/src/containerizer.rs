@@ -886,6 +886,64 @@ fn remove_dir_if_present(path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use phobos_core::Limit;
+
+    fn config_with(resources: Resources, cfs: bool) -> ContainerConfig {
+        ContainerConfig {
+            id: ContainerId::new("c").unwrap(),
+            command: phobos_core::CommandSpec::argv(vec!["true".into()]).unwrap(),
+            env: vec![],
+            working_dir: None,
+            user: None,
+            hostname: None,
+            isolation: vec![],
+            launcher: LauncherKind::Posix,
+            sandbox: PathBuf::from("/s"),
+            cgroups_root: "r".into(),
+            interactive: false,
+            created_at: 0.0,
+            resources,
+            isolator_flags: phobos_core::IsolatorFlags {
+                cgroups_enable_cfs: cfs,
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn requests_and_limits_are_reported_as_mesos_does() {
+        const MB: u64 = 1024 * 1024;
+        let mut s = ResourceStatistics::default();
+        let requests = Resources {
+            cpus: Some(0.5),
+            mem: Some(64.0),
+            ..Resources::default()
+        };
+        apply_requests_and_limits(&mut s, &config_with(requests.clone(), false));
+        assert_eq!(s.cpus_soft_limit, Some(0.5));
+        assert_eq!(s.cpus_limit, None);
+        assert_eq!(s.mem_soft_limit_bytes, Some(64 * MB));
+        assert_eq!(s.mem_limit_bytes, Some(64 * MB));
+        // With CFS the request is the limit.
+        apply_requests_and_limits(&mut s, &config_with(requests.clone(), true));
+        assert_eq!(s.cpus_limit, Some(0.5));
+        let limited = Resources {
+            cpus_limit: Some(Limit::Finite(2.0)),
+            mem_limit: Some(Limit::Finite(128.0)),
+            ..requests.clone()
+        };
+        apply_requests_and_limits(&mut s, &config_with(limited, false));
+        assert_eq!(s.cpus_limit, Some(2.0));
+        assert_eq!(s.mem_limit_bytes, Some(128 * MB));
+        let infinite = Resources {
+            cpus_limit: Some(Limit::Infinite),
+            mem_limit: Some(Limit::Infinite),
+            ..requests
+        };
+        apply_requests_and_limits(&mut s, &config_with(infinite, false));
+        assert_eq!(s.cpus_limit, Some(host_cpus()));
+        assert_eq!(s.mem_limit_bytes, host_memory_bytes());
+    }
 
     #[test]
     fn env_merge_lets_later_entries_win_and_defaults_path() {

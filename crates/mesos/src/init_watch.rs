@@ -140,3 +140,111 @@ impl Watches {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::launch_info::{CgroupPath, OomWatch};
+    use phobos_core::Reason;
+    use std::path::Path;
+
+    const EVENTS: &str = "low 0\nhigh 0\nmax 3\noom 0\noom_kill 0\n";
+
+    /// A v2 memory cgroup in a temporary directory: inotify works on its
+    /// plain files as on cgroupfs.
+    fn v2_memory_cgroup(dir: &Path) -> CgroupPath {
+        let cg = dir.join("phobos/c1");
+        std::fs::create_dir_all(&cg).unwrap();
+        for (f, v) in [
+            ("memory.events", EVENTS),
+            ("memory.max", "33554432\n"),
+            ("memory.peak", "33554432\n"),
+            ("memory.current", "1000\n"),
+            ("memory.stat", "anon 1000\nfile 0\n"),
+        ] {
+            std::fs::write(cg.join(f), v).unwrap();
+        }
+        CgroupPath {
+            mount: dir.to_owned(),
+            rel: "phobos/c1".into(),
+            unified: true,
+        }
+    }
+
+    fn info(oom: Option<CgroupPath>, disk: Option<DiskWatch>) -> LaunchInfo {
+        LaunchInfo {
+            oom_watch: oom.map(|cgroup| OomWatch { cgroup }),
+            disk_watch: disk,
+            ..LaunchInfo::default()
+        }
+    }
+
+    #[test]
+    fn v2_oom_kill_becomes_a_memory_limitation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = v2_memory_cgroup(dir.path());
+        let mut w = Watches::new(&info(Some(path.clone()), None));
+        assert!(w.oom.is_some());
+        assert_eq!(w.check(), None);
+        assert_eq!(w.final_oom(), None);
+        let events = path.mount.join(&path.rel).join("memory.events");
+        std::fs::write(&events, EVENTS.replace("oom_kill 0", "oom_kill 1")).unwrap();
+        let l = w.check().expect("an OOM kill was counted");
+        assert_eq!(l.reason, Reason::ContainerLimitationMemory);
+        assert_eq!(l.resources, ["mem"]);
+        assert!(
+            l.message.starts_with(
+                "Memory limit exceeded: Requested: 33554432 bytes Maximum Used: 33554432 bytes"
+            ),
+            "{}",
+            l.message
+        );
+        assert!(l.message.contains("MEMORY STATISTICS: \nanon 1000"));
+    }
+
+    #[test]
+    fn v2_final_check_sees_a_kill_whose_event_was_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = v2_memory_cgroup(dir.path());
+        let mut w = Watches::new(&info(Some(path.clone()), None));
+        let events = path.mount.join(&path.rel).join("memory.events");
+        std::fs::write(&events, EVENTS.replace("oom_kill 0", "oom_kill 2")).unwrap();
+        let l = w.final_oom().expect("the counter grew");
+        assert_eq!(l.reason, Reason::ContainerLimitationMemory);
+    }
+
+    #[test]
+    fn a_missing_cgroup_only_skips_the_watch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = CgroupPath {
+            mount: dir.path().to_owned(),
+            rel: "nope".into(),
+            unified: true,
+        };
+        let mut w = Watches::new(&info(Some(path), None));
+        assert!(w.oom.is_none());
+        assert_eq!(w.check(), None);
+        assert_eq!(w.final_oom(), None);
+    }
+
+    #[test]
+    fn disk_over_the_limit_becomes_a_disk_limitation() {
+        let dir = tempfile::tempdir().unwrap();
+        let watch = DiskWatch {
+            path: dir.path().to_owned(),
+            limit_bytes: 64 * 1024,
+            interval_secs: 0.01,
+        };
+        let mut w = Watches::new(&info(None, Some(watch)));
+        assert_eq!(w.check(), None);
+        std::fs::write(dir.path().join("f"), vec![7u8; 256 * 1024]).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let l = w.check().expect("over the limit");
+        assert_eq!(l.reason, Reason::ContainerLimitationDisk);
+        assert!(
+            l.message.ends_with("exceeds quota (65536 bytes)"),
+            "{}",
+            l.message
+        );
+    }
+}

@@ -216,6 +216,23 @@ mod tests {
         assert!(process_tree_usage(&table, 99).is_none());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn garbage_stat_never_panics(text in ".{0,300}") {
+            let _ = parse_stat(&text);
+        }
+
+        #[test]
+        fn stat_with_any_command_name_parses(name in "[^\\x00]{0,40}", ppid in 0i32..100_000) {
+            let line = format!("42 ({name}) R {ppid} 1 1 0 -1 0 0 0 0 0 5 6 7 8 20 0 3 0 1 1 9 0");
+            let s = parse_stat(&line).unwrap();
+            proptest::prop_assert_eq!(s.ppid, ppid);
+            proptest::prop_assert_eq!(s.user_ticks, 12);
+            proptest::prop_assert_eq!(s.system_ticks, 14);
+            proptest::prop_assert_eq!(s.rss_pages, 9);
+        }
+    }
+
     #[test]
     fn measures_this_process() {
         let table = ProcTable::scan();
