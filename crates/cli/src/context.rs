@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use phobos_mesos::MesosContainerizer;
+use phobos_mesos::{MesosContainerizer, StopPoint};
 
 use crate::cli::Global;
 
@@ -41,11 +41,13 @@ pub fn work_dir(global: &Global) -> PathBuf {
 pub fn containerizer(global: &Global) -> anyhow::Result<MesosContainerizer> {
     let exe = std::env::current_exe()
         .map_err(|e| anyhow::anyhow!("cannot find the phobos binary to run as init: {e}"))?;
-    Ok(MesosContainerizer::new(
-        &runtime_dir(global),
-        &work_dir(global),
-        &exe,
-    ))
+    // PHOBOS_STOP_AT freezes a launch at a given point so the crash-safety
+    // tests can SIGKILL the launcher there; it is a testing aid only.
+    let stop_at = std::env::var("PHOBOS_STOP_AT").ok().map(StopPoint);
+    Ok(
+        MesosContainerizer::new(&runtime_dir(global), &work_dir(global), &exe)
+            .with_stop_point(stop_at),
+    )
 }
 
 pub fn init_logging(global: &Global) {

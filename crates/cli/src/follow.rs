@@ -45,21 +45,20 @@ pub struct Follow {
 }
 
 impl Follow {
-    /// Follows from the files' current ends (for a launch about to start).
-    pub fn from_end(sandbox: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(sandbox)?;
-        let open = |name: &str| -> anyhow::Result<File> {
-            let path = sandbox.join(name);
-            let mut f = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)?;
-            f.seek(SeekFrom::End(0))?;
-            Ok(f)
-        };
-        Self::new(open("stdout")?, open("stderr")?, sandbox)
+    /// Where the sandbox files end now (zero when they do not exist yet):
+    /// taken before a launch, so `phobos run` shows only the new output
+    /// without creating anything before the launch is validated.
+    pub fn offsets(sandbox: &Path) -> [u64; 2] {
+        ["stdout", "stderr"]
+            .map(|name| std::fs::metadata(sandbox.join(name)).map_or(0, |m| m.len()))
+    }
+
+    /// Follows a launched container's output from `offsets`.
+    pub fn from_offsets(sandbox: &Path, offsets: [u64; 2]) -> anyhow::Result<Self> {
+        let mut follow = Self::from_start(sandbox)?;
+        follow.stdout.seek(SeekFrom::Start(offsets[0]))?;
+        follow.stderr.seek(SeekFrom::Start(offsets[1]))?;
+        Ok(follow)
     }
 
     /// Follows from the start (for `phobos logs`).

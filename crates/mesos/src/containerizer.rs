@@ -68,6 +68,8 @@ pub struct Launched {
     pub dir: ContainerDir,
     /// The init helper's pid (a child of the launching process).
     pub pid: i32,
+    /// A pidfd for init, when the kernel gave one at clone time.
+    pub pidfd: Option<OwnedFd>,
 }
 
 /// One line of `phobos ps`.
@@ -121,6 +123,24 @@ pub struct MesosContainerizer {
     work_dir: PathBuf,
     /// The binary exec'd as `phobos init`.
     init_exe: PathBuf,
+    /// A test aid: stop (SIGSTOP) the launching process at this point so a
+    /// test can kill it there. See [`StopPoint`].
+    stop_at: Option<StopPoint>,
+}
+
+/// Points of a launch where a crash test can freeze the launcher: entering
+/// one of the states, `created` (the runtime directory exists but is not
+/// yet published) and `forked` (init exists, its pid is not checkpointed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StopPoint(pub String);
+
+impl StopPoint {
+    fn hit(this: &Option<Self>, point: &str) {
+        if this.as_ref().is_some_and(|p| p.0 == point) {
+            // SAFETY: raise(2) stops this process until SIGCONT or SIGKILL.
+            unsafe { libc::raise(libc::SIGSTOP) };
+        }
+    }
 }
 
 impl MesosContainerizer {
@@ -129,7 +149,14 @@ impl MesosContainerizer {
             store: RuntimeStore::new(runtime_dir),
             work_dir: work_dir.to_owned(),
             init_exe: init_exe.to_owned(),
+            stop_at: None,
         }
+    }
+
+    /// Makes launches stop themselves at `point` (crash-safety tests).
+    pub fn with_stop_point(mut self, point: Option<StopPoint>) -> Self {
+        self.stop_at = point;
+        self
     }
 
     pub fn store(&self) -> &RuntimeStore {
@@ -152,10 +179,12 @@ impl MesosContainerizer {
         let new = self.store.create(&config.id)?;
         new.dir().write_json(CONFIG_FILE, config)?;
         new.dir().set_state(ContainerState::Provisioning)?;
+        StopPoint::hit(&self.stop_at, "created");
         let (dir, op_lock, init_lock) = new.publish()?;
+        StopPoint::hit(&self.stop_at, ContainerState::Provisioning.name());
         tracing::info!(container = %config.id, "launching");
 
-        let mut progress = Progress::new(&dir);
+        let mut progress = Progress::new(&dir, self.stop_at.clone());
         let mut forked_pid = None;
         let outcome = self.launch_steps(
             config,
@@ -171,9 +200,9 @@ impl MesosContainerizer {
         // The init helper holds its own copy of the lock from here on.
         drop(init_lock);
         match outcome {
-            Ok(pid) => {
+            Ok((pid, pidfd)) => {
                 drop(op_lock);
-                Ok(Launched { dir, pid })
+                Ok(Launched { dir, pid, pidfd })
             }
             Err(err) => {
                 let cause = match &err {
@@ -204,7 +233,7 @@ impl MesosContainerizer {
         stdin: Option<OwnedFd>,
         progress: &mut Progress<'_>,
         forked_pid: &mut Option<i32>,
-    ) -> Result<i32> {
+    ) -> Result<(i32, Option<OwnedFd>)> {
         // PROVISIONING: no images yet, so nothing to provision.
         progress.to(ContainerState::Preparing)?;
         let (stdout, stderr) = prepare_sandbox(&config.sandbox, user.as_ref())?;
@@ -237,7 +266,7 @@ impl MesosContainerizer {
             });
         }
         dir.write_json(LAUNCH_INFO_FILE, &info)?;
-        launcher.prepare(&config.id)?;
+        let cgroup = launcher.prepare(&config.id)?;
 
         let init = launcher::spawn_init(&InitSpec {
             exe: &self.init_exe,
@@ -247,23 +276,26 @@ impl MesosContainerizer {
             stdout: &stdout,
             stderr: &stderr,
             init_lock,
+            cgroup: cgroup.as_ref(),
         })?;
         *forked_pid = Some(init.pid);
+        StopPoint::hit(&self.stop_at, "forked");
         dir.write_atomic(
             phobos_core::store::PID_FILE,
             format!("{}\n", init.pid).as_bytes(),
         )?;
 
         progress.to(ContainerState::Isolating)?;
-        launcher.adopt(&config.id, init.pid)?;
+        launcher.adopt(&config.id, &init)?;
         for isolator in isolators {
             isolator.isolate(&config.id, init.pid)?;
         }
         progress.to(ContainerState::Fetching)?;
         // FETCHING: no URIs yet.
         let pid = init.pid;
+        let pidfd = init.pidfd.as_ref().and_then(|fd| fd.try_clone().ok());
         release(init, progress)?;
-        Ok(pid)
+        Ok((pid, pidfd))
     }
 
     /// Blocks until the container ends and returns its termination; `None`
@@ -666,6 +698,15 @@ impl MesosContainerizer {
         }
         let status = read_status(dir)?;
         let launch_failed = matches!(cause, Cause::LaunchFailed(_));
+        // Only a command that was started can have been killed; a launch
+        // stopped before RUNNING has no status, as in Mesos.
+        let started = matches!(
+            previous,
+            Some(ContainerState::Running | ContainerState::Destroying)
+        );
+        let killed = pid
+            .filter(|_| started)
+            .map(|_| WaitStatus::signaled(libc::SIGKILL));
         let termination = match cause {
             _ if ended_before.is_some() => {
                 Termination::from_exit(ended_before.unwrap_or(WaitStatus(0)))
@@ -674,14 +715,14 @@ impl MesosContainerizer {
                 Some(status) => Termination::from_exit(status),
                 // Init died without writing: it was SIGKILLed (§3.11).
                 None => Termination {
-                    status: pid.map(|_| WaitStatus::signaled(libc::SIGKILL)),
+                    status: killed,
                     state: Some(TaskState::Failed),
                     message: Some("the init helper was killed before the command ended".into()),
                     ..Termination::default()
                 },
             },
             Cause::Destroyed => Termination {
-                status: status.or(pid.map(|_| WaitStatus::signaled(libc::SIGKILL))),
+                status: status.or(killed),
                 state: Some(TaskState::Killed),
                 message: Some("Container destroyed".into()),
                 ..Termination::default()
@@ -788,14 +829,16 @@ struct Progress<'a> {
     dir: &'a ContainerDir,
     state: ContainerState,
     since: Instant,
+    stop_at: Option<StopPoint>,
 }
 
 impl<'a> Progress<'a> {
-    fn new(dir: &'a ContainerDir) -> Self {
+    fn new(dir: &'a ContainerDir, stop_at: Option<StopPoint>) -> Self {
         Self {
             dir,
             state: ContainerState::Provisioning,
             since: Instant::now(),
+            stop_at,
         }
     }
 
@@ -816,6 +859,7 @@ impl<'a> Progress<'a> {
         );
         self.state = next;
         self.since = Instant::now();
+        StopPoint::hit(&self.stop_at, next.name());
         Ok(())
     }
 }

@@ -13,6 +13,6 @@ pub mod sys;
 mod user;
 
 pub use containerizer::{
-    ContainerSummary, ContainerizerError, Launched, MesosContainerizer, RecoverReport,
+    ContainerSummary, ContainerizerError, Launched, MesosContainerizer, RecoverReport, StopPoint,
 };
 pub use launcher::LaunchError;

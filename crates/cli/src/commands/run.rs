@@ -37,11 +37,7 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
         }
         sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)?;
     }
-    let follow = if args.detach {
-        None
-    } else {
-        Some(Follow::from_end(&config.sandbox)?)
-    };
+    let offsets = Follow::offsets(&config.sandbox);
     let stdin: Option<OwnedFd> = if args.interactive {
         Some(std::io::stdin().as_fd().try_clone_to_owned()?)
     } else {
@@ -52,9 +48,12 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
         println!("{}", config.id);
         return Ok(0);
     }
-    let pidfd = phobos_mesos::sys::pidfd_open(launched.pid)
-        .context("failed to watch the container's init")?;
-    let mut follow = follow.expect("follow exists in the foreground");
+    let pidfd = match launched.pidfd {
+        Some(fd) => fd,
+        None => phobos_mesos::sys::pidfd_open(launched.pid)
+            .context("failed to watch the container's init")?,
+    };
+    let mut follow = Follow::from_offsets(&config.sandbox, offsets)?;
     follow.run(Some(&pidfd), Some(Forward::new(forwarded, &pidfd)?))?;
     // Reap our child (init) before reading its verdict.
     // SAFETY: waitpid on our own child with a null status pointer.

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use phobos_core::{ContainerId, LauncherKind};
 
-pub use linux::LinuxLauncher;
+pub use linux::{KillHierarchy, LinuxLauncher};
 
 /// The descriptor numbers `phobos init` finds its pipe and lock on.
 pub const INIT_SYNC_FD: RawFd = 3;
@@ -87,18 +87,19 @@ impl Launcher {
         }
     }
 
-    /// Before the fork: creates what the container's processes will live in.
-    pub fn prepare(&self, id: &ContainerId) -> Result<(), LaunchError> {
+    /// Before the fork: creates what the container's processes will live
+    /// in; returns the cgroup directory to clone init into, if any.
+    pub fn prepare(&self, id: &ContainerId) -> Result<Option<OwnedFd>, LaunchError> {
         match self {
             Self::Linux(l) => l.prepare(id),
-            Self::Posix => Ok(()),
+            Self::Posix => Ok(None),
         }
     }
 
     /// After the fork: puts the (still blocked) init into the container.
-    pub fn adopt(&self, id: &ContainerId, pid: i32) -> Result<(), LaunchError> {
+    pub fn adopt(&self, id: &ContainerId, init: &ForkedInit) -> Result<(), LaunchError> {
         match self {
-            Self::Linux(l) => l.adopt(id, pid),
+            Self::Linux(l) => l.adopt(id, init.pid, init.born_in_cgroup),
             Self::Posix => Ok(()),
         }
     }
@@ -129,18 +130,38 @@ pub struct InitSpec<'a> {
     pub stdout: &'a File,
     pub stderr: &'a File,
     pub init_lock: &'a File,
+    /// A cgroup2 directory to create init in (`CLONE_INTO_CGROUP`).
+    pub cgroup: Option<&'a OwnedFd>,
 }
 
 /// A forked init helper, blocked until [`ForkedInit::release`].
 #[derive(Debug)]
 pub struct ForkedInit {
     pub pid: i32,
+    /// A pidfd for init, from `CLONE_PIDFD` when available.
+    pub pidfd: Option<OwnedFd>,
+    /// Whether init was created inside its cgroup.
+    pub born_in_cgroup: bool,
     sync: File,
+    /// Closes when the exec of `phobos init` succeeded; carries the errno
+    /// otherwise. Read only at release, so the exec overlaps isolation.
+    exec_report: File,
+    exe: String,
 }
 
 impl ForkedInit {
-    /// Lets init start the command (the last step of a launch).
+    /// Confirms `phobos init` was exec'd, then lets it start the command
+    /// (the last step of a launch).
     pub fn release(mut self) -> Result<(), LaunchError> {
+        let mut report = [0u8; 4];
+        let n = read_full(&mut self.exec_report, &mut report)
+            .map_err(sys("read the init helper's exec status"))?;
+        if n == 4 {
+            return Err(LaunchError::ExecInit {
+                exe: self.exe,
+                source: io::Error::from_raw_os_error(i32::from_ne_bytes(report)),
+            });
+        }
         self.sync.write_all(&[1]).map_err(|e| {
             if e.kind() == io::ErrorKind::BrokenPipe {
                 LaunchError::InitGone
@@ -171,8 +192,28 @@ fn cstring(bytes: &[u8], what: &'static str) -> Result<CString, LaunchError> {
     })
 }
 
-/// Clones the init helper into the requested namespaces and execs it.
-/// Returns once the exec succeeded (or reports why it failed).
+/// `struct clone_args` of clone3(2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_PIDFD: u64 = 0x1000;
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Clones the init helper into the requested namespaces (and cgroup) and
+/// execs it. Returns at once; [`ForkedInit::release`] reports exec errors.
 pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
     // Everything the child touches is built here, before clone.
     let exe = cstring(
@@ -220,47 +261,80 @@ pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
         err_pipe: err_write.as_raw_fd(),
     };
 
-    // SAFETY: raw clone(2) without CLONE_VM behaves like fork(2): the child
-    // gets a copy of the address space and continues on a copy of this
-    // stack. The phobos CLI is single-threaded here, and the child only
-    // calls async-signal-safe functions on data built above before exec.
-    let ret = unsafe {
+    // Init must start with every signal blocked: until it reads them from
+    // its signalfd, a signal with the default action sent to the init of a
+    // pid namespace is silently dropped by the kernel. The mask survives
+    // execve, so block everything around the clone and restore it after.
+    let all = nix::sys::signal::SigSet::all();
+    let mut saved = nix::sys::signal::SigSet::empty();
+    nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&all),
+        Some(&mut saved),
+    )
+    .map_err(|e| sys("block signals")(e.into()))?;
+    let mut pidfd: libc::c_int = -1;
+    let mut args = CloneArgs {
+        flags: spec.clone_flags as u64 | CLONE_PIDFD,
+        pidfd: &mut pidfd as *mut libc::c_int as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    if let Some(cgroup) = spec.cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = cgroup.as_raw_fd() as u64;
+    }
+    // SAFETY: clone3(2) without CLONE_VM and with no stack behaves like
+    // fork(2): the child gets a copy of the address space and continues on
+    // a copy of this stack. The phobos CLI is single-threaded here, and the
+    // child only calls async-signal-safe functions on data built above.
+    let mut ret = unsafe {
         libc::syscall(
-            libc::SYS_clone,
-            (spec.clone_flags | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
         )
     };
+    let mut born_in_cgroup = spec.cgroup.is_some();
+    if ret < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+        // Kernels before 5.3: plain clone, and the launcher moves init.
+        born_in_cgroup = false;
+        pidfd = -1;
+        // SAFETY: as above, for raw clone(2) with fork semantics.
+        ret = unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                (spec.clone_flags | libc::SIGCHLD) as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            )
+        };
+    }
     if ret == 0 {
         // SAFETY: we are the freshly cloned child; see `child_exec`.
         unsafe { child_exec(&fds, exe.as_ptr(), argv.as_ptr(), envp.as_ptr()) }
     }
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&saved),
+        None,
+    );
     if ret < 0 {
         return Err(sys("clone the init helper")(io::Error::last_os_error()));
     }
     let pid = ret as i32;
     drop(sync_read);
     drop(err_write);
-    // The error pipe closes on a successful exec (O_CLOEXEC); otherwise the
-    // child sends the errno of the step that failed.
-    let mut report = [0u8; 4];
-    let mut err_file = File::from(err_read);
-    let n = read_full(&mut err_file, &mut report).map_err(sys("read the init helper's status"))?;
-    if n == 4 {
-        let mut status = 0;
-        // SAFETY: reaping our own child that has called _exit.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        return Err(LaunchError::ExecInit {
-            exe: spec.exe.display().to_string(),
-            source: io::Error::from_raw_os_error(i32::from_ne_bytes(report)),
-        });
-    }
     Ok(ForkedInit {
         pid,
+        // SAFETY: with CLONE_PIDFD the kernel stored a new fd we now own.
+        pidfd: (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) }),
+        born_in_cgroup,
         sync: File::from(sync_write),
+        exec_report: File::from(err_read),
+        exe: spec.exe.display().to_string(),
     })
 }
 

@@ -1,0 +1,181 @@
+//! Shared set-up for the CLI's integration tests: every test gets its own
+//! runtime directory, work directory and cgroup root, and on drop destroys
+//! whatever it left running and removes its cgroup roots.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const PHOBOS: &str = env!("CARGO_BIN_EXE_phobos");
+
+/// Cgroup mount points a launcher may use on this host.
+pub const CGROUP_ROOTS: [&str; 3] = [
+    "/sys/fs/cgroup/unified",
+    "/sys/fs/cgroup/freezer",
+    "/sys/fs/cgroup",
+];
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Returns false (after printing why) when the test cannot run here.
+pub fn require_root(test: &str) -> bool {
+    if !is_root() {
+        println!("skipping {test}: needs root (namespaces and cgroups)");
+        return false;
+    }
+    true
+}
+
+pub struct Env {
+    pub runtime: tempfile::TempDir,
+    pub work: tempfile::TempDir,
+    pub cgroups_root: String,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        Self {
+            runtime: tempfile::tempdir().unwrap(),
+            work: tempfile::tempdir().unwrap(),
+            cgroups_root: format!("phobos-test-{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+
+    /// `phobos` with this environment's global options.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(PHOBOS);
+        c.arg("--runtime-dir")
+            .arg(self.runtime.path())
+            .arg("--work-dir")
+            .arg(self.work.path())
+            .arg("--cgroups-root")
+            .arg(&self.cgroups_root)
+            .env_remove("PHOBOS_STOP_AT")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    /// Runs a command that must succeed; returns its trimmed stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "phobos {args:?} failed: {:?}\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// `run -d` with a fixed id; returns the id.
+    pub fn detach(&self, id: &str, command: &[&str]) -> String {
+        let mut args = vec!["run", "-d", "--id", id, "--"];
+        args.extend_from_slice(command);
+        assert_eq!(self.ok(&args), id);
+        id.to_owned()
+    }
+
+    pub fn wait_json(&self, id: &str) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["wait", "--json", id])).unwrap()
+    }
+
+    pub fn status_json(&self, id: &str) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["status", "--json", id])).unwrap()
+    }
+
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.runtime.path().join("containers").join(id)
+    }
+
+    pub fn sandbox(&self, id: &str) -> PathBuf {
+        self.work.path().join("containers").join(id)
+    }
+
+    /// Every cgroup directory this environment's root has, in any hierarchy.
+    pub fn cgroup_dirs(&self, id: &str) -> Vec<PathBuf> {
+        CGROUP_ROOTS
+            .iter()
+            .map(|root| Path::new(root).join(&self.cgroups_root).join(id))
+            .filter(|p| p.exists())
+            .collect()
+    }
+
+    /// The container's kill cgroup path relative to the hierarchy, as
+    /// `/proc/<pid>/cgroup` shows it.
+    pub fn cgroup_rel(&self, id: &str) -> String {
+        format!("/{}/{id}", self.cgroups_root)
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let list = self.run(&["ps", "--json"]);
+        if let Ok(all) = serde_json::from_slice::<Vec<serde_json::Value>>(&list.stdout) {
+            for c in all {
+                if let Some(id) = c["id"].as_str() {
+                    let _ = self.run(&["destroy", id]);
+                }
+            }
+        }
+        let _ = self.run(&["recover"]);
+        for root in CGROUP_ROOTS {
+            let dir = Path::new(root).join(&self.cgroups_root);
+            let _ = std::fs::remove_dir(&dir);
+        }
+    }
+}
+
+/// Polls `cond` every 10 ms until it holds or `limit` passes.
+pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    cond()
+}
+
+/// The state letter of a process from /proc/<pid>/stat ('T' = stopped).
+pub fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+/// Whether a process exists and is not a zombie.
+pub fn alive(pid: i64) -> bool {
+    pid > 0 && proc_state(pid as u32).is_some_and(|s| s != 'Z')
+}
+
+/// Processes whose environment names this runtime directory: every init
+/// helper (and, through inheritance, nothing else) of an environment.
+pub fn inits_of(runtime: &Path) -> Vec<u32> {
+    let needle = format!("PHOBOS_INIT_DIR={}", runtime.display());
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if env
+            .split(|b| *b == 0)
+            .any(|kv| kv.starts_with(needle.as_bytes()))
+        {
+            out.push(pid);
+        }
+    }
+    out
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every Phobos test with its set-up: the README's test command.
+#
+#   sudo scripts/test.sh            # all tests (privileged ones need root)
+#
+# Set-up, as root: installs the Debian packages the tests use when missing
+# (docker.io, busybox-static), starts dockerd when none answers (and stops
+# only that one afterwards), and builds the tiny docker test images from a
+# busybox-static rootfs (no registry is reachable). Then it checks formatting
+# and lints, and runs the whole workspace's tests with cargo-nextest (or
+# cargo test when nextest is missing). Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '== %s\n' "$*"; }
+
+if [ "$(id -u)" -eq 0 ]; then
+  step "docker engine and test images"
+  scripts/docker-test-setup.sh
+  trap 'scripts/docker-test-teardown.sh || true' EXIT
+else
+  step "not root: privileged tests will print 'skipping' and docker tests will not run"
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  profile=default
+  [ "${CI:-}" = "true" ] && profile=ci
+  cargo nextest run --workspace --locked --profile "$profile" --no-fail-fast
+  # nextest does not run doctests.
+  cargo test --workspace --locked --doc -q
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
