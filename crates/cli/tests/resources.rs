@@ -607,3 +607,32 @@ fn privileged_cgroups_are_removed_on_destroy() {
         assert!(!d.exists(), "{} left behind", d.display());
     }
 }
+
+#[test]
+fn privileged_recover_removes_orphan_resource_cgroups() {
+    require_cgroups!("privileged_recover_removes_orphan_resource_cgroups");
+    let env = Env::new();
+    // A cgroup of a container whose runtime directory is gone, with a
+    // process still in it.
+    let (_, mem) = env.cgroup(Controller::Memory, "orphan1");
+    let (_, pids) = env.cgroup(Controller::Pids, "orphan1");
+    for d in [&mem, &pids] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let mut child = Command::new("sleep").arg("600").spawn().unwrap();
+    std::fs::write(mem.join("cgroup.procs"), child.id().to_string()).unwrap();
+    let out = env.phobos(&["recover", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["orphan_cgroups"],
+        serde_json::json!(["orphan1"]),
+        "{report}"
+    );
+    assert!(!mem.exists() && !pids.exists());
+    let status = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGKILL)
+    );
+}

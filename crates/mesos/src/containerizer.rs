@@ -564,6 +564,26 @@ impl MesosContainerizer {
                     Err(e) => report.errors.push(format!("orphan cgroup {name}: {e}")),
                 }
             }
+            // The cgroups isolators' directories in the other hierarchies
+            // (cpu, memory, ... on v1 hosts), as Mesos's cgroups isolator
+            // recovers and destroys its orphans.
+            if let Ok(hierarchies) = phobos_cgroups::Hierarchies::detect() {
+                let root = launcher.cgroups_root().to_string_lossy().into_owned();
+                let known = |name: &str| {
+                    ContainerId::new(name)
+                        .ok()
+                        .and_then(|id| self.store.open(&id))
+                        .is_some()
+                };
+                let (removed, errors) =
+                    isolator::CgroupsIsolator::sweep_orphans(&hierarchies, &root, known);
+                for name in removed {
+                    if !report.orphan_cgroups.contains(&name) {
+                        report.orphan_cgroups.push(name);
+                    }
+                }
+                report.errors.extend(errors);
+            }
         }
         Ok(report)
     }

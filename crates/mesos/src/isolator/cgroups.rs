@@ -167,6 +167,51 @@ impl CgroupsIsolator {
         })
     }
 
+    /// Kills and removes every container cgroup under `cgroups_root` in
+    /// the resource hierarchies whose name `known` does not claim (its
+    /// container has no runtime directory). Returns the names removed and
+    /// the errors met, continuing past them.
+    pub fn sweep_orphans(
+        hierarchies: &Hierarchies,
+        cgroups_root: &str,
+        known: impl Fn(&str) -> bool,
+    ) -> (Vec<String>, Vec<String>) {
+        let mut removed = Vec::new();
+        let mut errors = Vec::new();
+        let mut roots: Vec<Cgroup> = Vec::new();
+        for sub in Subsystem::ALL {
+            for c in sub.controllers(hierarchies) {
+                if let Some(cg) = hierarchies.cgroup(c, Path::new(cgroups_root))
+                    && cg.exists()
+                    && !roots.iter().any(|r| r.path() == cg.path())
+                {
+                    roots.push(cg);
+                }
+            }
+        }
+        for root in roots {
+            let names = match root.children() {
+                Ok(names) => names,
+                Err(e) => {
+                    errors.push(e.to_string());
+                    continue;
+                }
+            };
+            for name in names.into_iter().filter(|n| !known(n)) {
+                let cg = root.child(&name);
+                match cg
+                    .kill_all(CLEANUP_TIMEOUT)
+                    .and_then(|()| cg.remove(CLEANUP_TIMEOUT))
+                {
+                    Ok(()) if !removed.contains(&name) => removed.push(name),
+                    Ok(()) => {}
+                    Err(e) => errors.push(format!("orphan cgroup {name}: {e}")),
+                }
+            }
+        }
+        (removed, errors)
+    }
+
     /// The subsystems in use.
     pub fn subsystems(&self) -> &[Subsystem] {
         &self.subsystems
