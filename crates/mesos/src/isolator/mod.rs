@@ -214,27 +214,32 @@ fn is_root() -> bool {
 
 /// The default `--isolation` for a launcher. As root the linux launcher
 /// also gets `cgroups/cpu,cgroups/mem,cgroups/pids` (Mesos's default when
-/// cgroups are available).
+/// cgroups are available), each only if the host has its controllers, so
+/// a host without, say, the pids controller still launches.
 pub fn default_isolation(launcher: LauncherKind) -> Vec<String> {
-    let names: &[&str] = match launcher {
-        LauncherKind::Linux if is_root() => &[
-            "filesystem/linux",
-            "cgroups/cpu",
-            "cgroups/mem",
-            "cgroups/pids",
-            "namespaces/pid",
-            "namespaces/ipc",
-            "namespaces/uts",
-        ],
-        LauncherKind::Linux => &[
-            "filesystem/linux",
-            "namespaces/pid",
-            "namespaces/ipc",
-            "namespaces/uts",
-        ],
-        LauncherKind::Posix => &["filesystem/posix"],
+    let mut names: Vec<&str> = match launcher {
+        LauncherKind::Linux => vec!["filesystem/linux"],
+        LauncherKind::Posix => vec!["filesystem/posix"],
     };
-    names.iter().map(|s| s.to_string()).collect()
+    if launcher == LauncherKind::Linux
+        && is_root()
+        && let Ok(h) = Hierarchies::detect()
+    {
+        use phobos_cgroups::Controller as C;
+        for (name, controllers) in [
+            ("cgroups/cpu", &[C::Cpu, C::Cpuacct][..]),
+            ("cgroups/mem", &[C::Memory][..]),
+            ("cgroups/pids", &[C::Pids][..]),
+        ] {
+            if controllers.iter().all(|c| h.locate(*c).is_some()) {
+                names.push(name);
+            }
+        }
+    }
+    if launcher == LauncherKind::Linux {
+        names.extend(["namespaces/pid", "namespaces/ipc", "namespaces/uts"]);
+    }
+    names.into_iter().map(str::to_owned).collect()
 }
 
 /// Parses and validates an isolation list, returning the canonical names in
