@@ -580,9 +580,22 @@ impl Isolator for CgroupsIsolator {
     }
 
     fn isolate(&self, id: &ContainerId, pid: i32) -> Result<(), IsolatorError> {
+        // On cgroup2 the linux launcher may have created init inside this
+        // very cgroup (CLONE_INTO_CGROUP); a needless migration still takes
+        // the kernel's threadgroup lock, so skip it.
+        let v2_home = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("0::").map(str::to_owned))
+            });
         for (cg, _) in self.cgroups(id) {
-            cg.add_process(pid)
-                .map_err(|e| self.fail("cgroups", id, e))?;
+            let already = cg.version() == Version::V2
+                && v2_home.as_deref() == Some(&format!("/{}", cg.rel().display()));
+            if !already {
+                cg.add_process(pid)
+                    .map_err(|e| self.fail("cgroups", id, e))?;
+            }
         }
         if self.has(Subsystem::Mem)
             && let Some(soft) = self.resources.mem_bytes()
