@@ -55,7 +55,7 @@ pub struct Global {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a command in a new container.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Block until a container ends and print its termination.
     Wait {
         id: String,
@@ -98,6 +98,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show resource statistics (Mesos ResourceStatistics fields) of one
+    /// container, or of every running container.
+    Stats {
+        id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a running container's requests and limits.
+    Update(UpdateArgs),
     /// Show or clean the state of terminated containers.
     State {
         /// Remove the runtime and sandbox data of terminated containers.
@@ -186,7 +195,66 @@ pub struct RunArgs {
     /// Give the command this terminal's stdin.
     #[arg(short, long)]
     pub interactive: bool,
+    #[command(flatten)]
+    pub resources: ResourceArgs,
+    /// Sandbox disk limit in MB (measured by disk/du, added when --disk is
+    /// given without --isolation).
+    #[arg(long, value_name = "MB", allow_hyphen_values = true)]
+    pub disk: Option<String>,
+    #[command(flatten)]
+    pub flags: IsolatorFlagArgs,
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+/// Requests and limits, parsed by `resource_args` (so a bad value is one
+/// line naming the option, exit 2).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ResourceArgs {
+    /// CPU request: cpu.shares = max(1024 × CPUS, 2) (cpu.weight on v2).
+    #[arg(long, value_name = "CPUS", allow_hyphen_values = true)]
+    pub cpus: Option<String>,
+    /// Memory request in MB: the soft limit, and the hard limit when no
+    /// --mem-limit is given (at least 32 MB).
+    #[arg(long, value_name = "MB", allow_hyphen_values = true)]
+    pub mem: Option<String>,
+    /// CPU limit (a CFS quota of 100 ms × CPUS per 100 ms); "inf" for none.
+    #[arg(long, value_name = "CPUS", allow_hyphen_values = true)]
+    pub cpus_limit: Option<String>,
+    /// Memory hard limit in MB; "inf" for none.
+    #[arg(long, value_name = "MB", allow_hyphen_values = true)]
+    pub mem_limit: Option<String>,
+    /// Most processes and threads (pids.max).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub pids_limit: Option<String>,
+}
+
+/// Mesos agent flags for the resource isolators, checkpointed per container.
+#[derive(Args, Debug, Clone, Default)]
+pub struct IsolatorFlagArgs {
+    /// Enforce the CPU request as a CFS quota (Mesos --cgroups_enable_cfs).
+    #[arg(long)]
+    pub cgroups_enable_cfs: bool,
+    /// Limit memory + swap to the hard limit (Mesos --cgroups_limit_swap).
+    #[arg(long)]
+    pub cgroups_limit_swap: bool,
+    /// End the container when its sandbox exceeds --disk
+    /// (Mesos --enforce_container_disk_quota).
+    #[arg(long)]
+    pub enforce_container_disk_quota: bool,
+    /// How often init measures the sandbox, e.g. 15s, 500ms
+    /// (Mesos --container_disk_watch_interval).
+    #[arg(long, value_name = "DURATION", default_value = "15s")]
+    pub container_disk_watch_interval: String,
+}
+
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    pub id: String,
+    #[command(flatten)]
+    pub resources: ResourceArgs,
+    /// Allow lowering the memory hard limit (may OOM-kill the task).
+    #[arg(long)]
+    pub force: bool,
 }

@@ -8,6 +8,7 @@ mod context;
 mod error;
 mod follow;
 mod logging;
+mod resource_args;
 
 use std::process::ExitCode;
 

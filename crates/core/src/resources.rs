@@ -413,6 +413,28 @@ mod tests {
         assert_eq!(back, r);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parsers_never_panic_and_accept_only_sane_values(text in ".{0,40}") {
+            if let Ok(v) = parse_request("--cpus", Quantity::Cpus, &text) {
+                proptest::prop_assert!(v.is_finite() && v > 0.0 && v <= MAX_CPUS);
+            }
+            if let Ok(Limit::Finite(v)) = parse_limit("--mem-limit", Quantity::Mem, &text) {
+                proptest::prop_assert!(v.is_finite() && v > 0.0 && v <= MAX_MB);
+            }
+            if let Ok(n) = parse_pids("--pids-limit", &text) {
+                proptest::prop_assert!(n >= 1);
+            }
+        }
+
+        #[test]
+        fn any_valid_mb_converts_without_overflow(mb in 1e-6f64..MAX_MB) {
+            let r = Resources { mem: Some(mb), ..Resources::default() };
+            proptest::prop_assert!(r.validate().is_ok());
+            proptest::prop_assert!(r.mem_bytes().unwrap() < u64::MAX, "saturated");
+        }
+    }
+
     #[test]
     fn validate_names_the_bad_field() {
         let r = Resources {

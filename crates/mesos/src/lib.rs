@@ -5,6 +5,7 @@
 
 pub mod containerizer;
 pub mod init;
+mod init_watch;
 pub mod isolator;
 pub mod launch_info;
 pub mod launcher;

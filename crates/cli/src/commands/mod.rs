@@ -9,7 +9,9 @@ mod ps;
 mod recover;
 mod run;
 mod state;
+mod stats;
 mod status;
+mod update;
 mod wait;
 
 use phobos_core::{ContainerId, Termination};
@@ -20,7 +22,7 @@ use crate::error::{Unknown, usage};
 pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let g = &cli.global;
     match cli.command {
-        Command::Run(args) => run::run(g, args),
+        Command::Run(args) => run::run(g, *args),
         Command::Wait { id, json } => wait::run(g, &id, json),
         Command::Kill { id, signal } => kill::run(g, &id, &signal),
         Command::Destroy { id, json } => destroy::run(g, &id, json),
@@ -31,6 +33,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::State { rm, older_than } => state::run(g, rm, older_than.as_deref()),
         Command::Config { json } => config::run(g, json),
         Command::Ecp { call } => ecp::run(g, call),
+        Command::Stats { id, json } => stats::run(g, id.as_deref(), json),
+        Command::Update(args) => update::run(g, &args),
     }
 }
 

@@ -20,17 +20,63 @@
 //! watches, kills the command on a limitation and writes the reason into
 //! `status`, and teardown turns it into the termination.
 
+mod cgroups;
+mod disk;
 mod filesystem;
 mod namespaces;
+mod posix;
 
+use std::sync::OnceLock;
+
+use phobos_cgroups::Hierarchies;
 use phobos_core::{
     ContainerConfig, ContainerId, LauncherKind, Reason, ResourceStatistics, Resources,
 };
 
 use crate::launch_info::Contribution;
 
+pub use cgroups::{CgroupsIsolator, Subsystem, oom_limitation};
+pub use disk::{DiskDu, disk_limitation, disk_usage};
 pub use filesystem::{FilesystemLinux, FilesystemPosix};
 pub use namespaces::{NamespacesIpc, NamespacesPid, NamespacesUts};
+pub use posix::{PosixCpu, PosixMem, ProcStat, ProcTable, ProcessTreeUsage, process_tree_usage};
+
+/// Host facts that are the same for every container, read at most once
+/// per cache: the cgroup hierarchies (from mountinfo) and a `/proc` process
+/// table. Measuring many containers (`phobos stats`) shares one cache, so
+/// the mount table and `/proc` are read once, not once per container. It
+/// is `Sync`, so containers can be measured on several threads.
+#[derive(Debug, Default)]
+pub struct HostCache {
+    procs: OnceLock<ProcTable>,
+    hierarchies: OnceLock<Result<Hierarchies, String>>,
+}
+
+impl HostCache {
+    /// The process table, scanned on first use.
+    pub fn procs(&self) -> &ProcTable {
+        self.procs.get_or_init(ProcTable::scan)
+    }
+
+    /// The host's cgroup hierarchies, detected on first use.
+    pub fn hierarchies(&self) -> Result<&Hierarchies, IsolatorError> {
+        self.hierarchies
+            .get_or_init(|| Hierarchies::detect().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|reason| IsolatorError::Unavailable {
+                isolator: "cgroups",
+                reason: reason.clone(),
+            })
+    }
+}
+
+/// What a `usage` call may use besides the container ID.
+#[derive(Clone, Copy)]
+pub struct UsageContext<'a> {
+    /// The init helper's pid, when known.
+    pub pid: Option<i32>,
+    pub host: &'a HostCache,
+}
 
 /// Errors from choosing or running isolators.
 #[derive(Debug, thiserror::Error)]
@@ -105,12 +151,12 @@ pub trait Isolator: std::fmt::Debug {
         Ok(())
     }
 
-    /// This isolator's part of the container's statistics; `pid` is the
-    /// init helper's, when it is known. The timestamp is set by the caller.
+    /// This isolator's part of the container's statistics. The timestamp
+    /// and the requests/limits are set by the caller.
     fn usage(
         &self,
         _id: &ContainerId,
-        _pid: Option<i32>,
+        _ctx: &UsageContext<'_>,
     ) -> Result<Option<ResourceStatistics>, IsolatorError> {
         Ok(None)
     }
@@ -160,20 +206,40 @@ fn expand_alias(name: &str) -> &'static [&'static str] {
     }
 }
 
+/// Whether this process can manage cgroups (it runs as root).
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// The default `--isolation` for a launcher. As root the linux launcher
 /// also gets `cgroups/cpu,cgroups/mem,cgroups/pids` (Mesos's default when
-/// cgroups are available).
+/// cgroups are available), each only if the host has its controllers, so
+/// a host without, say, the pids controller still launches.
 pub fn default_isolation(launcher: LauncherKind) -> Vec<String> {
-    let names: &[&str] = match launcher {
-        LauncherKind::Linux => &[
-            "filesystem/linux",
-            "namespaces/pid",
-            "namespaces/ipc",
-            "namespaces/uts",
-        ],
-        LauncherKind::Posix => &["filesystem/posix"],
+    let mut names: Vec<&str> = match launcher {
+        LauncherKind::Linux => vec!["filesystem/linux"],
+        LauncherKind::Posix => vec!["filesystem/posix"],
     };
-    names.iter().map(|s| s.to_string()).collect()
+    if launcher == LauncherKind::Linux
+        && is_root()
+        && let Ok(h) = Hierarchies::detect()
+    {
+        use phobos_cgroups::Controller as C;
+        for (name, controllers) in [
+            ("cgroups/cpu", &[C::Cpu, C::Cpuacct][..]),
+            ("cgroups/mem", &[C::Memory][..]),
+            ("cgroups/pids", &[C::Pids][..]),
+        ] {
+            if controllers.iter().all(|c| h.locate(*c).is_some()) {
+                names.push(name);
+            }
+        }
+    }
+    if launcher == LauncherKind::Linux {
+        names.extend(["namespaces/pid", "namespaces/ipc", "namespaces/uts"]);
+    }
+    names.into_iter().map(str::to_owned).collect()
 }
 
 /// Parses and validates an isolation list, returning the canonical names in
@@ -251,20 +317,47 @@ pub fn resolve_isolation(
 /// checkpointed config. All `cgroups/*` names become one isolator, placed
 /// where the first of them is.
 pub fn build(config: &ContainerConfig) -> Result<Vec<Box<dyn Isolator>>, IsolatorError> {
-    config
-        .isolation
-        .iter()
-        .map(|name| -> Result<Box<dyn Isolator>, IsolatorError> {
-            Ok(match name.as_str() {
-                "filesystem/posix" => Box::new(FilesystemPosix),
-                "filesystem/linux" => Box::new(FilesystemLinux),
-                "namespaces/pid" => Box::new(NamespacesPid),
-                "namespaces/ipc" => Box::new(NamespacesIpc),
-                "namespaces/uts" => Box::new(NamespacesUts),
-                other => return Err(IsolatorError::Unknown(other.to_owned())),
-            })
-        })
-        .collect()
+    build_with(config, &HostCache::default())
+}
+
+/// [`build`] with host facts shared between containers.
+pub fn build_with(
+    config: &ContainerConfig,
+    host: &HostCache,
+) -> Result<Vec<Box<dyn Isolator>>, IsolatorError> {
+    let mut out: Vec<Box<dyn Isolator>> = Vec::new();
+    let mut subsystems: Vec<Subsystem> = Vec::new();
+    let mut cgroups_at = None;
+    for name in &config.isolation {
+        if let Some(sub) = name.strip_prefix("cgroups/") {
+            cgroups_at.get_or_insert(out.len());
+            match sub {
+                "all" => subsystems.extend(Subsystem::ALL),
+                other => subsystems.push(
+                    Subsystem::from_isolator(other)
+                        .ok_or_else(|| IsolatorError::Unknown(name.clone()))?,
+                ),
+            }
+            continue;
+        }
+        out.push(match name.as_str() {
+            "filesystem/posix" => Box::new(FilesystemPosix),
+            "filesystem/linux" => Box::new(FilesystemLinux),
+            "posix/cpu" => Box::new(PosixCpu),
+            "posix/mem" => Box::new(PosixMem),
+            "namespaces/pid" => Box::new(NamespacesPid),
+            "namespaces/ipc" => Box::new(NamespacesIpc),
+            "namespaces/uts" => Box::new(NamespacesUts),
+            "disk/du" => Box::new(DiskDu::new(config)),
+            other => return Err(IsolatorError::Unknown(other.to_owned())),
+        });
+    }
+    if let Some(at) = cgroups_at {
+        let all = config.isolation.iter().any(|n| n == "cgroups/all");
+        let isolator = CgroupsIsolator::for_config(host.hierarchies()?, config, &subsystems, all)?;
+        out.insert(at, Box::new(isolator));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -317,6 +410,39 @@ mod tests {
             err.to_string(),
             "isolator 'filesystem/linux' needs the linux launcher, not 'posix'"
         );
+    }
+
+    #[test]
+    fn resource_isolators_take_their_place_in_mesos_order() {
+        let got = resolve_isolation(
+            &names("disk/du,namespaces/pid,cgroups/mem,filesystem/linux,cgroups/cpu,posix/cpu"),
+            LauncherKind::Linux,
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            [
+                "filesystem/linux",
+                "posix/cpu",
+                "cgroups/cpu",
+                "cgroups/mem",
+                "namespaces/pid",
+                "disk/du"
+            ]
+        );
+        // cgroups/all swallows the single subsystems; aliases expand.
+        let got =
+            resolve_isolation(&names("cgroups/pids,cgroups/all"), LauncherKind::Posix).unwrap();
+        assert_eq!(got, ["filesystem/posix", "cgroups/all"]);
+        let got = resolve_isolation(&names("process,posix/disk"), LauncherKind::Posix).unwrap();
+        assert_eq!(
+            got,
+            ["filesystem/posix", "posix/cpu", "posix/mem", "disk/du"]
+        );
+        assert!(matches!(
+            resolve_isolation(&names("cgroups,cgroups/mem"), LauncherKind::Linux),
+            Err(IsolatorError::Duplicate(_))
+        ));
     }
 
     #[test]

@@ -35,7 +35,9 @@ pub fn run(global: &Global) -> anyhow::Result<()> {
         phobos_config::Launcher::Posix => LauncherKind::Posix,
     };
     let isolation = match settings.source("isolation") {
-        Some(phobos_config::Source::Default) | None => isolator::default_isolation(launcher),
+        Some(phobos_config::Source::Default) | None => {
+            isolator::resolve_isolation(&isolator::default_isolation(launcher), launcher)?
+        }
         Some(_) => isolator::resolve_isolation(&config.isolation, launcher)?,
     };
     let containerizer = context::containerizer(global)?;
