@@ -529,4 +529,54 @@ mod tests {
         let plan = translate(id(), &launch(executor(shell("true"))), &[], &s).unwrap();
         assert_eq!(plan.config.user, None);
     }
+
+    proptest::proptest! {
+        /// Whatever the agent sends, translation answers without panicking,
+        /// and a Mesos route always carries a non-empty command.
+        #[test]
+        fn never_panics_on_any_launch(
+            value in proptest::option::of(".{0,40}"),
+            shell in proptest::option::of(proptest::bool::ANY),
+            arguments in proptest::collection::vec(".{0,10}", 0..4),
+            directory in proptest::option::of(".{0,20}"),
+            user in proptest::option::of(".{0,10}"),
+            container_type in proptest::option::of(-2i32..5),
+            image in ".{0,20}",
+            legacy in proptest::option::of(".{0,20}"),
+            default_image in proptest::option::of(".{0,20}"),
+            names in proptest::collection::vec(".{0,8}", 0..4),
+        ) {
+            let mut command = CommandInfo {
+                value,
+                shell,
+                arguments,
+                user,
+                ..Default::default()
+            };
+            command.container = legacy.map(|image| mesos::command_info::ContainerInfo {
+                image,
+                options: vec![],
+            });
+            let mut e = executor(command);
+            e.container = container_type.map(|t| ContainerInfo {
+                r#type: t,
+                docker: Some(container_info::DockerInfo {
+                    image: image.clone(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+            e.resources = names.iter().map(|n| scalar(n, 1.0)).collect();
+            let mut l = launch(e);
+            l.directory = directory;
+            let mut s = settings();
+            s.default_image = default_image;
+            if let Ok(plan) = translate(id(), &l, &[], &s)
+                && plan.route == Route::Mesos
+            {
+                proptest::prop_assert!(!plan.config.command.value.trim().is_empty());
+                proptest::prop_assert!(plan.config.sandbox.is_absolute());
+            }
+        }
+    }
 }
