@@ -321,3 +321,70 @@ fn launch_sweeps_old_terminated_state_at_most_once_per_interval() {
     assert!(!containers.join("first").exists(), "swept");
     assert!(containers.join("second").exists(), "not old enough");
 }
+
+#[test]
+fn a_missing_log_socket_is_one_warning_not_a_failure() {
+    let dirs = Dirs::new();
+    for (destination, socket) in [
+        ("syslog", "/dev/log"),
+        ("journald", "/run/systemd/journal/socket"),
+    ] {
+        if Path::new(socket).exists() {
+            println!("skipping the {destination} fallback: {socket} exists on this host");
+            continue;
+        }
+        let config = dirs.config(&format!("[log]\ndestination = {destination:?}\n"));
+        let out = dirs.phobos(&["--config", &config.display().to_string(), "ps"], b"");
+        assert!(out.status.success(), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with(&format!("phobos: warning: log destination {destination}")),
+            "{err}"
+        );
+        assert!(
+            err.contains(socket) && err.contains("logging to stderr"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn json_logs_carry_the_container_id_on_every_line() {
+    let dirs = Dirs::new();
+    let config = dirs.config("[log]\nformat = \"json\"\n");
+    let sandbox = dirs.root.path().join("sandbox");
+    fs::create_dir_all(&sandbox).unwrap();
+    let launch = Launch {
+        container_id: mesos::ContainerId {
+            value: "json-logs".into(),
+            parent: None,
+        },
+        executor_info: Some(ExecutorInfo {
+            executor_id: ExecutorId { value: "e".into() },
+            command: CommandInfo {
+                value: Some("exit 0".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }),
+        directory: Some(sandbox.display().to_string()),
+        ..Default::default()
+    };
+    let out = dirs.phobos(
+        &["--config", &config.display().to_string(), "ecp", "launch"],
+        &encode_frame(&launch).unwrap(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.lines().count() >= 2, "{err}");
+    for line in err.lines() {
+        let event: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert_eq!(event["level"], "INFO", "{line}");
+        assert!(event["timestamp"].is_string(), "{line}");
+        let spans = event["spans"].to_string();
+        assert!(spans.contains("container_id=json-logs"), "{line}");
+    }
+    ecp_destroy(&dirs, &config, "json-logs");
+}
