@@ -55,6 +55,12 @@ fn usage_error(err: clap::Error) -> ExitCode {
     {
         err.exit();
     }
+    if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        eprintln!(
+            "phobos: ecp needs a subcommand: launch, update, usage, wait, destroy, containers or recover"
+        );
+        return ExitCode::from(2);
+    }
     let rendered = err.to_string();
     let line = rendered.lines().next().unwrap_or("invalid arguments");
     let line = line.strip_prefix("error: ").unwrap_or(line);

@@ -521,6 +521,7 @@ fn bad_input_is_refused_with_one_line_and_no_change() {
         "invalid container id",
     );
     assert_refused(&agent, "frobnicate", b"", "frobnicate");
+    assert_refused(&agent, "", b"", "ecp needs a subcommand");
     // Unknown containers: wait, usage and update fail; destroy succeeds.
     assert_refused(
         &agent,
