@@ -1,8 +1,10 @@
 //! Command-line grammar.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+use phobos_config::LoadedConfig;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -17,31 +19,43 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, Default)]
 pub struct Global {
-    /// Runtime state directory (default /run/phobos as root).
+    /// Configuration file (default: $PHOBOS_CONFIG, /etc/phobos/phobos.toml,
+    /// then ~/.config/phobos/phobos.toml for non-root users).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Runtime state directory (config `runtime_dir`; /run/phobos as root).
     #[arg(long, global = true, env = "PHOBOS_RUNTIME_DIR")]
     pub runtime_dir: Option<PathBuf>,
-    /// Sandbox directory root (default /var/lib/phobos as root).
+    /// Sandbox directory root (config `work_dir`; /var/lib/phobos as root).
     #[arg(long, global = true, env = "PHOBOS_WORK_DIR")]
     pub work_dir: Option<PathBuf>,
-    /// Cgroup directory under each hierarchy.
+    /// Cgroup directory under each hierarchy (config `cgroups_root`).
     #[arg(
-        long,
+        long = "cgroups-root",
+        id = "cgroups_root_flag",
         global = true,
         env = "PHOBOS_CGROUPS_ROOT",
-        default_value = "phobos"
+        value_name = "CGROUPS_ROOT"
     )]
+    pub cgroups_root_flag: Option<String>,
+    /// Log level (off, error, warn, info, debug, trace; config `log.level`);
+    /// RUST_LOG overrides.
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
+    /// The effective cgroups root, resolved from the flag and the config.
+    #[arg(skip)]
     pub cgroups_root: String,
-    /// Log level (error, warn, info, debug, trace); RUST_LOG overrides.
-    #[arg(long, global = true, default_value = "warn")]
-    pub log_level: String,
+    /// The effective configuration with the provenance of every value.
+    #[arg(skip)]
+    pub settings: Option<Arc<LoadedConfig>>,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a command in a new container.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Block until a container ends and print its termination.
     Wait {
         id: String,
@@ -84,12 +98,72 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show resource statistics (Mesos ResourceStatistics fields) of one
+    /// container, or of every running container.
+    Stats {
+        id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a running container's requests and limits.
+    Update(UpdateArgs),
     /// Show or clean the state of terminated containers.
     State {
         /// Remove the runtime and sandbox data of terminated containers.
         #[arg(long)]
         rm: bool,
+        /// With --rm: only containers that ended at least this long ago
+        /// (e.g. "30s", "10mins", "2hrs", "7days").
+        #[arg(long, value_name = "DURATION", requires = "rm")]
+        older_than: Option<String>,
     },
+    /// Print the effective configuration and where each value came from.
+    Config {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The Mesos external containerizer protocol (what a Mesos agent run
+    /// with --containerizer_path="phobos ecp" calls); see docs/mesos.md.
+    #[command(hide = true)]
+    Ecp {
+        #[command(subcommand)]
+        call: EcpCall,
+    },
+}
+
+/// One external containerizer call: one framed protobuf message in on
+/// stdin, at most one out on stdout, exit 0 on success.
+#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EcpCall {
+    /// Launch < containerizer.Launch; returns once the container runs.
+    Launch,
+    /// Update < containerizer.Update: new resources.
+    Update,
+    /// Usage < containerizer.Usage > mesos.ResourceStatistics.
+    Usage,
+    /// Wait < containerizer.Wait > containerizer.Termination; blocks.
+    Wait,
+    /// Destroy < containerizer.Destroy: kill everything; idempotent.
+    Destroy,
+    /// Containers > containerizer.Containers: every live container.
+    Containers,
+    /// Recover: re-adopt live containers, destroy orphans.
+    Recover,
+}
+
+impl EcpCall {
+    /// The subcommand's name, as the agent spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Launch => "launch",
+            Self::Update => "update",
+            Self::Usage => "usage",
+            Self::Wait => "wait",
+            Self::Destroy => "destroy",
+            Self::Containers => "containers",
+            Self::Recover => "recover",
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -121,7 +195,66 @@ pub struct RunArgs {
     /// Give the command this terminal's stdin.
     #[arg(short, long)]
     pub interactive: bool,
+    #[command(flatten)]
+    pub resources: ResourceArgs,
+    /// Sandbox disk limit in MB (measured by disk/du, added when --disk is
+    /// given without --isolation).
+    #[arg(long, value_name = "MB", allow_hyphen_values = true)]
+    pub disk: Option<String>,
+    #[command(flatten)]
+    pub flags: IsolatorFlagArgs,
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+/// Requests and limits, parsed by `resource_args` (so a bad value is one
+/// line naming the option, exit 2).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ResourceArgs {
+    /// CPU request: cpu.shares = max(1024 × CPUS, 2) (cpu.weight on v2).
+    #[arg(long, value_name = "CPUS", allow_hyphen_values = true)]
+    pub cpus: Option<String>,
+    /// Memory request in MB: the soft limit, and the hard limit when no
+    /// --mem-limit is given (at least 32 MB).
+    #[arg(long, value_name = "MB", allow_hyphen_values = true)]
+    pub mem: Option<String>,
+    /// CPU limit (a CFS quota of 100 ms × CPUS per 100 ms); "inf" for none.
+    #[arg(long, value_name = "CPUS", allow_hyphen_values = true)]
+    pub cpus_limit: Option<String>,
+    /// Memory hard limit in MB; "inf" for none.
+    #[arg(long, value_name = "MB", allow_hyphen_values = true)]
+    pub mem_limit: Option<String>,
+    /// Most processes and threads (pids.max).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub pids_limit: Option<String>,
+}
+
+/// Mesos agent flags for the resource isolators, checkpointed per container.
+#[derive(Args, Debug, Clone, Default)]
+pub struct IsolatorFlagArgs {
+    /// Enforce the CPU request as a CFS quota (Mesos --cgroups_enable_cfs).
+    #[arg(long)]
+    pub cgroups_enable_cfs: bool,
+    /// Limit memory + swap to the hard limit (Mesos --cgroups_limit_swap).
+    #[arg(long)]
+    pub cgroups_limit_swap: bool,
+    /// End the container when its sandbox exceeds --disk
+    /// (Mesos --enforce_container_disk_quota).
+    #[arg(long)]
+    pub enforce_container_disk_quota: bool,
+    /// How often init measures the sandbox, e.g. 15s, 500ms
+    /// (Mesos --container_disk_watch_interval).
+    #[arg(long, value_name = "DURATION", default_value = "15s")]
+    pub container_disk_watch_interval: String,
+}
+
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    pub id: String,
+    #[command(flatten)]
+    pub resources: ResourceArgs,
+    /// Allow lowering the memory hard limit (may OOM-kill the task).
+    #[arg(long)]
+    pub force: bool,
 }

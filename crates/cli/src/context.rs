@@ -1,7 +1,18 @@
-//! Resolves global options into the containerizer and sets up logging.
+//! Resolves the global options and the configuration file into the
+//! effective settings, builds the containerizer and sets up logging.
+//!
+//! Layers, later wins: built-in defaults, the config file (see
+//! `phobos_config::search`), then the command-line flags (`--runtime-dir`,
+//! `--work-dir`, `--cgroups-root`, `--log-level` or their `PHOBOS_*`
+//! environment variables), which are recorded with the provenance
+//! "command line". After [`resolve`], `Global` carries the effective values,
+//! so every subcommand reads them the same way.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use anyhow::Context;
+use phobos_config::{Environment, LoadedConfig};
 use phobos_mesos::{MesosContainerizer, StopPoint};
 
 use crate::cli::Global;
@@ -11,30 +22,63 @@ pub fn euid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-/// Default directories: Mesos's as root; per-user ones otherwise.
-pub fn runtime_dir(global: &Global) -> PathBuf {
+/// Loads the configuration and applies the global flags over it. A bad file
+/// or flag value is a `ConfigError`, which exits 2 naming file, line and key.
+pub fn resolve(global: &mut Global) -> anyhow::Result<()> {
+    let env = Environment::from_process();
+    let mut loaded = phobos_config::load(global.config.as_deref(), &env)?;
     if let Some(dir) = &global.runtime_dir {
-        return dir.clone();
+        loaded.apply_override("runtime_dir", &absolute(dir)?)?;
     }
-    if euid() == 0 {
-        return PathBuf::from("/run/phobos");
+    if let Some(dir) = &global.work_dir {
+        loaded.apply_override("work_dir", &absolute(dir)?)?;
     }
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(dir) => PathBuf::from(dir).join("phobos"),
-        None => PathBuf::from(format!("/tmp/phobos-{}/run", euid())),
+    if let Some(root) = &global.cgroups_root_flag {
+        loaded.apply_override("cgroups_root", root)?;
+    }
+    if let Some(level) = &global.log_level {
+        loaded.apply_override("log.level", level)?;
+    }
+    global.runtime_dir = Some(loaded.config.runtime_dir.clone());
+    global.work_dir = Some(loaded.config.work_dir.clone());
+    global.cgroups_root = loaded.config.cgroups_root.clone();
+    global.settings = Some(Arc::new(loaded));
+    Ok(())
+}
+
+/// A flag path made absolute against the current directory, as text.
+fn absolute(path: &Path) -> anyhow::Result<String> {
+    let path = if path.is_absolute() {
+        path.to_owned()
+    } else {
+        std::env::current_dir()
+            .context("cannot resolve a relative directory")?
+            .join(path)
+    };
+    Ok(path.display().to_string())
+}
+
+/// The effective configuration (the defaults when [`resolve`] was not run).
+pub fn settings(global: &Global) -> Arc<LoadedConfig> {
+    match &global.settings {
+        Some(settings) => Arc::clone(settings),
+        None => Arc::new(LoadedConfig::defaults(&Environment::from_process())),
     }
 }
 
+/// The runtime directory (`runtime_dir`).
+pub fn runtime_dir(global: &Global) -> PathBuf {
+    match &global.runtime_dir {
+        Some(dir) => dir.clone(),
+        None => settings(global).config.runtime_dir.clone(),
+    }
+}
+
+/// The sandbox root (`work_dir`).
 pub fn work_dir(global: &Global) -> PathBuf {
-    if let Some(dir) = &global.work_dir {
-        return dir.clone();
-    }
-    if euid() == 0 {
-        return PathBuf::from("/var/lib/phobos");
-    }
-    match std::env::var_os("HOME") {
-        Some(home) => PathBuf::from(home).join(".local/share/phobos"),
-        None => PathBuf::from(format!("/tmp/phobos-{}/work", euid())),
+    match &global.work_dir {
+        Some(dir) => dir.clone(),
+        None => settings(global).config.work_dir.clone(),
     }
 }
 
@@ -48,16 +92,4 @@ pub fn containerizer(global: &Global) -> anyhow::Result<MesosContainerizer> {
         MesosContainerizer::new(&runtime_dir(global), &work_dir(global), &exe)
             .with_stop_point(stop_at),
     )
-}
-
-pub fn init_logging(global: &Global) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&global.log_level))
-        .unwrap_or_else(|_| EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
 }

@@ -47,8 +47,11 @@ pub fn classify(err: &anyhow::Error) -> (u8, String) {
     }
     let is_usage = err.chain().any(|e| {
         e.is::<Usage>()
+            || e.is::<phobos_config::ConfigError>()
+            || e.is::<phobos_proto::ecp::FrameError>()
             || e.is::<phobos_core::InvalidContainerId>()
             || e.is::<IsolatorError>()
+            || e.is::<phobos_core::InvalidResource>()
             || matches!(
                 e.downcast_ref::<StoreError>(),
                 Some(StoreError::AlreadyExists(_))
@@ -60,6 +63,7 @@ pub fn classify(err: &anyhow::Error) -> (u8, String) {
             || matches!(
                 e.downcast_ref::<ContainerizerError>(),
                 Some(ContainerizerError::Isolator(_))
+                    | Some(ContainerizerError::InvalidResources(_))
                     | Some(ContainerizerError::Store(StoreError::AlreadyExists(_)))
                     | Some(ContainerizerError::Launch(LaunchError::NotRoot(_)))
                     | Some(ContainerizerError::User(_))

@@ -1,30 +1,69 @@
-//! `phobos`: the human face of Phobos (and, hidden, the container init
-//! helper). Each subcommand lives in its own file under `commands/`.
+//! `phobos`: the human face of Phobos, the Mesos external containerizer
+//! (`phobos ecp …`, hidden) and, hidden too, the container init helper.
+//! Each subcommand lives in its own file under `commands/`.
 
 mod cli;
 mod commands;
 mod context;
 mod error;
 mod follow;
+mod logging;
+mod resource_args;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use clap::error::ErrorKind;
 
 fn main() -> ExitCode {
     // The init helper is exec'd on every launch: dispatch it before any
-    // argument parsing or logging set-up, to keep launches fast.
+    // argument parsing, configuration or logging set-up, to keep launches fast.
     if std::env::args_os().nth(1).is_some_and(|a| a == "init") {
         return ExitCode::from(phobos_mesos::init::main().clamp(0, 255) as u8);
     }
-    let cli = cli::Cli::parse();
-    context::init_logging(&cli.global);
+    let mut cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(err),
+    };
+    if let Err(err) = context::resolve(&mut cli.global) {
+        return report(&err);
+    }
+    let face = match cli.command {
+        cli::Command::Ecp { .. } => logging::Face::Ecp,
+        _ => logging::Face::Human,
+    };
+    logging::init(&cli.global, face);
     match commands::dispatch(cli) {
         Ok(code) => ExitCode::from(code),
-        Err(err) => {
-            let (code, message) = error::classify(&err);
-            eprintln!("phobos: {message}");
-            ExitCode::from(code)
-        }
+        Err(err) => report(&err),
     }
+}
+
+fn report(err: &anyhow::Error) -> ExitCode {
+    let (code, message) = error::classify(err);
+    eprintln!("phobos: {message}");
+    ExitCode::from(code)
+}
+
+/// Help and version print as usual. Under `phobos ecp` (whose stderr lands
+/// in a sandbox file) a grammar error is one line; people get clap's hints.
+fn usage_error(err: clap::Error) -> ExitCode {
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) || !std::env::args_os().any(|a| a == "ecp")
+    {
+        err.exit();
+    }
+    if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        eprintln!(
+            "phobos: ecp needs a subcommand: launch, update, usage, wait, destroy, containers or recover"
+        );
+        return ExitCode::from(2);
+    }
+    let rendered = err.to_string();
+    let line = rendered.lines().next().unwrap_or("invalid arguments");
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    eprintln!("phobos: {line}");
+    ExitCode::from(2)
 }

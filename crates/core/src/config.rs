@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ContainerId;
+use crate::{ContainerId, Resources};
 
 /// The command to run, with Mesos `CommandInfo` semantics: `shell = true`
 /// runs `/bin/sh -c <value>`; otherwise `value` is the executable and
@@ -105,11 +105,61 @@ pub struct ContainerConfig {
     pub interactive: bool,
     /// When the launch began, in seconds since the epoch.
     pub created_at: f64,
+    /// Requests and limits; absent in configs written before resources
+    /// existed, which then load as "nothing requested".
+    #[serde(default, skip_serializing_if = "Resources::is_empty")]
+    pub resources: Resources,
+    /// Agent flags that decide how resources are isolated, checkpointed so
+    /// every later operation (update, usage, cleanup) uses the same ones.
+    #[serde(default)]
+    pub isolator_flags: IsolatorFlags,
+}
+
+/// The Mesos agent flags the resource isolators follow (§6).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IsolatorFlags {
+    /// `--cgroups_enable_cfs`: enforce the CPU request as a CFS quota.
+    #[serde(default)]
+    pub cgroups_enable_cfs: bool,
+    /// `--cgroups_limit_swap`: memory + swap ≤ the hard limit.
+    #[serde(default)]
+    pub cgroups_limit_swap: bool,
+    /// `--container_disk_watch_interval` in seconds (Mesos default 15 s).
+    #[serde(default = "default_disk_watch_interval")]
+    pub container_disk_watch_interval_secs: f64,
+    /// `--enforce_container_disk_quota`: end containers over `disk`.
+    #[serde(default)]
+    pub enforce_container_disk_quota: bool,
+}
+
+fn default_disk_watch_interval() -> f64 {
+    15.0
+}
+
+impl Default for IsolatorFlags {
+    fn default() -> Self {
+        Self {
+            cgroups_enable_cfs: false,
+            cgroups_limit_swap: false,
+            container_disk_watch_interval_secs: default_disk_watch_interval(),
+            enforce_container_disk_quota: false,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn configs_without_resources_still_load() {
+        let old = r#"{"id":"c1","command":{"shell":true,"value":"true"},"isolation":[],
+            "launcher":"posix","sandbox":"/tmp/s","cgroups_root":"phobos","created_at":1.0}"#;
+        let c: ContainerConfig = serde_json::from_str(old).unwrap();
+        assert!(c.resources.is_empty());
+        assert_eq!(c.isolator_flags, IsolatorFlags::default());
+        assert_eq!(c.isolator_flags.container_disk_watch_interval_secs, 15.0);
+    }
 
     #[test]
     fn argv_and_shell_forms() {

@@ -6,15 +6,19 @@
 
 pub mod config;
 pub mod id;
+pub mod resources;
 pub mod state;
+pub mod statistics;
 pub mod store;
 pub mod termination;
 pub mod time;
 pub mod wait_status;
 
-pub use config::{CommandSpec, ContainerConfig, LauncherKind};
+pub use config::{CommandSpec, ContainerConfig, IsolatorFlags, LauncherKind};
 pub use id::{ContainerId, InvalidContainerId};
+pub use resources::{InvalidResource, Limit, Resources};
 pub use state::{ContainerState, StateRecord};
+pub use statistics::ResourceStatistics;
 pub use store::{ContainerDir, RuntimeStore, StoreError};
 pub use termination::{Reason, TaskState, Termination};
 pub use wait_status::WaitStatus;

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use phobos_core::store::{CONFIG_FILE, LAUNCH_INFO_FILE, STATUS_FILE, TERMINATION_FILE};
 use phobos_core::{
-    ContainerConfig, ContainerDir, ContainerId, ContainerState, LauncherKind, Reason, RuntimeStore,
-    StoreError, TaskState, Termination, WaitStatus,
+    ContainerConfig, ContainerDir, ContainerId, ContainerState, LauncherKind, Reason,
+    ResourceStatistics, Resources, RuntimeStore, StoreError, TaskState, Termination, WaitStatus,
 };
 
 use crate::init::{DEFAULT_PATH, InitStatus};
@@ -56,6 +56,8 @@ pub enum ContainerizerError {
     },
     #[error("destroying container {id} failed: {errors}")]
     Teardown { id: ContainerId, errors: String },
+    #[error(transparent)]
+    InvalidResources(#[from] phobos_core::InvalidResource),
 }
 
 type Result<T, E = ContainerizerError> = std::result::Result<T, E>;
@@ -82,6 +84,8 @@ pub struct ContainerSummary {
     pub launcher: LauncherKind,
     pub isolation: Vec<String>,
     pub sandbox: PathBuf,
+    #[serde(skip_serializing_if = "Resources::is_empty")]
+    pub resources: Resources,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub termination: Option<Termination>,
 }
@@ -168,7 +172,7 @@ impl MesosContainerizer {
     /// container is torn down and its termination recorded.
     pub fn launch(&self, config: &ContainerConfig, stdin: Option<OwnedFd>) -> Result<Launched> {
         // Everything that can be checked without touching the disk first.
-        let isolators = isolator::build(&config.isolation)?;
+        let isolators = isolator::build(config)?;
         let launcher = Launcher::new(config.launcher, &config.cgroups_root)?;
         let user = config.user.as_deref().map(user::resolve).transpose()?;
 
@@ -378,6 +382,112 @@ impl MesosContainerizer {
         Ok(Some(()))
     }
 
+    /// The container's resource statistics (§3.13): every isolator's
+    /// `usage` merged (failures are logged and skipped, as in Mesos), then
+    /// the timestamp and the requests and limits from the checkpointed
+    /// config. `None` for an unknown container; a container that is not
+    /// running is an error.
+    pub fn usage(&self, id: &ContainerId) -> Result<Option<ResourceStatistics>> {
+        self.usage_with(id, &isolator::HostCache::default(), false)
+    }
+
+    /// [`MesosContainerizer::usage`] of several containers at once: the
+    /// host's mount table and `/proc` are read once for all of them, and
+    /// the containers are measured on a few threads. With `running_only`,
+    /// containers that are not RUNNING are answered with `Ok(None)`.
+    pub fn usage_many(
+        &self,
+        ids: &[ContainerId],
+        running_only: bool,
+    ) -> Vec<(ContainerId, Result<Option<ResourceStatistics>>)> {
+        let host = isolator::HostCache::default();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 8)
+            .min(ids.len().div_ceil(64).max(1));
+        let chunk = ids.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = ids
+                .chunks(chunk)
+                .map(|part| {
+                    let host = &host;
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|id| (id.clone(), self.usage_with(id, host, running_only)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_default())
+                .collect()
+        })
+    }
+
+    fn usage_with(
+        &self,
+        id: &ContainerId,
+        host: &isolator::HostCache,
+        running_only: bool,
+    ) -> Result<Option<ResourceStatistics>> {
+        let Some(dir) = self.store.open(id) else {
+            return Ok(None);
+        };
+        if running_only && dir.state()?.map(|r| r.state) != Some(ContainerState::Running) {
+            return Ok(None);
+        }
+        if dir.exists(TERMINATION_FILE) {
+            return Err(ContainerizerError::NotRunning(id.clone()));
+        }
+        let config = self.config(&dir)?;
+        let ctx = isolator::UsageContext {
+            pid: dir.pid().ok().flatten(),
+            host,
+        };
+        let mut stats = ResourceStatistics::default();
+        for isolator in isolator::build_with(&config, host)? {
+            match isolator.usage(id, &ctx) {
+                Ok(Some(part)) => stats.merge_from(part),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(container = %id, error = %e, "usage failed"),
+            }
+        }
+        stats.timestamp = phobos_core::time::now_secs();
+        apply_requests_and_limits(&mut stats, &config);
+        Ok(Some(stats))
+    }
+
+    /// Applies new requests and limits to a running container and
+    /// checkpoints them in its config. The memory hard limit is only
+    /// raised unless `force` (lowering it below the usage would invoke the
+    /// OOM killer on the task, which is why Mesos never lowers it).
+    /// `None` for an unknown container; a terminated container is an error.
+    pub fn update(
+        &self,
+        id: &ContainerId,
+        resources: &Resources,
+        force: bool,
+    ) -> Result<Option<()>> {
+        resources.validate()?;
+        let Some(dir) = self.store.open(id) else {
+            return Ok(None);
+        };
+        let _op = dir.lock_op()?;
+        let running = matches!(dir.state()?.map(|r| r.state), Some(ContainerState::Running));
+        if dir.exists(TERMINATION_FILE) || !running || !dir.init_alive()? {
+            return Err(ContainerizerError::NotRunning(id.clone()));
+        }
+        let mut config = self.config(&dir)?;
+        for isolator in isolator::build(&config)? {
+            isolator.update(id, resources, force)?;
+        }
+        config.resources = resources.clone();
+        dir.write_json(CONFIG_FILE, &config)?;
+        tracing::info!(container = %id, resources = ?resources, force, "updated");
+        Ok(Some(()))
+    }
+
     /// A container's summary; `None` if unknown.
     pub fn summary(&self, id: &ContainerId) -> Result<Option<ContainerSummary>> {
         let Some(dir) = self.store.open(id) else {
@@ -403,6 +513,7 @@ impl MesosContainerizer {
             launcher: config.launcher,
             isolation: config.isolation.clone(),
             sandbox: config.sandbox.clone(),
+            resources: config.resources.clone(),
             termination: dir.read_json(TERMINATION_FILE)?,
         }))
     }
@@ -453,6 +564,26 @@ impl MesosContainerizer {
                     Err(e) => report.errors.push(format!("orphan cgroup {name}: {e}")),
                 }
             }
+            // The cgroups isolators' directories in the other hierarchies
+            // (cpu, memory, ... on v1 hosts), as Mesos's cgroups isolator
+            // recovers and destroys its orphans.
+            if let Ok(hierarchies) = phobos_cgroups::Hierarchies::detect() {
+                let root = launcher.cgroups_root().to_string_lossy().into_owned();
+                let known = |name: &str| {
+                    ContainerId::new(name)
+                        .ok()
+                        .and_then(|id| self.store.open(&id))
+                        .is_some()
+                };
+                let (removed, errors) =
+                    isolator::CgroupsIsolator::sweep_orphans(&hierarchies, &root, known);
+                for name in removed {
+                    if !report.orphan_cgroups.contains(&name) {
+                        report.orphan_cgroups.push(name);
+                    }
+                }
+                report.errors.extend(errors);
+            }
         }
         Ok(report)
     }
@@ -495,8 +626,10 @@ impl MesosContainerizer {
         Ok(())
     }
 
-    /// Removes the runtime directory and sandbox of terminated containers
-    /// (terminated at least `older_than` ago); returns their IDs.
+    /// Removes the runtime directory of terminated containers (terminated
+    /// at least `older_than` ago) and their sandboxes when those live under
+    /// our work dir (a sandbox elsewhere, such as a Mesos agent's executor
+    /// directory, belongs to whoever chose it); returns their IDs.
     pub fn remove_terminated(&self, older_than: Option<Duration>) -> Result<Vec<ContainerId>> {
         let now = phobos_core::time::now_secs();
         let mut removed = Vec::new();
@@ -517,7 +650,9 @@ impl MesosContainerizer {
             let sandbox = self
                 .config(&dir)
                 .map_or_else(|_| self.sandbox_path(&id), |c| c.sandbox);
-            remove_dir_if_present(&sandbox)?;
+            if sandbox.starts_with(&self.work_dir) {
+                remove_dir_if_present(&sandbox)?;
+            }
             dir.remove()?;
             removed.push(id);
         }
@@ -535,7 +670,7 @@ impl MesosContainerizer {
         config: &ContainerConfig,
         cause: Cause,
     ) -> Result<Termination> {
-        let isolators = isolator::build(&config.isolation)?;
+        let isolators = isolator::build(config)?;
         let launcher = Launcher::new(config.launcher, &config.cgroups_root)?;
         self.teardown(dir, config, &launcher, &isolators, cause)
     }
@@ -565,6 +700,15 @@ impl MesosContainerizer {
             Ok(()) => dir.wait_for_init_exit()?,
             Err(e) => errors.push(e.to_string()),
         }
+        // Limits hit that init could not record (it was itself killed, or
+        // an older init): asked before cleanup removes the evidence.
+        let init_record = dir.read_json::<InitStatus>(STATUS_FILE)?;
+        let mut limitation = init_record.as_ref().and_then(init_limitation);
+        if limitation.is_none() && matches!(cause, Cause::Exited) {
+            limitation = isolators
+                .iter()
+                .find_map(|i| i.limitation(id).ok().flatten());
+        }
         for isolator in isolators.iter().rev() {
             if let Err(e) = isolator.cleanup(id) {
                 errors.push(e.to_string());
@@ -577,6 +721,7 @@ impl MesosContainerizer {
             });
         }
         let status = read_status(dir)?;
+        let launch_failed = matches!(cause, Cause::LaunchFailed(_));
         // Only a command that was started can have been killed; a launch
         // stopped before RUNNING has no status, as in Mesos.
         let started = matches!(
@@ -621,11 +766,61 @@ impl MesosContainerizer {
                 ..Termination::default()
             },
         };
+        let termination = match limitation {
+            // A limitation ends the container as Mesos's destroy does:
+            // TASK_FAILED with the limitation's reason (§3.2).
+            Some(l) if !launch_failed => Termination {
+                status: termination.status,
+                state: Some(TaskState::Failed),
+                reason: Some(l.reason),
+                message: Some(l.message),
+                limited_resources: l.resources,
+            },
+            _ => termination,
+        };
         dir.write_json(TERMINATION_FILE, &termination)?;
         dir.set_state(ContainerState::Terminated)?;
         tracing::info!(container = %id, termination = ?termination, "terminated");
         Ok(termination)
     }
+}
+
+/// Sets the request/limit fields of `stats` as Mesos does (§8):
+/// `cpus_soft_limit` = the CPU request; `cpus_limit` = the CPU limit
+/// (infinite ⇒ the host's CPU count), else the request when CFS enforces
+/// it; `mem_soft_limit_bytes` = the memory request; `mem_limit_bytes` = the
+/// memory limit (infinite ⇒ the host's memory), else the request.
+fn apply_requests_and_limits(stats: &mut ResourceStatistics, config: &ContainerConfig) {
+    let r = &config.resources;
+    stats.cpus_soft_limit = r.cpus;
+    stats.cpus_limit = match r.cpus_limit {
+        Some(l) => Some(l.finite().unwrap_or_else(host_cpus)),
+        None if config.isolator_flags.cgroups_enable_cfs => r.cpus,
+        None => None,
+    };
+    stats.mem_soft_limit_bytes = r.mem_bytes();
+    stats.mem_limit_bytes = match r.mem_limit_bytes() {
+        Some(Some(bytes)) => Some(bytes),
+        Some(None) => host_memory_bytes(),
+        None => r.mem_bytes(),
+    };
+}
+
+fn host_cpus() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    n.max(1) as f64
+}
+
+fn host_memory_bytes() -> Option<u64> {
+    // SAFETY: sysconf has no preconditions.
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    (pages > 0 && size > 0).then(|| pages as u64 * size as u64)
 }
 
 fn release(init: ForkedInit, progress: &mut Progress<'_>) -> Result<()> {
@@ -637,6 +832,15 @@ fn release(init: ForkedInit, progress: &mut Progress<'_>) -> Result<()> {
     }
     init.release()?;
     progress.to(ContainerState::Running)
+}
+
+/// The limitation init recorded with the command's status, if any.
+fn init_limitation(record: &InitStatus) -> Option<isolator::Limitation> {
+    Some(isolator::Limitation {
+        reason: record.reason?,
+        message: record.message.clone().unwrap_or_default(),
+        resources: record.limited_resources.clone(),
+    })
 }
 
 fn read_status(dir: &ContainerDir) -> Result<Option<WaitStatus>> {
@@ -750,6 +954,64 @@ fn remove_dir_if_present(path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use phobos_core::Limit;
+
+    fn config_with(resources: Resources, cfs: bool) -> ContainerConfig {
+        ContainerConfig {
+            id: ContainerId::new("c").unwrap(),
+            command: phobos_core::CommandSpec::argv(vec!["true".into()]).unwrap(),
+            env: vec![],
+            working_dir: None,
+            user: None,
+            hostname: None,
+            isolation: vec![],
+            launcher: LauncherKind::Posix,
+            sandbox: PathBuf::from("/s"),
+            cgroups_root: "r".into(),
+            interactive: false,
+            created_at: 0.0,
+            resources,
+            isolator_flags: phobos_core::IsolatorFlags {
+                cgroups_enable_cfs: cfs,
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn requests_and_limits_are_reported_as_mesos_does() {
+        const MB: u64 = 1024 * 1024;
+        let mut s = ResourceStatistics::default();
+        let requests = Resources {
+            cpus: Some(0.5),
+            mem: Some(64.0),
+            ..Resources::default()
+        };
+        apply_requests_and_limits(&mut s, &config_with(requests.clone(), false));
+        assert_eq!(s.cpus_soft_limit, Some(0.5));
+        assert_eq!(s.cpus_limit, None);
+        assert_eq!(s.mem_soft_limit_bytes, Some(64 * MB));
+        assert_eq!(s.mem_limit_bytes, Some(64 * MB));
+        // With CFS the request is the limit.
+        apply_requests_and_limits(&mut s, &config_with(requests.clone(), true));
+        assert_eq!(s.cpus_limit, Some(0.5));
+        let limited = Resources {
+            cpus_limit: Some(Limit::Finite(2.0)),
+            mem_limit: Some(Limit::Finite(128.0)),
+            ..requests.clone()
+        };
+        apply_requests_and_limits(&mut s, &config_with(limited, false));
+        assert_eq!(s.cpus_limit, Some(2.0));
+        assert_eq!(s.mem_limit_bytes, Some(128 * MB));
+        let infinite = Resources {
+            cpus_limit: Some(Limit::Infinite),
+            mem_limit: Some(Limit::Infinite),
+            ..requests
+        };
+        apply_requests_and_limits(&mut s, &config_with(infinite, false));
+        assert_eq!(s.cpus_limit, Some(host_cpus()));
+        assert_eq!(s.mem_limit_bytes, host_memory_bytes());
+    }
 
     #[test]
     fn env_merge_lets_later_entries_win_and_defaults_path() {

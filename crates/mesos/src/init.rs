@@ -41,6 +41,26 @@ use crate::launcher::{INIT_DIR_ENV, INIT_LOCK_FD, INIT_SYNC_FD};
 pub struct InitStatus {
     /// The command's raw wait status.
     pub status: WaitStatus,
+    /// Why init ended the command, when a watched limit was hit (OOM,
+    /// disk); absent otherwise and in files from older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<phobos_core::Reason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limited_resources: Vec<String>,
+}
+
+impl InitStatus {
+    /// A command that ended on its own.
+    pub fn exited(status: WaitStatus) -> Self {
+        Self {
+            status,
+            reason: None,
+            message: None,
+            limited_resources: Vec::new(),
+        }
+    }
 }
 
 /// The default PATH when the container's environment has none (Mesos uses
@@ -115,11 +135,18 @@ fn run() -> Result<i32, String> {
         // SAFETY: we are the freshly forked child of a single-threaded init.
         unsafe { exec_child(&exec) }
     }
-    let status = supervise(child, &mut signals);
+    let mut watches = crate::init_watch::Watches::new(&info);
+    let (status, limitation) = supervise(child, &mut signals, &mut watches);
     if info.has(Namespace::Pid) && std::process::id() == 1 {
         kill_rest_of_namespace();
     }
-    dir.write_json(STATUS_FILE, &InitStatus { status })
+    let mut record = InitStatus::exited(status);
+    if let Some(l) = limitation {
+        record.reason = Some(l.reason);
+        record.message = Some(l.message);
+        record.limited_resources = l.resources;
+    }
+    dir.write_json(STATUS_FILE, &record)
         .map_err(|e| e.to_string())?;
     Ok(0)
 }
@@ -291,11 +318,27 @@ unsafe fn exec_child(exec: &Exec) -> ! {
     fail("execute")
 }
 
-/// Forwards signals and reaps children until the command exits.
-fn supervise(child: libc::pid_t, signals: &mut SignalFd) -> WaitStatus {
+/// Forwards signals and reaps children until the command exits; meanwhile
+/// keeps the limit watches and SIGKILLs the command when one is hit.
+fn supervise(
+    child: libc::pid_t,
+    signals: &mut SignalFd,
+    watches: &mut crate::init_watch::Watches,
+) -> (WaitStatus, Option<crate::isolator::Limitation>) {
+    let mut limitation = None;
     loop {
         if let Some(status) = reap(child) {
-            return status;
+            return (status, limitation.or_else(|| watches.final_oom()));
+        }
+        if !watches.wait_signal(signals) {
+            if limitation.is_none() {
+                limitation = watches.check();
+                if limitation.is_some() {
+                    // SAFETY: kill(2) with our child's pid.
+                    unsafe { libc::kill(child, libc::SIGKILL) };
+                }
+            }
+            continue;
         }
         match signals.read_signal() {
             Ok(Some(info)) => {
@@ -309,7 +352,7 @@ fn supervise(child: libc::pid_t, signals: &mut SignalFd) -> WaitStatus {
             Err(nix::errno::Errno::EINTR) => {}
             Err(e) => {
                 eprintln!("phobos init: reading signals failed: {e}; waiting for the command");
-                return wait_blocking(child);
+                return (wait_blocking(child), limitation);
             }
         }
     }

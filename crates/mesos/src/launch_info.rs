@@ -36,17 +36,66 @@ pub struct ResolvedUser {
     pub groups: Vec<u32>,
 }
 
+/// A cgroup, by mount point and path below it, as init needs it to watch
+/// for OOM kills without re-reading the mount table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupPath {
+    pub mount: PathBuf,
+    pub rel: PathBuf,
+    /// cgroup2 (`true`) or a v1 hierarchy.
+    pub unified: bool,
+}
+
+impl CgroupPath {
+    pub fn from_cgroup(cg: &phobos_cgroups::Cgroup) -> Self {
+        Self {
+            mount: cg.mount().to_owned(),
+            rel: cg.rel().to_owned(),
+            unified: cg.version() == phobos_cgroups::Version::V2,
+        }
+    }
+
+    pub fn cgroup(&self) -> phobos_cgroups::Cgroup {
+        let version = if self.unified {
+            phobos_cgroups::Version::V2
+        } else {
+            phobos_cgroups::Version::V1
+        };
+        phobos_cgroups::Cgroup::new(&self.mount, &self.rel, version)
+    }
+}
+
+/// The OOM watch init keeps (`cgroups/mem`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OomWatch {
+    /// The container's memory cgroup.
+    pub cgroup: CgroupPath,
+}
+
+/// The disk watch init keeps (`disk/du` with enforcement on).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DiskWatch {
+    /// The directory measured (the sandbox).
+    pub path: PathBuf,
+    /// The limit in bytes.
+    pub limit_bytes: u64,
+    /// Seconds between measurements.
+    pub interval_secs: f64,
+}
+
 /// One isolator's contribution; merged into [`LaunchInfo`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Contribution {
     pub namespaces: Vec<Namespace>,
     pub mount_proc: bool,
     pub private_shm: bool,
     pub env: Vec<(String, String)>,
+    pub oom_watch: Option<OomWatch>,
+    pub disk_watch: Option<DiskWatch>,
 }
 
 /// The merged launch description the init helper executes.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LaunchInfo {
     /// Namespaces to clone, de-duplicated, in a stable order.
     pub namespaces: Vec<Namespace>,
@@ -61,6 +110,12 @@ pub struct LaunchInfo {
     pub env: Vec<(String, String)>,
     pub working_dir: PathBuf,
     pub user: Option<ResolvedUser>,
+    /// Watch the memory cgroup for OOM kills (absent in older checkpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_watch: Option<OomWatch>,
+    /// Measure the sandbox and enforce its disk limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_watch: Option<DiskWatch>,
 }
 
 impl LaunchInfo {
@@ -75,6 +130,12 @@ impl LaunchInfo {
         self.mount_proc |= c.mount_proc;
         self.private_shm |= c.private_shm;
         self.env.extend(c.env);
+        if c.oom_watch.is_some() {
+            self.oom_watch = c.oom_watch;
+        }
+        if c.disk_watch.is_some() {
+            self.disk_watch = c.disk_watch;
+        }
     }
 
     pub fn clone_flags(&self) -> libc::c_int {

@@ -5,9 +5,11 @@
 
 pub mod containerizer;
 pub mod init;
+mod init_watch;
 pub mod isolator;
 pub mod launch_info;
 pub mod launcher;
+pub mod sweep;
 pub mod sys;
 mod user;
 
@@ -15,3 +17,4 @@ pub use containerizer::{
     ContainerSummary, ContainerizerError, Launched, MesosContainerizer, RecoverReport, StopPoint,
 };
 pub use launcher::LaunchError;
+pub use sweep::{SweepError, SweepPolicy};

@@ -1,13 +1,17 @@
 //! One file per subcommand; `dispatch` returns the process exit code.
 
+mod config;
 mod destroy;
+mod ecp;
 mod kill;
 mod logs;
 mod ps;
 mod recover;
 mod run;
 mod state;
+mod stats;
 mod status;
+mod update;
 mod wait;
 
 use phobos_core::{ContainerId, Termination};
@@ -18,7 +22,7 @@ use crate::error::{Unknown, usage};
 pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let g = &cli.global;
     match cli.command {
-        Command::Run(args) => run::run(g, args),
+        Command::Run(args) => run::run(g, *args),
         Command::Wait { id, json } => wait::run(g, &id, json),
         Command::Kill { id, signal } => kill::run(g, &id, &signal),
         Command::Destroy { id, json } => destroy::run(g, &id, json),
@@ -26,7 +30,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Status { id, json } => status::run(g, &id, json),
         Command::Logs { id, follow } => logs::run(g, &id, follow),
         Command::Recover { json } => recover::run(g, json),
-        Command::State { rm } => state::run(g, rm),
+        Command::State { rm, older_than } => state::run(g, rm, older_than.as_deref()),
+        Command::Config { json } => config::run(g, json),
+        Command::Ecp { call } => ecp::run(g, call),
+        Command::Stats { id, json } => stats::run(g, id.as_deref(), json),
+        Command::Update(args) => update::run(g, &args),
     }
 }
 

@@ -1,6 +1,14 @@
-//! `phobos ps`: every container with its state, pid, start time and command.
+//! `phobos ps`: every container with its state, pid, start time, CPU and
+//! memory use, and command.
+//!
+//! CPU % is the lifetime average, as ps(1) computes it: (user + system CPU
+//! seconds) / seconds since the container started × 100 (so 2 busy cores
+//! show 200 %). MEM is the resident set (`mem_rss_bytes`). Both come from
+//! the container's isolators; `-` when none measures them.
 
-use phobos_core::ContainerState;
+use std::collections::HashMap;
+
+use phobos_core::{ContainerState, ResourceStatistics};
 use phobos_mesos::ContainerSummary;
 
 use crate::cli::Global;
@@ -12,21 +20,46 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string_pretty(&containers)?);
         return Ok(0);
     }
+    let containerizer = context::containerizer(global)?;
+    let running: Vec<_> = containers
+        .iter()
+        .filter(|c| c.state == ContainerState::Running)
+        .map(|c| c.id.clone())
+        .collect();
+    let usage: HashMap<_, ResourceStatistics> = containerizer
+        .usage_many(&running, true)
+        .into_iter()
+        .filter_map(|(id, r)| Some((id, r.ok()??)))
+        .collect();
     println!(
-        "{:<36}  {:<12}  {:>7}  {:<20}  COMMAND",
-        "ID", "STATE", "PID", "STARTED"
+        "{:<36}  {:<12}  {:>7}  {:>6}  {:>9}  {:<20}  COMMAND",
+        "ID", "STATE", "PID", "CPU %", "MEM", "STARTED"
     );
     for c in &containers {
+        let stats = usage.get(&c.id);
         println!(
-            "{:<36}  {:<12}  {:>7}  {:<20}  {}",
-            c.id,
+            "{:<36}  {:<12}  {:>7}  {:>6}  {:>9}  {:<20}  {}",
+            c.id.as_str(),
             state_label(c),
             pid_label(c),
+            stats
+                .and_then(|s| cpu_percent(s, c.started_at))
+                .map_or_else(|| "-".to_owned(), |p| format!("{p:.1}")),
+            stats
+                .and_then(|s| s.mem_rss_bytes.or(s.mem_total_bytes))
+                .map_or_else(|| "-".to_owned(), super::stats::human_bytes),
             phobos_core::time::rfc3339(c.started_at),
             c.command
         );
     }
     Ok(0)
+}
+
+/// Lifetime CPU use in percent of one CPU.
+fn cpu_percent(s: &ResourceStatistics, started_at: f64) -> Option<f64> {
+    let busy = s.cpus_user_time_secs? + s.cpus_system_time_secs?;
+    let wall = s.timestamp - started_at;
+    (wall > 0.0).then(|| 100.0 * busy / wall)
 }
 
 /// TERMINATED shows how: `EXITED(7)`, `KILLED(9)`, or `FAILED`.

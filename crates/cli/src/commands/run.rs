@@ -5,13 +5,14 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use anyhow::Context;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
-use phobos_core::{CommandSpec, ContainerConfig, ContainerId, LauncherKind};
+use phobos_core::{CommandSpec, ContainerConfig, ContainerId, LauncherKind, Resources};
 use phobos_mesos::isolator;
 
 use crate::cli::{Global, RunArgs};
 use crate::context;
 use crate::error::usage;
 use crate::follow::{Follow, Forward};
+use crate::resource_args;
 
 /// Signals `phobos run` passes on to the container (docker's --sig-proxy).
 const FORWARDED: [Signal; 6] = [
@@ -86,13 +87,34 @@ fn build_config(global: &Global, args: &RunArgs) -> anyhow::Result<ContainerConf
             LauncherKind::Posix
         }
     };
+    let mut resources = resource_args::apply(&args.resources, Resources::default())?;
+    if let Some(disk) = &args.disk {
+        resources.disk = Some(resource_args::disk(disk)?);
+    }
+    let isolator_flags = resource_args::flags(&args.flags)?;
     let isolation = match &args.isolation {
         Some(list) => {
             let names: Vec<String> = list.split(',').map(str::to_owned).collect();
             isolator::resolve_isolation(&names, launcher)?
         }
-        None => isolator::default_isolation(launcher),
+        None => {
+            // --disk is measured by disk/du; add it to the defaults.
+            let mut names = isolator::default_isolation(launcher);
+            if resources.disk.is_some() {
+                names.push("disk/du".to_owned());
+            }
+            isolator::resolve_isolation(&names, launcher)?
+        }
     };
+    if !resources.is_empty()
+        && !isolation
+            .iter()
+            .any(|n| n.starts_with("cgroups/") || n.starts_with("posix/") || n == "disk/du")
+    {
+        eprintln!(
+            "phobos: warning: no resource isolator in --isolation; the requested resources are recorded but not enforced"
+        );
+    }
     if args.hostname.is_some() && launcher != LauncherKind::Linux {
         return Err(usage("--hostname needs the linux launcher"));
     }
@@ -124,5 +146,7 @@ fn build_config(global: &Global, args: &RunArgs) -> anyhow::Result<ContainerConf
         cgroups_root: global.cgroups_root.clone(),
         interactive: args.interactive,
         created_at: phobos_core::time::now_secs(),
+        resources,
+        isolator_flags,
     })
 }

@@ -1,15 +1,23 @@
-//! `phobos state [--rm]`: where state lives, and removal of the runtime and
-//! sandbox data of terminated containers.
+//! `phobos state [--rm [--older-than DURATION]]`: where state lives, and
+//! removal of the runtime data (and sandboxes under our work dir) of
+//! terminated containers.
 
 use phobos_core::ContainerState;
 
 use crate::cli::Global;
 use crate::context;
+use crate::error::usage;
 
-pub fn run(global: &Global, rm: bool) -> anyhow::Result<u8> {
+pub fn run(global: &Global, rm: bool, older_than: Option<&str>) -> anyhow::Result<u8> {
+    let older_than = older_than
+        .map(|text| {
+            phobos_config::parse_duration(text)
+                .map_err(|e| usage(format!("invalid --older-than {text:?}: {e}")))
+        })
+        .transpose()?;
     let containerizer = context::containerizer(global)?;
     if rm {
-        for id in containerizer.remove_terminated(None)? {
+        for id in containerizer.remove_terminated(older_than)? {
             println!("removed {id}");
         }
         return Ok(0);

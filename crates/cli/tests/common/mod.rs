@@ -101,11 +101,12 @@ impl Env {
         self.work.path().join("containers").join(id)
     }
 
-    /// Every cgroup directory this environment's root has, in any hierarchy.
+    /// Every cgroup directory this environment's root has, in any hierarchy
+    /// (the launcher's, and the cgroups isolators' v1 hierarchies).
     pub fn cgroup_dirs(&self, id: &str) -> Vec<PathBuf> {
-        CGROUP_ROOTS
+        all_hierarchies()
             .iter()
-            .map(|root| Path::new(root).join(&self.cgroups_root).join(id))
+            .map(|root| root.join(&self.cgroups_root).join(id))
             .filter(|p| p.exists())
             .collect()
     }
@@ -128,11 +129,25 @@ impl Drop for Env {
             }
         }
         let _ = self.run(&["recover"]);
-        for root in CGROUP_ROOTS {
-            let dir = Path::new(root).join(&self.cgroups_root);
-            let _ = std::fs::remove_dir(&dir);
+        for root in all_hierarchies() {
+            let _ = std::fs::remove_dir(root.join(&self.cgroups_root));
         }
     }
+}
+
+/// [`CGROUP_ROOTS`] plus every other directory under `/sys/fs/cgroup` (the
+/// v1 controller hierarchies of a hybrid host).
+pub fn all_hierarchies() -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = CGROUP_ROOTS.iter().map(PathBuf::from).collect();
+    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() && !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out
 }
 
 /// Polls `cond` every 10 ms until it holds or `limit` passes.

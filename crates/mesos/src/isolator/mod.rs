@@ -1,20 +1,82 @@
 //! Isolators: small plug-ins with the Mesos lifecycle (§3.6). Each one may
-//! contribute namespaces, mounts and environment in `prepare`, act on the
-//! forked init's pid in `isolate`, and undo its work in `cleanup`.
+//! contribute namespaces, mounts, environment and watches in `prepare`, act
+//! on the forked init's pid in `isolate`, resize in `update`, report usage
+//! in `usage`, report a limit it saw hit in `limitation`, and undo its work
+//! in `cleanup`.
 //!
 //! Isolators are created in the fixed order of the Mesos built-in table
-//! (filesystem first, then runtime, namespaces), whatever order
-//! `--isolation` lists them in; cleanup runs in reverse.
+//! (filesystem, then runtime: posix/*, cgroups/*, namespaces/*, then disk),
+//! whatever order `--isolation` lists them in; cleanup runs in reverse.
+//! Every `cgroups/*` name is served by one [`CgroupsIsolator`], as in Mesos.
+//!
+//! Isolators keep no state between calls: each phobos process builds them
+//! from the container's checkpointed config ([`build`]), so update, usage
+//! and cleanup work from a fresh process.
+//!
+//! Limitations (OOM, disk quota) need a watcher that outlives the command
+//! line that launched the container; with no daemon, that watcher is the
+//! container's init helper. An isolator asks for a watch through its
+//! [`Contribution`] (`oom_watch`, `disk_watch` in the launch info); init
+//! watches, kills the command on a limitation and writes the reason into
+//! `status`, and teardown turns it into the termination.
 
+mod cgroups;
+mod disk;
 mod filesystem;
 mod namespaces;
+mod posix;
 
-use phobos_core::{ContainerConfig, ContainerId, LauncherKind};
+use std::sync::OnceLock;
+
+use phobos_cgroups::Hierarchies;
+use phobos_core::{
+    ContainerConfig, ContainerId, LauncherKind, Reason, ResourceStatistics, Resources,
+};
 
 use crate::launch_info::Contribution;
 
+pub use cgroups::{CgroupsIsolator, Subsystem, oom_limitation};
+pub use disk::{DiskDu, disk_limitation, disk_usage};
 pub use filesystem::{FilesystemLinux, FilesystemPosix};
 pub use namespaces::{NamespacesIpc, NamespacesPid, NamespacesUts};
+pub use posix::{PosixCpu, PosixMem, ProcStat, ProcTable, ProcessTreeUsage, process_tree_usage};
+
+/// Host facts that are the same for every container, read at most once
+/// per cache: the cgroup hierarchies (from mountinfo) and a `/proc` process
+/// table. Measuring many containers (`phobos stats`) shares one cache, so
+/// the mount table and `/proc` are read once, not once per container. It
+/// is `Sync`, so containers can be measured on several threads.
+#[derive(Debug, Default)]
+pub struct HostCache {
+    procs: OnceLock<ProcTable>,
+    hierarchies: OnceLock<Result<Hierarchies, String>>,
+}
+
+impl HostCache {
+    /// The process table, scanned on first use.
+    pub fn procs(&self) -> &ProcTable {
+        self.procs.get_or_init(ProcTable::scan)
+    }
+
+    /// The host's cgroup hierarchies, detected on first use.
+    pub fn hierarchies(&self) -> Result<&Hierarchies, IsolatorError> {
+        self.hierarchies
+            .get_or_init(|| Hierarchies::detect().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|reason| IsolatorError::Unavailable {
+                isolator: "cgroups",
+                reason: reason.clone(),
+            })
+    }
+}
+
+/// What a `usage` call may use besides the container ID.
+#[derive(Clone, Copy)]
+pub struct UsageContext<'a> {
+    /// The init helper's pid, when known.
+    pub pid: Option<i32>,
+    pub host: &'a HostCache,
+}
 
 /// Errors from choosing or running isolators.
 #[derive(Debug, thiserror::Error)]
@@ -35,12 +97,27 @@ pub enum IsolatorError {
         isolator: &'static str,
         launcher: &'static str,
     },
+    #[error("isolator '{isolator}' is not available on this host: {reason}")]
+    Unavailable {
+        isolator: &'static str,
+        reason: String,
+    },
     #[error("isolator '{isolator}' failed for container {id}: {message}")]
     Failed {
         isolator: &'static str,
         id: ContainerId,
         message: String,
     },
+}
+
+/// A limit a container hit (Mesos `ContainerLimitation`): the containerizer
+/// ends the container with `TASK_FAILED` and this reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limitation {
+    pub reason: Reason,
+    pub message: String,
+    /// Names of the resources whose limit was hit (`mem`, `disk`).
+    pub resources: Vec<String>,
 }
 
 /// The Mesos isolator lifecycle. Every method has a default so an isolator
@@ -63,6 +140,33 @@ pub trait Isolator: std::fmt::Debug {
         Ok(())
     }
 
+    /// Applies new requests and limits to a running container. `force`
+    /// allows lowering a memory hard limit (see `cgroups/mem`).
+    fn update(
+        &self,
+        _id: &ContainerId,
+        _resources: &Resources,
+        _force: bool,
+    ) -> Result<(), IsolatorError> {
+        Ok(())
+    }
+
+    /// This isolator's part of the container's statistics. The timestamp
+    /// and the requests/limits are set by the caller.
+    fn usage(
+        &self,
+        _id: &ContainerId,
+        _ctx: &UsageContext<'_>,
+    ) -> Result<Option<ResourceStatistics>, IsolatorError> {
+        Ok(None)
+    }
+
+    /// A limit the container hit, judged after the fact (for example from
+    /// the cgroup's OOM-kill counter) when init could not record it.
+    fn limitation(&self, _id: &ContainerId) -> Result<Option<Limitation>, IsolatorError> {
+        Ok(None)
+    }
+
     /// After every process of the container is gone. Must tolerate
     /// containers it never prepared.
     fn cleanup(&self, _id: &ContainerId) -> Result<(), IsolatorError> {
@@ -74,52 +178,101 @@ pub trait Isolator: std::fmt::Debug {
 const BUILT_IN: &[&str] = &[
     "filesystem/posix",
     "filesystem/linux",
+    "posix/cpu",
+    "posix/mem",
+    "cgroups/all",
+    "cgroups/cpu",
+    "cgroups/mem",
+    "cgroups/pids",
+    "cgroups/blkio",
     "namespaces/pid",
     "namespaces/ipc",
     "namespaces/uts",
+    "disk/du",
 ];
 
+/// Whether isolator `name` needs namespaces (so the linux launcher).
+fn needs_linux_launcher(name: &str) -> bool {
+    name == "filesystem/linux" || name.starts_with("namespaces/")
+}
+
 /// Mesos's deprecated aliases (§3.1 step 2) that still parse.
-fn expand_alias(name: &str) -> &str {
+fn expand_alias(name: &str) -> &'static [&'static str] {
     match name {
-        "posix/disk" => "disk/du",
-        other => other,
+        "posix/disk" => &["disk/du"],
+        "cgroups" => &["cgroups/cpu", "cgroups/mem"],
+        "process" => &["posix/cpu", "posix/mem"],
+        _ => &[],
     }
 }
 
-/// The default `--isolation` for a launcher.
+/// Whether this process can manage cgroups (it runs as root).
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The default `--isolation` for a launcher. As root the linux launcher
+/// also gets `cgroups/cpu,cgroups/mem,cgroups/pids` (Mesos's default when
+/// cgroups are available), each only if the host has its controllers, so
+/// a host without, say, the pids controller still launches.
 pub fn default_isolation(launcher: LauncherKind) -> Vec<String> {
-    let names: &[&str] = match launcher {
-        LauncherKind::Linux => &[
-            "filesystem/linux",
-            "namespaces/pid",
-            "namespaces/ipc",
-            "namespaces/uts",
-        ],
-        LauncherKind::Posix => &["filesystem/posix"],
+    let mut names: Vec<&str> = match launcher {
+        LauncherKind::Linux => vec!["filesystem/linux"],
+        LauncherKind::Posix => vec!["filesystem/posix"],
     };
-    names.iter().map(|s| s.to_string()).collect()
+    if launcher == LauncherKind::Linux
+        && is_root()
+        && let Ok(h) = Hierarchies::detect()
+    {
+        use phobos_cgroups::Controller as C;
+        for (name, controllers) in [
+            ("cgroups/cpu", &[C::Cpu, C::Cpuacct][..]),
+            ("cgroups/mem", &[C::Memory][..]),
+            ("cgroups/pids", &[C::Pids][..]),
+        ] {
+            if controllers.iter().all(|c| h.locate(*c).is_some()) {
+                names.push(name);
+            }
+        }
+    }
+    if launcher == LauncherKind::Linux {
+        names.extend(["namespaces/pid", "namespaces/ipc", "namespaces/uts"]);
+    }
+    names.into_iter().map(str::to_owned).collect()
 }
 
 /// Parses and validates an isolation list, returning the canonical names in
-/// creation order (a filesystem isolator is added when none was named).
+/// creation order (a filesystem isolator is added when none was named;
+/// other `cgroups/*` names are dropped when `cgroups/all` is given).
 pub fn resolve_isolation(
     names: &[String],
     launcher: LauncherKind,
 ) -> Result<Vec<String>, IsolatorError> {
     let mut seen: Vec<&str> = Vec::new();
     for raw in names {
-        let name = expand_alias(raw.trim());
-        if name.is_empty() {
+        let raw = raw.trim();
+        if raw.is_empty() {
             continue;
         }
-        if !BUILT_IN.contains(&name) {
-            return Err(IsolatorError::Unknown(raw.trim().to_owned()));
+        let expanded = expand_alias(raw);
+        let list: Vec<&str> = if expanded.is_empty() {
+            vec![raw]
+        } else {
+            expanded.to_vec()
+        };
+        for name in list {
+            let Some(known) = BUILT_IN.iter().copied().find(|n| *n == name) else {
+                return Err(IsolatorError::Unknown(raw.to_owned()));
+            };
+            if seen.contains(&known) {
+                return Err(IsolatorError::Duplicate(known.to_owned()));
+            }
+            seen.push(known);
         }
-        if seen.contains(&name) {
-            return Err(IsolatorError::Duplicate(name.to_owned()));
-        }
-        seen.push(name);
+    }
+    if seen.contains(&"cgroups/all") {
+        seen.retain(|n| !n.starts_with("cgroups/") || *n == "cgroups/all");
     }
     let filesystems: Vec<&str> = seen
         .iter()
@@ -144,37 +297,67 @@ pub fn resolve_isolation(
             });
         }
     }
-    let ordered: Vec<String> = BUILT_IN
+    let ordered: Vec<&'static str> = BUILT_IN
         .iter()
+        .copied()
         .filter(|n| seen.contains(n))
-        .map(|n| n.to_string())
         .collect();
-    for isolator in build(&ordered)? {
-        if isolator.needs_linux_launcher() && launcher != LauncherKind::Linux {
-            return Err(IsolatorError::NeedsLinuxLauncher {
-                isolator: isolator.name(),
-                launcher: launcher.name(),
-            });
-        }
+    if launcher != LauncherKind::Linux
+        && let Some(name) = ordered.iter().find(|n| needs_linux_launcher(n))
+    {
+        return Err(IsolatorError::NeedsLinuxLauncher {
+            isolator: name,
+            launcher: launcher.name(),
+        });
     }
-    Ok(ordered)
+    Ok(ordered.into_iter().map(str::to_owned).collect())
 }
 
-/// Instantiates already-resolved isolator names.
-pub fn build(names: &[String]) -> Result<Vec<Box<dyn Isolator>>, IsolatorError> {
-    names
-        .iter()
-        .map(|name| -> Result<Box<dyn Isolator>, IsolatorError> {
-            Ok(match name.as_str() {
-                "filesystem/posix" => Box::new(FilesystemPosix),
-                "filesystem/linux" => Box::new(FilesystemLinux),
-                "namespaces/pid" => Box::new(NamespacesPid),
-                "namespaces/ipc" => Box::new(NamespacesIpc),
-                "namespaces/uts" => Box::new(NamespacesUts),
-                other => return Err(IsolatorError::Unknown(other.to_owned())),
-            })
-        })
-        .collect()
+/// Instantiates the container's (already resolved) isolators from its
+/// checkpointed config. All `cgroups/*` names become one isolator, placed
+/// where the first of them is.
+pub fn build(config: &ContainerConfig) -> Result<Vec<Box<dyn Isolator>>, IsolatorError> {
+    build_with(config, &HostCache::default())
+}
+
+/// [`build`] with host facts shared between containers.
+pub fn build_with(
+    config: &ContainerConfig,
+    host: &HostCache,
+) -> Result<Vec<Box<dyn Isolator>>, IsolatorError> {
+    let mut out: Vec<Box<dyn Isolator>> = Vec::new();
+    let mut subsystems: Vec<Subsystem> = Vec::new();
+    let mut cgroups_at = None;
+    for name in &config.isolation {
+        if let Some(sub) = name.strip_prefix("cgroups/") {
+            cgroups_at.get_or_insert(out.len());
+            match sub {
+                "all" => subsystems.extend(Subsystem::ALL),
+                other => subsystems.push(
+                    Subsystem::from_isolator(other)
+                        .ok_or_else(|| IsolatorError::Unknown(name.clone()))?,
+                ),
+            }
+            continue;
+        }
+        out.push(match name.as_str() {
+            "filesystem/posix" => Box::new(FilesystemPosix),
+            "filesystem/linux" => Box::new(FilesystemLinux),
+            "posix/cpu" => Box::new(PosixCpu),
+            "posix/mem" => Box::new(PosixMem),
+            "namespaces/pid" => Box::new(NamespacesPid),
+            "namespaces/ipc" => Box::new(NamespacesIpc),
+            "namespaces/uts" => Box::new(NamespacesUts),
+            "disk/du" => Box::new(DiskDu::new(config)),
+            other => return Err(IsolatorError::Unknown(other.to_owned())),
+        });
+    }
+    if let Some(at) = cgroups_at {
+        let all = config.isolation.iter().any(|n| n == "cgroups/all");
+        let isolator = CgroupsIsolator::for_config(host.hierarchies()?, config, &subsystems, all)?;
+        out.insert(at, Box::new(isolator));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -227,6 +410,39 @@ mod tests {
             err.to_string(),
             "isolator 'filesystem/linux' needs the linux launcher, not 'posix'"
         );
+    }
+
+    #[test]
+    fn resource_isolators_take_their_place_in_mesos_order() {
+        let got = resolve_isolation(
+            &names("disk/du,namespaces/pid,cgroups/mem,filesystem/linux,cgroups/cpu,posix/cpu"),
+            LauncherKind::Linux,
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            [
+                "filesystem/linux",
+                "posix/cpu",
+                "cgroups/cpu",
+                "cgroups/mem",
+                "namespaces/pid",
+                "disk/du"
+            ]
+        );
+        // cgroups/all swallows the single subsystems; aliases expand.
+        let got =
+            resolve_isolation(&names("cgroups/pids,cgroups/all"), LauncherKind::Posix).unwrap();
+        assert_eq!(got, ["filesystem/posix", "cgroups/all"]);
+        let got = resolve_isolation(&names("process,posix/disk"), LauncherKind::Posix).unwrap();
+        assert_eq!(
+            got,
+            ["filesystem/posix", "posix/cpu", "posix/mem", "disk/du"]
+        );
+        assert!(matches!(
+            resolve_isolation(&names("cgroups,cgroups/mem"), LauncherKind::Linux),
+            Err(IsolatorError::Duplicate(_))
+        ));
     }
 
     #[test]

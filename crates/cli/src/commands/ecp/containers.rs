@@ -1,0 +1,24 @@
+//! `phobos ecp containers`: every live container (launching, running or
+//! being destroyed; not terminated ones), which the agent compares with its
+//! checkpoints after `recover` to find orphans.
+
+use phobos_core::ContainerState;
+use phobos_proto::containerizer::Containers;
+use phobos_proto::mesos;
+
+use crate::cli::Global;
+use crate::context;
+
+pub fn run(global: &Global) -> anyhow::Result<()> {
+    let containerizer = context::containerizer(global)?;
+    let containers = containerizer
+        .list()?
+        .into_iter()
+        .filter(|c| c.state != ContainerState::Terminated)
+        .map(|c| mesos::ContainerId {
+            value: c.id.as_str().to_owned(),
+            parent: None,
+        })
+        .collect();
+    super::write_output(&Containers { containers })
+}

@@ -1,0 +1,21 @@
+//! `phobos ecp destroy`: kills every process of the container and frees
+//! what it held. Idempotent: destroying a terminated or unknown container
+//! succeeds, as Mesos's destroy of an unknown container does.
+
+use phobos_proto::containerizer::Destroy;
+
+use crate::cli::{EcpCall, Global};
+use crate::context;
+
+pub fn run(global: &Global) -> anyhow::Result<()> {
+    let request: Destroy = super::read_input()?;
+    let id = super::container_id(&request.container_id)?;
+    let span = super::container_span(EcpCall::Destroy, &id);
+    let _entered = span.enter();
+    let containerizer = context::containerizer(global)?;
+    match containerizer.destroy(&id)? {
+        Some(t) => tracing::info!(status = ?t.status.map(|s| s.raw()), "destroyed"),
+        None => tracing::info!("nothing to destroy: unknown container"),
+    }
+    Ok(())
+}

@@ -1,0 +1,40 @@
+//! `phobos ecp recover`: re-adopts live containers, records the
+//! terminations of those that ended while nobody watched, and destroys
+//! half-launched containers and orphan cgroups (reference §1.7: the agent
+//! then calls `containers` and destroys what it does not know). Progress
+//! is logged; any failure makes the call fail so the agent does not start
+//! on a state it cannot trust.
+
+use phobos_mesos::launcher::LinuxLauncher;
+
+use crate::cli::Global;
+use crate::context;
+
+pub fn run(global: &Global) -> anyhow::Result<()> {
+    let containerizer = context::containerizer(global)?;
+    let launcher = if context::euid() == 0 {
+        LinuxLauncher::new(&global.cgroups_root).ok()
+    } else {
+        None
+    };
+    let report = containerizer.recover(launcher.as_ref())?;
+    for id in &report.recovered {
+        tracing::info!(container_id = %id, "recovered");
+    }
+    for id in &report.finalized {
+        tracing::info!(container_id = %id, "recorded the termination of a container that ended");
+    }
+    for id in &report.destroyed {
+        tracing::info!(container_id = %id, "destroyed an interrupted launch");
+    }
+    for name in &report.orphan_cgroups {
+        tracing::info!(cgroup = %name, "destroyed an orphan cgroup");
+    }
+    for id in &report.busy {
+        tracing::info!(container_id = %id, "skipped: another phobos process is working on it");
+    }
+    if report.errors.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!("recover: {}", report.errors.join("; "))
+}

@@ -1,0 +1,250 @@
+//! The limit watches the init helper keeps while the command runs, so a
+//! limitation is recorded even when no other phobos process is alive:
+//!
+//! * OOM (`cgroups/mem`): a `phobos_cgroups::oom::OomWatcher` on the
+//!   container's memory cgroup — a v1 eventfd registered on
+//!   `memory.oom_control` through `cgroup.event_control`, or inotify on v2
+//!   `memory.events` — polled together with init's signalfd (poll(2)).
+//!   When the command is reaped, the `oom_kill` counter is compared once
+//!   more, since the exit (SIGCHLD) and the OOM event race.
+//! * disk (`disk/du` with enforcement): the sandbox is measured every
+//!   `container_disk_watch_interval`, as the poll timeout.
+//!
+//! A watch that cannot be set up is reported on init's stderr (the
+//! sandbox's `stderr`) and skipped: the command still runs, as in Mesos when
+//! the OOM listener fails.
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signalfd::SignalFd;
+use phobos_cgroups::Cgroup;
+use phobos_cgroups::oom::{OomWatcher, oom_kill_count};
+
+use crate::isolator::{Limitation, disk_limitation, disk_usage, oom_limitation};
+use crate::launch_info::{DiskWatch, LaunchInfo};
+
+struct Oom {
+    watcher: OomWatcher,
+    cgroup: Cgroup,
+    /// `oom_kill` when the watch started, where the kernel counts it.
+    initial: Option<u64>,
+}
+
+struct Disk {
+    watch: DiskWatch,
+    interval: Duration,
+    next: Instant,
+}
+
+/// The watches of one container.
+pub(crate) struct Watches {
+    oom: Option<Oom>,
+    disk: Option<Disk>,
+}
+
+impl Watches {
+    pub(crate) fn new(info: &LaunchInfo) -> Self {
+        let oom = info.oom_watch.as_ref().and_then(|w| {
+            let cgroup = w.cgroup.cgroup();
+            let initial = oom_kill_count(&cgroup).ok();
+            match OomWatcher::new(&cgroup) {
+                Ok(watcher) => Some(Oom {
+                    watcher,
+                    cgroup,
+                    initial,
+                }),
+                Err(e) => {
+                    eprintln!("phobos init: not watching for OOM: {e}");
+                    None
+                }
+            }
+        });
+        let disk = info.disk_watch.as_ref().map(|w| {
+            let interval = Duration::try_from_secs_f64(w.interval_secs)
+                .unwrap_or(Duration::from_secs(15))
+                .max(Duration::from_millis(10));
+            Disk {
+                watch: w.clone(),
+                interval,
+                next: Instant::now(),
+            }
+        });
+        Self { oom, disk }
+    }
+
+    /// Blocks until a signal is pending (`true`) or a watch needs a look
+    /// (`false`: call [`Watches::check`]).
+    pub(crate) fn wait_signal(&mut self, signals: &SignalFd) -> bool {
+        let timeout = match &self.disk {
+            Some(d) => {
+                let left = d.next.saturating_duration_since(Instant::now());
+                PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX)
+            }
+            None => PollTimeout::NONE,
+        };
+        let sig_fd: BorrowedFd<'_> = signals.as_fd();
+        let mut fds = vec![PollFd::new(sig_fd, PollFlags::POLLIN)];
+        if let Some(o) = &self.oom {
+            fds.push(PollFd::new(o.watcher.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, timeout) {
+            Ok(0) => false,
+            Ok(_) => {
+                let ready = |f: &PollFd<'_>| f.revents().is_some_and(|r| !r.is_empty());
+                ready(&fds[0]) || !fds[1..].iter().any(ready)
+            }
+            // EINTR and friends: go round again through the signalfd.
+            Err(_) => true,
+        }
+    }
+
+    /// Looks at every watch; returns the first limitation hit.
+    pub(crate) fn check(&mut self) -> Option<Limitation> {
+        if let Some(o) = &mut self.oom
+            && matches!(o.watcher.wait(Some(Duration::ZERO)), Ok(true))
+        {
+            return Some(oom_limitation(&o.cgroup));
+        }
+        if let Some(d) = &mut self.disk
+            && Instant::now() >= d.next
+        {
+            d.next = Instant::now() + d.interval;
+            match disk_usage(&d.watch.path) {
+                Ok(used) if used > d.watch.limit_bytes => {
+                    return Some(disk_limitation(used, d.watch.limit_bytes));
+                }
+                Ok(_) => {}
+                Err(e) => eprintln!(
+                    "phobos init: failed to measure {}: {e}",
+                    d.watch.path.display()
+                ),
+            }
+        }
+        None
+    }
+
+    /// After the command was reaped: an OOM kill the event has not been
+    /// read for yet (the exit and the notification race).
+    pub(crate) fn final_oom(&mut self) -> Option<Limitation> {
+        let o = self.oom.as_mut()?;
+        let counted = match (o.initial, oom_kill_count(&o.cgroup).ok()) {
+            (Some(before), Some(now)) => now > before,
+            _ => false,
+        };
+        if counted || matches!(o.watcher.wait(Some(Duration::ZERO)), Ok(true)) {
+            Some(oom_limitation(&o.cgroup))
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::launch_info::{CgroupPath, OomWatch};
+    use phobos_core::Reason;
+    use std::path::Path;
+
+    const EVENTS: &str = "low 0\nhigh 0\nmax 3\noom 0\noom_kill 0\n";
+
+    /// A v2 memory cgroup in a temporary directory: inotify works on its
+    /// plain files as on cgroupfs.
+    fn v2_memory_cgroup(dir: &Path) -> CgroupPath {
+        let cg = dir.join("phobos/c1");
+        std::fs::create_dir_all(&cg).unwrap();
+        for (f, v) in [
+            ("memory.events", EVENTS),
+            ("memory.max", "33554432\n"),
+            ("memory.peak", "33554432\n"),
+            ("memory.current", "1000\n"),
+            ("memory.stat", "anon 1000\nfile 0\n"),
+        ] {
+            std::fs::write(cg.join(f), v).unwrap();
+        }
+        CgroupPath {
+            mount: dir.to_owned(),
+            rel: "phobos/c1".into(),
+            unified: true,
+        }
+    }
+
+    fn info(oom: Option<CgroupPath>, disk: Option<DiskWatch>) -> LaunchInfo {
+        LaunchInfo {
+            oom_watch: oom.map(|cgroup| OomWatch { cgroup }),
+            disk_watch: disk,
+            ..LaunchInfo::default()
+        }
+    }
+
+    #[test]
+    fn v2_oom_kill_becomes_a_memory_limitation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = v2_memory_cgroup(dir.path());
+        let mut w = Watches::new(&info(Some(path.clone()), None));
+        assert!(w.oom.is_some());
+        assert_eq!(w.check(), None);
+        assert_eq!(w.final_oom(), None);
+        let events = path.mount.join(&path.rel).join("memory.events");
+        std::fs::write(&events, EVENTS.replace("oom_kill 0", "oom_kill 1")).unwrap();
+        let l = w.check().expect("an OOM kill was counted");
+        assert_eq!(l.reason, Reason::ContainerLimitationMemory);
+        assert_eq!(l.resources, ["mem"]);
+        assert!(
+            l.message.starts_with(
+                "Memory limit exceeded: Requested: 33554432 bytes Maximum Used: 33554432 bytes"
+            ),
+            "{}",
+            l.message
+        );
+        assert!(l.message.contains("MEMORY STATISTICS: \nanon 1000"));
+    }
+
+    #[test]
+    fn v2_final_check_sees_a_kill_whose_event_was_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = v2_memory_cgroup(dir.path());
+        let mut w = Watches::new(&info(Some(path.clone()), None));
+        let events = path.mount.join(&path.rel).join("memory.events");
+        std::fs::write(&events, EVENTS.replace("oom_kill 0", "oom_kill 2")).unwrap();
+        let l = w.final_oom().expect("the counter grew");
+        assert_eq!(l.reason, Reason::ContainerLimitationMemory);
+    }
+
+    #[test]
+    fn a_missing_cgroup_only_skips_the_watch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = CgroupPath {
+            mount: dir.path().to_owned(),
+            rel: "nope".into(),
+            unified: true,
+        };
+        let mut w = Watches::new(&info(Some(path), None));
+        assert!(w.oom.is_none());
+        assert_eq!(w.check(), None);
+        assert_eq!(w.final_oom(), None);
+    }
+
+    #[test]
+    fn disk_over_the_limit_becomes_a_disk_limitation() {
+        let dir = tempfile::tempdir().unwrap();
+        let watch = DiskWatch {
+            path: dir.path().to_owned(),
+            limit_bytes: 64 * 1024,
+            interval_secs: 0.01,
+        };
+        let mut w = Watches::new(&info(None, Some(watch)));
+        assert_eq!(w.check(), None);
+        std::fs::write(dir.path().join("f"), vec![7u8; 256 * 1024]).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let l = w.check().expect("over the limit");
+        assert_eq!(l.reason, Reason::ContainerLimitationDisk);
+        assert!(
+            l.message.ends_with("exceeds quota (65536 bytes)"),
+            "{}",
+            l.message
+        );
+    }
+}

@@ -1,0 +1,908 @@
+//! The `cgroups/*` isolators (Mesos `CgroupsIsolatorProcess`, §3.7): one
+//! isolator for every `cgroups/*` name, with one cgroup per container per
+//! hierarchy at `<hierarchy>/<cgroups_root>/<id>` (cgroups(7)). On a v1 or
+//! hybrid host each controller may be its own hierarchy (this project's
+//! host mounts `cpu` and `cpuacct` separately), so a container can have
+//! several directories; on a v2 host it has one, shared with the linux
+//! launcher's freezer cgroup.
+//!
+//! * `cgroups/cpu`: `cpu` + `cpuacct` — shares/weight from the request,
+//!   CFS quota (`cpu.cfs_quota_us` / `cpu.max`) from the limit or, with
+//!   `cgroups_enable_cfs`, the request; usage from `cpuacct.stat` (v1) or
+//!   `cpu.stat` (v2).
+//! * `cgroups/mem`: soft limit (`memory.soft_limit_in_bytes` / `memory.low`)
+//!   and hard limit (`memory.limit_in_bytes` / `memory.max`), optional swap
+//!   limit, `oom_score_adj` for tasks whose soft limit is below the hard
+//!   one, and an OOM watch handed to init through the launch info.
+//! * `cgroups/pids`: `pids.max` from the pids limit; process/thread counts.
+//! * `cgroups/blkio`: block I/O counters (`blkio.throttle.*` / `io.stat`).
+//! * `cgroups/all`: every one of those the host has.
+//!
+//! All limits are computed by `phobos_cgroups::{cpu, memory}` (Mesos's
+//! formulas); this module decides which cgroups get which files.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use phobos_cgroups::stats::{self, DeviceIo};
+use phobos_cgroups::{Cgroup, Controller, Hierarchies, Version, cpu, memory};
+use phobos_core::statistics::{
+    BlkioOperation, BlkioStatistics, BlkioThrottlingStatistics, BlkioValue, DeviceNumber,
+};
+use phobos_core::{
+    ContainerConfig, ContainerId, IsolatorFlags, Reason, ResourceStatistics, Resources,
+};
+
+use super::{Isolator, IsolatorError, Limitation};
+use crate::launch_info::{CgroupPath, Contribution, OomWatch};
+
+/// How long cleanup waits for a cgroup's last processes to go.
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One `cgroups/<name>` subsystem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subsystem {
+    /// `cgroups/cpu`: the cpu and cpuacct controllers.
+    Cpu,
+    /// `cgroups/mem`: the memory controller.
+    Mem,
+    /// `cgroups/pids`: the pids controller.
+    Pids,
+    /// `cgroups/blkio`: blkio (v1) or io (v2).
+    Blkio,
+}
+
+impl Subsystem {
+    /// Every subsystem `cgroups/all` may load.
+    pub const ALL: [Subsystem; 4] = [
+        Subsystem::Cpu,
+        Subsystem::Mem,
+        Subsystem::Pids,
+        Subsystem::Blkio,
+    ];
+
+    /// The subsystem for the part after `cgroups/`.
+    pub fn from_isolator(name: &str) -> Option<Self> {
+        match name {
+            "cpu" => Some(Subsystem::Cpu),
+            "mem" => Some(Subsystem::Mem),
+            "pids" => Some(Subsystem::Pids),
+            "blkio" => Some(Subsystem::Blkio),
+            _ => None,
+        }
+    }
+
+    pub fn isolator_name(self) -> &'static str {
+        match self {
+            Subsystem::Cpu => "cgroups/cpu",
+            Subsystem::Mem => "cgroups/mem",
+            Subsystem::Pids => "cgroups/pids",
+            Subsystem::Blkio => "cgroups/blkio",
+        }
+    }
+
+    /// The controllers this subsystem needs, given where they live.
+    fn controllers(self, h: &Hierarchies) -> Vec<Controller> {
+        match self {
+            Subsystem::Cpu => vec![Controller::Cpu, Controller::Cpuacct],
+            Subsystem::Mem => vec![Controller::Memory],
+            Subsystem::Pids => vec![Controller::Pids],
+            Subsystem::Blkio => {
+                if h.locate(Controller::Blkio).is_some() {
+                    vec![Controller::Blkio]
+                } else {
+                    vec![Controller::Io]
+                }
+            }
+        }
+    }
+}
+
+/// The `cgroups/*` isolator of one container configuration.
+#[derive(Debug)]
+pub struct CgroupsIsolator {
+    hierarchies: Hierarchies,
+    root: PathBuf,
+    subsystems: Vec<Subsystem>,
+    flags: IsolatorFlags,
+    /// The resources the container was launched (or last updated) with.
+    resources: Resources,
+}
+
+impl CgroupsIsolator {
+    /// The isolator of `config` on the host's `hierarchies`. A subsystem
+    /// the host lacks is an error naming it, unless it came from
+    /// `cgroups/all`, which loads only what the kernel has.
+    pub fn for_config(
+        hierarchies: &Hierarchies,
+        config: &ContainerConfig,
+        subsystems: &[Subsystem],
+        all: bool,
+    ) -> Result<Self, IsolatorError> {
+        let mut isolator = Self::with_hierarchies(
+            hierarchies.clone(),
+            &config.cgroups_root,
+            subsystems,
+            all,
+            config.isolator_flags.clone(),
+        )?;
+        isolator.resources = config.resources.clone();
+        Ok(isolator)
+    }
+
+    /// The isolator on given hierarchies (fixtures), with no resources.
+    pub fn with_hierarchies(
+        hierarchies: Hierarchies,
+        cgroups_root: &str,
+        subsystems: &[Subsystem],
+        all: bool,
+        flags: IsolatorFlags,
+    ) -> Result<Self, IsolatorError> {
+        let mut chosen = Vec::new();
+        for &sub in subsystems {
+            if chosen.contains(&sub) {
+                continue;
+            }
+            let missing = sub
+                .controllers(&hierarchies)
+                .into_iter()
+                .find_map(|c| hierarchies.missing_reason(c));
+            match missing {
+                None => chosen.push(sub),
+                Some(_) if all => {}
+                Some(reason) => {
+                    return Err(IsolatorError::Unavailable {
+                        isolator: sub.isolator_name(),
+                        reason,
+                    });
+                }
+            }
+        }
+        Ok(Self {
+            hierarchies,
+            root: PathBuf::from(cgroups_root),
+            subsystems: chosen,
+            flags,
+            resources: Resources::default(),
+        })
+    }
+
+    /// Kills and removes every container cgroup under `cgroups_root` in
+    /// the resource hierarchies whose name `known` does not claim (its
+    /// container has no runtime directory). Returns the names removed and
+    /// the errors met, continuing past them.
+    pub fn sweep_orphans(
+        hierarchies: &Hierarchies,
+        cgroups_root: &str,
+        known: impl Fn(&str) -> bool,
+    ) -> (Vec<String>, Vec<String>) {
+        let mut removed = Vec::new();
+        let mut errors = Vec::new();
+        let mut roots: Vec<Cgroup> = Vec::new();
+        for sub in Subsystem::ALL {
+            for c in sub.controllers(hierarchies) {
+                if let Some(cg) = hierarchies.cgroup(c, Path::new(cgroups_root))
+                    && cg.exists()
+                    && !roots.iter().any(|r| r.path() == cg.path())
+                {
+                    roots.push(cg);
+                }
+            }
+        }
+        for root in roots {
+            let names = match root.children() {
+                Ok(names) => names,
+                Err(e) => {
+                    errors.push(e.to_string());
+                    continue;
+                }
+            };
+            for name in names.into_iter().filter(|n| !known(n)) {
+                let cg = root.child(&name);
+                match cg
+                    .kill_all(CLEANUP_TIMEOUT)
+                    .and_then(|()| cg.remove(CLEANUP_TIMEOUT))
+                {
+                    Ok(()) if !removed.contains(&name) => removed.push(name),
+                    Ok(()) => {}
+                    Err(e) => errors.push(format!("orphan cgroup {name}: {e}")),
+                }
+            }
+        }
+        (removed, errors)
+    }
+
+    /// The subsystems in use.
+    pub fn subsystems(&self) -> &[Subsystem] {
+        &self.subsystems
+    }
+
+    fn has(&self, sub: Subsystem) -> bool {
+        self.subsystems.contains(&sub)
+    }
+
+    fn rel(&self, id: &ContainerId) -> PathBuf {
+        self.root.join(id.as_str())
+    }
+
+    /// The container's cgroup in the hierarchy holding `c`.
+    pub fn cgroup(&self, id: &ContainerId, c: Controller) -> Option<Cgroup> {
+        self.hierarchies.cgroup(c, &self.rel(id))
+    }
+
+    /// Every distinct cgroup directory of the container, with the
+    /// controllers to enable in it.
+    fn cgroups(&self, id: &ContainerId) -> Vec<(Cgroup, Vec<Controller>)> {
+        let mut out: Vec<(Cgroup, Vec<Controller>)> = Vec::new();
+        for sub in &self.subsystems {
+            for c in sub.controllers(&self.hierarchies) {
+                let Some(cg) = self.cgroup(id, c) else {
+                    continue;
+                };
+                match out.iter_mut().find(|(o, _)| o.path() == cg.path()) {
+                    Some((_, cs)) => cs.push(c),
+                    None => out.push((cg, vec![c])),
+                }
+            }
+        }
+        out
+    }
+
+    fn fail(&self, name: &'static str, id: &ContainerId, e: impl ToString) -> IsolatorError {
+        IsolatorError::Failed {
+            isolator: name,
+            id: id.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    /// Writes the CPU settings for `r`; `None` request and limit (and no
+    /// CFS flag) leave the kernel defaults.
+    fn apply_cpu(&self, id: &ContainerId, r: &Resources) -> Result<(), IsolatorError> {
+        let Some(cg) = self.cgroup(id, Controller::Cpu) else {
+            return Ok(());
+        };
+        let err = |e| self.fail("cgroups/cpu", id, e);
+        let cfs = self.flags.cgroups_enable_cfs;
+        match r.cpus {
+            Some(request) => {
+                let settings = cpu::CpuSettings::mesos(request, r.cpus_limit_value(), false, cfs);
+                cpu::apply(&cg, &settings).map_err(err)?;
+            }
+            None => {
+                if let Some(limit) = r.cpus_limit_value() {
+                    write_quota(&cg, cpu::cfs_quota(limit)).map_err(err)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the memory settings; `first` for the initial write (the hard
+    /// limit is only raised afterwards, unless forced).
+    fn apply_mem(&self, id: &ContainerId, r: &Resources, first: bool) -> Result<(), IsolatorError> {
+        let Some(cg) = self.cgroup(id, Controller::Memory) else {
+            return Ok(());
+        };
+        if r.mem.is_none() && r.mem_limit.is_none() {
+            return Ok(());
+        }
+        let settings = memory::MemorySettings::mesos(
+            r.mem_bytes().unwrap_or(0),
+            r.mem_limit_bytes(),
+            self.flags.cgroups_limit_swap,
+        );
+        memory::apply(&cg, &settings, first)
+            .map(drop)
+            .map_err(|e| self.fail("cgroups/mem", id, e))
+    }
+
+    fn apply_pids(&self, id: &ContainerId, r: &Resources) -> Result<(), IsolatorError> {
+        let Some(cg) = self.cgroup(id, Controller::Pids) else {
+            return Ok(());
+        };
+        memory::apply_pids_max(&cg, r.pids_limit).map_err(|e| self.fail("cgroups/pids", id, e))
+    }
+
+    fn apply_all(&self, id: &ContainerId, r: &Resources, first: bool) -> Result<(), IsolatorError> {
+        if self.has(Subsystem::Cpu) {
+            self.apply_cpu(id, r)?;
+        }
+        if self.has(Subsystem::Mem) {
+            self.apply_mem(id, r, first)?;
+        }
+        if self.has(Subsystem::Pids) {
+            self.apply_pids(id, r)?;
+        }
+        Ok(())
+    }
+
+    fn cpu_usage(&self, id: &ContainerId, out: &mut ResourceStatistics) -> Result<(), String> {
+        let acct = self
+            .cgroup(id, Controller::Cpuacct)
+            .ok_or("no cpuacct hierarchy")?;
+        match acct.version() {
+            Version::V1 => {
+                let s = stats::cpuacct_stat(&acct).map_err(|e| e.to_string())?;
+                let tck = stats::clock_ticks_per_second();
+                out.cpus_user_time_secs = Some(s.user_secs(tck));
+                out.cpus_system_time_secs = Some(s.system_secs(tck));
+                out.processes = Some(count_lines(&acct, "cgroup.procs")?);
+                if !self.has(Subsystem::Pids) {
+                    out.threads = Some(count_lines(&acct, "tasks")?);
+                }
+            }
+            Version::V2 => {
+                let s = stats::cpu_stat(&acct).map_err(|e| e.to_string())?;
+                out.cpus_user_time_secs = s.user.map(|d| d.as_secs_f64());
+                out.cpus_system_time_secs = s.system.map(|d| d.as_secs_f64());
+                out.processes = Some(count_lines(&acct, "cgroup.procs")?);
+            }
+        }
+        let cpu = self.cgroup(id, Controller::Cpu).ok_or("no cpu hierarchy")?;
+        // Throttling counters are reported when a quota is enforced (§8).
+        let cfs = self.flags.cgroups_enable_cfs || self.resources.cpus_limit.is_some();
+        if cfs && let Ok(s) = stats::cpu_stat(&cpu) {
+            out.cpus_nr_periods = s.nr_periods.map(saturate_u32);
+            out.cpus_nr_throttled = s.nr_throttled.map(saturate_u32);
+            out.cpus_throttled_time_secs = s.throttled.map(|d| d.as_secs_f64());
+        }
+        Ok(())
+    }
+
+    fn mem_usage(&self, id: &ContainerId, out: &mut ResourceStatistics) -> Result<(), String> {
+        let cg = self
+            .cgroup(id, Controller::Memory)
+            .ok_or("no memory hierarchy")?;
+        out.mem_total_bytes = Some(stats::memory_usage(&cg).map_err(|e| e.to_string())?);
+        let s = stats::memory_stat(&cg).map_err(|e| e.to_string())?;
+        out.mem_rss_bytes = Some(s.anon);
+        out.mem_anon_bytes = Some(s.anon);
+        out.mem_cache_bytes = Some(s.file);
+        out.mem_file_bytes = Some(s.file);
+        out.mem_mapped_file_bytes = Some(s.mapped_file);
+        out.mem_unevictable_bytes = Some(s.unevictable);
+        out.mem_swap_bytes = match cg.version() {
+            Version::V1 => s.swap,
+            Version::V2 => stats::read_u64(&cg, "memory.swap.current").ok(),
+        };
+        if self.flags.cgroups_limit_swap && cg.version() == Version::V1 {
+            out.mem_total_memsw_bytes = stats::read_u64(&cg, "memory.memsw.usage_in_bytes").ok();
+        }
+        Ok(())
+    }
+
+    fn pids_usage(&self, id: &ContainerId, out: &mut ResourceStatistics) -> Result<(), String> {
+        let cg = self
+            .cgroup(id, Controller::Pids)
+            .ok_or("no pids hierarchy")?;
+        if out.processes.is_none() {
+            out.processes = Some(count_lines(&cg, "cgroup.procs")?);
+        }
+        // pids.current counts tasks, i.e. threads.
+        let current = memory::read_pids_current(&cg).map_err(|e| e.to_string())?;
+        out.threads = Some(saturate_u32(current));
+        Ok(())
+    }
+
+    fn blkio_usage(&self, id: &ContainerId, out: &mut ResourceStatistics) -> Result<(), String> {
+        let c = Subsystem::Blkio.controllers(&self.hierarchies)[0];
+        let cg = self.cgroup(id, c).ok_or("no blkio hierarchy")?;
+        let (bytes, ios) = match cg.version() {
+            Version::V1 => (
+                stats::blkio_service_bytes(&cg)
+                    .map_err(|e| e.to_string())?
+                    .devices,
+                stats::blkio_serviced(&cg)
+                    .map_err(|e| e.to_string())?
+                    .devices,
+            ),
+            Version::V2 => {
+                let s = stats::io_stat(&cg).map_err(|e| e.to_string())?;
+                (s.bytes, s.ios)
+            }
+        };
+        out.blkio_statistics = Some(blkio_statistics(&bytes, &ios));
+        Ok(())
+    }
+}
+
+/// Reads one subsystem's statistics into the snapshot.
+type UsageReader =
+    fn(&CgroupsIsolator, &ContainerId, &mut ResourceStatistics) -> Result<(), String>;
+
+fn saturate_u32(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+fn count_lines(cg: &Cgroup, file: &str) -> Result<u32, String> {
+    let text = cg.read(file).map_err(|e| e.to_string())?;
+    Ok(saturate_u32(
+        text.lines().filter(|l| !l.trim().is_empty()).count() as u64,
+    ))
+}
+
+fn write_quota(cg: &Cgroup, quota: cpu::Quota) -> Result<(), phobos_cgroups::Error> {
+    match cg.version() {
+        Version::V1 => {
+            cg.write(
+                "cpu.cfs_period_us",
+                &cpu::CPU_CFS_PERIOD.as_micros().to_string(),
+            )?;
+            cg.write("cpu.cfs_quota_us", &cpu::quota_v1(quota))
+        }
+        Version::V2 => cg.write("cpu.max", &cpu::cpu_max(quota)),
+    }
+}
+
+/// Mesos's throttling statistics from per-device bytes and operations.
+pub fn blkio_statistics(bytes: &[DeviceIo], ios: &[DeviceIo]) -> BlkioStatistics {
+    let values = |d: &DeviceIo| {
+        vec![
+            BlkioValue {
+                op: BlkioOperation::Total,
+                value: d.total,
+            },
+            BlkioValue {
+                op: BlkioOperation::Read,
+                value: d.read,
+            },
+            BlkioValue {
+                op: BlkioOperation::Write,
+                value: d.write,
+            },
+            BlkioValue {
+                op: BlkioOperation::Sync,
+                value: d.sync,
+            },
+            BlkioValue {
+                op: BlkioOperation::Async,
+                value: d.async_,
+            },
+            BlkioValue {
+                op: BlkioOperation::Discard,
+                value: d.discard,
+            },
+        ]
+    };
+    let mut throttling: Vec<BlkioThrottlingStatistics> = Vec::new();
+    for b in bytes {
+        throttling.push(BlkioThrottlingStatistics {
+            device: Some(DeviceNumber {
+                major_number: b.major,
+                minor_number: b.minor,
+            }),
+            io_service_bytes: values(b),
+            io_serviced: Vec::new(),
+        });
+    }
+    for o in ios {
+        let dev = DeviceNumber {
+            major_number: o.major,
+            minor_number: o.minor,
+        };
+        match throttling.iter_mut().find(|t| t.device == Some(dev)) {
+            Some(t) => t.io_serviced = values(o),
+            None => throttling.push(BlkioThrottlingStatistics {
+                device: Some(dev),
+                io_serviced: values(o),
+                io_service_bytes: Vec::new(),
+            }),
+        }
+    }
+    BlkioStatistics { throttling }
+}
+
+/// `oom_score_adj` for a task with memory request `soft` on a host with
+/// `total` bytes: `1000 − 1000 × soft / total` (Mesos `cgroups/mem`), so
+/// tasks that use more than they asked for are killed first under global
+/// pressure.
+pub fn oom_score_adj(soft: u64, total: u64) -> i64 {
+    if total == 0 {
+        return 0;
+    }
+    let used = (1000u128 * u128::from(soft.min(total)) / u128::from(total)) as i64;
+    1000 - used
+}
+
+fn host_memory() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    if pages > 0 && size > 0 {
+        pages as u64 * size as u64
+    } else {
+        0
+    }
+}
+
+/// The OOM limitation message: Mesos's wording with the limit and the peak
+/// usage, then the cgroup's memory statistics.
+pub fn oom_limitation(cg: &Cgroup) -> Limitation {
+    let limit = match memory::read_hard_limit(cg) {
+        Ok(memory::Limit::Bytes(b)) => b.to_string(),
+        Ok(memory::Limit::Unlimited) => "unlimited".to_string(),
+        Err(_) => "unknown".to_string(),
+    };
+    let peak = stats::memory_peak(cg)
+        .or_else(|_| stats::memory_usage(cg))
+        .map_or_else(|_| "unknown".to_string(), |b| b.to_string());
+    let stat = cg.read("memory.stat").unwrap_or_default();
+    Limitation {
+        reason: Reason::ContainerLimitationMemory,
+        message: format!(
+            "Memory limit exceeded: Requested: {limit} bytes Maximum Used: {peak} bytes\n\nMEMORY STATISTICS: \n{stat}"
+        ),
+        resources: vec!["mem".into()],
+    }
+}
+
+impl Isolator for CgroupsIsolator {
+    fn name(&self) -> &'static str {
+        "cgroups"
+    }
+
+    /// Creates the cgroups (an existing one is an error, as in Mesos: it
+    /// belongs to another container) and writes the initial limits.
+    fn prepare(&self, config: &ContainerConfig) -> Result<Option<Contribution>, IsolatorError> {
+        let id = &config.id;
+        for (cg, controllers) in self.cgroups(id) {
+            // On cgroup2 the launcher's freezer cgroup is the same directory;
+            // only v1 directories are ours alone.
+            if cg.exists() && cg.version() == Version::V1 {
+                return Err(self.fail(
+                    "cgroups",
+                    id,
+                    format!("cgroup {} already exists", cg.path().display()),
+                ));
+            }
+            cg.create_with(&controllers)
+                .map_err(|e| self.fail("cgroups", id, e))?;
+        }
+        self.apply_all(id, &config.resources, true)?;
+        let oom_watch = if self.has(Subsystem::Mem) {
+            self.cgroup(id, Controller::Memory).map(|cg| OomWatch {
+                cgroup: CgroupPath::from_cgroup(&cg),
+            })
+        } else {
+            None
+        };
+        // oom_score_adj is inherited from init by the command (Mesos sets it
+        // in isolate for command tasks whose soft limit is below the hard).
+        Ok(Some(Contribution {
+            oom_watch,
+            ..Contribution::default()
+        }))
+    }
+
+    fn isolate(&self, id: &ContainerId, pid: i32) -> Result<(), IsolatorError> {
+        // On cgroup2 the linux launcher may have created init inside this
+        // very cgroup (CLONE_INTO_CGROUP); a needless migration still takes
+        // the kernel's threadgroup lock, so skip it.
+        let v2_home = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("0::").map(str::to_owned))
+            });
+        for (cg, _) in self.cgroups(id) {
+            let already = cg.version() == Version::V2
+                && v2_home.as_deref() == Some(&format!("/{}", cg.rel().display()));
+            if !already {
+                cg.add_process(pid)
+                    .map_err(|e| self.fail("cgroups", id, e))?;
+            }
+        }
+        if self.has(Subsystem::Mem)
+            && let Some(soft) = self.resources.mem_bytes()
+        {
+            let soft = memory::soft_limit(soft);
+            let hard = memory::hard_limit(soft, self.resources.mem_limit_bytes());
+            set_oom_score_adj(pid, soft, hard).map_err(|e| self.fail("cgroups/mem", id, e))?;
+        }
+        Ok(())
+    }
+
+    fn update(&self, id: &ContainerId, r: &Resources, force: bool) -> Result<(), IsolatorError> {
+        if let Some((cg, _)) = self.cgroups(id).into_iter().find(|(cg, _)| !cg.exists()) {
+            return Err(self.fail(
+                "cgroups",
+                id,
+                format!("cgroup {} does not exist", cg.path().display()),
+            ));
+        }
+        self.apply_all(id, r, force)
+    }
+
+    fn usage(
+        &self,
+        id: &ContainerId,
+        _ctx: &super::UsageContext<'_>,
+    ) -> Result<Option<ResourceStatistics>, IsolatorError> {
+        let mut out = ResourceStatistics::default();
+        let parts: [(Subsystem, UsageReader); 4] = [
+            (Subsystem::Cpu, Self::cpu_usage),
+            (Subsystem::Mem, Self::mem_usage),
+            (Subsystem::Pids, Self::pids_usage),
+            (Subsystem::Blkio, Self::blkio_usage),
+        ];
+        for (sub, read) in parts {
+            if self.has(sub) {
+                read(self, id, &mut out).map_err(|m| self.fail(sub.isolator_name(), id, m))?;
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// An OOM kill counted by the memory cgroup (a fallback for when init
+    /// could not record it).
+    fn limitation(&self, id: &ContainerId) -> Result<Option<Limitation>, IsolatorError> {
+        if !self.has(Subsystem::Mem) {
+            return Ok(None);
+        }
+        let Some(cg) = self.cgroup(id, Controller::Memory).filter(Cgroup::exists) else {
+            return Ok(None);
+        };
+        match phobos_cgroups::oom::oom_kill_count(&cg) {
+            Ok(n) if n > 0 => Ok(Some(oom_limitation(&cg))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Kills whatever is left (the posix launcher does not use cgroups, so
+    /// something may have escaped it) and removes every cgroup, continuing
+    /// past failures.
+    fn cleanup(&self, id: &ContainerId) -> Result<(), IsolatorError> {
+        let mut errors = Vec::new();
+        for (cg, _) in self.cgroups(id) {
+            if !cg.exists() {
+                continue;
+            }
+            let result = cg
+                .kill_all(CLEANUP_TIMEOUT)
+                .and_then(|()| cg.remove(CLEANUP_TIMEOUT));
+            if let Err(e) = result {
+                errors.push(e.to_string());
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(self.fail("cgroups", id, errors.join("; ")))
+        }
+    }
+}
+
+/// Writes `oom_score_adj` of `pid` for memory request `soft` and hard
+/// limit `hard`, when the soft limit is below the hard one.
+pub fn set_oom_score_adj(pid: i32, soft: u64, hard: memory::Limit) -> std::io::Result<()> {
+    let below = match hard {
+        memory::Limit::Unlimited => true,
+        memory::Limit::Bytes(h) => soft < h,
+    };
+    if !below {
+        return Ok(());
+    }
+    let path = Path::new("/proc")
+        .join(pid.to_string())
+        .join("oom_score_adj");
+    std::fs::write(path, oom_score_adj(soft, host_memory()).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::HostCache;
+    use super::*;
+
+    const MB: u64 = 1024 * 1024;
+
+    /// A pure-v2 host in a temporary directory, with the container's
+    /// cgroup already holding the interface files the kernel would create.
+    fn v2_fixture(id: &str) -> (tempfile::TempDir, Hierarchies, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let mount = dir.path();
+        let controllers = "cpu memory pids io\n";
+        let cg = mount.join("phobos-t").join(id);
+        std::fs::create_dir_all(&cg).unwrap();
+        for d in [mount.to_path_buf(), mount.join("phobos-t")] {
+            std::fs::write(d.join("cgroup.controllers"), controllers).unwrap();
+            std::fs::write(d.join("cgroup.subtree_control"), controllers).unwrap();
+        }
+        let files = [
+            ("cgroup.procs", ""),
+            ("cpu.weight", "100\n"),
+            ("cpu.max", "max 100000\n"),
+            ("memory.low", "0\n"),
+            ("memory.max", "max\n"),
+            ("memory.swap.max", "max\n"),
+            ("pids.max", "max\n"),
+            ("pids.current", "3\n"),
+            ("memory.current", "1048576\n"),
+            (
+                "memory.stat",
+                "anon 524288\nfile 262144\nfile_mapped 4096\nunevictable 0\n",
+            ),
+            ("memory.swap.current", "0\n"),
+            (
+                "cpu.stat",
+                "usage_usec 3000000\nuser_usec 2000000\nsystem_usec 1000000\nnr_periods 10\nnr_throttled 2\nthrottled_usec 500000\n",
+            ),
+            (
+                "io.stat",
+                "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n",
+            ),
+        ];
+        for (f, v) in files {
+            std::fs::write(cg.join(f), v).unwrap();
+        }
+        let mountinfo = format!(
+            "35 25 0:30 / {} rw,nosuid,nodev,noexec shared:9 - cgroup2 cgroup2 rw\n",
+            mount.display()
+        );
+        let h = Hierarchies::from_mountinfo(&mountinfo).unwrap();
+        (dir, h, cg)
+    }
+
+    fn read(cg: &Path, f: &str) -> String {
+        std::fs::read_to_string(cg.join(f))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    #[test]
+    fn v2_limits_updates_and_usage_on_a_fixture() {
+        let id = ContainerId::new("c1").unwrap();
+        let (_dir, h, cg) = v2_fixture("c1");
+        let iso = CgroupsIsolator::with_hierarchies(
+            h,
+            "phobos-t",
+            &Subsystem::ALL,
+            false,
+            IsolatorFlags::default(),
+        )
+        .unwrap();
+        let config = ContainerConfig {
+            id: id.clone(),
+            command: phobos_core::CommandSpec::argv(vec!["true".into()]).unwrap(),
+            env: vec![],
+            working_dir: None,
+            user: None,
+            hostname: None,
+            isolation: vec!["cgroups/all".into()],
+            launcher: phobos_core::LauncherKind::Linux,
+            sandbox: PathBuf::from("/nonexistent"),
+            cgroups_root: "phobos-t".into(),
+            interactive: false,
+            created_at: 0.0,
+            resources: Resources {
+                cpus: Some(0.5),
+                mem: Some(64.0),
+                cpus_limit: Some(phobos_core::Limit::Finite(1.0)),
+                mem_limit: Some(phobos_core::Limit::Finite(128.0)),
+                pids_limit: Some(50),
+                ..Resources::default()
+            },
+            isolator_flags: IsolatorFlags::default(),
+        };
+        let c = iso.prepare(&config).unwrap().unwrap();
+        let watch = c.oom_watch.unwrap();
+        assert!(watch.cgroup.unified);
+        assert_eq!(watch.cgroup.mount.join(&watch.cgroup.rel), cg);
+        // shares 512 -> weight 1 + (510 * 9999) / 262142 = 20.
+        assert_eq!(read(&cg, "cpu.weight"), "20");
+        assert_eq!(read(&cg, "cpu.max"), "100000 100000");
+        assert_eq!(read(&cg, "memory.low"), (64 * MB).to_string());
+        assert_eq!(read(&cg, "memory.max"), (128 * MB).to_string());
+        assert_eq!(read(&cg, "pids.max"), "50");
+
+        // Lowering the hard limit is ignored unless forced.
+        let lower = Resources {
+            mem_limit: Some(phobos_core::Limit::Finite(96.0)),
+            ..config.resources.clone()
+        };
+        iso.update(&id, &lower, false).unwrap();
+        assert_eq!(read(&cg, "memory.max"), (128 * MB).to_string());
+        iso.update(&id, &lower, true).unwrap();
+        assert_eq!(read(&cg, "memory.max"), (96 * MB).to_string());
+        let unlimited = Resources {
+            cpus_limit: Some(phobos_core::Limit::Infinite),
+            mem_limit: Some(phobos_core::Limit::Infinite),
+            ..config.resources.clone()
+        };
+        iso.update(&id, &unlimited, false).unwrap();
+        assert_eq!(read(&cg, "memory.max"), "max");
+        assert_eq!(read(&cg, "cpu.max"), "max 100000");
+
+        let host = HostCache::default();
+        let ctx = super::super::UsageContext {
+            pid: None,
+            host: &host,
+        };
+        let u = iso.usage(&id, &ctx).unwrap().unwrap();
+        assert_eq!(u.cpus_user_time_secs, Some(2.0));
+        assert_eq!(u.cpus_system_time_secs, Some(1.0));
+        assert_eq!(u.mem_total_bytes, Some(MB));
+        assert_eq!(u.mem_rss_bytes, Some(524288));
+        assert_eq!(u.mem_cache_bytes, Some(262144));
+        assert_eq!(u.mem_mapped_file_bytes, Some(4096));
+        assert_eq!(u.threads, Some(3));
+        assert_eq!(u.processes, Some(0));
+        let blkio = u.blkio_statistics.unwrap();
+        assert_eq!(blkio.throttling[0].io_service_bytes[1].value, 4096);
+    }
+
+    #[test]
+    fn a_missing_subsystem_is_an_error_unless_from_cgroups_all() {
+        let (_dir, h, _cg) = v2_fixture("c2");
+        // The fixture offers no hugetlb, but every Subsystem is there; make
+        // one missing by pointing at a v2 root without "pids".
+        let root = h.unified_mount().unwrap().to_path_buf();
+        std::fs::write(root.join("cgroup.controllers"), "cpu memory io\n").unwrap();
+        let mountinfo = format!(
+            "35 25 0:30 / {} rw shared:9 - cgroup2 cgroup2 rw\n",
+            root.display()
+        );
+        let h = Hierarchies::from_mountinfo(&mountinfo).unwrap();
+        let err = CgroupsIsolator::with_hierarchies(
+            h.clone(),
+            "r",
+            &[Subsystem::Pids],
+            false,
+            IsolatorFlags::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("cgroups/pids"), "{err}");
+        let iso = CgroupsIsolator::with_hierarchies(
+            h,
+            "r",
+            &Subsystem::ALL,
+            true,
+            IsolatorFlags::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            iso.subsystems(),
+            [Subsystem::Cpu, Subsystem::Mem, Subsystem::Blkio]
+        );
+    }
+
+    #[test]
+    fn oom_score_adj_follows_mesos() {
+        assert_eq!(oom_score_adj(512, 1024), 500);
+        assert_eq!(oom_score_adj(1024, 1024), 0);
+        assert_eq!(oom_score_adj(0, 1024), 1000);
+        assert_eq!(oom_score_adj(5000, 1024), 0);
+        assert_eq!(oom_score_adj(1, 0), 0);
+    }
+
+    #[test]
+    fn blkio_merges_bytes_and_operations_per_device() {
+        let b = DeviceIo {
+            major: 8,
+            minor: 0,
+            read: 4096,
+            write: 8192,
+            total: 12288,
+            ..DeviceIo::default()
+        };
+        let o = DeviceIo {
+            major: 8,
+            minor: 0,
+            read: 1,
+            write: 2,
+            total: 3,
+            ..DeviceIo::default()
+        };
+        let s = blkio_statistics(&[b], &[o]);
+        assert_eq!(s.throttling.len(), 1);
+        let t = &s.throttling[0];
+        assert_eq!(t.io_service_bytes[0].value, 12288);
+        assert_eq!(t.io_serviced[2].op, BlkioOperation::Write);
+        assert_eq!(t.io_serviced[2].value, 2);
+    }
+}
