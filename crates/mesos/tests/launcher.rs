@@ -29,6 +29,8 @@ fn check(choice: KillHierarchy, test: &str) {
     // adopt; on cgroup2 a moved process is killed just the same).
     let mut shell = Command::new("sh")
         .args(["-c", "sleep 1000 & sleep 1000 & wait"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     cgroup.add_process(shell.id() as i32).unwrap();
