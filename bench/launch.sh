@@ -2,7 +2,12 @@
 # Launch benchmark (issue "spine"): whole-process `phobos run -- /bin/true`
 # with pid, mount, ipc and uts namespaces and a kill cgroup, against
 # `runc run` of an equivalent bundle and `unshare`, in the same hyperfine
-# run. Prints a Markdown table of medians and ratios (for docs/benchmarks.md).
+# run; plus phobos with its full default isolation (cgroups cpu, mem and
+# pids too) for reference. Prints a Markdown table of medians and ratios
+# (for docs/benchmarks.md).
+#
+# STATE_FS=tmpfs puts every runtime's state (phobos's runtime and work
+# dirs, runc's --root) on a private tmpfs, as /run is on most hosts.
 #
 #   sudo bench/launch.sh [RUNS]        # default 60 runs each, 5 warm-ups
 #
@@ -22,7 +27,10 @@ cargo build --release -q -p phobos-cli
 PHOBOS="$PWD/target/release/phobos"
 
 work=$(mktemp -d /tmp/phobos-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap 'umount "$work" 2>/dev/null || true; rm -rf "$work"' EXIT
+if [ "${STATE_FS:-disk}" = tmpfs ]; then
+  mount -t tmpfs phobos-bench "$work"
+fi
 # An OCI bundle equivalent to phobos's default: busybox rootfs, /bin/true,
 # pid/mount/ipc/uts namespaces (runc spec's network namespace removed).
 mkdir -p "$work/bundle/rootfs/bin" "$work/bundle/rootfs/proc" "$work/bundle/rootfs/dev"
@@ -41,7 +49,8 @@ PY
 
 export PHOBOS_RUNTIME_DIR="$work/run" PHOBOS_WORK_DIR="$work/work"
 hyperfine -N --warmup 5 --runs "$RUNS" --export-json "$work/launch.json" \
-  --command-name phobos "$PHOBOS run -- /bin/true" \
+  --command-name phobos "$PHOBOS run --isolation filesystem/linux,namespaces/pid,namespaces/ipc,namespaces/uts -- /bin/true" \
+  --command-name "phobos (default isolation)" "$PHOBOS run -- /bin/true" \
   --command-name runc "runc --root $work/runc run --bundle $work/bundle phobos-bench" \
   --command-name unshare "unshare --pid --fork --mount --ipc --uts /bin/true" >&2
 
@@ -52,9 +61,10 @@ med = {name: statistics.median(r["times"]) * 1000 for name, r in results.items()
 p90 = {name: sorted(r["times"])[int(len(r["times"]) * 0.9) - 1] * 1000 for name, r in results.items()}
 print(f"| command | median (ms) | p90 (ms) | runs |")
 print(f"| --- | ---: | ---: | ---: |")
-for name in ("phobos", "runc", "unshare"):
+for name in ("phobos", "phobos (default isolation)", "runc", "unshare"):
     print(f"| {name} | {med[name]:.2f} | {p90[name]:.2f} | {len(results[name]['times'])} |")
 print()
 print(f"- phobos / runc = {med['phobos'] / med['runc']:.3f} (target ≤ 0.25)")
 print(f"- phobos / unshare = {med['phobos'] / med['unshare']:.2f} (target ≤ 2)")
+print(f"- phobos (default isolation) / phobos = {med['phobos (default isolation)'] / med['phobos']:.2f}")
 PY

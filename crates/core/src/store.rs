@@ -207,6 +207,24 @@ impl NewContainer {
         &self.dir
     }
 
+    /// Writes a checkpoint into the unpublished directory. Nobody can see it
+    /// yet and `publish` is the atomic step, so a plain write suffices.
+    pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
+        let path = self.dir.file(name);
+        let bytes = json_bytes(&path, value)?;
+        fs::write(&path, bytes).map_err(io_err("write", &path))
+    }
+
+    /// Records the first state, like [`ContainerDir::set_state`].
+    pub fn set_state(&self, state: ContainerState) -> Result<StateRecord, StoreError> {
+        let record = StateRecord {
+            state,
+            since: crate::time::now_secs(),
+        };
+        self.write_json(STATE_FILE, &record)?;
+        Ok(record)
+    }
+
     /// Makes the container visible under its ID with `rename(2)` and
     /// `RENAME_NOREPLACE`, so two launches of one ID cannot both win.
     /// Returns the directory, the held operation lock and the held init lock.
@@ -235,6 +253,15 @@ impl NewContainer {
         self.dir.path = self.final_path.clone();
         Ok((self.dir, self.op_lock, self.init_lock))
     }
+}
+
+fn json_bytes<T: Serialize>(path: &Path, value: &T) -> Result<Vec<u8>, StoreError> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| StoreError::Corrupt {
+        path: path.to_owned(),
+        source,
+    })?;
+    bytes.push(b'\n');
+    Ok(bytes)
 }
 
 fn cstring(path: &Path) -> Result<CString, StoreError> {
@@ -362,11 +389,7 @@ impl ContainerDir {
     }
 
     pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
-        let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| StoreError::Corrupt {
-            path: self.file(name),
-            source,
-        })?;
-        bytes.push(b'\n');
+        let bytes = json_bytes(&self.file(name), value)?;
         self.write_atomic(name, &bytes)
     }
 

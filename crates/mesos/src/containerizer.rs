@@ -177,8 +177,8 @@ impl MesosContainerizer {
         let user = config.user.as_deref().map(user::resolve).transpose()?;
 
         let new = self.store.create(&config.id)?;
-        new.dir().write_json(CONFIG_FILE, config)?;
-        new.dir().set_state(ContainerState::Provisioning)?;
+        new.write_json(CONFIG_FILE, config)?;
+        new.set_state(ContainerState::Provisioning)?;
         StopPoint::hit(&self.stop_at, "created");
         let (dir, op_lock, init_lock) = new.publish()?;
         StopPoint::hit(&self.stop_at, ContainerState::Provisioning.name());
@@ -688,7 +688,10 @@ impl MesosContainerizer {
     ) -> Result<Termination> {
         let id = &config.id;
         let previous = dir.state()?.map(|r| r.state);
-        if previous != Some(ContainerState::Destroying) {
+        // A command that ended by itself needs no DESTROYING checkpoint: if
+        // this process dies mid-way, RUNNING with a dead init is finalized
+        // again, and every step below is idempotent.
+        if previous != Some(ContainerState::Destroying) && !matches!(cause, Cause::Exited) {
             dir.set_state(ContainerState::Destroying)?;
             tracing::info!(container = %id, from = ?previous, "destroying");
         }
