@@ -163,7 +163,7 @@ pub enum EngineError {
     },
 }
 
-fn is_not_found(e: &BollardError) -> bool {
+pub(crate) fn is_not_found(e: &BollardError) -> bool {
     matches!(
         e,
         BollardError::DockerResponseServerError {

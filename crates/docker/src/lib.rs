@@ -13,15 +13,26 @@
 //! - [`usage`]: cpu and memory statistics read from the container's cgroups
 //!   (v1, v2 and hybrid hosts).
 //!
-//! This crate does not depend on the other Phobos crates yet; its input and
-//! output types are its own and get adapted by the containerizer.
+//! - [`containerizer`]: [`DockerContainerizer`], which keeps a runtime-directory
+//!   record per container (in phobos-core's store) so every face of Phobos
+//!   can launch, wait, destroy, meter and recover Docker containers from a
+//!   fresh process.
+//!
+//! The engine-facing modules use their own input and output types;
+//! [`containerizer`] adapts phobos-core's `ContainerConfig`, `Termination`
+//! and `ResourceStatistics` onto them.
 
+pub mod containerizer;
 pub mod engine;
 pub mod params;
 pub mod spec;
 pub mod translate;
 pub mod usage;
 
+pub use containerizer::{
+    ContainerizerError, DockerContainerizer, DockerLaunch, DockerRecord, DockerRecoverReport,
+    DockerSettings, DockerSummary,
+};
 pub use engine::{
     DockerEngine, EngineError, EngineInfo, ExitStatus, ImageSource, Launched, ListedContainer,
     LogTotals, PullProgress, StopOutcome,
