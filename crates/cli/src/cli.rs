@@ -203,9 +203,45 @@ pub struct RunArgs {
     pub disk: Option<String>,
     #[command(flatten)]
     pub flags: IsolatorFlagArgs,
-    /// The command and its arguments.
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    #[command(flatten)]
+    pub docker: DockerArgs,
+    /// The command and its arguments (optional with a Docker image: the
+    /// image's ENTRYPOINT and CMD run then).
+    #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+/// Options of the Docker containerizer (`phobos run --docker-image`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct DockerArgs {
+    /// Run the command in a Docker container of this image (the Docker
+    /// containerizer; needs a Docker engine at `docker_socket`).
+    #[arg(long, value_name = "IMAGE", conflicts_with = "image")]
+    pub docker_image: Option<String>,
+    /// The container image as a URL; `docker:///IMAGE` selects the Docker
+    /// containerizer (the only kind of image supported so far).
+    #[arg(long, value_name = "URL")]
+    pub image: Option<String>,
+    /// Publish a container port: HOST:CONTAINER[/tcp|udp|sctp] (repeatable;
+    /// needs --network bridge or a user network).
+    #[arg(short = 'p', long = "publish", value_name = "HOST:CONTAINER[/PROTO]")]
+    pub publish: Vec<String>,
+    /// Docker network: host (the Mesos default), bridge, none or a network name.
+    #[arg(long, value_name = "NETWORK")]
+    pub network: Option<String>,
+    /// Bind-mount a host path: HOST:CONTAINER[:ro|:rw] (repeatable).
+    #[arg(short = 'v', long = "volume", value_name = "HOST:CONTAINER[:ro]")]
+    pub volume: Vec<String>,
+    /// A docker-run flag as Mesos's DockerInfo.parameters: KEY=VALUE, e.g.
+    /// `--docker-param memory-swappiness=0` (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub docker_param: Vec<String>,
+    /// Pull the image even when it is present (DockerInfo.force_pull_image).
+    #[arg(long)]
+    pub force_pull: bool,
+    /// Run the container privileged (DockerInfo.privileged).
+    #[arg(long)]
+    pub privileged: bool,
 }
 
 /// Requests and limits, parsed by `resource_args` (so a bad value is one

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use phobos_config::{Environment, LoadedConfig};
+use phobos_docker::{DockerContainerizer, DockerSettings};
 use phobos_mesos::{MesosContainerizer, StopPoint};
 
 use crate::cli::Global;
@@ -80,6 +81,33 @@ pub fn work_dir(global: &Global) -> PathBuf {
         Some(dir) => dir.clone(),
         None => settings(global).config.work_dir.clone(),
     }
+}
+
+/// The Docker containerizer over the same runtime directory, with the
+/// `docker_*` settings.
+pub fn docker(global: &Global) -> DockerContainerizer {
+    let settings = settings(global);
+    let config = &settings.config;
+    DockerContainerizer::new(
+        &runtime_dir(global),
+        DockerSettings {
+            socket: config.docker_socket.clone(),
+            stop_timeout: config.docker_stop_timeout,
+            kill_orphans: config.docker_kill_orphans,
+            sandbox_directory: config.sandbox_directory.display().to_string(),
+            cgroups_enable_cfs: config.cgroups_enable_cfs,
+        },
+    )
+}
+
+/// Runs one Docker containerizer call to completion on a single-threaded
+/// runtime (the CLI is synchronous; every call is one process's work).
+pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime for the Docker engine client")?;
+    Ok(runtime.block_on(future))
 }
 
 pub fn containerizer(global: &Global) -> anyhow::Result<MesosContainerizer> {

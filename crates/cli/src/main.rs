@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod context;
+mod docker_args;
 mod error;
 mod follow;
 mod logging;

@@ -257,12 +257,12 @@ impl DockerContainerizer {
             config.sandbox.clone(),
         );
         spec.env = config.env.clone();
-        spec.workdir = config
-            .working_dir
-            .as_ref()
-            .map(|p| p.display().to_string());
+        spec.workdir = config.working_dir.as_ref().map(|p| p.display().to_string());
         spec.hostname = config.hostname.clone();
-        spec.resources = docker_resources(&config.resources, self.settings.cgroups_enable_cfs);
+        spec.resources = docker_resources(
+            &config.resources,
+            self.settings.cgroups_enable_cfs || config.isolator_flags.cgroups_enable_cfs,
+        );
         spec.network = docker.network.clone();
         spec.port_mappings = docker.port_mappings.clone();
         spec.offered_ports = docker.offered_ports.clone();
@@ -402,7 +402,9 @@ impl DockerContainerizer {
         dir.set_state(ContainerState::Terminated)?;
         match engine.remove(&record.docker_id, true).await {
             Ok(_) => {}
-            Err(e) => tracing::warn!(id = %config.id, error = %e, "failed to remove the ended container"),
+            Err(e) => {
+                tracing::warn!(id = %config.id, error = %e, "failed to remove the ended container")
+            }
         }
         Ok(termination)
     }
@@ -426,7 +428,10 @@ impl DockerContainerizer {
             Ok(outcome) if outcome.already_exited => exit_termination(outcome.status),
             Ok(outcome) => {
                 let how = if outcome.killed {
-                    format!("killed with SIGKILL after a grace period of {grace:?}")
+                    format!(
+                        "killed with SIGKILL after a grace period of {}s",
+                        grace.as_secs_f64()
+                    )
                 } else {
                     "stopped by its stop signal".to_owned()
                 };
@@ -499,7 +504,7 @@ impl DockerContainerizer {
             _ => None,
         };
         let command = if record.image_command {
-            format!("({} default command)", record.image)
+            "(the image's default command)".to_owned()
         } else {
             config.command.display()
         };
@@ -580,7 +585,10 @@ impl DockerContainerizer {
         }
         let (mut config, record) = self.record(&dir)?;
         let engine = self.engine().await?;
-        let wanted = docker_resources(resources, self.settings.cgroups_enable_cfs);
+        let wanted = docker_resources(
+            resources,
+            self.settings.cgroups_enable_cfs || config.isolator_flags.cgroups_enable_cfs,
+        );
         engine.update(&record.name, &wanted).await?;
         config.resources = resources.clone();
         dir.write_json(CONFIG_FILE, &config)?;
@@ -654,7 +662,9 @@ impl DockerContainerizer {
                 let _ = if is_err {
                     io::stderr().write_all(bytes)
                 } else {
-                    io::stdout().write_all(bytes).and_then(|()| io::stdout().flush())
+                    io::stdout()
+                        .write_all(bytes)
+                        .and_then(|()| io::stdout().flush())
                 };
             }
         }
@@ -702,7 +712,9 @@ impl DockerContainerizer {
                 continue;
             }
             let stopped = match engine.stop(&c.docker_id, Duration::ZERO).await {
-                Ok(_) | Err(EngineError::NotFound { .. }) => engine.remove(&c.docker_id, true).await,
+                Ok(_) | Err(EngineError::NotFound { .. }) => {
+                    engine.remove(&c.docker_id, true).await
+                }
                 Err(e) => Err(e),
             };
             match stopped {

@@ -10,6 +10,10 @@ use crate::error::usage;
 pub fn run(global: &Global, id: &str, signal: &str) -> anyhow::Result<u8> {
     let id = parse_id(id)?;
     let sig = parse_signal(signal).ok_or_else(|| usage(format!("unknown signal '{signal}'")))?;
+    if let Some(docker) = super::docker_owner(global, &id) {
+        context::block_on(docker.kill(&id, sig))??.ok_or_else(|| unknown(&id))?;
+        return Ok(0);
+    }
     context::containerizer(global)?
         .kill(&id, sig)?
         .ok_or_else(|| unknown(&id))?;

@@ -7,6 +7,16 @@ use crate::follow::Follow;
 
 pub fn run(global: &Global, id: &str, follow: bool) -> anyhow::Result<u8> {
     let id = parse_id(id)?;
+    if let Some(docker) = super::docker_owner(global, &id) {
+        if follow {
+            // The engine replays the whole log, then follows it live.
+            context::block_on(docker.follow(&id, true))??.ok_or_else(|| unknown(&id))?;
+            return Ok(0);
+        }
+        let sandbox = context::block_on(docker.refresh_logs(&id))??.ok_or_else(|| unknown(&id))?;
+        Follow::from_start(&sandbox)?.run(None, None)?;
+        return Ok(0);
+    }
     let containerizer = context::containerizer(global)?;
     let c = containerizer.summary(&id)?.ok_or_else(|| unknown(&id))?;
     let mut output = Follow::from_start(&c.sandbox)?;

@@ -8,6 +8,7 @@ mod logs;
 mod ps;
 mod recover;
 mod run;
+mod run_docker;
 mod state;
 mod stats;
 mod status;
@@ -15,6 +16,7 @@ mod update;
 mod wait;
 
 use phobos_core::{ContainerId, Termination};
+use phobos_docker::DockerContainerizer;
 
 use crate::cli::{Cli, Command};
 use crate::error::{Unknown, usage};
@@ -36,6 +38,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Stats { id, json } => stats::run(g, id.as_deref(), json),
         Command::Update(args) => update::run(g, &args),
     }
+}
+
+/// The Docker containerizer when it owns `id` (the composing
+/// containerizer of Mesos §5: the record's place decides), else `None` and
+/// the Mesos containerizer handles it.
+fn docker_owner(global: &crate::cli::Global, id: &ContainerId) -> Option<DockerContainerizer> {
+    let docker = crate::context::docker(global);
+    docker.owns(id).then_some(docker)
 }
 
 /// Parses a container ID argument (exit 2 when invalid).

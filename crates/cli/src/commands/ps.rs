@@ -8,7 +8,8 @@
 
 use std::collections::HashMap;
 
-use phobos_core::{ContainerState, ResourceStatistics};
+use phobos_core::{ContainerState, ResourceStatistics, Termination};
+use phobos_docker::DockerSummary;
 use phobos_mesos::ContainerSummary;
 
 use crate::cli::Global;
@@ -16,8 +17,20 @@ use crate::context;
 
 pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
     let containers = context::containerizer(global)?.list()?;
+    let docker = docker_rows(global)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&containers)?);
+        if docker.is_empty() {
+            println!("{}", serde_json::to_string_pretty(&containers)?);
+        } else {
+            let mut all = Vec::with_capacity(containers.len() + docker.len());
+            for c in &containers {
+                all.push(serde_json::to_value(c)?);
+            }
+            for (c, _) in &docker {
+                all.push(serde_json::to_value(c)?);
+            }
+            println!("{}", serde_json::to_string_pretty(&all)?);
+        }
         return Ok(0);
     }
     let containerizer = context::containerizer(global)?;
@@ -52,7 +65,49 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
             c.command
         );
     }
+    for (c, stats) in &docker {
+        println!(
+            "{:<36}  {:<12}  {:>7}  {:>6}  {:>9}  {:<20}  {}",
+            c.id.as_str(),
+            label(c.state, c.termination.as_ref()),
+            c.pid.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+            stats
+                .as_ref()
+                .and_then(|s| cpu_percent(s, c.started_at))
+                .map_or_else(|| "-".to_owned(), |p| format!("{p:.1}")),
+            stats
+                .as_ref()
+                .and_then(|s| s.mem_rss_bytes.or(s.mem_total_bytes))
+                .map_or_else(|| "-".to_owned(), super::stats::human_bytes),
+            phobos_core::time::rfc3339(c.started_at),
+            format!("[docker {}] {}", c.image, c.command)
+        );
+    }
     Ok(0)
+}
+
+/// The Docker containerizer's containers with the statistics of the running
+/// ones; the engine is contacted only when there are any.
+fn docker_rows(
+    global: &Global,
+) -> anyhow::Result<Vec<(DockerSummary, Option<ResourceStatistics>)>> {
+    let docker = context::docker(global);
+    if docker.store().list()?.is_empty() {
+        return Ok(Vec::new());
+    }
+    context::block_on(async {
+        let engine = docker.engine().await.ok();
+        let mut rows = Vec::new();
+        for c in docker.list(engine.as_ref()).await? {
+            let stats = if c.state == ContainerState::Running && engine.is_some() {
+                docker.usage(&c.id).await.ok().flatten()
+            } else {
+                None
+            };
+            rows.push((c, stats));
+        }
+        Ok(rows)
+    })?
 }
 
 /// Lifetime CPU use in percent of one CPU.
@@ -64,7 +119,12 @@ fn cpu_percent(s: &ResourceStatistics, started_at: f64) -> Option<f64> {
 
 /// TERMINATED shows how: `EXITED(7)`, `KILLED(9)`, or `FAILED`.
 pub fn state_label(c: &ContainerSummary) -> String {
-    match (&c.state, &c.termination) {
+    label(c.state, c.termination.as_ref())
+}
+
+/// A state for listings, with how a TERMINATED container ended.
+pub fn label(state: ContainerState, termination: Option<&Termination>) -> String {
+    match (state, termination) {
         (ContainerState::Terminated, Some(t)) => match t.status {
             Some(s) if s.exit_code().is_some() => format!("EXITED({})", s.shell_exit_code()),
             Some(s) => format!("KILLED({})", s.signal().unwrap_or(0)),

@@ -10,12 +10,13 @@ use phobos_mesos::isolator;
 
 use crate::cli::{Global, RunArgs};
 use crate::context;
+use crate::docker_args;
 use crate::error::usage;
 use crate::follow::{Follow, Forward};
 use crate::resource_args;
 
 /// Signals `phobos run` passes on to the container (docker's --sig-proxy).
-const FORWARDED: [Signal; 6] = [
+pub(super) const FORWARDED: [Signal; 6] = [
     Signal::SIGINT,
     Signal::SIGTERM,
     Signal::SIGHUP,
@@ -25,6 +26,14 @@ const FORWARDED: [Signal; 6] = [
 ];
 
 pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
+    if let Some(image) = docker_args::image(&args.docker)? {
+        return super::run_docker::run(global, args, image);
+    }
+    if let Some(flag) = docker_args::any_docker_only(&args.docker) {
+        return Err(usage(format!(
+            "{flag} needs a Docker image (--docker-image IMAGE)"
+        )));
+    }
     let config = build_config(global, &args)?;
     let containerizer = context::containerizer(global)?;
 
@@ -60,6 +69,19 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
     unsafe { libc::waitpid(launched.pid, std::ptr::null_mut(), 0) };
     let termination = containerizer.finalize(&launched.dir)?;
     Ok(termination.shell_exit_code().clamp(0, 255) as u8)
+}
+
+/// `--env KEY=VALUE` pairs, in order.
+pub(super) fn parse_env(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    let mut env = Vec::with_capacity(pairs.len());
+    for pair in pairs {
+        let (k, v) = pair
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| usage(format!("invalid --env '{pair}': expected KEY=VALUE")))?;
+        env.push((k.to_owned(), v.to_owned()));
+    }
+    Ok(env)
 }
 
 fn build_config(global: &Global, args: &RunArgs) -> anyhow::Result<ContainerConfig> {
@@ -118,14 +140,7 @@ fn build_config(global: &Global, args: &RunArgs) -> anyhow::Result<ContainerConf
     if args.hostname.is_some() && launcher != LauncherKind::Linux {
         return Err(usage("--hostname needs the linux launcher"));
     }
-    let mut env = Vec::with_capacity(args.env.len());
-    for pair in &args.env {
-        let (k, v) = pair
-            .split_once('=')
-            .filter(|(k, _)| !k.is_empty())
-            .ok_or_else(|| usage(format!("invalid --env '{pair}': expected KEY=VALUE")))?;
-        env.push((k.to_owned(), v.to_owned()));
-    }
+    let env = parse_env(&args.env)?;
     let runtime = context::runtime_dir(global);
     if runtime.join("containers").join(id.as_str()).exists() {
         return Err(usage(format!("container '{id}' already exists")));

@@ -19,6 +19,16 @@ pub fn run(global: &Global, id: Option<&str>, json: bool) -> anyhow::Result<u8> 
     let containerizer = context::containerizer(global)?;
     if let Some(text) = id {
         let id = super::parse_id(text)?;
+        if let Some(docker) = super::docker_owner(global, &id) {
+            let stats =
+                context::block_on(docker.usage(&id))??.ok_or_else(|| super::unknown(&id))?;
+            if json {
+                println!("{}", serde_json::to_string(&stats)?);
+            } else {
+                print_table(&[(id.to_string(), stats)]);
+            }
+            return Ok(0);
+        }
         let Some(stats) = containerizer.usage(&id)? else {
             return Err(super::unknown(&id));
         };
@@ -38,6 +48,19 @@ pub fn run(global: &Global, id: Option<&str>, json: bool) -> anyhow::Result<u8> 
             Ok(None) | Err(phobos_mesos::ContainerizerError::NotRunning(_)) => {}
             Err(e) => eprintln!("phobos: container {id}: {e}"),
         }
+    }
+    let docker = context::docker(global);
+    let docker_ids = docker.store().list()?;
+    if !docker_ids.is_empty() {
+        context::block_on(async {
+            for id in docker_ids {
+                match docker.usage(&id).await {
+                    Ok(Some(stats)) => rows.push((id.to_string(), stats)),
+                    Ok(None) | Err(phobos_docker::ContainerizerError::NotRunning(_)) => {}
+                    Err(e) => eprintln!("phobos: container {id}: {e}"),
+                }
+            }
+        })?;
     }
     if json {
         let entries: Vec<Entry<'_>> = rows

@@ -22,6 +22,21 @@ pub fn run(global: &Global, args: &UpdateArgs) -> anyhow::Result<u8> {
     // Parse everything before touching the container: a bad value is a
     // usage error and changes nothing.
     resource_args::apply(&args.resources, Default::default())?;
+    if let Some(docker) = super::docker_owner(global, &id) {
+        return context::block_on(async {
+            let engine = docker.engine().await?;
+            let current = docker
+                .summary(&id, Some(&engine))
+                .await?
+                .ok_or_else(|| super::unknown(&id))?;
+            let resources = resource_args::apply(&args.resources, current.resources)?;
+            docker
+                .update(&id, &resources)
+                .await?
+                .ok_or_else(|| super::unknown(&id))?;
+            Ok(0)
+        })?;
+    }
     let containerizer = context::containerizer(global)?;
     let Some(summary) = containerizer.summary(&id)? else {
         return Err(super::unknown(&id));

@@ -8,6 +8,11 @@ use crate::context;
 
 pub fn run(global: &Global, id: &str, json: bool) -> anyhow::Result<u8> {
     let id = parse_id(id)?;
+    if let Some(docker) = super::docker_owner(global, &id) {
+        let t = context::block_on(docker.wait(&id))??.ok_or_else(|| unknown(&id))?;
+        print_termination(&t, json)?;
+        return Ok(0);
+    }
     let termination = context::containerizer(global)?
         .wait(&id)?
         .ok_or_else(|| unknown(&id))?;
