@@ -110,6 +110,38 @@ pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> 
     Ok(runtime.block_on(future))
 }
 
+/// Starts a detached `phobos logs --follow ID` (its own process group,
+/// stdio on /dev/null) that copies a detached Docker container's output into
+/// its sandbox files while it runs, and exits when the output ends. Losing
+/// it loses nothing: `logs`, `wait` and `destroy` copy the engine's whole
+/// log again.
+pub fn spawn_docker_log_follower(global: &Global, id: &phobos_core::ContainerId) {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+
+    let Ok(exe) = std::env::current_exe() else {
+        tracing::warn!("cannot find the phobos binary to follow the container's logs");
+        return;
+    };
+    let mut command = Command::new(exe);
+    if let Some(config) = &global.config {
+        command.arg("--config").arg(config);
+    }
+    command
+        .arg("--runtime-dir")
+        .arg(runtime_dir(global))
+        .arg("--work-dir")
+        .arg(work_dir(global))
+        .args(["--log-level", "off", "logs", "--follow", id.as_str()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+    if let Err(e) = command.spawn() {
+        tracing::warn!(error = %e, "failed to start the log follower");
+    }
+}
+
 pub fn containerizer(global: &Global) -> anyhow::Result<MesosContainerizer> {
     let exe = std::env::current_exe()
         .map_err(|e| anyhow::anyhow!("cannot find the phobos binary to run as init: {e}"))?;

@@ -619,13 +619,38 @@ impl DockerContainerizer {
     }
 
     /// Follows the container's output into `<sandbox>/stdout|stderr`
-    /// (replacing them) and, with `tee`, onto this process's stdout and
+    /// (rewriting them from the start: the engine replays the whole log) and, with `tee`, onto this process's stdout and
     /// stderr, until the container's output ends.
     pub async fn follow(&self, id: &ContainerId, tee: bool) -> Result<Option<()>> {
         let Some(dir) = self.store.open(id) else {
             return Ok(None);
         };
         let (config, record) = self.record(&dir)?;
+        if dir.read_json::<Termination>(TERMINATION_FILE)?.is_some() {
+            // Ended and removed: the sandbox files hold the whole log.
+            if tee {
+                for (name, mut sink) in [
+                    ("stdout", Box::new(io::stdout()) as Box<dyn Write>),
+                    ("stderr", Box::new(io::stderr())),
+                ] {
+                    let path = config.sandbox.join(name);
+                    match fs::read(&path) {
+                        Ok(bytes) => {
+                            let _ = sink.write_all(&bytes);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(source) => {
+                            return Err(ContainerizerError::Sandbox {
+                                op: "read",
+                                path,
+                                source,
+                            });
+                        }
+                    }
+                }
+            }
+            return Ok(Some(()));
+        }
         let engine = self.engine().await?;
         let mut out = create_file(&config.sandbox.join("stdout"))?;
         let mut err = create_file(&config.sandbox.join("stderr"))?;
@@ -733,16 +758,25 @@ fn saturate_u32(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
+/// Opens a sandbox log for writing from offset 0 without truncating it (the
+/// writer replays the same log the file already holds a prefix of).
 fn create_file(path: &Path) -> Result<fs::File> {
-    fs::File::create(path).map_err(|source| ContainerizerError::Sandbox {
-        op: "create",
-        path: path.to_owned(),
-        source,
-    })
+    fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|source| ContainerizerError::Sandbox {
+            op: "create",
+            path: path.to_owned(),
+            source,
+        })
 }
 
-/// The engine's whole log of `target`, written over the sandbox files
-/// (each through a temporary file and a rename).
+/// The engine's whole log of `target`, written over the sandbox files in
+/// place, from offset 0 and without truncating: a log follower writing the
+/// same stream into the same files (see [`DockerContainerizer::follow`])
+/// keeps its offset and writes the same bytes, so the two never disagree.
 async fn sync_logs(engine: &DockerEngine, target: &str, sandbox: &Path) -> Result<()> {
     let options = LogsOptionsBuilder::new()
         .follow(false)
@@ -775,9 +809,12 @@ async fn sync_logs(engine: &DockerEngine, target: &str, sandbox: &Path) -> Resul
     }
     for (name, bytes) in [("stdout", out), ("stderr", err)] {
         let path = sandbox.join(name);
-        let tmp = sandbox.join(format!(".{name}.tmp"));
-        fs::write(&tmp, &bytes)
-            .and_then(|()| fs::rename(&tmp, &path))
+        fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&bytes))
             .map_err(|source| ContainerizerError::Sandbox {
                 op: "write",
                 path,

@@ -43,7 +43,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
 /// The Docker containerizer when it owns `id` (the composing
 /// containerizer of Mesos §5: the record's place decides), else `None` and
 /// the Mesos containerizer handles it.
-fn docker_owner(global: &crate::cli::Global, id: &ContainerId) -> Option<DockerContainerizer> {
+pub(crate) fn docker_owner(
+    global: &crate::cli::Global,
+    id: &ContainerId,
+) -> Option<DockerContainerizer> {
     let docker = crate::context::docker(global);
     docker.owns(id).then_some(docker)
 }

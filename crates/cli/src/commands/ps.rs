@@ -67,7 +67,7 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
     }
     for (c, stats) in &docker {
         println!(
-            "{:<36}  {:<12}  {:>7}  {:>6}  {:>9}  {:<20}  {}",
+            "{:<36}  {:<12}  {:>7}  {:>6}  {:>9}  {:<20}  [docker {}] {}",
             c.id.as_str(),
             label(c.state, c.termination.as_ref()),
             c.pid.map_or_else(|| "-".to_owned(), |p| p.to_string()),
@@ -80,7 +80,8 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
                 .and_then(|s| s.mem_rss_bytes.or(s.mem_total_bytes))
                 .map_or_else(|| "-".to_owned(), super::stats::human_bytes),
             phobos_core::time::rfc3339(c.started_at),
-            format!("[docker {}] {}", c.image, c.command)
+            c.image,
+            c.command
         );
     }
     Ok(0)

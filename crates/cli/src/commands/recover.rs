@@ -88,7 +88,7 @@ fn recover_docker(global: &Global) -> anyhow::Result<Option<DockerRecoverReport>
         .config
         .containerizers
         .contains(&Containerizer::Docker);
-    if !has_records && !(enabled && docker.settings().socket.exists()) {
+    if !(has_records || (enabled && docker.settings().socket.exists())) {
         return Ok(None);
     }
     match context::block_on(docker.recover())? {

@@ -4,11 +4,11 @@
 //! In the foreground the engine's log stream is copied into
 //! `<sandbox>/stdout|stderr` and onto this terminal, forwarded signals are
 //! sent to the container through the engine, and the exit code is the
-//! container's. With `-d` the ID is printed once the container runs; no
-//! process stays behind: `phobos logs` copies the engine's log into the
-//! sandbox files on demand, and whoever records the container's end
-//! (`wait`, `destroy`, `recover`) copies it a last time before removing the
-//! container.
+//! container's. With `-d` the ID is printed once the container runs and a
+//! detached `phobos logs --follow` fills the sandbox files while it runs;
+//! should it die, `phobos logs` copies the engine's log into the files on
+//! demand, and whoever records the container's end (`wait`, `destroy`,
+//! `recover`) copies it a last time before removing the container.
 
 use anyhow::Context;
 use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
@@ -41,6 +41,7 @@ pub fn run(global: &Global, args: RunArgs, image: String) -> anyhow::Result<u8> 
     display.finish();
     launched.with_context(|| format!("failed to launch container {id}"))?;
     if args.detach {
+        context::spawn_docker_log_follower(global, &id);
         println!("{id}");
         return Ok(0);
     }

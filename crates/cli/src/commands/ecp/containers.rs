@@ -19,6 +19,18 @@ pub fn run(global: &Global) -> anyhow::Result<()> {
             value: c.id.as_str().to_owned(),
             parent: None,
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let docker = context::docker(global);
+    let mut containers = containers;
+    if !docker.store().list()?.is_empty() {
+        for c in context::block_on(docker.list(None))?? {
+            if c.state != ContainerState::Terminated {
+                containers.push(mesos::ContainerId {
+                    value: c.id.as_str().to_owned(),
+                    parent: None,
+                });
+            }
+        }
+    }
     super::write_output(&Containers { containers })
 }

@@ -12,8 +12,11 @@ pub fn run(global: &Global) -> anyhow::Result<()> {
     let id = super::container_id(&request.container_id)?;
     let span = super::container_span(EcpCall::Destroy, &id);
     let _entered = span.enter();
-    let containerizer = context::containerizer(global)?;
-    match containerizer.destroy(&id)? {
+    let t = match crate::commands::docker_owner(global, &id) {
+        Some(docker) => context::block_on(docker.destroy(&id))??,
+        None => context::containerizer(global)?.destroy(&id)?,
+    };
+    match t {
         Some(t) => tracing::info!(status = ?t.status.map(|s| s.raw()), "destroyed"),
         None => tracing::info!("nothing to destroy: unknown container"),
     }

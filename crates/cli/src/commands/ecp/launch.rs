@@ -12,10 +12,12 @@ use phobos_core::{IsolatorFlags, LauncherKind};
 use phobos_mesos::{SweepPolicy, isolator};
 use phobos_proto::containerizer::Launch;
 
+use super::docker;
 use super::translate::{self, Route, Settings};
 use crate::cli::{EcpCall, Global};
 use crate::context;
 use crate::error::usage;
+use phobos_config::Containerizer;
 
 pub fn run(global: &Global) -> anyhow::Result<()> {
     let request: Launch = super::read_input()?;
@@ -68,14 +70,33 @@ pub fn run(global: &Global) -> anyhow::Result<()> {
     )
     .map_err(|e| usage(format!("container {id}: {e}")))?;
 
-    match plan.route {
-        Route::Mesos => {}
-        Route::Docker { image, origin } => {
+    let docker = context::docker(global);
+    if containerizer.store().open(&id).is_some() || docker.owns(&id) {
+        return Err(usage(format!("container {id} already exists")));
+    }
+    if let Route::Docker { image, origin } = plan.route {
+        if !config.containerizers.contains(&Containerizer::Docker) {
             return Err(usage(format!(
                 "container {id}: image {image:?} (from {origin}) needs the Docker \
-                 containerizer, which phobos ecp cannot drive yet; nothing was launched"
+                 containerizer, which is not in `containerizers`; nothing was launched"
             )));
         }
+        let info = docker::launch_info(&request, image)
+            .map_err(|e| usage(format!("container {id}: {e}")))?;
+        tracing::info!(
+            image = %info.image,
+            origin,
+            command = %plan.config.command.display(),
+            sandbox = %plan.config.sandbox.display(),
+            "docker launch requested"
+        );
+        let record = context::block_on(docker.launch(&plan.config, &info, |p| {
+            tracing::info!(layer = ?p.id, status = %p.status, "pulling");
+        }))?
+        .with_context(|| format!("failed to launch container {id}"))?;
+        tracing::info!(name = %record.name, docker_id = %record.docker_id, "running");
+        context::spawn_docker_log_follower(global, &id);
+        return Ok(());
     }
     if containerizer.store().open(&id).is_some() {
         return Err(usage(format!("container {id} already exists")));

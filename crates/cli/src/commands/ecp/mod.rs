@@ -12,6 +12,7 @@
 
 mod containers;
 mod destroy;
+mod docker;
 mod launch;
 mod recover;
 mod termination;

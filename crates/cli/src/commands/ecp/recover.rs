@@ -33,8 +33,33 @@ pub fn run(global: &Global) -> anyhow::Result<()> {
     for id in &report.busy {
         tracing::info!(container_id = %id, "skipped: another phobos process is working on it");
     }
-    if report.errors.is_empty() {
+    let mut errors = report.errors;
+    let docker = context::docker(global);
+    let has_records = !docker.store().list()?.is_empty();
+    let enabled = context::settings(global)
+        .config
+        .containerizers
+        .contains(&phobos_config::Containerizer::Docker);
+    if has_records || (enabled && docker.settings().socket.exists()) {
+        match context::block_on(docker.recover())? {
+            Ok(d) => {
+                for id in &d.recovered {
+                    tracing::info!(container_id = %id, "recovered a docker container");
+                }
+                for id in &d.finalized {
+                    tracing::info!(container_id = %id, "recorded the termination of a docker container");
+                }
+                for name in &d.orphans_killed {
+                    tracing::info!(name = %name, "stopped and removed an orphan docker container");
+                }
+                errors.extend(d.errors);
+            }
+            Err(e) if has_records => errors.push(format!("docker: {e}")),
+            Err(e) => tracing::warn!(error = %e, "skipping docker recovery"),
+        }
+    }
+    if errors.is_empty() {
         return Ok(());
     }
-    anyhow::bail!("recover: {}", report.errors.join("; "))
+    anyhow::bail!("recover: {}", errors.join("; "))
 }

@@ -167,7 +167,7 @@ pub fn from_mesos<'a>(list: impl IntoIterator<Item = &'a mesos::Resource>) -> Re
 }
 
 /// The ContainerInfo that applies: the task's, else the executor's.
-fn container(launch: &Launch) -> Option<(&mesos::ContainerInfo, &'static str)> {
+pub(super) fn container(launch: &Launch) -> Option<(&mesos::ContainerInfo, &'static str)> {
     let task = launch
         .task_info
         .as_ref()

@@ -28,6 +28,10 @@ pub fn usage(global: &Global) -> anyhow::Result<()> {
     let id = super::container_id(&request.container_id)?;
     let span = super::container_span(EcpCall::Usage, &id);
     let _entered = span.enter();
+    if let Some(docker) = crate::commands::docker_owner(global, &id) {
+        let stats = context::block_on(docker.usage(&id))??.ok_or_else(|| unknown(&id))?;
+        return super::write_output(&to_proto(&stats));
+    }
     let containerizer = context::containerizer(global)?;
     let Some(mut stats) = containerizer.usage(&id)? else {
         return Err(unknown(&id));
@@ -54,6 +58,13 @@ pub fn update(global: &Global) -> anyhow::Result<()> {
     let span = super::container_span(EcpCall::Update, &id);
     let _entered = span.enter();
     let resources = translate::from_mesos(&request.resources);
+    if let Some(docker) = crate::commands::docker_owner(global, &id) {
+        tracing::info!(?resources, "updating docker container");
+        return match context::block_on(docker.update(&id, &resources))?? {
+            Some(()) => Ok(()),
+            None => Err(unknown(&id)),
+        };
+    }
     let containerizer = context::containerizer(global)?;
     tracing::info!(?resources, "updating");
     match containerizer.update(&id, &resources, false)? {

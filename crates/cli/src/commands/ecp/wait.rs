@@ -18,9 +18,12 @@ pub fn run(global: &Global) -> anyhow::Result<()> {
     let span = super::container_span(EcpCall::Wait, &id);
     let _entered = span.enter();
     let generation = context::settings(global).config.ecp_termination;
-    let containerizer = context::containerizer(global)?;
     tracing::info!("waiting");
-    let Some(t) = containerizer.wait(&id)? else {
+    let t = match crate::commands::docker_owner(global, &id) {
+        Some(docker) => context::block_on(docker.wait(&id))??,
+        None => context::containerizer(global)?.wait(&id)?,
+    };
+    let Some(t) = t else {
         return Err(unknown(&id));
     };
     tracing::info!(status = ?t.status.map(|s| s.raw()), "terminated");
