@@ -285,7 +285,7 @@ impl DockerContainerizer {
         &self,
         config: &ContainerConfig,
         docker: &DockerLaunch,
-        progress: F,
+        mut progress: F,
     ) -> Result<DockerRecord>
     where
         F: FnMut(&PullProgress) + Send,
@@ -298,10 +298,22 @@ impl DockerContainerizer {
         // Translate before anything is created: a bad port or parameter
         // is reported with nothing on disk.
         crate::translate::create_request(&spec, 0).map_err(EngineError::from)?;
+        // The engine and the image before any directory: a missing engine
+        // or image fails with nothing written.
+        let engine = self.engine().await?;
+        engine
+            .ensure_image(&spec.image, spec.force_pull, &mut progress)
+            .await?;
+        let store_existed = self.store.containers_dir().exists();
         let new = self.store.create(id).map_err(|e| match e {
             StoreError::AlreadyExists(id) => ContainerizerError::AlreadyExists(id),
             other => other.into(),
         })?;
+        let spec = DockerRunSpec {
+            // Pulled (or found) above; launch only inspects it again.
+            force_pull: false,
+            ..spec
+        };
         let created_sandbox = !config.sandbox.exists();
         fs::create_dir_all(&config.sandbox).map_err(|source| ContainerizerError::Sandbox {
             op: "create",
@@ -312,17 +324,16 @@ impl DockerContainerizer {
             if created_sandbox {
                 let _ = fs::remove_dir_all(&config.sandbox);
             }
-        };
-        let engine = match self.engine().await {
-            Ok(engine) => engine,
-            Err(e) => {
-                undo_sandbox();
-                return Err(e);
+            if !store_existed {
+                // Only removes them when empty (no other container).
+                let _ = fs::remove_dir(self.store.containers_dir());
+                let _ = fs::remove_dir(self.store.root());
             }
         };
         let launched = match engine.launch(&spec, progress).await {
             Ok(launched) => launched,
             Err(e) => {
+                drop(new);
                 undo_sandbox();
                 return Err(e.into());
             }
