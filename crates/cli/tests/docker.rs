@@ -1,0 +1,414 @@
+//! The Docker containerizer through the `phobos` CLI and ECP, against a real
+//! Docker engine (started, with the `busybox:local` images, by
+//! scripts/docker-test-setup.sh, which the README's test command runs).
+//! Each test has its own runtime and work directories and unique ids; the
+//! environment's drop destroys (and so removes) what a test left behind.
+//! A test prints `skipping <test>: <reason>` when no engine answers.
+
+mod common;
+
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Env, eventually};
+
+const SOCKET: &str = "/var/run/docker.sock";
+const IMAGE: &str = "busybox:local";
+
+/// Whether an engine answers; prints the skip line otherwise.
+fn engine_or_skip(test: &str) -> bool {
+    if !common::is_root() {
+        println!("skipping {test}: needs root (the docker engine socket)");
+        return false;
+    }
+    if UnixStream::connect(SOCKET).is_err() {
+        println!("skipping {test}: no docker engine answers on {SOCKET}");
+        return false;
+    }
+    let present = Command::new("docker")
+        .args(["image", "inspect", IMAGE])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !present {
+        println!("skipping {test}: image {IMAGE} missing (run scripts/docker-test-setup.sh)");
+        return false;
+    }
+    true
+}
+
+fn unique() -> String {
+    format!("dk-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The engine's view of `mesos-<id>`: `None` when there is no such container.
+fn docker_state(id: &str) -> Option<String> {
+    let out = Command::new("docker")
+        .args([
+            "inspect",
+            "--format",
+            "{{.State.Status}}",
+            &format!("mesos-{id}"),
+        ])
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn docker_run(env: &Env, id: &str, extra: &[&str], command: &[&str]) -> std::process::Output {
+    let mut args = vec!["run", "--id", id, "--docker-image", IMAGE];
+    args.extend_from_slice(extra);
+    if !command.is_empty() {
+        args.push("--");
+        args.extend_from_slice(command);
+    }
+    env.run(&args)
+}
+
+#[test]
+fn privileged_docker_run_echo_shows_output_fills_sandbox_and_exits_with_its_code() {
+    if !engine_or_skip(
+        "privileged_docker_run_echo_shows_output_fills_sandbox_and_exits_with_its_code",
+    ) {
+        return;
+    }
+    let env = Env::new();
+    let id = unique();
+    let out = docker_run(
+        &env,
+        &id,
+        &["-e", "GREETING=hi"],
+        &["sh", "-c", "echo $GREETING; echo oops >&2; exit 7"],
+    );
+    assert_eq!(out.status.code(), Some(7), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("oops"),
+        "{out:?}"
+    );
+    assert_eq!(read(&env.sandbox(&id).join("stdout")), "hi\n");
+    assert_eq!(read(&env.sandbox(&id).join("stderr")), "oops\n");
+    let t = env.wait_json(&id);
+    assert_eq!(t["exit_code"], 7);
+    assert_eq!(t["state"], "TASK_FAILED");
+    // Its end is recorded, so the engine's container is gone.
+    assert_eq!(docker_state(&id), None);
+    let status = env.status_json(&id);
+    assert_eq!(status["containerizer"], "docker");
+    assert_eq!(status["state"], "TERMINATED");
+}
+
+#[test]
+fn privileged_docker_detached_wait_survives_the_launcher_and_logs_land_in_sandbox() {
+    if !engine_or_skip(
+        "privileged_docker_detached_wait_survives_the_launcher_and_logs_land_in_sandbox",
+    ) {
+        return;
+    }
+    let env = Env::new();
+    let id = unique();
+    // A foreground run, SIGKILLed while the container runs.
+    let mut child = env
+        .cmd()
+        .args(["run", "--id", &id, "--docker-image", IMAGE, "--"])
+        .args(["sh", "-c", "echo started; sleep 1; echo done; exit 3"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || docker_state(&id).as_deref()
+            == Some("running")),
+        "container never ran"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // A fresh process reconnects and gets the exit code.
+    let t = env.wait_json(&id);
+    assert_eq!(t["exit_code"], 3, "{t}");
+    assert_eq!(read(&env.sandbox(&id).join("stdout")), "started\ndone\n");
+    assert_eq!(
+        env.ok(&["wait", &id]),
+        "exited with status 3 (TASK_FAILED): Command exited with status 3"
+    );
+
+    // A detached one prints its id; logs come from the engine on demand.
+    let id2 = unique();
+    let printed = env.ok(&[
+        "run",
+        "-d",
+        "--id",
+        &id2,
+        "--docker-image",
+        IMAGE,
+        "--",
+        "sh",
+        "-c",
+        "echo detached; sleep 30",
+    ]);
+    assert_eq!(printed, id2);
+    assert!(
+        eventually(Duration::from_secs(10), || env.ok(&["logs", &id2])
+            == "detached"),
+        "logs never showed the output"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || read(
+            &env.sandbox(&id2).join("stdout")
+        ) == "detached\n"),
+        "the sandbox never got the output"
+    );
+    let ps = env.ok(&["ps"]);
+    let row = ps
+        .lines()
+        .find(|l| l.starts_with(&id2))
+        .expect("ps lists it");
+    assert!(
+        row.contains("RUNNING") && row.contains("[docker busybox:local]"),
+        "{ps}"
+    );
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&env.ok(&["ps", "--json"])).unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|c| c["id"] == id2.as_str() && c["containerizer"] == "docker")
+    );
+    let stats: serde_json::Value =
+        serde_json::from_str(&env.ok(&["stats", "--json", &id2])).unwrap();
+    assert!(stats["cpus_user_time_secs"].is_number(), "{stats}");
+    assert!(stats["mem_rss_bytes"].is_number(), "{stats}");
+    env.ok(&["destroy", &id2]);
+}
+
+#[test]
+fn privileged_docker_destroy_kills_records_and_removes_the_container() {
+    if !engine_or_skip("privileged_docker_destroy_kills_records_and_removes_the_container") {
+        return;
+    }
+    let env = Env::new();
+    let id = unique();
+    env.ok(&[
+        "run",
+        "-d",
+        "--id",
+        &id,
+        "--docker-image",
+        IMAGE,
+        "--",
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(docker_state(&id).as_deref(), Some("running"));
+    let t: serde_json::Value = serde_json::from_str(&env.ok(&["destroy", "--json", &id])).unwrap();
+    assert_eq!(t["state"], "TASK_KILLED", "{t}");
+    assert_eq!(t["exit_code"], 137, "{t}");
+    assert_eq!(docker_state(&id), None, "the container is removed");
+    // Idempotent, and wait agrees.
+    let again: serde_json::Value =
+        serde_json::from_str(&env.ok(&["destroy", "--json", &id])).unwrap();
+    assert_eq!(again, t);
+    assert_eq!(env.wait_json(&id), t);
+    let out = env.run(&["kill", &id]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn privileged_docker_bad_input_is_one_line_and_leaves_nothing() {
+    if !engine_or_skip("privileged_docker_bad_input_is_one_line_and_leaves_nothing") {
+        return;
+    }
+    let env = Env::new();
+    let missing = format!("phobos-missing-{}:nope", uuid::Uuid::new_v4().simple());
+    let nowhere = format!("/nonexistent-{}", uuid::Uuid::new_v4().simple());
+    let volume = format!("{nowhere}:/data");
+    let cases: [(Vec<&str>, i32, &str); 5] = [
+        (
+            vec!["--docker-image", &missing, "--", "true"],
+            1,
+            "failed to pull image",
+        ),
+        (
+            vec!["--docker-image", IMAGE, "-p", "8080:80", "--", "true"],
+            2,
+            "port mappings",
+        ),
+        (
+            vec![
+                "--docker-image",
+                IMAGE,
+                "-p",
+                "70000:80",
+                "--network",
+                "bridge",
+                "--",
+                "true",
+            ],
+            2,
+            "--publish",
+        ),
+        (
+            vec![
+                "--docker-image",
+                IMAGE,
+                "--docker-param",
+                "bogus=1",
+                "--",
+                "true",
+            ],
+            2,
+            "bogus",
+        ),
+        (
+            vec!["--docker-image", IMAGE, "-v", &volume, "--", "true"],
+            2,
+            "does not exist",
+        ),
+    ];
+    for (extra, code, needle) in cases {
+        let id = unique();
+        let mut args = vec!["run", "--id", &id];
+        args.extend_from_slice(&extra);
+        let out = env.run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert_eq!(docker_state(&id), None, "{args:?} created a container");
+        assert!(!env.sandbox(&id).exists(), "{args:?} left a sandbox");
+    }
+    // No record of any of them.
+    let left: Vec<_> = std::fs::read_dir(env.runtime.path())
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.iter()
+            .all(|p| p.file_name().is_some_and(|n| n != "docker")
+                || std::fs::read_dir(p)
+                    .map(|mut d| d.next().is_none())
+                    .unwrap_or(true)),
+        "{left:?}"
+    );
+    assert!(env.ok(&["ps"]).lines().count() == 1, "only the header");
+}
+
+#[test]
+fn privileged_docker_recover_kills_an_orphan_and_keeps_known_containers() {
+    if !engine_or_skip("privileged_docker_recover_kills_an_orphan_and_keeps_known_containers") {
+        return;
+    }
+    let env = Env::new();
+    let keeper = unique();
+    let orphan = unique();
+    for id in [&keeper, &orphan] {
+        env.ok(&[
+            "run",
+            "-d",
+            "--id",
+            id,
+            "--docker-image",
+            IMAGE,
+            "--",
+            "sleep",
+            "300",
+        ]);
+    }
+    // The orphan's record is lost (as after a crash that lost the runtime dir).
+    std::fs::remove_dir_all(env.runtime.path().join("docker/containers").join(&orphan)).unwrap();
+    let report = env.ok(&["recover"]);
+    assert!(
+        report.contains(&format!("recovered {keeper} (docker)")),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!(
+            "stopped and removed orphan docker container mesos-{orphan}"
+        )),
+        "{report}"
+    );
+    assert_eq!(docker_state(&orphan), None);
+    assert_eq!(docker_state(&keeper).as_deref(), Some("running"));
+    env.ok(&["destroy", &keeper]);
+}
+
+#[test]
+fn privileged_docker_default_cmd_override_and_args() {
+    if !engine_or_skip("privileged_docker_default_cmd_override_and_args") {
+        return;
+    }
+    let env = Env::new();
+    // busybox:local's CMD prints a marker and its working directory.
+    let id = unique();
+    let out = docker_run(&env, &id, &[], &[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("phobos-default-cmd"), "{stdout}");
+    // The image's WORKDIR is kept unless one is given (Deimos issue #49).
+    assert!(stdout.contains("/srv/phobos"), "{stdout}");
+    let id = unique();
+    let out = docker_run(&env, &id, &["-w", "/tmp"], &["pwd"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "/tmp\n");
+    // An image with an ENTRYPOINT: no command keeps its CMD, a command
+    // replaces the CMD and is passed to the ENTRYPOINT as arguments.
+    let id = unique();
+    let out = env.run(&[
+        "run",
+        "--id",
+        &id,
+        "--image",
+        "docker:///busybox:local-entrypoint",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "phobos-entrypoint default-arg\n"
+    );
+    let id = unique();
+    let out = env.run(&[
+        "run",
+        "--id",
+        &id,
+        "--image",
+        "docker:///busybox:local-entrypoint",
+        "--",
+        "a",
+        "b",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "phobos-entrypoint a b\n"
+    );
+}
+
+#[test]
+fn privileged_docker_cpus_limit_sets_the_cfs_quota() {
+    if !engine_or_skip("privileged_docker_cpus_limit_sets_the_cfs_quota") {
+        return;
+    }
+    let env = Env::new();
+    let id = unique();
+    // Inside the container its own cgroup is the root of the cgroup namespace
+    // (v2) or of the mounted v1 hierarchy.
+    let out = docker_run(
+        &env,
+        &id,
+        &["--cpus", "0.5", "--cpus-limit", "0.5", "--mem", "64"],
+        &[
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us 2>/dev/null; true",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        stdout.contains("50000"),
+        "expected a 50 ms quota per 100 ms: {stdout}"
+    );
+}
