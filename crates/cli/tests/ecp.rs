@@ -719,3 +719,82 @@ fn privileged_ecp_containers_get_a_pid_namespace_and_a_cgroup() {
         "the container's cgroups are removed"
     );
 }
+
+/// Whether the docker engine and the test image are there (as root).
+fn docker_engine_or_skip(test: &str) -> bool {
+    let root = is_root_user();
+    let socket = std::os::unix::net::UnixStream::connect("/var/run/docker.sock").is_ok();
+    let image = Command::new("docker")
+        .args(["image", "inspect", "busybox:local"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !(root && socket && image) {
+        println!("skipping {test}: needs root, a docker engine and busybox:local");
+        return false;
+    }
+    true
+}
+
+fn is_root_user() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn privileged_docker_launch_usage_destroy_wait_through_ecp() {
+    if !docker_engine_or_skip("privileged_docker_launch_usage_destroy_wait_through_ecp") {
+        return;
+    }
+    let agent = Agent::new();
+    let id = unique_id();
+    let sandbox = agent.sandbox(&id);
+    let mut launch: Launch =
+        read_message(&mut &launch_msg(&id, &sandbox, "echo $GREETING; exec sleep 300")[..])
+            .unwrap();
+    launch.executor_info.as_mut().unwrap().container = Some(mesos::ContainerInfo {
+        r#type: mesos::container_info::Type::Docker as i32,
+        docker: Some(mesos::container_info::DockerInfo {
+            image: "busybox:local".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    agent.ok("launch", &encode_frame(&launch).unwrap(), Some(&sandbox));
+    let name = format!("mesos-{id}");
+    let running = Command::new("docker")
+        .args(["inspect", "--format", "{{.State.Running}}", &name])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&running.stdout).trim(), "true");
+    assert_eq!(agent.containers(), vec![id.clone()]);
+
+    let out = agent.ok("usage", &usage_msg(&id), Some(&sandbox));
+    let stats: mesos::ResourceStatistics = read_message(&mut &out.stdout[..]).unwrap();
+    assert!(stats.cpus_user_time_secs.is_some(), "{stats:?}");
+    assert_eq!(stats.cpus_soft_limit, Some(0.5), "{stats:?}");
+    assert_eq!(stats.mem_limit_bytes, Some(64 << 20), "{stats:?}");
+
+    agent.ok("destroy", &destroy_msg(&id), Some(&sandbox));
+    let out = agent.ok("wait", &wait_msg(&id), Some(&sandbox));
+    let t: Termination = read_message(&mut &out.stdout[..]).unwrap();
+    assert_eq!(t.status, Some(137 << 8), "{t:?}");
+    assert!(agent.containers().is_empty());
+    let gone = Command::new("docker")
+        .args(["inspect", &name])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!gone.success(), "the container is removed");
+    // The task's output reached the agent's sandbox.
+    let stdout = fs::read_to_string(sandbox.join("stdout")).unwrap();
+    assert!(stdout.contains("hello from CommandInfo"), "{stdout}");
+}
