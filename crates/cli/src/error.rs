@@ -61,6 +61,13 @@ pub fn classify(err: &anyhow::Error) -> (u8, String) {
                 Some(LaunchError::NotRoot(_))
             )
             || matches!(
+                e.downcast_ref::<phobos_docker::ContainerizerError>(),
+                Some(phobos_docker::ContainerizerError::AlreadyExists(_))
+                    | Some(phobos_docker::ContainerizerError::Engine(
+                        phobos_docker::EngineError::Translate(_)
+                    ))
+            )
+            || matches!(
                 e.downcast_ref::<ContainerizerError>(),
                 Some(ContainerizerError::Isolator(_))
                     | Some(ContainerizerError::InvalidResources(_))

@@ -412,3 +412,35 @@ fn privileged_docker_cpus_limit_sets_the_cfs_quota() {
         "expected a 50 ms quota per 100 ms: {stdout}"
     );
 }
+
+#[test]
+fn privileged_docker_foreground_run_forwards_sigterm_to_the_container() {
+    if !engine_or_skip("privileged_docker_foreground_run_forwards_sigterm_to_the_container") {
+        return;
+    }
+    let env = Env::new();
+    let id = unique();
+    let child = env
+        .cmd()
+        .args(["run", "--id", &id, "--docker-image", IMAGE, "--"])
+        .args([
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 5' TERM; sleep 30 & wait",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || docker_state(&id).as_deref()
+            == Some("running")),
+        "container never ran"
+    );
+    // Give the shell a moment to install its trap.
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "got-term\n");
+}
