@@ -218,6 +218,10 @@ fn privileged_docker_destroy_kills_records_and_removes_the_container() {
     assert_eq!(env.wait_json(&id), t);
     let out = env.run(&["kill", &id]);
     assert_eq!(out.status.code(), Some(1));
+    // state --rm removes the record and the sandbox.
+    assert_eq!(env.ok(&["state", "--rm"]), format!("removed {id}"));
+    assert!(!env.sandbox(&id).exists());
+    assert_eq!(env.run(&["wait", &id]).status.code(), Some(1));
 }
 
 #[test]

@@ -20,15 +20,31 @@ pub fn run(global: &Global, rm: bool, older_than: Option<&str>) -> anyhow::Resul
         for id in containerizer.remove_terminated(older_than)? {
             println!("removed {id}");
         }
+        let docker = context::docker(global);
+        for id in docker.remove_terminated(older_than, &context::work_dir(global))? {
+            println!("removed {id}");
+        }
         return Ok(0);
     }
     let all = containerizer.list()?;
-    let terminated = all
+    let mut terminated = all
         .iter()
         .filter(|c| c.state == ContainerState::Terminated)
         .count();
+    let mut count = all.len();
+    let docker = context::docker(global);
+    for id in docker.store().list()? {
+        count += 1;
+        if docker
+            .store()
+            .open(&id)
+            .is_some_and(|d| d.exists(phobos_core::store::TERMINATION_FILE))
+        {
+            terminated += 1;
+        }
+    }
     println!("runtime dir: {}", context::runtime_dir(global).display());
     println!("work dir:    {}", context::work_dir(global).display());
-    println!("containers:  {} ({} terminated)", all.len(), terminated);
+    println!("containers:  {count} ({terminated} terminated)");
     Ok(0)
 }
