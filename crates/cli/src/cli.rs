@@ -92,6 +92,10 @@ pub enum Command {
         /// Keep printing until the container ends.
         #[arg(short, long)]
         follow: bool,
+        /// With --follow: copy a Docker container's output into its sandbox
+        /// files instead of printing it (the detached log follower).
+        #[arg(long, hide = true, requires = "follow")]
+        into_sandbox: bool,
     },
     /// Re-adopt live containers and destroy orphans.
     Recover {

@@ -110,11 +110,14 @@ pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> 
     Ok(runtime.block_on(future))
 }
 
-/// Starts a detached `phobos logs --follow ID` (its own process group,
-/// stdio on /dev/null) that copies a detached Docker container's output into
-/// its sandbox files while it runs, and exits when the output ends. Losing
-/// it loses nothing: `logs`, `wait` and `destroy` copy the engine's whole
-/// log again.
+/// Starts a detached `phobos logs --follow --into-sandbox ID` (its own
+/// process group, stdio on /dev/null) that copies a detached Docker
+/// container's output into its sandbox files while it runs, and exits when
+/// the output ends. For a replaying record losing it loses nothing (`logs`,
+/// `wait` and `destroy` copy the engine's whole log again). For an
+/// appending one (ECP) the follower inherits an exclusive lock on the
+/// record's `follower.lock`, taken here before it starts, so the end of the
+/// container waits for it to drain the log before removing the container.
 pub fn spawn_docker_log_follower(global: &Global, id: &phobos_core::ContainerId) {
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
@@ -132,13 +135,45 @@ pub fn spawn_docker_log_follower(global: &Global, id: &phobos_core::ContainerId)
         .arg(runtime_dir(global))
         .arg("--work-dir")
         .arg(work_dir(global))
-        .args(["--log-level", "off", "logs", "--follow", id.as_str()])
+        .args([
+            "--log-level",
+            "off",
+            "logs",
+            "--follow",
+            "--into-sandbox",
+            id.as_str(),
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .process_group(0);
+    let lock = follower_lock(global, id);
     if let Err(e) = command.spawn() {
         tracing::warn!(error = %e, "failed to start the log follower");
+    }
+    // Our copy closes here; the follower's inherited one keeps the lock.
+    drop(lock);
+}
+
+/// The record's follower lock, locked and inheritable (no FD_CLOEXEC), or
+/// `None` (with a warning) when it cannot be set up.
+fn follower_lock(global: &Global, id: &phobos_core::ContainerId) -> Option<std::fs::File> {
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+
+    let dir = docker(global).store().open(id)?;
+    let path = dir.file(phobos_docker::containerizer::FOLLOWER_LOCK_FILE);
+    let setup = || -> std::io::Result<std::fs::File> {
+        let file = std::fs::File::create(&path)?;
+        file.lock()?;
+        fcntl(&file, FcntlArg::F_SETFD(FdFlag::empty())).map_err(std::io::Error::from)?;
+        Ok(file)
+    };
+    match setup() {
+        Ok(file) => Some(file),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "no follower lock");
+            None
+        }
     }
 }
 

@@ -798,3 +798,36 @@ fn privileged_docker_launch_usage_destroy_wait_through_ecp() {
     let stdout = fs::read_to_string(sandbox.join("stdout")).unwrap();
     assert!(stdout.contains("hello from CommandInfo"), "{stdout}");
 }
+
+#[test]
+fn privileged_docker_output_is_appended_to_the_agents_sandbox_files() {
+    if !docker_engine_or_skip("privileged_docker_output_is_appended_to_the_agents_sandbox_files") {
+        return;
+    }
+    let agent = Agent::new();
+    let id = unique_id();
+    let sandbox = agent.sandbox(&id);
+    // What the agent already wrote (our launch's log lines, its own).
+    fs::write(sandbox.join("stderr"), "agent line\n").unwrap();
+    let mut launch: Launch =
+        read_message(&mut &launch_msg(&id, &sandbox, "echo out; echo err >&2; exit 4")[..])
+            .unwrap();
+    launch.executor_info.as_mut().unwrap().container = Some(mesos::ContainerInfo {
+        r#type: mesos::container_info::Type::Docker as i32,
+        docker: Some(mesos::container_info::DockerInfo {
+            image: "busybox:local".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    agent.ok("launch", &encode_frame(&launch).unwrap(), Some(&sandbox));
+    // wait right away: the end waits for the follower to drain the log.
+    let out = agent.ok("wait", &wait_msg(&id), Some(&sandbox));
+    let t: Termination = read_message(&mut &out.stdout[..]).unwrap();
+    assert_eq!(t.status, Some(4 << 8), "{t:?}");
+    assert_eq!(fs::read_to_string(sandbox.join("stdout")).unwrap(), "out\n");
+    assert_eq!(
+        fs::read_to_string(sandbox.join("stderr")).unwrap(),
+        "agent line\nerr\n"
+    );
+}

@@ -68,6 +68,14 @@ pub const LABEL_RUNTIME_DIR: &str = "org.phobos.runtime-dir";
 /// The record file with the Docker-specific facts.
 pub const DOCKER_FILE: &str = "docker";
 
+/// A record's lock file, held (exclusively) by the detached log follower of
+/// an appending record for as long as it copies output.
+pub const FOLLOWER_LOCK_FILE: &str = "follower.lock";
+
+/// How long the end of an appending container waits for its follower to
+/// drain the log before removing the container.
+const FOLLOWER_DRAIN: Duration = Duration::from_secs(10);
+
 /// The sub-directory of the runtime directory holding Docker records.
 pub const STORE_SUBDIR: &str = "docker";
 
@@ -140,6 +148,11 @@ pub struct DockerLaunch {
     pub privileged: bool,
     /// `DockerInfo.force_pull_image`.
     pub force_pull: bool,
+    /// Append the container's output to the sandbox files (which others,
+    /// e.g. a Mesos agent logging our ECP calls, also append to) through
+    /// one detached follower, instead of replaying the engine's log over
+    /// them from offset 0 on demand.
+    pub append_logs: bool,
 }
 
 /// The `docker` file of a record.
@@ -156,6 +169,9 @@ pub struct DockerRecord {
     /// Whether the image's own ENTRYPOINT/CMD run (no command was given).
     #[serde(default)]
     pub image_command: bool,
+    /// [`DockerLaunch::append_logs`].
+    #[serde(default)]
+    pub append_logs: bool,
 }
 
 /// One Docker container as `ps` and `status` show it.
@@ -344,6 +360,7 @@ impl DockerContainerizer {
             docker_id: launched.docker_id.clone(),
             network: docker.network.mode().to_owned(),
             image_command: matches!(&docker.command, Some(c) if c.value.is_none() && c.arguments.is_empty() && !c.shell),
+            append_logs: docker.append_logs,
         };
         let published = new
             .write_json(CONFIG_FILE, config)
@@ -406,7 +423,11 @@ impl DockerContainerizer {
         if let Some(t) = dir.read_json::<Termination>(TERMINATION_FILE)? {
             return Ok(t);
         }
-        if let Err(e) = sync_logs(engine, &record.name, &config.sandbox).await {
+        if record.append_logs {
+            // The follower appends everything (replaying would duplicate
+            // it); let it drain the ended container's log before removal.
+            wait_for_follower(&dir.file(FOLLOWER_LOCK_FILE)).await;
+        } else if let Err(e) = sync_logs(engine, &record.name, &config.sandbox).await {
             tracing::warn!(id = %config.id, error = %e, "failed to copy the container's logs into its sandbox");
         }
         dir.write_json(TERMINATION_FILE, &termination)?;
@@ -615,7 +636,7 @@ impl DockerContainerizer {
             return Ok(None);
         };
         let (config, record) = self.record(&dir)?;
-        if dir.read_json::<Termination>(TERMINATION_FILE)?.is_some() {
+        if record.append_logs || dir.read_json::<Termination>(TERMINATION_FILE)?.is_some() {
             return Ok(Some(config.sandbox));
         }
         let engine = self.engine().await?;
@@ -629,10 +650,18 @@ impl DockerContainerizer {
         Ok(Some(config.sandbox))
     }
 
-    /// Follows the container's output into `<sandbox>/stdout|stderr`
-    /// (rewriting them from the start: the engine replays the whole log) and, with `tee`, onto this process's stdout and
-    /// stderr, until the container's output ends.
-    pub async fn follow(&self, id: &ContainerId, tee: bool) -> Result<Option<()>> {
+    /// Follows the container's output until it ends: with `into_sandbox`
+    /// into `<sandbox>/stdout|stderr` (rewriting them from the start, since
+    /// the engine replays the whole log; appending for records launched
+    /// with [`DockerLaunch::append_logs`]), and with `tee` onto this
+    /// process's stdout and stderr. Exactly one sandbox follower should run
+    /// for an appending record.
+    pub async fn follow(
+        &self,
+        id: &ContainerId,
+        tee: bool,
+        into_sandbox: bool,
+    ) -> Result<Option<()>> {
         let Some(dir) = self.store.open(id) else {
             return Ok(None);
         };
@@ -663,8 +692,13 @@ impl DockerContainerizer {
             return Ok(Some(()));
         }
         let engine = self.engine().await?;
-        let mut out = create_file(&config.sandbox.join("stdout"))?;
-        let mut err = create_file(&config.sandbox.join("stderr"))?;
+        let open = |name: &str| {
+            into_sandbox
+                .then(|| open_log(&config.sandbox.join(name), record.append_logs))
+                .transpose()
+        };
+        let mut out = open("stdout")?;
+        let mut err = open("stderr")?;
         let options = LogsOptionsBuilder::new()
             .follow(true)
             .stdout(true)
@@ -687,12 +721,14 @@ impl DockerContainerizer {
                 }
                 LogOutput::StdIn { .. } => continue,
             };
-            file.write_all(bytes)
-                .map_err(|source| ContainerizerError::Sandbox {
-                    op: "write",
-                    path: config.sandbox.join(path),
-                    source,
-                })?;
+            if let Some(file) = file {
+                file.write_all(bytes)
+                    .map_err(|source| ContainerizerError::Sandbox {
+                        op: "write",
+                        path: config.sandbox.join(path),
+                        source,
+                    })?;
+            }
             if tee {
                 // The terminal going away must not stop the sandbox copy.
                 let _ = if is_err {
@@ -807,6 +843,27 @@ impl DockerContainerizer {
     }
 }
 
+/// Waits (at most [`FOLLOWER_DRAIN`]) until nobody holds the follower lock.
+async fn wait_for_follower(path: &Path) {
+    let Ok(file) = fs::File::open(path) else {
+        return;
+    };
+    let deadline = tokio::time::Instant::now() + FOLLOWER_DRAIN;
+    while tokio::time::Instant::now() < deadline {
+        match file.try_lock_shared() {
+            Ok(()) => return,
+            Err(fs::TryLockError::WouldBlock) => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot check the log follower");
+                return;
+            }
+        }
+    }
+    tracing::warn!(path = %path.display(), "the log follower did not finish in time");
+}
+
 /// Timeout for the log follow (about 10 years).
 const LONG_TIMEOUT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
@@ -814,13 +871,15 @@ fn saturate_u32(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
-/// Opens a sandbox log for writing from offset 0 without truncating it (the
-/// writer replays the same log the file already holds a prefix of).
-fn create_file(path: &Path) -> Result<fs::File> {
+/// Opens a sandbox log: appending, or for writing from offset 0 without
+/// truncating it (the writer replays the same log the file already holds a
+/// prefix of).
+fn open_log(path: &Path, append: bool) -> Result<fs::File> {
     fs::OpenOptions::new()
         .create(true)
         .truncate(false)
-        .write(true)
+        .write(!append)
+        .append(append)
         .open(path)
         .map_err(|source| ContainerizerError::Sandbox {
             op: "create",

@@ -5,12 +5,13 @@ use crate::cli::Global;
 use crate::context;
 use crate::follow::Follow;
 
-pub fn run(global: &Global, id: &str, follow: bool) -> anyhow::Result<u8> {
+pub fn run(global: &Global, id: &str, follow: bool, into_sandbox: bool) -> anyhow::Result<u8> {
     let id = parse_id(id)?;
     if let Some(docker) = super::docker_owner(global, &id) {
         if follow {
             // The engine replays the whole log, then follows it live.
-            context::block_on(docker.follow(&id, true))??.ok_or_else(|| unknown(&id))?;
+            context::block_on(docker.follow(&id, !into_sandbox, into_sandbox))??
+                .ok_or_else(|| unknown(&id))?;
             return Ok(0);
         }
         let sandbox = context::block_on(docker.refresh_logs(&id))??.ok_or_else(|| unknown(&id))?;

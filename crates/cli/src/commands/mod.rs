@@ -30,7 +30,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Destroy { id, json } => destroy::run(g, &id, json),
         Command::Ps { json } => ps::run(g, json),
         Command::Status { id, json } => status::run(g, &id, json),
-        Command::Logs { id, follow } => logs::run(g, &id, follow),
+        Command::Logs {
+            id,
+            follow,
+            into_sandbox,
+        } => logs::run(g, &id, follow, into_sandbox),
         Command::Recover { json } => recover::run(g, json),
         Command::State { rm, older_than } => state::run(g, rm, older_than.as_deref()),
         Command::Config { json } => config::run(g, json),

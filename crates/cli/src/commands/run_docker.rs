@@ -59,7 +59,7 @@ pub fn run(global: &Global, args: RunArgs, image: String) -> anyhow::Result<u8> 
         });
     }
     let termination = context::block_on(async {
-        docker.follow(&id, true).await?;
+        docker.follow(&id, true, true).await?;
         docker.wait(&id).await
     })??
     .ok_or_else(|| super::unknown(&id))?;
@@ -161,6 +161,7 @@ fn build(
         parameters,
         privileged: args.docker.privileged,
         force_pull: args.docker.force_pull,
+        append_logs: false,
     };
     // The engine-free checks (ports on the host network, hostname, bad
     // parameters …) fail here, before the engine is contacted.

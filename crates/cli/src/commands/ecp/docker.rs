@@ -14,8 +14,10 @@ use phobos_proto::mesos::container_info::docker_info;
 
 /// The Docker launch for `image`, or one line saying what cannot be mapped.
 pub fn launch_info(launch: &Launch, image: String) -> Result<DockerLaunch, String> {
+    // The agent appends our calls' log lines to the sandbox's stderr too.
     let mut out = DockerLaunch {
         image,
+        append_logs: true,
         ..DockerLaunch::default()
     };
     out.offered_ports = offered_ports(launch);
