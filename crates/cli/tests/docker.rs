@@ -124,11 +124,16 @@ fn privileged_docker_detached_wait_survives_the_launcher_and_logs_land_in_sandbo
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    // RUNNING is recorded once the engine runs it (a launcher killed
+    // before that leaves an orphan for `recover`, not a record).
     assert!(
-        eventually(Duration::from_secs(10), || docker_state(&id).as_deref()
-            == Some("running")),
+        eventually(Duration::from_secs(10), || env
+            .run(&["status", &id])
+            .status
+            .success()),
         "container never ran"
     );
+    assert_eq!(docker_state(&id).as_deref(), Some("running"));
     child.kill().unwrap();
     child.wait().unwrap();
     // A fresh process reconnects and gets the exit code.
