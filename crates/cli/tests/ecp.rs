@@ -831,3 +831,59 @@ fn privileged_docker_output_is_appended_to_the_agents_sandbox_files() {
         "agent line\nerr\n"
     );
 }
+
+#[test]
+fn privileged_docker_destroy_honours_the_tasks_kill_policy() {
+    if !docker_engine_or_skip("privileged_docker_destroy_honours_the_tasks_kill_policy") {
+        return;
+    }
+    let agent = Agent::new();
+    let id = unique_id();
+    let sandbox = agent.sandbox(&id);
+    let launch = Launch {
+        container_id: container_id(&id),
+        task_info: Some(mesos::TaskInfo {
+            name: "task".into(),
+            task_id: mesos::TaskId { value: "t1".into() },
+            slave_id: mesos::SlaveId { value: "s1".into() },
+            command: Some(CommandInfo {
+                value: Some("trap 'echo term; exit 0' TERM; touch /mnt/mesos/sandbox/ready; sleep 300 & wait".into()),
+                ..Default::default()
+            }),
+            container: Some(mesos::ContainerInfo {
+                r#type: mesos::container_info::Type::Docker as i32,
+                docker: Some(mesos::container_info::DockerInfo {
+                    image: "busybox:local".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            kill_policy: Some(mesos::KillPolicy {
+                grace_period: Some(mesos::DurationInfo {
+                    nanoseconds: 20_000_000_000,
+                }),
+            }),
+            ..Default::default()
+        }),
+        directory: Some(sandbox.display().to_string()),
+        ..Default::default()
+    };
+    agent.ok("launch", &encode_frame(&launch).unwrap(), Some(&sandbox));
+    wait_for_file(&sandbox.join("ready"));
+    let started = Instant::now();
+    agent.ok("destroy", &destroy_msg(&id), Some(&sandbox));
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "SIGKILL only after the grace period"
+    );
+    let out = agent.ok("wait", &wait_msg(&id), Some(&sandbox));
+    let t: Termination = read_message(&mut &out.stdout[..]).unwrap();
+    // The task's TERM handler ran and exited 0 within the grace period
+    // (without the policy, docker_stop_timeout = 0s would SIGKILL: 137).
+    assert_eq!(t.status, Some(0), "{t:?}");
+    assert!(
+        fs::read_to_string(sandbox.join("stdout"))
+            .unwrap()
+            .contains("term")
+    );
+}

@@ -153,6 +153,8 @@ pub struct DockerLaunch {
     /// one detached follower, instead of replaying the engine's log over
     /// them from offset 0 on demand.
     pub append_logs: bool,
+    /// The task's kill policy grace period; `None` uses `docker_stop_timeout`.
+    pub stop_grace: Option<Duration>,
 }
 
 /// The `docker` file of a record.
@@ -172,6 +174,9 @@ pub struct DockerRecord {
     /// [`DockerLaunch::append_logs`].
     #[serde(default)]
     pub append_logs: bool,
+    /// [`DockerLaunch::stop_grace`], in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_grace_ms: Option<u64>,
 }
 
 /// One Docker container as `ps` and `status` show it.
@@ -361,6 +366,9 @@ impl DockerContainerizer {
             network: docker.network.mode().to_owned(),
             image_command: matches!(&docker.command, Some(c) if c.value.is_none() && c.arguments.is_empty() && !c.shell),
             append_logs: docker.append_logs,
+            stop_grace_ms: docker
+                .stop_grace
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         };
         let published = new
             .write_json(CONFIG_FILE, config)
@@ -441,8 +449,8 @@ impl DockerContainerizer {
         Ok(termination)
     }
 
-    /// Stops the container (its stop signal, `docker_stop_timeout`, then
-    /// SIGKILL), records a TASK_KILLED termination and removes it.
+    /// Stops the container (its stop signal, the grace period of the task's
+    /// kill policy or else `docker_stop_timeout`, then SIGKILL), records a TASK_KILLED termination and removes it.
     /// Idempotent; `None` for an unknown ID.
     pub async fn destroy(&self, id: &ContainerId) -> Result<Option<Termination>> {
         let Some(dir) = self.store.open(id) else {
@@ -455,7 +463,10 @@ impl DockerContainerizer {
         let (config, record) = self.record(&dir)?;
         dir.mark_destroying()?;
         let engine = self.engine().await?;
-        let grace = self.settings.stop_timeout;
+        // The task's kill policy, else `docker_stop_timeout` (Mesos).
+        let grace = record
+            .stop_grace_ms
+            .map_or(self.settings.stop_timeout, Duration::from_millis);
         let termination = match engine.stop(&record.name, grace).await {
             Ok(outcome) if outcome.already_exited => exit_termination(outcome.status),
             Ok(outcome) => {

@@ -162,6 +162,7 @@ fn build(
         privileged: args.docker.privileged,
         force_pull: args.docker.force_pull,
         append_logs: false,
+        stop_grace: None,
     };
     // The engine-free checks (ports on the host network, hostname, bad
     // parameters …) fail here, before the engine is contacted.

@@ -21,6 +21,12 @@ pub fn launch_info(launch: &Launch, image: String) -> Result<DockerLaunch, Strin
         ..DockerLaunch::default()
     };
     out.offered_ports = offered_ports(launch);
+    out.stop_grace = launch
+        .task_info
+        .as_ref()
+        .and_then(|t| t.kill_policy.as_ref())
+        .and_then(|k| k.grace_period.as_ref())
+        .map(|g| std::time::Duration::from_nanos(u64::try_from(g.nanoseconds).unwrap_or(0)));
     let Some((info, _)) = super::translate::container(launch) else {
         return Ok(out);
     };
