@@ -238,7 +238,12 @@ fn privileged_docker_bad_input_is_one_line_and_leaves_nothing() {
     let missing = format!("phobos-missing-{}:nope", uuid::Uuid::new_v4().simple());
     let nowhere = format!("/nonexistent-{}", uuid::Uuid::new_v4().simple());
     let volume = format!("{nowhere}:/data");
-    let cases: [(Vec<&str>, i32, &str); 5] = [
+    let cases: [(Vec<&str>, i32, &str); 6] = [
+        (
+            vec!["--docker-image", IMAGE, "--", "/nonexistent"],
+            1,
+            "failed to start container",
+        ),
         (
             vec!["--docker-image", &missing, "--", "true"],
             1,

@@ -336,12 +336,9 @@ impl DockerContainerizer {
             ..spec
         };
         let created_sandbox = !config.sandbox.exists();
-        fs::create_dir_all(&config.sandbox).map_err(|source| ContainerizerError::Sandbox {
-            op: "create",
-            path: config.sandbox.clone(),
-            source,
-        })?;
-        let undo_sandbox = || {
+        // Removes what this launch created; `new` (the hidden record
+        // directory) must be dropped first.
+        let undo = || {
             if created_sandbox {
                 let _ = fs::remove_dir_all(&config.sandbox);
             }
@@ -351,11 +348,20 @@ impl DockerContainerizer {
                 let _ = fs::remove_dir(self.store.root());
             }
         };
+        if let Err(source) = fs::create_dir_all(&config.sandbox) {
+            drop(new);
+            undo();
+            return Err(ContainerizerError::Sandbox {
+                op: "create",
+                path: config.sandbox.clone(),
+                source,
+            });
+        }
         let launched = match engine.launch(&spec, progress).await {
             Ok(launched) => launched,
             Err(e) => {
                 drop(new);
-                undo_sandbox();
+                undo();
                 return Err(e.into());
             }
         };
@@ -379,7 +385,7 @@ impl DockerContainerizer {
             if let Err(remove) = engine.remove(&launched.docker_id, true).await {
                 tracing::warn!(%id, error = %remove, "failed to remove the container after a failed checkpoint");
             }
-            undo_sandbox();
+            undo();
             return Err(e.into());
         }
         Ok(record)
