@@ -217,10 +217,7 @@ impl NewContainer {
 
     /// Records the first state, like [`ContainerDir::set_state`].
     pub fn set_state(&self, state: ContainerState) -> Result<StateRecord, StoreError> {
-        let record = StateRecord {
-            state,
-            since: crate::time::now_secs(),
-        };
+        let record = StateRecord::now(state);
         self.write_json(STATE_FILE, &record)?;
         Ok(record)
     }
@@ -420,10 +417,7 @@ impl ContainerDir {
     }
 
     pub fn set_state(&self, state: ContainerState) -> Result<StateRecord, StoreError> {
-        let record = StateRecord {
-            state,
-            since: crate::time::now_secs(),
-        };
+        let record = StateRecord::now(state);
         self.write_json(STATE_FILE, &record)?;
         Ok(record)
     }

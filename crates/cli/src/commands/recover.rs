@@ -1,20 +1,11 @@
 //! `phobos recover`: re-adopts live containers and destroys orphans (cgroups
 //! or runtime directories with no live init, half-launched containers).
 
-use phobos_mesos::launcher::LinuxLauncher;
-
 use crate::cli::Global;
 use crate::context;
 
 pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
-    let containerizer = context::containerizer(global)?;
-    // Orphan cgroups can only be found (and killed) as root with a freezer.
-    let launcher = if context::euid() == 0 {
-        LinuxLauncher::new(&global.cgroups_root).ok()
-    } else {
-        None
-    };
-    let report = containerizer.recover(launcher.as_ref())?;
+    let report = context::recover(global)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
