@@ -25,8 +25,8 @@ const FORWARDED: [Signal; 6] = [
 ];
 
 pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
-    let config = build_config(global, &args)?;
     let containerizer = context::containerizer(global)?;
+    let config = build_config(global, &args, &containerizer)?;
 
     // Block forwarded signals before the launch so none is lost; init
     // inherits the mask and resets it for the command.
@@ -62,7 +62,11 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
     Ok(termination.shell_exit_code().clamp(0, 255) as u8)
 }
 
-fn build_config(global: &Global, args: &RunArgs) -> anyhow::Result<ContainerConfig> {
+fn build_config(
+    global: &Global,
+    args: &RunArgs,
+    containerizer: &phobos_mesos::MesosContainerizer,
+) -> anyhow::Result<ContainerConfig> {
     let id = match &args.id {
         Some(id) => ContainerId::new(id.as_str()).map_err(|e| usage(e.to_string()))?,
         None => ContainerId::random(),
@@ -99,7 +103,7 @@ fn build_config(global: &Global, args: &RunArgs) -> anyhow::Result<ContainerConf
         }
         None => {
             // --disk is measured by disk/du; add it to the defaults.
-            let mut names = isolator::default_isolation(launcher);
+            let mut names = isolator::default_isolation_with(launcher, containerizer.hierarchies());
             if resources.disk.is_some() {
                 names.push("disk/du".to_owned());
             }
