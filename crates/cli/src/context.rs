@@ -188,3 +188,14 @@ pub fn containerizer(global: &Global) -> anyhow::Result<MesosContainerizer> {
             .with_stop_point(stop_at),
     )
 }
+
+/// Runs recovery; as root, the linux launcher's cgroup roots are scanned for
+/// orphans too (only root can see and kill them).
+pub fn recover(global: &Global) -> anyhow::Result<phobos_mesos::RecoverReport> {
+    let launcher = if euid() == 0 {
+        phobos_mesos::launcher::LinuxLauncher::new(&global.cgroups_root).ok()
+    } else {
+        None
+    };
+    Ok(containerizer(global)?.recover(launcher.as_ref())?)
+}

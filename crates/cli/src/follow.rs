@@ -110,8 +110,12 @@ impl Follow {
         loop {
             let timeout = match &self.inotify {
                 Some(_) => PollTimeout::NONE,
-                None => PollTimeout::try_from(SHORT_RUN.saturating_sub(started.elapsed()))
-                    .unwrap_or(PollTimeout::ZERO),
+                None => {
+                    // Round up: a remainder under 1 ms must not become a
+                    // zero timeout and spin.
+                    let left = SHORT_RUN.saturating_sub(started.elapsed()).as_micros();
+                    PollTimeout::try_from(left.div_ceil(1000) as u64).unwrap_or(PollTimeout::ZERO)
+                }
             };
             let mut fds = vec![PollFd::new(init.as_fd(), PollFlags::POLLIN)];
             if let Some(f) = &forward {

@@ -606,3 +606,26 @@ fn privileged_signal_sent_right_after_launch_is_not_lost() {
         assert_eq!(env.wait_json(&id)["signal"], libc::SIGTERM, "round {i}");
     }
 }
+
+#[test]
+fn privileged_interactive_run_hands_stdin_to_the_command() {
+    if !require_root("privileged_interactive_run_hands_stdin_to_the_command") {
+        return;
+    }
+    let env = Env::new();
+    let mut child = env
+        .cmd()
+        .args(["run", "-i", "--", "sh", "-c", "read line; echo got:$line"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "got:hello\n");
+    // Without -i the command reads /dev/null.
+    let out = env.ok(&["run", "--", "sh", "-c", "read line || echo eof"]);
+    assert_eq!(out, "eof");
+}

@@ -70,6 +70,16 @@ pub struct StateRecord {
     pub since: f64,
 }
 
+impl StateRecord {
+    /// `state`, entered now.
+    pub fn now(state: ContainerState) -> Self {
+        Self {
+            state,
+            since: crate::time::now_secs(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::ContainerState::*;

@@ -120,7 +120,7 @@ impl RuntimeStore {
         ));
         fs::create_dir(&tmp).map_err(io_err("create", &tmp))?;
         let guard = TmpDirGuard(Some(tmp.clone()));
-        let op_lock = OpLock::acquire(&tmp, false)?.expect("a blocking lock is always acquired");
+        let op_lock = OpLock::acquire(&tmp)?;
         let init_lock = open_lock_file(&tmp.join(INIT_LOCK_FILE), true)?;
         init_lock
             .lock()
@@ -157,7 +157,7 @@ impl RuntimeStore {
                 continue;
             }
             let path = self.containers_dir().join(&name);
-            if OpLock::acquire(&path, true)?.is_some() {
+            if OpLock::try_acquire(&path)?.is_some() {
                 out.push(path);
             }
         }
@@ -217,10 +217,7 @@ impl NewContainer {
 
     /// Records the first state, like [`ContainerDir::set_state`].
     pub fn set_state(&self, state: ContainerState) -> Result<StateRecord, StoreError> {
-        let record = StateRecord {
-            state,
-            since: crate::time::now_secs(),
-        };
+        let record = StateRecord::now(state);
         self.write_json(STATE_FILE, &record)?;
         Ok(record)
     }
@@ -291,18 +288,21 @@ pub struct OpLock {
 }
 
 impl OpLock {
-    fn acquire(dir: &Path, try_only: bool) -> Result<Option<Self>, StoreError> {
+    /// Blocks until the lock is ours.
+    fn acquire(dir: &Path) -> Result<Self, StoreError> {
         let file = File::open(dir).map_err(io_err("open", dir))?;
-        if try_only {
-            match file.try_lock() {
-                Ok(()) => {}
-                Err(fs::TryLockError::WouldBlock) => return Ok(None),
-                Err(fs::TryLockError::Error(e)) => return Err(io_err("lock", dir)(e)),
-            }
-        } else {
-            file.lock().map_err(io_err("lock", dir))?;
+        file.lock().map_err(io_err("lock", dir))?;
+        Ok(Self { _file: file })
+    }
+
+    /// The lock if nobody holds it.
+    fn try_acquire(dir: &Path) -> Result<Option<Self>, StoreError> {
+        let file = File::open(dir).map_err(io_err("open", dir))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Self { _file: file })),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(io_err("lock", dir)(e)),
         }
-        Ok(Some(Self { _file: file }))
     }
 }
 
@@ -328,12 +328,12 @@ impl ContainerDir {
 
     /// Blocks until this process holds the operation lock.
     pub fn lock_op(&self) -> Result<OpLock, StoreError> {
-        Ok(OpLock::acquire(&self.path, false)?.expect("a blocking lock is always acquired"))
+        OpLock::acquire(&self.path)
     }
 
     /// The operation lock if nobody else holds it.
     pub fn try_lock_op(&self) -> Result<Option<OpLock>, StoreError> {
-        OpLock::acquire(&self.path, true)
+        OpLock::try_acquire(&self.path)
     }
 
     /// Whether the init helper (or the launcher that will hand it the lock)
@@ -420,10 +420,7 @@ impl ContainerDir {
     }
 
     pub fn set_state(&self, state: ContainerState) -> Result<StateRecord, StoreError> {
-        let record = StateRecord {
-            state,
-            since: crate::time::now_secs(),
-        };
+        let record = StateRecord::now(state);
         self.write_json(STATE_FILE, &record)?;
         Ok(record)
     }

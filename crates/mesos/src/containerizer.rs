@@ -9,6 +9,7 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use phobos_core::store::{CONFIG_FILE, LAUNCH_INFO_FILE, STATUS_FILE, TERMINATION_FILE};
@@ -18,10 +19,11 @@ use phobos_core::{
 };
 
 use crate::init::{DEFAULT_PATH, InitStatus};
-use crate::isolator::{self, Isolator, IsolatorError};
+use crate::isolator::{self, HostCache, Isolator, IsolatorError};
 use crate::launch_info::{LaunchInfo, ResolvedUser};
 use crate::launcher::{self, ForkedInit, InitSpec, LaunchError, Launcher, LinuxLauncher};
 use crate::user::{self, UserError};
+use phobos_cgroups::Hierarchies;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerizerError {
@@ -126,6 +128,9 @@ pub struct MesosContainerizer {
     /// A test aid: stop (SIGSTOP) the launching process at this point so a
     /// test can kill it there. See [`StopPoint`].
     stop_at: Option<StopPoint>,
+    /// The host's cgroup hierarchies, read from mountinfo once per
+    /// containerizer instead of once per launcher and isolator.
+    hierarchies: Arc<OnceLock<Option<Hierarchies>>>,
 }
 
 /// Points of a launch where a crash test can freeze the launcher: entering
@@ -150,7 +155,22 @@ impl MesosContainerizer {
             work_dir: work_dir.to_owned(),
             init_exe: init_exe.to_owned(),
             stop_at: None,
+            hierarchies: Arc::default(),
         }
+    }
+
+    /// The host's cgroup hierarchies (`None` where none can be read).
+    pub fn hierarchies(&self) -> Option<&Hierarchies> {
+        self.hierarchies
+            .get_or_init(|| Hierarchies::detect().ok())
+            .as_ref()
+    }
+
+    /// Host facts for isolators, with the hierarchies already known.
+    fn host(&self) -> HostCache {
+        self.hierarchies()
+            .cloned()
+            .map_or_else(HostCache::default, HostCache::with_hierarchies)
     }
 
     /// Makes launches stop themselves at `point` (crash-safety tests).
@@ -172,8 +192,9 @@ impl MesosContainerizer {
     /// container is torn down and its termination recorded.
     pub fn launch(&self, config: &ContainerConfig, stdin: Option<OwnedFd>) -> Result<Launched> {
         // Everything that can be checked without touching the disk first.
-        let isolators = isolator::build(config)?;
-        let launcher = Launcher::new(config.launcher, &config.cgroups_root)?;
+        let isolators = isolator::build_with(config, &self.host())?;
+        let launcher =
+            Launcher::with_hierarchies(config.launcher, &config.cgroups_root, self.hierarchies())?;
         let user = config.user.as_deref().map(user::resolve).transpose()?;
 
         let new = self.store.create(&config.id)?;
@@ -567,7 +588,7 @@ impl MesosContainerizer {
             // The cgroups isolators' directories in the other hierarchies
             // (cpu, memory, ... on v1 hosts), as Mesos's cgroups isolator
             // recovers and destroys its orphans.
-            if let Ok(hierarchies) = phobos_cgroups::Hierarchies::detect() {
+            if let Some(hierarchies) = self.hierarchies() {
                 let root = launcher.cgroups_root().to_string_lossy().into_owned();
                 let known = |name: &str| {
                     ContainerId::new(name)
@@ -576,7 +597,7 @@ impl MesosContainerizer {
                         .is_some()
                 };
                 let (removed, errors) =
-                    isolator::CgroupsIsolator::sweep_orphans(&hierarchies, &root, known);
+                    isolator::CgroupsIsolator::sweep_orphans(hierarchies, &root, known);
                 for name in removed {
                     if !report.orphan_cgroups.contains(&name) {
                         report.orphan_cgroups.push(name);
@@ -670,8 +691,9 @@ impl MesosContainerizer {
         config: &ContainerConfig,
         cause: Cause,
     ) -> Result<Termination> {
-        let isolators = isolator::build(config)?;
-        let launcher = Launcher::new(config.launcher, &config.cgroups_root)?;
+        let isolators = isolator::build_with(config, &self.host())?;
+        let launcher =
+            Launcher::with_hierarchies(config.launcher, &config.cgroups_root, self.hierarchies())?;
         self.teardown(dir, config, &launcher, &isolators, cause)
     }
 

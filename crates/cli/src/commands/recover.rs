@@ -3,20 +3,12 @@
 
 use phobos_config::Containerizer;
 use phobos_docker::DockerRecoverReport;
-use phobos_mesos::launcher::LinuxLauncher;
 
 use crate::cli::Global;
 use crate::context;
 
 pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
-    let containerizer = context::containerizer(global)?;
-    // Orphan cgroups can only be found (and killed) as root with a freezer.
-    let launcher = if context::euid() == 0 {
-        LinuxLauncher::new(&global.cgroups_root).ok()
-    } else {
-        None
-    };
-    let report = containerizer.recover(launcher.as_ref())?;
+    let report = context::recover(global)?;
     let docker = recover_docker(global)?;
     let docker_acted = docker.as_ref().is_some_and(|d| {
         !(d.recovered.is_empty()

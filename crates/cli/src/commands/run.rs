@@ -34,8 +34,8 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
             "{flag} needs a Docker image (--docker-image IMAGE)"
         )));
     }
-    let config = build_config(global, &args)?;
     let containerizer = context::containerizer(global)?;
+    let config = build_config(global, &args, &containerizer)?;
 
     // Block forwarded signals before the launch so none is lost; init
     // inherits the mask and resets it for the command.
@@ -84,7 +84,11 @@ pub(super) fn parse_env(pairs: &[String]) -> anyhow::Result<Vec<(String, String)
     Ok(env)
 }
 
-fn build_config(global: &Global, args: &RunArgs) -> anyhow::Result<ContainerConfig> {
+fn build_config(
+    global: &Global,
+    args: &RunArgs,
+    containerizer: &phobos_mesos::MesosContainerizer,
+) -> anyhow::Result<ContainerConfig> {
     let id = match &args.id {
         Some(id) => ContainerId::new(id.as_str()).map_err(|e| usage(e.to_string()))?,
         None => ContainerId::random(),
@@ -121,7 +125,7 @@ fn build_config(global: &Global, args: &RunArgs) -> anyhow::Result<ContainerConf
         }
         None => {
             // --disk is measured by disk/du; add it to the defaults.
-            let mut names = isolator::default_isolation(launcher);
+            let mut names = isolator::default_isolation_with(launcher, containerizer.hierarchies());
             if resources.disk.is_some() {
                 names.push("disk/du".to_owned());
             }
@@ -142,7 +146,7 @@ fn build_config(global: &Global, args: &RunArgs) -> anyhow::Result<ContainerConf
     }
     let env = parse_env(&args.env)?;
     let runtime = context::runtime_dir(global);
-    if runtime.join("containers").join(id.as_str()).exists() {
+    if runtime.join("containers").join(id.as_str()).exists() || context::docker(global).owns(&id) {
         return Err(usage(format!("container '{id}' already exists")));
     }
     let sandbox = context::work_dir(global)

@@ -53,6 +53,14 @@ pub struct HostCache {
 }
 
 impl HostCache {
+    /// A cache whose hierarchies are already known (the process table is
+    /// still scanned on first use, so it is never stale).
+    pub fn with_hierarchies(hierarchies: Hierarchies) -> Self {
+        let cache = Self::default();
+        let _ = cache.hierarchies.set(Ok(hierarchies));
+        cache
+    }
+
     /// The process table, scanned on first use.
     pub fn procs(&self) -> &ProcTable {
         self.procs.get_or_init(ProcTable::scan)
@@ -217,13 +225,21 @@ fn is_root() -> bool {
 /// cgroups are available), each only if the host has its controllers, so
 /// a host without, say, the pids controller still launches.
 pub fn default_isolation(launcher: LauncherKind) -> Vec<String> {
+    default_isolation_with(launcher, Hierarchies::detect().ok().as_ref())
+}
+
+/// [`default_isolation`] for already detected hierarchies.
+pub fn default_isolation_with(
+    launcher: LauncherKind,
+    hierarchies: Option<&Hierarchies>,
+) -> Vec<String> {
     let mut names: Vec<&str> = match launcher {
         LauncherKind::Linux => vec!["filesystem/linux"],
         LauncherKind::Posix => vec!["filesystem/posix"],
     };
     if launcher == LauncherKind::Linux
         && is_root()
-        && let Ok(h) = Hierarchies::detect()
+        && let Some(h) = hierarchies
     {
         use phobos_cgroups::Controller as C;
         for (name, controllers) in [

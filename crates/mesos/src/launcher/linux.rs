@@ -51,12 +51,20 @@ impl LinuxLauncher {
     }
 
     pub fn with_hierarchy(cgroups_root: &str, choice: KillHierarchy) -> Result<Self, LaunchError> {
+        Self::from_hierarchies(cgroups_root, choice, &Hierarchies::detect()?)
+    }
+
+    /// A launcher over hierarchies the caller already detected.
+    pub fn from_hierarchies(
+        cgroups_root: &str,
+        choice: KillHierarchy,
+        hierarchies: &Hierarchies,
+    ) -> Result<Self, LaunchError> {
         // SAFETY: geteuid has no preconditions.
         let euid = unsafe { libc::geteuid() };
         if euid != 0 {
             return Err(LaunchError::NotRoot(euid));
         }
-        let hierarchies = Hierarchies::detect()?;
         let rel = PathBuf::from(cgroups_root);
         // cgroup.kill exists in every non-root cgroup2 directory of a kernel
         // that has it: probe our own root there.
@@ -68,7 +76,7 @@ impl LinuxLauncher {
             }
             _ => false,
         };
-        let roots = kill_roots(&hierarchies, &rel, choice, unified_kills);
+        let roots = kill_roots(hierarchies, &rel, choice, unified_kills);
         let primary = roots.first().cloned().ok_or(LaunchError::NoFreezer)?;
         Ok(Self {
             cgroups_root: rel,

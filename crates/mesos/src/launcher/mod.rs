@@ -74,9 +74,23 @@ pub enum Launcher {
 
 impl Launcher {
     pub fn new(kind: LauncherKind, cgroups_root: &str) -> Result<Self, LaunchError> {
-        match kind {
-            LauncherKind::Linux => Ok(Self::Linux(LinuxLauncher::new(cgroups_root)?)),
-            LauncherKind::Posix => Ok(Self::Posix),
+        Self::with_hierarchies(kind, cgroups_root, None)
+    }
+
+    /// Like [`Launcher::new`], reusing detected hierarchies when given.
+    pub fn with_hierarchies(
+        kind: LauncherKind,
+        cgroups_root: &str,
+        hierarchies: Option<&phobos_cgroups::Hierarchies>,
+    ) -> Result<Self, LaunchError> {
+        match (kind, hierarchies) {
+            (LauncherKind::Linux, Some(h)) => Ok(Self::Linux(LinuxLauncher::from_hierarchies(
+                cgroups_root,
+                KillHierarchy::Auto,
+                h,
+            )?)),
+            (LauncherKind::Linux, None) => Ok(Self::Linux(LinuxLauncher::new(cgroups_root)?)),
+            (LauncherKind::Posix, _) => Ok(Self::Posix),
         }
     }
 

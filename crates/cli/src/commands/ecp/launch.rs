@@ -36,13 +36,14 @@ pub fn run(global: &Global) -> anyhow::Result<()> {
         }
         phobos_config::Launcher::Posix => LauncherKind::Posix,
     };
+    let containerizer = context::containerizer(global)?;
     let isolation = match settings.source("isolation") {
-        Some(phobos_config::Source::Default) | None => {
-            isolator::resolve_isolation(&isolator::default_isolation(launcher), launcher)?
-        }
+        Some(phobos_config::Source::Default) | None => isolator::resolve_isolation(
+            &isolator::default_isolation_with(launcher, containerizer.hierarchies()),
+            launcher,
+        )?,
         Some(_) => isolator::resolve_isolation(&config.isolation, launcher)?,
     };
-    let containerizer = context::containerizer(global)?;
     let env: Vec<(String, String)> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();

@@ -5,19 +5,11 @@
 //! is logged; any failure makes the call fail so the agent does not start
 //! on a state it cannot trust.
 
-use phobos_mesos::launcher::LinuxLauncher;
-
 use crate::cli::Global;
 use crate::context;
 
 pub fn run(global: &Global) -> anyhow::Result<()> {
-    let containerizer = context::containerizer(global)?;
-    let launcher = if context::euid() == 0 {
-        LinuxLauncher::new(&global.cgroups_root).ok()
-    } else {
-        None
-    };
-    let report = containerizer.recover(launcher.as_ref())?;
+    let report = context::recover(global)?;
     for id in &report.recovered {
         tracing::info!(container_id = %id, "recovered");
     }
