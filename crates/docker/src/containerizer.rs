@@ -13,6 +13,7 @@
 //!     docker        DockerRecord: image, engine name and id, network, command kind
 //!     state         RUNNING, then TERMINATED
 //!     termination   the final Termination
+//!     follower.lock held by the detached log follower (see below)
 //! ```
 //!
 //! The sub-tree is the ownership marker of Mesos's composing containerizer
@@ -26,12 +27,24 @@
 //!
 //! The engine is the truth about a container while it exists; the record is
 //! the truth after it: the first process that sees the container end (a
-//! `wait`, a `destroy`, or `recover`) copies the engine's complete log into
-//! `<sandbox>/stdout` and `<sandbox>/stderr`, writes the termination, and
-//! removes the container from the engine. Containers are therefore removed
-//! as soon as their end is recorded (`docker_remove_delay` is not honoured
-//! yet). Every step holds the record's operation lock, so a `wait` racing a
-//! `destroy` reports the destroy's termination.
+//! `wait`, a `destroy`, or `recover`) makes sure `<sandbox>/stdout` and
+//! `<sandbox>/stderr` hold the container's whole output, writes the
+//! termination, and removes the container from the engine. Containers are
+//! therefore removed as soon as their end is recorded (`docker_remove_delay`
+//! is not honoured yet). Every step holds the record's operation lock, so a
+//! `wait` racing a `destroy` reports the destroy's termination.
+//!
+//! # Logs
+//!
+//! The engine keeps a container's whole log, and every reader gets it
+//! replayed from the start. By default ([`DockerLaunch::append_logs`] off)
+//! every writer — a foreground follower, a detached one, `refresh_logs`,
+//! and the end of the container — writes that stream into the sandbox files
+//! from offset 0 without truncating, so they agree whoever runs. When the
+//! files are shared with another writer (a Mesos agent appends our ECP
+//! calls' log lines to them), one detached follower appends instead, nothing
+//! replays, and the end of the container waits for the follower (which
+//! holds `follower.lock`) to drain the log before removing the container.
 //!
 //! The container also carries the label `org.phobos.runtime-dir`, so that
 //! `recover` only stops and removes unknown `mesos-*` containers that this
