@@ -126,6 +126,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Wait for a Docker command task's container and exit with its code;
+    /// SIGTERM or SIGINT destroys it. What `phobos ecp launch` has the
+    /// Mesos command executor run on the host (`--override`), as Deimos's
+    /// `observe` (docs/docker.md).
+    #[command(hide = true)]
+    Observe { id: String },
     /// The Mesos external containerizer protocol (what a Mesos agent run
     /// with --containerizer_path="phobos ecp" calls); see docs/mesos.md.
     #[command(hide = true)]

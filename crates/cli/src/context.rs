@@ -120,21 +120,13 @@ pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> 
 /// container waits for it to drain the log before removing the container.
 pub fn spawn_docker_log_follower(global: &Global, id: &phobos_core::ContainerId) {
     use std::os::unix::process::CommandExt;
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
 
-    let Ok(exe) = std::env::current_exe() else {
+    let Ok(mut command) = phobos_command(global) else {
         tracing::warn!("cannot find the phobos binary to follow the container's logs");
         return;
     };
-    let mut command = Command::new(exe);
-    if let Some(config) = &global.config {
-        command.arg("--config").arg(config);
-    }
     command
-        .arg("--runtime-dir")
-        .arg(runtime_dir(global))
-        .arg("--work-dir")
-        .arg(work_dir(global))
         .args([
             "--log-level",
             "off",
@@ -153,6 +145,21 @@ pub fn spawn_docker_log_follower(global: &Global, id: &phobos_core::ContainerId)
     }
     // Our copy closes here; the follower's inherited one keeps the lock.
     drop(lock);
+}
+
+/// `phobos` with this process's configuration and directories, for helper
+/// processes that must find the same containers.
+pub fn phobos_command(global: &Global) -> std::io::Result<std::process::Command> {
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    if let Some(config) = &global.config {
+        command.arg("--config").arg(config);
+    }
+    command
+        .arg("--runtime-dir")
+        .arg(runtime_dir(global))
+        .arg("--work-dir")
+        .arg(work_dir(global));
+    Ok(command)
 }
 
 /// The record's follower lock, locked and inheritable (no FD_CLOEXEC), or

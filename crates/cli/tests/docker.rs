@@ -458,3 +458,65 @@ fn privileged_docker_foreground_run_forwards_sigterm_to_the_container() {
     assert_eq!(out.status.code(), Some(5), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "got-term\n");
 }
+
+/// Whether `pid` blocks SIGTERM (its signal mask in /proc).
+fn blocks_sigterm(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("SigBlk:"))
+                .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        })
+        .is_some_and(|mask| mask & (1 << (libc::SIGTERM - 1)) != 0)
+}
+
+#[test]
+fn privileged_docker_observe_exits_with_the_container_and_destroys_it_on_sigterm() {
+    if !engine_or_skip(
+        "privileged_docker_observe_exits_with_the_container_and_destroys_it_on_sigterm",
+    ) {
+        return;
+    }
+    let env = Env::new();
+    let id = unique();
+    env.ok(&[
+        "run",
+        "-d",
+        "--id",
+        &id,
+        "--docker-image",
+        IMAGE,
+        "--",
+        "sleep",
+        "300",
+    ]);
+    let observer = env.cmd().args(["observe", &id]).spawn().unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || blocks_sigterm(observer.id())),
+        "the observer never got ready"
+    );
+    // SAFETY: kill(2) on our own child's pid.
+    let rc = unsafe { libc::kill(observer.id() as i32, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    let out = observer.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(137), "{out:?}");
+    assert_eq!(env.wait_json(&id)["state"], "TASK_KILLED");
+    assert_eq!(docker_state(&id), None);
+
+    // Without a signal it ends with the container's code.
+    let id = unique();
+    env.ok(&[
+        "run",
+        "-d",
+        "--id",
+        &id,
+        "--docker-image",
+        IMAGE,
+        "--",
+        "sh",
+        "-c",
+        "exit 9",
+    ]);
+    assert_eq!(env.run(&["observe", &id]).status.code(), Some(9));
+}

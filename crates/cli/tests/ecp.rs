@@ -887,3 +887,110 @@ fn privileged_docker_destroy_honours_the_tasks_kill_policy() {
             .contains("term")
     );
 }
+
+#[test]
+fn privileged_docker_command_task_runs_in_the_container_with_the_executor_on_the_host() {
+    if !docker_engine_or_skip(
+        "privileged_docker_command_task_runs_in_the_container_with_the_executor_on_the_host",
+    ) {
+        return;
+    }
+    let agent = Agent::new();
+    let id = unique_id();
+    let sandbox = agent.sandbox(&id);
+    // A stand-in for the command executor: runs its --override command and
+    // records the arguments and the exit code.
+    let libexec = tempfile::tempdir().unwrap();
+    let executor = libexec.path().join("mesos-executor");
+    fs::write(
+        &executor,
+        "#!/bin/sh\n[ \"$1\" = --override ] || exit 99\nshift\necho \"$@\" > executor-args\n\"$@\"\necho $? > observer-exit\n",
+    )
+    .unwrap();
+    fs::set_permissions(
+        &executor,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+
+    let mut launch: Launch =
+        read_message(&mut &launch_msg(&id, &sandbox, "echo executor-ran-in-container")[..])
+            .unwrap();
+    launch.task_info = Some(mesos::TaskInfo {
+        name: "task".into(),
+        task_id: mesos::TaskId { value: "t1".into() },
+        slave_id: mesos::SlaveId { value: "s1".into() },
+        command: Some(CommandInfo {
+            value: Some("echo task-ran; exit 6".into()),
+            ..Default::default()
+        }),
+        container: Some(mesos::ContainerInfo {
+            r#type: mesos::container_info::Type::Docker as i32,
+            docker: Some(mesos::container_info::DockerInfo {
+                image: "busybox:local".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(format!("{} launch", agent.containerizer_path()))
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+        .env("MESOS_LIBEXEC_DIRECTORY", libexec.path())
+        .env("LIBPROCESS_PORT", "0")
+        .current_dir(&sandbox)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&encode_frame(&launch).unwrap())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The executor's observer ends with the task's exit code.
+    wait_for_file(&sandbox.join("observer-exit"));
+    assert!(
+        eventually_nonempty(&sandbox.join("observer-exit")),
+        "the observer never finished"
+    );
+    assert_eq!(
+        fs::read_to_string(sandbox.join("observer-exit"))
+            .unwrap()
+            .trim(),
+        "6"
+    );
+    let args = fs::read_to_string(sandbox.join("executor-args")).unwrap();
+    assert!(args.trim().ends_with(&format!("observe {id}")), "{args}");
+    let out = agent.ok("wait", &wait_msg(&id), Some(&sandbox));
+    let t: Termination = read_message(&mut &out.stdout[..]).unwrap();
+    assert_eq!(t.status, Some(6 << 8), "{t:?}");
+    let stdout = fs::read_to_string(sandbox.join("stdout")).unwrap();
+    assert_eq!(
+        stdout, "task-ran\n",
+        "the task's command ran, not the executor's"
+    );
+}
+
+/// Waits (up to 10 s) until `path` has content.
+fn eventually_nonempty(path: &Path) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}

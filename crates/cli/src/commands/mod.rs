@@ -5,6 +5,7 @@ mod destroy;
 mod ecp;
 mod kill;
 mod logs;
+mod observe;
 mod ps;
 mod recover;
 mod run;
@@ -39,6 +40,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::State { rm, older_than } => state::run(g, rm, older_than.as_deref()),
         Command::Config { json } => config::run(g, json),
         Command::Ecp { call } => ecp::run(g, call),
+        Command::Observe { id } => observe::run(g, &id),
         Command::Stats { id, json } => stats::run(g, id.as_deref(), json),
         Command::Update(args) => update::run(g, &args),
     }

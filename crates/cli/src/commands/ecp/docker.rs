@@ -1,16 +1,142 @@
 //! The Docker part of an ECP launch: `ContainerInfo.DockerInfo` (network,
 //! port mappings within the task's offered `ports`, privileged, parameters,
-//! force_pull_image) and the container's volumes, as a [`DockerLaunch`].
+//! force_pull_image, the task's kill policy) and the container's volumes, as
+//! a [`DockerLaunch`], and the launch itself.
 //!
-//! The command that runs in the container is the Launch's (the executor's,
-//! else the task's), as `plan.config.command` says; Deimos's trick of
-//! running a command task's command in the container and the executor on
-//! the host is not done.
+//! What runs where (Deimos §7):
+//!
+//! - a task with its own executor (no task command): the executor's command
+//!   runs in the container;
+//! - a command task (a task command plus the agent's command executor): the
+//!   task's command runs in the container (the image's ENTRYPOINT/CMD when
+//!   it is empty), and the command executor runs on the host as
+//!   `$MESOS_LIBEXEC_DIRECTORY/mesos-executor --override phobos … observe ID`,
+//!   so it registers with the agent, reports TASK_RUNNING, and then the
+//!   container's end (or destroys it on killTask). Its output goes to the
+//!   sandbox's `observer.out` and `observer.err`.
 
-use phobos_docker::{DockerLaunch, DockerNetwork, PortMapping, PortProtocol, PortRange, Volume};
+use std::fs::File;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::Context;
+use phobos_core::{ContainerConfig, ContainerId};
+use phobos_docker::{
+    DockerCommand, DockerContainerizer, DockerLaunch, DockerNetwork, PortMapping, PortProtocol,
+    PortRange, Volume,
+};
 use phobos_proto::containerizer::Launch;
 use phobos_proto::mesos;
 use phobos_proto::mesos::container_info::docker_info;
+
+use crate::cli::Global;
+use crate::context;
+use crate::error::usage;
+
+/// Launches `config` in a Docker container of `image` and returns once it
+/// runs (with, for a command task, the command executor started on the host).
+pub fn launch(
+    global: &Global,
+    docker: &DockerContainerizer,
+    request: &Launch,
+    mut config: ContainerConfig,
+    image: String,
+    origin: &'static str,
+) -> anyhow::Result<()> {
+    let id = config.id.clone();
+    let mut info =
+        launch_info(request, image).map_err(|e| usage(format!("container {id}: {e}")))?;
+    let task_command = request
+        .task_info
+        .as_ref()
+        .and_then(|t| t.command.as_ref())
+        .filter(|_| request.executor_info.is_some());
+    let executor = match task_command {
+        Some(command) => {
+            let executor = command_executor()
+                .ok_or_else(|| usage(format!(
+                    "container {id}: a Docker command task needs MESOS_LIBEXEC_DIRECTORY (where mesos-executor is)"
+                )))?;
+            match super::translate::command_spec(command) {
+                Some(spec) => config.command = spec,
+                None => info.command = Some(DockerCommand::image_default()),
+            }
+            if let Some(environment) = &command.environment {
+                config.env.extend(
+                    environment
+                        .variables
+                        .iter()
+                        .map(|v| (v.name.clone(), v.value.clone())),
+                );
+            }
+            Some(executor)
+        }
+        None => None,
+    };
+    tracing::info!(
+        image = %info.image,
+        origin,
+        command = %config.command.display(),
+        sandbox = %config.sandbox.display(),
+        command_task = executor.is_some(),
+        "docker launch requested"
+    );
+    let record = context::block_on(docker.launch(&config, &info, |p| {
+        tracing::info!(layer = ?p.id, status = %p.status, "pulling");
+    }))?
+    .with_context(|| format!("failed to launch container {id}"))?;
+    tracing::info!(name = %record.name, docker_id = %record.docker_id, "running");
+    context::spawn_docker_log_follower(global, &id);
+    if let Some(executor) = executor {
+        if let Err(e) = spawn_observer(global, &executor, &id, &config.sandbox) {
+            // Without its executor the agent would never hear of the task.
+            let _ = context::block_on(docker.destroy(&id));
+            return Err(e.context(format!(
+                "container {id}: failed to start the command executor {}",
+                executor.display()
+            )));
+        }
+        tracing::info!(executor = %executor.display(), "command executor started on the host");
+    }
+    Ok(())
+}
+
+/// `$MESOS_LIBEXEC_DIRECTORY/mesos-executor`.
+fn command_executor() -> Option<PathBuf> {
+    let dir = std::env::var_os("MESOS_LIBEXEC_DIRECTORY").filter(|d| !d.is_empty())?;
+    Some(PathBuf::from(dir).join("mesos-executor"))
+}
+
+/// Starts the command executor with `--override phobos … observe ID`, in
+/// the sandbox, in its own process group, without `LIBPROCESS_PORT` and
+/// `LIBPROCESS_IP` (Deimos saw bind failures with `LIBPROCESS_PORT=0`).
+fn spawn_observer(
+    global: &Global,
+    executor: &Path,
+    id: &ContainerId,
+    sandbox: &Path,
+) -> anyhow::Result<()> {
+    let phobos = context::phobos_command(global)?;
+    let output = |name: &str| {
+        File::create(sandbox.join(name))
+            .with_context(|| format!("cannot create {}", sandbox.join(name).display()))
+    };
+    Command::new(executor)
+        .arg("--override")
+        .arg(phobos.get_program())
+        .args(phobos.get_args())
+        .args(["observe", id.as_str()])
+        .current_dir(sandbox)
+        .env_remove("LIBPROCESS_PORT")
+        .env_remove("LIBPROCESS_IP")
+        .stdin(Stdio::null())
+        .stdout(output("observer.out")?)
+        .stderr(output("observer.err")?)
+        .process_group(0)
+        .spawn()?;
+    Ok(())
+}
 
 /// The Docker launch for `image`, or one line saying what cannot be mapped.
 pub fn launch_info(launch: &Launch, image: String) -> Result<DockerLaunch, String> {

@@ -82,22 +82,7 @@ pub fn run(global: &Global) -> anyhow::Result<()> {
                  containerizer, which is not in `containerizers`; nothing was launched"
             )));
         }
-        let info = docker::launch_info(&request, image)
-            .map_err(|e| usage(format!("container {id}: {e}")))?;
-        tracing::info!(
-            image = %info.image,
-            origin,
-            command = %plan.config.command.display(),
-            sandbox = %plan.config.sandbox.display(),
-            "docker launch requested"
-        );
-        let record = context::block_on(docker.launch(&plan.config, &info, |p| {
-            tracing::info!(layer = ?p.id, status = %p.status, "pulling");
-        }))?
-        .with_context(|| format!("failed to launch container {id}"))?;
-        tracing::info!(name = %record.name, docker_id = %record.docker_id, "running");
-        context::spawn_docker_log_follower(global, &id);
-        return Ok(());
+        return docker::launch(global, &docker, &request, plan.config, image, origin);
     }
     if containerizer.store().open(&id).is_some() {
         return Err(usage(format!("container {id} already exists")));

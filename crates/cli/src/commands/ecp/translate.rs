@@ -273,7 +273,7 @@ fn docker_url(url: &str, origin: &'static str) -> Result<Option<String>, Transla
 /// Mesos `CommandInfo` → our command: `shell` (default true) runs
 /// `/bin/sh -c value`; otherwise `value` is the program and `arguments` the
 /// whole argv. `None` when there is nothing to run.
-fn command_spec(info: &mesos::CommandInfo) -> Option<CommandSpec> {
+pub(super) fn command_spec(info: &mesos::CommandInfo) -> Option<CommandSpec> {
     let value = info.value.clone().unwrap_or_default();
     let shell = info.shell.unwrap_or(true);
     if value.trim().is_empty() {
