@@ -148,6 +148,48 @@ impl RuntimeStore {
         Ok(ids)
     }
 
+    /// Removes terminated containers (ended at least `older_than` ago) that
+    /// no other process holds, with their sandbox when it lies under
+    /// `work_dir` (a sandbox elsewhere, such as a Mesos agent's executor
+    /// directory, belongs to whoever chose it). Returns their IDs.
+    pub fn remove_terminated(
+        &self,
+        older_than: Option<std::time::Duration>,
+        work_dir: &Path,
+    ) -> Result<Vec<ContainerId>, StoreError> {
+        let now = crate::time::now_secs();
+        let mut removed = Vec::new();
+        for id in self.list()? {
+            let Some(dir) = self.open(&id) else {
+                continue;
+            };
+            let Some(_op) = dir.try_lock_op()? else {
+                continue;
+            };
+            if !dir.exists(TERMINATION_FILE) {
+                continue;
+            }
+            let ended = dir.state()?.map_or(0.0, |r| r.since);
+            if older_than.is_some_and(|age| now - ended < age.as_secs_f64()) {
+                continue;
+            }
+            let sandbox = match dir.read_json::<crate::ContainerConfig>(CONFIG_FILE) {
+                Ok(Some(config)) => config.sandbox,
+                _ => work_dir.join(CONTAINERS_DIR).join(id.as_str()),
+            };
+            if sandbox.starts_with(work_dir) {
+                match fs::remove_dir_all(&sandbox) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err("remove", &sandbox)(e)),
+                }
+            }
+            dir.remove()?;
+            removed.push(id);
+        }
+        Ok(removed)
+    }
+
     /// Hidden directories of launches that never published, whose creator is
     /// gone (their operation lock is free). Recovery removes them.
     pub fn abandoned_creations(&self) -> Result<Vec<PathBuf>, StoreError> {

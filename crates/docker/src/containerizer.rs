@@ -781,41 +781,7 @@ impl DockerContainerizer {
         older_than: Option<Duration>,
         work_dir: &Path,
     ) -> Result<Vec<ContainerId>> {
-        let now = phobos_core::time::now_secs();
-        let mut removed = Vec::new();
-        for id in self.store.list()? {
-            let Some(dir) = self.store.open(&id) else {
-                continue;
-            };
-            let Some(_op) = dir.try_lock_op()? else {
-                continue;
-            };
-            if !dir.exists(TERMINATION_FILE) {
-                continue;
-            }
-            let ended = dir.state()?.map_or(0.0, |r| r.since);
-            if older_than.is_some_and(|age| now - ended < age.as_secs_f64()) {
-                continue;
-            }
-            if let Some(config) = dir.read_json::<ContainerConfig>(CONFIG_FILE)?
-                && config.sandbox.starts_with(work_dir)
-            {
-                match fs::remove_dir_all(&config.sandbox) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(source) => {
-                        return Err(ContainerizerError::Sandbox {
-                            op: "remove",
-                            path: config.sandbox,
-                            source,
-                        });
-                    }
-                }
-            }
-            dir.remove()?;
-            removed.push(id);
-        }
-        Ok(removed)
+        Ok(self.store.remove_terminated(older_than, work_dir)?)
     }
 
     /// Re-adopts running containers, records the end of those that ended

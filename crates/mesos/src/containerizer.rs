@@ -652,32 +652,7 @@ impl MesosContainerizer {
     /// our work dir (a sandbox elsewhere, such as a Mesos agent's executor
     /// directory, belongs to whoever chose it); returns their IDs.
     pub fn remove_terminated(&self, older_than: Option<Duration>) -> Result<Vec<ContainerId>> {
-        let now = phobos_core::time::now_secs();
-        let mut removed = Vec::new();
-        for id in self.store.list()? {
-            let Some(dir) = self.store.open(&id) else {
-                continue;
-            };
-            let Some(_op) = dir.try_lock_op()? else {
-                continue;
-            };
-            if !dir.exists(TERMINATION_FILE) {
-                continue;
-            }
-            let ended = dir.state()?.map_or(0.0, |r| r.since);
-            if older_than.is_some_and(|age| now - ended < age.as_secs_f64()) {
-                continue;
-            }
-            let sandbox = self
-                .config(&dir)
-                .map_or_else(|_| self.sandbox_path(&id), |c| c.sandbox);
-            if sandbox.starts_with(&self.work_dir) {
-                remove_dir_if_present(&sandbox)?;
-            }
-            dir.remove()?;
-            removed.push(id);
-        }
-        Ok(removed)
+        Ok(self.store.remove_terminated(older_than, &self.work_dir)?)
     }
 
     fn config(&self, dir: &ContainerDir) -> Result<ContainerConfig> {
@@ -963,17 +938,6 @@ fn reap_child(pid: i32) {
     let mut status = 0;
     // SAFETY: waitpid on our own child with a valid out-pointer.
     unsafe { libc::waitpid(pid, &mut status, 0) };
-}
-
-fn remove_dir_if_present(path: &Path) -> Result<()> {
-    match fs::remove_dir_all(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(ContainerizerError::Sandbox {
-            path: path.to_owned(),
-            source,
-        }),
-    }
 }
 
 #[cfg(test)]
