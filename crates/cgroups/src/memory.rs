@@ -43,6 +43,18 @@ pub enum Limit {
 /// at or above this is unlimited.
 const V1_UNLIMITED_THRESHOLD: u64 = 1 << 62;
 
+/// `oom_score_adj` for a task with memory request `request` on a host with
+/// `total` bytes: `1000 − 1000 × request / total` (Mesos `cgroups/mem` and
+/// the Docker containerizer), so tasks that use more than they asked for
+/// are killed first under global pressure. 0 when `total` is unknown.
+pub fn oom_score_adj(request: u64, total: u64) -> i64 {
+    if total == 0 {
+        return 0;
+    }
+    let used = (1000u128 * u128::from(request.min(total)) / u128::from(total)) as i64;
+    1000 - used
+}
+
 /// `max(request, 32 MB)`.
 pub fn soft_limit(request: u64) -> u64 {
     request.max(MIN_MEMORY)

@@ -41,14 +41,6 @@ pub const LABEL_CONTAINER_ID: &str = "org.phobos.container-id";
 /// Label marking a container as created by Phobos (value `true`).
 pub const LABEL_MANAGED: &str = "org.phobos.managed";
 
-/// `CPU_SHARES_PER_CPU` in Mesos.
-pub const CPU_SHARES_PER_CPU: f64 = 1024.0;
-/// `MIN_CPU_SHARES` in Mesos.
-pub const MIN_CPU_SHARES: i64 = 2;
-/// The CFS period in µs (the kernel's and Docker's default, 100 ms).
-pub const CPU_CFS_PERIOD_US: f64 = 100_000.0;
-/// `MIN_CPU_CFS_QUOTA` in Mesos, in µs (1 ms).
-pub const MIN_CPU_CFS_QUOTA_US: i64 = 1_000;
 /// `MIN_MEMORY` in Mesos (32 MiB).
 pub const MIN_MEMORY_BYTES: u64 = 32 * 1024 * 1024;
 
@@ -177,22 +169,21 @@ pub fn parse_container_name(name: &str) -> Option<String> {
 
 /// `max(1024 × cpus, 2)`, truncated like Mesos's integer conversion.
 pub fn cpu_shares(cpus: f64) -> i64 {
-    // `as` saturates for huge values, and cpus is validated non-negative.
-    ((CPU_SHARES_PER_CPU * cpus) as i64).max(MIN_CPU_SHARES)
+    i64::try_from(phobos_cgroups::cpu::shares(cpus)).unwrap_or(i64::MAX)
 }
 
 /// `max(100 ms × cpus, 1 ms)` in µs.
 pub fn cpu_quota_us(cpus: f64) -> i64 {
-    ((CPU_CFS_PERIOD_US * cpus) as i64).max(MIN_CPU_CFS_QUOTA_US)
+    match phobos_cgroups::cpu::cfs_quota(Some(cpus)) {
+        phobos_cgroups::cpu::Quota::Micros(us) => i64::try_from(us).unwrap_or(i64::MAX),
+        // Docker's "no quota" (callers pass finite limits only).
+        phobos_cgroups::cpu::Quota::Unlimited => 0,
+    }
 }
 
 /// `1000 − 1000·request/total`, clamped to `0..=1000` (0 when `total` is unknown).
 pub fn oom_score_adj(request: u64, total_memory: u64) -> i64 {
-    if total_memory == 0 {
-        return 0;
-    }
-    let used = (1000u128 * u128::from(request)) / u128::from(total_memory);
-    1000 - i64::try_from(used.min(1000)).unwrap_or(1000)
+    phobos_cgroups::memory::oom_score_adj(request, total_memory)
 }
 
 /// The resource part of the table, shared by create and live update.

@@ -493,17 +493,7 @@ pub fn blkio_statistics(bytes: &[DeviceIo], ios: &[DeviceIo]) -> BlkioStatistics
     BlkioStatistics { throttling }
 }
 
-/// `oom_score_adj` for a task with memory request `soft` on a host with
-/// `total` bytes: `1000 − 1000 × soft / total` (Mesos `cgroups/mem`), so
-/// tasks that use more than they asked for are killed first under global
-/// pressure.
-pub fn oom_score_adj(soft: u64, total: u64) -> i64 {
-    if total == 0 {
-        return 0;
-    }
-    let used = (1000u128 * u128::from(soft.min(total)) / u128::from(total)) as i64;
-    1000 - used
-}
+pub use phobos_cgroups::memory::oom_score_adj;
 
 fn host_memory() -> u64 {
     // SAFETY: sysconf has no preconditions.
