@@ -234,14 +234,17 @@ fn ecp_destroy(dirs: &Dirs, config: &Path, id: &str) {
 }
 
 /// Pretends container `id` terminated `secs` ago.
+/// Moves a terminated container's end `secs` into the past. The `state`
+/// checkpoint is a symlink whose target is `"<STATE> <since>"`.
 fn age(dirs: &Dirs, id: &str, secs: f64) {
     let path = dirs.runtime().join("containers").join(id).join("state");
-    let mut record: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
-    assert_eq!(record["state"], "TERMINATED");
-    let since = record["since"].as_f64().unwrap() - secs;
-    record["since"] = since.into();
-    fs::write(&path, record.to_string()).unwrap();
+    let target = fs::read_link(&path).unwrap();
+    let text = target.to_string_lossy();
+    let (state, since) = text.split_once(' ').unwrap();
+    assert_eq!(state, "TERMINATED");
+    let since: f64 = since.parse().unwrap();
+    fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink(format!("{state} {}", since - secs), &path).unwrap();
 }
 
 #[test]

@@ -30,6 +30,21 @@ impl ContainerState {
         }
     }
 
+    /// The state named `name` (as [`ContainerState::name`] spells it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::Provisioning,
+            Self::Preparing,
+            Self::Isolating,
+            Self::Fetching,
+            Self::Running,
+            Self::Destroying,
+            Self::Terminated,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
+    }
+
     /// Whether a launch is still under way in this state.
     pub fn is_launching(self) -> bool {
         matches!(
@@ -78,6 +93,21 @@ impl StateRecord {
             since: crate::time::now_secs(),
         }
     }
+
+    /// The compact form stored as the target of the `state` symlink:
+    /// `"<STATE> <since>"`.
+    pub fn to_link(&self) -> String {
+        format!("{} {}", self.state.name(), self.since)
+    }
+
+    /// Parses [`StateRecord::to_link`]'s form.
+    pub fn from_link(text: &str) -> Option<Self> {
+        let (name, since) = text.split_once(' ')?;
+        Some(Self {
+            state: ContainerState::from_name(name)?,
+            since: since.parse().ok().filter(|s: &f64| s.is_finite())?,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -94,6 +124,25 @@ mod tests {
             assert!(s.may_become(Destroying), "{s} cannot be destroyed");
         }
         assert!(!Terminated.may_become(Destroying));
+    }
+
+    #[test]
+    fn link_form_round_trips_and_rejects_garbage() {
+        let r = super::StateRecord {
+            state: Running,
+            since: 1_795_291_261.069_297_6,
+        };
+        assert_eq!(super::StateRecord::from_link(&r.to_link()), Some(r));
+        for bad in [
+            "",
+            "RUNNING",
+            "RUNNING x",
+            "BOGUS 1",
+            "RUNNING NaN",
+            "running 1",
+        ] {
+            assert_eq!(super::StateRecord::from_link(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

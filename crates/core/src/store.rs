@@ -61,6 +61,8 @@ pub enum StoreError {
     },
     #[error("corrupt checkpoint {}: '{value}' is not a pid", path.display())]
     BadPid { path: PathBuf, value: String },
+    #[error("corrupt checkpoint {}: '{value}' is not a state", path.display())]
+    BadState { path: PathBuf, value: String },
     #[error("container '{0}' already exists")]
     AlreadyExists(ContainerId),
 }
@@ -260,7 +262,8 @@ impl NewContainer {
     /// Records the first state, like [`ContainerDir::set_state`].
     pub fn set_state(&self, state: ContainerState) -> Result<StateRecord, StoreError> {
         let record = StateRecord::now(state);
-        self.write_json(STATE_FILE, &record)?;
+        let path = self.dir.file(STATE_FILE);
+        std::os::unix::fs::symlink(record.to_link(), &path).map_err(io_err("create", &path))?;
         Ok(record)
     }
 
@@ -457,13 +460,37 @@ impl ContainerDir {
             })
     }
 
+    /// The current state. It is stored as the target of the `state`
+    /// symlink (`"RUNNING 1795291261.07"`): replacing a symlink by rename is
+    /// as atomic as replacing a file, but on ext4 replacing a regular file
+    /// that has fresh data starts its writeback (`auto_da_alloc`), which
+    /// stalled launches by milliseconds on a busy disk. A regular JSON
+    /// `state` file (older runtime directories) is still read.
     pub fn state(&self) -> Result<Option<StateRecord>, StoreError> {
-        self.read_json(STATE_FILE)
+        let path = self.file(STATE_FILE);
+        match fs::read_link(&path) {
+            Ok(target) => {
+                let text = target.to_string_lossy();
+                StateRecord::from_link(&text)
+                    .map(Some)
+                    .ok_or_else(|| StoreError::BadState {
+                        path: path.clone(),
+                        value: text.into_owned(),
+                    })
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => self.read_json(STATE_FILE),
+            Err(e) => Err(io_err("read", &path)(e)),
+        }
     }
 
     pub fn set_state(&self, state: ContainerState) -> Result<StateRecord, StoreError> {
         let record = StateRecord::now(state);
-        self.write_json(STATE_FILE, &record)?;
+        let tmp = self.file(&format!(".{STATE_FILE}.{}", std::process::id()));
+        let _ = fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(record.to_link(), &tmp).map_err(io_err("create", &tmp))?;
+        let target = self.file(STATE_FILE);
+        fs::rename(&tmp, &target).map_err(io_err("rename into place", &target))?;
         Ok(record)
     }
 
@@ -611,9 +638,24 @@ mod tests {
         dir.write_atomic(PID_FILE, b"12x\n").unwrap();
         let err = dir.pid().unwrap_err().to_string();
         assert!(err.contains("'12x' is not a pid"), "{err}");
+        // An older runtime dir's JSON state file is still read, and a
+        // corrupt one is reported.
         dir.write_atomic(STATE_FILE, b"{").unwrap();
         assert!(matches!(dir.state(), Err(StoreError::Corrupt { .. })));
+        let legacy = StateRecord::now(ContainerState::Fetching);
+        dir.write_json(STATE_FILE, &legacy).unwrap();
+        assert_eq!(dir.state().unwrap(), Some(legacy));
         let r = dir.set_state(ContainerState::Running).unwrap();
         assert_eq!(dir.state().unwrap(), Some(r));
+        assert!(
+            fs::symlink_metadata(dir.file(STATE_FILE))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        fs::remove_file(dir.file(STATE_FILE)).unwrap();
+        std::os::unix::fs::symlink("RUNNING soon", dir.file(STATE_FILE)).unwrap();
+        let err = dir.state().unwrap_err().to_string();
+        assert!(err.contains("'RUNNING soon' is not a state"), "{err}");
     }
 }
