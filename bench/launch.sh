@@ -6,8 +6,10 @@
 # pids too) for reference. Prints a Markdown table of medians and ratios
 # (for docs/benchmarks.md).
 #
-# STATE_FS=tmpfs puts every runtime's state (phobos's runtime and work
-# dirs, runc's --root) on a private tmpfs, as /run is on most hosts.
+# Every runtime's state (phobos's runtime and work dirs, runc's --root) goes
+# on a private tmpfs, as /run is on most hosts and as a Mesos runtime dir is
+# meant to be. STATE_FS=disk puts it under /tmp instead (on these VMs an ext4
+# mounted with `discard`, whose metadata operations slow down with use).
 #
 #   sudo bench/launch.sh [RUNS]        # default 60 runs each, 5 warm-ups
 #
@@ -28,7 +30,7 @@ PHOBOS="$PWD/target/release/phobos"
 
 work=$(mktemp -d /tmp/phobos-bench.XXXXXX)
 trap 'umount "$work" 2>/dev/null || true; rm -rf "$work"' EXIT
-if [ "${STATE_FS:-disk}" = tmpfs ]; then
+if [ "${STATE_FS:-tmpfs}" = tmpfs ]; then
   mount -t tmpfs phobos-bench "$work"
 fi
 # An OCI bundle equivalent to phobos's default: busybox rootfs, /bin/true,
