@@ -96,6 +96,7 @@ pub fn docker(global: &Global) -> DockerContainerizer {
             kill_orphans: config.docker_kill_orphans,
             sandbox_directory: config.sandbox_directory.display().to_string(),
             cgroups_enable_cfs: config.cgroups_enable_cfs,
+            remove_delay: config.docker_remove_delay,
         },
     )
 }

@@ -520,3 +520,44 @@ fn privileged_docker_observe_exits_with_the_container_and_destroys_it_on_sigterm
     ]);
     assert_eq!(env.run(&["observe", &id]).status.code(), Some(9));
 }
+
+#[test]
+fn privileged_docker_remove_delay_keeps_the_ended_container_until_it_passes() {
+    if !engine_or_skip("privileged_docker_remove_delay_keeps_the_ended_container_until_it_passes") {
+        return;
+    }
+    let env = Env::new();
+    let config = env.work.path().join("phobos.toml");
+    std::fs::write(&config, "docker_remove_delay = \"1secs\"\n").unwrap();
+    let config = config.display().to_string();
+    let id = unique();
+    let out = env.run(&[
+        "--config",
+        &config,
+        "run",
+        "--id",
+        &id,
+        "--docker-image",
+        IMAGE,
+        "--",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // Kept for inspection while the delay runs ...
+    assert_eq!(docker_state(&id).as_deref(), Some("exited"));
+    let early = env.run(&["--config", &config, "recover"]);
+    assert!(early.status.success(), "{early:?}");
+    assert_eq!(
+        docker_state(&id).as_deref(),
+        Some("exited"),
+        "removed too early"
+    );
+    // ... and removed once it has passed; the record stays for `state --rm`.
+    std::thread::sleep(Duration::from_millis(1100));
+    let late = env.run(&["--config", &config, "recover"]);
+    assert!(late.status.success(), "{late:?}");
+    assert_eq!(docker_state(&id), None, "kept past the delay");
+    assert_eq!(env.wait_json(&id)["exit_code"], 0);
+    let out = env.run(&["--config", &config, "state", "--rm"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&id));
+}

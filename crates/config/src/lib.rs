@@ -257,6 +257,9 @@ pub struct Config {
     /// Kill Docker containers that no executor owns on recovery.
     pub docker_kill_orphans: bool,
     /// How long to keep a stopped Docker container before removing it.
+    /// Mesos keeps them 6 hours so `docker logs` still works; Phobos copies
+    /// their output into the sandbox first, so it removes them at once
+    /// unless asked to keep them.
     pub docker_remove_delay: Duration,
     /// How often disk usage is measured.
     pub container_disk_watch_interval: Duration,
@@ -310,7 +313,7 @@ impl Config {
             docker_socket: PathBuf::from("/var/run/docker.sock"),
             docker_stop_timeout: Duration::ZERO,
             docker_kill_orphans: true,
-            docker_remove_delay: Duration::from_secs(6 * 3600),
+            docker_remove_delay: Duration::ZERO,
             container_disk_watch_interval: Duration::from_secs(15),
             enforce_container_disk_quota: false,
             ecp_termination: EcpTermination::V0_26,

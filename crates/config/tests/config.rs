@@ -67,7 +67,7 @@ fn root_defaults() {
     assert_eq!(c.docker_socket, Path::new("/var/run/docker.sock"));
     assert_eq!(c.docker_stop_timeout, Duration::ZERO);
     assert!(c.docker_kill_orphans);
-    assert_eq!(c.docker_remove_delay, Duration::from_secs(6 * 3600));
+    assert_eq!(c.docker_remove_delay, Duration::ZERO);
     assert_eq!(c.container_disk_watch_interval, Duration::from_secs(15));
     assert!(!c.enforce_container_disk_quota);
     assert_eq!(c.ecp_termination, EcpTermination::V0_26);

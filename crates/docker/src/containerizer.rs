@@ -29,10 +29,12 @@
 //! the truth after it: the first process that sees the container end (a
 //! `wait`, a `destroy`, or `recover`) makes sure `<sandbox>/stdout` and
 //! `<sandbox>/stderr` hold the container's whole output, writes the
-//! termination, and removes the container from the engine. Containers are
-//! therefore removed as soon as their end is recorded (`docker_remove_delay`
-//! is not honoured yet). Every step holds the record's operation lock, so a
-//! `wait` racing a `destroy` reports the destroy's termination.
+//! termination, and removes the container from the engine — at once by
+//! default, or, with a `docker_remove_delay`, later: [`DockerContainerizer::remove_expired`]
+//! (run by `recover`, `state --rm` and every Docker launch) removes ended
+//! containers whose delay has passed. Every step holds the record's
+//! operation lock, so a `wait` racing a `destroy` reports the destroy's
+//! termination.
 //!
 //! # Logs
 //!
@@ -80,6 +82,9 @@ pub const LABEL_RUNTIME_DIR: &str = "org.phobos.runtime-dir";
 
 /// The record file with the Docker-specific facts.
 pub const DOCKER_FILE: &str = "docker";
+
+/// Marker in a record: its ended container was removed from the engine.
+pub const ENGINE_REMOVED_MARKER: &str = "engine_removed";
 
 /// A record's lock file, held (exclusively) by the detached log follower of
 /// an appending record for as long as it copies output.
@@ -137,6 +142,9 @@ pub struct DockerSettings {
     pub sandbox_directory: String,
     /// `cgroups_enable_cfs`.
     pub cgroups_enable_cfs: bool,
+    /// `docker_remove_delay`: how long an ended container stays in the
+    /// engine (zero: removed when its end is recorded).
+    pub remove_delay: Duration,
 }
 
 /// The Docker-specific part of a launch (`ContainerInfo.DockerInfo`).
@@ -324,6 +332,11 @@ impl DockerContainerizer {
     where
         F: FnMut(&PullProgress) + Send,
     {
+        if !self.settings.remove_delay.is_zero()
+            && let Err(e) = self.remove_expired().await
+        {
+            tracing::warn!(error = %e, "failed to remove expired containers");
+        }
         let id = &config.id;
         if self.owns(id) {
             return Err(ContainerizerError::AlreadyExists(id.clone()));
@@ -459,11 +472,8 @@ impl DockerContainerizer {
         }
         dir.write_json(TERMINATION_FILE, &termination)?;
         dir.set_state(ContainerState::Terminated)?;
-        match engine.remove(&record.docker_id, true).await {
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(id = %config.id, error = %e, "failed to remove the ended container")
-            }
+        if self.settings.remove_delay.is_zero() {
+            remove_ended(engine, &config.id, &record.docker_id).await;
         }
         Ok(termination)
     }
@@ -776,12 +786,58 @@ impl DockerContainerizer {
     /// Removes the records of terminated containers (ended at least
     /// `older_than` ago, when given) and their sandboxes when those lie
     /// under `work_dir`. Records another process is working on are skipped.
-    pub fn remove_terminated(
+    pub async fn remove_terminated(
         &self,
         older_than: Option<Duration>,
         work_dir: &Path,
     ) -> Result<Vec<ContainerId>> {
-        Ok(self.store.remove_terminated(older_than, work_dir)?)
+        let removed = self.store.remove_terminated(older_than, work_dir)?;
+        // Containers kept for `docker_remove_delay` go with their records.
+        if !removed.is_empty() && !self.settings.remove_delay.is_zero() {
+            let engine = self.engine().await?;
+            for id in &removed {
+                let name = crate::translate::container_name(id.as_str());
+                remove_ended(&engine, id, &name).await;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Removes from the engine the ended containers whose
+    /// `docker_remove_delay` has passed (their records stay until
+    /// `state --rm`); returns their IDs. Records another process holds are
+    /// skipped.
+    pub async fn remove_expired(&self) -> Result<Vec<ContainerId>> {
+        let now = phobos_core::time::now_secs();
+        let delay = self.settings.remove_delay.as_secs_f64();
+        let mut due = Vec::new();
+        for id in self.store.list()? {
+            let Some(dir) = self.store.open(&id) else {
+                continue;
+            };
+            let Some(_lock) = dir.try_lock_op()? else {
+                continue;
+            };
+            if dir.exists(ENGINE_REMOVED_MARKER) || !dir.exists(TERMINATION_FILE) {
+                continue;
+            }
+            let ended = dir.state()?.map_or(0.0, |r| r.since);
+            if now - ended >= delay {
+                due.push(id);
+            }
+        }
+        if due.is_empty() {
+            return Ok(due);
+        }
+        let engine = self.engine().await?;
+        for id in &due {
+            let name = crate::translate::container_name(id.as_str());
+            remove_ended(&engine, id, &name).await;
+            if let Some(dir) = self.store.open(id) {
+                dir.write_atomic(ENGINE_REMOVED_MARKER, b"")?;
+            }
+        }
+        Ok(due)
     }
 
     /// Re-adopts running containers, records the end of those that ended
@@ -790,6 +846,11 @@ impl DockerContainerizer {
     pub async fn recover(&self) -> Result<DockerRecoverReport> {
         let mut report = DockerRecoverReport::default();
         let engine = self.engine().await?;
+        if let Err(e) = self.remove_expired().await {
+            report
+                .errors
+                .push(format!("removing expired containers: {e}"));
+        }
         let listed = engine.list().await?;
         let mut known = HashSet::new();
         for id in self.store.list()? {
@@ -974,6 +1035,13 @@ pub fn docker_resources(r: &Resources, cgroups_enable_cfs: bool) -> DockerResour
     }
 }
 
+/// Removes an ended container from the engine; one already gone is fine.
+async fn remove_ended(engine: &DockerEngine, id: &ContainerId, target: &str) {
+    if let Err(e) = engine.remove(target, true).await {
+        tracing::warn!(%id, error = %e, "failed to remove the ended container");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1019,6 +1087,7 @@ mod tests {
             kill_orphans: true,
             sandbox_directory: "/mnt/mesos/sandbox".to_owned(),
             cgroups_enable_cfs: false,
+            remove_delay: Duration::ZERO,
         }
     }
 

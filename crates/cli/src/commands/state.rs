@@ -21,7 +21,9 @@ pub fn run(global: &Global, rm: bool, older_than: Option<&str>) -> anyhow::Resul
             println!("removed {id}");
         }
         let docker = context::docker(global);
-        for id in docker.remove_terminated(older_than, &context::work_dir(global))? {
+        for id in
+            context::block_on(docker.remove_terminated(older_than, &context::work_dir(global)))??
+        {
             println!("removed {id}");
         }
         return Ok(0);
