@@ -523,15 +523,23 @@ impl DockerContainerizer {
         ))
     }
 
-    /// Sends `signal` to the container's main process; `None` for an unknown ID.
-    pub async fn kill(&self, id: &ContainerId, signal: i32) -> Result<Option<()>> {
+    /// The record of a container that has not ended: `None` for an unknown
+    /// ID, an error for a terminated one.
+    fn live_record(&self, id: &ContainerId) -> Result<Option<DockerRecord>> {
         let Some(dir) = self.store.open(id) else {
             return Ok(None);
         };
         if dir.read_json::<Termination>(TERMINATION_FILE)?.is_some() {
             return Err(ContainerizerError::NotRunning(id.clone()));
         }
-        let (_, record) = self.record(&dir)?;
+        Ok(Some(self.record(&dir)?.1))
+    }
+
+    /// Sends `signal` to the container's main process; `None` for an unknown ID.
+    pub async fn kill(&self, id: &ContainerId, signal: i32) -> Result<Option<()>> {
+        let Some(record) = self.live_record(id)? else {
+            return Ok(None);
+        };
         let engine = self.engine().await?;
         match engine.kill(&record.name, &signal.to_string()).await {
             Ok(()) => Ok(Some(())),
@@ -612,13 +620,9 @@ impl DockerContainerizer {
 
     /// The container's statistics from its cgroups; `None` for an unknown ID.
     pub async fn usage(&self, id: &ContainerId) -> Result<Option<ResourceStatistics>> {
-        let Some(dir) = self.store.open(id) else {
+        let Some(record) = self.live_record(id)? else {
             return Ok(None);
         };
-        if dir.read_json::<Termination>(TERMINATION_FILE)?.is_some() {
-            return Err(ContainerizerError::NotRunning(id.clone()));
-        }
-        let (_, record) = self.record(&dir)?;
         let engine = self.engine().await?;
         let usage = match engine.usage(&record.name).await {
             Ok(u) => u,
