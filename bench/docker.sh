@@ -17,7 +17,7 @@ command -v hyperfine >/dev/null || apt-get install -y -qq hyperfine >/dev/null 2
 scripts/docker-test-setup.sh >&2
 trap 'scripts/docker-test-teardown.sh >&2 || true; rm -rf "$work"' EXIT
 cargo build --release -q -p phobos-cli
-PHOBOS="$PWD/target/release/phobos"
+PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
 DOCKER=/usr/bin/docker
 [ -x "$DOCKER" ] || DOCKER=docker
 work=$(mktemp -d /tmp/phobos-docker-bench.XXXXXX)

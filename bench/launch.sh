@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Launch benchmark (issue "spine"): whole-process `phobos run -- /bin/true`
 # with pid, mount, ipc and uts namespaces and a kill cgroup, against
-# `runc run` of an equivalent bundle and `unshare`, in the same hyperfine
-# run; plus phobos with its full default isolation (cgroups cpu, mem and
+# `runc run` of an equivalent bundle and `unshare`, in the same run
+# (interleaved rounds); plus phobos with its full default isolation (cgroups cpu, mem and
 # pids too) for reference. Prints a Markdown table of medians and ratios
 # (for docs/benchmarks.md).
 #
@@ -11,7 +11,7 @@
 # meant to be. STATE_FS=disk puts it under /tmp instead (on these VMs an ext4
 # mounted with `discard`, whose metadata operations slow down with use).
 #
-#   sudo bench/launch.sh [RUNS]        # default 60 runs each, 5 warm-ups
+#   sudo bench/launch.sh [RUNS]        # default 60 runs each (ROUNDS=5 rounds)
 #
 # Needs root, hyperfine, runc and busybox-static (installed when missing).
 set -euo pipefail
@@ -26,7 +26,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "${need[@]}"; }
 fi
 cargo build --release -q -p phobos-cli
-PHOBOS="$PWD/target/release/phobos"
+PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
 
 work=$(mktemp -d /tmp/phobos-bench.XXXXXX)
 trap 'umount "$work" 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -50,23 +50,46 @@ json.dump(spec, open(path, "w"), indent=2)
 PY
 
 export PHOBOS_RUNTIME_DIR="$work/run" PHOBOS_WORK_DIR="$work/work"
-hyperfine -N --warmup 5 --runs "$RUNS" --export-json "$work/launch.json" \
-  --command-name phobos "$PHOBOS run --isolation filesystem/linux,namespaces/pid,namespaces/ipc,namespaces/uts -- /bin/true" \
-  --command-name "phobos (default isolation)" "$PHOBOS run -- /bin/true" \
-  --command-name runc "runc --root $work/runc run --bundle $work/bundle phobos-bench" \
-  --command-name unshare "unshare --pid --fork --mount --ipc --uts /bin/true" >&2
+# The runs are spread over ROUNDS hyperfine invocations, each with the
+# commands in a rotated order, so a burst of background noise on this small
+# VM lands on every command alike instead of on whichever ran at the time.
+names=("phobos" "phobos (default isolation)" "runc" "unshare")
+commands=(
+  "$PHOBOS run --isolation filesystem/linux,namespaces/pid,namespaces/ipc,namespaces/uts -- /bin/true"
+  "$PHOBOS run -- /bin/true"
+  "runc --root $work/runc run --bundle $work/bundle phobos-bench"
+  "unshare --pid --fork --mount --ipc --uts /bin/true"
+)
+ROUNDS="${ROUNDS:-5}"
+per_round=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
+for ((round = 0; round < ROUNDS; round++)); do
+  args=()
+  for ((i = 0; i < ${#names[@]}; i++)); do
+    j=$(( (i + round) % ${#names[@]} ))
+    args+=(--command-name "${names[j]}" "${commands[j]}")
+  done
+  hyperfine -N --warmup 3 --runs "$per_round" --export-json "$work/launch-$round.json" "${args[@]}" >&2
+done
 
-python3 - "$work/launch.json" "$RUNS" <<'PY'
+python3 - "$work" "$ROUNDS" <<'PY'
 import json, statistics, sys
-results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
-med = {name: statistics.median(r["times"]) * 1000 for name, r in results.items()}
-p90 = {name: sorted(r["times"])[int(len(r["times"]) * 0.9) - 1] * 1000 for name, r in results.items()}
+work, rounds = sys.argv[1], int(sys.argv[2])
+times, round_medians = {}, []
+for r in range(rounds):
+    results = {x["command"]: x["times"] for x in json.load(open(f"{work}/launch-{r}.json"))["results"]}
+    round_medians.append({name: statistics.median(t) * 1000 for name, t in results.items()})
+    for name, t in results.items():
+        times.setdefault(name, []).extend(t)
+med = {name: statistics.median(t) * 1000 for name, t in times.items()}
+p90 = {name: sorted(t)[int(len(t) * 0.9) - 1] * 1000 for name, t in times.items()}
 print(f"| command | median (ms) | p90 (ms) | runs |")
 print(f"| --- | ---: | ---: | ---: |")
 for name in ("phobos", "phobos (default isolation)", "runc", "unshare"):
-    print(f"| {name} | {med[name]:.2f} | {p90[name]:.2f} | {len(results[name]['times'])} |")
+    print(f"| {name} | {med[name]:.2f} | {p90[name]:.2f} | {len(times[name])} |")
 print()
-print(f"- phobos / runc = {med['phobos'] / med['runc']:.3f} (target ≤ 0.25)")
-print(f"- phobos / unshare = {med['phobos'] / med['unshare']:.2f} (target ≤ 2)")
+def per_round(a, b):
+    return ", ".join(f"{m[a] / m[b]:.2f}" for m in round_medians)
+print(f"- phobos / runc = {med['phobos'] / med['runc']:.3f} (target ≤ 0.25; by round: {per_round('phobos', 'runc')})")
+print(f"- phobos / unshare = {med['phobos'] / med['unshare']:.2f} (target ≤ 2; by round: {per_round('phobos', 'unshare')})")
 print(f"- phobos (default isolation) / phobos = {med['phobos (default isolation)'] / med['phobos']:.2f}")
 PY

@@ -18,7 +18,7 @@ RUNS=${RUNS:-20}
 cd "$(dirname "$0")/.."
 if [[ -z "${PHOBOS:-}" ]]; then
     cargo build --release -q -p phobos-cli
-    PHOBOS="${CARGO_TARGET_DIR:-target}/release/phobos"
+    PHOBOS="${CARGO_TARGET_DIR:-target}/$(rustc --print host-tuple)/release/phobos"
 fi
 PHOBOS=$(realpath "$PHOBOS")
 command -v hyperfine >/dev/null || { echo "bench/stats.sh: needs hyperfine" >&2; exit 1; }

@@ -190,6 +190,28 @@ impl Cgroup {
         Ok(pids)
     }
 
+    /// Whether any process is in this cgroup or a descendant: one read of
+    /// `cgroup.events` (`populated`) on v2, the process lists on v1. A
+    /// cgroup removed meanwhile is not populated.
+    pub fn is_populated(&self) -> Result<bool, Error> {
+        if self.version == Version::V2 {
+            match self.read("cgroup.events") {
+                Ok(events) => {
+                    if let Some(populated) = event_value(&events, "populated") {
+                        return Ok(populated != 0);
+                    }
+                }
+                Err(e) if e.is_not_found() => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        match self.procs() {
+            Ok(pids) => Ok(!pids.is_empty()),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Names of the child cgroups, sorted.
     pub fn children(&self) -> Result<Vec<String>, Error> {
         let mut names = Vec::new();
@@ -325,7 +347,9 @@ impl Cgroup {
 
     fn kill_all_inner(&self, timeout: Duration, use_cgroup_kill: bool) -> Result<(), Error> {
         let deadline = Instant::now() + timeout;
-        if !self.exists() {
+        // The common case (the command and init have exited) needs no
+        // freeze, kill or listing round.
+        if !self.exists() || !self.is_populated()? {
             return Ok(());
         }
         let freezer = match self.version {

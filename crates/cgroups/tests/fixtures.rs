@@ -455,6 +455,7 @@ fn kill_all_on_v2_writes_cgroup_kill() {
     let cg = Cgroup::new(host.dir.path(), Path::new("c"), Version::V2);
     write(&cg.path().join("cgroup.kill"), "");
     write(&cg.path().join("cgroup.freeze"), "0");
+    write(&cg.path().join("cgroup.events"), "populated 1\nfrozen 0\n");
     write(&cg.path().join("cgroup.procs"), "");
     cg.kill_all(Duration::from_secs(1)).unwrap();
     assert_eq!(cg.read("cgroup.kill").unwrap(), "1");
@@ -463,13 +464,40 @@ fn kill_all_on_v2_writes_cgroup_kill() {
 }
 
 #[test]
-fn kill_all_on_v1_freezes_then_thaws() {
+fn kill_all_leaves_an_unpopulated_v2_cgroup_alone() {
+    let host = pure_v2();
+    let cg = Cgroup::new(host.dir.path(), Path::new("c"), Version::V2);
+    write(&cg.path().join("cgroup.kill"), "");
+    write(&cg.path().join("cgroup.events"), "populated 0\nfrozen 0\n");
+    // `populated` covers the subtree; the process list is not consulted.
+    write(&cg.path().join("cgroup.procs"), "1\n");
+    assert!(!cg.is_populated().unwrap());
+    cg.kill_all(Duration::from_secs(1)).unwrap();
+    assert_eq!(cg.read("cgroup.kill").unwrap(), "");
+}
+
+#[test]
+fn kill_all_leaves_an_empty_v1_cgroup_alone() {
     let host = this_host();
     let cg = Cgroup::new(&host.path("freezer"), Path::new("c"), Version::V1);
-    write(&cg.path().join("freezer.state"), "THAWED");
+    // A state freeze → thaw would overwrite.
+    write(&cg.path().join("freezer.state"), "FREEZING");
     write(&cg.path().join("cgroup.procs"), "");
+    write(&cg.path().join("sub/cgroup.procs"), "");
+    assert!(!cg.is_populated().unwrap());
     cg.kill_all(Duration::from_secs(1)).unwrap();
-    assert_eq!(cg.read("freezer.state").unwrap(), "THAWED");
+    assert_eq!(cg.read("freezer.state").unwrap(), "FREEZING");
+}
+
+#[test]
+fn a_process_in_a_v1_descendant_populates_the_cgroup() {
+    let host = this_host();
+    let cg = Cgroup::new(&host.path("freezer"), Path::new("c"), Version::V1);
+    write(&cg.path().join("cgroup.procs"), "");
+    write(&cg.path().join("sub/cgroup.procs"), "4242\n");
+    assert!(cg.is_populated().unwrap());
+    let missing = Cgroup::new(&host.path("freezer"), Path::new("gone"), Version::V1);
+    assert!(!missing.is_populated().unwrap());
 }
 
 #[test]

@@ -156,8 +156,13 @@ impl Follow {
     }
 }
 
+/// Copy buffer size: std's own `io::copy` size. A bigger stack buffer costs
+/// a page fault per 4 KiB on every launch, for output most commands never
+/// produce.
+const COPY_BUF_SIZE: usize = 8 * 1024;
+
 fn copy_available(from: &mut File, to: &mut impl Write) -> io::Result<()> {
-    let mut buf = [0u8; 64 * 1024];
+    let mut buf = [0u8; COPY_BUF_SIZE];
     loop {
         match from.read(&mut buf) {
             Ok(0) => break,

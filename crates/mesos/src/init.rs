@@ -11,7 +11,7 @@
 //!    the hostname, overlapping with the launcher's isolation work;
 //! 3. blocks on the sync pipe until the launcher says RUNNING (EOF means the
 //!    launcher died: exit without running anything);
-//! 4. forks the command (user switch, working directory, exec);
+//! 4. starts the command (user switch, working directory, exec);
 //! 5. forwards every signal to the command, reaps every zombie, and when the
 //!    command exits kills what is left of its pid namespace, writes the
 //!    command's raw wait status atomically to `status`, and exits — which
@@ -75,11 +75,28 @@ pub fn main() -> i32 {
         eprintln!("phobos init: failed to block signals: {e}");
         return 1;
     }
+    reset_signal_dispositions();
     match run() {
         Ok(code) => code,
         Err(message) => {
             eprintln!("phobos init: {message}");
             1
+        }
+    }
+}
+
+/// Every signal back to its default action. An ignored signal is dropped
+/// when sent, so it would never reach the signalfd to be forwarded (Rust
+/// ignores SIGPIPE; `nohup` ignores SIGHUP); and the command inherits the
+/// dispositions, with handlers reset by `execve` and ignores kept. All
+/// signals are blocked, so none is acted on here.
+fn reset_signal_dispositions() {
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: setting a default disposition installs no handler;
+            // invalid numbers (glibc's reserved real-time signals) fail
+            // harmlessly with EINVAL.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
         }
     }
 }
@@ -122,19 +139,7 @@ fn run() -> Result<i32, String> {
     let mut signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC)
         .map_err(|e| format!("failed to create a signalfd: {e}"))?;
 
-    // SAFETY: init is single-threaded, so fork is safe; the child only
-    // calls async-signal-safe functions before execve (see `exec_child`).
-    let child = unsafe { libc::fork() };
-    if child < 0 {
-        return Err(format!(
-            "failed to fork the command: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    if child == 0 {
-        // SAFETY: we are the freshly forked child of a single-threaded init.
-        unsafe { exec_child(&exec) }
-    }
+    let child = spawn_command(&exec)?;
     let mut watches = crate::init_watch::Watches::new(&info);
     let (status, limitation) = supervise(child, &mut signals, &mut watches);
     if info.has(Namespace::Pid) && std::process::id() == 1 {
@@ -202,14 +207,47 @@ fn setup_namespaces(info: &LaunchInfo) -> Result<(), String> {
     Ok(())
 }
 
-/// Everything the forked child needs, built before the fork.
+/// Everything the command's process needs, built before it is cloned: it
+/// shares init's memory and must not allocate.
 struct Exec {
     path: CString,
-    argv: Vec<CString>,
-    env: Vec<CString>,
+    /// Owns the strings `argv_ptrs` and `env_ptrs` point into.
+    _argv: Vec<CString>,
+    _env: Vec<CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    env_ptrs: Vec<*const libc::c_char>,
     working_dir: CString,
     user: Option<ResolvedUser>,
     display: String,
+}
+
+/// Where the command's process failed before its `execve` took over, written
+/// by it into init's memory (it shares it) and read by init once it is gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ExecStep {
+    SetGroups,
+    SetGid,
+    SetUid,
+    Chdir,
+    Execve,
+}
+
+impl ExecStep {
+    fn what(self) -> &'static str {
+        match self {
+            Self::SetGroups => "set supplementary groups for",
+            Self::SetGid => "switch group for",
+            Self::SetUid => "switch user for",
+            Self::Chdir => "enter the working directory for",
+            Self::Execve => "execute",
+        }
+    }
+}
+
+/// The command's process gets `Exec` and reports a failure here.
+struct ChildArgs<'a> {
+    exec: &'a Exec,
+    failed: Option<(ExecStep, i32)>,
 }
 
 fn prepare_exec(info: &LaunchInfo) -> Result<Exec, String> {
@@ -225,18 +263,27 @@ fn prepare_exec(info: &LaunchInfo) -> Result<Exec, String> {
         .map_or(DEFAULT_PATH, |(_, v)| v.as_str());
     let resolved = resolve_program(program, path_var, &info.working_dir);
     let c = |s: &[u8]| CString::new(s).map_err(|_| "the command contains a NUL byte".to_string());
+    let argv: Vec<CString> = info
+        .argv
+        .iter()
+        .map(|a| c(a.as_bytes()))
+        .collect::<Result<_, _>>()?;
+    let env: Vec<CString> = info
+        .env
+        .iter()
+        .map(|(k, v)| c(format!("{k}={v}").as_bytes()))
+        .collect::<Result<_, _>>()?;
+    let null_terminated = |strings: &[CString]| {
+        let mut ptrs: Vec<*const libc::c_char> = strings.iter().map(|s| s.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        ptrs
+    };
     Ok(Exec {
         path: c(resolved.as_os_str().as_bytes())?,
-        argv: info
-            .argv
-            .iter()
-            .map(|a| c(a.as_bytes()))
-            .collect::<Result<_, _>>()?,
-        env: info
-            .env
-            .iter()
-            .map(|(k, v)| c(format!("{k}={v}").as_bytes()))
-            .collect::<Result<_, _>>()?,
+        argv_ptrs: null_terminated(&argv),
+        env_ptrs: null_terminated(&env),
+        _argv: argv,
+        _env: env,
         working_dir: c(info.working_dir.as_os_str().as_bytes())?,
         user: info.user.clone(),
         display: program.clone(),
@@ -266,56 +313,99 @@ fn resolve_program(program: &str, path_var: &str, working_dir: &Path) -> PathBuf
     PathBuf::from(program)
 }
 
-/// The command's side of the fork. Never returns.
-///
-/// # Safety
-/// Only in the child of `fork` from the single-threaded init.
-unsafe fn exec_child(exec: &Exec) -> ! {
-    let fail = |what: &str| -> ! {
-        let err = std::io::Error::last_os_error();
-        let code = match err.raw_os_error() {
-            Some(libc::ENOENT) => 127,
-            Some(libc::EACCES) | Some(libc::ENOEXEC) => 126,
+/// Stack for the command's process until its `execve`; it only makes
+/// system calls, so a little is plenty (pages it does not touch cost nothing).
+const CHILD_STACK_SIZE: usize = 64 * 1024;
+
+/// Starts the command in a process that shares init's memory until it
+/// execs (`clone(CLONE_VM | CLONE_VFORK)`, what `posix_spawn` does): init
+/// sleeps meanwhile, and neither copies page tables nor takes copy-on-write
+/// faults, which a `fork` of this binary would. A failure before the exec
+/// is reported by the process through `ChildArgs` and printed here; the
+/// process then exits 127 (not found, or anything else) or 126 (not
+/// executable), as shells do.
+fn spawn_command(exec: &Exec) -> Result<libc::pid_t, String> {
+    let mut stack: Vec<u8> = Vec::with_capacity(CHILD_STACK_SIZE);
+    let mut args = ChildArgs { exec, failed: None };
+    // SAFETY: the stack pointer is one past the end of our allocation (the
+    // stack grows down) and outlives the process's use of it, because
+    // CLONE_VFORK suspends us until the process has exec'd or exited; the
+    // argument points at `args`, which lives as long. The entry point only
+    // makes system calls (see `command_main`).
+    let pid = unsafe {
+        let top = stack.as_mut_ptr().add(CHILD_STACK_SIZE);
+        libc::clone(
+            command_main,
+            top.cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            std::ptr::addr_of_mut!(args).cast(),
+        )
+    };
+    if pid < 0 {
+        return Err(format!(
+            "failed to start the command: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: `args` is ours again: the process has exec'd or exited.
+    if let Some((step, errno)) = unsafe { std::ptr::read_volatile(&args.failed) } {
+        eprintln!(
+            "phobos init: failed to {} '{}': {}",
+            step.what(),
+            exec.display,
+            std::io::Error::from_raw_os_error(errno)
+        );
+    }
+    Ok(pid)
+}
+
+/// The command's process until `execve`. It shares init's memory, stack
+/// aside, so it neither allocates nor goes through glibc's process-wide
+/// credential code: plain system calls only.
+extern "C" fn command_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `spawn_command` passes a `ChildArgs` that outlives us.
+    let args = unsafe { &mut *arg.cast::<ChildArgs<'_>>() };
+    let exec = args.exec;
+    let fail = |args: &mut ChildArgs<'_>, step: ExecStep| -> ! {
+        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        // SAFETY: a plain store into `args`, which outlives this process;
+        // volatile so it is not dropped before `_exit`.
+        unsafe { std::ptr::write_volatile(&mut args.failed, Some((step, errno))) };
+        let code = match errno {
+            libc::EACCES | libc::ENOEXEC => 126,
             _ => 127,
         };
-        eprintln!("phobos init: failed to {what} '{}': {err}", exec.display);
         // SAFETY: _exit is always safe.
         unsafe { libc::_exit(code) }
     };
-    let mut argv: Vec<*const libc::c_char> = exec.argv.iter().map(|a| a.as_ptr()).collect();
-    argv.push(std::ptr::null());
-    let mut envp: Vec<*const libc::c_char> = exec.env.iter().map(|a| a.as_ptr()).collect();
-    envp.push(std::ptr::null());
-    // SAFETY: plain syscalls on valid data; the signal mask and
-    // dispositions are reset so the command starts like a normal process
-    // (Rust ignores SIGPIPE, and ignored dispositions survive exec).
+    // SAFETY: plain system calls on data prepared by `prepare_exec`. The
+    // signal mask is emptied so the command starts like a normal process;
+    // init already reset every disposition to the default.
     unsafe {
-        for sig in 1..=64 {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::signal(sig, libc::SIG_DFL);
-            }
-        }
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
         if let Some(user) = &exec.user {
-            let groups: Vec<libc::gid_t> = user.groups.clone();
-            if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
-                fail("set supplementary groups for");
+            if libc::syscall(libc::SYS_setgroups, user.groups.len(), user.groups.as_ptr()) != 0 {
+                fail(args, ExecStep::SetGroups);
             }
-            if libc::setgid(user.gid) != 0 {
-                fail("switch group for");
+            if libc::syscall(libc::SYS_setgid, user.gid) != 0 {
+                fail(args, ExecStep::SetGid);
             }
-            if libc::setuid(user.uid) != 0 {
-                fail("switch user for");
+            if libc::syscall(libc::SYS_setuid, user.uid) != 0 {
+                fail(args, ExecStep::SetUid);
             }
         }
         if libc::chdir(exec.working_dir.as_ptr()) != 0 {
-            fail("enter the working directory for");
+            fail(args, ExecStep::Chdir);
         }
-        libc::execve(exec.path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+        libc::execve(
+            exec.path.as_ptr(),
+            exec.argv_ptrs.as_ptr(),
+            exec.env_ptrs.as_ptr(),
+        );
     }
-    fail("execute")
+    fail(args, ExecStep::Execve)
 }
 
 /// Forwards signals and reaps children until the command exits; meanwhile

@@ -12,8 +12,11 @@
 //! whether such sources exist at all, so a files-only host never spawns
 //! anything. /etc/passwd is always consulted first, so a user found there
 //! costs no `getent passwd` even when other sources are configured;
-//! supplementary groups come from `getent initgroups` whenever the group
-//! database names a source besides `files` (about 1.5 ms a launch).
+//! supplementary groups come from `getent initgroups` (about 1.5 ms a
+//! launch) whenever the group database names a source besides `files`,
+//! except `systemd` for a user of /etc/passwd: nss-systemd only knows the
+//! memberships of its own (userdb and dynamic) users, and it is configured
+//! by default on Debian and Ubuntu, where it would tax every launch.
 //!
 //! Everything that interprets text is a pure function over `&str`; the
 //! `Host` trait is the only part that touches the system.
@@ -64,10 +67,10 @@ fn resolve_on(host: &impl Host, spec: &str) -> Result<ResolvedUser, UserError> {
     };
     let nsswitch = host.read(NSSWITCH_PATH).map_err(lookup_failed)?;
     let sources = NssSources::from_config(nsswitch.as_deref());
-    let user = find_user(host, sources, UserSpec::parse(spec))
+    let (user, origin) = find_user(host, sources, UserSpec::parse(spec))
         .map_err(lookup_failed)?
         .ok_or_else(|| UserError::Unknown(spec.to_owned()))?;
-    let groups = supplementary_groups(host, sources, &user).map_err(lookup_failed)?;
+    let groups = supplementary_groups(host, sources, &user, origin).map_err(lookup_failed)?;
     Ok(ResolvedUser {
         name: user.name,
         uid: user.uid,
@@ -76,16 +79,23 @@ fn resolve_on(host: &impl Host, spec: &str) -> Result<ResolvedUser, UserError> {
     })
 }
 
+/// Where a user was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    PasswdFile,
+    Getent,
+}
+
 /// The user in /etc/passwd, else (when other sources are configured) as
 /// getent reports it. `Ok(None)` means no source knows the user.
 fn find_user(
     host: &impl Host,
     sources: NssSources,
     spec: UserSpec<'_>,
-) -> io::Result<Option<PasswdEntry>> {
+) -> io::Result<Option<(PasswdEntry, Origin)>> {
     let passwd = host.read(PASSWD_PATH)?.unwrap_or_default();
     if let Some(entry) = find_passwd_entry(&passwd, spec) {
-        return Ok(Some(entry));
+        return Ok(Some((entry, Origin::PasswdFile)));
     }
     if sources.passwd_files_only {
         return Ok(None);
@@ -94,12 +104,14 @@ fn find_user(
         return Ok(None);
     };
     match host.getent("passwd", &key) {
-        Getent::Found(output) => first_passwd_entry(&output).map(Some).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                "getent passwd printed no usable entry",
-            )
-        }),
+        Getent::Found(output) => first_passwd_entry(&output)
+            .map(|entry| Some((entry, Origin::Getent)))
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "getent passwd printed no usable entry",
+                )
+            }),
         Getent::NotFound => Ok(None),
         Getent::Failed(error) => Err(error),
     }
@@ -111,8 +123,11 @@ fn supplementary_groups(
     host: &impl Host,
     sources: NssSources,
     user: &PasswdEntry,
+    origin: Origin,
 ) -> io::Result<Vec<u32>> {
-    if !sources.groups_files_only {
+    let group_file_suffices = sources.groups_files_only
+        || (origin == Origin::PasswdFile && sources.groups_files_or_systemd);
+    if !group_file_suffices {
         // getent failing must not stop a launch: /etc/group still gives
         // the local memberships.
         match host.getent("initgroups", &user.name) {
@@ -300,6 +315,8 @@ fn primary_first_unique(primary: u32, others: impl IntoIterator<Item = u32>) -> 
 struct NssSources {
     passwd_files_only: bool,
     groups_files_only: bool,
+    /// Memberships come from `files` and at most `systemd`.
+    groups_files_or_systemd: bool,
 }
 
 impl NssSources {
@@ -316,6 +333,11 @@ impl NssSources {
         Self {
             passwd_files_only: database_is_files_only(config, "passwd"),
             groups_files_only: database_is_files_only(config, membership),
+            groups_files_or_systemd: nss_sources(config, membership).is_none_or(|sources| {
+                sources
+                    .iter()
+                    .all(|source| *source == "files" || *source == "systemd")
+            }),
         }
     }
 }
@@ -835,6 +857,7 @@ shadow: files [unclosed systemd
     }
 
     const WITH_SYSTEMD: Option<&str> = Some("passwd: files systemd\ngroup: files systemd\n");
+    const WITH_SSS: Option<&str> = Some("passwd: files sss\ngroup: files sss\n");
 
     fn user(name: &str, uid: u32, gid: u32, groups: &[u32]) -> ResolvedUser {
         ResolvedUser {
@@ -893,12 +916,20 @@ shadow: files [unclosed systemd
 
     #[test]
     fn a_user_in_the_file_costs_no_passwd_getent() {
-        let host = FakeHost::new(WITH_SYSTEMD).answer("initgroups alice", || {
+        let host = FakeHost::new(WITH_SSS).answer("initgroups alice", || {
             Getent::Found("alice 10 100 70010\n".into())
         });
         let alice = resolve_on(&host, "alice").unwrap();
         assert_eq!(alice, user("alice", 1000, 1000, &[1000, 10, 100, 70010]));
         assert_eq!(host.calls(), ["initgroups alice"]);
+    }
+
+    #[test]
+    fn systemd_adds_no_memberships_for_a_user_of_the_passwd_file() {
+        let host = FakeHost::new(WITH_SYSTEMD);
+        let alice = resolve_on(&host, "alice").unwrap();
+        assert_eq!(alice, user("alice", 1000, 1000, &[1000, 10, 100]));
+        assert!(host.calls().is_empty(), "{:?}", host.calls());
     }
 
     #[test]
@@ -948,10 +979,10 @@ shadow: files [unclosed systemd
     #[test]
     fn failing_getent_initgroups_falls_back_to_the_group_file() {
         // No scripted answer: the fake reports getent as missing.
-        let host = FakeHost::new(WITH_SYSTEMD);
+        let host = FakeHost::new(WITH_SSS);
         let alice = resolve_on(&host, "alice").unwrap();
         assert_eq!(alice.groups, [1000, 10, 100]);
-        let host = FakeHost::new(WITH_SYSTEMD).answer("initgroups alice", || {
+        let host = FakeHost::new(WITH_SSS).answer("initgroups alice", || {
             Getent::Found("someone-else 5\n".into())
         });
         assert_eq!(resolve_on(&host, "alice").unwrap().groups, [1000, 10, 100]);
