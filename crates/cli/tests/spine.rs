@@ -141,6 +141,31 @@ fn privileged_kill_forwards_the_signal_to_the_command() {
 }
 
 #[test]
+fn privileged_runtime_dir_under_dev_shm_survives_the_private_dev_shm() {
+    if !require_root("privileged_runtime_dir_under_dev_shm_survives_the_private_dev_shm") {
+        return;
+    }
+    if !std::path::Path::new("/dev/shm").is_dir() {
+        println!("skipping: this host has no /dev/shm");
+        return;
+    }
+    // The ipc namespace gets a private /dev/shm mounted over the host's,
+    // which hides this runtime directory inside the container; init must
+    // still record the command's status there.
+    let env = Env::with_runtime_dir(tempfile::tempdir_in("/dev/shm").unwrap());
+    let out = env.run(&["run", "--id", "shm", "--", "sh", "-c", "exit 3"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = env.wait_json("shm");
+    assert_eq!(t["exit_code"], 3, "{t}");
+    assert_eq!(t["state"], "TASK_FAILED", "{t}");
+}
+
+#[test]
 fn privileged_unknown_containers_are_reported() {
     if !require_root("privileged_unknown_containers_are_reported") {
         return;

@@ -19,14 +19,16 @@
 
 use std::ffi::CString;
 use std::fs::File;
-use std::io::Read;
-use std::os::fd::FromRawFd;
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::OFlag;
 use nix::mount::{MsFlags, mount};
 use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::stat::Mode;
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
 use phobos_core::WaitStatus;
@@ -117,6 +119,14 @@ fn run() -> Result<i32, String> {
         .read_json(LAUNCH_INFO_FILE)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no launch_info in {}", dir_path.display()))?;
+    // The mounts below may hide the runtime directory's path (a runtime
+    // directory under /dev/shm, say), never a descriptor opened before them.
+    let pinned_dir = nix::fcntl::open(
+        &dir_path,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("failed to open {}: {e}", dir_path.display()))?;
 
     setup_namespaces(&info)?;
 
@@ -151,9 +161,30 @@ fn run() -> Result<i32, String> {
         record.message = Some(l.message);
         record.limited_resources = l.resources;
     }
-    dir.write_json(STATUS_FILE, &record)
-        .map_err(|e| e.to_string())?;
+    write_status(&pinned_dir, &record).map_err(|e| {
+        format!(
+            "failed to write {STATUS_FILE} in {}: {e}",
+            dir_path.display()
+        )
+    })?;
     Ok(0)
+}
+
+/// Writes `status` atomically (a temporary file renamed into place), like
+/// every checkpoint, but relative to the directory descriptor.
+fn write_status(dir: &OwnedFd, record: &InitStatus) -> std::io::Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(record)?;
+    bytes.push(b'\n');
+    let tmp = format!(".{STATUS_FILE}.{}", std::process::id());
+    let fd = nix::fcntl::openat(
+        dir,
+        tmp.as_str(),
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o644),
+    )?;
+    File::from(fd).write_all(&bytes)?;
+    nix::fcntl::renameat(dir, tmp.as_str(), dir, STATUS_FILE)?;
+    Ok(())
 }
 
 fn container_dir(path: &Path) -> Result<ContainerDir, String> {

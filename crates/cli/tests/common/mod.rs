@@ -38,8 +38,13 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Self {
+        Self::with_runtime_dir(tempfile::tempdir().unwrap())
+    }
+
+    /// An environment whose runtime directory is `runtime`.
+    pub fn with_runtime_dir(runtime: tempfile::TempDir) -> Self {
         Self {
-            runtime: tempfile::tempdir().unwrap(),
+            runtime,
             work: tempfile::tempdir().unwrap(),
             cgroups_root: format!("phobos-test-{}", uuid::Uuid::new_v4().simple()),
         }
