@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use phobos_config::{Environment, LoadedConfig};
+use phobos_core::Composing;
 use phobos_docker::{DockerContainerizer, DockerSettings};
 use phobos_mesos::{MesosContainerizer, StopPoint};
 
@@ -195,6 +196,16 @@ pub fn containerizer(global: &Global) -> anyhow::Result<MesosContainerizer> {
         MesosContainerizer::new(&runtime_dir(global), &work_dir(global), &exe)
             .with_stop_point(stop_at),
     )
+}
+
+/// The composing containerizer (Mesos §5): the Docker containerizer for
+/// the containers it holds a record of, the Mesos containerizer for the
+/// rest (and for unknown IDs).
+pub fn composing(global: &Global) -> anyhow::Result<Composing> {
+    Ok(Composing::new(
+        vec![Box::new(docker(global))],
+        Box::new(containerizer(global)?),
+    ))
 }
 
 /// Runs recovery; as root, the linux launcher's cgroup roots are scanned for

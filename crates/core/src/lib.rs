@@ -5,6 +5,7 @@
 //! `rename(2)` for atomic checkpoints and `flock(2)` for cross-process locks.
 
 pub mod config;
+pub mod containerizer;
 pub mod id;
 pub mod resources;
 pub mod state;
@@ -15,6 +16,7 @@ pub mod time;
 pub mod wait_status;
 
 pub use config::{CommandSpec, ContainerConfig, IsolatorFlags, LauncherKind};
+pub use containerizer::{BoxError, Composing, Containerizer, Operation, Outcome};
 pub use id::{ContainerId, InvalidContainerId};
 pub use resources::{InvalidResource, Limit, Resources};
 pub use state::{ContainerState, StateRecord};

@@ -65,8 +65,9 @@ use bollard::query_parameters::LogsOptionsBuilder;
 use futures_util::StreamExt;
 use phobos_core::store::{CONFIG_FILE, TERMINATION_FILE};
 use phobos_core::{
-    ContainerConfig, ContainerDir, ContainerId, ContainerState, Limit, Reason, ResourceStatistics,
-    Resources, RuntimeStore, StoreError, TaskState, Termination, WaitStatus,
+    BoxError, ContainerConfig, ContainerDir, ContainerId, ContainerState, Limit, Operation,
+    Outcome, Reason, ResourceStatistics, Resources, RuntimeStore, StoreError, TaskState,
+    Termination, WaitStatus,
 };
 use serde::{Deserialize, Serialize};
 
@@ -650,8 +651,14 @@ impl DockerContainerizer {
     }
 
     /// Changes cpu and memory live and records the new resources; `None`
-    /// for an unknown ID.
-    pub async fn update(&self, id: &ContainerId, resources: &Resources) -> Result<Option<()>> {
+    /// for an unknown ID. The memory hard limit is only raised unless
+    /// `force`, as in the Mesos containerizer.
+    pub async fn update(
+        &self,
+        id: &ContainerId,
+        resources: &Resources,
+        force: bool,
+    ) -> Result<Option<()>> {
         let Some(dir) = self.store.open(id) else {
             return Ok(None);
         };
@@ -665,7 +672,7 @@ impl DockerContainerizer {
             resources,
             self.settings.cgroups_enable_cfs || config.isolator_flags.cgroups_enable_cfs,
         );
-        engine.update(&record.name, &wanted).await?;
+        engine.update(&record.name, &wanted, !force).await?;
         config.resources = resources.clone();
         dir.write_json(CONFIG_FILE, &config)?;
         Ok(Some(()))
@@ -1036,6 +1043,48 @@ pub fn docker_resources(r: &Resources, cgroups_enable_cfs: bool) -> DockerResour
             Limit::Infinite => MemoryLimit::Unlimited,
         }),
         cgroups_enable_cfs,
+    }
+}
+
+/// Each operation runs to completion on a single-threaded runtime: a face
+/// asks one thing per call, synchronously.
+impl phobos_core::Containerizer for DockerContainerizer {
+    fn name(&self) -> &'static str {
+        "docker"
+    }
+
+    fn owns(&self, id: &ContainerId) -> bool {
+        DockerContainerizer::owns(self, id)
+    }
+
+    fn apply(
+        &self,
+        id: &ContainerId,
+        operation: Operation,
+    ) -> std::result::Result<Option<Outcome>, BoxError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let outcome = runtime.block_on(async {
+            Ok::<_, ContainerizerError>(match operation {
+                Operation::Wait => self.wait(id).await?.map(Outcome::Ended),
+                Operation::Destroy => self.destroy(id).await?.map(Outcome::Ended),
+                Operation::Kill { signal } => self.kill(id, signal).await?.map(|()| Outcome::Done),
+                Operation::Usage => self
+                    .usage(id)
+                    .await?
+                    .map(|stats| Outcome::Usage(Box::new(stats))),
+                Operation::Resources => self
+                    .summary(id, None)
+                    .await?
+                    .map(|s| Outcome::Resources(s.resources)),
+                Operation::Update { resources, force } => self
+                    .update(id, &resources, force)
+                    .await?
+                    .map(|()| Outcome::Done),
+            })
+        })?;
+        Ok(outcome)
     }
 }
 

@@ -45,6 +45,7 @@ use bollard::query_parameters::{
     ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
+use phobos_cgroups::memory;
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinHandle;
 
@@ -715,17 +716,35 @@ impl DockerEngine {
         &self,
         target: &str,
         resources: &DockerResources,
+        raise_memory_only: bool,
     ) -> Result<(), EngineError> {
         let fields = resource_fields(resources, self.info.mem_total)?;
         let quota = match resources.cpus_limit {
             Some(l) if l.is_infinite() => Some(-1),
             _ => fields.cpu_quota,
         };
+        let mut memory = fields.memory;
+        if let (true, Some(wanted)) = (raise_memory_only, memory) {
+            // Lowering the hard limit below what the task uses makes the
+            // kernel reclaim and then OOM-kill it: as Mesos, only raise.
+            let current = self
+                .inspect(target)
+                .await?
+                .host_config
+                .and_then(|hc| hc.memory)
+                .and_then(|m| u64::try_from(m).ok())
+                .filter(|m| *m > 0)
+                .map_or(memory::Limit::Unlimited, memory::Limit::Bytes);
+            let wanted = memory::Limit::Bytes(u64::try_from(wanted).unwrap_or(0));
+            if memory::next_hard_limit(Some(current), wanted).is_none() {
+                memory = None;
+            }
+        }
         let body = ContainerUpdateBody {
             cpu_shares: fields.cpu_shares,
             cpu_quota: quota,
-            memory: fields.memory,
-            memory_swap: fields.memory.map(|m| m.saturating_mul(2)),
+            memory,
+            memory_swap: memory.map(|m| m.saturating_mul(2)),
             memory_reservation: fields.memory_reservation,
             ..Default::default()
         };

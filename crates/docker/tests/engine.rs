@@ -502,6 +502,7 @@ async fn privileged_docker_update_changes_shares_and_memory_live() {
                 mem_limit: Some(MemoryLimit::Bytes(256 * MIB)),
                 cgroups_enable_cfs: false,
             },
+            true,
         )
         .await
         .expect("update");
@@ -524,6 +525,23 @@ async fn privileged_docker_update_changes_shares_and_memory_live() {
     };
     assert_eq!(limit.trim(), (256 * MIB).to_string());
 
+    // The hard limit is only raised, unless forced.
+    let lower = DockerResources {
+        mem_request: Some(64 * MIB),
+        mem_limit: Some(MemoryLimit::Bytes(128 * MIB)),
+        ..Default::default()
+    };
+    let memory = |hc: Option<bollard::models::HostConfig>| hc.and_then(|hc| hc.memory);
+    engine.update(&c.name, &lower, true).await.expect("update");
+    let hc = engine.inspect(&c.name).await.expect("inspect").host_config;
+    assert_eq!(memory(hc), Some((256 * MIB) as i64));
+    engine
+        .update(&c.name, &lower, false)
+        .await
+        .expect("forced update");
+    let hc = engine.inspect(&c.name).await.expect("inspect").host_config;
+    assert_eq!(memory(hc), Some((128 * MIB) as i64));
+
     // An infinite cpu limit removes the quota.
     engine
         .update(
@@ -532,6 +550,7 @@ async fn privileged_docker_update_changes_shares_and_memory_live() {
                 cpus_limit: Some(f64::INFINITY),
                 ..Default::default()
             },
+            true,
         )
         .await
         .expect("update");

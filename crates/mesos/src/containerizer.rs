@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use phobos_core::store::{CONFIG_FILE, LAUNCH_INFO_FILE, STATUS_FILE, TERMINATION_FILE};
 use phobos_core::{
-    ContainerConfig, ContainerDir, ContainerId, ContainerState, LauncherKind, Reason,
-    ResourceStatistics, Resources, RuntimeStore, StoreError, TaskState, Termination, WaitStatus,
+    BoxError, ContainerConfig, ContainerDir, ContainerId, ContainerState, LauncherKind, Operation,
+    Outcome, Reason, ResourceStatistics, Resources, RuntimeStore, StoreError, TaskState,
+    Termination, WaitStatus,
 };
 
 use crate::init::{DEFAULT_PATH, InitStatus};
@@ -932,6 +933,35 @@ fn merge_env(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
         out.push(("PATH".into(), DEFAULT_PATH.into()));
     }
     out
+}
+
+/// The Mesos containerizer answers every container nobody else owns; a
+/// launch stays with the faces, which hold its stdio and output.
+impl phobos_core::Containerizer for MesosContainerizer {
+    fn name(&self) -> &'static str {
+        "mesos"
+    }
+
+    fn owns(&self, id: &ContainerId) -> bool {
+        self.store.open(id).is_some()
+    }
+
+    fn apply(
+        &self,
+        id: &ContainerId,
+        operation: Operation,
+    ) -> std::result::Result<Option<Outcome>, BoxError> {
+        Ok(match operation {
+            Operation::Wait => self.wait(id)?.map(Outcome::Ended),
+            Operation::Destroy => self.destroy(id)?.map(Outcome::Ended),
+            Operation::Kill { signal } => self.kill(id, signal)?.map(|()| Outcome::Done),
+            Operation::Usage => self.usage(id)?.map(|stats| Outcome::Usage(Box::new(stats))),
+            Operation::Resources => self.summary(id)?.map(|s| Outcome::Resources(s.resources)),
+            Operation::Update { resources, force } => {
+                self.update(id, &resources, force)?.map(|()| Outcome::Done)
+            }
+        })
+    }
 }
 
 fn reap_child(pid: i32) {

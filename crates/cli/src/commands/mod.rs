@@ -16,7 +16,7 @@ mod status;
 mod update;
 mod wait;
 
-use phobos_core::{ContainerId, Termination};
+use phobos_core::{ContainerId, Operation, Outcome, ResourceStatistics, Resources, Termination};
 use phobos_docker::DockerContainerizer;
 
 use crate::cli::{Cli, Command};
@@ -46,9 +46,58 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-/// The Docker containerizer when it owns `id` (the composing
-/// containerizer of Mesos §5: the record's place decides), else `None` and
-/// the Mesos containerizer handles it.
+/// Applies `operation` to container `id` through the composing
+/// containerizer; `Ok(None)` for an unknown container.
+pub(crate) fn apply(
+    global: &crate::cli::Global,
+    id: &ContainerId,
+    operation: Operation,
+) -> anyhow::Result<Option<Outcome>> {
+    crate::context::composing(global)?
+        .apply(id, operation)
+        .map_err(anyhow::Error::from_boxed)
+}
+
+/// [`apply`] for a container that must exist: an unknown one is an error.
+pub(crate) fn apply_known(
+    global: &crate::cli::Global,
+    id: &ContainerId,
+    operation: Operation,
+) -> anyhow::Result<Outcome> {
+    apply(global, id, operation)?.ok_or_else(|| unknown(id))
+}
+
+/// The termination a `Wait` or `Destroy` answered.
+pub(crate) fn ended(outcome: Outcome) -> anyhow::Result<Termination> {
+    match outcome {
+        Outcome::Ended(t) => Ok(t),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// The statistics a `Usage` answered.
+pub(crate) fn statistics(outcome: Outcome) -> anyhow::Result<ResourceStatistics> {
+    match outcome {
+        Outcome::Usage(stats) => Ok(*stats),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// The requests and limits a `Resources` answered.
+pub(crate) fn resources(outcome: Outcome) -> anyhow::Result<Resources> {
+    match outcome {
+        Outcome::Resources(r) => Ok(r),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn unexpected(outcome: Outcome) -> anyhow::Error {
+    anyhow::anyhow!("the containerizer gave an answer of the wrong kind: {outcome:?}")
+}
+
+/// The Docker containerizer when it owns `id`, for what only it can do
+/// (its own summary and logs); every operation on a container goes
+/// through [`apply`].
 pub(crate) fn docker_owner(
     global: &crate::cli::Global,
     id: &ContainerId,

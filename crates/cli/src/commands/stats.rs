@@ -1,7 +1,7 @@
 //! `phobos stats`: a container's `ResourceStatistics` (Mesos field names and
 //! meanings, §8), or those of every running container in one call.
 
-use phobos_core::ResourceStatistics;
+use phobos_core::{Operation, ResourceStatistics};
 use serde::Serialize;
 
 use crate::cli::Global;
@@ -16,22 +16,9 @@ struct Entry<'a> {
 }
 
 pub fn run(global: &Global, id: Option<&str>, json: bool) -> anyhow::Result<u8> {
-    let containerizer = context::containerizer(global)?;
     if let Some(text) = id {
         let id = super::parse_id(text)?;
-        if let Some(docker) = super::docker_owner(global, &id) {
-            let stats =
-                context::block_on(docker.usage(&id))??.ok_or_else(|| super::unknown(&id))?;
-            if json {
-                println!("{}", serde_json::to_string(&stats)?);
-            } else {
-                print_table(&[(id.to_string(), stats)]);
-            }
-            return Ok(0);
-        }
-        let Some(stats) = containerizer.usage(&id)? else {
-            return Err(super::unknown(&id));
-        };
+        let stats = super::statistics(super::apply_known(global, &id, Operation::Usage)?)?;
         if json {
             println!("{}", serde_json::to_string(&stats)?);
         } else {
@@ -39,6 +26,7 @@ pub fn run(global: &Global, id: Option<&str>, json: bool) -> anyhow::Result<u8> 
         }
         return Ok(0);
     }
+    let containerizer = context::containerizer(global)?;
     let ids = containerizer.store().list()?;
     let mut rows = Vec::with_capacity(ids.len());
     for (id, result) in containerizer.usage_many(&ids, true) {

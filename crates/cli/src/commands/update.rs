@@ -7,8 +7,10 @@
 //! that, invoke the OOM killer inside the container, killing the task the
 //! update meant to resize. Mesos never lowers it for the same reason.
 
+use phobos_core::Operation;
+
+use super::apply_known;
 use crate::cli::{Global, UpdateArgs};
-use crate::context;
 use crate::error::usage;
 use crate::resource_args;
 
@@ -22,28 +24,15 @@ pub fn run(global: &Global, args: &UpdateArgs) -> anyhow::Result<u8> {
     // Parse everything before touching the container: a bad value is a
     // usage error and changes nothing.
     resource_args::apply(&args.resources, Default::default())?;
-    if let Some(docker) = super::docker_owner(global, &id) {
-        return context::block_on(async {
-            let engine = docker.engine().await?;
-            let current = docker
-                .summary(&id, Some(&engine))
-                .await?
-                .ok_or_else(|| super::unknown(&id))?;
-            let resources = resource_args::apply(&args.resources, current.resources)?;
-            docker
-                .update(&id, &resources)
-                .await?
-                .ok_or_else(|| super::unknown(&id))?;
-            Ok(0)
-        })?;
-    }
-    let containerizer = context::containerizer(global)?;
-    let Some(summary) = containerizer.summary(&id)? else {
-        return Err(super::unknown(&id));
-    };
-    let resources = resource_args::apply(&args.resources, summary.resources)?;
-    match containerizer.update(&id, &resources, args.force)? {
-        Some(()) => Ok(0),
-        None => Err(super::unknown(&id)),
-    }
+    let current = super::resources(apply_known(global, &id, Operation::Resources)?)?;
+    let resources = resource_args::apply(&args.resources, current)?;
+    apply_known(
+        global,
+        &id,
+        Operation::Update {
+            resources,
+            force: args.force,
+        },
+    )?;
+    Ok(0)
 }

@@ -2,20 +2,14 @@
 //! ends, then prints its termination. Works from any process, any number of
 //! times, also after the launching process died.
 
-use super::{parse_id, print_termination, unknown};
+use phobos_core::Operation;
+
+use super::{apply_known, ended, parse_id, print_termination};
 use crate::cli::Global;
-use crate::context;
 
 pub fn run(global: &Global, id: &str, json: bool) -> anyhow::Result<u8> {
     let id = parse_id(id)?;
-    if let Some(docker) = super::docker_owner(global, &id) {
-        let t = context::block_on(docker.wait(&id))??.ok_or_else(|| unknown(&id))?;
-        print_termination(&t, json)?;
-        return Ok(0);
-    }
-    let termination = context::containerizer(global)?
-        .wait(&id)?
-        .ok_or_else(|| unknown(&id))?;
+    let termination = ended(apply_known(global, &id, Operation::Wait)?)?;
     print_termination(&termination, json)?;
     Ok(0)
 }

@@ -14,13 +14,13 @@
 
 use std::fs;
 
-use phobos_core::ResourceStatistics;
+use phobos_core::{Operation, ResourceStatistics};
 use phobos_proto::containerizer::{Update, Usage};
 use phobos_proto::mesos;
 
 use super::translate;
 use crate::cli::{EcpCall, Global};
-use crate::commands::unknown;
+use crate::commands;
 use crate::context;
 
 pub fn usage(global: &Global) -> anyhow::Result<()> {
@@ -28,16 +28,11 @@ pub fn usage(global: &Global) -> anyhow::Result<()> {
     let id = super::container_id(&request.container_id)?;
     let span = super::container_span(EcpCall::Usage, &id);
     let _entered = span.enter();
-    if let Some(docker) = crate::commands::docker_owner(global, &id) {
-        let stats = context::block_on(docker.usage(&id))??.ok_or_else(|| unknown(&id))?;
-        return super::write_output(&to_proto(&stats));
-    }
-    let containerizer = context::containerizer(global)?;
-    let Some(mut stats) = containerizer.usage(&id)? else {
-        return Err(unknown(&id));
-    };
+    let mut stats = commands::statistics(commands::apply_known(global, &id, Operation::Usage)?)?;
     if stats.cpus_user_time_secs.is_none() || stats.cpus_system_time_secs.is_none() {
-        let dir = containerizer.store().open(&id);
+        // Only a Mesos container measures without CPU times (no isolator
+        // for them); its init leads the session to sum up.
+        let dir = context::containerizer(global)?.store().open(&id);
         let pid = dir.and_then(|d| d.pid().ok().flatten());
         let session = pid.map(session_usage).unwrap_or_default();
         stats.cpus_user_time_secs = Some(session.user_secs);
@@ -58,19 +53,16 @@ pub fn update(global: &Global) -> anyhow::Result<()> {
     let span = super::container_span(EcpCall::Update, &id);
     let _entered = span.enter();
     let resources = translate::from_mesos(&request.resources);
-    if let Some(docker) = crate::commands::docker_owner(global, &id) {
-        tracing::info!(?resources, "updating docker container");
-        return match context::block_on(docker.update(&id, &resources))?? {
-            Some(()) => Ok(()),
-            None => Err(unknown(&id)),
-        };
-    }
-    let containerizer = context::containerizer(global)?;
     tracing::info!(?resources, "updating");
-    match containerizer.update(&id, &resources, false)? {
-        Some(()) => Ok(()),
-        None => Err(unknown(&id)),
-    }
+    commands::apply_known(
+        global,
+        &id,
+        Operation::Update {
+            resources,
+            force: false,
+        },
+    )?;
+    Ok(())
 }
 
 /// Our statistics as the Mesos message (every scalar field Phobos fills).

@@ -5,11 +5,12 @@
 //! returns at once when a concurrent `destroy` ends the container.
 
 use phobos_config::EcpTermination;
+use phobos_core::Operation;
 use phobos_proto::containerizer::Wait;
 
 use super::termination;
 use crate::cli::{EcpCall, Global};
-use crate::commands::unknown;
+use crate::commands::{apply_known, ended};
 use crate::context;
 
 pub fn run(global: &Global) -> anyhow::Result<()> {
@@ -19,13 +20,7 @@ pub fn run(global: &Global) -> anyhow::Result<()> {
     let _entered = span.enter();
     let generation = context::settings(global).config.ecp_termination;
     tracing::info!("waiting");
-    let t = match crate::commands::docker_owner(global, &id) {
-        Some(docker) => context::block_on(docker.wait(&id))??,
-        None => context::containerizer(global)?.wait(&id)?,
-    };
-    let Some(t) = t else {
-        return Err(unknown(&id));
-    };
+    let t = ended(apply_known(global, &id, Operation::Wait)?)?;
     tracing::info!(status = ?t.status.map(|s| s.raw()), "terminated");
     match generation {
         EcpTermination::V0_26 => super::write_output(&termination::v0_26(&t)),
