@@ -296,9 +296,9 @@ pub struct IsolatorFlagArgs {
     #[arg(long)]
     pub enforce_container_disk_quota: bool,
     /// How often init measures the sandbox, e.g. 15s, 500ms
-    /// (Mesos --container_disk_watch_interval).
-    #[arg(long, value_name = "DURATION", default_value = "15s")]
-    pub container_disk_watch_interval: String,
+    /// (Mesos --container_disk_watch_interval; default from the config, 15s).
+    #[arg(long, value_name = "DURATION")]
+    pub container_disk_watch_interval: Option<String>,
 }
 
 #[derive(Args, Debug)]

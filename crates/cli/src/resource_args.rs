@@ -43,20 +43,28 @@ pub fn disk(text: &str) -> anyhow::Result<f64> {
 }
 
 /// The isolator flags of `phobos run`.
-pub fn flags(args: &IsolatorFlagArgs) -> anyhow::Result<IsolatorFlags> {
-    let text = &args.container_disk_watch_interval;
-    let interval = phobos_config::parse_duration(text)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| {
-            usage(format!(
-                "invalid value '{text}' for --container-disk-watch-interval: expected a positive duration such as 15s or 500ms"
-            ))
-        })?;
+/// The isolator flags: each flag given on the command line, else the
+/// configuration's value (the switches can only turn a setting on).
+pub fn flags(
+    args: &IsolatorFlagArgs,
+    config: &phobos_config::Config,
+) -> anyhow::Result<IsolatorFlags> {
+    let interval = match &args.container_disk_watch_interval {
+        Some(text) => phobos_config::parse_duration(text)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                usage(format!(
+                    "invalid value '{text}' for --container-disk-watch-interval: expected a positive duration such as 15s or 500ms"
+                ))
+            })?,
+        None => config.container_disk_watch_interval,
+    };
     Ok(IsolatorFlags {
-        cgroups_enable_cfs: args.cgroups_enable_cfs,
-        cgroups_limit_swap: args.cgroups_limit_swap,
+        cgroups_enable_cfs: args.cgroups_enable_cfs || config.cgroups_enable_cfs,
+        cgroups_limit_swap: args.cgroups_limit_swap || config.cgroups_limit_swap,
         container_disk_watch_interval_secs: interval.as_secs_f64(),
-        enforce_container_disk_quota: args.enforce_container_disk_quota,
+        enforce_container_disk_quota: args.enforce_container_disk_quota
+            || config.enforce_container_disk_quota,
     })
 }

@@ -391,3 +391,68 @@ fn json_logs_carry_the_container_id_on_every_line() {
     }
     ecp_destroy(&dirs, &config, "json-logs");
 }
+
+#[test]
+fn privileged_run_takes_launcher_isolation_and_flags_from_the_config() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!(
+            "skipping privileged_run_takes_launcher_isolation_and_flags_from_the_config: needs root"
+        );
+        return;
+    }
+    let dirs = Dirs::new();
+    let saved = |id: &str| -> serde_json::Value {
+        let path = dirs.runtime().join("containers").join(id).join("config");
+        serde_json::from_slice(&fs::read(&path).unwrap()).unwrap()
+    };
+    let run = |config: &Path, args: &[&str]| {
+        let mut all = vec!["--config", config.to_str().unwrap(), "run"];
+        all.extend_from_slice(args);
+        let out = dirs.phobos(&all, b"");
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    };
+
+    let config = dirs.config(
+        "isolation = \"filesystem/linux,namespaces/pid\"\n\
+         cgroups_enable_cfs = true\n\
+         container_disk_watch_interval = \"2secs\"\n",
+    );
+    run(&config, &["--id", "from-file", "--", "true"]);
+    let c = saved("from-file");
+    assert_eq!(
+        c["isolation"],
+        serde_json::json!(["filesystem/linux", "namespaces/pid"])
+    );
+    assert_eq!(c["launcher"], "linux");
+    assert_eq!(c["isolator_flags"]["cgroups_enable_cfs"], true, "{c}");
+    assert_eq!(
+        c["isolator_flags"]["container_disk_watch_interval_secs"], 2.0,
+        "{c}"
+    );
+
+    // Flags still win over the file.
+    run(
+        &config,
+        &[
+            "--id",
+            "from-flags",
+            "--isolation",
+            "filesystem/linux",
+            "--container-disk-watch-interval",
+            "5s",
+            "--",
+            "true",
+        ],
+    );
+    let c = saved("from-flags");
+    assert_eq!(c["isolation"], serde_json::json!(["filesystem/linux"]));
+    assert_eq!(
+        c["isolator_flags"]["container_disk_watch_interval_secs"], 5.0,
+        "{c}"
+    );
+
+    let config = dirs.config("launcher = \"posix\"\n");
+    run(&config, &["--id", "posix", "--", "true"]);
+    assert_eq!(saved("posix")["launcher"], "posix");
+}

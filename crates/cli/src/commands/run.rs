@@ -5,6 +5,7 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use anyhow::Context;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+use phobos_config::Source;
 use phobos_core::{CommandSpec, ContainerConfig, ContainerId, LauncherKind, Resources};
 use phobos_mesos::isolator;
 
@@ -96,7 +97,18 @@ fn build_config(
     let command =
         CommandSpec::argv(args.command.clone()).ok_or_else(|| usage("no command given"))?;
     let root = context::euid() == 0;
-    let launcher = match args.launcher.as_deref() {
+    let settings = context::settings(global);
+    let configured = |key| !matches!(settings.source(key), Some(Source::Default) | None);
+    // The flag, else the configuration file's launcher, else by privilege.
+    // Only the flag is strict: a system-wide file saying "linux" must not
+    // stop unprivileged users, who get the posix launcher as by default.
+    let launcher_choice = args.launcher.as_deref().or(match settings.config.launcher {
+        _ if !configured("launcher") => None,
+        phobos_config::Launcher::Linux if root => Some("linux"),
+        phobos_config::Launcher::Linux => None,
+        phobos_config::Launcher::Posix => Some("posix"),
+    });
+    let launcher = match launcher_choice {
         Some("linux") if !root => {
             return Err(usage(format!(
                 "the linux launcher needs root (running as uid {}); use --launcher posix",
@@ -117,11 +129,14 @@ fn build_config(
     if let Some(disk) = &args.disk {
         resources.disk = Some(resource_args::disk(disk)?);
     }
-    let isolator_flags = resource_args::flags(&args.flags)?;
+    let isolator_flags = resource_args::flags(&args.flags, &settings.config)?;
     let isolation = match &args.isolation {
         Some(list) => {
             let names: Vec<String> = list.split(',').map(str::to_owned).collect();
             isolator::resolve_isolation(&names, launcher)?
+        }
+        None if configured("isolation") => {
+            isolator::resolve_isolation(&settings.config.isolation, launcher)?
         }
         None => {
             // --disk is measured by disk/du; add it to the defaults.

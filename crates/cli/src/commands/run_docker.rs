@@ -96,7 +96,7 @@ fn build(
         return Err(usage(format!("container '{id}' already exists")));
     }
     let resources = resource_args::apply(&args.resources, Resources::default())?;
-    let isolator_flags = resource_args::flags(&args.flags)?;
+    let isolator_flags = resource_args::flags(&args.flags, &context::settings(global).config)?;
     let env = parse_env(&args.env)?;
     let mut parameters = Vec::new();
     if let Some(user) = &args.user {
