@@ -1,12 +1,35 @@
 //! `phobos config`: the effective configuration, one key per line with its
 //! value and where it came from (default, file:line or command line).
 
+use phobos_config::Source;
+use phobos_core::LauncherKind;
+use phobos_mesos::isolator;
+
 use crate::cli::Global;
 use crate::context;
 
 pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
     let settings = context::settings(global);
-    let entries = settings.entries();
+    let mut entries = settings.entries();
+    // Unset, `isolation` means the launcher's own set on this host (what
+    // `phobos run` and `phobos ecp launch` use), not Mesos's nominal
+    // default: show that.
+    let mut isolation_note = None;
+    if let Some(entry) = entries
+        .iter_mut()
+        .find(|e| e.key == "isolation" && e.source == Source::Default)
+    {
+        let launcher = match settings.config.launcher {
+            phobos_config::Launcher::Linux if context::euid() == 0 => LauncherKind::Linux,
+            _ => LauncherKind::Posix,
+        };
+        let names = isolator::default_isolation(launcher);
+        entry.value = names.join(",");
+        isolation_note = Some(format!(
+            "default: the {} launcher's set here",
+            launcher.name()
+        ));
+    }
     if json {
         let list: Vec<serde_json::Value> = entries
             .iter()
@@ -38,10 +61,11 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
         .min(40);
     for e in &entries {
         let value = format!("{:?}", e.value);
-        println!(
-            "{:key_width$} = {value:value_width$}  # {}",
-            e.key, e.source
-        );
+        let source = match (&isolation_note, e.key) {
+            (Some(note), "isolation") => note.clone(),
+            _ => e.source.to_string(),
+        };
+        println!("{:key_width$} = {value:value_width$}  # {source}", e.key);
     }
     Ok(0)
 }
