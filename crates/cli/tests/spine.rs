@@ -606,6 +606,9 @@ fn privileged_unprivileged_user_gets_the_posix_launcher() {
         "sleep 1000 & sleep 1000",
     ]);
     assert!(out.status.success());
+    let out = as_nobody(&["status", "--json", "tree"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let session = status["pid"].as_i64().unwrap();
     let out = as_nobody(&["destroy", "--json", "tree"]);
     let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(t["signal"], libc::SIGKILL, "{t}");
@@ -613,6 +616,28 @@ fn privileged_unprivileged_user_gets_the_posix_launcher() {
         env.runtime.path()
     )
     .is_empty()));
+    // Both sleeps too, also one forked while destroy was killing.
+    let left = live_members_of_session(session);
+    assert!(left.is_empty(), "left running: {left:?}");
+}
+
+/// Live (not zombie) processes whose session is `session`.
+fn live_members_of_session(session: i64) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let live = fields.first().is_some_and(|s| *s != "Z" && *s != "X");
+        if live && fields.get(3).and_then(|s| s.parse::<i64>().ok()) == Some(session) {
+            out.push(stat);
+        }
+    }
+    out
 }
 
 #[test]

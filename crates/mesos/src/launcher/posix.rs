@@ -12,6 +12,7 @@ struct ProcStat {
     ppid: i32,
     pgrp: i32,
     session: i32,
+    zombie: bool,
 }
 
 fn read_stat(pid: i32) -> Option<ProcStat> {
@@ -20,7 +21,7 @@ fn read_stat(pid: i32) -> Option<ProcStat> {
     // last ')'.
     let rest = &text[text.rfind(')')? + 1..];
     let mut fields = rest.split_whitespace();
-    let _state = fields.next()?;
+    let state = fields.next()?;
     let ppid = fields.next()?.parse().ok()?;
     let pgrp = fields.next()?.parse().ok()?;
     let session = fields.next()?.parse().ok()?;
@@ -29,6 +30,7 @@ fn read_stat(pid: i32) -> Option<ProcStat> {
         ppid,
         pgrp,
         session,
+        zombie: state == "Z" || state == "X",
     })
 }
 
@@ -41,23 +43,90 @@ fn all_processes() -> Vec<ProcStat> {
         .collect()
 }
 
-/// SIGKILLs init and everything belonging to its session, group or tree.
+/// How many scan-and-kill rounds `kill_tree` makes at most: a process the
+/// container forks while a round runs is caught by the next one.
+const KILL_ROUNDS: usize = 50;
+
+/// SIGKILLs init and everything belonging to its session, group or tree,
+/// again until no live process of the session or group is left (children
+/// forked during a round keep init's session after they are reparented).
 pub fn kill_tree(init_pid: i32) {
-    let procs = all_processes();
-    let mut victims = vec![init_pid];
+    let mut init_alive = true;
+    for _ in 0..KILL_ROUNDS {
+        let victims = victims(init_pid, init_alive, &all_processes());
+        if victims.is_empty() {
+            return;
+        }
+        for pid in victims {
+            // SAFETY: kill(2) with a pid and a signal has no memory effects.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        // Only the first round may name init by pid: once killed, its pid
+        // may be reused by an unrelated process.
+        init_alive = false;
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// The live processes of init's session, group or tree (init itself while
+/// `include_init`).
+fn victims(init_pid: i32, include_init: bool, procs: &[ProcStat]) -> Vec<i32> {
+    let mut victims: Vec<i32> = Vec::new();
+    if include_init {
+        victims.push(init_pid);
+    }
     let mut grew = true;
     while grew {
         grew = false;
-        for p in &procs {
-            let belongs = p.session == init_pid || p.pgrp == init_pid || victims.contains(&p.ppid);
+        for p in procs.iter().filter(|p| !p.zombie) {
+            let belongs = p.session == init_pid
+                || p.pgrp == init_pid
+                || (p.ppid == init_pid && include_init)
+                || victims.contains(&p.ppid);
             if belongs && !victims.contains(&p.pid) {
                 victims.push(p.pid);
                 grew = true;
             }
         }
     }
-    for pid in victims {
-        // SAFETY: kill(2) with a pid and a signal has no memory effects.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+    victims
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proc(pid: i32, ppid: i32, pgrp: i32, session: i32) -> ProcStat {
+        ProcStat {
+            pid,
+            ppid,
+            pgrp,
+            session,
+            zombie: false,
+        }
+    }
+
+    #[test]
+    fn victims_are_the_session_the_group_and_the_tree() {
+        let procs = [
+            proc(100, 1, 100, 100),   // init, a session leader
+            proc(101, 100, 100, 100), // its command
+            proc(102, 101, 102, 102), // setsid'd, but still a descendant
+            proc(103, 1, 100, 100),   // reparented, still in the session
+            proc(104, 1, 104, 104),   // unrelated
+        ];
+        let mut v = victims(100, true, &procs);
+        v.sort_unstable();
+        assert_eq!(v, [100, 101, 102, 103]);
+    }
+
+    #[test]
+    fn later_rounds_skip_zombies_and_do_not_name_init_by_pid() {
+        let mut zombie = proc(101, 100, 100, 100);
+        zombie.zombie = true;
+        let procs = [zombie, proc(103, 1, 100, 100), proc(100, 1, 200, 200)];
+        // pid 100 now belongs to someone else: untouched.
+        assert_eq!(victims(100, false, &procs), [103]);
+        assert!(victims(100, false, &[proc(7, 1, 7, 7)]).is_empty());
     }
 }
