@@ -59,6 +59,9 @@ pub struct Global {
 pub enum Command {
     /// Run a command in a new container.
     Run(Box<RunArgs>),
+    /// Run a command inside a running container (its namespaces, cgroups,
+    /// environment, working directory and user); exits with its code.
+    Exec(ExecArgs),
     /// Block until a container ends and print its termination.
     Wait {
         id: String,
@@ -221,6 +224,24 @@ pub struct RunArgs {
     pub docker: DockerArgs,
     /// The command and its arguments (optional with a Docker image: the
     /// image's ENTRYPOINT and CMD run then).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// The running container.
+    pub id: String,
+    /// Environment variable KEY=VALUE, added to the container's (repeatable).
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Working directory (default: the container's).
+    #[arg(short, long)]
+    pub workdir: Option<PathBuf>,
+    /// User to run as, name or uid (default: the container's).
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// The command and its arguments.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }

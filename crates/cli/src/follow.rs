@@ -31,6 +31,31 @@ impl<'a> Forward<'a> {
             target,
         })
     }
+
+    /// Forwards signals until the target process exits.
+    pub fn until_exit(&self) -> anyhow::Result<()> {
+        loop {
+            let mut fds = [
+                PollFd::new(self.target.as_fd(), PollFlags::POLLIN),
+                PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let exited = fds[0].revents().is_some_and(|r| !r.is_empty());
+            self.forward_pending();
+            if exited {
+                return Ok(());
+            }
+        }
+    }
+
+    fn forward_pending(&self) {
+        while let Ok(Some(info)) = self.signals.read_signal() {
+            let _ = phobos_mesos::sys::pidfd_send_signal(self.target, info.ssi_signo as i32);
+        }
+    }
 }
 
 /// How long a container may run before its output is watched with inotify;
@@ -145,9 +170,7 @@ impl Follow {
                 self.watch()?;
             }
             if let (true, Some(f)) = (signalled, &forward) {
-                while let Ok(Some(info)) = f.signals.read_signal() {
-                    let _ = phobos_mesos::sys::pidfd_send_signal(f.target, info.ssi_signo as i32);
-                }
+                f.forward_pending();
             }
             if exited {
                 return Ok(());

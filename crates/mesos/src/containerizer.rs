@@ -65,6 +65,47 @@ pub enum ContainerizerError {
 
 type Result<T, E = ContainerizerError> = std::result::Result<T, E>;
 
+/// What `phobos exec` runs; unset fields come from the container.
+#[derive(Clone, Debug, Default)]
+pub struct ExecRequest {
+    pub argv: Vec<String>,
+    /// Added to (and overriding) the container's environment.
+    pub env: Vec<(String, String)>,
+    pub working_dir: Option<PathBuf>,
+    /// A user name or uid; the container's user when unset.
+    pub user: Option<String>,
+}
+
+/// The descriptors an exec'd command gets as its stdin, stdout and stderr.
+#[derive(Clone, Copy, Debug)]
+pub struct ExecStdio<'a> {
+    pub stdin: &'a OwnedFd,
+    pub stdout: &'a File,
+    pub stderr: &'a File,
+}
+
+/// A started `phobos exec` helper: the caller waits for it (its exit code
+/// is the command's, 128 + N for signal N), then calls [`ExecProcess::finish`].
+#[derive(Debug)]
+pub struct ExecProcess {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    spec: PathBuf,
+}
+
+impl ExecProcess {
+    /// Reaps the helper and removes its spec; returns its wait status.
+    pub fn finish(self) -> WaitStatus {
+        let mut raw = 0;
+        // SAFETY: waitpid on our own child with a valid out-pointer.
+        while unsafe { libc::waitpid(self.pid, &mut raw, 0) } < 0
+            && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
+        {}
+        let _ = fs::remove_file(&self.spec);
+        WaitStatus(raw)
+    }
+}
+
 /// A container that reached RUNNING.
 #[derive(Debug)]
 pub struct Launched {
@@ -299,6 +340,7 @@ impl MesosContainerizer {
             stderr: &stderr,
             init_lock,
             cgroup: cgroup.as_ref(),
+            join: None,
         })?;
         *forked_pid = Some(init.pid);
         StopPoint::hit(&self.stop_at, "forked");
@@ -372,6 +414,132 @@ impl MesosContainerizer {
         let config = self.config(&dir)?;
         self.teardown_with_config(&dir, &config, Cause::Destroyed)
             .map(Some)
+    }
+
+    /// Starts a command inside a running container (`phobos exec`): in
+    /// its namespaces, cgroups, environment, working directory and user
+    /// unless `request` says otherwise, with the given stdio. A helper (the
+    /// `phobos init` binary in join mode) is cloned into the container's
+    /// kill cgroup, placed in its isolators' cgroups, and released; it
+    /// enters the namespaces with setns(2) and supervises the command.
+    /// `None` for an unknown container; a container that is not running is
+    /// an error. A destroy kills the command with the container.
+    pub fn exec(
+        &self,
+        id: &ContainerId,
+        request: &ExecRequest,
+        stdio: ExecStdio<'_>,
+    ) -> Result<Option<ExecProcess>> {
+        let Some(dir) = self.store.open(id) else {
+            return Ok(None);
+        };
+        // Held while the helper is placed, so a destroy cannot slip in
+        // between and leave it outside the container's cgroups.
+        let _op = dir.lock_op()?;
+        let not_running = || ContainerizerError::NotRunning(id.clone());
+        let running = matches!(dir.state()?.map(|r| r.state), Some(ContainerState::Running));
+        if dir.exists(TERMINATION_FILE) || !running || !dir.init_alive()? {
+            return Err(not_running());
+        }
+        let init_pid = dir.pid()?.ok_or_else(not_running)?;
+        let config = self.config(&dir)?;
+        let info: LaunchInfo = dir
+            .read_json(LAUNCH_INFO_FILE)?
+            .ok_or_else(|| ContainerizerError::NoConfig(id.clone()))?;
+        let user = match &request.user {
+            Some(spec) => Some(user::resolve(spec)?),
+            None => info.user.clone(),
+        };
+        let mut env = info.env.clone();
+        env.extend(request.env.iter().cloned());
+        let spec = LaunchInfo {
+            namespaces: info.namespaces.clone(),
+            argv: request.argv.clone(),
+            env: merge_env(env),
+            working_dir: request
+                .working_dir
+                .clone()
+                .unwrap_or_else(|| info.working_dir.clone()),
+            user,
+            ..LaunchInfo::default()
+        };
+        let spec_file = format!("exec-{}", ContainerId::random());
+        dir.write_json(&spec_file, &spec)?;
+        let started = self.start_exec_helper(&dir, &config, init_pid, &spec_file, stdio);
+        if started.is_err() {
+            let _ = fs::remove_file(dir.file(&spec_file));
+        }
+        let (pid, pidfd) = started?;
+        Ok(Some(ExecProcess {
+            pid,
+            pidfd,
+            spec: dir.file(&spec_file),
+        }))
+    }
+
+    /// Clones, places and releases `phobos exec`'s helper; kills it again
+    /// when any step fails.
+    fn start_exec_helper(
+        &self,
+        dir: &ContainerDir,
+        config: &ContainerConfig,
+        init_pid: i32,
+        spec_file: &str,
+        stdio: ExecStdio<'_>,
+    ) -> Result<(i32, OwnedFd)> {
+        let id = &config.id;
+        let launcher =
+            Launcher::with_hierarchies(config.launcher, &config.cgroups_root, self.hierarchies())?;
+        let isolators = isolator::build_with(config, &self.host())?;
+        let cgroup = launcher.prepare(id)?;
+        // The helper must not hold the container's init lock: fd 4 is
+        // /dev/null for it.
+        let no_lock = File::open("/dev/null").map_err(|source| ContainerizerError::Sandbox {
+            path: PathBuf::from("/dev/null"),
+            source,
+        })?;
+        let helper = launcher::spawn_init(&InitSpec {
+            exe: &self.init_exe,
+            runtime_dir: dir.path(),
+            clone_flags: 0,
+            stdin: Some(stdio.stdin),
+            stdout: stdio.stdout,
+            stderr: stdio.stderr,
+            init_lock: &no_lock,
+            cgroup: cgroup.as_ref(),
+            join: Some((init_pid, spec_file)),
+        })?;
+        let pid = helper.pid;
+        let placed = (|| -> Result<OwnedFd> {
+            launcher.adopt(id, &helper)?;
+            for isolator in &isolators {
+                isolator.isolate(id, pid)?;
+            }
+            let pidfd = match &helper.pidfd {
+                Some(fd) => fd.try_clone(),
+                None => crate::sys::pidfd_open(pid),
+            }
+            .map_err(|source| ContainerizerError::Signal {
+                id: id.clone(),
+                source,
+            })?;
+            Ok(pidfd)
+        })();
+        match placed {
+            Ok(pidfd) => match helper.release() {
+                Ok(()) => Ok((pid, pidfd)),
+                Err(e) => {
+                    reap_child(pid);
+                    Err(e.into())
+                }
+            },
+            Err(e) => {
+                // SAFETY: kill(2) of our own child, then reaping it.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                reap_child(pid);
+                Err(e)
+            }
+        }
     }
 
     /// Sends `signal` to the container's command (through init). Returns

@@ -20,7 +20,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -36,7 +36,7 @@ use phobos_core::store::{ContainerDir, LAUNCH_INFO_FILE, STATUS_FILE};
 use serde::{Deserialize, Serialize};
 
 use crate::launch_info::{LaunchInfo, Namespace, ResolvedUser};
-use crate::launcher::{INIT_DIR_ENV, INIT_LOCK_FD, INIT_SYNC_FD};
+use crate::launcher::{INIT_DIR_ENV, INIT_JOIN_ENV, INIT_LOCK_FD, INIT_SYNC_FD};
 
 /// What init writes to `status` when the command ends.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -115,10 +115,21 @@ fn run() -> Result<i32, String> {
         unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
     let dir = container_dir(&dir_path)?;
+    let join = match std::env::var(INIT_JOIN_ENV) {
+        Ok(value) => Some(Join::parse(&value)?),
+        Err(_) => None,
+    };
+    let info_file = join
+        .as_ref()
+        .map_or(LAUNCH_INFO_FILE, |j| j.spec_file.as_str());
     let info: LaunchInfo = dir
-        .read_json(LAUNCH_INFO_FILE)
+        .read_json(info_file)
         .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no launch_info in {}", dir_path.display()))?;
+        .ok_or_else(|| format!("no {info_file} in {}", dir_path.display()))?;
+    if let Some(join) = &join {
+        join.enter(&dir, &info)?;
+        return run_joined(&info);
+    }
     // The mounts below may hide the runtime directory's path (a runtime
     // directory under /dev/shm, say), never a descriptor opened before them.
     let pinned_dir = nix::fcntl::open(
@@ -130,28 +141,8 @@ fn run() -> Result<i32, String> {
 
     setup_namespaces(&info)?;
 
-    // SAFETY: fd 3 was set up by the launcher for us and nobody else owns it.
-    let mut sync = unsafe { File::from_raw_fd(INIT_SYNC_FD) };
-    let mut byte = [0u8; 1];
-    match sync.read(&mut byte) {
-        Ok(1) => {}
-        _ => {
-            return Err(
-                "failed to synchronize with the launcher (it probably exited); not starting the command"
-                    .into(),
-            );
-        }
-    }
-    drop(sync);
-
-    let exec = prepare_exec(&info)?;
-    let mask = SigSet::all();
-    let mut signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC)
-        .map_err(|e| format!("failed to create a signalfd: {e}"))?;
-
-    let child = spawn_command(&exec)?;
-    let mut watches = crate::init_watch::Watches::new(&info);
-    let (status, limitation) = supervise(child, &mut signals, &mut watches);
+    wait_for_release()?;
+    let (status, limitation) = run_command(&info)?;
     if info.has(Namespace::Pid) && std::process::id() == 1 {
         kill_rest_of_namespace();
     }
@@ -185,6 +176,90 @@ fn write_status(dir: &OwnedFd, record: &InitStatus) -> std::io::Result<()> {
     File::from(fd).write_all(&bytes)?;
     nix::fcntl::renameat(dir, tmp.as_str(), dir, STATUS_FILE)?;
     Ok(())
+}
+
+/// Blocks until the launcher has placed us in the container's cgroups.
+fn wait_for_release() -> Result<(), String> {
+    // SAFETY: fd 3 was set up by the launcher for us and nobody else owns it.
+    let mut sync = unsafe { File::from_raw_fd(INIT_SYNC_FD) };
+    let mut byte = [0u8; 1];
+    match sync.read(&mut byte) {
+        Ok(1) => Ok(()),
+        _ => Err(
+            "failed to synchronize with the launcher (it probably exited); not starting the command"
+                .into(),
+        ),
+    }
+}
+
+/// Starts the command and supervises it until it exits.
+fn run_command(
+    info: &LaunchInfo,
+) -> Result<(WaitStatus, Option<crate::isolator::Limitation>), String> {
+    let exec = prepare_exec(info)?;
+    let mask = SigSet::all();
+    let mut signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| format!("failed to create a signalfd: {e}"))?;
+    let child = spawn_command(&exec)?;
+    let mut watches = crate::init_watch::Watches::new(info);
+    Ok(supervise(child, &mut signals, &mut watches))
+}
+
+/// `phobos exec`: what to join, from [`INIT_JOIN_ENV`] ("<init pid>
+/// <spec file>", the spec a [`LaunchInfo`] in the container directory).
+struct Join {
+    init_pid: i32,
+    spec_file: String,
+}
+
+impl Join {
+    fn parse(value: &str) -> Result<Self, String> {
+        let bad = || format!("invalid {INIT_JOIN_ENV} '{value}'");
+        let (pid, file) = value.split_once(' ').ok_or_else(bad)?;
+        let init_pid = pid.parse().map_err(|_| bad())?;
+        // A plain name inside the container directory, nothing else.
+        if file.is_empty() || file.contains('/') || file.starts_with('.') {
+            return Err(bad());
+        }
+        Ok(Self {
+            init_pid,
+            spec_file: file.to_owned(),
+        })
+    }
+
+    /// Enters the namespaces of the container's init with setns(2) on a
+    /// pidfd (Linux 5.8): all at once, and only while the pid still is that
+    /// init (the pidfd pins it; the init lock proves whose it is). Children
+    /// started afterwards are in its pid namespace.
+    fn enter(&self, dir: &ContainerDir, info: &LaunchInfo) -> Result<(), String> {
+        let gone = || "the container's init is gone; it is not running".to_owned();
+        let pidfd = crate::sys::pidfd_open(self.init_pid).map_err(|_| gone())?;
+        if !dir.init_alive().map_err(|e| e.to_string())? {
+            return Err(gone());
+        }
+        let flags = info.clone_flags();
+        if flags == 0 {
+            return Ok(());
+        }
+        // SAFETY: setns(2) with a pidfd we own and namespace flags; this
+        // process is single-threaded, as joining a mount namespace needs.
+        if unsafe { libc::setns(pidfd.as_raw_fd(), flags) } != 0 {
+            return Err(format!(
+                "failed to join the container's namespaces: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The rest of `phobos exec`'s helper: wait for the launcher, run the
+/// command, and exit as it did (128 + N for signal N), recording nothing:
+/// the container's own init owns its status.
+fn run_joined(info: &LaunchInfo) -> Result<i32, String> {
+    wait_for_release()?;
+    let (status, _) = run_command(info)?;
+    Ok(status.shell_exit_code())
 }
 
 fn container_dir(path: &Path) -> Result<ContainerDir, String> {

@@ -14,7 +14,8 @@ pub mod sys;
 mod user;
 
 pub use containerizer::{
-    ContainerSummary, ContainerizerError, Launched, MesosContainerizer, RecoverReport, StopPoint,
+    ContainerSummary, ContainerizerError, ExecProcess, ExecRequest, ExecStdio, Launched,
+    MesosContainerizer, RecoverReport, StopPoint,
 };
 pub use launcher::LaunchError;
 pub use sweep::{SweepError, SweepPolicy};

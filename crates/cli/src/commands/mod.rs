@@ -3,6 +3,7 @@
 mod config;
 mod destroy;
 mod ecp;
+mod exec;
 mod kill;
 mod logs;
 mod observe;
@@ -26,6 +27,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let g = &cli.global;
     match cli.command {
         Command::Run(args) => run::run(g, *args),
+        Command::Exec(args) => exec::run(g, &args),
         Command::Wait { id, json } => wait::run(g, &id, json),
         Command::Kill { id, signal } => kill::run(g, &id, &signal),
         Command::Destroy { id, json } => destroy::run(g, &id, json),

@@ -30,6 +30,8 @@ pub const INIT_SYNC_FD: RawFd = 3;
 pub const INIT_LOCK_FD: RawFd = 4;
 /// The environment variable naming the container's runtime directory.
 pub const INIT_DIR_ENV: &str = "PHOBOS_INIT_DIR";
+/// Set for `phobos exec`'s helper: "<container init pid> <spec file>".
+pub const INIT_JOIN_ENV: &str = "PHOBOS_INIT_JOIN";
 
 /// How long destroy may take to kill and remove a cgroup (Mesos
 /// `--cgroups_destroy_timeout`).
@@ -146,6 +148,9 @@ pub struct InitSpec<'a> {
     pub init_lock: &'a File,
     /// A cgroup2 directory to create init in (`CLONE_INTO_CGROUP`).
     pub cgroup: Option<&'a OwnedFd>,
+    /// `phobos exec`: join this init's namespaces and run this spec
+    /// instead (see [`INIT_JOIN_ENV`]).
+    pub join: Option<(i32, &'a str)>,
 }
 
 /// A forked init helper, blocked until [`ForkedInit::release`].
@@ -247,10 +252,17 @@ pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
     let log_env = std::env::var("RUST_LOG")
         .ok()
         .and_then(|v| CString::new(format!("RUST_LOG={v}")).ok());
+    let join_env = match spec.join {
+        Some((pid, file)) => Some(cstring(
+            format!("{INIT_JOIN_ENV}={pid} {file}").as_bytes(),
+            "name the exec spec",
+        )?),
+        None => None,
+    };
     let argv = [exe.as_ptr(), init_arg.as_ptr(), std::ptr::null()];
     let mut envp = vec![dir_env.as_ptr()];
-    if let Some(log) = &log_env {
-        envp.push(log.as_ptr());
+    for extra in [&log_env, &join_env].into_iter().flatten() {
+        envp.push(extra.as_ptr());
     }
     envp.push(std::ptr::null());
 
