@@ -20,7 +20,7 @@
 //! by the `privileged_*` tests.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -479,6 +479,30 @@ impl Cgroup {
     pub fn write(&self, file: &str, value: &str) -> Result<(), Error> {
         write_file(&self.path.join(file), value)
     }
+}
+
+/// Reads a whole text file of at most `limit` bytes; a longer one is
+/// [`Error::TooLarge`], so a file's contents never decide how much we
+/// allocate.
+pub(crate) fn read_limited(path: &Path, limit: u64) -> Result<String, Error> {
+    let read_error = |source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = fs::File::open(path).map_err(read_error)?;
+    // cgroupfs and proc report no size, so start from a page rather than
+    // growing from a few bytes a read(2) at a time.
+    let mut text = String::with_capacity(usize::try_from(limit.min(4096)).unwrap_or(0));
+    file.take(limit.saturating_add(1))
+        .read_to_string(&mut text)
+        .map_err(read_error)?;
+    if u64::try_from(text.len()).map_or(true, |len| len > limit) {
+        return Err(Error::TooLarge {
+            path: path.to_path_buf(),
+            limit,
+        });
+    }
+    Ok(text)
 }
 
 /// Writes `value` to an existing file in one `write(2)`.

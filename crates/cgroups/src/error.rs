@@ -67,6 +67,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// A kernel file was longer than any the kernel writes for it; it was
+    /// not read to the end.
+    #[error("{} is larger than {limit} bytes", .path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The most we read.
+        limit: u64,
+    },
+
     /// A line of mountinfo is malformed.
     #[error("malformed line {line} of {}: {reason}", .path.display())]
     Mountinfo {

@@ -17,15 +17,23 @@
 //! hugetlb) or *unified* (v2 only). [`Hierarchies::locate`] answers, per
 //! controller, where it lives on this host.
 //!
-//! The mountinfo text is injected ([`Hierarchies::from_mountinfo`]) so that
-//! tests can point mount points at fixture trees in temporary directories.
+//! A process's own cgroup for a controller comes from its
+//! `/proc/<pid>/cgroup` ([`ProcCgroups`]): [`Hierarchies::process_cgroup`]
+//! joins its path in the hierarchy that holds the controller to that
+//! hierarchy's mount point, less the mount's root (a bind mount of a
+//! subtree shows only paths below it).
+//!
+//! The mountinfo text is injected ([`Hierarchies::from_mountinfo`]), or the
+//! proc and filesystem roots are ([`Hierarchies::detect_at`]), so that tests
+//! can point mount points at fixture trees in temporary directories.
 
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::cgroup::Cgroup;
+use crate::cgroup::{Cgroup, read_limited};
 use crate::error::Error;
+use crate::proc_cgroup::{ProcCgroups, ProcessCgroup};
 
 /// cgroup version of one hierarchy.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -154,15 +162,42 @@ pub struct V1Hierarchy {
 pub struct Hierarchies {
     source: PathBuf,
     v1: Vec<V1Hierarchy>,
-    unified: Option<PathBuf>,
+    unified: Option<UnifiedMount>,
     /// Controllers listed in the cgroup2 root's `cgroup.controllers`.
     unified_controllers: Vec<String>,
     /// Why `cgroup.controllers` could not be read, if it could not.
     unified_controllers_error: Option<String>,
 }
 
+/// The cgroup2 mount.
+#[derive(Clone, Debug)]
+struct UnifiedMount {
+    /// Where it is mounted.
+    mount: PathBuf,
+    /// The cgroup at the mount's root (`/` unless a subtree is bound).
+    root: PathBuf,
+}
+
 /// Where the kernel puts the current process's mount table.
 pub const MOUNTINFO: &str = "/proc/self/mountinfo";
+
+/// Where proc is normally mounted.
+const PROC: &str = "/proc";
+
+/// The most we read of mountinfo: hosts running many containers have
+/// thousands of mounts, at a few hundred bytes a line.
+const MOUNTINFO_LIMIT: u64 = 64 << 20;
+
+/// `mount_point` of mountinfo as a path under `fs_root`.
+fn under_root(fs_root: &Path, mount_point: &str) -> PathBuf {
+    let mount_point = Path::new(mount_point);
+    let relative = mount_point.strip_prefix("/").unwrap_or(mount_point);
+    if relative.as_os_str().is_empty() {
+        fs_root.to_path_buf()
+    } else {
+        fs_root.join(relative)
+    }
+}
 
 /// Options of a v1 super block that are not subsystem names.
 fn is_v1_option(opt: &str) -> bool {
@@ -208,48 +243,59 @@ struct MountLine<'a> {
 }
 
 fn parse_line(line: &str) -> Result<MountLine<'_>, String> {
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    let sep = fields
-        .iter()
-        .position(|f| *f == "-")
+    let (before, after) = line
+        .split_once(" - ")
         .ok_or_else(|| "no \" - \" separator".to_string())?;
-    if sep < 6 {
+    let fields: Vec<&str> = before.split_whitespace().collect();
+    if fields.len() < 6 {
         return Err(format!(
-            "{sep} fields before the separator, expected at least 6"
+            "{} fields before the separator, expected at least 6",
+            fields.len()
         ));
     }
-    if fields.len() < sep + 3 {
+    // The kernel puts one space between fields and escapes spaces inside
+    // them, so a mount with an empty source reads `tmpfs  rw`: split on each
+    // space, not on runs of them.
+    let mut after = after.split(' ');
+    let (Some(fs_type), Some(_source), Some(super_options)) =
+        (after.next(), after.next(), after.next())
+    else {
         return Err("fewer than 3 fields after the separator".to_string());
-    }
+    };
     Ok(MountLine {
         device: fields[2],
         root: unescape(fields[3]),
         mount_point: unescape(fields[4]),
-        fs_type: fields[sep + 1],
-        super_options: fields[sep + 3],
+        fs_type,
+        super_options,
     })
 }
 
 impl Hierarchies {
     /// Reads `/proc/self/mountinfo` and the cgroup2 root's controllers.
     pub fn detect() -> Result<Self, Error> {
-        let text = fs::read_to_string(MOUNTINFO).map_err(|source| Error::Read {
-            path: PathBuf::from(MOUNTINFO),
-            source,
-        })?;
-        Self::parse(&text, PathBuf::from(MOUNTINFO))
+        Self::detect_at(Path::new(PROC), Path::new("/"))
+    }
+
+    /// Reads `<proc_root>/self/mountinfo`, taking every mount point in it as
+    /// a path under `fs_root` (normally `/proc` and `/`; a fixture tree in
+    /// tests), and the cgroup2 root's controllers.
+    pub fn detect_at(proc_root: &Path, fs_root: &Path) -> Result<Self, Error> {
+        let source = proc_root.join("self").join("mountinfo");
+        let text = read_limited(&source, MOUNTINFO_LIMIT)?;
+        Self::parse(&text, source, fs_root)
     }
 
     /// Builds from injected mountinfo text. Mount points may be anywhere (a
     /// temporary directory in tests); the cgroup2 mount's `cgroup.controllers`
     /// is read from the filesystem.
     pub fn from_mountinfo(text: &str) -> Result<Self, Error> {
-        Self::parse(text, PathBuf::from("<mountinfo>"))
+        Self::parse(text, PathBuf::from("<mountinfo>"), Path::new("/"))
     }
 
-    fn parse(text: &str, source: PathBuf) -> Result<Self, Error> {
+    fn parse(text: &str, source: PathBuf, fs_root: &Path) -> Result<Self, Error> {
         let mut v1: Vec<V1Hierarchy> = Vec::new();
-        let mut unified: Option<(PathBuf, bool)> = None;
+        let mut unified: Option<UnifiedMount> = None;
         for (index, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
@@ -276,7 +322,7 @@ impl Hierarchies {
                         .filter_map(|s| Controller::from_name(s))
                         .collect();
                     let hierarchy = V1Hierarchy {
-                        mount: PathBuf::from(&m.mount_point),
+                        mount: under_root(fs_root, &m.mount_point),
                         root: PathBuf::from(&m.root),
                         controllers,
                         subsystems,
@@ -295,11 +341,17 @@ impl Hierarchies {
                     }
                 }
                 "cgroup2" => {
-                    let at_root = m.root == "/";
-                    match &unified {
-                        Some((_, true)) => {}
-                        Some((_, false)) if !at_root => {}
-                        _ => unified = Some((PathBuf::from(&m.mount_point), at_root)),
+                    // Keep one mount, preferring the one of its root.
+                    let at_root = |u: &UnifiedMount| u.root == Path::new("/");
+                    let mount = UnifiedMount {
+                        mount: under_root(fs_root, &m.mount_point),
+                        root: PathBuf::from(&m.root),
+                    };
+                    if unified
+                        .as_ref()
+                        .is_none_or(|u| !at_root(u) && at_root(&mount))
+                    {
+                        unified = Some(mount);
                     }
                 }
                 _ => {}
@@ -308,9 +360,8 @@ impl Hierarchies {
         if v1.is_empty() && unified.is_none() {
             return Err(Error::NotMounted { path: source });
         }
-        let unified = unified.map(|(p, _)| p);
         let (unified_controllers, unified_controllers_error) = match &unified {
-            Some(mount) => {
+            Some(UnifiedMount { mount, .. }) => {
                 let file = mount.join("cgroup.controllers");
                 match fs::read_to_string(&file) {
                     Ok(text) => (text.split_whitespace().map(str::to_string).collect(), None),
@@ -348,10 +399,11 @@ impl Hierarchies {
 
     /// The v1 hierarchy holding controller `c`.
     pub fn v1_mount(&self, c: Controller) -> Option<&Path> {
-        self.v1
-            .iter()
-            .find(|h| h.controllers.contains(&c))
-            .map(|h| h.mount.as_path())
+        self.v1_hierarchy(c).map(|h| h.mount.as_path())
+    }
+
+    fn v1_hierarchy(&self, c: Controller) -> Option<&V1Hierarchy> {
+        self.v1.iter().find(|h| h.controllers.contains(&c))
     }
 
     /// The named v1 hierarchy `name=<name>` (e.g. `systemd`).
@@ -364,7 +416,7 @@ impl Hierarchies {
 
     /// The cgroup2 mount.
     pub fn unified_mount(&self) -> Option<&Path> {
-        self.unified.as_deref()
+        self.unified.as_ref().map(|u| u.mount.as_path())
     }
 
     /// Controller names the cgroup2 root offers (its `cgroup.controllers`).
@@ -389,13 +441,40 @@ impl Hierarchies {
     /// freezer are core features of cgroup2: `cpu.stat`, `cgroup.freeze`).
     /// `None` when neither; [`Hierarchies::missing_reason`] says why.
     pub fn locate(&self, c: Controller) -> Option<(Version, &Path)> {
-        if let Some(mount) = self.v1_mount(c) {
-            return Some((Version::V1, mount));
+        self.home(c).map(|(version, mount, _)| (version, mount))
+    }
+
+    /// [`Hierarchies::locate`], with the cgroup at the mount's root.
+    fn home(&self, c: Controller) -> Option<(Version, &Path, &Path)> {
+        if let Some(h) = self.v1_hierarchy(c) {
+            return Some((Version::V1, &h.mount, &h.root));
         }
         if self.unified_offers(c) {
-            return self.unified.as_deref().map(|m| (Version::V2, m));
+            return self
+                .unified
+                .as_ref()
+                .map(|u| (Version::V2, u.mount.as_path(), u.root.as_path()));
         }
         None
+    }
+
+    /// The cgroup of controller `c` that the process whose
+    /// `/proc/<pid>/cgroup` is `procs` belongs to: its path in the hierarchy
+    /// [`Hierarchies::locate`] gives for `c`, below that hierarchy's mount.
+    /// `None` when the host has no home for `c`, the process is in no
+    /// cgroup of that hierarchy, or its cgroup is outside the mounted
+    /// subtree.
+    pub fn process_cgroup(&self, procs: &ProcCgroups, c: Controller) -> Option<ProcessCgroup> {
+        let (version, mount, root) = self.home(c)?;
+        let path = match version {
+            Version::V1 => procs.v1_path(c)?,
+            Version::V2 => procs.unified_path()?,
+        };
+        let below_root = Path::new(path).strip_prefix(root).ok()?;
+        Some(ProcessCgroup {
+            cgroup: Cgroup::new(mount, below_root, version),
+            path: path.to_owned(),
+        })
     }
 
     /// Why [`Hierarchies::locate`] finds no home for `c`; `None` if it does.
@@ -404,7 +483,7 @@ impl Hierarchies {
             return None;
         }
         let v1 = "no cgroup v1 hierarchy has it attached";
-        let reason = match &self.unified {
+        let reason = match self.unified_mount() {
             None => format!("{c}: {v1} and no cgroup2 filesystem is mounted"),
             Some(mount) => match c {
                 Controller::Devices => format!(
@@ -443,8 +522,7 @@ impl Hierarchies {
         if let Some(mount) = self.v1_mount(Controller::Freezer) {
             return Some(Cgroup::new(mount, rel, Version::V1));
         }
-        self.unified
-            .as_deref()
+        self.unified_mount()
             .map(|mount| Cgroup::new(mount, rel, Version::V2))
     }
 

@@ -2,7 +2,9 @@
 //!
 //! * [`Hierarchies`] reads the mount table (`/proc/self/mountinfo`, see
 //!   proc(5) and cgroups(7)) and says, per controller, which hierarchy holds
-//!   it on this host: a v1 hierarchy, or cgroup2.
+//!   it on this host: a v1 hierarchy, or cgroup2. With a process's
+//!   `/proc/<pid>/cgroup` ([`ProcCgroups`]) it finds that process's cgroup
+//!   directory per controller ([`Hierarchies::process_cgroup`]).
 //! * [`Cgroup`] is a handle on one cgroup directory: create (enabling v2
 //!   controllers on the way), join, list, freeze/thaw, kill everything
 //!   (`cgroup.kill`, or freeze → SIGKILL → thaw as Mesos does), remove.
@@ -26,8 +28,10 @@ mod error;
 mod hierarchy;
 pub mod memory;
 pub mod oom;
+mod proc_cgroup;
 pub mod stats;
 
 pub use cgroup::{Cgroup, FREEZE_RETRY_INTERVAL};
 pub use error::Error;
 pub use hierarchy::{Controller, Hierarchies, Layout, MOUNTINFO, V1Hierarchy, Version};
+pub use proc_cgroup::{ProcCgroupLine, ProcCgroups, ProcessCgroup};

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use crate::cgroup::Cgroup;
+use crate::cgroup::{Cgroup, read_limited};
 use crate::error::Error;
 use crate::hierarchy::Version;
 
@@ -176,6 +176,19 @@ impl CpuStat {
     }
 }
 
+/// Anonymous memory from a parsed `memory.stat`: v1 `total_rss` (the
+/// hierarchical count), or the cgroup's own `rss` from a kernel that writes
+/// no totals; v2 `anon`.
+fn anon_bytes(m: &FlatKeyed, version: Version) -> Result<u64, ParseError> {
+    match version {
+        Version::V1 => m
+            .get("total_rss")
+            .or_else(|| m.get("rss"))
+            .ok_or_else(|| err(0, "missing key \"total_rss\" (and \"rss\")")),
+        Version::V2 => m.require("anon"),
+    }
+}
+
 /// Memory statistics from `memory.stat`, hierarchical (v1 `total_*` keys;
 /// v2 is hierarchical already). Fields a version lacks are `None`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -219,11 +232,12 @@ pub struct MemoryStat {
 
 impl MemoryStat {
     /// Parses v1 `memory.stat`; the `total_*` (hierarchical) keys are used,
-    /// `total_cache` and `total_rss` are required.
+    /// `total_cache` and `total_rss` (or `rss`, see [`memory_anon`]) are
+    /// required.
     pub fn parse_v1(text: &str) -> Result<Self, ParseError> {
         let m = FlatKeyed::parse(text)?;
         Ok(MemoryStat {
-            anon: m.require("total_rss")?,
+            anon: anon_bytes(&m, Version::V1)?,
             file: m.require("total_cache")?,
             mapped_file: m.or_zero("total_mapped_file"),
             swap: m.get("total_swap"),
@@ -245,7 +259,7 @@ impl MemoryStat {
     pub fn parse_v2(text: &str) -> Result<Self, ParseError> {
         let m = FlatKeyed::parse(text)?;
         Ok(MemoryStat {
-            anon: m.require("anon")?,
+            anon: anon_bytes(&m, Version::V2)?,
             file: m.require("file")?,
             mapped_file: m.or_zero("file_mapped"),
             swap: None,
@@ -452,6 +466,11 @@ pub fn parse_u64_or_max(text: &str) -> Result<Option<u64>, ParseError> {
     }
 }
 
+/// The most we read of a statistics or limit file. The largest the kernel
+/// writes are per-device lists (`io.stat`, blkio), about a hundred bytes a
+/// device.
+const STATS_FILE_LIMIT: u64 = 1 << 20;
+
 /// Reads `file` of `cg` and parses it with `parse`, attaching the path to
 /// any error.
 pub(crate) fn read_parsed<T>(
@@ -459,9 +478,10 @@ pub(crate) fn read_parsed<T>(
     file: &str,
     parse: impl FnOnce(&str) -> Result<T, ParseError>,
 ) -> Result<T, Error> {
-    let text = cg.read(file)?;
+    let path = cg.path().join(file);
+    let text = read_limited(&path, STATS_FILE_LIMIT)?;
     parse(&text).map_err(|e| Error::Parse {
-        path: cg.path().join(file),
+        path,
         reason: e.to_string(),
     })
 }
@@ -492,6 +512,15 @@ pub fn memory_stat(cg: &Cgroup) -> Result<MemoryStat, Error> {
         Version::V1 => read_parsed(cg, "memory.stat", MemoryStat::parse_v1),
         Version::V2 => read_parsed(cg, "memory.stat", MemoryStat::parse_v2),
     }
+}
+
+/// Anonymous (resident) memory from `memory.stat` of `cg`, needing only
+/// that key: v1 `total_rss`, or `rss` from a kernel without hierarchical
+/// totals; v2 `anon`. Mesos `mem_rss_bytes`.
+pub fn memory_anon(cg: &Cgroup) -> Result<u64, Error> {
+    read_parsed(cg, "memory.stat", |text| {
+        anon_bytes(&FlatKeyed::parse(text)?, cg.version())
+    })
 }
 
 /// Memory in use: v1 `memory.usage_in_bytes`, v2 `memory.current`. Mesos
@@ -587,8 +616,44 @@ mod tests {
         assert_eq!(s.pgfault, 9);
         assert_eq!(s.inactive_file, 11);
         assert_eq!(s.kernel, None);
-        let e = MemoryStat::parse_v1("cache 1\nrss 2\n").unwrap_err();
+        let e = MemoryStat::parse_v1("cache 1\ntotal_cache 1\n").unwrap_err();
         assert!(e.reason.contains("total_rss"), "{e}");
+        // Without hierarchical totals the cgroup's own rss stands in.
+        let own = MemoryStat::parse_v1("total_cache 1\nrss 2\n").unwrap();
+        assert_eq!(own.anon, 2);
+    }
+
+    #[test]
+    fn memory_anon_needs_only_the_anonymous_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            ("a", Version::V1, "cache 1\nrss 777\n", 777),
+            ("b", Version::V1, "rss 1\ntotal_rss 2\n", 2),
+            ("c", Version::V2, "anon 5\nfile 6\n", 5),
+        ];
+        for (name, version, text, anon) in cases {
+            let cg = Cgroup::new(dir.path(), std::path::Path::new(name), version);
+            std::fs::create_dir(cg.path()).unwrap();
+            std::fs::write(cg.path().join("memory.stat"), text).unwrap();
+            assert_eq!(memory_anon(&cg).unwrap(), anon, "{text}");
+        }
+        let cg = Cgroup::new(dir.path(), std::path::Path::new("c"), Version::V1);
+        let e = memory_anon(&cg).unwrap_err();
+        assert!(matches!(e, Error::Parse { .. }), "{e}");
+        assert!(e.to_string().contains("c/memory.stat"), "{e}");
+    }
+
+    #[test]
+    fn an_oversized_statistics_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cg = Cgroup::new(dir.path(), std::path::Path::new("c"), Version::V2);
+        std::fs::create_dir(cg.path()).unwrap();
+        let line = "anon 1\n";
+        let too_long = line.repeat(usize::try_from(STATS_FILE_LIMIT).unwrap() / line.len() + 1);
+        std::fs::write(cg.path().join("memory.stat"), too_long).unwrap();
+        let e = memory_stat(&cg).unwrap_err();
+        assert!(matches!(e, Error::TooLarge { .. }), "{e}");
+        assert!(e.to_string().contains("memory.stat"), "{e}");
     }
 
     #[test]

@@ -277,6 +277,34 @@ fn escaped_mount_points_and_duplicate_mounts() {
 }
 
 #[test]
+fn a_mount_with_an_empty_source_does_not_upset_the_table() {
+    // `mount -t tmpfs "" /mnt` shows two spaces where the source would be.
+    let text = "\
+69 46 0:40 / /mnt rw,relatime - tmpfs  rw
+70 46 0:41 / /sys/fs/cgroup/memory rw - cgroup  rw,memory
+";
+    let h = Hierarchies::from_mountinfo(text).unwrap();
+    assert_eq!(
+        h.v1_mount(Controller::Memory),
+        Some(Path::new("/sys/fs/cgroup/memory"))
+    );
+}
+
+proptest::proptest! {
+    #[test]
+    fn mountinfo_parsing_never_panics(
+        lines in proptest::collection::vec(
+            proptest::collection::vec("-|cgroup2?|rw,memory|[a-z0-9:/,]{0,6}", 0..12),
+            0..6,
+        )
+    ) {
+        // Single spaces between fields, so empty fields make double spaces.
+        let text: Vec<String> = lines.iter().map(|fields| fields.join(" ")).collect();
+        let _ = Hierarchies::from_mountinfo(&text.join("\n"));
+    }
+}
+
+#[test]
 fn malformed_mountinfo_is_a_typed_error_with_the_line() {
     let text = "31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\ngarbage here\n";
     match Hierarchies::from_mountinfo(text) {

@@ -11,7 +11,7 @@
 //! - [`engine`]: [`DockerEngine`], the async client (pull, create+start, wait,
 //!   stop/kill, list, update, logs into the sandbox, usage);
 //! - [`usage`]: cpu and memory statistics read from the container's cgroups
-//!   (v1, v2 and hybrid hosts).
+//!   (v1, v2 and hybrid hosts) with phobos-cgroups.
 //!
 //! - [`containerizer`]: [`DockerContainerizer`], which keeps a runtime-directory
 //!   record per container (in phobos-core's store) so every face of Phobos

@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::CreateContainerOptionsBuilder;
+use phobos_cgroups::{Cgroup, Controller, Hierarchies, ProcCgroups, Version};
 use phobos_docker::engine::DEFAULT_SOCKET;
 use phobos_docker::translate::container_name;
-use phobos_docker::usage::{CgroupVersion, locate, parse_cgroup_mounts, parse_proc_cgroup};
 use phobos_docker::{
     DockerCommand, DockerEngine, DockerNetwork, DockerResources, DockerRunSpec, EngineError,
     ExitStatus, MemoryLimit, PortMapping, PortProtocol, PortRange, TranslateError,
@@ -518,10 +518,10 @@ async fn privileged_docker_update_changes_shares_and_memory_live() {
     assert_eq!(hc.memory_reservation, Some((128 * MIB) as i64));
     // The kernel sees it too.
     let pid = engine.pid(&c.name).await.expect("pid").expect("running");
-    let (dir, version) = cgroup_dir(pid, "memory");
-    let limit = match version {
-        CgroupVersion::V1 => read(&dir.join("memory.limit_in_bytes")),
-        CgroupVersion::V2 => read(&dir.join("memory.max")),
+    let cg = process_cgroup(pid, Controller::Memory);
+    let limit = match cg.version() {
+        Version::V1 => read(&cg.path().join("memory.limit_in_bytes")),
+        Version::V2 => read(&cg.path().join("memory.max")),
     };
     assert_eq!(limit.trim(), (256 * MIB).to_string());
 
@@ -563,12 +563,14 @@ async fn privileged_docker_update_changes_shares_and_memory_live() {
     assert!(hc.cpu_quota.is_none_or(|q| q <= 0), "{:?}", hc.cpu_quota);
 }
 
-fn cgroup_dir(pid: u32, controller: &str) -> (PathBuf, CgroupVersion) {
-    let procs = parse_proc_cgroup(&read(Path::new(&format!("/proc/{pid}/cgroup"))));
-    let mounts = parse_cgroup_mounts(&read(Path::new("/proc/self/mountinfo")));
-    let loc = locate(&procs, &mounts, Path::new("/"), controller)
-        .unwrap_or_else(|| panic!("no {controller} cgroup for pid {pid}"));
-    (loc.dir, loc.version)
+/// The cgroup of `controller` that process `pid` is in.
+fn process_cgroup(pid: u32, controller: Controller) -> Cgroup {
+    let hierarchies = Hierarchies::detect().expect("cgroup hierarchies");
+    let procs = ProcCgroups::read(Path::new("/proc"), pid).expect("/proc/<pid>/cgroup");
+    hierarchies
+        .process_cgroup(&procs, controller)
+        .unwrap_or_else(|| panic!("no {controller} cgroup for pid {pid}"))
+        .cgroup
 }
 
 #[tokio::test]
@@ -592,15 +594,15 @@ async fn privileged_docker_cfs_quota_is_set() {
     assert_eq!(hc.cpu_quota, Some(50_000));
     assert_eq!(hc.cpu_shares, Some(512));
     let pid = engine.pid(&c.name).await.expect("pid").expect("running");
-    let (dir, version) = cgroup_dir(pid, "cpu");
-    match version {
-        CgroupVersion::V1 => {
-            assert_eq!(read(&dir.join("cpu.cfs_quota_us")).trim(), "50000");
-            assert_eq!(read(&dir.join("cpu.cfs_period_us")).trim(), "100000");
-            assert_eq!(read(&dir.join("cpu.shares")).trim(), "512");
+    let cg = process_cgroup(pid, Controller::Cpu);
+    match cg.version() {
+        Version::V1 => {
+            assert_eq!(read(&cg.path().join("cpu.cfs_quota_us")).trim(), "50000");
+            assert_eq!(read(&cg.path().join("cpu.cfs_period_us")).trim(), "100000");
+            assert_eq!(read(&cg.path().join("cpu.shares")).trim(), "512");
         }
-        CgroupVersion::V2 => {
-            assert_eq!(read(&dir.join("cpu.max")).trim(), "50000 100000");
+        Version::V2 => {
+            assert_eq!(read(&cg.path().join("cpu.max")).trim(), "50000 100000");
         }
     }
 }

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use phobos_cgroups::stats::{self, DeviceIo};
-use phobos_cgroups::{Cgroup, Controller, Hierarchies, Version, cpu, memory};
+use phobos_cgroups::{Cgroup, Controller, Hierarchies, ProcCgroups, Version, cpu, memory};
 use phobos_core::statistics::{
     BlkioOperation, BlkioStatistics, BlkioThrottlingStatistics, BlkioValue, DeviceNumber,
 };
@@ -573,15 +573,13 @@ impl Isolator for CgroupsIsolator {
         // On cgroup2 the linux launcher may have created init inside this
         // very cgroup (CLONE_INTO_CGROUP); a needless migration still takes
         // the kernel's threadgroup lock, so skip it.
-        let v2_home = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        let procs = u32::try_from(pid)
             .ok()
-            .and_then(|t| {
-                t.lines()
-                    .find_map(|l| l.strip_prefix("0::").map(str::to_owned))
-            });
+            .and_then(|pid| ProcCgroups::read(Path::new("/proc"), pid).ok());
+        let v2_home = procs.as_ref().and_then(ProcCgroups::unified_path);
         for (cg, _) in self.cgroups(id) {
             let already = cg.version() == Version::V2
-                && v2_home.as_deref() == Some(&format!("/{}", cg.rel().display()));
+                && v2_home == Some(format!("/{}", cg.rel().display()).as_str());
             if !already {
                 cg.add_process(pid)
                     .map_err(|e| self.fail("cgroups", id, e))?;
