@@ -105,11 +105,8 @@ pub fn docker(global: &Global) -> DockerContainerizer {
 /// Runs one Docker containerizer call to completion on a single-threaded
 /// runtime (the CLI is synchronous; every call is one process's work).
 pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("failed to start the async runtime for the Docker engine client")?;
-    Ok(runtime.block_on(future))
+    phobos_docker::block_on(future)
+        .context("failed to start the async runtime for the Docker engine client")
 }
 
 /// Starts a detached `phobos logs --follow --into-sandbox ID` (its own

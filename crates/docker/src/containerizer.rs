@@ -1046,8 +1046,17 @@ pub fn docker_resources(r: &Resources, cgroups_enable_cfs: bool) -> DockerResour
     }
 }
 
-/// Each operation runs to completion on a single-threaded runtime: a face
-/// asks one thing per call, synchronously.
+/// Runs one call of the Docker containerizer to completion on a
+/// single-threaded runtime: the faces are synchronous, one call per
+/// process's request.
+pub fn block_on<F: std::future::Future>(future: F) -> io::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(future))
+}
+
+/// Each operation runs to completion on [`block_on`].
 impl phobos_core::Containerizer for DockerContainerizer {
     fn name(&self) -> &'static str {
         "docker"
@@ -1062,10 +1071,7 @@ impl phobos_core::Containerizer for DockerContainerizer {
         id: &ContainerId,
         operation: Operation,
     ) -> std::result::Result<Option<Outcome>, BoxError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let outcome = runtime.block_on(async {
+        let outcome = block_on(async {
             Ok::<_, ContainerizerError>(match operation {
                 Operation::Wait => self.wait(id).await?.map(Outcome::Ended),
                 Operation::Destroy => self.destroy(id).await?.map(Outcome::Ended),
@@ -1083,7 +1089,7 @@ impl phobos_core::Containerizer for DockerContainerizer {
                     .await?
                     .map(|()| Outcome::Done),
             })
-        })?;
+        })??;
         Ok(outcome)
     }
 }

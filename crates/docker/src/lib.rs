@@ -31,7 +31,7 @@ pub mod usage;
 
 pub use containerizer::{
     ContainerizerError, DockerContainerizer, DockerLaunch, DockerRecord, DockerRecoverReport,
-    DockerSettings, DockerSummary,
+    DockerSettings, DockerSummary, block_on,
 };
 pub use engine::{
     DockerEngine, EngineError, EngineInfo, ExitStatus, ImageSource, Launched, ListedContainer,

@@ -889,7 +889,8 @@ impl MesosContainerizer {
                 errors: errors.join("; "),
             });
         }
-        let status = read_status(dir)?;
+        // Init is gone by now (or an error returned above): no new status.
+        let status = init_record.as_ref().map(|r| r.status);
         let launch_failed = matches!(cause, Cause::LaunchFailed(_));
         // Only a command that was started can have been killed; a launch
         // stopped before RUNNING has no status, as in Mesos.

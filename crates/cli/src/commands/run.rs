@@ -72,6 +72,30 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
     Ok(termination.shell_exit_code().clamp(0, 255) as u8)
 }
 
+/// `--id`, validated as a Mesos ContainerID, or a random UUID.
+pub(super) fn requested_id(id: Option<&str>) -> anyhow::Result<ContainerId> {
+    match id {
+        Some(id) => ContainerId::new(id).map_err(|e| usage(e.to_string())),
+        None => Ok(ContainerId::random()),
+    }
+}
+
+/// IDs are unique across both containerizers.
+pub(super) fn ensure_new(global: &Global, id: &ContainerId) -> anyhow::Result<()> {
+    let runtime = context::runtime_dir(global);
+    if runtime.join("containers").join(id.as_str()).exists() || context::docker(global).owns(id) {
+        return Err(usage(format!("container '{id}' already exists")));
+    }
+    Ok(())
+}
+
+/// Where a new container's sandbox goes.
+pub(super) fn sandbox_of(global: &Global, id: &ContainerId) -> std::path::PathBuf {
+    context::work_dir(global)
+        .join("containers")
+        .join(id.as_str())
+}
+
 /// `--env KEY=VALUE` pairs, in order.
 pub(super) fn parse_env(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
     let mut env = Vec::with_capacity(pairs.len());
@@ -90,10 +114,7 @@ fn build_config(
     args: &RunArgs,
     containerizer: &phobos_mesos::MesosContainerizer,
 ) -> anyhow::Result<ContainerConfig> {
-    let id = match &args.id {
-        Some(id) => ContainerId::new(id.as_str()).map_err(|e| usage(e.to_string()))?,
-        None => ContainerId::random(),
-    };
+    let id = requested_id(args.id.as_deref())?;
     let command =
         CommandSpec::argv(args.command.clone()).ok_or_else(|| usage("no command given"))?;
     let root = context::euid() == 0;
@@ -160,13 +181,8 @@ fn build_config(
         return Err(usage("--hostname needs the linux launcher"));
     }
     let env = parse_env(&args.env)?;
-    let runtime = context::runtime_dir(global);
-    if runtime.join("containers").join(id.as_str()).exists() || context::docker(global).owns(&id) {
-        return Err(usage(format!("container '{id}' already exists")));
-    }
-    let sandbox = context::work_dir(global)
-        .join("containers")
-        .join(id.as_str());
+    ensure_new(global, &id)?;
+    let sandbox = sandbox_of(global, &id);
     Ok(ContainerConfig {
         id,
         command,

@@ -12,7 +12,7 @@
 
 use anyhow::Context;
 use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
-use phobos_core::{CommandSpec, ContainerConfig, ContainerId, LauncherKind, Resources};
+use phobos_core::{CommandSpec, ContainerConfig, LauncherKind, Resources};
 use phobos_docker::{DockerCommand, DockerLaunch};
 
 use super::run::{FORWARDED, parse_env};
@@ -87,14 +87,8 @@ fn build(
     if let Some((_, flag)) = not_docker.iter().find(|(given, _)| *given) {
         return Err(usage(format!("{flag} does not apply to Docker containers")));
     }
-    let id = match &args.id {
-        Some(id) => ContainerId::new(id.as_str()).map_err(|e| usage(e.to_string()))?,
-        None => ContainerId::random(),
-    };
-    let runtime = context::runtime_dir(global);
-    if runtime.join("containers").join(id.as_str()).exists() || context::docker(global).owns(&id) {
-        return Err(usage(format!("container '{id}' already exists")));
-    }
+    let id = super::run::requested_id(args.id.as_deref())?;
+    super::run::ensure_new(global, &id)?;
     let resources = resource_args::apply(&args.resources, Resources::default())?;
     let isolator_flags = resource_args::flags(&args.flags, &context::settings(global).config)?;
     let env = parse_env(&args.env)?;
@@ -132,9 +126,7 @@ fn build(
             Some(DockerCommand::image_default()),
         ),
     };
-    let sandbox = context::work_dir(global)
-        .join("containers")
-        .join(id.as_str());
+    let sandbox = super::run::sandbox_of(global, &id);
     let config = ContainerConfig {
         id,
         command,
