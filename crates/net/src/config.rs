@@ -281,20 +281,13 @@ impl Networks {
             }
         }
         if !by_name.contains_key(DEFAULT_NETWORK) {
+            // Its plugins are looked up at ADD, so a host without them can
+            // still use its own networks.
             let config = NetworkConfig::default_network(
                 &settings.default_bridge,
                 settings.default_subnet,
                 ipam_dir,
             );
-            for plugin in config.plugin_types() {
-                if plugins.find(plugin).is_none() {
-                    return Err(NetError::PluginNotFound {
-                        plugin: plugin.to_owned(),
-                        network: DEFAULT_NETWORK.to_owned(),
-                        dirs: plugins.cni_path(),
-                    });
-                }
-            }
             by_name.insert(DEFAULT_NETWORK.to_owned(), config);
         }
         Ok(Networks { by_name })
@@ -459,24 +452,32 @@ fn check_plugin_object(plugin: &Map<String, Value>) -> Result<(), String> {
 }
 
 fn check_plugins(config: &NetworkConfig, plugins: &Plugins, path: &Path) -> Result<(), NetError> {
-    for plugin in &config.plugins {
-        let kinds = [
-            plugin.get("type").and_then(Value::as_str),
-            plugin
-                .get("ipam")
-                .and_then(|i| i.get("type"))
-                .and_then(Value::as_str),
-        ];
-        for kind in kinds.into_iter().flatten() {
-            if plugins.find(kind).is_none() {
-                return Err(NetError::ConfigInvalid {
-                    path: path.to_owned(),
-                    problem: format!("plugin \"{kind}\" not found in {}", plugins.cni_path()),
-                });
-            }
-        }
+    match missing_plugin(config, plugins) {
+        None => Ok(()),
+        Some(kind) => Err(NetError::ConfigInvalid {
+            path: path.to_owned(),
+            problem: format!("plugin \"{kind}\" not found in {}", plugins.cni_path()),
+        }),
     }
-    Ok(())
+}
+
+/// The first plugin (or IPAM plugin) type of `config` not installed.
+fn missing_plugin(config: &NetworkConfig, plugins: &Plugins) -> Option<String> {
+    config
+        .plugins
+        .iter()
+        .flat_map(|plugin| {
+            [
+                plugin.get("type").and_then(Value::as_str),
+                plugin
+                    .get("ipam")
+                    .and_then(|i| i.get("type"))
+                    .and_then(Value::as_str),
+            ]
+        })
+        .flatten()
+        .find(|kind| plugins.find(kind).is_none())
+        .map(str::to_owned)
 }
 
 fn string_field<'a>(object: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, String> {

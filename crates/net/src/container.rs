@@ -43,6 +43,10 @@ struct Checkpoint {
     /// Whether ADD ran to the end.
     #[serde(default)]
     complete: bool,
+    /// Whether the first plugin itself reported ADD failing (so, by the CNI
+    /// contract, it undid its own work and nothing of this network exists).
+    #[serde(default)]
+    first_plugin_failed: bool,
 }
 
 /// A joined network, as `status` reports it (Mesos `NetworkInfo`).
@@ -153,6 +157,7 @@ impl ContainerNet {
                 port_mappings: request.port_mappings.clone(),
                 result: None,
                 complete: false,
+                first_plugin_failed: false,
             };
             let outcome = self
                 .save(index, &checkpoint)
@@ -194,7 +199,17 @@ impl ContainerNet {
                 &checkpoint,
                 Some(netns),
                 &stdin,
-            )?;
+            );
+            let output = match output {
+                Ok(output) => output,
+                Err(error) => {
+                    if checkpoint.result.is_none() && matches!(error, NetError::Plugin { .. }) {
+                        checkpoint.first_plugin_failed = true;
+                        self.save(index, &checkpoint)?;
+                    }
+                    return Err(error);
+                }
+            };
             checkpoint.result = Some(output);
             self.save(index, &checkpoint)?;
         }
@@ -224,7 +239,14 @@ impl ContainerNet {
         let mut errors = Vec::new();
         for (index, path) in self.checkpoints()?.into_iter().rev() {
             let result = read_checkpoint(&path).and_then(|cp| {
-                self.del(&cp, &path, plugins, netns.as_deref())?;
+                if let Err(e) = self.del(&cp, &path, plugins, netns.as_deref()) {
+                    if !(cp.first_plugin_failed && cp.result.is_none()) {
+                        return Err(e);
+                    }
+                    // The plugin refused ADD and refuses DEL too (e.g. a
+                    // config it cannot parse): nothing of it exists.
+                    tracing::warn!(container = %self.id, network = %cp.network, "DEL after a failed ADD: {e}");
+                }
                 self.release_ports(&cp.port_mappings)?;
                 match fs::remove_file(&path) {
                     Err(e) if e.kind() != ErrorKind::NotFound => {
