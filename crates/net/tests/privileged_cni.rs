@@ -584,3 +584,122 @@ fn privileged_a_failing_chained_plugin_undoes_its_own_network() {
     c.detach(&plugins).expect("detach");
     assert_gone(&world, &c, &[]);
 }
+
+/// The child half of the crash test: attaches and is SIGKILLed during ADD.
+fn crash_child() {
+    let var = |k: &str| std::env::var(k).expect(k);
+    let settings = NetSettings {
+        config_dir: Some(PathBuf::from(var("PHOBOS_NET_CONF"))),
+        plugin_dirs: NetSettings::split_plugin_dirs(&var("PHOBOS_NET_PLUGINS")),
+        ..NetSettings::default()
+    };
+    let root = NetRoot::new(Path::new(&var("PHOBOS_NET_RUNTIME")));
+    let networks = Networks::load(&settings, &root.ipam_dir()).expect("load");
+    let c = root.container("killed").expect("container");
+    let requests = vec![NetworkRequest {
+        name: "slow".into(),
+        port_mappings: vec![],
+    }];
+    let _ = c.attach(&networks, &settings.plugins(), &requests);
+    panic!("the parent should have killed this process during ADD");
+}
+
+#[test]
+fn privileged_a_launcher_killed_during_add_leaves_nothing_after_detach() {
+    if std::env::var_os("PHOBOS_NET_CRASH_CHILD").is_some() {
+        crash_child();
+        return;
+    }
+    if !root_or_skip("privileged_a_launcher_killed_during_add_leaves_nothing_after_detach") {
+        return;
+    }
+    let mut world = World::new(7);
+    let tmp = world
+        .root
+        .dir()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_owned();
+    // A plugin that records its pid, says it started, and hangs.
+    let bin = tmp.join("plugins");
+    std::fs::create_dir(&bin).unwrap();
+    let marker = tmp.join("slow.pid");
+    let slow = bin.join("phobos-test-slow");
+    std::fs::write(
+        &slow,
+        format!(
+            "#!/bin/sh\necho $$ > {}.tmp\nmv {0}.tmp {0}\nexec sleep 120\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(
+        world.conf_dir().join("slow.conflist"),
+        format!(
+            r#"{{"cniVersion":"1.0.0","name":"slow","plugins":[
+                {{"type":"bridge","bridge":"{}","ipam":{{"type":"host-local","subnet":"{}","dataDir":"{}"}}}},
+                {{"type":"phobos-test-slow"}}]}}"#,
+            world.bridge,
+            world.subnet,
+            world.root.ipam_dir().display()
+        ),
+    )
+    .unwrap();
+    let plugin_path = format!("{PLUGINS}:{}", bin.display());
+    let c = world.container("killed");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "privileged_a_launcher_killed_during_add_leaves_nothing_after_detach",
+            "--nocapture",
+        ])
+        .env("PHOBOS_NET_CRASH_CHILD", "1")
+        .env("PHOBOS_NET_CONF", world.conf_dir())
+        .env("PHOBOS_NET_PLUGINS", &plugin_path)
+        .env("PHOBOS_NET_RUNTIME", world.root.dir().parent().unwrap())
+        .spawn()
+        .expect("spawn the attaching child");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !marker.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slow plugin never started"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the child ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let slow_pid: i32 = std::fs::read_to_string(&marker)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(slow_pid),
+        nix::sys::signal::SIGKILL,
+    );
+
+    // The bridge plugin's work is there, recorded in the checkpoint.
+    assert_eq!(
+        bridge_ports(&world.bridge).len(),
+        1,
+        "veth made before the kill"
+    );
+    let seen = c.attachments().expect("checkpoint readable");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].result, None, "ADD never completed");
+    assert_eq!(ipam_reservations(&world.root.ipam_dir()).len(), 1);
+
+    // What recover does for a dead container: detach from the checkpoints.
+    let mut settings = world.settings.clone();
+    settings.plugin_dirs = NetSettings::split_plugin_dirs(&plugin_path);
+    // The hanging plugin's DEL would hang too; make DEL of it quick.
+    std::fs::write(&slow, "#!/bin/sh\necho '{}'\n").unwrap();
+    c.detach(&settings.plugins())
+        .expect("detach after the crash");
+    assert_gone(&world, &c, &[]);
+}
