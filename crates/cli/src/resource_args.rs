@@ -66,5 +66,6 @@ pub fn flags(
         container_disk_watch_interval_secs: interval.as_secs_f64(),
         enforce_container_disk_quota: args.enforce_container_disk_quota
             || config.enforce_container_disk_quota,
+        ..IsolatorFlags::default()
     })
 }

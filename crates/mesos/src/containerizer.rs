@@ -213,6 +213,7 @@ impl MesosContainerizer {
         self.hierarchies()
             .cloned()
             .map_or_else(HostCache::default, HostCache::with_hierarchies)
+            .with_runtime_dir(self.store.root())
     }
 
     /// Makes launches stop themselves at `point` (crash-safety tests).
@@ -1166,6 +1167,7 @@ mod tests {
             rootfs: None,
             volumes: vec![],
             sandbox_directory: None,
+            network: Default::default(),
         }
     }
 

@@ -203,5 +203,6 @@ fn build_config(
         rootfs: None,
         volumes: vec![],
         sandbox_directory: None,
+        network: Default::default(),
     })
 }

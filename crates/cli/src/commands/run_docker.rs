@@ -145,6 +145,7 @@ fn build(
         rootfs: None,
         volumes: vec![],
         sandbox_directory: None,
+        network: Default::default(),
     };
     let launch = DockerLaunch {
         image,

@@ -779,6 +779,7 @@ mod tests {
             rootfs: None,
             volumes: vec![],
             sandbox_directory: None,
+            network: Default::default(),
         };
         let c = iso.prepare(&config).unwrap().unwrap();
         let watch = c.oom_watch.unwrap();

@@ -24,6 +24,7 @@ mod cgroups;
 mod disk;
 mod filesystem;
 mod namespaces;
+mod network;
 mod posix;
 
 use std::sync::OnceLock;
@@ -39,6 +40,7 @@ pub use cgroups::{CgroupsIsolator, Subsystem, oom_limitation};
 pub use disk::{DiskDu, disk_limitation, disk_usage};
 pub use filesystem::{FilesystemLinux, FilesystemPosix};
 pub use namespaces::{NamespacesIpc, NamespacesPid, NamespacesUts};
+pub use network::{NetworkCni, hostname_of, net_root, net_settings, network_status};
 pub use posix::{PosixCpu, PosixMem, ProcStat, ProcTable, ProcessTreeUsage, process_tree_usage};
 
 /// Host facts that are the same for every container, read at most once
@@ -50,6 +52,9 @@ pub use posix::{PosixCpu, PosixMem, ProcStat, ProcTable, ProcessTreeUsage, proce
 pub struct HostCache {
     procs: OnceLock<ProcTable>,
     hierarchies: OnceLock<Result<Hierarchies, String>>,
+    /// The runtime directory, for isolators that keep state there
+    /// (`network/cni`).
+    runtime_dir: Option<std::path::PathBuf>,
 }
 
 impl HostCache {
@@ -59,6 +64,12 @@ impl HostCache {
         let cache = Self::default();
         let _ = cache.hierarchies.set(Ok(hierarchies));
         cache
+    }
+
+    /// The same cache, naming the runtime directory.
+    pub fn with_runtime_dir(mut self, runtime_dir: &std::path::Path) -> Self {
+        self.runtime_dir = Some(runtime_dir.to_owned());
+        self
     }
 
     /// The process table, scanned on first use.
@@ -196,12 +207,13 @@ const BUILT_IN: &[&str] = &[
     "namespaces/pid",
     "namespaces/ipc",
     "namespaces/uts",
+    "network/cni",
     "disk/du",
 ];
 
 /// Whether isolator `name` needs namespaces (so the linux launcher).
 fn needs_linux_launcher(name: &str) -> bool {
-    name == "filesystem/linux" || name.starts_with("namespaces/")
+    name == "filesystem/linux" || name.starts_with("namespaces/") || name == "network/cni"
 }
 
 /// Mesos's deprecated aliases (§3.1 step 2) that still parse.
@@ -364,6 +376,7 @@ pub fn build_with(
             "namespaces/pid" => Box::new(NamespacesPid),
             "namespaces/ipc" => Box::new(NamespacesIpc),
             "namespaces/uts" => Box::new(NamespacesUts),
+            "network/cni" => Box::new(NetworkCni::new(config, host.runtime_dir.as_deref())?),
             "disk/du" => Box::new(DiskDu::new(config)),
             other => return Err(IsolatorError::Unknown(other.to_owned())),
         });

@@ -63,6 +63,7 @@ pub fn run(global: &Global) -> anyhow::Result<()> {
                     .container_disk_watch_interval
                     .as_secs_f64(),
                 enforce_container_disk_quota: config.enforce_container_disk_quota,
+                ..IsolatorFlags::default()
             },
             default_image: config.default_container_image.clone(),
             root,

@@ -149,6 +149,7 @@ pub fn translate(
             rootfs: None,
             volumes: vec![],
             sandbox_directory: None,
+            network: Default::default(),
         },
     })
 }
