@@ -44,6 +44,9 @@ pub const KEYS: &[&str] = &[
     "docker_remove_delay",
     "container_disk_watch_interval",
     "enforce_container_disk_quota",
+    "network_cni_config_dir",
+    "network_cni_plugins_dir",
+    "default_network_subnet",
     "ecp_termination",
     "log.level",
     "log.format",
@@ -58,7 +61,7 @@ const CGROUPS_HIERARCHY_UNUSED: &str =
     "not used: Phobos finds every cgroup hierarchy in /proc/self/mountinfo; remove this key";
 
 /// Keys that may be unset (shown as a comment by `phobos config`).
-const OPTIONAL_KEYS: &[&str] = &["default_container_image"];
+const OPTIONAL_KEYS: &[&str] = &["default_container_image", "network_cni_config_dir"];
 
 /// Keys whose values are booleans.
 const BOOLEAN_KEYS: &[&str] = &[
@@ -272,6 +275,12 @@ pub struct Config {
     pub container_disk_watch_interval: Duration,
     /// Kill containers that exceed their disk quota.
     pub enforce_container_disk_quota: bool,
+    /// CNI network configurations (`.conflist`, `.conf`, `.json`).
+    pub network_cni_config_dir: Option<PathBuf>,
+    /// Where CNI plugins are, `:`-separated absolute directories.
+    pub network_cni_plugins_dir: String,
+    /// The subnet of the built-in network `phobos`.
+    pub default_network_subnet: String,
     /// Which `Termination` the ECP writes.
     pub ecp_termination: EcpTermination,
     /// Logging.
@@ -322,6 +331,9 @@ impl Config {
             docker_remove_delay: Duration::ZERO,
             container_disk_watch_interval: Duration::from_secs(15),
             enforce_container_disk_quota: false,
+            network_cni_config_dir: None,
+            network_cni_plugins_dir: phobos_net::DEFAULT_PLUGINS_DIR.to_owned(),
+            default_network_subnet: phobos_net::DEFAULT_SUBNET.to_owned(),
             ecp_termination: EcpTermination::V0_26,
             log: LogConfig {
                 level: LogLevel::Info,
@@ -365,6 +377,13 @@ impl Config {
             "docker_remove_delay" => format_duration(self.docker_remove_delay),
             "container_disk_watch_interval" => format_duration(self.container_disk_watch_interval),
             "enforce_container_disk_quota" => self.enforce_container_disk_quota.to_string(),
+            "network_cni_config_dir" => self
+                .network_cni_config_dir
+                .as_deref()
+                .map(path)
+                .unwrap_or_default(),
+            "network_cni_plugins_dir" => self.network_cni_plugins_dir.clone(),
+            "default_network_subnet" => self.default_network_subnet.clone(),
             "ecp_termination" => match self.ecp_termination {
                 EcpTermination::V0_26 => "0.26",
                 EcpTermination::V0_19 => "0.19",
@@ -461,6 +480,25 @@ impl Config {
                 self.container_disk_watch_interval = interval;
             }
             "enforce_container_disk_quota" => self.enforce_container_disk_quota = boolean(value)?,
+            "network_cni_config_dir" => self.network_cni_config_dir = Some(absolute_path(value)?),
+            "network_cni_plugins_dir" => {
+                let dirs = non_empty_string(value)?;
+                if dirs.split(':').any(|d| !d.starts_with('/')) {
+                    return Err(
+                        "expected absolute directories separated by ':' such as \"/usr/lib/cni\""
+                            .to_owned(),
+                    );
+                }
+                self.network_cni_plugins_dir = dirs;
+            }
+            "default_network_subnet" => {
+                let subnet = non_empty_string(value)?;
+                subnet.parse::<phobos_net::Subnet>().map_err(|e| match e {
+                    phobos_net::NetError::InvalidSubnet { reason, .. } => reason.to_owned(),
+                    other => other.to_string(),
+                })?;
+                self.default_network_subnet = subnet;
+            }
             "ecp_termination" => {
                 if let V::Float(_) = value {
                     return Err("expected the string \"0.26\" or \"0.19\" (quote it)".to_owned());
