@@ -513,7 +513,11 @@ impl Config {
                     match name.to_ascii_lowercase().as_str() {
                         "docker" => providers.push("docker".to_owned()),
                         "appc" => return Err("appc images are not supported".to_owned()),
-                        other => return Err(format!("unknown image provider {other:?}: expected \"docker\"")),
+                        other => {
+                            return Err(format!(
+                                "unknown image provider {other:?}: expected \"docker\""
+                            ));
+                        }
                     }
                 }
                 self.image_providers = providers;
@@ -528,8 +532,11 @@ impl Config {
                     .strip_prefix("https://")
                     .or_else(|| url.strip_prefix("http://"))
                     .ok_or("expected an http:// or https:// URL")?;
-                if rest.trim_end_matches('/').is_empty() || rest.trim_end_matches('/').contains('/') {
-                    return Err("expected a registry URL such as https://registry-1.docker.io".to_owned());
+                if rest.trim_end_matches('/').is_empty() || rest.trim_end_matches('/').contains('/')
+                {
+                    return Err(
+                        "expected a registry URL such as https://registry-1.docker.io".to_owned(),
+                    );
                 }
                 self.docker_registry = url;
             }

@@ -95,7 +95,10 @@ impl RawConfig {
             ("docker_registry", self.docker_registry),
             ("docker_store_dir", self.docker_store_dir),
             ("docker_config", self.docker_config),
-            ("docker_insecure_registries", self.docker_insecure_registries),
+            (
+                "docker_insecure_registries",
+                self.docker_insecure_registries,
+            ),
             ("log.level", log.level),
             ("log.format", log.format),
             ("log.destination", log.destination),

@@ -581,12 +581,24 @@ fn image_keys_take_mesos_flag_values() {
     assert_eq!(c.image_provisioner_backend, "copy");
     assert_eq!(c.docker_registry, "http://127.0.0.1:5000");
     assert_eq!(c.store_dir(), Path::new("/srv/store"));
-    assert_eq!(c.docker_config.as_deref(), Some("/root/.docker/config.json"));
+    assert_eq!(
+        c.docker_config.as_deref(),
+        Some("/root/.docker/config.json")
+    );
     assert_eq!(c.docker_insecure_registries, vec!["reg.lan:5000"]);
     for (text, want) in [
-        ("image_providers = \"appc\"", "appc images are not supported"),
-        ("image_provisioner_backend = \"aufs\"", "expected one of \"overlay\", \"copy\""),
-        ("docker_registry = \"registry.lan\"", "expected an http:// or https:// URL"),
+        (
+            "image_providers = \"appc\"",
+            "appc images are not supported",
+        ),
+        (
+            "image_provisioner_backend = \"aufs\"",
+            "expected one of \"overlay\", \"copy\"",
+        ),
+        (
+            "docker_registry = \"registry.lan\"",
+            "expected an http:// or https:// URL",
+        ),
         ("docker_store_dir = \"store\"", "expected an absolute path"),
     ] {
         let e = err(text);

@@ -14,20 +14,24 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
+use phobos_core::safe_fs::SafeDir;
+
 use crate::error::{Error, Result};
 use crate::fsops;
+use crate::unpack::relative;
 
 /// Copies the layer at `layer` onto the tree at `rootfs`.
 pub fn apply_layer(layer: &Path, rootfs: &Path) -> Result<()> {
     let src = fsops::open_dir(layer).map_err(|e| Error::io("open", layer, e))?;
-    let dst = fsops::open_dir(rootfs).map_err(|e| Error::io("open", rootfs, e))?;
+    let dst = SafeDir::open_trusted(rootfs).map_err(|e| Error::io("open", rootfs, e.into()))?;
+    let dst_fd = dst.as_file().as_fd();
     let mut copier = Copier {
-        dst_root: dst.as_fd(),
+        dst_root: &dst,
         layer,
         links: HashMap::new(),
         path: Vec::new(),
     };
-    copier.dir(src.as_fd(), dst.as_fd()).map_err(|e| {
+    copier.dir(src.as_fd(), dst_fd).map_err(|e| {
         Error::io(
             "copy layer",
             layer.join(fsops::show(&copier.path.join(&b'/'))),
@@ -37,7 +41,7 @@ pub fn apply_layer(layer: &Path, rootfs: &Path) -> Result<()> {
 }
 
 struct Copier<'a> {
-    dst_root: BorrowedFd<'a>,
+    dst_root: &'a SafeDir,
     #[allow(dead_code)]
     layer: &'a Path,
     /// (device, inode) of multiply-linked files → their path in the rootfs.
@@ -101,10 +105,15 @@ impl Copier<'_> {
                 if st.st_nlink > 1
                     && let Some(first) = self.links.get(&key)
                 {
-                    let comps: Vec<&[u8]> =
-                        first[..first.len() - 1].iter().map(Vec::as_slice).collect();
-                    let parent = fsops::walk(self.dst_root, &comps, false)?;
-                    return fsops::link_at(parent.as_fd(), &first[first.len() - 1], dst, name);
+                    let parent = self
+                        .dst_root
+                        .open_dir(relative(&first[..first.len() - 1]))?;
+                    return fsops::link_at(
+                        parent.as_file().as_fd(),
+                        &first[first.len() - 1],
+                        dst,
+                        name,
+                    );
                 }
                 let input = fsops::open_at(src, name, libc::O_RDONLY | libc::O_NOFOLLOW, 0)?;
                 let output = fsops::open_at(

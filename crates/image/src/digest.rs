@@ -91,11 +91,6 @@ impl<R: Read> HashingReader<R> {
         }
     }
 
-    /// Bytes read so far.
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
     /// Reads what is left (so the digest covers the whole stream, e.g. the
     /// tar padding after the end-of-archive blocks), then returns the
     /// digest and the byte count.

@@ -1,6 +1,6 @@
 //! Directory-descriptor-relative file operations that never follow a
-//! symbolic link: every path is walked one component at a time with
-//! `openat(O_NOFOLLOW | O_DIRECTORY)`, and entries are made with
+//! symbolic link, beyond what `phobos_core::safe_fs` offers (which reaches
+//! the parent directories): entries are made with
 //! `mkdirat`, `mknodat`, `symlinkat`, `linkat` (without
 //! `AT_SYMLINK_FOLLOW`) relative to the parent's descriptor. The trees these
 //! work on (a staging layer, a private rootfs copy) belong to the calling
@@ -70,33 +70,6 @@ pub fn open_at(
     })?;
     // SAFETY: `fd` was just returned by openat(2) and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// Walks `components` beneath `root`, each a real directory (never a
-/// symlink), creating missing ones with mode 0755 when `create` is set.
-pub fn walk(root: BorrowedFd<'_>, components: &[&[u8]], create: bool) -> io::Result<OwnedFd> {
-    let mut current = dup(root)?;
-    for component in components {
-        let next = match open_dir_at(current_fd(&current), component) {
-            Err(e) if create && e.raw_os_error() == Some(libc::ENOENT) => {
-                mkdir_at(current_fd(&current), component, 0o755)?;
-                open_dir_at(current_fd(&current), component)?
-            }
-            other => other?,
-        };
-        current = next;
-    }
-    Ok(current)
-}
-
-fn current_fd(fd: &OwnedFd) -> BorrowedFd<'_> {
-    use std::os::fd::AsFd;
-    fd.as_fd()
-}
-
-/// Duplicates a descriptor (close-on-exec).
-pub fn dup(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    fd.try_clone_to_owned()
 }
 
 /// `fstatat(AT_SYMLINK_NOFOLLOW)`; `None` when nothing has that name.
@@ -214,7 +187,7 @@ pub fn remove_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
         return unlink_at(dir, name);
     }
     let sub = open_dir_at(dir, name)?;
-    clear_dir(current_fd(&sub))?;
+    clear_dir(std::os::fd::AsFd::as_fd(&sub))?;
     let c = cstring(name)?;
     // SAFETY: valid descriptor and NUL-terminated name.
     check(unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), libc::AT_REMOVEDIR) }).map(drop)

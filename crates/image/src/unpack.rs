@@ -3,7 +3,7 @@
 //!
 //! - every member is created relative to its parent's directory
 //!   descriptor, reached component by component with `O_NOFOLLOW`
-//!   ([`crate::fsops::walk`]): a `..` component is refused, a leading `/`
+//!   (`phobos_core::safe_fs`): a `..` component is refused, a leading `/`
 //!   is dropped (the name is confined to the layer), and a parent that is a
 //!   symlink or not a directory refuses the layer, so nothing is written,
 //!   linked or followed outside it;
@@ -20,9 +20,13 @@
 //!
 //! The diff ID (sha256 of the uncompressed tar) is computed on the way.
 
+use std::ffi::OsStr;
 use std::io::{self, BufRead, BufReader, Read};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::Path;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use phobos_core::safe_fs::{SafeDir, SafeFsError};
 
 use tar::EntryType;
 
@@ -62,9 +66,9 @@ pub fn unpack_layer(reader: impl Read, dest: &Path, layer: &str) -> Result<Layer
         Box::new(buffered)
     };
     let mut hashing = HashingReader::new(stream);
-    let root = fsops::open_dir(dest).map_err(|e| Error::io("open", dest, e))?;
+    let root = SafeDir::open_trusted(dest).map_err(|e| Error::io("open", dest, e.into()))?;
     let mut unpacker = Unpacker {
-        root: root.as_fd(),
+        root: &root,
         dest,
         layer,
         size: 0,
@@ -93,7 +97,7 @@ pub fn unpack_layer(reader: impl Read, dest: &Path, layer: &str) -> Result<Layer
 }
 
 struct Unpacker<'a> {
-    root: BorrowedFd<'a>,
+    root: &'a SafeDir,
     dest: &'a Path,
     layer: &'a str,
     size: u64,
@@ -124,6 +128,11 @@ pub(crate) fn components(name: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
     Ok(out)
 }
 
+/// Components (already checked by [`components`]) as a relative path.
+pub(crate) fn relative(comps: &[Vec<u8>]) -> PathBuf {
+    comps.iter().map(|c| OsStr::from_bytes(c)).collect()
+}
+
 impl Unpacker<'_> {
     fn hostile(&self, entry: &[u8], reason: impl Into<String>) -> Error {
         Error::Hostile {
@@ -142,14 +151,28 @@ impl Unpacker<'_> {
     }
 
     /// Opens the parent of `comps`' last component, creating directories.
-    fn parent(&self, name: &[u8], comps: &[Vec<u8>], create: bool) -> Result<OwnedFd> {
-        let parents: Vec<&[u8]> = comps[..comps.len() - 1].iter().map(Vec::as_slice).collect();
-        fsops::walk(self.root, &parents, create).map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) | Some(libc::ENOTDIR) => {
-                self.hostile(name, "a parent directory is a symlink or not a directory")
+    fn parent(&self, name: &[u8], comps: &[Vec<u8>], create: bool) -> Result<SafeDir> {
+        let parents = relative(&comps[..comps.len() - 1]);
+        let opened = if create {
+            self.root.create_dir_all(&parents, 0o755)
+        } else {
+            self.root.open_dir(&parents)
+        };
+        let symlink = "a parent directory is a symlink or not a directory";
+        opened.map_err(|e| match e {
+            SafeFsError::Refused { .. } => self.hostile(name, symlink),
+            e if e.is_not_found() => {
+                self.hostile(name, "its parent directory is not in this layer")
             }
-            Some(libc::ENOENT) => self.hostile(name, "its parent directory is not in this layer"),
-            _ => self.io("open parent of", name, e),
+            SafeFsError::Io { ref source, .. }
+                if matches!(
+                    source.raw_os_error(),
+                    Some(libc::ELOOP | libc::ENOTDIR | libc::EXDEV)
+                ) =>
+            {
+                self.hostile(name, symlink)
+            }
+            e => self.io("open parent of", name, e.into()),
         })
     }
 
@@ -174,7 +197,7 @@ impl Unpacker<'_> {
         };
         if last == OPAQUE {
             let parent = self.parent(&name, &comps, true)?;
-            fsops::fsetxattr(parent.as_fd(), b"trusted.overlay.opaque", b"y")
+            fsops::fsetxattr(parent.as_file().as_fd(), b"trusted.overlay.opaque", b"y")
                 .map_err(|e| self.io("mark opaque", &name, e))?;
             return Ok(());
         }
@@ -191,13 +214,14 @@ impl Unpacker<'_> {
                 return Err(self.hostile(&name, "a whiteout of '.' or '..'"));
             }
             let parent = self.parent(&name, &comps, true)?;
-            fsops::remove_at(parent.as_fd(), hidden).map_err(|e| self.io("remove", &name, e))?;
-            fsops::mknod_at(parent.as_fd(), hidden, libc::S_IFCHR, 0)
+            let p = parent.as_file().as_fd();
+            fsops::remove_at(p, hidden).map_err(|e| self.io("remove", &name, e))?;
+            fsops::mknod_at(p, hidden, libc::S_IFCHR, 0)
                 .map_err(|e| self.io("create whiteout", &name, e))?;
             return Ok(());
         }
         let parent = self.parent(&name, &comps, true)?;
-        let p = parent.as_fd();
+        let p = parent.as_file().as_fd();
         match kind {
             EntryType::Directory => {
                 match fsops::stat_at(p, &last).map_err(|e| self.io("stat", &name, e))? {
@@ -264,9 +288,8 @@ impl Unpacker<'_> {
                     )
                 })?;
                 let tlast = &tcomps[tcomps.len() - 1];
-                match fsops::stat_at(tparent.as_fd(), tlast)
-                    .map_err(|e| self.io("stat", &target, e))?
-                {
+                let tp = tparent.as_file().as_fd();
+                match fsops::stat_at(tp, tlast).map_err(|e| self.io("stat", &target, e))? {
                     Some(st) if !fsops::is_dir(st.st_mode) => {}
                     _ => {
                         return Err(self.hostile(
@@ -279,8 +302,7 @@ impl Unpacker<'_> {
                     }
                 }
                 fsops::remove_at(p, &last).map_err(|e| self.io("replace", &name, e))?;
-                fsops::link_at(tparent.as_fd(), tlast, p, &last)
-                    .map_err(|e| self.io("link", &name, e))?;
+                fsops::link_at(tp, tlast, p, &last).map_err(|e| self.io("link", &name, e))?;
             }
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
                 let (major, minor) = (
@@ -377,10 +399,9 @@ impl Unpacker<'_> {
 
     fn set_dir_times(&self) -> Result<()> {
         for (comps, mtime) in self.dir_times.iter().rev() {
-            let all: Vec<&[u8]> = comps.iter().map(Vec::as_slice).collect();
             // A directory replaced later in the archive is skipped.
-            if let Ok(dir) = fsops::walk(self.root, &all, false) {
-                fsops::set_mtime_fd(dir.as_fd(), *mtime)
+            if let Ok(dir) = self.root.open_dir(relative(comps)) {
+                fsops::set_mtime_fd(dir.as_file().as_fd(), *mtime)
                     .map_err(|e| self.io("set time of", &comps.join(&b'/'), e))?;
             }
         }

@@ -9,7 +9,10 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string_pretty(&records)?);
         return Ok(0);
     }
-    println!("{:<50} {:<19} {:>9} {:>6}  LAST USED", "REFERENCE", "DIGEST", "SIZE", "LAYERS");
+    println!(
+        "{:<50} {:<19} {:>9} {:>6}  LAST USED",
+        "REFERENCE", "DIGEST", "SIZE", "LAYERS"
+    );
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -17,7 +20,12 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
     for r in records {
         let digest = r.digest.to_string();
         let last = match r.last_used {
-            Some(t) => format!("{} ago", phobos_config::format_duration(std::time::Duration::from_secs(now.saturating_sub(t)))),
+            Some(t) => format!(
+                "{} ago",
+                phobos_config::format_duration(std::time::Duration::from_secs(
+                    now.saturating_sub(t)
+                ))
+            ),
             None => "never".to_string(),
         };
         println!(

@@ -1,10 +1,9 @@
-//! `phobos image pull|load|ls|rm|prune`: the image store of the Mesos
+//! `phobos image load|ls|rm|prune`: the image store of the Mesos
 //! containerizer (`docker_store_dir`, default `<work_dir>/store`).
 
 mod load;
 mod ls;
 mod prune;
-mod pull;
 mod rm;
 
 use std::io::{IsTerminal, Write};
@@ -18,7 +17,6 @@ use crate::error::usage;
 
 pub fn run(global: &Global, command: ImageCommand) -> anyhow::Result<u8> {
     match command {
-        ImageCommand::Pull { reference } => pull::run(global, &reference),
         ImageCommand::Load { file, name } => load::run(global, &file, name.as_deref()),
         ImageCommand::Ls { json } => ls::run(global, json),
         ImageCommand::Rm { reference } => rm::run(global, &reference),
@@ -97,7 +95,9 @@ impl Reporter {
 
 impl Progress for Reporter {
     fn event(&self, event: Event) {
-        let Ok(mut layers) = self.state.lock() else { return };
+        let Ok(mut layers) = self.state.lock() else {
+            return;
+        };
         match event {
             Event::LayerStart { digest, size } => {
                 if !self.terminal {
