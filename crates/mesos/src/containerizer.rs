@@ -692,6 +692,7 @@ impl MesosContainerizer {
         let Some(dir) = self.store.open(id) else {
             return Ok(None);
         };
+        let config = self.config(&dir)?;
         let mut state = dir.state()?;
         // A command that ended with nobody waiting, or a destroy whose
         // process died: record it now, so the listing shows the truth (the
@@ -710,7 +711,6 @@ impl MesosContainerizer {
                 }
             }
         }
-        let config = self.config(&dir)?;
         Ok(Some(ContainerSummary {
             id: id.clone(),
             state: state.map_or(ContainerState::Provisioning, |r| r.state),
