@@ -403,7 +403,7 @@ fn privileged_chaos_of_killed_launches_and_destroys_leaves_nothing() {
     let env = Env::new();
     let started = Instant::now();
     // A small ID pool, so launches collide and destroys meet launches.
-    let ids: Vec<String> = (0..8).map(|i| format!("chaos-{i}")).collect();
+    let ids: Vec<String> = (0..40).map(|i| format!("chaos-{i}")).collect();
     let mut live: Vec<(Child, Instant)> = Vec::new();
     let mut killed = 0;
     for _ in 0..150 {
@@ -421,7 +421,7 @@ fn privileged_chaos_of_killed_launches_and_destroys_leaves_nothing() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_millis(rng.below(200));
+        let deadline = Instant::now() + Duration::from_millis(rng.below(120));
         live.push((child, deadline));
         // At most four at once; each is SIGKILLed at its moment (if it is
         // still there).
