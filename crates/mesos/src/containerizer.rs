@@ -802,7 +802,7 @@ impl MesosContainerizer {
         let Some(dir) = self.store.open(id) else {
             return Ok(());
         };
-        let Some(op) = dir.try_lock_op()? else {
+        let Some(op) = lock_op_within(&dir, BUSY_GRACE)? else {
             if !dir.exists(TERMINATION_FILE) {
                 report.busy.push(id.clone());
             }
@@ -1055,6 +1055,33 @@ fn init_limitation(record: &InitStatus) -> Option<isolator::Limitation> {
         message: record.message.clone().unwrap_or_default(),
         resources: record.limited_resources.clone(),
     })
+}
+
+/// How long recovery waits for a container that another process holds
+/// before it reports it busy. A launcher killed right after cloning init
+/// leaves its operation lock held by the clone until that execs (the
+/// descriptor is close-on-exec, not close-on-fork), which on a loaded
+/// machine can take a while to be scheduled.
+const BUSY_GRACE: Duration = Duration::from_secs(2);
+
+/// The operation lock, waiting at most `grace` for whoever holds it.
+fn lock_op_within(
+    dir: &ContainerDir,
+    grace: Duration,
+) -> Result<Option<phobos_core::store::OpLock>> {
+    let deadline = Instant::now() + grace;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(op) = dir.try_lock_op()? {
+            return Ok(Some(op));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
 }
 
 /// Finishes a teardown that recorded the termination but died before
