@@ -1249,6 +1249,9 @@ mod tests {
                 cgroups_enable_cfs: cfs,
                 ..Default::default()
             },
+            rootfs: None,
+            volumes: vec![],
+            sandbox_directory: None,
         }
     }
 
