@@ -5,7 +5,8 @@
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
-use phobos_docker::{DockerNetwork, PortMapping, PortProtocol, PortRange, PullProgress, Volume};
+use phobos_runtime::VolumeSpec;
+use phobos_runtime::docker::{DockerNetwork, PortMapping, PortProtocol, PortRange, PullProgress};
 
 use crate::cli::DockerArgs;
 use crate::error::usage;
@@ -97,7 +98,7 @@ pub fn all_ports() -> Vec<PortRange> {
 }
 
 /// `-v HOST:CONTAINER[:ro|:rw]`; the host path must exist.
-pub fn volume(text: &str) -> anyhow::Result<Volume> {
+pub fn volume(text: &str) -> anyhow::Result<VolumeSpec> {
     let bad = |why: String| usage(format!("invalid --volume '{text}': {why}"));
     let parts: Vec<&str> = text.split(':').collect();
     let (host, container, read_only) = match parts.as_slice() {
@@ -120,7 +121,7 @@ pub fn volume(text: &str) -> anyhow::Result<Volume> {
             host_path.display()
         )));
     }
-    Ok(Volume {
+    Ok(VolumeSpec {
         host_path: host_path.display().to_string(),
         container_path: container.to_owned(),
         read_only,
