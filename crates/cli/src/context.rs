@@ -7,10 +7,8 @@
 //! the provenance "command line". After [`resolve`], `Global` carries the
 //! settings, so every subcommand reads them the same way.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context;
 use phobos_config::Environment;
 use phobos_runtime::{Door, Flags, Settings};
 
@@ -19,10 +17,13 @@ use crate::cli::Global;
 /// Loads the configuration and applies the global flags over it. A bad file
 /// or flag value is a `ConfigError`, which exits 2 naming file, line and key.
 pub fn resolve(global: &mut Global) -> anyhow::Result<()> {
+    // Directories must be absolute here as in the file (the same rule, the
+    // same message): a relative one would name another place from every
+    // other working directory, such as the one `phobos wait` runs in.
     let flags = Flags {
         config: global.config.clone(),
-        runtime_dir: global.runtime_dir.as_deref().map(absolute).transpose()?,
-        work_dir: global.work_dir.as_deref().map(absolute).transpose()?,
+        runtime_dir: global.runtime_dir.clone(),
+        work_dir: global.work_dir.clone(),
         cgroups_root: global.cgroups_root_flag.clone(),
         log_level: global.log_level.clone(),
     };
@@ -37,16 +38,6 @@ pub fn resolve(global: &mut Global) -> anyhow::Result<()> {
     global.work_dir = Some(settings.work_dir().to_owned());
     global.settings = Some(Arc::new(settings));
     Ok(())
-}
-
-/// A flag path made absolute against the current directory.
-fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
-    if path.is_absolute() {
-        return Ok(path.to_owned());
-    }
-    Ok(std::env::current_dir()
-        .context("cannot resolve a relative directory")?
-        .join(path))
 }
 
 /// The effective settings (the defaults when [`resolve`] was not run).

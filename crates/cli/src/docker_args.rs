@@ -5,7 +5,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
-use phobos_runtime::VolumeSpec;
+use phobos_runtime::Volume;
 use phobos_runtime::docker::{DockerNetwork, PortMapping, PortProtocol, PortRange, PullProgress};
 
 use crate::cli::DockerArgs;
@@ -98,7 +98,7 @@ pub fn all_ports() -> Vec<PortRange> {
 }
 
 /// `-v HOST:CONTAINER[:ro|:rw]`; the host path must exist.
-pub fn volume(text: &str) -> anyhow::Result<VolumeSpec> {
+pub fn volume(text: &str) -> anyhow::Result<Volume> {
     let bad = |why: String| usage(format!("invalid --volume '{text}': {why}"));
     let parts: Vec<&str> = text.split(':').collect();
     let (host, container, read_only) = match parts.as_slice() {
@@ -121,9 +121,9 @@ pub fn volume(text: &str) -> anyhow::Result<VolumeSpec> {
             host_path.display()
         )));
     }
-    Ok(VolumeSpec {
-        host_path: host_path.display().to_string(),
-        container_path: container.to_owned(),
+    Ok(Volume {
+        host_path,
+        container_path: container.into(),
         read_only,
     })
 }
@@ -211,7 +211,7 @@ mod tests {
         let spec = format!("{}:/data:ro", dir.path().display());
         let v = volume(&spec).expect("volume");
         assert!(v.read_only);
-        assert_eq!(v.container_path, "/data");
+        assert_eq!(v.container_path, std::path::Path::new("/data"));
         let missing = format!("{}/nope:/data", dir.path().display());
         let err = volume(&missing).unwrap_err().to_string();
         assert!(err.contains("does not exist"), "{err}");

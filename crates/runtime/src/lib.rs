@@ -23,9 +23,10 @@ pub mod settings;
 
 pub use door::{Door, Launched, Logs, Recovery, Summary};
 pub use error::RuntimeError;
+pub use phobos_core::Volume;
 pub use plan::{
     ContainerSpec, FetchUri, Host, LaunchIntent, LaunchRequest, MesosPart, NetworkSpec, Plan,
-    PlanError, Planner, Target, VolumeSpec,
+    PlanError, Planner, Target,
 };
 pub use reserve::{IdRegistry, ReserveError};
 pub use settings::{FlagOverrides, Flags, LauncherChoice, PolicyError, Settings};

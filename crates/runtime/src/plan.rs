@@ -11,20 +11,11 @@
 use std::path::PathBuf;
 
 use phobos_core::{
-    CommandSpec, ContainerConfig, ContainerId, IsolatorFlags, LauncherKind, Resources,
+    CommandSpec, ContainerConfig, ContainerId, IsolatorFlags, LauncherKind, Resources, Volume,
 };
-use phobos_docker::{DockerCommand, DockerContainerizer, DockerLaunch, Volume};
+use phobos_docker::{DockerCommand, DockerContainerizer, DockerLaunch};
 
 use crate::settings::{FlagOverrides, PolicyError, Settings};
-
-/// A host-path volume (`HOST:CONTAINER[:ro]`, Mesos `Volume` with a
-/// `host_path`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VolumeSpec {
-    pub host_path: String,
-    pub container_path: String,
-    pub read_only: bool,
-}
 
 /// A network to join by name (Mesos `NetworkInfo.name`, a CNI network).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,7 +64,7 @@ pub struct LaunchIntent {
     /// A root filesystem image for the Mesos containerizer (issue 10).
     pub rootfs_image: Option<String>,
     /// Host paths to mount into the container.
-    pub volumes: Vec<VolumeSpec>,
+    pub volumes: Vec<Volume>,
     /// Networks to join (issue 11).
     pub networks: Vec<NetworkSpec>,
     /// URIs to fetch into the sandbox (issue 13).
@@ -97,7 +88,7 @@ pub struct ContainerSpec {
     pub resources: Resources,
     pub isolator_flags: IsolatorFlags,
     pub rootfs_image: Option<String>,
-    pub volumes: Vec<VolumeSpec>,
+    pub volumes: Vec<Volume>,
     pub networks: Vec<NetworkSpec>,
     pub fetch: Vec<FetchUri>,
     pub parent: Option<ContainerId>,
@@ -144,6 +135,8 @@ pub enum PlanError {
     Policy(#[from] PolicyError),
     #[error(transparent)]
     Isolation(#[from] phobos_mesos::isolator::IsolatorError),
+    #[error(transparent)]
+    Config(#[from] phobos_config::ConfigError),
     #[error("hostname {0:?} needs the linux launcher")]
     HostnameNeedsLinux(String),
     #[error("{0} does not apply to Docker containers")]
@@ -198,7 +191,14 @@ impl<'a> Planner<'a> {
         let names = match requested {
             Some(list) => list.to_vec(),
             None if self.settings.configured("isolation") => {
-                self.settings.config().isolation.clone()
+                // A bad configured name is the file's error, named by line.
+                let names = &self.settings.config().isolation;
+                return resolve_isolation(names, launcher).map_err(|e| {
+                    self.settings
+                        .loaded()
+                        .invalid("isolation", &names.join(","), e)
+                        .into()
+                });
             }
             None => {
                 let mut names = self.host.default_isolation(launcher);
@@ -277,7 +277,7 @@ impl<'a> Planner<'a> {
             intent
                 .volumes
                 .first()
-                .map(|v| format!("{}:{}", v.host_path, v.container_path)),
+                .map(|v| format!("{}:{}", v.host_path.display(), v.container_path.display())),
         )?;
         not_yet("network", intent.networks.first().map(|n| n.name.clone()))?;
         not_yet(
@@ -369,9 +369,9 @@ impl<'a> Planner<'a> {
         part.volumes = intent
             .volumes
             .iter()
-            .map(|v| Volume {
-                host_path: v.host_path.clone(),
-                container_path: v.container_path.clone(),
+            .map(|v| phobos_docker::Volume {
+                host_path: v.host_path.display().to_string(),
+                container_path: v.container_path.display().to_string(),
                 read_only: v.read_only,
             })
             .collect();
@@ -416,6 +416,14 @@ impl LaunchRequest {
             created_at,
             resources: spec.resources.clone(),
             isolator_flags: spec.isolator_flags.clone(),
+            // The provisioned directory of `rootfs_image` (issue 10).
+            rootfs: None,
+            volumes: match &self.target {
+                Target::Mesos(_) => spec.volumes.clone(),
+                // In the engine's request (`DockerLaunch::volumes`).
+                Target::Docker(_) => Vec::new(),
+            },
+            sandbox_directory: None,
         }
     }
 }

@@ -18,9 +18,9 @@ use phobos_docker::DockerSettings;
 pub struct Flags {
     /// `--config`.
     pub config: Option<PathBuf>,
-    /// `--runtime-dir`, absolute.
+    /// `--runtime-dir` (must be absolute, as in the file).
     pub runtime_dir: Option<PathBuf>,
-    /// `--work-dir`, absolute.
+    /// `--work-dir` (must be absolute, as in the file).
     pub work_dir: Option<PathBuf>,
     /// `--cgroups-root`.
     pub cgroups_root: Option<String>,

@@ -1,5 +1,6 @@
 //! `phobos config`: the effective configuration, one key per line with its
-//! value and where it came from (default, file:line or command line).
+//! value and where it came from (default, file:line or command line), as
+//! a configuration file that loads back to the same values.
 
 use phobos_config::Source;
 use phobos_runtime::Planner;
@@ -19,8 +20,10 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
     let mut notes: Vec<(&str, String)> = Vec::new();
     for entry in entries.iter_mut() {
         if entry.key == "launcher" && entry.value != launcher.name() {
-            entry.value = launcher.name().to_owned();
-            notes.push(("launcher", format!("{} (not root)", entry.source)));
+            notes.push((
+                "launcher",
+                format!("{}; {} here (not root)", entry.source, launcher.name()),
+            ));
         }
         if entry.key == "isolation" && entry.source == Source::Default {
             let host = door.host();
@@ -58,20 +61,16 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
         Some(path) => println!("# config file: {}", path.display()),
         None => println!("# no config file found: built-in defaults"),
     }
-    let key_width = entries.iter().map(|e| e.key.len()).max().unwrap_or(0);
-    let value_width = entries
-        .iter()
-        .map(|e| e.value.len() + 2)
-        .max()
-        .unwrap_or(0)
-        .min(40);
-    for e in &entries {
-        let value = format!("{:?}", e.value);
+    // Each line is valid TOML (the output loads back as a config file),
+    // with where the value came from as a comment.
+    let lines: Vec<String> = entries.iter().map(|e| e.toml_line()).collect();
+    let width = lines.iter().map(String::len).max().unwrap_or(0).min(60);
+    for (e, line) in entries.iter().zip(&lines) {
         let source = notes
             .iter()
             .find(|(key, _)| *key == e.key)
             .map_or_else(|| e.source.to_string(), |(_, note)| note.clone());
-        println!("{:key_width$} = {value:value_width$}  # {source}", e.key);
+        println!("{line:width$}  # {source}");
     }
     Ok(0)
 }

@@ -26,7 +26,7 @@ use phobos_proto::containerizer::Launch;
 use phobos_proto::mesos;
 use phobos_proto::mesos::container_info::docker_info;
 use phobos_runtime::docker::{DockerLaunch, DockerNetwork, PortMapping, PortProtocol, PortRange};
-use phobos_runtime::{Door, LaunchIntent, VolumeSpec};
+use phobos_runtime::{Door, LaunchIntent, Volume};
 
 use crate::cli::Global;
 use crate::context;
@@ -75,9 +75,9 @@ pub fn intent(
     intent.volumes = info
         .volumes
         .drain(..)
-        .map(|v| VolumeSpec {
-            host_path: v.host_path,
-            container_path: v.container_path,
+        .map(|v| Volume {
+            host_path: v.host_path.into(),
+            container_path: v.container_path.into(),
             read_only: v.read_only,
         })
         .collect();
