@@ -51,6 +51,8 @@ pub fn classify(err: &anyhow::Error) -> (u8, String) {
             || e.is::<phobos_runtime::PolicyError>()
             || e.downcast_ref::<phobos_runtime::RuntimeError>()
                 .is_some_and(phobos_runtime::RuntimeError::is_usage)
+            || e.downcast_ref::<phobos_image::Error>()
+                .is_some_and(phobos_image::Error::is_usage)
     });
     (if is_usage { 2 } else { 1 }, message)
 }

@@ -214,6 +214,14 @@ impl Settings {
         }
     }
 
+    /// The image store: `docker_store_dir`, else `<work_dir>/store`.
+    pub fn image_store_dir(&self) -> PathBuf {
+        self.config()
+            .docker_store_dir
+            .clone()
+            .unwrap_or_else(|| self.work_dir().join("store"))
+    }
+
     /// Whether `containerizers` enables the Docker containerizer.
     pub fn docker_enabled(&self) -> bool {
         self.config()
