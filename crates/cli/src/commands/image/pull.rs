@@ -16,7 +16,8 @@ pub fn run(global: &Global, reference: &str, timeout: &str) -> anyhow::Result<u8
     if timeout.is_zero() {
         return Err(usage("invalid --timeout: must be greater than zero"));
     }
-    let config = &context::settings(global).config;
+    let settings_now = context::settings(global);
+    let config = settings_now.config();
     let settings = PullSettings {
         default_registry: config.docker_registry.clone(),
         insecure: config.docker_insecure_registries.clone(),
