@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
-use phobos_config::LoadedConfig;
+use phobos_runtime::Settings;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -44,12 +44,10 @@ pub struct Global {
     /// RUST_LOG overrides.
     #[arg(long, global = true)]
     pub log_level: Option<String>,
-    /// The effective cgroups root, resolved from the flag and the config.
+    /// The effective settings (configuration with provenance, flags
+    /// applied), built once by `context::resolve`.
     #[arg(skip)]
-    pub cgroups_root: String,
-    /// The effective configuration with the provenance of every value.
-    #[arg(skip)]
-    pub settings: Option<Arc<LoadedConfig>>,
+    pub settings: Option<Arc<Settings>>,
 }
 
 /// Each subcommand's arguments are built only when it is the one invoked
@@ -127,6 +125,11 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", requires = "rm")]
         older_than: Option<String>,
     },
+    /// Pull, load, list and remove images for the Mesos containerizer.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
     /// Print the effective configuration and where each value came from.
     Config {
         #[arg(long)]
@@ -145,6 +148,43 @@ pub enum Command {
         #[command(subcommand)]
         call: EcpCall,
     },
+}
+
+/// `phobos image …`.
+#[derive(Subcommand, Debug, Clone)]
+pub enum ImageCommand {
+    /// Pull an image from its registry into the store (progress on a
+    /// terminal, log lines otherwise).
+    Pull {
+        /// The image, e.g. busybox, registry:5000/app:1, app@sha256:….
+        reference: String,
+        /// Give up on a registry that does not connect or stops sending
+        /// for this long (e.g. 30secs).
+        #[arg(long, value_name = "DURATION", default_value = "30secs")]
+        timeout: String,
+    },
+    /// Load the images of a `docker save` archive or an OCI archive.
+    Load {
+        /// The archive (plain or gzip-compressed tar).
+        file: PathBuf,
+        /// Name for images the archive does not name (or only tags).
+        #[arg(long, value_name = "REFERENCE")]
+        name: Option<String>,
+    },
+    /// List stored images.
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an image (refused while a container uses it) and the layers
+    /// no other image uses.
+    Rm {
+        /// The image.
+        reference: String,
+    },
+    /// Remove layers no image or container uses, and leftovers of
+    /// interrupted pulls.
+    Prune,
 }
 
 // One external containerizer call: one framed protobuf message in on
@@ -260,12 +300,15 @@ pub struct DockerArgs {
     #[arg(long, value_name = "URL")]
     pub image: Option<String>,
     /// Publish a container port: HOST:CONTAINER[/tcp|udp|sctp] (repeatable;
-    /// needs --network bridge or a user network).
+    /// needs a network: the first --network that maps ports, e.g. the
+    /// built-in `phobos`; for Docker, bridge or a user network).
     #[arg(short = 'p', long = "publish", value_name = "HOST:CONTAINER[/PROTO]")]
     pub publish: Vec<String>,
-    /// Docker network: host (the Mesos default), bridge, none or a network name.
+    /// The network: host (the Mesos default), none (only lo), or a CNI
+    /// network name such as the built-in `phobos`, repeatable (eth0, eth1,
+    /// …). Docker containers: host, bridge, none or a Docker network.
     #[arg(long, value_name = "NETWORK")]
-    pub network: Option<String>,
+    pub network: Vec<String>,
     /// Bind-mount a host path: HOST:CONTAINER[:ro|:rw] (repeatable).
     #[arg(short = 'v', long = "volume", value_name = "HOST:CONTAINER[:ro]")]
     pub volume: Vec<String>,

@@ -26,29 +26,16 @@ pub fn run(global: &Global, id: Option<&str>, json: bool) -> anyhow::Result<u8> 
         }
         return Ok(0);
     }
-    let containerizer = context::containerizer(global)?;
-    let ids = containerizer.store().list()?;
+    let door = context::door(global)?;
+    let ids: Vec<_> = door.list()?.iter().map(|c| c.id().clone()).collect();
     let mut rows = Vec::with_capacity(ids.len());
-    for (id, result) in containerizer.usage_many(&ids, true) {
+    for (id, result) in door.usage_of(&ids) {
         match result {
             Ok(Some(stats)) => rows.push((id.to_string(), stats)),
             // Gone or ended since it was listed: not running any more.
-            Ok(None) | Err(phobos_mesos::ContainerizerError::NotRunning(_)) => {}
+            Ok(None) => {}
             Err(e) => eprintln!("phobos: container {id}: {e}"),
         }
-    }
-    let docker = context::docker(global);
-    let docker_ids = docker.store().list()?;
-    if !docker_ids.is_empty() {
-        context::block_on(async {
-            for id in docker_ids {
-                match docker.usage(&id).await {
-                    Ok(Some(stats)) => rows.push((id.to_string(), stats)),
-                    Ok(None) | Err(phobos_docker::ContainerizerError::NotRunning(_)) => {}
-                    Err(e) => eprintln!("phobos: container {id}: {e}"),
-                }
-            }
-        })?;
     }
     if json {
         let entries: Vec<Entry<'_>> = rows
@@ -67,13 +54,13 @@ pub fn run(global: &Global, id: Option<&str>, json: bool) -> anyhow::Result<u8> 
 
 fn print_table(rows: &[(String, ResourceStatistics)]) {
     println!(
-        "{:<36}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>6}",
-        "ID", "USER (s)", "SYSTEM (s)", "RSS", "MEM", "MEM LIMIT", "PROCS"
+        "{:<36}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>6}  {:>10}  {:>10}",
+        "ID", "USER (s)", "SYSTEM (s)", "RSS", "MEM", "MEM LIMIT", "PROCS", "NET RX", "NET TX"
     );
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
     for (id, s) in rows {
         println!(
-            "{:<36}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>6}",
+            "{:<36}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>6}  {:>10}  {:>10}",
             id,
             opt(s.cpus_user_time_secs.map(|v| format!("{v:.2}"))),
             opt(s.cpus_system_time_secs.map(|v| format!("{v:.2}"))),
@@ -81,6 +68,8 @@ fn print_table(rows: &[(String, ResourceStatistics)]) {
             opt(s.mem_total_bytes.map(human_bytes)),
             opt(s.mem_limit_bytes.map(human_bytes)),
             opt(s.processes.map(|v| v.to_string())),
+            opt(s.net_rx_bytes.map(human_bytes)),
+            opt(s.net_tx_bytes.map(human_bytes)),
         );
     }
 }

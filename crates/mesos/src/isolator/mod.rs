@@ -40,7 +40,9 @@ pub use cgroups::{CgroupsIsolator, Subsystem, oom_limitation};
 pub use disk::{DiskDu, disk_limitation, disk_usage};
 pub use filesystem::{FilesystemLinux, FilesystemPosix};
 pub use namespaces::{NamespacesIpc, NamespacesPid, NamespacesUts};
-pub use network::{NetworkCni, hostname_of, net_root, net_settings, network_status};
+pub use network::{
+    IpAddress, NetworkCni, NetworkStatus, hostname_of, net_root, net_settings, network_status,
+};
 pub use posix::{PosixCpu, PosixMem, ProcStat, ProcTable, ProcessTreeUsage, process_tree_usage};
 
 /// Host facts that are the same for every container, read at most once

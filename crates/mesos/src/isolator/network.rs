@@ -190,17 +190,54 @@ impl Isolator for NetworkCni {
     }
 }
 
-/// The networks a container joined, from its checkpoints (Mesos
-/// `ContainerStatus.network_infos`); empty on the host network.
-pub fn network_status(
-    runtime_dir: &Path,
-    id: &ContainerId,
-) -> Result<Vec<phobos_net::Attachment>, phobos_net::NetError> {
-    let container = NetRoot::new(runtime_dir).container(id.as_str())?;
+/// Mesos `NetworkInfo.IPAddress`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct IpAddress {
+    /// `IPv4` or `IPv6`.
+    pub protocol: &'static str,
+    pub ip_address: String,
+}
+
+/// One joined network as `status` shows it (Mesos
+/// `ContainerStatus.network_infos`, plus the interface).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct NetworkStatus {
+    pub name: String,
+    pub interface: String,
+    pub ip_addresses: Vec<IpAddress>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub port_mappings: Vec<phobos_core::PortMapping>,
+}
+
+/// The networks a container joined, from its checkpoints; empty on the
+/// host network and once it is torn down.
+pub fn network_status(runtime_dir: &Path, id: &ContainerId) -> Vec<NetworkStatus> {
+    let Ok(container) = NetRoot::new(runtime_dir).container(id.as_str()) else {
+        return Vec::new();
+    };
     if !container.exists() {
-        return Ok(Vec::new());
+        return Vec::new();
     }
-    container.attachments()
+    let attachments = container.attachments().unwrap_or_else(|e| {
+        tracing::warn!(container = %id, "cannot read its networks: {e}");
+        Vec::new()
+    });
+    attachments
+        .into_iter()
+        .map(|a| NetworkStatus {
+            ip_addresses: a
+                .ip_addresses
+                .into_iter()
+                .map(|ip| IpAddress {
+                    protocol: if ip.contains(':') { "IPv6" } else { "IPv4" },
+                    ip_address: ip,
+                })
+                .collect(),
+            name: a.name,
+            interface: a.ifname,
+            port_mappings: a.port_mappings,
+        })
+        .collect()
 }
 
 /// Where the state of network containers lives (for recovery's orphan sweep).
