@@ -60,8 +60,10 @@ fn mesos_usage(e: &phobos_mesos::ContainerizerError) -> bool {
     use phobos_mesos::ContainerizerError as M;
     matches!(
         e,
-        M::Isolator(_)
-            | M::InvalidResources(_)
+        M::Isolator(i) if !matches!(i, phobos_mesos::isolator::IsolatorError::Runtime { .. })
+    ) || matches!(
+        e,
+        M::InvalidResources(_)
             | M::Store(StoreError::AlreadyExists(_))
             | M::Launch(LaunchError::NotRoot(_))
             | M::User(_)

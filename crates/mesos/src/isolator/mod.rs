@@ -129,6 +129,14 @@ pub enum IsolatorError {
         id: ContainerId,
         message: String,
     },
+    /// A failure of the host or a helper at run time (a CNI plugin's
+    /// error, a port in use), not of the request: exit 1, not 2.
+    #[error("isolator '{isolator}' failed for container {id}: {message}")]
+    Runtime {
+        isolator: &'static str,
+        id: ContainerId,
+        message: String,
+    },
 }
 
 /// A limit a container hit (Mesos `ContainerLimitation`): the containerizer

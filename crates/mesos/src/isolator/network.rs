@@ -67,7 +67,7 @@ impl NetworkCni {
     }
 
     fn fail(id: &ContainerId, e: impl std::fmt::Display) -> IsolatorError {
-        IsolatorError::Failed {
+        IsolatorError::Runtime {
             isolator: "network/cni",
             id: id.clone(),
             message: e.to_string(),
@@ -137,9 +137,16 @@ impl Isolator for NetworkCni {
         let pid = u32::try_from(pid).map_err(|_| Self::fail(id, format!("bad pid {pid}")))?;
         container.bind_netns(pid).map_err(fail)?;
         let networks = Networks::load(&self.settings, &root.ipam_dir()).map_err(fail)?;
+        let started = std::time::Instant::now();
         let attached = container
             .attach(&networks, &self.settings.plugins(), self.network.networks())
             .map_err(fail)?;
+        tracing::debug!(
+            container = %id,
+            "CNI ADD of {} network(s) took {:.3} ms",
+            attached.len(),
+            started.elapsed().as_secs_f64() * 1e3
+        );
         container
             .write_etc_files(&self.hostname, &attached, Path::new("/etc/resolv.conf"))
             .map_err(fail)?;
@@ -184,9 +191,16 @@ impl Isolator for NetworkCni {
         if !container.exists() {
             return Ok(());
         }
+        let started = std::time::Instant::now();
         container
             .detach(&self.settings.plugins())
-            .map_err(|e| Self::fail(id, e))
+            .map_err(|e| Self::fail(id, e))?;
+        tracing::debug!(
+            container = %id,
+            "CNI DEL took {:.3} ms",
+            started.elapsed().as_secs_f64() * 1e3
+        );
+        Ok(())
     }
 }
 
