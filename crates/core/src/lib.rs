@@ -7,6 +7,7 @@
 pub mod config;
 pub mod containerizer;
 pub mod id;
+pub mod input;
 pub mod resources;
 pub mod safe_fs;
 pub mod state;
@@ -19,6 +20,7 @@ pub mod wait_status;
 pub use config::{CommandSpec, ContainerConfig, IsolatorFlags, LauncherKind};
 pub use containerizer::{BoxError, Composing, Containerizer, Operation, Outcome};
 pub use id::{ContainerId, InvalidContainerId};
+pub use input::{InvalidEnv, InvalidHostname};
 pub use resources::{InvalidResource, Limit, Resources};
 pub use safe_fs::{SafeDir, SafeFsError};
 pub use state::{ContainerState, StateRecord};

@@ -116,10 +116,7 @@ impl RuntimeStore {
         }
         let parent = self.containers_dir();
         fs::create_dir_all(&parent).map_err(io_err("create", &parent))?;
-        let tmp = parent.join(format!(
-            "{TMP_PREFIX}{id}-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
+        let tmp = parent.join(creation_name(id, uuid::Uuid::new_v4()));
         fs::create_dir(&tmp).map_err(io_err("create", &tmp))?;
         let guard = TmpDirGuard(Some(tmp.clone()));
         let op_lock = OpLock::acquire(&tmp)?;
@@ -159,37 +156,50 @@ impl RuntimeStore {
         older_than: Option<std::time::Duration>,
         work_dir: &Path,
     ) -> Result<Vec<ContainerId>, StoreError> {
-        let now = crate::time::now_secs();
         let mut removed = Vec::new();
         for id in self.list()? {
-            let Some(dir) = self.open(&id) else {
-                continue;
-            };
-            let Some(_op) = dir.try_lock_op()? else {
-                continue;
-            };
-            if !dir.exists(TERMINATION_FILE) {
-                continue;
+            if self.remove_if_terminated(&id, older_than, work_dir)? {
+                removed.push(id);
             }
-            let ended = dir.state()?.map_or(0.0, |r| r.since);
-            if older_than.is_some_and(|age| now - ended < age.as_secs_f64()) {
-                continue;
-            }
-            let sandbox = match dir.read_json::<crate::ContainerConfig>(CONFIG_FILE) {
-                Ok(Some(config)) => config.sandbox,
-                _ => work_dir.join(CONTAINERS_DIR).join(id.as_str()),
-            };
-            if sandbox.starts_with(work_dir) {
-                match fs::remove_dir_all(&sandbox) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(io_err("remove", &sandbox)(e)),
-                }
-            }
-            dir.remove()?;
-            removed.push(id);
         }
         Ok(removed)
+    }
+
+    /// [`Self::remove_terminated`] for one container: true when it was
+    /// terminated (long enough ago), unheld, and is now gone.
+    pub fn remove_if_terminated(
+        &self,
+        id: &ContainerId,
+        older_than: Option<std::time::Duration>,
+        work_dir: &Path,
+    ) -> Result<bool, StoreError> {
+        let now = crate::time::now_secs();
+        let Some(dir) = self.open(id) else {
+            return Ok(false);
+        };
+        let Some(_op) = dir.try_lock_op()? else {
+            return Ok(false);
+        };
+        if !dir.exists(TERMINATION_FILE) {
+            return Ok(false);
+        }
+        let ended = dir.state()?.map_or(0.0, |r| r.since);
+        if older_than.is_some_and(|age| now - ended < age.as_secs_f64()) {
+            return Ok(false);
+        }
+        let sandbox = match dir.read_json::<crate::ContainerConfig>(CONFIG_FILE) {
+            Ok(Some(config)) => config.sandbox,
+            _ => work_dir.join(CONTAINERS_DIR).join(id.as_str()),
+        };
+        if sandbox.starts_with(work_dir) {
+            match fs::remove_dir_all(&sandbox) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("remove", &sandbox)(e)),
+            }
+        }
+        dir.remove()?;
+        Ok(true)
     }
 
     /// Hidden directories of launches that never published, whose creator is
@@ -224,6 +234,24 @@ impl RuntimeStore {
         }
         Ok(names)
     }
+}
+
+/// The hidden name a container is created under: [`TMP_PREFIX`], a UUID
+/// (what makes it unique), then as much of the ID as fits in `NAME_MAX`
+/// (only for people reading the directory: nothing parses it), so that
+/// every valid ID, up to Mesos's 242 bytes, can be created.
+fn creation_name(id: &ContainerId, unique: uuid::Uuid) -> String {
+    const NAME_MAX: usize = 255;
+    let mut name = format!("{TMP_PREFIX}{}-", unique.simple());
+    let mut room = NAME_MAX - name.len();
+    for c in id.as_str().chars() {
+        if c.len_utf8() > room {
+            break;
+        }
+        room -= c.len_utf8();
+        name.push(c);
+    }
+    name
 }
 
 /// Removes an unpublished creation directory if the launch gives up early.
@@ -537,6 +565,24 @@ impl ContainerDir {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_valid_id_gets_a_creation_name_that_fits() {
+        let unique = uuid::Uuid::new_v4();
+        for id in [
+            "a".to_owned(),
+            "x".repeat(crate::id::MAX_CONTAINER_ID_LENGTH),
+            "é".repeat(crate::id::MAX_CONTAINER_ID_LENGTH / 2),
+        ] {
+            let id = ContainerId::new(id).unwrap();
+            let name = creation_name(&id, unique);
+            assert!(name.len() <= 255, "{} bytes", name.len());
+            assert!(name.starts_with(TMP_PREFIX));
+            assert!(name.contains(&unique.simple().to_string()));
+        }
+        let short = creation_name(&ContainerId::new("web").unwrap(), unique);
+        assert!(short.ends_with("-web"), "{short}");
+    }
+
     use super::*;
     use crate::WaitStatus;
     use crate::termination::Termination;

@@ -814,6 +814,17 @@ impl DockerContainerizer {
         Ok(removed)
     }
 
+    /// [`Self::remove_terminated`] for one container (`phobos run --rm`):
+    /// true when it had ended and is now gone.
+    pub async fn remove_if_terminated(&self, id: &ContainerId, work_dir: &Path) -> Result<bool> {
+        let removed = self.store.remove_if_terminated(id, None, work_dir)?;
+        if removed && !self.settings.remove_delay.is_zero() {
+            let engine = self.engine().await?;
+            remove_ended(&engine, id, &crate::translate::container_name(id.as_str())).await;
+        }
+        Ok(removed)
+    }
+
     /// Removes from the engine the ended containers whose
     /// `docker_remove_delay` has passed (their records stay until
     /// `state --rm`); returns their IDs. Records another process holds are

@@ -7,6 +7,7 @@ pub mod containerizer;
 pub mod init;
 mod init_watch;
 pub mod isolator;
+pub mod launch_checks;
 pub mod launch_info;
 pub mod launcher;
 pub mod sweep;

@@ -62,7 +62,7 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
                 .and_then(|s| s.mem_rss_bytes.or(s.mem_total_bytes))
                 .map_or_else(|| "-".to_owned(), super::stats::human_bytes),
             phobos_core::time::rfc3339(c.started_at),
-            c.command
+            one_line(&c.command)
         );
     }
     for (c, stats) in &docker {
@@ -80,8 +80,8 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
                 .and_then(|s| s.mem_rss_bytes.or(s.mem_total_bytes))
                 .map_or_else(|| "-".to_owned(), super::stats::human_bytes),
             phobos_core::time::rfc3339(c.started_at),
-            c.image,
-            c.command
+            one_line(&c.image),
+            one_line(&c.command)
         );
     }
     Ok(0)
@@ -109,6 +109,20 @@ fn docker_rows(
         }
         Ok(rows)
     })?
+}
+
+/// `text` on one table row: control characters (a newline in a command)
+/// shown as escapes, the rest as it is.
+fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Lifetime CPU use in percent of one CPU.
@@ -139,5 +153,18 @@ fn pid_label(c: &ContainerSummary) -> String {
     match (c.state, c.pid) {
         (ContainerState::Terminated, _) | (_, None) => "-".to_owned(),
         (_, Some(pid)) => pid.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rows_stay_on_one_line() {
+        assert_eq!(
+            super::one_line("sh -c 'echo \"\nb\"'"),
+            "sh -c 'echo \"\\nb\"'"
+        );
+        assert_eq!(super::one_line("a\tb\u{1b}[2J"), "a\\tb\\u{1b}[2J");
+        assert_eq!(super::one_line("héllo"), "héllo");
     }
 }

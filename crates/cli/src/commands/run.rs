@@ -53,7 +53,9 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
     } else {
         None
     };
-    let launched = containerizer.launch(&config, stdin)?;
+    let launched = containerizer
+        .launch(&config, stdin)
+        .context(crate::error::NeverStarted)?;
     if args.detach {
         println!("{}", config.id);
         return Ok(0);
@@ -69,7 +71,19 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
     // SAFETY: waitpid on our own child with a null status pointer.
     unsafe { libc::waitpid(launched.pid, std::ptr::null_mut(), 0) };
     let termination = containerizer.finalize(&launched.dir)?;
+    report_limitation(&config.id, &termination);
+    if args.rm {
+        containerizer.remove_if_terminated(&config.id)?;
+    }
     Ok(termination.shell_exit_code().clamp(0, 255) as u8)
+}
+
+/// A container ended by a limit (OOM, disk) says so in one line on
+/// stderr; its exit code (137 for an OOM kill) alone would not.
+pub(super) fn report_limitation(id: &ContainerId, termination: &phobos_core::Termination) {
+    if let Some(line) = termination.limitation_line() {
+        eprintln!("phobos: container {id} was ended by a limit: {line}");
+    }
 }
 
 /// `--id`, validated as a Mesos ContainerID, or a random UUID.
@@ -96,15 +110,15 @@ pub(super) fn sandbox_of(global: &Global, id: &ContainerId) -> std::path::PathBu
         .join(id.as_str())
 }
 
-/// `--env KEY=VALUE` pairs, in order.
+/// `--env KEY=VALUE` pairs, in order; a bare `KEY` passes this process's
+/// value through (left out when unset), as Docker's `-e KEY` does.
 pub(super) fn parse_env(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
     let mut env = Vec::with_capacity(pairs.len());
     for pair in pairs {
-        let (k, v) = pair
-            .split_once('=')
-            .filter(|(k, _)| !k.is_empty())
-            .ok_or_else(|| usage(format!("invalid --env '{pair}': expected KEY=VALUE")))?;
-        env.push((k.to_owned(), v.to_owned()));
+        let lookup = |key: &str| std::env::var_os(key).map(|v| v.to_string_lossy().into_owned());
+        if let Some(kv) = phobos_core::input::parse_env_arg(pair, lookup)? {
+            env.push(kv);
+        }
     }
     Ok(env)
 }

@@ -39,7 +39,9 @@ pub fn run(global: &Global, args: RunArgs, image: String) -> anyhow::Result<u8> 
     let mut display = PullDisplay::new(&launch.image);
     let launched = context::block_on(docker.launch(&config, &launch, |p| display.update(p)))?;
     display.finish();
-    launched.with_context(|| format!("failed to launch container {id}"))?;
+    launched
+        .with_context(|| format!("failed to launch container {id}"))
+        .context(crate::error::NeverStarted)?;
     if args.detach {
         context::spawn_docker_log_follower(global, &id);
         println!("{id}");
@@ -63,6 +65,10 @@ pub fn run(global: &Global, args: RunArgs, image: String) -> anyhow::Result<u8> 
         docker.wait(&id).await
     })??
     .ok_or_else(|| super::unknown(&id))?;
+    super::run::report_limitation(&id, &termination);
+    if args.rm {
+        context::block_on(docker.remove_if_terminated(&id, &context::work_dir(global)))??;
+    }
     Ok(termination.shell_exit_code().clamp(0, 255) as u8)
 }
 
@@ -92,6 +98,9 @@ fn build(
     let resources = resource_args::apply(&args.resources, Resources::default())?;
     let isolator_flags = resource_args::flags(&args.flags, &context::settings(global).config)?;
     let env = parse_env(&args.env)?;
+    if let Some(name) = &args.hostname {
+        phobos_core::input::validate_hostname(name)?;
+    }
     let mut parameters = Vec::new();
     if let Some(user) = &args.user {
         parameters.push(("user".to_owned(), user.clone()));
