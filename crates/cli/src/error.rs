@@ -90,6 +90,8 @@ fn is_usage(err: &anyhow::Error) -> bool {
             || e.is::<phobos_core::InvalidEnv>()
             || e.is::<phobos_core::InvalidHostname>()
             || e.is::<phobos_core::InvalidResource>()
+            || e.downcast_ref::<phobos_image::Error>()
+                .is_some_and(phobos_image::Error::is_usage)
             || matches!(
                 e.downcast_ref::<StoreError>(),
                 Some(StoreError::AlreadyExists(_))

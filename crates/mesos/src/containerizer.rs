@@ -1175,6 +1175,9 @@ mod tests {
                 cgroups_enable_cfs: cfs,
                 ..Default::default()
             },
+            rootfs: None,
+            volumes: vec![],
+            sandbox_directory: None,
         }
     }
 

@@ -214,5 +214,8 @@ fn build_config(
         created_at: phobos_core::time::now_secs(),
         resources,
         isolator_flags,
+        rootfs: None,
+        volumes: vec![],
+        sandbox_directory: None,
     })
 }
