@@ -3,7 +3,7 @@
 //! the same way (exit 2, nothing on disk) instead of failing inside the
 //! container and leaving a FAILED record: the hostname (the kernel's
 //! sethostname(2) limit and RFC 1123), the environment, the working
-//! directory, and a pids limit that leaves room for the container's init.
+//! directory (on the host's root filesystem), and a pids limit that leaves room for the container's init.
 
 use std::path::{Path, PathBuf};
 
@@ -37,7 +37,9 @@ pub fn check(config: &ContainerConfig) -> Result<(), InvalidLaunch> {
     for (key, value) in &config.env {
         validate_env(key, value)?;
     }
-    if let Some(dir) = &config.working_dir {
+    // With an image's root filesystem the directory is the image's to
+    // have: the container finds out.
+    if let (Some(dir), None) = (&config.working_dir, &config.rootfs) {
         check_working_dir(dir)?;
     }
     if let Some(limit) = config.resources.pids_limit {
@@ -132,6 +134,10 @@ mod tests {
                 .to_string()
                 .ends_with("not a directory")
         );
+        // Inside an image's root filesystem: the container's to find out.
+        c.rootfs = Some("/some/rootfs".into());
+        c.working_dir = Some("/nonexistent-phobos".into());
+        check(&c).unwrap();
         let mut c = config();
         c.resources.pids_limit = Some(1);
         assert!(check(&c).is_ok(), "not enforced: nothing to refuse");
