@@ -2,11 +2,6 @@
 //! 255 for a `run` whose container never started, 1 for everything else
 //! (unknown containers, runtime failures).
 
-use phobos_core::StoreError;
-use phobos_mesos::isolator::IsolatorError;
-use phobos_mesos::launch_checks::InvalidLaunch;
-use phobos_mesos::{ContainerizerError, LaunchError};
-
 /// A usage error raised by the CLI itself.
 #[derive(Debug)]
 pub struct Usage(pub String);
@@ -84,40 +79,14 @@ fn is_usage(err: &anyhow::Error) -> bool {
             || e.is::<phobos_config::ConfigError>()
             || e.is::<phobos_proto::ecp::FrameError>()
             || e.is::<phobos_core::InvalidContainerId>()
-            || e.downcast_ref::<IsolatorError>()
-                .is_some_and(IsolatorError::is_usage)
-            || e.is::<InvalidLaunch>()
+            || e.is::<phobos_core::InvalidResource>()
             || e.is::<phobos_core::InvalidEnv>()
             || e.is::<phobos_core::InvalidHostname>()
-            || e.is::<phobos_core::InvalidResource>()
+            || e.is::<phobos_runtime::PlanError>()
+            || e.is::<phobos_runtime::PolicyError>()
+            || e.downcast_ref::<phobos_runtime::RuntimeError>()
+                .is_some_and(phobos_runtime::RuntimeError::is_usage)
             || e.downcast_ref::<phobos_image::Error>()
                 .is_some_and(phobos_image::Error::is_usage)
-            || matches!(
-                e.downcast_ref::<StoreError>(),
-                Some(StoreError::AlreadyExists(_))
-            )
-            || matches!(
-                e.downcast_ref::<LaunchError>(),
-                Some(LaunchError::NotRoot(_))
-            )
-            || matches!(
-                e.downcast_ref::<phobos_docker::ContainerizerError>(),
-                Some(phobos_docker::ContainerizerError::AlreadyExists(_))
-                    | Some(phobos_docker::ContainerizerError::Engine(
-                        phobos_docker::EngineError::Translate(_)
-                    ))
-            )
-            || matches!(
-                e.downcast_ref::<ContainerizerError>(),
-                Some(ContainerizerError::InvalidResources(_))
-                    | Some(ContainerizerError::InvalidLaunch(_))
-                    | Some(ContainerizerError::Store(StoreError::AlreadyExists(_)))
-                    | Some(ContainerizerError::Launch(LaunchError::NotRoot(_)))
-                    | Some(ContainerizerError::User(_))
-            )
-            || matches!(
-                e.downcast_ref::<ContainerizerError>(),
-                Some(ContainerizerError::Isolator(i)) if i.is_usage()
-            )
     })
 }
