@@ -230,15 +230,20 @@ impl RuntimeStore {
     }
 }
 
-/// The hidden name a container is created under: [`TMP_PREFIX`], a UUID
-/// (what makes it unique), then as much of the ID as fits in `NAME_MAX`
+/// The hidden name a container is created under (see [`temporary_name`]).
+fn creation_name(id: &ContainerId, unique: uuid::Uuid) -> String {
+    temporary_name(TMP_PREFIX, id.as_str(), unique)
+}
+
+/// A hidden temporary name for `key` that always fits in `NAME_MAX`:
+/// `prefix`, a UUID (what makes it unique), then as much of `key` as fits
 /// (only for people reading the directory: nothing parses it), so that
 /// every valid ID, up to Mesos's 242 bytes, can be created.
-fn creation_name(id: &ContainerId, unique: uuid::Uuid) -> String {
+pub fn temporary_name(prefix: &str, key: &str, unique: uuid::Uuid) -> String {
     const NAME_MAX: usize = 255;
-    let mut name = format!("{TMP_PREFIX}{}-", unique.simple());
-    let mut room = NAME_MAX - name.len();
-    for c in id.as_str().chars() {
+    let mut name = format!("{prefix}{}-", unique.simple());
+    let mut room = NAME_MAX.saturating_sub(name.len());
+    for c in key.chars() {
         if c.len_utf8() > room {
             break;
         }
