@@ -184,6 +184,7 @@ fn follower_lock(global: &Global, id: &phobos_core::ContainerId) -> Option<std::
 }
 
 pub fn containerizer(global: &Global) -> anyhow::Result<MesosContainerizer> {
+    check_user_dirs(global)?;
     let exe = std::env::current_exe()
         .map_err(|e| anyhow::anyhow!("cannot find the phobos binary to run as init: {e}"))?;
     // PHOBOS_STOP_AT freezes a launch at a given point so the crash-safety
@@ -193,6 +194,20 @@ pub fn containerizer(global: &Global) -> anyhow::Result<MesosContainerizer> {
         MesosContainerizer::new(&runtime_dir(global), &work_dir(global), &exe)
             .with_stop_point(stop_at),
     )
+}
+
+/// A user other than root keeps its containers in its own directories:
+/// its runtime and work directories (and their parents) must not be in
+/// someone else's hands, as a `/tmp/phobos-UID` created first by another
+/// user would be (see `phobos_core::safe_fs::check_private_dir`).
+fn check_user_dirs(global: &Global) -> anyhow::Result<()> {
+    let uid = euid();
+    if uid != 0 {
+        for dir in [runtime_dir(global), work_dir(global)] {
+            phobos_core::safe_fs::check_private_dir(&dir, uid)?;
+        }
+    }
+    Ok(())
 }
 
 /// The composing containerizer (Mesos §5): the Docker containerizer for

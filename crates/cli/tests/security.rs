@@ -230,3 +230,211 @@ fn privileged_inherited_descriptors_do_not_reach_an_exec_command() {
     );
     env.ok(&["destroy", "box"]);
 }
+
+/// A directory standing for what an attacker points a symlink at (think
+/// /etc): root-owned, with a file in it; returns its owner, mode and
+/// listing for "nothing changed".
+fn victim(dir: &Path) -> (PathBuf, impl Fn() -> (u32, u32, Vec<String>)) {
+    use std::os::unix::fs::MetadataExt;
+    let target = dir.join("victim");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("passwd"), "root:x:0:0").unwrap();
+    let t = target.clone();
+    let snapshot = move || {
+        let meta = std::fs::metadata(&t).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(&t)
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                let m = e.metadata().unwrap();
+                format!("{:?} {} {:o}", e.file_name(), m.uid(), m.mode())
+            })
+            .collect();
+        names.sort();
+        (meta.uid(), meta.mode(), names)
+    };
+    (target, snapshot)
+}
+
+fn one_line(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    err
+}
+
+#[test]
+fn privileged_a_symlink_planted_as_the_sandbox_is_refused() {
+    if !require_root("privileged_a_symlink_planted_as_the_sandbox_is_refused") {
+        return;
+    }
+    let env = Env::new();
+    let outside = tempfile::tempdir().unwrap();
+    let (target, snapshot) = victim(outside.path());
+    let before = snapshot();
+    // The exact attack: <work_dir>/containers/ID -> a directory.
+    std::fs::create_dir_all(env.work.path().join("containers")).unwrap();
+    std::os::unix::fs::symlink(&target, env.sandbox("planted")).unwrap();
+    let out = env.run(&["run", "--id", "planted", "-u", "nobody", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = one_line(&out);
+    assert!(
+        err.contains("already exists") && err.contains("planted"),
+        "{err}"
+    );
+    assert_eq!(snapshot(), before, "the symlink's target was changed");
+    assert!(!env.container_dir("planted").exists(), "a record was left");
+    // A real directory someone else made there is refused the same way.
+    std::fs::create_dir(env.sandbox("premade")).unwrap();
+    let out = env.run(&["run", "--id", "premade", "-u", "nobody", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    one_line(&out);
+    assert!(!env.container_dir("premade").exists());
+    // Detached, the same.
+    let out = env.run(&["run", "-d", "--id", "planted", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(snapshot(), before);
+}
+
+#[test]
+fn privileged_a_symlinked_containers_directory_is_refused() {
+    if !require_root("privileged_a_symlinked_containers_directory_is_refused") {
+        return;
+    }
+    let outside = tempfile::tempdir().unwrap();
+    let (target, snapshot) = victim(outside.path());
+    let before = snapshot();
+    // In the work directory: <work_dir>/containers -> the victim.
+    let env = Env::new();
+    std::os::unix::fs::symlink(&target, env.work.path().join("containers")).unwrap();
+    let out = env.run(&["run", "--id", "c1", "-u", "nobody", "--", "true"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = one_line(&out);
+    assert!(err.contains("symbolic link"), "{err}");
+    assert_eq!(snapshot(), before, "the symlink's target was changed");
+    assert!(!env.container_dir("c1").exists(), "a record was left");
+    // In the runtime directory: <runtime_dir>/containers -> the victim.
+    let env = Env::new();
+    std::os::unix::fs::symlink(&target, env.runtime.path().join("containers")).unwrap();
+    let out = env.run(&["run", "--id", "c2", "--", "true"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(one_line(&out).contains("symbolic link"));
+    assert_eq!(snapshot(), before, "the symlink's target was changed");
+    assert!(!env.sandbox("c2").exists());
+}
+
+#[test]
+fn privileged_a_symlink_planted_as_a_runtime_entry_is_no_container() {
+    if !require_root("privileged_a_symlink_planted_as_a_runtime_entry_is_no_container") {
+        return;
+    }
+    let env = Env::new();
+    let outside = tempfile::tempdir().unwrap();
+    let (target, snapshot) = victim(outside.path());
+    let before = snapshot();
+    std::fs::create_dir_all(env.runtime.path().join("containers")).unwrap();
+    std::os::unix::fs::symlink(&target, env.container_dir("entry")).unwrap();
+    // Launching that ID is refused (taken), and nothing follows the link:
+    // not destroy (which would write a termination into it), not wait.
+    let out = env.run(&["run", "--id", "entry", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    for cmd in [["destroy", "entry"], ["wait", "entry"]] {
+        let out = env.run(&cmd);
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}: {}", text(&out));
+        assert!(one_line(&out).contains("unknown container"));
+    }
+    env.ok(&["ps"]);
+    assert_eq!(snapshot(), before, "the symlink's target was changed");
+    assert!(!env.sandbox("entry").exists());
+}
+
+#[test]
+fn privileged_runtime_and_sandbox_entries_are_private() {
+    if !require_root("privileged_runtime_and_sandbox_entries_are_private") {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "-d",
+        "--id",
+        "p",
+        "-u",
+        "nobody",
+        "-e",
+        "TOKEN=s3cret",
+        "--",
+        "sleep",
+        "1000",
+    ]);
+    let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().mode() & 0o7777;
+    let dir = env.container_dir("p");
+    assert_eq!(mode(&dir), 0o700, "runtime entry");
+    for name in ["config", "launch_info", "pid"] {
+        assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+    }
+    let sandbox = env.sandbox("p");
+    assert_eq!(mode(&sandbox), 0o700, "sandbox");
+    // The sandbox keeps the owner the task user needs.
+    assert_eq!(std::fs::metadata(&sandbox).unwrap().uid(), 65534);
+    assert_eq!(
+        std::fs::metadata(sandbox.join("stdout")).unwrap().uid(),
+        65534
+    );
+    env.ok(&["destroy", "p"]);
+    for name in ["termination", "status"] {
+        let path = dir.join(name);
+        if path.exists() {
+            assert_eq!(mode(&path), 0o600, "{name}");
+        }
+    }
+    // init's status file, from a command that ended by itself.
+    env.ok(&["run", "--id", "q", "--", "true"]);
+    assert_eq!(mode(&env.container_dir("q").join("status")), 0o600);
+}
+
+#[test]
+fn privileged_a_users_runtime_dir_made_by_someone_else_is_refused() {
+    if !require_root("privileged_a_users_runtime_dir_made_by_someone_else_is_refused") {
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    // /tmp/phobos-UID pre-created 0777 by root, in a private place.
+    let top = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(top.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let base = top.path().join("phobos-65534");
+    std::fs::create_dir(&base).unwrap();
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let exe = common::private_copy_of_phobos();
+    let as_nobody = |args: &[&str]| {
+        Command::new(exe.path())
+            .arg("--runtime-dir")
+            .arg(base.join("run"))
+            .arg("--work-dir")
+            .arg(base.join("work"))
+            .args(args)
+            .uid(65534)
+            .gid(65534)
+            .env("HOME", "/nonexistent")
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    let out = as_nobody(&["run", "--", "true"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = one_line(&out);
+    assert!(
+        err.contains(&base.display().to_string()) && err.contains("mode 0777"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&base).unwrap().count(),
+        0,
+        "something was created"
+    );
+    // Its own directory is fine.
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&base, Some(65534), Some(65534)).unwrap();
+    let out = as_nobody(&["run", "--", "true"]);
+    assert!(out.status.success(), "{}", text(&out));
+}

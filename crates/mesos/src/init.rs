@@ -168,8 +168,8 @@ fn write_status(dir: &OwnedFd, record: &InitStatus) -> std::io::Result<()> {
     let fd = nix::fcntl::openat(
         dir,
         tmp.as_str(),
-        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC,
-        Mode::from_bits_truncate(0o644),
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        Mode::from_bits_truncate(0o600),
     )?;
     File::from(fd).write_all(&bytes)?;
     nix::fcntl::renameat(dir, tmp.as_str(), dir, STATUS_FILE)?;
