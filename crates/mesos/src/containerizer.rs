@@ -1218,6 +1218,9 @@ mod tests {
                 cgroups_enable_cfs: cfs,
                 ..Default::default()
             },
+            rootfs: None,
+            volumes: vec![],
+            sandbox_directory: None,
         }
     }
 
