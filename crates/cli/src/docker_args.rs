@@ -31,12 +31,14 @@ pub fn image(args: &DockerArgs) -> anyhow::Result<Option<String>> {
 }
 
 /// Whether any Docker-only option was given (an error without an image).
-pub fn any_docker_only(args: &DockerArgs) -> Option<&'static str> {
+/// Volumes are not Docker-only for a container with its own root
+/// filesystem (`mesos_volumes`).
+pub fn any_docker_only(args: &DockerArgs, mesos_volumes: bool) -> Option<&'static str> {
     if !args.publish.is_empty() {
         Some("--publish")
     } else if args.network.is_some() {
         Some("--network")
-    } else if !args.volume.is_empty() {
+    } else if !args.volume.is_empty() && !mesos_volumes {
         Some("--volume")
     } else if !args.docker_param.is_empty() {
         Some("--docker-param")

@@ -30,9 +30,14 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
     if let Some(image) = docker_args::image(&args.docker)? {
         return super::run_docker::run(global, args, image);
     }
-    if let Some(flag) = docker_args::any_docker_only(&args.docker) {
+    if let Some(flag) = docker_args::any_docker_only(&args.docker, args.rootfs.is_some()) {
         return Err(usage(format!(
-            "{flag} needs a Docker image (--docker-image IMAGE)"
+            "{flag} needs a Docker image (--docker-image IMAGE){}",
+            if flag == "--volume" {
+                " or a root filesystem (--rootfs DIR)"
+            } else {
+                ""
+            }
         )));
     }
     let containerizer = context::containerizer(global)?;
@@ -94,6 +99,49 @@ pub(super) fn sandbox_of(global: &Global, id: &ContainerId) -> std::path::PathBu
     context::work_dir(global)
         .join("containers")
         .join(id.as_str())
+}
+
+/// `--rootfs DIR` and the `-v` volumes that go with it, checked so a bad
+/// value is a usage error before anything is created.
+fn rootfs_args(
+    args: &RunArgs,
+    launcher: LauncherKind,
+    isolation: &[String],
+) -> anyhow::Result<(Option<std::path::PathBuf>, Vec<phobos_core::Volume>)> {
+    let Some(dir) = &args.rootfs else {
+        return Ok((None, Vec::new()));
+    };
+    if launcher != LauncherKind::Linux {
+        return Err(usage("--rootfs needs the linux launcher"));
+    }
+    if !isolation.iter().any(|n| n == "filesystem/linux") {
+        return Err(usage(
+            "--rootfs needs the filesystem/linux isolator in --isolation",
+        ));
+    }
+    let root = std::path::absolute(dir)
+        .ok()
+        .filter(|p| p.is_dir())
+        .ok_or_else(|| {
+            usage(format!(
+                "invalid --rootfs '{}': not a directory",
+                dir.display()
+            ))
+        })?;
+    let mut volumes = Vec::with_capacity(args.docker.volume.len());
+    for text in &args.docker.volume {
+        let volume = phobos_core::Volume::parse(text).map_err(|e| usage(e.to_string()))?;
+        if let phobos_core::VolumeSource::HostPath(path) = volume.source()
+            && !path.exists()
+        {
+            return Err(usage(format!(
+                "invalid volume '{text}': host path {} does not exist",
+                path.display()
+            )));
+        }
+        volumes.push(volume);
+    }
+    Ok((Some(root), volumes))
 }
 
 /// `--env KEY=VALUE` pairs, in order.
@@ -183,6 +231,7 @@ fn build_config(
         return Err(usage("--hostname needs the linux launcher"));
     }
     let env = parse_env(&args.env)?;
+    let (rootfs, volumes) = rootfs_args(args, launcher, &isolation)?;
     ensure_new(global, &id)?;
     let sandbox = sandbox_of(global, &id);
     Ok(ContainerConfig {
@@ -200,8 +249,8 @@ fn build_config(
         created_at: phobos_core::time::now_secs(),
         resources,
         isolator_flags,
-        rootfs: None,
-        volumes: vec![],
+        rootfs,
+        volumes,
         sandbox_directory: None,
     })
 }

@@ -78,6 +78,7 @@ fn build(
         (args.launcher.is_some(), "--launcher"),
         (args.interactive, "--interactive"),
         (args.disk.is_some(), "--disk"),
+        (args.rootfs.is_some(), "--rootfs"),
         (args.flags.cgroups_limit_swap, "--cgroups-limit-swap"),
         (
             args.flags.enforce_container_disk_quota,
