@@ -74,6 +74,7 @@ pub fn classify(err: &anyhow::Error) -> (u8, String) {
                     | Some(ContainerizerError::Store(StoreError::AlreadyExists(_)))
                     | Some(ContainerizerError::Launch(LaunchError::NotRoot(_)))
                     | Some(ContainerizerError::User(_))
+                    | Some(ContainerizerError::Rootfs(_))
             )
     });
     (if is_usage { 2 } else { 1 }, message)
