@@ -52,6 +52,8 @@ pub fn classify(err: &anyhow::Error) -> (u8, String) {
             || e.is::<phobos_core::InvalidContainerId>()
             || e.is::<IsolatorError>()
             || e.is::<phobos_core::InvalidResource>()
+            || e.downcast_ref::<phobos_image::Error>()
+                .is_some_and(phobos_image::Error::is_usage)
             || matches!(
                 e.downcast_ref::<StoreError>(),
                 Some(StoreError::AlreadyExists(_))

@@ -4,6 +4,7 @@ mod config;
 mod destroy;
 mod ecp;
 mod exec;
+mod image;
 mod kill;
 mod logs;
 mod observe;
@@ -41,6 +42,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Recover { json } => recover::run(g, json),
         Command::State { rm, older_than } => state::run(g, rm, older_than.as_deref()),
         Command::Config { json } => config::run(g, json),
+        Command::Image { command } => image::run(g, command),
         Command::Ecp { call } => ecp::run(g, call),
         Command::Observe { id } => observe::run(g, &id),
         Command::Stats { id, json } => stats::run(g, id.as_deref(), json),
