@@ -236,6 +236,29 @@ mod tests {
     }
 
     #[test]
+    fn reads_files_of_the_image_never_of_the_host() {
+        let host = tempfile::tempdir().unwrap();
+        let rootfs = tempfile::tempdir().unwrap();
+        std::fs::write(host.path().join("secret"), "host only").unwrap();
+        std::fs::create_dir(rootfs.path().join("etc")).unwrap();
+        std::os::unix::fs::symlink(host.path().join("secret"), rootfs.path().join("etc/passwd"))
+            .unwrap();
+        std::os::unix::fs::symlink("../../../../../../..", rootfs.path().join("etc/up")).unwrap();
+        let r = root(rootfs.path());
+        let e = r.read(Path::new("/etc/passwd")).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOENT), "{e}");
+        let escape = host.path().strip_prefix("/").unwrap().join("secret");
+        assert!(r.read(&Path::new("/etc/up").join(escape)).is_err());
+        std::fs::write(rootfs.path().join("etc/group"), "root:x:0:\n").unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut r.read(Path::new("etc/group")).unwrap(), &mut text)
+            .unwrap();
+        assert_eq!(text, "root:x:0:\n");
+        // Not a regular file: refused.
+        assert!(r.read(Path::new("/etc")).is_err());
+    }
+
+    #[test]
     fn creates_directories_and_files_and_checks_kinds() {
         let rootfs = tempfile::tempdir().unwrap();
         std::fs::create_dir(rootfs.path().join("run")).unwrap();
