@@ -42,6 +42,9 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
         for path in &report.abandoned {
             println!("removed abandoned launch {}", path.display());
         }
+        for (id, why) in &report.malformed {
+            println!("removed malformed entry {id} ({why})");
+        }
         for id in &report.busy {
             println!("skipped {id}: another phobos process is working on it");
         }
