@@ -162,7 +162,7 @@ fn run() -> Result<i32, String> {
                 message: Some(message.clone()),
                 limited_resources: Vec::new(),
             };
-            let _ = write_status(&pinned_dir, &record);
+            let _ = write_status(&pinned_dir, slot, &record);
             return Err(message);
         }
     }
