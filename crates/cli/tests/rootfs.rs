@@ -401,7 +401,7 @@ fn privileged_bad_rootfs_and_volume_options_exit_2_and_change_nothing() {
         ),
         (
             vec!["--rootfs", root, "--launcher", "posix"],
-            "--rootfs needs the linux launcher",
+            "a root filesystem needs the linux launcher",
         ),
         (
             vec!["--rootfs", root, "--isolation", "namespaces/pid"],
