@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
-use phobos_config::LoadedConfig;
+use phobos_runtime::Settings;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -44,12 +44,10 @@ pub struct Global {
     /// RUST_LOG overrides.
     #[arg(long, global = true)]
     pub log_level: Option<String>,
-    /// The effective cgroups root, resolved from the flag and the config.
+    /// The effective settings (configuration with provenance, flags
+    /// applied), built once by `context::resolve`.
     #[arg(skip)]
-    pub cgroups_root: String,
-    /// The effective configuration with the provenance of every value.
-    #[arg(skip)]
-    pub settings: Option<Arc<LoadedConfig>>,
+    pub settings: Option<Arc<Settings>>,
 }
 
 /// Each subcommand's arguments are built only when it is the one invoked

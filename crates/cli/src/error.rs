@@ -1,10 +1,6 @@
 //! Exit codes: 2 for usage errors (bad input, nothing changed on disk),
 //! 1 for everything else (unknown containers, runtime failures).
 
-use phobos_core::StoreError;
-use phobos_mesos::isolator::IsolatorError;
-use phobos_mesos::{ContainerizerError, LaunchError};
-
 /// A usage error raised by the CLI itself.
 #[derive(Debug)]
 pub struct Usage(pub String);
@@ -50,33 +46,13 @@ pub fn classify(err: &anyhow::Error) -> (u8, String) {
             || e.is::<phobos_config::ConfigError>()
             || e.is::<phobos_proto::ecp::FrameError>()
             || e.is::<phobos_core::InvalidContainerId>()
-            || e.is::<IsolatorError>()
             || e.is::<phobos_core::InvalidResource>()
+            || e.is::<phobos_runtime::PlanError>()
+            || e.is::<phobos_runtime::PolicyError>()
+            || e.downcast_ref::<phobos_runtime::RuntimeError>()
+                .is_some_and(phobos_runtime::RuntimeError::is_usage)
             || e.downcast_ref::<phobos_image::Error>()
                 .is_some_and(phobos_image::Error::is_usage)
-            || matches!(
-                e.downcast_ref::<StoreError>(),
-                Some(StoreError::AlreadyExists(_))
-            )
-            || matches!(
-                e.downcast_ref::<LaunchError>(),
-                Some(LaunchError::NotRoot(_))
-            )
-            || matches!(
-                e.downcast_ref::<phobos_docker::ContainerizerError>(),
-                Some(phobos_docker::ContainerizerError::AlreadyExists(_))
-                    | Some(phobos_docker::ContainerizerError::Engine(
-                        phobos_docker::EngineError::Translate(_)
-                    ))
-            )
-            || matches!(
-                e.downcast_ref::<ContainerizerError>(),
-                Some(ContainerizerError::Isolator(_))
-                    | Some(ContainerizerError::InvalidResources(_))
-                    | Some(ContainerizerError::Store(StoreError::AlreadyExists(_)))
-                    | Some(ContainerizerError::Launch(LaunchError::NotRoot(_)))
-                    | Some(ContainerizerError::User(_))
-            )
     });
     (if is_usage { 2 } else { 1 }, message)
 }

@@ -26,12 +26,7 @@ pub fn run(global: &Global, command: ImageCommand) -> anyhow::Result<u8> {
 
 /// The store: `docker_store_dir`, else `<work_dir>/store`.
 pub(crate) fn store(global: &Global) -> anyhow::Result<Store> {
-    let dir = context::settings(global)
-        .config
-        .docker_store_dir
-        .clone()
-        .unwrap_or_else(|| context::work_dir(global).join("store"));
-    Ok(Store::open(dir)?)
+    Ok(Store::open(context::settings(global).image_store_dir())?)
 }
 
 /// Parses a reference argument (exit 2 when invalid).
