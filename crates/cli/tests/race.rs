@@ -117,7 +117,10 @@ fn privileged_racing_mixed_launches_of_one_id_have_one_winner() {
         if winner_docker {
             assert_eq!(engine.len(), 1, "{engine:?}");
             assert!(!mesos_record, "a losing Mesos launch left its record");
-            assert!(env.cgroup_dirs(&id).is_empty(), "a losing Mesos launch left cgroups");
+            assert!(
+                env.cgroup_dirs(&id).is_empty(),
+                "a losing Mesos launch left cgroups"
+            );
         } else {
             assert!(engine.is_empty(), "a losing Docker launch left {engine:?}");
             assert!(mesos_record);
@@ -129,7 +132,13 @@ fn privileged_racing_mixed_launches_of_one_id_have_one_winner() {
         assert!(env.cgroup_dirs(&id).is_empty());
         assert!(!env.sandbox(&id).exists());
         assert!(!env.container_dir(&id).exists());
-        assert!(!env.runtime.path().join("docker/containers").join(&id).exists());
+        assert!(
+            !env.runtime
+                .path()
+                .join("docker/containers")
+                .join(&id)
+                .exists()
+        );
         assert!(!env.runtime.path().join("ids").join(&id).exists());
         // The ID is free again, for either containerizer.
         let again = env.run(&["run", "--id", &id, "--", "true"]);
