@@ -153,6 +153,16 @@ pub enum Command {
 /// `phobos image …`.
 #[derive(Subcommand, Debug, Clone)]
 pub enum ImageCommand {
+    /// Pull an image from its registry into the store (progress on a
+    /// terminal, log lines otherwise).
+    Pull {
+        /// The image, e.g. busybox, registry:5000/app:1, app@sha256:….
+        reference: String,
+        /// Give up on a registry that does not connect or stops sending
+        /// for this long (e.g. 30secs).
+        #[arg(long, value_name = "DURATION", default_value = "30secs")]
+        timeout: String,
+    },
     /// Load the images of a `docker save` archive or an OCI archive.
     Load {
         /// The archive (plain or gzip-compressed tar).
