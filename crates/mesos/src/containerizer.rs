@@ -4,10 +4,9 @@
 //! (see `phobos_core::store`) and leaves the disk consistent, even when the
 //! process doing it is SIGKILLed at any point.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -15,7 +14,7 @@ use std::time::{Duration, Instant};
 use phobos_core::store::{CONFIG_FILE, LAUNCH_INFO_FILE, STATUS_FILE, TERMINATION_FILE};
 use phobos_core::{
     BoxError, ContainerConfig, ContainerDir, ContainerId, ContainerState, LauncherKind, Operation,
-    Outcome, Reason, ResourceStatistics, Resources, RuntimeStore, StoreError, TaskState,
+    Outcome, Reason, ResourceStatistics, Resources, RuntimeStore, SafeDir, StoreError, TaskState,
     Termination, WaitStatus,
 };
 
@@ -42,6 +41,13 @@ pub enum ContainerizerError {
         #[source]
         source: io::Error,
     },
+    #[error("failed to prepare the sandbox: {0}")]
+    UnsafeSandbox(#[from] phobos_core::SafeFsError),
+    #[error(
+        "the sandbox {} already exists and was not created for this container; remove it or use another --id",
+        .0.display()
+    )]
+    SandboxExists(PathBuf),
     #[error("container {id} was destroyed while {state}")]
     DestroyedDuring {
         id: ContainerId,
@@ -238,6 +244,82 @@ impl MesosContainerizer {
         self.work_dir.join("containers").join(id.as_str())
     }
 
+    /// Whether `sandbox` is Phobos's own (under the work directory), made
+    /// fresh for each container, rather than one chosen by a Mesos agent.
+    fn owns_sandbox(&self, sandbox: &Path) -> bool {
+        sandbox
+            .strip_prefix(&self.work_dir)
+            .is_ok_and(|rel| rel.components().next().is_some())
+    }
+
+    /// Before anything is written: Phobos's own sandbox must not exist yet
+    /// (whatever is there, a directory, file or symlink, someone else put
+    /// it there), and no symlink may lead to where it will be.
+    fn check_sandbox_is_new(&self, sandbox: &Path) -> Result<()> {
+        let Some(rel) = sandbox
+            .strip_prefix(&self.work_dir)
+            .ok()
+            .filter(|_| self.owns_sandbox(sandbox))
+        else {
+            return Ok(());
+        };
+        let root = match SafeDir::open_trusted(&self.work_dir) {
+            Ok(root) => root,
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let parent = match rel.parent().map(|p| root.open_dir(p)) {
+            Some(Ok(parent)) => parent,
+            Some(Err(e)) if e.is_not_found() => return Ok(()),
+            Some(Err(e)) => return Err(e.into()),
+            None => root,
+        };
+        match parent.open_dir(rel.file_name().unwrap_or_default()) {
+            Err(e) if e.is_not_found() => Ok(()),
+            _ => Err(ContainerizerError::SandboxExists(sandbox.to_owned())),
+        }
+    }
+
+    /// Creates the sandbox with `stdout` and `stderr`, owned by the task
+    /// user, without following any symlink beneath the work directory (see
+    /// `phobos_core::safe_fs`): Phobos's own sandbox is created here, 0700,
+    /// and must not exist yet; an agent's sandbox is used as given, but
+    /// only its regular files are opened, never through a symlink.
+    fn prepare_sandbox(&self, sandbox: &Path, user: Option<&ResolvedUser>) -> Result<(File, File)> {
+        let dir = match sandbox.strip_prefix(&self.work_dir) {
+            Ok(rel) if self.owns_sandbox(sandbox) => {
+                let root = SafeDir::create_trusted(&self.work_dir, 0o755)?;
+                let parent = match rel.parent() {
+                    Some(p) if p.components().next().is_some() => root.create_dir_all(p, 0o755)?,
+                    _ => root,
+                };
+                let name = rel.file_name().unwrap_or_default();
+                parent.create_dir(name, 0o700).map_err(|e| {
+                    if e.is_already_exists() {
+                        ContainerizerError::SandboxExists(sandbox.to_owned())
+                    } else {
+                        e.into()
+                    }
+                })?
+            }
+            _ => SafeDir::create_trusted(sandbox, 0o755)?,
+        };
+        let stdout = dir.append_file("stdout", 0o644)?;
+        let stderr = dir.append_file("stderr", 0o644)?;
+        if let Some(user) = user {
+            dir.chown(user.uid, user.gid)?;
+            for (file, name) in [(&stdout, "stdout"), (&stderr, "stderr")] {
+                std::os::unix::fs::fchown(file, Some(user.uid), Some(user.gid)).map_err(
+                    |source| ContainerizerError::Sandbox {
+                        path: sandbox.join(name),
+                        source,
+                    },
+                )?;
+            }
+        }
+        Ok((stdout, stderr))
+    }
+
     /// Launches `config` and returns once it is RUNNING. On failure the
     /// container is torn down and its termination recorded.
     pub fn launch(&self, config: &ContainerConfig, stdin: Option<OwnedFd>) -> Result<Launched> {
@@ -246,6 +328,9 @@ impl MesosContainerizer {
         let launcher =
             Launcher::with_hierarchies(config.launcher, &config.cgroups_root, self.hierarchies())?;
         let user = config.user.as_deref().map(user::resolve).transpose()?;
+        if self.store.open(&config.id).is_none() {
+            self.check_sandbox_is_new(&config.sandbox)?;
+        }
 
         let new = self.store.create(&config.id)?;
         new.write_json(CONFIG_FILE, config)?;
@@ -307,7 +392,7 @@ impl MesosContainerizer {
     ) -> Result<(i32, Option<OwnedFd>)> {
         // PROVISIONING: no images yet, so nothing to provision.
         progress.to(ContainerState::Preparing)?;
-        let (stdout, stderr) = prepare_sandbox(&config.sandbox, user.as_ref())?;
+        let (stdout, stderr) = self.prepare_sandbox(&config.sandbox, user.as_ref())?;
         let mut info = LaunchInfo {
             argv: config.command.exec_argv(),
             working_dir: config
@@ -1144,36 +1229,6 @@ impl<'a> Progress<'a> {
     }
 }
 
-/// Creates the sandbox with `stdout` and `stderr`, owned by the task user.
-fn prepare_sandbox(sandbox: &Path, user: Option<&ResolvedUser>) -> Result<(File, File)> {
-    let err = |path: &Path| {
-        let path = path.to_owned();
-        move |source| ContainerizerError::Sandbox { path, source }
-    };
-    fs::create_dir_all(sandbox).map_err(err(sandbox))?;
-    let open = |name: &str| -> Result<File> {
-        let path = sandbox.join(name);
-        OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o644)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(err(&path))
-    };
-    let (stdout, stderr) = (open("stdout")?, open("stderr")?);
-    if let Some(user) = user {
-        for path in [
-            sandbox.to_owned(),
-            sandbox.join("stdout"),
-            sandbox.join("stderr"),
-        ] {
-            std::os::unix::fs::chown(&path, Some(user.uid), Some(user.gid)).map_err(err(&path))?;
-        }
-    }
-    Ok((stdout, stderr))
-}
-
 /// Collapses an ordered list of variables so later entries win, keeping the
 /// position of each name's first appearance; adds the default PATH.
 fn merge_env(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
@@ -1288,6 +1343,49 @@ mod tests {
         apply_requests_and_limits(&mut s, &config_with(infinite, false));
         assert_eq!(s.cpus_limit, Some(host_cpus()));
         assert_eq!(s.mem_limit_bytes, host_memory_bytes());
+    }
+
+    #[test]
+    fn sandboxes_are_made_fresh_and_never_written_through_a_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let (runtime, work, agent, outside) = (
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+        );
+        let c = MesosContainerizer::new(runtime.path(), work.path(), Path::new("/bin/true"));
+        // An agent's sandbox is used as given, but a symlinked stdout in it
+        // is refused, not written through.
+        let victim = outside.path().join("passwd");
+        fs::write(&victim, "root:x:0:0\n").unwrap();
+        std::os::unix::fs::symlink(&victim, agent.path().join("stdout")).unwrap();
+        let err = c
+            .prepare_sandbox(agent.path(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("symbolic link") && err.contains("stdout"),
+            "{err}"
+        );
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "root:x:0:0\n");
+        fs::remove_file(agent.path().join("stdout")).unwrap();
+        c.prepare_sandbox(agent.path(), None).unwrap();
+        assert!(agent.path().join("stderr").is_file());
+        // Phobos's own sandbox is made here, private, and only once.
+        let own = c.sandbox_path(&ContainerId::new("a").unwrap());
+        c.check_sandbox_is_new(&own).unwrap();
+        c.prepare_sandbox(&own, None).unwrap();
+        let mode = fs::metadata(&own).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        assert!(matches!(
+            c.check_sandbox_is_new(&own),
+            Err(ContainerizerError::SandboxExists(_))
+        ));
+        assert!(matches!(
+            c.prepare_sandbox(&own, None),
+            Err(ContainerizerError::SandboxExists(_))
+        ));
     }
 
     #[test]

@@ -36,7 +36,7 @@ use phobos_core::store::{ContainerDir, LAUNCH_INFO_FILE, STATUS_FILE};
 use serde::{Deserialize, Serialize};
 
 use crate::launch_info::{LaunchInfo, Namespace, ResolvedUser};
-use crate::launcher::{INIT_DIR_ENV, INIT_JOIN_ENV, INIT_LOCK_FD, INIT_SYNC_FD};
+use crate::launcher::{INIT_DIR_ENV, INIT_JOIN_ENV, INIT_SYNC_FD};
 
 /// What init writes to `status` when the command ends.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -109,11 +109,9 @@ fn run() -> Result<i32, String> {
         .ok_or_else(|| {
             format!("{INIT_DIR_ENV} is not set; init is started by the launcher only")
         })?;
-    // Keep the pipe and the lock away from the command.
-    for fd in [INIT_SYNC_FD, INIT_LOCK_FD] {
-        // SAFETY: F_SETFD on an fd number; harmless if it is not open.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-    }
+    // Keep the pipe, the lock and anything else above stderr away from
+    // the command (the launcher already closed what its caller left open).
+    crate::launcher::close_from_on_exec(INIT_SYNC_FD);
     let dir = container_dir(&dir_path)?;
     let join = match std::env::var(INIT_JOIN_ENV) {
         Ok(value) => Some(Join::parse(&value)?),
@@ -186,8 +184,12 @@ impl StatusSlot {
         let fd = nix::fcntl::openat(
             dir,
             name.as_str(),
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(0o644),
+            OFlag::O_WRONLY
+                | OFlag::O_CREAT
+                | OFlag::O_TRUNC
+                | OFlag::O_CLOEXEC
+                | OFlag::O_NOFOLLOW,
+            Mode::from_bits_truncate(0o600),
         )
         .ok()?;
         let mut file = File::from(fd);
@@ -229,8 +231,12 @@ fn write_status(
             let written = nix::fcntl::openat(
                 dir,
                 tmp.as_str(),
-                OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC,
-                Mode::from_bits_truncate(0o644),
+                OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_TRUNC
+                    | OFlag::O_CLOEXEC
+                    | OFlag::O_NOFOLLOW,
+                Mode::from_bits_truncate(0o600),
             )
             .map_err(std::io::Error::from)
             .and_then(|fd| File::from(fd).write_all(&bytes));

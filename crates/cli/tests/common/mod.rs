@@ -16,6 +16,30 @@ pub const CGROUP_ROOTS: [&str; 3] = [
     "/sys/fs/cgroup",
 ];
 
+/// A copy of the phobos binary in a private 0755 directory, for running
+/// it as another user: the checkout (and so `target/`) may lie under a
+/// directory that user cannot enter, such as a 0700 `mktemp -d`.
+pub struct PrivateExe {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl PrivateExe {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+pub fn private_copy_of_phobos() -> PrivateExe {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.path().join("phobos");
+    std::fs::copy(PHOBOS, &path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    PrivateExe { _dir: dir, path }
+}
+
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
@@ -52,7 +76,12 @@ impl Env {
 
     /// `phobos` with this environment's global options.
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(PHOBOS);
+        self.cmd_with(Path::new(PHOBOS))
+    }
+
+    /// Like [`Env::cmd`] with another copy of the binary.
+    pub fn cmd_with(&self, exe: &Path) -> Command {
+        let mut c = Command::new(exe);
         c.arg("--runtime-dir")
             .arg(self.runtime.path())
             .arg("--work-dir")
