@@ -613,7 +613,8 @@ impl DockerContainerizer {
                 Ok(None) => {}
                 // A record being created or removed right now.
                 Err(ContainerizerError::Incomplete(_)) => {}
-                Err(e) => return Err(e),
+                // One broken record does not hide all the others.
+                Err(e) => tracing::warn!("skipping docker container {id}: {e}"),
             }
         }
         Ok(out)
