@@ -252,6 +252,10 @@ pub struct RunArgs {
     /// Give the command this terminal's stdin.
     #[arg(short, long)]
     pub interactive: bool,
+    /// Run in this root filesystem directory (the Mesos containerizer
+    /// pivots into it; `-v` then mounts volumes into it).
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<PathBuf>,
     #[command(flatten)]
     pub resources: ResourceArgs,
     /// Sandbox disk limit in MB (measured by disk/du, added when --disk is
@@ -306,7 +310,8 @@ pub struct DockerArgs {
     /// Docker network: host (the Mesos default), bridge, none or a network name.
     #[arg(long, value_name = "NETWORK")]
     pub network: Option<String>,
-    /// Bind-mount a host path: HOST:CONTAINER[:ro|:rw] (repeatable).
+    /// Bind-mount a host path: HOST:CONTAINER[:ro|:rw] (repeatable); with
+    /// --rootfs a relative HOST is a directory in the sandbox.
     #[arg(short = 'v', long = "volume", value_name = "HOST:CONTAINER[:ro]")]
     pub volume: Vec<String>,
     /// A docker-run flag as Mesos's DockerInfo.parameters: KEY=VALUE, e.g.

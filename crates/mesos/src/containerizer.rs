@@ -67,6 +67,9 @@ pub enum ContainerizerError {
     Teardown { id: ContainerId, errors: String },
     #[error(transparent)]
     InvalidResources(#[from] phobos_core::InvalidResource),
+    /// A root filesystem or volume that cannot be used as asked.
+    #[error("{0}")]
+    Rootfs(String),
 }
 
 type Result<T, E = ContainerizerError> = std::result::Result<T, E>;
@@ -327,7 +330,8 @@ impl MesosContainerizer {
         let isolators = isolator::build_with(config, &self.host())?;
         let launcher =
             Launcher::with_hierarchies(config.launcher, &config.cgroups_root, self.hierarchies())?;
-        let user = config.user.as_deref().map(user::resolve).transpose()?;
+        check_rootfs(config)?;
+        let (user, home) = resolve_user(config, config.user.as_deref())?;
         if self.store.open(&config.id).is_none() {
             self.check_sandbox_is_new(&config.sandbox)?;
         }
@@ -348,6 +352,7 @@ impl MesosContainerizer {
             &launcher,
             &isolators,
             user,
+            home,
             &init_lock,
             stdin,
             &mut progress,
@@ -385,6 +390,7 @@ impl MesosContainerizer {
         launcher: &Launcher,
         isolators: &[Box<dyn Isolator>],
         user: Option<ResolvedUser>,
+        home: Option<String>,
         init_lock: &File,
         stdin: Option<OwnedFd>,
         progress: &mut Progress<'_>,
@@ -393,19 +399,22 @@ impl MesosContainerizer {
         // PROVISIONING: no images yet, so nothing to provision.
         progress.to(ContainerState::Preparing)?;
         let (stdout, stderr) = self.prepare_sandbox(&config.sandbox, user.as_ref())?;
+        // With a root filesystem the command sees its sandbox at the
+        // sandbox directory (Mesos §3.4).
+        let sandbox_inside = config.sandbox_in_container();
         let mut info = LaunchInfo {
             argv: config.command.exec_argv(),
             working_dir: config
                 .working_dir
                 .clone()
-                .unwrap_or_else(|| config.sandbox.clone()),
+                .unwrap_or_else(|| sandbox_inside.clone()),
             hostname: config.hostname.clone(),
             user,
             ..LaunchInfo::default()
         };
         let mut env = vec![(
             "MESOS_SANDBOX".to_owned(),
-            config.sandbox.display().to_string(),
+            sandbox_inside.display().to_string(),
         )];
         for isolator in isolators {
             if let Some(contribution) = isolator.prepare(config)? {
@@ -413,6 +422,9 @@ impl MesosContainerizer {
             }
         }
         env.append(&mut info.env);
+        // HOME from the image's passwd unless the container's own
+        // environment sets it, as Docker does.
+        env.extend(home.map(|h| ("HOME".to_owned(), h)));
         env.extend(config.env.iter().cloned());
         info.env = merge_env(env);
         if config.hostname.is_some() && !info.has(crate::launch_info::Namespace::Uts) {
@@ -420,6 +432,9 @@ impl MesosContainerizer {
                 namespaces: vec![crate::launch_info::Namespace::Uts],
                 ..Default::default()
             });
+        }
+        if let Some(root) = &config.rootfs {
+            info.rootfs = Some(rootfs_plan(config, root, dir, &mut info)?);
         }
         dir.write_json(LAUNCH_INFO_FILE, &info)?;
         let cgroup = launcher.prepare(&config.id)?;
@@ -541,7 +556,7 @@ impl MesosContainerizer {
             .read_json(LAUNCH_INFO_FILE)?
             .ok_or_else(|| ContainerizerError::NoConfig(id.clone()))?;
         let user = match &request.user {
-            Some(spec) => Some(user::resolve(spec)?),
+            Some(spec) => resolve_user(&config, Some(spec))?.0,
             None => info.user.clone(),
         };
         let mut env = info.env.clone();
@@ -1068,7 +1083,11 @@ impl MesosContainerizer {
             // A limitation ends the container as Mesos's destroy does:
             // TASK_FAILED with the limitation's reason (§3.2).
             Some(l) if !launch_failed => Termination {
-                status: termination.status,
+                // Init failing to start the command (its root filesystem)
+                // is a launch failure: no command status.
+                status: termination
+                    .status
+                    .filter(|_| l.reason != Reason::ContainerLaunchFailed),
                 state: Some(TaskState::Failed),
                 reason: Some(l.reason),
                 message: Some(l.message),
@@ -1228,6 +1247,126 @@ impl<'a> Progress<'a> {
         Ok(())
     }
 }
+
+/// Refuses a root filesystem or volumes the launch cannot honour, before
+/// anything is written.
+fn check_rootfs(config: &ContainerConfig) -> Result<()> {
+    let bad = |m: String| Err(ContainerizerError::Rootfs(m));
+    let Some(root) = &config.rootfs else {
+        if !config.volumes.is_empty() {
+            return bad(
+                "volumes need a root filesystem (the Mesos containerizer mounts them into one)"
+                    .into(),
+            );
+        }
+        return Ok(());
+    };
+    if config.launcher != LauncherKind::Linux {
+        return bad(format!(
+            "a root filesystem needs the linux launcher, not '{}'",
+            config.launcher.name()
+        ));
+    }
+    if !config.isolation.iter().any(|n| n == "filesystem/linux") {
+        return bad("a root filesystem needs the filesystem/linux isolator".into());
+    }
+    if !root.is_absolute() || !root.is_dir() {
+        return bad(format!(
+            "the root filesystem {} is not an existing directory given by its absolute path",
+            root.display()
+        ));
+    }
+    for volume in &config.volumes {
+        volume
+            .validate()
+            .map_err(|reason| ContainerizerError::Rootfs(format!("invalid volume: {reason}")))?;
+        if let phobos_core::VolumeSource::HostPath(path) = volume.source()
+            && !path.exists()
+        {
+            return bad(format!(
+                "the volume's host path {} does not exist",
+                path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `spec` resolved where the command will run: in the container's root
+/// filesystem (its own /etc/passwd and /etc/group, with `HOME`), else on
+/// the host.
+fn resolve_user(
+    config: &ContainerConfig,
+    spec: Option<&str>,
+) -> Result<(Option<ResolvedUser>, Option<String>)> {
+    let Some(spec) = spec else {
+        return Ok((None, None));
+    };
+    match &config.rootfs {
+        Some(root) => {
+            let found = crate::image_user::resolve_in_rootfs(root, spec)
+                .map_err(ContainerizerError::Rootfs)?;
+            Ok((Some(found.user), Some(found.home)))
+        }
+        None => Ok((Some(user::resolve(spec)?), None)),
+    }
+}
+
+/// What init mounts into the root filesystem: `/etc/hosts`,
+/// `/etc/resolv.conf` and `/etc/hostname`, the sandbox at the sandbox
+/// directory, then the volumes, parents before children. A container with
+/// its own UTS namespace and no hostname is named after its ID, as Docker
+/// names containers.
+fn rootfs_plan(
+    config: &ContainerConfig,
+    root: &Path,
+    dir: &ContainerDir,
+    info: &mut LaunchInfo,
+) -> Result<crate::launch_info::RootfsPlan> {
+    use crate::launch_info::{Bind, BindSource, Namespace};
+    if info.hostname.is_none() && info.has(Namespace::Uts) {
+        let id = config.id.as_str();
+        let end = id.char_indices().nth(64).map_or(id.len(), |(i, _)| i);
+        info.hostname = Some(id[..end].to_owned());
+    }
+    let hostname_file = match &info.hostname {
+        Some(name) => {
+            dir.write_atomic(HOSTNAME_FILE, format!("{name}\n").as_bytes())?;
+            Some(dir.file(HOSTNAME_FILE))
+        }
+        None => None,
+    };
+    let sandbox_inside = config.sandbox_in_container();
+    let mut binds = crate::rootfs::etc_binds(hostname_file);
+    binds.push(Bind {
+        source: BindSource::Host(config.sandbox.clone()),
+        target: sandbox_inside.clone(),
+        read_only: false,
+    });
+    let mut volumes: Vec<&phobos_core::Volume> = config.volumes.iter().collect();
+    volumes.sort_by_key(|v| v.target(&sandbox_inside).components().count());
+    for volume in volumes {
+        let source = match volume.source() {
+            phobos_core::VolumeSource::HostPath(path) => BindSource::Host(path.to_owned()),
+            phobos_core::VolumeSource::SandboxPath(path) => BindSource::Sandbox {
+                sandbox: config.sandbox.clone(),
+                path: path.to_owned(),
+            },
+        };
+        binds.push(Bind {
+            source,
+            target: volume.target(&sandbox_inside),
+            read_only: volume.read_only,
+        });
+    }
+    Ok(crate::launch_info::RootfsPlan {
+        root: root.to_owned(),
+        binds,
+    })
+}
+
+/// The container's `/etc/hostname`, in its runtime directory.
+const HOSTNAME_FILE: &str = "hostname";
 
 /// Collapses an ordered list of variables so later entries win, keeping the
 /// position of each name's first appearance; adds the default PATH.

@@ -69,6 +69,7 @@ fn mesos_usage(e: &phobos_mesos::ContainerizerError) -> bool {
             | M::Store(StoreError::AlreadyExists(_))
             | M::Launch(LaunchError::NotRoot(_))
             | M::User(_)
+            | M::Rootfs(_)
             | M::SandboxExists(_)
     )
 }
