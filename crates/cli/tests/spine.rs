@@ -197,17 +197,20 @@ fn privileged_exit_status_survives_the_launchers_death() {
             "--",
             "sh",
             "-c",
-            "sleep 0.3; exit 5",
+            // Ends once the launcher is dead (a fixed sleep raced the
+            // status polls on a loaded machine).
+            "while [ ! -e \"$MESOS_SANDBOX/go\" ]; do sleep 0.05; done; exit 5",
         ])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(eventually(Duration::from_secs(5), || {
+    assert!(eventually(Duration::from_secs(30), || {
         env.run(&["status", "--json", "orphaned"]).status.success()
             && env.status_json("orphaned")["state"] == "RUNNING"
     }));
     launcher.kill().unwrap();
     launcher.wait().unwrap();
+    std::fs::write(env.sandbox("orphaned").join("go"), "").unwrap();
     let t = env.wait_json("orphaned");
     assert_eq!(t["exit_code"], 5, "{t}");
     assert!(env.cgroup_dirs("orphaned").is_empty());
