@@ -440,3 +440,30 @@ fn privileged_a_users_runtime_dir_made_by_someone_else_is_refused() {
     let out = as_nobody(&["run", "--", "true"]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+#[test]
+fn privileged_logs_do_not_follow_a_symlink_the_command_put_in_its_sandbox() {
+    if !require_root("privileged_logs_do_not_follow_a_symlink_the_command_put_in_its_sandbox") {
+        return;
+    }
+    let env = Env::new();
+    let secret = secret_file(env.work.path());
+    // The command (root here, so it can) swaps its stdout for a symlink
+    // to a file it wants the caller of `phobos logs` to print.
+    let script = format!(
+        "rm -f stdout && ln -s {} stdout && touch swapped && exec sleep 1000",
+        secret.display()
+    );
+    env.ok(&["run", "-d", "--id", "swap", "--", "sh", "-c", &script]);
+    let swapped = env.sandbox("swap").join("swapped");
+    assert!(eventually(Duration::from_secs(30), || swapped.exists()));
+    let out = env.run(&["logs", "swap"]);
+    let all = text(&out);
+    assert!(
+        !all.contains(SECRET),
+        "logs printed the symlink's target: {all}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(one_line(&out).contains("symbolic link"), "{all}");
+    env.ok(&["destroy", "swap"]);
+}
