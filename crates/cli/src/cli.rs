@@ -231,6 +231,10 @@ pub struct RunArgs {
     /// Print the container ID once it is RUNNING and return.
     #[arg(short, long)]
     pub detach: bool,
+    /// Remove the container's state and sandbox once it ended, as
+    /// Docker's --rm (foreground runs; `phobos state --rm` for the rest).
+    #[arg(long, conflicts_with = "detach")]
+    pub rm: bool,
     /// Comma-separated isolators (Mesos names).
     #[arg(long)]
     pub isolation: Option<String>,
@@ -252,6 +256,10 @@ pub struct RunArgs {
     /// Give the command this terminal's stdin.
     #[arg(short, long)]
     pub interactive: bool,
+    /// Run in this root filesystem directory (the Mesos containerizer
+    /// pivots into it; `-v` then mounts volumes into it).
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<PathBuf>,
     #[command(flatten)]
     pub resources: ResourceArgs,
     /// Sandbox disk limit in MB (measured by disk/du, added when --disk is
@@ -309,7 +317,8 @@ pub struct DockerArgs {
     /// …). Docker containers: host, bridge, none or a Docker network.
     #[arg(long, value_name = "NETWORK")]
     pub network: Vec<String>,
-    /// Bind-mount a host path: HOST:CONTAINER[:ro|:rw] (repeatable).
+    /// Bind-mount a host path: HOST:CONTAINER[:ro|:rw] (repeatable); with
+    /// --rootfs a relative HOST is a directory in the sandbox.
     #[arg(short = 'v', long = "volume", value_name = "HOST:CONTAINER[:ro]")]
     pub volume: Vec<String>,
     /// A docker-run flag as Mesos's DockerInfo.parameters: KEY=VALUE, e.g.

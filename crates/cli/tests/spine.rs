@@ -197,17 +197,20 @@ fn privileged_exit_status_survives_the_launchers_death() {
             "--",
             "sh",
             "-c",
-            "sleep 0.3; exit 5",
+            // Ends once the launcher is dead (a fixed sleep raced the
+            // status polls on a loaded machine).
+            "while [ ! -e \"$MESOS_SANDBOX/go\" ]; do sleep 0.05; done; exit 5",
         ])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(eventually(Duration::from_secs(5), || {
+    assert!(eventually(Duration::from_secs(30), || {
         env.run(&["status", "--json", "orphaned"]).status.success()
             && env.status_json("orphaned")["state"] == "RUNNING"
     }));
     launcher.kill().unwrap();
     launcher.wait().unwrap();
+    std::fs::write(env.sandbox("orphaned").join("go"), "").unwrap();
     let t = env.wait_json("orphaned");
     assert_eq!(t["exit_code"], 5, "{t}");
     assert!(env.cgroup_dirs("orphaned").is_empty());
@@ -367,13 +370,17 @@ fn privileged_recover_destroys_orphan_cgroups_and_keeps_live_containers() {
 }
 
 /// SIGKILLs a launcher stopped at `point`, runs recover, and checks the
-/// container is either adopted (RUNNING) or gone without a trace.
-fn crash_at(point: &str, detach: bool) {
+/// container is either adopted (RUNNING) or gone without a trace (with a
+/// root filesystem: nothing left mounted either).
+fn crash_at(point: &str, detach: bool, rootfs: Option<&std::path::Path>) {
     let env = Env::new();
     let id = format!("crash-{}", point.to_ascii_lowercase());
     let mut args = vec!["run", "--id", id.as_str()];
     if detach {
         args.push("-d");
+    }
+    if let Some(root) = rootfs {
+        args.extend(["--rootfs", root.to_str().unwrap()]);
     }
     args.extend(["--", "sleep", "1000"]);
     let mut launcher = env
@@ -389,6 +396,24 @@ fn crash_at(point: &str, detach: bool) {
         eventually(Duration::from_secs(10), || proc_state(pid) == Some('T')),
         "launcher never reached {point}"
     );
+    // A child cloned just before the stop holds the launcher's descriptors
+    // (the operation lock among them) until its exec of `phobos init`
+    // closes them; on a loaded machine that can take a while, and recover
+    // would find the container busy. Wait until each child has exec'd
+    // (its environment is init's) or is gone.
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    for child in children.split_whitespace() {
+        assert!(
+            eventually(Duration::from_secs(30), || {
+                std::fs::read(format!("/proc/{child}/environ")).map_or(true, |env| {
+                    env.split(|b| *b == 0)
+                        .any(|kv| kv.starts_with(b"PHOBOS_INIT_DIR="))
+                })
+            }),
+            "{point}: the init helper {child} never exec'd"
+        );
+    }
     launcher.kill().unwrap();
     launcher.wait().unwrap();
 
@@ -424,6 +449,14 @@ fn crash_at(point: &str, detach: bool) {
         env.cgroup_dirs(&id).is_empty(),
         "{point}: cgroup left behind"
     );
+    if let Some(root) = rootfs {
+        assert!(
+            eventually(Duration::from_secs(10), || mounts_mentioning(root)
+                .is_empty()),
+            "{point}: mounts left: {:#?}",
+            mounts_mentioning(root)
+        );
+    }
 }
 
 #[test]
@@ -440,8 +473,29 @@ fn privileged_crash_at_every_launch_state_leaves_nothing_behind() {
         "FETCHING",
         "RUNNING",
     ] {
-        crash_at(point, false);
-        crash_at(point, true);
+        crash_at(point, false, None);
+        crash_at(point, true, None);
+    }
+}
+
+#[test]
+fn privileged_crash_at_every_launch_state_with_a_rootfs_leaves_nothing_mounted() {
+    if !require_root("privileged_crash_at_every_launch_state_with_a_rootfs_leaves_nothing_mounted")
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = busybox_rootfs(dir.path());
+    for point in [
+        "created",
+        "PROVISIONING",
+        "PREPARING",
+        "forked",
+        "ISOLATING",
+        "FETCHING",
+        "RUNNING",
+    ] {
+        crash_at(point, true, Some(&rootfs));
     }
 }
 
@@ -481,7 +535,8 @@ fn privileged_destroy_while_launching_stops_the_launch() {
     assert_eq!(t["state"], "TASK_KILLED", "{t}");
     assert!(t.get("status").is_none(), "never forked, so no status: {t}");
     let launch = launcher.wait_with_output().unwrap();
-    assert_eq!(launch.status.code(), Some(1));
+    // It never started: 255, as the README says (and `wait` agrees).
+    assert_eq!(launch.status.code(), Some(255));
     assert!(String::from_utf8_lossy(&launch.stderr).contains("destroyed while PREPARING"));
     assert!(env.cgroup_dirs("early").is_empty());
     assert!(inits_of(env.runtime.path()).is_empty());
@@ -517,6 +572,7 @@ fn privileged_bad_input_exits_2_and_changes_nothing() {
     };
     let before = snapshot();
     let long = "x".repeat(300);
+    let long_host = "h".repeat(65);
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["run", "--id", "a/b", "--", "true"], "'a/b'"),
         (vec!["run", "--id", "..", "--", "true"], "'..'"),
@@ -535,7 +591,27 @@ fn privileged_bad_input_exits_2_and_changes_nothing() {
             vec!["run", "--id", "taken", "--", "true"],
             "'taken' already exists",
         ),
-        (vec!["run", "--env", "NOEQUALS", "--", "true"], "'NOEQUALS'"),
+        (vec!["run", "--env", "=1", "--", "true"], "'=1'"),
+        (vec!["run", "--env", "A\nB=1", "--", "true"], "'A\\nB=1'"),
+        (vec!["run", "--hostname", "a b", "--", "true"], "'a b'"),
+        (vec!["run", "--hostname", "", "--", "true"], "hostname ''"),
+        (vec!["run", "--hostname", "a\nb", "--", "true"], "'a\\nb'"),
+        (
+            vec!["run", "--hostname", &long_host, "--", "true"],
+            "65 bytes",
+        ),
+        (
+            vec!["run", "-w", "/nonexistent-phobos", "--", "true"],
+            "'/nonexistent-phobos': no such directory",
+        ),
+        (
+            vec!["run", "--pids-limit", "1", "--", "true"],
+            "needs at least 2 processes",
+        ),
+        (
+            vec!["run", "--user", "root:no-such-group-phobos", "--", "true"],
+            "unknown group 'no-such-group-phobos'",
+        ),
         (
             vec!["run", "--user", "no-such-user-phobos", "--", "true"],
             "'no-such-user-phobos'",
@@ -554,8 +630,12 @@ fn privileged_bad_input_exits_2_and_changes_nothing() {
             "{args:?}: more than one line: {err}"
         );
     }
-    // No command at all: clap's usage error, also exit 2.
+    // No command at all, or --rm with -d: clap's usage errors, also exit 2.
     assert_eq!(env.run(&["run"]).status.code(), Some(2));
+    assert_eq!(
+        env.run(&["run", "-d", "--rm", "--", "true"]).status.code(),
+        Some(2)
+    );
     assert_eq!(snapshot(), before, "bad input changed the disk");
     assert_eq!(env.status_json("taken")["state"], "RUNNING");
 }
@@ -580,11 +660,15 @@ fn privileged_unprivileged_user_gets_the_posix_launcher() {
         return;
     }
     let env = Env::new();
+    // The user's own directories (someone else's are refused), and the
+    // binary copied where the user can run it whatever the checkout's
+    // location.
     for dir in [env.runtime.path(), env.work.path()] {
-        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+        std::os::unix::fs::chown(dir, Some(65534), Some(65534)).unwrap();
     }
+    let exe = common::private_copy_of_phobos();
     let as_nobody = |args: &[&str]| {
-        let mut c = env.cmd();
+        let mut c = env.cmd_with(exe.path());
         c.args(args)
             .uid(65534)
             .gid(65534)

@@ -23,7 +23,7 @@
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -65,6 +65,10 @@ pub enum StoreError {
     BadState { path: PathBuf, value: String },
     #[error("container '{0}' already exists")]
     AlreadyExists(ContainerId),
+    #[error("refusing to remove {}: {} is mounted beneath it", path.display(), mount.display())]
+    MountedBeneath { path: PathBuf, mount: PathBuf },
+    #[error(transparent)]
+    Unsafe(#[from] crate::SafeFsError),
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
@@ -98,10 +102,12 @@ impl RuntimeStore {
         self.containers_dir().join(id.as_str())
     }
 
-    /// The directory of a known container, or `None` if there is none.
+    /// The directory of a known container, or `None` if there is none (a
+    /// symlink in its place is not followed: it is no container).
     pub fn open(&self, id: &ContainerId) -> Option<ContainerDir> {
         let path = self.container_path(id);
-        path.is_dir().then(|| ContainerDir {
+        let real_dir = fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+        real_dir.then(|| ContainerDir {
             id: id.clone(),
             path,
         })
@@ -111,16 +117,15 @@ impl RuntimeStore {
     /// operation lock and the init lock, that becomes `<id>` on
     /// [`NewContainer::publish`]. Fails early when the ID is taken.
     pub fn create(&self, id: &ContainerId) -> Result<NewContainer, StoreError> {
-        if self.container_path(id).exists() {
+        if fs::symlink_metadata(self.container_path(id)).is_ok() {
             return Err(StoreError::AlreadyExists(id.clone()));
         }
-        let parent = self.containers_dir();
-        fs::create_dir_all(&parent).map_err(io_err("create", &parent))?;
-        let tmp = parent.join(format!(
-            "{TMP_PREFIX}{id}-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        fs::create_dir(&tmp).map_err(io_err("create", &tmp))?;
+        // `containers` is made (or opened) without following a symlink in
+        // its place; each container's directory is private (0700).
+        let root = crate::SafeDir::create_trusted(&self.root, 0o755)?;
+        let parent = root.create_dir_all(CONTAINERS_DIR, 0o755)?;
+        let name = creation_name(id, uuid::Uuid::new_v4());
+        let tmp = parent.create_dir(&name, 0o700)?.path().to_owned();
         let guard = TmpDirGuard(Some(tmp.clone()));
         let op_lock = OpLock::acquire(&tmp)?;
         let init_lock = open_lock_file(&tmp.join(INIT_LOCK_FILE), true)?;
@@ -159,31 +164,44 @@ impl RuntimeStore {
         older_than: Option<std::time::Duration>,
         work_dir: &Path,
     ) -> Result<Vec<ContainerId>, StoreError> {
-        let now = crate::time::now_secs();
         let mut removed = Vec::new();
         for id in self.list()? {
-            let Some(dir) = self.open(&id) else {
-                continue;
-            };
-            let Some(_op) = dir.try_lock_op()? else {
-                continue;
-            };
-            // A malformed entry whose init (if it ever had one) is gone is
-            // removed whatever its age: nothing can ever read it.
-            let malformed = dir.malformed().is_some() && !dir.init_alive()?;
-            if !malformed {
-                if !dir.exists(TERMINATION_FILE) {
-                    continue;
-                }
-                let ended = dir.state()?.map_or(0.0, |r| r.since);
-                if older_than.is_some_and(|age| now - ended < age.as_secs_f64()) {
-                    continue;
-                }
+            if self.remove_if_terminated(&id, older_than, work_dir)? {
+                removed.push(id);
             }
-            dir.remove_whole(work_dir)?;
-            removed.push(id);
         }
         Ok(removed)
+    }
+
+    /// [`Self::remove_terminated`] for one container: true when it was
+    /// terminated (long enough ago), unheld, and is now gone.
+    pub fn remove_if_terminated(
+        &self,
+        id: &ContainerId,
+        older_than: Option<std::time::Duration>,
+        work_dir: &Path,
+    ) -> Result<bool, StoreError> {
+        let now = crate::time::now_secs();
+        let Some(dir) = self.open(id) else {
+            return Ok(false);
+        };
+        let Some(_op) = dir.try_lock_op()? else {
+            return Ok(false);
+        };
+        // A malformed entry whose init (if it ever had one) is gone is
+        // removed whatever its age: nothing can ever read it.
+        let malformed = dir.malformed().is_some() && !dir.init_alive()?;
+        if !malformed {
+            if !dir.exists(TERMINATION_FILE) {
+                return Ok(false);
+            }
+            let ended = dir.state()?.map_or(0.0, |r| r.since);
+            if older_than.is_some_and(|age| now - ended < age.as_secs_f64()) {
+                return Ok(false);
+            }
+        }
+        dir.remove_whole(work_dir)?;
+        Ok(true)
     }
 
     /// Hidden directories of launches that never published, whose creator is
@@ -220,6 +238,29 @@ impl RuntimeStore {
     }
 }
 
+/// The hidden name a container is created under (see [`temporary_name`]).
+fn creation_name(id: &ContainerId, unique: uuid::Uuid) -> String {
+    temporary_name(TMP_PREFIX, id.as_str(), unique)
+}
+
+/// A hidden temporary name for `key` that always fits in `NAME_MAX`:
+/// `prefix`, a UUID (what makes it unique), then as much of `key` as fits
+/// (only for people reading the directory: nothing parses it), so that
+/// every valid ID, up to Mesos's 242 bytes, can be created.
+pub fn temporary_name(prefix: &str, key: &str, unique: uuid::Uuid) -> String {
+    const NAME_MAX: usize = 255;
+    let mut name = format!("{prefix}{}-", unique.simple());
+    let mut room = NAME_MAX.saturating_sub(name.len());
+    for c in key.chars() {
+        if c.len_utf8() > room {
+            break;
+        }
+        room -= c.len_utf8();
+        name.push(c);
+    }
+    name
+}
+
 /// Removes an unpublished creation directory if the launch gives up early.
 struct TmpDirGuard(Option<PathBuf>);
 
@@ -250,7 +291,11 @@ impl NewContainer {
     pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
         let path = self.dir.file(name);
         let bytes = json_bytes(&path, value)?;
-        fs::write(&path, bytes).map_err(io_err("write", &path))
+        let mut file = private_file()
+            .create_new(true)
+            .open(&path)
+            .map_err(io_err("create", &path))?;
+        file.write_all(&bytes).map_err(io_err("write", &path))
     }
 
     /// Records the first state, like [`ContainerDir::set_state`].
@@ -291,6 +336,44 @@ impl NewContainer {
     }
 }
 
+/// Mount points at or beneath `path`, from `/proc/self/mountinfo`.
+fn mounts_beneath(path: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let info = Path::new("/proc/self/mountinfo");
+    let text = fs::read_to_string(info).map_err(io_err("read", info))?;
+    Ok(mount_points(&text)
+        .filter(|m| m.starts_with(path))
+        .collect())
+}
+
+/// The mount points (field 5) of a mountinfo text, with the kernel's octal
+/// escapes (`\040` for a space, ...) undone.
+fn mount_points(mountinfo: &str) -> impl Iterator<Item = PathBuf> + '_ {
+    mountinfo.lines().filter_map(|line| {
+        let field = line.split(' ').nth(4)?;
+        let raw = field.as_bytes();
+        let mut out = Vec::with_capacity(raw.len());
+        let mut i = 0;
+        while i < raw.len() {
+            let octal = raw.get(i + 1..i + 4).filter(|d| {
+                raw[i] == b'\\'
+                    && (b'0'..=b'3').contains(&d[0])
+                    && d[1..].iter().all(|b| (b'0'..=b'7').contains(b))
+            });
+            match octal {
+                Some(d) => {
+                    out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                    i += 4;
+                }
+                None => {
+                    out.push(raw[i]);
+                    i += 1;
+                }
+            }
+        }
+        Some(PathBuf::from(std::ffi::OsString::from_vec(out)))
+    })
+}
+
 fn json_bytes<T: Serialize>(path: &Path, value: &T) -> Result<Vec<u8>, StoreError> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| StoreError::Corrupt {
         path: path.to_owned(),
@@ -308,15 +391,35 @@ fn cstring(path: &Path) -> Result<CString, StoreError> {
     })
 }
 
+/// Options for a checkpoint file: private to the owner (the command line
+/// and environment are in them) and never opened through a symlink.
+fn private_file() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW);
+    options
+}
+
 fn open_lock_file(path: &Path, create: bool) -> Result<File, StoreError> {
     OpenOptions::new()
         .read(true)
         .write(create)
         .create(create)
         .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
         .open(path)
         .map_err(io_err("open", path))
+}
+
+/// A container directory, for its `flock(2)`; not through a symlink.
+fn open_dir(dir: &Path) -> Result<File, StoreError> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_DIRECTORY)
+        .open(dir)
+        .map_err(io_err("open", dir))
 }
 
 /// An exclusive `flock(2)` on a container directory, released on drop or
@@ -329,14 +432,14 @@ pub struct OpLock {
 impl OpLock {
     /// Blocks until the lock is ours.
     fn acquire(dir: &Path) -> Result<Self, StoreError> {
-        let file = File::open(dir).map_err(io_err("open", dir))?;
+        let file = open_dir(dir)?;
         file.lock().map_err(io_err("lock", dir))?;
         Ok(Self { _file: file })
     }
 
     /// The lock if nobody holds it.
     fn try_acquire(dir: &Path) -> Result<Option<Self>, StoreError> {
-        let file = File::open(dir).map_err(io_err("open", dir))?;
+        let file = open_dir(dir)?;
         match file.try_lock() {
             Ok(()) => Ok(Some(Self { _file: file })),
             Err(fs::TryLockError::WouldBlock) => Ok(None),
@@ -414,12 +517,9 @@ impl ContainerDir {
     pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let target = self.file(name);
         let tmp = self.file(&format!(".{name}.{}", std::process::id()));
-        let written = OpenOptions::new()
-            .write(true)
+        let written = private_file()
             .create(true)
             .truncate(true)
-            .mode(0o644)
-            .custom_flags(libc::O_CLOEXEC)
             .open(&tmp)
             .map_err(io_err("create", &tmp))
             .and_then(|mut file| file.write_all(bytes).map_err(io_err("write", &tmp)))
@@ -439,7 +539,16 @@ impl ContainerDir {
     /// Reads a checkpoint; `None` when the file does not exist.
     pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.file(name);
-        match fs::read(&path) {
+        let read = || -> io::Result<Vec<u8>> {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+                .open(&path)?;
+            let mut bytes = Vec::new();
+            io::Read::read_to_end(&mut file, &mut bytes)?;
+            Ok(bytes)
+        };
+        match read() {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_err("read", &path)(e)),
@@ -513,8 +622,7 @@ impl ContainerDir {
     /// stops at its next transition.
     pub fn mark_destroying(&self) -> Result<(), StoreError> {
         let path = self.file(DESTROYING_MARKER);
-        OpenOptions::new()
-            .write(true)
+        private_file()
             .create(true)
             .truncate(false)
             .open(&path)
@@ -575,20 +683,23 @@ impl ContainerDir {
             Ok(Some(config)) => config.sandbox,
             _ => work_dir.join(CONTAINERS_DIR).join(self.id.as_str()),
         };
-        let beneath = sandbox.starts_with(work_dir)
-            && !sandbox
-                .components()
-                .any(|c| matches!(c, std::path::Component::ParentDir));
-        if beneath {
-            match fs::symlink_metadata(&sandbox) {
-                // A symlink is removed, never followed.
-                Ok(meta) if !meta.is_dir() => {
-                    fs::remove_file(&sandbox).map_err(io_err("remove", &sandbox))?
-                }
-                Ok(_) => fs::remove_dir_all(&sandbox).map_err(io_err("remove", &sandbox))?,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err("remove", &sandbox)(e)),
+        // Beneath the work directory only, following no symlink on the way
+        // (a symlinked `containers`) or inside, and refusing `..`.
+        let beneath = sandbox.strip_prefix(work_dir).ok().filter(|rel| {
+            !rel.components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        });
+        if let Some(rel) = beneath {
+            // Removing through a mount would delete whatever it shows (a
+            // root filesystem, a volume): whoever mounted it unmounts it
+            // first (the isolators' cleanup), or nothing is removed.
+            if let Some(mount) = mounts_beneath(&sandbox)?.into_iter().next() {
+                return Err(StoreError::MountedBeneath {
+                    path: sandbox,
+                    mount,
+                });
             }
+            crate::safe_fs::remove_beneath(work_dir, rel)?;
         }
         self.remove()
     }
@@ -605,6 +716,24 @@ impl ContainerDir {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_valid_id_gets_a_creation_name_that_fits() {
+        let unique = uuid::Uuid::new_v4();
+        for id in [
+            "a".to_owned(),
+            "x".repeat(crate::id::MAX_CONTAINER_ID_LENGTH),
+            "é".repeat(crate::id::MAX_CONTAINER_ID_LENGTH / 2),
+        ] {
+            let id = ContainerId::new(id).unwrap();
+            let name = creation_name(&id, unique);
+            assert!(name.len() <= 255, "{} bytes", name.len());
+            assert!(name.starts_with(TMP_PREFIX));
+            assert!(name.contains(&unique.simple().to_string()));
+        }
+        let short = creation_name(&ContainerId::new("web").unwrap(), unique);
+        assert!(short.ends_with("-web"), "{short}");
+    }
+
     use super::*;
     use crate::WaitStatus;
     use crate::termination::Termination;
@@ -652,6 +781,72 @@ mod tests {
         assert_eq!(dir.read("marker").unwrap().unwrap(), b"winner");
         let leftovers: Vec<_> = fs::read_dir(store.containers_dir()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "the losing creation was not cleaned up");
+    }
+
+    #[test]
+    fn mount_points_are_unescaped() {
+        let text = "22 1 0:21 / /proc rw - proc proc rw\n\
+                    90 30 0:50 / /w/containers/a\\040b rw - tmpfs tmpfs rw\n";
+        let points: Vec<PathBuf> = mount_points(text).collect();
+        assert_eq!(
+            points,
+            [PathBuf::from("/proc"), PathBuf::from("/w/containers/a b")]
+        );
+        // Not an escape the kernel writes: kept as it is, no overflow.
+        let odd: Vec<PathBuf> = mount_points("1 1 0:1 / /x\\777 rw").collect();
+        assert_eq!(odd, [PathBuf::from("/x\\777")]);
+    }
+
+    #[test]
+    fn privileged_remove_whole_never_removes_through_a_mount() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            println!("skipping privileged_remove_whole_never_removes_through_a_mount: needs root");
+            return;
+        }
+        let (_tmp, store) = store();
+        let work = tempfile::tempdir().unwrap();
+        let (dir, _op, _init) = store.create(&id("a")).unwrap().publish().unwrap();
+        let mounted = work.path().join("containers/a/rootfs");
+        fs::create_dir_all(&mounted).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "tmpfs"])
+            .arg(&mounted)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        fs::write(mounted.join("precious"), "x").unwrap();
+        let err = dir.remove_whole(work.path()).unwrap_err();
+        let kept = mounted.join("precious").exists();
+        let c = CString::new(mounted.as_os_str().as_bytes()).unwrap();
+        // SAFETY: umount2 of the tmpfs mounted above.
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        assert!(matches!(err, StoreError::MountedBeneath { .. }), "{err}");
+        assert!(kept, "a file behind the mount was removed");
+        assert!(dir.path().exists(), "the record went without its sandbox");
+        dir.remove_whole(work.path()).unwrap();
+        assert!(!dir.path().exists());
+    }
+
+    #[test]
+    fn remove_whole_takes_the_sandbox_and_leaves_other_dirs() {
+        let (_tmp, store) = store();
+        let work = tempfile::tempdir().unwrap();
+        let (dir, _op, _init) = store.create(&id("a")).unwrap().publish().unwrap();
+        let sandbox = work.path().join("containers/a");
+        fs::create_dir_all(sandbox.join("sub")).unwrap();
+        fs::write(sandbox.join("sub/f"), "x").unwrap();
+        // A symlinked sandbox is removed as a link, its target kept.
+        let (dir_b, _op_b, _init_b) = store.create(&id("b")).unwrap().publish().unwrap();
+        let target = tempfile::tempdir().unwrap();
+        fs::write(target.path().join("keep"), "x").unwrap();
+        std::os::unix::fs::symlink(target.path(), work.path().join("containers/b")).unwrap();
+        dir.remove_whole(work.path()).unwrap();
+        dir_b.remove_whole(work.path()).unwrap();
+        assert!(!sandbox.exists() && !dir.path().exists());
+        assert!(fs::symlink_metadata(work.path().join("containers/b")).is_err());
+        assert!(target.path().join("keep").exists());
+        assert!(!dir_b.path().exists());
     }
 
     #[test]

@@ -171,6 +171,15 @@ pub enum Logs {
 impl Door {
     /// The door over `settings`' runtime and work directories.
     pub fn new(settings: Arc<Settings>) -> Result<Self> {
+        // A user other than root keeps its containers in its own
+        // directories: a `/tmp/phobos-UID` someone else created first (or
+        // anything writable by others up the path) is refused, not used.
+        if settings.euid() != 0 {
+            for dir in [settings.runtime_dir(), settings.work_dir()] {
+                phobos_core::safe_fs::check_private_dir(dir, settings.euid())
+                    .map_err(RuntimeError::NotPrivate)?;
+            }
+        }
         let exe = match settings.init_exe() {
             Some(exe) => exe.to_owned(),
             None => std::env::current_exe().map_err(RuntimeError::NoInit)?,
@@ -301,12 +310,16 @@ impl Door {
             .map_err(RuntimeError::Containerizer)
     }
 
-    /// The statistics the external containerizer protocol answers: always
-    /// with CPU times (agents 0.19-1.0 expect them). When no isolator
-    /// measures CPU (a posix launch without `posix/cpu`), the container's
-    /// process tree under its init is summed from `/proc`, as the
-    /// `posix/cpu` and `posix/mem` isolators would. `None` when unknown.
-    pub fn usage_with_cpu_times(&self, id: &ContainerId) -> Result<Option<ResourceStatistics>> {
+    /// The statistics the external containerizer protocol answers, as
+    /// agents 0.19-1.0 read them (Mesos <= 1.9 semantics, reference §8):
+    /// always with CPU times (when no isolator measures CPU, as for a
+    /// posix launch without `posix/cpu`, the process tree under the
+    /// container's init is summed from `/proc`, as the `posix/cpu` and
+    /// `posix/mem` isolators would), and with `cpus_limit` and
+    /// `mem_limit_bytes` being the container's allocation (its `cpus` and
+    /// `mem`; those agents predate separate limits), for Mesos and Docker
+    /// containers alike. `None` when unknown.
+    pub fn legacy_usage(&self, id: &ContainerId) -> Result<Option<ResourceStatistics>> {
         let Some(outcome) = self.apply(id, Operation::Usage)? else {
             return Ok(None);
         };
@@ -314,6 +327,10 @@ impl Door {
             return Ok(None);
         };
         let mut stats = *stats;
+        if let Some(Outcome::Resources(r)) = self.apply(id, Operation::Resources)? {
+            stats.cpus_limit = r.cpus.or(stats.cpus_limit);
+            stats.mem_limit_bytes = r.mem_bytes().or(stats.mem_limit_bytes);
+        }
         if stats.cpus_user_time_secs.is_some() && stats.cpus_system_time_secs.is_some() {
             return Ok(Some(stats));
         }
@@ -508,6 +525,23 @@ impl Door {
                 .remove_terminated(older_than, self.settings.work_dir()),
         )??);
         self.release(&removed);
+        Ok(removed)
+    }
+
+    /// [`Self::remove_terminated`] for one container (`phobos run --rm`):
+    /// true when it had ended and is now gone, its ID free again.
+    pub fn remove_if_terminated(&self, id: &ContainerId) -> Result<bool> {
+        let removed = if self.docker.owns(id) {
+            block_on(
+                self.docker
+                    .remove_if_terminated(id, self.settings.work_dir()),
+            )??
+        } else {
+            self.mesos.remove_if_terminated(id)?
+        };
+        if removed {
+            self.release(std::slice::from_ref(id));
+        }
         Ok(removed)
     }
 

@@ -33,6 +33,10 @@ pub enum RuntimeError {
     DockerExec(ContainerId),
     #[error("cannot find the phobos binary to run as init: {0}")]
     NoInit(std::io::Error),
+    /// A non-root user's runtime or work directory is in someone else's
+    /// hands (see `phobos_core::safe_fs::check_private_dir`).
+    #[error(transparent)]
+    NotPrivate(phobos_core::SafeFsError),
     #[error("failed to start the async runtime for the Docker engine client: {0}")]
     Async(std::io::Error),
 }
@@ -58,15 +62,20 @@ impl RuntimeError {
 
 fn mesos_usage(e: &phobos_mesos::ContainerizerError) -> bool {
     use phobos_mesos::ContainerizerError as M;
+    // An isolator failing while it ran is a runtime failure; only an
+    // isolator list that cannot work here is bad input.
+    if let M::Isolator(i) = e {
+        return i.is_usage();
+    }
     matches!(
         e,
-        M::Isolator(i) if !matches!(i, phobos_mesos::isolator::IsolatorError::Runtime { .. })
-    ) || matches!(
-        e,
         M::InvalidResources(_)
+            | M::InvalidLaunch(_)
             | M::Store(StoreError::AlreadyExists(_))
             | M::Launch(LaunchError::NotRoot(_))
             | M::User(_)
+            | M::Rootfs(_)
+            | M::SandboxExists(_)
     )
 }
 

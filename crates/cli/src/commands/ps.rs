@@ -49,10 +49,24 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
                 .map_or_else(|| "-".to_owned(), super::stats::human_bytes),
             phobos_core::time::rfc3339(c.started_at()),
             c.address().unwrap_or("-"),
-            c.command()
+            one_line(&c.command())
         );
     }
     Ok(0)
+}
+
+/// `text` on one table row: control characters (a newline in a command)
+/// shown as escapes, the rest as it is.
+fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Lifetime CPU use in percent of one CPU.
@@ -72,5 +86,18 @@ pub fn label(state: ContainerState, termination: Option<&Termination>) -> String
             None => "FAILED".to_owned(),
         },
         (state, _) => state.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rows_stay_on_one_line() {
+        assert_eq!(
+            super::one_line("sh -c 'echo \"\nb\"'"),
+            "sh -c 'echo \"\\nb\"'"
+        );
+        assert_eq!(super::one_line("a\tb\u{1b}[2J"), "a\\tb\\u{1b}[2J");
+        assert_eq!(super::one_line("héllo"), "héllo");
     }
 }

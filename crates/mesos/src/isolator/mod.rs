@@ -43,7 +43,9 @@ pub use namespaces::{NamespacesIpc, NamespacesPid, NamespacesUts};
 pub use network::{
     IpAddress, NetworkCni, NetworkStatus, hostname_of, net_root, net_settings, network_status,
 };
-pub use posix::{PosixCpu, PosixMem, ProcStat, ProcTable, ProcessTreeUsage, process_tree_usage};
+pub use posix::{
+    PosixCpu, PosixMem, ProcStat, ProcTable, ProcessTreeUsage, parse_stat, process_tree_usage,
+};
 
 /// Host facts that are the same for every container, read at most once
 /// per cache: the cgroup hierarchies (from mountinfo) and a `/proc` process
@@ -129,14 +131,15 @@ pub enum IsolatorError {
         id: ContainerId,
         message: String,
     },
-    /// A failure of the host or a helper at run time (a CNI plugin's
-    /// error, a port in use), not of the request: exit 1, not 2.
-    #[error("isolator '{isolator}' failed for container {id}: {message}")]
-    Runtime {
-        isolator: &'static str,
-        id: ContainerId,
-        message: String,
-    },
+}
+
+impl IsolatorError {
+    /// Whether the error is about the request (an isolator list that cannot
+    /// work here: exit 2, nothing changed) rather than an isolator failing
+    /// while it ran (exit 1).
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, Self::Failed { .. })
+    }
 }
 
 /// A limit a container hit (Mesos `ContainerLimitation`): the containerizer
@@ -238,8 +241,7 @@ fn expand_alias(name: &str) -> &'static [&'static str] {
 
 /// Whether this process can manage cgroups (it runs as root).
 fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 /// The default `--isolation` for a launcher. As root the linux launcher

@@ -67,7 +67,7 @@ impl NetworkCni {
     }
 
     fn fail(id: &ContainerId, e: impl std::fmt::Display) -> IsolatorError {
-        IsolatorError::Runtime {
+        IsolatorError::Failed {
             isolator: "network/cni",
             id: id.clone(),
             message: e.to_string(),
