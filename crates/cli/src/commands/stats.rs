@@ -62,10 +62,10 @@ fn print_table(rows: &[(String, ResourceStatistics)]) {
         "MEM",
         "MEM LIMIT",
         "PROCS",
-        "DISK",
-        "DISK LIMIT",
         "NET RX",
-        "NET TX"
+        "NET TX",
+        "DISK",
+        "DISK LIMIT"
     );
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
     for (id, s) in rows {
@@ -78,10 +78,10 @@ fn print_table(rows: &[(String, ResourceStatistics)]) {
             opt(s.mem_total_bytes.map(human_bytes)),
             opt(s.mem_limit_bytes.map(human_bytes)),
             opt(s.processes.map(|v| v.to_string())),
-            opt(s.disk_used_bytes.map(human_bytes)),
-            opt(s.disk_limit_bytes.map(human_bytes)),
             opt(s.net_rx_bytes.map(human_bytes)),
             opt(s.net_tx_bytes.map(human_bytes)),
+            opt(s.disk_used_bytes.map(human_bytes)),
+            opt(s.disk_limit_bytes.map(human_bytes)),
         );
     }
 }
