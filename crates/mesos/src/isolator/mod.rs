@@ -120,6 +120,15 @@ pub enum IsolatorError {
     },
 }
 
+impl IsolatorError {
+    /// Whether the error is about the request (an isolator list that cannot
+    /// work here: exit 2, nothing changed) rather than an isolator failing
+    /// while it ran (exit 1).
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, Self::Failed { .. })
+    }
+}
+
 /// A limit a container hit (Mesos `ContainerLimitation`): the containerizer
 /// ends the container with `TASK_FAILED` and this reason.
 #[derive(Clone, Debug, PartialEq, Eq)]
