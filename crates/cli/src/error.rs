@@ -50,7 +50,8 @@ pub fn classify(err: &anyhow::Error) -> (u8, String) {
             || e.is::<phobos_config::ConfigError>()
             || e.is::<phobos_proto::ecp::FrameError>()
             || e.is::<phobos_core::InvalidContainerId>()
-            || e.is::<IsolatorError>()
+            || e.downcast_ref::<IsolatorError>()
+                .is_some_and(IsolatorError::is_usage)
             || e.is::<phobos_core::InvalidResource>()
             || matches!(
                 e.downcast_ref::<StoreError>(),
@@ -69,12 +70,40 @@ pub fn classify(err: &anyhow::Error) -> (u8, String) {
             )
             || matches!(
                 e.downcast_ref::<ContainerizerError>(),
-                Some(ContainerizerError::Isolator(_))
-                    | Some(ContainerizerError::InvalidResources(_))
+                Some(ContainerizerError::Isolator(e)) if e.is_usage()
+            )
+            || matches!(
+                e.downcast_ref::<ContainerizerError>(),
+                Some(ContainerizerError::InvalidResources(_))
                     | Some(ContainerizerError::Store(StoreError::AlreadyExists(_)))
                     | Some(ContainerizerError::Launch(LaunchError::NotRoot(_)))
                     | Some(ContainerizerError::User(_))
             )
     });
     (if is_usage { 2 } else { 1 }, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use phobos_core::ContainerId;
+
+    #[test]
+    fn an_isolator_failing_at_runtime_is_exit_1_and_a_refused_one_exit_2() {
+        let failed = IsolatorError::Failed {
+            isolator: "cgroups",
+            id: ContainerId::new("c").unwrap(),
+            message: "cannot enable +memory for the child cgroups of /sys/fs/cgroup/svc".into(),
+        };
+        let (code, message) = classify(&anyhow::Error::new(ContainerizerError::from(failed)));
+        assert_eq!(code, 1, "{message}");
+        assert!(message.contains("/sys/fs/cgroup/svc"), "{message}");
+        let unknown = IsolatorError::Unknown("cgroups/nope".into());
+        assert_eq!(classify(&anyhow::Error::new(unknown)).0, 2);
+        let unavailable = ContainerizerError::from(IsolatorError::Unavailable {
+            isolator: "cgroups/mem",
+            reason: "no memory controller".into(),
+        });
+        assert_eq!(classify(&anyhow::Error::new(unavailable)).0, 2);
+    }
 }

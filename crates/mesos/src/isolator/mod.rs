@@ -118,6 +118,16 @@ pub enum IsolatorError {
     },
 }
 
+impl IsolatorError {
+    /// Whether this is a refusal of the request itself (an unknown, doubled
+    /// or unavailable isolator, a missing dependency), raised before
+    /// anything changed on disk, rather than an isolator failing at
+    /// runtime on the host.
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, IsolatorError::Failed { .. })
+    }
+}
+
 /// A limit a container hit (Mesos `ContainerLimitation`): the containerizer
 /// ends the container with `TASK_FAILED` and this reason.
 #[derive(Clone, Debug, PartialEq, Eq)]
