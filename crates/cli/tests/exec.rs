@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Stdio;
 
-use common::{Env, eventually, require_root};
+use common::{Env, PATIENCE, eventually, require_root};
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

@@ -155,7 +155,7 @@ fn privileged_v2_init_is_born_in_its_cgroup_with_every_controller() {
             "--id",
             "born",
             "--isolation",
-            "cgroups/all,namespaces/pid",
+            "filesystem/linux,cgroups/all,namespaces/pid",
             "--cpus",
             "0.5",
             "--cpus-limit",
@@ -170,14 +170,21 @@ fn privileged_v2_init_is_born_in_its_cgroup_with_every_controller() {
         ])
         .env("PHOBOS_STOP_AT", "forked")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let pid = launcher.id();
-    assert!(
-        eventually(PATIENCE, || proc_state(pid) == Some('T')),
-        "the launcher never forked init"
-    );
+    let mut ended = None;
+    let stopped = eventually(PATIENCE, || {
+        ended = launcher.try_wait().unwrap();
+        ended.is_some() || proc_state(pid) == Some('T')
+    });
+    if let Some(status) = ended {
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut launcher.stderr.take().unwrap(), &mut err).unwrap();
+        panic!("the launch ended before forking init: {status:?}: {err}");
+    }
+    assert!(stopped, "the launcher never forked init");
     let mut inits = Vec::new();
     assert!(eventually(PATIENCE, || {
         inits = inits_of(env.runtime.path());
