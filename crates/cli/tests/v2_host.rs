@@ -261,6 +261,7 @@ fn privileged_v2_stats_report_io_of_a_real_block_device() {
         return;
     };
     let (major, minor) = numbers.trim().split_once(':').unwrap();
+    let (major, minor): (u64, u64) = (major.parse().unwrap(), minor.parse().unwrap());
     let env = Env::new();
     let script = format!(
         "dd if={} of=/dev/null bs=64k count=16 iflag=direct 2>/dev/null; touch done; sleep 1000",
@@ -290,8 +291,8 @@ fn privileged_v2_stats_report_io_of_a_real_block_device() {
     let device = throttling
         .iter()
         .find(|t| {
-            t["device"]["major_number"].to_string() == major
-                && t["device"]["minor_number"].to_string() == minor
+            t["device"]["major_number"].as_u64() == Some(major)
+                && t["device"]["minor_number"].as_u64() == Some(minor)
         })
         .unwrap_or_else(|| panic!("{major}:{minor} not reported: {stats}"));
     let value = |list: &str, op: &str| {
