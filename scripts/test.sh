@@ -4,7 +4,7 @@
 #   sudo scripts/test.sh            # all tests (privileged ones need root)
 #
 # Set-up, as root: installs the Debian packages the tests use when missing
-# (docker.io, busybox-static), starts dockerd when none answers (and stops
+# (docker.io, busybox-static, containernetworking-plugins, iptables), starts dockerd when none answers (and stops
 # only that one afterwards), and builds the tiny docker test images from a
 # busybox-static rootfs (no registry is reachable). Then it checks formatting
 # and lints, runs the privileged cgroup tests again on a pure cgroup v2 kernel
@@ -17,6 +17,13 @@ cd "$(dirname "$0")/.."
 step() { printf '== %s\n' "$*"; }
 
 if [ "$(id -u)" -eq 0 ]; then
+  step "CNI plugins and iptables"
+  cni_missing=()
+  [ -x /usr/lib/cni/bridge ] || cni_missing+=(containernetworking-plugins)
+  command -v iptables >/dev/null 2>&1 || cni_missing+=(iptables)
+  if [ "${#cni_missing[@]}" -gt 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${cni_missing[@]}"
+  fi
   step "docker engine and test images"
   scripts/docker-test-setup.sh
   trap 'scripts/docker-test-teardown.sh || true' EXIT

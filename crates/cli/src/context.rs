@@ -8,7 +8,7 @@
 //! "command line". After [`resolve`], `Global` carries the effective values,
 //! so every subcommand reads them the same way.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -29,11 +29,14 @@ pub fn euid() -> u32 {
 pub fn resolve(global: &mut Global) -> anyhow::Result<()> {
     let env = Environment::from_process();
     let mut loaded = phobos_config::load(global.config.as_deref(), &env)?;
+    // Directories must be absolute here as in the file (the same rule, the
+    // same message): a relative one would name another place from every
+    // other working directory, such as the one `phobos wait` runs in.
     if let Some(dir) = &global.runtime_dir {
-        loaded.apply_override("runtime_dir", &absolute(dir)?)?;
+        loaded.apply_override("runtime_dir", &dir.display().to_string())?;
     }
     if let Some(dir) = &global.work_dir {
-        loaded.apply_override("work_dir", &absolute(dir)?)?;
+        loaded.apply_override("work_dir", &dir.display().to_string())?;
     }
     if let Some(root) = &global.cgroups_root_flag {
         loaded.apply_override("cgroups_root", root)?;
@@ -46,18 +49,6 @@ pub fn resolve(global: &mut Global) -> anyhow::Result<()> {
     global.cgroups_root = loaded.config.cgroups_root.clone();
     global.settings = Some(Arc::new(loaded));
     Ok(())
-}
-
-/// A flag path made absolute against the current directory, as text.
-fn absolute(path: &Path) -> anyhow::Result<String> {
-    let path = if path.is_absolute() {
-        path.to_owned()
-    } else {
-        std::env::current_dir()
-            .context("cannot resolve a relative directory")?
-            .join(path)
-    };
-    Ok(path.display().to_string())
 }
 
 /// The effective configuration (the defaults when [`resolve`] was not run).

@@ -192,6 +192,93 @@ fn bad_configs_and_flags_are_one_line_naming_file_line_and_key() {
     assert!(!dirs.runtime().exists(), "nothing was created");
 }
 
+/// The `key = value` part of each line of `phobos config` (sources differ).
+fn values(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.starts_with("# config file") && !l.starts_with("# no config file"))
+        .map(|l| l.split("  #").next().unwrap().trim_end().to_owned())
+        .collect()
+}
+
+#[test]
+fn config_output_loads_back_as_the_same_configuration() {
+    let dirs = Dirs::new();
+    let config = dirs.config(
+        "cgroups_enable_cfs = true\ndocker_kill_orphans = false\nisolation = \"posix/cpu\"\n[log]\nformat = \"json\"\n",
+    );
+    let config_text = config.display().to_string();
+    let first = dirs.phobos(&["--config", &config_text, "config"], b"");
+    assert!(first.status.success(), "{}", stderr(&first));
+    let first = stdout(&first);
+    assert!(first.contains("cgroups_enable_cfs = true "), "{first}");
+    assert!(first.contains("docker_kill_orphans = false "), "{first}");
+    let printed = dirs.root.path().join("printed.toml");
+    fs::write(&printed, &first).unwrap();
+    let second = dirs.phobos(&["--config", &printed.display().to_string(), "config"], b"");
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert_eq!(values(&stdout(&second)), values(&first));
+    assert!(
+        stdout(&second).contains(&format!("# {}:", printed.display())),
+        "the values came from the printed file"
+    );
+}
+
+#[test]
+fn config_mistakes_name_the_file_line_and_the_real_rule() {
+    let dirs = Dirs::new();
+    // A duplicate table is named as itself, not `log.log`.
+    let config = dirs.config("[log]\nlevel = \"info\"\n[log]\nformat = \"json\"\n");
+    let out = dirs.phobos(&["--config", &config.display().to_string(), "config"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out).trim(),
+        format!("phobos: {}:7: log: duplicate key", config.display())
+    );
+    // An isolator name only the containerizer knows still names its line.
+    let config = dirs.config("isolation = \"cgroups/bogus\"\n");
+    let out = dirs.phobos(
+        &[
+            "--config",
+            &config.display().to_string(),
+            "run",
+            "--",
+            "true",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with(&format!(
+            "phobos: {}:5: invalid value \"cgroups/bogus\" for isolation: unknown or unsupported isolator",
+            config.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    // Mesos's cgroups_hierarchy is refused with the reason.
+    let config = dirs.config("cgroups_hierarchy = \"/sys/fs/cgroup\"\n");
+    let out = dirs.phobos(&["--config", &config.display().to_string(), "config"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out)
+            .contains(":5: invalid value \"/sys/fs/cgroup\" for cgroups_hierarchy: not used"),
+        "{}",
+        stderr(&out)
+    );
+    // Relative directories: refused from flags as from the file.
+    for flag in ["--runtime-dir", "--work-dir"] {
+        let out = dirs.phobos(&[flag, "relative/dir", "ps"], b"");
+        assert_eq!(out.status.code(), Some(2), "{flag}");
+        assert!(
+            stderr(&out).contains("invalid value \"relative/dir\"")
+                && stderr(&out).contains("expected an absolute path"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(!dirs.runtime().exists(), "nothing was created");
+}
+
 /// Launches `script` through `phobos ecp launch` with the dirs of `config`.
 fn ecp_launch(dirs: &Dirs, config: &Path, id: &str, script: &str) {
     let sandbox = dirs.root.path().join("sandboxes").join(id);

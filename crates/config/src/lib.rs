@@ -32,7 +32,6 @@ pub const KEYS: &[&str] = &[
     "isolation",
     "launcher",
     "cgroups_root",
-    "cgroups_hierarchy",
     "cgroups_enable_cfs",
     "cgroups_limit_swap",
     "sandbox_directory",
@@ -50,6 +49,16 @@ pub const KEYS: &[&str] = &[
     "log.format",
     "log.destination",
 ];
+
+/// Why `cgroups_hierarchy` (a Mesos agent flag) is refused: one base path
+/// cannot describe a host's hierarchies (v1 controllers may be mounted
+/// anywhere, a hybrid host has a unified mount beside them), so Phobos
+/// reads every mount from `/proc/self/mountinfo` and never used the value.
+const CGROUPS_HIERARCHY_UNUSED: &str =
+    "not used: Phobos finds every cgroup hierarchy in /proc/self/mountinfo; remove this key";
+
+/// Keys that may be unset (shown as a comment by `phobos config`).
+const OPTIONAL_KEYS: &[&str] = &["default_container_image"];
 
 /// Keys whose values are booleans.
 const BOOLEAN_KEYS: &[&str] = &[
@@ -236,8 +245,6 @@ pub struct Config {
     pub launcher: Launcher,
     /// Name of our cgroup under each hierarchy.
     pub cgroups_root: String,
-    /// Where the cgroup hierarchies are mounted.
-    pub cgroups_hierarchy: PathBuf,
     /// Enforce cpu limits with CFS quotas.
     pub cgroups_enable_cfs: bool,
     /// Limit memory and swap together.
@@ -303,7 +310,6 @@ impl Config {
             isolation: vec!["posix/cpu".to_owned(), "posix/mem".to_owned()],
             launcher,
             cgroups_root: "phobos".to_owned(),
-            cgroups_hierarchy: PathBuf::from("/sys/fs/cgroup"),
             cgroups_enable_cfs: false,
             cgroups_limit_swap: false,
             sandbox_directory: PathBuf::from("/mnt/mesos/sandbox"),
@@ -339,7 +345,6 @@ impl Config {
             }
             .to_owned(),
             "cgroups_root" => self.cgroups_root.clone(),
-            "cgroups_hierarchy" => path(&self.cgroups_hierarchy),
             "cgroups_enable_cfs" => self.cgroups_enable_cfs.to_string(),
             "cgroups_limit_swap" => self.cgroups_limit_swap.to_string(),
             "sandbox_directory" => path(&self.sandbox_directory),
@@ -413,7 +418,8 @@ impl Config {
                 }
                 self.cgroups_root = root;
             }
-            "cgroups_hierarchy" => self.cgroups_hierarchy = absolute_path(value)?,
+            // Accepted by the parser only to explain why it is refused.
+            "cgroups_hierarchy" => return Err(CGROUPS_HIERARCHY_UNUSED.to_owned()),
             "cgroups_enable_cfs" => self.cgroups_enable_cfs = boolean(value)?,
             "cgroups_limit_swap" => self.cgroups_limit_swap = boolean(value)?,
             "sandbox_directory" => self.sandbox_directory = absolute_path(value)?,
@@ -513,6 +519,42 @@ pub struct Entry {
     pub source: Source,
 }
 
+impl Entry {
+    /// The entry as a line of the configuration file, which loads back to
+    /// the same value: booleans bare, everything else a TOML string, and an
+    /// unset optional key commented out (an empty string is not a value).
+    pub fn toml_line(&self) -> String {
+        if self.value.is_empty() && OPTIONAL_KEYS.contains(&self.key) {
+            return format!("# {} is unset", self.key);
+        }
+        let value = if BOOLEAN_KEYS.contains(&self.key) {
+            self.value.clone()
+        } else {
+            toml_string(&self.value)
+        };
+        format!("{} = {value}", self.key)
+    }
+}
+
+/// `text` as a TOML basic string: quoted, with `"`, `\\` and control
+/// characters escaped.
+fn toml_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// A configuration together with the provenance of each key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadedConfig {
@@ -547,6 +589,18 @@ impl LoadedConfig {
                 source: self.provenance.get(key).cloned().unwrap_or(Source::Default),
             })
             .collect()
+    }
+
+    /// An error about `key`'s value found after loading (say, an isolator
+    /// name only the containerizer knows), naming where the value came
+    /// from: the file and line, the command line, or the default.
+    pub fn invalid(&self, key: &str, value: &str, reason: impl fmt::Display) -> ConfigError {
+        ConfigError::Invalid {
+            origin: self.source(key).cloned().unwrap_or(Source::Default),
+            key: key.to_owned(),
+            value: format!("{value:?}"),
+            reason: reason.to_string(),
+        }
     }
 
     /// Applies a command-line override in flag syntax, e.g.

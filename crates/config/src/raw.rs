@@ -127,6 +127,12 @@ fn key_at(text: &str, span: std::ops::Range<usize>) -> Option<String> {
         .find('\n')
         .map_or(text.len(), |i| span.start + i);
     let line = text.get(line_start..line_end)?;
+    // A table header (a duplicate `[log]`, say) names the table itself:
+    // no enclosing table to prefix.
+    if let Some(header) = line.trim().strip_prefix('[') {
+        let name = header.trim_matches(|c| c == '[' || c == ']').trim();
+        return is_bare_key(name).then(|| name.to_owned());
+    }
     // A span right of '=' is a value: the key is left of '='. Otherwise (an
     // unknown key) the span is the key itself.
     let key = match line.find('=') {

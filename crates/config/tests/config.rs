@@ -54,7 +54,6 @@ fn root_defaults() {
     assert_eq!(c.isolation, ["posix/cpu", "posix/mem"]);
     assert_eq!(c.launcher, Launcher::Linux);
     assert_eq!(c.cgroups_root, "phobos");
-    assert_eq!(c.cgroups_hierarchy, Path::new("/sys/fs/cgroup"));
     assert!(!c.cgroups_enable_cfs);
     assert!(!c.cgroups_limit_swap);
     assert_eq!(c.sandbox_directory, Path::new("/mnt/mesos/sandbox"));
@@ -111,7 +110,6 @@ work_dir = "/w"
 isolation = "cgroups/cpu, cgroups/mem,filesystem/linux"
 launcher = "posix"
 cgroups_root = "mesos/agent"
-cgroups_hierarchy = "/cg"
 cgroups_enable_cfs = true
 cgroups_limit_swap = true
 sandbox_directory = "/sandbox"
@@ -140,7 +138,6 @@ destination = "journald"
     );
     assert_eq!(c.launcher, Launcher::Posix);
     assert_eq!(c.cgroups_root, "mesos/agent");
-    assert_eq!(c.cgroups_hierarchy, Path::new("/cg"));
     assert!(c.cgroups_enable_cfs);
     assert!(c.cgroups_limit_swap);
     assert_eq!(c.sandbox_directory, Path::new("/sandbox"));
@@ -340,8 +337,8 @@ fn bad_values_name_file_line_key_and_value() {
             "invalid value \"a/../b\" for cgroups_root: expected a relative cgroup path such as \"phobos\"",
         ),
         (
-            "cgroups_hierarchy = \"sys\"",
-            "invalid value \"sys\" for cgroups_hierarchy: expected an absolute path",
+            "cgroups_hierarchy = \"/sys/fs/cgroup\"",
+            "invalid value \"/sys/fs/cgroup\" for cgroups_hierarchy: not used: Phobos finds every cgroup hierarchy in /proc/self/mountinfo; remove this key",
         ),
         (
             "cgroups_enable_cfs = \"yes\"",
@@ -560,4 +557,114 @@ fn errors_in_loaded_files_name_the_real_path() {
             path.display()
         )
     );
+}
+
+/// Every entry printed as `phobos config` prints it, as one file.
+fn printed(loaded: &LoadedConfig) -> String {
+    loaded
+        .entries()
+        .iter()
+        .map(|e| e.toml_line() + "\n")
+        .collect()
+}
+
+#[test]
+fn printed_entries_load_back_to_the_same_values() {
+    // Defaults (booleans of both values, an unset optional key) and a file
+    // setting every key to something else.
+    let defaults = parse("").unwrap();
+    let text = r#"
+runtime_dir = "/r un"
+work_dir = "/w"
+isolation = ["cgroups/cpu", "cgroups/mem"]
+launcher = "posix"
+cgroups_root = "mesos/agent"
+cgroups_enable_cfs = true
+cgroups_limit_swap = true
+sandbox_directory = "/sandbox"
+default_container_image = "docker:///busybox \"quoted\""
+containerizers = "docker,mesos"
+docker = "/usr/bin/docker"
+docker_socket = "/d.sock"
+docker_stop_timeout = "10secs"
+docker_kill_orphans = false
+docker_remove_delay = "5mins"
+container_disk_watch_interval = "100ms"
+enforce_container_disk_quota = true
+ecp_termination = "0.19"
+
+[log]
+level = "debug"
+format = "json"
+destination = "journald"
+"#;
+    let everything = parse(text).unwrap();
+    assert_ne!(everything.config, defaults.config);
+    for loaded in [defaults, everything] {
+        let file = printed(&loaded);
+        assert!(file.contains("cgroups_enable_cfs = "), "{file}");
+        assert!(
+            !file.contains("= \"true\"") && !file.contains("= \"false\""),
+            "{file}"
+        );
+        let again = parse(&file).unwrap_or_else(|e| panic!("{e}\n{file}"));
+        assert_eq!(again.config, loaded.config, "{file}");
+        assert_eq!(printed(&again), file);
+    }
+}
+
+#[test]
+fn a_duplicate_table_is_named_as_itself() {
+    let e = parse("[log]\nlevel = \"info\"\n[log]\nformat = \"json\"\n").unwrap_err();
+    match &e {
+        ConfigError::Parse { line, key, .. } => {
+            assert_eq!(*line, Some(3));
+            assert_eq!(key.as_deref(), Some("log"), "{e}");
+        }
+        other => panic!("expected Parse, got {other:?}"),
+    }
+    assert!(!e.to_string().contains("log.log"), "{e}");
+}
+
+#[test]
+fn later_errors_about_a_value_name_its_file_and_line() {
+    let loaded = parse("launcher = \"posix\"\nisolation = \"cgroups/bogus\"\n").unwrap();
+    let e = loaded.invalid(
+        "isolation",
+        "cgroups/bogus",
+        "unknown isolator 'cgroups/bogus'",
+    );
+    assert_eq!(
+        e.to_string(),
+        "/etc/phobos/phobos.toml:2: invalid value \"cgroups/bogus\" for isolation: unknown isolator 'cgroups/bogus'"
+    );
+    let mut flagged = parse("").unwrap();
+    flagged.apply_override("isolation", "x").unwrap();
+    assert!(
+        flagged
+            .invalid("isolation", "x", "unknown")
+            .to_string()
+            .starts_with("command line: "),
+    );
+}
+
+#[test]
+fn relative_directories_are_refused_from_flags_as_from_files() {
+    for key in ["runtime_dir", "work_dir"] {
+        let mut loaded = parse("").unwrap();
+        let e = loaded.apply_override(key, "relative/dir").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "command line: invalid value \"relative/dir\" for {key}: expected an absolute path"
+            )
+        );
+        let e = parse(&format!("{key} = \"relative/dir\"\n")).unwrap_err();
+        assert!(
+            e.to_string().ends_with(&format!(
+                "invalid value \"relative/dir\" for {key}: expected an absolute path"
+            )),
+            "{e}"
+        );
+    }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ContainerId, Resources};
+use crate::{ContainerId, Resources, Volume};
 
 /// The command to run, with Mesos `CommandInfo` semantics: `shell = true`
 /// runs `/bin/sh -c <value>`; otherwise `value` is the executable and
@@ -113,6 +113,28 @@ pub struct ContainerConfig {
     /// every later operation (update, usage, cleanup) uses the same ones.
     #[serde(default)]
     pub isolator_flags: IsolatorFlags,
+    /// The container's root filesystem, a directory on the host (Mesos
+    /// `ContainerLaunchInfo.rootfs`); `None` runs on the host's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rootfs: Option<PathBuf>,
+    /// Volumes mounted into the root filesystem, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Volume>,
+    /// Where the sandbox appears inside the root filesystem (Mesos
+    /// `--sandbox_directory`); `None` means `/mnt/mesos/sandbox`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_directory: Option<PathBuf>,
+}
+
+impl ContainerConfig {
+    /// The sandbox's path as the command sees it.
+    pub fn sandbox_in_container(&self) -> PathBuf {
+        match (&self.rootfs, &self.sandbox_directory) {
+            (None, _) => self.sandbox.clone(),
+            (Some(_), Some(dir)) => dir.clone(),
+            (Some(_), None) => PathBuf::from(crate::volume::DEFAULT_SANDBOX_DIRECTORY),
+        }
+    }
 }
 
 /// The Mesos agent flags the resource isolators follow (§6).

@@ -7,20 +7,26 @@
 pub mod config;
 pub mod containerizer;
 pub mod id;
+pub mod image_config;
 pub mod resources;
+pub mod safe_fs;
 pub mod state;
 pub mod statistics;
 pub mod store;
 pub mod termination;
 pub mod time;
+pub mod volume;
 pub mod wait_status;
 
 pub use config::{CommandSpec, ContainerConfig, IsolatorFlags, LauncherKind};
 pub use containerizer::{BoxError, Composing, Containerizer, Operation, Outcome};
 pub use id::{ContainerId, InvalidContainerId};
+pub use image_config::{CommandRequest, ImageConfig, MergeError, MergedCommand};
 pub use resources::{InvalidResource, Limit, Resources};
+pub use safe_fs::{SafeDir, SafeFsError};
 pub use state::{ContainerState, StateRecord};
 pub use statistics::ResourceStatistics;
 pub use store::{ContainerDir, RuntimeStore, StoreError};
 pub use termination::{Reason, TaskState, Termination};
+pub use volume::{InvalidVolume, Volume, VolumeSource};
 pub use wait_status::WaitStatus;

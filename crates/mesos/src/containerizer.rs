@@ -1163,6 +1163,9 @@ mod tests {
                 cgroups_enable_cfs: cfs,
                 ..Default::default()
             },
+            rootfs: None,
+            volumes: vec![],
+            sandbox_directory: None,
         }
     }
 

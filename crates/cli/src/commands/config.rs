@@ -1,5 +1,6 @@
 //! `phobos config`: the effective configuration, one key per line with its
-//! value and where it came from (default, file:line or command line).
+//! value and where it came from (default, file:line or command line), as
+//! a configuration file that loads back to the same values.
 
 use phobos_config::Source;
 use phobos_core::LauncherKind;
@@ -52,20 +53,16 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
         Some(path) => println!("# config file: {}", path.display()),
         None => println!("# no config file found: built-in defaults"),
     }
-    let key_width = entries.iter().map(|e| e.key.len()).max().unwrap_or(0);
-    let value_width = entries
-        .iter()
-        .map(|e| e.value.len() + 2)
-        .max()
-        .unwrap_or(0)
-        .min(40);
-    for e in &entries {
-        let value = format!("{:?}", e.value);
+    // Each line is valid TOML (the output loads back as a config file),
+    // with where the value came from as a comment.
+    let lines: Vec<String> = entries.iter().map(|e| e.toml_line()).collect();
+    let width = lines.iter().map(String::len).max().unwrap_or(0).min(60);
+    for (e, line) in entries.iter().zip(&lines) {
         let source = match (&isolation_note, e.key) {
             (Some(note), "isolation") => note.clone(),
             _ => e.source.to_string(),
         };
-        println!("{:key_width$} = {value:value_width$}  # {source}", e.key);
+        println!("{line:width$}  # {source}");
     }
     Ok(0)
 }

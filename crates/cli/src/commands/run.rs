@@ -157,7 +157,9 @@ fn build_config(
             isolator::resolve_isolation(&names, launcher)?
         }
         None if configured("isolation") => {
-            isolator::resolve_isolation(&settings.config.isolation, launcher)?
+            let names = &settings.config.isolation;
+            isolator::resolve_isolation(names, launcher)
+                .map_err(|e| settings.invalid("isolation", &names.join(","), e))?
         }
         None => {
             // --disk is measured by disk/du; add it to the defaults.
@@ -198,5 +200,8 @@ fn build_config(
         created_at: phobos_core::time::now_secs(),
         resources,
         isolator_flags,
+        rootfs: None,
+        volumes: vec![],
+        sandbox_directory: None,
     })
 }

@@ -142,6 +142,9 @@ fn build(
         created_at: phobos_core::time::now_secs(),
         resources,
         isolator_flags,
+        rootfs: None,
+        volumes: vec![],
+        sandbox_directory: None,
     };
     let launch = DockerLaunch {
         image,

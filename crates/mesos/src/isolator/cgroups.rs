@@ -776,6 +776,9 @@ mod tests {
                 ..Resources::default()
             },
             isolator_flags: IsolatorFlags::default(),
+            rootfs: None,
+            volumes: vec![],
+            sandbox_directory: None,
         };
         let c = iso.prepare(&config).unwrap().unwrap();
         let watch = c.oom_watch.unwrap();

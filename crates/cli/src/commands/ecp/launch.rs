@@ -42,7 +42,8 @@ pub fn run(global: &Global) -> anyhow::Result<()> {
             &isolator::default_isolation_with(launcher, containerizer.hierarchies()),
             launcher,
         )?,
-        Some(_) => isolator::resolve_isolation(&config.isolation, launcher)?,
+        Some(_) => isolator::resolve_isolation(&config.isolation, launcher)
+            .map_err(|e| settings.invalid("isolation", &config.isolation.join(","), e))?,
     };
     let env: Vec<(String, String)> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))

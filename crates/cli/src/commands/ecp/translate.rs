@@ -146,6 +146,9 @@ pub fn translate(
             created_at: settings.now,
             resources: resources(launch),
             isolator_flags: settings.isolator_flags.clone(),
+            rootfs: None,
+            volumes: vec![],
+            sandbox_directory: None,
         },
     })
 }

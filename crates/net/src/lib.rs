@@ -1,0 +1,40 @@
+//! CNI networking for Mesos containers (Mesos's `network/cni` isolator,
+//! driven by the CNI 1.0 specification):
+//!
+//! - [`config`]: network configuration lists from `network_cni_config_dir`
+//!   and the built-in default network `phobos` (bridge `phobos0`,
+//!   host-local addresses, port mapping, masquerading);
+//! - [`plugin`]: running one plugin binary with the CNI environment, a
+//!   timeout and bounded output;
+//! - [`result`]: plugin results and errors;
+//! - [`netns`]: network namespaces bound onto files (nsfs bind mounts,
+//!   setns(2), `lo` brought up with SIOCSIFFLAGS);
+//! - [`root`] and [`container`]: the state directory, ADD with prevResult
+//!   chaining and checkpoints, DEL in reverse order, host port reservations;
+//! - [`mode`]: `--network` / `-p` requests; [`ports`]: `-p` specifications;
+//! - [`etc_files`]: `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf` as
+//!   Mesos writes them; [`stats`]: `net_*` counters from `net/dev`.
+
+pub mod config;
+pub mod container;
+pub mod error;
+pub mod etc_files;
+pub mod mode;
+pub mod netns;
+pub mod plugin;
+pub mod ports;
+pub mod result;
+pub mod root;
+pub mod stats;
+
+pub use config::{
+    ConfigSource, DEFAULT_BRIDGE, DEFAULT_NETWORK, DEFAULT_PLUGINS_DIR, DEFAULT_SUBNET,
+    NetSettings, NetworkConfig, Networks, Plugins, Subnet,
+};
+pub use container::{Attachment, ContainerNet, EtcFiles};
+pub use error::NetError;
+pub use mode::{NetworkMode, NetworkRequest};
+pub use ports::{PortMapping, Protocol};
+pub use result::{CniResult, Dns};
+pub use root::NetRoot;
+pub use stats::NetStats;

@@ -1,0 +1,705 @@
+//! Real CNI networks: Debian's reference plugins (bridge, host-local,
+//! portmap, firewall, in /usr/lib/cni), the host's iptables, network
+//! namespaces and bridges this test creates. Every test uses its own
+//! bridge name and /24 subnet (10.213.x.0/24, derived from the pid), sends
+//! traffic only between its own namespaces and the host, bounded in count
+//! and time, and removes its bridge even when it fails.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use phobos_net::{
+    ContainerNet, NetError, NetRoot, NetSettings, NetworkMode, NetworkRequest, Networks,
+    PortMapping, Subnet, netns,
+};
+
+const PLUGINS: &str = "/usr/lib/cni";
+const IO_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn root_or_skip(test: &str) -> bool {
+    if !nix::unistd::Uid::effective().is_root() {
+        println!("skipping {test}: needs root");
+        return false;
+    }
+    for plugin in ["bridge", "host-local", "portmap", "firewall"] {
+        assert!(
+            Path::new(PLUGINS).join(plugin).exists(),
+            "{PLUGINS}/{plugin} is missing: install Debian's containernetworking-plugins (scripts/test.sh does)"
+        );
+    }
+    true
+}
+
+/// One test's world: a runtime dir, a bridge, a subnet, a config dir.
+struct World {
+    _tmp: tempfile::TempDir,
+    root: NetRoot,
+    bridge: String,
+    subnet: Subnet,
+    settings: NetSettings,
+    containers: Vec<ContainerNet>,
+    /// More bridges the test's configurations name.
+    extra_bridges: Vec<String>,
+}
+
+impl World {
+    fn new(k: u32) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let pid = std::process::id();
+        let bridge = format!("phxt{}{k}", pid % 100_000);
+        let third = (pid % 40) * 6 + k;
+        let subnet: Subnet = format!("10.213.{third}.0/24").parse().expect("subnet");
+        let conf = tmp.path().join("cni.d");
+        std::fs::create_dir(&conf).expect("conf dir");
+        let settings = NetSettings {
+            config_dir: Some(conf),
+            plugin_dirs: vec![PathBuf::from(PLUGINS)],
+            default_subnet: subnet,
+            default_bridge: bridge.clone(),
+            plugin_timeout: Duration::from_secs(60),
+        };
+        let root = NetRoot::new(&tmp.path().join("run"));
+        std::fs::create_dir(tmp.path().join("run")).expect("run dir");
+        root.prepare().expect("prepare the network root");
+        World {
+            _tmp: tmp,
+            root,
+            bridge,
+            subnet,
+            settings,
+            containers: Vec::new(),
+            extra_bridges: Vec::new(),
+        }
+    }
+
+    fn conf_dir(&self) -> &Path {
+        self.settings.config_dir.as_deref().expect("conf dir")
+    }
+
+    fn networks(&self) -> Networks {
+        Networks::load(&self.settings, &self.root.ipam_dir()).expect("load networks")
+    }
+
+    fn container(&mut self, id: &str) -> ContainerNet {
+        let c = self.root.container(id).expect("container");
+        c.create_netns().expect("create netns");
+        self.containers.push(c.clone());
+        c
+    }
+
+    fn default_request(ports: &[PortMapping]) -> Vec<NetworkRequest> {
+        vec![NetworkRequest {
+            name: "phobos".into(),
+            port_mappings: ports.to_vec(),
+        }]
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let plugins = self.settings.plugins();
+        for c in &self.containers {
+            if let Err(e) = c.detach(&plugins) {
+                eprintln!("cleanup: detach {}: {e}", c.dir().display());
+            }
+        }
+        if let Err(e) = self.root.unmount() {
+            eprintln!("cleanup: {e}");
+        }
+        if Path::new("/sys/class/net").join(&self.bridge).exists() {
+            let _ = Command::new("ip")
+                .args(["link", "del", &self.bridge])
+                .status();
+        }
+    }
+}
+
+fn ipv4(c: &ContainerNet) -> Ipv4Addr {
+    let a = c.attachments().expect("attachments");
+    match a[0].ip_addresses[0].parse::<IpAddr>().expect("ip") {
+        IpAddr::V4(v4) => v4,
+        IpAddr::V6(v6) => panic!("expected IPv4, got {v6}"),
+    }
+}
+
+fn iptables_save() -> String {
+    let out = Command::new("iptables-save")
+        .output()
+        .expect("iptables-save");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn host_mounts() -> String {
+    std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo")
+}
+
+fn bridge_ports(bridge: &str) -> Vec<String> {
+    let dir = Path::new("/sys/class/net").join(bridge).join("brif");
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn ipam_reservations(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(nets) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for net in nets.flatten() {
+        for entry in std::fs::read_dir(net.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.parse::<IpAddr>().is_ok() {
+                found.push(name);
+            }
+        }
+    }
+    found
+}
+
+/// Asserts nothing of container `c` is left on the host.
+fn assert_gone(world: &World, c: &ContainerNet, ips: &[Ipv4Addr]) {
+    assert!(!c.dir().exists(), "state dir left: {}", c.dir().display());
+    let ns = c.netns_path();
+    assert!(
+        !host_mounts().contains(&ns.display().to_string()),
+        "netns mount left: {}",
+        ns.display()
+    );
+    assert_eq!(
+        bridge_ports(&world.bridge),
+        Vec::<String>::new(),
+        "veth left on the bridge"
+    );
+    let rules = iptables_save();
+    let id = c.cni_container_id();
+    assert!(
+        !rules.contains(&id),
+        "iptables rule naming {id} left:\n{rules}"
+    );
+    for ip in ips {
+        assert!(
+            !rules.contains(&format!("{ip}/")) && !rules.contains(&format!("{ip}:")),
+            "iptables rule for {ip} left:\n{rules}"
+        );
+    }
+    assert_eq!(
+        ipam_reservations(&world.root.ipam_dir()),
+        Vec::<String>::new(),
+        "host-local reservation left"
+    );
+}
+
+/// A one-shot server in the namespace at `ns`: answers the first
+/// connection with `reply` and returns what it read.
+fn serve_once(
+    ns: &Path,
+    addr: SocketAddr,
+    reply: &'static [u8],
+) -> std::thread::JoinHandle<Vec<u8>> {
+    let listener = netns::run_in(ns, || TcpListener::bind(addr))
+        .expect("enter netns")
+        .expect("bind in the container");
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        let mut got = [0u8; 64];
+        let n = s.read(&mut got).unwrap_or(0);
+        s.write_all(reply).expect("reply");
+        got[..n].to_vec()
+    })
+}
+
+fn exchange(stream: std::io::Result<TcpStream>) -> Vec<u8> {
+    let mut s = stream.expect("connect");
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.write_all(b"ping").expect("send");
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply).expect("read reply");
+    reply
+}
+
+#[test]
+fn privileged_two_containers_talk_over_the_default_bridge_and_leave_nothing() {
+    if !root_or_skip("privileged_two_containers_talk_over_the_default_bridge_and_leave_nothing") {
+        return;
+    }
+    let mut world = World::new(1);
+    let networks = world.networks();
+    let plugins = world.settings.plugins();
+    let a = world.container("talk-a");
+    let b = world.container("talk-b");
+    let at_a = a
+        .attach(&networks, &plugins, &World::default_request(&[]))
+        .expect("attach a");
+    b.attach(&networks, &plugins, &World::default_request(&[]))
+        .expect("attach b");
+    assert_eq!(at_a[0].name, "phobos");
+    assert_eq!(at_a[0].ifname, "eth0");
+    let (ip_a, ip_b) = (ipv4(&a), ipv4(&b));
+    let net = u32::from(world.subnet.addr) >> 8;
+    assert_eq!(u32::from(ip_a) >> 8, net, "{ip_a} not in {}", world.subnet);
+    assert_ne!(ip_a, ip_b);
+    assert_eq!(bridge_ports(&world.bridge).len(), 2);
+    assert_eq!(
+        netns::interfaces(&a.netns_path()).unwrap().len(),
+        2,
+        "lo and eth0"
+    );
+
+    let server = serve_once(&a.netns_path(), SocketAddr::from((ip_a, 7001)), b"pong");
+    let reply = exchange(
+        netns::run_in(&b.netns_path(), || {
+            TcpStream::connect_timeout(&SocketAddr::from((ip_a, 7001)), IO_TIMEOUT)
+        })
+        .expect("enter b"),
+    );
+    assert_eq!(reply, b"pong");
+    assert_eq!(server.join().expect("server"), b"ping");
+
+    let stats = a.stats().expect("stats");
+    assert!(
+        stats.net_rx_packets >= 2 && stats.net_rx_bytes > 0,
+        "{stats:?}"
+    );
+    assert!(
+        stats.net_tx_packets >= 2 && stats.net_tx_bytes > 0,
+        "{stats:?}"
+    );
+
+    // /etc files as Mesos writes them.
+    let files = a
+        .write_etc_files(
+            "talk-a",
+            &a.attachments().unwrap(),
+            Path::new("/etc/resolv.conf"),
+        )
+        .expect("etc files");
+    assert_eq!(
+        std::fs::read_to_string(&files.hosts).unwrap(),
+        format!("127.0.0.1 localhost\n{ip_a} talk-a\n")
+    );
+    assert_eq!(
+        std::fs::read_to_string(&files.hostname).unwrap(),
+        "talk-a\n"
+    );
+    assert_eq!(
+        std::fs::read(&files.resolv_conf).unwrap(),
+        std::fs::read("/etc/resolv.conf").unwrap()
+    );
+
+    a.check(&plugins).expect("CHECK of a healthy container");
+    for c in [&a, &b] {
+        c.detach(&plugins).expect("detach");
+        c.detach(&plugins).expect("detach is idempotent");
+    }
+    assert_gone(&world, &a, &[ip_a, ip_b]);
+    assert_gone(&world, &b, &[ip_a, ip_b]);
+}
+
+#[test]
+fn privileged_published_port_answers_on_localhost_and_is_exclusive() {
+    if !root_or_skip("privileged_published_port_answers_on_localhost_and_is_exclusive") {
+        return;
+    }
+    let mut world = World::new(2);
+    let networks = world.networks();
+    let plugins = world.settings.plugins();
+    let host_port = {
+        let probe = TcpListener::bind("0.0.0.0:0").expect("probe");
+        probe.local_addr().unwrap().port()
+    };
+    let mapping: PortMapping = format!("{host_port}:8080").parse().unwrap();
+    let names = vec!["phobos".to_owned()];
+    let NetworkMode::Cni(requests) = NetworkMode::from_cli(&names, &[mapping], &networks).unwrap()
+    else {
+        panic!("expected CNI networks");
+    };
+    let web = world.container("web");
+    let at = web
+        .attach(&networks, &plugins, &requests)
+        .expect("attach with a port");
+    assert_eq!(at[0].port_mappings, [mapping]);
+    let ip = ipv4(&web);
+
+    let server = serve_once(
+        &web.netns_path(),
+        SocketAddr::from(([0, 0, 0, 0], 8080)),
+        b"published",
+    );
+    let reply = exchange(TcpStream::connect_timeout(
+        &SocketAddr::from(([127, 0, 0, 1], host_port)),
+        IO_TIMEOUT,
+    ));
+    assert_eq!(reply, b"published");
+    server.join().expect("server");
+
+    // The same host port for a second container: refused, nothing left.
+    let other = world.container("web2");
+    let err = other.attach(&networks, &plugins, &requests).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("host port {host_port}/tcp is already published by container web")
+    );
+    assert!(other.attachments().unwrap().is_empty());
+    assert_eq!(
+        bridge_ports(&world.bridge).len(),
+        1,
+        "the refused container has no veth"
+    );
+
+    web.detach(&plugins).expect("detach");
+    // Freed: the other container may publish it now.
+    other
+        .attach(&networks, &plugins, &requests)
+        .expect("port free again");
+    let ip2 = ipv4(&other);
+    other.detach(&plugins).expect("detach");
+    assert_gone(&world, &web, &[ip, ip2]);
+    assert_gone(&world, &other, &[ip, ip2]);
+}
+
+#[test]
+fn privileged_a_host_port_in_use_is_refused_with_nothing_left() {
+    if !root_or_skip("privileged_a_host_port_in_use_is_refused_with_nothing_left") {
+        return;
+    }
+    let mut world = World::new(3);
+    let networks = world.networks();
+    let plugins = world.settings.plugins();
+    let busy = TcpListener::bind("127.0.0.1:0").expect("host socket");
+    let port = busy.local_addr().unwrap().port();
+    let c = world.container("busy");
+    let requests = World::default_request(&[format!("{port}:80").parse().unwrap()]);
+    let err = c.attach(&networks, &plugins, &requests).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("host port {port}/tcp is already in use on this host")
+    );
+    assert!(!err.is_usage());
+    assert!(c.attachments().unwrap().is_empty());
+    assert_eq!(bridge_ports(&world.bridge), Vec::<String>::new());
+    assert!(
+        std::fs::read_dir(world.root.dir().join("ports"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+    c.detach(&plugins).expect("detach");
+    assert_gone(&world, &c, &[]);
+}
+
+#[test]
+fn privileged_a_failing_plugin_undoes_the_networks_already_joined() {
+    if !root_or_skip("privileged_a_failing_plugin_undoes_the_networks_already_joined") {
+        return;
+    }
+    let mut world = World::new(4);
+    let broken_bridge = format!("{}x", world.bridge);
+    world.extra_bridges.push(broken_bridge.clone());
+    std::fs::write(
+        world.conf_dir().join("broken.conflist"),
+        format!(
+            r#"{{"cniVersion":"1.0.0","name":"broken","plugins":[
+                {{"type":"bridge","bridge":"{broken_bridge}","ipam":{{"type":"host-local","subnet":"not-a-subnet","dataDir":"{}"}}}}]}}"#,
+            world.root.ipam_dir().display()
+        ),
+    )
+    .unwrap();
+    let networks = world.networks();
+    let plugins = world.settings.plugins();
+    let c = world.container("halfway");
+    let requests = vec![
+        NetworkRequest {
+            name: "phobos".into(),
+            port_mappings: vec![],
+        },
+        NetworkRequest {
+            name: "broken".into(),
+            port_mappings: vec![],
+        },
+    ];
+    let err = c.attach(&networks, &plugins, &requests).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("CNI ADD of network 'broken' failed in plugin 'bridge': "),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("not-a-subnet"),
+        "the plugin's own message: {msg}"
+    );
+    assert!(matches!(err, NetError::Plugin { .. }));
+    assert!(c.attachments().unwrap().is_empty(), "no checkpoint left");
+    assert_eq!(
+        bridge_ports(&world.bridge),
+        Vec::<String>::new(),
+        "eth0's veth removed"
+    );
+    assert_eq!(
+        ipam_reservations(&world.root.ipam_dir()),
+        Vec::<String>::new()
+    );
+    c.detach(&plugins).expect("detach");
+    assert_gone(&world, &c, &[]);
+    if Path::new("/sys/class/net").join(&broken_bridge).exists() {
+        let _ = Command::new("ip")
+            .args(["link", "del", &broken_bridge])
+            .status();
+    }
+}
+
+#[test]
+fn privileged_network_none_has_only_loopback_up() {
+    if !root_or_skip("privileged_network_none_has_only_loopback_up") {
+        return;
+    }
+    let mut world = World::new(6);
+    let networks = world.networks();
+    let plugins = world.settings.plugins();
+    let c = world.container("alone");
+    let attached = c
+        .attach(&networks, &plugins, &[])
+        .expect("no networks: lo only");
+    assert!(attached.is_empty());
+    assert_eq!(netns::interfaces(&c.netns_path()).unwrap(), ["lo"]);
+    // lo is up: a connection to 127.0.0.1 inside the namespace works.
+    let server = serve_once(
+        &c.netns_path(),
+        SocketAddr::from(([127, 0, 0, 1], 7002)),
+        b"lo",
+    );
+    let reply = exchange(
+        netns::run_in(&c.netns_path(), || {
+            TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], 7002)), IO_TIMEOUT)
+        })
+        .unwrap(),
+    );
+    assert_eq!(reply, b"lo");
+    server.join().unwrap();
+    assert_eq!(
+        c.stats().unwrap(),
+        phobos_net::NetStats::default(),
+        "lo is not counted"
+    );
+    c.detach(&plugins).expect("detach");
+    assert_gone(&world, &c, &[]);
+}
+
+#[test]
+fn privileged_a_process_namespace_is_bound_and_outlives_the_process() {
+    if !root_or_skip("privileged_a_process_namespace_is_bound_and_outlives_the_process") {
+        return;
+    }
+    let mut world = World::new(0);
+    let networks = world.networks();
+    let plugins = world.settings.plugins();
+    let mut child = Command::new("unshare")
+        .args(["--net", "sleep", "60"])
+        .spawn()
+        .expect("unshare --net");
+    let pid = child.id();
+    let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let deadline = std::time::Instant::now() + IO_TIMEOUT;
+    while std::fs::read_link(format!("/proc/{pid}/ns/net"))
+        .ok()
+        .as_ref()
+        == Some(&ours)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "unshare did not enter a new netns"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let c = world.root.container("proc").unwrap();
+    world.containers.push(c.clone());
+    c.bind_netns(pid).expect("bind");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        netns::is_bound(&c.netns_path()),
+        "the namespace outlives its process"
+    );
+    c.attach(&networks, &plugins, &World::default_request(&[]))
+        .expect("attach after exit");
+    let ip = ipv4(&c);
+    c.detach(&plugins).expect("detach");
+    assert_gone(&world, &c, &[ip]);
+}
+
+#[test]
+fn privileged_a_failing_chained_plugin_undoes_its_own_network() {
+    if !root_or_skip("privileged_a_failing_chained_plugin_undoes_its_own_network") {
+        return;
+    }
+    let mut world = World::new(5);
+    // The list's first plugin (bridge) succeeds, the second fails.
+    std::fs::write(
+        world.conf_dir().join("chain.conflist"),
+        format!(
+            r#"{{"cniVersion":"1.0.0","name":"chain","plugins":[
+                {{"type":"bridge","bridge":"{}","ipam":{{"type":"host-local","subnet":"{}","dataDir":"{}"}}}},
+                {{"type":"tuning","sysctl":{{"net.ipv4.conf.eth0.phobos_no_such_knob":"1"}}}}]}}"#,
+            world.bridge,
+            world.subnet,
+            world.root.ipam_dir().display()
+        ),
+    )
+    .unwrap();
+    let networks = world.networks();
+    let plugins = world.settings.plugins();
+    let c = world.container("chained");
+    let requests = vec![NetworkRequest {
+        name: "chain".into(),
+        port_mappings: vec![],
+    }];
+    let err = c.attach(&networks, &plugins, &requests).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("CNI ADD of network 'chain' failed in plugin 'tuning': "),
+        "{msg}"
+    );
+    assert!(msg.contains("phobos_no_such_knob"), "{msg}");
+    assert!(c.attachments().unwrap().is_empty(), "no checkpoint left");
+    assert_eq!(
+        bridge_ports(&world.bridge),
+        Vec::<String>::new(),
+        "the bridge plugin's veth was deleted"
+    );
+    assert_eq!(
+        ipam_reservations(&world.root.ipam_dir()),
+        Vec::<String>::new()
+    );
+    c.detach(&plugins).expect("detach");
+    assert_gone(&world, &c, &[]);
+}
+
+/// The child half of the crash test: attaches and is SIGKILLed during ADD.
+fn crash_child() {
+    let var = |k: &str| std::env::var(k).expect(k);
+    let settings = NetSettings {
+        config_dir: Some(PathBuf::from(var("PHOBOS_NET_CONF"))),
+        plugin_dirs: NetSettings::split_plugin_dirs(&var("PHOBOS_NET_PLUGINS")),
+        ..NetSettings::default()
+    };
+    let root = NetRoot::new(Path::new(&var("PHOBOS_NET_RUNTIME")));
+    let networks = Networks::load(&settings, &root.ipam_dir()).expect("load");
+    let c = root.container("killed").expect("container");
+    let requests = vec![NetworkRequest {
+        name: "slow".into(),
+        port_mappings: vec![],
+    }];
+    let _ = c.attach(&networks, &settings.plugins(), &requests);
+    panic!("the parent should have killed this process during ADD");
+}
+
+#[test]
+fn privileged_a_launcher_killed_during_add_leaves_nothing_after_detach() {
+    if std::env::var_os("PHOBOS_NET_CRASH_CHILD").is_some() {
+        crash_child();
+        return;
+    }
+    if !root_or_skip("privileged_a_launcher_killed_during_add_leaves_nothing_after_detach") {
+        return;
+    }
+    let mut world = World::new(7);
+    let tmp = world
+        .root
+        .dir()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_owned();
+    // A plugin that records its pid, says it started, and hangs.
+    let bin = tmp.join("plugins");
+    std::fs::create_dir(&bin).unwrap();
+    let marker = tmp.join("slow.pid");
+    let slow = bin.join("phobos-test-slow");
+    std::fs::write(
+        &slow,
+        format!(
+            "#!/bin/sh\necho $$ > {}.tmp\nmv {0}.tmp {0}\nexec sleep 120\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(
+        world.conf_dir().join("slow.conflist"),
+        format!(
+            r#"{{"cniVersion":"1.0.0","name":"slow","plugins":[
+                {{"type":"bridge","bridge":"{}","ipam":{{"type":"host-local","subnet":"{}","dataDir":"{}"}}}},
+                {{"type":"phobos-test-slow"}}]}}"#,
+            world.bridge,
+            world.subnet,
+            world.root.ipam_dir().display()
+        ),
+    )
+    .unwrap();
+    let plugin_path = format!("{PLUGINS}:{}", bin.display());
+    let c = world.container("killed");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "privileged_a_launcher_killed_during_add_leaves_nothing_after_detach",
+            "--nocapture",
+        ])
+        .env("PHOBOS_NET_CRASH_CHILD", "1")
+        .env("PHOBOS_NET_CONF", world.conf_dir())
+        .env("PHOBOS_NET_PLUGINS", &plugin_path)
+        .env("PHOBOS_NET_RUNTIME", world.root.dir().parent().unwrap())
+        .spawn()
+        .expect("spawn the attaching child");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !marker.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slow plugin never started"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the child ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let slow_pid: i32 = std::fs::read_to_string(&marker)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(slow_pid),
+        nix::sys::signal::SIGKILL,
+    );
+
+    // The bridge plugin's work is there, recorded in the checkpoint.
+    assert_eq!(
+        bridge_ports(&world.bridge).len(),
+        1,
+        "veth made before the kill"
+    );
+    let seen = c.attachments().expect("checkpoint readable");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].result, None, "ADD never completed");
+    assert_eq!(ipam_reservations(&world.root.ipam_dir()).len(), 1);
+
+    // What recover does for a dead container: detach from the checkpoints.
+    let mut settings = world.settings.clone();
+    settings.plugin_dirs = NetSettings::split_plugin_dirs(&plugin_path);
+    // The hanging plugin's DEL would hang too; make DEL of it quick.
+    std::fs::write(&slow, "#!/bin/sh\necho '{}'\n").unwrap();
+    c.detach(&settings.plugins())
+        .expect("detach after the crash");
+    assert_gone(&world, &c, &[]);
+}
