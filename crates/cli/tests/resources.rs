@@ -19,8 +19,8 @@ const MB: u64 = 1024 * 1024;
 
 /// The most a test waits for a workload to reach a state: generous, since
 /// the machine may be loaded and CI runs these tests under qemu TCG too
-/// (scripts/v2-lane.sh), where building the 64 MiB of `BUSY` alone took
-/// ~21 s. Waits end as soon as the condition holds.
+/// (scripts/v2-lane.sh), 10-50 times slower than natively. Waits end as
+/// soon as the condition holds.
 const PATIENCE: Duration = Duration::from_secs(120);
 
 struct Env {
@@ -524,12 +524,12 @@ fn stats_until(env: &Env, id: &str, done: impl Fn(&Value) -> bool) -> Value {
     }
 }
 
-/// A command that holds 64 MB of touched memory (a shell variable), then
-/// makes system calls in a loop (dd) and spins in user mode. The system
-/// call loop starts only once the memory is built, so that it does not
-/// compete with building it (under qemu TCG that took minutes).
-const BUSY: &str = "x=$(head -c 67108864 /dev/zero | tr '\\0' a); \
-     dd if=/dev/zero of=/dev/null bs=1 2>/dev/null & touch ready; while :; do :; done";
+/// A command that makes system calls in a loop (dd), holds 64 MB of
+/// touched memory and spins in user mode. Perl (Essential on Debian) fills
+/// its string with one memset: a shell building the same string byte by
+/// byte took minutes under qemu TCG (scripts/v2-lane.sh).
+const BUSY: &str = "dd if=/dev/zero of=/dev/null bs=1 2>/dev/null & \
+     exec perl -e '$x = \"a\" x 67108864; 1 while 1'";
 
 fn check_usage(env: &mut Env, id: &str, args: &[&str]) {
     let mut all = args.to_vec();

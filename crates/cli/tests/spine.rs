@@ -197,7 +197,7 @@ fn privileged_exit_status_survives_the_launchers_death() {
             "--",
             "sh",
             "-c",
-            "sleep 0.3; exit 5",
+            "until [ -e go ]; do sleep 0.05; done; exit 5",
         ])
         .stdout(Stdio::null())
         .spawn()
@@ -208,6 +208,8 @@ fn privileged_exit_status_survives_the_launchers_death() {
     }));
     launcher.kill().unwrap();
     launcher.wait().unwrap();
+    // Only now may the command end: with its launcher gone.
+    std::fs::write(env.sandbox("orphaned").join("go"), "").unwrap();
     let t = env.wait_json("orphaned");
     assert_eq!(t["exit_code"], 5, "{t}");
     assert!(env.cgroup_dirs("orphaned").is_empty());
