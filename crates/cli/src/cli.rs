@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
-use phobos_config::LoadedConfig;
+use phobos_runtime::Settings;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -44,12 +44,10 @@ pub struct Global {
     /// RUST_LOG overrides.
     #[arg(long, global = true)]
     pub log_level: Option<String>,
-    /// The effective cgroups root, resolved from the flag and the config.
+    /// The effective settings (configuration with provenance, flags
+    /// applied), built once by `context::resolve`.
     #[arg(skip)]
-    pub cgroups_root: String,
-    /// The effective configuration with the provenance of every value.
-    #[arg(skip)]
-    pub settings: Option<Arc<LoadedConfig>>,
+    pub settings: Option<Arc<Settings>>,
 }
 
 /// Each subcommand's arguments are built only when it is the one invoked
@@ -127,6 +125,11 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", requires = "rm")]
         older_than: Option<String>,
     },
+    /// Pull, load, list and remove images for the Mesos containerizer.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
     /// Print the effective configuration and where each value came from.
     Config {
         #[arg(long)]
@@ -145,6 +148,33 @@ pub enum Command {
         #[command(subcommand)]
         call: EcpCall,
     },
+}
+
+/// `phobos image …`.
+#[derive(Subcommand, Debug, Clone)]
+pub enum ImageCommand {
+    /// Load the images of a `docker save` archive or an OCI archive.
+    Load {
+        /// The archive (plain or gzip-compressed tar).
+        file: PathBuf,
+        /// Name for images the archive does not name (or only tags).
+        #[arg(long, value_name = "REFERENCE")]
+        name: Option<String>,
+    },
+    /// List stored images.
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an image (refused while a container uses it) and the layers
+    /// no other image uses.
+    Rm {
+        /// The image.
+        reference: String,
+    },
+    /// Remove layers no image or container uses, and leftovers of
+    /// interrupted pulls.
+    Prune,
 }
 
 // One external containerizer call: one framed protobuf message in on

@@ -5,7 +5,8 @@
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
-use phobos_docker::{DockerNetwork, PortMapping, PortProtocol, PortRange, PullProgress, Volume};
+use phobos_runtime::Volume;
+use phobos_runtime::docker::{DockerNetwork, PortMapping, PortProtocol, PortRange, PullProgress};
 
 use crate::cli::DockerArgs;
 use crate::error::usage;
@@ -121,8 +122,8 @@ pub fn volume(text: &str) -> anyhow::Result<Volume> {
         )));
     }
     Ok(Volume {
-        host_path: host_path.display().to_string(),
-        container_path: container.to_owned(),
+        host_path,
+        container_path: container.into(),
         read_only,
     })
 }
@@ -210,7 +211,7 @@ mod tests {
         let spec = format!("{}:/data:ro", dir.path().display());
         let v = volume(&spec).expect("volume");
         assert!(v.read_only);
-        assert_eq!(v.container_path, "/data");
+        assert_eq!(v.container_path, std::path::Path::new("/data"));
         let missing = format!("{}/nope:/data", dir.path().display());
         let err = volume(&missing).unwrap_err().to_string();
         assert!(err.contains("does not exist"), "{err}");

@@ -53,7 +53,7 @@ impl<'a> Forward<'a> {
 
     fn forward_pending(&self) {
         while let Ok(Some(info)) = self.signals.read_signal() {
-            let _ = phobos_mesos::sys::pidfd_send_signal(self.target, info.ssi_signo as i32);
+            let _ = phobos_runtime::sys::pidfd_send_signal(self.target, info.ssi_signo as i32);
         }
     }
 }

@@ -47,11 +47,11 @@ pub enum Face {
 /// line on stderr.
 pub fn init(global: &Global, face: Face) {
     let settings = context::settings(global);
-    let log = &settings.config.log;
+    let log = &settings.config().log;
     let from_env = std::env::var("RUST_LOG")
         .ok()
         .filter(|v| !v.trim().is_empty());
-    let level = match (settings.source("log.level"), face) {
+    let level = match (settings.loaded().source("log.level"), face) {
         (Some(Source::Default) | None, Face::Human) => LevelFilter::WARN,
         (Some(Source::Default) | None, Face::Ecp) => LevelFilter::INFO,
         _ => level_filter(log.level),

@@ -20,7 +20,7 @@ fn main() -> ExitCode {
     // The init helper is exec'd on every launch: dispatch it before any
     // argument parsing, configuration or logging set-up, to keep launches fast.
     if std::env::args_os().nth(1).is_some_and(|a| a == "init") {
-        return ExitCode::from(phobos_mesos::init::main().clamp(0, 255) as u8);
+        return ExitCode::from(phobos_runtime::init_main().clamp(0, 255) as u8);
     }
     let mut cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,

@@ -2,8 +2,9 @@
 //! Every value is checked before anything touches the disk; a bad one is a
 //! usage error (exit 2) naming the option and the value.
 
+use phobos_core::Resources;
 use phobos_core::resources::{Quantity, parse_limit, parse_pids, parse_request};
-use phobos_core::{IsolatorFlags, Resources};
+use phobos_runtime::FlagOverrides;
 
 use crate::cli::{IsolatorFlagArgs, ResourceArgs};
 use crate::error::usage;
@@ -42,29 +43,28 @@ pub fn disk(text: &str) -> anyhow::Result<f64> {
     Ok(parse_request("--disk", Quantity::Disk, text)?)
 }
 
-/// The isolator flags of `phobos run`.
-/// The isolator flags: each flag given on the command line, else the
-/// configuration's value (the switches can only turn a setting on).
-pub fn flags(
-    args: &IsolatorFlagArgs,
-    config: &phobos_config::Config,
-) -> anyhow::Result<IsolatorFlags> {
-    let interval = match &args.container_disk_watch_interval {
-        Some(text) => phobos_config::parse_duration(text)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                usage(format!(
-                    "invalid value '{text}' for --container-disk-watch-interval: expected a positive duration such as 15s or 500ms"
-                ))
-            })?,
-        None => config.container_disk_watch_interval,
-    };
-    Ok(IsolatorFlags {
-        cgroups_enable_cfs: args.cgroups_enable_cfs || config.cgroups_enable_cfs,
-        cgroups_limit_swap: args.cgroups_limit_swap || config.cgroups_limit_swap,
-        container_disk_watch_interval_secs: interval.as_secs_f64(),
-        enforce_container_disk_quota: args.enforce_container_disk_quota
-            || config.enforce_container_disk_quota,
+/// The isolator switches and the disk watch interval of `phobos run` (a
+/// switch can only turn a setting on; the settings combine them with the
+/// configuration).
+pub fn flags(args: &IsolatorFlagArgs) -> anyhow::Result<FlagOverrides> {
+    let interval = args
+        .container_disk_watch_interval
+        .as_deref()
+        .map(|text| {
+            phobos_config::parse_duration(text)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    usage(format!(
+                        "invalid value '{text}' for --container-disk-watch-interval: expected a positive duration such as 15s or 500ms"
+                    ))
+                })
+        })
+        .transpose()?;
+    Ok(FlagOverrides {
+        cgroups_enable_cfs: args.cgroups_enable_cfs,
+        cgroups_limit_swap: args.cgroups_limit_swap,
+        enforce_container_disk_quota: args.enforce_container_disk_quota,
+        container_disk_watch_interval: interval,
     })
 }

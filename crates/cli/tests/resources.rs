@@ -620,14 +620,16 @@ fn privileged_cgroups_are_removed_on_destroy() {
 #[test]
 fn privileged_recover_removes_orphan_resource_cgroups() {
     require_cgroups!("privileged_recover_removes_orphan_resource_cgroups");
-    let env = Env::new();
-    // A cgroup of a container whose runtime directory is gone, with a
-    // process still in it.
+    let mut env = Env::new();
+    // The cgroups of a container whose runtime directory is gone, with a
+    // process still in them. (Cgroups Phobos did not create are not
+    // orphans; see tests/recover.rs.)
+    env.start("orphan1", &["--mem", "32", "--", "sleep", "600"]);
+    let init = init_pid(&env, "orphan1");
     let (_, mem) = env.cgroup(Controller::Memory, "orphan1");
     let (_, pids) = env.cgroup(Controller::Pids, "orphan1");
-    for d in [&mem, &pids] {
-        std::fs::create_dir_all(d).unwrap();
-    }
+    assert!(mem.is_dir() && pids.is_dir());
+    std::fs::remove_dir_all(env.dir.path().join("run/containers/orphan1")).unwrap();
     let mut child = Command::new("sleep").arg("600").spawn().unwrap();
     std::fs::write(mem.join("cgroup.procs"), child.id().to_string()).unwrap();
     let out = env.phobos(&["recover", "--json"]);
@@ -644,4 +646,11 @@ fn privileged_recover_removes_orphan_resource_cgroups() {
         std::os::unix::process::ExitStatusExt::signal(&status),
         Some(libc::SIGKILL)
     );
+    // SAFETY: kill(2) with signal 0 only checks that the pid exists.
+    let gone = || unsafe { libc::kill(init, 0) } != 0;
+    let start = std::time::Instant::now();
+    while !gone() && start.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(gone(), "the orphan's init survived");
 }

@@ -346,24 +346,25 @@ fn privileged_recover_destroys_orphan_cgroups_and_keeps_live_containers() {
     }
     let env = Env::new();
     env.detach("keeper", &["sleep", "1000"]);
-    // An orphan: a cgroup in the kill hierarchy with a process and no
-    // runtime directory (as if the runtime dir had been wiped).
-    let keeper_cg = env.cgroup_dirs("keeper").remove(0);
-    let orphan_cg = keeper_cg.with_file_name("orphan");
-    std::fs::create_dir(&orphan_cg).unwrap();
-    let mut victim = std::process::Command::new("sleep")
-        .arg("1000")
-        .spawn()
-        .unwrap();
-    std::fs::write(orphan_cg.join("cgroup.procs"), victim.id().to_string()).unwrap();
+    // An orphan: a container's cgroups, with its processes, and no runtime
+    // directory (as if the runtime dir had been wiped). A cgroup Phobos did
+    // not create is not an orphan (see tests/recover.rs).
+    env.detach("orphan", &["sleep", "1000"]);
+    let victim = env.status_json("orphan")["pid"].as_i64().unwrap();
+    let orphan_cgs = env.cgroup_dirs("orphan");
+    assert!(!orphan_cgs.is_empty());
+    std::fs::remove_dir_all(env.container_dir("orphan")).unwrap();
 
     let report = env.ok(&["recover"]);
     assert!(report.contains("recovered keeper"), "{report}");
     assert!(report.contains("destroyed orphan cgroup"), "{report}");
-    let status = victim.wait().unwrap();
-    use std::os::unix::process::ExitStatusExt;
-    assert_eq!(status.signal(), Some(libc::SIGKILL));
-    assert!(!orphan_cg.exists());
+    assert!(
+        eventually(Duration::from_secs(10), || !alive(victim)),
+        "the orphan's init survived"
+    );
+    for cg in orphan_cgs {
+        assert!(!cg.exists(), "{} left", cg.display());
+    }
     assert_eq!(env.status_json("keeper")["state"], "RUNNING");
 }
 
@@ -406,6 +407,10 @@ fn crash_at(point: &str, detach: bool) {
         assert!(
             !env.container_dir(&id).exists(),
             "{point}: runtime dir left: {report}"
+        );
+        assert!(
+            !env.sandbox(&id).exists(),
+            "{point}: sandbox left: {report}"
         );
         let leftovers = std::fs::read_dir(env.runtime.path().join("containers"))
             .map(|d| d.count())

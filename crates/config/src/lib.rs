@@ -45,6 +45,12 @@ pub const KEYS: &[&str] = &[
     "container_disk_watch_interval",
     "enforce_container_disk_quota",
     "ecp_termination",
+    "image_providers",
+    "image_provisioner_backend",
+    "docker_registry",
+    "docker_store_dir",
+    "docker_config",
+    "docker_insecure_registries",
     "log.level",
     "log.format",
     "log.destination",
@@ -58,7 +64,11 @@ const CGROUPS_HIERARCHY_UNUSED: &str =
     "not used: Phobos finds every cgroup hierarchy in /proc/self/mountinfo; remove this key";
 
 /// Keys that may be unset (shown as a comment by `phobos config`).
-const OPTIONAL_KEYS: &[&str] = &["default_container_image"];
+const OPTIONAL_KEYS: &[&str] = &[
+    "default_container_image",
+    "docker_store_dir",
+    "docker_config",
+];
 
 /// Keys whose values are booleans.
 const BOOLEAN_KEYS: &[&str] = &[
@@ -274,11 +284,33 @@ pub struct Config {
     pub enforce_container_disk_quota: bool,
     /// Which `Termination` the ECP writes.
     pub ecp_termination: EcpTermination,
+    /// Image providers for the Mesos containerizer (`docker`); empty
+    /// disables images there.
+    pub image_providers: Vec<String>,
+    /// How root filesystems are made: `overlay` (default) or `copy`.
+    pub image_provisioner_backend: String,
+    /// The default registry's URL.
+    pub docker_registry: String,
+    /// The image store; `None` means `<work_dir>/store`.
+    pub docker_store_dir: Option<PathBuf>,
+    /// A Docker client `config.json` (path, or the JSON itself) with
+    /// registry credentials.
+    pub docker_config: Option<String>,
+    /// Registries (`host[:port]`) spoken to over plain HTTP besides
+    /// 127.0.0.0/8 and [::1].
+    pub docker_insecure_registries: Vec<String>,
     /// Logging.
     pub log: LogConfig,
 }
 
 impl Config {
+    /// The image store: `docker_store_dir`, else `<work_dir>/store`.
+    pub fn store_dir(&self) -> PathBuf {
+        self.docker_store_dir
+            .clone()
+            .unwrap_or_else(|| self.work_dir.join("store"))
+    }
+
     /// The built-in defaults for this environment.
     ///
     /// Root gets `/run/phobos` and `/var/lib/phobos` and the linux launcher;
@@ -323,6 +355,12 @@ impl Config {
             container_disk_watch_interval: Duration::from_secs(15),
             enforce_container_disk_quota: false,
             ecp_termination: EcpTermination::V0_26,
+            image_providers: Vec::new(),
+            image_provisioner_backend: "overlay".to_owned(),
+            docker_registry: "https://registry-1.docker.io".to_owned(),
+            docker_store_dir: None,
+            docker_config: None,
+            docker_insecure_registries: Vec::new(),
             log: LogConfig {
                 level: LogLevel::Info,
                 format: LogFormat::Human,
@@ -370,6 +408,16 @@ impl Config {
                 EcpTermination::V0_19 => "0.19",
             }
             .to_owned(),
+            "image_providers" => self.image_providers.join(","),
+            "image_provisioner_backend" => self.image_provisioner_backend.clone(),
+            "docker_registry" => self.docker_registry.clone(),
+            "docker_store_dir" => self
+                .docker_store_dir
+                .as_deref()
+                .map(path)
+                .unwrap_or_default(),
+            "docker_config" => self.docker_config.clone().unwrap_or_default(),
+            "docker_insecure_registries" => self.docker_insecure_registries.join(","),
             "log.level" => match self.log.level {
                 LogLevel::Off => "off",
                 LogLevel::Error => "error",
@@ -473,6 +521,42 @@ impl Config {
                     ],
                 )?
             }
+            "image_providers" => {
+                let mut providers = Vec::new();
+                for name in name_list(value)? {
+                    match name.to_ascii_lowercase().as_str() {
+                        "docker" => providers.push("docker".to_owned()),
+                        "appc" => return Err("appc images are not supported".to_owned()),
+                        other => {
+                            return Err(format!(
+                                "unknown image provider {other:?}: expected \"docker\""
+                            ));
+                        }
+                    }
+                }
+                self.image_providers = providers;
+            }
+            "image_provisioner_backend" => {
+                self.image_provisioner_backend =
+                    one_of(value, &[("overlay", "overlay"), ("copy", "copy")])?.to_owned()
+            }
+            "docker_registry" => {
+                let url = non_empty_string(value)?;
+                let rest = url
+                    .strip_prefix("https://")
+                    .or_else(|| url.strip_prefix("http://"))
+                    .ok_or("expected an http:// or https:// URL")?;
+                if rest.trim_end_matches('/').is_empty() || rest.trim_end_matches('/').contains('/')
+                {
+                    return Err(
+                        "expected a registry URL such as https://registry-1.docker.io".to_owned(),
+                    );
+                }
+                self.docker_registry = url;
+            }
+            "docker_store_dir" => self.docker_store_dir = Some(absolute_path(value)?),
+            "docker_config" => self.docker_config = Some(non_empty_string(value)?),
+            "docker_insecure_registries" => self.docker_insecure_registries = name_list(value)?,
             "log.level" => {
                 self.log.level = one_of(
                     value,

@@ -35,6 +35,12 @@ pub(crate) struct RawConfig {
     container_disk_watch_interval: Field,
     enforce_container_disk_quota: Field,
     ecp_termination: Field,
+    image_providers: Field,
+    image_provisioner_backend: Field,
+    docker_registry: Field,
+    docker_store_dir: Field,
+    docker_config: Field,
+    docker_insecure_registries: Field,
     log: Option<RawLog>,
 }
 
@@ -84,6 +90,15 @@ impl RawConfig {
                 self.enforce_container_disk_quota,
             ),
             ("ecp_termination", self.ecp_termination),
+            ("image_providers", self.image_providers),
+            ("image_provisioner_backend", self.image_provisioner_backend),
+            ("docker_registry", self.docker_registry),
+            ("docker_store_dir", self.docker_store_dir),
+            ("docker_config", self.docker_config),
+            (
+                "docker_insecure_registries",
+                self.docker_insecure_registries,
+            ),
             ("log.level", log.level),
             ("log.format", log.format),
             ("log.destination", log.destination),

@@ -123,6 +123,12 @@ docker_remove_delay = "5mins"
 container_disk_watch_interval = "100ms"
 enforce_container_disk_quota = true
 ecp_termination = "0.19"
+image_providers = "docker"
+image_provisioner_backend = "copy"
+docker_registry = "http://127.0.0.1:5000"
+docker_store_dir = "/s"
+docker_config = "/c.json"
+docker_insecure_registries = "a.lan:5000,b.lan"
 
 [log]
 level = "debug"
@@ -557,6 +563,50 @@ fn errors_in_loaded_files_name_the_real_path() {
             path.display()
         )
     );
+}
+
+#[test]
+fn image_keys_take_mesos_flag_values() {
+    let c = parse("").unwrap().config;
+    assert!(c.image_providers.is_empty());
+    assert_eq!(c.image_provisioner_backend, "overlay");
+    assert_eq!(c.docker_registry, "https://registry-1.docker.io");
+    assert_eq!(c.store_dir(), Path::new("/var/lib/phobos/store"));
+    let c = parse(
+        "image_providers = \"DOCKER\"\nimage_provisioner_backend = \"copy\"\n\
+         docker_registry = \"http://127.0.0.1:5000\"\ndocker_store_dir = \"/srv/store\"\n\
+         docker_config = \"/root/.docker/config.json\"\n\
+         docker_insecure_registries = [\"reg.lan:5000\"]\n",
+    )
+    .unwrap()
+    .config;
+    assert_eq!(c.image_providers, vec!["docker"]);
+    assert_eq!(c.image_provisioner_backend, "copy");
+    assert_eq!(c.docker_registry, "http://127.0.0.1:5000");
+    assert_eq!(c.store_dir(), Path::new("/srv/store"));
+    assert_eq!(
+        c.docker_config.as_deref(),
+        Some("/root/.docker/config.json")
+    );
+    assert_eq!(c.docker_insecure_registries, vec!["reg.lan:5000"]);
+    for (text, want) in [
+        (
+            "image_providers = \"appc\"",
+            "appc images are not supported",
+        ),
+        (
+            "image_provisioner_backend = \"aufs\"",
+            "expected one of \"overlay\", \"copy\"",
+        ),
+        (
+            "docker_registry = \"registry.lan\"",
+            "expected an http:// or https:// URL",
+        ),
+        ("docker_store_dir = \"store\"", "expected an absolute path"),
+    ] {
+        let e = err(text);
+        assert!(e.contains(want), "{text}: {e}");
+    }
 }
 
 /// Every entry printed as `phobos config` prints it, as one file.

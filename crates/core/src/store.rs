@@ -168,25 +168,19 @@ impl RuntimeStore {
             let Some(_op) = dir.try_lock_op()? else {
                 continue;
             };
-            if !dir.exists(TERMINATION_FILE) {
-                continue;
-            }
-            let ended = dir.state()?.map_or(0.0, |r| r.since);
-            if older_than.is_some_and(|age| now - ended < age.as_secs_f64()) {
-                continue;
-            }
-            let sandbox = match dir.read_json::<crate::ContainerConfig>(CONFIG_FILE) {
-                Ok(Some(config)) => config.sandbox,
-                _ => work_dir.join(CONTAINERS_DIR).join(id.as_str()),
-            };
-            if sandbox.starts_with(work_dir) {
-                match fs::remove_dir_all(&sandbox) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(io_err("remove", &sandbox)(e)),
+            // A malformed entry whose init (if it ever had one) is gone is
+            // removed whatever its age: nothing can ever read it.
+            let malformed = dir.malformed().is_some() && !dir.init_alive()?;
+            if !malformed {
+                if !dir.exists(TERMINATION_FILE) {
+                    continue;
+                }
+                let ended = dir.state()?.map_or(0.0, |r| r.since);
+                if older_than.is_some_and(|age| now - ended < age.as_secs_f64()) {
+                    continue;
                 }
             }
-            dir.remove()?;
+            dir.remove_whole(work_dir)?;
             removed.push(id);
         }
         Ok(removed)
@@ -420,17 +414,21 @@ impl ContainerDir {
     pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let target = self.file(name);
         let tmp = self.file(&format!(".{name}.{}", std::process::id()));
-        let mut file = OpenOptions::new()
+        let written = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(0o644)
             .custom_flags(libc::O_CLOEXEC)
             .open(&tmp)
-            .map_err(io_err("create", &tmp))?;
-        file.write_all(bytes).map_err(io_err("write", &tmp))?;
-        drop(file);
-        fs::rename(&tmp, &target).map_err(io_err("rename into place", &target))
+            .map_err(io_err("create", &tmp))
+            .and_then(|mut file| file.write_all(bytes).map_err(io_err("write", &tmp)))
+            .and_then(|()| fs::rename(&tmp, &target).map_err(io_err("rename into place", &target)));
+        if written.is_err() {
+            // A full filesystem must not leave the temporary behind.
+            let _ = fs::remove_file(&tmp);
+        }
+        written
     }
 
     pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
@@ -490,7 +488,10 @@ impl ContainerDir {
         let _ = fs::remove_file(&tmp);
         std::os::unix::fs::symlink(record.to_link(), &tmp).map_err(io_err("create", &tmp))?;
         let target = self.file(STATE_FILE);
-        fs::rename(&tmp, &target).map_err(io_err("rename into place", &target))?;
+        if let Err(e) = fs::rename(&tmp, &target) {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err("rename into place", &target)(e));
+        }
         Ok(record)
     }
 
@@ -523,6 +524,73 @@ impl ContainerDir {
 
     pub fn destroy_requested(&self) -> bool {
         self.exists(DESTROYING_MARKER)
+    }
+
+    /// Removes the temporaries (`.NAME.PID`) that writers killed between
+    /// creating and renaming them left behind. Only for a caller that
+    /// holds the operation lock while init is gone: nobody else writes then.
+    pub fn remove_temporaries(&self) -> Result<(), StoreError> {
+        let read = match fs::read_dir(&self.path) {
+            Ok(read) => read,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err("list", &self.path)(e)),
+        };
+        for entry in read {
+            let entry = entry.map_err(io_err("list", &self.path))?;
+            if entry.file_name().as_bytes().starts_with(b".") {
+                let path = entry.path();
+                match fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err("remove", &path)(e)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Why this entry is not a usable container record (no or unreadable
+    /// `config` or `state`), or `None` when it is one. Every published
+    /// record has both: they are written before it becomes visible.
+    pub fn malformed(&self) -> Option<String> {
+        match self.read_json::<crate::ContainerConfig>(CONFIG_FILE) {
+            Ok(Some(_)) => {}
+            Ok(None) => return Some(format!("{} is missing", self.file(CONFIG_FILE).display())),
+            Err(e) => return Some(e.to_string()),
+        }
+        match self.state() {
+            Ok(Some(_)) => None,
+            Ok(None) => Some(format!("{} is missing", self.file(STATE_FILE).display())),
+            Err(e) => Some(e.to_string()),
+        }
+    }
+
+    /// Removes the sandbox when it lies under `work_dir` (a sandbox
+    /// elsewhere, such as a Mesos agent's executor directory, belongs to
+    /// whoever chose it), then the runtime directory: whatever is removed is
+    /// removed whole, so a later container with this ID starts afresh.
+    /// The sandbox of an entry with no readable config is the default one.
+    pub fn remove_whole(&self, work_dir: &Path) -> Result<(), StoreError> {
+        let sandbox = match self.read_json::<crate::ContainerConfig>(CONFIG_FILE) {
+            Ok(Some(config)) => config.sandbox,
+            _ => work_dir.join(CONTAINERS_DIR).join(self.id.as_str()),
+        };
+        let beneath = sandbox.starts_with(work_dir)
+            && !sandbox
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir));
+        if beneath {
+            match fs::symlink_metadata(&sandbox) {
+                // A symlink is removed, never followed.
+                Ok(meta) if !meta.is_dir() => {
+                    fs::remove_file(&sandbox).map_err(io_err("remove", &sandbox))?
+                }
+                Ok(_) => fs::remove_dir_all(&sandbox).map_err(io_err("remove", &sandbox))?,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("remove", &sandbox)(e)),
+            }
+        }
+        self.remove()
     }
 
     /// Removes the whole runtime directory.

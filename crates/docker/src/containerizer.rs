@@ -149,7 +149,7 @@ pub struct DockerSettings {
 }
 
 /// The Docker-specific part of a launch (`ContainerInfo.DockerInfo`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DockerLaunch {
     /// The image reference.
     pub image: String,

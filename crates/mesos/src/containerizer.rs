@@ -149,6 +149,10 @@ pub struct RecoverReport {
     pub abandoned: Vec<PathBuf>,
     /// Containers left alone because another phobos process holds them.
     pub busy: Vec<ContainerId>,
+    /// Malformed runtime entries (no or unreadable `config` or `state`),
+    /// with what is wrong, removed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub malformed: Vec<(ContainerId, String)>,
     pub errors: Vec<String>,
 }
 
@@ -178,6 +182,10 @@ pub struct MesosContainerizer {
 /// Points of a launch where a crash test can freeze the launcher: entering
 /// one of the states, `created` (the runtime directory exists but is not
 /// yet published) and `forked` (init exists, its pid is not checkpointed).
+/// And of a teardown (destroy, finalize, failed launch): `destroying` (the
+/// DESTROYING checkpoint is written, nothing killed yet), `killed` (every
+/// process is gone, isolators not yet cleaned up) and `recorded` (the
+/// termination is written, TERMINATED is not).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StopPoint(pub String);
 
@@ -383,6 +391,7 @@ impl MesosContainerizer {
     pub fn finalize(&self, dir: &ContainerDir) -> Result<Termination> {
         let _op = dir.lock_op()?;
         if let Some(t) = dir.read_json(TERMINATION_FILE)? {
+            complete_recorded(dir)?;
             return Ok(t);
         }
         let config = self.config(dir)?;
@@ -683,17 +692,25 @@ impl MesosContainerizer {
         let Some(dir) = self.store.open(id) else {
             return Ok(None);
         };
+        let config = self.config(&dir)?;
         let mut state = dir.state()?;
-        // A command that ended with nobody waiting: record it now, so the
-        // listing shows the truth (the way `docker ps -a` shows Exited).
-        if matches!(state.map(|r| r.state), Some(ContainerState::Running))
-            && !dir.init_alive()?
+        // A command that ended with nobody waiting, or a destroy whose
+        // process died: record it now, so the listing shows the truth (the
+        // way `docker ps -a` shows Exited). Best effort: a read must work
+        // when nothing can be written (a full runtime filesystem).
+        if matches!(
+            state.map(|r| r.state),
+            Some(ContainerState::Running | ContainerState::Destroying)
+        ) && !dir.init_alive()?
             && dir.try_lock_op()?.is_some()
         {
-            self.finalize(&dir)?;
-            state = dir.state()?;
+            match self.finalize(&dir) {
+                Ok(_) => state = dir.state()?,
+                Err(e) => {
+                    tracing::warn!(container = %id, error = %e, "cannot record the termination yet")
+                }
+            }
         }
-        let config = self.config(&dir)?;
         Ok(Some(ContainerSummary {
             id: id.clone(),
             state: state.map_or(ContainerState::Provisioning, |r| r.state),
@@ -712,9 +729,12 @@ impl MesosContainerizer {
     pub fn list(&self) -> Result<Vec<ContainerSummary>> {
         let mut out = Vec::new();
         for id in self.store.list()? {
-            // A container removed while listing is simply not listed.
-            if let Some(s) = self.summary(&id)? {
-                out.push(s);
+            // A container removed while listing is simply not listed, and
+            // one broken entry does not hide all the others.
+            match self.summary(&id) {
+                Ok(Some(s)) => out.push(s),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("skipping container {id}: {e}"),
             }
         }
         out.sort_by(|a, b| a.started_at.total_cmp(&b.started_at));
@@ -782,13 +802,27 @@ impl MesosContainerizer {
         let Some(dir) = self.store.open(id) else {
             return Ok(());
         };
-        if dir.exists(TERMINATION_FILE) {
-            return Ok(());
-        }
-        let Some(op) = dir.try_lock_op()? else {
-            report.busy.push(id.clone());
+        let Some(op) = lock_op_within(&dir, BUSY_GRACE)? else {
+            if !dir.exists(TERMINATION_FILE) {
+                report.busy.push(id.clone());
+            }
             return Ok(());
         };
+        if let Some(why) = dir.malformed() {
+            if dir.init_alive()? {
+                tracing::warn!("skipping container {id}: {why} (its init is alive)");
+            } else {
+                dir.remove_whole(&self.work_dir)?;
+                report.malformed.push((id.clone(), why));
+            }
+            return Ok(());
+        }
+        if dir.exists(TERMINATION_FILE) {
+            if complete_recorded(&dir)? {
+                report.finalized.push(id.clone());
+            }
+            return Ok(());
+        }
         let state = dir.state()?.map(|r| r.state);
         let config = self.config(&dir)?;
         match state {
@@ -808,8 +842,10 @@ impl MesosContainerizer {
                 // The launcher died mid-launch: an orphan, as in Mesos.
                 let state = other.unwrap_or(ContainerState::Provisioning);
                 self.teardown_with_config(&dir, &config, Cause::Interrupted(state))?;
+                // Destroyed whole: the sandbox too, so a later container
+                // with this ID never finds the old files.
+                dir.remove_whole(&self.work_dir)?;
                 drop(op);
-                dir.remove()?;
                 report.destroyed.push(id.clone());
             }
         }
@@ -860,13 +896,20 @@ impl MesosContainerizer {
         if previous != Some(ContainerState::Destroying) && !matches!(cause, Cause::Exited) {
             dir.set_state(ContainerState::Destroying)?;
             tracing::info!(container = %id, from = ?previous, "destroying");
+            StopPoint::hit(&self.stop_at, "destroying");
         }
         let ended_before = read_status(dir)?;
         let pid = dir.pid().ok().flatten();
         let alive = dir.init_alive()?;
         let mut errors = Vec::new();
         match launcher.destroy(id, pid.filter(|_| alive)) {
-            Ok(()) => dir.wait_for_init_exit()?,
+            Ok(()) => {
+                dir.wait_for_init_exit()?;
+                // Init is gone and we hold the operation lock: whatever a
+                // killed writer (or init's reserved status) left is stale.
+                dir.remove_temporaries()?;
+                StopPoint::hit(&self.stop_at, "killed");
+            }
             Err(e) => errors.push(e.to_string()),
         }
         // Limits hit that init could not record (it was itself killed, or
@@ -949,6 +992,7 @@ impl MesosContainerizer {
             _ => termination,
         };
         dir.write_json(TERMINATION_FILE, &termination)?;
+        StopPoint::hit(&self.stop_at, "recorded");
         dir.set_state(ContainerState::Terminated)?;
         tracing::info!(container = %id, termination = ?termination, "terminated");
         Ok(termination)
@@ -1011,6 +1055,48 @@ fn init_limitation(record: &InitStatus) -> Option<isolator::Limitation> {
         message: record.message.clone().unwrap_or_default(),
         resources: record.limited_resources.clone(),
     })
+}
+
+/// How long recovery waits for a container that another process holds
+/// before it reports it busy. A launcher killed right after cloning init
+/// leaves its operation lock held by the clone until that execs (the
+/// descriptor is close-on-exec, not close-on-fork), which on a loaded
+/// machine can take a while to be scheduled.
+const BUSY_GRACE: Duration = Duration::from_secs(2);
+
+/// The operation lock, waiting at most `grace` for whoever holds it.
+fn lock_op_within(
+    dir: &ContainerDir,
+    grace: Duration,
+) -> Result<Option<phobos_core::store::OpLock>> {
+    let deadline = Instant::now() + grace;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(op) = dir.try_lock_op()? {
+            return Ok(Some(op));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// Finishes a teardown that recorded the termination but died before
+/// checkpointing TERMINATED (a destroy SIGKILLed at its last step): drops
+/// its stale temporaries and sets the state. The caller holds the operation
+/// lock. Returns whether there was anything to finish.
+fn complete_recorded(dir: &ContainerDir) -> Result<bool> {
+    let state = dir.state()?.map(|r| r.state);
+    if state == Some(ContainerState::Terminated) || dir.init_alive()? {
+        return Ok(false);
+    }
+    dir.remove_temporaries()?;
+    dir.set_state(ContainerState::Terminated)?;
+    tracing::info!(container = %dir.id(), "completed an interrupted teardown");
+    Ok(true)
 }
 
 fn read_status(dir: &ContainerDir) -> Result<Option<WaitStatus>> {

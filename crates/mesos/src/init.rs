@@ -138,6 +138,9 @@ fn run() -> Result<i32, String> {
         Mode::empty(),
     )
     .map_err(|e| format!("failed to open {}: {e}", dir_path.display()))?;
+    // Room for the status, taken now: a runtime filesystem that fills up
+    // while the command runs must not cost the command's exit status.
+    let slot = StatusSlot::reserve(&pinned_dir);
 
     setup_namespaces(&info)?;
 
@@ -152,7 +155,7 @@ fn run() -> Result<i32, String> {
         record.message = Some(l.message);
         record.limited_resources = l.resources;
     }
-    write_status(&pinned_dir, &record).map_err(|e| {
+    write_status(&pinned_dir, slot, &record).map_err(|e| {
         format!(
             "failed to write {STATUS_FILE} in {}: {e}",
             dir_path.display()
@@ -161,21 +164,86 @@ fn run() -> Result<i32, String> {
     Ok(0)
 }
 
+/// How much room is reserved for the status record: one page, many times
+/// the size of any record.
+const STATUS_RESERVE: usize = 4096;
+
+/// The status's temporary file, created and filled with `STATUS_RESERVE`
+/// bytes before the command starts. Overwriting allocated bytes and
+/// shrinking the file needs no free space (on tmpfs, the usual runtime
+/// filesystem, the pages are already charged), so the record can be
+/// written when the filesystem is full.
+struct StatusSlot {
+    file: File,
+    name: String,
+}
+
+impl StatusSlot {
+    /// `None` when there is no room even now; the status is then written
+    /// the ordinary way at the end.
+    fn reserve(dir: &OwnedFd) -> Option<Self> {
+        let name = status_tmp_name();
+        let fd = nix::fcntl::openat(
+            dir,
+            name.as_str(),
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        )
+        .ok()?;
+        let mut file = File::from(fd);
+        if file.write_all(&[b' '; STATUS_RESERVE]).is_err() {
+            drop(file);
+            let _ =
+                nix::unistd::unlinkat(dir, name.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
+            return None;
+        }
+        Some(Self { file, name })
+    }
+}
+
+fn status_tmp_name() -> String {
+    format!(".{STATUS_FILE}.{}", std::process::id())
+}
+
 /// Writes `status` atomically (a temporary file renamed into place), like
-/// every checkpoint, but relative to the directory descriptor.
-fn write_status(dir: &OwnedFd, record: &InitStatus) -> std::io::Result<()> {
+/// every checkpoint, but relative to the directory descriptor, into the
+/// reserved slot when there is one. The temporary is removed on failure.
+fn write_status(
+    dir: &OwnedFd,
+    slot: Option<StatusSlot>,
+    record: &InitStatus,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+
     let mut bytes = serde_json::to_vec_pretty(record)?;
     bytes.push(b'\n');
-    let tmp = format!(".{STATUS_FILE}.{}", std::process::id());
-    let fd = nix::fcntl::openat(
-        dir,
-        tmp.as_str(),
-        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC,
-        Mode::from_bits_truncate(0o644),
-    )?;
-    File::from(fd).write_all(&bytes)?;
-    nix::fcntl::renameat(dir, tmp.as_str(), dir, STATUS_FILE)?;
-    Ok(())
+    let (tmp, written) = match slot {
+        Some(StatusSlot { file, name }) => {
+            let written = file
+                .write_all_at(&bytes, 0)
+                .and_then(|()| file.set_len(bytes.len() as u64));
+            (name, written)
+        }
+        None => {
+            let tmp = status_tmp_name();
+            let written = nix::fcntl::openat(
+                dir,
+                tmp.as_str(),
+                OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o644),
+            )
+            .map_err(std::io::Error::from)
+            .and_then(|fd| File::from(fd).write_all(&bytes));
+            (tmp, written)
+        }
+    };
+    let renamed = written.and_then(|()| {
+        nix::fcntl::renameat(dir, tmp.as_str(), dir, STATUS_FILE).map_err(std::io::Error::from)
+    });
+    if renamed.is_err() {
+        let _ = nix::unistd::unlinkat(dir, tmp.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
+    }
+    renamed
 }
 
 /// Blocks until the launcher has placed us in the container's cgroups.

@@ -3,33 +3,37 @@
 //! a configuration file that loads back to the same values.
 
 use phobos_config::Source;
-use phobos_core::LauncherKind;
-use phobos_mesos::isolator;
+use phobos_runtime::Planner;
 
 use crate::cli::Global;
 use crate::context;
 
 pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
-    let settings = context::settings(global);
-    let mut entries = settings.entries();
-    // Unset, `isolation` means the launcher's own set on this host (what
-    // `phobos run` and `phobos ecp launch` use), not Mesos's nominal
-    // default: show that.
-    let mut isolation_note = None;
-    if let Some(entry) = entries
-        .iter_mut()
-        .find(|e| e.key == "isolation" && e.source == Source::Default)
-    {
-        let launcher = match settings.config.launcher {
-            phobos_config::Launcher::Linux if context::euid() == 0 => LauncherKind::Linux,
-            _ => LauncherKind::Posix,
-        };
-        let names = isolator::default_isolation(launcher);
-        entry.value = names.join(",");
-        isolation_note = Some(format!(
-            "default: the {} launcher's set here",
-            launcher.name()
-        ));
+    let door = context::door(global)?;
+    let settings = door.settings();
+    let mut entries = settings.loaded().entries();
+    // What the planner decides for a launch that asks for nothing: the
+    // launcher here (by privilege when unset or not allowed) and, unset,
+    // `isolation` is that launcher's own set on this host, not Mesos's
+    // nominal default. Show those.
+    let launcher = settings.launcher(None)?.kind;
+    let mut notes: Vec<(&str, String)> = Vec::new();
+    for entry in entries.iter_mut() {
+        if entry.key == "launcher" && entry.value != launcher.name() {
+            notes.push((
+                "launcher",
+                format!("{}; {} here (not root)", entry.source, launcher.name()),
+            ));
+        }
+        if entry.key == "isolation" && entry.source == Source::Default {
+            let host = door.host();
+            let names = Planner::new(settings, &host).isolation(launcher, None, false)?;
+            entry.value = names.join(",");
+            notes.push((
+                "isolation",
+                format!("default: the {} launcher's set here", launcher.name()),
+            ));
+        }
     }
     if json {
         let list: Vec<serde_json::Value> = entries
@@ -42,14 +46,18 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
                 })
             })
             .collect();
-        let file = settings.file.as_ref().map(|p| p.display().to_string());
+        let file = settings
+            .loaded()
+            .file
+            .as_ref()
+            .map(|p| p.display().to_string());
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({ "file": file, "entries": list }))?
         );
         return Ok(0);
     }
-    match &settings.file {
+    match &settings.loaded().file {
         Some(path) => println!("# config file: {}", path.display()),
         None => println!("# no config file found: built-in defaults"),
     }
@@ -58,10 +66,10 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
     let lines: Vec<String> = entries.iter().map(|e| e.toml_line()).collect();
     let width = lines.iter().map(String::len).max().unwrap_or(0).min(60);
     for (e, line) in entries.iter().zip(&lines) {
-        let source = match (&isolation_note, e.key) {
-            (Some(note), "isolation") => note.clone(),
-            _ => e.source.to_string(),
-        };
+        let source = notes
+            .iter()
+            .find(|(key, _)| *key == e.key)
+            .map_or_else(|| e.source.to_string(), |(_, note)| note.clone());
         println!("{line:width$}  # {source}");
     }
     Ok(0)

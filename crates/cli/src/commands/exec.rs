@@ -7,7 +7,7 @@ use std::fs::File;
 use std::os::fd::AsFd;
 
 use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
-use phobos_mesos::{ExecRequest, ExecStdio};
+use phobos_runtime::exec::{ExecRequest, ExecStdio};
 
 use super::run::{FORWARDED, parse_env};
 use super::{parse_id, unknown};
@@ -27,11 +27,7 @@ pub fn run(global: &Global, args: &ExecArgs) -> anyhow::Result<u8> {
         working_dir: args.workdir.clone(),
         user: args.user.clone(),
     };
-    if super::docker_owner(global, &id).is_some() {
-        return Err(anyhow::anyhow!(
-            "container '{id}' is a Docker container: use `docker exec mesos-{id}`"
-        ));
-    }
+    let door = context::door(global)?;
     // Block the forwarded signals first so none is lost; the helper resets
     // the mask for the command.
     let mut forwarded = SigSet::empty();
@@ -42,7 +38,7 @@ pub fn run(global: &Global, args: &ExecArgs) -> anyhow::Result<u8> {
     let stdin = std::io::stdin().as_fd().try_clone_to_owned()?;
     let stdout = File::from(std::io::stdout().as_fd().try_clone_to_owned()?);
     let stderr = File::from(std::io::stderr().as_fd().try_clone_to_owned()?);
-    let process = context::containerizer(global)?
+    let process = door
         .exec(
             &id,
             &request,

@@ -1,16 +1,20 @@
-//! One file per subcommand; `dispatch` returns the process exit code.
+//! One file per subcommand (the ECP's calls under `ecp/`); `dispatch`
+//! returns the process exit code. Every container operation goes through
+//! the door (`phobos_runtime::Door`); no command names a containerizer.
 
 mod config;
 mod destroy;
 mod ecp;
 mod exec;
+#[cfg(test)]
+mod faces_tests;
+mod image;
 mod kill;
 mod logs;
 mod observe;
 mod ps;
 mod recover;
 mod run;
-mod run_docker;
 mod state;
 mod stats;
 mod status;
@@ -18,7 +22,6 @@ mod update;
 mod wait;
 
 use phobos_core::{ContainerId, Operation, Outcome, ResourceStatistics, Resources, Termination};
-use phobos_docker::DockerContainerizer;
 
 use crate::cli::{Cli, Command};
 use crate::error::{Unknown, usage};
@@ -41,6 +44,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Recover { json } => recover::run(g, json),
         Command::State { rm, older_than } => state::run(g, rm, older_than.as_deref()),
         Command::Config { json } => config::run(g, json),
+        Command::Image { command } => image::run(g, command),
         Command::Ecp { call } => ecp::run(g, call),
         Command::Observe { id } => observe::run(g, &id),
         Command::Stats { id, json } => stats::run(g, id.as_deref(), json),
@@ -48,16 +52,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-/// Applies `operation` to container `id` through the composing
-/// containerizer; `Ok(None)` for an unknown container.
+/// Applies `operation` to container `id` through the door; `Ok(None)` for
+/// an unknown container.
 pub(crate) fn apply(
     global: &crate::cli::Global,
     id: &ContainerId,
     operation: Operation,
 ) -> anyhow::Result<Option<Outcome>> {
-    crate::context::composing(global)?
-        .apply(id, operation)
-        .map_err(anyhow::Error::from_boxed)
+    Ok(crate::context::door(global)?.apply(id, operation)?)
 }
 
 /// [`apply`] for a container that must exist: an unknown one is an error.
@@ -97,23 +99,12 @@ fn unexpected(outcome: Outcome) -> anyhow::Error {
     anyhow::anyhow!("the containerizer gave an answer of the wrong kind: {outcome:?}")
 }
 
-/// The Docker containerizer when it owns `id`, for what only it can do
-/// (its own summary and logs); every operation on a container goes
-/// through [`apply`].
-pub(crate) fn docker_owner(
-    global: &crate::cli::Global,
-    id: &ContainerId,
-) -> Option<DockerContainerizer> {
-    let docker = crate::context::docker(global);
-    docker.owns(id).then_some(docker)
-}
-
 /// Parses a container ID argument (exit 2 when invalid).
 fn parse_id(text: &str) -> anyhow::Result<ContainerId> {
     ContainerId::new(text).map_err(|e| usage(e.to_string()))
 }
 
-fn unknown(id: &ContainerId) -> anyhow::Error {
+pub(crate) fn unknown(id: &ContainerId) -> anyhow::Error {
     anyhow::Error::new(Unknown(id.to_string()))
 }
 

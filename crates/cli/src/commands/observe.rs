@@ -7,6 +7,7 @@
 //! observer exits with the killed container's code.
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+use phobos_core::Operation;
 
 use super::{parse_id, unknown};
 use crate::cli::Global;
@@ -14,25 +15,26 @@ use crate::context;
 
 pub fn run(global: &Global, id: &str) -> anyhow::Result<u8> {
     let id = parse_id(id)?;
-    let docker = super::docker_owner(global, &id).ok_or_else(|| unknown(&id))?;
+    let door = context::door(global)?;
+    if !door.exists(&id) {
+        return Err(unknown(&id));
+    }
     let mut stop = SigSet::empty();
     stop.add(Signal::SIGTERM);
     stop.add(Signal::SIGINT);
     // Blocked before any thread exists, so only the thread below takes them.
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&stop), None)?;
     {
-        let docker = docker.clone();
+        let global = global.clone();
         let id = id.clone();
         std::thread::spawn(move || {
-            if stop.wait().is_ok() {
-                match context::block_on(docker.destroy(&id)) {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => eprintln!("phobos: observe: failed to destroy {id}: {e}"),
-                    Err(e) => eprintln!("phobos: observe: failed to destroy {id}: {e}"),
-                }
+            if stop.wait().is_ok()
+                && let Err(e) = super::apply(&global, &id, Operation::Destroy)
+            {
+                eprintln!("phobos: observe: failed to destroy {id}: {e}");
             }
         });
     }
-    let termination = context::block_on(docker.wait(&id))??.ok_or_else(|| unknown(&id))?;
+    let termination = super::ended(super::apply_known(global, &id, Operation::Wait)?)?;
     Ok(termination.shell_exit_code().clamp(0, 255) as u8)
 }

@@ -9,38 +9,24 @@
 use std::collections::HashMap;
 
 use phobos_core::{ContainerState, ResourceStatistics, Termination};
-use phobos_docker::DockerSummary;
-use phobos_mesos::ContainerSummary;
 
 use crate::cli::Global;
 use crate::context;
 
 pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
-    let containers = context::containerizer(global)?.list()?;
-    let docker = docker_rows(global)?;
+    let door = context::door(global)?;
+    let containers = door.list()?;
     if json {
-        if docker.is_empty() {
-            println!("{}", serde_json::to_string_pretty(&containers)?);
-        } else {
-            let mut all = Vec::with_capacity(containers.len() + docker.len());
-            for c in &containers {
-                all.push(serde_json::to_value(c)?);
-            }
-            for (c, _) in &docker {
-                all.push(serde_json::to_value(c)?);
-            }
-            println!("{}", serde_json::to_string_pretty(&all)?);
-        }
+        println!("{}", serde_json::to_string_pretty(&containers)?);
         return Ok(0);
     }
-    let containerizer = context::containerizer(global)?;
     let running: Vec<_> = containers
         .iter()
-        .filter(|c| c.state == ContainerState::Running)
-        .map(|c| c.id.clone())
+        .filter(|c| c.state() == ContainerState::Running)
+        .map(|c| c.id().clone())
         .collect();
-    let usage: HashMap<_, ResourceStatistics> = containerizer
-        .usage_many(&running, true)
+    let usage: HashMap<_, ResourceStatistics> = door
+        .usage_of(&running)
         .into_iter()
         .filter_map(|(id, r)| Some((id, r.ok()??)))
         .collect();
@@ -49,66 +35,23 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
         "ID", "STATE", "PID", "CPU %", "MEM", "STARTED"
     );
     for c in &containers {
-        let stats = usage.get(&c.id);
+        let stats = usage.get(c.id());
         println!(
             "{:<36}  {:<12}  {:>7}  {:>6}  {:>9}  {:<20}  {}",
-            c.id.as_str(),
-            state_label(c),
-            pid_label(c),
+            c.id().as_str(),
+            label(c.state(), c.termination()),
+            c.pid().map_or_else(|| "-".to_owned(), |p| p.to_string()),
             stats
-                .and_then(|s| cpu_percent(s, c.started_at))
+                .and_then(|s| cpu_percent(s, c.started_at()))
                 .map_or_else(|| "-".to_owned(), |p| format!("{p:.1}")),
             stats
                 .and_then(|s| s.mem_rss_bytes.or(s.mem_total_bytes))
                 .map_or_else(|| "-".to_owned(), super::stats::human_bytes),
-            phobos_core::time::rfc3339(c.started_at),
-            c.command
-        );
-    }
-    for (c, stats) in &docker {
-        println!(
-            "{:<36}  {:<12}  {:>7}  {:>6}  {:>9}  {:<20}  [docker {}] {}",
-            c.id.as_str(),
-            label(c.state, c.termination.as_ref()),
-            c.pid.map_or_else(|| "-".to_owned(), |p| p.to_string()),
-            stats
-                .as_ref()
-                .and_then(|s| cpu_percent(s, c.started_at))
-                .map_or_else(|| "-".to_owned(), |p| format!("{p:.1}")),
-            stats
-                .as_ref()
-                .and_then(|s| s.mem_rss_bytes.or(s.mem_total_bytes))
-                .map_or_else(|| "-".to_owned(), super::stats::human_bytes),
-            phobos_core::time::rfc3339(c.started_at),
-            c.image,
-            c.command
+            phobos_core::time::rfc3339(c.started_at()),
+            c.command()
         );
     }
     Ok(0)
-}
-
-/// The Docker containerizer's containers with the statistics of the running
-/// ones; the engine is contacted only when there are any.
-fn docker_rows(
-    global: &Global,
-) -> anyhow::Result<Vec<(DockerSummary, Option<ResourceStatistics>)>> {
-    let docker = context::docker(global);
-    if docker.store().list()?.is_empty() {
-        return Ok(Vec::new());
-    }
-    context::block_on(async {
-        let engine = docker.engine().await.ok();
-        let mut rows = Vec::new();
-        for c in docker.list(engine.as_ref()).await? {
-            let stats = if c.state == ContainerState::Running && engine.is_some() {
-                docker.usage(&c.id).await.ok().flatten()
-            } else {
-                None
-            };
-            rows.push((c, stats));
-        }
-        Ok(rows)
-    })?
 }
 
 /// Lifetime CPU use in percent of one CPU.
@@ -118,12 +61,8 @@ fn cpu_percent(s: &ResourceStatistics, started_at: f64) -> Option<f64> {
     (wall > 0.0).then(|| 100.0 * busy / wall)
 }
 
-/// TERMINATED shows how: `EXITED(7)`, `KILLED(9)`, or `FAILED`.
-pub fn state_label(c: &ContainerSummary) -> String {
-    label(c.state, c.termination.as_ref())
-}
-
-/// A state for listings, with how a TERMINATED container ended.
+/// A state for listings, with how a TERMINATED container ended:
+/// `EXITED(7)`, `KILLED(9)`, or `FAILED`.
 pub fn label(state: ContainerState, termination: Option<&Termination>) -> String {
     match (state, termination) {
         (ContainerState::Terminated, Some(t)) => match t.status {
@@ -132,12 +71,5 @@ pub fn label(state: ContainerState, termination: Option<&Termination>) -> String
             None => "FAILED".to_owned(),
         },
         (state, _) => state.to_string(),
-    }
-}
-
-fn pid_label(c: &ContainerSummary) -> String {
-    match (c.state, c.pid) {
-        (ContainerState::Terminated, _) | (_, None) => "-".to_owned(),
-        (_, Some(pid)) => pid.to_string(),
     }
 }

@@ -1,17 +1,26 @@
-//! `phobos run`: launch a container, then (unless `-d`) show its output
+//! `phobos run`: parse the options into a launch intent, have the planner
+//! decide it and the door launch it, then (unless `-d`) show its output
 //! live, forward signals to it, and exit with its exit code.
+//!
+//! With `--docker-image IMAGE` (or `--image docker:///IMAGE`) the container
+//! runs in an engine: in the foreground the engine's log stream is copied
+//! into `<sandbox>/stdout|stderr` and onto this terminal, and forwarded
+//! signals go through the engine. With `-d` a detached `phobos logs
+//! --follow` fills the sandbox files while it runs; should it die, `phobos
+//! logs` copies the engine's log into the files on demand, and whoever
+//! records the container's end (`wait`, `destroy`, `recover`) copies it a
+//! last time.
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use anyhow::Context;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
-use phobos_config::Source;
-use phobos_core::{CommandSpec, ContainerConfig, ContainerId, LauncherKind, Resources};
-use phobos_mesos::isolator;
+use phobos_core::{CommandSpec, ContainerId, LauncherKind, Operation, Resources};
+use phobos_runtime::docker::{DockerLaunch, DockerNetwork};
+use phobos_runtime::{LaunchIntent, Launched, Planner};
 
-use crate::cli::{Global, RunArgs};
+use crate::cli::{DockerArgs, Global, RunArgs};
 use crate::context;
-use crate::docker_args;
+use crate::docker_args::{self, PullDisplay};
 use crate::error::usage;
 use crate::follow::{Follow, Forward};
 use crate::resource_args;
@@ -27,19 +36,19 @@ pub(super) const FORWARDED: [Signal; 6] = [
 ];
 
 pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
-    if let Some(image) = docker_args::image(&args.docker)? {
-        return super::run_docker::run(global, args, image);
+    let intent = intent(&args)?;
+    let door = context::door(global)?;
+    let host = door.host();
+    let plan = Planner::new(door.settings(), &host).plan(intent)?;
+    for warning in &plan.warnings {
+        eprintln!("phobos: warning: {warning}");
     }
-    if let Some(flag) = docker_args::any_docker_only(&args.docker) {
-        return Err(usage(format!(
-            "{flag} needs a Docker image (--docker-image IMAGE)"
-        )));
-    }
-    let containerizer = context::containerizer(global)?;
-    let config = build_config(global, &args, &containerizer)?;
+    let request = plan.request;
+    let id = request.id().clone();
 
     // Block forwarded signals before the launch so none is lost; init
-    // inherits the mask and resets it for the command.
+    // inherits the mask and resets it for the command, and every thread
+    // inherits it, so only the forwarding thread receives them.
     let mut forwarded = SigSet::empty();
     if !args.detach {
         for sig in FORWARDED {
@@ -47,53 +56,175 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
         }
         sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)?;
     }
-    let offsets = Follow::offsets(&config.sandbox);
+    let offsets = Follow::offsets(&request.spec.sandbox);
     let stdin: Option<OwnedFd> = if args.interactive {
         Some(std::io::stdin().as_fd().try_clone_to_owned()?)
     } else {
         None
     };
-    let launched = containerizer.launch(&config, stdin)?;
+    let mut display = match &request.target {
+        phobos_runtime::Target::Docker(d) => Some(PullDisplay::new(&d.image)),
+        phobos_runtime::Target::Mesos(_) => None,
+    };
+    let launched = door.launch(&request, stdin, |p| {
+        if let Some(display) = display.as_mut() {
+            display.update(p);
+        }
+    });
+    if let Some(display) = display.as_mut() {
+        display.finish();
+    }
+    let launched = launched?;
     if args.detach {
-        println!("{}", config.id);
+        if let Launched::Engine { .. } = launched {
+            context::spawn_log_follower(global, &door, &id);
+        }
+        println!("{id}");
         return Ok(0);
     }
-    let pidfd = match launched.pidfd {
-        Some(fd) => fd,
-        None => phobos_mesos::sys::pidfd_open(launched.pid)
-            .context("failed to watch the container's init")?,
+    let code = match &launched {
+        Launched::Process { pidfd, sandbox, .. } => {
+            let pidfd = match pidfd {
+                Some(fd) => fd.try_clone()?,
+                None => phobos_runtime::sys::pidfd_open(launched_pid(&launched))?,
+            };
+            let mut follow = Follow::from_offsets(sandbox, offsets)?;
+            follow.run(Some(&pidfd), Some(Forward::new(forwarded, &pidfd)?))?;
+            door.finish(&launched)?
+                .ok_or_else(|| super::unknown(&id))?
+                .shell_exit_code()
+        }
+        Launched::Engine { .. } => {
+            forward_through_door(global, forwarded, &id);
+            door.follow_engine(&id, true, true)?;
+            let outcome = door.apply(&id, Operation::Wait)?;
+            super::ended(outcome.ok_or_else(|| super::unknown(&id))?)?.shell_exit_code()
+        }
     };
-    let mut follow = Follow::from_offsets(&config.sandbox, offsets)?;
-    follow.run(Some(&pidfd), Some(Forward::new(forwarded, &pidfd)?))?;
-    // Reap our child (init) before reading its verdict.
-    // SAFETY: waitpid on our own child with a null status pointer.
-    unsafe { libc::waitpid(launched.pid, std::ptr::null_mut(), 0) };
-    let termination = containerizer.finalize(&launched.dir)?;
-    Ok(termination.shell_exit_code().clamp(0, 255) as u8)
+    Ok(code.clamp(0, 255) as u8)
 }
 
-/// `--id`, validated as a Mesos ContainerID, or a random UUID.
-pub(super) fn requested_id(id: Option<&str>) -> anyhow::Result<ContainerId> {
-    match id {
-        Some(id) => ContainerId::new(id).map_err(|e| usage(e.to_string())),
-        None => Ok(ContainerId::random()),
+fn launched_pid(launched: &Launched) -> i32 {
+    match launched {
+        Launched::Process { pid, .. } => *pid,
+        Launched::Engine { .. } => 0,
     }
 }
 
-/// IDs are unique across both containerizers.
-pub(super) fn ensure_new(global: &Global, id: &ContainerId) -> anyhow::Result<()> {
-    let runtime = context::runtime_dir(global);
-    if runtime.join("containers").join(id.as_str()).exists() || context::docker(global).owns(id) {
-        return Err(usage(format!("container '{id}' already exists")));
-    }
-    Ok(())
+/// Sends each forwarded signal to the container through the door, from a
+/// thread of its own (the only one that does not block them).
+fn forward_through_door(global: &Global, forwarded: SigSet, id: &ContainerId) {
+    let global = global.clone();
+    let id = id.clone();
+    std::thread::spawn(move || {
+        let Ok(door) = context::door(&global) else {
+            return;
+        };
+        while let Ok(sig) = forwarded.wait() {
+            let kill = Operation::Kill { signal: sig as i32 };
+            if let Err(e) = door.apply(&id, kill) {
+                eprintln!("phobos: failed to forward {sig}: {e}");
+            }
+        }
+    });
 }
 
-/// Where a new container's sandbox goes.
-pub(super) fn sandbox_of(global: &Global, id: &ContainerId) -> std::path::PathBuf {
-    context::work_dir(global)
-        .join("containers")
-        .join(id.as_str())
+/// The planner's input from `phobos run`'s options; every value is checked
+/// here or by the planner before anything is created.
+pub(crate) fn intent(args: &RunArgs) -> anyhow::Result<LaunchIntent> {
+    let id = args
+        .id
+        .as_deref()
+        .map(|id| ContainerId::new(id).map_err(|e| usage(e.to_string())))
+        .transpose()?;
+    let docker = docker(&args.docker, args)?;
+    let command = CommandSpec::argv(args.command.clone());
+    if command.is_none() && docker.is_none() {
+        return Err(usage("no command given"));
+    }
+    let launcher = match args.launcher.as_deref() {
+        None => None,
+        Some("linux") => Some(LauncherKind::Linux),
+        Some(_) => Some(LauncherKind::Posix),
+    };
+    let mut resources = resource_args::apply(&args.resources, Resources::default())?;
+    if let Some(disk) = &args.disk {
+        resources.disk = Some(resource_args::disk(disk)?);
+    }
+    let volumes = args
+        .docker
+        .volume
+        .iter()
+        .map(|v| docker_args::volume(v))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(LaunchIntent {
+        id,
+        command,
+        env: parse_env(&args.env)?,
+        working_dir: args.workdir.clone(),
+        user: args.user.clone(),
+        hostname: args.hostname.clone(),
+        resources,
+        interactive: args.interactive,
+        launcher,
+        isolation: args
+            .isolation
+            .as_ref()
+            .map(|list| list.split(',').map(str::to_owned).collect()),
+        flags: resource_args::flags(&args.flags)?,
+        docker,
+        volumes,
+        ..LaunchIntent::default()
+    })
+}
+
+/// The Docker part of `phobos run`, when an image is given; Docker-only
+/// options without one, and Mesos-only ones with one, are usage errors
+/// naming the option.
+fn docker(args: &DockerArgs, run: &RunArgs) -> anyhow::Result<Option<DockerLaunch>> {
+    let Some(image) = docker_args::image(args)? else {
+        if let Some(flag) = docker_args::any_docker_only(args) {
+            return Err(usage(format!(
+                "{flag} needs a Docker image (--docker-image IMAGE)"
+            )));
+        }
+        return Ok(None);
+    };
+    let not_docker = [
+        (run.isolation.is_some(), "--isolation"),
+        (run.launcher.is_some(), "--launcher"),
+        (run.interactive, "--interactive"),
+        (run.disk.is_some(), "--disk"),
+        (run.flags.cgroups_limit_swap, "--cgroups-limit-swap"),
+        (
+            run.flags.enforce_container_disk_quota,
+            "--enforce-container-disk-quota",
+        ),
+    ];
+    if let Some((_, flag)) = not_docker.iter().find(|(given, _)| *given) {
+        return Err(usage(format!("{flag} does not apply to Docker containers")));
+    }
+    Ok(Some(DockerLaunch {
+        image,
+        network: docker_args::network(args.network.as_deref())?,
+        port_mappings: args
+            .publish
+            .iter()
+            .map(|p| docker_args::port(p))
+            .collect::<anyhow::Result<Vec<_>>>()?,
+        offered_ports: docker_args::all_ports(),
+        parameters: args
+            .docker_param
+            .iter()
+            .map(|p| docker_args::parameter(p))
+            .collect::<anyhow::Result<Vec<_>>>()?,
+        privileged: args.privileged,
+        force_pull: args.force_pull,
+        ..DockerLaunch {
+            network: DockerNetwork::Host,
+            ..DockerLaunch::default()
+        }
+    }))
 }
 
 /// `--env KEY=VALUE` pairs, in order.
@@ -107,101 +238,4 @@ pub(super) fn parse_env(pairs: &[String]) -> anyhow::Result<Vec<(String, String)
         env.push((k.to_owned(), v.to_owned()));
     }
     Ok(env)
-}
-
-fn build_config(
-    global: &Global,
-    args: &RunArgs,
-    containerizer: &phobos_mesos::MesosContainerizer,
-) -> anyhow::Result<ContainerConfig> {
-    let id = requested_id(args.id.as_deref())?;
-    let command =
-        CommandSpec::argv(args.command.clone()).ok_or_else(|| usage("no command given"))?;
-    let root = context::euid() == 0;
-    let settings = context::settings(global);
-    let configured = |key| !matches!(settings.source(key), Some(Source::Default) | None);
-    // The flag, else the configuration file's launcher, else by privilege.
-    // Only the flag is strict: a system-wide file saying "linux" must not
-    // stop unprivileged users, who get the posix launcher as by default.
-    let launcher_choice = args.launcher.as_deref().or(match settings.config.launcher {
-        _ if !configured("launcher") => None,
-        phobos_config::Launcher::Linux if root => Some("linux"),
-        phobos_config::Launcher::Linux => None,
-        phobos_config::Launcher::Posix => Some("posix"),
-    });
-    let launcher = match launcher_choice {
-        Some("linux") if !root => {
-            return Err(usage(format!(
-                "the linux launcher needs root (running as uid {}); use --launcher posix",
-                context::euid()
-            )));
-        }
-        Some("linux") => LauncherKind::Linux,
-        Some(_) => LauncherKind::Posix,
-        None if root => LauncherKind::Linux,
-        None => {
-            eprintln!(
-                "phobos: warning: not running as root; using the posix launcher (no namespaces, no cgroups)"
-            );
-            LauncherKind::Posix
-        }
-    };
-    let mut resources = resource_args::apply(&args.resources, Resources::default())?;
-    if let Some(disk) = &args.disk {
-        resources.disk = Some(resource_args::disk(disk)?);
-    }
-    let isolator_flags = resource_args::flags(&args.flags, &settings.config)?;
-    let isolation = match &args.isolation {
-        Some(list) => {
-            let names: Vec<String> = list.split(',').map(str::to_owned).collect();
-            isolator::resolve_isolation(&names, launcher)?
-        }
-        None if configured("isolation") => {
-            let names = &settings.config.isolation;
-            isolator::resolve_isolation(names, launcher)
-                .map_err(|e| settings.invalid("isolation", &names.join(","), e))?
-        }
-        None => {
-            // --disk is measured by disk/du; add it to the defaults.
-            let mut names = isolator::default_isolation_with(launcher, containerizer.hierarchies());
-            if resources.disk.is_some() {
-                names.push("disk/du".to_owned());
-            }
-            isolator::resolve_isolation(&names, launcher)?
-        }
-    };
-    if !resources.is_empty()
-        && !isolation
-            .iter()
-            .any(|n| n.starts_with("cgroups/") || n.starts_with("posix/") || n == "disk/du")
-    {
-        eprintln!(
-            "phobos: warning: no resource isolator in --isolation; the requested resources are recorded but not enforced"
-        );
-    }
-    if args.hostname.is_some() && launcher != LauncherKind::Linux {
-        return Err(usage("--hostname needs the linux launcher"));
-    }
-    let env = parse_env(&args.env)?;
-    ensure_new(global, &id)?;
-    let sandbox = sandbox_of(global, &id);
-    Ok(ContainerConfig {
-        id,
-        command,
-        env,
-        working_dir: args.workdir.clone(),
-        user: args.user.clone(),
-        hostname: args.hostname.clone(),
-        isolation,
-        launcher,
-        sandbox,
-        cgroups_root: global.cgroups_root.clone(),
-        interactive: args.interactive,
-        created_at: phobos_core::time::now_secs(),
-        resources,
-        isolator_flags,
-        rootfs: None,
-        volumes: vec![],
-        sandbox_directory: None,
-    })
 }

@@ -15,38 +15,21 @@ pub fn run(global: &Global, rm: bool, older_than: Option<&str>) -> anyhow::Resul
                 .map_err(|e| usage(format!("invalid --older-than {text:?}: {e}")))
         })
         .transpose()?;
-    let containerizer = context::containerizer(global)?;
+    let door = context::door(global)?;
     if rm {
-        for id in containerizer.remove_terminated(older_than)? {
-            println!("removed {id}");
-        }
-        let docker = context::docker(global);
-        for id in
-            context::block_on(docker.remove_terminated(older_than, &context::work_dir(global)))??
-        {
+        for id in door.remove_terminated(older_than)? {
             println!("removed {id}");
         }
         return Ok(0);
     }
-    let all = containerizer.list()?;
-    let mut terminated = all
+    let all = door.list()?;
+    let terminated = all
         .iter()
-        .filter(|c| c.state == ContainerState::Terminated)
+        .filter(|c| c.state() == ContainerState::Terminated)
         .count();
-    let mut count = all.len();
-    let docker = context::docker(global);
-    for id in docker.store().list()? {
-        count += 1;
-        if docker
-            .store()
-            .open(&id)
-            .is_some_and(|d| d.exists(phobos_core::store::TERMINATION_FILE))
-        {
-            terminated += 1;
-        }
-    }
-    println!("runtime dir: {}", context::runtime_dir(global).display());
-    println!("work dir:    {}", context::work_dir(global).display());
-    println!("containers:  {count} ({terminated} terminated)");
+    let settings = door.settings();
+    println!("runtime dir: {}", settings.runtime_dir().display());
+    println!("work dir:    {}", settings.work_dir().display());
+    println!("containers:  {} ({terminated} terminated)", all.len());
     Ok(0)
 }

@@ -26,29 +26,16 @@ pub fn run(global: &Global, id: Option<&str>, json: bool) -> anyhow::Result<u8> 
         }
         return Ok(0);
     }
-    let containerizer = context::containerizer(global)?;
-    let ids = containerizer.store().list()?;
+    let door = context::door(global)?;
+    let ids: Vec<_> = door.list()?.iter().map(|c| c.id().clone()).collect();
     let mut rows = Vec::with_capacity(ids.len());
-    for (id, result) in containerizer.usage_many(&ids, true) {
+    for (id, result) in door.usage_of(&ids) {
         match result {
             Ok(Some(stats)) => rows.push((id.to_string(), stats)),
             // Gone or ended since it was listed: not running any more.
-            Ok(None) | Err(phobos_mesos::ContainerizerError::NotRunning(_)) => {}
+            Ok(None) => {}
             Err(e) => eprintln!("phobos: container {id}: {e}"),
         }
-    }
-    let docker = context::docker(global);
-    let docker_ids = docker.store().list()?;
-    if !docker_ids.is_empty() {
-        context::block_on(async {
-            for id in docker_ids {
-                match docker.usage(&id).await {
-                    Ok(Some(stats)) => rows.push((id.to_string(), stats)),
-                    Ok(None) | Err(phobos_docker::ContainerizerError::NotRunning(_)) => {}
-                    Err(e) => eprintln!("phobos: container {id}: {e}"),
-                }
-            }
-        })?;
     }
     if json {
         let entries: Vec<Entry<'_>> = rows

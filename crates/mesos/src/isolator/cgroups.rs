@@ -199,6 +199,11 @@ impl CgroupsIsolator {
             };
             for name in names.into_iter().filter(|n| !known(n)) {
                 let cg = root.child(&name);
+                // Only our own container cgroups: never another root nested
+                // under ours, nor anything we did not mark.
+                if !cg.is_container(&name) {
+                    continue;
+                }
                 match cg
                     .kill_all(CLEANUP_TIMEOUT)
                     .and_then(|()| cg.remove(CLEANUP_TIMEOUT))
@@ -552,6 +557,7 @@ impl Isolator for CgroupsIsolator {
             }
             cg.create_with(&controllers)
                 .map_err(|e| self.fail("cgroups", id, e))?;
+            crate::launcher::mark_container_cgroup(&cg, id.as_str());
         }
         self.apply_all(id, &config.resources, true)?;
         let oom_watch = if self.has(Subsystem::Mem) {

@@ -100,6 +100,7 @@ impl LinuxLauncher {
     pub fn prepare(&self, id: &ContainerId) -> Result<Option<OwnedFd>, LaunchError> {
         let cgroup = self.cgroup(id);
         cgroup.create()?;
+        mark(&cgroup, id.as_str());
         if !self.clones_into_cgroup() {
             return Ok(None);
         }
@@ -141,11 +142,20 @@ impl LinuxLauncher {
 
     /// Names of the container cgroups under the root in every hierarchy:
     /// the launcher's view of which containers exist, for orphan detection.
+    /// Only children marked as container cgroups count (see
+    /// `phobos_cgroups::CONTAINER_MARK`): another instance's root nested
+    /// under ours, or a cgroup someone else made, is not ours to destroy.
     pub fn known(&self) -> Result<Vec<String>, LaunchError> {
         let mut names = Vec::new();
         for root in &self.roots {
             if root.exists() {
-                names.extend(root.children()?);
+                for name in root.children()? {
+                    if root.child(&name).is_container(&name) {
+                        names.push(name);
+                    } else {
+                        tracing::debug!(cgroup = %root.child(&name).path().display(), "not a container cgroup; left alone");
+                    }
+                }
             }
         }
         names.sort();
@@ -160,6 +170,20 @@ impl LinuxLauncher {
 
     pub fn cgroups_root(&self) -> &Path {
         &self.cgroups_root
+    }
+}
+
+/// Marks a container's cgroup as such, so recovery can tell it from a
+/// cgroup that is not ours. Best effort: a hierarchy that keeps no extended
+/// attributes only loses orphan clean-up for this container.
+pub(crate) fn mark(cgroup: &Cgroup, name: &str) {
+    if let Err(e) = cgroup.mark_container(name) {
+        let level_debug = matches!(e.raw_os_error(), Some(libc::ENOTSUP));
+        if level_debug {
+            tracing::debug!(cgroup = %cgroup.path().display(), error = %e, "cannot mark the container cgroup");
+        } else {
+            tracing::warn!(cgroup = %cgroup.path().display(), error = %e, "cannot mark the container cgroup; recover will not treat it as an orphan");
+        }
     }
 }
 

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use phobos_core::{ContainerId, LauncherKind};
 
+pub(crate) use linux::mark as mark_container_cgroup;
 pub use linux::{KillHierarchy, LinuxLauncher};
 
 /// The descriptor numbers `phobos init` finds its pipe and lock on.

@@ -10,27 +10,14 @@ use crate::cli::Global;
 use crate::context;
 
 pub fn run(global: &Global) -> anyhow::Result<()> {
-    let containerizer = context::containerizer(global)?;
-    let containers = containerizer
+    let containers = context::door(global)?
         .list()?
         .into_iter()
-        .filter(|c| c.state != ContainerState::Terminated)
+        .filter(|c| c.state() != ContainerState::Terminated)
         .map(|c| mesos::ContainerId {
-            value: c.id.as_str().to_owned(),
+            value: c.id().as_str().to_owned(),
             parent: None,
         })
-        .collect::<Vec<_>>();
-    let docker = context::docker(global);
-    let mut containers = containers;
-    if !docker.store().list()?.is_empty() {
-        for c in context::block_on(docker.list(None))?? {
-            if c.state != ContainerState::Terminated {
-                containers.push(mesos::ContainerId {
-                    value: c.id.as_str().to_owned(),
-                    parent: None,
-                });
-            }
-        }
-    }
+        .collect();
     super::write_output(&Containers { containers })
 }

@@ -1,7 +1,7 @@
 //! The Docker part of an ECP launch: `ContainerInfo.DockerInfo` (network,
 //! port mappings within the task's offered `ports`, privileged, parameters,
 //! force_pull_image, the task's kill policy) and the container's volumes, as
-//! a [`DockerLaunch`], and the launch itself.
+//! the Docker part of a launch intent, and the command task's executor.
 //!
 //! What runs where (Deimos §7):
 //!
@@ -21,30 +21,30 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::Context;
-use phobos_core::{ContainerConfig, ContainerId};
-use phobos_docker::{
-    DockerCommand, DockerContainerizer, DockerLaunch, DockerNetwork, PortMapping, PortProtocol,
-    PortRange, Volume,
-};
+use phobos_core::{ContainerId, Operation};
 use phobos_proto::containerizer::Launch;
 use phobos_proto::mesos;
 use phobos_proto::mesos::container_info::docker_info;
+use phobos_runtime::docker::{DockerLaunch, DockerNetwork, PortMapping, PortProtocol, PortRange};
+use phobos_runtime::{Door, LaunchIntent, Volume};
 
 use crate::cli::Global;
 use crate::context;
 use crate::error::usage;
 
-/// Launches `config` in a Docker container of `image` and returns once it
-/// runs (with, for a command task, the command executor started on the host).
-pub fn launch(
-    global: &Global,
-    docker: &DockerContainerizer,
+/// Adds the Docker part of `request` (image `image`) to `intent`; for a
+/// command task the task's command runs in the container, and the
+/// command executor to start on the host is returned.
+pub fn intent(
     request: &Launch,
-    mut config: ContainerConfig,
+    mut intent: LaunchIntent,
     image: String,
-    origin: &'static str,
-) -> anyhow::Result<()> {
-    let id = config.id.clone();
+) -> anyhow::Result<(LaunchIntent, Option<PathBuf>)> {
+    let id = intent
+        .id
+        .clone()
+        .map(|id| id.to_string())
+        .unwrap_or_default();
     let mut info =
         launch_info(request, image).map_err(|e| usage(format!("container {id}: {e}")))?;
     let task_command = request
@@ -58,12 +58,10 @@ pub fn launch(
                 .ok_or_else(|| usage(format!(
                     "container {id}: a Docker command task needs MESOS_LIBEXEC_DIRECTORY (where mesos-executor is)"
                 )))?;
-            match super::translate::command_spec(command) {
-                Some(spec) => config.command = spec,
-                None => info.command = Some(DockerCommand::image_default()),
-            }
+            // None: the image's ENTRYPOINT and CMD run.
+            intent.command = super::translate::command_spec(command);
             if let Some(environment) = &command.environment {
-                config.env.extend(
+                intent.env.extend(
                     environment
                         .variables
                         .iter()
@@ -74,31 +72,37 @@ pub fn launch(
         }
         None => None,
     };
-    tracing::info!(
-        image = %info.image,
-        origin,
-        command = %config.command.display(),
-        sandbox = %config.sandbox.display(),
-        command_task = executor.is_some(),
-        "docker launch requested"
-    );
-    let record = context::block_on(docker.launch(&config, &info, |p| {
-        tracing::info!(layer = ?p.id, status = %p.status, "pulling");
-    }))?
-    .with_context(|| format!("failed to launch container {id}"))?;
-    tracing::info!(name = %record.name, docker_id = %record.docker_id, "running");
-    context::spawn_docker_log_follower(global, &id);
-    if let Some(executor) = executor {
-        if let Err(e) = spawn_observer(global, &executor, &id, &config.sandbox) {
-            // Without its executor the agent would never hear of the task.
-            let _ = context::block_on(docker.destroy(&id));
-            return Err(e.context(format!(
-                "container {id}: failed to start the command executor {}",
-                executor.display()
-            )));
-        }
-        tracing::info!(executor = %executor.display(), "command executor started on the host");
+    intent.volumes = info
+        .volumes
+        .drain(..)
+        .map(|v| Volume {
+            host_path: v.host_path.into(),
+            container_path: v.container_path.into(),
+            read_only: v.read_only,
+        })
+        .collect();
+    intent.docker = Some(info);
+    Ok((intent, executor))
+}
+
+/// Starts the command executor of a Docker command task on the host; on
+/// failure the container is destroyed (without its executor the agent
+/// would never hear of the task).
+pub fn start_executor(
+    global: &Global,
+    door: &Door,
+    executor: &Path,
+    id: &ContainerId,
+    sandbox: &Path,
+) -> anyhow::Result<()> {
+    if let Err(e) = spawn_observer(global, executor, id, sandbox) {
+        let _ = door.apply(id, Operation::Destroy);
+        return Err(e.context(format!(
+            "container {id}: failed to start the command executor {}",
+            executor.display()
+        )));
     }
+    tracing::info!(executor = %executor.display(), "command executor started on the host");
     Ok(())
 }
 
@@ -163,7 +167,7 @@ pub fn launch_info(launch: &Launch, image: String) -> Result<DockerLaunch, Strin
                 v.container_path
             ));
         };
-        out.volumes.push(Volume {
+        out.volumes.push(phobos_runtime::docker::Volume {
             host_path,
             container_path: v.container_path.clone(),
             read_only: v.mode() == mesos::volume::Mode::Ro,

@@ -1,23 +1,22 @@
-//! `phobos ecp launch`: reads a `containerizer.Launch`, launches the
-//! executor and returns once the container is RUNNING (the agent queues
-//! every other call for the container behind this one). The init helper
-//! outlives this process; `wait`, `usage`, `update` and `destroy` find the
-//! container through the runtime directory.
+//! `phobos ecp launch`: reads a `containerizer.Launch`, turns it into a
+//! launch intent (see `translate` and `docker`), has the planner decide it
+//! and the door launch it, and returns once the container is RUNNING (the
+//! agent queues every other call for the container behind this one). The
+//! container outlives this process; `wait`, `usage`, `update` and
+//! `destroy` find it through the runtime directory.
 //!
 //! Afterwards, at most once per interval, terminated containers' state is
 //! swept (see `phobos_mesos::sweep`): a `stat` on every other launch.
 
 use anyhow::Context;
-use phobos_core::{IsolatorFlags, LauncherKind};
-use phobos_mesos::{SweepPolicy, isolator};
 use phobos_proto::containerizer::Launch;
+use phobos_runtime::{Launched, Planner};
 
 use super::docker;
 use super::translate::{self, Route, Settings};
 use crate::cli::{EcpCall, Global};
 use crate::context;
 use crate::error::usage;
-use phobos_config::Containerizer;
 
 pub fn run(global: &Global) -> anyhow::Result<()> {
     let request: Launch = super::read_input()?;
@@ -25,82 +24,61 @@ pub fn run(global: &Global) -> anyhow::Result<()> {
     let span = super::container_span(EcpCall::Launch, &id);
     let _entered = span.enter();
 
-    let settings = context::settings(global);
-    let config = &settings.config;
-    let root = context::euid() == 0;
-    let launcher = match config.launcher {
-        phobos_config::Launcher::Linux if root => LauncherKind::Linux,
-        phobos_config::Launcher::Linux => {
-            tracing::warn!("not running as root: using the posix launcher");
-            LauncherKind::Posix
-        }
-        phobos_config::Launcher::Posix => LauncherKind::Posix,
-    };
-    let containerizer = context::containerizer(global)?;
-    let isolation = match settings.source("isolation") {
-        Some(phobos_config::Source::Default) | None => isolator::resolve_isolation(
-            &isolator::default_isolation_with(launcher, containerizer.hierarchies()),
-            launcher,
-        )?,
-        Some(_) => isolator::resolve_isolation(&config.isolation, launcher)
-            .map_err(|e| settings.invalid("isolation", &config.isolation.join(","), e))?,
-    };
+    let door = context::door(global)?;
+    let settings = door.settings();
     let env: Vec<(String, String)> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
-    let plan = translate::translate(
+    let translated = translate::translate(
         id.clone(),
         &request,
         &env,
         &Settings {
-            launcher,
-            isolation,
-            cgroups_root: global.cgroups_root.clone(),
-            isolator_flags: IsolatorFlags {
-                cgroups_enable_cfs: config.cgroups_enable_cfs,
-                cgroups_limit_swap: config.cgroups_limit_swap,
-                container_disk_watch_interval_secs: config
-                    .container_disk_watch_interval
-                    .as_secs_f64(),
-                enforce_container_disk_quota: config.enforce_container_disk_quota,
-            },
-            default_image: config.default_container_image.clone(),
-            root,
-            fallback_sandbox: containerizer.sandbox_path(&id),
-            now: phobos_core::time::now_secs(),
+            default_image: settings.config().default_container_image.clone(),
+            root: settings.is_root(),
         },
     )
     .map_err(|e| usage(format!("container {id}: {e}")))?;
-
-    let docker = context::docker(global);
-    if containerizer.store().open(&id).is_some() || docker.owns(&id) {
-        return Err(usage(format!("container {id} already exists")));
-    }
-    if let Route::Docker { image, origin } = plan.route {
-        if !config.containerizers.contains(&Containerizer::Docker) {
-            return Err(usage(format!(
-                "container {id}: image {image:?} (from {origin}) needs the Docker \
-                 containerizer, which is not in `containerizers`; nothing was launched"
-            )));
+    let (intent, executor, origin) = match translated.route {
+        Route::Docker { image, origin } => {
+            let (intent, executor) = docker::intent(&request, translated.intent, image)?;
+            (intent, executor, Some(origin))
         }
-        return docker::launch(global, &docker, &request, plan.config, image, origin);
+        Route::Mesos => (translated.intent, None, None),
+    };
+    let host = door.host();
+    let plan = Planner::new(settings, &host)
+        .plan(intent)
+        .map_err(|e| usage(format!("container {id}: {e}")))?;
+    for warning in &plan.warnings {
+        tracing::warn!("{warning}");
     }
-    if containerizer.store().open(&id).is_some() {
-        return Err(usage(format!("container {id} already exists")));
-    }
+    let spec = &plan.request.spec;
     tracing::info!(
-        command = %plan.config.command.display(),
-        sandbox = %plan.config.sandbox.display(),
-        launcher = plan.config.launcher.name(),
+        command = %spec.command.as_ref().map_or_else(|| "(the image's)".to_owned(), |c| c.display()),
+        sandbox = %spec.sandbox.display(),
+        origin = origin.unwrap_or("-"),
+        command_task = executor.is_some(),
         "launch requested"
     );
-    let launched = containerizer
-        .launch(&plan.config, None)
+    let launched = door
+        .launch(&plan.request, None, |p| {
+            tracing::info!(layer = ?p.id, status = %p.status, "pulling");
+        })
         .with_context(|| format!("failed to launch container {id}"))?;
-    tracing::info!(pid = launched.pid, "running");
+    match &launched {
+        Launched::Process { pid, .. } => tracing::info!(pid, "running"),
+        Launched::Engine { sandbox } => {
+            tracing::info!("running");
+            context::spawn_log_follower(global, &door, &id);
+            if let Some(executor) = executor {
+                docker::start_executor(global, &door, &executor, &id, sandbox)?;
+            }
+        }
+    }
 
-    match containerizer.sweep_if_due(SweepPolicy::default()) {
-        Ok(Some(removed)) if !removed.is_empty() => {
+    match door.sweep_if_due() {
+        Ok(removed) if !removed.is_empty() => {
             tracing::info!(count = removed.len(), "swept terminated containers");
         }
         Ok(_) => {}

@@ -12,11 +12,11 @@
 
 mod containers;
 mod destroy;
-mod docker;
+pub(super) mod docker;
 mod launch;
 mod recover;
 mod termination;
-mod translate;
+pub(super) mod translate;
 mod usage;
 
 mod wait;

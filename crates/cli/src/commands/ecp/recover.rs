@@ -9,7 +9,8 @@ use crate::cli::Global;
 use crate::context;
 
 pub fn run(global: &Global) -> anyhow::Result<()> {
-    let report = context::recover(global)?;
+    let recovery = context::door(global)?.recover()?;
+    let report = &recovery.mesos;
     for id in &report.recovered {
         tracing::info!(container_id = %id, "recovered");
     }
@@ -25,31 +26,21 @@ pub fn run(global: &Global) -> anyhow::Result<()> {
     for id in &report.busy {
         tracing::info!(container_id = %id, "skipped: another phobos process is working on it");
     }
-    let mut errors = report.errors;
-    let docker = context::docker(global);
-    let has_records = !docker.store().list()?.is_empty();
-    let enabled = context::settings(global)
-        .config
-        .containerizers
-        .contains(&phobos_config::Containerizer::Docker);
-    if has_records || (enabled && docker.settings().socket.exists()) {
-        match context::block_on(docker.recover())? {
-            Ok(d) => {
-                for id in &d.recovered {
-                    tracing::info!(container_id = %id, "recovered a docker container");
-                }
-                for id in &d.finalized {
-                    tracing::info!(container_id = %id, "recorded the termination of a docker container");
-                }
-                for name in &d.orphans_killed {
-                    tracing::info!(name = %name, "stopped and removed an orphan docker container");
-                }
-                errors.extend(d.errors);
-            }
-            Err(e) if has_records => errors.push(format!("docker: {e}")),
-            Err(e) => tracing::warn!(error = %e, "skipping docker recovery"),
+    if let Some(d) = &recovery.docker {
+        for id in &d.recovered {
+            tracing::info!(container_id = %id, "recovered a docker container");
+        }
+        for id in &d.finalized {
+            tracing::info!(container_id = %id, "recorded the termination of a docker container");
+        }
+        for name in &d.orphans_killed {
+            tracing::info!(name = %name, "stopped and removed an orphan docker container");
         }
     }
+    for key in &recovery.released_ids {
+        tracing::info!(container_id = %key, "released the ID of an unfinished launch");
+    }
+    let errors = recovery.errors();
     if errors.is_empty() {
         return Ok(());
     }

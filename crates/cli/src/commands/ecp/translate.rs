@@ -19,11 +19,10 @@
 
 use std::path::PathBuf;
 
-use phobos_core::{
-    CommandSpec, ContainerConfig, ContainerId, IsolatorFlags, LauncherKind, Resources,
-};
+use phobos_core::{CommandSpec, ContainerId, Resources};
 use phobos_proto::containerizer::Launch;
 use phobos_proto::mesos::{self, container_info};
+use phobos_runtime::LaunchIntent;
 
 /// The agent's `--default_container_image`, as it passes it to `launch`.
 pub const DEFAULT_IMAGE_ENV: &str = "MESOS_DEFAULT_CONTAINER_IMAGE";
@@ -60,24 +59,18 @@ pub enum TranslateError {
 /// What `translate` needs besides the message.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    pub launcher: LauncherKind,
-    pub isolation: Vec<String>,
-    pub cgroups_root: String,
-    pub isolator_flags: IsolatorFlags,
     /// Our `default_container_image`.
     pub default_image: Option<String>,
     /// Whether we can switch users (we are root).
     pub root: bool,
-    /// Where the sandbox goes when the Launch names none.
-    pub fallback_sandbox: PathBuf,
-    pub now: f64,
 }
 
-/// The route and, for the Mesos containerizer, the container to launch.
+/// The route and the planner's input.
 #[derive(Clone, Debug)]
-pub struct Plan {
+pub struct Translated {
     pub route: Route,
-    pub config: ContainerConfig,
+    /// Everything but the Docker part, which `docker::launch_info` adds.
+    pub intent: LaunchIntent,
 }
 
 /// Translates `launch`, given the environment this process received.
@@ -86,7 +79,7 @@ pub fn translate(
     launch: &Launch,
     env: &[(String, String)],
     settings: &Settings,
-) -> Result<Plan, TranslateError> {
+) -> Result<Translated, TranslateError> {
     let route = route(launch, env, settings)?;
     let (command_info, which) = match (&launch.executor_info, &launch.task_info) {
         (Some(executor), _) => (&executor.command, "executor"),
@@ -113,9 +106,9 @@ pub fn translate(
     }
 
     let sandbox = match launch.directory.as_deref().filter(|d| !d.is_empty()) {
-        Some(dir) if dir.starts_with('/') => PathBuf::from(dir),
+        Some(dir) if dir.starts_with('/') => Some(PathBuf::from(dir)),
         Some(dir) => return Err(TranslateError::RelativeSandbox(dir.to_owned())),
-        None => settings.fallback_sandbox.clone(),
+        None => None,
     };
     let user = launch
         .user
@@ -123,32 +116,24 @@ pub fn translate(
         .filter(|u| !u.is_empty())
         .or_else(|| command_info.user.clone().filter(|u| !u.is_empty()));
     // Without root we cannot switch users; the agent runs us as the user
-    // it would have switched to anyway in that case.
-    let user = user.filter(|_| settings.root);
+    // it would have switched to anyway in that case. A Docker container
+    // runs as its image says, as under Mesos's Docker containerizer.
+    let user = user.filter(|_| settings.root && route == Route::Mesos);
     let hostname = container(launch)
         .and_then(|(c, _)| c.hostname.clone())
-        .filter(|h| !h.is_empty() && settings.launcher == LauncherKind::Linux);
+        .filter(|h| !h.is_empty());
 
-    Ok(Plan {
+    Ok(Translated {
         route,
-        config: ContainerConfig {
-            id,
-            command,
+        intent: LaunchIntent {
+            id: Some(id),
+            command: Some(command),
             env: vars,
-            working_dir: None,
             user,
             hostname,
-            isolation: settings.isolation.clone(),
-            launcher: settings.launcher,
             sandbox,
-            cgroups_root: settings.cgroups_root.clone(),
-            interactive: false,
-            created_at: settings.now,
             resources: resources(launch),
-            isolator_flags: settings.isolator_flags.clone(),
-            rootfs: None,
-            volumes: vec![],
-            sandbox_directory: None,
+            ..LaunchIntent::default()
         },
     })
 }
@@ -304,14 +289,8 @@ mod tests {
 
     fn settings() -> Settings {
         Settings {
-            launcher: LauncherKind::Posix,
-            isolation: vec!["filesystem/posix".into()],
-            cgroups_root: "phobos".into(),
-            isolator_flags: IsolatorFlags::default(),
             default_image: None,
             root: true,
-            fallback_sandbox: PathBuf::from("/work/containers/c1"),
-            now: 1.0,
         }
     }
 
@@ -363,12 +342,12 @@ mod tests {
         ];
         let plan = translate(id(), &launch(executor(command)), &env, &settings()).unwrap();
         assert_eq!(plan.route, Route::Mesos);
-        let c = plan.config;
+        let c = plan.intent;
         assert_eq!(
-            c.command.exec_argv(),
+            c.command.unwrap().exec_argv(),
             ["/bin/sh", "-c", "./my-executor --flag"]
         );
-        assert_eq!(c.sandbox, PathBuf::from("/agent/sandbox"));
+        assert_eq!(c.sandbox, Some(PathBuf::from("/agent/sandbox")));
         assert_eq!(c.user.as_deref(), Some("nobody"));
         // Ours are dropped; the command's environment comes last and wins.
         assert_eq!(
@@ -413,7 +392,7 @@ mod tests {
         });
         let r = translate(id(), &l, &[], &settings())
             .unwrap()
-            .config
+            .intent
             .resources;
         assert_eq!(r.cpus, Some(1.1));
         assert_eq!(r.mem, Some(160.0));
@@ -430,7 +409,7 @@ mod tests {
             ..Default::default()
         };
         let plan = translate(id(), &launch(executor(command)), &[], &settings()).unwrap();
-        assert_eq!(plan.config.command.exec_argv(), ["echo", "a b"]);
+        assert_eq!(plan.intent.command.unwrap().exec_argv(), ["echo", "a b"]);
     }
 
     #[test]
@@ -530,7 +509,7 @@ mod tests {
         let mut s = settings();
         s.root = false;
         let plan = translate(id(), &launch(executor(shell("true"))), &[], &s).unwrap();
-        assert_eq!(plan.config.user, None);
+        assert_eq!(plan.intent.user, None);
     }
 
     proptest::proptest! {
@@ -577,8 +556,9 @@ mod tests {
             if let Ok(plan) = translate(id(), &l, &[], &s)
                 && plan.route == Route::Mesos
             {
-                proptest::prop_assert!(!plan.config.command.value.trim().is_empty());
-                proptest::prop_assert!(plan.config.sandbox.is_absolute());
+                let command = plan.intent.command.as_ref().map(|c| c.value.trim().to_owned());
+                proptest::prop_assert!(command.is_some_and(|c| !c.is_empty()));
+                proptest::prop_assert!(plan.intent.sandbox.is_none_or(|s| s.is_absolute()));
             }
         }
     }

@@ -18,7 +18,7 @@ pub fn run(global: &Global) -> anyhow::Result<()> {
     let id = super::container_id(&request.container_id)?;
     let span = super::container_span(EcpCall::Wait, &id);
     let _entered = span.enter();
-    let generation = context::settings(global).config.ecp_termination;
+    let generation = context::settings(global).config().ecp_termination;
     tracing::info!("waiting");
     let t = ended(apply_known(global, &id, Operation::Wait)?)?;
     tracing::info!(status = ?t.status.map(|s| s.raw()), "terminated");

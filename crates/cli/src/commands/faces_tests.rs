@@ -1,0 +1,251 @@
+//! The planner's promise to the faces: the CLI's `run`, the ECP's `launch`
+//! and any other face (here a fake agent that fills the intent by hand)
+//! that ask for the same container get the same `LaunchRequest`, decided
+//! with the same settings. Fake settings and host: nothing is launched.
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use phobos_core::{CommandSpec, ContainerId, LauncherKind, Resources};
+use phobos_proto::containerizer::Launch;
+use phobos_proto::mesos::{
+    self, CommandInfo, ContainerInfo, ExecutorId, ExecutorInfo, container_info,
+};
+use phobos_runtime::docker::{DockerLaunch, DockerNetwork};
+use phobos_runtime::{Host, LaunchIntent, LaunchRequest, Planner, Settings, Target};
+
+use super::ecp::{docker, translate};
+use crate::cli::{Cli, Command};
+
+const WORK: &str = "/srv/phobos-work";
+
+/// A host whose default isolation is fixed, whatever this machine has.
+struct FakeHost;
+
+impl Host for FakeHost {
+    fn default_isolation(&self, launcher: LauncherKind) -> Vec<String> {
+        match launcher {
+            LauncherKind::Linux => vec!["filesystem/linux".into(), "cgroups/cpu".into()],
+            LauncherKind::Posix => vec!["filesystem/posix".into()],
+        }
+    }
+}
+
+fn settings(file: &str, euid: u32) -> Settings {
+    let env = phobos_config::Environment {
+        uid: euid,
+        home: None,
+        xdg_runtime_dir: None,
+        phobos_config: None,
+        system_config: PathBuf::from("/nonexistent"),
+    };
+    let text = format!("work_dir = \"{WORK}\"\nruntime_dir = \"/run/phobos-test\"\n{file}");
+    let loaded = phobos_config::parse_str(&text, Path::new("/etc/phobos.toml"), &env).unwrap();
+    Settings::from_loaded(loaded, euid)
+}
+
+fn plan(settings: &Settings, intent: LaunchIntent) -> LaunchRequest {
+    Planner::new(settings, &FakeHost)
+        .plan(intent)
+        .unwrap()
+        .request
+}
+
+/// The CLI face: `phobos run ARGS…`.
+fn cli(args: &[&str]) -> LaunchIntent {
+    let cli = Cli::try_parse_from(["phobos", "run"].iter().chain(args)).unwrap();
+    let Command::Run(args) = cli.command else {
+        panic!("not a run");
+    };
+    super::run::intent(&args).unwrap()
+}
+
+/// The ECP face: a `containerizer.Launch` as an agent sends it.
+fn ecp(launch: &Launch) -> LaunchIntent {
+    let id = ContainerId::new(launch.container_id.value.clone()).unwrap();
+    let translated = translate::translate(
+        id,
+        launch,
+        &[],
+        &translate::Settings {
+            default_image: None,
+            root: true,
+        },
+    )
+    .unwrap();
+    match translated.route {
+        translate::Route::Mesos => translated.intent,
+        translate::Route::Docker { image, .. } => {
+            docker::intent(launch, translated.intent, image).unwrap().0
+        }
+    }
+}
+
+fn scalar(name: &str, value: f64) -> mesos::Resource {
+    mesos::Resource {
+        name: name.into(),
+        r#type: mesos::value::Type::Scalar as i32,
+        scalar: Some(mesos::value::Scalar { value }),
+        ..Default::default()
+    }
+}
+
+fn launch(id: &str, container: Option<ContainerInfo>) -> Launch {
+    Launch {
+        container_id: mesos::ContainerId {
+            value: id.into(),
+            parent: None,
+        },
+        executor_info: Some(ExecutorInfo {
+            executor_id: ExecutorId { value: "e".into() },
+            command: CommandInfo {
+                shell: Some(false),
+                value: Some("sh".into()),
+                arguments: vec!["sh".into(), "-c".into(), "echo hi".into()],
+                ..Default::default()
+            },
+            resources: vec![scalar("cpus", 0.5), scalar("mem", 64.0)],
+            container,
+            ..Default::default()
+        }),
+        directory: Some(format!("{WORK}/containers/{id}")),
+        user: Some("nobody".into()),
+        ..Default::default()
+    }
+}
+
+/// The fake third face: an agent filling the intent itself.
+fn agent(id: &str, docker: Option<DockerLaunch>) -> LaunchIntent {
+    LaunchIntent {
+        id: Some(ContainerId::new(id).unwrap()),
+        command: CommandSpec::argv(vec!["sh".into(), "-c".into(), "echo hi".into()]),
+        user: Some("nobody".into()),
+        resources: Resources {
+            cpus: Some(0.5),
+            mem: Some(64.0),
+            ..Resources::default()
+        },
+        docker,
+        ..LaunchIntent::default()
+    }
+}
+
+#[test]
+fn three_faces_one_mesos_request() {
+    for (file, euid) in [
+        ("", 0),
+        ("", 1000),
+        ("launcher = \"posix\"\ncgroups_enable_cfs = true\n", 0),
+        ("isolation = \"posix/cpu,posix/mem\"\n", 0),
+    ] {
+        let s = settings(file, euid);
+        let from_cli = plan(
+            &s,
+            cli(&[
+                "--id", "c1", "--user", "nobody", "--cpus", "0.5", "--mem", "64", "--", "sh", "-c",
+                "echo hi",
+            ]),
+        );
+        let from_ecp = plan(&s, ecp(&launch("c1", None)));
+        let from_agent = plan(&s, agent("c1", None));
+        assert_eq!(from_cli, from_ecp, "{file} as {euid}");
+        assert_eq!(from_cli, from_agent, "{file} as {euid}");
+        assert_eq!(
+            from_cli.spec.sandbox,
+            PathBuf::from(format!("{WORK}/containers/c1"))
+        );
+        let Target::Mesos(m) = &from_cli.target else {
+            panic!("not a Mesos launch");
+        };
+        // The one place decided the launcher and the isolation for all.
+        let expected = s.launcher(None).unwrap().kind;
+        assert_eq!(m.launcher, expected, "{file} as {euid}");
+        assert_eq!(
+            from_cli.spec.isolator_flags.cgroups_enable_cfs,
+            file.contains("cfs")
+        );
+    }
+}
+
+#[test]
+fn three_faces_one_docker_request() {
+    let s = settings("", 0);
+    let from_cli = plan(
+        &s,
+        cli(&[
+            "--id",
+            "d1",
+            "--docker-image",
+            "busybox:local",
+            "--network",
+            "bridge",
+            "--cpus",
+            "0.5",
+            "--mem",
+            "64",
+            "--",
+            "sh",
+            "-c",
+            "echo hi",
+        ]),
+    );
+    let container = ContainerInfo {
+        r#type: container_info::Type::Docker as i32,
+        docker: Some(container_info::DockerInfo {
+            image: "busybox:local".into(),
+            network: Some(container_info::docker_info::Network::Bridge as i32),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut from_ecp = plan(&s, ecp(&launch("d1", Some(container))));
+    let docker = DockerLaunch {
+        image: "busybox:local".into(),
+        network: DockerNetwork::Bridge,
+        offered_ports: crate::docker_args::all_ports(),
+        ..DockerLaunch::default()
+    };
+    let mut agent_intent = agent("d1", Some(docker));
+    // A CLI user is `docker run --user`; an agent's framework user is not
+    // (Mesos's Docker containerizer runs the image's user).
+    agent_intent.user = None;
+    let mut from_cli_no_user = from_cli.clone();
+    if let Target::Docker(d) = &mut from_cli_no_user.target {
+        d.parameters.retain(|(k, _)| k != "user");
+    }
+    from_cli_no_user.spec.user = None;
+    let from_agent = plan(&s, agent_intent);
+    assert_eq!(from_cli_no_user, from_agent);
+    // The ECP's own facts: output appended (the agent writes the sandbox
+    // files too) and only the offered ports may be published.
+    if let Target::Docker(d) = &mut from_ecp.target {
+        assert!(d.append_logs);
+        assert!(d.offered_ports.is_empty());
+        d.append_logs = false;
+        d.offered_ports = crate::docker_args::all_ports();
+    }
+    assert_eq!(from_ecp, from_agent);
+}
+
+#[test]
+fn a_refusal_is_the_same_for_every_face() {
+    let user = settings("", 1000);
+    let refuse = |intent| {
+        Planner::new(&user, &FakeHost)
+            .plan(intent)
+            .unwrap_err()
+            .to_string()
+    };
+    let mut cli_intent = cli(&["--id", "h", "--hostname", "box", "--", "true"]);
+    let mut agent_intent = agent("h", None);
+    agent_intent.hostname = Some("box".into());
+    assert_eq!(refuse(cli_intent.clone()), refuse(agent_intent));
+    cli_intent.hostname = None;
+    cli_intent.launcher = Some(LauncherKind::Linux);
+    assert!(refuse(cli_intent).contains("needs root"));
+    let off = settings("containerizers = \"mesos\"\n", 0);
+    let err = Planner::new(&off, &FakeHost)
+        .plan(cli(&["--docker-image", "busybox:local", "--", "true"]))
+        .unwrap_err();
+    assert!(err.to_string().contains("containerizers"), "{err}");
+}

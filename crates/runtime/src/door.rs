@@ -1,0 +1,545 @@
+//! [`Door`]: the composing containerizer (Mesos §5), the only way a face
+//! reaches a containerizer. It launches a [`LaunchRequest`] on the
+//! containerizer its target names after reserving the ID in the one
+//! namespace both share (see [`crate::reserve`]), and owns every other
+//! operation: wait, destroy, kill, usage, update (through
+//! [`phobos_core::Composing`], which routes by the record's owner), list,
+//! status, logs, exec, recover and the removal of terminated containers.
+//!
+//! The Docker containerizer is asynchronous; each call here runs it to
+//! completion on a single-threaded runtime, as every face is one
+//! synchronous process per request.
+
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use phobos_core::{
+    Composing, ContainerDir, ContainerId, ContainerState, Operation, Outcome, ResourceStatistics,
+    Termination,
+};
+use phobos_docker::{DockerContainerizer, DockerRecoverReport, DockerSummary, PullProgress};
+use phobos_mesos::{
+    ContainerSummary, ExecProcess, ExecRequest, ExecStdio, MesosContainerizer, RecoverReport,
+    StopPoint, SweepPolicy,
+};
+use serde::Serialize;
+
+use crate::error::RuntimeError;
+use crate::plan::{Host, LaunchRequest, RealHost, Target};
+use crate::reserve::{IdRegistry, ReserveError};
+use crate::settings::Settings;
+
+type Result<T> = std::result::Result<T, RuntimeError>;
+
+/// The composing containerizer over one runtime directory.
+pub struct Door {
+    settings: Arc<Settings>,
+    mesos: MesosContainerizer,
+    docker: DockerContainerizer,
+    ids: IdRegistry,
+}
+
+/// A launched container, as the launching face can attach to it.
+#[derive(Debug)]
+pub enum Launched {
+    /// A process this one forked (the Mesos containerizer's init): follow
+    /// its sandbox files, signal and reap it, then [`Door::finish`].
+    Process {
+        dir: ContainerDir,
+        pid: i32,
+        pidfd: Option<OwnedFd>,
+        sandbox: PathBuf,
+    },
+    /// A container of an engine: follow it with [`Door::follow_engine`].
+    Engine { sandbox: PathBuf },
+}
+
+/// One container as `ps` and `status` show it, whichever containerizer
+/// holds it (the JSON shape is each containerizer's own).
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum Summary {
+    Mesos(ContainerSummary),
+    Docker(DockerSummary),
+}
+
+impl Summary {
+    pub fn id(&self) -> &ContainerId {
+        match self {
+            Self::Mesos(c) => &c.id,
+            Self::Docker(c) => &c.id,
+        }
+    }
+
+    pub fn state(&self) -> ContainerState {
+        match self {
+            Self::Mesos(c) => c.state,
+            Self::Docker(c) => c.state,
+        }
+    }
+
+    /// The init pid while it runs.
+    pub fn pid(&self) -> Option<i32> {
+        match self {
+            Self::Mesos(c) if c.state == ContainerState::Terminated => None,
+            Self::Mesos(c) => c.pid,
+            Self::Docker(c) => c.pid,
+        }
+    }
+
+    pub fn started_at(&self) -> f64 {
+        match self {
+            Self::Mesos(c) => c.started_at,
+            Self::Docker(c) => c.started_at,
+        }
+    }
+
+    /// The command for listings (with the image for Docker containers).
+    pub fn command(&self) -> String {
+        match self {
+            Self::Mesos(c) => c.command.clone(),
+            Self::Docker(c) => format!("[docker {}] {}", c.image, c.command),
+        }
+    }
+
+    pub fn sandbox(&self) -> &std::path::Path {
+        match self {
+            Self::Mesos(c) => &c.sandbox,
+            Self::Docker(c) => &c.sandbox,
+        }
+    }
+
+    pub fn termination(&self) -> Option<&Termination> {
+        match self {
+            Self::Mesos(c) => c.termination.as_ref(),
+            Self::Docker(c) => c.termination.as_ref(),
+        }
+    }
+}
+
+/// What `recover` found and did, for both containerizers.
+#[derive(Debug, Default, Serialize)]
+pub struct Recovery {
+    /// The Mesos containerizer's report (its fields at the top level).
+    #[serde(flatten)]
+    pub mesos: RecoverReport,
+    /// The Docker containerizer's, when it ran and found anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub docker: Option<DockerRecoverReport>,
+    /// ID reservations of launches that never finished, released.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub released_ids: Vec<String>,
+}
+
+impl Recovery {
+    /// Every failure of either containerizer.
+    pub fn errors(&self) -> Vec<String> {
+        let docker = self.docker.iter().flat_map(|d| d.errors.iter());
+        self.mesos.errors.iter().chain(docker).cloned().collect()
+    }
+}
+
+/// Where a container's logs are.
+#[derive(Debug)]
+pub enum Logs {
+    /// In the sandbox files; with `until`, the container's init to follow
+    /// them until it exits.
+    Files {
+        sandbox: PathBuf,
+        until: Option<OwnedFd>,
+    },
+    /// Already copied where they were asked to go by the engine.
+    Streamed,
+}
+
+impl Door {
+    /// The door over `settings`' runtime and work directories.
+    pub fn new(settings: Arc<Settings>) -> Result<Self> {
+        let exe = match settings.init_exe() {
+            Some(exe) => exe.to_owned(),
+            None => std::env::current_exe().map_err(RuntimeError::NoInit)?,
+        };
+        let mesos = MesosContainerizer::new(settings.runtime_dir(), settings.work_dir(), &exe)
+            .with_stop_point(settings.stop_at().map(|p| StopPoint(p.to_owned())));
+        let docker = DockerContainerizer::new(settings.runtime_dir(), settings.docker_settings());
+        let ids = IdRegistry::new(settings.runtime_dir());
+        Ok(Self {
+            settings,
+            mesos,
+            docker,
+            ids,
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Host facts for the planner.
+    pub fn host(&self) -> impl Host + '_ {
+        RealHost(&self.mesos)
+    }
+
+    /// Whether any containerizer holds a record of `id`.
+    pub fn exists(&self, id: &ContainerId) -> bool {
+        self.mesos.store().open(id).is_some() || self.docker.owns(id)
+    }
+
+    /// Launches `request` and returns once it runs. The ID is reserved
+    /// first; a launch that loses the reservation changes nothing.
+    /// `progress` sees image pulls.
+    pub fn launch(
+        &self,
+        request: &LaunchRequest,
+        stdin: Option<OwnedFd>,
+        progress: impl FnMut(&PullProgress) + Send,
+    ) -> Result<Launched> {
+        let id = request.id();
+        let key = IdRegistry::key(id);
+        let reservation = self
+            .ids
+            .reserve(&key, || self.exists(id))
+            .map_err(|e| match e {
+                ReserveError::Taken(_) => RuntimeError::AlreadyExists(id.clone()),
+                other => other.into(),
+            })?;
+        let config = request.config(phobos_core::time::now_secs());
+        let launched = match &request.target {
+            Target::Mesos(_) => self
+                .mesos
+                .launch(&config, stdin)
+                .map(|l| Launched::Process {
+                    dir: l.dir,
+                    pid: l.pid,
+                    pidfd: l.pidfd,
+                    sandbox: config.sandbox.clone(),
+                })
+                .map_err(RuntimeError::from),
+            Target::Docker(docker) => {
+                match block_on(self.docker.launch(&config, docker, progress)) {
+                    Ok(Ok(_)) => Ok(Launched::Engine {
+                        sandbox: config.sandbox.clone(),
+                    }),
+                    Ok(Err(e)) => Err(e.into()),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        // A failed Mesos launch leaves its terminated record, which holds
+        // the ID like any other; nothing else does.
+        if launched.is_ok() || self.exists(id) {
+            reservation.keep();
+        }
+        launched
+    }
+
+    /// A foreground Mesos launch's end: reaps init (this process's child)
+    /// and records the termination.
+    pub fn finish(&self, launched: &Launched) -> Result<Option<Termination>> {
+        let Launched::Process { dir, pid, .. } = launched else {
+            return Ok(None);
+        };
+        let pid = nix::unistd::Pid::from_raw(*pid);
+        // Reap our child (init) before reading its verdict; an error means
+        // it was reaped already.
+        let _ = nix::sys::wait::waitpid(pid, None);
+        Ok(Some(self.mesos.finalize(dir)?))
+    }
+
+    /// Copies an engine container's output until it ends: into its
+    /// sandbox files with `into_sandbox`, onto this process's stdout and
+    /// stderr with `tee`. `None` for an unknown container.
+    pub fn follow_engine(
+        &self,
+        id: &ContainerId,
+        tee: bool,
+        into_sandbox: bool,
+    ) -> Result<Option<()>> {
+        Ok(block_on(self.docker.follow(id, tee, into_sandbox))??)
+    }
+
+    /// The record's follower lock file, for a detached log follower of an
+    /// engine container (`None` for other containers).
+    pub fn follower_lock_path(&self, id: &ContainerId) -> Option<PathBuf> {
+        let dir = self.docker.store().open(id)?;
+        Some(dir.file(phobos_docker::containerizer::FOLLOWER_LOCK_FILE))
+    }
+
+    /// Whether `id` runs in an engine (its logs come from the engine).
+    pub fn is_engine(&self, id: &ContainerId) -> bool {
+        self.docker.owns(id)
+    }
+
+    fn composing(&self) -> Composing {
+        Composing::new(
+            vec![Box::new(self.docker.clone())],
+            Box::new(self.mesos.clone()),
+        )
+    }
+
+    /// Applies `operation` to `id` through its owner; `None` for an
+    /// unknown container.
+    pub fn apply(&self, id: &ContainerId, operation: Operation) -> Result<Option<Outcome>> {
+        self.composing()
+            .apply(id, operation)
+            .map_err(RuntimeError::Containerizer)
+    }
+
+    /// The statistics the external containerizer protocol answers: always
+    /// with CPU times (agents 0.19-1.0 expect them). When no isolator
+    /// measures CPU (a posix launch without `posix/cpu`), the container's
+    /// process tree under its init is summed from `/proc`, as the
+    /// `posix/cpu` and `posix/mem` isolators would. `None` when unknown.
+    pub fn usage_with_cpu_times(&self, id: &ContainerId) -> Result<Option<ResourceStatistics>> {
+        let Some(outcome) = self.apply(id, Operation::Usage)? else {
+            return Ok(None);
+        };
+        let Outcome::Usage(stats) = outcome else {
+            return Ok(None);
+        };
+        let mut stats = *stats;
+        if stats.cpus_user_time_secs.is_some() && stats.cpus_system_time_secs.is_some() {
+            return Ok(Some(stats));
+        }
+        let pid = self
+            .mesos
+            .store()
+            .open(id)
+            .and_then(|d| d.pid().ok().flatten());
+        let table = phobos_mesos::isolator::ProcTable::scan();
+        let tree = pid
+            .and_then(|pid| phobos_mesos::isolator::process_tree_usage(&table, pid))
+            .unwrap_or_default();
+        stats.cpus_user_time_secs = Some(tree.user_secs);
+        stats.cpus_system_time_secs = Some(tree.system_secs);
+        if tree.processes > 0 {
+            stats.mem_rss_bytes = stats.mem_rss_bytes.or(Some(tree.rss_bytes));
+            stats.processes = stats.processes.or(Some(tree.processes));
+            stats.threads = stats.threads.or(Some(tree.threads));
+        }
+        Ok(Some(stats))
+    }
+
+    /// Every container of both containerizers, Mesos ones first; the
+    /// engine is contacted only when there are Docker records.
+    pub fn list(&self) -> Result<Vec<Summary>> {
+        let mut all: Vec<Summary> = self.mesos.list()?.into_iter().map(Summary::Mesos).collect();
+        if !self.docker.store().list()?.is_empty() {
+            let docker = block_on(async {
+                let engine = self.docker.engine().await.ok();
+                self.docker.list(engine.as_ref()).await
+            })??;
+            all.extend(docker.into_iter().map(Summary::Docker));
+        }
+        Ok(all)
+    }
+
+    /// One container; `None` when unknown.
+    pub fn summary(&self, id: &ContainerId) -> Result<Option<Summary>> {
+        if self.docker.owns(id) {
+            let summary = block_on(async {
+                let engine = self.docker.engine().await.ok();
+                self.docker.summary(id, engine.as_ref()).await
+            })??;
+            return Ok(summary.map(Summary::Docker));
+        }
+        Ok(self.mesos.summary(id)?.map(Summary::Mesos))
+    }
+
+    /// The statistics of every running container among `ids` (others are
+    /// left out); a failure is reported per container.
+    pub fn usage_of(
+        &self,
+        ids: &[ContainerId],
+    ) -> Vec<(ContainerId, Result<Option<ResourceStatistics>>)> {
+        let (docker, mesos): (Vec<ContainerId>, Vec<ContainerId>) =
+            ids.iter().cloned().partition(|id| self.docker.owns(id));
+        let mut out: Vec<_> = self
+            .mesos
+            .usage_many(&mesos, true)
+            .into_iter()
+            .map(|(id, r)| match r {
+                Err(phobos_mesos::ContainerizerError::NotRunning(_)) => (id, Ok(None)),
+                r => (id, r.map_err(RuntimeError::from)),
+            })
+            .collect();
+        if !docker.is_empty() {
+            let results = block_on(async {
+                let mut results = Vec::new();
+                for id in docker {
+                    let r = match self.docker.usage(&id).await {
+                        Err(phobos_docker::ContainerizerError::NotRunning(_)) => Ok(None),
+                        r => r.map_err(RuntimeError::from),
+                    };
+                    results.push((id, r));
+                }
+                results
+            });
+            match results {
+                Ok(results) => out.extend(results),
+                Err(e) => tracing::warn!(error = %e, "no Docker statistics"),
+            }
+        }
+        out
+    }
+
+    /// Where `id`'s logs are. For an engine container the engine's log is
+    /// copied first: with `follow`, streamed to this process (or into the
+    /// sandbox files with `into_sandbox`) until it ends.
+    pub fn logs(&self, id: &ContainerId, follow: bool, into_sandbox: bool) -> Result<Option<Logs>> {
+        if self.docker.owns(id) {
+            if follow {
+                return Ok(self
+                    .follow_engine(id, !into_sandbox, into_sandbox)?
+                    .map(|()| Logs::Streamed));
+            }
+            let sandbox = block_on(self.docker.refresh_logs(id))??;
+            return Ok(sandbox.map(|sandbox| Logs::Files {
+                sandbox,
+                until: None,
+            }));
+        }
+        let Some(c) = self.mesos.summary(id)? else {
+            return Ok(None);
+        };
+        let until = match (follow, c.pid) {
+            (true, Some(pid)) if c.termination.is_none() => {
+                let pidfd = phobos_mesos::sys::pidfd_open(pid).ok();
+                // Only follow a pid that still is this container's init.
+                match (pidfd, self.mesos.store().open(id)) {
+                    (Some(fd), Some(dir)) if dir.init_alive()? => Some(fd),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        Ok(Some(Logs::Files {
+            sandbox: c.sandbox,
+            until,
+        }))
+    }
+
+    /// Runs a command inside running container `id`; `None` when unknown.
+    pub fn exec(
+        &self,
+        id: &ContainerId,
+        request: &ExecRequest,
+        stdio: ExecStdio<'_>,
+    ) -> Result<Option<ExecProcess>> {
+        if self.docker.owns(id) {
+            return Err(RuntimeError::DockerExec(id.clone()));
+        }
+        Ok(self.mesos.exec(id, request, stdio)?)
+    }
+
+    /// Re-adopts live containers, records the ends of those that ended
+    /// unwatched, destroys half-launched ones and orphans, and releases
+    /// reservations of launches that never finished. As root the linux
+    /// launcher's cgroup roots are scanned for orphans too.
+    pub fn recover(&self) -> Result<Recovery> {
+        let launcher = if self.settings.is_root() {
+            phobos_mesos::launcher::LinuxLauncher::new(self.settings.cgroups_root()).ok()
+        } else {
+            None
+        };
+        let mesos = self.mesos.recover(launcher.as_ref())?;
+        // Shown only when it found or did anything.
+        let docker = self.recover_docker()?.filter(|d| {
+            !(d.recovered.is_empty()
+                && d.finalized.is_empty()
+                && d.orphans_killed.is_empty()
+                && d.errors.is_empty())
+        });
+        let released_ids = self
+            .ids
+            .sweep(|key| ContainerId::new(key).is_ok_and(|id| self.exists(&id)))?;
+        Ok(Recovery {
+            mesos,
+            docker,
+            released_ids,
+        })
+    }
+
+    /// The Docker containerizer's recovery: always when it has records,
+    /// and when it is enabled and an engine socket exists, to find orphans
+    /// whose records were lost. No engine and no records is not an error.
+    fn recover_docker(&self) -> Result<Option<DockerRecoverReport>> {
+        let has_records = !self.docker.store().list()?.is_empty();
+        let enabled = self.settings.docker_enabled();
+        if !(has_records || (enabled && self.docker.settings().socket.exists())) {
+            return Ok(None);
+        }
+        match block_on(self.docker.recover())? {
+            Ok(report) => Ok(Some(report)),
+            Err(e) if has_records => Ok(Some(DockerRecoverReport {
+                errors: vec![format!("docker: {e}")],
+                ..DockerRecoverReport::default()
+            })),
+            Err(e) => {
+                tracing::warn!(error = %e, "skipping docker recovery");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Removes the records (and sandboxes under the work dir) of
+    /// terminated containers, ended at least `older_than` ago when given,
+    /// and releases their IDs.
+    pub fn remove_terminated(&self, older_than: Option<Duration>) -> Result<Vec<ContainerId>> {
+        let mut removed = self.mesos.remove_terminated(older_than)?;
+        removed.extend(block_on(
+            self.docker
+                .remove_terminated(older_than, self.settings.work_dir()),
+        )??);
+        self.release(&removed);
+        Ok(removed)
+    }
+
+    /// The automatic clean-up after a launch, at most once per interval
+    /// (see `phobos_mesos::sweep`); returns the removed IDs.
+    pub fn sweep_if_due(&self) -> Result<Vec<ContainerId>> {
+        let removed = self
+            .mesos
+            .sweep_if_due(SweepPolicy::default())?
+            .unwrap_or_default();
+        self.release(&removed);
+        Ok(removed)
+    }
+
+    fn release(&self, ids: &[ContainerId]) {
+        for id in ids {
+            if let Err(e) = self.ids.release(&IdRegistry::key(id)) {
+                tracing::warn!(%id, error = %e, "failed to release the ID");
+            }
+        }
+    }
+
+    /// The record's follower lock, locked and inheritable (no
+    /// FD_CLOEXEC), for a detached engine log follower to hold while it
+    /// copies; `None` (with a warning) when it cannot be set up.
+    pub fn follower_lock(&self, id: &ContainerId) -> Option<File> {
+        use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+        let path = self.follower_lock_path(id)?;
+        let setup = || -> std::io::Result<File> {
+            let file = File::create(&path)?;
+            file.lock()?;
+            fcntl(&file, FcntlArg::F_SETFD(FdFlag::empty())).map_err(std::io::Error::from)?;
+            Ok(file)
+        };
+        match setup() {
+            Ok(file) => Some(file),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "no follower lock");
+                None
+            }
+        }
+    }
+}
+
+/// Runs one Docker containerizer call to completion.
+fn block_on<F: std::future::Future>(future: F) -> Result<F::Output> {
+    phobos_docker::block_on(future).map_err(RuntimeError::Async)
+}

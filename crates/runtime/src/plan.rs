@@ -1,0 +1,429 @@
+//! The planner: a face's [`LaunchIntent`] (what the CLI's `run`, the ECP's
+//! `launch` or the agent was asked) becomes one [`LaunchRequest`]: the
+//! [`ContainerSpec`] both containerizers share plus the part only one of
+//! them reads ([`Target`]). Faces parse; every launch policy (which
+//! containerizer, which launcher, which isolators, which flags, what a
+//! Docker container gets) is decided here, with the [`Settings`], so a new
+//! launch option is written once for every face.
+//!
+//! Nothing is touched on disk: a refused intent changes nothing.
+
+use std::path::PathBuf;
+
+use phobos_core::{
+    CommandSpec, ContainerConfig, ContainerId, IsolatorFlags, LauncherKind, Resources, Volume,
+};
+use phobos_docker::{DockerCommand, DockerContainerizer, DockerLaunch};
+
+use crate::settings::{FlagOverrides, PolicyError, Settings};
+
+/// A network to join by name (Mesos `NetworkInfo.name`, a CNI network).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkSpec {
+    pub name: String,
+}
+
+/// A URI to fetch into the sandbox before the command starts (Mesos
+/// `CommandInfo.URI`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchUri {
+    pub value: String,
+    pub executable: bool,
+    pub extract: bool,
+    pub cache: bool,
+    pub output_file: Option<String>,
+}
+
+/// What a face asks for: every field as the face received it, nothing
+/// decided yet. `None`/empty means "not asked".
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LaunchIntent {
+    /// The ID; a random UUID when absent.
+    pub id: Option<ContainerId>,
+    /// The command; absent only for a Docker image's own ENTRYPOINT/CMD.
+    pub command: Option<CommandSpec>,
+    /// Environment in priority order (later entries win).
+    pub env: Vec<(String, String)>,
+    pub working_dir: Option<PathBuf>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    /// The sandbox; `<work_dir>/containers/<id>` when absent.
+    pub sandbox: Option<PathBuf>,
+    pub resources: Resources,
+    /// The launching process's stdin goes to the command.
+    pub interactive: bool,
+    /// Mesos containerizer: an explicit launcher (strict: linux needs root).
+    pub launcher: Option<LauncherKind>,
+    /// Mesos containerizer: an explicit isolator list.
+    pub isolation: Option<Vec<String>>,
+    /// Isolator switches turned on for this launch.
+    pub flags: FlagOverrides,
+    /// A Docker image and its `DockerInfo`: routes to the Docker
+    /// containerizer. `volumes` inside it are ignored (use [`Self::volumes`]).
+    pub docker: Option<DockerLaunch>,
+    /// A root filesystem image for the Mesos containerizer (issue 10).
+    pub rootfs_image: Option<String>,
+    /// Host paths to mount into the container.
+    pub volumes: Vec<Volume>,
+    /// Networks to join (issue 11).
+    pub networks: Vec<NetworkSpec>,
+    /// URIs to fetch into the sandbox (issue 13).
+    pub fetch: Vec<FetchUri>,
+    /// The parent of a nested container (issue 12).
+    pub parent: Option<ContainerId>,
+}
+
+/// What both containerizers read: the container as asked, with every
+/// default applied.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContainerSpec {
+    pub id: ContainerId,
+    /// `None`: the Docker image's own ENTRYPOINT/CMD.
+    pub command: Option<CommandSpec>,
+    pub env: Vec<(String, String)>,
+    pub working_dir: Option<PathBuf>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub sandbox: PathBuf,
+    pub resources: Resources,
+    pub isolator_flags: IsolatorFlags,
+    pub rootfs_image: Option<String>,
+    pub volumes: Vec<Volume>,
+    pub networks: Vec<NetworkSpec>,
+    pub fetch: Vec<FetchUri>,
+    pub parent: Option<ContainerId>,
+}
+
+/// The Mesos containerizer's own part of a launch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MesosPart {
+    pub launcher: LauncherKind,
+    /// Isolator names, resolved (aliases expanded, order fixed).
+    pub isolation: Vec<String>,
+    pub cgroups_root: String,
+    pub interactive: bool,
+}
+
+/// Which containerizer launches, with its own part.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    Mesos(MesosPart),
+    Docker(Box<DockerLaunch>),
+}
+
+/// One launch, decided: what the composing containerizer routes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LaunchRequest {
+    pub spec: ContainerSpec,
+    pub target: Target,
+}
+
+/// A request and what the face should tell its user about it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub request: LaunchRequest,
+    /// Non-fatal remarks (a fallback launcher, unenforced resources).
+    pub warnings: Vec<String>,
+}
+
+/// Why an intent cannot be launched. Each names the offending value.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("no command given")]
+    NoCommand,
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Isolation(#[from] phobos_mesos::isolator::IsolatorError),
+    #[error(transparent)]
+    Config(#[from] phobos_config::ConfigError),
+    #[error("hostname {0:?} needs the linux launcher")]
+    HostnameNeedsLinux(String),
+    #[error("{0} does not apply to Docker containers")]
+    NotForDocker(&'static str),
+    #[error("image {0:?} needs the Docker containerizer, which is not in `containerizers`")]
+    DockerDisabled(String),
+    #[error("a Docker image needs a name")]
+    EmptyImage,
+    #[error(transparent)]
+    Docker(#[from] phobos_docker::TranslateError),
+    #[error("{what} {value:?}: not supported by the Mesos containerizer yet")]
+    NotYet { what: &'static str, value: String },
+}
+
+/// Host facts the default isolation depends on (the cgroup hierarchies
+/// present); a trait so the planner can be tested without a host.
+pub trait Host {
+    /// The isolators a launcher gets when none are configured.
+    fn default_isolation(&self, launcher: LauncherKind) -> Vec<String>;
+}
+
+/// This machine, through the Mesos containerizer's view of its cgroups.
+pub struct RealHost<'a>(pub &'a phobos_mesos::MesosContainerizer);
+
+impl Host for RealHost<'_> {
+    fn default_isolation(&self, launcher: LauncherKind) -> Vec<String> {
+        phobos_mesos::isolator::default_isolation_with(launcher, self.0.hierarchies())
+    }
+}
+
+/// Turns intents into requests with one process's settings.
+pub struct Planner<'a> {
+    settings: &'a Settings,
+    host: &'a dyn Host,
+}
+
+impl<'a> Planner<'a> {
+    pub fn new(settings: &'a Settings, host: &'a dyn Host) -> Self {
+        Self { settings, host }
+    }
+
+    /// The isolators a launcher gets when the launch names none: the
+    /// configured list, else the host's default set (plus `disk/du` when
+    /// disk is requested, which nothing else would measure).
+    pub fn isolation(
+        &self,
+        launcher: LauncherKind,
+        requested: Option<&[String]>,
+        wants_disk: bool,
+    ) -> Result<Vec<String>, PlanError> {
+        use phobos_mesos::isolator::resolve_isolation;
+        let names = match requested {
+            Some(list) => list.to_vec(),
+            None if self.settings.configured("isolation") => {
+                // A bad configured name is the file's error, named by line.
+                let names = &self.settings.config().isolation;
+                return resolve_isolation(names, launcher).map_err(|e| {
+                    self.settings
+                        .loaded()
+                        .invalid("isolation", &names.join(","), e)
+                        .into()
+                });
+            }
+            None => {
+                let mut names = self.host.default_isolation(launcher);
+                if wants_disk {
+                    names.push("disk/du".to_owned());
+                }
+                names
+            }
+        };
+        Ok(resolve_isolation(&names, launcher)?)
+    }
+
+    /// Decides `intent`.
+    pub fn plan(&self, intent: LaunchIntent) -> Result<Plan, PlanError> {
+        let id = intent.id.clone().unwrap_or_else(ContainerId::random);
+        let sandbox = intent.sandbox.clone().unwrap_or_else(|| {
+            self.settings
+                .work_dir()
+                .join("containers")
+                .join(id.as_str())
+        });
+        let isolator_flags = self.settings.isolator_flags(&intent.flags);
+        let mut warnings = Vec::new();
+        let target = match &intent.docker {
+            Some(docker) => Target::Docker(Box::new(self.docker_part(&intent, docker)?)),
+            None => Target::Mesos(self.mesos_part(&intent, &mut warnings)?),
+        };
+        let request = LaunchRequest {
+            spec: ContainerSpec {
+                id,
+                command: intent.command,
+                env: intent.env,
+                working_dir: intent.working_dir,
+                user: intent.user,
+                hostname: intent.hostname,
+                sandbox,
+                resources: intent.resources,
+                isolator_flags,
+                rootfs_image: intent.rootfs_image,
+                volumes: intent.volumes,
+                networks: intent.networks,
+                fetch: intent.fetch,
+                parent: intent.parent,
+            },
+            target,
+        };
+        if let Target::Docker(docker) = &request.target {
+            // The engine-free checks (ports on the host network, bad
+            // parameters, a hostname on the host network …) here, before
+            // anything is created or the engine contacted.
+            let probe = DockerContainerizer::new(
+                self.settings.runtime_dir(),
+                self.settings.docker_settings(),
+            );
+            let config = request.config(0.0);
+            phobos_docker::create_request(&probe.spec(&config, docker), 0)?;
+        }
+        Ok(Plan { request, warnings })
+    }
+
+    fn mesos_part(
+        &self,
+        intent: &LaunchIntent,
+        warnings: &mut Vec<String>,
+    ) -> Result<MesosPart, PlanError> {
+        if intent.command.is_none() {
+            return Err(PlanError::NoCommand);
+        }
+        let not_yet = |what, value: Option<String>| match value {
+            Some(value) => Err(PlanError::NotYet { what, value }),
+            None => Ok(()),
+        };
+        not_yet("root filesystem image", intent.rootfs_image.clone())?;
+        not_yet(
+            "volume",
+            intent
+                .volumes
+                .first()
+                .map(|v| format!("{}:{}", v.host_path.display(), v.container_path.display())),
+        )?;
+        not_yet("network", intent.networks.first().map(|n| n.name.clone()))?;
+        not_yet(
+            "URI to fetch",
+            intent.fetch.first().map(|u| u.value.clone()),
+        )?;
+        not_yet(
+            "nested container under",
+            intent.parent.as_ref().map(ToString::to_string),
+        )?;
+        let choice = self.settings.launcher(intent.launcher)?;
+        warnings.extend(choice.warning);
+        let launcher = choice.kind;
+        let isolation = self.isolation(
+            launcher,
+            intent.isolation.as_deref(),
+            intent.resources.disk.is_some(),
+        )?;
+        if !intent.resources.is_empty()
+            && !isolation
+                .iter()
+                .any(|n| n.starts_with("cgroups/") || n.starts_with("posix/") || n == "disk/du")
+        {
+            warnings.push(
+                "no resource isolator in the isolation; the requested resources are recorded but not enforced"
+                    .to_owned(),
+            );
+        }
+        if let Some(hostname) = &intent.hostname
+            && launcher != LauncherKind::Linux
+        {
+            return Err(PlanError::HostnameNeedsLinux(hostname.clone()));
+        }
+        Ok(MesosPart {
+            launcher,
+            isolation,
+            cgroups_root: self.settings.cgroups_root().to_owned(),
+            interactive: intent.interactive,
+        })
+    }
+
+    fn docker_part(
+        &self,
+        intent: &LaunchIntent,
+        docker: &DockerLaunch,
+    ) -> Result<DockerLaunch, PlanError> {
+        let flags = &intent.flags;
+        let mesos_only = [
+            (intent.isolation.is_some(), "isolation"),
+            (intent.launcher.is_some(), "a launcher"),
+            (intent.interactive, "interactive stdin"),
+            (intent.resources.disk.is_some(), "a disk request"),
+            (flags.cgroups_limit_swap, "cgroups_limit_swap"),
+            (
+                flags.enforce_container_disk_quota,
+                "enforce_container_disk_quota",
+            ),
+            (intent.rootfs_image.is_some(), "a root filesystem image"),
+            (
+                !intent.networks.is_empty(),
+                "a named network (use the Docker network)",
+            ),
+            (!intent.fetch.is_empty(), "fetching URIs"),
+            (intent.parent.is_some(), "nesting"),
+        ];
+        if let Some((_, what)) = mesos_only.iter().find(|(given, _)| *given) {
+            return Err(PlanError::NotForDocker(what));
+        }
+        if docker.image.is_empty() {
+            return Err(PlanError::EmptyImage);
+        }
+        if !self.settings.docker_enabled() {
+            return Err(PlanError::DockerDisabled(docker.image.clone()));
+        }
+        let mut part = docker.clone();
+        if intent.command.is_none() && part.command.is_none() {
+            part.command = Some(DockerCommand::image_default());
+        }
+        // `docker run --user` and `--pids-limit`, as parameters.
+        let mut parameters = Vec::new();
+        if let Some(user) = &intent.user {
+            parameters.push(("user".to_owned(), user.clone()));
+        }
+        if let Some(pids) = intent.resources.pids_limit {
+            parameters.push(("pids-limit".to_owned(), pids.to_string()));
+        }
+        parameters.append(&mut part.parameters);
+        part.parameters = parameters;
+        part.volumes = intent
+            .volumes
+            .iter()
+            .map(|v| phobos_docker::Volume {
+                host_path: v.host_path.display().to_string(),
+                container_path: v.container_path.display().to_string(),
+                read_only: v.read_only,
+            })
+            .collect();
+        Ok(part)
+    }
+}
+
+impl LaunchRequest {
+    pub fn id(&self) -> &ContainerId {
+        &self.spec.id
+    }
+
+    /// The container as checkpointed in its record's `config` file.
+    pub fn config(&self, created_at: f64) -> ContainerConfig {
+        let spec = &self.spec;
+        let command = spec.command.clone().unwrap_or(CommandSpec {
+            shell: false,
+            value: String::new(),
+            arguments: Vec::new(),
+        });
+        let (isolation, launcher, cgroups_root, interactive) = match &self.target {
+            Target::Mesos(m) => (
+                m.isolation.clone(),
+                m.launcher,
+                m.cgroups_root.clone(),
+                m.interactive,
+            ),
+            Target::Docker(_) => (Vec::new(), LauncherKind::Linux, String::new(), false),
+        };
+        ContainerConfig {
+            id: spec.id.clone(),
+            command,
+            env: spec.env.clone(),
+            working_dir: spec.working_dir.clone(),
+            user: spec.user.clone(),
+            hostname: spec.hostname.clone(),
+            isolation,
+            launcher,
+            sandbox: spec.sandbox.clone(),
+            cgroups_root,
+            interactive,
+            created_at,
+            resources: spec.resources.clone(),
+            isolator_flags: spec.isolator_flags.clone(),
+            // The provisioned directory of `rootfs_image` (issue 10).
+            rootfs: None,
+            volumes: match &self.target {
+                Target::Mesos(_) => spec.volumes.clone(),
+                // In the engine's request (`DockerLaunch::volumes`).
+                Target::Docker(_) => Vec::new(),
+            },
+            sandbox_directory: None,
+        }
+    }
+}
