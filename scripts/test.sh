@@ -27,6 +27,11 @@ if [ "$(id -u)" -eq 0 ]; then
   step "docker engine and test images"
   scripts/docker-test-setup.sh
   trap 'scripts/docker-test-teardown.sh || true' EXIT
+  step "image registries on 127.0.0.1 (plain and basic auth)"
+  registry_dir=$(mktemp -d /tmp/phobos-registry.XXXXXX)
+  scripts/registry-test-setup.sh "$registry_dir" >/dev/null
+  export PHOBOS_TEST_REGISTRY_DIR=$registry_dir
+  trap 'scripts/registry-test-teardown.sh "$registry_dir" || true; scripts/docker-test-teardown.sh || true' EXIT
 else
   step "not root: privileged tests will print 'skipping' and docker tests will not run"
 fi

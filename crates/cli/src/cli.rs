@@ -153,6 +153,16 @@ pub enum Command {
 /// `phobos image …`.
 #[derive(Subcommand, Debug, Clone)]
 pub enum ImageCommand {
+    /// Pull an image from its registry into the store (progress on a
+    /// terminal, log lines otherwise).
+    Pull {
+        /// The image, e.g. busybox, registry:5000/app:1, app@sha256:….
+        reference: String,
+        /// Give up on a registry that does not connect or stops sending
+        /// for this long (e.g. 30secs).
+        #[arg(long, value_name = "DURATION", default_value = "30secs")]
+        timeout: String,
+    },
     /// Load the images of a `docker save` archive or an OCI archive.
     Load {
         /// The archive (plain or gzip-compressed tar).
@@ -242,6 +252,10 @@ pub struct RunArgs {
     /// Give the command this terminal's stdin.
     #[arg(short, long)]
     pub interactive: bool,
+    /// Run in this root filesystem directory (the Mesos containerizer
+    /// pivots into it; `-v` then mounts volumes into it).
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<PathBuf>,
     #[command(flatten)]
     pub resources: ResourceArgs,
     /// Sandbox disk limit in MB (measured by disk/du, added when --disk is
@@ -296,7 +310,8 @@ pub struct DockerArgs {
     /// Docker network: host (the Mesos default), bridge, none or a network name.
     #[arg(long, value_name = "NETWORK")]
     pub network: Option<String>,
-    /// Bind-mount a host path: HOST:CONTAINER[:ro|:rw] (repeatable).
+    /// Bind-mount a host path: HOST:CONTAINER[:ro|:rw] (repeatable); with
+    /// --rootfs a relative HOST is a directory in the sandbox.
     #[arg(short = 'v', long = "volume", value_name = "HOST:CONTAINER[:ro]")]
     pub volume: Vec<String>,
     /// A docker-run flag as Mesos's DockerInfo.parameters: KEY=VALUE, e.g.

@@ -32,12 +32,14 @@ pub fn image(args: &DockerArgs) -> anyhow::Result<Option<String>> {
 }
 
 /// Whether any Docker-only option was given (an error without an image).
-pub fn any_docker_only(args: &DockerArgs) -> Option<&'static str> {
+/// Volumes are not Docker-only for a container with its own root
+/// filesystem (`mesos_volumes`).
+pub fn any_docker_only(args: &DockerArgs, mesos_volumes: bool) -> Option<&'static str> {
     if !args.publish.is_empty() {
         Some("--publish")
     } else if args.network.is_some() {
         Some("--network")
-    } else if !args.volume.is_empty() {
+    } else if !args.volume.is_empty() && !mesos_volumes {
         Some("--volume")
     } else if !args.docker_param.is_empty() {
         Some("--docker-param")
@@ -126,6 +128,23 @@ pub fn volume(text: &str) -> anyhow::Result<Volume> {
         container_path: container.into(),
         read_only,
     })
+}
+
+/// `-v HOST:CONTAINER[:ro|:rw]` for a Mesos container with its own root
+/// filesystem: a relative HOST is a directory in the sandbox, a relative
+/// CONTAINER a path under the sandbox directory; an absolute HOST must
+/// exist.
+pub fn mesos_volume(text: &str) -> anyhow::Result<Volume> {
+    let volume = Volume::parse(text).map_err(|e| usage(e.to_string()))?;
+    if let phobos_runtime::VolumeSource::HostPath(path) = volume.source()
+        && !path.exists()
+    {
+        return Err(usage(format!(
+            "invalid volume '{text}': host path {} does not exist",
+            path.display()
+        )));
+    }
+    Ok(volume)
 }
 
 /// `--docker-param KEY=VALUE`.

@@ -369,13 +369,17 @@ fn privileged_recover_destroys_orphan_cgroups_and_keeps_live_containers() {
 }
 
 /// SIGKILLs a launcher stopped at `point`, runs recover, and checks the
-/// container is either adopted (RUNNING) or gone without a trace.
-fn crash_at(point: &str, detach: bool) {
+/// container is either adopted (RUNNING) or gone without a trace (with a
+/// root filesystem: nothing left mounted either).
+fn crash_at(point: &str, detach: bool, rootfs: Option<&std::path::Path>) {
     let env = Env::new();
     let id = format!("crash-{}", point.to_ascii_lowercase());
     let mut args = vec!["run", "--id", id.as_str()];
     if detach {
         args.push("-d");
+    }
+    if let Some(root) = rootfs {
+        args.extend(["--rootfs", root.to_str().unwrap()]);
     }
     args.extend(["--", "sleep", "1000"]);
     let mut launcher = env
@@ -391,6 +395,24 @@ fn crash_at(point: &str, detach: bool) {
         eventually(PATIENCE, || proc_state(pid) == Some('T')),
         "launcher never reached {point}"
     );
+    // A child cloned just before the stop holds the launcher's descriptors
+    // (the operation lock among them) until its exec of `phobos init`
+    // closes them; on a loaded machine that can take a while, and recover
+    // would find the container busy. Wait until each child has exec'd
+    // (its environment is init's) or is gone.
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    for child in children.split_whitespace() {
+        assert!(
+            eventually(Duration::from_secs(30), || {
+                std::fs::read(format!("/proc/{child}/environ")).map_or(true, |env| {
+                    env.split(|b| *b == 0)
+                        .any(|kv| kv.starts_with(b"PHOBOS_INIT_DIR="))
+                })
+            }),
+            "{point}: the init helper {child} never exec'd"
+        );
+    }
     launcher.kill().unwrap();
     launcher.wait().unwrap();
 
@@ -425,6 +447,14 @@ fn crash_at(point: &str, detach: bool) {
         env.cgroup_dirs(&id).is_empty(),
         "{point}: cgroup left behind"
     );
+    if let Some(root) = rootfs {
+        assert!(
+            eventually(Duration::from_secs(10), || mounts_mentioning(root)
+                .is_empty()),
+            "{point}: mounts left: {:#?}",
+            mounts_mentioning(root)
+        );
+    }
 }
 
 #[test]
@@ -441,8 +471,29 @@ fn privileged_crash_at_every_launch_state_leaves_nothing_behind() {
         "FETCHING",
         "RUNNING",
     ] {
-        crash_at(point, false);
-        crash_at(point, true);
+        crash_at(point, false, None);
+        crash_at(point, true, None);
+    }
+}
+
+#[test]
+fn privileged_crash_at_every_launch_state_with_a_rootfs_leaves_nothing_mounted() {
+    if !require_root("privileged_crash_at_every_launch_state_with_a_rootfs_leaves_nothing_mounted")
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = busybox_rootfs(dir.path());
+    for point in [
+        "created",
+        "PROVISIONING",
+        "PREPARING",
+        "forked",
+        "ISOLATING",
+        "FETCHING",
+        "RUNNING",
+    ] {
+        crash_at(point, true, Some(&rootfs));
     }
 }
 
@@ -581,11 +632,15 @@ fn privileged_unprivileged_user_gets_the_posix_launcher() {
         return;
     }
     let env = Env::new();
+    // The user's own directories (someone else's are refused), and the
+    // binary copied where the user can run it whatever the checkout's
+    // location.
     for dir in [env.runtime.path(), env.work.path()] {
-        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+        std::os::unix::fs::chown(dir, Some(65534), Some(65534)).unwrap();
     }
+    let exe = common::private_copy_of_phobos();
     let as_nobody = |args: &[&str]| {
-        let mut c = env.cmd();
+        let mut c = env.cmd_with(exe.path());
         c.args(args)
             .uid(65534)
             .gid(65534)

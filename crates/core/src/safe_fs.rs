@@ -261,9 +261,9 @@ impl SafeDir {
     /// Removes the entry `name` of this directory and, if it is a
     /// directory, everything in it; a symlink is removed, never followed.
     /// A missing entry is not an error.
-    pub fn remove_all(&self, name: &str) -> Result<()> {
-        let full = self.path.join(name);
-        let name = single_name(&self.path, Path::new(name))?;
+    pub fn remove_all(&self, name: impl AsRef<Path>) -> Result<()> {
+        let full = self.path.join(name.as_ref());
+        let name = single_name(&self.path, name.as_ref())?;
         // `/proc/self/fd/N` names this very directory whatever its path
         // became; std's remove_dir_all does not follow symlinks inside.
         let via = PathBuf::from(format!("/proc/self/fd/{}", self.file.as_raw_fd())).join(name);
@@ -357,6 +357,74 @@ impl SafeDir {
     ) -> Result<OwnedFd> {
         open_beneath(self.file.as_fd(), &self.path, rel, flags, mode, op, true)
     }
+}
+
+/// Checks that a directory a user who is not root keeps private state in
+/// (its runtime or work directory) is in that user's hands: `path`, if it
+/// exists, is owned by `uid`, and it and every existing ancestor is owned
+/// by `uid` or root and writable by nobody else (a root-owned sticky
+/// directory such as `/tmp` excepted). So a `/tmp/phobos-UID` that someone
+/// else created first (say 0777 by root) is refused, not used.
+pub fn check_private_dir(path: &Path, uid: u32) -> Result<()> {
+    let refuse = |at: &Path, why: String| SafeFsError::Refused {
+        path: path.to_owned(),
+        reason: if at == path {
+            why
+        } else {
+            format!("{} {why}", at.display())
+        },
+    };
+    let mut first = true;
+    for at in path.ancestors() {
+        let meta = match std::fs::metadata(at) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_error("inspect", at.to_owned(), e)),
+        };
+        let (owner, mode) = (meta.uid(), meta.mode() & 0o7777);
+        if first && at == path && owner != uid {
+            return Err(refuse(
+                at,
+                format!("is owned by uid {owner}, not by uid {uid} who runs phobos"),
+            ));
+        }
+        first = false;
+        if owner != uid && owner != 0 {
+            return Err(refuse(at, format!("is owned by uid {owner}")));
+        }
+        let shared = mode & 0o022 != 0;
+        let sticky_root = owner == 0 && mode & 0o1000 != 0;
+        if shared && !sticky_root {
+            return Err(refuse(
+                at,
+                format!("is writable by other users (mode {mode:04o})"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Removes `rel` (and everything under it) beneath the trusted directory
+/// `root`, following no symlink on the way or inside; a missing `root`,
+/// parent or entry is not an error.
+pub fn remove_beneath(root: &Path, rel: &Path) -> Result<()> {
+    let names = components(root, rel)?;
+    let Some((last, parents)) = names.split_last() else {
+        return Err(SafeFsError::Refused {
+            path: root.join(rel),
+            reason: "empty path".into(),
+        });
+    };
+    let missing = |e: SafeFsError| if e.is_not_found() { Ok(()) } else { Err(e) };
+    let dir = match SafeDir::open_trusted(root) {
+        Ok(dir) => dir,
+        Err(e) => return missing(e),
+    };
+    let parent = match dir.open_dir(parents.iter().collect::<PathBuf>()) {
+        Ok(parent) => parent,
+        Err(e) => return missing(e),
+    };
+    parent.remove_all(last)
 }
 
 impl AsFd for SafeDir {
@@ -672,6 +740,42 @@ mod tests {
         assert!(target.path().join("keep").exists());
         dir.remove_all("t").unwrap();
         assert!(refused(dir.remove_all("../x")).contains("'..'"));
+        // The same from a path, refusing a symlinked parent.
+        dir.create_dir_all("p/q", 0o700).unwrap();
+        std::fs::create_dir(target.path().join("q")).unwrap();
+        std::fs::remove_dir_all(root.path().join("p")).unwrap();
+        symlink(target.path(), root.path().join("p")).unwrap();
+        assert!(refused(remove_beneath(root.path(), Path::new("p/q"))).contains("symbolic link"));
+        assert!(target.path().join("q").exists());
+        remove_beneath(root.path(), Path::new("missing/q")).unwrap();
+    }
+
+    #[test]
+    fn privileged_private_dirs_must_belong_to_their_user() {
+        let top = tempfile::tempdir().unwrap();
+        let base = top.path().join("phobos-65534");
+        std::fs::create_dir(&base).unwrap();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o777)).unwrap();
+        // Pre-created 0777 by root: refused for the user, with or without
+        // the runtime directory beneath it existing yet.
+        let run = base.join("run");
+        let err = check_private_dir(&run, 65534).unwrap_err().to_string();
+        assert!(err.contains("writable by other users (mode 0777)"), "{err}");
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::chown(&base, Some(65534), Some(65534)).unwrap();
+        check_private_dir(&run, 65534).unwrap();
+        // The directory itself created by someone else.
+        std::fs::create_dir(&run).unwrap();
+        let err = check_private_dir(&run, 65534).unwrap_err().to_string();
+        assert!(err.contains("owned by uid 0, not by uid 65534"), "{err}");
+        std::os::unix::fs::chown(&run, Some(65534), Some(65534)).unwrap();
+        check_private_dir(&run, 65534).unwrap();
+        // Owned by a third user on the way.
+        std::os::unix::fs::chown(&base, Some(12345), Some(12345)).unwrap();
+        let err = check_private_dir(&run, 65534).unwrap_err().to_string();
+        assert!(err.contains("is owned by uid 12345"), "{err}");
+        // /tmp itself (root, sticky, 1777) is fine.
+        check_private_dir(&std::env::temp_dir().join("phobos-none-xyz/run"), 0).unwrap();
     }
 
     #[test]

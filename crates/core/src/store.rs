@@ -65,6 +65,8 @@ pub enum StoreError {
     BadState { path: PathBuf, value: String },
     #[error("container '{0}' already exists")]
     AlreadyExists(ContainerId),
+    #[error(transparent)]
+    Unsafe(#[from] crate::SafeFsError),
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
@@ -98,10 +100,12 @@ impl RuntimeStore {
         self.containers_dir().join(id.as_str())
     }
 
-    /// The directory of a known container, or `None` if there is none.
+    /// The directory of a known container, or `None` if there is none (a
+    /// symlink in its place is not followed: it is no container).
     pub fn open(&self, id: &ContainerId) -> Option<ContainerDir> {
         let path = self.container_path(id);
-        path.is_dir().then(|| ContainerDir {
+        let real_dir = fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+        real_dir.then(|| ContainerDir {
             id: id.clone(),
             path,
         })
@@ -111,16 +115,15 @@ impl RuntimeStore {
     /// operation lock and the init lock, that becomes `<id>` on
     /// [`NewContainer::publish`]. Fails early when the ID is taken.
     pub fn create(&self, id: &ContainerId) -> Result<NewContainer, StoreError> {
-        if self.container_path(id).exists() {
+        if fs::symlink_metadata(self.container_path(id)).is_ok() {
             return Err(StoreError::AlreadyExists(id.clone()));
         }
-        let parent = self.containers_dir();
-        fs::create_dir_all(&parent).map_err(io_err("create", &parent))?;
-        let tmp = parent.join(format!(
-            "{TMP_PREFIX}{id}-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        fs::create_dir(&tmp).map_err(io_err("create", &tmp))?;
+        // `containers` is made (or opened) without following a symlink in
+        // its place; each container's directory is private (0700).
+        let root = crate::SafeDir::create_trusted(&self.root, 0o755)?;
+        let parent = root.create_dir_all(CONTAINERS_DIR, 0o755)?;
+        let name = format!("{TMP_PREFIX}{id}-{}", uuid::Uuid::new_v4().simple());
+        let tmp = parent.create_dir(&name, 0o700)?.path().to_owned();
         let guard = TmpDirGuard(Some(tmp.clone()));
         let op_lock = OpLock::acquire(&tmp)?;
         let init_lock = open_lock_file(&tmp.join(INIT_LOCK_FILE), true)?;
@@ -250,7 +253,11 @@ impl NewContainer {
     pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
         let path = self.dir.file(name);
         let bytes = json_bytes(&path, value)?;
-        fs::write(&path, bytes).map_err(io_err("write", &path))
+        let mut file = private_file()
+            .create_new(true)
+            .open(&path)
+            .map_err(io_err("create", &path))?;
+        file.write_all(&bytes).map_err(io_err("write", &path))
     }
 
     /// Records the first state, like [`ContainerDir::set_state`].
@@ -308,15 +315,35 @@ fn cstring(path: &Path) -> Result<CString, StoreError> {
     })
 }
 
+/// Options for a checkpoint file: private to the owner (the command line
+/// and environment are in them) and never opened through a symlink.
+fn private_file() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW);
+    options
+}
+
 fn open_lock_file(path: &Path, create: bool) -> Result<File, StoreError> {
     OpenOptions::new()
         .read(true)
         .write(create)
         .create(create)
         .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
         .open(path)
         .map_err(io_err("open", path))
+}
+
+/// A container directory, for its `flock(2)`; not through a symlink.
+fn open_dir(dir: &Path) -> Result<File, StoreError> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_DIRECTORY)
+        .open(dir)
+        .map_err(io_err("open", dir))
 }
 
 /// An exclusive `flock(2)` on a container directory, released on drop or
@@ -329,14 +356,14 @@ pub struct OpLock {
 impl OpLock {
     /// Blocks until the lock is ours.
     fn acquire(dir: &Path) -> Result<Self, StoreError> {
-        let file = File::open(dir).map_err(io_err("open", dir))?;
+        let file = open_dir(dir)?;
         file.lock().map_err(io_err("lock", dir))?;
         Ok(Self { _file: file })
     }
 
     /// The lock if nobody holds it.
     fn try_acquire(dir: &Path) -> Result<Option<Self>, StoreError> {
-        let file = File::open(dir).map_err(io_err("open", dir))?;
+        let file = open_dir(dir)?;
         match file.try_lock() {
             Ok(()) => Ok(Some(Self { _file: file })),
             Err(fs::TryLockError::WouldBlock) => Ok(None),
@@ -414,12 +441,9 @@ impl ContainerDir {
     pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let target = self.file(name);
         let tmp = self.file(&format!(".{name}.{}", std::process::id()));
-        let written = OpenOptions::new()
-            .write(true)
+        let written = private_file()
             .create(true)
             .truncate(true)
-            .mode(0o644)
-            .custom_flags(libc::O_CLOEXEC)
             .open(&tmp)
             .map_err(io_err("create", &tmp))
             .and_then(|mut file| file.write_all(bytes).map_err(io_err("write", &tmp)))
@@ -439,7 +463,16 @@ impl ContainerDir {
     /// Reads a checkpoint; `None` when the file does not exist.
     pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.file(name);
-        match fs::read(&path) {
+        let read = || -> io::Result<Vec<u8>> {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+                .open(&path)?;
+            let mut bytes = Vec::new();
+            io::Read::read_to_end(&mut file, &mut bytes)?;
+            Ok(bytes)
+        };
+        match read() {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_err("read", &path)(e)),
@@ -513,8 +546,7 @@ impl ContainerDir {
     /// stops at its next transition.
     pub fn mark_destroying(&self) -> Result<(), StoreError> {
         let path = self.file(DESTROYING_MARKER);
-        OpenOptions::new()
-            .write(true)
+        private_file()
             .create(true)
             .truncate(false)
             .open(&path)
@@ -575,20 +607,14 @@ impl ContainerDir {
             Ok(Some(config)) => config.sandbox,
             _ => work_dir.join(CONTAINERS_DIR).join(self.id.as_str()),
         };
-        let beneath = sandbox.starts_with(work_dir)
-            && !sandbox
-                .components()
-                .any(|c| matches!(c, std::path::Component::ParentDir));
-        if beneath {
-            match fs::symlink_metadata(&sandbox) {
-                // A symlink is removed, never followed.
-                Ok(meta) if !meta.is_dir() => {
-                    fs::remove_file(&sandbox).map_err(io_err("remove", &sandbox))?
-                }
-                Ok(_) => fs::remove_dir_all(&sandbox).map_err(io_err("remove", &sandbox))?,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err("remove", &sandbox)(e)),
-            }
+        // Beneath the work directory only, following no symlink on the way
+        // (a symlinked `containers`) or inside, and refusing `..`.
+        let beneath = sandbox.strip_prefix(work_dir).ok().filter(|rel| {
+            !rel.components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        });
+        if let Some(rel) = beneath {
+            crate::safe_fs::remove_beneath(work_dir, rel)?;
         }
         self.remove()
     }

@@ -73,7 +73,7 @@ pub use digest::Digest;
 pub use error::Error;
 pub use provision::{Backend, Provisioner};
 pub use reference::Reference;
-pub use registry::{Event, Progress, Quiet};
+pub use registry::{Credentials, Event, Progress, PullSettings, Quiet, pull};
 pub use spec::ImageConfig;
 pub use store::{ImageRecord, InUse, Store, StoredImage};
 pub use unpack::{LayerSummary, unpack_layer};

@@ -6,7 +6,7 @@ mod common;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use common::{E, layer};
+use common::{CAP_NET_RAW, E, layer, test_layers};
 use phobos_core::ContainerId;
 use phobos_image::{Backend, Error, Provisioner, Quiet, Reference, Store, load, unpack_layer};
 
@@ -31,55 +31,6 @@ fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
     }
     buf.truncate(r as usize);
     Some(buf)
-}
-
-/// security.capability v2 for cap_net_raw (bit 13), permitted + effective.
-const CAP_NET_RAW: &[u8] = &[
-    0, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-];
-
-/// The test image: a deleted dir, an opaque dir, a hard link, a replaced
-/// file, a symlink, a setuid file, a file capability, a device node.
-pub fn test_layers() -> Vec<Vec<u8>> {
-    let l0 = layer(&[
-        E::Dir("bin", 0o755),
-        E::File("bin/tool", 0o755, b"#!/bin/sh\necho tool\n"),
-        E::Hardlink("bin/tool-link", "bin/tool"),
-        E::FileOwned("bin/su", 0o4755, 0, 0, b"setuid", vec![]),
-        E::FileOwned(
-            "bin/ping",
-            0o755,
-            0,
-            0,
-            b"ping",
-            vec![("security.capability", CAP_NET_RAW)],
-        ),
-        E::FileOwned(
-            "home/user/file",
-            0o640,
-            1000,
-            1000,
-            b"mine",
-            vec![("user.note", b"kept")],
-        ),
-        E::Dir("gone", 0o755),
-        E::File("gone/x", 0o644, b"x"),
-        E::Dir("opq", 0o755),
-        E::File("opq/a", 0o644, b"a"),
-        E::File("opq/b", 0o644, b"b"),
-        E::File("replaced", 0o644, b"old"),
-        E::Symlink("sh-link", "/bin/tool"),
-        E::Char("dev/null", 1, 3),
-        E::Fifo("fifo"),
-    ]);
-    let l1 = layer(&[
-        E::File(".wh.gone", 0o644, b""),
-        E::File("opq/c", 0o644, b"c"),
-        E::File("opq/.wh..wh..opq", 0o644, b""),
-        E::File("replaced", 0o600, b"new"),
-        E::File("bin/.wh.tool-link", 0o644, b""),
-    ]);
-    vec![l0, l1]
 }
 
 #[test]

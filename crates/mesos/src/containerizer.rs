@@ -4,10 +4,9 @@
 //! (see `phobos_core::store`) and leaves the disk consistent, even when the
 //! process doing it is SIGKILLed at any point.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -15,7 +14,7 @@ use std::time::{Duration, Instant};
 use phobos_core::store::{CONFIG_FILE, LAUNCH_INFO_FILE, STATUS_FILE, TERMINATION_FILE};
 use phobos_core::{
     BoxError, ContainerConfig, ContainerDir, ContainerId, ContainerState, LauncherKind, Operation,
-    Outcome, Reason, ResourceStatistics, Resources, RuntimeStore, StoreError, TaskState,
+    Outcome, Reason, ResourceStatistics, Resources, RuntimeStore, SafeDir, StoreError, TaskState,
     Termination, WaitStatus,
 };
 
@@ -42,6 +41,13 @@ pub enum ContainerizerError {
         #[source]
         source: io::Error,
     },
+    #[error("failed to prepare the sandbox: {0}")]
+    UnsafeSandbox(#[from] phobos_core::SafeFsError),
+    #[error(
+        "the sandbox {} already exists and was not created for this container; remove it or use another --id",
+        .0.display()
+    )]
+    SandboxExists(PathBuf),
     #[error("container {id} was destroyed while {state}")]
     DestroyedDuring {
         id: ContainerId,
@@ -61,6 +67,9 @@ pub enum ContainerizerError {
     Teardown { id: ContainerId, errors: String },
     #[error(transparent)]
     InvalidResources(#[from] phobos_core::InvalidResource),
+    /// A root filesystem or volume that cannot be used as asked.
+    #[error("{0}")]
+    Rootfs(String),
 }
 
 type Result<T, E = ContainerizerError> = std::result::Result<T, E>;
@@ -238,6 +247,82 @@ impl MesosContainerizer {
         self.work_dir.join("containers").join(id.as_str())
     }
 
+    /// Whether `sandbox` is Phobos's own (under the work directory), made
+    /// fresh for each container, rather than one chosen by a Mesos agent.
+    fn owns_sandbox(&self, sandbox: &Path) -> bool {
+        sandbox
+            .strip_prefix(&self.work_dir)
+            .is_ok_and(|rel| rel.components().next().is_some())
+    }
+
+    /// Before anything is written: Phobos's own sandbox must not exist yet
+    /// (whatever is there, a directory, file or symlink, someone else put
+    /// it there), and no symlink may lead to where it will be.
+    fn check_sandbox_is_new(&self, sandbox: &Path) -> Result<()> {
+        let Some(rel) = sandbox
+            .strip_prefix(&self.work_dir)
+            .ok()
+            .filter(|_| self.owns_sandbox(sandbox))
+        else {
+            return Ok(());
+        };
+        let root = match SafeDir::open_trusted(&self.work_dir) {
+            Ok(root) => root,
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let parent = match rel.parent().map(|p| root.open_dir(p)) {
+            Some(Ok(parent)) => parent,
+            Some(Err(e)) if e.is_not_found() => return Ok(()),
+            Some(Err(e)) => return Err(e.into()),
+            None => root,
+        };
+        match parent.open_dir(rel.file_name().unwrap_or_default()) {
+            Err(e) if e.is_not_found() => Ok(()),
+            _ => Err(ContainerizerError::SandboxExists(sandbox.to_owned())),
+        }
+    }
+
+    /// Creates the sandbox with `stdout` and `stderr`, owned by the task
+    /// user, without following any symlink beneath the work directory (see
+    /// `phobos_core::safe_fs`): Phobos's own sandbox is created here, 0700,
+    /// and must not exist yet; an agent's sandbox is used as given, but
+    /// only its regular files are opened, never through a symlink.
+    fn prepare_sandbox(&self, sandbox: &Path, user: Option<&ResolvedUser>) -> Result<(File, File)> {
+        let dir = match sandbox.strip_prefix(&self.work_dir) {
+            Ok(rel) if self.owns_sandbox(sandbox) => {
+                let root = SafeDir::create_trusted(&self.work_dir, 0o755)?;
+                let parent = match rel.parent() {
+                    Some(p) if p.components().next().is_some() => root.create_dir_all(p, 0o755)?,
+                    _ => root,
+                };
+                let name = rel.file_name().unwrap_or_default();
+                parent.create_dir(name, 0o700).map_err(|e| {
+                    if e.is_already_exists() {
+                        ContainerizerError::SandboxExists(sandbox.to_owned())
+                    } else {
+                        e.into()
+                    }
+                })?
+            }
+            _ => SafeDir::create_trusted(sandbox, 0o755)?,
+        };
+        let stdout = dir.append_file("stdout", 0o644)?;
+        let stderr = dir.append_file("stderr", 0o644)?;
+        if let Some(user) = user {
+            dir.chown(user.uid, user.gid)?;
+            for (file, name) in [(&stdout, "stdout"), (&stderr, "stderr")] {
+                std::os::unix::fs::fchown(file, Some(user.uid), Some(user.gid)).map_err(
+                    |source| ContainerizerError::Sandbox {
+                        path: sandbox.join(name),
+                        source,
+                    },
+                )?;
+            }
+        }
+        Ok((stdout, stderr))
+    }
+
     /// Launches `config` and returns once it is RUNNING. On failure the
     /// container is torn down and its termination recorded.
     pub fn launch(&self, config: &ContainerConfig, stdin: Option<OwnedFd>) -> Result<Launched> {
@@ -245,7 +330,11 @@ impl MesosContainerizer {
         let isolators = isolator::build_with(config, &self.host())?;
         let launcher =
             Launcher::with_hierarchies(config.launcher, &config.cgroups_root, self.hierarchies())?;
-        let user = config.user.as_deref().map(user::resolve).transpose()?;
+        check_rootfs(config)?;
+        let (user, home) = resolve_user(config, config.user.as_deref())?;
+        if self.store.open(&config.id).is_none() {
+            self.check_sandbox_is_new(&config.sandbox)?;
+        }
 
         let new = self.store.create(&config.id)?;
         new.write_json(CONFIG_FILE, config)?;
@@ -263,6 +352,7 @@ impl MesosContainerizer {
             &launcher,
             &isolators,
             user,
+            home,
             &init_lock,
             stdin,
             &mut progress,
@@ -300,6 +390,7 @@ impl MesosContainerizer {
         launcher: &Launcher,
         isolators: &[Box<dyn Isolator>],
         user: Option<ResolvedUser>,
+        home: Option<String>,
         init_lock: &File,
         stdin: Option<OwnedFd>,
         progress: &mut Progress<'_>,
@@ -307,20 +398,23 @@ impl MesosContainerizer {
     ) -> Result<(i32, Option<OwnedFd>)> {
         // PROVISIONING: no images yet, so nothing to provision.
         progress.to(ContainerState::Preparing)?;
-        let (stdout, stderr) = prepare_sandbox(&config.sandbox, user.as_ref())?;
+        let (stdout, stderr) = self.prepare_sandbox(&config.sandbox, user.as_ref())?;
+        // With a root filesystem the command sees its sandbox at the
+        // sandbox directory (Mesos §3.4).
+        let sandbox_inside = config.sandbox_in_container();
         let mut info = LaunchInfo {
             argv: config.command.exec_argv(),
             working_dir: config
                 .working_dir
                 .clone()
-                .unwrap_or_else(|| config.sandbox.clone()),
+                .unwrap_or_else(|| sandbox_inside.clone()),
             hostname: config.hostname.clone(),
             user,
             ..LaunchInfo::default()
         };
         let mut env = vec![(
             "MESOS_SANDBOX".to_owned(),
-            config.sandbox.display().to_string(),
+            sandbox_inside.display().to_string(),
         )];
         for isolator in isolators {
             if let Some(contribution) = isolator.prepare(config)? {
@@ -328,6 +422,9 @@ impl MesosContainerizer {
             }
         }
         env.append(&mut info.env);
+        // HOME from the image's passwd unless the container's own
+        // environment sets it, as Docker does.
+        env.extend(home.map(|h| ("HOME".to_owned(), h)));
         env.extend(config.env.iter().cloned());
         info.env = merge_env(env);
         if config.hostname.is_some() && !info.has(crate::launch_info::Namespace::Uts) {
@@ -335,6 +432,9 @@ impl MesosContainerizer {
                 namespaces: vec![crate::launch_info::Namespace::Uts],
                 ..Default::default()
             });
+        }
+        if let Some(root) = &config.rootfs {
+            info.rootfs = Some(rootfs_plan(config, root, dir, &mut info)?);
         }
         dir.write_json(LAUNCH_INFO_FILE, &info)?;
         let cgroup = launcher.prepare(&config.id)?;
@@ -456,7 +556,7 @@ impl MesosContainerizer {
             .read_json(LAUNCH_INFO_FILE)?
             .ok_or_else(|| ContainerizerError::NoConfig(id.clone()))?;
         let user = match &request.user {
-            Some(spec) => Some(user::resolve(spec)?),
+            Some(spec) => resolve_user(&config, Some(spec))?.0,
             None => info.user.clone(),
         };
         let mut env = info.env.clone();
@@ -983,7 +1083,11 @@ impl MesosContainerizer {
             // A limitation ends the container as Mesos's destroy does:
             // TASK_FAILED with the limitation's reason (§3.2).
             Some(l) if !launch_failed => Termination {
-                status: termination.status,
+                // Init failing to start the command (its root filesystem)
+                // is a launch failure: no command status.
+                status: termination
+                    .status
+                    .filter(|_| l.reason != Reason::ContainerLaunchFailed),
                 state: Some(TaskState::Failed),
                 reason: Some(l.reason),
                 message: Some(l.message),
@@ -1144,35 +1248,125 @@ impl<'a> Progress<'a> {
     }
 }
 
-/// Creates the sandbox with `stdout` and `stderr`, owned by the task user.
-fn prepare_sandbox(sandbox: &Path, user: Option<&ResolvedUser>) -> Result<(File, File)> {
-    let err = |path: &Path| {
-        let path = path.to_owned();
-        move |source| ContainerizerError::Sandbox { path, source }
+/// Refuses a root filesystem or volumes the launch cannot honour, before
+/// anything is written.
+fn check_rootfs(config: &ContainerConfig) -> Result<()> {
+    let bad = |m: String| Err(ContainerizerError::Rootfs(m));
+    let Some(root) = &config.rootfs else {
+        if !config.volumes.is_empty() {
+            return bad(
+                "volumes need a root filesystem (the Mesos containerizer mounts them into one)"
+                    .into(),
+            );
+        }
+        return Ok(());
     };
-    fs::create_dir_all(sandbox).map_err(err(sandbox))?;
-    let open = |name: &str| -> Result<File> {
-        let path = sandbox.join(name);
-        OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o644)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(err(&path))
-    };
-    let (stdout, stderr) = (open("stdout")?, open("stderr")?);
-    if let Some(user) = user {
-        for path in [
-            sandbox.to_owned(),
-            sandbox.join("stdout"),
-            sandbox.join("stderr"),
-        ] {
-            std::os::unix::fs::chown(&path, Some(user.uid), Some(user.gid)).map_err(err(&path))?;
+    if config.launcher != LauncherKind::Linux {
+        return bad(format!(
+            "a root filesystem needs the linux launcher, not '{}'",
+            config.launcher.name()
+        ));
+    }
+    if !config.isolation.iter().any(|n| n == "filesystem/linux") {
+        return bad("a root filesystem needs the filesystem/linux isolator".into());
+    }
+    if !root.is_absolute() || !root.is_dir() {
+        return bad(format!(
+            "the root filesystem {} is not an existing directory given by its absolute path",
+            root.display()
+        ));
+    }
+    for volume in &config.volumes {
+        volume
+            .validate()
+            .map_err(|reason| ContainerizerError::Rootfs(format!("invalid volume: {reason}")))?;
+        if let phobos_core::VolumeSource::HostPath(path) = volume.source()
+            && !path.exists()
+        {
+            return bad(format!(
+                "the volume's host path {} does not exist",
+                path.display()
+            ));
         }
     }
-    Ok((stdout, stderr))
+    Ok(())
 }
+
+/// `spec` resolved where the command will run: in the container's root
+/// filesystem (its own /etc/passwd and /etc/group, with `HOME`), else on
+/// the host.
+fn resolve_user(
+    config: &ContainerConfig,
+    spec: Option<&str>,
+) -> Result<(Option<ResolvedUser>, Option<String>)> {
+    let Some(spec) = spec else {
+        return Ok((None, None));
+    };
+    match &config.rootfs {
+        Some(root) => {
+            let found = crate::image_user::resolve_in_rootfs(root, spec)
+                .map_err(ContainerizerError::Rootfs)?;
+            Ok((Some(found.user), Some(found.home)))
+        }
+        None => Ok((Some(user::resolve(spec)?), None)),
+    }
+}
+
+/// What init mounts into the root filesystem: `/etc/hosts`,
+/// `/etc/resolv.conf` and `/etc/hostname`, the sandbox at the sandbox
+/// directory, then the volumes, parents before children. A container with
+/// its own UTS namespace and no hostname is named after its ID, as Docker
+/// names containers.
+fn rootfs_plan(
+    config: &ContainerConfig,
+    root: &Path,
+    dir: &ContainerDir,
+    info: &mut LaunchInfo,
+) -> Result<crate::launch_info::RootfsPlan> {
+    use crate::launch_info::{Bind, BindSource, Namespace};
+    if info.hostname.is_none() && info.has(Namespace::Uts) {
+        let id = config.id.as_str();
+        let end = id.char_indices().nth(64).map_or(id.len(), |(i, _)| i);
+        info.hostname = Some(id[..end].to_owned());
+    }
+    let hostname_file = match &info.hostname {
+        Some(name) => {
+            dir.write_atomic(HOSTNAME_FILE, format!("{name}\n").as_bytes())?;
+            Some(dir.file(HOSTNAME_FILE))
+        }
+        None => None,
+    };
+    let sandbox_inside = config.sandbox_in_container();
+    let mut binds = crate::rootfs::etc_binds(hostname_file);
+    binds.push(Bind {
+        source: BindSource::Host(config.sandbox.clone()),
+        target: sandbox_inside.clone(),
+        read_only: false,
+    });
+    let mut volumes: Vec<&phobos_core::Volume> = config.volumes.iter().collect();
+    volumes.sort_by_key(|v| v.target(&sandbox_inside).components().count());
+    for volume in volumes {
+        let source = match volume.source() {
+            phobos_core::VolumeSource::HostPath(path) => BindSource::Host(path.to_owned()),
+            phobos_core::VolumeSource::SandboxPath(path) => BindSource::Sandbox {
+                sandbox: config.sandbox.clone(),
+                path: path.to_owned(),
+            },
+        };
+        binds.push(Bind {
+            source,
+            target: volume.target(&sandbox_inside),
+            read_only: volume.read_only,
+        });
+    }
+    Ok(crate::launch_info::RootfsPlan {
+        root: root.to_owned(),
+        binds,
+    })
+}
+
+/// The container's `/etc/hostname`, in its runtime directory.
+const HOSTNAME_FILE: &str = "hostname";
 
 /// Collapses an ordered list of variables so later entries win, keeping the
 /// position of each name's first appearance; adds the default PATH.
@@ -1288,6 +1482,49 @@ mod tests {
         apply_requests_and_limits(&mut s, &config_with(infinite, false));
         assert_eq!(s.cpus_limit, Some(host_cpus()));
         assert_eq!(s.mem_limit_bytes, host_memory_bytes());
+    }
+
+    #[test]
+    fn sandboxes_are_made_fresh_and_never_written_through_a_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let (runtime, work, agent, outside) = (
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+        );
+        let c = MesosContainerizer::new(runtime.path(), work.path(), Path::new("/bin/true"));
+        // An agent's sandbox is used as given, but a symlinked stdout in it
+        // is refused, not written through.
+        let victim = outside.path().join("passwd");
+        fs::write(&victim, "root:x:0:0\n").unwrap();
+        std::os::unix::fs::symlink(&victim, agent.path().join("stdout")).unwrap();
+        let err = c
+            .prepare_sandbox(agent.path(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("symbolic link") && err.contains("stdout"),
+            "{err}"
+        );
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "root:x:0:0\n");
+        fs::remove_file(agent.path().join("stdout")).unwrap();
+        c.prepare_sandbox(agent.path(), None).unwrap();
+        assert!(agent.path().join("stderr").is_file());
+        // Phobos's own sandbox is made here, private, and only once.
+        let own = c.sandbox_path(&ContainerId::new("a").unwrap());
+        c.check_sandbox_is_new(&own).unwrap();
+        c.prepare_sandbox(&own, None).unwrap();
+        let mode = fs::metadata(&own).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        assert!(matches!(
+            c.check_sandbox_is_new(&own),
+            Err(ContainerizerError::SandboxExists(_))
+        ));
+        assert!(matches!(
+            c.prepare_sandbox(&own, None),
+            Err(ContainerizerError::SandboxExists(_))
+        ));
     }
 
     #[test]

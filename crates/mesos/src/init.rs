@@ -36,7 +36,7 @@ use phobos_core::store::{ContainerDir, LAUNCH_INFO_FILE, STATUS_FILE};
 use serde::{Deserialize, Serialize};
 
 use crate::launch_info::{LaunchInfo, Namespace, ResolvedUser};
-use crate::launcher::{INIT_DIR_ENV, INIT_JOIN_ENV, INIT_LOCK_FD, INIT_SYNC_FD};
+use crate::launcher::{INIT_DIR_ENV, INIT_JOIN_ENV, INIT_SYNC_FD};
 
 /// What init writes to `status` when the command ends.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -109,11 +109,9 @@ fn run() -> Result<i32, String> {
         .ok_or_else(|| {
             format!("{INIT_DIR_ENV} is not set; init is started by the launcher only")
         })?;
-    // Keep the pipe and the lock away from the command.
-    for fd in [INIT_SYNC_FD, INIT_LOCK_FD] {
-        // SAFETY: F_SETFD on an fd number; harmless if it is not open.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-    }
+    // Keep the pipe, the lock and anything else above stderr away from
+    // the command (the launcher already closed what its caller left open).
+    crate::launcher::close_from_on_exec(INIT_SYNC_FD);
     let dir = container_dir(&dir_path)?;
     let join = match std::env::var(INIT_JOIN_ENV) {
         Ok(value) => Some(Join::parse(&value)?),
@@ -122,7 +120,7 @@ fn run() -> Result<i32, String> {
     let info_file = join
         .as_ref()
         .map_or(LAUNCH_INFO_FILE, |j| j.spec_file.as_str());
-    let info: LaunchInfo = dir
+    let mut info: LaunchInfo = dir
         .read_json(info_file)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no {info_file} in {}", dir_path.display()))?;
@@ -143,8 +141,29 @@ fn run() -> Result<i32, String> {
     let slot = StatusSlot::reserve(&pinned_dir);
 
     setup_namespaces(&info)?;
+    // Descriptors for what init watches on the host, kept open across the
+    // pivot (their /proc/self/fd names replace the paths).
+    let _pinned = match info.rootfs {
+        Some(_) => pin_watched_paths(&mut info)?,
+        None => Vec::new(),
+    };
 
     wait_for_release()?;
+    if let Some(plan) = &info.rootfs {
+        // After the release: the launcher has placed init in every cgroup,
+        // so what the mounts cost is charged to the container.
+        if let Err(message) = enter_rootfs(plan, &info) {
+            let message = format!("failed to enter the root filesystem: {message}");
+            let record = InitStatus {
+                status: WaitStatus::exited(1),
+                reason: Some(phobos_core::Reason::ContainerLaunchFailed),
+                message: Some(message.clone()),
+                limited_resources: Vec::new(),
+            };
+            let _ = write_status(&pinned_dir, slot, &record);
+            return Err(message);
+        }
+    }
     let (status, limitation) = run_command(&info)?;
     if info.has(Namespace::Pid) && std::process::id() == 1 {
         kill_rest_of_namespace();
@@ -186,8 +205,12 @@ impl StatusSlot {
         let fd = nix::fcntl::openat(
             dir,
             name.as_str(),
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(0o644),
+            OFlag::O_WRONLY
+                | OFlag::O_CREAT
+                | OFlag::O_TRUNC
+                | OFlag::O_CLOEXEC
+                | OFlag::O_NOFOLLOW,
+            Mode::from_bits_truncate(0o600),
         )
         .ok()?;
         let mut file = File::from(fd);
@@ -229,8 +252,12 @@ fn write_status(
             let written = nix::fcntl::openat(
                 dir,
                 tmp.as_str(),
-                OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC,
-                Mode::from_bits_truncate(0o644),
+                OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_TRUNC
+                    | OFlag::O_CLOEXEC
+                    | OFlag::O_NOFOLLOW,
+                Mode::from_bits_truncate(0o600),
             )
             .map_err(std::io::Error::from)
             .and_then(|fd| File::from(fd).write_all(&bytes));
@@ -345,6 +372,51 @@ fn container_dir(path: &Path) -> Result<ContainerDir, String> {
         .ok_or_else(|| format!("{} does not exist", path.display()))
 }
 
+/// Opens the memory cgroup and the sandbox that init's watches read and
+/// points the launch info at them through `/proc/self/fd/N`: after the
+/// pivot into a root filesystem the host paths are gone, but a magic link
+/// of init's own descriptor still leads to them (the descriptors are
+/// close-on-exec, so the command never holds them).
+fn pin_watched_paths(info: &mut LaunchInfo) -> Result<Vec<OwnedFd>, String> {
+    let open = |path: &Path| {
+        nix::fcntl::open(
+            path,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| format!("failed to open {}: {e}", path.display()))
+    };
+    let via = |fd: &OwnedFd| PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+    let mut pinned = Vec::new();
+    if let Some(watch) = &mut info.oom_watch {
+        let fd = open(watch.cgroup.cgroup().path())?;
+        watch.cgroup.mount = via(&fd);
+        watch.cgroup.rel = PathBuf::new();
+        pinned.push(fd);
+    }
+    if let Some(watch) = &mut info.disk_watch {
+        let fd = open(&watch.path)?;
+        watch.path = via(&fd);
+        pinned.push(fd);
+    }
+    Ok(pinned)
+}
+
+/// Pivots into the root filesystem, then makes the working directory when
+/// the image lacks it (root-owned, as Mesos does, MESOS-7652).
+fn enter_rootfs(plan: &crate::launch_info::RootfsPlan, info: &LaunchInfo) -> Result<(), String> {
+    if !info.has(Namespace::Mount) {
+        return Err("a root filesystem needs its own mount namespace".into());
+    }
+    crate::rootfs::enter(plan)?;
+    std::fs::create_dir_all(&info.working_dir).map_err(|e| {
+        format!(
+            "failed to create the working directory {}: {e}",
+            info.working_dir.display()
+        )
+    })
+}
+
 fn setup_namespaces(info: &LaunchInfo) -> Result<(), String> {
     if info.has(Namespace::Mount) {
         mount(
@@ -356,11 +428,12 @@ fn setup_namespaces(info: &LaunchInfo) -> Result<(), String> {
         )
         .map_err(|e| format!("failed to make / a recursive slave mount: {e}"))?;
         let hardened = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-        if info.mount_proc {
+        // A root filesystem gets its own /proc and /dev/shm (crate::rootfs).
+        if info.mount_proc && info.rootfs.is_none() {
             mount(Some("proc"), "/proc", Some("proc"), hardened, None::<&str>)
                 .map_err(|e| format!("failed to mount a fresh /proc: {e}"))?;
         }
-        if info.private_shm && Path::new("/dev/shm").is_dir() {
+        if info.private_shm && info.rootfs.is_none() && Path::new("/dev/shm").is_dir() {
             mount(
                 Some("shm"),
                 "/dev/shm",

@@ -116,6 +116,43 @@ pub struct LaunchInfo {
     /// Measure the sandbox and enforce its disk limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_watch: Option<DiskWatch>,
+    /// Enter this root filesystem before the command starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rootfs: Option<RootfsPlan>,
+}
+
+/// A container's own root filesystem and what init mounts into it
+/// (reference images §3.2), besides the fixed set (/proc, /sys, /dev, the
+/// masked and read-only paths) that `crate::rootfs` always provides.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootfsPlan {
+    /// The root filesystem directory on the host (absolute).
+    pub root: PathBuf,
+    /// Bind mounts, in order, after the fixed set: the /etc files, the
+    /// sandbox, then the volumes.
+    pub binds: Vec<Bind>,
+}
+
+/// Where a bind mount's source is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BindSource {
+    /// A host path chosen by Phobos or its caller (trusted).
+    Host(PathBuf),
+    /// A relative path beneath the container's sandbox (`sandbox` is the
+    /// sandbox's host path), created as a directory when missing and
+    /// resolved without following any symlink.
+    Sandbox { sandbox: PathBuf, path: PathBuf },
+}
+
+/// One bind mount into the root filesystem.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bind {
+    pub source: BindSource,
+    /// Absolute path inside the container, resolved beneath the root
+    /// filesystem (symlinks in it stay inside).
+    pub target: PathBuf,
+    pub read_only: bool,
 }
 
 impl LaunchInfo {

@@ -4,11 +4,13 @@
 //! runtime directory holds all state.
 
 pub mod containerizer;
+pub mod image_user;
 pub mod init;
 mod init_watch;
 pub mod isolator;
 pub mod launch_info;
 pub mod launcher;
+pub mod rootfs;
 pub mod sweep;
 pub mod sys;
 mod user;

@@ -262,7 +262,7 @@ fn parse_group_line(line: &str) -> Option<GroupEntry<'_>> {
 /// line holds no entry: blank, a `#` comment, or a NIS `+`/`-` inclusion
 /// (which only the compat source understands; that one is asked through
 /// getent).
-fn entry_fields(line: &str) -> Option<std::str::Split<'_, char>> {
+pub(crate) fn entry_fields(line: &str) -> Option<std::str::Split<'_, char>> {
     // glibc skips leading blanks before deciding what a line is.
     let line = line.trim_start();
     if line.is_empty() || line.starts_with(['#', '+', '-']) || line.starts_with(':') {
@@ -273,7 +273,7 @@ fn entry_fields(line: &str) -> Option<std::str::Split<'_, char>> {
 
 /// A uid or gid field. (uid_t)-1 is refused: to setuid(2) and setgroups(2)
 /// it means "leave unchanged" or is invalid, never a real id.
-fn parse_id(field: &str) -> Option<u32> {
+pub(crate) fn parse_id(field: &str) -> Option<u32> {
     field.parse().ok().filter(|&id| id != u32::MAX)
 }
 
@@ -301,7 +301,10 @@ fn parse_initgroups(output: &str, user: &str) -> Option<Vec<u32>> {
 }
 
 /// `primary` followed by `others`, keeping only the first of duplicates.
-fn primary_first_unique(primary: u32, others: impl IntoIterator<Item = u32>) -> Vec<u32> {
+pub(crate) fn primary_first_unique(
+    primary: u32,
+    others: impl IntoIterator<Item = u32>,
+) -> Vec<u32> {
     let mut seen = HashSet::new();
     std::iter::once(primary)
         .chain(others)

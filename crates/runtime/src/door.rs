@@ -158,6 +158,15 @@ pub enum Logs {
 impl Door {
     /// The door over `settings`' runtime and work directories.
     pub fn new(settings: Arc<Settings>) -> Result<Self> {
+        // A user other than root keeps its containers in its own
+        // directories: a `/tmp/phobos-UID` someone else created first (or
+        // anything writable by others up the path) is refused, not used.
+        if settings.euid() != 0 {
+            for dir in [settings.runtime_dir(), settings.work_dir()] {
+                phobos_core::safe_fs::check_private_dir(dir, settings.euid())
+                    .map_err(RuntimeError::NotPrivate)?;
+            }
+        }
         let exe = match settings.init_exe() {
             Some(exe) => exe.to_owned(),
             None => std::env::current_exe().map_err(RuntimeError::NoInit)?,

@@ -33,6 +33,10 @@ pub enum RuntimeError {
     DockerExec(ContainerId),
     #[error("cannot find the phobos binary to run as init: {0}")]
     NoInit(std::io::Error),
+    /// A non-root user's runtime or work directory is in someone else's
+    /// hands (see `phobos_core::safe_fs::check_private_dir`).
+    #[error(transparent)]
+    NotPrivate(phobos_core::SafeFsError),
     #[error("failed to start the async runtime for the Docker engine client: {0}")]
     Async(std::io::Error),
 }
@@ -69,6 +73,8 @@ fn mesos_usage(e: &phobos_mesos::ContainerizerError) -> bool {
             | M::Store(StoreError::AlreadyExists(_))
             | M::Launch(LaunchError::NotRoot(_))
             | M::User(_)
+            | M::Rootfs(_)
+            | M::SandboxExists(_)
     )
 }
 

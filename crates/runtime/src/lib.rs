@@ -23,7 +23,7 @@ pub mod settings;
 
 pub use door::{Door, Launched, Logs, Recovery, Summary};
 pub use error::RuntimeError;
-pub use phobos_core::Volume;
+pub use phobos_core::{Volume, VolumeSource};
 pub use plan::{
     ContainerSpec, FetchUri, Host, LaunchIntent, LaunchRequest, MesosPart, NetworkSpec, Plan,
     PlanError, Planner, Target,

@@ -63,6 +63,9 @@ pub struct LaunchIntent {
     pub docker: Option<DockerLaunch>,
     /// A root filesystem image for the Mesos containerizer (issue 10).
     pub rootfs_image: Option<String>,
+    /// A root filesystem directory for the Mesos containerizer (`phobos
+    /// run --rootfs DIR`), absolute.
+    pub rootfs: Option<PathBuf>,
     /// Host paths to mount into the container.
     pub volumes: Vec<Volume>,
     /// Networks to join (issue 11).
@@ -88,6 +91,7 @@ pub struct ContainerSpec {
     pub resources: Resources,
     pub isolator_flags: IsolatorFlags,
     pub rootfs_image: Option<String>,
+    pub rootfs: Option<PathBuf>,
     pub volumes: Vec<Volume>,
     pub networks: Vec<NetworkSpec>,
     pub fetch: Vec<FetchUri>,
@@ -149,6 +153,12 @@ pub enum PlanError {
     Docker(#[from] phobos_docker::TranslateError),
     #[error("{what} {value:?}: not supported by the Mesos containerizer yet")]
     NotYet { what: &'static str, value: String },
+    #[error("volume {0:?} needs a root filesystem (an image or --rootfs) or a Docker image")]
+    VolumeNeedsRootfs(String),
+    #[error("a root filesystem needs the linux launcher, not {0}")]
+    RootfsNeedsLinux(&'static str),
+    #[error("a root filesystem needs the filesystem/linux isolator; the isolation is {0:?}")]
+    RootfsNeedsFilesystemLinux(String),
 }
 
 /// Host facts the default isolation depends on (the cgroup hierarchies
@@ -238,6 +248,7 @@ impl<'a> Planner<'a> {
                 resources: intent.resources,
                 isolator_flags,
                 rootfs_image: intent.rootfs_image,
+                rootfs: intent.rootfs,
                 volumes: intent.volumes,
                 networks: intent.networks,
                 fetch: intent.fetch,
@@ -272,13 +283,14 @@ impl<'a> Planner<'a> {
             None => Ok(()),
         };
         not_yet("root filesystem image", intent.rootfs_image.clone())?;
-        not_yet(
-            "volume",
-            intent
-                .volumes
-                .first()
-                .map(|v| format!("{}:{}", v.host_path.display(), v.container_path.display())),
-        )?;
+        let has_rootfs = intent.rootfs.is_some() || intent.rootfs_image.is_some();
+        if let Some(v) = intent.volumes.first().filter(|_| !has_rootfs) {
+            return Err(PlanError::VolumeNeedsRootfs(format!(
+                "{}:{}",
+                v.host_path.display(),
+                v.container_path.display()
+            )));
+        }
         not_yet("network", intent.networks.first().map(|n| n.name.clone()))?;
         not_yet(
             "URI to fetch",
@@ -311,6 +323,14 @@ impl<'a> Planner<'a> {
         {
             return Err(PlanError::HostnameNeedsLinux(hostname.clone()));
         }
+        if has_rootfs {
+            if launcher != LauncherKind::Linux {
+                return Err(PlanError::RootfsNeedsLinux(launcher.name()));
+            }
+            if !isolation.iter().any(|n| n == "filesystem/linux") {
+                return Err(PlanError::RootfsNeedsFilesystemLinux(isolation.join(",")));
+            }
+        }
         Ok(MesosPart {
             launcher,
             isolation,
@@ -336,6 +356,7 @@ impl<'a> Planner<'a> {
                 "enforce_container_disk_quota",
             ),
             (intent.rootfs_image.is_some(), "a root filesystem image"),
+            (intent.rootfs.is_some(), "a root filesystem directory"),
             (
                 !intent.networks.is_empty(),
                 "a named network (use the Docker network)",
@@ -416,8 +437,9 @@ impl LaunchRequest {
             created_at,
             resources: spec.resources.clone(),
             isolator_flags: spec.isolator_flags.clone(),
-            // The provisioned directory of `rootfs_image` (issue 10).
-            rootfs: None,
+            // A directory given as is; the provisioned directory of
+            // `rootfs_image` is set by the launch that provisions it.
+            rootfs: spec.rootfs.clone(),
             volumes: match &self.target {
                 Target::Mesos(_) => spec.volumes.clone(),
                 // In the engine's request (`DockerLaunch::volumes`).

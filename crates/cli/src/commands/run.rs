@@ -151,12 +151,32 @@ pub(crate) fn intent(args: &RunArgs) -> anyhow::Result<LaunchIntent> {
     if let Some(disk) = &args.disk {
         resources.disk = Some(resource_args::disk(disk)?);
     }
+    // With a root filesystem, volumes are the Mesos containerizer's (a
+    // relative HOST is a sandbox path); otherwise Docker's.
+    let parse_volume = match args.rootfs {
+        Some(_) => docker_args::mesos_volume,
+        None => docker_args::volume,
+    };
     let volumes = args
         .docker
         .volume
         .iter()
-        .map(|v| docker_args::volume(v))
+        .map(|v| parse_volume(v))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let rootfs = match &args.rootfs {
+        Some(dir) => Some(
+            std::path::absolute(dir)
+                .ok()
+                .filter(|p| p.is_dir())
+                .ok_or_else(|| {
+                    usage(format!(
+                        "invalid --rootfs '{}': not a directory",
+                        dir.display()
+                    ))
+                })?,
+        ),
+        None => None,
+    };
     Ok(LaunchIntent {
         id,
         command,
@@ -173,6 +193,7 @@ pub(crate) fn intent(args: &RunArgs) -> anyhow::Result<LaunchIntent> {
             .map(|list| list.split(',').map(str::to_owned).collect()),
         flags: resource_args::flags(&args.flags)?,
         docker,
+        rootfs,
         volumes,
         ..LaunchIntent::default()
     })
@@ -183,9 +204,14 @@ pub(crate) fn intent(args: &RunArgs) -> anyhow::Result<LaunchIntent> {
 /// naming the option.
 fn docker(args: &DockerArgs, run: &RunArgs) -> anyhow::Result<Option<DockerLaunch>> {
     let Some(image) = docker_args::image(args)? else {
-        if let Some(flag) = docker_args::any_docker_only(args) {
+        if let Some(flag) = docker_args::any_docker_only(args, run.rootfs.is_some()) {
+            let or_rootfs = if flag == "--volume" {
+                " or a root filesystem (--rootfs DIR)"
+            } else {
+                ""
+            };
             return Err(usage(format!(
-                "{flag} needs a Docker image (--docker-image IMAGE)"
+                "{flag} needs a Docker image (--docker-image IMAGE){or_rootfs}"
             )));
         }
         return Ok(None);
@@ -195,6 +221,7 @@ fn docker(args: &DockerArgs, run: &RunArgs) -> anyhow::Result<Option<DockerLaunc
         (run.launcher.is_some(), "--launcher"),
         (run.interactive, "--interactive"),
         (run.disk.is_some(), "--disk"),
+        (run.rootfs.is_some(), "--rootfs"),
         (run.flags.cgroups_limit_swap, "--cgroups-limit-swap"),
         (
             run.flags.enforce_container_disk_quota,

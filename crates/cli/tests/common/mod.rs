@@ -16,6 +16,30 @@ pub const CGROUP_ROOTS: [&str; 3] = [
     "/sys/fs/cgroup",
 ];
 
+/// A copy of the phobos binary in a private 0755 directory, for running
+/// it as another user: the checkout (and so `target/`) may lie under a
+/// directory that user cannot enter, such as a 0700 `mktemp -d`.
+pub struct PrivateExe {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl PrivateExe {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+pub fn private_copy_of_phobos() -> PrivateExe {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.path().join("phobos");
+    std::fs::copy(PHOBOS, &path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    PrivateExe { _dir: dir, path }
+}
+
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
@@ -52,7 +76,12 @@ impl Env {
 
     /// `phobos` with this environment's global options.
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(PHOBOS);
+        self.cmd_with(Path::new(PHOBOS))
+    }
+
+    /// Like [`Env::cmd`] with another copy of the binary.
+    pub fn cmd_with(&self, exe: &Path) -> Command {
+        let mut c = Command::new(exe);
         c.arg("--runtime-dir")
             .arg(self.runtime.path())
             .arg("--work-dir")
@@ -201,6 +230,61 @@ pub fn inits_of(runtime: &Path) -> Vec<u32> {
             .any(|kv| kv.starts_with(needle.as_bytes()))
         {
             out.push(pid);
+        }
+    }
+    out
+}
+
+/// A root filesystem made of Debian's busybox-static (installed by
+/// scripts/test.sh): `/bin/busybox`, a symlink per applet, and an
+/// `/etc/passwd` and `/etc/group` with a user the host does not have
+/// (`imguser`, 4321:4321, member of `imgextra` 4400).
+pub fn busybox_rootfs(parent: &Path) -> PathBuf {
+    let busybox = Path::new("/bin/busybox");
+    assert!(
+        busybox.is_file(),
+        "/bin/busybox is missing: install busybox-static (scripts/test.sh does)"
+    );
+    let root = parent.join("rootfs");
+    let bin = root.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::create_dir_all(root.join("tmp")).unwrap();
+    std::fs::copy(busybox, bin.join("busybox")).unwrap();
+    let list = Command::new(busybox).arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" && !applet.is_empty() {
+            std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+        }
+    }
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nimguser:x:4321:4321:image user:/home/imguser:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("etc/group"),
+        "root:x:0:\nimguser:x:4321:\nimgextra:x:4400:imguser\n",
+    )
+    .unwrap();
+    root
+}
+
+/// Every mount, in any process's mount namespace, whose mountinfo line
+/// mentions `path`: what a container can leave behind.
+pub fn mounts_mentioning(path: &Path) -> Vec<String> {
+    let needle = path.display().to_string();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name();
+        if name.to_string_lossy().parse::<u32>().is_err() {
+            continue;
+        }
+        let Ok(info) = std::fs::read_to_string(entry.path().join("mountinfo")) else {
+            continue;
+        };
+        for line in info.lines().filter(|l| l.contains(&needle)) {
+            out.push(format!("pid {}: {line}", name.to_string_lossy()));
         }
     }
     out

@@ -26,7 +26,10 @@ use crate::launch_info::{Contribution, DiskWatch};
 /// once, symlinks not followed. Entries that vanish during the walk are
 /// skipped; an unreadable `path` itself is an error.
 pub fn disk_usage(path: &Path) -> io::Result<u64> {
-    let meta = fs::symlink_metadata(path)?;
+    // The measured directory itself may be named through a link (init
+    // measures a sandbox it pinned as /proc/self/fd/N before entering a
+    // root filesystem); nothing beneath it is followed.
+    let meta = fs::metadata(path)?;
     let mut seen = HashSet::new();
     let mut total = 0u64;
     let mut stack = vec![(path.to_owned(), meta)];

@@ -1,9 +1,10 @@
-//! `phobos image load|ls|rm|prune`: the image store of the Mesos
+//! `phobos image pull|load|ls|rm|prune`: the image store of the Mesos
 //! containerizer (`docker_store_dir`, default `<work_dir>/store`).
 
 mod load;
 mod ls;
 mod prune;
+mod pull;
 mod rm;
 
 use std::io::{IsTerminal, Write};
@@ -17,6 +18,7 @@ use crate::error::usage;
 
 pub fn run(global: &Global, command: ImageCommand) -> anyhow::Result<u8> {
     match command {
+        ImageCommand::Pull { reference, timeout } => pull::run(global, &reference, &timeout),
         ImageCommand::Load { file, name } => load::run(global, &file, name.as_deref()),
         ImageCommand::Ls { json } => ls::run(global, json),
         ImageCommand::Rm { reference } => rm::run(global, &reference),
