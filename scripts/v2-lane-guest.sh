@@ -19,7 +19,6 @@ finish() {
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=1777 tmpfs /var/tmp
 mount -t tmpfs -o mode=755 tmpfs /var/lib
-mount -t tmpfs -o mode=700 tmpfs /root
 mkdir -p /dev/pts /dev/shm /dev/mqueue "$HOME"
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
@@ -39,7 +38,7 @@ echo "v2-lane guest: scratch disk $V2LANE_DISK: $(cat /sys/class/block/${V2LANE_
 # what a pure cgroup v2 host has.
 export PHOBOS_TEST_SCRATCH_DISK="$V2LANE_DISK" PHOBOS_TEST_PURE_V2=1
 cd "$V2LANE_REPO" || finish 125
-cargo-nextest nextest run \
+"$V2LANE_NEXTEST" nextest run \
   --binaries-metadata "$V2LANE_DIR/binaries.json" \
   --cargo-metadata "$V2LANE_DIR/cargo-metadata.json" \
   --workspace-remap "$V2LANE_REPO" \

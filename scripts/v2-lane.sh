@@ -154,6 +154,8 @@ EOF
 chmod +x "$build/init"
 
 # 4. The test binaries and their metadata (nextest reuses this build).
+nextest=$(command -v cargo-nextest) \
+  || die "cargo-nextest is needed to run the lane (cargo install cargo-nextest)"
 say "building the test binaries"
 cargo nextest list --workspace --locked --list-type binaries-only \
   --message-format json >"$lane/binaries.json"
@@ -167,6 +169,7 @@ truncate -s 64M "$disk"
   printf 'V2LANE_REPO=%q\n' "$repo"
   printf 'V2LANE_DIR=%q\n' "$lane"
   printf 'V2LANE_THREADS=%q\n' "$threads"
+  printf 'V2LANE_NEXTEST=%q\n' "$nextest"
   printf 'V2LANE_FILTER=%q\n' "$(printf '%s' "$filter" | tr '\n' ' ')"
   printf 'V2LANE_DISK=/dev/vda\n'
 } >"$build/lane.env"
