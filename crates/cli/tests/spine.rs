@@ -197,7 +197,9 @@ fn privileged_exit_status_survives_the_launchers_death() {
             "--",
             "sh",
             "-c",
-            "until [ -e go ]; do sleep 0.05; done; exit 5",
+            // Ends once the launcher is dead (a fixed sleep raced the
+            // status polls on a loaded machine).
+            "while [ ! -e \"$MESOS_SANDBOX/go\" ]; do sleep 0.05; done; exit 5",
         ])
         .stdout(Stdio::null())
         .spawn()
@@ -208,7 +210,6 @@ fn privileged_exit_status_survives_the_launchers_death() {
     }));
     launcher.kill().unwrap();
     launcher.wait().unwrap();
-    // Only now may the command end: with its launcher gone.
     std::fs::write(env.sandbox("orphaned").join("go"), "").unwrap();
     let t = env.wait_json("orphaned");
     assert_eq!(t["exit_code"], 5, "{t}");
@@ -359,7 +360,7 @@ fn privileged_recover_destroys_orphan_cgroups_and_keeps_live_containers() {
     assert!(report.contains("recovered keeper"), "{report}");
     assert!(report.contains("destroyed orphan cgroup"), "{report}");
     assert!(
-        eventually(Duration::from_secs(10), || !alive(victim)),
+        eventually(PATIENCE, || !alive(victim)),
         "the orphan's init survived"
     );
     for cg in orphan_cgs {

@@ -21,7 +21,8 @@
 //! `containers/` to the Mesos containerizer. Keeping them apart means the
 //! Mesos containerizer's recovery (which treats a record without a live init
 //! helper as an interrupted launch) never sees a Docker record; the two
-//! stores share the ID space because the faces check both before a launch.
+//! stores share one ID space because every launch reserves its ID first in
+//! the runtime layer's one namespace (`phobos_runtime::reserve`).
 //!
 //! # What the engine and the record each know
 //!
@@ -613,7 +614,8 @@ impl DockerContainerizer {
                 Ok(None) => {}
                 // A record being created or removed right now.
                 Err(ContainerizerError::Incomplete(_)) => {}
-                Err(e) => return Err(e),
+                // One broken record does not hide all the others.
+                Err(e) => tracing::warn!("skipping docker container {id}: {e}"),
             }
         }
         Ok(out)

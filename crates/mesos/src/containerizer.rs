@@ -57,6 +57,8 @@ pub enum ContainerizerError {
     NoConfig(ContainerId),
     #[error("container {0} is not running")]
     NotRunning(ContainerId),
+    #[error("measuring container {0} failed: its worker thread panicked")]
+    UsagePanicked(ContainerId),
     #[error("failed to signal container {id}: {source}")]
     Signal {
         id: ContainerId,
@@ -710,16 +712,30 @@ impl MesosContainerizer {
                 .chunks(chunk)
                 .map(|part| {
                     let host = &host;
-                    scope.spawn(move || {
+                    let worker = scope.spawn(move || {
                         part.iter()
                             .map(|id| (id.clone(), self.usage_with(id, host, running_only)))
                             .collect::<Vec<_>>()
-                    })
+                    });
+                    (part, worker)
                 })
                 .collect();
+            // A worker that panicked answers each of its containers with
+            // an error instead of dropping them from the answer.
             workers
                 .into_iter()
-                .flat_map(|w| w.join().unwrap_or_default())
+                .flat_map(|(part, worker)| {
+                    worker.join().unwrap_or_else(|_| {
+                        part.iter()
+                            .map(|id| {
+                                (
+                                    id.clone(),
+                                    Err(ContainerizerError::UsagePanicked(id.clone())),
+                                )
+                            })
+                            .collect()
+                    })
+                })
                 .collect()
         })
     }

@@ -39,7 +39,9 @@ pub use cgroups::{CgroupsIsolator, Subsystem, oom_limitation};
 pub use disk::{DiskDu, disk_limitation, disk_usage};
 pub use filesystem::{FilesystemLinux, FilesystemPosix};
 pub use namespaces::{NamespacesIpc, NamespacesPid, NamespacesUts};
-pub use posix::{PosixCpu, PosixMem, ProcStat, ProcTable, ProcessTreeUsage, process_tree_usage};
+pub use posix::{
+    PosixCpu, PosixMem, ProcStat, ProcTable, ProcessTreeUsage, parse_stat, process_tree_usage,
+};
 
 /// Host facts that are the same for every container, read at most once
 /// per cache: the cgroup hierarchies (from mountinfo) and a `/proc` process
@@ -226,8 +228,7 @@ fn expand_alias(name: &str) -> &'static [&'static str] {
 
 /// Whether this process can manage cgroups (it runs as root).
 fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 /// The default `--isolation` for a launcher. As root the linux launcher
