@@ -515,6 +515,23 @@ impl Door {
         Ok(removed)
     }
 
+    /// [`Self::remove_terminated`] for one container (`phobos run --rm`):
+    /// true when it had ended and is now gone, its ID free again.
+    pub fn remove_if_terminated(&self, id: &ContainerId) -> Result<bool> {
+        let removed = if self.docker.owns(id) {
+            block_on(
+                self.docker
+                    .remove_if_terminated(id, self.settings.work_dir()),
+            )??
+        } else {
+            self.mesos.remove_if_terminated(id)?
+        };
+        if removed {
+            self.release(std::slice::from_ref(id));
+        }
+        Ok(removed)
+    }
+
     /// The automatic clean-up after a launch, at most once per interval
     /// (see `phobos_mesos::sweep`); returns the removed IDs.
     pub fn sweep_if_due(&self) -> Result<Vec<ContainerId>> {

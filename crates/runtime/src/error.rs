@@ -62,14 +62,15 @@ impl RuntimeError {
 
 fn mesos_usage(e: &phobos_mesos::ContainerizerError) -> bool {
     use phobos_mesos::ContainerizerError as M;
-    // An isolator that failed on the host (say, cgroup2 refusing to enable
-    // controllers) is a runtime failure; only a refused request is usage.
-    if let M::Isolator(e) = e {
-        return e.is_usage();
+    // An isolator failing while it ran is a runtime failure; only an
+    // isolator list that cannot work here is bad input.
+    if let M::Isolator(i) = e {
+        return i.is_usage();
     }
     matches!(
         e,
         M::InvalidResources(_)
+            | M::InvalidLaunch(_)
             | M::Store(StoreError::AlreadyExists(_))
             | M::Launch(LaunchError::NotRoot(_))
             | M::User(_)

@@ -121,12 +121,11 @@ pub enum IsolatorError {
 }
 
 impl IsolatorError {
-    /// Whether this is a refusal of the request itself (an unknown, doubled
-    /// or unavailable isolator, a missing dependency), raised before
-    /// anything changed on disk, rather than an isolator failing at
-    /// runtime on the host.
+    /// Whether the error is about the request (an isolator list that cannot
+    /// work here: exit 2, nothing changed) rather than an isolator failing
+    /// while it ran (exit 1).
     pub fn is_usage(&self) -> bool {
-        !matches!(self, IsolatorError::Failed { .. })
+        !matches!(self, Self::Failed { .. })
     }
 }
 
