@@ -8,6 +8,7 @@
 # docs/benchmarks.md.
 #
 #   sudo bench/images.sh [ROUNDS]      # default 5 rounds, each cold
+#   sudo PHOBOS=path/to/phobos bench/images.sh   # without building
 #
 # "Cold" means an empty phobos store and, for Docker, the image and its
 # layers removed (`docker rmi`) before every pull. Only the images this
@@ -36,8 +37,10 @@ cleanup() {
 trap cleanup EXIT
 scripts/registry-test-setup.sh "$regdir" >/dev/null
 plain=$(sed -n 's/^PHOBOS_TEST_REGISTRY=//p' "$regdir/env")
-cargo build --release -q -p phobos-cli
-PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
+if [ -z "${PHOBOS:-}" ]; then # PHOBOS=path uses a binary already built
+  cargo build --release -q -p phobos-cli
+  PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
+fi
 
 # layer NAME: a 16 MB file of random bytes in a gzip'd tar (stays ~16 MB).
 layer() {
