@@ -410,6 +410,10 @@ impl MesosContainerizer {
                 .unwrap_or_else(|| sandbox_inside.clone()),
             hostname: config.hostname.clone(),
             user,
+            hardening: phobos_core::Hardening {
+                no_new_privileges: config.hardening.no_new_privileges,
+                ..Default::default()
+            },
             ..LaunchInfo::default()
         };
         let mut env = vec![(
@@ -570,6 +574,8 @@ impl MesosContainerizer {
                 .clone()
                 .unwrap_or_else(|| info.working_dir.clone()),
             user,
+            // The same confinement as the container's command.
+            hardening: info.hardening.clone(),
             ..LaunchInfo::default()
         };
         let spec_file = format!("exec-{}", ContainerId::random());
@@ -1446,6 +1452,7 @@ mod tests {
             rootfs: None,
             volumes: vec![],
             sandbox_directory: None,
+            hardening: Default::default(),
         }
     }
 

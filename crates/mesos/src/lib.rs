@@ -11,6 +11,7 @@ pub mod isolator;
 pub mod launch_info;
 pub mod launcher;
 pub mod rootfs;
+pub mod security;
 pub mod sweep;
 pub mod sys;
 mod user;

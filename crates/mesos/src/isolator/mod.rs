@@ -25,6 +25,7 @@ mod disk;
 mod filesystem;
 mod namespaces;
 mod posix;
+mod security;
 
 use std::sync::OnceLock;
 
@@ -40,6 +41,7 @@ pub use disk::{DiskDu, disk_limitation, disk_usage};
 pub use filesystem::{FilesystemLinux, FilesystemPosix};
 pub use namespaces::{NamespacesIpc, NamespacesPid, NamespacesUts};
 pub use posix::{PosixCpu, PosixMem, ProcStat, ProcTable, ProcessTreeUsage, process_tree_usage};
+pub use security::SecurityIsolator;
 
 /// Host facts that are the same for every container, read at most once
 /// per cache: the cgroup hierarchies (from mountinfo) and a `/proc` process
@@ -188,6 +190,7 @@ const BUILT_IN: &[&str] = &[
     "filesystem/linux",
     "posix/cpu",
     "posix/mem",
+    "posix/rlimits",
     "cgroups/all",
     "cgroups/cpu",
     "cgroups/mem",
@@ -196,6 +199,9 @@ const BUILT_IN: &[&str] = &[
     "namespaces/pid",
     "namespaces/ipc",
     "namespaces/uts",
+    "linux/capabilities",
+    "linux/nnp",
+    "linux/seccomp",
     "disk/du",
 ];
 
@@ -237,6 +243,7 @@ pub fn default_isolation_with(
         LauncherKind::Linux => vec!["filesystem/linux"],
         LauncherKind::Posix => vec!["filesystem/posix"],
     };
+    names.push("posix/rlimits");
     if launcher == LauncherKind::Linux
         && is_root()
         && let Some(h) = hierarchies
@@ -254,6 +261,9 @@ pub fn default_isolation_with(
     }
     if launcher == LauncherKind::Linux {
         names.extend(["namespaces/pid", "namespaces/ipc", "namespaces/uts"]);
+        if is_root() {
+            names.extend(["linux/capabilities", "linux/seccomp"]);
+        }
     }
     names.into_iter().map(str::to_owned).collect()
 }
@@ -365,6 +375,10 @@ pub fn build_with(
             "namespaces/ipc" => Box::new(NamespacesIpc),
             "namespaces/uts" => Box::new(NamespacesUts),
             "disk/du" => Box::new(DiskDu::new(config)),
+            "linux/capabilities" => Box::new(SecurityIsolator::Capabilities),
+            "linux/seccomp" => Box::new(SecurityIsolator::Seccomp),
+            "linux/nnp" => Box::new(SecurityIsolator::NoNewPrivs),
+            "posix/rlimits" => Box::new(SecurityIsolator::RLimits),
             other => return Err(IsolatorError::Unknown(other.to_owned())),
         });
     }

@@ -1,0 +1,12 @@
+//! `--no-new-privileges` (Mesos `linux/nnp`): `prctl(PR_SET_NO_NEW_PRIVS)`
+//! makes `execve` never grant privileges (setuid bits and file
+//! capabilities are ignored) for the command and everything it starts.
+
+/// Sets `no_new_privs` on the calling process; one system call.
+pub fn set() -> Result<(), ()> {
+    // SAFETY: prctl(2) with integer arguments.
+    match unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } {
+        0 => Ok(()),
+        _ => Err(()),
+    }
+}
