@@ -112,11 +112,7 @@ pub fn hardening(
         )
     } else {
         if let Some(first) = intent.cap_add.first().or(intent.cap_drop.first()) {
-            return Err(SecurityError::from(needs(
-                format!("capability {first:?}"),
-                "linux/capabilities",
-            ))
-            .into());
+            return Err(needs(format!("capability {first:?}"), "linux/capabilities").into());
         }
         None
     };
@@ -128,11 +124,7 @@ pub fn hardening(
         );
     }
     if !rlimits.is_empty() && !on("posix/rlimits") {
-        return Err(SecurityError::from(needs(
-            format!("ulimit {:?}", intent.ulimits[0]),
-            "posix/rlimits",
-        ))
-        .into());
+        return Err(needs(format!("ulimit {:?}", intent.ulimits[0]), "posix/rlimits").into());
     }
     let bounding = capabilities.map_or(capabilities::ALL, |c| c.bounding);
     let seccomp = if on("linux/seccomp") {
@@ -156,11 +148,7 @@ pub fn hardening(
         }
     } else {
         if let Some(SecurityOpt::SeccompProfile(name)) = &seccomp_choice {
-            return Err(SecurityError::from(needs(
-                format!("seccomp profile {name:?}"),
-                "linux/seccomp",
-            ))
-            .into());
+            return Err(needs(format!("seccomp profile {name:?}"), "linux/seccomp").into());
         }
         None
     };

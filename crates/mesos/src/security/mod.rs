@@ -235,7 +235,7 @@ impl Prepared {
             }
         }
         if self.no_new_privs {
-            nnp::set().map_err(|()| Step::NoNewPrivs)?;
+            nnp::set().map_err(|_| Step::NoNewPrivs)?;
         }
         if !self.early_seccomp {
             self.load_filter()?;

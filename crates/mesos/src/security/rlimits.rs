@@ -9,6 +9,8 @@
 use phobos_core::RLimit;
 
 /// Mesos's `RLimitInfo.RLimit.Type`s (without `RLMT_`) and their resources.
+// The casts matter on musl, where the constants are c_int.
+#[allow(clippy::unnecessary_cast)]
 const TYPES: &[(&str, u32)] = &[
     ("as", libc::RLIMIT_AS as u32),
     ("core", libc::RLIMIT_CORE as u32),
@@ -125,7 +127,7 @@ mod tests {
         assert_eq!((l.soft, l.hard), (Some(50), Some(50)));
         let l = parse_ulimit("stack=8192:unlimited").unwrap();
         assert_eq!((l.soft, l.hard), (Some(8192), None));
-        assert_eq!(resource("nofile"), Some(libc::RLIMIT_NOFILE as u32));
+        assert_eq!(resource("nofile"), Some(7), "RLIMIT_NOFILE");
     }
 
     #[test]

@@ -416,7 +416,8 @@ pub fn default_profile(bounding: u64) -> SeccompProfile {
 }
 
 // Classic BPF opcodes (linux/filter.h).
-const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+/// `BPF_LD | BPF_W | BPF_ABS` (0x00 | 0x00 | 0x20).
+const BPF_LD_W_ABS: u16 = 0x20;
 const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10;
 const BPF_JMP_JGT_K: u16 = 0x05 | 0x20;
 const BPF_JMP_JGE_K: u16 = 0x05 | 0x30;
