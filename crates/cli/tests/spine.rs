@@ -124,7 +124,7 @@ fn privileged_kill_forwards_the_signal_to_the_command() {
         ],
     );
     let stdout = env.sandbox("trap").join("stdout");
-    assert!(eventually(Duration::from_secs(5), || {
+    assert!(eventually(PATIENCE, || {
         std::fs::read_to_string(&stdout).is_ok_and(|s| s.contains("ready"))
     }));
     env.ok(&["kill", "trap"]);
@@ -204,7 +204,7 @@ fn privileged_exit_status_survives_the_launchers_death() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(eventually(Duration::from_secs(30), || {
+    assert!(eventually(PATIENCE, || {
         env.run(&["status", "--json", "orphaned"]).status.success()
             && env.status_json("orphaned")["state"] == "RUNNING"
     }));
@@ -360,7 +360,7 @@ fn privileged_recover_destroys_orphan_cgroups_and_keeps_live_containers() {
     assert!(report.contains("recovered keeper"), "{report}");
     assert!(report.contains("destroyed orphan cgroup"), "{report}");
     assert!(
-        eventually(Duration::from_secs(10), || !alive(victim)),
+        eventually(PATIENCE, || !alive(victim)),
         "the orphan's init survived"
     );
     for cg in orphan_cgs {
@@ -393,7 +393,7 @@ fn crash_at(point: &str, detach: bool, rootfs: Option<&std::path::Path>) {
         .unwrap();
     let pid = launcher.id();
     assert!(
-        eventually(Duration::from_secs(10), || proc_state(pid) == Some('T')),
+        eventually(PATIENCE, || proc_state(pid) == Some('T')),
         "launcher never reached {point}"
     );
     // A child cloned just before the stop holds the launcher's descriptors
@@ -440,8 +440,7 @@ fn crash_at(point: &str, detach: bool, rootfs: Option<&std::path::Path>) {
             .unwrap_or(0);
         assert_eq!(leftovers, 0, "{point}: something left in the runtime dir");
         assert!(
-            eventually(Duration::from_secs(5), || inits_of(env.runtime.path())
-                .is_empty()),
+            eventually(PATIENCE, || inits_of(env.runtime.path()).is_empty()),
             "{point}: init left running"
         );
     }
@@ -514,7 +513,7 @@ fn privileged_destroy_while_launching_stops_the_launch() {
         .spawn()
         .unwrap();
     let pid = launcher.id();
-    assert!(eventually(Duration::from_secs(10), || proc_state(pid) == Some('T')));
+    assert!(eventually(PATIENCE, || proc_state(pid) == Some('T')));
     // The destroy blocks on the launch's lock; the launch resumes, sees the
     // request at its next transition and tears itself down.
     let destroyer = env
@@ -523,7 +522,7 @@ fn privileged_destroy_while_launching_stops_the_launch() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(eventually(Duration::from_secs(5), || env
+    assert!(eventually(PATIENCE, || env
         .container_dir("early")
         .join("destroying")
         .exists()));
@@ -535,7 +534,8 @@ fn privileged_destroy_while_launching_stops_the_launch() {
     assert_eq!(t["state"], "TASK_KILLED", "{t}");
     assert!(t.get("status").is_none(), "never forked, so no status: {t}");
     let launch = launcher.wait_with_output().unwrap();
-    assert_eq!(launch.status.code(), Some(1));
+    // It never started: 255, as the README says (and `wait` agrees).
+    assert_eq!(launch.status.code(), Some(255));
     assert!(String::from_utf8_lossy(&launch.stderr).contains("destroyed while PREPARING"));
     assert!(env.cgroup_dirs("early").is_empty());
     assert!(inits_of(env.runtime.path()).is_empty());
@@ -571,6 +571,7 @@ fn privileged_bad_input_exits_2_and_changes_nothing() {
     };
     let before = snapshot();
     let long = "x".repeat(300);
+    let long_host = "h".repeat(65);
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["run", "--id", "a/b", "--", "true"], "'a/b'"),
         (vec!["run", "--id", "..", "--", "true"], "'..'"),
@@ -589,7 +590,27 @@ fn privileged_bad_input_exits_2_and_changes_nothing() {
             vec!["run", "--id", "taken", "--", "true"],
             "'taken' already exists",
         ),
-        (vec!["run", "--env", "NOEQUALS", "--", "true"], "'NOEQUALS'"),
+        (vec!["run", "--env", "=1", "--", "true"], "'=1'"),
+        (vec!["run", "--env", "A\nB=1", "--", "true"], "'A\\nB=1'"),
+        (vec!["run", "--hostname", "a b", "--", "true"], "'a b'"),
+        (vec!["run", "--hostname", "", "--", "true"], "hostname ''"),
+        (vec!["run", "--hostname", "a\nb", "--", "true"], "'a\\nb'"),
+        (
+            vec!["run", "--hostname", &long_host, "--", "true"],
+            "65 bytes",
+        ),
+        (
+            vec!["run", "-w", "/nonexistent-phobos", "--", "true"],
+            "'/nonexistent-phobos': no such directory",
+        ),
+        (
+            vec!["run", "--pids-limit", "1", "--", "true"],
+            "needs at least 2 processes",
+        ),
+        (
+            vec!["run", "--user", "root:no-such-group-phobos", "--", "true"],
+            "unknown group 'no-such-group-phobos'",
+        ),
         (
             vec!["run", "--user", "no-such-user-phobos", "--", "true"],
             "'no-such-user-phobos'",
@@ -608,8 +629,12 @@ fn privileged_bad_input_exits_2_and_changes_nothing() {
             "{args:?}: more than one line: {err}"
         );
     }
-    // No command at all: clap's usage error, also exit 2.
+    // No command at all, or --rm with -d: clap's usage errors, also exit 2.
     assert_eq!(env.run(&["run"]).status.code(), Some(2));
+    assert_eq!(
+        env.run(&["run", "-d", "--rm", "--", "true"]).status.code(),
+        Some(2)
+    );
     assert_eq!(snapshot(), before, "bad input changed the disk");
     assert_eq!(env.status_json("taken")["state"], "RUNNING");
 }
@@ -675,10 +700,7 @@ fn privileged_unprivileged_user_gets_the_posix_launcher() {
     let out = as_nobody(&["destroy", "--json", "tree"]);
     let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(t["signal"], libc::SIGKILL, "{t}");
-    assert!(eventually(Duration::from_secs(5), || inits_of(
-        env.runtime.path()
-    )
-    .is_empty()));
+    assert!(eventually(PATIENCE, || inits_of(env.runtime.path()).is_empty()));
     // Both sleeps too, also one forked while destroy was killing.
     let left = live_members_of_session(session);
     assert!(left.is_empty(), "left running: {left:?}");

@@ -124,7 +124,7 @@ impl RuntimeStore {
         // its place; each container's directory is private (0700).
         let root = crate::SafeDir::create_trusted(&self.root, 0o755)?;
         let parent = root.create_dir_all(CONTAINERS_DIR, 0o755)?;
-        let name = format!("{TMP_PREFIX}{id}-{}", uuid::Uuid::new_v4().simple());
+        let name = creation_name(id, uuid::Uuid::new_v4());
         let tmp = parent.create_dir(&name, 0o700)?.path().to_owned();
         let guard = TmpDirGuard(Some(tmp.clone()));
         let op_lock = OpLock::acquire(&tmp)?;
@@ -164,31 +164,44 @@ impl RuntimeStore {
         older_than: Option<std::time::Duration>,
         work_dir: &Path,
     ) -> Result<Vec<ContainerId>, StoreError> {
-        let now = crate::time::now_secs();
         let mut removed = Vec::new();
         for id in self.list()? {
-            let Some(dir) = self.open(&id) else {
-                continue;
-            };
-            let Some(_op) = dir.try_lock_op()? else {
-                continue;
-            };
-            // A malformed entry whose init (if it ever had one) is gone is
-            // removed whatever its age: nothing can ever read it.
-            let malformed = dir.malformed().is_some() && !dir.init_alive()?;
-            if !malformed {
-                if !dir.exists(TERMINATION_FILE) {
-                    continue;
-                }
-                let ended = dir.state()?.map_or(0.0, |r| r.since);
-                if older_than.is_some_and(|age| now - ended < age.as_secs_f64()) {
-                    continue;
-                }
+            if self.remove_if_terminated(&id, older_than, work_dir)? {
+                removed.push(id);
             }
-            dir.remove_whole(work_dir)?;
-            removed.push(id);
         }
         Ok(removed)
+    }
+
+    /// [`Self::remove_terminated`] for one container: true when it was
+    /// terminated (long enough ago), unheld, and is now gone.
+    pub fn remove_if_terminated(
+        &self,
+        id: &ContainerId,
+        older_than: Option<std::time::Duration>,
+        work_dir: &Path,
+    ) -> Result<bool, StoreError> {
+        let now = crate::time::now_secs();
+        let Some(dir) = self.open(id) else {
+            return Ok(false);
+        };
+        let Some(_op) = dir.try_lock_op()? else {
+            return Ok(false);
+        };
+        // A malformed entry whose init (if it ever had one) is gone is
+        // removed whatever its age: nothing can ever read it.
+        let malformed = dir.malformed().is_some() && !dir.init_alive()?;
+        if !malformed {
+            if !dir.exists(TERMINATION_FILE) {
+                return Ok(false);
+            }
+            let ended = dir.state()?.map_or(0.0, |r| r.since);
+            if older_than.is_some_and(|age| now - ended < age.as_secs_f64()) {
+                return Ok(false);
+            }
+        }
+        dir.remove_whole(work_dir)?;
+        Ok(true)
     }
 
     /// Hidden directories of launches that never published, whose creator is
@@ -223,6 +236,29 @@ impl RuntimeStore {
         }
         Ok(names)
     }
+}
+
+/// The hidden name a container is created under (see [`temporary_name`]).
+fn creation_name(id: &ContainerId, unique: uuid::Uuid) -> String {
+    temporary_name(TMP_PREFIX, id.as_str(), unique)
+}
+
+/// A hidden temporary name for `key` that always fits in `NAME_MAX`:
+/// `prefix`, a UUID (what makes it unique), then as much of `key` as fits
+/// (only for people reading the directory: nothing parses it), so that
+/// every valid ID, up to Mesos's 242 bytes, can be created.
+pub fn temporary_name(prefix: &str, key: &str, unique: uuid::Uuid) -> String {
+    const NAME_MAX: usize = 255;
+    let mut name = format!("{prefix}{}-", unique.simple());
+    let mut room = NAME_MAX.saturating_sub(name.len());
+    for c in key.chars() {
+        if c.len_utf8() > room {
+            break;
+        }
+        room -= c.len_utf8();
+        name.push(c);
+    }
+    name
 }
 
 /// Removes an unpublished creation directory if the launch gives up early.
@@ -680,6 +716,24 @@ impl ContainerDir {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_valid_id_gets_a_creation_name_that_fits() {
+        let unique = uuid::Uuid::new_v4();
+        for id in [
+            "a".to_owned(),
+            "x".repeat(crate::id::MAX_CONTAINER_ID_LENGTH),
+            "é".repeat(crate::id::MAX_CONTAINER_ID_LENGTH / 2),
+        ] {
+            let id = ContainerId::new(id).unwrap();
+            let name = creation_name(&id, unique);
+            assert!(name.len() <= 255, "{} bytes", name.len());
+            assert!(name.starts_with(TMP_PREFIX));
+            assert!(name.contains(&unique.simple().to_string()));
+        }
+        let short = creation_name(&ContainerId::new("web").unwrap(), unique);
+        assert!(short.ends_with("-web"), "{short}");
+    }
+
     use super::*;
     use crate::WaitStatus;
     use crate::termination::Termination;

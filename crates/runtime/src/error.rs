@@ -62,10 +62,15 @@ impl RuntimeError {
 
 fn mesos_usage(e: &phobos_mesos::ContainerizerError) -> bool {
     use phobos_mesos::ContainerizerError as M;
+    // An isolator failing while it ran is a runtime failure; only an
+    // isolator list that cannot work here is bad input.
+    if let M::Isolator(i) = e {
+        return i.is_usage();
+    }
     matches!(
         e,
-        M::Isolator(_)
-            | M::InvalidResources(_)
+        M::InvalidResources(_)
+            | M::InvalidLaunch(_)
             | M::Store(StoreError::AlreadyExists(_))
             | M::Launch(LaunchError::NotRoot(_))
             | M::User(_)
@@ -80,4 +85,40 @@ fn docker_usage(e: &phobos_docker::ContainerizerError) -> bool {
         e,
         D::AlreadyExists(_) | D::Engine(phobos_docker::EngineError::Translate(_))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use phobos_mesos::isolator::IsolatorError;
+
+    #[test]
+    fn an_isolator_failing_at_runtime_is_not_a_usage_error() {
+        let failed = IsolatorError::Failed {
+            isolator: "cgroups",
+            id: ContainerId::new("c").unwrap(),
+            message: "cannot enable +memory for the child cgroups of /sys/fs/cgroup/svc".into(),
+        };
+        let e = RuntimeError::from(phobos_mesos::ContainerizerError::from(failed));
+        assert!(!e.is_usage(), "{e}");
+        let boxed = RuntimeError::Containerizer(Box::new(phobos_mesos::ContainerizerError::from(
+            IsolatorError::Failed {
+                isolator: "cgroups",
+                id: ContainerId::new("c").unwrap(),
+                message: "EBUSY".into(),
+            },
+        )));
+        assert!(!boxed.is_usage(), "{boxed}");
+        let unavailable = RuntimeError::from(phobos_mesos::ContainerizerError::from(
+            IsolatorError::Unavailable {
+                isolator: "cgroups/mem",
+                reason: "no memory controller".into(),
+            },
+        ));
+        assert!(unavailable.is_usage(), "{unavailable}");
+        let unknown = RuntimeError::from(phobos_mesos::ContainerizerError::from(
+            IsolatorError::Unknown("cgroups/nope".into()),
+        ));
+        assert!(unknown.is_usage(), "{unknown}");
+    }
 }
