@@ -127,6 +127,9 @@ pub struct ContainerConfig {
     /// The container's network (`host` when absent).
     #[serde(default, skip_serializing_if = "ContainerNetwork::is_host")]
     pub network: ContainerNetwork,
+    /// Capabilities, no_new_privs, rlimits and seccomp for the command.
+    #[serde(default, skip_serializing_if = "crate::Hardening::is_empty")]
+    pub hardening: crate::Hardening,
 }
 
 impl ContainerConfig {

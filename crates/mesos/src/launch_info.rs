@@ -109,6 +109,9 @@ pub struct Contribution {
     /// container ID unless one was asked for).
     pub hostname: Option<String>,
     pub etc_files: Option<EtcFiles>,
+    /// Capabilities, no_new_privs, rlimits, seccomp (the security
+    /// isolators' parts of the container's hardening).
+    pub hardening: Option<phobos_core::Hardening>,
 }
 
 /// The merged launch description the init helper executes.
@@ -139,6 +142,9 @@ pub struct LaunchInfo {
     /// Enter this root filesystem before the command starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rootfs: Option<RootfsPlan>,
+    /// What the command is confined by (`crate::security`).
+    #[serde(default, skip_serializing_if = "phobos_core::Hardening::is_empty")]
+    pub hardening: phobos_core::Hardening,
 }
 
 /// A container's own root filesystem and what init mounts into it
@@ -198,6 +204,13 @@ impl LaunchInfo {
         }
         if c.etc_files.is_some() {
             self.etc_files = c.etc_files;
+        }
+        if let Some(h) = c.hardening {
+            let mine = &mut self.hardening;
+            mine.capabilities = h.capabilities.or(mine.capabilities);
+            mine.no_new_privileges |= h.no_new_privileges;
+            mine.rlimits.extend(h.rlimits);
+            mine.seccomp = h.seccomp.or(mine.seccomp.take());
         }
     }
 

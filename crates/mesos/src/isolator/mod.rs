@@ -26,6 +26,7 @@ mod filesystem;
 mod namespaces;
 mod network;
 mod posix;
+mod security;
 
 use std::sync::OnceLock;
 
@@ -46,6 +47,7 @@ pub use network::{
 pub use posix::{
     PosixCpu, PosixMem, ProcStat, ProcTable, ProcessTreeUsage, parse_stat, process_tree_usage,
 };
+pub use security::SecurityIsolator;
 
 /// Host facts that are the same for every container, read at most once
 /// per cache: the cgroup hierarchies (from mountinfo) and a `/proc` process
@@ -212,6 +214,7 @@ const BUILT_IN: &[&str] = &[
     "filesystem/linux",
     "posix/cpu",
     "posix/mem",
+    "posix/rlimits",
     "cgroups/all",
     "cgroups/cpu",
     "cgroups/mem",
@@ -221,6 +224,9 @@ const BUILT_IN: &[&str] = &[
     "namespaces/ipc",
     "namespaces/uts",
     "network/cni",
+    "linux/capabilities",
+    "linux/nnp",
+    "linux/seccomp",
     "disk/du",
 ];
 
@@ -261,6 +267,7 @@ pub fn default_isolation_with(
         LauncherKind::Linux => vec!["filesystem/linux"],
         LauncherKind::Posix => vec!["filesystem/posix"],
     };
+    names.push("posix/rlimits");
     if launcher == LauncherKind::Linux
         && is_root()
         && let Some(h) = hierarchies
@@ -278,6 +285,9 @@ pub fn default_isolation_with(
     }
     if launcher == LauncherKind::Linux {
         names.extend(["namespaces/pid", "namespaces/ipc", "namespaces/uts"]);
+        if is_root() {
+            names.extend(["linux/capabilities", "linux/seccomp"]);
+        }
     }
     names.into_iter().map(str::to_owned).collect()
 }
@@ -390,6 +400,10 @@ pub fn build_with(
             "namespaces/uts" => Box::new(NamespacesUts),
             "network/cni" => Box::new(NetworkCni::new(config, host.runtime_dir.as_deref())?),
             "disk/du" => Box::new(DiskDu::new(config)),
+            "linux/capabilities" => Box::new(SecurityIsolator::Capabilities),
+            "linux/seccomp" => Box::new(SecurityIsolator::Seccomp),
+            "linux/nnp" => Box::new(SecurityIsolator::NoNewPrivs),
+            "posix/rlimits" => Box::new(SecurityIsolator::RLimits),
             other => return Err(IsolatorError::Unknown(other.to_owned())),
         });
     }
