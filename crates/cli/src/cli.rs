@@ -298,6 +298,8 @@ pub struct RunArgs {
     pub flags: IsolatorFlagArgs,
     #[command(flatten)]
     pub docker: DockerArgs,
+    #[command(flatten)]
+    pub security: SecurityArgs,
     /// The command and its arguments (optional with a Docker image: the
     /// image's ENTRYPOINT and CMD run then).
     #[arg(last = true, value_name = "COMMAND", help_heading = "Arguments")]
@@ -322,6 +324,32 @@ pub struct ExecArgs {
     /// The command and its arguments.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+// Hardening of the command (Docker's spelling; docs/security.md).
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Security (docs/security.md)")]
+pub struct SecurityArgs {
+    /// Add a capability to the default set: NAME or CAP_NAME, or ALL
+    /// (repeatable, or comma-separated).
+    #[arg(long, value_name = "CAP", value_delimiter = ',')]
+    pub cap_add: Vec<String>,
+    /// Drop a capability from the default set: NAME or CAP_NAME, or ALL
+    /// (repeatable, or comma-separated).
+    #[arg(long, value_name = "CAP", value_delimiter = ',')]
+    pub cap_drop: Vec<String>,
+    /// Never let the command gain privileges through execve (setuid bits,
+    /// file capabilities): PR_SET_NO_NEW_PRIVS.
+    #[arg(long)]
+    pub no_new_privileges: bool,
+    /// A resource limit TYPE=SOFT[:HARD], e.g. nofile=1024:4096 or
+    /// core=unlimited (repeatable).
+    #[arg(long, value_name = "TYPE=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
+    /// seccomp=FILE.json (Docker's profile format), seccomp=unconfined, or
+    /// no-new-privileges (repeatable).
+    #[arg(long, value_name = "OPT")]
+    pub security_opt: Vec<String>,
 }
 
 const IMAGES: &str = "Images";

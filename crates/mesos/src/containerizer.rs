@@ -415,6 +415,10 @@ impl MesosContainerizer {
                 .unwrap_or_else(|| sandbox_inside.clone()),
             hostname: config.hostname.clone(),
             user,
+            hardening: phobos_core::Hardening {
+                no_new_privileges: config.hardening.no_new_privileges,
+                ..Default::default()
+            },
             ..LaunchInfo::default()
         };
         let mut env = vec![(
@@ -575,6 +579,8 @@ impl MesosContainerizer {
                 .clone()
                 .unwrap_or_else(|| info.working_dir.clone()),
             user,
+            // The same confinement as the container's command.
+            hardening: info.hardening.clone(),
             ..LaunchInfo::default()
         };
         let spec_file = format!("exec-{}", ContainerId::random());
@@ -1474,6 +1480,7 @@ mod tests {
             rootfs: None,
             volumes: vec![],
             sandbox_directory: None,
+            hardening: Default::default(),
         }
     }
 
