@@ -4,7 +4,7 @@
 # `runc run` of an equivalent bundle and `unshare`, in the same run
 # (interleaved rounds); plus phobos with its full default isolation (cgroups cpu, mem and
 # pids, capabilities, seccomp, rlimits too) for reference, and the same without
-# the hardening isolators (linux/capabilities, linux/seccomp), which is the
+# the hardening isolators (linux/capabilities, linux/seccomp, cgroups/devices), which is the
 # default isolation before issue 11, so the hardening's cost per launch is
 # their difference. Prints a Markdown table of medians and ratios
 # (for docs/benchmarks.md).
@@ -101,5 +101,5 @@ print(f"- phobos / unshare = {med['phobos'] / med['unshare']:.2f} (target ≤ 2;
 print(f"- phobos (default isolation) / phobos = {med['phobos (default isolation)'] / med['phobos']:.2f}")
 A, B = "phobos (default isolation)", "phobos (default, no hardening)"
 by_round = ", ".join(f"{m[A] - m[B]:+.2f}" for m in round_medians)
-print(f"- hardening (capabilities + seccomp) per launch = {med[A] - med[B]:+.2f} ms (by round: {by_round})")
+print(f"- hardening (capabilities + seccomp + devices) per launch = {med[A] - med[B]:+.2f} ms (by round: {by_round})")
 PY
