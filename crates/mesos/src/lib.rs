@@ -10,6 +10,7 @@ mod init_watch;
 pub mod isolator;
 pub mod launch_info;
 pub mod launcher;
+pub mod provision;
 pub mod rootfs;
 pub mod sweep;
 pub mod sys;
@@ -20,4 +21,5 @@ pub use containerizer::{
     MesosContainerizer, RecoverReport, StopPoint,
 };
 pub use launcher::LaunchError;
+pub use provision::{Provisioned, Provisioner};
 pub use sweep::{SweepError, SweepPolicy};

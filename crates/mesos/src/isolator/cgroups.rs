@@ -785,6 +785,7 @@ mod tests {
             rootfs: None,
             volumes: vec![],
             sandbox_directory: None,
+            image: None,
         };
         let c = iso.prepare(&config).unwrap().unwrap();
         let watch = c.oom_watch.unwrap();
