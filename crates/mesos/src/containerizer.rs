@@ -198,7 +198,9 @@ pub struct MesosContainerizer {
 
 /// Points of a launch where a crash test can freeze the launcher: entering
 /// one of the states, `created` (the runtime directory exists but is not
-/// yet published) and `forked` (init exists, its pid is not checkpointed).
+/// yet published), `provisioned` (an image's root filesystem is mounted,
+/// the config not yet rewritten) and `forked` (init exists, its pid is not
+/// checkpointed).
 /// And of a teardown (destroy, finalize, failed launch): `destroying` (the
 /// DESTROYING checkpoint is written, nothing killed yet), `killed` (every
 /// process is gone, isolators not yet cleaned up) and `recorded` (the
@@ -521,6 +523,8 @@ impl MesosContainerizer {
                 image: image.reference.clone(),
                 message: e.to_string(),
             })?;
+        // Mounted, not yet recorded in the config: a crash test's point.
+        StopPoint::hit(&self.stop_at, "provisioned");
         let command = &config.command;
         let no_command = !command.shell && command.value.is_empty() && command.arguments.is_empty();
         let request = match (image.command_line, no_command) {
