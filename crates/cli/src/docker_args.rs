@@ -250,7 +250,7 @@ mod tests {
     }
 
     #[test]
-    fn image_urls_must_be_docker() {
+    fn docker_urls_pick_docker_and_other_images_the_mesos_containerizer() {
         let args = DockerArgs {
             image: Some("docker:///busybox:local".into()),
             ..DockerArgs::default()
@@ -259,8 +259,15 @@ mod tests {
             image(&args).expect("image").as_deref(),
             Some("busybox:local")
         );
+        assert_eq!(mesos_image(&args), None);
         let args = DockerArgs {
-            image: Some("appc://x".into()),
+            image: Some("busybox".into()),
+            ..DockerArgs::default()
+        };
+        assert_eq!(image(&args).expect("no docker image"), None);
+        assert_eq!(mesos_image(&args).as_deref(), Some("busybox"));
+        let args = DockerArgs {
+            image: Some("docker:///".into()),
             ..DockerArgs::default()
         };
         assert!(image(&args).is_err());

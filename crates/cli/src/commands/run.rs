@@ -194,8 +194,9 @@ pub(crate) fn intent(args: &RunArgs) -> anyhow::Result<LaunchIntent> {
             .map(|list| list.split(',').map(str::to_owned).collect()),
         flags: resource_args::flags(&args.flags)?,
         docker,
+        // Only an image gives the form of the command a meaning.
+        command_line: rootfs_image.is_some(),
         rootfs_image,
-        command_line: true,
         rootfs,
         volumes,
         ..LaunchIntent::default()
