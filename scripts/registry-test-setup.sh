@@ -34,6 +34,9 @@ user=phobos
 password=phobos-test
 htpasswd -Bbn "$user" "$password" >"$dir/htpasswd"
 
+# On any failure, stop what was started here (the caller gets no env).
+trap 'status=$?; [ "$status" -eq 0 ] || "$(dirname "$0")/registry-test-teardown.sh" "$dir"' EXIT
+
 # start NAME [AUTH-YAML]: one registry, its port into $port.
 start() {
   local name=$1 auth=${2:-}
@@ -55,7 +58,7 @@ YAML
   echo $! >"$dir/$name/pid"
   port=
   for _ in $(seq 1 100); do
-    port=$(sed -n 's/.*msg="listening on 127\.0\.0\.1:\([0-9]*\)".*/\1/p' "$dir/$name/log" | head -n1)
+    port=$(sed -n 's/.*msg="listening on 127\.0\.0\.1:\([0-9]*\)".*/\1/p' "$dir/$name/log" | head -n1 || true)
     [ -n "$port" ] && break
     kill -0 "$(cat "$dir/$name/pid")" 2>/dev/null || { cat "$dir/$name/log" >&2; exit 1; }
     sleep 0.1

@@ -44,9 +44,21 @@ step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   profile=default
   [ "${CI:-}" = "true" ] && profile=ci
+  # nextest does not run doctests: they run first, so that the last
+  # summary CI prints is nextest's, which counts every other test.
+  doctests=0
+  cargo test --workspace --locked --doc -q || doctests=$?
   cargo nextest run --workspace --locked --profile "$profile" --no-fail-fast
-  # nextest does not run doctests.
-  cargo test --workspace --locked --doc -q
+  if [ "$doctests" != 0 ]; then
+    echo "doctests failed (see above)" >&2
+    exit "$doctests"
+  fi
 else
-  cargo test --workspace --locked --no-fail-fast
+  doctests=0
+  cargo test --workspace --locked --doc -q || doctests=$?
+  cargo test --workspace --locked --all-targets --no-fail-fast
+  if [ "$doctests" != 0 ]; then
+    echo "doctests failed (see above)" >&2
+    exit "$doctests"
+  fi
 fi

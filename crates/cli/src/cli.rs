@@ -231,6 +231,10 @@ pub struct RunArgs {
     /// Print the container ID once it is RUNNING and return.
     #[arg(short, long)]
     pub detach: bool,
+    /// Remove the container's state and sandbox once it ended, as
+    /// Docker's --rm (foreground runs; `phobos state --rm` for the rest).
+    #[arg(long, conflicts_with = "detach")]
+    pub rm: bool,
     /// Comma-separated isolators (Mesos names).
     #[arg(long)]
     pub isolation: Option<String>,

@@ -1,5 +1,6 @@
 //! Exit codes: 2 for usage errors (bad input, nothing changed on disk),
-//! 1 for everything else (unknown containers, runtime failures).
+//! 255 for a `run` whose container never started, 1 for everything else
+//! (unknown containers, runtime failures).
 
 /// A usage error raised by the CLI itself.
 #[derive(Debug)]
@@ -25,15 +26,35 @@ impl std::fmt::Display for Unknown {
 
 impl std::error::Error for Unknown {}
 
+/// Context of a launch that failed after its input was accepted: `run`
+/// then exits 255, as `wait` does for a container without a status.
+#[derive(Debug)]
+pub struct NeverStarted;
+
+impl std::fmt::Display for NeverStarted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the container did not start")
+    }
+}
+
+/// `run`'s exit code when the container never started (README).
+pub const NEVER_STARTED: u8 = 255;
+
 pub fn usage(message: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(Usage(message.into()))
 }
 
 /// Maps an error to its exit code and one-line message.
 pub fn classify(err: &anyhow::Error) -> (u8, String) {
-    // Typed errors already print their sources; add only what is new.
+    let is_usage = is_usage(err);
+    // Typed errors already print their sources; add only what is new. Bad
+    // input is named alone (nothing was attempted, so nothing failed).
     let mut message = String::new();
+    let never_started = NeverStarted.to_string();
     for part in err.chain().map(|e| e.to_string()) {
+        if is_usage && part == never_started {
+            continue;
+        }
         if !message.contains(&part) {
             if !message.is_empty() {
                 message.push_str(": ");
@@ -41,18 +62,31 @@ pub fn classify(err: &anyhow::Error) -> (u8, String) {
             message.push_str(&part);
         }
     }
-    let is_usage = err.chain().any(|e| {
+    let code = if is_usage {
+        2
+    } else if err.downcast_ref::<NeverStarted>().is_some() {
+        NEVER_STARTED
+    } else {
+        1
+    };
+    (code, message)
+}
+
+/// Whether any error in the chain is bad input.
+fn is_usage(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
         e.is::<Usage>()
             || e.is::<phobos_config::ConfigError>()
             || e.is::<phobos_proto::ecp::FrameError>()
             || e.is::<phobos_core::InvalidContainerId>()
             || e.is::<phobos_core::InvalidResource>()
+            || e.is::<phobos_core::InvalidEnv>()
+            || e.is::<phobos_core::InvalidHostname>()
             || e.is::<phobos_runtime::PlanError>()
             || e.is::<phobos_runtime::PolicyError>()
             || e.downcast_ref::<phobos_runtime::RuntimeError>()
                 .is_some_and(phobos_runtime::RuntimeError::is_usage)
             || e.downcast_ref::<phobos_image::Error>()
                 .is_some_and(phobos_image::Error::is_usage)
-    });
-    (if is_usage { 2 } else { 1 }, message)
+    })
 }

@@ -88,10 +88,10 @@ impl Follow {
 
     /// Follows from the start (for `phobos logs`).
     pub fn from_start(sandbox: &Path) -> anyhow::Result<Self> {
-        let open = |name: &str| -> anyhow::Result<File> {
-            let path = sandbox.join(name);
-            File::open(&path).map_err(|e| anyhow::anyhow!("failed to open {}: {e}", path.display()))
-        };
+        // Read beneath the sandbox, never through a symlink its command
+        // may have put in place of a file.
+        let dir = phobos_core::SafeDir::open_trusted(sandbox)?;
+        let open = |name: &str| -> anyhow::Result<File> { Ok(dir.read_file(name)?) };
         Self::new(open("stdout")?, open("stderr")?, sandbox)
     }
 
@@ -107,7 +107,10 @@ impl Follow {
     fn watch(&mut self) -> anyhow::Result<()> {
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
         for name in ["stdout", "stderr"] {
-            inotify.add_watch(&self.sandbox.join(name), AddWatchFlags::IN_MODIFY)?;
+            inotify.add_watch(
+                &self.sandbox.join(name),
+                AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_DONT_FOLLOW,
+            )?;
         }
         self.inotify = Some(inotify);
         // Output written before the watch existed raised no event.

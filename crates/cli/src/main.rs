@@ -1,6 +1,9 @@
 //! `phobos`: the human face of Phobos, the Mesos external containerizer
 //! (`phobos ecp …`, hidden) and, hidden too, the container init helper.
-//! Each subcommand lives in its own file under `commands/`.
+//! Each subcommand lives in its own file under `commands/` (the ECP's calls
+//! under `commands/ecp/`); each parses its input and goes through
+//! `phobos_runtime` (the settings, the planner, the door), never to a
+//! containerizer directly.
 
 mod cli;
 mod commands;

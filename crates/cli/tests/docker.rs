@@ -75,6 +75,34 @@ fn docker_run(env: &Env, id: &str, extra: &[&str], command: &[&str]) -> std::pro
 }
 
 #[test]
+fn privileged_docker_run_rm_forgets_the_container_once_it_ended() {
+    if !engine_or_skip("privileged_docker_run_rm_forgets_the_container_once_it_ended") {
+        return;
+    }
+    let env = Env::new();
+    let id = unique();
+    let out = docker_run(
+        &env,
+        &id,
+        &["--rm", "-e", "PHOBOS_TEST_PASSED"],
+        &["sh", "-c", "echo $PHOBOS_TEST_PASSED; exit 4"],
+    );
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "\n",
+        "unset in the caller: left out"
+    );
+    assert_eq!(docker_state(&id), None);
+    assert!(!env.sandbox(&id).exists());
+    assert_eq!(
+        env.run(&["status", &id]).status.code(),
+        Some(1),
+        "unknown now"
+    );
+}
+
+#[test]
 fn privileged_docker_run_echo_shows_output_fills_sandbox_and_exits_with_its_code() {
     if !engine_or_skip(
         "privileged_docker_run_echo_shows_output_fills_sandbox_and_exits_with_its_code",
@@ -238,15 +266,16 @@ fn privileged_docker_bad_input_is_one_line_and_leaves_nothing() {
     let missing = format!("phobos-missing-{}:nope", uuid::Uuid::new_v4().simple());
     let nowhere = format!("/nonexistent-{}", uuid::Uuid::new_v4().simple());
     let volume = format!("{nowhere}:/data");
+    // A container that never started: 255 (README), as for Mesos ones.
     let cases: [(Vec<&str>, i32, &str); 6] = [
         (
             vec!["--docker-image", IMAGE, "--", "/nonexistent"],
-            1,
+            255,
             "failed to start container",
         ),
         (
             vec!["--docker-image", &missing, "--", "true"],
-            1,
+            255,
             "failed to pull image",
         ),
         (

@@ -342,6 +342,9 @@ fn launch_usage_update_wait_destroy_containers_as_the_agent_does() {
     );
     assert_eq!(stats.cpus_soft_limit, Some(0.5));
     assert_eq!(stats.mem_soft_limit_bytes, Some(64 << 20));
+    // Agents 0.19-1.0 read the allocation from these two (no CFS here).
+    assert_eq!(stats.cpus_limit, Some(0.5), "{stats:?}");
+    assert_eq!(stats.mem_limit_bytes, Some(64 << 20), "{stats:?}");
 
     // update: the new resource set is applied and reported.
     let update = Update {
@@ -353,6 +356,8 @@ fn launch_usage_update_wait_destroy_containers_as_the_agent_does() {
     let stats: mesos::ResourceStatistics = read_message(&mut &out.stdout[..]).unwrap();
     assert_eq!(stats.cpus_soft_limit, Some(1.0));
     assert_eq!(stats.mem_soft_limit_bytes, Some(128 << 20));
+    assert_eq!(stats.cpus_limit, Some(1.0), "{stats:?}");
+    assert_eq!(stats.mem_limit_bytes, Some(128 << 20), "{stats:?}");
 
     // wait blocks until the executor ends, then exits 0 whatever its code.
     let waiter = agent.spawn("wait", &wait_msg(&id), Some(&sandbox));
@@ -781,6 +786,7 @@ fn privileged_docker_launch_usage_destroy_wait_through_ecp() {
     assert!(stats.cpus_user_time_secs.is_some(), "{stats:?}");
     assert_eq!(stats.cpus_soft_limit, Some(0.5), "{stats:?}");
     assert_eq!(stats.mem_limit_bytes, Some(64 << 20), "{stats:?}");
+    assert_eq!(stats.cpus_limit, Some(0.5), "{stats:?}");
 
     agent.ok("destroy", &destroy_msg(&id), Some(&sandbox));
     let out = agent.ok("wait", &wait_msg(&id), Some(&sandbox));

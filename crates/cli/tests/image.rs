@@ -145,3 +145,38 @@ fn privileged_load_docker_save_and_oci_archive_then_ls_rm_prune() {
         0
     );
 }
+
+#[test]
+fn pull_failures_are_one_line_with_the_right_exit_code() {
+    let t = tempfile::tempdir().unwrap();
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let reference = format!("127.0.0.1:{free}/phobos/none:1");
+    let o = phobos(
+        t.path(),
+        &["image", "pull", &reference, "--timeout", "2secs"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("registry 127.0.0.1:{free}")) && err.contains("refused"),
+        "{err}"
+    );
+    for args in [
+        vec!["image", "pull", "a//b"],
+        vec!["image", "pull", "busybox", "--timeout", "soon"],
+    ] {
+        let o = phobos(t.path(), &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+    }
+    assert!(
+        !t.path()
+            .join("store/images")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some())
+    );
+}

@@ -185,6 +185,10 @@ fn privileged_malformed_entries_are_skipped_and_removed() {
         std::fs::write(containers.join("garbage/config"), "{not json").unwrap();
         std::os::unix::fs::symlink("RUNNING 1.0", containers.join("garbage/state")).unwrap();
         std::fs::create_dir_all(env.sandbox("garbage")).unwrap();
+        // And a broken Docker record.
+        let docker = env.runtime.path().join("docker/containers/dgarbage");
+        std::fs::create_dir_all(&docker).unwrap();
+        std::fs::write(docker.join("config"), "{").unwrap();
 
         for args in [&["ps"][..], &["ps", "--json"][..], &["status", "good"][..]] {
             let out = env.run(args);
@@ -195,11 +199,18 @@ fn privileged_malformed_entries_are_skipped_and_removed() {
             assert!(!stdout.contains("garbage"), "{args:?}: {stdout}");
             if args[0] == "ps" {
                 let lines: Vec<&str> = stderr.lines().collect();
-                assert_eq!(lines.len(), 2, "{args:?}: one line per entry: {stderr}");
-                assert!(lines.iter().any(|l| l.contains("empty")), "{stderr}");
-                assert!(lines.iter().any(|l| l.contains("garbage")), "{stderr}");
+                assert_eq!(lines.len(), 3, "{args:?}: one line per entry: {stderr}");
+                for name in ["empty", "garbage", "dgarbage"] {
+                    assert!(
+                        lines
+                            .iter()
+                            .any(|l| l.contains(&format!("container {name}:"))),
+                        "{stderr}"
+                    );
+                }
             }
         }
+        std::fs::remove_dir_all(&docker).unwrap();
         let out = env.ok(remover);
         assert!(!containers.join("empty").exists(), "{remover:?}: {out}");
         assert!(!containers.join("garbage").exists(), "{remover:?}: {out}");

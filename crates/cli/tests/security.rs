@@ -307,7 +307,9 @@ fn privileged_a_symlinked_containers_directory_is_refused() {
     let env = Env::new();
     std::os::unix::fs::symlink(&target, env.work.path().join("containers")).unwrap();
     let out = env.run(&["run", "--id", "c1", "-u", "nobody", "--", "true"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    // A launch failing after its input was accepted: the container never
+    // started, 255 (README).
+    assert_eq!(out.status.code(), Some(255), "{}", text(&out));
     let err = one_line(&out);
     assert!(err.contains("symbolic link"), "{err}");
     assert_eq!(snapshot(), before, "the symlink's target was changed");
@@ -316,7 +318,7 @@ fn privileged_a_symlinked_containers_directory_is_refused() {
     let env = Env::new();
     std::os::unix::fs::symlink(&target, env.runtime.path().join("containers")).unwrap();
     let out = env.run(&["run", "--id", "c2", "--", "true"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(255), "{}", text(&out));
     assert!(one_line(&out).contains("symbolic link"));
     assert_eq!(snapshot(), before, "the symlink's target was changed");
     assert!(!env.sandbox("c2").exists());
@@ -437,4 +439,31 @@ fn privileged_a_users_runtime_dir_made_by_someone_else_is_refused() {
     std::os::unix::fs::chown(&base, Some(65534), Some(65534)).unwrap();
     let out = as_nobody(&["run", "--", "true"]);
     assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn privileged_logs_do_not_follow_a_symlink_the_command_put_in_its_sandbox() {
+    if !require_root("privileged_logs_do_not_follow_a_symlink_the_command_put_in_its_sandbox") {
+        return;
+    }
+    let env = Env::new();
+    let secret = secret_file(env.work.path());
+    // The command (root here, so it can) swaps its stdout for a symlink
+    // to a file it wants the caller of `phobos logs` to print.
+    let script = format!(
+        "rm -f stdout && ln -s {} stdout && touch swapped && exec sleep 1000",
+        secret.display()
+    );
+    env.ok(&["run", "-d", "--id", "swap", "--", "sh", "-c", &script]);
+    let swapped = env.sandbox("swap").join("swapped");
+    assert!(eventually(Duration::from_secs(30), || swapped.exists()));
+    let out = env.run(&["logs", "swap"]);
+    let all = text(&out);
+    assert!(
+        !all.contains(SECRET),
+        "logs printed the symlink's target: {all}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(one_line(&out).contains("symbolic link"), "{all}");
+    env.ok(&["destroy", "swap"]);
 }

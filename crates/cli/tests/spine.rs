@@ -197,17 +197,20 @@ fn privileged_exit_status_survives_the_launchers_death() {
             "--",
             "sh",
             "-c",
-            "sleep 0.3; exit 5",
+            // Ends once the launcher is dead (a fixed sleep raced the
+            // status polls on a loaded machine).
+            "while [ ! -e \"$MESOS_SANDBOX/go\" ]; do sleep 0.05; done; exit 5",
         ])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(eventually(Duration::from_secs(5), || {
+    assert!(eventually(Duration::from_secs(30), || {
         env.run(&["status", "--json", "orphaned"]).status.success()
             && env.status_json("orphaned")["state"] == "RUNNING"
     }));
     launcher.kill().unwrap();
     launcher.wait().unwrap();
+    std::fs::write(env.sandbox("orphaned").join("go"), "").unwrap();
     let t = env.wait_json("orphaned");
     assert_eq!(t["exit_code"], 5, "{t}");
     assert!(env.cgroup_dirs("orphaned").is_empty());
@@ -589,7 +592,8 @@ fn privileged_destroy_while_launching_stops_the_launch() {
     assert_eq!(t["state"], "TASK_KILLED", "{t}");
     assert!(t.get("status").is_none(), "never forked, so no status: {t}");
     let launch = launcher.wait_with_output().unwrap();
-    assert_eq!(launch.status.code(), Some(1));
+    // It never started: 255, as the README says (and `wait` agrees).
+    assert_eq!(launch.status.code(), Some(255));
     assert!(String::from_utf8_lossy(&launch.stderr).contains("destroyed while PREPARING"));
     assert!(env.cgroup_dirs("early").is_empty());
     assert!(inits_of(env.runtime.path()).is_empty());
@@ -625,6 +629,7 @@ fn privileged_bad_input_exits_2_and_changes_nothing() {
     };
     let before = snapshot();
     let long = "x".repeat(300);
+    let long_host = "h".repeat(65);
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["run", "--id", "a/b", "--", "true"], "'a/b'"),
         (vec!["run", "--id", "..", "--", "true"], "'..'"),
@@ -643,7 +648,27 @@ fn privileged_bad_input_exits_2_and_changes_nothing() {
             vec!["run", "--id", "taken", "--", "true"],
             "'taken' already exists",
         ),
-        (vec!["run", "--env", "NOEQUALS", "--", "true"], "'NOEQUALS'"),
+        (vec!["run", "--env", "=1", "--", "true"], "'=1'"),
+        (vec!["run", "--env", "A\nB=1", "--", "true"], "'A\\nB=1'"),
+        (vec!["run", "--hostname", "a b", "--", "true"], "'a b'"),
+        (vec!["run", "--hostname", "", "--", "true"], "hostname ''"),
+        (vec!["run", "--hostname", "a\nb", "--", "true"], "'a\\nb'"),
+        (
+            vec!["run", "--hostname", &long_host, "--", "true"],
+            "65 bytes",
+        ),
+        (
+            vec!["run", "-w", "/nonexistent-phobos", "--", "true"],
+            "'/nonexistent-phobos': no such directory",
+        ),
+        (
+            vec!["run", "--pids-limit", "1", "--", "true"],
+            "needs at least 2 processes",
+        ),
+        (
+            vec!["run", "--user", "root:no-such-group-phobos", "--", "true"],
+            "unknown group 'no-such-group-phobos'",
+        ),
         (
             vec!["run", "--user", "no-such-user-phobos", "--", "true"],
             "'no-such-user-phobos'",
@@ -662,8 +687,12 @@ fn privileged_bad_input_exits_2_and_changes_nothing() {
             "{args:?}: more than one line: {err}"
         );
     }
-    // No command at all: clap's usage error, also exit 2.
+    // No command at all, or --rm with -d: clap's usage errors, also exit 2.
     assert_eq!(env.run(&["run"]).status.code(), Some(2));
+    assert_eq!(
+        env.run(&["run", "-d", "--rm", "--", "true"]).status.code(),
+        Some(2)
+    );
     assert_eq!(snapshot(), before, "bad input changed the disk");
     assert_eq!(env.status_json("taken")["state"], "RUNNING");
 }

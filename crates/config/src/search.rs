@@ -41,8 +41,7 @@ impl Environment {
                 .map(PathBuf::from)
         };
         Self {
-            // SAFETY: geteuid has no preconditions and cannot fail.
-            uid: unsafe { libc::geteuid() },
+            uid: nix::unistd::geteuid().as_raw(),
             home: var("HOME"),
             xdg_runtime_dir: var("XDG_RUNTIME_DIR"),
             phobos_config: var("PHOBOS_CONFIG"),

@@ -8,6 +8,7 @@ pub mod config;
 pub mod containerizer;
 pub mod id;
 pub mod image_config;
+pub mod input;
 pub mod resources;
 pub mod safe_fs;
 pub mod state;
@@ -22,6 +23,7 @@ pub use config::{CommandSpec, ContainerConfig, ContainerImage, IsolatorFlags, La
 pub use containerizer::{BoxError, Composing, Containerizer, Operation, Outcome};
 pub use id::{ContainerId, InvalidContainerId};
 pub use image_config::{CommandRequest, ImageConfig, MergeError, MergedCommand};
+pub use input::{InvalidEnv, InvalidHostname};
 pub use resources::{InvalidResource, Limit, Resources};
 pub use safe_fs::{SafeDir, SafeFsError};
 pub use state::{ContainerState, StateRecord};

@@ -231,6 +231,12 @@ impl SafeDir {
         )
     }
 
+    /// Opens the regular file `rel` for writing in place (no truncation,
+    /// no append), creating it with `mode` (masked by the umask) if missing.
+    pub fn write_file(&self, rel: impl AsRef<Path>, mode: u32) -> Result<File> {
+        self.open_regular(rel.as_ref(), libc::O_WRONLY | libc::O_CREAT, mode)
+    }
+
     /// Opens the regular file `rel` for reading.
     pub fn read_file(&self, rel: impl AsRef<Path>) -> Result<File> {
         self.open_regular(rel.as_ref(), libc::O_RDONLY, 0)

@@ -23,7 +23,7 @@
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -65,6 +65,8 @@ pub enum StoreError {
     BadState { path: PathBuf, value: String },
     #[error("container '{0}' already exists")]
     AlreadyExists(ContainerId),
+    #[error("refusing to remove {}: {} is mounted beneath it", path.display(), mount.display())]
+    MountedBeneath { path: PathBuf, mount: PathBuf },
     #[error(transparent)]
     Unsafe(#[from] crate::SafeFsError),
 }
@@ -122,7 +124,7 @@ impl RuntimeStore {
         // its place; each container's directory is private (0700).
         let root = crate::SafeDir::create_trusted(&self.root, 0o755)?;
         let parent = root.create_dir_all(CONTAINERS_DIR, 0o755)?;
-        let name = format!("{TMP_PREFIX}{id}-{}", uuid::Uuid::new_v4().simple());
+        let name = creation_name(id, uuid::Uuid::new_v4());
         let tmp = parent.create_dir(&name, 0o700)?.path().to_owned();
         let guard = TmpDirGuard(Some(tmp.clone()));
         let op_lock = OpLock::acquire(&tmp)?;
@@ -162,31 +164,44 @@ impl RuntimeStore {
         older_than: Option<std::time::Duration>,
         work_dir: &Path,
     ) -> Result<Vec<ContainerId>, StoreError> {
-        let now = crate::time::now_secs();
         let mut removed = Vec::new();
         for id in self.list()? {
-            let Some(dir) = self.open(&id) else {
-                continue;
-            };
-            let Some(_op) = dir.try_lock_op()? else {
-                continue;
-            };
-            // A malformed entry whose init (if it ever had one) is gone is
-            // removed whatever its age: nothing can ever read it.
-            let malformed = dir.malformed().is_some() && !dir.init_alive()?;
-            if !malformed {
-                if !dir.exists(TERMINATION_FILE) {
-                    continue;
-                }
-                let ended = dir.state()?.map_or(0.0, |r| r.since);
-                if older_than.is_some_and(|age| now - ended < age.as_secs_f64()) {
-                    continue;
-                }
+            if self.remove_if_terminated(&id, older_than, work_dir)? {
+                removed.push(id);
             }
-            dir.remove_whole(work_dir)?;
-            removed.push(id);
         }
         Ok(removed)
+    }
+
+    /// [`Self::remove_terminated`] for one container: true when it was
+    /// terminated (long enough ago), unheld, and is now gone.
+    pub fn remove_if_terminated(
+        &self,
+        id: &ContainerId,
+        older_than: Option<std::time::Duration>,
+        work_dir: &Path,
+    ) -> Result<bool, StoreError> {
+        let now = crate::time::now_secs();
+        let Some(dir) = self.open(id) else {
+            return Ok(false);
+        };
+        let Some(_op) = dir.try_lock_op()? else {
+            return Ok(false);
+        };
+        // A malformed entry whose init (if it ever had one) is gone is
+        // removed whatever its age: nothing can ever read it.
+        let malformed = dir.malformed().is_some() && !dir.init_alive()?;
+        if !malformed {
+            if !dir.exists(TERMINATION_FILE) {
+                return Ok(false);
+            }
+            let ended = dir.state()?.map_or(0.0, |r| r.since);
+            if older_than.is_some_and(|age| now - ended < age.as_secs_f64()) {
+                return Ok(false);
+            }
+        }
+        dir.remove_whole(work_dir)?;
+        Ok(true)
     }
 
     /// Hidden directories of launches that never published, whose creator is
@@ -221,6 +236,29 @@ impl RuntimeStore {
         }
         Ok(names)
     }
+}
+
+/// The hidden name a container is created under (see [`temporary_name`]).
+fn creation_name(id: &ContainerId, unique: uuid::Uuid) -> String {
+    temporary_name(TMP_PREFIX, id.as_str(), unique)
+}
+
+/// A hidden temporary name for `key` that always fits in `NAME_MAX`:
+/// `prefix`, a UUID (what makes it unique), then as much of `key` as fits
+/// (only for people reading the directory: nothing parses it), so that
+/// every valid ID, up to Mesos's 242 bytes, can be created.
+pub fn temporary_name(prefix: &str, key: &str, unique: uuid::Uuid) -> String {
+    const NAME_MAX: usize = 255;
+    let mut name = format!("{prefix}{}-", unique.simple());
+    let mut room = NAME_MAX.saturating_sub(name.len());
+    for c in key.chars() {
+        if c.len_utf8() > room {
+            break;
+        }
+        room -= c.len_utf8();
+        name.push(c);
+    }
+    name
 }
 
 /// Removes an unpublished creation directory if the launch gives up early.
@@ -296,6 +334,44 @@ impl NewContainer {
         self.dir.path = self.final_path.clone();
         Ok((self.dir, self.op_lock, self.init_lock))
     }
+}
+
+/// Mount points at or beneath `path`, from `/proc/self/mountinfo`.
+fn mounts_beneath(path: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let info = Path::new("/proc/self/mountinfo");
+    let text = fs::read_to_string(info).map_err(io_err("read", info))?;
+    Ok(mount_points(&text)
+        .filter(|m| m.starts_with(path))
+        .collect())
+}
+
+/// The mount points (field 5) of a mountinfo text, with the kernel's octal
+/// escapes (`\040` for a space, ...) undone.
+fn mount_points(mountinfo: &str) -> impl Iterator<Item = PathBuf> + '_ {
+    mountinfo.lines().filter_map(|line| {
+        let field = line.split(' ').nth(4)?;
+        let raw = field.as_bytes();
+        let mut out = Vec::with_capacity(raw.len());
+        let mut i = 0;
+        while i < raw.len() {
+            let octal = raw.get(i + 1..i + 4).filter(|d| {
+                raw[i] == b'\\'
+                    && (b'0'..=b'3').contains(&d[0])
+                    && d[1..].iter().all(|b| (b'0'..=b'7').contains(b))
+            });
+            match octal {
+                Some(d) => {
+                    out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                    i += 4;
+                }
+                None => {
+                    out.push(raw[i]);
+                    i += 1;
+                }
+            }
+        }
+        Some(PathBuf::from(std::ffi::OsString::from_vec(out)))
+    })
 }
 
 fn json_bytes<T: Serialize>(path: &Path, value: &T) -> Result<Vec<u8>, StoreError> {
@@ -614,6 +690,15 @@ impl ContainerDir {
                 .any(|c| matches!(c, std::path::Component::ParentDir))
         });
         if let Some(rel) = beneath {
+            // Removing through a mount would delete whatever it shows (a
+            // root filesystem, a volume): whoever mounted it unmounts it
+            // first (the isolators' cleanup), or nothing is removed.
+            if let Some(mount) = mounts_beneath(&sandbox)?.into_iter().next() {
+                return Err(StoreError::MountedBeneath {
+                    path: sandbox,
+                    mount,
+                });
+            }
             crate::safe_fs::remove_beneath(work_dir, rel)?;
         }
         self.remove()
@@ -631,6 +716,24 @@ impl ContainerDir {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_valid_id_gets_a_creation_name_that_fits() {
+        let unique = uuid::Uuid::new_v4();
+        for id in [
+            "a".to_owned(),
+            "x".repeat(crate::id::MAX_CONTAINER_ID_LENGTH),
+            "é".repeat(crate::id::MAX_CONTAINER_ID_LENGTH / 2),
+        ] {
+            let id = ContainerId::new(id).unwrap();
+            let name = creation_name(&id, unique);
+            assert!(name.len() <= 255, "{} bytes", name.len());
+            assert!(name.starts_with(TMP_PREFIX));
+            assert!(name.contains(&unique.simple().to_string()));
+        }
+        let short = creation_name(&ContainerId::new("web").unwrap(), unique);
+        assert!(short.ends_with("-web"), "{short}");
+    }
+
     use super::*;
     use crate::WaitStatus;
     use crate::termination::Termination;
@@ -678,6 +781,72 @@ mod tests {
         assert_eq!(dir.read("marker").unwrap().unwrap(), b"winner");
         let leftovers: Vec<_> = fs::read_dir(store.containers_dir()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "the losing creation was not cleaned up");
+    }
+
+    #[test]
+    fn mount_points_are_unescaped() {
+        let text = "22 1 0:21 / /proc rw - proc proc rw\n\
+                    90 30 0:50 / /w/containers/a\\040b rw - tmpfs tmpfs rw\n";
+        let points: Vec<PathBuf> = mount_points(text).collect();
+        assert_eq!(
+            points,
+            [PathBuf::from("/proc"), PathBuf::from("/w/containers/a b")]
+        );
+        // Not an escape the kernel writes: kept as it is, no overflow.
+        let odd: Vec<PathBuf> = mount_points("1 1 0:1 / /x\\777 rw").collect();
+        assert_eq!(odd, [PathBuf::from("/x\\777")]);
+    }
+
+    #[test]
+    fn privileged_remove_whole_never_removes_through_a_mount() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            println!("skipping privileged_remove_whole_never_removes_through_a_mount: needs root");
+            return;
+        }
+        let (_tmp, store) = store();
+        let work = tempfile::tempdir().unwrap();
+        let (dir, _op, _init) = store.create(&id("a")).unwrap().publish().unwrap();
+        let mounted = work.path().join("containers/a/rootfs");
+        fs::create_dir_all(&mounted).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "tmpfs"])
+            .arg(&mounted)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        fs::write(mounted.join("precious"), "x").unwrap();
+        let err = dir.remove_whole(work.path()).unwrap_err();
+        let kept = mounted.join("precious").exists();
+        let c = CString::new(mounted.as_os_str().as_bytes()).unwrap();
+        // SAFETY: umount2 of the tmpfs mounted above.
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        assert!(matches!(err, StoreError::MountedBeneath { .. }), "{err}");
+        assert!(kept, "a file behind the mount was removed");
+        assert!(dir.path().exists(), "the record went without its sandbox");
+        dir.remove_whole(work.path()).unwrap();
+        assert!(!dir.path().exists());
+    }
+
+    #[test]
+    fn remove_whole_takes_the_sandbox_and_leaves_other_dirs() {
+        let (_tmp, store) = store();
+        let work = tempfile::tempdir().unwrap();
+        let (dir, _op, _init) = store.create(&id("a")).unwrap().publish().unwrap();
+        let sandbox = work.path().join("containers/a");
+        fs::create_dir_all(sandbox.join("sub")).unwrap();
+        fs::write(sandbox.join("sub/f"), "x").unwrap();
+        // A symlinked sandbox is removed as a link, its target kept.
+        let (dir_b, _op_b, _init_b) = store.create(&id("b")).unwrap().publish().unwrap();
+        let target = tempfile::tempdir().unwrap();
+        fs::write(target.path().join("keep"), "x").unwrap();
+        std::os::unix::fs::symlink(target.path(), work.path().join("containers/b")).unwrap();
+        dir.remove_whole(work.path()).unwrap();
+        dir_b.remove_whole(work.path()).unwrap();
+        assert!(!sandbox.exists() && !dir.path().exists());
+        assert!(fs::symlink_metadata(work.path().join("containers/b")).is_err());
+        assert!(target.path().join("keep").exists());
+        assert!(!dir_b.path().exists());
     }
 
     #[test]

@@ -99,6 +99,27 @@ impl Termination {
         }
     }
 
+    /// One line saying which limit ended the container (the first line of
+    /// the message, e.g. "Memory limit exceeded: Requested: … Maximum
+    /// Used: …"), or `None` when no limit did.
+    pub fn limitation_line(&self) -> Option<&str> {
+        match self.reason? {
+            Reason::ContainerLimitation
+            | Reason::ContainerLimitationMemory
+            | Reason::ContainerLimitationDisk => {}
+            Reason::ContainerLaunchFailed | Reason::ExecutorTerminated => return None,
+        }
+        let line = self
+            .message
+            .as_deref()
+            .map_or("", |m| m.lines().next().unwrap_or("").trim());
+        Some(if line.is_empty() {
+            "a resource limit was exceeded"
+        } else {
+            line
+        })
+    }
+
     /// The exit code `phobos run` and `phobos wait` give for this termination:
     /// the command's code, 128 + signal, or 255 when there is no status.
     pub fn shell_exit_code(&self) -> i32 {
@@ -109,6 +130,32 @@ impl Termination {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_limitations_have_a_limitation_line() {
+        let oom = Termination {
+            status: Some(WaitStatus::signaled(9)),
+            reason: Some(Reason::ContainerLimitationMemory),
+            message: Some("Memory limit exceeded: Requested: 64MB Maximum Used: 64MB\n\nMEMORY STATISTICS: \ncache 0\n".into()),
+            ..Termination::default()
+        };
+        assert_eq!(
+            oom.limitation_line(),
+            Some("Memory limit exceeded: Requested: 64MB Maximum Used: 64MB")
+        );
+        let bare = Termination {
+            reason: Some(Reason::ContainerLimitationDisk),
+            ..Termination::default()
+        };
+        assert_eq!(
+            bare.limitation_line(),
+            Some("a resource limit was exceeded")
+        );
+        assert_eq!(
+            Termination::from_exit(WaitStatus::exited(1)).limitation_line(),
+            None
+        );
+    }
 
     #[test]
     fn report_omits_absent_fields() {

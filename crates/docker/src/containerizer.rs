@@ -21,7 +21,8 @@
 //! `containers/` to the Mesos containerizer. Keeping them apart means the
 //! Mesos containerizer's recovery (which treats a record without a live init
 //! helper as an interrupted launch) never sees a Docker record; the two
-//! stores share the ID space because the faces check both before a launch.
+//! stores share one ID space because every launch reserves its ID first in
+//! the runtime layer's one namespace (`phobos_runtime::reserve`).
 //!
 //! # What the engine and the record each know
 //!
@@ -613,7 +614,8 @@ impl DockerContainerizer {
                 Ok(None) => {}
                 // A record being created or removed right now.
                 Err(ContainerizerError::Incomplete(_)) => {}
-                Err(e) => return Err(e),
+                // One broken record does not hide all the others.
+                Err(e) => tracing::warn!("skipping docker container {id}: {e}"),
             }
         }
         Ok(out)
@@ -725,7 +727,14 @@ impl DockerContainerizer {
                     ("stderr", Box::new(io::stderr())),
                 ] {
                     let path = config.sandbox.join(name);
-                    match fs::read(&path) {
+                    let read = phobos_core::SafeDir::open_trusted(&config.sandbox)
+                        .and_then(|dir| dir.read_file(name))
+                        .map_err(io::Error::from)
+                        .and_then(|mut f| {
+                            let mut bytes = Vec::new();
+                            io::Read::read_to_end(&mut f, &mut bytes).map(|_| bytes)
+                        });
+                    match read {
                         Ok(bytes) => {
                             let _ = sink.write_all(&bytes);
                         }
@@ -745,7 +754,7 @@ impl DockerContainerizer {
         let engine = self.engine().await?;
         let open = |name: &str| {
             into_sandbox
-                .then(|| open_log(&config.sandbox.join(name), record.append_logs))
+                .then(|| open_log(&config.sandbox, name, record.append_logs))
                 .transpose()
         };
         let mut out = open("stdout")?;
@@ -810,6 +819,17 @@ impl DockerContainerizer {
                 let name = crate::translate::container_name(id.as_str());
                 remove_ended(&engine, id, &name).await;
             }
+        }
+        Ok(removed)
+    }
+
+    /// [`Self::remove_terminated`] for one container (`phobos run --rm`):
+    /// true when it had ended and is now gone.
+    pub async fn remove_if_terminated(&self, id: &ContainerId, work_dir: &Path) -> Result<bool> {
+        let removed = self.store.remove_if_terminated(id, None, work_dir)?;
+        if removed && !self.settings.remove_delay.is_zero() {
+            let engine = self.engine().await?;
+            remove_ended(&engine, id, &crate::translate::container_name(id.as_str())).await;
         }
         Ok(removed)
     }
@@ -942,18 +962,23 @@ fn saturate_u32(v: u64) -> u32 {
 /// Opens a sandbox log: appending, or for writing from offset 0 without
 /// truncating it (the writer replays the same log the file already holds a
 /// prefix of).
-fn open_log(path: &Path, append: bool) -> Result<fs::File> {
-    fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(!append)
-        .append(append)
-        .open(path)
-        .map_err(|source| ContainerizerError::Sandbox {
-            op: "create",
-            path: path.to_owned(),
-            source,
-        })
+/// Opens (creating) the sandbox file `name`, appending or writing in
+/// place. The sandbox is the container's (mounted into it, writable by
+/// its user): the file is opened beneath it without following a symlink
+/// the container may have put there, and must be a regular file.
+fn open_log(sandbox: &Path, name: &str, append: bool) -> Result<fs::File> {
+    let opened = phobos_core::SafeDir::open_trusted(sandbox).and_then(|dir| {
+        if append {
+            dir.append_file(name, 0o644)
+        } else {
+            dir.write_file(name, 0o644)
+        }
+    });
+    opened.map_err(|e| ContainerizerError::Sandbox {
+        op: "create",
+        path: sandbox.join(name),
+        source: e.into(),
+    })
 }
 
 /// The engine's whole log of `target`, written over the sandbox files in
@@ -991,16 +1016,11 @@ async fn sync_logs(engine: &DockerEngine, target: &str, sandbox: &Path) -> Resul
         }
     }
     for (name, bytes) in [("stdout", out), ("stderr", err)] {
-        let path = sandbox.join(name);
-        fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(&bytes))
+        open_log(sandbox, name, false)?
+            .write_all(&bytes)
             .map_err(|source| ContainerizerError::Sandbox {
                 op: "write",
-                path,
+                path: sandbox.join(name),
                 source,
             })?;
     }

@@ -809,16 +809,19 @@ impl DockerEngine {
         target: &str,
         sandbox: &Path,
     ) -> Result<JoinHandle<Result<LogTotals, EngineError>>, EngineError> {
+        // The sandbox is the container's: its files are opened beneath it,
+        // never through a symlink the container put there.
         let open = |name: &str| {
             let path = sandbox.join(name);
+            let opened = phobos_core::SafeDir::open_trusted(sandbox)
+                .and_then(|dir| dir.append_file(name, 0o644));
             async move {
-                tokio::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&path)
-                    .await
-                    .map(|f| (f, path.clone()))
-                    .map_err(|source| EngineError::Log { path, source })
+                opened
+                    .map(|f| (tokio::fs::File::from_std(f), path.clone()))
+                    .map_err(|e| EngineError::Log {
+                        path,
+                        source: e.into(),
+                    })
             }
         };
         let (mut stdout, stdout_path) = open("stdout").await?;

@@ -1,4 +1,5 @@
-//! phobos-docker: the Docker containerizer's engine-facing half.
+//! phobos-docker: the Docker containerizer (Mesos reference §4) over the
+//! Docker Engine API, with a runtime-directory record per container.
 //!
 //! Mesos's Docker containerizer (reference §4) and Deimos drove the `docker`
 //! CLI; Phobos talks to the Docker Engine API over its Unix socket with

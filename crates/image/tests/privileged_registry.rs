@@ -71,11 +71,15 @@ impl Registries {
                 .output()
                 .unwrap();
         }
-        assert!(
-            out.status.success(),
-            "registry set-up failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if !out.status.success() {
+            let _ = Command::new(format!("{SCRIPTS}/registry-test-teardown.sh"))
+                .arg(&dir)
+                .status();
+            panic!(
+                "registry set-up failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         let text = std::fs::read_to_string(dir.join("env")).unwrap();
         Registries {
             env: parse_env(&text),

@@ -384,3 +384,49 @@ fn privileged_corrupt_layer_is_not_stored() {
     let err = load(&store, &junk, None, &Quiet).unwrap_err();
     assert!(matches!(err, Error::Malformed { .. }), "{err}");
 }
+
+#[test]
+fn privileged_docker_25_save_layout_is_named_by_the_containerd_annotation() {
+    if !root() {
+        return;
+    }
+    // Docker >= 25 writes an OCI layout plus manifest.json, names images
+    // in io.containerd.image.name and only the tag in ref.name.
+    let t = tempfile::tempdir().unwrap();
+    let layout = t.path().join("layout");
+    let manifest = common::oci_layout(
+        &layout,
+        &test_layers(),
+        serde_json::json!({"Cmd": ["sh"]}),
+        "v25",
+    );
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest,
+        "size": std::fs::metadata(layout.join("blobs/sha256").join(&manifest[7..])).unwrap().len(),
+        "annotations": {"io.containerd.image.name": "docker.io/library/phobos-test:v25", "org.opencontainers.image.ref.name": "v25"}}]});
+    std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
+    std::fs::write(layout.join("manifest.json"), b"[]").unwrap();
+    let archive = t.path().join("save.tar");
+    common::tar_dir(&layout, &archive);
+    let store = Store::open(t.path().join("store")).unwrap();
+    let images = load(&store, &archive, None, &Quiet).unwrap();
+    assert_eq!(
+        images[0].reference.to_string(),
+        "docker.io/library/phobos-test:v25"
+    );
+    assert_eq!(images[0].digest.to_string(), manifest);
+
+    // An OCI archive that only tags its image needs --name.
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest,
+        "size": std::fs::metadata(layout.join("blobs/sha256").join(&manifest[7..])).unwrap().len(),
+        "annotations": {"org.opencontainers.image.ref.name": "v2"}}]});
+    std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
+    std::fs::remove_file(layout.join("manifest.json")).unwrap();
+    common::tar_dir(&layout, &archive);
+    let err = load(&store, &archive, None, &Quiet).unwrap_err();
+    assert!(err.to_string().contains("--name"), "{err}");
+    let named = Reference::parse("registry.lan/team/app").unwrap();
+    let images = load(&store, &archive, Some(&named), &Quiet).unwrap();
+    assert_eq!(images[0].reference.to_string(), "registry.lan/team/app:v2");
+}

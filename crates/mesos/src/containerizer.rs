@@ -32,6 +32,8 @@ pub enum ContainerizerError {
     #[error(transparent)]
     Isolator(#[from] IsolatorError),
     #[error(transparent)]
+    InvalidLaunch(#[from] crate::launch_checks::InvalidLaunch),
+    #[error(transparent)]
     Launch(#[from] LaunchError),
     #[error(transparent)]
     User(#[from] UserError),
@@ -57,6 +59,8 @@ pub enum ContainerizerError {
     NoConfig(ContainerId),
     #[error("container {0} is not running")]
     NotRunning(ContainerId),
+    #[error("measuring container {0} failed: its worker thread panicked")]
+    UsagePanicked(ContainerId),
     #[error("failed to signal container {id}: {source}")]
     Signal {
         id: ContainerId,
@@ -345,6 +349,7 @@ impl MesosContainerizer {
     pub fn launch(&self, config: &ContainerConfig, stdin: Option<OwnedFd>) -> Result<Launched> {
         // Everything that can be checked without touching the disk first.
         let isolators = isolator::build_with(config, &self.host())?;
+        crate::launch_checks::check(config)?;
         let launcher =
             Launcher::with_hierarchies(config.launcher, &config.cgroups_root, self.hierarchies())?;
         check_rootfs(config)?;
@@ -796,16 +801,30 @@ impl MesosContainerizer {
                 .chunks(chunk)
                 .map(|part| {
                     let host = &host;
-                    scope.spawn(move || {
+                    let worker = scope.spawn(move || {
                         part.iter()
                             .map(|id| (id.clone(), self.usage_with(id, host, running_only)))
                             .collect::<Vec<_>>()
-                    })
+                    });
+                    (part, worker)
                 })
                 .collect();
+            // A worker that panicked answers each of its containers with
+            // an error instead of dropping them from the answer.
             workers
                 .into_iter()
-                .flat_map(|w| w.join().unwrap_or_default())
+                .flat_map(|(part, worker)| {
+                    worker.join().unwrap_or_else(|_| {
+                        part.iter()
+                            .map(|id| {
+                                (
+                                    id.clone(),
+                                    Err(ContainerizerError::UsagePanicked(id.clone())),
+                                )
+                            })
+                            .collect()
+                    })
+                })
                 .collect()
         })
     }
@@ -864,6 +883,9 @@ impl MesosContainerizer {
             return Err(ContainerizerError::NotRunning(id.clone()));
         }
         let mut config = self.config(&dir)?;
+        if let Some(limit) = resources.pids_limit {
+            crate::launch_checks::check_pids_limit(limit, &config.isolation)?;
+        }
         for isolator in isolator::build(&config)? {
             isolator.update(id, resources, force)?;
         }
@@ -1070,6 +1092,12 @@ impl MesosContainerizer {
     /// directory, belongs to whoever chose it); returns their IDs.
     pub fn remove_terminated(&self, older_than: Option<Duration>) -> Result<Vec<ContainerId>> {
         Ok(self.store.remove_terminated(older_than, &self.work_dir)?)
+    }
+
+    /// Removes one terminated container's runtime data and sandbox (`phobos
+    /// run --rm`); true when it had ended and is now gone.
+    pub fn remove_if_terminated(&self, id: &ContainerId) -> Result<bool> {
+        Ok(self.store.remove_if_terminated(id, None, &self.work_dir)?)
     }
 
     fn config(&self, dir: &ContainerDir) -> Result<ContainerConfig> {

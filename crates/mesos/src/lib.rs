@@ -8,6 +8,7 @@ pub mod image_user;
 pub mod init;
 mod init_watch;
 pub mod isolator;
+pub mod launch_checks;
 pub mod launch_info;
 pub mod launcher;
 pub mod provision;

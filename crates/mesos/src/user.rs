@@ -48,6 +48,10 @@ const GETENT_NOT_FOUND: i32 = 2;
 pub enum UserError {
     #[error("unknown user '{0}'")]
     Unknown(String),
+    #[error("unknown group '{group}' in user '{spec}'")]
+    UnknownGroup { spec: String, group: String },
+    #[error("invalid user '{0}': expected USER, UID, USER:GROUP or UID:GID")]
+    Invalid(String),
     #[error("failed to look up user '{user}': {source}")]
     Lookup {
         user: String,
@@ -60,23 +64,95 @@ pub fn resolve(spec: &str) -> Result<ResolvedUser, UserError> {
     resolve_on(&System, spec)
 }
 
+/// `--user` as Docker reads it: `USER` or `UID`, optionally `:GROUP` or
+/// `:GID`. A uid that no database knows is taken as it is, with gid 0 and
+/// no other groups, as Docker does (give `UID:GID` for another group); a
+/// group replaces the user's primary group and keeps its memberships.
 fn resolve_on(host: &impl Host, spec: &str) -> Result<ResolvedUser, UserError> {
+    let (user_part, group_part) = match spec.split_once(':') {
+        Some((user, group)) => (user, Some(group)),
+        None => (spec, None),
+    };
+    if user_part.is_empty() || group_part.is_some_and(|g| g.is_empty() || g.contains(':')) {
+        return Err(UserError::Invalid(spec.to_owned()));
+    }
     let lookup_failed = |source| UserError::Lookup {
         user: spec.to_owned(),
         source,
     };
     let nsswitch = host.read(NSSWITCH_PATH).map_err(lookup_failed)?;
     let sources = NssSources::from_config(nsswitch.as_deref());
-    let (user, origin) = find_user(host, sources, UserSpec::parse(spec))
-        .map_err(lookup_failed)?
-        .ok_or_else(|| UserError::Unknown(spec.to_owned()))?;
-    let groups = supplementary_groups(host, sources, &user, origin).map_err(lookup_failed)?;
+    let user_spec = UserSpec::parse(user_part);
+    let found = find_user(host, sources, user_spec).map_err(lookup_failed)?;
+    let (user, groups) = match (found, user_spec) {
+        (Some((user, origin)), _) => {
+            let groups =
+                supplementary_groups(host, sources, &user, origin).map_err(lookup_failed)?;
+            (user, groups)
+        }
+        (None, UserSpec::Uid(uid)) if uid != u32::MAX => {
+            let user = PasswdEntry {
+                name: uid.to_string(),
+                uid,
+                gid: 0,
+            };
+            (user, vec![0])
+        }
+        (None, _) => return Err(UserError::Unknown(user_part.to_owned())),
+    };
+    let (gid, groups) = match group_part {
+        None => (user.gid, groups),
+        Some(group) => {
+            let gid = find_group(host, sources, group)
+                .map_err(lookup_failed)?
+                .ok_or_else(|| UserError::UnknownGroup {
+                    spec: spec.to_owned(),
+                    group: group.to_owned(),
+                })?;
+            // The named group first, then the memberships (the passwd
+            // entry's own primary group is no longer one of them).
+            let memberships = groups.into_iter().filter(|g| *g != user.gid);
+            (gid, primary_first_unique(gid, memberships))
+        }
+    };
     Ok(ResolvedUser {
         name: user.name,
         uid: user.uid,
-        gid: user.gid,
+        gid,
         groups,
     })
+}
+
+/// A group by name or gid: /etc/group first, then (when other sources
+/// are configured) `getent group`; a gid no database knows is taken as
+/// it is. `Ok(None)` when no source knows the name.
+fn find_group(host: &impl Host, sources: NssSources, spec: &str) -> io::Result<Option<u32>> {
+    if let Some(gid) = parse_id(spec).filter(|_| spec.bytes().all(|b| b.is_ascii_digit())) {
+        return Ok(Some(gid));
+    }
+    if !is_plausible_user_name(spec) {
+        return Ok(None);
+    }
+    let group = host.read(GROUP_PATH)?.unwrap_or_default();
+    if let Some(entry) = group
+        .lines()
+        .filter_map(parse_group_line)
+        .find(|g| g.name == spec)
+    {
+        return Ok(Some(entry.gid));
+    }
+    if sources.groups_files_only {
+        return Ok(None);
+    }
+    match host.getent("group", spec) {
+        Getent::Found(output) => Ok(output
+            .lines()
+            .filter_map(parse_group_line)
+            .map(|g| g.gid)
+            .next()),
+        Getent::NotFound => Ok(None),
+        Getent::Failed(error) => Err(error),
+    }
 }
 
 /// Where a user was found.
@@ -237,6 +313,7 @@ fn parse_passwd_line(line: &str) -> Option<PasswdEntry> {
 /// The fields of a group line that membership needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct GroupEntry<'a> {
+    name: &'a str,
     gid: u32,
     members: &'a str,
 }
@@ -251,11 +328,11 @@ impl GroupEntry<'_> {
 /// members. None for blank, comment, NIS and malformed lines.
 fn parse_group_line(line: &str) -> Option<GroupEntry<'_>> {
     let mut fields = entry_fields(line)?;
-    let _name = fields.next()?;
+    let name = fields.next()?;
     let _password = fields.next()?;
     let gid = parse_id(fields.next()?)?;
     let members = fields.next().unwrap_or("");
-    Some(GroupEntry { gid, members })
+    Some(GroupEntry { name, gid, members })
 }
 
 /// The colon-separated fields of a passwd or group line, or None when the
@@ -663,6 +740,7 @@ alicia:x:800:alicia,malice,alice2
         assert_eq!(
             parse_group_line("g:x:5:a,b"),
             Some(GroupEntry {
+                name: "g",
                 gid: 5,
                 members: "a,b"
             })
@@ -670,6 +748,7 @@ alicia:x:800:alicia,malice,alice2
         assert_eq!(
             parse_group_line("g:x:5"),
             Some(GroupEntry {
+                name: "g",
                 gid: 5,
                 members: ""
             })
@@ -872,6 +951,54 @@ shadow: files [unclosed systemd
     }
 
     #[test]
+    fn unknown_uids_and_groups_are_taken_as_docker_takes_them() {
+        let host = FakeHost::new(Some("passwd: files\ngroup: files\n"));
+        // A uid no database knows: as given, gid 0, no other groups.
+        assert_eq!(
+            resolve_on(&host, "12345").unwrap(),
+            user("12345", 12345, 0, &[0])
+        );
+        // USER:GROUP and UID:GID, by name or number, known or not.
+        assert_eq!(
+            resolve_on(&host, "alice:users").unwrap(),
+            user("alice", 1000, 100, &[100, 10])
+        );
+        assert_eq!(
+            resolve_on(&host, "alice:4242").unwrap(),
+            user("alice", 1000, 4242, &[4242, 10, 100])
+        );
+        assert_eq!(
+            resolve_on(&host, "12345:wheel").unwrap(),
+            user("12345", 12345, 10, &[10])
+        );
+        assert_eq!(resolve_on(&host, "1000:7").unwrap().gid, 7);
+        let err = resolve_on(&host, "alice:nogroup-phobos").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown group 'nogroup-phobos' in user 'alice:nogroup-phobos'"
+        );
+        for bad in [":", "alice:", ":users", "a:b:c", ""] {
+            assert!(
+                matches!(resolve_on(&host, bad), Err(UserError::Invalid(_))),
+                "{bad:?}"
+            );
+        }
+        // (uid_t)-1 is never a uid, even unlisted.
+        assert!(matches!(
+            resolve_on(&host, "4294967295"),
+            Err(UserError::Unknown(_))
+        ));
+        assert!(host.calls().is_empty());
+        // A group only another source knows comes from getent.
+        let host = FakeHost::new(WITH_SSS)
+            .answer("group ldapers", || {
+                Getent::Found("ldapers:*:70100:\n".into())
+            })
+            .answer("initgroups alice", || Getent::Found("alice 10\n".into()));
+        assert_eq!(resolve_on(&host, "alice:ldapers").unwrap().gid, 70100);
+    }
+
+    #[test]
     fn files_only_host_never_runs_getent() {
         let host = FakeHost::new(Some("passwd: files\ngroup: files\n"));
         let alice = resolve_on(&host, "alice").unwrap();
@@ -945,12 +1072,13 @@ shadow: files [unclosed systemd
     #[test]
     fn implausible_names_never_reach_getent() {
         let host = FakeHost::new(WITH_SYSTEMD);
-        for spec in ["", "--help", " 5", "99999999999"] {
+        for spec in ["--help", " 5", "99999999999"] {
             assert!(matches!(
                 resolve_on(&host, spec),
                 Err(UserError::Unknown(_))
             ));
         }
+        assert!(matches!(resolve_on(&host, ""), Err(UserError::Invalid(_))));
         assert!(host.calls().is_empty());
     }
 

@@ -303,12 +303,16 @@ impl Door {
             .map_err(RuntimeError::Containerizer)
     }
 
-    /// The statistics the external containerizer protocol answers: always
-    /// with CPU times (agents 0.19-1.0 expect them). When no isolator
-    /// measures CPU (a posix launch without `posix/cpu`), the container's
-    /// process tree under its init is summed from `/proc`, as the
-    /// `posix/cpu` and `posix/mem` isolators would. `None` when unknown.
-    pub fn usage_with_cpu_times(&self, id: &ContainerId) -> Result<Option<ResourceStatistics>> {
+    /// The statistics the external containerizer protocol answers, as
+    /// agents 0.19-1.0 read them (Mesos <= 1.9 semantics, reference §8):
+    /// always with CPU times (when no isolator measures CPU, as for a
+    /// posix launch without `posix/cpu`, the process tree under the
+    /// container's init is summed from `/proc`, as the `posix/cpu` and
+    /// `posix/mem` isolators would), and with `cpus_limit` and
+    /// `mem_limit_bytes` being the container's allocation (its `cpus` and
+    /// `mem`; those agents predate separate limits), for Mesos and Docker
+    /// containers alike. `None` when unknown.
+    pub fn legacy_usage(&self, id: &ContainerId) -> Result<Option<ResourceStatistics>> {
         let Some(outcome) = self.apply(id, Operation::Usage)? else {
             return Ok(None);
         };
@@ -316,6 +320,10 @@ impl Door {
             return Ok(None);
         };
         let mut stats = *stats;
+        if let Some(Outcome::Resources(r)) = self.apply(id, Operation::Resources)? {
+            stats.cpus_limit = r.cpus.or(stats.cpus_limit);
+            stats.mem_limit_bytes = r.mem_bytes().or(stats.mem_limit_bytes);
+        }
         if stats.cpus_user_time_secs.is_some() && stats.cpus_system_time_secs.is_some() {
             return Ok(Some(stats));
         }
@@ -510,6 +518,23 @@ impl Door {
                 .remove_terminated(older_than, self.settings.work_dir()),
         )??);
         self.release(&removed);
+        Ok(removed)
+    }
+
+    /// [`Self::remove_terminated`] for one container (`phobos run --rm`):
+    /// true when it had ended and is now gone, its ID free again.
+    pub fn remove_if_terminated(&self, id: &ContainerId) -> Result<bool> {
+        let removed = if self.docker.owns(id) {
+            block_on(
+                self.docker
+                    .remove_if_terminated(id, self.settings.work_dir()),
+            )??
+        } else {
+            self.mesos.remove_if_terminated(id)?
+        };
+        if removed {
+            self.release(std::slice::from_ref(id));
+        }
         Ok(removed)
     }
 

@@ -62,10 +62,15 @@ impl RuntimeError {
 
 fn mesos_usage(e: &phobos_mesos::ContainerizerError) -> bool {
     use phobos_mesos::ContainerizerError as M;
+    // An isolator failing while it ran is a runtime failure; only an
+    // isolator list that cannot work here is bad input.
+    if let M::Isolator(i) = e {
+        return i.is_usage();
+    }
     matches!(
         e,
-        M::Isolator(_)
-            | M::InvalidResources(_)
+        M::InvalidResources(_)
+            | M::InvalidLaunch(_)
             | M::Store(StoreError::AlreadyExists(_))
             | M::Launch(LaunchError::NotRoot(_))
             | M::User(_)

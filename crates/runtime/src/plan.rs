@@ -147,6 +147,10 @@ pub enum PlanError {
     Isolation(#[from] phobos_mesos::isolator::IsolatorError),
     #[error(transparent)]
     Config(#[from] phobos_config::ConfigError),
+    #[error(transparent)]
+    Hostname(#[from] phobos_core::InvalidHostname),
+    #[error(transparent)]
+    Env(#[from] phobos_core::InvalidEnv),
     #[error("hostname {0:?} needs the linux launcher")]
     HostnameNeedsLinux(String),
     #[error("{0} does not apply to Docker containers")]
@@ -233,6 +237,14 @@ impl<'a> Planner<'a> {
 
     /// Decides `intent`.
     pub fn plan(&self, intent: LaunchIntent) -> Result<Plan, PlanError> {
+        // The same input rules for every face and both containerizers
+        // (the Mesos containerizer checks them again for direct callers).
+        if let Some(name) = &intent.hostname {
+            phobos_core::input::validate_hostname(name)?;
+        }
+        for (key, value) in &intent.env {
+            phobos_core::input::validate_env(key, value)?;
+        }
         let id = intent.id.clone().unwrap_or_else(ContainerId::random);
         let sandbox = intent.sandbox.clone().unwrap_or_else(|| {
             self.settings

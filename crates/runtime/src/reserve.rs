@@ -102,9 +102,11 @@ impl IdRegistry {
         has_record: impl Fn() -> bool,
     ) -> Result<Reservation, ReserveError> {
         let target = self.path(key);
-        let tmp = self.root.join(format!(
-            "{TMP_PREFIX}{key}-{}",
-            uuid::Uuid::new_v4().simple()
+        // Every valid ID's temporary name fits in NAME_MAX.
+        let tmp = self.root.join(phobos_core::store::temporary_name(
+            TMP_PREFIX,
+            key,
+            uuid::Uuid::new_v4(),
         ));
         // The namespace directory goes when its last reservation does (a
         // refused launch leaves nothing), so it may vanish between its

@@ -48,10 +48,24 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
                 .and_then(|s| s.mem_rss_bytes.or(s.mem_total_bytes))
                 .map_or_else(|| "-".to_owned(), super::stats::human_bytes),
             phobos_core::time::rfc3339(c.started_at()),
-            c.command()
+            one_line(&c.command())
         );
     }
     Ok(0)
+}
+
+/// `text` on one table row: control characters (a newline in a command)
+/// shown as escapes, the rest as it is.
+fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Lifetime CPU use in percent of one CPU.
@@ -71,5 +85,18 @@ pub fn label(state: ContainerState, termination: Option<&Termination>) -> String
             None => "FAILED".to_owned(),
         },
         (state, _) => state.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rows_stay_on_one_line() {
+        assert_eq!(
+            super::one_line("sh -c 'echo \"\nb\"'"),
+            "sh -c 'echo \"\\nb\"'"
+        );
+        assert_eq!(super::one_line("a\tb\u{1b}[2J"), "a\\tb\\u{1b}[2J");
+        assert_eq!(super::one_line("héllo"), "héllo");
     }
 }

@@ -13,6 +13,7 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 
+use anyhow::Context;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use phobos_core::{CommandSpec, ContainerId, LauncherKind, Operation, Resources};
 use phobos_runtime::docker::{DockerLaunch, DockerNetwork};
@@ -74,7 +75,7 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
     if let Some(display) = display.as_mut() {
         display.finish();
     }
-    let launched = launched?;
+    let launched = launched.context(crate::error::NeverStarted)?;
     if args.detach {
         if let Launched::Engine { .. } = launched {
             context::spawn_log_follower(global, &door, &id);
@@ -82,7 +83,7 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
         println!("{id}");
         return Ok(0);
     }
-    let code = match &launched {
+    let termination = match &launched {
         Launched::Process { pidfd, sandbox, .. } => {
             let pidfd = match pidfd {
                 Some(fd) => fd.try_clone()?,
@@ -90,18 +91,28 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
             };
             let mut follow = Follow::from_offsets(sandbox, offsets)?;
             follow.run(Some(&pidfd), Some(Forward::new(forwarded, &pidfd)?))?;
-            door.finish(&launched)?
-                .ok_or_else(|| super::unknown(&id))?
-                .shell_exit_code()
+            door.finish(&launched)?.ok_or_else(|| super::unknown(&id))?
         }
         Launched::Engine { .. } => {
             forward_through_door(global, forwarded, &id);
             door.follow_engine(&id, true, true)?;
             let outcome = door.apply(&id, Operation::Wait)?;
-            super::ended(outcome.ok_or_else(|| super::unknown(&id))?)?.shell_exit_code()
+            super::ended(outcome.ok_or_else(|| super::unknown(&id))?)?
         }
     };
-    Ok(code.clamp(0, 255) as u8)
+    report_limitation(&id, &termination);
+    if args.rm {
+        door.remove_if_terminated(&id)?;
+    }
+    Ok(termination.shell_exit_code().clamp(0, 255) as u8)
+}
+
+/// A container ended by a limit (OOM, disk) says so in one line on
+/// stderr; its exit code (137 for an OOM kill) alone would not.
+fn report_limitation(id: &ContainerId, termination: &phobos_core::Termination) {
+    if let Some(line) = termination.limitation_line() {
+        eprintln!("phobos: container {id} was ended by a limit: {line}");
+    }
 }
 
 fn launched_pid(launched: &Launched) -> i32 {
@@ -259,15 +270,15 @@ fn docker(args: &DockerArgs, run: &RunArgs) -> anyhow::Result<Option<DockerLaunc
     }))
 }
 
-/// `--env KEY=VALUE` pairs, in order.
+/// `--env KEY=VALUE` pairs, in order; a bare `KEY` passes this process's
+/// value through (left out when unset), as Docker's `-e KEY` does.
 pub(super) fn parse_env(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
     let mut env = Vec::with_capacity(pairs.len());
     for pair in pairs {
-        let (k, v) = pair
-            .split_once('=')
-            .filter(|(k, _)| !k.is_empty())
-            .ok_or_else(|| usage(format!("invalid --env '{pair}': expected KEY=VALUE")))?;
-        env.push((k.to_owned(), v.to_owned()));
+        let lookup = |key: &str| std::env::var_os(key).map(|v| v.to_string_lossy().into_owned());
+        if let Some(kv) = phobos_core::input::parse_env_arg(pair, lookup)? {
+            env.push(kv);
+        }
     }
     Ok(env)
 }

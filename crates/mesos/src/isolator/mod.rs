@@ -39,7 +39,9 @@ pub use cgroups::{CgroupsIsolator, Subsystem, oom_limitation};
 pub use disk::{DiskDu, disk_limitation, disk_usage};
 pub use filesystem::{FilesystemLinux, FilesystemPosix};
 pub use namespaces::{NamespacesIpc, NamespacesPid, NamespacesUts};
-pub use posix::{PosixCpu, PosixMem, ProcStat, ProcTable, ProcessTreeUsage, process_tree_usage};
+pub use posix::{
+    PosixCpu, PosixMem, ProcStat, ProcTable, ProcessTreeUsage, parse_stat, process_tree_usage,
+};
 
 /// Host facts that are the same for every container, read at most once
 /// per cache: the cgroup hierarchies (from mountinfo) and a `/proc` process
@@ -116,6 +118,15 @@ pub enum IsolatorError {
         id: ContainerId,
         message: String,
     },
+}
+
+impl IsolatorError {
+    /// Whether the error is about the request (an isolator list that cannot
+    /// work here: exit 2, nothing changed) rather than an isolator failing
+    /// while it ran (exit 1).
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, Self::Failed { .. })
+    }
 }
 
 /// A limit a container hit (Mesos `ContainerLimitation`): the containerizer
@@ -216,8 +227,7 @@ fn expand_alias(name: &str) -> &'static [&'static str] {
 
 /// Whether this process can manage cgroups (it runs as root).
 fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 /// The default `--isolation` for a launcher. As root the linux launcher

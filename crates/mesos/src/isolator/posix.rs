@@ -28,10 +28,17 @@ pub struct ProcStat {
     /// Resident pages.
     pub rss_pages: u64,
     pub threads: u64,
+    /// Process group and session (fields 5 and 6).
+    pub pgrp: i32,
+    pub session: i32,
+    /// State `Z` or `X`: dead, waiting to be reaped.
+    pub zombie: bool,
 }
 
-/// Parses `/proc/<pid>/stat`. The command name (field 2) may hold spaces
-/// and parentheses, so fields are counted from the last `)`.
+/// Parses `/proc/<pid>/stat`, the one parser of it in Phobos (the posix
+/// isolators' accounting and the posix launcher's kill both use it). The
+/// command name (field 2) may hold spaces and parentheses, so fields are
+/// counted from the last `)`.
 pub fn parse_stat(text: &str) -> Option<ProcStat> {
     let open = text.find('(')?;
     let close = text.rfind(')')?;
@@ -39,9 +46,13 @@ pub fn parse_stat(text: &str) -> Option<ProcStat> {
     let rest: Vec<&str> = text.get(close + 1..)?.split_whitespace().collect();
     // rest[0] is field 3 (state).
     let field = |n: usize| -> Option<u64> { rest.get(n - 3)?.parse().ok() };
+    let state = *rest.first()?;
     Some(ProcStat {
         pid,
         ppid: rest.get(1)?.parse().ok()?,
+        pgrp: rest.get(2)?.parse().ok()?,
+        session: rest.get(3)?.parse().ok()?,
+        zombie: state == "Z" || state == "X",
         user_ticks: field(14)?.saturating_add(field(16)?),
         system_ticks: field(15)?.saturating_add(field(17)?),
         threads: field(20)?,
@@ -207,6 +218,7 @@ mod tests {
             system_ticks: 2,
             rss_pages: rss,
             threads: 1,
+            ..ProcStat::default()
         };
         let table = ProcTable::from_stats([p(10, 1, 1), p(11, 10, 2), p(12, 11, 3), p(20, 1, 100)]);
         let u = process_tree_usage(&table, 10).unwrap();

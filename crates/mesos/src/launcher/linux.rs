@@ -60,8 +60,7 @@ impl LinuxLauncher {
         choice: KillHierarchy,
         hierarchies: &Hierarchies,
     ) -> Result<Self, LaunchError> {
-        // SAFETY: geteuid has no preconditions.
-        let euid = unsafe { libc::geteuid() };
+        let euid = nix::unistd::geteuid().as_raw();
         if euid != 0 {
             return Err(LaunchError::NotRoot(euid));
         }

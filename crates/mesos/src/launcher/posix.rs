@@ -7,39 +7,14 @@
 
 use std::fs;
 
-struct ProcStat {
-    pid: i32,
-    ppid: i32,
-    pgrp: i32,
-    session: i32,
-    zombie: bool,
-}
-
-fn read_stat(pid: i32) -> Option<ProcStat> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may contain spaces and parentheses: split after the
-    // last ')'.
-    let rest = &text[text.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    let pgrp = fields.next()?.parse().ok()?;
-    let session = fields.next()?.parse().ok()?;
-    Some(ProcStat {
-        pid,
-        ppid,
-        pgrp,
-        session,
-        zombie: state == "Z" || state == "X",
-    })
-}
+use crate::isolator::{ProcStat, parse_stat};
 
 fn all_processes() -> Vec<ProcStat> {
     let Ok(dir) = fs::read_dir("/proc") else {
         return Vec::new();
     };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .filter_map(read_stat)
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?))
         .collect()
 }
 
@@ -103,6 +78,7 @@ mod tests {
             pgrp,
             session,
             zombie: false,
+            ..ProcStat::default()
         }
     }
 

@@ -60,6 +60,11 @@ pub fn intent(
                 )))?;
             // None: the image's ENTRYPOINT and CMD run.
             intent.command = super::translate::command_spec(command);
+            // The container holds the task only: it is given the task's
+            // resources; the executor's share is the command executor's
+            // on the host (docs/mesos.md).
+            let task = request.task_info.iter().flat_map(|t| &t.resources);
+            intent.resources = super::translate::from_mesos(task);
             if let Some(environment) = &command.environment {
                 intent.env.extend(
                     environment

@@ -2,9 +2,9 @@
 //!
 //! `usage` always answers a running container with a `ResourceStatistics`
 //! carrying a timestamp and CPU times (Deimos wrote nothing in several
-//! normal states and never CPU times): the door's
-//! `usage_with_cpu_times`, i.e. the isolators' statistics, with the
-//! process tree's CPU times and memory when no isolator measures them.
+//! normal states and never CPU times), with `cpus_limit` and
+//! `mem_limit_bytes` as the container's allocation, as agents 0.19-1.0
+//! read them: the door's `legacy_usage`.
 //!
 //! `update` applies the agent's new resource set (the scalar `cpus`, `mem`
 //! and `disk`) through the isolators and checkpoints it. The memory hard
@@ -25,7 +25,7 @@ pub fn usage(global: &Global) -> anyhow::Result<()> {
     let span = super::container_span(EcpCall::Usage, &id);
     let _entered = span.enter();
     let stats = context::door(global)?
-        .usage_with_cpu_times(&id)?
+        .legacy_usage(&id)?
         .ok_or_else(|| commands::unknown(&id))?;
     super::write_output(&to_proto(&stats))
 }
