@@ -226,14 +226,20 @@ fn privileged_image_launch_refusals_are_one_line_and_change_nothing() {
         assert!(err.contains(want), "{args:?}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
     }
-    // An image that is not stored and cannot be pulled: the launch fails
-    // (exit 1) naming the image, and leaves nothing provisioned.
+    // An image that is not stored and cannot be pulled: the container
+    // never starts (255), one line names the image and the registry, and
+    // nothing is left provisioned.
     let (code, _, err) = output(
         &env,
         &["run", "--image", "127.0.0.1:9/none:1", "--", "true"],
     );
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains("127.0.0.1:9/none:1"), "{err}");
+    assert_eq!(code, 255, "{err}");
+    assert!(
+        err.contains("failed to provision image 127.0.0.1:9/none:1")
+            && err.contains("registry 127.0.0.1:9"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(provisioner_entries(&env).is_empty());
     assert_eq!(in_use_records(&env), 0);
 }
