@@ -7,8 +7,10 @@
 # (docker.io, busybox-static, containernetworking-plugins, iptables), starts dockerd when none answers (and stops
 # only that one afterwards), and builds the tiny docker test images from a
 # busybox-static rootfs (no registry is reachable). Then it checks formatting
-# and lints, and runs the whole workspace's tests with cargo-nextest (or
-# cargo test when nextest is missing). Exits non-zero on any failure.
+# and lints, runs the privileged cgroup tests again on a pure cgroup v2 kernel
+# under qemu (scripts/v2-lane.sh), and runs the whole workspace's tests with
+# cargo-nextest (or cargo test when nextest is missing). Exits non-zero on any
+# failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +41,10 @@ cargo fmt --all -- --check
 
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# Before the main run, so that its summary stays the last line.
+step "pure cgroup v2 lane (Debian kernel under qemu, scripts/v2-lane.sh)"
+scripts/v2-lane.sh
 
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then

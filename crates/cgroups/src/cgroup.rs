@@ -590,7 +590,17 @@ fn enable_controllers(dir: &Path, wanted: &[Controller]) -> Result<(), Error> {
         .map(|c| format!("+{}", c.name()))
         .collect::<Vec<_>>()
         .join(" ");
-    write_file(&dir.join("cgroup.subtree_control"), &value)
+    match write_file(&dir.join("cgroup.subtree_control"), &value) {
+        // The only EBUSY of subtree_control: the cgroup has processes of
+        // its own (the root cgroup is exempt and never says so).
+        Err(Error::Write { source, .. }) if source.raw_os_error() == Some(libc::EBUSY) => {
+            Err(Error::InternalProcesses {
+                path: dir.to_path_buf(),
+                controllers: value,
+            })
+        }
+        other => other,
+    }
 }
 
 /// A new v1 cpuset cgroup has empty `cpuset.cpus`/`cpuset.mems`; copy them

@@ -104,6 +104,25 @@ pub enum Error {
         controller: &'static str,
     },
 
+    /// cgroup2 refused to enable controllers for the children of a cgroup
+    /// that holds processes itself (EBUSY from `cgroup.subtree_control`):
+    /// the no-internal-process rule of Documentation/admin-guide/cgroup-v2.rst.
+    /// Typical under systemd when the cgroups root is put inside a service's
+    /// own cgroup; docs/operations.md shows the layouts that work.
+    #[error(
+        "cannot enable {controllers} for the child cgroups of {}: it holds processes, \
+         and cgroup v2's no-internal-process rule lets only a cgroup without processes \
+         give controllers to its children (place the cgroups root outside any cgroup \
+         that holds processes, see docs/operations.md)",
+        .path.display()
+    )]
+    InternalProcesses {
+        /// The populated cgroup.
+        path: PathBuf,
+        /// The controllers asked for, as written (`+cpu +memory`).
+        controllers: String,
+    },
+
     /// An operation did not finish in time.
     #[error("timed out after {timeout:?} waiting for {what} in {}", .path.display())]
     Timeout {

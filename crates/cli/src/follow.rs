@@ -3,6 +3,14 @@
 //! inotify(7) events and the init's pidfd (readable at exit) instead of
 //! polling, and optionally forwarding signals read from a signalfd(2).
 //!
+//! A follower is a pipeline stage: when its own stdout or stderr is a
+//! pipe whose reader is gone (write(2) fails with EPIPE, as for `phobos
+//! run -- yes | head -2`), the container's command gets SIGPIPE, through
+//! init, as the writer of a pipeline would, and output to that stream
+//! stops; without a container to signal (`logs -f`), following ends.
+//! A terminal that hangs up sends us SIGHUP, which is forwarded like any
+//! other signal.
+//!
 //! The inotify watches are created only once the container has run for
 //! [`SHORT_RUN`]: closing a watched inotify instance waits for an SRCU grace
 //! period (fsnotify group teardown), which measured ~15 ms here and would
@@ -51,6 +59,11 @@ impl<'a> Forward<'a> {
         }
     }
 
+    /// Tells the container's command that its output pipe broke.
+    fn pipe_broken(&self) {
+        let _ = phobos_runtime::sys::pidfd_send_signal(self.target, libc::SIGPIPE);
+    }
+
     fn forward_pending(&self) {
         while let Ok(Some(info)) = self.signals.read_signal() {
             let _ = phobos_runtime::sys::pidfd_send_signal(self.target, info.ssi_signo as i32);
@@ -67,6 +80,19 @@ pub struct Follow {
     stderr: File,
     sandbox: std::path::PathBuf,
     inotify: Option<Inotify>,
+    /// Whether our own stdout / stderr can still be written.
+    open: [Sink; 2],
+}
+
+/// One of our output streams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sink {
+    Open,
+    /// The reader of the pipe is gone (EPIPE).
+    Broken,
+    /// Another write error (a terminal that hung up: EIO); output to it
+    /// stops, the container is not told.
+    Gone,
 }
 
 impl Follow {
@@ -101,10 +127,12 @@ impl Follow {
             stderr,
             sandbox: sandbox.to_owned(),
             inotify: None,
+            open: [Sink::Open; 2],
         })
     }
 
-    fn watch(&mut self) -> anyhow::Result<()> {
+    /// Starts the inotify watches; true when a pipe of ours broke.
+    fn watch(&mut self) -> anyhow::Result<bool> {
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
         for name in ["stdout", "stderr"] {
             inotify.add_watch(
@@ -114,14 +142,20 @@ impl Follow {
         }
         self.inotify = Some(inotify);
         // Output written before the watch existed raised no event.
-        self.drain()?;
-        Ok(())
+        Ok(self.drain()?)
     }
 
-    /// Copies what is there now.
-    pub fn drain(&mut self) -> io::Result<()> {
-        copy_available(&mut self.stdout, &mut io::stdout().lock())?;
-        copy_available(&mut self.stderr, &mut io::stderr().lock())
+    /// Copies what is there now; true when a pipe of ours broke just now.
+    pub fn drain(&mut self) -> io::Result<bool> {
+        let before = self.open;
+        if self.open[0] == Sink::Open {
+            self.open[0] = copy_available(&mut self.stdout, &mut io::stdout().lock())?;
+        }
+        if self.open[1] == Sink::Open {
+            self.open[1] = copy_available(&mut self.stderr, &mut io::stderr().lock())?;
+        }
+        let broke = |i: usize| before[i] != Sink::Broken && self.open[i] == Sink::Broken;
+        Ok(broke(0) || broke(1))
     }
 
     /// Copies output until `init` exits (or once, without `init`).
@@ -130,12 +164,20 @@ impl Follow {
         init: Option<&OwnedFd>,
         forward: Option<Forward<'_>>,
     ) -> anyhow::Result<()> {
-        self.drain()?;
+        let mut broke = self.drain()?;
         let Some(init) = init else {
             return Ok(());
         };
         let started = std::time::Instant::now();
         loop {
+            if broke {
+                match &forward {
+                    // A pipeline's writer gets SIGPIPE; so does the command.
+                    Some(f) => f.pipe_broken(),
+                    // Nobody to tell: this follower's own output is gone.
+                    None => return Ok(()),
+                }
+            }
             let timeout = match &self.inotify {
                 Some(_) => PollTimeout::NONE,
                 None => {
@@ -168,9 +210,9 @@ impl Follow {
                 // Empty the queue; the events only say "look again".
                 while inotify.read_events().is_ok_and(|e| !e.is_empty()) {}
             }
-            self.drain()?;
+            broke = self.drain()?;
             if self.inotify.is_none() && !exited && started.elapsed() >= SHORT_RUN {
-                self.watch()?;
+                broke |= self.watch()?;
             }
             if let (true, Some(f)) = (signalled, &forward) {
                 f.forward_pending();
@@ -187,21 +229,26 @@ impl Follow {
 /// produce.
 const COPY_BUF_SIZE: usize = 8 * 1024;
 
-fn copy_available(from: &mut File, to: &mut impl Write) -> io::Result<()> {
+/// Copies what `from` holds now to `to`; says whether `to` can still be
+/// written. A failed write never fails the follower: the container's
+/// bookkeeping must go on.
+fn copy_available(from: &mut File, to: &mut impl Write) -> io::Result<Sink> {
     let mut buf = [0u8; COPY_BUF_SIZE];
+    let broken = |e: io::Error| match e.kind() {
+        io::ErrorKind::BrokenPipe => Sink::Broken,
+        _ => Sink::Gone,
+    };
     loop {
         match from.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
-                // A closed terminal must not stop the container's bookkeeping.
-                if to.write_all(&buf[..n]).is_err() {
-                    break;
+                if let Err(e) = to.write_all(&buf[..n]) {
+                    return Ok(broken(e));
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    let _ = to.flush();
-    Ok(())
+    Ok(to.flush().map_or_else(broken, |()| Sink::Open))
 }

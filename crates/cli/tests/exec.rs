@@ -5,9 +5,8 @@
 mod common;
 
 use std::process::Stdio;
-use std::time::Duration;
 
-use common::{Env, eventually, require_root};
+use common::{Env, PATIENCE, eventually, require_root};
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -110,7 +109,7 @@ fn privileged_exec_ends_with_the_container() {
         .into_iter()
         .next()
         .expect("the container's kill cgroup");
-    assert!(eventually(Duration::from_secs(5), || {
+    assert!(eventually(PATIENCE, || {
         std::fs::read_to_string(kill_cgroup.join("cgroup.procs"))
             .is_ok_and(|procs| procs.lines().count() >= 4)
     }));

@@ -2,7 +2,8 @@
 //! Docker users expect to work (`-e KEY`, `-u UID`, `-u USER:GROUP`, the
 //! longest IDs), exit codes and one-line messages the README promises
 //! (a container that never started, an OOM kill, an update that keeps the
-//! hard limit), tables that stay tables, `run --rm`, and help text.
+//! hard limit), tables that stay tables, `run --rm`, a `run` that is a
+//! pipeline stage (a closed pipe, a terminal hanging up), and help text.
 
 mod common;
 
@@ -249,4 +250,306 @@ fn privileged_run_rm_forgets_the_container_once_it_ended() {
     // Without --rm the record stays.
     env.ok(&["run", "--id", "kept", "--", "true"]);
     assert!(env.container_dir("kept").exists());
+}
+
+/// Waits for `child` with a generous bound; kills it (a test failure) when
+/// it does not end.
+fn wait_bounded(child: &mut std::process::Child, what: &str) -> std::process::ExitStatus {
+    let mut status = None;
+    let ended = eventually(Duration::from_secs(60), || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    if !ended {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{what} did not end");
+    }
+    status.unwrap()
+}
+
+#[test]
+fn privileged_a_closed_pipe_ends_the_container_as_a_pipeline_ends_its_writer() {
+    if !require_root("privileged_a_closed_pipe_ends_the_container_as_a_pipeline_ends_its_writer") {
+        return;
+    }
+    use std::io::BufRead;
+    let env = Env::new();
+    // `phobos run -- yes | head -2`.
+    let mut run = env
+        .cmd()
+        .args(["run", "--id", "yes", "--", "yes"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = std::io::BufReader::new(run.stdout.take().unwrap());
+    for _ in 0..2 {
+        let mut line = String::new();
+        head.read_line(&mut line).unwrap();
+        assert_eq!(line, "y\n");
+    }
+    drop(head);
+    let status = wait_bounded(&mut run, "run with a closed stdout");
+    assert_eq!(status.code(), Some(128 + libc::SIGPIPE));
+    let t = env.wait_json("yes");
+    assert_eq!(t["signal"], libc::SIGPIPE, "{t}");
+    // Nothing writes into the sandbox any more.
+    let size = || {
+        std::fs::metadata(env.sandbox("yes").join("stdout"))
+            .unwrap()
+            .len()
+    };
+    let before = size();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(size(), before);
+
+    // Detached, the container is not tied to our output at all.
+    let mut detached = env
+        .cmd()
+        .args(["run", "-d", "--id", "bg", "--", "sh", "-c"])
+        .arg("while true; do echo y; sleep 0.05; done")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(detached.stdout.take().unwrap());
+    let mut id = String::new();
+    out.read_line(&mut id).unwrap();
+    drop(out);
+    assert!(wait_bounded(&mut detached, "run -d").success());
+    // `logs -f | head -1` ends too, and leaves the container alone.
+    let mut logs = env
+        .cmd()
+        .args(["logs", "-f", "bg"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = std::io::BufReader::new(logs.stdout.take().unwrap());
+    let mut line = String::new();
+    head.read_line(&mut line).unwrap();
+    assert_eq!(line, "y\n");
+    drop(head);
+    assert!(wait_bounded(&mut logs, "logs -f with a closed stdout").success());
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(env.status_json("bg")["state"], "RUNNING");
+}
+
+#[test]
+fn privileged_a_terminal_hangup_is_forwarded_as_sighup() {
+    if !require_root("privileged_a_terminal_hangup_is_forwarded_as_sighup") {
+        return;
+    }
+    use std::io::Read;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    let env = Env::new();
+    // A pseudo-terminal whose slave becomes `phobos run`'s controlling
+    // terminal and stdio, as in an interactive login.
+    // SAFETY: posix_openpt, grantpt, unlockpt and ptsname_r on the master
+    // descriptor we own, with a buffer of the size we pass.
+    let (master, slave) = unsafe {
+        let fd = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        assert!(fd >= 0, "posix_openpt: {}", std::io::Error::last_os_error());
+        let master = OwnedFd::from_raw_fd(fd);
+        assert_eq!(libc::grantpt(fd), 0);
+        assert_eq!(libc::unlockpt(fd), 0);
+        let mut name = [0 as libc::c_char; 128];
+        assert_eq!(libc::ptsname_r(fd, name.as_mut_ptr(), name.len()), 0);
+        (master, std::ffi::CStr::from_ptr(name.as_ptr()).to_owned())
+    };
+    let mut command = env.cmd();
+    command
+        .args([
+            "run",
+            "--id",
+            "hup",
+            "--",
+            "sh",
+            "-c",
+            "echo ready; exec sleep 1000",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: only async-signal-safe calls (setsid, open, ioctl, dup2,
+    // close) between fork and exec; `slave` was allocated before the fork.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let fd = libc::open(slave.as_ptr(), libc::O_RDWR);
+            if fd < 0 || libc::ioctl(fd, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            for target in 0..3 {
+                if libc::dup2(fd, target) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            libc::close(fd);
+            Ok(())
+        });
+    }
+    let mut run = command.spawn().unwrap();
+    let mut terminal = std::fs::File::from(master);
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("ready") {
+        let mut buf = [0u8; 256];
+        let n = terminal.read(&mut buf).unwrap();
+        assert!(n > 0, "the terminal closed before the command ran");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    // Hang up: the last descriptor of the master goes.
+    drop(terminal);
+    let status = wait_bounded(&mut run, "run after a hangup");
+    assert_eq!(status.code(), Some(128 + libc::SIGHUP));
+    let t = env.wait_json("hup");
+    assert_eq!(t["signal"], libc::SIGHUP, "{t}");
+}
+
+/// The lines of `--help` output under `heading` (up to the next blank line).
+fn section<'a>(help: &'a str, heading: &str) -> Vec<&'a str> {
+    help.lines()
+        .skip_while(|l| *l != heading)
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect()
+}
+
+fn help(args: &[&str]) -> String {
+    let out = std::process::Command::new(PHOBOS)
+        .args(args)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{args:?}");
+    stdout(&out)
+}
+
+#[test]
+fn help_keeps_global_and_docker_only_options_apart() {
+    let run = help(&["run"]);
+    let own = section(&run, "Options:").join("\n");
+    assert!(own.contains("--id") && own.contains("--rm"), "{run}");
+    for global in [
+        "--config",
+        "--runtime-dir",
+        "--work-dir",
+        "--cgroups-root",
+        "--log-level",
+    ] {
+        assert!(
+            !own.contains(global),
+            "{global} among run's own options:\n{run}"
+        );
+        assert!(
+            section(&run, "Global options:")
+                .iter()
+                .any(|l| l.contains(global)),
+            "{global}:\n{run}"
+        );
+    }
+    let docker_only = section(&run, "Docker containers only (--docker-image):").join("\n");
+    for flag in ["--docker-param", "--force-pull", "--privileged"] {
+        assert!(docker_only.contains(flag), "{flag}:\n{run}");
+    }
+    // Network and volume options say where they are refused, in words that
+    // stay true as more containerizers support them.
+    let network = section(&run, "Network and volumes:").join("\n");
+    for flag in ["--publish", "--network", "--volume"] {
+        assert!(network.contains(flag), "{flag}:\n{run}");
+    }
+    assert_eq!(
+        network
+            .matches("Refused where the containerizer cannot")
+            .count(),
+        3,
+        "{run}"
+    );
+}
+
+#[test]
+fn every_id_and_json_argument_has_help_text() {
+    for command in [
+        vec!["wait"],
+        vec!["kill"],
+        vec!["destroy"],
+        vec!["ps"],
+        vec!["status"],
+        vec!["logs"],
+        vec!["recover"],
+        vec!["stats"],
+        vec!["update"],
+        vec!["exec"],
+        vec!["config"],
+        vec!["image", "ls"],
+    ] {
+        let text = help(&command);
+        for line in text.lines() {
+            let line = line.trim();
+            for arg in ["<ID>", "[ID]", "--json"] {
+                if line.starts_with(arg) {
+                    assert!(
+                        line.len() > arg.len() + 2,
+                        "{command:?}: {arg} has no help text:\n{text}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_readme_starts_without_sudo() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let first = readme
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|block| block.lines().next())
+        .unwrap();
+    assert!(!first.contains("sudo"), "{first}");
+    assert!(first.contains("phobos\" run --"), "{first}");
+    let before = readme.split("```sh\n").next().unwrap();
+    assert!(
+        before.contains("as root"),
+        "the first command says it runs as root"
+    );
+}
+
+#[test]
+fn privileged_another_user_is_told_the_command_needs_root() {
+    if !require_root("privileged_another_user_is_told_the_command_needs_root") {
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let env = Env::new();
+    env.detach("roots", &["sleep", "1000"]);
+    let exe = private_copy_of_phobos();
+    for args in [vec!["ps"], vec!["wait", "roots"], vec!["run", "--", "true"]] {
+        let out = std::process::Command::new(exe.path())
+            .arg("--runtime-dir")
+            .arg(env.runtime.path())
+            .arg("--work-dir")
+            .arg(env.work.path())
+            .args(&args)
+            .uid(65534)
+            .gid(65534)
+            .env("HOME", "/nonexistent")
+            .env_remove("PHOBOS_CONFIG")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("phobos: this command needs root (or --launcher posix"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains(&env.runtime.path().display().to_string()),
+            "{err}"
+        );
+    }
+    assert_eq!(env.status_json("roots")["state"], "RUNNING");
 }

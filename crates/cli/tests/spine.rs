@@ -124,7 +124,7 @@ fn privileged_kill_forwards_the_signal_to_the_command() {
         ],
     );
     let stdout = env.sandbox("trap").join("stdout");
-    assert!(eventually(Duration::from_secs(5), || {
+    assert!(eventually(PATIENCE, || {
         std::fs::read_to_string(&stdout).is_ok_and(|s| s.contains("ready"))
     }));
     env.ok(&["kill", "trap"]);
@@ -204,7 +204,7 @@ fn privileged_exit_status_survives_the_launchers_death() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(eventually(Duration::from_secs(30), || {
+    assert!(eventually(PATIENCE, || {
         env.run(&["status", "--json", "orphaned"]).status.success()
             && env.status_json("orphaned")["state"] == "RUNNING"
     }));
@@ -360,7 +360,7 @@ fn privileged_recover_destroys_orphan_cgroups_and_keeps_live_containers() {
     assert!(report.contains("recovered keeper"), "{report}");
     assert!(report.contains("destroyed orphan cgroup"), "{report}");
     assert!(
-        eventually(Duration::from_secs(10), || !alive(victim)),
+        eventually(PATIENCE, || !alive(victim)),
         "the orphan's init survived"
     );
     for cg in orphan_cgs {
@@ -403,7 +403,7 @@ fn crash_at(point: &str, detach: bool, root: Root<'_>) {
         .unwrap();
     let pid = launcher.id();
     assert!(
-        eventually(Duration::from_secs(10), || proc_state(pid) == Some('T')),
+        eventually(PATIENCE, || proc_state(pid) == Some('T')),
         "launcher never reached {point}"
     );
     // A child cloned just before the stop holds the launcher's descriptors
@@ -450,8 +450,7 @@ fn crash_at(point: &str, detach: bool, root: Root<'_>) {
             .unwrap_or(0);
         assert_eq!(leftovers, 0, "{point}: something left in the runtime dir");
         assert!(
-            eventually(Duration::from_secs(5), || inits_of(env.runtime.path())
-                .is_empty()),
+            eventually(PATIENCE, || inits_of(env.runtime.path()).is_empty()),
             "{point}: init left running"
         );
     }
@@ -571,7 +570,7 @@ fn privileged_destroy_while_launching_stops_the_launch() {
         .spawn()
         .unwrap();
     let pid = launcher.id();
-    assert!(eventually(Duration::from_secs(10), || proc_state(pid) == Some('T')));
+    assert!(eventually(PATIENCE, || proc_state(pid) == Some('T')));
     // The destroy blocks on the launch's lock; the launch resumes, sees the
     // request at its next transition and tears itself down.
     let destroyer = env
@@ -580,7 +579,7 @@ fn privileged_destroy_while_launching_stops_the_launch() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(eventually(Duration::from_secs(5), || env
+    assert!(eventually(PATIENCE, || env
         .container_dir("early")
         .join("destroying")
         .exists()));
@@ -758,10 +757,7 @@ fn privileged_unprivileged_user_gets_the_posix_launcher() {
     let out = as_nobody(&["destroy", "--json", "tree"]);
     let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(t["signal"], libc::SIGKILL, "{t}");
-    assert!(eventually(Duration::from_secs(5), || inits_of(
-        env.runtime.path()
-    )
-    .is_empty()));
+    assert!(eventually(PATIENCE, || inits_of(env.runtime.path()).is_empty()));
     // Both sleeps too, also one forked while destroy was killing.
     let left = live_members_of_session(session);
     assert!(left.is_empty(), "left running: {left:?}");

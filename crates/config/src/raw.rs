@@ -41,6 +41,10 @@ pub(crate) struct RawConfig {
     docker_store_dir: Field,
     docker_config: Field,
     docker_insecure_registries: Field,
+    effective_capabilities: Field,
+    bounding_capabilities: Field,
+    seccomp_config_dir: Field,
+    seccomp_profile_name: Field,
     log: Option<RawLog>,
 }
 
@@ -99,6 +103,10 @@ impl RawConfig {
                 "docker_insecure_registries",
                 self.docker_insecure_registries,
             ),
+            ("effective_capabilities", self.effective_capabilities),
+            ("bounding_capabilities", self.bounding_capabilities),
+            ("seccomp_config_dir", self.seccomp_config_dir),
+            ("seccomp_profile_name", self.seccomp_profile_name),
             ("log.level", log.level),
             ("log.format", log.format),
             ("log.destination", log.destination),

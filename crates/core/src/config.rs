@@ -129,6 +129,9 @@ pub struct ContainerConfig {
     /// `--sandbox_directory`); `None` means `/mnt/mesos/sandbox`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox_directory: Option<PathBuf>,
+    /// Capabilities, no_new_privs, rlimits and seccomp for the command.
+    #[serde(default, skip_serializing_if = "crate::Hardening::is_empty")]
+    pub hardening: crate::Hardening,
 }
 
 /// A container's image, as asked.

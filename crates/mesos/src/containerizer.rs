@@ -451,6 +451,10 @@ impl MesosContainerizer {
                 .unwrap_or_else(|| sandbox_inside.clone()),
             hostname: config.hostname.clone(),
             user,
+            hardening: phobos_core::Hardening {
+                no_new_privileges: config.hardening.no_new_privileges,
+                ..Default::default()
+            },
             ..LaunchInfo::default()
         };
         let mut env = vec![(
@@ -661,6 +665,8 @@ impl MesosContainerizer {
                 .clone()
                 .unwrap_or_else(|| info.working_dir.clone()),
             user,
+            // The same confinement as the container's command.
+            hardening: info.hardening.clone(),
             ..LaunchInfo::default()
         };
         let spec_file = format!("exec-{}", ContainerId::random());
@@ -1604,6 +1610,7 @@ mod tests {
             volumes: vec![],
             sandbox_directory: None,
             image: None,
+            hardening: Default::default(),
         }
     }
 

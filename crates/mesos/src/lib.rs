@@ -13,6 +13,7 @@ pub mod launch_info;
 pub mod launcher;
 pub mod provision;
 pub mod rootfs;
+pub mod security;
 pub mod sweep;
 pub mod sys;
 mod user;

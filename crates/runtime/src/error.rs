@@ -86,3 +86,39 @@ fn docker_usage(e: &phobos_docker::ContainerizerError) -> bool {
         D::AlreadyExists(_) | D::Engine(phobos_docker::EngineError::Translate(_))
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use phobos_mesos::isolator::IsolatorError;
+
+    #[test]
+    fn an_isolator_failing_at_runtime_is_not_a_usage_error() {
+        let failed = IsolatorError::Failed {
+            isolator: "cgroups",
+            id: ContainerId::new("c").unwrap(),
+            message: "cannot enable +memory for the child cgroups of /sys/fs/cgroup/svc".into(),
+        };
+        let e = RuntimeError::from(phobos_mesos::ContainerizerError::from(failed));
+        assert!(!e.is_usage(), "{e}");
+        let boxed = RuntimeError::Containerizer(Box::new(phobos_mesos::ContainerizerError::from(
+            IsolatorError::Failed {
+                isolator: "cgroups",
+                id: ContainerId::new("c").unwrap(),
+                message: "EBUSY".into(),
+            },
+        )));
+        assert!(!boxed.is_usage(), "{boxed}");
+        let unavailable = RuntimeError::from(phobos_mesos::ContainerizerError::from(
+            IsolatorError::Unavailable {
+                isolator: "cgroups/mem",
+                reason: "no memory controller".into(),
+            },
+        ));
+        assert!(unavailable.is_usage(), "{unavailable}");
+        let unknown = RuntimeError::from(phobos_mesos::ContainerizerError::from(
+            IsolatorError::Unknown("cgroups/nope".into()),
+        ));
+        assert!(unknown.is_usage(), "{unknown}");
+    }
+}

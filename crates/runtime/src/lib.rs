@@ -20,6 +20,7 @@ pub mod error;
 pub mod images;
 pub mod plan;
 pub mod reserve;
+pub mod security;
 pub mod settings;
 
 pub use door::{Door, Launched, Logs, Recovery, Summary};
@@ -30,6 +31,7 @@ pub use plan::{
     PlanError, Planner, Target,
 };
 pub use reserve::{IdRegistry, ReserveError};
+pub use security::{SecurityError, SecurityIntent};
 pub use settings::{FlagOverrides, Flags, LauncherChoice, PolicyError, Settings};
 
 /// The data types of a Docker launch (`DockerInfo`), which faces fill in.

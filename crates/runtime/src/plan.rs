@@ -79,6 +79,8 @@ pub struct LaunchIntent {
     pub fetch: Vec<FetchUri>,
     /// The parent of a nested container (issue 12).
     pub parent: Option<ContainerId>,
+    /// Capabilities, no_new_privs, rlimits, seccomp (issue 11).
+    pub security: crate::security::SecurityIntent,
 }
 
 /// What both containerizers read: the container as asked, with every
@@ -112,6 +114,8 @@ pub struct MesosPart {
     pub isolation: Vec<String>,
     pub cgroups_root: String,
     pub interactive: bool,
+    /// What the command is confined by.
+    pub hardening: phobos_core::Hardening,
 }
 
 /// Which containerizer launches, with its own part.
@@ -173,6 +177,8 @@ pub enum PlanError {
     RootfsNeedsLinux(&'static str, &'static str),
     #[error("a root filesystem needs the filesystem/linux isolator; the isolation is {0:?}")]
     RootfsNeedsFilesystemLinux(String),
+    #[error(transparent)]
+    Security(#[from] crate::security::SecurityError),
 }
 
 /// Host facts the default isolation depends on (the cgroup hierarchies
@@ -364,11 +370,13 @@ impl<'a> Planner<'a> {
                 return Err(PlanError::RootfsNeedsFilesystemLinux(isolation.join(",")));
             }
         }
+        let hardening = crate::security::hardening(self.settings, &intent.security, &isolation)?;
         Ok(MesosPart {
             launcher,
             isolation,
             cgroups_root: self.settings.cgroups_root().to_owned(),
             interactive: intent.interactive,
+            hardening,
         })
     }
 
@@ -418,6 +426,7 @@ impl<'a> Planner<'a> {
         if let Some(pids) = intent.resources.pids_limit {
             parameters.push(("pids-limit".to_owned(), pids.to_string()));
         }
+        parameters.extend(crate::security::docker_parameters(&intent.security));
         parameters.append(&mut part.parameters);
         part.parameters = parameters;
         part.volumes = intent
@@ -446,14 +455,21 @@ impl LaunchRequest {
             value: String::new(),
             arguments: Vec::new(),
         });
-        let (isolation, launcher, cgroups_root, interactive) = match &self.target {
+        let (isolation, launcher, cgroups_root, interactive, hardening) = match &self.target {
             Target::Mesos(m) => (
                 m.isolation.clone(),
                 m.launcher,
                 m.cgroups_root.clone(),
                 m.interactive,
+                m.hardening.clone(),
             ),
-            Target::Docker(_) => (Vec::new(), LauncherKind::Linux, String::new(), false),
+            Target::Docker(_) => (
+                Vec::new(),
+                LauncherKind::Linux,
+                String::new(),
+                false,
+                Default::default(),
+            ),
         };
         ContainerConfig {
             id: spec.id.clone(),
@@ -486,6 +502,7 @@ impl LaunchRequest {
                 }),
                 Target::Docker(_) => None,
             },
+            hardening,
         }
     }
 }

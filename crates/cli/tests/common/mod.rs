@@ -184,6 +184,12 @@ pub fn all_hierarchies() -> Vec<PathBuf> {
     out
 }
 
+/// The most a test waits for a workload to reach a state: generous, since
+/// the machine may be loaded and CI runs these tests under qemu TCG too
+/// (scripts/v2-lane.sh), 10-50 times slower than natively. [`eventually`]
+/// returns as soon as the condition holds.
+pub const PATIENCE: Duration = Duration::from_secs(120);
+
 /// Polls `cond` every 10 ms until it holds or `limit` passes.
 pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();

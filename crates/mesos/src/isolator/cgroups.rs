@@ -786,6 +786,7 @@ mod tests {
             volumes: vec![],
             sandbox_directory: None,
             image: None,
+            hardening: Default::default(),
         };
         let c = iso.prepare(&config).unwrap().unwrap();
         let watch = c.oom_watch.unwrap();

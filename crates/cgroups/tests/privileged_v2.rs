@@ -1,0 +1,208 @@
+//! Real-kernel tests of what only a cgroup v2 host with its controllers on
+//! cgroup2 shows: `io.stat` of a real block device and the no-internal-process
+//! rule. They need root and run for real in the pure cgroup v2 lane
+//! (scripts/v2-lane.sh); elsewhere each prints `skipping <test>: <reason>`
+//! when the host lacks the feature. In that lane `PHOBOS_TEST_PURE_V2` is
+//! set, and a skip is a failure instead.
+
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use phobos_cgroups::{Cgroup, Controller, Error, Hierarchies, Version, stats};
+
+const MB: u64 = 1024 * 1024;
+
+/// Prints why `test` does not run here; panics on a host declared pure v2.
+fn skip(test: &str, reason: &str) {
+    assert!(
+        std::env::var_os("PHOBOS_TEST_PURE_V2").is_none(),
+        "{test}: {reason}, yet PHOBOS_TEST_PURE_V2 says this host has it"
+    );
+    println!("skipping {test}: {reason}");
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Kills and removes the test's cgroup however the test ends.
+struct Guard(Cgroup);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill_all(Duration::from_secs(20));
+        let _ = self.0.remove(Duration::from_secs(20));
+    }
+}
+
+/// A fresh `phobos-test-<uuid>` cgroup on cgroup2 (not created yet), or
+/// `None` after saying why not.
+fn unified(test: &str) -> Option<(Hierarchies, Guard)> {
+    if !is_root() {
+        skip(test, "needs root");
+        return None;
+    }
+    let h = Hierarchies::detect().unwrap();
+    let Some(mount) = h.unified_mount() else {
+        skip(test, "no cgroup2 filesystem is mounted");
+        return None;
+    };
+    let name = format!("phobos-test-{}", uuid::Uuid::new_v4());
+    let guard = Guard(Cgroup::new(mount, Path::new(&name), Version::V2));
+    Some((h, guard))
+}
+
+/// `major:minor` of the whole disk holding block device `dev` (io.stat
+/// counts whole disks), from sysfs.
+fn whole_disk(dev: &Path) -> (u64, u64) {
+    let rdev = std::fs::metadata(dev)
+        .unwrap_or_else(|e| panic!("{}: {e}", dev.display()))
+        .rdev();
+    let sys = PathBuf::from(format!(
+        "/sys/dev/block/{}:{}",
+        // glibc's gnu_dev_major / gnu_dev_minor encoding of dev_t.
+        ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff),
+        (rdev & 0xff) | ((rdev >> 12) & !0xff)
+    ));
+    let disk = if sys.join("partition").exists() {
+        sys.canonicalize().unwrap().parent().unwrap().to_path_buf()
+    } else {
+        sys
+    };
+    let text = std::fs::read_to_string(disk.join("dev")).unwrap();
+    let (major, minor) = text.trim().split_once(':').unwrap();
+    (major.parse().unwrap(), minor.parse().unwrap())
+}
+
+/// The block device to read (and, when it is a scratch disk given in
+/// `PHOBOS_TEST_SCRATCH_DISK`, to write): otherwise the first disk in
+/// /sys/block that is not a loop, ram or zram device, read only.
+fn block_device() -> Option<(PathBuf, bool)> {
+    if let Some(disk) = std::env::var_os("PHOBOS_TEST_SCRATCH_DISK") {
+        return Some((PathBuf::from(disk), true));
+    }
+    let mut names: Vec<String> = std::fs::read_dir("/sys/block")
+        .ok()?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !["loop", "ram", "zram"].iter().any(|p| n.starts_with(p)))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| PathBuf::from("/dev").join(n))
+        .find(|p| p.exists())
+        .map(|p| (p, false))
+}
+
+#[test]
+fn privileged_v2_io_stat_counts_a_real_block_device() {
+    let test = "privileged_v2_io_stat_counts_a_real_block_device";
+    let Some((h, guard)) = unified(test) else {
+        return;
+    };
+    if h.locate(Controller::Io).map(|l| l.0) != Some(Version::V2) {
+        skip(test, "cgroup2 does not offer the io controller here");
+        return;
+    }
+    let Some((dev, writable)) = block_device() else {
+        skip(test, "no block device");
+        return;
+    };
+    let cg = &guard.0;
+    cg.create_with(&[Controller::Io]).unwrap();
+    // 16 direct reads of 64 KiB (and, on a scratch disk, 16 direct writes):
+    // no page cache, so every byte is a bio charged to the cgroup.
+    let dev_arg = dev.display().to_string();
+    let mut script =
+        format!("read go; dd if={dev_arg} of=/dev/null bs=64k count=16 iflag=direct 2>&1");
+    if writable {
+        script += &format!(
+            " && dd if=/dev/zero of={dev_arg} bs=64k count=16 oflag=direct conv=notrunc 2>&1"
+        );
+    }
+    let mut child = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    cg.add_process(child.id() as i32).unwrap();
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "dd on {dev_arg}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let (major, minor) = whole_disk(&dev);
+    let io = stats::io_stat(cg).unwrap();
+    let text = cg.read("io.stat").unwrap();
+    let find = |list: &[stats::DeviceIo]| {
+        *list
+            .iter()
+            .find(|d| (d.major, d.minor) == (major, minor))
+            .unwrap_or_else(|| panic!("{major}:{minor} not in io.stat: {text}"))
+    };
+    let (bytes, ios) = (find(&io.bytes), find(&io.ios));
+    assert!(bytes.read >= MB, "{text}");
+    assert!(ios.read >= 16, "{text}");
+    for d in [bytes, ios] {
+        assert_eq!(d.total, d.read + d.write + d.discard, "{text}");
+    }
+    if writable {
+        assert!(bytes.write >= MB, "{text}");
+        assert!(ios.write >= 16, "{text}");
+    }
+}
+
+#[test]
+fn privileged_v2_enabling_controllers_under_a_populated_cgroup_names_the_rule() {
+    let test = "privileged_v2_enabling_controllers_under_a_populated_cgroup_names_the_rule";
+    let Some((h, guard)) = unified(test) else {
+        return;
+    };
+    // A domain controller: threaded ones (cpu, cpuset, pids) may be enabled
+    // in a populated cgroup, which then becomes a threaded subtree's root.
+    // Phobos always asks for memory along with cpu and pids.
+    let Some(c) = [Controller::Memory, Controller::Io, Controller::Hugetlb]
+        .into_iter()
+        .find(|c| h.unified_controllers().iter().any(|n| n == c.name()))
+    else {
+        skip(test, "cgroup2 offers no domain controller here");
+        return;
+    };
+    // A service's cgroup with a process of its own, as systemd makes them.
+    let service = &guard.0;
+    service.create().unwrap();
+    let mut member = Command::new("sleep").arg("1000").spawn().unwrap();
+    service.add_process(member.id() as i32).unwrap();
+    let reaper = std::thread::spawn(move || member.wait().unwrap());
+
+    let container = service.child("phobos/c");
+    let err = container.create_with(&[c]).unwrap_err();
+    match &err {
+        Error::InternalProcesses { path, controllers } => {
+            assert_eq!(path, service.path());
+            assert_eq!(controllers, &format!("+{}", c.name()));
+        }
+        other => panic!("expected InternalProcesses, got {other:?}"),
+    }
+    let message = err.to_string();
+    assert!(message.contains("no-internal-process rule"), "{message}");
+    assert!(
+        message.contains(&service.path().display().to_string()),
+        "{message}"
+    );
+    assert!(!message.contains('\n'), "{message}");
+    // Refused before anything was created below the service.
+    assert!(!service.child("phobos").exists());
+
+    service.kill_all(Duration::from_secs(20)).unwrap();
+    reaper.join().unwrap();
+}

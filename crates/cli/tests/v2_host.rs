@@ -1,0 +1,390 @@
+//! `phobos` on a host whose controllers are all on cgroup2, as under
+//! systemd on every current distribution: init born in its cgroup with every
+//! controller already in force (CLONE_INTO_CGROUP), `io.stat` of a real
+//! block device in `phobos stats`, and the cgroups root placed in and next
+//! to a cgroup that holds processes (docs/operations.md).
+//!
+//! They need root and controllers on cgroup2; this project's hybrid host
+//! has its controllers on v1, so they run for real in the pure cgroup v2
+//! lane (scripts/v2-lane.sh), where `PHOBOS_TEST_PURE_V2` turns a skip into
+//! a failure.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+use phobos_cgroups::{Controller, Hierarchies, Version};
+
+const MB: u64 = 1024 * 1024;
+
+/// Prints why `test` does not run here; panics on a host declared pure v2.
+fn skip(test: &str, reason: &str) {
+    assert!(
+        std::env::var_os("PHOBOS_TEST_PURE_V2").is_none(),
+        "{test}: {reason}, yet PHOBOS_TEST_PURE_V2 says this host has it"
+    );
+    println!("skipping {test}: {reason}");
+}
+
+/// cgroup2's mount point when root and every controller the cgroups
+/// isolators use is on cgroup2; `None` after saying why not.
+fn v2_controllers(test: &str) -> Option<PathBuf> {
+    if !require_root(test) {
+        return None;
+    }
+    let h = Hierarchies::detect().unwrap();
+    let Some(mount) = h.unified_mount() else {
+        skip(test, "no cgroup2 filesystem is mounted");
+        return None;
+    };
+    for c in [
+        Controller::Cpu,
+        Controller::Memory,
+        Controller::Pids,
+        Controller::Io,
+    ] {
+        if h.locate(c).map(|l| l.0) != Some(Version::V2) {
+            skip(test, &format!("the {c} controller is not on cgroup2 here"));
+            return None;
+        }
+    }
+    Some(mount.to_path_buf())
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .to_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A cgroup made by the test (a stand-in for a systemd unit's), with a
+/// process of its own until dropped; drop kills what is left in it and
+/// removes it, deepest first.
+struct Unit {
+    dir: PathBuf,
+    member: Option<std::process::Child>,
+}
+
+impl Unit {
+    fn new(mount: &Path) -> Self {
+        let dir = mount.join(format!("phobos-test-{}.service", uuid::Uuid::new_v4()));
+        std::fs::create_dir(&dir).unwrap();
+        Unit { dir, member: None }
+    }
+
+    /// Puts a `sleep` into the unit's own cgroup (or `sub`, created).
+    fn populate(&mut self, sub: Option<&str>) {
+        let dir = sub.map_or(self.dir.clone(), |s| self.dir.join(s));
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = Command::new("sleep").arg("1000").spawn().unwrap();
+        std::fs::write(dir.join("cgroup.procs"), child.id().to_string()).unwrap();
+        self.member = Some(child);
+    }
+
+    /// `phobos` started inside `sub` of the unit (as an agent running in
+    /// that cgroup would start it), with `env`'s directories and
+    /// `cgroups_root`.
+    fn phobos(&self, sub: Option<&str>, env: &Env, cgroups_root: &str, args: &[&str]) -> Output {
+        let dir = sub.map_or(self.dir.clone(), |s| self.dir.join(s));
+        std::fs::create_dir_all(&dir).unwrap();
+        Command::new("sh")
+            .arg("-c")
+            .arg("echo $$ > \"$0\" && exec \"$@\"")
+            .arg(dir.join("cgroup.procs"))
+            .arg(PHOBOS)
+            .arg("--runtime-dir")
+            .arg(env.runtime.path())
+            .arg("--work-dir")
+            .arg(env.work.path())
+            .arg("--cgroups-root")
+            .arg(cgroups_root)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn name(&self) -> String {
+        self.dir.file_name().unwrap().to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for Unit {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.member.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        let mut stack = vec![self.dir.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    stack.push(e.path());
+                }
+            }
+            dirs.push(d);
+        }
+        for d in dirs.iter().rev() {
+            let _ = std::fs::write(d.join("cgroup.kill"), "1");
+            let _ = eventually(PATIENCE, || std::fs::remove_dir(d).is_ok() || !d.exists());
+        }
+    }
+}
+
+#[test]
+fn privileged_v2_init_is_born_in_its_cgroup_with_every_controller() {
+    let test = "privileged_v2_init_is_born_in_its_cgroup_with_every_controller";
+    let Some(mount) = v2_controllers(test) else {
+        return;
+    };
+    let env = Env::new();
+    // Stop the launcher right after clone3: nothing can have been migrated.
+    let mut launcher = env
+        .cmd()
+        .args([
+            "run",
+            "-d",
+            "--id",
+            "born",
+            "--isolation",
+            "filesystem/linux,cgroups/all,namespaces/pid",
+            "--cpus",
+            "0.5",
+            "--cpus-limit",
+            "1",
+            "--mem",
+            "64",
+            "--pids-limit",
+            "50",
+            "--",
+            "sleep",
+            "1000",
+        ])
+        .env("PHOBOS_STOP_AT", "forked")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = launcher.id();
+    let mut ended = None;
+    let stopped = eventually(PATIENCE, || {
+        ended = launcher.try_wait().unwrap();
+        ended.is_some() || proc_state(pid) == Some('T')
+    });
+    if let Some(status) = ended {
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut launcher.stderr.take().unwrap(), &mut err).unwrap();
+        panic!("the launch ended before forking init: {status:?}: {err}");
+    }
+    assert!(stopped, "the launcher never forked init");
+    let mut inits = Vec::new();
+    assert!(eventually(PATIENCE, || {
+        inits = inits_of(env.runtime.path());
+        !inits.is_empty()
+    }));
+    let init = inits[0];
+    let rel = env.cgroup_rel("born");
+    assert_eq!(
+        read(Path::new(&format!("/proc/{init}/cgroup"))),
+        format!("0::{rel}"),
+        "init was not born in its cgroup"
+    );
+    // Every controller, with its limits, was in force before init existed.
+    let dir = mount.join(rel.trim_start_matches('/'));
+    let controllers = read(&dir.join("cgroup.controllers"));
+    for c in ["cpu", "memory", "pids", "io"] {
+        assert!(
+            controllers.split_whitespace().any(|n| n == c),
+            "{c} not in {controllers}"
+        );
+    }
+    assert_eq!(read(&dir.join("cpu.weight")), "20");
+    assert_eq!(read(&dir.join("cpu.max")), "100000 100000");
+    assert_eq!(read(&dir.join("memory.max")), (64 * MB).to_string());
+    assert_eq!(read(&dir.join("pids.max")), "50");
+    assert!(read(&dir.join("pids.current")).parse::<u64>().unwrap() >= 1);
+
+    // The launch goes on without moving init, and ends RUNNING.
+    // SAFETY: kill(2) with a pid and SIGCONT.
+    unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+    assert!(launcher.wait().unwrap().success());
+    assert_eq!(env.status_json("born")["state"], "RUNNING");
+    assert_eq!(
+        read(Path::new(&format!("/proc/{init}/cgroup"))),
+        format!("0::{rel}")
+    );
+    env.ok(&["destroy", "born"]);
+    assert!(!dir.exists(), "cgroup left behind");
+}
+
+/// The block device to read: the scratch disk the lane attaches
+/// (`PHOBOS_TEST_SCRATCH_DISK`), else the first disk in /sys/block that is
+/// not a loop, ram or zram device.
+fn block_device() -> Option<PathBuf> {
+    if let Some(disk) = std::env::var_os("PHOBOS_TEST_SCRATCH_DISK") {
+        return Some(PathBuf::from(disk));
+    }
+    let mut names: Vec<String> = std::fs::read_dir("/sys/block")
+        .ok()?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !["loop", "ram", "zram"].iter().any(|p| n.starts_with(p)))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| PathBuf::from("/dev").join(n))
+        .find(|p| p.exists())
+}
+
+#[test]
+fn privileged_v2_stats_report_io_of_a_real_block_device() {
+    let test = "privileged_v2_stats_report_io_of_a_real_block_device";
+    if v2_controllers(test).is_none() {
+        return;
+    }
+    let Some(dev) = block_device() else {
+        skip(test, "no block device");
+        return;
+    };
+    let name = dev.file_name().unwrap().to_string_lossy().into_owned();
+    let Ok(numbers) = std::fs::read_to_string(format!("/sys/class/block/{name}/dev")) else {
+        skip(test, &format!("{} is not a whole disk", dev.display()));
+        return;
+    };
+    let (major, minor) = numbers.trim().split_once(':').unwrap();
+    let (major, minor): (u64, u64) = (major.parse().unwrap(), minor.parse().unwrap());
+    let env = Env::new();
+    let script = format!(
+        "dd if={} of=/dev/null bs=64k count=16 iflag=direct 2>/dev/null; touch done; sleep 1000",
+        dev.display()
+    );
+    env.ok(&[
+        "run",
+        "-d",
+        "--id",
+        "io",
+        "--isolation",
+        "cgroups/blkio",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(
+        eventually(PATIENCE, || env.sandbox("io").join("done").exists()),
+        "dd never finished"
+    );
+    let stats: serde_json::Value =
+        serde_json::from_str(&env.ok(&["stats", "io", "--json"])).unwrap();
+    let throttling = stats["blkio_statistics"]["throttling"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no blkio statistics: {stats}"));
+    let device = throttling
+        .iter()
+        .find(|t| {
+            t["device"]["major_number"].as_u64() == Some(major)
+                && t["device"]["minor_number"].as_u64() == Some(minor)
+        })
+        .unwrap_or_else(|| panic!("{major}:{minor} not reported: {stats}"));
+    let value = |list: &str, op: &str| {
+        device[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["op"] == op)
+            .and_then(|v| v["value"].as_u64())
+            .unwrap_or_else(|| panic!("no {op} in {list}: {device}"))
+    };
+    assert!(value("io_service_bytes", "READ") >= MB, "{device}");
+    assert!(value("io_serviced", "READ") >= 16, "{device}");
+    assert!(value("io_service_bytes", "TOTAL") >= value("io_service_bytes", "READ"));
+    env.ok(&["destroy", "io"]);
+}
+
+#[test]
+fn privileged_v2_cgroups_root_inside_a_populated_cgroup_fails_in_one_line() {
+    let test = "privileged_v2_cgroups_root_inside_a_populated_cgroup_fails_in_one_line";
+    let Some(mount) = v2_controllers(test) else {
+        return;
+    };
+    let env = Env::new();
+    // phobos runs in the unit's own cgroup, which therefore holds processes,
+    // and is asked to put its containers below it.
+    let mut unit = Unit::new(&mount);
+    unit.populate(None);
+    let root = format!("{}/phobos", unit.name());
+    let out = unit.phobos(None, &env, &root, &["run", "--id", "svc1", "--", "true"]);
+    let err = stderr(&out);
+    // A runtime failure, not bad input (2): `run` says "the container did
+    // not start" with 255 (README), every other command 1.
+    assert_eq!(out.status.code(), Some(255), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("no-internal-process rule"), "{err}");
+    assert!(err.contains(&unit.dir.display().to_string()), "{err}");
+    // No container cgroup anywhere below the unit.
+    assert!(!unit.dir.join("phobos/svc1").exists());
+    assert!(!mount.join(&env.cgroups_root).join("svc1").exists());
+    // The container's record says why, as for any failed launch.
+    let t = env.wait_json("svc1");
+    assert_eq!(t["state"], "TASK_FAILED", "{t}");
+    assert_eq!(t["reason"], "REASON_CONTAINER_LAUNCH_FAILED", "{t}");
+    assert!(
+        t["message"]
+            .as_str()
+            .unwrap()
+            .contains("no-internal-process"),
+        "{t}"
+    );
+}
+
+#[test]
+fn privileged_v2_delegated_unit_with_the_agent_in_a_leaf_works() {
+    let test = "privileged_v2_delegated_unit_with_the_agent_in_a_leaf_works";
+    let Some(mount) = v2_controllers(test) else {
+        return;
+    };
+    let env = Env::new();
+    // docs/operations.md: the agent in <unit>/supervisor, containers under
+    // <unit>/containers; the unit's own cgroup holds no process.
+    let mut unit = Unit::new(&mount);
+    unit.populate(Some("supervisor"));
+    let root = format!("{}/containers", unit.name());
+    let out = unit.phobos(
+        Some("supervisor"),
+        &env,
+        &root,
+        &[
+            "run",
+            "--id",
+            "leaf",
+            "--mem",
+            "64",
+            "--",
+            "sh",
+            "-c",
+            "cat /proc/self/cgroup; exit 3",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("0::/{root}/leaf")
+    );
+    let enabled = read(&unit.dir.join("cgroup.subtree_control"));
+    for c in ["cpu", "memory", "pids"] {
+        assert!(enabled.split_whitespace().any(|n| n == c), "{enabled}");
+    }
+    assert!(
+        !unit.dir.join("containers/leaf").exists(),
+        "cgroup left behind"
+    );
+}

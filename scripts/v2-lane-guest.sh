@@ -1,0 +1,55 @@
+#!/bin/sh
+# PID 1 of the pure cgroup v2 lane's guest (see scripts/v2-lane.sh): the
+# host's / is the root, read-only over 9p; /run is a tmpfs holding
+# v2-lane.env. Mounts what a systemd host has (cgroup2 only, with systemd's
+# options) and tmpfs wherever tests write, runs the selected tests with
+# nextest from the host's build, prints `V2LANE-RESULT <status>` and powers
+# off. As PID 1 this shell also reaps orphans: `wait` collects any child.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export LANG=C.UTF-8 HOME=/tmp/home TMPDIR=/tmp RUST_BACKTRACE=1
+. /run/v2-lane.env
+
+finish() {
+  echo "V2LANE-RESULT $1"
+  sync
+  echo o >/proc/sysrq-trigger
+  sleep 30
+}
+
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs -o mode=1777 tmpfs /var/tmp
+mount -t tmpfs -o mode=755 tmpfs /var/lib
+mkdir -p /dev/pts /dev/shm /dev/mqueue "$HOME"
+mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
+mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+mount -t mqueue mqueue /dev/mqueue
+[ -e /dev/ptmx ] || ln -s pts/ptmx /dev/ptmx
+# cgroup2 alone, as systemd mounts it.
+mount -t cgroup2 -o nsdelegate,memory_recursiveprot cgroup2 /sys/fs/cgroup || finish 125
+ip link set lo up 2>/dev/null
+hostname v2-lane
+
+echo "v2-lane guest: kernel $(uname -r), $(nproc) CPUs, cgroup mounts:"
+grep cgroup /proc/self/mountinfo | cut -d' ' -f5,9-
+echo "v2-lane guest: cgroup.controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
+echo "v2-lane guest: scratch disk $V2LANE_DISK: $(cat /sys/class/block/${V2LANE_DISK#/dev/}/size 2>/dev/null) sectors"
+
+# The tests use the scratch disk for io.stat and know they must not skip
+# what a pure cgroup v2 host has.
+export PHOBOS_TEST_SCRATCH_DISK="$V2LANE_DISK" PHOBOS_TEST_PURE_V2=1
+cd "$V2LANE_REPO" || finish 125
+"$V2LANE_NEXTEST" nextest run \
+  --binaries-metadata "$V2LANE_DIR/binaries.json" \
+  --cargo-metadata "$V2LANE_DIR/cargo-metadata.json" \
+  --workspace-remap "$V2LANE_REPO" \
+  --profile v2-lane --test-threads "$V2LANE_THREADS" --color never --show-progress counter \
+  -E "$V2LANE_FILTER" </dev/null &
+wait $!
+rc=$?
+left=$(find /sys/fs/cgroup -mindepth 1 -type d | head -n 20)
+if [ -n "$left" ]; then
+  echo "v2-lane guest: cgroups left behind:"
+  echo "$left"
+  [ "$rc" -eq 0 ] && rc=1
+fi
+finish "$rc"
