@@ -350,6 +350,11 @@ pub struct SecurityArgs {
     /// no-new-privileges (repeatable).
     #[arg(long, value_name = "OPT")]
     pub security_opt: Vec<String>,
+    /// Allow a host device: HOST[:CONTAINER][:rwm] (repeatable; the
+    /// cgroups/devices isolator denies every other one but Mesos's
+    /// default list).
+    #[arg(long, value_name = "HOST[:CONTAINER][:rwm]")]
+    pub device: Vec<String>,
 }
 
 const IMAGES: &str = "Images";

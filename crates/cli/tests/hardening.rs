@@ -286,3 +286,45 @@ fn bad_hardening_input_is_one_line_exit_2_and_changes_nothing() {
     let after: Vec<_> = std::fs::read_dir(env.work.path()).unwrap().collect();
     assert_eq!(before.len(), after.len(), "nothing created in the work dir");
 }
+
+#[test]
+fn privileged_devices_are_denied_but_the_default_list() {
+    if !require_root("privileged_devices_are_denied_but_the_default_list") {
+        return;
+    }
+    if !std::path::Path::new("/sys/fs/cgroup/devices/devices.allow").exists() {
+        println!("skipping: no cgroup v1 devices controller (v2 is not restricted yet)");
+        return;
+    }
+    // A host block device root can open here (an unbound loop device).
+    let block = "/dev/loop0";
+    if std::fs::File::open(block).is_err() {
+        println!("skipping: {block} cannot be opened on this host");
+        return;
+    }
+    let env = Env::new();
+    let probe = format!(
+        "head -c1 {block} >/dev/null && echo block-open || echo block-denied; \
+         echo x >/dev/null && head -c1 /dev/zero >/dev/null && echo null-zero-ok"
+    );
+    let out = env.run(&["run", "--id", "dev1", "--", "sh", "-c", &probe]);
+    let all = text(&out);
+    assert!(all.contains("block-denied"), "{all}");
+    assert!(all.contains("null-zero-ok"), "{all}");
+    let out = env.run(&[
+        "run",
+        "--device",
+        &format!("{block}:r"),
+        "--",
+        "sh",
+        "-c",
+        &probe,
+    ]);
+    let all = text(&out);
+    assert!(all.contains("block-open"), "--device allows it: {all}");
+    // The devices cgroup went with the container.
+    let cg = std::path::Path::new("/sys/fs/cgroup/devices")
+        .join(&env.cgroups_root)
+        .join("dev1");
+    assert!(!cg.exists(), "{} left behind", cg.display());
+}

@@ -55,6 +55,7 @@ pub const KEYS: &[&str] = &[
     "bounding_capabilities",
     "seccomp_config_dir",
     "seccomp_profile_name",
+    "allowed_devices",
     "log.level",
     "log.format",
     "log.destination",
@@ -317,6 +318,10 @@ pub struct Config {
     /// Mesos `--seccomp_profile_name`: the default profile (relative to
     /// `seccomp_config_dir`); `None`: the built-in default.
     pub seccomp_profile_name: Option<String>,
+    /// Mesos `--allowed_devices`: devices every container may use besides
+    /// the default list, in Docker's `--device` spelling
+    /// (`/dev/fuse:rwm`).
+    pub allowed_devices: Vec<String>,
     /// Logging.
     pub log: LogConfig,
 }
@@ -383,6 +388,7 @@ impl Config {
             bounding_capabilities: None,
             seccomp_config_dir: None,
             seccomp_profile_name: None,
+            allowed_devices: Vec::new(),
             log: LogConfig {
                 level: LogLevel::Info,
                 format: LogFormat::Human,
@@ -448,6 +454,7 @@ impl Config {
                 .map(path)
                 .unwrap_or_default(),
             "seccomp_profile_name" => self.seccomp_profile_name.clone().unwrap_or_default(),
+            "allowed_devices" => self.allowed_devices.join(","),
             "log.level" => match self.log.level {
                 LogLevel::Off => "off",
                 LogLevel::Error => "error",
@@ -597,6 +604,7 @@ impl Config {
                 }
                 self.seccomp_profile_name = Some(name);
             }
+            "allowed_devices" => self.allowed_devices = name_list(value)?,
             "log.level" => {
                 self.log.level = one_of(
                     value,

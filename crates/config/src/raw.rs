@@ -45,6 +45,7 @@ pub(crate) struct RawConfig {
     bounding_capabilities: Field,
     seccomp_config_dir: Field,
     seccomp_profile_name: Field,
+    allowed_devices: Field,
     log: Option<RawLog>,
 }
 
@@ -107,6 +108,7 @@ impl RawConfig {
             ("bounding_capabilities", self.bounding_capabilities),
             ("seccomp_config_dir", self.seccomp_config_dir),
             ("seccomp_profile_name", self.seccomp_profile_name),
+            ("allowed_devices", self.allowed_devices),
             ("log.level", log.level),
             ("log.format", log.format),
             ("log.destination", log.destination),

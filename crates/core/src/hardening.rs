@@ -103,6 +103,10 @@ pub struct Hardening {
     /// `None`: unconfined.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp: Option<SeccompProfile>,
+    /// Devices allowed besides the default list (`cgroups/devices`), as
+    /// cgroup v1 `devices.allow` lines (`c 10:229 rwm`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
 }
 
 impl Hardening {

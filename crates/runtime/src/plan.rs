@@ -186,6 +186,12 @@ pub enum PlanError {
 pub trait Host {
     /// The isolators a launcher gets when none are configured.
     fn default_isolation(&self, launcher: LauncherKind) -> Vec<String>;
+
+    /// Whether device access can be restricted (a cgroup v1 devices
+    /// controller).
+    fn has_v1_devices(&self) -> bool {
+        true
+    }
 }
 
 /// This machine, through the Mesos containerizer's view of its cgroups.
@@ -194,6 +200,12 @@ pub struct RealHost<'a>(pub &'a phobos_mesos::MesosContainerizer);
 impl Host for RealHost<'_> {
     fn default_isolation(&self, launcher: LauncherKind) -> Vec<String> {
         phobos_mesos::isolator::default_isolation_with(launcher, self.0.hierarchies())
+    }
+
+    fn has_v1_devices(&self) -> bool {
+        self.0
+            .hierarchies()
+            .is_some_and(|h| h.locate(phobos_cgroups::Controller::Devices).is_some())
     }
 }
 
@@ -370,7 +382,13 @@ impl<'a> Planner<'a> {
                 return Err(PlanError::RootfsNeedsFilesystemLinux(isolation.join(",")));
             }
         }
-        let hardening = crate::security::hardening(self.settings, &intent.security, &isolation)?;
+        let hardening = crate::security::hardening(
+            self.settings,
+            &intent.security,
+            &isolation,
+            self.host.has_v1_devices(),
+            warnings,
+        )?;
         Ok(MesosPart {
             launcher,
             isolation,

@@ -28,6 +28,8 @@ pub struct SecurityIntent {
     pub ulimits: Vec<String>,
     /// Docker's `--security-opt` values.
     pub security_opts: Vec<String>,
+    /// Docker's `--device HOST[:CONTAINER][:rwm]`.
+    pub devices: Vec<String>,
 }
 
 impl SecurityIntent {
@@ -45,6 +47,8 @@ pub enum SecurityError {
     RLimit(#[from] RLimitError),
     #[error(transparent)]
     Seccomp(#[from] SeccompError),
+    #[error(transparent)]
+    Device(#[from] phobos_mesos::security::devices::DeviceError),
     #[error("{what} needs the {isolator} isolator, which is not in the isolation")]
     NeedsIsolator {
         what: String,
@@ -73,11 +77,19 @@ fn profile_path(settings: &Settings, name: &str) -> Result<PathBuf, SecurityErro
     }
 }
 
-/// Decides a Mesos container's hardening for its resolved `isolation`.
+/// The warning when device access cannot be restricted.
+pub const NO_DEVICES_CONTROLLER: &str = "cgroups/devices: this host has no cgroup v1 devices controller \
+(on cgroup v2 a device eBPF program is needed, which Phobos does not load yet); \
+device access is not restricted";
+
+/// Decides a Mesos container's hardening for its resolved `isolation`;
+/// `v1_devices` says whether the host has a v1 devices controller.
 pub fn hardening(
     settings: &Settings,
     intent: &SecurityIntent,
     isolation: &[String],
+    v1_devices: bool,
+    warnings: &mut Vec<String>,
 ) -> Result<Hardening, PlanError> {
     let on = |name: &str| isolation.iter().any(|n| n == name);
     let config = settings.config();
@@ -152,7 +164,26 @@ pub fn hardening(
         }
         None
     };
+    let mut devices = Vec::new();
+    let configured = &config.allowed_devices;
+    for spec in configured {
+        devices.push(
+            phobos_mesos::security::devices::parse_device(spec)
+                .map_err(|e| settings.loaded().invalid("allowed_devices", spec, e))?,
+        );
+    }
+    for spec in &intent.devices {
+        devices.push(
+            phobos_mesos::security::devices::parse_device(spec).map_err(SecurityError::from)?,
+        );
+    }
+    if !v1_devices && (on("cgroups/devices") || !intent.devices.is_empty()) {
+        warnings.push(NO_DEVICES_CONTROLLER.to_owned());
+    } else if !intent.devices.is_empty() && !on("cgroups/devices") {
+        return Err(needs(format!("device {:?}", intent.devices[0]), "cgroups/devices").into());
+    }
     Ok(Hardening {
+        devices,
         capabilities,
         no_new_privileges: nnp,
         rlimits,
@@ -171,6 +202,7 @@ pub fn docker_parameters(intent: &SecurityIntent) -> Vec<(String, String)> {
         .security_opts
         .iter()
         .for_each(|o| push("security-opt", o));
+    intent.devices.iter().for_each(|d| push("device", d));
     if intent.no_new_privileges {
         push("security-opt", "no-new-privileges");
     }

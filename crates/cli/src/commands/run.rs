@@ -217,6 +217,7 @@ pub(crate) fn intent(args: &RunArgs) -> anyhow::Result<LaunchIntent> {
             no_new_privileges: args.security.no_new_privileges,
             ulimits: args.security.ulimit.clone(),
             security_opts: args.security.security_opt.clone(),
+            devices: args.security.device.clone(),
         },
         ..LaunchIntent::default()
     })

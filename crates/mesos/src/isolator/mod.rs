@@ -207,6 +207,7 @@ const BUILT_IN: &[&str] = &[
     "cgroups/mem",
     "cgroups/pids",
     "cgroups/blkio",
+    "cgroups/devices",
     "namespaces/pid",
     "namespaces/ipc",
     "namespaces/uts",
@@ -263,6 +264,7 @@ pub fn default_isolation_with(
             ("cgroups/cpu", &[C::Cpu, C::Cpuacct][..]),
             ("cgroups/mem", &[C::Memory][..]),
             ("cgroups/pids", &[C::Pids][..]),
+            ("cgroups/devices", &[C::Devices][..]),
         ] {
             if controllers.iter().all(|c| h.locate(*c).is_some()) {
                 names.push(name);

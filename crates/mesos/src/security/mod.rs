@@ -16,6 +16,7 @@
 //! it, and allocates nothing.
 
 pub mod capabilities;
+pub mod devices;
 pub mod nnp;
 pub mod rlimits;
 pub mod seccomp;
