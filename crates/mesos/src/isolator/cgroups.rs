@@ -819,6 +819,7 @@ mod tests {
             volumes: vec![],
             sandbox_directory: None,
             network: Default::default(),
+            image: None,
             hardening: Default::default(),
         };
         let c = iso.prepare(&config).unwrap().unwrap();
