@@ -818,6 +818,7 @@ mod tests {
             rootfs: None,
             volumes: vec![],
             sandbox_directory: None,
+            image: None,
             hardening: Default::default(),
         };
         let c = iso.prepare(&config).unwrap().unwrap();
