@@ -17,12 +17,16 @@ RUNS="${1:-30}"
 command -v hyperfine >/dev/null || apt-get install -y -qq hyperfine >/dev/null 2>&1 \
   || { apt-get update -qq && apt-get install -y -qq hyperfine; }
 [ -x /usr/lib/cni/bridge ] || apt-get install -y -qq containernetworking-plugins
+# Stop the engine afterwards only if this script started it: a dockerd
+# that already answered belongs to someone else.
+engine_was_up=0
+"${DOCKER:-/usr/bin/docker}" info >/dev/null 2>&1 && engine_was_up=1
 scripts/docker-test-setup.sh >&2
 had_bridge=0
 [ -e /sys/class/net/phobos0 ] && had_bridge=1
 work=$(mktemp -d /tmp/phobos-net-bench.XXXXXX)
 cleanup() {
-  scripts/docker-test-teardown.sh >&2 || true
+  [ "$engine_was_up" = 1 ] || scripts/docker-test-teardown.sh >&2 || true
   umount -l "$work/run/net" 2>/dev/null || true
   [ "$had_bridge" = 1 ] || ip link del phobos0 2>/dev/null || true
   rm -rf "$work"
