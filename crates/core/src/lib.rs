@@ -9,6 +9,7 @@ pub mod containerizer;
 pub mod id;
 pub mod image_config;
 pub mod input;
+pub mod resolve;
 pub mod resources;
 pub mod safe_fs;
 pub mod state;
