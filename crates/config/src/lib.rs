@@ -43,6 +43,7 @@ pub const KEYS: &[&str] = &[
     "docker_kill_orphans",
     "docker_remove_delay",
     "container_disk_watch_interval",
+    "fetcher_stall_timeout",
     "enforce_container_disk_quota",
     "ecp_termination",
     "image_providers",
@@ -280,6 +281,9 @@ pub struct Config {
     pub docker_remove_delay: Duration,
     /// How often disk usage is measured.
     pub container_disk_watch_interval: Duration,
+    /// Mesos `--fetcher_stall_timeout`: a download with no byte for this
+    /// long fails the launch (default 60s).
+    pub fetcher_stall_timeout: Duration,
     /// Kill containers that exceed their disk quota.
     pub enforce_container_disk_quota: bool,
     /// Which `Termination` the ECP writes.
@@ -353,6 +357,7 @@ impl Config {
             docker_kill_orphans: true,
             docker_remove_delay: Duration::ZERO,
             container_disk_watch_interval: Duration::from_secs(15),
+            fetcher_stall_timeout: Duration::from_secs(60),
             enforce_container_disk_quota: false,
             ecp_termination: EcpTermination::V0_26,
             image_providers: Vec::new(),
@@ -402,6 +407,7 @@ impl Config {
             "docker_kill_orphans" => self.docker_kill_orphans.to_string(),
             "docker_remove_delay" => format_duration(self.docker_remove_delay),
             "container_disk_watch_interval" => format_duration(self.container_disk_watch_interval),
+            "fetcher_stall_timeout" => format_duration(self.fetcher_stall_timeout),
             "enforce_container_disk_quota" => self.enforce_container_disk_quota.to_string(),
             "ecp_termination" => match self.ecp_termination {
                 EcpTermination::V0_26 => "0.26",
@@ -507,6 +513,13 @@ impl Config {
                     return Err("the interval must be greater than zero".to_owned());
                 }
                 self.container_disk_watch_interval = interval;
+            }
+            "fetcher_stall_timeout" => {
+                let timeout = duration(value)?;
+                if timeout.is_zero() {
+                    return Err("the timeout must be greater than zero".to_owned());
+                }
+                self.fetcher_stall_timeout = timeout;
             }
             "enforce_container_disk_quota" => self.enforce_container_disk_quota = boolean(value)?,
             "ecp_termination" => {

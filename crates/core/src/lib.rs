@@ -20,7 +20,7 @@ pub mod time;
 pub mod volume;
 pub mod wait_status;
 
-pub use config::{CommandSpec, ContainerConfig, IsolatorFlags, LauncherKind};
+pub use config::{CommandSpec, ContainerConfig, FetchUri, IsolatorFlags, LauncherKind};
 pub use containerizer::{BoxError, Composing, Containerizer, Operation, Outcome};
 pub use id::{ContainerId, InvalidContainerId};
 pub use image_config::{CommandRequest, ImageConfig, MergeError, MergedCommand};

@@ -33,7 +33,7 @@ use std::time::Duration;
 use phobos_core::SafeDir;
 
 pub use extract::{ExtractError, Extracted, extract_tar};
-pub use spec::{Scheme, SpecError, Uri, scheme};
+pub use spec::{Scheme, SpecError, Uri, UriExt, parse_spec, scheme};
 
 /// Mesos's `--fetcher_stall_timeout` default.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);

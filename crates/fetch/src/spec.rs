@@ -3,20 +3,8 @@
 
 use std::path::{Component, Path};
 
-/// One URI to fetch into the sandbox, with Mesos's fields.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Uri {
-    pub value: String,
-    /// `chmod 0755` the file; an executable is never extracted (Mesos).
-    pub executable: bool,
-    /// Extract a recognised archive (default true).
-    pub extract: bool,
-    /// Asked for the cache; there is no cache yet, so it is downloaded
-    /// directly (what Mesos does when a URI cannot be cached).
-    pub cache: bool,
-    /// The file's name in the sandbox (sub-directories allowed).
-    pub output_file: Option<String>,
-}
+/// One URI to fetch (the type every crate shares, from `phobos_core`).
+pub use phobos_core::FetchUri as Uri;
 
 /// How a URI is fetched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,52 +38,53 @@ pub enum SpecError {
     NoName(String),
 }
 
-impl Uri {
-    /// A URI with Mesos's defaults (extract, nothing else).
-    pub fn new(value: impl Into<String>) -> Self {
-        Uri {
-            value: value.into(),
-            executable: false,
-            extract: true,
-            cache: false,
-            output_file: None,
-        }
+/// Parses a `--fetch URI[,executable][,extract=false][,cache][,output_file=NAME]`
+/// spec and checks the URI (see [`UriExt::check`]).
+pub fn parse_spec(spec: &str) -> Result<Uri, SpecError> {
+    let mut parts = spec.split(',');
+    // Leading whitespace is trimmed (MESOS-2862).
+    let value = parts.next().unwrap_or("").trim_start();
+    if value.is_empty() {
+        return Err(SpecError::EmptyUri(spec.to_owned()));
     }
-
-    /// Parses a `--fetch` spec and checks the URI (see [`Uri::check`]).
-    pub fn parse(spec: &str) -> Result<Self, SpecError> {
-        let mut parts = spec.split(',');
-        // Leading whitespace is trimmed (MESOS-2862).
-        let value = parts.next().unwrap_or("").trim_start();
-        if value.is_empty() {
-            return Err(SpecError::EmptyUri(spec.to_owned()));
-        }
-        let mut uri = Uri::new(value);
-        for option in parts {
-            match option {
-                "executable" | "executable=true" => uri.executable = true,
-                "extract=false" => uri.extract = false,
-                "extract" | "extract=true" => uri.extract = true,
-                "cache" | "cache=true" => uri.cache = true,
-                "cache=false" => uri.cache = false,
-                o if o.starts_with("output_file=") => {
-                    uri.output_file = Some(o["output_file=".len()..].to_owned());
-                }
-                o => {
-                    return Err(SpecError::UnknownOption {
-                        spec: spec.to_owned(),
-                        option: o.to_owned(),
-                    });
-                }
+    let mut uri = Uri::new(value);
+    for option in parts {
+        match option {
+            "executable" | "executable=true" => uri.executable = true,
+            "extract=false" => uri.extract = false,
+            "extract" | "extract=true" => uri.extract = true,
+            "cache" | "cache=true" => uri.cache = true,
+            "cache=false" => uri.cache = false,
+            o if o.starts_with("output_file=") => {
+                uri.output_file = Some(o["output_file=".len()..].to_owned());
+            }
+            o => {
+                return Err(SpecError::UnknownOption {
+                    spec: spec.to_owned(),
+                    option: o.to_owned(),
+                });
             }
         }
-        uri.check()?;
-        Ok(uri)
     }
+    uri.check()?;
+    Ok(uri)
+}
 
+/// Checking a URI and naming its file.
+pub trait UriExt {
     /// Checks the URI's scheme and the file name it gives, without
     /// fetching (what the ECP's `CommandInfo.uris` also goes through).
-    pub fn check(&self) -> Result<Scheme, SpecError> {
+    fn check(&self) -> Result<Scheme, SpecError>;
+    /// The path of the fetched file relative to the sandbox: `output_file`,
+    /// or the URI path's last component (query and fragment dropped, unlike
+    /// Mesos's MESOS-1686).
+    fn name(&self) -> Result<String, SpecError>;
+}
+
+impl UriExt for Uri {
+    /// Checks the URI's scheme and the file name it gives, without
+    /// fetching (what the ECP's `CommandInfo.uris` also goes through).
+    fn check(&self) -> Result<Scheme, SpecError> {
         if self.value.trim_start().is_empty() {
             return Err(SpecError::EmptyUri(self.value.clone()));
         }
@@ -107,7 +96,7 @@ impl Uri {
     /// The path of the fetched file relative to the sandbox: `output_file`,
     /// or the URI path's last component (query and fragment dropped, unlike
     /// Mesos's MESOS-1686).
-    pub fn name(&self) -> Result<String, SpecError> {
+    fn name(&self) -> Result<String, SpecError> {
         if let Some(out) = &self.output_file {
             if !relative_inside(Path::new(out)) || out.contains('\0') {
                 return Err(SpecError::BadOutputFile(out.clone()));
@@ -200,45 +189,45 @@ mod tests {
 
     #[test]
     fn parses_options() {
-        let u = Uri::parse("http://h/a.tgz,executable,extract=false,output_file=bin/x").unwrap();
+        let u = parse_spec("http://h/a.tgz,executable,extract=false,output_file=bin/x").unwrap();
         assert_eq!(u.value, "http://h/a.tgz");
         assert!(u.executable && !u.extract);
         assert_eq!(u.name().unwrap(), "bin/x");
-        assert_eq!(Uri::parse("  /tmp/f").unwrap().value, "/tmp/f");
+        assert_eq!(parse_spec("  /tmp/f").unwrap().value, "/tmp/f");
     }
 
     #[test]
     fn refuses_bad_specs() {
-        assert_eq!(Uri::parse(""), Err(SpecError::EmptyUri(String::new())));
+        assert_eq!(parse_spec(""), Err(SpecError::EmptyUri(String::new())));
         assert_eq!(
-            Uri::parse(",executable"),
+            parse_spec(",executable"),
             Err(SpecError::EmptyUri(",executable".into()))
         );
         assert!(matches!(
-            Uri::parse("/x,exec"),
+            parse_spec("/x,exec"),
             Err(SpecError::UnknownOption { option, .. }) if option == "exec"
         ));
         for bad in ["hdfs://nn/x", "s3://b/k", "ftp://h/f"] {
-            let e = Uri::parse(bad).unwrap_err();
+            let e = parse_spec(bad).unwrap_err();
             assert!(
                 matches!(e, SpecError::UnsupportedScheme { .. }),
                 "{bad}: {e}"
             );
             assert_eq!(e.to_string().lines().count(), 1);
         }
-        assert!(matches!(Uri::parse("http:///x"), Err(SpecError::NoHost(_))));
+        assert!(matches!(parse_spec("http:///x"), Err(SpecError::NoHost(_))));
         assert!(matches!(
-            Uri::parse("file://host/x"),
+            parse_spec("file://host/x"),
             Err(SpecError::BadFileUri(_))
         ));
         for out in ["../x", "/etc/x", "a/../../x", ""] {
             let spec = format!("/f,output_file={out}");
             assert!(
-                matches!(Uri::parse(&spec), Err(SpecError::BadOutputFile(_))),
+                matches!(parse_spec(&spec), Err(SpecError::BadOutputFile(_))),
                 "{spec}"
             );
         }
-        assert!(matches!(Uri::parse("http://h/"), Err(SpecError::NoName(_))));
+        assert!(matches!(parse_spec("http://h/"), Err(SpecError::NoName(_))));
     }
 
     #[test]

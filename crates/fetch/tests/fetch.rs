@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use phobos_fetch::{Cause, ExtractError, Settings, Uri, fetch_all};
+use phobos_fetch::{Cause, ExtractError, Settings, Uri, fetch_all, parse_spec};
 
 #[derive(Clone)]
 enum Reply {
@@ -152,7 +152,7 @@ fn http_file_executable_and_owned_by_the_user() {
         Reply::Body(b"#!/bin/sh\n".to_vec()),
     )]));
     let (_scratch, sb) = sandbox();
-    let mut uri = Uri::parse(&format!("{base}/bin/tool?v=2,executable")).unwrap();
+    let mut uri = parse_spec(&format!("{base}/bin/tool?v=2,executable")).unwrap();
     uri.cache = true; // no cache yet: fetched directly
     let s = Settings {
         owner: Some((65534, 65534)),
@@ -215,7 +215,7 @@ fn extract_false_keeps_the_archive_and_gz_is_gunzipped() {
     ]));
     let (_scratch, sb) = sandbox();
     let uris = [
-        Uri::parse(&format!(
+        parse_spec(&format!(
             "{base}/a.tar,extract=false,output_file=keep/a.tar"
         ))
         .unwrap(),
@@ -358,7 +358,7 @@ fn a_planted_symlink_in_the_sandbox_is_replaced_not_followed() {
     assert_eq!(std::fs::read(&victim).unwrap(), b"old");
     assert_eq!(std::fs::read(sb.join("f")).unwrap(), b"new");
     let err = fetch_all(
-        &[Uri::parse(&format!("{base}/f,output_file=d/f")).unwrap()],
+        &[parse_spec(&format!("{base}/f,output_file=d/f")).unwrap()],
         &sb,
         &settings(),
     )

@@ -785,6 +785,8 @@ mod tests {
             rootfs: None,
             volumes: vec![],
             sandbox_directory: None,
+            fetch: vec![],
+            fetcher_stall_timeout_secs: None,
         };
         let c = iso.prepare(&config).unwrap().unwrap();
         let watch = c.oom_watch.unwrap();

@@ -123,6 +123,11 @@ pub fn translate(
         .and_then(|(c, _)| c.hostname.clone())
         .filter(|h| !h.is_empty());
 
+    let fetch = if route == Route::Mesos {
+        command_info.uris.iter().map(fetch_uri).collect()
+    } else {
+        Vec::new()
+    };
     Ok(Translated {
         route,
         intent: LaunchIntent {
@@ -133,9 +138,23 @@ pub fn translate(
             hostname,
             sandbox,
             resources: resources(launch),
+            // Fetched by the Mesos containerizer in FETCHING; a Docker
+            // container's URIs are not fetched yet (ignored, as before).
+            fetch,
             ..LaunchIntent::default()
         },
     })
+}
+
+/// A Mesos `CommandInfo.URI` as the fetcher's (Mesos's defaults: extract).
+fn fetch_uri(uri: &mesos::command_info::Uri) -> phobos_runtime::FetchUri {
+    phobos_runtime::FetchUri {
+        value: uri.value.clone(),
+        executable: uri.executable.unwrap_or(false),
+        extract: uri.extract.unwrap_or(true),
+        cache: uri.cache.unwrap_or(false),
+        output_file: uri.output_file.clone().filter(|o| !o.is_empty()),
+    }
 }
 
 /// The task's and the executor's resources together.
