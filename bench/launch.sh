@@ -3,7 +3,10 @@
 # with pid, mount, ipc and uts namespaces and a kill cgroup, against
 # `runc run` of an equivalent bundle and `unshare`, in the same run
 # (interleaved rounds); plus phobos with its full default isolation (cgroups cpu, mem and
-# pids too) for reference. Prints a Markdown table of medians and ratios
+# pids, capabilities, seccomp, rlimits too) for reference, and the same without
+# the hardening isolators (linux/capabilities, linux/seccomp, cgroups/devices), which is the
+# default isolation before issue 11, so the hardening's cost per launch is
+# their difference. Prints a Markdown table of medians and ratios
 # (for docs/benchmarks.md).
 #
 # Every runtime's state (phobos's runtime and work dirs, runc's --root) goes
@@ -49,14 +52,18 @@ spec["linux"]["namespaces"] = [n for n in spec["linux"]["namespaces"] if n["type
 json.dump(spec, open(path, "w"), indent=2)
 PY
 
+# The default isolation as root on a host with every controller, without
+# the hardening isolators.
+NO_HARDENING=filesystem/linux,posix/rlimits,cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid,namespaces/ipc,namespaces/uts
 export PHOBOS_RUNTIME_DIR="$work/run" PHOBOS_WORK_DIR="$work/work"
 # The runs are spread over ROUNDS hyperfine invocations, each with the
 # commands in a rotated order, so a burst of background noise on this small
 # VM lands on every command alike instead of on whichever ran at the time.
-names=("phobos" "phobos (default isolation)" "runc" "unshare")
+names=("phobos" "phobos (default isolation)" "phobos (default, no hardening)" "runc" "unshare")
 commands=(
   "$PHOBOS run --isolation filesystem/linux,namespaces/pid,namespaces/ipc,namespaces/uts -- /bin/true"
   "$PHOBOS run -- /bin/true"
+  "$PHOBOS run --isolation $NO_HARDENING -- /bin/true"
   "runc --root $work/runc run --bundle $work/bundle phobos-bench"
   "unshare --pid --fork --mount --ipc --uts /bin/true"
 )
@@ -84,7 +91,7 @@ med = {name: statistics.median(t) * 1000 for name, t in times.items()}
 p90 = {name: sorted(t)[int(len(t) * 0.9) - 1] * 1000 for name, t in times.items()}
 print(f"| command | median (ms) | p90 (ms) | runs |")
 print(f"| --- | ---: | ---: | ---: |")
-for name in ("phobos", "phobos (default isolation)", "runc", "unshare"):
+for name in ("phobos", "phobos (default isolation)", "phobos (default, no hardening)", "runc", "unshare"):
     print(f"| {name} | {med[name]:.2f} | {p90[name]:.2f} | {len(times[name])} |")
 print()
 def per_round(a, b):
@@ -92,4 +99,7 @@ def per_round(a, b):
 print(f"- phobos / runc = {med['phobos'] / med['runc']:.3f} (target ≤ 0.25; by round: {per_round('phobos', 'runc')})")
 print(f"- phobos / unshare = {med['phobos'] / med['unshare']:.2f} (target ≤ 2; by round: {per_round('phobos', 'unshare')})")
 print(f"- phobos (default isolation) / phobos = {med['phobos (default isolation)'] / med['phobos']:.2f}")
+A, B = "phobos (default isolation)", "phobos (default, no hardening)"
+by_round = ", ".join(f"{m[A] - m[B]:+.2f}" for m in round_medians)
+print(f"- hardening (capabilities + seccomp + devices) per launch = {med[A] - med[B]:+.2f} ms (by round: {by_round})")
 PY

@@ -19,30 +19,34 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The heading global options are listed under in every `--help`, apart
+/// from the subcommand's own.
+const GLOBAL: &str = "Global options";
+
 #[derive(Args, Debug, Clone, Default)]
 pub struct Global {
     /// Configuration file (default: $PHOBOS_CONFIG, /etc/phobos/phobos.toml,
     /// then ~/.config/phobos/phobos.toml for non-root users).
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, help_heading = GLOBAL, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Runtime state directory (config `runtime_dir`; /run/phobos as root).
-    #[arg(long, global = true, env = "PHOBOS_RUNTIME_DIR")]
+    #[arg(long, global = true, help_heading = GLOBAL, env = "PHOBOS_RUNTIME_DIR")]
     pub runtime_dir: Option<PathBuf>,
     /// Sandbox directory root (config `work_dir`; /var/lib/phobos as root).
-    #[arg(long, global = true, env = "PHOBOS_WORK_DIR")]
+    #[arg(long, global = true, help_heading = GLOBAL, env = "PHOBOS_WORK_DIR")]
     pub work_dir: Option<PathBuf>,
     /// Cgroup directory under each hierarchy (config `cgroups_root`).
     #[arg(
         long = "cgroups-root",
         id = "cgroups_root_flag",
-        global = true,
+        global = true, help_heading = GLOBAL,
         env = "PHOBOS_CGROUPS_ROOT",
         value_name = "CGROUPS_ROOT"
     )]
     pub cgroups_root_flag: Option<String>,
     /// Log level (off, error, warn, info, debug, trace; config `log.level`);
     /// RUST_LOG overrides.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub log_level: Option<String>,
     /// The effective settings (configuration with provenance, flags
     /// applied), built once by `context::resolve`.
@@ -62,12 +66,15 @@ pub enum Command {
     Exec(ExecArgs),
     /// Block until a container ends and print its termination.
     Wait {
+        /// The container's ID.
         id: String,
+        /// Print JSON instead of a table or line.
         #[arg(long)]
         json: bool,
     },
     /// Send a signal to a container's command.
     Kill {
+        /// The container's ID.
         id: String,
         /// Signal name or number.
         #[arg(short, long, default_value = "TERM")]
@@ -75,23 +82,29 @@ pub enum Command {
     },
     /// Kill every process of a container and free its resources.
     Destroy {
+        /// The container's ID.
         id: String,
+        /// Print JSON instead of a table or line.
         #[arg(long)]
         json: bool,
     },
     /// List containers.
     Ps {
+        /// Print JSON instead of a table or line.
         #[arg(long)]
         json: bool,
     },
     /// Show one container.
     Status {
+        /// The container's ID.
         id: String,
+        /// Print JSON instead of a table or line.
         #[arg(long)]
         json: bool,
     },
     /// Print a container's stdout and stderr.
     Logs {
+        /// The container's ID.
         id: String,
         /// Keep printing until the container ends.
         #[arg(short, long)]
@@ -103,13 +116,16 @@ pub enum Command {
     },
     /// Re-adopt live containers and destroy orphans.
     Recover {
+        /// Print JSON instead of a table or line.
         #[arg(long)]
         json: bool,
     },
     /// Show resource statistics (Mesos ResourceStatistics fields) of one
     /// container, or of every running container.
     Stats {
+        /// The container's ID (default: every running container).
         id: Option<String>,
+        /// Print JSON instead of a table or line.
         #[arg(long)]
         json: bool,
     },
@@ -132,6 +148,7 @@ pub enum Command {
     },
     /// Print the effective configuration and where each value came from.
     Config {
+        /// Print JSON instead of a table or line.
         #[arg(long)]
         json: bool,
     },
@@ -140,7 +157,10 @@ pub enum Command {
     /// Mesos command executor run on the host (`--override`), as Deimos's
     /// `observe` (docs/docker.md).
     #[command(hide = true)]
-    Observe { id: String },
+    Observe {
+        /// The container's ID.
+        id: String,
+    },
     /// The Mesos external containerizer protocol (what a Mesos agent run
     /// with --containerizer_path="phobos ecp" calls); see docs/mesos.md.
     #[command(hide = true)]
@@ -173,6 +193,7 @@ pub enum ImageCommand {
     },
     /// List stored images.
     Ls {
+        /// Print JSON instead of a table or line.
         #[arg(long)]
         json: bool,
     },
@@ -244,13 +265,15 @@ pub struct RunArgs {
     /// linux (namespaces + freezer cgroup, needs root) or posix.
     #[arg(long, value_parser = ["linux", "posix"])]
     pub launcher: Option<String>,
-    /// Environment variable KEY=VALUE (repeatable).
+    /// Environment variable KEY=VALUE, or KEY for this shell's value
+    /// (left out when unset), as Docker (repeatable).
     #[arg(short, long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
     /// Working directory of the command (default: the sandbox).
     #[arg(short, long)]
     pub workdir: Option<PathBuf>,
-    /// User to run the command as (name or uid).
+    /// User to run the command as: USER, UID, USER:GROUP or UID:GID, as
+    /// Docker (an unknown UID runs with gid 0).
     #[arg(short, long)]
     pub user: Option<String>,
     /// Give the command this terminal's stdin.
@@ -258,7 +281,7 @@ pub struct RunArgs {
     pub interactive: bool,
     /// Run in this root filesystem directory (the Mesos containerizer
     /// pivots into it; `-v` then mounts volumes into it).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help_heading = IMAGES)]
     pub rootfs: Option<PathBuf>,
     /// Fetch a URI into the sandbox before the command starts (Mesos
     /// CommandInfo.URI; http, https, file:// or a path; archives are
@@ -270,35 +293,79 @@ pub struct RunArgs {
     pub resources: ResourceArgs,
     /// Sandbox disk limit in MB (measured by disk/du, added when --disk is
     /// given without --isolation).
-    #[arg(long, value_name = "MB", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "MB",
+        allow_hyphen_values = true,
+        help_heading = "Resources"
+    )]
     pub disk: Option<String>,
     #[command(flatten)]
     pub flags: IsolatorFlagArgs,
     #[command(flatten)]
     pub docker: DockerArgs,
+    #[command(flatten)]
+    pub security: SecurityArgs,
     /// The command and its arguments (optional with a Docker image: the
     /// image's ENTRYPOINT and CMD run then).
-    #[arg(last = true, value_name = "COMMAND")]
+    #[arg(last = true, value_name = "COMMAND", help_heading = "Arguments")]
     pub command: Vec<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct ExecArgs {
-    /// The running container.
+    /// The running container's ID.
     pub id: String,
-    /// Environment variable KEY=VALUE, added to the container's (repeatable).
+    /// Environment variable KEY=VALUE, or KEY for this shell's value, added
+    /// to the container's (repeatable).
     #[arg(short, long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
     /// Working directory (default: the container's).
     #[arg(short, long)]
     pub workdir: Option<PathBuf>,
-    /// User to run as, name or uid (default: the container's).
+    /// User to run as: USER, UID, USER:GROUP or UID:GID (default: the
+    /// container's).
     #[arg(short, long)]
     pub user: Option<String>,
     /// The command and its arguments.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
+
+// Hardening of the command (Docker's spelling; docs/security.md).
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Security (docs/security.md)")]
+pub struct SecurityArgs {
+    /// Add a capability to the default set: NAME or CAP_NAME, or ALL
+    /// (repeatable, or comma-separated).
+    #[arg(long, value_name = "CAP", value_delimiter = ',')]
+    pub cap_add: Vec<String>,
+    /// Drop a capability from the default set: NAME or CAP_NAME, or ALL
+    /// (repeatable, or comma-separated).
+    #[arg(long, value_name = "CAP", value_delimiter = ',')]
+    pub cap_drop: Vec<String>,
+    /// Never let the command gain privileges through execve (setuid bits,
+    /// file capabilities): PR_SET_NO_NEW_PRIVS.
+    #[arg(long)]
+    pub no_new_privileges: bool,
+    /// A resource limit TYPE=SOFT[:HARD], e.g. nofile=1024:4096 or
+    /// core=unlimited (repeatable).
+    #[arg(long, value_name = "TYPE=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
+    /// seccomp=FILE.json (Docker's profile format), seccomp=unconfined, or
+    /// no-new-privileges (repeatable).
+    #[arg(long, value_name = "OPT")]
+    pub security_opt: Vec<String>,
+    /// Allow a host device: HOST[:CONTAINER][:rwm] (repeatable; the
+    /// cgroups/devices isolator denies every other one but Mesos's
+    /// default list).
+    #[arg(long, value_name = "HOST[:CONTAINER][:rwm]")]
+    pub device: Vec<String>,
+}
+
+const IMAGES: &str = "Images";
+const NETWORK: &str = "Network and volumes";
+const DOCKER_ONLY: &str = "Docker containers only (--docker-image)";
 
 // Options of the Docker containerizer (`phobos run --docker-image`).
 // Plain comments on flattened argument groups: with `defer`, a doc comment
@@ -307,38 +374,54 @@ pub struct ExecArgs {
 pub struct DockerArgs {
     /// Run the command in a Docker container of this image (the Docker
     /// containerizer; needs a Docker engine at `docker_socket`).
-    #[arg(long, value_name = "IMAGE", conflicts_with = "image")]
+    #[arg(long, value_name = "IMAGE", conflicts_with = "image", help_heading = IMAGES)]
     pub docker_image: Option<String>,
     /// The container image as a URL; `docker:///IMAGE` selects the Docker
     /// containerizer (the only kind of image supported so far).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help_heading = IMAGES)]
     pub image: Option<String>,
     /// Publish a container port: HOST:CONTAINER[/tcp|udp|sctp] (repeatable;
-    /// needs --network bridge or a user network).
-    #[arg(short = 'p', long = "publish", value_name = "HOST:CONTAINER[/PROTO]")]
+    /// needs --network bridge or a user network). Refused where the
+    /// containerizer cannot publish ports (so far: all but Docker).
+    #[arg(
+        short = 'p',
+        long = "publish",
+        value_name = "HOST:CONTAINER[/PROTO]",
+        help_heading = NETWORK
+    )]
     pub publish: Vec<String>,
-    /// Docker network: host (the Mesos default), bridge, none or a network name.
-    #[arg(long, value_name = "NETWORK")]
+    /// Network: host (the Mesos default), bridge, none or a network name.
+    /// Refused where the containerizer cannot join it (so far: all but
+    /// Docker).
+    #[arg(long, value_name = "NETWORK", help_heading = NETWORK)]
     pub network: Option<String>,
     /// Bind-mount a host path: HOST:CONTAINER[:ro|:rw] (repeatable); with
-    /// --rootfs a relative HOST is a directory in the sandbox.
-    #[arg(short = 'v', long = "volume", value_name = "HOST:CONTAINER[:ro]")]
+    /// --rootfs a relative HOST is a directory in the sandbox. Refused
+    /// where the containerizer cannot mount it (so far: Mesos containers
+    /// without --rootfs).
+    #[arg(
+        short = 'v',
+        long = "volume",
+        value_name = "HOST:CONTAINER[:ro]",
+        help_heading = NETWORK
+    )]
     pub volume: Vec<String>,
     /// A docker-run flag as Mesos's DockerInfo.parameters: KEY=VALUE, e.g.
     /// `--docker-param memory-swappiness=0` (repeatable).
-    #[arg(long, value_name = "KEY=VALUE")]
+    #[arg(long, value_name = "KEY=VALUE", help_heading = DOCKER_ONLY)]
     pub docker_param: Vec<String>,
     /// Pull the image even when it is present (DockerInfo.force_pull_image).
-    #[arg(long)]
+    #[arg(long, help_heading = DOCKER_ONLY)]
     pub force_pull: bool,
     /// Run the container privileged (DockerInfo.privileged).
-    #[arg(long)]
+    #[arg(long, help_heading = DOCKER_ONLY)]
     pub privileged: bool,
 }
 
 // Requests and limits, parsed by `resource_args` (so a bad value is one
 // line naming the option, exit 2).
 #[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Resources")]
 pub struct ResourceArgs {
     /// CPU request: cpu.shares = max(1024 × CPUS, 2) (cpu.weight on v2).
     #[arg(long, value_name = "CPUS", allow_hyphen_values = true)]
@@ -360,6 +443,7 @@ pub struct ResourceArgs {
 
 // Mesos agent flags for the resource isolators, checkpointed per container.
 #[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Isolator flags (Mesos agent flags)")]
 pub struct IsolatorFlagArgs {
     /// Enforce the CPU request as a CFS quota (Mesos --cgroups_enable_cfs).
     #[arg(long)]
@@ -379,6 +463,7 @@ pub struct IsolatorFlagArgs {
 
 #[derive(Args, Debug)]
 pub struct UpdateArgs {
+    /// The running container's ID.
     pub id: String,
     #[command(flatten)]
     pub resources: ResourceArgs,

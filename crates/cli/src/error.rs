@@ -90,3 +90,43 @@ fn is_usage(err: &anyhow::Error) -> bool {
                 .is_some_and(phobos_image::Error::is_usage)
     })
 }
+
+/// What a user other than root is told when root's state was in the way.
+pub const NEEDS_ROOT: &str = "this command needs root (or --launcher posix, with this user's own runtime and work directories)";
+
+/// Whether `err` is the system refusing access to what only root may use:
+/// a permission error on a file or directory (not the configuration file,
+/// which is the user's to fix), or a directory refused for belonging to
+/// root. Said instead of the bare "Permission denied".
+pub fn root_only(err: &anyhow::Error) -> bool {
+    if err.chain().any(|e| e.is::<phobos_config::ConfigError>()) {
+        return false;
+    }
+    err.chain().any(|e| {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return denied(io);
+        }
+        // Transparent wrappers hide the SafeFsError from the chain.
+        let safe = match e.downcast_ref::<phobos_runtime::RuntimeError>() {
+            Some(phobos_runtime::RuntimeError::NotPrivate(s)) => Some(s),
+            Some(phobos_runtime::RuntimeError::Store(phobos_core::StoreError::Unsafe(s))) => {
+                Some(s)
+            }
+            _ => match e.downcast_ref::<phobos_core::StoreError>() {
+                Some(phobos_core::StoreError::Unsafe(s)) => Some(s),
+                _ => e.downcast_ref::<phobos_core::SafeFsError>(),
+            },
+        };
+        match safe {
+            Some(phobos_core::SafeFsError::Refused { path, .. }) => {
+                std::fs::metadata(path).is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+            }
+            Some(phobos_core::SafeFsError::Io { source, .. }) => denied(source),
+            None => false,
+        }
+    })
+}
+
+fn denied(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::PermissionDenied || e.raw_os_error() == Some(libc::EPERM)
+}

@@ -45,7 +45,11 @@ fn main() -> ExitCode {
 
 fn report(err: &anyhow::Error) -> ExitCode {
     let (code, message) = error::classify(err);
-    eprintln!("phobos: {message}");
+    if !nix::unistd::geteuid().is_root() && error::root_only(err) {
+        eprintln!("phobos: {}: {message}", error::NEEDS_ROOT);
+    } else {
+        eprintln!("phobos: {message}");
+    }
     ExitCode::from(code)
 }
 

@@ -405,3 +405,151 @@ fn privileged_a_terminal_hangup_is_forwarded_as_sighup() {
     let t = env.wait_json("hup");
     assert_eq!(t["signal"], libc::SIGHUP, "{t}");
 }
+
+/// The lines of `--help` output under `heading` (up to the next blank line).
+fn section<'a>(help: &'a str, heading: &str) -> Vec<&'a str> {
+    help.lines()
+        .skip_while(|l| *l != heading)
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect()
+}
+
+fn help(args: &[&str]) -> String {
+    let out = std::process::Command::new(PHOBOS)
+        .args(args)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{args:?}");
+    stdout(&out)
+}
+
+#[test]
+fn help_keeps_global_and_docker_only_options_apart() {
+    let run = help(&["run"]);
+    let own = section(&run, "Options:").join("\n");
+    assert!(own.contains("--id") && own.contains("--rm"), "{run}");
+    for global in [
+        "--config",
+        "--runtime-dir",
+        "--work-dir",
+        "--cgroups-root",
+        "--log-level",
+    ] {
+        assert!(
+            !own.contains(global),
+            "{global} among run's own options:\n{run}"
+        );
+        assert!(
+            section(&run, "Global options:")
+                .iter()
+                .any(|l| l.contains(global)),
+            "{global}:\n{run}"
+        );
+    }
+    let docker_only = section(&run, "Docker containers only (--docker-image):").join("\n");
+    for flag in ["--docker-param", "--force-pull", "--privileged"] {
+        assert!(docker_only.contains(flag), "{flag}:\n{run}");
+    }
+    // Network and volume options say where they are refused, in words that
+    // stay true as more containerizers support them.
+    let network = section(&run, "Network and volumes:").join("\n");
+    for flag in ["--publish", "--network", "--volume"] {
+        assert!(network.contains(flag), "{flag}:\n{run}");
+    }
+    assert_eq!(
+        network
+            .matches("Refused where the containerizer cannot")
+            .count(),
+        3,
+        "{run}"
+    );
+}
+
+#[test]
+fn every_id_and_json_argument_has_help_text() {
+    for command in [
+        vec!["wait"],
+        vec!["kill"],
+        vec!["destroy"],
+        vec!["ps"],
+        vec!["status"],
+        vec!["logs"],
+        vec!["recover"],
+        vec!["stats"],
+        vec!["update"],
+        vec!["exec"],
+        vec!["config"],
+        vec!["image", "ls"],
+    ] {
+        let text = help(&command);
+        for line in text.lines() {
+            let line = line.trim();
+            for arg in ["<ID>", "[ID]", "--json"] {
+                if line.starts_with(arg) {
+                    assert!(
+                        line.len() > arg.len() + 2,
+                        "{command:?}: {arg} has no help text:\n{text}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_readme_starts_without_sudo() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let first = readme
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|block| block.lines().next())
+        .unwrap();
+    assert!(!first.contains("sudo"), "{first}");
+    assert!(first.contains("phobos\" run --"), "{first}");
+    let before = readme.split("```sh\n").next().unwrap();
+    assert!(
+        before.contains("as root"),
+        "the first command says it runs as root"
+    );
+}
+
+#[test]
+fn privileged_another_user_is_told_the_command_needs_root() {
+    if !require_root("privileged_another_user_is_told_the_command_needs_root") {
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let env = Env::new();
+    env.detach("roots", &["sleep", "1000"]);
+    let exe = private_copy_of_phobos();
+    for args in [vec!["ps"], vec!["wait", "roots"], vec!["run", "--", "true"]] {
+        let out = std::process::Command::new(exe.path())
+            .arg("--runtime-dir")
+            .arg(env.runtime.path())
+            .arg("--work-dir")
+            .arg(env.work.path())
+            .args(&args)
+            .uid(65534)
+            .gid(65534)
+            .env("HOME", "/nonexistent")
+            .env_remove("PHOBOS_CONFIG")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("phobos: this command needs root (or --launcher posix"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains(&env.runtime.path().display().to_string()),
+            "{err}"
+        );
+    }
+    assert_eq!(env.status_json("roots")["state"], "RUNNING");
+}

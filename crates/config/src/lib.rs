@@ -52,6 +52,11 @@ pub const KEYS: &[&str] = &[
     "docker_store_dir",
     "docker_config",
     "docker_insecure_registries",
+    "effective_capabilities",
+    "bounding_capabilities",
+    "seccomp_config_dir",
+    "seccomp_profile_name",
+    "allowed_devices",
     "log.level",
     "log.format",
     "log.destination",
@@ -69,6 +74,10 @@ const OPTIONAL_KEYS: &[&str] = &[
     "default_container_image",
     "docker_store_dir",
     "docker_config",
+    "effective_capabilities",
+    "bounding_capabilities",
+    "seccomp_config_dir",
+    "seccomp_profile_name",
 ];
 
 /// Keys whose values are booleans.
@@ -303,6 +312,20 @@ pub struct Config {
     /// Registries (`host[:port]`) spoken to over plain HTTP besides
     /// 127.0.0.0/8 and [::1].
     pub docker_insecure_registries: Vec<String>,
+    /// Mesos `--effective_capabilities`: the capabilities a container's
+    /// command gets (`None`: Docker's default set; empty: none).
+    pub effective_capabilities: Option<Vec<String>>,
+    /// Mesos `--bounding_capabilities`: what a launch may add.
+    pub bounding_capabilities: Option<Vec<String>>,
+    /// Mesos `--seccomp_config_dir`: where profiles named relatively are.
+    pub seccomp_config_dir: Option<PathBuf>,
+    /// Mesos `--seccomp_profile_name`: the default profile (relative to
+    /// `seccomp_config_dir`); `None`: the built-in default.
+    pub seccomp_profile_name: Option<String>,
+    /// Mesos `--allowed_devices`: devices every container may use besides
+    /// the default list, in Docker's `--device` spelling
+    /// (`/dev/fuse:rwm`).
+    pub allowed_devices: Vec<String>,
     /// Logging.
     pub log: LogConfig,
 }
@@ -366,6 +389,11 @@ impl Config {
             docker_store_dir: None,
             docker_config: None,
             docker_insecure_registries: Vec::new(),
+            effective_capabilities: None,
+            bounding_capabilities: None,
+            seccomp_config_dir: None,
+            seccomp_profile_name: None,
+            allowed_devices: Vec::new(),
             log: LogConfig {
                 level: LogLevel::Info,
                 format: LogFormat::Human,
@@ -424,6 +452,15 @@ impl Config {
                 .unwrap_or_default(),
             "docker_config" => self.docker_config.clone().unwrap_or_default(),
             "docker_insecure_registries" => self.docker_insecure_registries.join(","),
+            "effective_capabilities" => capability_list(self.effective_capabilities.as_deref()),
+            "bounding_capabilities" => capability_list(self.bounding_capabilities.as_deref()),
+            "seccomp_config_dir" => self
+                .seccomp_config_dir
+                .as_deref()
+                .map(path)
+                .unwrap_or_default(),
+            "seccomp_profile_name" => self.seccomp_profile_name.clone().unwrap_or_default(),
+            "allowed_devices" => self.allowed_devices.join(","),
             "log.level" => match self.log.level {
                 LogLevel::Off => "off",
                 LogLevel::Error => "error",
@@ -570,6 +607,17 @@ impl Config {
             "docker_store_dir" => self.docker_store_dir = Some(absolute_path(value)?),
             "docker_config" => self.docker_config = Some(non_empty_string(value)?),
             "docker_insecure_registries" => self.docker_insecure_registries = name_list(value)?,
+            "effective_capabilities" => self.effective_capabilities = Some(capabilities(value)?),
+            "bounding_capabilities" => self.bounding_capabilities = Some(capabilities(value)?),
+            "seccomp_config_dir" => self.seccomp_config_dir = Some(absolute_path(value)?),
+            "seccomp_profile_name" => {
+                let name = non_empty_string(value)?;
+                if Path::new(&name).is_absolute() && self.seccomp_config_dir.is_some() {
+                    return Err("expected a name relative to seccomp_config_dir".to_owned());
+                }
+                self.seccomp_profile_name = Some(name);
+            }
+            "allowed_devices" => self.allowed_devices = name_list(value)?,
             "log.level" => {
                 self.log.level = one_of(
                     value,
@@ -826,6 +874,30 @@ fn one_of<T: Copy>(value: &toml::Value, choices: &[(&str, T)]) -> Result<T, Stri
             let names: Vec<String> = choices.iter().map(|(n, _)| format!("{n:?}")).collect();
             format!("expected one of {}", names.join(", "))
         })
+}
+
+/// A capability list: names (checked by the planner), or `"none"` or an
+/// empty array for no capabilities at all.
+fn capabilities(value: &toml::Value) -> Result<Vec<String>, String> {
+    if value
+        .as_str()
+        .is_some_and(|s| s.trim().eq_ignore_ascii_case("none"))
+    {
+        return Ok(Vec::new());
+    }
+    if value.as_str().is_some_and(|s| s.trim().is_empty()) {
+        return Err("expected capability names, or \"none\" for no capabilities".to_owned());
+    }
+    name_list(value)
+}
+
+/// A capability list in flag syntax (`none` for the empty list).
+fn capability_list(list: Option<&[String]>) -> String {
+    match list {
+        None => String::new(),
+        Some([]) => "none".to_owned(),
+        Some(names) => names.join(","),
+    }
 }
 
 /// A comma-separated string (as Mesos flags take it) or an array of strings.

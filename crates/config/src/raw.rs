@@ -42,6 +42,11 @@ pub(crate) struct RawConfig {
     docker_store_dir: Field,
     docker_config: Field,
     docker_insecure_registries: Field,
+    effective_capabilities: Field,
+    bounding_capabilities: Field,
+    seccomp_config_dir: Field,
+    seccomp_profile_name: Field,
+    allowed_devices: Field,
     log: Option<RawLog>,
 }
 
@@ -101,6 +106,11 @@ impl RawConfig {
                 "docker_insecure_registries",
                 self.docker_insecure_registries,
             ),
+            ("effective_capabilities", self.effective_capabilities),
+            ("bounding_capabilities", self.bounding_capabilities),
+            ("seccomp_config_dir", self.seccomp_config_dir),
+            ("seccomp_profile_name", self.seccomp_profile_name),
+            ("allowed_devices", self.allowed_devices),
             ("log.level", log.level),
             ("log.format", log.format),
             ("log.destination", log.destination),

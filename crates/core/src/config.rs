@@ -130,6 +130,9 @@ pub struct ContainerConfig {
     /// `fetcher_stall_timeout` in seconds; `None`: the default (60 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetcher_stall_timeout_secs: Option<u64>,
+    /// Capabilities, no_new_privs, rlimits and seccomp for the command.
+    #[serde(default, skip_serializing_if = "crate::Hardening::is_empty")]
+    pub hardening: crate::Hardening,
 }
 
 /// A URI to fetch into the sandbox before the command starts (Mesos

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod containerizer;
+pub mod hardening;
 pub mod id;
 pub mod image_config;
 pub mod input;
@@ -22,6 +23,7 @@ pub mod wait_status;
 
 pub use config::{CommandSpec, ContainerConfig, FetchUri, IsolatorFlags, LauncherKind};
 pub use containerizer::{BoxError, Composing, Containerizer, Operation, Outcome};
+pub use hardening::{CapabilitySets, Hardening, RLimit, SeccompProfile};
 pub use id::{ContainerId, InvalidContainerId};
 pub use image_config::{CommandRequest, ImageConfig, MergeError, MergedCommand};
 pub use input::{InvalidEnv, InvalidHostname};

@@ -419,6 +419,10 @@ impl MesosContainerizer {
                 .unwrap_or_else(|| sandbox_inside.clone()),
             hostname: config.hostname.clone(),
             user,
+            hardening: phobos_core::Hardening {
+                no_new_privileges: config.hardening.no_new_privileges,
+                ..Default::default()
+            },
             ..LaunchInfo::default()
         };
         let mut env = vec![(
@@ -595,6 +599,8 @@ impl MesosContainerizer {
                 .clone()
                 .unwrap_or_else(|| info.working_dir.clone()),
             user,
+            // The same confinement as the container's command.
+            hardening: info.hardening.clone(),
             ..LaunchInfo::default()
         };
         let spec_file = format!("exec-{}", ContainerId::random());
@@ -1496,6 +1502,7 @@ mod tests {
             sandbox_directory: None,
             fetch: vec![],
             fetcher_stall_timeout_secs: None,
+            hardening: Default::default(),
         }
     }
 

@@ -466,6 +466,8 @@ struct Exec {
     working_dir: CString,
     user: Option<ResolvedUser>,
     display: String,
+    /// Limits, capabilities, no_new_privs and seccomp, ready to apply.
+    security: crate::security::Prepared,
 }
 
 /// Where the command's process failed before its `execve` took over, written
@@ -477,6 +479,7 @@ enum ExecStep {
     SetUid,
     Chdir,
     Execve,
+    Harden(crate::security::Step),
 }
 
 impl ExecStep {
@@ -487,6 +490,7 @@ impl ExecStep {
             Self::SetUid => "switch user for",
             Self::Chdir => "enter the working directory for",
             Self::Execve => "execute",
+            Self::Harden(step) => step.what(),
         }
     }
 }
@@ -534,6 +538,10 @@ fn prepare_exec(info: &LaunchInfo) -> Result<Exec, String> {
         working_dir: c(info.working_dir.as_os_str().as_bytes())?,
         user: info.user.clone(),
         display: program.clone(),
+        security: crate::security::Prepared::new(
+            &info.hardening,
+            info.user.as_ref().map(|u| u.uid),
+        )?,
     })
 }
 
@@ -632,6 +640,9 @@ extern "C" fn command_main(arg: *mut libc::c_void) -> libc::c_int {
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        if let Err(step) = exec.security.before_user() {
+            fail(args, ExecStep::Harden(step));
+        }
         if let Some(user) = &exec.user {
             if libc::syscall(libc::SYS_setgroups, user.groups.len(), user.groups.as_ptr()) != 0 {
                 fail(args, ExecStep::SetGroups);
@@ -642,6 +653,9 @@ extern "C" fn command_main(arg: *mut libc::c_void) -> libc::c_int {
             if libc::syscall(libc::SYS_setuid, user.uid) != 0 {
                 fail(args, ExecStep::SetUid);
             }
+        }
+        if let Err(step) = exec.security.after_user() {
+            fail(args, ExecStep::Harden(step));
         }
         if libc::chdir(exec.working_dir.as_ptr()) != 0 {
             fail(args, ExecStep::Chdir);

@@ -92,6 +92,9 @@ pub struct Contribution {
     pub env: Vec<(String, String)>,
     pub oom_watch: Option<OomWatch>,
     pub disk_watch: Option<DiskWatch>,
+    /// Capabilities, no_new_privs, rlimits, seccomp (the security
+    /// isolators' parts of the container's hardening).
+    pub hardening: Option<phobos_core::Hardening>,
 }
 
 /// The merged launch description the init helper executes.
@@ -119,6 +122,9 @@ pub struct LaunchInfo {
     /// Enter this root filesystem before the command starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rootfs: Option<RootfsPlan>,
+    /// What the command is confined by (`crate::security`).
+    #[serde(default, skip_serializing_if = "phobos_core::Hardening::is_empty")]
+    pub hardening: phobos_core::Hardening,
 }
 
 /// A container's own root filesystem and what init mounts into it
@@ -172,6 +178,13 @@ impl LaunchInfo {
         }
         if c.disk_watch.is_some() {
             self.disk_watch = c.disk_watch;
+        }
+        if let Some(h) = c.hardening {
+            let mine = &mut self.hardening;
+            mine.capabilities = h.capabilities.or(mine.capabilities);
+            mine.no_new_privileges |= h.no_new_privileges;
+            mine.rlimits.extend(h.rlimits);
+            mine.seccomp = h.seccomp.or(mine.seccomp.take());
         }
     }
 

@@ -12,6 +12,7 @@ pub mod launch_checks;
 pub mod launch_info;
 pub mod launcher;
 pub mod rootfs;
+pub mod security;
 pub mod sweep;
 pub mod sys;
 mod user;

@@ -19,6 +19,7 @@ pub mod door;
 pub mod error;
 pub mod plan;
 pub mod reserve;
+pub mod security;
 pub mod settings;
 
 pub use door::{Door, Launched, Logs, Recovery, Summary};
@@ -29,6 +30,7 @@ pub use plan::{
     PlanError, Planner, Target,
 };
 pub use reserve::{IdRegistry, ReserveError};
+pub use security::{SecurityError, SecurityIntent};
 pub use settings::{FlagOverrides, Flags, LauncherChoice, PolicyError, Settings};
 
 /// The data types of a Docker launch (`DockerInfo`), which faces fill in.

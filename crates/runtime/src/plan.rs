@@ -65,6 +65,8 @@ pub struct LaunchIntent {
     pub fetch: Vec<FetchUri>,
     /// The parent of a nested container (issue 12).
     pub parent: Option<ContainerId>,
+    /// Capabilities, no_new_privs, rlimits, seccomp (issue 11).
+    pub security: crate::security::SecurityIntent,
 }
 
 /// What both containerizers read: the container as asked, with every
@@ -99,6 +101,8 @@ pub struct MesosPart {
     pub isolation: Vec<String>,
     pub cgroups_root: String,
     pub interactive: bool,
+    /// What the command is confined by.
+    pub hardening: phobos_core::Hardening,
 }
 
 /// Which containerizer launches, with its own part.
@@ -159,6 +163,8 @@ pub enum PlanError {
     RootfsNeedsLinux(&'static str),
     #[error("a root filesystem needs the filesystem/linux isolator; the isolation is {0:?}")]
     RootfsNeedsFilesystemLinux(String),
+    #[error(transparent)]
+    Security(#[from] crate::security::SecurityError),
 }
 
 /// Host facts the default isolation depends on (the cgroup hierarchies
@@ -166,6 +172,12 @@ pub enum PlanError {
 pub trait Host {
     /// The isolators a launcher gets when none are configured.
     fn default_isolation(&self, launcher: LauncherKind) -> Vec<String>;
+
+    /// Whether device access can be restricted (a cgroup v1 devices
+    /// controller).
+    fn has_v1_devices(&self) -> bool {
+        true
+    }
 }
 
 /// This machine, through the Mesos containerizer's view of its cgroups.
@@ -174,6 +186,12 @@ pub struct RealHost<'a>(pub &'a phobos_mesos::MesosContainerizer);
 impl Host for RealHost<'_> {
     fn default_isolation(&self, launcher: LauncherKind) -> Vec<String> {
         phobos_mesos::isolator::default_isolation_with(launcher, self.0.hierarchies())
+    }
+
+    fn has_v1_devices(&self) -> bool {
+        self.0
+            .hierarchies()
+            .is_some_and(|h| h.locate(phobos_cgroups::Controller::Devices).is_some())
     }
 }
 
@@ -345,11 +363,19 @@ impl<'a> Planner<'a> {
                 return Err(PlanError::RootfsNeedsFilesystemLinux(isolation.join(",")));
             }
         }
+        let hardening = crate::security::hardening(
+            self.settings,
+            &intent.security,
+            &isolation,
+            self.host.has_v1_devices(),
+            warnings,
+        )?;
         Ok(MesosPart {
             launcher,
             isolation,
             cgroups_root: self.settings.cgroups_root().to_owned(),
             interactive: intent.interactive,
+            hardening,
         })
     }
 
@@ -399,6 +425,7 @@ impl<'a> Planner<'a> {
         if let Some(pids) = intent.resources.pids_limit {
             parameters.push(("pids-limit".to_owned(), pids.to_string()));
         }
+        parameters.extend(crate::security::docker_parameters(&intent.security));
         parameters.append(&mut part.parameters);
         part.parameters = parameters;
         part.volumes = intent
@@ -427,14 +454,21 @@ impl LaunchRequest {
             value: String::new(),
             arguments: Vec::new(),
         });
-        let (isolation, launcher, cgroups_root, interactive) = match &self.target {
+        let (isolation, launcher, cgroups_root, interactive, hardening) = match &self.target {
             Target::Mesos(m) => (
                 m.isolation.clone(),
                 m.launcher,
                 m.cgroups_root.clone(),
                 m.interactive,
+                m.hardening.clone(),
             ),
-            Target::Docker(_) => (Vec::new(), LauncherKind::Linux, String::new(), false),
+            Target::Docker(_) => (
+                Vec::new(),
+                LauncherKind::Linux,
+                String::new(),
+                false,
+                Default::default(),
+            ),
         };
         ContainerConfig {
             id: spec.id.clone(),
@@ -465,6 +499,7 @@ impl LaunchRequest {
                 Target::Docker(_) => Vec::new(),
             },
             fetcher_stall_timeout_secs: spec.fetcher_stall_timeout_secs,
+            hardening,
         }
     }
 }

@@ -50,6 +50,8 @@ pub enum Subsystem {
     Pids,
     /// `cgroups/blkio`: blkio (v1) or io (v2).
     Blkio,
+    /// `cgroups/devices`: the v1 devices controller (`crate::security::devices`).
+    Devices,
 }
 
 impl Subsystem {
@@ -68,6 +70,7 @@ impl Subsystem {
             "mem" => Some(Subsystem::Mem),
             "pids" => Some(Subsystem::Pids),
             "blkio" => Some(Subsystem::Blkio),
+            "devices" => Some(Subsystem::Devices),
             _ => None,
         }
     }
@@ -78,6 +81,7 @@ impl Subsystem {
             Subsystem::Mem => "cgroups/mem",
             Subsystem::Pids => "cgroups/pids",
             Subsystem::Blkio => "cgroups/blkio",
+            Subsystem::Devices => "cgroups/devices",
         }
     }
 
@@ -94,6 +98,11 @@ impl Subsystem {
                     vec![Controller::Io]
                 }
             }
+            // Only v1 has a devices controller (see the module docs).
+            Subsystem::Devices => match h.locate(Controller::Devices) {
+                Some(_) => vec![Controller::Devices],
+                None => Vec::new(),
+            },
         }
     }
 }
@@ -179,7 +188,8 @@ impl CgroupsIsolator {
         let mut removed = Vec::new();
         let mut errors = Vec::new();
         let mut roots: Vec<Cgroup> = Vec::new();
-        for sub in Subsystem::ALL {
+        // cgroups/devices is outside cgroups/all but leaves cgroups too.
+        for sub in Subsystem::ALL.into_iter().chain([Subsystem::Devices]) {
             for c in sub.controllers(hierarchies) {
                 if let Some(cg) = hierarchies.cgroup(c, Path::new(cgroups_root))
                     && cg.exists()
@@ -560,6 +570,12 @@ impl Isolator for CgroupsIsolator {
             crate::launcher::mark_container_cgroup(&cg, id.as_str());
         }
         self.apply_all(id, &config.resources, true)?;
+        if self.has(Subsystem::Devices)
+            && let Some(cg) = self.cgroup(id, Controller::Devices)
+        {
+            apply_devices(&cg, &config.hardening.devices)
+                .map_err(|e| self.fail("cgroups/devices", id, e))?;
+        }
         let oom_watch = if self.has(Subsystem::Mem) {
             self.cgroup(id, Controller::Memory).map(|cg| OomWatch {
                 cgroup: CgroupPath::from_cgroup(&cg),
@@ -669,6 +685,23 @@ impl Isolator for CgroupsIsolator {
             Err(self.fail("cgroups", id, errors.join("; ")))
         }
     }
+}
+
+/// Denies every device, then allows the default list and `extra`
+/// (cgroup v1 `devices.deny`, `devices.allow`).
+fn apply_devices(
+    cg: &phobos_cgroups::Cgroup,
+    extra: &[String],
+) -> Result<(), phobos_cgroups::Error> {
+    cg.write("devices.deny", "a")?;
+    for rule in crate::security::devices::DEFAULT_ALLOW
+        .iter()
+        .copied()
+        .chain(extra.iter().map(String::as_str))
+    {
+        cg.write("devices.allow", rule)?;
+    }
+    Ok(())
 }
 
 /// Writes `oom_score_adj` of `pid` for memory request `soft` and hard
@@ -787,6 +820,7 @@ mod tests {
             sandbox_directory: None,
             fetch: vec![],
             fetcher_stall_timeout_secs: None,
+            hardening: Default::default(),
         };
         let c = iso.prepare(&config).unwrap().unwrap();
         let watch = c.oom_watch.unwrap();

@@ -25,6 +25,7 @@ mod disk;
 mod filesystem;
 mod namespaces;
 mod posix;
+mod security;
 
 use std::sync::OnceLock;
 
@@ -42,6 +43,7 @@ pub use namespaces::{NamespacesIpc, NamespacesPid, NamespacesUts};
 pub use posix::{
     PosixCpu, PosixMem, ProcStat, ProcTable, ProcessTreeUsage, parse_stat, process_tree_usage,
 };
+pub use security::SecurityIsolator;
 
 /// Host facts that are the same for every container, read at most once
 /// per cache: the cgroup hierarchies (from mountinfo) and a `/proc` process
@@ -199,14 +201,19 @@ const BUILT_IN: &[&str] = &[
     "filesystem/linux",
     "posix/cpu",
     "posix/mem",
+    "posix/rlimits",
     "cgroups/all",
     "cgroups/cpu",
     "cgroups/mem",
     "cgroups/pids",
     "cgroups/blkio",
+    "cgroups/devices",
     "namespaces/pid",
     "namespaces/ipc",
     "namespaces/uts",
+    "linux/capabilities",
+    "linux/nnp",
+    "linux/seccomp",
     "disk/du",
 ];
 
@@ -247,6 +254,7 @@ pub fn default_isolation_with(
         LauncherKind::Linux => vec!["filesystem/linux"],
         LauncherKind::Posix => vec!["filesystem/posix"],
     };
+    names.push("posix/rlimits");
     if launcher == LauncherKind::Linux
         && is_root()
         && let Some(h) = hierarchies
@@ -256,6 +264,7 @@ pub fn default_isolation_with(
             ("cgroups/cpu", &[C::Cpu, C::Cpuacct][..]),
             ("cgroups/mem", &[C::Memory][..]),
             ("cgroups/pids", &[C::Pids][..]),
+            ("cgroups/devices", &[C::Devices][..]),
         ] {
             if controllers.iter().all(|c| h.locate(*c).is_some()) {
                 names.push(name);
@@ -264,6 +273,9 @@ pub fn default_isolation_with(
     }
     if launcher == LauncherKind::Linux {
         names.extend(["namespaces/pid", "namespaces/ipc", "namespaces/uts"]);
+        if is_root() {
+            names.extend(["linux/capabilities", "linux/seccomp"]);
+        }
     }
     names.into_iter().map(str::to_owned).collect()
 }
@@ -375,6 +387,10 @@ pub fn build_with(
             "namespaces/ipc" => Box::new(NamespacesIpc),
             "namespaces/uts" => Box::new(NamespacesUts),
             "disk/du" => Box::new(DiskDu::new(config)),
+            "linux/capabilities" => Box::new(SecurityIsolator::Capabilities),
+            "linux/seccomp" => Box::new(SecurityIsolator::Seccomp),
+            "linux/nnp" => Box::new(SecurityIsolator::NoNewPrivs),
+            "posix/rlimits" => Box::new(SecurityIsolator::RLimits),
             other => return Err(IsolatorError::Unknown(other.to_owned())),
         });
     }

@@ -346,6 +346,33 @@ mod tests {
     }
 
     #[test]
+    fn command_uris_become_uris_to_fetch_with_mesos_defaults() {
+        let mut command = shell("./run.sh");
+        command.uris = vec![
+            crate_uri("http://h/app.tgz", None, None),
+            crate_uri("/srv/run.sh", Some(true), Some(false)),
+        ];
+        let plan = translate(id(), &launch(executor(command)), &[], &settings()).unwrap();
+        let fetch = plan.intent.fetch;
+        assert_eq!(fetch.len(), 2);
+        assert_eq!(fetch[0], phobos_runtime::FetchUri::new("http://h/app.tgz"));
+        assert!(fetch[1].executable && !fetch[1].extract);
+    }
+
+    fn crate_uri(
+        value: &str,
+        executable: Option<bool>,
+        extract: Option<bool>,
+    ) -> phobos_proto::mesos::command_info::Uri {
+        phobos_proto::mesos::command_info::Uri {
+            value: value.into(),
+            executable,
+            extract,
+            ..Default::default()
+        }
+    }
+
+    #[test]
     fn an_executor_runs_its_command_in_the_agent_sandbox_with_its_environment() {
         let mut command = shell("./my-executor --flag");
         command.environment = Some(Environment {
