@@ -376,9 +376,10 @@ pub struct DockerArgs {
     /// containerizer; needs a Docker engine at `docker_socket`).
     #[arg(long, value_name = "IMAGE", conflicts_with = "image", help_heading = IMAGES)]
     pub docker_image: Option<String>,
-    /// The container image as a URL; `docker:///IMAGE` selects the Docker
-    /// containerizer (the only kind of image supported so far).
-    #[arg(long, value_name = "URL", help_heading = IMAGES)]
+    /// An image for the Mesos containerizer (its root filesystem, from the
+    /// image store, pulled when missing: `busybox`, `host:5000/app:1`);
+    /// `docker:///IMAGE` selects the Docker containerizer instead.
+    #[arg(long, value_name = "REF", help_heading = IMAGES)]
     pub image: Option<String>,
     /// Publish a container port: HOST:CONTAINER[/tcp|udp|sctp] (repeatable;
     /// needs --network bridge or a user network). Refused where the

@@ -11,8 +11,10 @@ use phobos_runtime::docker::{DockerNetwork, PortMapping, PortProtocol, PortRange
 use crate::cli::DockerArgs;
 use crate::error::usage;
 
-/// The image to run in a Docker container, if the options ask for one.
-/// `--image` accepts only `docker:///IMAGE` (Mesos's legacy Docker URL).
+/// The image to run in a Docker container, if the options ask for one:
+/// `--docker-image IMAGE`, or `--image docker:///IMAGE` (the Deimos-era
+/// URL). Any other `--image` is the Mesos containerizer's
+/// ([`mesos_image`]).
 pub fn image(args: &DockerArgs) -> anyhow::Result<Option<String>> {
     if let Some(image) = &args.docker_image {
         if image.is_empty() {
@@ -24,11 +26,21 @@ pub fn image(args: &DockerArgs) -> anyhow::Result<Option<String>> {
         None => Ok(None),
         Some(url) => match url.strip_prefix("docker:///") {
             Some(image) if !image.is_empty() => Ok(Some(image.to_owned())),
-            _ => Err(usage(format!(
-                "invalid --image '{url}': only docker:///IMAGE is supported (the Docker containerizer)"
+            Some(_) => Err(usage(format!(
+                "invalid --image '{url}': docker:/// needs an image name"
             ))),
+            None => Ok(None),
         },
     }
+}
+
+/// `--image REF` for the Mesos containerizer (its root filesystem comes
+/// from the image store, pulled when missing).
+pub fn mesos_image(args: &DockerArgs) -> Option<String> {
+    args.image
+        .as_ref()
+        .filter(|i| !i.starts_with("docker:///") && args.docker_image.is_none())
+        .cloned()
 }
 
 /// Whether any Docker-only option was given (an error without an image).
@@ -238,7 +250,7 @@ mod tests {
     }
 
     #[test]
-    fn image_urls_must_be_docker() {
+    fn docker_urls_pick_docker_and_other_images_the_mesos_containerizer() {
         let args = DockerArgs {
             image: Some("docker:///busybox:local".into()),
             ..DockerArgs::default()
@@ -247,8 +259,15 @@ mod tests {
             image(&args).expect("image").as_deref(),
             Some("busybox:local")
         );
+        assert_eq!(mesos_image(&args), None);
         let args = DockerArgs {
-            image: Some("appc://x".into()),
+            image: Some("busybox".into()),
+            ..DockerArgs::default()
+        };
+        assert_eq!(image(&args).expect("no docker image"), None);
+        assert_eq!(mesos_image(&args).as_deref(), Some("busybox"));
+        let args = DockerArgs {
+            image: Some("docker:///".into()),
             ..DockerArgs::default()
         };
         assert!(image(&args).is_err());

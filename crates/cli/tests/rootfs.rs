@@ -407,7 +407,10 @@ fn privileged_bad_rootfs_and_volume_options_exit_2_and_change_nothing() {
             vec!["--rootfs", root, "--isolation", "namespaces/pid"],
             "filesystem/linux",
         ),
-        (vec!["-v", "/tmp:/x"], "or a root filesystem (--rootfs DIR)"),
+        (
+            vec!["-v", "/tmp:/x"],
+            "or a root filesystem (--image REF or --rootfs DIR)",
+        ),
         (
             vec!["--rootfs", root, "-v", "/tmp"],
             "invalid volume '/tmp'",

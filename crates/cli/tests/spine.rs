@@ -372,16 +372,26 @@ fn privileged_recover_destroys_orphan_cgroups_and_keeps_live_containers() {
 /// SIGKILLs a launcher stopped at `point`, runs recover, and checks the
 /// container is either adopted (RUNNING) or gone without a trace (with a
 /// root filesystem: nothing left mounted either).
-fn crash_at(point: &str, detach: bool, rootfs: Option<&std::path::Path>) {
+fn crash_at(point: &str, detach: bool, root: Root<'_>) {
     let env = Env::new();
     let id = format!("crash-{}", point.to_ascii_lowercase());
     let mut args = vec!["run", "--id", id.as_str()];
     if detach {
         args.push("-d");
     }
-    if let Some(root) = rootfs {
-        args.extend(["--rootfs", root.to_str().unwrap()]);
-    }
+    let rootfs = match root {
+        Root::Host => None,
+        Root::Dir(dir) => {
+            args.extend(["--rootfs", dir.to_str().unwrap()]);
+            Some(dir.to_owned())
+        }
+        Root::Image(archive) => {
+            env.ok(&["image", "load", archive.to_str().unwrap()]);
+            args.extend(["--image", "busybox:local"]);
+            Some(env.work.path().join("provisioner"))
+        }
+    };
+    let rootfs = rootfs.as_deref();
     args.extend(["--", "sleep", "1000"]);
     let mut launcher = env
         .cmd()
@@ -456,6 +466,24 @@ fn crash_at(point: &str, detach: bool, rootfs: Option<&std::path::Path>) {
             mounts_mentioning(root)
         );
     }
+    if let Root::Image(_) = root {
+        let left = |dir: &str| {
+            std::fs::read_dir(env.work.path().join(dir))
+                .map(|d| d.count())
+                .unwrap_or(0)
+        };
+        assert_eq!(left("provisioner"), 0, "{point}: a root filesystem left");
+        assert_eq!(left("store/in-use"), 0, "{point}: an in-use record left");
+    }
+}
+
+/// What a crash test's container runs in.
+#[derive(Clone, Copy)]
+enum Root<'a> {
+    Host,
+    Dir(&'a std::path::Path),
+    /// A `docker save` archive of busybox:local, loaded into the store.
+    Image(&'a std::path::Path),
 }
 
 #[test]
@@ -472,8 +500,8 @@ fn privileged_crash_at_every_launch_state_leaves_nothing_behind() {
         "FETCHING",
         "RUNNING",
     ] {
-        crash_at(point, false, None);
-        crash_at(point, true, None);
+        crash_at(point, false, Root::Host);
+        crash_at(point, true, Root::Host);
     }
 }
 
@@ -494,7 +522,36 @@ fn privileged_crash_at_every_launch_state_with_a_rootfs_leaves_nothing_mounted()
         "FETCHING",
         "RUNNING",
     ] {
-        crash_at(point, true, Some(&rootfs));
+        crash_at(point, true, Root::Dir(&rootfs));
+    }
+}
+
+#[test]
+fn privileged_crash_at_every_launch_state_with_an_image_leaves_nothing_provisioned() {
+    let test = "privileged_crash_at_every_launch_state_with_an_image_leaves_nothing_provisioned";
+    if !require_root(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("busybox.tar");
+    let saved = std::process::Command::new("docker")
+        .args(["save", "-o", archive.to_str().unwrap(), "busybox:local"])
+        .output();
+    if !saved.as_ref().is_ok_and(|o| o.status.success()) {
+        println!("skipping {test}: docker save busybox:local failed: {saved:?}");
+        return;
+    }
+    for point in [
+        "created",
+        "PROVISIONING",
+        "provisioned",
+        "PREPARING",
+        "forked",
+        "ISOLATING",
+        "FETCHING",
+        "RUNNING",
+    ] {
+        crash_at(point, true, Root::Image(&archive));
     }
 }
 

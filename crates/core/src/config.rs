@@ -117,6 +117,11 @@ pub struct ContainerConfig {
     /// `ContainerLaunchInfo.rootfs`); `None` runs on the host's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rootfs: Option<PathBuf>,
+    /// The image the root filesystem is provisioned from at PROVISIONING
+    /// (Mesos `ContainerInfo.mesos.image`); the checkpoint written after
+    /// provisioning has the merged command and `rootfs` set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ContainerImage>,
     /// Volumes mounted into the root filesystem, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Volume>,
@@ -171,13 +176,26 @@ impl FetchUri {
     }
 }
 
+/// A container's image, as asked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerImage {
+    /// The image reference as given (normalized by the provisioner).
+    pub reference: String,
+    /// The command is a command line's argv (`phobos run --image REF --
+    /// ARGV`): merged as Docker does (it replaces CMD); otherwise it is a
+    /// Mesos `CommandInfo` (an empty one runs the image's own command).
+    #[serde(default)]
+    pub command_line: bool,
+}
+
 impl ContainerConfig {
     /// The sandbox's path as the command sees it.
     pub fn sandbox_in_container(&self) -> PathBuf {
-        match (&self.rootfs, &self.sandbox_directory) {
-            (None, _) => self.sandbox.clone(),
-            (Some(_), Some(dir)) => dir.clone(),
-            (Some(_), None) => PathBuf::from(crate::volume::DEFAULT_SANDBOX_DIRECTORY),
+        let own_root = self.rootfs.is_some() || self.image.is_some();
+        match &self.sandbox_directory {
+            _ if !own_root => self.sandbox.clone(),
+            Some(dir) => dir.clone(),
+            None => PathBuf::from(crate::volume::DEFAULT_SANDBOX_DIRECTORY),
         }
     }
 }

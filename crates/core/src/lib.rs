@@ -21,7 +21,9 @@ pub mod time;
 pub mod volume;
 pub mod wait_status;
 
-pub use config::{CommandSpec, ContainerConfig, FetchUri, IsolatorFlags, LauncherKind};
+pub use config::{
+    CommandSpec, ContainerConfig, ContainerImage, FetchUri, IsolatorFlags, LauncherKind,
+};
 pub use containerizer::{BoxError, Composing, Containerizer, Operation, Outcome};
 pub use hardening::{CapabilitySets, Hardening, RLimit, SeccompProfile};
 pub use id::{ContainerId, InvalidContainerId};

@@ -185,36 +185,12 @@ pub fn host_architecture() -> &'static str {
 }
 
 /// What the container runs with, from the image config (Docker's names in
-/// the blob, `config.{Entrypoint,Cmd,Env,WorkingDir,User}`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
-pub struct ImageConfig {
-    /// `ENTRYPOINT`.
-    #[serde(
-        default,
-        rename = "Entrypoint",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub entrypoint: Option<Vec<String>>,
-    /// `CMD`.
-    #[serde(default, rename = "Cmd", skip_serializing_if = "Option::is_none")]
-    pub cmd: Option<Vec<String>>,
-    /// `ENV`, as `NAME=value`.
-    #[serde(default, rename = "Env", deserialize_with = "null_as_empty")]
-    pub env: Vec<String>,
-    /// `WORKDIR` (empty when unset).
-    #[serde(default, rename = "WorkingDir", deserialize_with = "null_as_default")]
-    pub working_dir: String,
-    /// `USER` (empty when unset).
-    #[serde(default, rename = "User", deserialize_with = "null_as_default")]
-    pub user: String,
-}
+/// the blob, `config.{Entrypoint,Cmd,Env,WorkingDir,User}`): the one
+/// struct the merge with a launch's command reads.
+pub use phobos_core::ImageConfig;
 
 fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
-}
-
-fn null_as_default<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 /// The image config blob, the parts Phobos reads.
@@ -318,8 +294,8 @@ mod tests {
         let c = parse_config(c.as_bytes(), 1, "c").unwrap();
         let cfg = c.config.unwrap();
         assert_eq!(cfg.cmd, Some(vec!["sh".to_string()]));
-        assert_eq!(cfg.working_dir, "/w");
-        assert!(cfg.env.is_empty() && cfg.user.is_empty() && cfg.entrypoint.is_none());
+        assert_eq!(cfg.working_dir.as_deref(), Some("/w"));
+        assert!(cfg.env.is_none() && cfg.user.is_none() && cfg.entrypoint.is_none());
         assert!(parse_config(c_bad().as_bytes(), 2, "c").is_err());
     }
 

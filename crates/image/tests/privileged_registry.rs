@@ -195,7 +195,7 @@ fn privileged_pull_a_multi_layer_image_and_provision_it() {
     assert_eq!(fetched.0.lock().unwrap().len(), 2);
     assert_eq!(image.config.entrypoint, Some(vec!["/bin/tool".to_string()]));
     assert_eq!(image.config.cmd, Some(vec!["-v".to_string()]));
-    assert_eq!(image.config.env, vec!["A=1"]);
+    assert_eq!(image.config.env, Some(vec!["A=1".to_string()]));
     let prov = Provisioner::new(
         store.clone(),
         t.path().join("provisioner"),
@@ -731,7 +731,7 @@ fn privileged_bearer_tokens_anonymous_and_with_credentials() {
             ..settings()
         };
         let image = pull(&store, &private, &with, &Quiet).unwrap();
-        assert_eq!(image.config.working_dir, "/opq");
+        assert_eq!(image.config.working_dir.as_deref(), Some("/opq"));
     }
 }
 

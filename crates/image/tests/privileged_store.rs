@@ -151,8 +151,8 @@ fn privileged_load_oci_archive_and_provision_with_both_backends() {
     assert_eq!(image.reference.to_string(), "127.0.0.1:5999/phobos/test:v1");
     assert_eq!(image.layers.len(), 2);
     assert_eq!(image.config.entrypoint, Some(vec!["/bin/tool".to_string()]));
-    assert_eq!(image.config.working_dir, "/opq");
-    assert_eq!(image.config.user, "1000:1000");
+    assert_eq!(image.config.working_dir.as_deref(), Some("/opq"));
+    assert_eq!(image.config.user.as_deref(), Some("1000:1000"));
     let again = store
         .image(&Reference::parse("127.0.0.1:5999/phobos/test:v1").unwrap())
         .unwrap()

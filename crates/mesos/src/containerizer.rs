@@ -77,6 +77,8 @@ pub enum ContainerizerError {
     /// A root filesystem or volume that cannot be used as asked.
     #[error("{0}")]
     Rootfs(String),
+    #[error("failed to provision image {image}: {message}")]
+    Provision { image: String, message: String },
 }
 
 type Result<T, E = ContainerizerError> = std::result::Result<T, E>;
@@ -169,6 +171,9 @@ pub struct RecoverReport {
     /// with what is wrong, removed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub malformed: Vec<(ContainerId, String)>,
+    /// Provisioned root filesystems with no container, removed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub orphan_rootfs: Vec<ContainerId>,
     pub errors: Vec<String>,
 }
 
@@ -193,11 +198,16 @@ pub struct MesosContainerizer {
     /// The host's cgroup hierarchies, read from mountinfo once per
     /// containerizer instead of once per launcher and isolator.
     hierarchies: Arc<OnceLock<Option<Hierarchies>>>,
+    /// Makes root filesystems from images (PROVISIONING) and removes them
+    /// (every teardown); without one, images are refused.
+    provisioner: Option<Arc<dyn crate::Provisioner>>,
 }
 
 /// Points of a launch where a crash test can freeze the launcher: entering
 /// one of the states, `created` (the runtime directory exists but is not
-/// yet published) and `forked` (init exists, its pid is not checkpointed).
+/// yet published), `provisioned` (an image's root filesystem is mounted,
+/// the config not yet rewritten) and `forked` (init exists, its pid is not
+/// checkpointed).
 /// And of a teardown (destroy, finalize, failed launch): `destroying` (the
 /// DESTROYING checkpoint is written, nothing killed yet), `killed` (every
 /// process is gone, isolators not yet cleaned up) and `recorded` (the
@@ -222,7 +232,14 @@ impl MesosContainerizer {
             init_exe: init_exe.to_owned(),
             stop_at: None,
             hierarchies: Arc::default(),
+            provisioner: None,
         }
+    }
+
+    /// Provisions images' root filesystems with `provisioner`.
+    pub fn with_provisioner(mut self, provisioner: Arc<dyn crate::Provisioner>) -> Self {
+        self.provisioner = Some(provisioner);
+        self
     }
 
     /// The host's cgroup hierarchies (`None` where none can be read).
@@ -339,7 +356,16 @@ impl MesosContainerizer {
         let launcher =
             Launcher::with_hierarchies(config.launcher, &config.cgroups_root, self.hierarchies())?;
         check_rootfs(config)?;
-        let (user, home) = resolve_user(config, config.user.as_deref())?;
+        if config.image.is_some() && self.provisioner.is_none() {
+            return Err(ContainerizerError::Rootfs(
+                "images need an image provisioner, and this containerizer has none".into(),
+            ));
+        }
+        // An image's user is known once it is provisioned.
+        let (user, home) = match config.image {
+            Some(_) => (None, None),
+            None => resolve_user(config, config.user.as_deref())?,
+        };
         if self.store.open(&config.id).is_none() {
             self.check_sandbox_is_new(&config.sandbox)?;
         }
@@ -404,7 +430,17 @@ impl MesosContainerizer {
         progress: &mut Progress<'_>,
         forked_pid: &mut Option<i32>,
     ) -> Result<(i32, Option<OwnedFd>)> {
-        // PROVISIONING: no images yet, so nothing to provision.
+        // PROVISIONING: the image's root filesystem, and the config as the
+        // image makes it (checkpointed again, as Mesos does in `prepare`).
+        let provisioned;
+        let (config, user, home) = match self.provision(config, dir)? {
+            Some(merged) => {
+                provisioned = merged;
+                let (user, home) = resolve_user(&provisioned, provisioned.user.as_deref())?;
+                (&provisioned, user, home)
+            }
+            None => (config, user, home),
+        };
         progress.to(ContainerState::Preparing)?;
         let (stdout, stderr) = self.prepare_sandbox(&config.sandbox, user.as_ref())?;
         let owner = user.as_ref().map(|u| (u.uid, u.gid));
@@ -497,6 +533,56 @@ impl MesosContainerizer {
         let pidfd = init.pidfd.as_ref().and_then(|fd| fd.try_clone().ok());
         release(init, progress)?;
         Ok((pid, pidfd))
+    }
+
+    /// Provisions the image of `config`, if it has one, and returns the
+    /// config with the image merged in (command, environment, working
+    /// directory, user, root filesystem), checkpointed.
+    fn provision(
+        &self,
+        config: &ContainerConfig,
+        dir: &ContainerDir,
+    ) -> Result<Option<ContainerConfig>> {
+        let (Some(image), Some(provisioner)) = (&config.image, &self.provisioner) else {
+            return Ok(None);
+        };
+        let provisioned = provisioner
+            .provision(&config.id, &image.reference)
+            .map_err(|e| ContainerizerError::Provision {
+                image: image.reference.clone(),
+                message: e.to_string(),
+            })?;
+        // Mounted, not yet recorded in the config: a crash test's point.
+        StopPoint::hit(&self.stop_at, "provisioned");
+        let command = &config.command;
+        let no_command = !command.shell && command.value.is_empty() && command.arguments.is_empty();
+        let request = match (image.command_line, no_command) {
+            (_, true) => phobos_core::CommandRequest::Image,
+            (true, false) => phobos_core::CommandRequest::Argv(command.exec_argv()),
+            (false, false) => phobos_core::CommandRequest::Mesos(command.clone()),
+        };
+        let merged = phobos_core::image_config::merge(
+            &provisioned.config,
+            request,
+            config.working_dir.clone(),
+            config.user.clone(),
+        )
+        .map_err(|e| ContainerizerError::Provision {
+            image: image.reference.clone(),
+            message: e.to_string(),
+        })?;
+        let mut env = merged.env;
+        env.extend(config.env.iter().cloned());
+        let effective = ContainerConfig {
+            command: merged.command,
+            env,
+            working_dir: merged.working_dir,
+            user: merged.user,
+            rootfs: Some(provisioned.rootfs),
+            ..config.clone()
+        };
+        dir.write_json(CONFIG_FILE, &effective)?;
+        Ok(Some(effective))
     }
 
     /// Blocks until the container ends and returns its termination; `None`
@@ -943,7 +1029,33 @@ impl MesosContainerizer {
                 report.errors.extend(errors);
             }
         }
+        self.recover_rootfs(&mut report);
         Ok(report)
+    }
+
+    /// Removes provisioned root filesystems whose container has no record
+    /// (left by a teardown that could not finish before its record went).
+    fn recover_rootfs(&self, report: &mut RecoverReport) {
+        let Some(provisioner) = &self.provisioner else {
+            return;
+        };
+        let ids = match provisioner.provisioned() {
+            Ok(ids) => ids,
+            Err(e) => {
+                report
+                    .errors
+                    .push(format!("failed to list provisioned root filesystems: {e}"));
+                return;
+            }
+        };
+        for id in ids.into_iter().filter(|id| self.store.open(id).is_none()) {
+            match provisioner.destroy(&id) {
+                Ok(()) => report.orphan_rootfs.push(id),
+                Err(e) => report
+                    .errors
+                    .push(format!("orphan root filesystem of {id}: {e}")),
+            }
+        }
     }
 
     fn recover_one(&self, id: &ContainerId, report: &mut RecoverReport) -> Result<()> {
@@ -1078,6 +1190,21 @@ impl MesosContainerizer {
         for isolator in isolators.iter().rev() {
             if let Err(e) = isolator.cleanup(id) {
                 errors.push(e.to_string());
+            }
+        }
+        // The image's root filesystem, once nothing runs in it (Mesos's
+        // provisioner destroy): unmounted, removed, no longer in use.
+        if config.image.is_some() {
+            match &self.provisioner {
+                Some(p) => {
+                    if let Err(e) = p.destroy(id) {
+                        errors.push(format!("failed to remove the root filesystem: {e}"));
+                    }
+                }
+                None => errors.push(
+                    "the container's root filesystem needs an image provisioner to be removed"
+                        .into(),
+                ),
             }
         }
         if !errors.is_empty() {
@@ -1306,7 +1433,7 @@ impl<'a> Progress<'a> {
 /// anything is written.
 fn check_rootfs(config: &ContainerConfig) -> Result<()> {
     let bad = |m: String| Err(ContainerizerError::Rootfs(m));
-    let Some(root) = &config.rootfs else {
+    if config.rootfs.is_none() && config.image.is_none() {
         if !config.volumes.is_empty() {
             return bad(
                 "volumes need a root filesystem (the Mesos containerizer mounts them into one)"
@@ -1314,7 +1441,7 @@ fn check_rootfs(config: &ContainerConfig) -> Result<()> {
             );
         }
         return Ok(());
-    };
+    }
     if config.launcher != LauncherKind::Linux {
         return bad(format!(
             "a root filesystem needs the linux launcher, not '{}'",
@@ -1324,7 +1451,9 @@ fn check_rootfs(config: &ContainerConfig) -> Result<()> {
     if !config.isolation.iter().any(|n| n == "filesystem/linux") {
         return bad("a root filesystem needs the filesystem/linux isolator".into());
     }
-    if !root.is_absolute() || !root.is_dir() {
+    if let Some(root) = &config.rootfs
+        && (!root.is_absolute() || !root.is_dir())
+    {
         return bad(format!(
             "the root filesystem {} is not an existing directory given by its absolute path",
             root.display()
@@ -1502,6 +1631,7 @@ mod tests {
             sandbox_directory: None,
             fetch: vec![],
             fetcher_stall_timeout_secs: None,
+            image: None,
             hardening: Default::default(),
         }
     }

@@ -39,7 +39,10 @@ pub fn check(config: &ContainerConfig) -> Result<(), InvalidLaunch> {
     }
     // With an image's root filesystem the directory is the image's to
     // have: the container finds out.
-    if let (Some(dir), None) = (&config.working_dir, &config.rootfs) {
+    if let Some(dir) = &config.working_dir
+        && config.rootfs.is_none()
+        && config.image.is_none()
+    {
         check_working_dir(dir)?;
     }
     if let Some(limit) = config.resources.pids_limit {

@@ -11,6 +11,7 @@ pub mod isolator;
 pub mod launch_checks;
 pub mod launch_info;
 pub mod launcher;
+pub mod provision;
 pub mod rootfs;
 pub mod security;
 pub mod sweep;
@@ -22,4 +23,5 @@ pub use containerizer::{
     MesosContainerizer, RecoverReport, StopPoint,
 };
 pub use launcher::LaunchError;
+pub use provision::{Provisioned, Provisioner};
 pub use sweep::{SweepError, SweepPolicy};

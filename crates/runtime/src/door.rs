@@ -171,8 +171,14 @@ impl Door {
             Some(exe) => exe.to_owned(),
             None => std::env::current_exe().map_err(RuntimeError::NoInit)?,
         };
-        let mesos = MesosContainerizer::new(settings.runtime_dir(), settings.work_dir(), &exe)
+        let mut mesos = MesosContainerizer::new(settings.runtime_dir(), settings.work_dir(), &exe)
             .with_stop_point(settings.stop_at().map(|p| StopPoint(p.to_owned())));
+        // Images for Mesos containers; a store that cannot be opened only
+        // matters to a launch or teardown that needs it.
+        match crate::images::ImageProvisioner::new(&settings) {
+            Ok(p) => mesos = mesos.with_provisioner(Arc::new(p)),
+            Err(e) => tracing::debug!(error = %e, "no image provisioner"),
+        }
         let docker = DockerContainerizer::new(settings.runtime_dir(), settings.docker_settings());
         let ids = IdRegistry::new(settings.runtime_dir());
         Ok(Self {

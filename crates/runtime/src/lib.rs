@@ -17,6 +17,7 @@
 
 pub mod door;
 pub mod error;
+pub mod images;
 pub mod plan;
 pub mod reserve;
 pub mod security;

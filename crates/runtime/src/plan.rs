@@ -11,7 +11,8 @@
 use std::path::PathBuf;
 
 use phobos_core::{
-    CommandSpec, ContainerConfig, ContainerId, IsolatorFlags, LauncherKind, Resources, Volume,
+    CommandSpec, ContainerConfig, ContainerId, ContainerImage, IsolatorFlags, LauncherKind,
+    Resources, Volume,
 };
 use phobos_docker::{DockerCommand, DockerContainerizer, DockerLaunch};
 
@@ -54,6 +55,10 @@ pub struct LaunchIntent {
     pub docker: Option<DockerLaunch>,
     /// A root filesystem image for the Mesos containerizer (issue 10).
     pub rootfs_image: Option<String>,
+    /// The command is a command line's argv (a CLI face): with an image
+    /// it replaces CMD and follows ENTRYPOINT, as Docker does; otherwise
+    /// it is a Mesos `CommandInfo`, merged as Mesos does.
+    pub command_line: bool,
     /// A root filesystem directory for the Mesos containerizer (`phobos
     /// run --rootfs DIR`), absolute.
     pub rootfs: Option<PathBuf>,
@@ -84,6 +89,7 @@ pub struct ContainerSpec {
     pub resources: Resources,
     pub isolator_flags: IsolatorFlags,
     pub rootfs_image: Option<String>,
+    pub command_line: bool,
     pub rootfs: Option<PathBuf>,
     pub volumes: Vec<Volume>,
     pub networks: Vec<NetworkSpec>,
@@ -157,10 +163,14 @@ pub enum PlanError {
     Docker(#[from] phobos_docker::TranslateError),
     #[error("{what} {value:?}: not supported by the Mesos containerizer yet")]
     NotYet { what: &'static str, value: String },
+    #[error(transparent)]
+    Image(#[from] phobos_image::Error),
+    #[error("a root filesystem directory ({0:?}) and an image are exclusive")]
+    ImageAndRootfs(PathBuf),
     #[error("volume {0:?} needs a root filesystem (an image or --rootfs) or a Docker image")]
     VolumeNeedsRootfs(String),
-    #[error("a root filesystem needs the linux launcher, not {0}")]
-    RootfsNeedsLinux(&'static str),
+    #[error("{0} needs the linux launcher, not {1}")]
+    RootfsNeedsLinux(&'static str, &'static str),
     #[error("a root filesystem needs the filesystem/linux isolator; the isolation is {0:?}")]
     RootfsNeedsFilesystemLinux(String),
     #[error(transparent)]
@@ -274,6 +284,7 @@ impl<'a> Planner<'a> {
                 resources: intent.resources,
                 isolator_flags,
                 rootfs_image: intent.rootfs_image,
+                command_line: intent.command_line,
                 rootfs: intent.rootfs,
                 volumes: intent.volumes,
                 networks: intent.networks,
@@ -308,14 +319,20 @@ impl<'a> Planner<'a> {
         intent: &LaunchIntent,
         warnings: &mut Vec<String>,
     ) -> Result<MesosPart, PlanError> {
-        if intent.command.is_none() {
+        // An image may bring its own command (ENTRYPOINT/CMD).
+        if intent.command.is_none() && intent.rootfs_image.is_none() {
             return Err(PlanError::NoCommand);
         }
         let not_yet = |what, value: Option<String>| match value {
             Some(value) => Err(PlanError::NotYet { what, value }),
             None => Ok(()),
         };
-        not_yet("root filesystem image", intent.rootfs_image.clone())?;
+        if let Some(image) = &intent.rootfs_image {
+            phobos_image::Reference::parse(image)?;
+            if let Some(dir) = &intent.rootfs {
+                return Err(PlanError::ImageAndRootfs(dir.clone()));
+            }
+        }
         let has_rootfs = intent.rootfs.is_some() || intent.rootfs_image.is_some();
         if let Some(v) = intent.volumes.first().filter(|_| !has_rootfs) {
             return Err(PlanError::VolumeNeedsRootfs(format!(
@@ -357,7 +374,11 @@ impl<'a> Planner<'a> {
         }
         if has_rootfs {
             if launcher != LauncherKind::Linux {
-                return Err(PlanError::RootfsNeedsLinux(launcher.name()));
+                let what = match intent.rootfs_image {
+                    Some(_) => "an image (the Mesos containerizer pivots into its root filesystem)",
+                    None => "a root filesystem",
+                };
+                return Err(PlanError::RootfsNeedsLinux(what, launcher.name()));
             }
             if !isolation.iter().any(|n| n == "filesystem/linux") {
                 return Err(PlanError::RootfsNeedsFilesystemLinux(isolation.join(",")));
@@ -499,6 +520,13 @@ impl LaunchRequest {
                 Target::Docker(_) => Vec::new(),
             },
             fetcher_stall_timeout_secs: spec.fetcher_stall_timeout_secs,
+            image: match &self.target {
+                Target::Mesos(_) => spec.rootfs_image.clone().map(|reference| ContainerImage {
+                    reference,
+                    command_line: spec.command_line,
+                }),
+                Target::Docker(_) => None,
+            },
             hardening,
         }
     }

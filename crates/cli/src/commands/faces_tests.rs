@@ -69,12 +69,17 @@ fn ecp(launch: &Launch) -> LaunchIntent {
         &[],
         &translate::Settings {
             default_image: None,
+            mesos_images: false,
             root: true,
         },
     )
     .unwrap();
     match translated.route {
         translate::Route::Mesos => translated.intent,
+        translate::Route::MesosImage { image, .. } => LaunchIntent {
+            rootfs_image: Some(image),
+            ..translated.intent
+        },
         translate::Route::Docker { image, .. } => {
             docker::intent(launch, translated.intent, image).unwrap().0
         }

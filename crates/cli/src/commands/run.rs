@@ -149,8 +149,9 @@ pub(crate) fn intent(args: &RunArgs) -> anyhow::Result<LaunchIntent> {
         .map(|id| ContainerId::new(id).map_err(|e| usage(e.to_string())))
         .transpose()?;
     let docker = docker(&args.docker, args)?;
+    let rootfs_image = docker_args::mesos_image(&args.docker);
     let command = CommandSpec::argv(args.command.clone());
-    if command.is_none() && docker.is_none() {
+    if command.is_none() && docker.is_none() && rootfs_image.is_none() {
         return Err(usage("no command given"));
     }
     let launcher = match args.launcher.as_deref() {
@@ -164,9 +165,9 @@ pub(crate) fn intent(args: &RunArgs) -> anyhow::Result<LaunchIntent> {
     }
     // With a root filesystem, volumes are the Mesos containerizer's (a
     // relative HOST is a sandbox path); otherwise Docker's.
-    let parse_volume = match args.rootfs {
-        Some(_) => docker_args::mesos_volume,
-        None => docker_args::volume,
+    let parse_volume = match args.rootfs.is_some() || rootfs_image.is_some() {
+        true => docker_args::mesos_volume,
+        false => docker_args::volume,
     };
     let volumes = args
         .docker
@@ -221,6 +222,9 @@ pub(crate) fn intent(args: &RunArgs) -> anyhow::Result<LaunchIntent> {
             .map(|list| list.split(',').map(str::to_owned).collect()),
         flags: resource_args::flags(&args.flags)?,
         docker,
+        // Only an image gives the form of the command a meaning.
+        command_line: rootfs_image.is_some(),
+        rootfs_image,
         rootfs,
         volumes,
         fetch,
@@ -242,9 +246,10 @@ pub(crate) fn intent(args: &RunArgs) -> anyhow::Result<LaunchIntent> {
 /// naming the option.
 fn docker(args: &DockerArgs, run: &RunArgs) -> anyhow::Result<Option<DockerLaunch>> {
     let Some(image) = docker_args::image(args)? else {
-        if let Some(flag) = docker_args::any_docker_only(args, run.rootfs.is_some()) {
+        let own_root = run.rootfs.is_some() || docker_args::mesos_image(args).is_some();
+        if let Some(flag) = docker_args::any_docker_only(args, own_root) {
             let or_rootfs = if flag == "--volume" {
-                " or a root filesystem (--rootfs DIR)"
+                " or a root filesystem (--image REF or --rootfs DIR)"
             } else {
                 ""
             };

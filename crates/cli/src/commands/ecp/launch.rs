@@ -35,6 +35,11 @@ pub fn run(global: &Global) -> anyhow::Result<()> {
         &env,
         &Settings {
             default_image: settings.config().default_container_image.clone(),
+            mesos_images: settings
+                .config()
+                .image_providers
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case("docker")),
             root: settings.is_root(),
         },
     )
@@ -45,6 +50,11 @@ pub fn run(global: &Global) -> anyhow::Result<()> {
             (intent, executor, Some(origin))
         }
         Route::Mesos => (translated.intent, None, None),
+        Route::MesosImage { image, origin } => {
+            let mut intent = translated.intent;
+            intent.rootfs_image = Some(image);
+            (intent, None, Some(origin))
+        }
     };
     let host = door.host();
     let plan = Planner::new(settings, &host)

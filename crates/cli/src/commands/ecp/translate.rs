@@ -34,6 +34,10 @@ pub enum Route {
     Mesos,
     /// The Docker containerizer, with the image and where it was named.
     Docker { image: String, origin: &'static str },
+    /// The Mesos containerizer with a root filesystem from a Docker image
+    /// (`ContainerInfo` MESOS with an `Image` of type DOCKER, or the
+    /// default image when `image_providers` has `docker`).
+    MesosImage { image: String, origin: &'static str },
 }
 
 /// Why a Launch cannot be launched.
@@ -47,11 +51,15 @@ pub enum TranslateError {
     DockerWithoutImage { origin: &'static str },
     #[error("image URL {url:?} ({origin}) is not a docker:/// URL")]
     BadImageUrl { url: String, origin: &'static str },
-    #[error("{origin} names a {kind} image; the Mesos containerizer cannot provision images yet")]
+    #[error(
+        "{origin} names an {kind} image; the Mesos containerizer provisions Docker images only"
+    )]
     MesosImage {
         origin: &'static str,
         kind: &'static str,
     },
+    #[error("{origin} is an Image of type DOCKER without docker.name")]
+    ImageWithoutName { origin: &'static str },
     #[error("Launch.directory {0:?} is not an absolute path")]
     RelativeSandbox(String),
 }
@@ -61,6 +69,9 @@ pub enum TranslateError {
 pub struct Settings {
     /// Our `default_container_image`.
     pub default_image: Option<String>,
+    /// `image_providers` has `docker`: the default image is a Mesos
+    /// container's root filesystem, not a Docker container (Deimos).
+    pub mesos_images: bool,
     /// Whether we can switch users (we are root).
     pub root: bool,
 }
@@ -89,7 +100,17 @@ pub fn translate(
         },
         (None, None) => return Err(TranslateError::NoCommand),
     };
-    let command = command_spec(command_info).ok_or(TranslateError::EmptyCommand(which))?;
+    let command = match (command_spec(command_info), &route) {
+        (Some(command), _) => command,
+        // An image brings its own command: merged at PROVISIONING as
+        // Mesos's docker/runtime does (shell=true with no value fails).
+        (None, Route::MesosImage { .. }) => CommandSpec {
+            shell: command_info.shell.unwrap_or(true),
+            value: String::new(),
+            arguments: command_info.arguments.clone(),
+        },
+        (None, _) => return Err(TranslateError::EmptyCommand(which)),
+    };
 
     let mut vars: Vec<(String, String)> = env
         .iter()
@@ -118,7 +139,7 @@ pub fn translate(
     // Without root we cannot switch users; the agent runs us as the user
     // it would have switched to anyway in that case. A Docker container
     // runs as its image says, as under Mesos's Docker containerizer.
-    let user = user.filter(|_| settings.root && route == Route::Mesos);
+    let user = user.filter(|_| settings.root && !matches!(route, Route::Docker { .. }));
     let hostname = container(launch)
         .and_then(|(c, _)| c.hostname.clone())
         .filter(|h| !h.is_empty());
@@ -224,11 +245,19 @@ fn route(
             }
             container_info::Type::Mesos => {
                 if let Some(image) = info.mesos.as_ref().and_then(|m| m.image.as_ref()) {
-                    let kind = match image.r#type() {
-                        mesos::image::Type::Appc => "appc",
-                        mesos::image::Type::Docker => "docker",
-                    };
-                    return Err(TranslateError::MesosImage { origin, kind });
+                    if image.r#type() == mesos::image::Type::Appc {
+                        return Err(TranslateError::MesosImage {
+                            origin,
+                            kind: "appc",
+                        });
+                    }
+                    let image = image
+                        .docker
+                        .as_ref()
+                        .map(|d| d.name.clone())
+                        .filter(|n| !n.is_empty())
+                        .ok_or(TranslateError::ImageWithoutName { origin })?;
+                    return Ok(Route::MesosImage { image, origin });
                 }
                 return Ok(Route::Mesos);
             }
@@ -258,6 +287,9 @@ fn route(
             Some(value.to_owned())
         };
         if let Some(image) = image {
+            if settings.mesos_images {
+                return Ok(Route::MesosImage { image, origin });
+            }
             return Ok(Route::Docker { image, origin });
         }
     }
@@ -309,6 +341,7 @@ mod tests {
     fn settings() -> Settings {
         Settings {
             default_image: None,
+            mesos_images: false,
             root: true,
         }
     }
@@ -456,6 +489,56 @@ mod tests {
         };
         let plan = translate(id(), &launch(executor(command)), &[], &settings()).unwrap();
         assert_eq!(plan.intent.command.unwrap().exec_argv(), ["echo", "a b"]);
+    }
+
+    #[test]
+    fn mesos_containers_with_a_docker_image_get_a_root_filesystem() {
+        let mut e = executor(CommandInfo {
+            shell: Some(false),
+            ..Default::default()
+        });
+        e.container = Some(ContainerInfo {
+            r#type: container_info::Type::Mesos as i32,
+            mesos: Some(container_info::MesosInfo {
+                image: Some(mesos::Image {
+                    r#type: mesos::image::Type::Docker as i32,
+                    docker: Some(mesos::image::Docker {
+                        name: "busybox:1".into(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+            }),
+            ..Default::default()
+        });
+        let plan = translate(id(), &launch(e.clone()), &[], &settings()).unwrap();
+        assert_eq!(
+            plan.route,
+            Route::MesosImage {
+                image: "busybox:1".into(),
+                origin: "ExecutorInfo.container"
+            }
+        );
+        // No value, shell=false: the image's own command, merged later.
+        let command = plan.intent.command.unwrap();
+        assert!(!command.shell && command.value.is_empty());
+        // The default image is a Mesos image when image_providers says so.
+        let with_images = Settings {
+            default_image: Some("debian:12".into()),
+            mesos_images: true,
+            root: true,
+        };
+        let plan = translate(id(), &launch(executor(shell("true"))), &[], &with_images).unwrap();
+        assert!(matches!(plan.route, Route::MesosImage { ref image, .. } if image == "debian:12"));
+        // appc images are refused with one line.
+        if let Some(c) = e.container.as_mut()
+            && let Some(m) = c.mesos.as_mut()
+            && let Some(i) = m.image.as_mut()
+        {
+            i.r#type = mesos::image::Type::Appc as i32;
+        }
+        let err = translate(id(), &launch(e), &[], &settings()).unwrap_err();
+        assert!(err.to_string().contains("Docker images only"), "{err}");
     }
 
     #[test]
