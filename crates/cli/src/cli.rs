@@ -375,9 +375,10 @@ pub struct DockerArgs {
     /// `docker:///IMAGE` selects the Docker containerizer instead.
     #[arg(long, value_name = "REF", help_heading = IMAGES)]
     pub image: Option<String>,
-    /// Publish a container port: HOST:CONTAINER[/tcp|udp|sctp] (repeatable;
-    /// needs --network bridge or a user network). Refused where the
-    /// containerizer cannot publish ports (so far: all but Docker).
+    /// Publish a container port: HOST:CONTAINER[/tcp|udp|sctp] (repeatable)
+    /// through the first --network that maps ports (the built-in `phobos`
+    /// does; Docker: bridge or a user network). Refused where the
+    /// containerizer cannot publish ports (the posix launcher).
     #[arg(
         short = 'p',
         long = "publish",
@@ -385,11 +386,12 @@ pub struct DockerArgs {
         help_heading = NETWORK
     )]
     pub publish: Vec<String>,
-    /// Network: host (the Mesos default), bridge, none or a network name.
-    /// Refused where the containerizer cannot join it (so far: all but
-    /// Docker).
+    /// Network: host (the Mesos default), none (only lo) or a CNI network
+    /// such as the built-in `phobos`, repeatable (eth0, eth1, …); Docker:
+    /// host, bridge, none or a network name, once. Refused where the
+    /// containerizer cannot join it (the posix launcher).
     #[arg(long, value_name = "NETWORK", help_heading = NETWORK)]
-    pub network: Option<String>,
+    pub network: Vec<String>,
     /// Bind-mount a host path: HOST:CONTAINER[:ro|:rw] (repeatable); with
     /// --rootfs a relative HOST is a directory in the sandbox. Refused
     /// where the containerizer cannot mount it (so far: Mesos containers

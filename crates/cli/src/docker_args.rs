@@ -7,6 +7,7 @@ use std::path::Path;
 
 use phobos_runtime::Volume;
 use phobos_runtime::docker::{DockerNetwork, PortMapping, PortProtocol, PortRange, PullProgress};
+use phobos_runtime::network::Protocol;
 
 use crate::cli::DockerArgs;
 use crate::error::usage;
@@ -45,13 +46,9 @@ pub fn mesos_image(args: &DockerArgs) -> Option<String> {
 
 /// Whether any Docker-only option was given (an error without an image).
 /// Volumes are not Docker-only for a container with its own root
-/// filesystem (`mesos_volumes`).
+/// filesystem (`mesos_volumes`); `--network` and `-p` serve both.
 pub fn any_docker_only(args: &DockerArgs, mesos_volumes: bool) -> Option<&'static str> {
-    if !args.publish.is_empty() {
-        Some("--publish")
-    } else if args.network.is_some() {
-        Some("--network")
-    } else if !args.volume.is_empty() && !mesos_volumes {
+    if !args.volume.is_empty() && !mesos_volumes {
         Some("--volume")
     } else if !args.docker_param.is_empty() {
         Some("--docker-param")
@@ -75,31 +72,24 @@ pub fn network(text: Option<&str>) -> anyhow::Result<DockerNetwork> {
     })
 }
 
-/// `-p HOST:CONTAINER[/PROTO]`.
+/// `-p HOST:CONTAINER[/PROTO]` (one parser for both containerizers).
 pub fn port(text: &str) -> anyhow::Result<PortMapping> {
-    let bad = |why: &str| usage(format!("invalid --publish '{text}': {why}"));
-    let (ports, proto) = match text.rsplit_once('/') {
-        Some((p, proto)) => (p, proto),
-        None => (text, "tcp"),
-    };
-    let protocol = match proto {
-        "tcp" => PortProtocol::Tcp,
-        "udp" => PortProtocol::Udp,
-        "sctp" => PortProtocol::Sctp,
-        _ => return Err(bad("the protocol must be tcp, udp or sctp")),
-    };
-    let (host, container) = ports
-        .split_once(':')
-        .ok_or_else(|| bad("expected HOST:CONTAINER[/PROTO]"))?;
-    let number = |p: &str| p.parse::<u16>().ok().filter(|p| *p > 0);
-    let (Some(host_port), Some(container_port)) = (number(host), number(container)) else {
-        return Err(bad("ports must be numbers from 1 to 65535"));
-    };
+    let p = publish(text)?;
     Ok(PortMapping {
-        host_port,
-        container_port,
-        protocol,
+        host_port: p.host_port,
+        container_port: p.container_port,
+        protocol: match p.protocol {
+            Protocol::Tcp => PortProtocol::Tcp,
+            Protocol::Udp => PortProtocol::Udp,
+            Protocol::Sctp => PortProtocol::Sctp,
+        },
     })
+}
+
+/// `-p HOST:CONTAINER[/PROTO]` as a Mesos `NetworkInfo.PortMapping`.
+pub fn publish(text: &str) -> anyhow::Result<phobos_runtime::PortMapping> {
+    text.parse::<phobos_runtime::PortMapping>()
+        .map_err(|e| usage(e.to_string()))
 }
 
 /// Every host port may be published from the command line (there is no

@@ -44,6 +44,9 @@ pub const KEYS: &[&str] = &[
     "docker_remove_delay",
     "container_disk_watch_interval",
     "enforce_container_disk_quota",
+    "network_cni_config_dir",
+    "network_cni_plugins_dir",
+    "default_network_subnet",
     "ecp_termination",
     "image_providers",
     "image_provisioner_backend",
@@ -73,6 +76,7 @@ const OPTIONAL_KEYS: &[&str] = &[
     "default_container_image",
     "docker_store_dir",
     "docker_config",
+    "network_cni_config_dir",
     "effective_capabilities",
     "bounding_capabilities",
     "seccomp_config_dir",
@@ -291,6 +295,12 @@ pub struct Config {
     pub container_disk_watch_interval: Duration,
     /// Kill containers that exceed their disk quota.
     pub enforce_container_disk_quota: bool,
+    /// CNI network configurations (`.conflist`, `.conf`, `.json`).
+    pub network_cni_config_dir: Option<PathBuf>,
+    /// Where CNI plugins are, `:`-separated absolute directories.
+    pub network_cni_plugins_dir: String,
+    /// The subnet of the built-in network `phobos`.
+    pub default_network_subnet: String,
     /// Which `Termination` the ECP writes.
     pub ecp_termination: EcpTermination,
     /// Image providers for the Mesos containerizer (`docker`); empty
@@ -377,6 +387,9 @@ impl Config {
             docker_remove_delay: Duration::ZERO,
             container_disk_watch_interval: Duration::from_secs(15),
             enforce_container_disk_quota: false,
+            network_cni_config_dir: None,
+            network_cni_plugins_dir: phobos_net::DEFAULT_PLUGINS_DIR.to_owned(),
+            default_network_subnet: phobos_net::DEFAULT_SUBNET.to_owned(),
             ecp_termination: EcpTermination::V0_26,
             image_providers: Vec::new(),
             image_provisioner_backend: "overlay".to_owned(),
@@ -431,6 +444,13 @@ impl Config {
             "docker_remove_delay" => format_duration(self.docker_remove_delay),
             "container_disk_watch_interval" => format_duration(self.container_disk_watch_interval),
             "enforce_container_disk_quota" => self.enforce_container_disk_quota.to_string(),
+            "network_cni_config_dir" => self
+                .network_cni_config_dir
+                .as_deref()
+                .map(path)
+                .unwrap_or_default(),
+            "network_cni_plugins_dir" => self.network_cni_plugins_dir.clone(),
+            "default_network_subnet" => self.default_network_subnet.clone(),
             "ecp_termination" => match self.ecp_termination {
                 EcpTermination::V0_26 => "0.26",
                 EcpTermination::V0_19 => "0.19",
@@ -546,6 +566,25 @@ impl Config {
                 self.container_disk_watch_interval = interval;
             }
             "enforce_container_disk_quota" => self.enforce_container_disk_quota = boolean(value)?,
+            "network_cni_config_dir" => self.network_cni_config_dir = Some(absolute_path(value)?),
+            "network_cni_plugins_dir" => {
+                let dirs = non_empty_string(value)?;
+                if dirs.split(':').any(|d| !d.starts_with('/')) {
+                    return Err(
+                        "expected absolute directories separated by ':' such as \"/usr/lib/cni\""
+                            .to_owned(),
+                    );
+                }
+                self.network_cni_plugins_dir = dirs;
+            }
+            "default_network_subnet" => {
+                let subnet = non_empty_string(value)?;
+                subnet.parse::<phobos_net::Subnet>().map_err(|e| match e {
+                    phobos_net::NetError::InvalidSubnet { reason, .. } => reason.to_owned(),
+                    other => other.to_string(),
+                })?;
+                self.default_network_subnet = subnet;
+            }
             "ecp_termination" => {
                 if let V::Float(_) = value {
                     return Err("expected the string \"0.26\" or \"0.19\" (quote it)".to_owned());

@@ -363,6 +363,18 @@ fn bad_values_name_file_line_key_and_value() {
             "invalid value \"\" for default_container_image: expected a non-empty string",
         ),
         (
+            "network_cni_config_dir = \"cni\"",
+            "invalid value \"cni\" for network_cni_config_dir: expected an absolute path",
+        ),
+        (
+            "network_cni_plugins_dir = \"/usr/lib/cni:bin\"",
+            "invalid value \"/usr/lib/cni:bin\" for network_cni_plugins_dir: expected absolute directories separated by ':' such as \"/usr/lib/cni\"",
+        ),
+        (
+            "default_network_subnet = \"10.77.0.1/16\"",
+            "invalid value \"10.77.0.1/16\" for default_network_subnet: host bits are set; give the network address",
+        ),
+        (
             "containerizers = \"external\"",
             "invalid value \"external\" for containerizers: unknown containerizer \"external\": expected \"mesos\" or \"docker\"",
         ),

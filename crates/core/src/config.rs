@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ContainerId, Resources, Volume};
+use crate::{ContainerId, ContainerNetwork, Resources, Volume};
 
 /// The command to run, with Mesos `CommandInfo` semantics: `shell = true`
 /// runs `/bin/sh -c <value>`; otherwise `value` is the executable and
@@ -129,6 +129,9 @@ pub struct ContainerConfig {
     /// `--sandbox_directory`); `None` means `/mnt/mesos/sandbox`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox_directory: Option<PathBuf>,
+    /// The container's network (`host` when absent).
+    #[serde(default, skip_serializing_if = "ContainerNetwork::is_host")]
+    pub network: ContainerNetwork,
     /// Capabilities, no_new_privs, rlimits and seccomp for the command.
     #[serde(default, skip_serializing_if = "crate::Hardening::is_empty")]
     pub hardening: crate::Hardening,
@@ -173,6 +176,16 @@ pub struct IsolatorFlags {
     /// `--enforce_container_disk_quota`: end containers over `disk`.
     #[serde(default)]
     pub enforce_container_disk_quota: bool,
+    /// `--network_cni_config_dir`: CNI network configurations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_cni_config_dir: Option<PathBuf>,
+    /// `--network_cni_plugins_dir`: where CNI plugins are (`:`-separated);
+    /// `None` means `/usr/lib/cni`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_cni_plugins_dir: Option<String>,
+    /// The default network's subnet; `None` means the built-in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_network_subnet: Option<String>,
 }
 
 fn default_disk_watch_interval() -> f64 {
@@ -186,6 +199,9 @@ impl Default for IsolatorFlags {
             cgroups_limit_swap: false,
             container_disk_watch_interval_secs: default_disk_watch_interval(),
             enforce_container_disk_quota: false,
+            network_cni_config_dir: None,
+            network_cni_plugins_dir: None,
+            default_network_subnet: None,
         }
     }
 }

@@ -127,6 +127,22 @@ statistics! {
     disk_used_bytes: u64,
     /// Block I/O per device.
     blkio_statistics: BlkioStatistics,
+    /// Packets received on the container's interfaces (all but `lo`).
+    net_rx_packets: u64,
+    /// Bytes received.
+    net_rx_bytes: u64,
+    /// Receive errors.
+    net_rx_errors: u64,
+    /// Received packets dropped.
+    net_rx_dropped: u64,
+    /// Packets sent.
+    net_tx_packets: u64,
+    /// Bytes sent.
+    net_tx_bytes: u64,
+    /// Transmit errors.
+    net_tx_errors: u64,
+    /// Sent packets dropped.
+    net_tx_dropped: u64,
 }
 
 #[cfg(test)]

@@ -147,6 +147,9 @@ pub struct ContainerSummary {
     pub resources: Resources,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub termination: Option<Termination>,
+    /// The networks it joined (Mesos `ContainerStatus.network_infos`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub network_infos: Vec<isolator::NetworkStatus>,
 }
 
 /// What `recover` found and did.
@@ -251,6 +254,7 @@ impl MesosContainerizer {
         self.hierarchies()
             .cloned()
             .map_or_else(HostCache::default, HostCache::with_hierarchies)
+            .with_runtime_dir(self.store.root())
     }
 
     /// Makes launches stop themselves at `point` (crash-safety tests).
@@ -784,7 +788,11 @@ impl MesosContainerizer {
     /// config. `None` for an unknown container; a container that is not
     /// running is an error.
     pub fn usage(&self, id: &ContainerId) -> Result<Option<ResourceStatistics>> {
-        self.usage_with(id, &isolator::HostCache::default(), false)
+        self.usage_with(
+            id,
+            &isolator::HostCache::default().with_runtime_dir(self.store.root()),
+            false,
+        )
     }
 
     /// [`MesosContainerizer::usage`] of several containers at once: the
@@ -796,7 +804,7 @@ impl MesosContainerizer {
         ids: &[ContainerId],
         running_only: bool,
     ) -> Vec<(ContainerId, Result<Option<ResourceStatistics>>)> {
-        let host = isolator::HostCache::default();
+        let host = isolator::HostCache::default().with_runtime_dir(self.store.root());
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .clamp(1, 8)
@@ -936,6 +944,11 @@ impl MesosContainerizer {
             sandbox: config.sandbox.clone(),
             resources: config.resources.clone(),
             termination: dir.read_json(TERMINATION_FILE)?,
+            network_infos: if config.network.own_namespace() {
+                isolator::network_status(self.store.root(), id)
+            } else {
+                Vec::new()
+            },
         }))
     }
 
@@ -1500,7 +1513,24 @@ fn rootfs_plan(
         None => None,
     };
     let sandbox_inside = config.sandbox_in_container();
-    let mut binds = crate::rootfs::etc_binds(hostname_file);
+    // A container on its own network gets the files `network/cni`
+    // generates (written in ISOLATING, before init enters the root
+    // filesystem); on the host network, the host's, read-only.
+    let mut binds = match &info.etc_files {
+        Some(files) => [
+            (&files.hosts, "/etc/hosts"),
+            (&files.hostname, "/etc/hostname"),
+            (&files.resolv_conf, "/etc/resolv.conf"),
+        ]
+        .into_iter()
+        .map(|(source, target)| Bind {
+            source: BindSource::Host(source.clone()),
+            target: PathBuf::from(target),
+            read_only: false,
+        })
+        .collect(),
+        None => crate::rootfs::etc_binds(hostname_file),
+    };
     binds.push(Bind {
         source: BindSource::Host(config.sandbox.clone()),
         target: sandbox_inside.clone(),
@@ -1609,6 +1639,7 @@ mod tests {
             rootfs: None,
             volumes: vec![],
             sandbox_directory: None,
+            network: Default::default(),
             image: None,
             hardening: Default::default(),
         }

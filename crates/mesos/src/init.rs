@@ -163,6 +163,8 @@ fn run() -> Result<i32, String> {
             let _ = write_status(&pinned_dir, slot, &record);
             return Err(message);
         }
+    } else {
+        bind_etc_files(&info)?;
     }
     let (status, limitation) = run_command(&info)?;
     if info.has(Namespace::Pid) && std::process::id() == 1 {
@@ -450,6 +452,47 @@ fn setup_namespaces(info: &LaunchInfo) -> Result<(), String> {
         }
         nix::unistd::sethostname(name)
             .map_err(|e| format!("failed to set hostname '{name}': {e}"))?;
+    }
+    Ok(())
+}
+
+/// Binds the `/etc` files `network/cni` generated (written while init
+/// waited for its release) over the host's, in the container's own mount
+/// namespace, `nosuid,nodev,noexec` as Mesos does. A file the host lacks is
+/// skipped rather than created on the host.
+fn bind_etc_files(info: &LaunchInfo) -> Result<(), String> {
+    let Some(files) = &info.etc_files else {
+        return Ok(());
+    };
+    if !info.has(Namespace::Mount) {
+        return Err("the generated /etc files need a mount namespace".into());
+    }
+    for (source, target) in [
+        (&files.hosts, "/etc/hosts"),
+        (&files.hostname, "/etc/hostname"),
+        (&files.resolv_conf, "/etc/resolv.conf"),
+    ] {
+        if !Path::new(target).exists() {
+            continue;
+        }
+        let bind = |flags: MsFlags| {
+            mount(
+                Some(source.as_path()),
+                target,
+                None::<&str>,
+                flags,
+                None::<&str>,
+            )
+            .map_err(|e| format!("failed to bind {} over {target}: {e}", source.display()))
+        };
+        bind(MsFlags::MS_BIND)?;
+        bind(
+            MsFlags::MS_BIND
+                | MsFlags::MS_REMOUNT
+                | MsFlags::MS_NOSUID
+                | MsFlags::MS_NODEV
+                | MsFlags::MS_NOEXEC,
+        )?;
     }
     Ok(())
 }

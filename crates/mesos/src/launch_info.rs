@@ -14,6 +14,7 @@ pub enum Namespace {
     Pid,
     Ipc,
     Uts,
+    Net,
 }
 
 impl Namespace {
@@ -23,6 +24,7 @@ impl Namespace {
             Self::Pid => libc::CLONE_NEWPID,
             Self::Ipc => libc::CLONE_NEWIPC,
             Self::Uts => libc::CLONE_NEWUTS,
+            Self::Net => libc::CLONE_NEWNET,
         }
     }
 }
@@ -83,6 +85,17 @@ pub struct DiskWatch {
     pub interval_secs: f64,
 }
 
+/// `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` generated for a
+/// container on its own network (`network/cni`), bound over the
+/// container's files by init once the launcher released it (they are
+/// written in ISOLATING).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EtcFiles {
+    pub hosts: PathBuf,
+    pub hostname: PathBuf,
+    pub resolv_conf: PathBuf,
+}
+
 /// One isolator's contribution; merged into [`LaunchInfo`].
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Contribution {
@@ -92,6 +105,10 @@ pub struct Contribution {
     pub env: Vec<(String, String)>,
     pub oom_watch: Option<OomWatch>,
     pub disk_watch: Option<DiskWatch>,
+    /// The hostname when the isolator decides it (`network/cni`: the
+    /// container ID unless one was asked for).
+    pub hostname: Option<String>,
+    pub etc_files: Option<EtcFiles>,
     /// Capabilities, no_new_privs, rlimits, seccomp (the security
     /// isolators' parts of the container's hardening).
     pub hardening: Option<phobos_core::Hardening>,
@@ -119,6 +136,9 @@ pub struct LaunchInfo {
     /// Measure the sandbox and enforce its disk limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_watch: Option<DiskWatch>,
+    /// Generated `/etc` files to bind over the container's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etc_files: Option<EtcFiles>,
     /// Enter this root filesystem before the command starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rootfs: Option<RootfsPlan>,
@@ -178,6 +198,12 @@ impl LaunchInfo {
         }
         if c.disk_watch.is_some() {
             self.disk_watch = c.disk_watch;
+        }
+        if self.hostname.is_none() {
+            self.hostname = c.hostname;
+        }
+        if c.etc_files.is_some() {
+            self.etc_files = c.etc_files;
         }
         if let Some(h) = c.hardening {
             let mine = &mut self.hardening;

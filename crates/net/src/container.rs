@@ -18,13 +18,14 @@ use serde_json::{Map, Value, json};
 use crate::config::{ConfigSource, NetworkConfig, Networks, Plugins};
 use crate::error::NetError;
 use crate::etc_files;
-use crate::mode::{NetworkRequest, validate_requests};
+use crate::mode::validate_requests;
 use crate::netns;
 use crate::plugin::{self, CniCommand, Invocation, RunError};
 use crate::ports::{PortMapping, Protocol};
 use crate::result::{CniResult, error_message, parse_result};
 use crate::root::{NetRoot, ensure_dir, write_atomic};
 use crate::stats::{NetStats, netns_stats};
+use phobos_core::network::NetworkInfo;
 
 /// What is recorded per joined network.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -141,7 +142,7 @@ impl ContainerNet {
         &self,
         networks: &Networks,
         plugins: &Plugins,
-        requests: &[NetworkRequest],
+        requests: &[NetworkInfo],
     ) -> Result<Vec<Attachment>, NetError> {
         validate_requests(requests, networks)?;
         let netns = self.netns_path();
@@ -566,7 +567,7 @@ pub(crate) fn plugin_input(
     object.insert("name".into(), json!(config.name));
     object.remove("runtimeConfig");
     if wants_ports && !ports.is_empty() {
-        let list: Vec<Value> = ports.iter().map(PortMapping::to_cni).collect();
+        let list: Vec<Value> = ports.iter().map(crate::ports::to_cni).collect();
         object.insert("runtimeConfig".into(), json!({ "portMappings": list }));
     }
     let mut args = match object.remove("args") {

@@ -69,7 +69,7 @@ pub enum NetError {
         /// What was expected.
         reason: &'static str,
     },
-    /// A `-p` specification is malformed.
+    /// A `-p` specification is malformed, or a host port is published twice.
     #[error("invalid --publish '{spec}': {reason}")]
     InvalidPortSpec {
         /// The specification as given.
@@ -200,6 +200,15 @@ pub enum NetError {
     /// Several failures while tearing networks down (each one listed).
     #[error("network teardown failed: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Teardown(Vec<NetError>),
+}
+
+impl From<phobos_core::network::InvalidPortMapping> for NetError {
+    fn from(e: phobos_core::network::InvalidPortMapping) -> Self {
+        NetError::InvalidPortSpec {
+            spec: e.spec,
+            reason: e.reason,
+        }
+    }
 }
 
 impl NetError {

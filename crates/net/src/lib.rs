@@ -11,7 +11,8 @@
 //!   setns(2), `lo` brought up with SIOCSIFFLAGS);
 //! - [`root`] and [`container`]: the state directory, ADD with prevResult
 //!   chaining and checkpoints, DEL in reverse order, host port reservations;
-//! - [`mode`]: `--network` / `-p` requests; [`ports`]: `-p` specifications;
+//! - [`mode`]: `--network` / `-p` into a [`ContainerNetwork`], checked;
+//!   [`ports`]: `-p` specifications;
 //! - [`etc_files`]: `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf` as
 //!   Mesos writes them; [`stats`]: `net_*` counters from `net/dev`.
 
@@ -33,8 +34,9 @@ pub use config::{
 };
 pub use container::{Attachment, ContainerNet, EtcFiles};
 pub use error::NetError;
-pub use mode::{NetworkMode, NetworkRequest};
-pub use ports::{PortMapping, Protocol};
+pub use mode::{from_cli, validate_requests};
+pub use phobos_core::network::{ContainerNetwork, NetworkInfo};
+pub use ports::{InvalidPortMapping, PortMapping, Protocol};
 pub use result::{CniResult, Dns};
 pub use root::NetRoot;
 pub use stats::NetStats;

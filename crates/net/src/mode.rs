@@ -1,98 +1,71 @@
-//! What a container asked for: the host's network (Mesos's default), an
-//! own namespace with only `lo` (`none`), or CNI networks joined in order
-//! as `eth0`, `eth1`, … with their published ports.
+//! Choosing a container's network ([`ContainerNetwork`]): the host's
+//! (Mesos's default), an own namespace with only `lo` (`none`), or CNI
+//! networks joined in order as `eth0`, `eth1`, … with their published
+//! ports; and checking such a choice against the configured networks.
 
 use std::collections::HashSet;
+
+use phobos_core::network::{ContainerNetwork, NetworkInfo};
 
 use crate::config::Networks;
 use crate::error::NetError;
 use crate::ports::PortMapping;
 
-/// One network to join.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetworkRequest {
-    /// The network name.
-    pub name: String,
-    /// Ports published through this network.
-    pub port_mappings: Vec<PortMapping>,
-}
-
-/// A container's network mode.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum NetworkMode {
-    /// The host's network namespace.
-    #[default]
-    Host,
-    /// An own network namespace with only `lo`.
-    None,
-    /// Own namespace joined to these networks, in order.
-    Cni(Vec<NetworkRequest>),
-}
-
-impl NetworkMode {
-    /// From `--network` values (repeatable) and `-p` values: `host` (or
-    /// nothing) and `none` stand alone; published ports go to the first
-    /// listed network that maps ports. Every network must exist.
-    pub fn from_cli(
-        names: &[String],
-        ports: &[PortMapping],
-        networks: &Networks,
-    ) -> Result<Self, NetError> {
-        let mode = match names {
-            [] => NetworkMode::Host,
-            [one] if one == "host" => NetworkMode::Host,
-            [one] if one == "none" => NetworkMode::None,
-            _ => {
-                if let Some(special) = names.iter().find(|n| *n == "host" || *n == "none") {
-                    return Err(NetError::ExclusiveNetwork {
-                        name: special.clone(),
-                    });
-                }
-                let mut requests = Vec::with_capacity(names.len());
-                for name in names {
-                    networks.get(name)?;
-                    requests.push(NetworkRequest {
-                        name: name.clone(),
-                        port_mappings: Vec::new(),
-                    });
-                }
-                if !ports.is_empty() {
-                    let target = requests
-                        .iter_mut()
-                        .find(|r| {
-                            networks
-                                .get(&r.name)
-                                .is_ok_and(|c| c.supports_port_mappings())
-                        })
-                        .ok_or_else(|| NetError::PortsNeedNetwork {
-                            network: names.join(","),
-                        })?;
-                    target.port_mappings = ports.to_vec();
-                }
-                NetworkMode::Cni(requests)
+/// The network of a container from `--network` values (repeatable) and
+/// `-p` values: `host` (or nothing) and `none` stand alone; published ports
+/// go to the first listed network that maps ports. Every network must exist.
+pub fn from_cli(
+    names: &[String],
+    ports: &[PortMapping],
+    networks: &Networks,
+) -> Result<ContainerNetwork, NetError> {
+    let mode = match names {
+        [] => ContainerNetwork::Host,
+        [one] if one == "host" => ContainerNetwork::Host,
+        [one] if one == "none" => ContainerNetwork::None,
+        _ => {
+            if let Some(special) = names.iter().find(|n| *n == "host" || *n == "none") {
+                return Err(NetError::ExclusiveNetwork {
+                    name: special.clone(),
+                });
             }
-        };
-        if !ports.is_empty() && !matches!(mode, NetworkMode::Cni(_)) {
-            return Err(NetError::PortsNeedNetwork {
-                network: names.first().cloned().unwrap_or_else(|| "host".into()),
-            });
+            let mut requests = Vec::with_capacity(names.len());
+            for name in names {
+                networks.get(name)?;
+                requests.push(NetworkInfo {
+                    name: name.clone(),
+                    port_mappings: Vec::new(),
+                });
+            }
+            if !ports.is_empty() {
+                let target = requests
+                    .iter_mut()
+                    .find(|r| {
+                        networks
+                            .get(&r.name)
+                            .is_ok_and(|c| c.supports_port_mappings())
+                    })
+                    .ok_or_else(|| NetError::PortsNeedNetwork {
+                        network: names.join(","),
+                    })?;
+                target.port_mappings = ports.to_vec();
+            }
+            ContainerNetwork::Cni { networks: requests }
         }
-        if let NetworkMode::Cni(requests) = &mode {
-            validate_requests(requests, networks)?;
-        }
-        Ok(mode)
+    };
+    if !ports.is_empty() && !matches!(mode, ContainerNetwork::Cni { .. }) {
+        return Err(NetError::PortsNeedNetwork {
+            network: names.first().cloned().unwrap_or_else(|| "host".into()),
+        });
     }
-
-    /// Whether the container gets its own network (and UTS) namespace.
-    pub fn own_namespace(&self) -> bool {
-        !matches!(self, NetworkMode::Host)
-    }
+    validate_requests(mode.networks(), networks)?;
+    Ok(mode)
 }
 
 /// Checks a list of requests (from the CLI or from ECP `NetworkInfo`s):
 /// each network exists and is joined once, ports only where a plugin maps
 /// them, no host port published twice.
-pub fn validate_requests(requests: &[NetworkRequest], networks: &Networks) -> Result<(), NetError> {
+pub fn validate_requests(requests: &[NetworkInfo], networks: &Networks) -> Result<(), NetError> {
     let mut seen = HashSet::new();
     let mut ports = HashSet::new();
     for request in requests {
@@ -156,20 +129,17 @@ mod tests {
     fn modes_from_the_command_line() {
         let (_c, _b, n) = networks();
         let p: PortMapping = "8080:80".parse().unwrap();
+        assert_eq!(from_cli(&[], &[], &n).unwrap(), ContainerNetwork::Host);
         assert_eq!(
-            NetworkMode::from_cli(&[], &[], &n).unwrap(),
-            NetworkMode::Host
+            from_cli(&names(&["host"]), &[], &n).unwrap(),
+            ContainerNetwork::Host
         );
         assert_eq!(
-            NetworkMode::from_cli(&names(&["host"]), &[], &n).unwrap(),
-            NetworkMode::Host
+            from_cli(&names(&["none"]), &[], &n).unwrap(),
+            ContainerNetwork::None
         );
-        assert_eq!(
-            NetworkMode::from_cli(&names(&["none"]), &[], &n).unwrap(),
-            NetworkMode::None
-        );
-        let NetworkMode::Cni(r) =
-            NetworkMode::from_cli(&names(&["plain", "phobos"]), &[p], &n).unwrap()
+        let ContainerNetwork::Cni { networks: r } =
+            from_cli(&names(&["plain", "phobos"]), &[p], &n).unwrap()
         else {
             panic!("cni expected")
         };
@@ -208,7 +178,7 @@ mod tests {
             (names(&["none"]), vec![p], "not 'none'"),
             (names(&["phobos"]), vec![p, q], "published twice"),
         ] {
-            let err = NetworkMode::from_cli(&list, &ports, &n).unwrap_err();
+            let err = from_cli(&list, &ports, &n).unwrap_err();
             assert!(err.to_string().contains(want), "{list:?}: {err}");
             assert!(err.is_usage(), "{err}");
         }

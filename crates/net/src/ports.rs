@@ -1,119 +1,16 @@
-//! Published ports: `-p HOST:CONTAINER[/tcp|/udp|/sctp]` specifications,
-//! handed to the `portmap` plugin as `runtimeConfig.portMappings`.
+//! Published ports: `-p HOST:CONTAINER[/tcp|/udp|/sctp]` specifications
+//! (the types live in `phobos-core`, which checkpoints them), handed to the
+//! `portmap` plugin as `runtimeConfig.portMappings`.
 
-use std::fmt;
-use std::str::FromStr;
+pub use phobos_core::network::{InvalidPortMapping, PortMapping, Protocol};
 
-use serde::{Deserialize, Serialize};
-
-use crate::error::NetError;
-
-/// A transport protocol of a published port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// TCP (the default).
-    Tcp,
-    /// UDP.
-    Udp,
-    /// SCTP.
-    Sctp,
-}
-
-impl Protocol {
-    /// The lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-            Protocol::Sctp => "sctp",
-        }
-    }
-
-    /// Parses a name, any case (Mesos's `PortMapping.protocol` is free text).
-    pub fn parse(text: &str) -> Option<Self> {
-        match text.to_ascii_lowercase().as_str() {
-            "tcp" => Some(Protocol::Tcp),
-            "udp" => Some(Protocol::Udp),
-            "sctp" => Some(Protocol::Sctp),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One published port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct PortMapping {
-    /// Port on the host.
-    pub host_port: u16,
-    /// Port in the container.
-    pub container_port: u16,
-    /// Protocol.
-    pub protocol: Protocol,
-}
-
-impl PortMapping {
-    /// The `runtimeConfig.portMappings` entry.
-    pub fn to_cni(&self) -> serde_json::Value {
-        serde_json::json!({
-            "hostPort": self.host_port,
-            "containerPort": self.container_port,
-            "protocol": self.protocol.as_str(),
-        })
-    }
-}
-
-impl FromStr for PortMapping {
-    type Err = NetError;
-
-    /// `HOST:CONTAINER[/PROTO]`, ports 1 to 65535.
-    fn from_str(spec: &str) -> Result<Self, NetError> {
-        let bad = |reason| NetError::InvalidPortSpec {
-            spec: spec.to_owned(),
-            reason,
-        };
-        let (ports, protocol) = match spec.rsplit_once('/') {
-            Some((ports, proto)) => (
-                ports,
-                Protocol::parse(proto)
-                    .ok_or_else(|| bad("the protocol must be tcp, udp or sctp"))?,
-            ),
-            None => (spec, Protocol::Tcp),
-        };
-        let (host, container) = ports
-            .split_once(':')
-            .ok_or_else(|| bad("expected HOST:CONTAINER[/tcp|/udp|/sctp]"))?;
-        let number = |p: &str| {
-            (!p.starts_with('+'))
-                .then(|| p.parse::<u16>().ok())
-                .flatten()
-                .filter(|p| *p > 0)
-        };
-        let (Some(host_port), Some(container_port)) = (number(host), number(container)) else {
-            return Err(bad("ports must be numbers from 1 to 65535"));
-        };
-        Ok(PortMapping {
-            host_port,
-            container_port,
-            protocol,
-        })
-    }
-}
-
-impl fmt::Display for PortMapping {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}/{}",
-            self.host_port, self.container_port, self.protocol
-        )
-    }
+/// The `runtimeConfig.portMappings` entry of a mapping.
+pub fn to_cni(mapping: &PortMapping) -> serde_json::Value {
+    serde_json::json!({
+        "hostPort": mapping.host_port,
+        "containerPort": mapping.container_port,
+        "protocol": mapping.protocol.as_str(),
+    })
 }
 
 #[cfg(test)]
@@ -121,69 +18,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_specs() {
+    fn cni_form() {
         let p: PortMapping = "8080:80".parse().unwrap();
         assert_eq!(
-            p,
-            PortMapping {
-                host_port: 8080,
-                container_port: 80,
-                protocol: Protocol::Tcp
-            }
-        );
-        assert_eq!(
-            "53:5353/udp".parse::<PortMapping>().unwrap().protocol,
-            Protocol::Udp
-        );
-        assert_eq!(
-            "1:2/SCTP".parse::<PortMapping>().unwrap().to_string(),
-            "1:2/sctp"
-        );
-        assert_eq!(
-            p.to_cni(),
+            to_cni(&p),
             serde_json::json!({"hostPort": 8080, "containerPort": 80, "protocol": "tcp"})
         );
-    }
-
-    #[test]
-    fn rejects_bad_specs_naming_them() {
-        for bad in [
-            "",
-            "80",
-            "0:80",
-            "80:0",
-            "70000:80",
-            "a:80",
-            "80:80/icmp",
-            ":80",
-            "80:",
-            "+1:2",
-            "1:2:3",
-            "-1:2",
-            "1:2/",
-            "80/tcp",
-        ] {
-            let err = bad.parse::<PortMapping>().unwrap_err();
-            let msg = err.to_string();
-            assert!(
-                msg.starts_with(&format!("invalid --publish '{bad}': ")),
-                "{msg}"
-            );
-            assert!(err.is_usage());
-        }
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn never_panics(s in ".{0,40}") {
-            let _ = s.parse::<PortMapping>();
-        }
-
-        #[test]
-        fn round_trips(h in 1u16.., c in 1u16.., proto in 0..3usize) {
-            let protocol = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp][proto];
-            let p = PortMapping { host_port: h, container_port: c, protocol };
-            proptest::prop_assert_eq!(p.to_string().parse::<PortMapping>().unwrap(), p);
-        }
     }
 }

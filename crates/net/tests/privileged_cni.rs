@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use phobos_net::{
-    ContainerNet, NetError, NetRoot, NetSettings, NetworkMode, NetworkRequest, Networks,
+    ContainerNet, ContainerNetwork, NetError, NetRoot, NetSettings, NetworkInfo, Networks,
     PortMapping, Subnet, netns,
 };
 
@@ -90,8 +90,8 @@ impl World {
         c
     }
 
-    fn default_request(ports: &[PortMapping]) -> Vec<NetworkRequest> {
-        vec![NetworkRequest {
+    fn default_request(ports: &[PortMapping]) -> Vec<NetworkInfo> {
+        vec![NetworkInfo {
             name: "phobos".into(),
             port_mappings: ports.to_vec(),
         }]
@@ -321,7 +321,8 @@ fn privileged_published_port_answers_on_localhost_and_is_exclusive() {
     };
     let mapping: PortMapping = format!("{host_port}:8080").parse().unwrap();
     let names = vec!["phobos".to_owned()];
-    let NetworkMode::Cni(requests) = NetworkMode::from_cli(&names, &[mapping], &networks).unwrap()
+    let ContainerNetwork::Cni { networks: requests } =
+        phobos_net::from_cli(&names, &[mapping], &networks).unwrap()
     else {
         panic!("expected CNI networks");
     };
@@ -420,11 +421,11 @@ fn privileged_a_failing_plugin_undoes_the_networks_already_joined() {
     let plugins = world.settings.plugins();
     let c = world.container("halfway");
     let requests = vec![
-        NetworkRequest {
+        NetworkInfo {
             name: "phobos".into(),
             port_mappings: vec![],
         },
-        NetworkRequest {
+        NetworkInfo {
             name: "broken".into(),
             port_mappings: vec![],
         },
@@ -560,7 +561,7 @@ fn privileged_a_failing_chained_plugin_undoes_its_own_network() {
     let networks = world.networks();
     let plugins = world.settings.plugins();
     let c = world.container("chained");
-    let requests = vec![NetworkRequest {
+    let requests = vec![NetworkInfo {
         name: "chain".into(),
         port_mappings: vec![],
     }];
@@ -596,7 +597,7 @@ fn crash_child() {
     let root = NetRoot::new(Path::new(&var("PHOBOS_NET_RUNTIME")));
     let networks = Networks::load(&settings, &root.ipam_dir()).expect("load");
     let c = root.container("killed").expect("container");
-    let requests = vec![NetworkRequest {
+    let requests = vec![NetworkInfo {
         name: "slow".into(),
         port_mappings: vec![],
     }];

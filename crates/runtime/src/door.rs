@@ -90,6 +90,19 @@ impl Summary {
         }
     }
 
+    /// The first address of the container's networks, if it has its own.
+    pub fn address(&self) -> Option<&str> {
+        match self {
+            Self::Mesos(c) => c
+                .network_infos
+                .iter()
+                .flat_map(|n| &n.ip_addresses)
+                .map(|ip| ip.ip_address.as_str())
+                .next(),
+            Self::Docker(_) => None,
+        }
+    }
+
     pub fn started_at(&self) -> f64 {
         match self {
             Self::Mesos(c) => c.started_at,

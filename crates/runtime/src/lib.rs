@@ -25,10 +25,10 @@ pub mod settings;
 
 pub use door::{Door, Launched, Logs, Recovery, Summary};
 pub use error::RuntimeError;
-pub use phobos_core::{Volume, VolumeSource};
+pub use phobos_core::{ContainerNetwork, NetworkInfo, PortMapping, Volume, VolumeSource};
 pub use plan::{
-    ContainerSpec, FetchUri, Host, LaunchIntent, LaunchRequest, MesosPart, NetworkSpec, Plan,
-    PlanError, Planner, Target,
+    ContainerSpec, FetchUri, Host, LaunchIntent, LaunchRequest, MesosPart, Plan, PlanError,
+    Planner, Target,
 };
 pub use reserve::{IdRegistry, ReserveError};
 pub use security::{SecurityError, SecurityIntent};
@@ -40,6 +40,11 @@ pub mod docker {
         DockerCommand, DockerLaunch, DockerNetwork, PortMapping, PortProtocol, PortRange,
         PullProgress, Volume,
     };
+}
+
+/// The network types faces fill in.
+pub mod network {
+    pub use phobos_core::network::{ContainerNetwork, NetworkInfo, PortMapping, Protocol};
 }
 
 /// pidfd helpers for faces that follow and signal a launched process.

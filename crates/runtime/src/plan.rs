@@ -11,18 +11,12 @@
 use std::path::PathBuf;
 
 use phobos_core::{
-    CommandSpec, ContainerConfig, ContainerId, ContainerImage, IsolatorFlags, LauncherKind,
-    Resources, Volume,
+    CommandSpec, ContainerConfig, ContainerId, ContainerImage, ContainerNetwork, IsolatorFlags,
+    LauncherKind, NetworkInfo, PortMapping, Resources, Volume,
 };
 use phobos_docker::{DockerCommand, DockerContainerizer, DockerLaunch};
 
 use crate::settings::{FlagOverrides, PolicyError, Settings};
-
-/// A network to join by name (Mesos `NetworkInfo.name`, a CNI network).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NetworkSpec {
-    pub name: String,
-}
 
 /// A URI to fetch into the sandbox before the command starts (Mesos
 /// `CommandInfo.URI`).
@@ -73,8 +67,12 @@ pub struct LaunchIntent {
     pub rootfs: Option<PathBuf>,
     /// Host paths to mount into the container.
     pub volumes: Vec<Volume>,
-    /// Networks to join (issue 11).
-    pub networks: Vec<NetworkSpec>,
+    /// Networks to join, in order (Mesos `NetworkInfo`s: a CNI network's
+    /// name and its port mappings; `host` and `none` stand alone).
+    pub networks: Vec<NetworkInfo>,
+    /// Ports to publish (`-p`) through the first listed network that maps
+    /// ports.
+    pub publish: Vec<PortMapping>,
     /// URIs to fetch into the sandbox (issue 13).
     pub fetch: Vec<FetchUri>,
     /// The parent of a nested container (issue 12).
@@ -101,7 +99,8 @@ pub struct ContainerSpec {
     pub command_line: bool,
     pub rootfs: Option<PathBuf>,
     pub volumes: Vec<Volume>,
-    pub networks: Vec<NetworkSpec>,
+    /// The network, checked against the configured CNI networks.
+    pub network: ContainerNetwork,
     pub fetch: Vec<FetchUri>,
     pub parent: Option<ContainerId>,
 }
@@ -165,6 +164,8 @@ pub enum PlanError {
     EmptyImage,
     #[error(transparent)]
     Docker(#[from] phobos_docker::TranslateError),
+    #[error(transparent)]
+    Network(#[from] phobos_net::NetError),
     #[error("{what} {value:?}: not supported by the Mesos containerizer yet")]
     NotYet { what: &'static str, value: String },
     #[error(transparent)]
@@ -272,9 +273,13 @@ impl<'a> Planner<'a> {
         });
         let isolator_flags = self.settings.isolator_flags(&intent.flags);
         let mut warnings = Vec::new();
+        let mut network = ContainerNetwork::Host;
         let target = match &intent.docker {
             Some(docker) => Target::Docker(Box::new(self.docker_part(&intent, docker)?)),
-            None => Target::Mesos(self.mesos_part(&intent, &mut warnings)?),
+            None => {
+                network = self.network(&intent, &isolator_flags)?;
+                Target::Mesos(self.mesos_part(&intent, &network, &mut warnings)?)
+            }
         };
         let request = LaunchRequest {
             spec: ContainerSpec {
@@ -291,7 +296,7 @@ impl<'a> Planner<'a> {
                 command_line: intent.command_line,
                 rootfs: intent.rootfs,
                 volumes: intent.volumes,
-                networks: intent.networks,
+                network,
                 fetch: intent.fetch,
                 parent: intent.parent,
             },
@@ -311,9 +316,55 @@ impl<'a> Planner<'a> {
         Ok(Plan { request, warnings })
     }
 
+    /// The network of a Mesos container: `host` unless networks are named;
+    /// every named network must be configured (or be the built-in
+    /// `phobos`), ports go where a plugin maps them.
+    fn network(
+        &self,
+        intent: &LaunchIntent,
+        flags: &IsolatorFlags,
+    ) -> Result<ContainerNetwork, PlanError> {
+        if intent.networks.is_empty() && intent.publish.is_empty() {
+            return Ok(ContainerNetwork::Host);
+        }
+        let settings = phobos_mesos::isolator::net_settings(flags)?;
+        let root = phobos_net::NetRoot::new(self.settings.runtime_dir());
+        let configured = phobos_net::Networks::load(&settings, &root.ipam_dir())?;
+        let names: Vec<String> = intent.networks.iter().map(|n| n.name.clone()).collect();
+        let mut network = phobos_net::from_cli(&names, &intent.publish, &configured)?;
+        // Port mappings that came with a network (ECP `NetworkInfo`).
+        let asked = intent
+            .networks
+            .iter()
+            .filter(|n| !n.port_mappings.is_empty());
+        match &mut network {
+            ContainerNetwork::Cni { networks } => {
+                for (joined, wanted) in networks.iter_mut().zip(&intent.networks) {
+                    joined
+                        .port_mappings
+                        .extend(wanted.port_mappings.iter().copied());
+                }
+                phobos_net::validate_requests(networks, &configured)?;
+            }
+            other => {
+                if let Some(n) = asked.clone().next() {
+                    return Err(phobos_net::NetError::PortsNeedNetwork {
+                        network: match other {
+                            ContainerNetwork::None => "none".to_owned(),
+                            _ => n.name.clone(),
+                        },
+                    }
+                    .into());
+                }
+            }
+        }
+        Ok(network)
+    }
+
     fn mesos_part(
         &self,
         intent: &LaunchIntent,
+        network: &ContainerNetwork,
         warnings: &mut Vec<String>,
     ) -> Result<MesosPart, PlanError> {
         // An image may bring its own command (ENTRYPOINT/CMD).
@@ -338,7 +389,6 @@ impl<'a> Planner<'a> {
                 v.container_path.display()
             )));
         }
-        not_yet("network", intent.networks.first().map(|n| n.name.clone()))?;
         not_yet(
             "URI to fetch",
             intent.fetch.first().map(|u| u.value.clone()),
@@ -350,11 +400,16 @@ impl<'a> Planner<'a> {
         let choice = self.settings.launcher(intent.launcher)?;
         warnings.extend(choice.warning);
         let launcher = choice.kind;
-        let isolation = self.isolation(
+        let mut isolation = self.isolation(
             launcher,
             intent.isolation.as_deref(),
             intent.resources.disk.is_some(),
         )?;
+        // Mesos adds `network/cni` when no network isolator is listed.
+        if network.own_namespace() && !isolation.iter().any(|n| n == "network/cni") {
+            isolation.push("network/cni".to_owned());
+            isolation = phobos_mesos::isolator::resolve_isolation(&isolation, launcher)?;
+        }
         if !intent.resources.is_empty()
             && !isolation
                 .iter()
@@ -419,6 +474,10 @@ impl<'a> Planner<'a> {
             (
                 !intent.networks.is_empty(),
                 "a named network (use the Docker network)",
+            ),
+            (
+                !intent.publish.is_empty(),
+                "a published port without the Docker network",
             ),
             (!intent.fetch.is_empty(), "fetching URIs"),
             (intent.parent.is_some(), "nesting"),
@@ -513,6 +572,11 @@ impl LaunchRequest {
                 Target::Docker(_) => Vec::new(),
             },
             sandbox_directory: None,
+            network: match &self.target {
+                Target::Mesos(_) => spec.network.clone(),
+                // The engine's network (`DockerLaunch::network`).
+                Target::Docker(_) => ContainerNetwork::Host,
+            },
             image: match &self.target {
                 Target::Mesos(_) => spec.rootfs_image.clone().map(|reference| ContainerImage {
                     reference,

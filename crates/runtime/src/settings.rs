@@ -198,6 +198,9 @@ impl Settings {
                 .as_secs_f64(),
             enforce_container_disk_quota: overrides.enforce_container_disk_quota
                 || c.enforce_container_disk_quota,
+            network_cni_config_dir: c.network_cni_config_dir.clone(),
+            network_cni_plugins_dir: Some(c.network_cni_plugins_dir.clone()),
+            default_network_subnet: Some(c.default_network_subnet.clone()),
         }
     }
 

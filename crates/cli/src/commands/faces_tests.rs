@@ -254,3 +254,106 @@ fn a_refusal_is_the_same_for_every_face() {
         .unwrap_err();
     assert!(err.to_string().contains("containerizers"), "{err}");
 }
+
+#[test]
+fn three_faces_one_network_request() {
+    use phobos_runtime::network::{ContainerNetwork, NetworkInfo, PortMapping};
+    let s = settings("", 0);
+    let from_cli = plan(
+        &s,
+        cli(&[
+            "--id",
+            "n1",
+            "--user",
+            "nobody",
+            "--cpus",
+            "0.5",
+            "--mem",
+            "64",
+            "--network",
+            "phobos",
+            "-p",
+            "8080:80",
+            "--",
+            "sh",
+            "-c",
+            "echo hi",
+        ]),
+    );
+    let container = ContainerInfo {
+        r#type: container_info::Type::Mesos as i32,
+        network_infos: vec![mesos::NetworkInfo {
+            name: Some("phobos".into()),
+            port_mappings: vec![mesos::network_info::PortMapping {
+                host_port: 8080,
+                container_port: 80,
+                protocol: Some("TCP".into()),
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let from_ecp = plan(&s, ecp(&launch("n1", Some(container))));
+    let mapping: PortMapping = "8080:80".parse().unwrap();
+    let mut agent_intent = agent("n1", None);
+    agent_intent.networks = vec![NetworkInfo {
+        name: "phobos".into(),
+        port_mappings: vec![mapping],
+    }];
+    let from_agent = plan(&s, agent_intent);
+    assert_eq!(from_cli, from_ecp);
+    assert_eq!(from_cli, from_agent);
+    assert_eq!(
+        from_cli.spec.network,
+        ContainerNetwork::Cni {
+            networks: vec![NetworkInfo {
+                name: "phobos".into(),
+                port_mappings: vec![mapping],
+            }]
+        }
+    );
+    let Target::Mesos(m) = &from_cli.target else {
+        panic!("not a Mesos launch");
+    };
+    assert!(
+        m.isolation.iter().any(|n| n == "network/cni"),
+        "{:?}",
+        m.isolation
+    );
+}
+
+#[test]
+fn network_mistakes_are_refused_before_anything_exists() {
+    let s = settings("", 0);
+    for (args, want) in [
+        (
+            &["--network", "nope", "--", "true"][..],
+            "unknown network 'nope' (networks found: phobos)",
+        ),
+        (&["-p", "80:80", "--", "true"][..], "not 'host'"),
+        (
+            &["--network", "none", "-p", "80:80", "--", "true"][..],
+            "not 'none'",
+        ),
+        (
+            &["--network", "host", "--network", "phobos", "--", "true"][..],
+            "network 'host' cannot be combined",
+        ),
+        (
+            &["--network", "phobos", "--launcher", "posix", "--", "true"][..],
+            "needs the linux launcher",
+        ),
+    ] {
+        let err = Planner::new(&s, &FakeHost).plan(cli(args)).unwrap_err();
+        assert!(err.to_string().contains(want), "{args:?}: {err}");
+    }
+    let cli = Cli::try_parse_from(["phobos", "run", "-p", "80", "--", "true"]).unwrap();
+    let Command::Run(args) = cli.command else {
+        panic!("not a run");
+    };
+    let err = super::run::intent(&args).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid --publish '80': expected HOST:CONTAINER[/tcp|/udp|/sctp]"
+    );
+}

@@ -1,5 +1,5 @@
 //! `phobos ps`: every container with its state, pid, start time, CPU and
-//! memory use, and command.
+//! memory use, address (the first of its own networks) and command.
 //!
 //! CPU % is the lifetime average, as ps(1) computes it: (user + system CPU
 //! seconds) / seconds since the container started × 100 (so 2 busy cores
@@ -31,13 +31,13 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
         .filter_map(|(id, r)| Some((id, r.ok()??)))
         .collect();
     println!(
-        "{:<36}  {:<12}  {:>7}  {:>6}  {:>9}  {:<20}  COMMAND",
-        "ID", "STATE", "PID", "CPU %", "MEM", "STARTED"
+        "{:<36}  {:<12}  {:>7}  {:>6}  {:>9}  {:<20}  {:<15}  COMMAND",
+        "ID", "STATE", "PID", "CPU %", "MEM", "STARTED", "ADDRESS"
     );
     for c in &containers {
         let stats = usage.get(c.id());
         println!(
-            "{:<36}  {:<12}  {:>7}  {:>6}  {:>9}  {:<20}  {}",
+            "{:<36}  {:<12}  {:>7}  {:>6}  {:>9}  {:<20}  {:<15}  {}",
             c.id().as_str(),
             label(c.state(), c.termination()),
             c.pid().map_or_else(|| "-".to_owned(), |p| p.to_string()),
@@ -48,6 +48,7 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
                 .and_then(|s| s.mem_rss_bytes.or(s.mem_total_bytes))
                 .map_or_else(|| "-".to_owned(), super::stats::human_bytes),
             phobos_core::time::rfc3339(c.started_at()),
+            c.address().unwrap_or("-"),
             one_line(&c.command())
         );
     }

@@ -163,6 +163,32 @@ pub(crate) fn intent(args: &RunArgs) -> anyhow::Result<LaunchIntent> {
     if let Some(disk) = &args.disk {
         resources.disk = Some(resource_args::disk(disk)?);
     }
+    // The Docker containerizer takes --network and -p in its own terms.
+    let (networks, publish) = if docker.is_some() {
+        (Vec::new(), Vec::new())
+    } else {
+        let networks = args
+            .docker
+            .network
+            .iter()
+            .map(|name| {
+                if name.is_empty() {
+                    return Err(usage("--network needs a value"));
+                }
+                Ok(phobos_runtime::NetworkInfo {
+                    name: name.clone(),
+                    port_mappings: Vec::new(),
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let publish = args
+            .docker
+            .publish
+            .iter()
+            .map(|p| docker_args::publish(p))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        (networks, publish)
+    };
     // With a root filesystem, volumes are the Mesos containerizer's (a
     // relative HOST is a sandbox path); otherwise Docker's.
     let parse_volume = match args.rootfs.is_some() || rootfs_image.is_some() {
@@ -204,6 +230,8 @@ pub(crate) fn intent(args: &RunArgs) -> anyhow::Result<LaunchIntent> {
             .as_ref()
             .map(|list| list.split(',').map(str::to_owned).collect()),
         flags: resource_args::flags(&args.flags)?,
+        networks,
+        publish,
         docker,
         // Only an image gives the form of the command a meaning.
         command_line: rootfs_image.is_some(),
@@ -258,7 +286,11 @@ fn docker(args: &DockerArgs, run: &RunArgs) -> anyhow::Result<Option<DockerLaunc
     }
     Ok(Some(DockerLaunch {
         image,
-        network: docker_args::network(args.network.as_deref())?,
+        network: match args.network.as_slice() {
+            [] => docker_args::network(None)?,
+            [one] => docker_args::network(Some(one))?,
+            _ => return Err(usage("a Docker container joins one --network")),
+        },
         port_mappings: args
             .publish
             .iter()

@@ -54,13 +54,23 @@ pub fn run(global: &Global, id: Option<&str>, json: bool) -> anyhow::Result<u8> 
 
 fn print_table(rows: &[(String, ResourceStatistics)]) {
     println!(
-        "{:<36}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>6}  {:>10}  {:>10}",
-        "ID", "USER (s)", "SYSTEM (s)", "RSS", "MEM", "MEM LIMIT", "PROCS", "DISK", "DISK LIMIT"
+        "{:<36}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>6}  {:>10}  {:>10}  {:>10}  {:>10}",
+        "ID",
+        "USER (s)",
+        "SYSTEM (s)",
+        "RSS",
+        "MEM",
+        "MEM LIMIT",
+        "PROCS",
+        "NET RX",
+        "NET TX",
+        "DISK",
+        "DISK LIMIT"
     );
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
     for (id, s) in rows {
         println!(
-            "{:<36}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>6}  {:>10}  {:>10}",
+            "{:<36}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>6}  {:>10}  {:>10}  {:>10}  {:>10}",
             id,
             opt(s.cpus_user_time_secs.map(|v| format!("{v:.2}"))),
             opt(s.cpus_system_time_secs.map(|v| format!("{v:.2}"))),
@@ -68,6 +78,8 @@ fn print_table(rows: &[(String, ResourceStatistics)]) {
             opt(s.mem_total_bytes.map(human_bytes)),
             opt(s.mem_limit_bytes.map(human_bytes)),
             opt(s.processes.map(|v| v.to_string())),
+            opt(s.net_rx_bytes.map(human_bytes)),
+            opt(s.net_tx_bytes.map(human_bytes)),
             opt(s.disk_used_bytes.map(human_bytes)),
             opt(s.disk_limit_bytes.map(human_bytes)),
         );

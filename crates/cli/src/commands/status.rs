@@ -29,6 +29,19 @@ pub fn run(global: &Global, id: &str, json: bool) -> anyhow::Result<u8> {
             println!("launcher:  {}", c.launcher.name());
             println!("isolation: {}", c.isolation.join(","));
             println!("sandbox:   {}", c.sandbox.display());
+            for n in &c.network_infos {
+                let ips: Vec<&str> = n
+                    .ip_addresses
+                    .iter()
+                    .map(|i| i.ip_address.as_str())
+                    .collect();
+                let ports: Vec<String> = n.port_mappings.iter().map(ToString::to_string).collect();
+                print!("network:   {} {} {}", n.name, n.interface, ips.join(","));
+                if !ports.is_empty() {
+                    print!(" ports {}", ports.join(","));
+                }
+                println!();
+            }
             if let Some(t) = &c.termination {
                 print!("ended:     ");
                 super::print_termination(t, false)?;

@@ -818,6 +818,7 @@ mod tests {
             rootfs: None,
             volumes: vec![],
             sandbox_directory: None,
+            network: Default::default(),
             image: None,
             hardening: Default::default(),
         };

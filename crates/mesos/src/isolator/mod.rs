@@ -24,6 +24,7 @@ mod cgroups;
 mod disk;
 mod filesystem;
 mod namespaces;
+mod network;
 mod posix;
 mod security;
 
@@ -40,6 +41,9 @@ pub use cgroups::{CgroupsIsolator, Subsystem, oom_limitation};
 pub use disk::{DiskDu, disk_limitation, disk_usage};
 pub use filesystem::{FilesystemLinux, FilesystemPosix};
 pub use namespaces::{NamespacesIpc, NamespacesPid, NamespacesUts};
+pub use network::{
+    IpAddress, NetworkCni, NetworkStatus, hostname_of, net_root, net_settings, network_status,
+};
 pub use posix::{
     PosixCpu, PosixMem, ProcStat, ProcTable, ProcessTreeUsage, parse_stat, process_tree_usage,
 };
@@ -54,6 +58,9 @@ pub use security::SecurityIsolator;
 pub struct HostCache {
     procs: OnceLock<ProcTable>,
     hierarchies: OnceLock<Result<Hierarchies, String>>,
+    /// The runtime directory, for isolators that keep state there
+    /// (`network/cni`).
+    runtime_dir: Option<std::path::PathBuf>,
 }
 
 impl HostCache {
@@ -63,6 +70,12 @@ impl HostCache {
         let cache = Self::default();
         let _ = cache.hierarchies.set(Ok(hierarchies));
         cache
+    }
+
+    /// The same cache, naming the runtime directory.
+    pub fn with_runtime_dir(mut self, runtime_dir: &std::path::Path) -> Self {
+        self.runtime_dir = Some(runtime_dir.to_owned());
+        self
     }
 
     /// The process table, scanned on first use.
@@ -211,6 +224,7 @@ const BUILT_IN: &[&str] = &[
     "namespaces/pid",
     "namespaces/ipc",
     "namespaces/uts",
+    "network/cni",
     "linux/capabilities",
     "linux/nnp",
     "linux/seccomp",
@@ -219,7 +233,7 @@ const BUILT_IN: &[&str] = &[
 
 /// Whether isolator `name` needs namespaces (so the linux launcher).
 fn needs_linux_launcher(name: &str) -> bool {
-    name == "filesystem/linux" || name.starts_with("namespaces/")
+    name == "filesystem/linux" || name.starts_with("namespaces/") || name == "network/cni"
 }
 
 /// Mesos's deprecated aliases (§3.1 step 2) that still parse.
@@ -386,6 +400,7 @@ pub fn build_with(
             "namespaces/pid" => Box::new(NamespacesPid),
             "namespaces/ipc" => Box::new(NamespacesIpc),
             "namespaces/uts" => Box::new(NamespacesUts),
+            "network/cni" => Box::new(NetworkCni::new(config, host.runtime_dir.as_deref())?),
             "disk/du" => Box::new(DiskDu::new(config)),
             "linux/capabilities" => Box::new(SecurityIsolator::Capabilities),
             "linux/seccomp" => Box::new(SecurityIsolator::Seccomp),

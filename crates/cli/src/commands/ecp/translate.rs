@@ -23,6 +23,7 @@ use phobos_core::{CommandSpec, ContainerId, Resources};
 use phobos_proto::containerizer::Launch;
 use phobos_proto::mesos::{self, container_info};
 use phobos_runtime::LaunchIntent;
+use phobos_runtime::network::{NetworkInfo, PortMapping, Protocol};
 
 /// The agent's `--default_container_image`, as it passes it to `launch`.
 pub const DEFAULT_IMAGE_ENV: &str = "MESOS_DEFAULT_CONTAINER_IMAGE";
@@ -62,6 +63,12 @@ pub enum TranslateError {
     ImageWithoutName { origin: &'static str },
     #[error("Launch.directory {0:?} is not an absolute path")]
     RelativeSandbox(String),
+    #[error("{origin}.network_infos[{index}].port_mappings: {problem}")]
+    BadPortMapping {
+        origin: &'static str,
+        index: usize,
+        problem: String,
+    },
 }
 
 /// What `translate` needs besides the message.
@@ -143,6 +150,12 @@ pub fn translate(
     let hostname = container(launch)
         .and_then(|(c, _)| c.hostname.clone())
         .filter(|h| !h.is_empty());
+    // Named networks of a Mesos container (a Docker container's are the
+    // engine's, see `docker::launch_info`).
+    let networks = match (&route, container(launch)) {
+        (Route::Mesos, Some((c, origin))) => networks(c, origin)?,
+        _ => Vec::new(),
+    };
 
     Ok(Translated {
         route,
@@ -154,9 +167,56 @@ pub fn translate(
             hostname,
             sandbox,
             resources: resources(launch),
+            networks,
             ..LaunchIntent::default()
         },
     })
+}
+
+/// `ContainerInfo.network_infos` with a name (Mesos skips the others),
+/// with their port mappings.
+fn networks(
+    container: &mesos::ContainerInfo,
+    origin: &'static str,
+) -> Result<Vec<NetworkInfo>, TranslateError> {
+    let mut out = Vec::new();
+    for (index, info) in container.network_infos.iter().enumerate() {
+        let Some(name) = info.name.clone().filter(|n| !n.is_empty()) else {
+            continue;
+        };
+        let bad = |problem: String| TranslateError::BadPortMapping {
+            origin,
+            index,
+            problem,
+        };
+        let mut port_mappings = Vec::new();
+        for p in &info.port_mappings {
+            let port = |v: u32| u16::try_from(v).ok().filter(|v| *v > 0);
+            let (Some(host_port), Some(container_port)) =
+                (port(p.host_port), port(p.container_port))
+            else {
+                return Err(bad(format!(
+                    "ports must be from 1 to 65535, got {}:{}",
+                    p.host_port, p.container_port
+                )));
+            };
+            let protocol = match p.protocol.as_deref().filter(|s| !s.is_empty()) {
+                None => Protocol::Tcp,
+                Some(text) => Protocol::parse(text)
+                    .ok_or_else(|| bad(format!("unknown protocol {text:?}")))?,
+            };
+            port_mappings.push(PortMapping {
+                host_port,
+                container_port,
+                protocol,
+            });
+        }
+        out.push(NetworkInfo {
+            name,
+            port_mappings,
+        });
+    }
+    Ok(out)
 }
 
 /// The task's and the executor's resources together.

@@ -74,6 +74,14 @@ fn to_proto(s: &ResourceStatistics) -> mesos::ResourceStatistics {
         mem_unevictable_bytes: s.mem_unevictable_bytes,
         disk_limit_bytes: s.disk_limit_bytes,
         disk_used_bytes: s.disk_used_bytes,
+        net_rx_packets: s.net_rx_packets,
+        net_rx_bytes: s.net_rx_bytes,
+        net_rx_errors: s.net_rx_errors,
+        net_rx_dropped: s.net_rx_dropped,
+        net_tx_packets: s.net_tx_packets,
+        net_tx_bytes: s.net_tx_bytes,
+        net_tx_errors: s.net_tx_errors,
+        net_tx_dropped: s.net_tx_dropped,
         ..Default::default()
     }
 }
@@ -90,6 +98,7 @@ mod tests {
             cpus_system_time_secs: Some(0.5),
             mem_limit_bytes: Some(1 << 20),
             disk_used_bytes: Some(7),
+            net_rx_bytes: Some(11),
             ..ResourceStatistics::default()
         };
         let m = to_proto(&s);
@@ -98,6 +107,7 @@ mod tests {
         assert_eq!(m.cpus_system_time_secs, Some(0.5));
         assert_eq!(m.mem_limit_bytes, Some(1 << 20));
         assert_eq!(m.disk_used_bytes, Some(7));
+        assert_eq!(m.net_rx_bytes, Some(11));
         assert_eq!(m.mem_rss_bytes, None);
     }
 }

@@ -1,0 +1,436 @@
+//! `phobos run --network` and `-p` end to end, with Debian's CNI plugins
+//! and real namespaces: each test writes its own network configurations
+//! (its own bridge names and 10.214.x.0/24 subnets) into its own config
+//! directory, talks only between its containers and the host, bounded in
+//! time, and removes its bridges and the network state mount.
+
+mod common;
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::{Env, eventually, require_root};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// An environment with a config file naming its CNI directory, where
+/// `phobos` (overriding the built-in network) and `second` are defined.
+struct NetEnv {
+    env: Env,
+    _conf: tempfile::TempDir,
+    config: PathBuf,
+    bridges: Vec<String>,
+    subnet: String,
+}
+
+impl NetEnv {
+    fn new(k: u32) -> Self {
+        let env = Env::new();
+        let conf = tempfile::tempdir().unwrap();
+        let pid = std::process::id();
+        let base = (pid % 15) * 6 + k;
+        let bridges = vec![
+            format!("phxc{}{k}a", pid % 10_000),
+            format!("phxc{}{k}b", pid % 10_000),
+        ];
+        let subnet = format!("10.214.{base}.0/24");
+        let ipam = env.runtime.path().join("test-ipam");
+        let list = |name: &str, bridge: &str, subnet: &str| {
+            format!(
+                r#"{{"cniVersion":"1.0.0","name":"{name}","plugins":[
+                {{"type":"bridge","bridge":"{bridge}","isGateway":true,"ipMasq":true,
+                  "ipam":{{"type":"host-local","ranges":[[{{"subnet":"{subnet}"}}]],"dataDir":"{}"}}}},
+                {{"type":"portmap","capabilities":{{"portMappings":true}}}},
+                {{"type":"firewall"}}]}}"#,
+                ipam.display()
+            )
+        };
+        std::fs::write(
+            conf.path().join("10-phobos.conflist"),
+            list("phobos", &bridges[0], &subnet),
+        )
+        .unwrap();
+        std::fs::write(
+            conf.path().join("20-second.conflist"),
+            list(
+                "second",
+                &bridges[1],
+                &format!("10.214.{}.0/24", base + 100),
+            ),
+        )
+        .unwrap();
+        let config = conf.path().join("phobos.toml");
+        std::fs::write(
+            &config,
+            format!("network_cni_config_dir = \"{}\"\n", conf.path().display()),
+        )
+        .unwrap();
+        NetEnv {
+            env,
+            _conf: conf,
+            config,
+            bridges,
+            subnet,
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.env.cmd();
+        c.arg("--config").arg(&self.config).args(args);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "phobos {args:?}: {:?}\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn net_dir(&self) -> PathBuf {
+        self.env.runtime.path().join("net")
+    }
+
+    fn bridge_ports(&self, bridge: &str) -> Vec<String> {
+        let dir = Path::new("/sys/class/net").join(bridge).join("brif");
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Nothing of container `id` left: state, namespace mount, veths, rules.
+    fn assert_gone(&self, id: &str, ips: &[String]) {
+        assert!(
+            !self.net_dir().join("containers").join(id).exists(),
+            "state of {id} left"
+        );
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !mounts.contains(&format!("/containers/{id}/ns")),
+            "netns mount of {id} left"
+        );
+        for b in &self.bridges {
+            assert_eq!(
+                self.bridge_ports(b),
+                Vec::<String>::new(),
+                "veth left on {b}"
+            );
+        }
+        let rules =
+            String::from_utf8_lossy(&Command::new("iptables-save").output().unwrap().stdout)
+                .into_owned();
+        for ip in ips {
+            assert!(
+                !rules.contains(&format!("{ip}/")),
+                "iptables rule for {ip} left"
+            );
+        }
+        let ipam = self.env.runtime.path().join("test-ipam");
+        for net in std::fs::read_dir(&ipam).into_iter().flatten().flatten() {
+            for f in std::fs::read_dir(net.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let name = f.file_name().to_string_lossy().into_owned();
+                assert!(
+                    name.parse::<std::net::IpAddr>().is_err(),
+                    "address {name} still reserved"
+                );
+            }
+        }
+    }
+}
+
+impl Drop for NetEnv {
+    fn drop(&mut self) {
+        // Containers first (Env's drop would run after ours).
+        let list = self.run(&["ps", "--json"]);
+        if let Ok(all) = serde_json::from_slice::<Vec<serde_json::Value>>(&list.stdout) {
+            for c in all {
+                if let Some(id) = c["id"].as_str() {
+                    let _ = self.run(&["destroy", id]);
+                }
+            }
+        }
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.net_dir())
+            .status();
+        for b in &self.bridges {
+            if Path::new("/sys/class/net").join(b).exists() {
+                let _ = Command::new("ip").args(["link", "del", b]).status();
+            }
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn read_all(mut s: TcpStream) -> String {
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn privileged_a_container_on_a_network_gets_an_address_a_hostname_and_etc_files() {
+    if !require_root("privileged_a_container_on_a_network_gets_an_address_a_hostname_and_etc_files")
+    {
+        return;
+    }
+    let t = NetEnv::new(1);
+    let out = t.ok(&[
+        "run",
+        "--id",
+        "n1",
+        "--hostname",
+        "web",
+        "--network",
+        "phobos",
+        "--network",
+        "second",
+        "--",
+        "sh",
+        "-c",
+        "cat /etc/hostname; hostname; cat /etc/hosts; cat /proc/net/dev",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "web", "{out}");
+    assert_eq!(lines[1], "web", "{out}");
+    assert_eq!(lines[2], "127.0.0.1 localhost", "{out}");
+    let prefix = t.subnet.trim_end_matches("0/24");
+    assert!(
+        lines[3].starts_with(prefix) && lines[3].ends_with(" web"),
+        "{out}"
+    );
+    for dev in ["lo:", "eth0:", "eth1:"] {
+        assert!(out.contains(dev), "{dev} missing: {out}");
+    }
+    // The host's files are untouched.
+    assert_ne!(
+        std::fs::read_to_string("/etc/hostname")
+            .unwrap_or_default()
+            .trim(),
+        "web"
+    );
+    let ip = lines[3].split(' ').next().unwrap().to_owned();
+    t.assert_gone("n1", &[ip]);
+}
+
+#[test]
+fn privileged_a_published_port_and_two_containers_talking() {
+    if !require_root("privileged_a_published_port_and_two_containers_talking") {
+        return;
+    }
+    let t = NetEnv::new(2);
+    let port = free_port();
+    let publish = format!("{port}:8080");
+    t.ok(&[
+        "run",
+        "-d",
+        "--id",
+        "srv",
+        "--network",
+        "phobos",
+        "-p",
+        &publish,
+        "--",
+        "sh",
+        "-c",
+        "while true; do echo published | busybox nc -l -p 8080; done",
+    ]);
+    let status: serde_json::Value =
+        serde_json::from_str(&t.ok(&["status", "--json", "srv"])).unwrap();
+    let net = &status["network_infos"][0];
+    assert_eq!(net["name"], "phobos");
+    assert_eq!(net["interface"], "eth0");
+    assert_eq!(net["port_mappings"][0]["host_port"], port);
+    let ip = net["ip_addresses"][0]["ip_address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(t.ok(&["ps"]).contains(&ip), "ps shows the address");
+
+    // From the host's 127.0.0.1 through portmap.
+    let mut reply = String::new();
+    assert!(
+        eventually(WAIT, || {
+            reply = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), WAIT)
+                .map(read_all)
+                .unwrap_or_default();
+            reply == "published\n"
+        }),
+        "no answer on 127.0.0.1:{port}: {reply:?}"
+    );
+    // From another container over the bridge.
+    let script = format!(
+        "for i in 1 2 3 4 5 6 7 8 9 10; do busybox nc {ip} 8080 </dev/null && exit 0; sleep 1; done; exit 1"
+    );
+    let out = t.ok(&[
+        "run",
+        "--id",
+        "cli",
+        "--network",
+        "phobos",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert_eq!(out, "published\n");
+
+    let stats: serde_json::Value =
+        serde_json::from_str(&t.ok(&["stats", "--json", "srv"])).unwrap();
+    let s = &stats;
+    assert!(s["net_rx_bytes"].as_u64().unwrap() > 0, "{s}");
+    assert!(s["net_tx_packets"].as_u64().unwrap() > 0, "{s}");
+
+    // The port is the container's: another may not publish it.
+    let out = t.run(&[
+        "run",
+        "--id",
+        "dup",
+        "--network",
+        "phobos",
+        "-p",
+        &publish,
+        "--",
+        "true",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "host port {port}/tcp is already published by container srv"
+        )),
+        "{err}"
+    );
+    assert!(!t.net_dir().join("containers").join("dup").exists());
+    assert_eq!(t.bridge_ports(&t.bridges[0]).len(), 1, "only srv's veth");
+
+    t.ok(&["destroy", "srv"]);
+    t.assert_gone("srv", std::slice::from_ref(&ip));
+    t.assert_gone("cli", &[ip]);
+    assert!(
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).is_err()
+    );
+}
+
+#[test]
+fn privileged_network_none_has_only_loopback() {
+    if !require_root("privileged_network_none_has_only_loopback") {
+        return;
+    }
+    let t = NetEnv::new(3);
+    let out = t.ok(&[
+        "run",
+        "--id",
+        "alone",
+        "--network",
+        "none",
+        "--",
+        "cat",
+        "/proc/net/dev",
+    ]);
+    let devs: Vec<&str> = out
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(str::trim)
+        .collect();
+    assert_eq!(devs, ["lo"], "{out}");
+    t.assert_gone("alone", &[]);
+}
+
+#[test]
+fn privileged_network_mistakes_are_one_line_and_change_nothing() {
+    if !require_root("privileged_network_mistakes_are_one_line_and_change_nothing") {
+        return;
+    }
+    let t = NetEnv::new(4);
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port();
+    let taken = format!("{busy_port}:80");
+    for (args, code, want) in [
+        (
+            vec!["--network", "nope"],
+            2,
+            "unknown network 'nope' (networks found: phobos, second)".to_owned(),
+        ),
+        (
+            vec!["-p", "1:2:3", "--network", "phobos"],
+            2,
+            "invalid --publish '1:2:3'".to_owned(),
+        ),
+        (
+            vec!["-p", "80:80"],
+            2,
+            "--publish needs a network".to_owned(),
+        ),
+        (
+            vec!["--network", "phobos", "-p", &taken],
+            -1,
+            format!("host port {busy_port}/tcp is already in use on this host"),
+        ),
+    ] {
+        let mut full = vec!["run", "--id", "bad"];
+        full.extend(args.iter().copied());
+        full.extend(["--", "true"]);
+        let out = t.run(&full);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&want), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        if code == 2 {
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            assert!(
+                !t.env.container_dir("bad").exists(),
+                "{args:?} created the container"
+            );
+        } else {
+            assert!(
+                !out.status.success() && out.status.code() != Some(2),
+                "{args:?}"
+            );
+            t.ok(&["state", "--rm"]);
+        }
+        t.assert_gone("bad", &[]);
+    }
+    // A malformed configuration names its file.
+    let conf_dir = t.config.parent().unwrap().to_owned();
+    std::fs::write(
+        conf_dir.join("30-broken.conflist"),
+        "{\"name\": \"x\", \"plugins\": [",
+    )
+    .unwrap();
+    let out = t.run(&["run", "--network", "phobos", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("30-broken.conflist") && err.contains("not valid JSON"),
+        "{err}"
+    );
+}
