@@ -283,6 +283,12 @@ pub struct RunArgs {
     /// pivots into it; `-v` then mounts volumes into it).
     #[arg(long, value_name = "DIR", help_heading = IMAGES)]
     pub rootfs: Option<PathBuf>,
+    /// Fetch a URI into the sandbox before the command starts (Mesos
+    /// CommandInfo.URI; http, https, file:// or a path; archives are
+    /// extracted): URI[,executable][,extract=false][,cache][,output_file=NAME]
+    /// (repeatable).
+    #[arg(long, value_name = "URI[,OPTION...]")]
+    pub fetch: Vec<String>,
     #[command(flatten)]
     pub resources: ResourceArgs,
     /// Sandbox disk limit in MB (measured by disk/du, added when --disk is

@@ -43,6 +43,7 @@ pub const KEYS: &[&str] = &[
     "docker_kill_orphans",
     "docker_remove_delay",
     "container_disk_watch_interval",
+    "fetcher_stall_timeout",
     "enforce_container_disk_quota",
     "network_cni_config_dir",
     "network_cni_plugins_dir",
@@ -293,6 +294,9 @@ pub struct Config {
     pub docker_remove_delay: Duration,
     /// How often disk usage is measured.
     pub container_disk_watch_interval: Duration,
+    /// Mesos `--fetcher_stall_timeout`: a download with no byte for this
+    /// long fails the launch (default 60s).
+    pub fetcher_stall_timeout: Duration,
     /// Kill containers that exceed their disk quota.
     pub enforce_container_disk_quota: bool,
     /// CNI network configurations (`.conflist`, `.conf`, `.json`).
@@ -386,6 +390,7 @@ impl Config {
             docker_kill_orphans: true,
             docker_remove_delay: Duration::ZERO,
             container_disk_watch_interval: Duration::from_secs(15),
+            fetcher_stall_timeout: Duration::from_secs(60),
             enforce_container_disk_quota: false,
             network_cni_config_dir: None,
             network_cni_plugins_dir: phobos_net::DEFAULT_PLUGINS_DIR.to_owned(),
@@ -443,6 +448,7 @@ impl Config {
             "docker_kill_orphans" => self.docker_kill_orphans.to_string(),
             "docker_remove_delay" => format_duration(self.docker_remove_delay),
             "container_disk_watch_interval" => format_duration(self.container_disk_watch_interval),
+            "fetcher_stall_timeout" => format_duration(self.fetcher_stall_timeout),
             "enforce_container_disk_quota" => self.enforce_container_disk_quota.to_string(),
             "network_cni_config_dir" => self
                 .network_cni_config_dir
@@ -564,6 +570,13 @@ impl Config {
                     return Err("the interval must be greater than zero".to_owned());
                 }
                 self.container_disk_watch_interval = interval;
+            }
+            "fetcher_stall_timeout" => {
+                let timeout = duration(value)?;
+                if timeout.is_zero() {
+                    return Err("the timeout must be greater than zero".to_owned());
+                }
+                self.fetcher_stall_timeout = timeout;
             }
             "enforce_container_disk_quota" => self.enforce_container_disk_quota = boolean(value)?,
             "network_cni_config_dir" => self.network_cni_config_dir = Some(absolute_path(value)?),

@@ -33,6 +33,7 @@ pub(crate) struct RawConfig {
     docker_kill_orphans: Field,
     docker_remove_delay: Field,
     container_disk_watch_interval: Field,
+    fetcher_stall_timeout: Field,
     enforce_container_disk_quota: Field,
     network_cni_config_dir: Field,
     network_cni_plugins_dir: Field,
@@ -93,6 +94,7 @@ impl RawConfig {
                 "container_disk_watch_interval",
                 self.container_disk_watch_interval,
             ),
+            ("fetcher_stall_timeout", self.fetcher_stall_timeout),
             (
                 "enforce_container_disk_quota",
                 self.enforce_container_disk_quota,

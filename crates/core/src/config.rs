@@ -129,12 +129,54 @@ pub struct ContainerConfig {
     /// `--sandbox_directory`); `None` means `/mnt/mesos/sandbox`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox_directory: Option<PathBuf>,
+    /// URIs fetched into the sandbox in FETCHING, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fetch: Vec<FetchUri>,
+    /// `fetcher_stall_timeout` in seconds; `None`: the default (60 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetcher_stall_timeout_secs: Option<u64>,
     /// The container's network (`host` when absent).
     #[serde(default, skip_serializing_if = "ContainerNetwork::is_host")]
     pub network: ContainerNetwork,
     /// Capabilities, no_new_privs, rlimits and seccomp for the command.
     #[serde(default, skip_serializing_if = "crate::Hardening::is_empty")]
     pub hardening: crate::Hardening,
+}
+
+/// A URI to fetch into the sandbox before the command starts (Mesos
+/// `CommandInfo.URI`); `phobos_fetch` parses, checks and fetches it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchUri {
+    pub value: String,
+    /// `chmod 0755` the file; an executable is never extracted (Mesos).
+    #[serde(default)]
+    pub executable: bool,
+    /// Extract a recognised archive (Mesos's default: true).
+    #[serde(default = "yes")]
+    pub extract: bool,
+    /// Asked for the fetcher cache (there is none yet: fetched directly).
+    #[serde(default)]
+    pub cache: bool,
+    /// The file's path in the sandbox, instead of the URI's basename.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_file: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl FetchUri {
+    /// A URI with Mesos's defaults (extract, nothing else).
+    pub fn new(value: impl Into<String>) -> Self {
+        FetchUri {
+            value: value.into(),
+            executable: false,
+            extract: true,
+            cache: false,
+            output_file: None,
+        }
+    }
 }
 
 /// A container's image, as asked.

@@ -11,6 +11,7 @@ pub mod id;
 pub mod image_config;
 pub mod input;
 pub mod network;
+pub mod resolve;
 pub mod resources;
 pub mod safe_fs;
 pub mod state;
@@ -21,7 +22,9 @@ pub mod time;
 pub mod volume;
 pub mod wait_status;
 
-pub use config::{CommandSpec, ContainerConfig, ContainerImage, IsolatorFlags, LauncherKind};
+pub use config::{
+    CommandSpec, ContainerConfig, ContainerImage, FetchUri, IsolatorFlags, LauncherKind,
+};
 pub use containerizer::{BoxError, Composing, Containerizer, Operation, Outcome};
 pub use hardening::{CapabilitySets, Hardening, RLimit, SeccompProfile};
 pub use id::{ContainerId, InvalidContainerId};

@@ -37,6 +37,9 @@ pub enum ContainerizerError {
     Launch(#[from] LaunchError),
     #[error(transparent)]
     User(#[from] UserError),
+    /// FETCHING failed: names the URI and the cause.
+    #[error(transparent)]
+    Fetch(#[from] phobos_fetch::FetchError),
     #[error("failed to prepare the sandbox {}: {source}", path.display())]
     Sandbox {
         path: PathBuf,
@@ -444,6 +447,7 @@ impl MesosContainerizer {
         };
         progress.to(ContainerState::Preparing)?;
         let (stdout, stderr) = self.prepare_sandbox(&config.sandbox, user.as_ref())?;
+        let owner = user.as_ref().map(|u| (u.uid, u.gid));
         // With a root filesystem the command sees its sandbox at the
         // sandbox directory (Mesos §3.4).
         let sandbox_inside = config.sandbox_in_container();
@@ -512,7 +516,23 @@ impl MesosContainerizer {
             isolator.isolate(&config.id, init.pid)?;
         }
         progress.to(ContainerState::Fetching)?;
-        // FETCHING: no URIs yet.
+        // FETCHING (Mesos §6.2): the URIs land in the sandbox while init
+        // still holds the command back; a failure fails the launch.
+        if !config.fetch.is_empty() {
+            let settings = phobos_fetch::Settings {
+                stall_timeout: config.fetcher_stall_timeout_secs.map_or(
+                    phobos_fetch::DEFAULT_STALL_TIMEOUT,
+                    std::time::Duration::from_secs,
+                ),
+                owner,
+            };
+            for fetched in phobos_fetch::fetch_all(&config.fetch, &config.sandbox, &settings)? {
+                tracing::info!(container = %config.id, uri = %fetched.uri, file = %fetched.name, bytes = fetched.bytes, "fetched");
+                for warning in &fetched.warnings {
+                    tracing::warn!(container = %config.id, "{warning}");
+                }
+            }
+        }
         let pid = init.pid;
         let pidfd = init.pidfd.as_ref().and_then(|fd| fd.try_clone().ok());
         release(init, progress)?;
@@ -1639,6 +1659,8 @@ mod tests {
             rootfs: None,
             volumes: vec![],
             sandbox_directory: None,
+            fetch: vec![],
+            fetcher_stall_timeout_secs: None,
             network: Default::default(),
             image: None,
             hardening: Default::default(),

@@ -18,16 +18,7 @@ use phobos_docker::{DockerCommand, DockerContainerizer, DockerLaunch};
 
 use crate::settings::{FlagOverrides, PolicyError, Settings};
 
-/// A URI to fetch into the sandbox before the command starts (Mesos
-/// `CommandInfo.URI`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FetchUri {
-    pub value: String,
-    pub executable: bool,
-    pub extract: bool,
-    pub cache: bool,
-    pub output_file: Option<String>,
-}
+pub use phobos_core::FetchUri;
 
 /// What a face asks for: every field as the face received it, nothing
 /// decided yet. `None`/empty means "not asked".
@@ -102,6 +93,8 @@ pub struct ContainerSpec {
     /// The network, checked against the configured CNI networks.
     pub network: ContainerNetwork,
     pub fetch: Vec<FetchUri>,
+    /// `fetcher_stall_timeout`, from the settings.
+    pub fetcher_stall_timeout_secs: Option<u64>,
     pub parent: Option<ContainerId>,
 }
 
@@ -144,6 +137,9 @@ pub struct Plan {
 pub enum PlanError {
     #[error("no command given")]
     NoCommand,
+    /// A URI to fetch with an unsupported scheme or no usable file name.
+    #[error(transparent)]
+    Fetch(#[from] phobos_fetch::SpecError),
     #[error(transparent)]
     Policy(#[from] PolicyError),
     #[error(transparent)]
@@ -298,6 +294,13 @@ impl<'a> Planner<'a> {
                 volumes: intent.volumes,
                 network,
                 fetch: intent.fetch,
+                fetcher_stall_timeout_secs: Some(
+                    self.settings
+                        .config()
+                        .fetcher_stall_timeout
+                        .as_secs()
+                        .max(1),
+                ),
                 parent: intent.parent,
             },
             target,
@@ -389,10 +392,9 @@ impl<'a> Planner<'a> {
                 v.container_path.display()
             )));
         }
-        not_yet(
-            "URI to fetch",
-            intent.fetch.first().map(|u| u.value.clone()),
-        )?;
+        for uri in &intent.fetch {
+            phobos_fetch::UriExt::check(uri)?;
+        }
         not_yet(
             "nested container under",
             intent.parent.as_ref().map(ToString::to_string),
@@ -572,6 +574,11 @@ impl LaunchRequest {
                 Target::Docker(_) => Vec::new(),
             },
             sandbox_directory: None,
+            fetch: match &self.target {
+                Target::Mesos(_) => spec.fetch.clone(),
+                Target::Docker(_) => Vec::new(),
+            },
+            fetcher_stall_timeout_secs: spec.fetcher_stall_timeout_secs,
             network: match &self.target {
                 Target::Mesos(_) => spec.network.clone(),
                 // The engine's network (`DockerLaunch::network`).

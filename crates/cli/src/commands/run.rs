@@ -215,6 +215,23 @@ pub(crate) fn intent(args: &RunArgs) -> anyhow::Result<LaunchIntent> {
         ),
         None => None,
     };
+    let fetch = args
+        .fetch
+        .iter()
+        .map(|spec| {
+            let mut uri = phobos_fetch::parse_spec(spec).map_err(|e| usage(e.to_string()))?;
+            // A relative path is the caller's, as for --rootfs.
+            if phobos_fetch::scheme(&uri.value).ok() == Some(phobos_fetch::Scheme::Local)
+                && !uri.value.contains("://")
+                && !uri.value.starts_with('/')
+            {
+                let abs = std::path::absolute(&uri.value)
+                    .map_err(|e| usage(format!("--fetch {spec:?}: {e}")))?;
+                uri.value = abs.display().to_string();
+            }
+            Ok(uri)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(LaunchIntent {
         id,
         command,
@@ -238,6 +255,7 @@ pub(crate) fn intent(args: &RunArgs) -> anyhow::Result<LaunchIntent> {
         rootfs_image,
         rootfs,
         volumes,
+        fetch,
         security: phobos_runtime::SecurityIntent {
             cap_add: args.security.cap_add.clone(),
             cap_drop: args.security.cap_drop.clone(),

@@ -9,8 +9,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::auth::{self, Credentials};
-use super::resolve;
 use crate::error::{Error, Result};
+use phobos_core::resolve;
 
 /// Where a registry is and how to speak to it.
 #[derive(Debug, Clone, PartialEq, Eq)]

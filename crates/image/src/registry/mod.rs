@@ -7,7 +7,6 @@
 
 mod auth;
 mod client;
-mod resolve;
 
 use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,7 +14,7 @@ use std::time::Duration;
 
 pub use auth::Credentials;
 pub use client::Endpoint;
-pub use resolve::resolve as resolve_host;
+pub use phobos_core::resolve::resolve as resolve_host;
 
 use crate::digest::{Digest, HashingReader};
 use crate::error::{Error, Result};

@@ -818,6 +818,8 @@ mod tests {
             rootfs: None,
             volumes: vec![],
             sandbox_directory: None,
+            fetch: vec![],
+            fetcher_stall_timeout_secs: None,
             network: Default::default(),
             image: None,
             hardening: Default::default(),

@@ -157,6 +157,11 @@ pub fn translate(
         _ => Vec::new(),
     };
 
+    let fetch = if route == Route::Mesos {
+        command_info.uris.iter().map(fetch_uri).collect()
+    } else {
+        Vec::new()
+    };
     Ok(Translated {
         route,
         intent: LaunchIntent {
@@ -167,10 +172,24 @@ pub fn translate(
             hostname,
             sandbox,
             resources: resources(launch),
+            // Fetched by the Mesos containerizer in FETCHING; a Docker
+            // container's URIs are not fetched yet (ignored, as before).
+            fetch,
             networks,
             ..LaunchIntent::default()
         },
     })
+}
+
+/// A Mesos `CommandInfo.URI` as the fetcher's (Mesos's defaults: extract).
+fn fetch_uri(uri: &mesos::command_info::Uri) -> phobos_runtime::FetchUri {
+    phobos_runtime::FetchUri {
+        value: uri.value.clone(),
+        executable: uri.executable.unwrap_or(false),
+        extract: uri.extract.unwrap_or(true),
+        cache: uri.cache.unwrap_or(false),
+        output_file: uri.output_file.clone().filter(|o| !o.is_empty()),
+    }
 }
 
 /// `ContainerInfo.network_infos` with a name (Mesos skips the others),
@@ -417,6 +436,33 @@ mod tests {
 
     fn id() -> ContainerId {
         ContainerId::new("c1").unwrap()
+    }
+
+    #[test]
+    fn command_uris_become_uris_to_fetch_with_mesos_defaults() {
+        let mut command = shell("./run.sh");
+        command.uris = vec![
+            crate_uri("http://h/app.tgz", None, None),
+            crate_uri("/srv/run.sh", Some(true), Some(false)),
+        ];
+        let plan = translate(id(), &launch(executor(command)), &[], &settings()).unwrap();
+        let fetch = plan.intent.fetch;
+        assert_eq!(fetch.len(), 2);
+        assert_eq!(fetch[0], phobos_runtime::FetchUri::new("http://h/app.tgz"));
+        assert!(fetch[1].executable && !fetch[1].extract);
+    }
+
+    fn crate_uri(
+        value: &str,
+        executable: Option<bool>,
+        extract: Option<bool>,
+    ) -> phobos_proto::mesos::command_info::Uri {
+        phobos_proto::mesos::command_info::Uri {
+            value: value.into(),
+            executable,
+            extract,
+            ..Default::default()
+        }
     }
 
     #[test]

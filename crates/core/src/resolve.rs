@@ -1,7 +1,7 @@
 //! Host name resolution without NSS. `phobos` is a static glibc binary,
 //! where `getaddrinfo(3)` would `dlopen` the NSS modules of whatever glibc
-//! the host has (a hazard, and a link-time warning), so registry hosts are
-//! resolved here: IP literals directly (no lookup at all, the case of
+//! the host has (a hazard, and a link-time warning), so registry and fetcher
+//! hosts are resolved here: IP literals directly (no lookup at all, the case of
 //! every test registry on 127.0.0.1 and [::1]), `localhost`, then
 //! `/etc/hosts`, then DNS A/AAAA queries over UDP to the `nameserver`s of
 //! `/etc/resolv.conf`.

@@ -1,0 +1,164 @@
+//! `phobos run --fetch` end to end through the real binary: URIs served by
+//! a real HTTP server on 127.0.0.1 (a thread of this test) are fetched into
+//! the sandbox in FETCHING, before the command starts; a failed fetch
+//! fails the launch (TASK_FAILED, the URI in the message) and the command
+//! never runs; bad specs are usage errors that change nothing.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::process::Command;
+use std::sync::Arc;
+
+use common::*;
+
+/// Serves `routes` (path → body) on 127.0.0.1; other paths get a 404.
+fn serve(routes: HashMap<String, Vec<u8>>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let routes = Arc::new(routes);
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let routes = Arc::clone(&routes);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                }
+                let _ = match routes.get(&path) {
+                    Some(body) => stream
+                        .write_all(
+                            format!(
+                                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                                body.len()
+                            )
+                            .as_bytes(),
+                        )
+                        .and_then(|()| stream.write_all(body)),
+                    None => stream.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    ),
+                };
+            });
+        }
+    });
+    base
+}
+
+/// A .tar.gz of `app/conf/a.txt` made with the system's tar.
+fn app_tgz() -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("app/conf")).unwrap();
+    std::fs::write(dir.path().join("app/conf/a.txt"), "alpha\n").unwrap();
+    let out = dir.path().join("app.tgz");
+    let status = Command::new("tar")
+        .arg("czf")
+        .arg(&out)
+        .arg("-C")
+        .arg(dir.path())
+        .arg("app")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::read(out).unwrap()
+}
+
+#[test]
+fn privileged_run_fetches_into_the_sandbox_before_the_command() {
+    if !require_root("privileged_run_fetches_into_the_sandbox_before_the_command") {
+        return;
+    }
+    let base = serve(HashMap::from([
+        ("/app.tgz".to_owned(), app_tgz()),
+        ("/tool".to_owned(), b"#!/bin/sh\necho tool ran\n".to_vec()),
+    ]));
+    let env = Env::new();
+    let out = env.run(&[
+        "run",
+        "--id",
+        "fetched",
+        "--fetch",
+        &format!("{base}/app.tgz"),
+        "--fetch",
+        &format!("{base}/tool,executable"),
+        "--",
+        "sh",
+        "-c",
+        "cat app/conf/a.txt && ./tool",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "alpha\ntool ran\n");
+    assert!(env.sandbox("fetched").join("app.tgz").is_file());
+    assert_eq!(env.wait_json("fetched")["state"], "TASK_FINISHED");
+}
+
+#[test]
+fn privileged_a_failed_fetch_fails_the_launch_and_the_command_never_runs() {
+    if !require_root("privileged_a_failed_fetch_fails_the_launch_and_the_command_never_runs") {
+        return;
+    }
+    let base = serve(HashMap::new());
+    let env = Env::new();
+    let url = format!("{base}/missing.tgz");
+    let out = env.run(&[
+        "run", "--id", "nofetch", "--fetch", &url, "--", "touch", "ran",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "stderr: {stderr}");
+    assert_ne!(
+        out.status.code(),
+        Some(2),
+        "a runtime failure, not usage: {stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&url) && stderr.contains("HTTP 404"),
+        "{stderr}"
+    );
+    let t = env.wait_json("nofetch");
+    assert_eq!(t["state"], "TASK_FAILED", "{t}");
+    assert_eq!(t["reason"], "REASON_CONTAINER_LAUNCH_FAILED", "{t}");
+    assert!(t["message"].as_str().unwrap().contains(&url), "{t}");
+    assert!(t.get("status").is_none(), "the command never ran: {t}");
+    assert!(!env.sandbox("nofetch").join("ran").exists());
+    assert!(
+        inits_of(env.runtime.path()).is_empty(),
+        "nothing left running"
+    );
+}
+
+#[test]
+fn bad_fetch_specs_are_usage_errors_that_change_nothing() {
+    let env = Env::new();
+    for (spec, needle) in [
+        ("s3://bucket/key", "not supported"),
+        ("hdfs://nn/x", "not supported"),
+        ("/tmp/x,bogus", "unknown option \"bogus\""),
+        ("", "empty URI"),
+        ("/tmp/x,output_file=../x", "output_file"),
+    ] {
+        let out = env.run(&["run", "--id", "bad", "--fetch", spec, "--", "true"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{spec}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{spec}: {stderr}");
+        assert!(stderr.contains(needle), "{spec}: {stderr}");
+        assert!(
+            env.run(&["status", "bad"]).status.code() != Some(0),
+            "{spec}"
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(env.work.path())
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
