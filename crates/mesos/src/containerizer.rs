@@ -46,6 +46,8 @@ pub enum ContainerizerError {
         #[source]
         source: io::Error,
     },
+    #[error("failed to create the socket for the command's terminal: {0}")]
+    TerminalSocket(#[source] io::Error),
     #[error("failed to prepare the sandbox: {0}")]
     UnsafeSandbox(#[from] phobos_core::SafeFsError),
     #[error(
@@ -92,6 +94,9 @@ pub struct ExecRequest {
     pub working_dir: Option<PathBuf>,
     /// A user name or uid; the container's user when unset.
     pub user: Option<String>,
+    /// A terminal of its own, of this size (the helper allocates it in the
+    /// container's mount namespace and sends its master back).
+    pub tty: Option<phobos_core::WindowSize>,
 }
 
 /// The descriptors an exec'd command gets as its stdin, stdout and stderr.
@@ -108,6 +113,9 @@ pub struct ExecStdio<'a> {
 pub struct ExecProcess {
     pub pid: i32,
     pub pidfd: OwnedFd,
+    /// With [`ExecRequest::tty`]: where the terminal's master arrives
+    /// (`phobos_tty::pty::recv_fd`).
+    pub tty: Option<OwnedFd>,
     spec: PathBuf,
 }
 
@@ -124,6 +132,13 @@ impl ExecProcess {
     }
 }
 
+/// A socket pair for a terminal's master: (ours, init's).
+fn tty_channel() -> Result<(OwnedFd, OwnedFd)> {
+    let (ours, theirs) =
+        std::os::unix::net::UnixStream::pair().map_err(ContainerizerError::TerminalSocket)?;
+    Ok((ours.into(), theirs.into()))
+}
+
 /// A container that reached RUNNING.
 #[derive(Debug)]
 pub struct Launched {
@@ -132,6 +147,10 @@ pub struct Launched {
     pub pid: i32,
     /// A pidfd for init, when the kernel gave one at clone time.
     pub pidfd: Option<OwnedFd>,
+    /// For a command with a terminal: the socket init sends the
+    /// terminal's master on once it allocated it (after the release), for
+    /// a switchboard to receive with `phobos_tty::pty::recv_fd`.
+    pub tty: Option<OwnedFd>,
 }
 
 /// One line of `phobos ps`.
@@ -374,6 +393,10 @@ impl MesosContainerizer {
             self.check_sandbox_is_new(&config.sandbox)?;
         }
 
+        let tty = match config.tty {
+            Some(_) => Some(tty_channel()?),
+            None => None,
+        };
         let new = self.store.create(&config.id)?;
         new.write_json(CONFIG_FILE, config)?;
         new.set_state(ContainerState::Provisioning)?;
@@ -393,6 +416,7 @@ impl MesosContainerizer {
             home,
             &init_lock,
             stdin,
+            tty.as_ref().map(|(_, init_end)| init_end),
             &mut progress,
             &mut forked_pid,
         );
@@ -401,7 +425,12 @@ impl MesosContainerizer {
         match outcome {
             Ok((pid, pidfd)) => {
                 drop(op_lock);
-                Ok(Launched { dir, pid, pidfd })
+                Ok(Launched {
+                    dir,
+                    pid,
+                    pidfd,
+                    tty: tty.map(|(ours, _)| ours),
+                })
             }
             Err(err) => {
                 let cause = match &err {
@@ -431,6 +460,7 @@ impl MesosContainerizer {
         home: Option<String>,
         init_lock: &File,
         stdin: Option<OwnedFd>,
+        tty: Option<&OwnedFd>,
         progress: &mut Progress<'_>,
         forked_pid: &mut Option<i32>,
     ) -> Result<(i32, Option<OwnedFd>)> {
@@ -489,6 +519,10 @@ impl MesosContainerizer {
         if let Some(root) = &config.rootfs {
             info.rootfs = Some(rootfs_plan(config, root, dir, &mut info)?);
         }
+        info.tty = config.tty.map(|t| crate::launch_info::TtyLaunch {
+            size: t.window_size.unwrap_or(phobos_tty::pty::DEFAULT_SIZE),
+            private_devpts: info.rootfs.is_some(),
+        });
         dir.write_json(LAUNCH_INFO_FILE, &info)?;
         let cgroup = launcher.prepare(&config.id)?;
 
@@ -502,6 +536,7 @@ impl MesosContainerizer {
             init_lock,
             cgroup: cgroup.as_ref(),
             join: None,
+            tty,
         })?;
         *forked_pid = Some(init.pid);
         StopPoint::hit(&self.stop_at, "forked");
@@ -691,11 +726,26 @@ impl MesosContainerizer {
             user,
             // The same confinement as the container's command.
             hardening: info.hardening.clone(),
+            tty: request.tty.map(|size| crate::launch_info::TtyLaunch {
+                size,
+                private_devpts: info.rootfs.is_some(),
+            }),
             ..LaunchInfo::default()
+        };
+        let tty = match request.tty {
+            Some(_) => Some(tty_channel()?),
+            None => None,
         };
         let spec_file = format!("exec-{}", ContainerId::random());
         dir.write_json(&spec_file, &spec)?;
-        let started = self.start_exec_helper(&dir, &config, init_pid, &spec_file, stdio);
+        let started = self.start_exec_helper(
+            &dir,
+            &config,
+            init_pid,
+            &spec_file,
+            stdio,
+            tty.as_ref().map(|(_, theirs)| theirs),
+        );
         if started.is_err() {
             let _ = fs::remove_file(dir.file(&spec_file));
         }
@@ -703,6 +753,7 @@ impl MesosContainerizer {
         Ok(Some(ExecProcess {
             pid,
             pidfd,
+            tty: tty.map(|(ours, _)| ours),
             spec: dir.file(&spec_file),
         }))
     }
@@ -716,6 +767,7 @@ impl MesosContainerizer {
         init_pid: i32,
         spec_file: &str,
         stdio: ExecStdio<'_>,
+        tty: Option<&OwnedFd>,
     ) -> Result<(i32, OwnedFd)> {
         let id = &config.id;
         let launcher =
@@ -738,6 +790,7 @@ impl MesosContainerizer {
             init_lock: &no_lock,
             cgroup: cgroup.as_ref(),
             join: Some((init_pid, spec_file)),
+            tty,
         })?;
         let pid = helper.pid;
         let placed = (|| -> Result<OwnedFd> {
@@ -1664,6 +1717,7 @@ mod tests {
             network: Default::default(),
             image: None,
             hardening: Default::default(),
+            tty: None,
         }
     }
 

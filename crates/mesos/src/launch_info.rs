@@ -145,6 +145,21 @@ pub struct LaunchInfo {
     /// What the command is confined by (`crate::security`).
     #[serde(default, skip_serializing_if = "phobos_core::Hardening::is_empty")]
     pub hardening: phobos_core::Hardening,
+    /// Give the command a terminal of its own; init sends its master to the
+    /// launcher on [`crate::launcher::INIT_TTY_FD`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tty: Option<TtyLaunch>,
+}
+
+/// The command's terminal, as init allocates it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TtyLaunch {
+    /// Its window size at start.
+    pub size: phobos_core::WindowSize,
+    /// Allocate from the container's private devpts (`/dev/pts/ptmx`, a
+    /// container with its own root filesystem) rather than the host's
+    /// `/dev/ptmx`.
+    pub private_devpts: bool,
 }
 
 /// A container's own root filesystem and what init mounts into it

@@ -70,6 +70,8 @@ pub struct LaunchIntent {
     pub parent: Option<ContainerId>,
     /// Capabilities, no_new_privs, rlimits, seccomp (issue 11).
     pub security: crate::security::SecurityIntent,
+    /// A terminal for the command, held by a switchboard (issue 12).
+    pub tty: Option<phobos_core::TtyInfo>,
 }
 
 /// What both containerizers read: the container as asked, with every
@@ -96,6 +98,7 @@ pub struct ContainerSpec {
     /// `fetcher_stall_timeout`, from the settings.
     pub fetcher_stall_timeout_secs: Option<u64>,
     pub parent: Option<ContainerId>,
+    pub tty: Option<phobos_core::TtyInfo>,
 }
 
 /// The Mesos containerizer's own part of a launch.
@@ -302,6 +305,7 @@ impl<'a> Planner<'a> {
                         .max(1),
                 ),
                 parent: intent.parent,
+                tty: intent.tty,
             },
             target,
         };
@@ -483,6 +487,7 @@ impl<'a> Planner<'a> {
             ),
             (!intent.fetch.is_empty(), "fetching URIs"),
             (intent.parent.is_some(), "nesting"),
+            (intent.tty.is_some(), "a terminal (-t)"),
         ];
         if let Some((_, what)) = mesos_only.iter().find(|(given, _)| *given) {
             return Err(PlanError::NotForDocker(what));
@@ -592,6 +597,10 @@ impl LaunchRequest {
                 Target::Docker(_) => None,
             },
             hardening,
+            tty: match &self.target {
+                Target::Mesos(_) => spec.tty,
+                Target::Docker(_) => None,
+            },
         }
     }
 }

@@ -217,6 +217,25 @@ impl RawMode {
             saved,
         }))
     }
+
+    /// Turns off only output processing (`OPOST`: the `\n` to `\r\n`
+    /// the container's own terminal already did), for a caller whose
+    /// keystrokes are not passed on and keep their usual meaning (Ctrl-C
+    /// still interrupts it); `None` when `fd` is no terminal.
+    pub fn enter_output(fd: BorrowedFd<'_>) -> io::Result<Option<Self>> {
+        let saved = match termios::tcgetattr(fd) {
+            Ok(t) => t,
+            Err(nix::errno::Errno::ENOTTY) | Err(nix::errno::Errno::EINVAL) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = saved.clone();
+        out.output_flags.remove(termios::OutputFlags::OPOST);
+        termios::tcsetattr(fd, SetArg::TCSANOW, &out)?;
+        Ok(Some(Self {
+            fd: fd.try_clone_to_owned()?,
+            saved,
+        }))
+    }
 }
 
 impl Drop for RawMode {

@@ -66,7 +66,7 @@ pub fn bridge(
     let _raw = if opts.input {
         RawMode::enter(stdin)?
     } else {
-        None
+        RawMode::enter_output(stdout)?
     };
     let mut out = std::fs::File::from(stdout.try_clone_to_owned()?);
     let mut keys = DetachKeys::default();

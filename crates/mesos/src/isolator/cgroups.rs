@@ -823,6 +823,7 @@ mod tests {
             network: Default::default(),
             image: None,
             hardening: Default::default(),
+            tty: None,
         };
         let c = iso.prepare(&config).unwrap().unwrap();
         let watch = c.oom_watch.unwrap();
