@@ -95,6 +95,8 @@ pub struct ContainerSpec {
     pub fetch: Vec<FetchUri>,
     /// `fetcher_stall_timeout`, from the settings.
     pub fetcher_stall_timeout_secs: Option<u64>,
+    /// `fetcher_cache_dir` and `fetcher_cache_size`, from the settings.
+    pub fetcher_cache: Option<phobos_core::FetcherCache>,
     pub parent: Option<ContainerId>,
 }
 
@@ -301,6 +303,13 @@ impl<'a> Planner<'a> {
                         .as_secs()
                         .max(1),
                 ),
+                fetcher_cache: {
+                    let config = self.settings.config();
+                    (config.fetcher_cache_size > 0).then(|| phobos_core::FetcherCache {
+                        dir: config.fetcher_cache_dir(),
+                        max_bytes: config.fetcher_cache_size,
+                    })
+                },
                 parent: intent.parent,
             },
             target,
@@ -579,6 +588,7 @@ impl LaunchRequest {
                 Target::Docker(_) => Vec::new(),
             },
             fetcher_stall_timeout_secs: spec.fetcher_stall_timeout_secs,
+            fetcher_cache: spec.fetcher_cache.clone(),
             network: match &self.target {
                 Target::Mesos(_) => spec.network.clone(),
                 // The engine's network (`DockerLaunch::network`).
