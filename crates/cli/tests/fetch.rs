@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -232,8 +232,7 @@ fn privileged_a_cached_uri_is_downloaded_once_for_two_launches() {
     if !require_root("privileged_a_cached_uri_is_downloaded_once_for_two_launches") {
         return;
     }
-    let (base, requests) =
-        serve_counted(HashMap::from([("/app.tgz".to_owned(), app_tgz())]));
+    let (base, requests) = serve_counted(HashMap::from([("/app.tgz".to_owned(), app_tgz())]));
     let env = Env::new();
     for id in ["cached-1", "cached-2"] {
         let out = env.run(&[

@@ -39,7 +39,7 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
 /// `n` in the largest unit that writes it exactly (`10MB`, `4097B`).
 pub fn format_bytes(n: u64) -> String {
     for (unit, factor) in UNITS {
-        if n >= *factor && n % factor == 0 {
+        if n >= *factor && n.is_multiple_of(*factor) {
             return format!("{}{unit}", n / factor);
         }
     }

@@ -23,7 +23,8 @@ pub mod volume;
 pub mod wait_status;
 
 pub use config::{
-    CommandSpec, ContainerConfig, ContainerImage, FetchUri, FetcherCache, IsolatorFlags, LauncherKind,
+    CommandSpec, ContainerConfig, ContainerImage, FetchUri, FetcherCache, IsolatorFlags,
+    LauncherKind,
 };
 pub use containerizer::{BoxError, Composing, Containerizer, Operation, Outcome};
 pub use hardening::{CapabilitySets, Hardening, RLimit, SeccompProfile};

@@ -50,11 +50,19 @@ fn bz2_xz_and_zip_archives_are_extracted() {
     let src = tempfile::tempdir().unwrap();
     tree(src.path());
     let d = src.path();
-    run(Command::new("tar").current_dir(d).args(["cjf", "a.tar.bz2", "app"]));
-    run(Command::new("tar").current_dir(d).args(["cJf", "a.txz", "app"]));
-    run(Command::new("zip").current_dir(d).args(["-qry", "a.zip", "app"]));
+    run(Command::new("tar")
+        .current_dir(d)
+        .args(["cjf", "a.tar.bz2", "app"]));
+    run(Command::new("tar")
+        .current_dir(d)
+        .args(["cJf", "a.txz", "app"]));
+    run(Command::new("zip")
+        .current_dir(d)
+        .args(["-qry", "a.zip", "app"]));
     std::fs::write(d.join("notes.txt"), b"notes").unwrap();
-    run(Command::new("bzip2").current_dir(d).args(["-k", "notes.txt"]));
+    run(Command::new("bzip2")
+        .current_dir(d)
+        .args(["-k", "notes.txt"]));
     run(Command::new("xz").current_dir(d).args(["-k", "notes.txt"]));
     let body = |n: &str| Reply::Body(std::fs::read(d.join(n)).unwrap());
     let base = serve(HashMap::from([
@@ -85,13 +93,19 @@ fn bz2_xz_and_zip_archives_are_extracted() {
     for name in ["notes.txt.bz2", "notes.txt.xz"] {
         let (_keep, sb) = sandbox();
         fetch_all(&[Uri::new(format!("{base}/{name}"))], &sb, &settings()).unwrap();
-        assert_eq!(std::fs::read(sb.join("notes.txt")).unwrap(), b"notes", "{name}");
+        assert_eq!(
+            std::fs::read(sb.join("notes.txt")).unwrap(),
+            b"notes",
+            "{name}"
+        );
     }
 }
 
-/// Zips Python's `zipfile` writes from `entries`: (name, data, unix mode
-/// with its file type bits).
-fn python_zip(path: &Path, entries: &[(&str, &str, u32)]) {
+/// A zip member: name, data, unix mode with its file type bits.
+type Member<'a> = (&'a str, &'a str, u32);
+
+/// Zips Python's `zipfile` writes from `entries`.
+fn python_zip(path: &Path, entries: &[Member<'_>]) {
     let mut script = String::from("import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1], 'w')\n");
     for (name, data, mode) in entries {
         script.push_str(&format!(
@@ -108,15 +122,22 @@ fn hostile_zips_are_refused_and_nothing_escapes() {
     let src = tempfile::tempdir().unwrap();
     let file = 0o100644;
     let link = 0o120777;
-    let cases: Vec<(&str, Vec<(&str, &str, u32)>)> = vec![
+    let cases: Vec<(&str, Vec<Member<'_>>)> = vec![
         ("dotdot", vec![("../escape", "pwned", file)]),
         ("nested", vec![("a/../../escape", "pwned", file)]),
-        ("absolute", vec![("/tmp/phobos-zip-abs-escape", "pwned", file)]),
+        (
+            "absolute",
+            vec![("/tmp/phobos-zip-abs-escape", "pwned", file)],
+        ),
         ("abs-link", vec![("etc", "/etc", link)]),
         ("rel-link-out", vec![("a/out", "../../escape", link)]),
         (
             "through-link",
-            vec![("sub/", "", 0o40755), ("l", "sub", link), ("l/x", "pwned", file)],
+            vec![
+                ("sub/", "", 0o40755),
+                ("l", "sub", link),
+                ("l/x", "pwned", file),
+            ],
         ),
     ];
     let mut routes = HashMap::new();
@@ -129,8 +150,8 @@ fn hostile_zips_are_refused_and_nothing_escapes() {
     let base = serve(routes);
     for (name, _) in &cases {
         let (scratch, sb) = sandbox();
-        let err = fetch_all(&[Uri::new(format!("{base}/{name}.zip"))], &sb, &settings())
-            .expect_err(name);
+        let err =
+            fetch_all(&[Uri::new(format!("{base}/{name}.zip"))], &sb, &settings()).expect_err(name);
         assert!(
             matches!(
                 err.cause,
@@ -159,14 +180,22 @@ fn decompression_bombs_stop_at_the_limits() {
     let d = src.path();
     // 8 MB of zeros, a few KB compressed.
     std::fs::write(d.join("zeros"), vec![0u8; 8 << 20]).unwrap();
-    run(Command::new("tar").current_dir(d).args(["cJf", "bomb.tar.xz", "zeros"]));
-    run(Command::new("zip").current_dir(d).args(["-q", "bomb.zip", "zeros"]));
+    run(Command::new("tar")
+        .current_dir(d)
+        .args(["cJf", "bomb.tar.xz", "zeros"]));
+    run(Command::new("zip")
+        .current_dir(d)
+        .args(["-q", "bomb.zip", "zeros"]));
     run(Command::new("bzip2").current_dir(d).args(["-k", "zeros"]));
     for i in 0..20 {
         std::fs::write(d.join(format!("f{i}")), b"x").unwrap();
     }
     let many: Vec<String> = (0..20).map(|i| format!("f{i}")).collect();
-    run(Command::new("zip").current_dir(d).arg("-q").arg("many.zip").args(&many));
+    run(Command::new("zip")
+        .current_dir(d)
+        .arg("-q")
+        .arg("many.zip")
+        .args(&many));
     let body = |n: &str| Reply::Body(std::fs::read(d.join(n)).unwrap());
     let base = serve(HashMap::from([
         ("/bomb.tar.xz", body("bomb.tar.xz")),
@@ -204,7 +233,10 @@ fn decompression_bombs_stop_at_the_limits() {
     );
     // A corrupt archive fails naming it.
     let (_keep, sb) = sandbox();
-    let bad = serve(HashMap::from([("/bad.tar.bz2", Reply::Body(b"BZh9 nope".to_vec()))]));
+    let bad = serve(HashMap::from([(
+        "/bad.tar.bz2",
+        Reply::Body(b"BZh9 nope".to_vec()),
+    )]));
     let err = fetch_all(&[Uri::new(format!("{bad}/bad.tar.bz2"))], &sb, &settings()).unwrap_err();
     assert!(err.to_string().contains("corrupt archive"), "{err}");
 }
