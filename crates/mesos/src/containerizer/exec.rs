@@ -43,7 +43,8 @@ impl MesosContainerizer {
         let mut env = info.env.clone();
         env.extend(request.env.iter().cloned());
         let spec = LaunchInfo {
-            namespaces: info.namespaces.clone(),
+            // A nested container's init also joined its parent's.
+            namespaces: info.entered_namespaces(),
             argv: request.argv.clone(),
             env: merge_env(env),
             working_dir: request

@@ -25,8 +25,18 @@ impl MesosContainerizer {
             Some(_) => (None, None),
             None => resolve_user(config, config.user.as_deref())?,
         };
+        // A nested container's parent, held running until it runs.
+        let parent = crate::nested::ParentHold::take(&self.store, &config.id)?;
+        let nested_config;
+        let config = match &parent {
+            Some(parent) => {
+                nested_config = parent.child_config(config);
+                &nested_config
+            }
+            None => config,
+        };
         if self.store.open(&config.id).is_none() {
-            self.check_sandbox_is_new(&config.sandbox)?;
+            self.check_sandbox_is_new(config)?;
         }
 
         let new = self.store.create(&config.id)?;
@@ -48,6 +58,7 @@ impl MesosContainerizer {
             home,
             &init_lock,
             stdin,
+            parent.as_ref(),
             &mut progress,
             &mut forked_pid,
         );
@@ -86,6 +97,7 @@ impl MesosContainerizer {
         home: Option<String>,
         init_lock: &File,
         stdin: Option<OwnedFd>,
+        parent: Option<&crate::nested::ParentHold>,
         progress: &mut Progress<'_>,
         forked_pid: &mut Option<i32>,
     ) -> Result<(i32, Option<OwnedFd>)> {
@@ -101,7 +113,7 @@ impl MesosContainerizer {
             None => (config, user, home),
         };
         progress.to(ContainerState::Preparing)?;
-        let (stdout, stderr) = self.prepare_sandbox(&config.sandbox, user.as_ref())?;
+        let (stdout, stderr) = self.prepare_sandbox(config, user.as_ref())?;
         let owner = user.as_ref().map(|u| (u.uid, u.gid));
         // With a root filesystem the command sees its sandbox at the
         // sandbox directory (Mesos §3.4).
@@ -141,6 +153,9 @@ impl MesosContainerizer {
                 ..Default::default()
             });
         }
+        if let Some(parent) = parent {
+            parent.apply(config, &mut info);
+        }
         if let Some(root) = &config.rootfs {
             info.rootfs = Some(rootfs_plan(config, root, dir, &mut info)?);
         }
@@ -169,6 +184,9 @@ impl MesosContainerizer {
         launcher.adopt(&config.id, &init)?;
         for isolator in isolators {
             isolator.isolate(&config.id, init.pid)?;
+        }
+        if let Some(parent) = parent {
+            self.share_parent_cgroups(config, parent, init.pid)?;
         }
         progress.to(ContainerState::Fetching)?;
         // FETCHING (Mesos §6.2): the URIs land in the sandbox while init
@@ -219,6 +237,33 @@ impl MesosContainerizer {
         let pidfd = init.pidfd.as_ref().and_then(|fd| fd.try_clone().ok());
         release(init, progress)?;
         Ok((pid, pidfd))
+    }
+
+    /// With `share_cgroups`, puts a nested container's init into its
+    /// parent's resource cgroups too (the parent's `cgroups/*` isolators),
+    /// so it is accounted to the parent. On a cgroup2-only host its kill
+    /// cgroup already lies inside the parent's, which accounts it.
+    fn share_parent_cgroups(
+        &self,
+        config: &ContainerConfig,
+        parent: &crate::nested::ParentHold,
+        pid: i32,
+    ) -> Result<()> {
+        if !config.nesting.is_some_and(|n| n.share_cgroups) {
+            return Ok(());
+        }
+        let unified_only = self
+            .hierarchies()
+            .is_some_and(|h| h.layout() == phobos_cgroups::Layout::Unified);
+        if unified_only {
+            return Ok(());
+        }
+        for isolator in isolator::build_with(&parent.config, &self.host())? {
+            if isolator.name() == "cgroups" {
+                isolator.isolate(&parent.id, pid)?;
+            }
+        }
+        Ok(())
     }
 
     /// Provisions the image of `config`, if it has one, and returns the

@@ -68,6 +68,10 @@ pub enum ContainerizerError {
     NoConfig(ContainerId),
     #[error("container {0} is not running")]
     NotRunning(ContainerId),
+    #[error("parent container '{0}' is not running")]
+    ParentNotRunning(ContainerId),
+    #[error("the nested sandbox {} is not beneath its top-level container's sandbox", .0.display())]
+    NestedSandbox(PathBuf),
     #[error("measuring container {0} failed: its worker thread panicked")]
     UsagePanicked(ContainerId),
     #[error("failed to signal container {id}: {source}")]
@@ -281,26 +285,35 @@ impl MesosContainerizer {
         self.work_dir.join("containers").join(id.as_str())
     }
 
-    /// Whether `sandbox` is Phobos's own (under the work directory), made
-    /// fresh for each container, rather than one chosen by a Mesos agent.
-    fn owns_sandbox(&self, sandbox: &Path) -> bool {
-        sandbox
-            .strip_prefix(&self.work_dir)
-            .is_ok_and(|rel| rel.components().next().is_some())
+    /// Where `config`'s sandbox is made fresh beneath (see
+    /// [`crate::nested::sandbox_base`]): the work directory for Phobos's
+    /// own, the top-level sandbox for a nested one; `None` for a sandbox
+    /// chosen by a Mesos agent, used as given. A nested sandbox anywhere
+    /// else is refused.
+    fn sandbox_base(&self, config: &ContainerConfig) -> Result<Option<PathBuf>> {
+        let base = crate::nested::sandbox_base(&self.store, &self.work_dir, config);
+        if base.is_none() && config.id.is_nested() {
+            return Err(ContainerizerError::NestedSandbox(config.sandbox.clone()));
+        }
+        Ok(base)
     }
 
-    /// Before anything is written: Phobos's own sandbox must not exist yet
+    /// Before anything is written: a sandbox made fresh must not exist yet
     /// (whatever is there, a directory, file or symlink, someone else put
     /// it there), and no symlink may lead to where it will be.
-    fn check_sandbox_is_new(&self, sandbox: &Path) -> Result<()> {
+    fn check_sandbox_is_new(&self, config: &ContainerConfig) -> Result<()> {
+        let sandbox = &config.sandbox;
+        let Some(base) = self.sandbox_base(config)? else {
+            return Ok(());
+        };
         let Some(rel) = sandbox
-            .strip_prefix(&self.work_dir)
+            .strip_prefix(&base)
             .ok()
-            .filter(|_| self.owns_sandbox(sandbox))
+            .filter(|rel| rel.components().next().is_some())
         else {
             return Ok(());
         };
-        let root = match SafeDir::open_trusted(&self.work_dir) {
+        let root = match SafeDir::open_trusted(&base) {
             Ok(root) => root,
             Err(e) if e.is_not_found() => return Ok(()),
             Err(e) => return Err(e.into()),
@@ -322,10 +335,23 @@ impl MesosContainerizer {
     /// `phobos_core::safe_fs`): Phobos's own sandbox is created here, 0700,
     /// and must not exist yet; an agent's sandbox is used as given, but
     /// only its regular files are opened, never through a symlink.
-    fn prepare_sandbox(&self, sandbox: &Path, user: Option<&ResolvedUser>) -> Result<(File, File)> {
-        let dir = match sandbox.strip_prefix(&self.work_dir) {
-            Ok(rel) if self.owns_sandbox(sandbox) => {
-                let root = SafeDir::create_trusted(&self.work_dir, 0o755)?;
+    fn prepare_sandbox(
+        &self,
+        config: &ContainerConfig,
+        user: Option<&ResolvedUser>,
+    ) -> Result<(File, File)> {
+        let sandbox = &config.sandbox;
+        let base = self.sandbox_base(config)?;
+        let rel = base.as_ref().and_then(|base| {
+            sandbox
+                .strip_prefix(base)
+                .ok()
+                .filter(|rel| rel.components().next().is_some())
+                .map(|rel| (base, rel))
+        });
+        let dir = match rel {
+            Some((base, rel)) => {
+                let root = SafeDir::create_trusted(base, 0o755)?;
                 let parent = match rel.parent() {
                     Some(p) if p.components().next().is_some() => root.create_dir_all(p, 0o755)?,
                     _ => root,
@@ -339,7 +365,7 @@ impl MesosContainerizer {
                     }
                 })?
             }
-            _ => SafeDir::create_trusted(sandbox, 0o755)?,
+            None => SafeDir::create_trusted(sandbox, 0o755)?,
         };
         let stdout = dir.append_file("stdout", 0o644)?;
         let stderr = dir.append_file("stderr", 0o644)?;
@@ -428,6 +454,7 @@ mod tests {
             network: Default::default(),
             image: None,
             hardening: Default::default(),
+            nesting: None,
         }
     }
 
@@ -476,13 +503,17 @@ mod tests {
             tempfile::tempdir().unwrap(),
         );
         let c = MesosContainerizer::new(runtime.path(), work.path(), Path::new("/bin/true"));
+        let at = |sandbox: &Path| ContainerConfig {
+            sandbox: sandbox.to_owned(),
+            ..config_with(Resources::default(), false)
+        };
         // An agent's sandbox is used as given, but a symlinked stdout in it
         // is refused, not written through.
         let victim = outside.path().join("passwd");
         fs::write(&victim, "root:x:0:0\n").unwrap();
         std::os::unix::fs::symlink(&victim, agent.path().join("stdout")).unwrap();
         let err = c
-            .prepare_sandbox(agent.path(), None)
+            .prepare_sandbox(&at(agent.path()), None)
             .unwrap_err()
             .to_string();
         assert!(
@@ -491,20 +522,20 @@ mod tests {
         );
         assert_eq!(fs::read_to_string(&victim).unwrap(), "root:x:0:0\n");
         fs::remove_file(agent.path().join("stdout")).unwrap();
-        c.prepare_sandbox(agent.path(), None).unwrap();
+        c.prepare_sandbox(&at(agent.path()), None).unwrap();
         assert!(agent.path().join("stderr").is_file());
         // Phobos's own sandbox is made here, private, and only once.
         let own = c.sandbox_path(&ContainerId::new("a").unwrap());
-        c.check_sandbox_is_new(&own).unwrap();
-        c.prepare_sandbox(&own, None).unwrap();
+        c.check_sandbox_is_new(&at(&own)).unwrap();
+        c.prepare_sandbox(&at(&own), None).unwrap();
         let mode = fs::metadata(&own).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
         assert!(matches!(
-            c.check_sandbox_is_new(&own),
+            c.check_sandbox_is_new(&at(&own)),
             Err(ContainerizerError::SandboxExists(_))
         ));
         assert!(matches!(
-            c.prepare_sandbox(&own, None),
+            c.prepare_sandbox(&at(&own), None),
             Err(ContainerizerError::SandboxExists(_))
         ));
     }
