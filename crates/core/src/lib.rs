@@ -24,7 +24,7 @@ pub mod wait_status;
 
 pub use config::{
     CommandSpec, ContainerConfig, ContainerImage, FetchUri, FetcherCache, IsolatorFlags,
-    LauncherKind, Nesting,
+    LauncherKind, Nesting, TtyInfo, WindowSize,
 };
 pub use containerizer::{BoxError, Composing, Containerizer, Operation, Outcome};
 pub use hardening::{CapabilitySets, Hardening, RLimit, SeccompProfile};
