@@ -96,6 +96,9 @@ pub struct ContainerSpec {
     /// `fetcher_stall_timeout`, from the settings.
     pub fetcher_stall_timeout_secs: Option<u64>,
     pub parent: Option<ContainerId>,
+    /// Where the sandbox appears in a Mesos container's own root
+    /// filesystem (`sandbox_directory`); `None` on the host's.
+    pub sandbox_directory: Option<PathBuf>,
 }
 
 /// The Mesos containerizer's own part of a launch.
@@ -277,6 +280,11 @@ impl<'a> Planner<'a> {
                 Target::Mesos(self.mesos_part(&intent, &network, &mut warnings)?)
             }
         };
+        let own_root = intent.rootfs.is_some() || intent.rootfs_image.is_some();
+        let sandbox_directory = match &target {
+            Target::Mesos(_) if own_root => Some(self.settings.config().sandbox_directory.clone()),
+            _ => None,
+        };
         let request = LaunchRequest {
             spec: ContainerSpec {
                 id,
@@ -302,6 +310,7 @@ impl<'a> Planner<'a> {
                         .max(1),
                 ),
                 parent: intent.parent,
+                sandbox_directory,
             },
             target,
         };
@@ -573,7 +582,7 @@ impl LaunchRequest {
                 // In the engine's request (`DockerLaunch::volumes`).
                 Target::Docker(_) => Vec::new(),
             },
-            sandbox_directory: None,
+            sandbox_directory: spec.sandbox_directory.clone(),
             fetch: match &self.target {
                 Target::Mesos(_) => spec.fetch.clone(),
                 Target::Docker(_) => Vec::new(),
