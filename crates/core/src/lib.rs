@@ -10,6 +10,7 @@ pub mod hardening;
 pub mod id;
 pub mod image_config;
 pub mod input;
+pub mod mount_api;
 pub mod network;
 pub mod resolve;
 pub mod resources;

@@ -106,6 +106,9 @@ pub struct ContainerSpec {
     pub parent: Option<ContainerId>,
     pub tty: Option<phobos_core::TtyInfo>,
     pub nesting: Option<Nesting>,
+    /// Where the sandbox appears in a Mesos container's own root
+    /// filesystem (`sandbox_directory`); `None` on the host's.
+    pub sandbox_directory: Option<PathBuf>,
 }
 
 /// The Mesos containerizer's own part of a launch.
@@ -349,6 +352,11 @@ impl<'a> Planner<'a> {
                 Target::Mesos(self.mesos_part(&intent, &network, &mut warnings)?)
             }
         };
+        let own_root = intent.rootfs.is_some() || intent.rootfs_image.is_some();
+        let sandbox_directory = match &target {
+            Target::Mesos(_) if own_root => Some(self.settings.config().sandbox_directory.clone()),
+            _ => None,
+        };
         let request = LaunchRequest {
             spec: ContainerSpec {
                 id,
@@ -383,6 +391,7 @@ impl<'a> Planner<'a> {
                 nesting: intent.parent.as_ref().map(|_| intent.nesting),
                 parent: intent.parent,
                 tty: intent.tty,
+                sandbox_directory,
             },
             target,
         };
@@ -713,7 +722,7 @@ impl LaunchRequest {
                 // In the engine's request (`DockerLaunch::volumes`).
                 Target::Docker(_) => Vec::new(),
             },
-            sandbox_directory: None,
+            sandbox_directory: spec.sandbox_directory.clone(),
             fetch: match &self.target {
                 Target::Mesos(_) => spec.fetch.clone(),
                 Target::Docker(_) => Vec::new(),

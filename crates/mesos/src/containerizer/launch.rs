@@ -515,9 +515,14 @@ pub(super) fn rootfs_plan(
             read_only: volume.read_only,
         });
     }
+    let (mount_api, note) = phobos_core::mount_api::current();
+    if let Some(note) = note {
+        tracing::warn!("{note}");
+    }
     Ok(crate::launch_info::RootfsPlan {
         root: root.to_owned(),
         binds,
+        mount_api,
     })
 }
 
