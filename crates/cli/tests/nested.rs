@@ -639,3 +639,67 @@ fn privileged_recover_destroys_nested_cgroups_without_a_record() {
     env.ok(&["destroy", "p"]);
     assert_nothing_left(&env);
 }
+
+#[test]
+fn privileged_nested_debug_container_shares_everything_and_dies_on_recover() {
+    if !require_root("privileged_nested_debug_container_shares_everything_and_dies_on_recover") {
+        return;
+    }
+    let env = Env::new();
+    let images = tempfile::tempdir().unwrap();
+    let root = busybox_rootfs(images.path());
+    std::fs::write(root.join("marker"), "parent's\n").unwrap();
+    let rootfs = root.display().to_string();
+    env.ok(&[
+        "run",
+        "-d",
+        "--id",
+        "p",
+        "--rootfs",
+        &rootfs,
+        "-e",
+        "FROM_PARENT=yes",
+        "-w",
+        "/tmp",
+        "--",
+        "sleep",
+        "1000",
+    ]);
+    let parent_cmd = command_pid(pid_of(&env, "p"));
+    nested(
+        &env,
+        "p",
+        "dbg",
+        &["--debug", "-e", "OWN=1"],
+        &["sleep", "1000"],
+    );
+    let dbg_cmd = command_pid(pid_of(&env, "p.dbg"));
+    for n in ["mnt", "pid", "ipc", "net", "uts"] {
+        assert_eq!(ns(parent_cmd, n), ns(dbg_cmd, n), "{n}");
+    }
+    let environ = std::fs::read(format!("/proc/{dbg_cmd}/environ")).unwrap();
+    let environ = String::from_utf8_lossy(&environ);
+    assert!(
+        environ.contains("FROM_PARENT=yes") && environ.contains("OWN=1"),
+        "{environ}"
+    );
+    // (Shown as the process sees it, inside the parent's root.)
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{dbg_cmd}/cwd")).unwrap(),
+        Path::new("/tmp")
+    );
+    // No resources of its own: refused, nothing changed.
+    let out = env.run(&[
+        "run", "--parent", "p", "--debug", "--mem", "64", "--", "true",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("resources"));
+    // Recovery destroys it and keeps its parent.
+    let report = env.ok(&["recover", "--json"]);
+    assert!(report.contains("p.dbg"), "{report}");
+    assert!(eventually(PATIENCE, || !alive(dbg_cmd)));
+    assert!(alive(parent_cmd));
+    assert_eq!(env.status_json("p.dbg")["state"], "TERMINATED");
+    env.ok(&["destroy", "p"]);
+    assert_nothing_left(&env);
+}

@@ -393,7 +393,7 @@ fn join_parent(parent: &crate::launch_info::ParentJoin) -> Result<(), String> {
             ));
         }
     }
-    if opened.iter().any(|(ns, _)| *ns == Namespace::Mount) {
+    if parent.own_mount && opened.iter().any(|(ns, _)| *ns == Namespace::Mount) {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
             .map_err(|e| format!("failed to unshare a mount namespace of its own: {e}"))?;
     }

@@ -167,6 +167,15 @@ impl MesosContainerizer {
         let state = dir.state()?.map(|r| r.state);
         let config = self.config(&dir)?;
         match state {
+            // A debug container is destroyed by recovery (Mesos's
+            // `force_destroy_on_recovery`).
+            Some(ContainerState::Running)
+                if dir.init_alive()? && config.nesting.is_some_and(|n| n.debug) =>
+            {
+                self.teardown_with_config(&dir, &config, Cause::Destroyed)?;
+                tracing::info!(container = %id, "debug container destroyed by recovery");
+                report.destroyed.push(id.clone());
+            }
             Some(ContainerState::Running) if dir.init_alive()? => {
                 tracing::info!(container = %id, "recovered");
                 report.recovered.push(id.clone());
