@@ -688,6 +688,17 @@ fn privileged_nested_debug_container_shares_everything_and_dies_on_recover() {
         std::fs::read_link(format!("/proc/{dbg_cmd}/cwd")).unwrap(),
         Path::new("/tmp")
     );
+    // `exec` into it lands in the namespaces it shares, the pid one too.
+    for n in ["pid", "mnt", "net"] {
+        let inside = env.ok(&[
+            "exec",
+            "p.dbg",
+            "--",
+            "readlink",
+            &format!("/proc/self/ns/{n}"),
+        ]);
+        assert_eq!(inside, ns(parent_cmd, n), "{n}");
+    }
     // No resources of its own: refused, nothing changed.
     let out = env.run(&[
         "run", "--parent", "p", "--debug", "--mem", "64", "--", "true",
