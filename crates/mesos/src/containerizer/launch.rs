@@ -517,7 +517,7 @@ pub(super) const HOSTNAME_FILE: &str = "hostname";
 
 /// Collapses an ordered list of variables so later entries win, keeping the
 /// position of each name's first appearance; adds the default PATH.
-pub(super) fn merge_env(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
+pub(crate) fn merge_env(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::with_capacity(pairs.len() + 1);
     for (k, v) in pairs {
         match out.iter_mut().find(|(name, _)| *name == k) {
