@@ -630,12 +630,12 @@ fn privileged_docker_fetches_uris_into_the_sandbox_before_the_container_is_creat
     let out = docker_run(&env, &id, &["--fetch", &missing], &["true"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // A runtime failure (the CLI's "did not start" code), not a usage error.
-    assert!(
-        !matches!(out.status.code(), Some(0 | 2) | None),
-        "{stderr}"
-    );
+    assert!(!matches!(out.status.code(), Some(0 | 2) | None), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains(&missing), "{stderr}");
     assert_eq!(docker_state(&id), None);
-    assert!(!env.sandbox(&id).exists(), "the sandbox this launch made is gone");
+    assert!(
+        !env.sandbox(&id).exists(),
+        "the sandbox this launch made is gone"
+    );
 }
