@@ -188,6 +188,9 @@ pub enum ImageCommand {
         /// for this long (e.g. 30secs).
         #[arg(long, value_name = "DURATION", default_value = "30secs")]
         timeout: String,
+        /// No progress, only the pulled image's name.
+        #[arg(short, long)]
+        quiet: bool,
     },
     /// Load the images of a `docker save` archive or an OCI archive.
     Load {
@@ -272,6 +275,12 @@ pub struct RunArgs {
     /// instead of cgroups of its own nested under the parent's.
     #[arg(long, requires = "parent", help_heading = NESTED)]
     pub share_cgroups: bool,
+    /// Nested: a DEBUG container (Mesos's ContainerClass::DEBUG): in all
+    /// of the parent's namespaces (its files too) and cgroups, with its
+    /// environment, working directory and user, no resources of its own;
+    /// destroyed by `recover`.
+    #[arg(long, requires = "parent", help_heading = NESTED)]
+    pub debug: bool,
     /// Print the container ID once it is RUNNING and return.
     #[arg(short, long)]
     pub detach: bool,
@@ -306,6 +315,9 @@ pub struct RunArgs {
     /// terminal's keystrokes; with -d, attach later with `phobos attach`).
     #[arg(short, long)]
     pub tty: bool,
+    /// Show no image pull progress.
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Run in this root filesystem directory (the Mesos containerizer
     /// pivots into it; `-v` then mounts volumes into it).
     #[arg(long, value_name = "DIR", help_heading = IMAGES)]

@@ -52,6 +52,14 @@ pub struct ParentJoin {
     /// The parent's runtime directory (its init lock).
     pub runtime_dir: PathBuf,
     pub namespaces: Vec<Namespace>,
+    /// After joining the parent's mount namespace, unshare a copy of its
+    /// own (every nested container but a debug one).
+    #[serde(default = "yes")]
+    pub own_mount: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A resolved user to switch to before exec.
@@ -200,6 +208,9 @@ pub struct RootfsPlan {
     /// Bind mounts, in order, after the fixed set: the /etc files, the
     /// sandbox, then the volumes.
     pub binds: Vec<Bind>,
+    /// The mount interface init uses (the classic one on Linux < 5.12).
+    #[serde(default)]
+    pub mount_api: phobos_core::mount_api::MountApi,
 }
 
 /// Where a bind mount's source is.

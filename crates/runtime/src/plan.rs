@@ -100,10 +100,15 @@ pub struct ContainerSpec {
     pub fetch: Vec<FetchUri>,
     /// `fetcher_stall_timeout`, from the settings.
     pub fetcher_stall_timeout_secs: Option<u64>,
+    /// `fetcher_cache_dir` and `fetcher_cache_size`, from the settings.
+    pub fetcher_cache: Option<phobos_core::FetcherCache>,
     /// The parent of a nested container (`id` is then `parent.child`).
     pub parent: Option<ContainerId>,
     pub tty: Option<phobos_core::TtyInfo>,
     pub nesting: Option<Nesting>,
+    /// Where the sandbox appears in a Mesos container's own root
+    /// filesystem (`sandbox_directory`); `None` on the host's.
+    pub sandbox_directory: Option<PathBuf>,
 }
 
 /// The Mesos containerizer's own part of a launch.
@@ -347,6 +352,11 @@ impl<'a> Planner<'a> {
                 Target::Mesos(self.mesos_part(&intent, &network, &mut warnings)?)
             }
         };
+        let own_root = intent.rootfs.is_some() || intent.rootfs_image.is_some();
+        let sandbox_directory = match &target {
+            Target::Mesos(_) if own_root => Some(self.settings.config().sandbox_directory.clone()),
+            _ => None,
+        };
         let request = LaunchRequest {
             spec: ContainerSpec {
                 id,
@@ -371,9 +381,17 @@ impl<'a> Planner<'a> {
                         .as_secs()
                         .max(1),
                 ),
+                fetcher_cache: {
+                    let config = self.settings.config();
+                    (config.fetcher_cache_size > 0).then(|| phobos_core::FetcherCache {
+                        dir: config.fetcher_cache_dir(),
+                        max_bytes: config.fetcher_cache_size,
+                    })
+                },
                 nesting: intent.parent.as_ref().map(|_| intent.nesting),
                 parent: intent.parent,
                 tty: intent.tty,
+                sandbox_directory,
             },
             target,
         };
@@ -426,6 +444,23 @@ impl<'a> Planner<'a> {
                 "a network or published port",
                 "it shares its parent's network namespace",
             ));
+        }
+        if intent.nesting.debug {
+            // Mesos's DEBUG class: in the parent's namespaces, cgroups and
+            // filesystem, not counted against resources.
+            let why = "a debug container shares everything with its parent";
+            let given = [
+                (!intent.resources.is_empty(), "resources"),
+                (
+                    intent.rootfs.is_some() || intent.rootfs_image.is_some(),
+                    "a root filesystem",
+                ),
+                (!intent.volumes.is_empty(), "a volume"),
+                (intent.isolation.is_some(), "an isolator list"),
+            ];
+            if let Some((_, what)) = given.iter().find(|(given, _)| *given) {
+                return Err(PlanError::NotForNested(what, why));
+            }
         }
         let sandbox = facts.sandbox.join("containers").join(leaf.as_str());
         Ok((id, sandbox))
@@ -520,8 +555,13 @@ impl<'a> Planner<'a> {
         if intent.parent.is_some() {
             // The namespaces are the nesting's (own mount, pid and ipc
             // unless shared; the parent's network and UTS); shared cgroups
-            // are the parent's isolators'.
-            let share_cgroups = intent.nesting.share_cgroups;
+            // are the parent's isolators'. A debug container keeps only
+            // the confinement of its command.
+            let debug = intent.nesting.debug;
+            if debug {
+                isolation.retain(|n| n.starts_with("linux/") || n == "posix/rlimits");
+            }
+            let share_cgroups = intent.nesting.share_cgroups || debug;
             isolation.retain(|n| {
                 let decided_by_nesting = matches!(
                     n.as_str(),
@@ -611,7 +651,6 @@ impl<'a> Planner<'a> {
                 !intent.publish.is_empty(),
                 "a published port without the Docker network",
             ),
-            (!intent.fetch.is_empty(), "fetching URIs"),
             (intent.parent.is_some(), "nesting"),
             (intent.tty.is_some(), "a terminal (-t)"),
         ];
@@ -704,12 +743,12 @@ impl LaunchRequest {
                 // In the engine's request (`DockerLaunch::volumes`).
                 Target::Docker(_) => Vec::new(),
             },
-            sandbox_directory: None,
-            fetch: match &self.target {
-                Target::Mesos(_) => spec.fetch.clone(),
-                Target::Docker(_) => Vec::new(),
-            },
+            sandbox_directory: spec.sandbox_directory.clone(),
+            // The Docker containerizer fetches into the sandbox before it
+            // creates the container.
+            fetch: spec.fetch.clone(),
             fetcher_stall_timeout_secs: spec.fetcher_stall_timeout_secs,
+            fetcher_cache: spec.fetcher_cache.clone(),
             network: match &self.target {
                 Target::Mesos(_) => spec.network.clone(),
                 // The engine's network (`DockerLaunch::network`).
