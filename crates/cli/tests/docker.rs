@@ -7,57 +7,15 @@
 
 mod common;
 
-use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
+use common::engine::{IMAGE, docker_state, engine_or_skip};
 use common::{Env, eventually};
-
-const SOCKET: &str = "/var/run/docker.sock";
-const IMAGE: &str = "busybox:local";
-
-/// Whether an engine answers; prints the skip line otherwise.
-fn engine_or_skip(test: &str) -> bool {
-    if !common::is_root() {
-        println!("skipping {test}: needs root (the docker engine socket)");
-        return false;
-    }
-    if UnixStream::connect(SOCKET).is_err() {
-        println!("skipping {test}: no docker engine answers on {SOCKET}");
-        return false;
-    }
-    let present = Command::new("docker")
-        .args(["image", "inspect", IMAGE])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !present {
-        println!("skipping {test}: image {IMAGE} missing (run scripts/docker-test-setup.sh)");
-        return false;
-    }
-    true
-}
 
 fn unique() -> String {
     format!("dk-{}", uuid::Uuid::new_v4().simple())
-}
-
-/// The engine's view of `mesos-<id>`: `None` when there is no such container.
-fn docker_state(id: &str) -> Option<String> {
-    let out = Command::new("docker")
-        .args([
-            "inspect",
-            "--format",
-            "{{.State.Status}}",
-            &format!("mesos-{id}"),
-        ])
-        .output()
-        .unwrap();
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 fn read(path: &Path) -> String {
