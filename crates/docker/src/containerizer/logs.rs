@@ -131,7 +131,13 @@ impl DockerContainerizer {
 
 /// Waits (at most [`FOLLOWER_DRAIN`]) until nobody holds the follower lock.
 pub(super) async fn wait_for_follower(path: &Path) {
-    let Ok(file) = fs::File::open(path) else {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Not through a symlink planted in the record's place.
+    let opened = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path);
+    let Ok(file) = opened else {
         return;
     };
     let deadline = tokio::time::Instant::now() + FOLLOWER_DRAIN;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use phobos_core::store::{CONFIG_FILE, LAUNCH_INFO_FILE, STATUS_FILE, TERMINATION_FILE};
 use phobos_core::{
     BoxError, ContainerConfig, ContainerDir, ContainerId, ContainerState, LauncherKind, Operation,
-    Outcome, Reason, ResourceStatistics, Resources, RuntimeStore, SafeDir, StoreError, TaskState,
+    Outcome, Reason, ResourceStatistics, Resources, RuntimeStore, StoreError, TaskState,
     Termination, WaitStatus,
 };
 
@@ -85,6 +85,15 @@ pub enum ContainerizerError {
     Rootfs(String),
     #[error("failed to provision image {image}: {message}")]
     Provision { image: String, message: String },
+}
+
+impl From<phobos_core::sandbox::SandboxError> for ContainerizerError {
+    fn from(e: phobos_core::sandbox::SandboxError) -> Self {
+        match e {
+            phobos_core::sandbox::SandboxError::Exists(path) => Self::SandboxExists(path),
+            phobos_core::sandbox::SandboxError::Unsafe(e) => Self::UnsafeSandbox(e),
+        }
+    }
 }
 
 type Result<T, E = ContainerizerError> = std::result::Result<T, E>;
@@ -281,66 +290,22 @@ impl MesosContainerizer {
         self.work_dir.join("containers").join(id.as_str())
     }
 
-    /// Whether `sandbox` is Phobos's own (under the work directory), made
-    /// fresh for each container, rather than one chosen by a Mesos agent.
-    fn owns_sandbox(&self, sandbox: &Path) -> bool {
-        sandbox
-            .strip_prefix(&self.work_dir)
-            .is_ok_and(|rel| rel.components().next().is_some())
-    }
-
     /// Before anything is written: Phobos's own sandbox must not exist yet
     /// (whatever is there, a directory, file or symlink, someone else put
-    /// it there), and no symlink may lead to where it will be.
+    /// it there), and no symlink may lead to where it will be
+    /// ([`phobos_core::sandbox::check_new`]).
     fn check_sandbox_is_new(&self, sandbox: &Path) -> Result<()> {
-        let Some(rel) = sandbox
-            .strip_prefix(&self.work_dir)
-            .ok()
-            .filter(|_| self.owns_sandbox(sandbox))
-        else {
-            return Ok(());
-        };
-        let root = match SafeDir::open_trusted(&self.work_dir) {
-            Ok(root) => root,
-            Err(e) if e.is_not_found() => return Ok(()),
-            Err(e) => return Err(e.into()),
-        };
-        let parent = match rel.parent().map(|p| root.open_dir(p)) {
-            Some(Ok(parent)) => parent,
-            Some(Err(e)) if e.is_not_found() => return Ok(()),
-            Some(Err(e)) => return Err(e.into()),
-            None => root,
-        };
-        match parent.open_dir(rel.file_name().unwrap_or_default()) {
-            Err(e) if e.is_not_found() => Ok(()),
-            _ => Err(ContainerizerError::SandboxExists(sandbox.to_owned())),
-        }
+        Ok(phobos_core::sandbox::check_new(&self.work_dir, sandbox)?)
     }
 
     /// Creates the sandbox with `stdout` and `stderr`, owned by the task
-    /// user, without following any symlink beneath the work directory (see
-    /// `phobos_core::safe_fs`): Phobos's own sandbox is created here, 0700,
-    /// and must not exist yet; an agent's sandbox is used as given, but
-    /// only its regular files are opened, never through a symlink.
+    /// user, without following any symlink beneath the work directory
+    /// ([`phobos_core::sandbox::create`]): Phobos's own sandbox is created
+    /// here, 0700, and must not exist yet; an agent's sandbox is used as
+    /// given, but only its regular files are opened, never through a
+    /// symlink.
     fn prepare_sandbox(&self, sandbox: &Path, user: Option<&ResolvedUser>) -> Result<(File, File)> {
-        let dir = match sandbox.strip_prefix(&self.work_dir) {
-            Ok(rel) if self.owns_sandbox(sandbox) => {
-                let root = SafeDir::create_trusted(&self.work_dir, 0o755)?;
-                let parent = match rel.parent() {
-                    Some(p) if p.components().next().is_some() => root.create_dir_all(p, 0o755)?,
-                    _ => root,
-                };
-                let name = rel.file_name().unwrap_or_default();
-                parent.create_dir(name, 0o700).map_err(|e| {
-                    if e.is_already_exists() {
-                        ContainerizerError::SandboxExists(sandbox.to_owned())
-                    } else {
-                        e.into()
-                    }
-                })?
-            }
-            _ => SafeDir::create_trusted(sandbox, 0o755)?,
-        };
+        let dir = phobos_core::sandbox::create(&self.work_dir, sandbox, 0o700)?.dir;
         let stdout = dir.append_file("stdout", 0o644)?;
         let stderr = dir.append_file("stderr", 0o644)?;
         if let Some(user) = user {
