@@ -225,9 +225,18 @@ fn privileged_docker_bad_input_is_one_line_and_leaves_nothing() {
     let nowhere = format!("/nonexistent-{}", uuid::Uuid::new_v4().simple());
     let volume = format!("{nowhere}:/data");
     // A container that never started: 255 (README), as for Mesos ones.
+    // (A missing command, with the engine's init turned off: the engine
+    // cannot start the container; with it, see below.)
     let cases: [(Vec<&str>, i32, &str); 6] = [
         (
-            vec!["--docker-image", IMAGE, "--", "/nonexistent"],
+            vec![
+                "--docker-image",
+                IMAGE,
+                "--docker-param",
+                "init=false",
+                "--",
+                "/nonexistent",
+            ],
             255,
             "failed to start container",
         ),
@@ -298,6 +307,16 @@ fn privileged_docker_bad_input_is_one_line_and_leaves_nothing() {
         "{left:?}"
     );
     assert!(env.ok(&["ps"]).lines().count() == 1, "only the header");
+    // With the engine's init (the default) the container starts and its
+    // init cannot run the command: 127, as for Mesos containers and
+    // `docker run --init`, in one line.
+    let id = unique();
+    let out = docker_run(&env, &id, &[], &["/nonexistent"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(127), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("/nonexistent"), "{stderr}");
+    assert_eq!(env.wait_json(&id)["exit_code"], 127);
 }
 
 #[test]
@@ -547,4 +566,69 @@ fn privileged_docker_remove_delay_keeps_the_ended_container_until_it_passes() {
     assert_eq!(env.wait_json(&id)["exit_code"], 0);
     let out = env.run(&["--config", &config, "state", "--rm"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains(&id));
+}
+
+/// `phobos run --docker-image … -- yes | head -2` ends: the command gets
+/// SIGPIPE through the engine's init, as a pipeline's writer would, instead
+/// of running (and filling its sandbox) forever as PID 1.
+#[test]
+fn privileged_docker_a_closed_pipe_ends_the_container() {
+    if !engine_or_skip("privileged_docker_a_closed_pipe_ends_the_container") {
+        return;
+    }
+    use std::io::BufRead;
+    let env = Env::new();
+    let id = unique();
+    let mut run = env
+        .cmd()
+        .args(["run", "--id", &id, "--docker-image", IMAGE, "--", "yes"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = std::io::BufReader::new(run.stdout.take().unwrap());
+    for _ in 0..2 {
+        let mut line = String::new();
+        head.read_line(&mut line).unwrap();
+        assert_eq!(line, "y\n");
+    }
+    drop(head);
+    // The container ends at once; `run` ends once the engine's log (each
+    // line of it a log entry, a few MB by then) is copied into the sandbox.
+    let mut state = None;
+    assert!(
+        eventually(Duration::from_secs(120), || {
+            state = docker_state(&id);
+            state.as_deref() != Some("running")
+        }),
+        "the container kept running behind a closed pipe"
+    );
+    assert!(
+        matches!(state.as_deref(), None | Some("exited")),
+        "{state:?}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(600);
+    let status = loop {
+        if let Some(status) = run.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = run.kill();
+            let _ = run.wait();
+            panic!("run with a closed stdout did not end");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(128 + libc::SIGPIPE));
+    let t = env.wait_json(&id);
+    assert_eq!(t["exit_code"], 128 + libc::SIGPIPE, "{t}");
+    assert_eq!(docker_state(&id), None, "the engine's container is left");
+    // Nothing writes into the sandbox any more.
+    let size = || {
+        std::fs::metadata(env.sandbox(&id).join("stdout"))
+            .unwrap()
+            .len()
+    };
+    let before = size();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(size(), before);
 }
