@@ -12,6 +12,10 @@
 //! directory, file or symlink already there was put there by someone else
 //! and is refused. A sandbox chosen by a Mesos agent (outside the work
 //! directory, the agent's executor directory) is used as given.
+//!
+//! The functions take the directory a sandbox is made beneath as `base`:
+//! the work directory, or for a nested container the top-level container's
+//! sandbox that holds it.
 
 use std::path::{Path, PathBuf};
 

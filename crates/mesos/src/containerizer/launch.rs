@@ -25,10 +25,24 @@ impl MesosContainerizer {
             Some(_) => (None, None),
             None => resolve_user(config, config.user.as_deref())?,
         };
+        // A nested container's parent, held running until it runs.
+        let parent = crate::nested::ParentHold::take(&self.store, &config.id)?;
+        let nested_config;
+        let config = match &parent {
+            Some(parent) => {
+                nested_config = parent.child_config(config);
+                &nested_config
+            }
+            None => config,
+        };
         if self.store.open(&config.id).is_none() {
-            self.check_sandbox_is_new(&config.sandbox)?;
+            self.check_sandbox_is_new(config)?;
         }
 
+        let tty = match config.tty {
+            Some(_) => Some(tty_channel()?),
+            None => None,
+        };
         let new = self.store.create(&config.id)?;
         new.write_json(CONFIG_FILE, config)?;
         new.set_state(ContainerState::Provisioning)?;
@@ -48,6 +62,8 @@ impl MesosContainerizer {
             home,
             &init_lock,
             stdin,
+            tty.as_ref().map(|(_, init_end)| init_end),
+            parent.as_ref(),
             &mut progress,
             &mut forked_pid,
         );
@@ -56,7 +72,12 @@ impl MesosContainerizer {
         match outcome {
             Ok((pid, pidfd)) => {
                 drop(op_lock);
-                Ok(Launched { dir, pid, pidfd })
+                Ok(Launched {
+                    dir,
+                    pid,
+                    pidfd,
+                    tty: tty.map(|(ours, _)| ours),
+                })
             }
             Err(err) => {
                 let cause = match &err {
@@ -86,6 +107,8 @@ impl MesosContainerizer {
         home: Option<String>,
         init_lock: &File,
         stdin: Option<OwnedFd>,
+        tty: Option<&OwnedFd>,
+        parent: Option<&crate::nested::ParentHold>,
         progress: &mut Progress<'_>,
         forked_pid: &mut Option<i32>,
     ) -> Result<(i32, Option<OwnedFd>)> {
@@ -101,7 +124,7 @@ impl MesosContainerizer {
             None => (config, user, home),
         };
         progress.to(ContainerState::Preparing)?;
-        let (stdout, stderr) = self.prepare_sandbox(&config.sandbox, user.as_ref())?;
+        let (stdout, stderr) = self.prepare_sandbox(config, user.as_ref())?;
         let owner = user.as_ref().map(|u| (u.uid, u.gid));
         // With a root filesystem the command sees its sandbox at the
         // sandbox directory (Mesos §3.4).
@@ -141,9 +164,16 @@ impl MesosContainerizer {
                 ..Default::default()
             });
         }
+        if let Some(parent) = parent {
+            parent.apply(config, &mut info);
+        }
         if let Some(root) = &config.rootfs {
             info.rootfs = Some(rootfs_plan(config, root, dir, &mut info)?);
         }
+        info.tty = config.tty.map(|t| crate::launch_info::TtyLaunch {
+            size: t.window_size.unwrap_or(phobos_tty::pty::DEFAULT_SIZE),
+            private_devpts: info.rootfs.is_some(),
+        });
         dir.write_json(LAUNCH_INFO_FILE, &info)?;
         let cgroup = launcher.prepare(&config.id)?;
 
@@ -157,6 +187,7 @@ impl MesosContainerizer {
             init_lock,
             cgroup: cgroup.as_ref(),
             join: None,
+            tty,
         })?;
         *forked_pid = Some(init.pid);
         StopPoint::hit(&self.stop_at, "forked");
@@ -169,6 +200,9 @@ impl MesosContainerizer {
         launcher.adopt(&config.id, &init)?;
         for isolator in isolators {
             isolator.isolate(&config.id, init.pid)?;
+        }
+        if let Some(parent) = parent {
+            self.share_parent_cgroups(config, parent, init.pid)?;
         }
         progress.to(ContainerState::Fetching)?;
         // FETCHING (Mesos §6.2): the URIs land in the sandbox while init
@@ -192,6 +226,33 @@ impl MesosContainerizer {
         let pidfd = init.pidfd.as_ref().and_then(|fd| fd.try_clone().ok());
         release(init, progress)?;
         Ok((pid, pidfd))
+    }
+
+    /// With `share_cgroups`, puts a nested container's init into its
+    /// parent's resource cgroups too (the parent's `cgroups/*` isolators),
+    /// so it is accounted to the parent. On a cgroup2-only host its kill
+    /// cgroup already lies inside the parent's, which accounts it.
+    fn share_parent_cgroups(
+        &self,
+        config: &ContainerConfig,
+        parent: &crate::nested::ParentHold,
+        pid: i32,
+    ) -> Result<()> {
+        if !config.nesting.is_some_and(|n| n.share_cgroups) {
+            return Ok(());
+        }
+        let unified_only = self
+            .hierarchies()
+            .is_some_and(|h| h.layout() == phobos_cgroups::Layout::Unified);
+        if unified_only {
+            return Ok(());
+        }
+        for isolator in isolator::build_with(&parent.config, &self.host())? {
+            if isolator.name() == "cgroups" {
+                isolator.isolate(&parent.id, pid)?;
+            }
+        }
+        Ok(())
     }
 
     /// Provisions the image of `config`, if it has one, and returns the

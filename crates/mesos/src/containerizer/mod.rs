@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use phobos_core::store::{CONFIG_FILE, LAUNCH_INFO_FILE, STATUS_FILE, TERMINATION_FILE};
 use phobos_core::{
     BoxError, ContainerConfig, ContainerDir, ContainerId, ContainerState, LauncherKind, Operation,
-    Outcome, Reason, ResourceStatistics, Resources, RuntimeStore, StoreError, TaskState,
+    Outcome, Reason, ResourceStatistics, Resources, RuntimeStore, SafeDir, StoreError, TaskState,
     Termination, WaitStatus,
 };
 
@@ -52,6 +52,8 @@ pub enum ContainerizerError {
         #[source]
         source: io::Error,
     },
+    #[error("failed to create the socket for the command's terminal: {0}")]
+    TerminalSocket(#[source] io::Error),
     #[error("failed to prepare the sandbox: {0}")]
     UnsafeSandbox(#[from] phobos_core::SafeFsError),
     #[error(
@@ -68,6 +70,10 @@ pub enum ContainerizerError {
     NoConfig(ContainerId),
     #[error("container {0} is not running")]
     NotRunning(ContainerId),
+    #[error("parent container '{0}' is not running")]
+    ParentNotRunning(ContainerId),
+    #[error("the nested sandbox {} is not beneath its top-level container's sandbox", .0.display())]
+    NestedSandbox(PathBuf),
     #[error("measuring container {0} failed: its worker thread panicked")]
     UsagePanicked(ContainerId),
     #[error("failed to signal container {id}: {source}")]
@@ -107,6 +113,9 @@ pub struct ExecRequest {
     pub working_dir: Option<PathBuf>,
     /// A user name or uid; the container's user when unset.
     pub user: Option<String>,
+    /// A terminal of its own, of this size (the helper allocates it in the
+    /// container's mount namespace and sends its master back).
+    pub tty: Option<phobos_core::WindowSize>,
 }
 
 /// The descriptors an exec'd command gets as its stdin, stdout and stderr.
@@ -123,6 +132,9 @@ pub struct ExecStdio<'a> {
 pub struct ExecProcess {
     pub pid: i32,
     pub pidfd: OwnedFd,
+    /// With [`ExecRequest::tty`]: where the terminal's master arrives
+    /// (`phobos_tty::pty::recv_fd`).
+    pub tty: Option<OwnedFd>,
     spec: PathBuf,
 }
 
@@ -147,6 +159,17 @@ pub struct Launched {
     pub pid: i32,
     /// A pidfd for init, when the kernel gave one at clone time.
     pub pidfd: Option<OwnedFd>,
+    /// For a command with a terminal: the socket init sends the
+    /// terminal's master on once it allocated it (after the release), for
+    /// a switchboard to receive with `phobos_tty::pty::recv_fd`.
+    pub tty: Option<OwnedFd>,
+}
+
+/// A socket pair for a terminal's master: (ours, init's).
+fn tty_channel() -> Result<(OwnedFd, OwnedFd)> {
+    let (ours, theirs) =
+        std::os::unix::net::UnixStream::pair().map_err(ContainerizerError::TerminalSocket)?;
+    Ok((ours.into(), theirs.into()))
 }
 
 /// One line of `phobos ps`.
@@ -290,22 +313,46 @@ impl MesosContainerizer {
         self.work_dir.join("containers").join(id.as_str())
     }
 
-    /// Before anything is written: Phobos's own sandbox must not exist yet
+    /// Where `config`'s sandbox is made fresh beneath (see
+    /// [`crate::nested::sandbox_base`]): the work directory for Phobos's
+    /// own, the top-level sandbox for a nested one; `None` for a sandbox
+    /// chosen by a Mesos agent, used as given. A nested sandbox anywhere
+    /// else is refused.
+    fn sandbox_base(&self, config: &ContainerConfig) -> Result<Option<PathBuf>> {
+        let base = crate::nested::sandbox_base(&self.store, &self.work_dir, config);
+        if base.is_none() && config.id.is_nested() {
+            return Err(ContainerizerError::NestedSandbox(config.sandbox.clone()));
+        }
+        Ok(base)
+    }
+
+    /// Before anything is written: a sandbox made fresh must not exist yet
     /// (whatever is there, a directory, file or symlink, someone else put
     /// it there), and no symlink may lead to where it will be
     /// ([`phobos_core::sandbox::check_new`]).
-    fn check_sandbox_is_new(&self, sandbox: &Path) -> Result<()> {
-        Ok(phobos_core::sandbox::check_new(&self.work_dir, sandbox)?)
+    fn check_sandbox_is_new(&self, config: &ContainerConfig) -> Result<()> {
+        let Some(base) = self.sandbox_base(config)? else {
+            return Ok(());
+        };
+        Ok(phobos_core::sandbox::check_new(&base, &config.sandbox)?)
     }
 
     /// Creates the sandbox with `stdout` and `stderr`, owned by the task
-    /// user, without following any symlink beneath the work directory
-    /// ([`phobos_core::sandbox::create`]): Phobos's own sandbox is created
+    /// user, without following any symlink beneath its base
+    /// ([`phobos_core::sandbox::create`]): a sandbox made fresh is created
     /// here, 0700, and must not exist yet; an agent's sandbox is used as
     /// given, but only its regular files are opened, never through a
     /// symlink.
-    fn prepare_sandbox(&self, sandbox: &Path, user: Option<&ResolvedUser>) -> Result<(File, File)> {
-        let dir = phobos_core::sandbox::create(&self.work_dir, sandbox, 0o700)?.dir;
+    fn prepare_sandbox(
+        &self,
+        config: &ContainerConfig,
+        user: Option<&ResolvedUser>,
+    ) -> Result<(File, File)> {
+        let sandbox = &config.sandbox;
+        let dir = match self.sandbox_base(config)? {
+            Some(base) => phobos_core::sandbox::create(&base, sandbox, 0o700)?.dir,
+            None => SafeDir::create_trusted(sandbox, 0o755)?,
+        };
         let stdout = dir.append_file("stdout", 0o644)?;
         let stderr = dir.append_file("stderr", 0o644)?;
         if let Some(user) = user {
@@ -392,6 +439,8 @@ mod tests {
             network: Default::default(),
             image: None,
             hardening: Default::default(),
+            nesting: None,
+            tty: None,
         }
     }
 
@@ -440,13 +489,17 @@ mod tests {
             tempfile::tempdir().unwrap(),
         );
         let c = MesosContainerizer::new(runtime.path(), work.path(), Path::new("/bin/true"));
+        let at = |sandbox: &Path| ContainerConfig {
+            sandbox: sandbox.to_owned(),
+            ..config_with(Resources::default(), false)
+        };
         // An agent's sandbox is used as given, but a symlinked stdout in it
         // is refused, not written through.
         let victim = outside.path().join("passwd");
         fs::write(&victim, "root:x:0:0\n").unwrap();
         std::os::unix::fs::symlink(&victim, agent.path().join("stdout")).unwrap();
         let err = c
-            .prepare_sandbox(agent.path(), None)
+            .prepare_sandbox(&at(agent.path()), None)
             .unwrap_err()
             .to_string();
         assert!(
@@ -455,20 +508,20 @@ mod tests {
         );
         assert_eq!(fs::read_to_string(&victim).unwrap(), "root:x:0:0\n");
         fs::remove_file(agent.path().join("stdout")).unwrap();
-        c.prepare_sandbox(agent.path(), None).unwrap();
+        c.prepare_sandbox(&at(agent.path()), None).unwrap();
         assert!(agent.path().join("stderr").is_file());
         // Phobos's own sandbox is made here, private, and only once.
         let own = c.sandbox_path(&ContainerId::new("a").unwrap());
-        c.check_sandbox_is_new(&own).unwrap();
-        c.prepare_sandbox(&own, None).unwrap();
+        c.check_sandbox_is_new(&at(&own)).unwrap();
+        c.prepare_sandbox(&at(&own), None).unwrap();
         let mode = fs::metadata(&own).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
         assert!(matches!(
-            c.check_sandbox_is_new(&own),
+            c.check_sandbox_is_new(&at(&own)),
             Err(ContainerizerError::SandboxExists(_))
         ));
         assert!(matches!(
-            c.prepare_sandbox(&own, None),
+            c.prepare_sandbox(&at(&own), None),
             Err(ContainerizerError::SandboxExists(_))
         ));
     }

@@ -99,10 +99,17 @@ impl MesosContainerizer {
             tracing::info!(container = %id, from = ?previous, "destroying");
             StopPoint::hit(&self.stop_at, "destroying");
         }
+        // Nested containers first, depth-first (Mesos destroys a parent's
+        // children before the parent).
+        let mut errors = Vec::new();
+        for child in self.store.children(id)? {
+            if let Err(e) = self.destroy(&child) {
+                errors.push(format!("nested container {child}: {e}"));
+            }
+        }
         let ended_before = read_status(dir)?;
         let pid = dir.pid().ok().flatten();
         let alive = dir.init_alive()?;
-        let mut errors = Vec::new();
         match launcher.destroy(id, pid.filter(|_| alive)) {
             Ok(()) => {
                 dir.wait_for_init_exit()?;
