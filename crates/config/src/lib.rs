@@ -21,10 +21,12 @@ use std::time::Duration;
 pub mod duration;
 mod raw;
 pub mod search;
+pub mod size;
 mod values;
 
 pub use duration::{format_duration, parse_duration};
 pub use search::{Environment, candidates, find_config_file};
+pub use size::{format_bytes, parse_bytes};
 
 /// Every key, in the order `phobos config` shows them.
 pub const KEYS: &[&str] = &[
@@ -45,6 +47,8 @@ pub const KEYS: &[&str] = &[
     "docker_remove_delay",
     "container_disk_watch_interval",
     "fetcher_stall_timeout",
+    "fetcher_cache_dir",
+    "fetcher_cache_size",
     "enforce_container_disk_quota",
     "network_cni_config_dir",
     "network_cni_plugins_dir",
@@ -75,6 +79,7 @@ const CGROUPS_HIERARCHY_UNUSED: &str =
 
 /// Keys that may be unset (shown as a comment by `phobos config`).
 const OPTIONAL_KEYS: &[&str] = &[
+    "fetcher_cache_dir",
     "default_container_image",
     "docker_store_dir",
     "docker_config",
@@ -298,6 +303,12 @@ pub struct Config {
     /// Mesos `--fetcher_stall_timeout`: a download with no byte for this
     /// long fails the launch (default 60s).
     pub fetcher_stall_timeout: Duration,
+    /// Mesos `--fetcher_cache_dir`: where URIs fetched with `cache` are
+    /// kept; `None` means `<work_dir>/fetcher-cache`.
+    pub fetcher_cache_dir: Option<PathBuf>,
+    /// Mesos `--fetcher_cache_size` in bytes (default 2GB); 0 caches
+    /// nothing.
+    pub fetcher_cache_size: u64,
     /// Kill containers that exceed their disk quota.
     pub enforce_container_disk_quota: bool,
     /// CNI network configurations (`.conflist`, `.conf`, `.json`).
@@ -342,6 +353,14 @@ pub struct Config {
 }
 
 impl Config {
+    /// The fetcher cache: `fetcher_cache_dir`, else
+    /// `<work_dir>/fetcher-cache`.
+    pub fn fetcher_cache_dir(&self) -> PathBuf {
+        self.fetcher_cache_dir
+            .clone()
+            .unwrap_or_else(|| self.work_dir.join("fetcher-cache"))
+    }
+
     /// The image store: `docker_store_dir`, else `<work_dir>/store`.
     pub fn store_dir(&self) -> PathBuf {
         self.docker_store_dir
@@ -392,6 +411,8 @@ impl Config {
             docker_remove_delay: Duration::ZERO,
             container_disk_watch_interval: Duration::from_secs(15),
             fetcher_stall_timeout: Duration::from_secs(60),
+            fetcher_cache_dir: None,
+            fetcher_cache_size: 2 << 30,
             enforce_container_disk_quota: false,
             network_cni_config_dir: None,
             network_cni_plugins_dir: phobos_net::DEFAULT_PLUGINS_DIR.to_owned(),

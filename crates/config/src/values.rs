@@ -39,6 +39,12 @@ impl Config {
             "docker_remove_delay" => format_duration(self.docker_remove_delay),
             "container_disk_watch_interval" => format_duration(self.container_disk_watch_interval),
             "fetcher_stall_timeout" => format_duration(self.fetcher_stall_timeout),
+            "fetcher_cache_dir" => self
+                .fetcher_cache_dir
+                .as_deref()
+                .map(path)
+                .unwrap_or_default(),
+            "fetcher_cache_size" => format_bytes(self.fetcher_cache_size),
             "enforce_container_disk_quota" => self.enforce_container_disk_quota.to_string(),
             "network_cni_config_dir" => self
                 .network_cni_config_dir
@@ -168,6 +174,8 @@ impl Config {
                 }
                 self.fetcher_stall_timeout = timeout;
             }
+            "fetcher_cache_dir" => self.fetcher_cache_dir = Some(absolute_path(value)?),
+            "fetcher_cache_size" => self.fetcher_cache_size = bytes(value)?,
             "enforce_container_disk_quota" => self.enforce_container_disk_quota = boolean(value)?,
             "network_cni_config_dir" => self.network_cni_config_dir = Some(absolute_path(value)?),
             "network_cni_plugins_dir" => {
@@ -310,6 +318,17 @@ pub(super) fn boolean(value: &toml::Value) -> Result<bool, String> {
     value
         .as_bool()
         .ok_or_else(|| type_error("true or false", value))
+}
+
+/// A size: `"10MB"` (Mesos's spelling) or an integer of bytes.
+pub(super) fn bytes(value: &toml::Value) -> Result<u64, String> {
+    match value {
+        toml::Value::Integer(n) => u64::try_from(*n)
+            .ok()
+            .filter(|n| *n <= size::MAX_BYTES)
+            .ok_or_else(|| format!("{n} is not a size between 0 and 1PB in bytes")),
+        other => parse_bytes(string(other)?),
+    }
 }
 
 pub(super) fn duration(value: &toml::Value) -> Result<Duration, String> {
