@@ -8,7 +8,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::engine::{IMAGE, docker_state, engine_or_skip};
