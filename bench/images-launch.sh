@@ -12,6 +12,7 @@
 # runc's --root) is on a private tmpfs; STATE_FS=disk puts it under /tmp.
 #
 #   sudo bench/images-launch.sh [RUNS]        # default 60 runs each (ROUNDS=5)
+#   PHOBOS=bin BASELINE=older-bin sudo bench/images-launch.sh   # no build; an earlier binary beside
 #
 # Needs root, a Docker engine with busybox:local (scripts/test.sh builds
 # it), hyperfine and runc (installed when missing).
@@ -50,6 +51,11 @@ commands=(
   "runc --root $work/runc run --bundle $work/bundle phobos-images-bench"
   "$PHOBOS run --isolation $ISOLATION -- /bin/true"
 )
+# BASELINE=/path/to/phobos adds an earlier build, in the same rounds.
+if [ -n "${BASELINE:-}" ]; then
+  names+=("phobos --image (baseline)")
+  commands+=("$BASELINE run --image $IMAGE --isolation $ISOLATION -- /bin/true")
+fi
 # Terminated containers' records are cleared between rounds, as an
 # agent's garbage collection would.
 between_rounds() { "$PHOBOS" state --rm >/dev/null; }
@@ -64,7 +70,9 @@ upper_files=$(find "$upper" | wc -l)
 layers_bytes=$(du -sb "$work/work/store/layers" | cut -f1)
 "$PHOBOS" destroy disk-probe >/dev/null
 
+baseline=()
+[ -n "${BASELINE:-}" ] && baseline=(--ratio "phobos --image (baseline)/runc" --ratio "phobos --image/phobos --image (baseline)")
 python3 bench/rounds.py "$work" "$ROUNDS" "${names[@]}" \
-  --ratio "phobos --image/runc@0.3" \
+  --ratio "phobos --image/runc@0.3" "${baseline[@]}" \
   --diff "phobos --image|phobos (host root)@the image's root filesystem per launch"
 echo "- per-container disk (overlay upper dir of a running container): $upper_bytes bytes in $((upper_files - 1)) entries; the image's layers ($layers_bytes bytes) are shared"

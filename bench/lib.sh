@@ -23,8 +23,10 @@ bench_install() {
   fi
 }
 
-# bench_build: the release phobos in $PHOBOS.
+# bench_build: the release phobos in $PHOBOS (built here unless PHOBOS
+# already names a binary).
 bench_build() {
+  if [ -n "${PHOBOS:-}" ]; then return; fi
   cargo build --release -q -p phobos-cli
   PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
 }
