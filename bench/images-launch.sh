@@ -60,6 +60,7 @@ fi
 # agent's garbage collection would.
 between_rounds() { "$PHOBOS" state --rm >/dev/null; }
 bench_rounds "$RUNS"
+bench_state_line
 
 # Per-container disk cost: a running container's provisioner directory
 # (the overlay's upper and work directories; the layers are shared).

@@ -13,6 +13,10 @@
 # on a private tmpfs, as /run is on most hosts and as a Mesos runtime dir is
 # meant to be. STATE_FS=disk puts it under /tmp instead (on these VMs an ext4
 # mounted with `discard`, whose metadata operations slow down with use).
+# STATE_FS=split is a real host's layout: the runtime dir (and runc's
+# --root) on the tmpfs, as /run, and the sandboxes (phobos's work dir, runc's
+# bundle) on disk under /var/tmp, as /var/lib/phobos. The load average is
+# printed with the results.
 #
 #   sudo bench/launch.sh [RUNS]        # default 60 runs each (ROUNDS=5 rounds)
 #
@@ -29,24 +33,25 @@ bench_state_dir phobos-bench
 trap bench_state_cleanup EXIT
 # An OCI bundle equivalent to phobos's default: busybox rootfs, /bin/true,
 # pid/mount/ipc/uts namespaces (runc spec's network namespace removed).
-mkdir -p "$work/bundle/rootfs/bin" "$work/bundle/rootfs/proc" "$work/bundle/rootfs/dev"
-cp /bin/busybox "$work/bundle/rootfs/bin/busybox"
-ln -s busybox "$work/bundle/rootfs/bin/true"
-bench_runc_spec "$work/bundle"
+mkdir -p "$disk/bundle/rootfs/bin" "$disk/bundle/rootfs/proc" "$disk/bundle/rootfs/dev"
+cp /bin/busybox "$disk/bundle/rootfs/bin/busybox"
+ln -s busybox "$disk/bundle/rootfs/bin/true"
+bench_runc_spec "$disk/bundle"
 
 # The default isolation as root on a host with every controller, without
 # the hardening isolators.
 NO_HARDENING=filesystem/linux,posix/rlimits,cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid,namespaces/ipc,namespaces/uts
-export PHOBOS_RUNTIME_DIR="$work/run" PHOBOS_WORK_DIR="$work/work"
+export PHOBOS_RUNTIME_DIR="$work/run" PHOBOS_WORK_DIR="$disk/work"
 names=("phobos" "phobos (default isolation)" "phobos (default, no hardening)" "runc" "unshare")
 commands=(
   "$PHOBOS run --isolation filesystem/linux,namespaces/pid,namespaces/ipc,namespaces/uts -- /bin/true"
   "$PHOBOS run -- /bin/true"
   "$PHOBOS run --isolation $NO_HARDENING -- /bin/true"
-  "runc --root $work/runc run --bundle $work/bundle phobos-bench"
+  "runc --root $work/runc run --bundle $disk/bundle phobos-bench"
   "unshare --pid --fork --mount --ipc --uts /bin/true"
 )
 bench_rounds "$RUNS"
+bench_state_line
 
 python3 bench/rounds.py "$work" "$ROUNDS" "${names[@]}" \
   --ratio "phobos/runc@0.25" --ratio "phobos/unshare@2" \

@@ -31,20 +31,30 @@ bench_build() {
   PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
 }
 
-# bench_state_dir PREFIX: a fresh directory in $work, a private tmpfs
-# unless STATE_FS=disk (then plain /tmp). The caller's EXIT trap must call
-# bench_state_cleanup.
+# bench_state_dir PREFIX: a fresh directory in $work for state, and $disk
+# for sandboxes and bundles. STATE_FS=tmpfs (default): both on a private
+# tmpfs; split: $work on the tmpfs (as /run) and $disk on disk under
+# /var/tmp (as /var/lib/phobos); disk: both plain /tmp. The caller's EXIT
+# trap must call bench_state_cleanup.
 bench_state_dir() {
   work=$(mktemp -d "/tmp/$1.XXXXXX")
-  if [ "${STATE_FS:-tmpfs}" = tmpfs ]; then
-    mount -t tmpfs "$1" "$work"
-  fi
+  disk=$work
+  case "${STATE_FS:-tmpfs}" in
+    tmpfs) mount -t tmpfs "$1" "$work" ;;
+    split) mount -t tmpfs "$1" "$work"; disk=$(mktemp -d "/var/tmp/$1-disk.XXXXXX") ;;
+    disk) ;;
+    *) echo "STATE_FS must be tmpfs, split or disk, got '$STATE_FS'" >&2; exit 2 ;;
+  esac
 }
 
 bench_state_cleanup() {
   umount -R "$work" 2>/dev/null || true
   rm -rf "$work"
+  [ "$disk" = "$work" ] || rm -rf "$disk"
 }
+
+# bench_load: the 1-minute load average now.
+bench_load() { cut -d' ' -f1 /proc/loadavg; }
 
 # bench_runc_spec BUNDLE: `runc spec` in BUNDLE, made equivalent to a phobos
 # launch with pid, mount, ipc and uts namespaces running /bin/true.
@@ -69,6 +79,7 @@ PY
 bench_rounds() {
   ROUNDS="${ROUNDS:-5}"
   local per_round=$(( ($1 + ROUNDS - 1) / ROUNDS )) round i j args
+  load_before=$(bench_load)
   for ((round = 0; round < ROUNDS; round++)); do
     args=()
     for ((i = 0; i < ${#names[@]}; i++)); do
@@ -78,4 +89,10 @@ bench_rounds() {
     hyperfine -N --warmup 3 --runs "$per_round" --export-json "$work/launch-$round.json" "${args[@]}" >&2
     if declare -F between_rounds >/dev/null; then between_rounds; fi
   done
+  load_after=$(bench_load)
+}
+
+# bench_state_line: what the rounds ran on, for the results.
+bench_state_line() {
+  echo "state: ${STATE_FS:-tmpfs}; load average (1 min) before $load_before, after $load_after on $(nproc) CPUs"
 }
