@@ -9,7 +9,8 @@
 # overlay: the size of the container's upper directory.
 #
 # State (runtime dir, work dir with the image store and the provisioner,
-# runc's --root) is on a private tmpfs; STATE_FS=disk puts it under /tmp.
+# runc's --root) is on a private tmpfs; STATE_FS=disk puts it under /tmp,
+# STATE_FS=split puts the work dir and the bundle on disk (bench/lib.sh).
 #
 #   sudo bench/images-launch.sh [RUNS]        # default 60 runs each (ROUNDS=5)
 #   PHOBOS=bin BASELINE=older-bin sudo bench/images-launch.sh   # no build; an earlier binary beside
@@ -33,22 +34,22 @@ cleanup() {
   bench_state_cleanup
 }
 trap cleanup EXIT
-export PHOBOS_RUNTIME_DIR="$work/run" PHOBOS_WORK_DIR="$work/work" PHOBOS_CGROUPS_ROOT="phobos-images-bench-$$"
+export PHOBOS_RUNTIME_DIR="$work/run" PHOBOS_WORK_DIR="$disk/work" PHOBOS_CGROUPS_ROOT="phobos-images-bench-$$"
 
 # The cached image, in phobos's store.
 docker save -o "$work/image.tar" "$IMAGE"
 "$PHOBOS" image load "$work/image.tar" >&2
 # The same root filesystem as an OCI bundle for runc.
-mkdir -p "$work/bundle/rootfs"
+mkdir -p "$disk/bundle/rootfs"
 cid=$(docker create "$IMAGE" /bin/true)
-docker export "$cid" | tar -x -C "$work/bundle/rootfs"
-bench_runc_spec "$work/bundle"
+docker export "$cid" | tar -x -C "$disk/bundle/rootfs"
+bench_runc_spec "$disk/bundle"
 
 ISOLATION=filesystem/linux,namespaces/pid,namespaces/ipc,namespaces/uts
 names=("phobos --image" "runc" "phobos (host root)")
 commands=(
   "$PHOBOS run --image $IMAGE --isolation $ISOLATION -- /bin/true"
-  "runc --root $work/runc run --bundle $work/bundle phobos-images-bench"
+  "runc --root $work/runc run --bundle $disk/bundle phobos-images-bench"
   "$PHOBOS run --isolation $ISOLATION -- /bin/true"
 )
 # BASELINE=/path/to/phobos adds an earlier build, in the same rounds.
@@ -65,10 +66,10 @@ bench_state_line
 # Per-container disk cost: a running container's provisioner directory
 # (the overlay's upper and work directories; the layers are shared).
 "$PHOBOS" run -d --id disk-probe --image "$IMAGE" -- sleep 600 >/dev/null
-upper="$work/work/provisioner/disk-probe/upper"
+upper="$disk/work/provisioner/disk-probe/upper"
 upper_bytes=$(du -sb "$upper" | cut -f1)
 upper_files=$(find "$upper" | wc -l)
-layers_bytes=$(du -sb "$work/work/store/layers" | cut -f1)
+layers_bytes=$(du -sb "$disk/work/store/layers" | cut -f1)
 "$PHOBOS" destroy disk-probe >/dev/null
 
 baseline=()
