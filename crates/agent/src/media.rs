@@ -88,7 +88,7 @@ fn essence(value: &str) -> String {
         .to_ascii_lowercase()
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: impl hyper::header::AsHeaderName) -> Option<&'a str> {
+fn header(headers: &HeaderMap, name: impl hyper::header::AsHeaderName) -> Option<&str> {
     headers
         .get(name)
         .and_then(|v: &HeaderValue| v.to_str().ok())

@@ -195,7 +195,7 @@ pub fn render_containers(
             u8::from(oom)
         );
     }
-    let series: [(&str, &str, &str, fn(&ResourceStatistics) -> Option<f64>); 5] = [
+    let series: [Series; 5] = [
         (
             "phobos_container_cpu_user_seconds_total",
             "counter",
@@ -236,6 +236,14 @@ pub fn render_containers(
         }
     }
 }
+
+/// A per-container series: name, type, help, and its value.
+type Series = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&ResourceStatistics) -> Option<f64>,
+);
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::header::{ALLOW, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use phobos_runtime::Door;
@@ -212,7 +212,14 @@ async fn handle(
     let start = Instant::now();
     let (label, response) = match authorize(&req, token) {
         Ok(()) => route(state, req).await,
-        Err(e) => ("unauthorized".to_owned(), error_response(&e)),
+        Err(e) => {
+            // The body of a stranger is not read; the connection ends.
+            let mut response = error_response(&e);
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            ("unauthorized".to_owned(), response)
+        }
     };
     state
         .metrics
