@@ -27,6 +27,16 @@ pub enum Answer {
     Body(Box<Response>),
     /// A status without a body (200, or 202 for a duplicate launch).
     Empty(u16),
+    /// A streaming 200: the container's output as `ProcessIO` records.
+    Output(crate::attach::Follow),
+}
+
+/// Whether a call's answer is a stream (RecordIO, `Message-Accept`).
+pub fn streams(call: &Call) -> bool {
+    matches!(
+        call.r#type(),
+        CallType::AttachContainerOutput | CallType::LaunchNestedContainerSession
+    )
 }
 
 /// Serves one decoded call.
@@ -76,12 +86,16 @@ pub async fn serve(state: &Arc<State>, call: Call) -> Result<Answer, ApiError> {
             "{} is not served yet: Phobos has no nested containers",
             call.r#type().as_str_name()
         ))),
-        CallType::AttachContainerInput | CallType::AttachContainerOutput => {
-            Err(ApiError::not_implemented(format!(
-                "{} is not served yet: Phobos has no I/O switchboard",
-                call.r#type().as_str_name()
-            )))
+        CallType::AttachContainerOutput => {
+            let attach = call
+                .attach_container_output
+                .ok_or_else(|| missing("attach_container_output"))?;
+            let id = container_id(&attach.container_id)?;
+            Ok(Answer::Output(crate::attach::open(state, &id).await?))
         }
+        CallType::AttachContainerInput => Err(ApiError::not_implemented(
+            "ATTACH_CONTAINER_INPUT is not served yet: Phobos has no I/O switchboard to own a container's stdin",
+        )),
         CallType::Unknown if call.r#type.is_none() => {
             Err(ApiError::bad_request("Expecting 'type' to be present"))
         }

@@ -16,13 +16,17 @@
 //!   the bearer token, limits;
 //! - [`media`]: JSON/protobuf bodies and `Accept` negotiation;
 //! - [`calls`]: the calls; [`waits`]: shared, thread-free waiters;
+//! - [`stream`]: RecordIO responses with heartbeats; [`attach`]: a
+//!   container's output followed from its sandbox files;
 //! - [`metrics`]: the Prometheus text.
 
+pub mod attach;
 pub mod calls;
 pub mod error;
 pub mod media;
 pub mod metrics;
 pub mod server;
+pub mod stream;
 pub mod translate;
 pub mod waits;
 
@@ -108,6 +112,7 @@ pub fn serve(
             door,
             metrics: metrics::Metrics::default(),
             recovering: AtomicBool::new(true),
+            streams: Arc::new(Semaphore::new(options.limits.max_streams)),
             limits: options.limits.clone(),
             root,
         });

@@ -45,6 +45,10 @@ pub struct Limits {
     pub max_connections: usize,
     /// Time a client has to send a request's headers.
     pub header_timeout: Duration,
+    /// Most output streams served at once (503 beyond).
+    pub max_streams: usize,
+    /// A stream with nothing to send sends a heartbeat this often.
+    pub heartbeat: Duration,
 }
 
 impl Default for Limits {
@@ -53,6 +57,8 @@ impl Default for Limits {
             max_body: 4 * 1024 * 1024,
             max_connections: 4096,
             header_timeout: Duration::from_secs(30),
+            max_streams: 256,
+            heartbeat: Duration::from_secs(30),
         }
     }
 }
@@ -64,6 +70,8 @@ pub struct State {
     pub metrics: Metrics,
     pub recovering: AtomicBool,
     pub limits: Limits,
+    /// Permits for output streams ([`Limits::max_streams`]).
+    pub streams: Arc<Semaphore>,
     /// Whether this process may switch users (root).
     pub root: bool,
 }
@@ -324,18 +332,54 @@ async fn api(
             )));
         }
     };
-    let accept = media::response_format(req.headers(), format).map_err(fail("api"))?;
+    // Which one applies depends on the call, known once the body is read.
+    let accept = media::response_format(req.headers(), format);
+    let stream_accept = media::stream_format(req.headers(), format);
     let body = read_body(req, state.limits.max_body)
         .await
         .map_err(fail("api"))?;
     let call = format.decode_call(&body).map_err(fail("api"))?;
     let label = call.r#type().as_str_name().to_owned();
+    if calls::streams(&call) {
+        stream_accept
+            .as_ref()
+            .map_err(|e| fail(&label)(e.clone()))?;
+    } else {
+        accept.as_ref().map_err(|e| fail(&label)(e.clone()))?;
+    }
     let answer = calls::serve(state, call).await.map_err(fail(&label))?;
     let response = match answer {
         Answer::Empty(status) => response(status, "text/plain", Bytes::new()),
         Answer::Body(body) => {
+            let accept = accept.map_err(fail(&label))?;
             let bytes = accept.encode_response(&body).map_err(fail(&label))?;
             response(200, accept.mime(), bytes.into())
+        }
+        Answer::Output(follow) => {
+            let format = stream_accept.map_err(fail(&label))?;
+            let permit = Arc::clone(&state.streams)
+                .try_acquire_owned()
+                .map_err(|_| {
+                    fail(&label)(ApiError::unavailable(format!(
+                        "too many output streams (at most {})",
+                        state.limits.max_streams
+                    )))
+                })?;
+            let (tx, body) = crate::stream::channel(format, state.limits.heartbeat);
+            let pump_state = Arc::clone(state);
+            tokio::spawn(async move {
+                crate::attach::pump(pump_state, follow, tx).await;
+                drop(permit);
+            });
+            let mut response = hyper::Response::new(body.boxed());
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(media::RECORDIO));
+            response.headers_mut().insert(
+                media::MESSAGE_CONTENT_TYPE,
+                HeaderValue::from_static(format.mime()),
+            );
+            response
         }
     };
     Ok((label, response))

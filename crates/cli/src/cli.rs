@@ -193,6 +193,12 @@ pub struct AgentArgs {
     /// Most client connections served at once.
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub max_connections: usize,
+    /// Most output streams (ATTACH_CONTAINER_OUTPUT) served at once.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub max_streams: usize,
+    /// Seconds of silence after which a stream sends a heartbeat record.
+    #[arg(long = "heartbeat", value_name = "SECS", default_value_t = 30)]
+    pub heartbeat_secs: u64,
 }
 
 /// `phobos image …`.

@@ -590,3 +590,115 @@ fn rss_kb(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
         .unwrap_or(0)
 }
+
+#[test]
+fn privileged_agent_streams_a_containers_output_as_recordio() {
+    if !require_root("privileged_agent_streams_a_containers_output_as_recordio") {
+        return;
+    }
+    use base64::Engine as _;
+    use phobos_proto::agent::ProcessIo;
+    use phobos_proto::agent::process_io::{Type as IoType, control, data};
+
+    let env = Env::new();
+    let agent = Agent::start(&env, &["--heartbeat", "1"]);
+    let mut conn = agent.conn();
+    let script = "echo one; sleep 2.5; echo two >&2; echo three";
+    for (name, message_accept) in [
+        ("s-json", "application/json"),
+        ("s-proto", "application/x-protobuf"),
+    ] {
+        assert_eq!(conn.json(&launch_json(name, script)).status, 200);
+        let attach = serde_json::json!({"type": "ATTACH_CONTAINER_OUTPUT",
+            "attach_container_output": {"container_id": {"value": name}}});
+        let r = conn.request(
+            "POST",
+            "/api/v1",
+            &[
+                ("Content-Type", "application/json"),
+                ("Accept", "application/recordio"),
+                ("Message-Accept", message_accept),
+            ],
+            attach.to_string().as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("content-type"), Some("application/recordio"));
+        assert_eq!(r.header("message-content-type"), Some(message_accept));
+        let records: Vec<ProcessIo> =
+            phobos_proto::recordio::Records::new(std::io::Cursor::new(r.body.clone()))
+                .map(|record| {
+                    let record = record.unwrap();
+                    if message_accept == "application/json" {
+                        phobos_proto::json::from_json_str(std::str::from_utf8(&record).unwrap())
+                            .unwrap()
+                    } else {
+                        <ProcessIo as prost::Message>::decode(record.as_slice()).unwrap()
+                    }
+                })
+                .collect();
+        let (mut out, mut err, mut beats) = (Vec::new(), Vec::new(), 0);
+        for rec in &records {
+            match rec.r#type() {
+                IoType::Data => {
+                    let d = rec.data.as_ref().unwrap();
+                    match d.r#type() {
+                        data::Type::Stdout => out.extend_from_slice(d.data()),
+                        data::Type::Stderr => err.extend_from_slice(d.data()),
+                        other => panic!("unexpected data {other:?}"),
+                    }
+                }
+                IoType::Control => {
+                    let c = rec.control.as_ref().unwrap();
+                    assert_eq!(c.r#type(), control::Type::Heartbeat);
+                    let interval = c.heartbeat.as_ref().unwrap().interval.as_ref().unwrap();
+                    assert_eq!(interval.nanoseconds, 1_000_000_000);
+                    beats += 1;
+                }
+                IoType::Unknown => panic!("unknown record"),
+            }
+        }
+        assert_eq!(String::from_utf8_lossy(&out), "one\nthree\n", "{name}");
+        assert_eq!(String::from_utf8_lossy(&err), "two\n", "{name}");
+        assert!(beats >= 1, "{name}: no heartbeat in 2.5 s of silence");
+        // The stream ended with the container.
+        assert_eq!(env.status_json(name)["state"], "TERMINATED");
+    }
+    // JSON records carry the bytes in base64, as Mesos's mapping does (the
+    // container has ended: its whole stdout comes in one record).
+    let raw = conn.request(
+        "POST",
+        "/api/v1",
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/recordio"),
+        ],
+        br#"{"type":"ATTACH_CONTAINER_OUTPUT","attach_container_output":{"container_id":{"value":"s-json"}}}"#,
+    );
+    let text = raw.text();
+    let first = text.split_once('\n').unwrap().1;
+    let expected = base64::engine::general_purpose::STANDARD.encode("one\nthree\n");
+    assert!(
+        first.contains(&format!("\"data\":\"{expected}\"")),
+        "{text}"
+    );
+
+    // A streaming call with a plain Accept, and an unknown container.
+    let attach = br#"{"type":"ATTACH_CONTAINER_OUTPUT","attach_container_output":{"container_id":{"value":"s-json"}}}"#;
+    let r = conn.request(
+        "POST",
+        "/api/v1",
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json"),
+        ],
+        attach,
+    );
+    assert_eq!(r.status, 406, "{}", r.text());
+    let r = conn.request(
+        "POST",
+        "/api/v1",
+        &[("Content-Type", "application/json"), ("Accept", "application/recordio")],
+        br#"{"type":"ATTACH_CONTAINER_OUTPUT","attach_container_output":{"container_id":{"value":"nobody"}}}"#,
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+}

@@ -9,8 +9,13 @@ use crate::context;
 use crate::error::usage;
 
 pub fn run(global: &Global, args: &AgentArgs) -> anyhow::Result<u8> {
-    if args.max_body == 0 || args.max_connections == 0 {
-        return Err(usage("--max-body and --max-connections must be above 0"));
+    if args.max_body == 0 || args.max_connections == 0 || args.max_streams == 0 {
+        return Err(usage(
+            "--max-body, --max-connections and --max-streams must be above 0",
+        ));
+    }
+    if args.heartbeat_secs == 0 {
+        return Err(usage("--heartbeat must be at least 1 second"));
     }
     let options = phobos_agent::Options {
         socket: args.socket.clone(),
@@ -20,6 +25,8 @@ pub fn run(global: &Global, args: &AgentArgs) -> anyhow::Result<u8> {
             max_body: args.max_body,
             max_connections: args.max_connections,
             header_timeout: Duration::from_secs(30),
+            max_streams: args.max_streams,
+            heartbeat: Duration::from_secs(args.heartbeat_secs),
         },
     };
     phobos_agent::serve(context::settings(global), options, |socket| {
