@@ -277,9 +277,26 @@ impl EcpCall {
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Container ID (default: a random UUID).
+    /// Container ID (default: a random UUID); with --parent, the nested
+    /// container's own ID under its parent (its full ID is PARENT.ID).
     #[arg(long)]
     pub id: Option<String>,
+    /// Launch a nested container inside running container PARENT (a full
+    /// ID, e.g. a.b): it shares PARENT's network and UTS namespaces, has
+    /// its own mount, pid and ipc namespaces, cgroups nested under
+    /// PARENT's, and its sandbox in PARENT's at containers/ID.
+    #[arg(long, value_name = "PARENT", help_heading = NESTED)]
+    pub parent: Option<String>,
+    /// Nested: share the parent's pid namespace.
+    #[arg(long, requires = "parent", help_heading = NESTED)]
+    pub share_pid: bool,
+    /// Nested: share the parent's ipc namespace.
+    #[arg(long, requires = "parent", help_heading = NESTED)]
+    pub share_ipc: bool,
+    /// Nested: run in the parent's cgroups (accounted to the parent)
+    /// instead of cgroups of its own nested under the parent's.
+    #[arg(long, requires = "parent", help_heading = NESTED)]
+    pub share_cgroups: bool,
     /// Print the container ID once it is RUNNING and return.
     #[arg(short, long)]
     pub detach: bool,
@@ -395,6 +412,7 @@ pub struct SecurityArgs {
 }
 
 const IMAGES: &str = "Images";
+const NESTED: &str = "Nested containers";
 const NETWORK: &str = "Network and volumes";
 const DOCKER_ONLY: &str = "Docker containers only (--docker-image)";
 

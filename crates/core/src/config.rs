@@ -141,6 +141,27 @@ pub struct ContainerConfig {
     /// Capabilities, no_new_privs, rlimits and seccomp for the command.
     #[serde(default, skip_serializing_if = "crate::Hardening::is_empty")]
     pub hardening: crate::Hardening,
+    /// What a nested container (an `id` with a parent) shares with its
+    /// parent beyond the network and UTS namespaces it always shares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nesting: Option<Nesting>,
+}
+
+/// The sharing choices of a nested container (Mesos `LinuxInfo`
+/// `share_pid_namespace`, `ipc_mode`, `share_cgroups`; §3.9, §3.12). The
+/// mount namespace is always its own; network and UTS always the parent's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nesting {
+    /// Join the parent's pid namespace instead of a new one.
+    #[serde(default)]
+    pub share_pid: bool,
+    /// Join the parent's ipc namespace instead of a new one.
+    #[serde(default)]
+    pub share_ipc: bool,
+    /// Run in the parent's resource cgroups (accounted to the parent)
+    /// instead of cgroups of its own nested under the parent's.
+    #[serde(default)]
+    pub share_cgroups: bool,
 }
 
 /// A URI to fetch into the sandbox before the command starts (Mesos
@@ -196,6 +217,9 @@ impl ContainerConfig {
     pub fn sandbox_in_container(&self) -> PathBuf {
         let own_root = self.rootfs.is_some() || self.image.is_some();
         match &self.sandbox_directory {
+            // A nested container without a root filesystem of its own sees
+            // its sandbox where its parent does.
+            Some(dir) if !own_root && self.nesting.is_some() => dir.clone(),
             _ if !own_root => self.sandbox.clone(),
             Some(dir) => dir.clone(),
             None => PathBuf::from(crate::volume::DEFAULT_SANDBOX_DIRECTORY),

@@ -23,7 +23,7 @@ pub mod volume;
 pub mod wait_status;
 
 pub use config::{
-    CommandSpec, ContainerConfig, ContainerImage, FetchUri, IsolatorFlags, LauncherKind,
+    CommandSpec, ContainerConfig, ContainerImage, FetchUri, IsolatorFlags, LauncherKind, Nesting,
 };
 pub use containerizer::{BoxError, Composing, Containerizer, Operation, Outcome};
 pub use hardening::{CapabilitySets, Hardening, RLimit, SeccompProfile};

@@ -140,13 +140,22 @@ fn run() -> Result<i32, String> {
     // while the command runs must not cost the command's exit status.
     let slot = StatusSlot::reserve(&pinned_dir);
 
-    setup_namespaces(&info)?;
     // Descriptors for what init watches on the host, kept open across the
-    // pivot (their /proc/self/fd names replace the paths).
-    let _pinned = match info.rootfs {
-        Some(_) => pin_watched_paths(&mut info)?,
-        None => Vec::new(),
+    // pivot or the parent's mount namespace (their /proc/self/fd names
+    // replace the paths).
+    let joins_mount = info
+        .join_parent
+        .as_ref()
+        .is_some_and(|j| j.namespaces.contains(&Namespace::Mount));
+    let _pinned = if info.rootfs.is_some() || joins_mount {
+        pin_watched_paths(&mut info)?
+    } else {
+        Vec::new()
     };
+    if let Some(parent) = &info.join_parent {
+        join_parent(parent)?;
+    }
+    setup_namespaces(&info)?;
 
     wait_for_release()?;
     if let Some(plan) = &info.rootfs {
@@ -348,6 +357,47 @@ impl Join {
         }
         Ok(())
     }
+}
+
+/// A nested container's init joins its parent's namespaces (see
+/// `crate::nested`): each opened as `/proc/<parent init>/ns/<name>` while
+/// `/proc` still is the host's, the parent's init lock then proving the
+/// pid was still the parent's init, and entered with setns(2), the mount
+/// namespace last (it changes the root); a joined mount namespace is
+/// unshared again so the child's mounts stay its own.
+fn join_parent(parent: &crate::launch_info::ParentJoin) -> Result<(), String> {
+    let mut opened = Vec::new();
+    for ns in &parent.namespaces {
+        let path = format!("/proc/{}/ns/{}", parent.pid, ns.proc_name());
+        let fd = nix::fcntl::open(
+            path.as_str(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| format!("failed to open the parent's namespace {path}: {e}"))?;
+        opened.push((*ns, fd));
+    }
+    let parent_dir = container_dir(&parent.runtime_dir)?;
+    if !parent_dir.init_alive().map_err(|e| e.to_string())? {
+        return Err("the parent container's init is gone; it is not running".into());
+    }
+    opened.sort_by_key(|(ns, _)| *ns == Namespace::Mount);
+    for (ns, fd) in &opened {
+        // SAFETY: setns(2) with a namespace descriptor we own and its
+        // type; init is single-threaded, as joining a mount namespace needs.
+        if unsafe { libc::setns(fd.as_raw_fd(), ns.clone_flag()) } != 0 {
+            return Err(format!(
+                "failed to join the parent's {} namespace: {}",
+                ns.proc_name(),
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    if opened.iter().any(|(ns, _)| *ns == Namespace::Mount) {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+            .map_err(|e| format!("failed to unshare a mount namespace of its own: {e}"))?;
+    }
+    Ok(())
 }
 
 /// The rest of `phobos exec`'s helper: wait for the launcher, run the

@@ -208,7 +208,10 @@ impl Door {
 
     /// Host facts for the planner.
     pub fn host(&self) -> impl Host + '_ {
-        RealHost(&self.mesos)
+        RealHost {
+            mesos: &self.mesos,
+            docker: &self.docker,
+        }
     }
 
     /// Whether any containerizer holds a record of `id`.
@@ -219,6 +222,11 @@ impl Door {
     /// Launches `request` and returns once it runs. The ID is reserved
     /// first; a launch that loses the reservation changes nothing.
     /// `progress` sees image pulls.
+    ///
+    /// A nested container (a request with a parent) needs no reservation:
+    /// only the Mesos containerizer has nested containers, and its record
+    /// is created atomically inside its parent's (`renameat2(2)`
+    /// `RENAME_NOREPLACE`), under the parent's operation lock.
     pub fn launch(
         &self,
         request: &LaunchRequest,
@@ -226,6 +234,22 @@ impl Door {
         progress: impl FnMut(&PullProgress) + Send,
     ) -> Result<Launched> {
         let id = request.id();
+        if id.is_nested() {
+            let Target::Mesos(_) = &request.target else {
+                return Err(crate::plan::PlanError::NotForDocker("nesting").into());
+            };
+            let config = request.config(phobos_core::time::now_secs());
+            return self
+                .mesos
+                .launch(&config, stdin)
+                .map(|l| Launched::Process {
+                    dir: l.dir,
+                    pid: l.pid,
+                    pidfd: l.pidfd,
+                    sandbox: config.sandbox.clone(),
+                })
+                .map_err(RuntimeError::from);
+        }
         let key = IdRegistry::key(id);
         let reservation = self
             .ids

@@ -46,7 +46,8 @@ impl RuntimeError {
     /// anything changed on disk.
     pub fn is_usage(&self) -> bool {
         match self {
-            Self::AlreadyExists(_) | Self::Plan(_) => true,
+            Self::Plan(e) => e.is_usage(),
+            Self::AlreadyExists(_) => true,
             Self::Reserve(e) => matches!(e, ReserveError::Taken(_)),
             Self::Mesos(e) => mesos_usage(e),
             Self::Docker(e) => docker_usage(e),

@@ -30,8 +30,8 @@ pub use door::{Door, Launched, Logs, Recovery, Summary};
 pub use error::RuntimeError;
 pub use phobos_core::{ContainerNetwork, NetworkInfo, PortMapping, Volume, VolumeSource};
 pub use plan::{
-    ContainerSpec, FetchUri, Host, LaunchIntent, LaunchRequest, MesosPart, Plan, PlanError,
-    Planner, Target,
+    ContainerSpec, FetchUri, Host, LaunchIntent, LaunchRequest, MesosPart, ParentFacts, Plan,
+    PlanError, Planner, Target,
 };
 pub use reserve::{IdRegistry, ReserveError};
 pub use security::{SecurityError, SecurityIntent};

@@ -101,9 +101,10 @@ fn unexpected(outcome: Outcome) -> anyhow::Error {
     anyhow::anyhow!("the containerizer gave an answer of the wrong kind: {outcome:?}")
 }
 
-/// Parses a container ID argument (exit 2 when invalid).
+/// Parses a container ID argument, a nested one's full ID
+/// (`parent.child`) included (exit 2 when invalid).
 fn parse_id(text: &str) -> anyhow::Result<ContainerId> {
-    ContainerId::new(text).map_err(|e| usage(e.to_string()))
+    ContainerId::parse_path(text).map_err(|e| usage(e.to_string()))
 }
 
 pub(crate) fn unknown(id: &ContainerId) -> anyhow::Error {

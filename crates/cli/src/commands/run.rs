@@ -148,6 +148,11 @@ pub(crate) fn intent(args: &RunArgs) -> anyhow::Result<LaunchIntent> {
         .as_deref()
         .map(|id| ContainerId::new(id).map_err(|e| usage(e.to_string())))
         .transpose()?;
+    let parent = args
+        .parent
+        .as_deref()
+        .map(|p| ContainerId::parse_path(p).map_err(|e| usage(format!("--parent: {e}"))))
+        .transpose()?;
     let docker = docker(&args.docker, args)?;
     let rootfs_image = docker_args::mesos_image(&args.docker);
     let command = CommandSpec::argv(args.command.clone());
@@ -264,6 +269,12 @@ pub(crate) fn intent(args: &RunArgs) -> anyhow::Result<LaunchIntent> {
             ulimits: args.security.ulimit.clone(),
             security_opts: args.security.security_opt.clone(),
             devices: args.security.device.clone(),
+        },
+        parent,
+        nesting: phobos_core::Nesting {
+            share_pid: args.share_pid,
+            share_ipc: args.share_ipc,
+            share_cgroups: args.share_cgroups,
         },
         ..LaunchIntent::default()
     })

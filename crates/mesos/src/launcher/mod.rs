@@ -25,7 +25,7 @@ use std::time::Duration;
 use phobos_core::{ContainerId, LauncherKind};
 
 pub(crate) use linux::mark as mark_container_cgroup;
-pub use linux::{KillHierarchy, LinuxLauncher};
+pub use linux::{KillHierarchy, LinuxLauncher, NESTED_CGROUPS_DIR, cgroup_rel};
 
 /// The descriptor numbers `phobos init` finds its pipe and lock on.
 pub const INIT_SYNC_FD: RawFd = 3;
