@@ -37,6 +37,18 @@ pub struct Follow {
     stderr: File,
     /// The container's init, while it runs.
     init: Option<std::os::fd::OwnedFd>,
+    /// A session's container: destroyed when the client goes.
+    session: bool,
+}
+
+impl Follow {
+    /// Ties the container's life to the stream (a session).
+    pub fn session(self) -> Self {
+        Self {
+            session: true,
+            ..self
+        }
+    }
 }
 
 /// Opens the output of `id` for a new stream: 404 unknown.
@@ -65,12 +77,25 @@ pub async fn open(state: &Arc<State>, id: &ContainerId) -> Result<Follow, ApiErr
         stdout: files.0,
         stderr: files.1,
         init,
+        session: false,
     })
 }
 
 /// Streams `follow` to `out` until the container has ended and its output
-/// is drained, or the client goes.
-pub async fn pump(state: Arc<State>, mut follow: Follow, out: RecordSender) {
+/// is drained, or the client goes (which destroys a session's container).
+pub async fn pump(state: Arc<State>, follow: Follow, out: RecordSender) {
+    let (id, session) = (follow.id.clone(), follow.session);
+    if follow_output(&state, follow, &out).await.is_err() && session {
+        crate::calls::destroy(&state, &id).await;
+    }
+}
+
+/// `Err` when the client went before the end.
+async fn follow_output(
+    state: &Arc<State>,
+    mut follow: Follow,
+    out: &RecordSender,
+) -> Result<(), stream::Gone> {
     let mut last_sent = Instant::now();
     loop {
         // Whether the container had ended before this pass: output written
@@ -90,16 +115,14 @@ pub async fn pump(state: Arc<State>, mut follow: Follow, out: RecordSender) {
                     Ok(n) => n,
                     Err(e) => {
                         tracing::warn!(container = %follow.id, error = %e, "reading output failed");
-                        return;
+                        return Err(stream::Gone);
                     }
                 };
                 if n == 0 {
                     break;
                 }
                 buf.truncate(n);
-                if out.send(&stream::data(kind, buf)).await.is_err() {
-                    return;
-                }
+                out.send(&stream::data(kind, buf)).await?;
                 sent = true;
             }
         }
@@ -108,18 +131,16 @@ pub async fn pump(state: Arc<State>, mut follow: Follow, out: RecordSender) {
         }
         // Without an init to watch (still launching, an engine's
         // container), the record says when the output is complete.
-        if ended && (follow.init.is_some() || terminated(&state, &follow.id).await) {
-            return;
+        if ended && (follow.init.is_some() || terminated(state, &follow.id).await) {
+            return Ok(());
         }
         if last_sent.elapsed() >= out.interval() {
-            if out.heartbeat().await.is_err() {
-                return;
-            }
+            out.heartbeat().await?;
             last_sent = Instant::now();
         }
         tokio::select! {
             () = tokio::time::sleep(POLL) => {}
-            () = out.closed() => return,
+            () = out.closed() => return Err(stream::Gone),
         }
     }
 }

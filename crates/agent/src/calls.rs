@@ -78,14 +78,79 @@ pub async fn serve(state: &Arc<State>, call: Call) -> Result<Answer, ApiError> {
             let get = call.get_containers.unwrap_or_default();
             get_containers(state, get.show_nested(), get.show_standalone()).await
         }
-        CallType::LaunchNestedContainer
-        | CallType::WaitNestedContainer
-        | CallType::KillNestedContainer
-        | CallType::RemoveNestedContainer
-        | CallType::LaunchNestedContainerSession => Err(ApiError::not_implemented(format!(
-            "{} is not served yet: Phobos has no nested containers",
-            call.r#type().as_str_name()
-        ))),
+        CallType::LaunchNestedContainer => {
+            let launch = call
+                .launch_nested_container
+                .ok_or_else(|| missing("launch_nested_container"))?;
+            nested_id(&launch.container_id)?;
+            let launch = call::LaunchContainer {
+                container_id: launch.container_id,
+                command: launch.command,
+                container: launch.container,
+                ..call::LaunchContainer::default()
+            };
+            launch_container(state, launch).await
+        }
+        CallType::WaitNestedContainer => {
+            let wait = call
+                .wait_nested_container
+                .ok_or_else(|| missing("wait_nested_container"))?;
+            let id = nested_id(&wait.container_id)?;
+            let t = wait_container(state, &id).await?;
+            let w = wait_body(&t);
+            Ok(Answer::Body(Box::new(Response {
+                r#type: Some(ResponseType::WaitNestedContainer as i32),
+                wait_nested_container: Some(response::WaitNestedContainer {
+                    exit_status: w.exit_status,
+                    state: w.state,
+                    reason: w.reason,
+                    limitation: w.limitation,
+                    message: w.message,
+                }),
+                ..Response::default()
+            })))
+        }
+        CallType::KillNestedContainer => {
+            let kill = call
+                .kill_nested_container
+                .ok_or_else(|| missing("kill_nested_container"))?;
+            let id = nested_id(&kill.container_id)?;
+            kill_container(state, &id, kill.signal.unwrap_or(libc::SIGKILL)).await
+        }
+        CallType::RemoveNestedContainer => {
+            let remove = call
+                .remove_nested_container
+                .ok_or_else(|| missing("remove_nested_container"))?;
+            let id = nested_id(&remove.container_id)?;
+            remove_container(state, &id).await
+        }
+        CallType::LaunchNestedContainerSession => {
+            let launch = call
+                .launch_nested_container_session
+                .ok_or_else(|| missing("launch_nested_container_session"))?;
+            let id = nested_id(&launch.container_id)?;
+            let request = call::LaunchContainer {
+                container_id: launch.container_id,
+                command: launch.command,
+                container: launch.container,
+                ..call::LaunchContainer::default()
+            };
+            match launch_container(state, request).await? {
+                Answer::Empty(200) => {}
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "container {id} already exists: a session launches a new one"
+                    )));
+                }
+            }
+            match crate::attach::open(state, &id).await {
+                Ok(follow) => Ok(Answer::Output(follow.session())),
+                Err(e) => {
+                    destroy(state, &id).await;
+                    Err(e)
+                }
+            }
+        }
         CallType::AttachContainerOutput => {
             let attach = call
                 .attach_container_output
@@ -110,16 +175,53 @@ fn missing(field: &str) -> ApiError {
     ApiError::bad_request(format!("Expecting '{field}' to be present"))
 }
 
-/// A Mesos `ContainerID` as one of ours (400 when invalid).
-fn container_id(id: &mesos::ContainerId) -> Result<ContainerId, ApiError> {
-    if id.parent.is_some() {
-        return Err(ApiError::bad_request(format!(
-            "container {:?} has a parent: nested containers are not supported yet",
-            id.value
-        )));
+/// Most levels of nesting a `ContainerID` may have (the full ID is
+/// bounded by `MAX_NESTED_ID_LENGTH` too).
+const MAX_DEPTH: usize = 32;
+
+/// A Mesos `ContainerID` (with its `parent` chain) as our full ID
+/// `root.child.…` (400 when invalid).
+pub fn container_id(id: &mesos::ContainerId) -> Result<ContainerId, ApiError> {
+    let mut parts = Vec::new();
+    let mut next = Some(id);
+    while let Some(id) = next {
+        if parts.len() == MAX_DEPTH {
+            return Err(ApiError::bad_request(format!(
+                "invalid container_id: more than {MAX_DEPTH} levels of nesting"
+            )));
+        }
+        let part = ContainerId::new(id.value.as_str())
+            .map_err(|e| ApiError::bad_request(format!("invalid container_id: {e}")))?;
+        parts.push(part);
+        next = id.parent.as_deref();
     }
-    ContainerId::new(id.value.as_str())
+    parts.reverse();
+    let joined: Vec<&str> = parts.iter().map(ContainerId::as_str).collect();
+    ContainerId::parse_path(joined.join("."))
         .map_err(|e| ApiError::bad_request(format!("invalid container_id: {e}")))
+}
+
+/// Our full ID as a Mesos `ContainerID` with its `parent` chain.
+pub fn mesos_id(id: &ContainerId) -> mesos::ContainerId {
+    let mut out: Option<mesos::ContainerId> = None;
+    for part in id.as_str().split('.') {
+        out = Some(mesos::ContainerId {
+            value: part.to_owned(),
+            parent: out.map(Box::new),
+        });
+    }
+    out.unwrap_or_default()
+}
+
+/// The ID of a `*_NESTED_*` call, which must have a parent.
+fn nested_id(id: &mesos::ContainerId) -> Result<ContainerId, ApiError> {
+    let full = container_id(id)?;
+    if !full.is_nested() {
+        return Err(ApiError::bad_request(
+            "Expecting 'container_id.parent' to be present",
+        ));
+    }
+    Ok(full)
 }
 
 /// Runs `f` with the door on the blocking pool.
@@ -139,7 +241,7 @@ async fn launch_container(
     launch: call::LaunchContainer,
 ) -> Result<Answer, ApiError> {
     let id = container_id(&launch.container_id)?;
-    let intent = translate::launch_intent(id.clone(), &launch, state.root)
+    let intent = translate::launch_intent(&id, &launch, state.root)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let launched = blocking(state, move |door| {
         let host = door.host();
@@ -284,16 +386,21 @@ async fn remove_container(state: &Arc<State>, id: &ContainerId) -> Result<Answer
 
 /// Every container Phobos holds is standalone in Mesos's terms (no
 /// framework's executor): they are listed with `show_standalone`, as
-/// Mesos lists standalone containers. Running ones carry their
-/// statistics; every one its status (container ID, init pid, addresses).
+/// Mesos lists standalone containers, and their nested containers with
+/// `show_nested` too. Running ones carry their statistics; every one its
+/// status (container ID, init pid, addresses).
 async fn get_containers(
     state: &Arc<State>,
-    _show_nested: bool,
+    show_nested: bool,
     show_standalone: bool,
 ) -> Result<Answer, ApiError> {
     let containers = if show_standalone {
-        blocking(state, |door| -> Result<_, RuntimeError> {
-            let list = door.list()?;
+        blocking(state, move |door| -> Result<_, RuntimeError> {
+            let list: Vec<_> = door
+                .list()?
+                .into_iter()
+                .filter(|c| show_nested || !c.id().is_nested())
+                .collect();
             let running: Vec<ContainerId> = list
                 .iter()
                 .filter(|c| c.state() == ContainerState::Running)
@@ -316,10 +423,7 @@ async fn get_containers(
     let containers = list
         .iter()
         .map(|c| {
-            let id = mesos::ContainerId {
-                value: c.id().to_string(),
-                parent: None,
-            };
+            let id = mesos_id(c.id());
             let network_infos = c
                 .address()
                 .map(|ip| mesos::NetworkInfo {
@@ -349,4 +453,17 @@ async fn get_containers(
         get_containers: Some(response::GetContainers { containers }),
         ..Response::default()
     })))
+}
+
+/// Destroys `id` (a session whose client went), logging a failure.
+pub async fn destroy(state: &Arc<State>, id: &ContainerId) {
+    let key = id.clone();
+    let destroyed = blocking(state, move |door| door.apply(&key, Operation::Destroy)).await;
+    match destroyed {
+        Ok(Ok(_)) => tracing::info!(container = %id, "session ended: destroyed"),
+        Ok(Err(e)) => tracing::warn!(container = %id, error = %e, "destroying a session failed"),
+        Err(e) => {
+            tracing::warn!(container = %id, error = %e.message, "destroying a session failed")
+        }
+    }
 }

@@ -10,7 +10,7 @@
 
 use std::path::PathBuf;
 
-use phobos_core::{CommandSpec, ContainerId, Limit, Resources, Volume};
+use phobos_core::{CommandSpec, ContainerId, Limit, Nesting, Resources, Volume};
 use phobos_proto::agent::call::LaunchContainer;
 use phobos_proto::mesos::{self, container_info, volume};
 use phobos_runtime::LaunchIntent;
@@ -37,15 +37,31 @@ pub enum TranslateError {
     PortMapping(#[from] mesos_proto::BadPortMapping),
 }
 
-/// The intent of `launch` for container `id`; `root`: whether this
-/// process may switch users.
+/// The intent of `launch` for container `id` (a full ID: a nested one is
+/// launched under its parent); `root`: whether this process may switch
+/// users.
+///
+/// A nested container shares its parent's cgroups (Mesos's default for
+/// `LinuxInfo.share_cgroups`), and has its own pid and ipc namespaces.
 pub fn launch_intent(
-    id: ContainerId,
+    id: &ContainerId,
     launch: &LaunchContainer,
     root: bool,
 ) -> Result<LaunchIntent, TranslateError> {
+    let (own, parent) = match id.parent() {
+        Some(parent) => (
+            ContainerId::new(id.leaf()).map_err(|_| TranslateError::NoCommand(id.to_string()))?,
+            Some(parent),
+        ),
+        None => (id.clone(), None),
+    };
     let mut intent = LaunchIntent {
-        id: Some(id.clone()),
+        id: Some(own),
+        nesting: Nesting {
+            share_cgroups: parent.is_some(),
+            ..Nesting::default()
+        },
+        parent,
         resources: resources(launch)?,
         ..LaunchIntent::default()
     };
@@ -182,7 +198,7 @@ mod tests {
                 value: f64::INFINITY,
             },
         );
-        let intent = launch_intent(id(), &l, true).unwrap();
+        let intent = launch_intent(&id(), &l, true).unwrap();
         assert_eq!(intent.command.unwrap().value, "sleep 1");
         assert_eq!(intent.resources.cpus, Some(0.5));
         assert_eq!(intent.resources.cpus_limit, Some(Limit::Infinite));
@@ -194,7 +210,7 @@ mod tests {
         l.limits
             .insert("mem".into(), mesos::value::Scalar { value: -1.0 });
         assert!(matches!(
-            launch_intent(id(), &l, true),
+            launch_intent(&id(), &l, true),
             Err(TranslateError::Limit { .. })
         ));
         let mut l = launch("true");
@@ -203,11 +219,11 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(
-            launch_intent(id(), &l, true),
+            launch_intent(&id(), &l, true),
             Err(TranslateError::DockerNotSupported)
         );
         assert!(matches!(
-            launch_intent(id(), &launch(" "), true),
+            launch_intent(&id(), &launch(" "), true),
             Err(TranslateError::NoCommand(_))
         ));
     }
@@ -217,9 +233,9 @@ mod tests {
         let mut l = launch("id");
         l.command.as_mut().unwrap().user = Some("nobody".into());
         assert_eq!(
-            launch_intent(id(), &l, true).unwrap().user.as_deref(),
+            launch_intent(&id(), &l, true).unwrap().user.as_deref(),
             Some("nobody")
         );
-        assert_eq!(launch_intent(id(), &l, false).unwrap().user, None);
+        assert_eq!(launch_intent(&id(), &l, false).unwrap().user, None);
     }
 }

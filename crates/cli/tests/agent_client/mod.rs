@@ -91,6 +91,32 @@ impl Conn {
         self.read_reply()
     }
 
+    /// Reads the status line and headers of a chunked (streaming)
+    /// answer; then [`Conn::read_chunk`] reads its body piece by piece.
+    pub fn read_head(&mut self) -> u16 {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).unwrap();
+        let status = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        loop {
+            let mut h = String::new();
+            self.reader.read_line(&mut h).unwrap();
+            if h.trim_end().is_empty() {
+                return status;
+            }
+        }
+    }
+
+    /// The next chunk of a chunked body; `None` at its end.
+    pub fn read_chunk(&mut self) -> Option<Vec<u8>> {
+        let mut size = String::new();
+        self.reader.read_line(&mut size).unwrap();
+        let n = usize::from_str_radix(size.trim(), 16).unwrap();
+        let mut chunk = vec![0; n + 2];
+        self.reader.read_exact(&mut chunk).unwrap();
+        chunk.truncate(n);
+        (n > 0).then_some(chunk)
+    }
+
     /// Reads one answer (Content-Length or chunked).
     pub fn read_reply(&mut self) -> Reply {
         let mut line = String::new();
