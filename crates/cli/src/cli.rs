@@ -64,6 +64,12 @@ pub enum Command {
     /// Run a command inside a running container (its namespaces, cgroups,
     /// environment, working directory and user); exits with its code.
     Exec(ExecArgs),
+    /// Attach this terminal to a container started with `-d -t` (detach
+    /// with Ctrl-P Ctrl-Q); exits with the container's code when it ends.
+    Attach {
+        /// The container's ID.
+        id: String,
+    },
     /// Block until a container ends and print its termination.
     Wait {
         /// The container's ID.
@@ -327,6 +333,10 @@ pub struct RunArgs {
     /// Give the command this terminal's stdin.
     #[arg(short, long)]
     pub interactive: bool,
+    /// Give the command a pseudo-terminal of its own (with -i, this
+    /// terminal's keystrokes; with -d, attach later with `phobos attach`).
+    #[arg(short, long)]
+    pub tty: bool,
     /// Run in this root filesystem directory (the Mesos containerizer
     /// pivots into it; `-v` then mounts volumes into it).
     #[arg(long, value_name = "DIR", help_heading = IMAGES)]
@@ -375,6 +385,13 @@ pub struct ExecArgs {
     /// container's).
     #[arg(short, long)]
     pub user: Option<String>,
+    /// With -t: send this terminal's keystrokes (without -t, stdin is
+    /// always passed on).
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Give the command a pseudo-terminal of its own.
+    #[arg(short, long)]
+    pub tty: bool,
     /// The command and its arguments.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,

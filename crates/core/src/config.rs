@@ -145,6 +145,11 @@ pub struct ContainerConfig {
     /// parent beyond the network and UTS namespaces it always shares.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nesting: Option<Nesting>,
+    /// A pseudo-terminal for the command (Mesos `ContainerInfo.tty_info`):
+    /// its stdin, stdout and stderr are the terminal, whose master an I/O
+    /// switchboard holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tty: Option<TtyInfo>,
 }
 
 /// The sharing choices of a nested container (Mesos `LinuxInfo`
@@ -162,6 +167,27 @@ pub struct Nesting {
     /// instead of cgroups of its own nested under the parent's.
     #[serde(default)]
     pub share_cgroups: bool,
+}
+
+/// Mesos `TTYInfo`: the container's command gets a terminal of its own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TtyInfo {
+    /// The terminal's size at start (the caller's); 24x80 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_size: Option<WindowSize>,
+    /// Phobos: the switchboard holds the command's output, and its end,
+    /// until the first client attached (bounded), so a foreground `run
+    /// -it` loses nothing the command printed before it connected (Mesos
+    /// `wait_for_connection`, which it sets for DEBUG containers).
+    #[serde(default)]
+    pub wait_for_client: bool,
+}
+
+/// Mesos `TTYInfo.WindowSize`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowSize {
+    pub rows: u16,
+    pub columns: u16,
 }
 
 /// A URI to fetch into the sandbox before the command starts (Mesos

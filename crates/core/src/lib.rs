@@ -24,6 +24,7 @@ pub mod wait_status;
 
 pub use config::{
     CommandSpec, ContainerConfig, ContainerImage, FetchUri, IsolatorFlags, LauncherKind, Nesting,
+    TtyInfo, WindowSize,
 };
 pub use containerizer::{BoxError, Composing, Containerizer, Operation, Outcome};
 pub use hardening::{CapabilitySets, Hardening, RLimit, SeccompProfile};

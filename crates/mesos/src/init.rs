@@ -36,7 +36,7 @@ use phobos_core::store::{ContainerDir, LAUNCH_INFO_FILE, STATUS_FILE};
 use serde::{Deserialize, Serialize};
 
 use crate::launch_info::{LaunchInfo, Namespace, ResolvedUser};
-use crate::launcher::{INIT_DIR_ENV, INIT_JOIN_ENV, INIT_SYNC_FD};
+use crate::launcher::{INIT_DIR_ENV, INIT_JOIN_ENV, INIT_SYNC_FD, INIT_TTY_FD};
 
 /// What init writes to `status` when the command ends.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -302,13 +302,50 @@ fn wait_for_release() -> Result<(), String> {
 fn run_command(
     info: &LaunchInfo,
 ) -> Result<(WaitStatus, Option<crate::isolator::Limitation>), String> {
-    let exec = prepare_exec(info)?;
+    let mut exec = prepare_exec(info)?;
     let mask = SigSet::all();
     let mut signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC)
         .map_err(|e| format!("failed to create a signalfd: {e}"))?;
+    let slave = match &info.tty {
+        Some(tty) => Some(open_terminal(tty, info.user.as_ref())?),
+        None => None,
+    };
+    exec.tty = slave.as_ref().map(AsRawFd::as_raw_fd);
     let child = spawn_command(&exec)?;
+    // The command holds the terminal now; init must not keep it open, or
+    // the terminal would not hang up when the command's side is done.
+    drop(slave);
     let mut watches = crate::init_watch::Watches::new(info);
     Ok(supervise(child, &mut signals, &mut watches))
+}
+
+/// Allocates the command's terminal, in the mount namespace and root the
+/// command will see (a container with its own root filesystem has its
+/// private devpts at /dev/pts by now), sets its size, gives the slave to
+/// the command's user, and sends the master to the launcher on
+/// [`INIT_TTY_FD`]. Returns the slave.
+fn open_terminal(
+    tty: &crate::launch_info::TtyLaunch,
+    user: Option<&ResolvedUser>,
+) -> Result<OwnedFd, String> {
+    use std::os::fd::AsFd;
+    // SAFETY: the launcher put the socket at INIT_TTY_FD for a command
+    // with a terminal, and nothing else here owns that number.
+    let channel = unsafe { OwnedFd::from_raw_fd(INIT_TTY_FD) };
+    let ptmx = match tty.private_devpts {
+        true => phobos_tty::pty::PRIVATE_PTMX,
+        false => phobos_tty::pty::HOST_PTMX,
+    };
+    let pair = phobos_tty::pty::open_pair(Path::new(ptmx)).map_err(|e| e.to_string())?;
+    phobos_tty::pty::set_window(pair.master.as_fd(), tty.size)
+        .map_err(|e| format!("failed to set the terminal's size: {e}"))?;
+    if let Some(user) = user {
+        nix::unistd::fchown(&pair.slave, Some(user.uid.into()), None)
+            .map_err(|e| format!("failed to give the terminal to uid {}: {e}", user.uid))?;
+    }
+    phobos_tty::pty::send_fd(channel.as_fd(), pair.master.as_fd())
+        .map_err(|e| format!("failed to hand the terminal to its switchboard: {e}"))?;
+    Ok(pair.slave)
 }
 
 /// `phobos exec`: what to join, from [`INIT_JOIN_ENV`] ("<init pid>
@@ -561,12 +598,16 @@ struct Exec {
     display: String,
     /// Limits, capabilities, no_new_privs and seccomp, ready to apply.
     security: crate::security::Prepared,
+    /// The terminal's slave: the command's stdin, stdout, stderr and
+    /// controlling terminal, in a session of its own.
+    tty: Option<libc::c_int>,
 }
 
 /// Where the command's process failed before its `execve` took over, written
 /// by it into init's memory (it shares it) and read by init once it is gone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ExecStep {
+    Terminal,
     SetGroups,
     SetGid,
     SetUid,
@@ -578,6 +619,7 @@ enum ExecStep {
 impl ExecStep {
     fn what(self) -> &'static str {
         match self {
+            Self::Terminal => "set up the terminal of",
             Self::SetGroups => "set supplementary groups for",
             Self::SetGid => "switch group for",
             Self::SetUid => "switch user for",
@@ -635,6 +677,7 @@ fn prepare_exec(info: &LaunchInfo) -> Result<Exec, String> {
             &info.hardening,
             info.user.as_ref().map(|u| u.uid),
         )?,
+        tty: None,
     })
 }
 
@@ -733,6 +776,18 @@ extern "C" fn command_main(arg: *mut libc::c_void) -> libc::c_int {
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        if let Some(slave) = exec.tty {
+            // A session of its own, with the terminal as its controlling
+            // terminal (Mesos: setsid + TIOCSCTTY in the launch helper).
+            if libc::setsid() < 0
+                || libc::ioctl(slave, libc::TIOCSCTTY, 0) != 0
+                || libc::dup2(slave, 0) < 0
+                || libc::dup2(slave, 1) < 0
+                || libc::dup2(slave, 2) < 0
+            {
+                fail(args, ExecStep::Terminal);
+            }
+        }
         if let Err(step) = exec.security.before_user() {
             fail(args, ExecStep::Harden(step));
         }

@@ -173,6 +173,21 @@ pub struct LaunchInfo {
     /// A nested container's parent namespaces to join.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub join_parent: Option<ParentJoin>,
+    /// Give the command a terminal of its own; init sends its master to the
+    /// launcher on [`crate::launcher::INIT_TTY_FD`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tty: Option<TtyLaunch>,
+}
+
+/// The command's terminal, as init allocates it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TtyLaunch {
+    /// Its window size at start.
+    pub size: phobos_core::WindowSize,
+    /// Allocate from the container's private devpts (`/dev/pts/ptmx`, a
+    /// container with its own root filesystem) rather than the host's
+    /// `/dev/ptmx`.
+    pub private_devpts: bool,
 }
 
 /// A container's own root filesystem and what init mounts into it

@@ -40,6 +40,8 @@ pub struct Door {
     mesos: MesosContainerizer,
     docker: DockerContainerizer,
     ids: IdRegistry,
+    /// The phobos binary (init, the switchboard).
+    exe: PathBuf,
 }
 
 /// A launched container, as the launching face can attach to it.
@@ -52,6 +54,8 @@ pub enum Launched {
         pid: i32,
         pidfd: Option<OwnedFd>,
         sandbox: PathBuf,
+        /// With a terminal: where its switchboard takes clients.
+        tty: Option<PathBuf>,
     },
     /// A container of an engine: follow it with [`Door::follow_engine`].
     Engine { sandbox: PathBuf },
@@ -199,6 +203,7 @@ impl Door {
             mesos,
             docker,
             ids,
+            exe,
         })
     }
 
@@ -242,13 +247,8 @@ impl Door {
             return self
                 .mesos
                 .launch(&config, stdin)
-                .map(|l| Launched::Process {
-                    dir: l.dir,
-                    pid: l.pid,
-                    pidfd: l.pidfd,
-                    sandbox: config.sandbox.clone(),
-                })
-                .map_err(RuntimeError::from);
+                .map_err(RuntimeError::from)
+                .and_then(|l| self.with_switchboard(l, &config));
         }
         let key = IdRegistry::key(id);
         let reservation = self
@@ -263,13 +263,8 @@ impl Door {
             Target::Mesos(_) => self
                 .mesos
                 .launch(&config, stdin)
-                .map(|l| Launched::Process {
-                    dir: l.dir,
-                    pid: l.pid,
-                    pidfd: l.pidfd,
-                    sandbox: config.sandbox.clone(),
-                })
-                .map_err(RuntimeError::from),
+                .map_err(RuntimeError::from)
+                .and_then(|l| self.with_switchboard(l, &config)),
             Target::Docker(docker) => {
                 match block_on(self.docker.launch(&config, docker, progress)) {
                     Ok(Ok(_)) => Ok(Launched::Engine {
@@ -286,6 +281,63 @@ impl Door {
             reservation.keep();
         }
         launched
+    }
+
+    /// Starts the switchboard of a container launched with a terminal;
+    /// a container whose terminal nobody could hold is destroyed.
+    fn with_switchboard(
+        &self,
+        l: phobos_mesos::Launched,
+        config: &phobos_core::ContainerConfig,
+    ) -> Result<Launched> {
+        let tty = match (l.tty, config.tty) {
+            (Some(channel), Some(info)) => {
+                let started = match &l.pidfd {
+                    Some(fd) => fd.try_clone(),
+                    None => crate::sys::pidfd_open(l.pid),
+                }
+                .map_err(|source| crate::tty::SwitchboardError::Spawn {
+                    exe: self.exe.clone(),
+                    source,
+                })
+                .and_then(|pidfd| {
+                    crate::tty::start(
+                        &self.exe,
+                        &l.dir,
+                        &config.sandbox,
+                        channel,
+                        pidfd,
+                        info.wait_for_client,
+                    )
+                });
+                match started {
+                    Ok(path) => Some(path),
+                    Err(e) => {
+                        if let Err(d) = self.mesos.destroy(&config.id) {
+                            tracing::error!(container = %config.id, error = %d, "destroying a container without its terminal");
+                        }
+                        return Err(e.into());
+                    }
+                }
+            }
+            _ => None,
+        };
+        Ok(Launched::Process {
+            dir: l.dir,
+            pid: l.pid,
+            pidfd: l.pidfd,
+            sandbox: config.sandbox.clone(),
+            tty,
+        })
+    }
+
+    /// Where the switchboard of container `id`'s terminal takes clients
+    /// (`phobos attach`, the agent's ATTACH_CONTAINER_INPUT/OUTPUT);
+    /// `None` when it has no terminal or it ended.
+    pub fn switchboard(&self, id: &ContainerId) -> Option<PathBuf> {
+        let dir = self.mesos.store().open(id)?;
+        let path = crate::tty::socket_path(&dir);
+        path.exists().then_some(path)
     }
 
     /// A foreground Mesos launch's end: reaps init (this process's child)

@@ -37,6 +37,8 @@ pub enum RuntimeError {
     /// hands (see `phobos_core::safe_fs::check_private_dir`).
     #[error(transparent)]
     NotPrivate(phobos_core::SafeFsError),
+    #[error(transparent)]
+    Switchboard(#[from] crate::tty::SwitchboardError),
     #[error("failed to start the async runtime for the Docker engine client: {0}")]
     Async(std::io::Error),
 }

@@ -25,6 +25,7 @@ pub mod plan;
 pub mod reserve;
 pub mod security;
 pub mod settings;
+pub mod tty;
 
 pub use door::{Door, Launched, Logs, Recovery, Summary};
 pub use error::RuntimeError;
@@ -58,6 +59,19 @@ pub mod sys {
 /// What `exec` takes and gives.
 pub mod exec {
     pub use phobos_mesos::{ExecProcess, ExecRequest, ExecStdio};
+}
+
+/// Pseudo-terminals and the I/O switchboard's client, for faces that
+/// attach to a container's terminal.
+pub mod terminal {
+    pub use phobos_tty::*;
+}
+
+/// The switchboard process's entry point (`phobos switchboard`, started
+/// by the door for a container with a terminal), for the binary to
+/// dispatch.
+pub fn switchboard_main() -> i32 {
+    tty::switchboard_main()
 }
 
 /// The container init helper's entry point (the `phobos init` the Mesos

@@ -73,6 +73,8 @@ pub struct LaunchIntent {
     pub nesting: Nesting,
     /// Capabilities, no_new_privs, rlimits, seccomp (issue 11).
     pub security: crate::security::SecurityIntent,
+    /// A terminal for the command, held by a switchboard (issue 12).
+    pub tty: Option<phobos_core::TtyInfo>,
 }
 
 /// What both containerizers read: the container as asked, with every
@@ -100,6 +102,7 @@ pub struct ContainerSpec {
     pub fetcher_stall_timeout_secs: Option<u64>,
     /// The parent of a nested container (`id` is then `parent.child`).
     pub parent: Option<ContainerId>,
+    pub tty: Option<phobos_core::TtyInfo>,
     pub nesting: Option<Nesting>,
 }
 
@@ -370,6 +373,7 @@ impl<'a> Planner<'a> {
                 ),
                 nesting: intent.parent.as_ref().map(|_| intent.nesting),
                 parent: intent.parent,
+                tty: intent.tty,
             },
             target,
         };
@@ -609,6 +613,7 @@ impl<'a> Planner<'a> {
             ),
             (!intent.fetch.is_empty(), "fetching URIs"),
             (intent.parent.is_some(), "nesting"),
+            (intent.tty.is_some(), "a terminal (-t)"),
         ];
         if let Some((_, what)) = mesos_only.iter().find(|(given, _)| *given) {
             return Err(PlanError::NotForDocker(what));
@@ -719,6 +724,10 @@ impl LaunchRequest {
                 Target::Docker(_) => None,
             },
             hardening,
+            tty: match &self.target {
+                Target::Mesos(_) => spec.tty,
+                Target::Docker(_) => None,
+            },
         }
     }
 }

@@ -3,6 +3,7 @@
 //! the door (`phobos_runtime::Door`); no command names a containerizer.
 
 mod agent;
+mod attach;
 mod config;
 mod destroy;
 mod ecp;
@@ -32,6 +33,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Run(args) => run::run(g, *args),
         Command::Exec(args) => exec::run(g, &args),
+        Command::Attach { id } => attach::run(g, &id),
         Command::Wait { id, json } => wait::run(g, &id, json),
         Command::Kill { id, signal } => kill::run(g, &id, &signal),
         Command::Destroy { id, json } => destroy::run(g, &id, json),

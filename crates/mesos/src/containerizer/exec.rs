@@ -54,11 +54,26 @@ impl MesosContainerizer {
             user,
             // The same confinement as the container's command.
             hardening: info.hardening.clone(),
+            tty: request.tty.map(|size| crate::launch_info::TtyLaunch {
+                size,
+                private_devpts: info.rootfs.is_some(),
+            }),
             ..LaunchInfo::default()
+        };
+        let tty = match request.tty {
+            Some(_) => Some(tty_channel()?),
+            None => None,
         };
         let spec_file = format!("exec-{}", ContainerId::random());
         dir.write_json(&spec_file, &spec)?;
-        let started = self.start_exec_helper(&dir, &config, init_pid, &spec_file, stdio);
+        let started = self.start_exec_helper(
+            &dir,
+            &config,
+            init_pid,
+            &spec_file,
+            stdio,
+            tty.as_ref().map(|(_, theirs)| theirs),
+        );
         if started.is_err() {
             let _ = fs::remove_file(dir.file(&spec_file));
         }
@@ -66,6 +81,7 @@ impl MesosContainerizer {
         Ok(Some(ExecProcess {
             pid,
             pidfd,
+            tty: tty.map(|(ours, _)| ours),
             spec: dir.file(&spec_file),
         }))
     }
@@ -79,6 +95,7 @@ impl MesosContainerizer {
         init_pid: i32,
         spec_file: &str,
         stdio: ExecStdio<'_>,
+        tty: Option<&OwnedFd>,
     ) -> Result<(i32, OwnedFd)> {
         let id = &config.id;
         let launcher =
@@ -101,6 +118,7 @@ impl MesosContainerizer {
             init_lock: &no_lock,
             cgroup: cgroup.as_ref(),
             join: Some((init_pid, spec_file)),
+            tty,
         })?;
         let pid = helper.pid;
         let placed = (|| -> Result<OwnedFd> {

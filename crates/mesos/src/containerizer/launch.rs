@@ -39,6 +39,10 @@ impl MesosContainerizer {
             self.check_sandbox_is_new(config)?;
         }
 
+        let tty = match config.tty {
+            Some(_) => Some(tty_channel()?),
+            None => None,
+        };
         let new = self.store.create(&config.id)?;
         new.write_json(CONFIG_FILE, config)?;
         new.set_state(ContainerState::Provisioning)?;
@@ -58,6 +62,7 @@ impl MesosContainerizer {
             home,
             &init_lock,
             stdin,
+            tty.as_ref().map(|(_, init_end)| init_end),
             parent.as_ref(),
             &mut progress,
             &mut forked_pid,
@@ -67,7 +72,12 @@ impl MesosContainerizer {
         match outcome {
             Ok((pid, pidfd)) => {
                 drop(op_lock);
-                Ok(Launched { dir, pid, pidfd })
+                Ok(Launched {
+                    dir,
+                    pid,
+                    pidfd,
+                    tty: tty.map(|(ours, _)| ours),
+                })
             }
             Err(err) => {
                 let cause = match &err {
@@ -97,6 +107,7 @@ impl MesosContainerizer {
         home: Option<String>,
         init_lock: &File,
         stdin: Option<OwnedFd>,
+        tty: Option<&OwnedFd>,
         parent: Option<&crate::nested::ParentHold>,
         progress: &mut Progress<'_>,
         forked_pid: &mut Option<i32>,
@@ -159,6 +170,10 @@ impl MesosContainerizer {
         if let Some(root) = &config.rootfs {
             info.rootfs = Some(rootfs_plan(config, root, dir, &mut info)?);
         }
+        info.tty = config.tty.map(|t| crate::launch_info::TtyLaunch {
+            size: t.window_size.unwrap_or(phobos_tty::pty::DEFAULT_SIZE),
+            private_devpts: info.rootfs.is_some(),
+        });
         dir.write_json(LAUNCH_INFO_FILE, &info)?;
         let cgroup = launcher.prepare(&config.id)?;
 
@@ -172,6 +187,7 @@ impl MesosContainerizer {
             init_lock,
             cgroup: cgroup.as_ref(),
             join: None,
+            tty,
         })?;
         *forked_pid = Some(init.pid);
         StopPoint::hit(&self.stop_at, "forked");

@@ -52,6 +52,8 @@ pub enum ContainerizerError {
         #[source]
         source: io::Error,
     },
+    #[error("failed to create the socket for the command's terminal: {0}")]
+    TerminalSocket(#[source] io::Error),
     #[error("failed to prepare the sandbox: {0}")]
     UnsafeSandbox(#[from] phobos_core::SafeFsError),
     #[error(
@@ -102,6 +104,9 @@ pub struct ExecRequest {
     pub working_dir: Option<PathBuf>,
     /// A user name or uid; the container's user when unset.
     pub user: Option<String>,
+    /// A terminal of its own, of this size (the helper allocates it in the
+    /// container's mount namespace and sends its master back).
+    pub tty: Option<phobos_core::WindowSize>,
 }
 
 /// The descriptors an exec'd command gets as its stdin, stdout and stderr.
@@ -118,6 +123,9 @@ pub struct ExecStdio<'a> {
 pub struct ExecProcess {
     pub pid: i32,
     pub pidfd: OwnedFd,
+    /// With [`ExecRequest::tty`]: where the terminal's master arrives
+    /// (`phobos_tty::pty::recv_fd`).
+    pub tty: Option<OwnedFd>,
     spec: PathBuf,
 }
 
@@ -142,6 +150,17 @@ pub struct Launched {
     pub pid: i32,
     /// A pidfd for init, when the kernel gave one at clone time.
     pub pidfd: Option<OwnedFd>,
+    /// For a command with a terminal: the socket init sends the
+    /// terminal's master on once it allocated it (after the release), for
+    /// a switchboard to receive with `phobos_tty::pty::recv_fd`.
+    pub tty: Option<OwnedFd>,
+}
+
+/// A socket pair for a terminal's master: (ours, init's).
+fn tty_channel() -> Result<(OwnedFd, OwnedFd)> {
+    let (ours, theirs) =
+        std::os::unix::net::UnixStream::pair().map_err(ContainerizerError::TerminalSocket)?;
+    Ok((ours.into(), theirs.into()))
 }
 
 /// One line of `phobos ps`.
@@ -454,6 +473,7 @@ mod tests {
             image: None,
             hardening: Default::default(),
             nesting: None,
+            tty: None,
         }
     }
 

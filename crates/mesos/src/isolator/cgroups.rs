@@ -823,6 +823,7 @@ mod tests {
             network: Default::default(),
             image: None,
             hardening: Default::default(),
+            tty: None,
             nesting: None,
         };
         let c = iso.prepare(&config).unwrap().unwrap();
