@@ -219,6 +219,9 @@ pub enum ImageCommand {
         /// for this long (e.g. 30secs).
         #[arg(long, value_name = "DURATION", default_value = "30secs")]
         timeout: String,
+        /// No progress, only the pulled image's name.
+        #[arg(short, long)]
+        quiet: bool,
     },
     /// Load the images of a `docker save` archive or an OCI archive.
     Load {
@@ -337,6 +340,9 @@ pub struct RunArgs {
     /// terminal's keystrokes; with -d, attach later with `phobos attach`).
     #[arg(short, long)]
     pub tty: bool,
+    /// Show no image pull progress.
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Run in this root filesystem directory (the Mesos containerizer
     /// pivots into it; `-v` then mounts volumes into it).
     #[arg(long, value_name = "DIR", help_heading = IMAGES)]

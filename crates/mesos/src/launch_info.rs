@@ -200,6 +200,9 @@ pub struct RootfsPlan {
     /// Bind mounts, in order, after the fixed set: the /etc files, the
     /// sandbox, then the volumes.
     pub binds: Vec<Bind>,
+    /// The mount interface init uses (the classic one on Linux < 5.12).
+    #[serde(default)]
+    pub mount_api: phobos_core::mount_api::MountApi,
 }
 
 /// Where a bind mount's source is.

@@ -42,6 +42,8 @@ pub struct Door {
     ids: IdRegistry,
     /// The phobos binary (init, the switchboard).
     exe: PathBuf,
+    /// The Mesos containerizer's image provisioner, for pull progress.
+    images: Option<Arc<crate::images::ImageProvisioner>>,
 }
 
 /// A launched container, as the launching face can attach to it.
@@ -192,10 +194,17 @@ impl Door {
             .with_stop_point(settings.stop_at().map(|p| StopPoint(p.to_owned())));
         // Images for Mesos containers; a store that cannot be opened only
         // matters to a launch or teardown that needs it.
-        match crate::images::ImageProvisioner::new(&settings) {
-            Ok(p) => mesos = mesos.with_provisioner(Arc::new(p)),
-            Err(e) => tracing::debug!(error = %e, "no image provisioner"),
-        }
+        let images = match crate::images::ImageProvisioner::new(&settings) {
+            Ok(p) => {
+                let p = Arc::new(p);
+                mesos = mesos.with_provisioner(p.clone());
+                Some(p)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "no image provisioner");
+                None
+            }
+        };
         let docker = DockerContainerizer::new(settings.runtime_dir(), settings.docker_settings());
         let ids = IdRegistry::new(settings.runtime_dir());
         Ok(Self {
@@ -204,7 +213,16 @@ impl Door {
             docker,
             ids,
             exe,
+            images,
         })
+    }
+
+    /// Reports the image pulls of later Mesos launches (`run --image` of
+    /// an image the store lacks) to `progress` instead of log lines.
+    pub fn show_image_pulls(&self, progress: Arc<dyn phobos_image::Progress + Send>) {
+        if let Some(images) = &self.images {
+            images.set_progress(progress);
+        }
     }
 
     pub fn settings(&self) -> &Settings {

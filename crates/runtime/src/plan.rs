@@ -100,10 +100,15 @@ pub struct ContainerSpec {
     pub fetch: Vec<FetchUri>,
     /// `fetcher_stall_timeout`, from the settings.
     pub fetcher_stall_timeout_secs: Option<u64>,
+    /// `fetcher_cache_dir` and `fetcher_cache_size`, from the settings.
+    pub fetcher_cache: Option<phobos_core::FetcherCache>,
     /// The parent of a nested container (`id` is then `parent.child`).
     pub parent: Option<ContainerId>,
     pub tty: Option<phobos_core::TtyInfo>,
     pub nesting: Option<Nesting>,
+    /// Where the sandbox appears in a Mesos container's own root
+    /// filesystem (`sandbox_directory`); `None` on the host's.
+    pub sandbox_directory: Option<PathBuf>,
 }
 
 /// The Mesos containerizer's own part of a launch.
@@ -347,6 +352,11 @@ impl<'a> Planner<'a> {
                 Target::Mesos(self.mesos_part(&intent, &network, &mut warnings)?)
             }
         };
+        let own_root = intent.rootfs.is_some() || intent.rootfs_image.is_some();
+        let sandbox_directory = match &target {
+            Target::Mesos(_) if own_root => Some(self.settings.config().sandbox_directory.clone()),
+            _ => None,
+        };
         let request = LaunchRequest {
             spec: ContainerSpec {
                 id,
@@ -371,9 +381,17 @@ impl<'a> Planner<'a> {
                         .as_secs()
                         .max(1),
                 ),
+                fetcher_cache: {
+                    let config = self.settings.config();
+                    (config.fetcher_cache_size > 0).then(|| phobos_core::FetcherCache {
+                        dir: config.fetcher_cache_dir(),
+                        max_bytes: config.fetcher_cache_size,
+                    })
+                },
                 nesting: intent.parent.as_ref().map(|_| intent.nesting),
                 parent: intent.parent,
                 tty: intent.tty,
+                sandbox_directory,
             },
             target,
         };
@@ -704,12 +722,13 @@ impl LaunchRequest {
                 // In the engine's request (`DockerLaunch::volumes`).
                 Target::Docker(_) => Vec::new(),
             },
-            sandbox_directory: None,
+            sandbox_directory: spec.sandbox_directory.clone(),
             fetch: match &self.target {
                 Target::Mesos(_) => spec.fetch.clone(),
                 Target::Docker(_) => Vec::new(),
             },
             fetcher_stall_timeout_secs: spec.fetcher_stall_timeout_secs,
+            fetcher_cache: spec.fetcher_cache.clone(),
             network: match &self.target {
                 Target::Mesos(_) => spec.network.clone(),
                 // The engine's network (`DockerLaunch::network`).

@@ -372,6 +372,64 @@ fn network_mistakes_are_refused_before_anything_exists() {
     );
 }
 
+#[test]
+fn every_face_puts_the_sandbox_at_the_configured_sandbox_directory() {
+    let image_container = ContainerInfo {
+        r#type: container_info::Type::Mesos as i32,
+        mesos: Some(container_info::MesosInfo {
+            image: Some(mesos::Image {
+                r#type: mesos::image::Type::Docker as i32,
+                docker: Some(mesos::image::Docker {
+                    name: "busybox:local".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+        }),
+        ..Default::default()
+    };
+    for (file, expected) in [
+        ("", "/mnt/mesos/sandbox"),
+        ("sandbox_directory = \"/sandbox\"\n", "/sandbox"),
+    ] {
+        let s = settings(file, 0);
+        let faces = [
+            (
+                "cli --image",
+                cli(&["--id", "c1", "--image", "busybox:local", "--", "true"]),
+            ),
+            (
+                "cli --rootfs",
+                cli(&["--id", "c1", "--rootfs", "/", "--", "true"]),
+            ),
+            ("ecp", ecp(&launch("c1", Some(image_container.clone())))),
+            (
+                "agent",
+                LaunchIntent {
+                    rootfs_image: Some("busybox:local".into()),
+                    ..agent("c1", None)
+                },
+            ),
+        ];
+        for (face, intent) in faces {
+            let config = plan(&s, intent).config(0.0);
+            assert_eq!(
+                config.sandbox_directory.as_deref(),
+                Some(Path::new(expected)),
+                "{face} with {file:?}"
+            );
+            assert_eq!(config.sandbox_in_container(), Path::new(expected), "{face}");
+        }
+        // On the host's root filesystem the sandbox is where it is.
+        let config = plan(&s, cli(&["--id", "c1", "--", "true"])).config(0.0);
+        assert_eq!(config.sandbox_directory, None);
+        assert_eq!(
+            config.sandbox_in_container(),
+            PathBuf::from(format!("{WORK}/containers/c1"))
+        );
+    }
+}
+
 /// A nested launch is the same request from the CLI and from a face that
 /// fills the intent itself (the coming agent's LAUNCH_NESTED_CONTAINER):
 /// the full ID, the sandbox in the parent's, the nesting, and isolators

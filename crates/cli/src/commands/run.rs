@@ -79,8 +79,17 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
         None
     };
     let mut display = match &request.target {
-        phobos_runtime::Target::Docker(d) => Some(PullDisplay::new(&d.image)),
-        phobos_runtime::Target::Mesos(_) => None,
+        phobos_runtime::Target::Docker(d) if !args.quiet => Some(PullDisplay::new(&d.image)),
+        phobos_runtime::Target::Docker(_) => None,
+        phobos_runtime::Target::Mesos(_) => {
+            if request.spec.rootfs_image.is_some() {
+                use super::image::progress::{Mode, PullProgress};
+                door.show_image_pulls(std::sync::Arc::new(PullProgress::new(Mode::for_stderr(
+                    args.quiet,
+                ))));
+            }
+            None
+        }
     };
     let launched = door.launch(&request, stdin, |p| {
         if let Some(display) = display.as_mut() {

@@ -214,9 +214,36 @@ impl MesosContainerizer {
                     std::time::Duration::from_secs,
                 ),
                 owner,
+                cache: config
+                    .fetcher_cache
+                    .as_ref()
+                    .map(|c| phobos_fetch::CacheSettings {
+                        dir: c.dir.clone(),
+                        max_bytes: c.max_bytes,
+                    }),
+                ..Default::default()
             };
-            for fetched in phobos_fetch::fetch_all(&config.fetch, &config.sandbox, &settings)? {
-                tracing::info!(container = %config.id, uri = %fetched.uri, file = %fetched.name, bytes = fetched.bytes, "fetched");
+            // A destroy during FETCHING (Mesos's DestroyWhileFetching)
+            // stops the download at once: it marks the container, which
+            // is polled here while a worker thread fetches.
+            let fetched = phobos_fetch::fetch_all_until(
+                &config.fetch,
+                &config.sandbox,
+                &settings,
+                std::time::Duration::from_millis(100),
+                &|| dir.destroy_requested(),
+            );
+            let fetched = match fetched {
+                Err(e) if matches!(e.cause, phobos_fetch::Cause::Cancelled) => {
+                    return Err(ContainerizerError::DestroyedDuring {
+                        id: config.id.clone(),
+                        state: ContainerState::Fetching,
+                    });
+                }
+                other => other?,
+            };
+            for fetched in fetched {
+                tracing::info!(container = %config.id, uri = %fetched.uri, file = %fetched.name, bytes = fetched.bytes, cache_hit = fetched.cache_hit, "fetched");
                 for warning in &fetched.warnings {
                     tracing::warn!(container = %config.id, "{warning}");
                 }
@@ -488,9 +515,14 @@ pub(super) fn rootfs_plan(
             read_only: volume.read_only,
         });
     }
+    let (mount_api, note) = phobos_core::mount_api::current();
+    if let Some(note) = note {
+        tracing::warn!("{note}");
+    }
     Ok(crate::launch_info::RootfsPlan {
         root: root.to_owned(),
         binds,
+        mount_api,
     })
 }
 

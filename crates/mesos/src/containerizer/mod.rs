@@ -469,6 +469,7 @@ mod tests {
             sandbox_directory: None,
             fetch: vec![],
             fetcher_stall_timeout_secs: None,
+            fetcher_cache: None,
             network: Default::default(),
             image: None,
             hardening: Default::default(),
