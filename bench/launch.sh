@@ -13,6 +13,10 @@
 # on a private tmpfs, as /run is on most hosts and as a Mesos runtime dir is
 # meant to be. STATE_FS=disk puts it under /tmp instead (on these VMs an ext4
 # mounted with `discard`, whose metadata operations slow down with use).
+# STATE_FS=split is a real host's layout: the runtime dir (and runc's
+# --root) on the tmpfs, as /run, and the sandboxes (phobos's work dir, runc's
+# bundle) on disk under /var/tmp, as /var/lib/phobos. The load average is
+# printed with the results.
 #
 #   sudo bench/launch.sh [RUNS]        # default 60 runs each (ROUNDS=5 rounds)
 #
@@ -32,17 +36,21 @@ cargo build --release -q -p phobos-cli
 PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
 
 work=$(mktemp -d /tmp/phobos-bench.XXXXXX)
-trap 'umount "$work" 2>/dev/null || true; rm -rf "$work"' EXIT
-if [ "${STATE_FS:-tmpfs}" = tmpfs ]; then
-  mount -t tmpfs phobos-bench "$work"
-fi
+disk=$work
+case "${STATE_FS:-tmpfs}" in
+  tmpfs) mount -t tmpfs phobos-bench "$work" ;;
+  split) mount -t tmpfs phobos-bench "$work"; disk=$(mktemp -d /var/tmp/phobos-bench-disk.XXXXXX) ;;
+  disk) ;;
+  *) echo "bench/launch.sh: STATE_FS must be tmpfs, split or disk, got '$STATE_FS'" >&2; exit 2 ;;
+esac
+trap 'umount "$work" 2>/dev/null || true; rm -rf "$work"; [ "$disk" = "$work" ] || rm -rf "$disk"' EXIT
 # An OCI bundle equivalent to phobos's default: busybox rootfs, /bin/true,
 # pid/mount/ipc/uts namespaces (runc spec's network namespace removed).
-mkdir -p "$work/bundle/rootfs/bin" "$work/bundle/rootfs/proc" "$work/bundle/rootfs/dev"
-cp /bin/busybox "$work/bundle/rootfs/bin/busybox"
-ln -s busybox "$work/bundle/rootfs/bin/true"
-(cd "$work/bundle" && runc spec)
-python3 - "$work/bundle/config.json" <<'PY'
+mkdir -p "$disk/bundle/rootfs/bin" "$disk/bundle/rootfs/proc" "$disk/bundle/rootfs/dev"
+cp /bin/busybox "$disk/bundle/rootfs/bin/busybox"
+ln -s busybox "$disk/bundle/rootfs/bin/true"
+(cd "$disk/bundle" && runc spec)
+python3 - "$disk/bundle/config.json" <<'PY'
 import json, sys
 path = sys.argv[1]
 spec = json.load(open(path))
@@ -55,7 +63,7 @@ PY
 # The default isolation as root on a host with every controller, without
 # the hardening isolators.
 NO_HARDENING=filesystem/linux,posix/rlimits,cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid,namespaces/ipc,namespaces/uts
-export PHOBOS_RUNTIME_DIR="$work/run" PHOBOS_WORK_DIR="$work/work"
+export PHOBOS_RUNTIME_DIR="$work/run" PHOBOS_WORK_DIR="$disk/work"
 # The runs are spread over ROUNDS hyperfine invocations, each with the
 # commands in a rotated order, so a burst of background noise on this small
 # VM lands on every command alike instead of on whichever ran at the time.
@@ -64,10 +72,11 @@ commands=(
   "$PHOBOS run --isolation filesystem/linux,namespaces/pid,namespaces/ipc,namespaces/uts -- /bin/true"
   "$PHOBOS run -- /bin/true"
   "$PHOBOS run --isolation $NO_HARDENING -- /bin/true"
-  "runc --root $work/runc run --bundle $work/bundle phobos-bench"
+  "runc --root $work/runc run --bundle $disk/bundle phobos-bench"
   "unshare --pid --fork --mount --ipc --uts /bin/true"
 )
 ROUNDS="${ROUNDS:-5}"
+load_before=$(cut -d' ' -f1 /proc/loadavg)
 per_round=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
 for ((round = 0; round < ROUNDS; round++)); do
   args=()
@@ -78,6 +87,8 @@ for ((round = 0; round < ROUNDS; round++)); do
   hyperfine -N --warmup 3 --runs "$per_round" --export-json "$work/launch-$round.json" "${args[@]}" >&2
 done
 
+load_after=$(cut -d' ' -f1 /proc/loadavg)
+echo "state: ${STATE_FS:-tmpfs}; load average (1 min) before $load_before, after $load_after on $(nproc) CPUs"
 python3 - "$work" "$ROUNDS" <<'PY'
 import json, statistics, sys
 work, rounds = sys.argv[1], int(sys.argv[2])

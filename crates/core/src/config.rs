@@ -171,6 +171,12 @@ pub struct Nesting {
     /// instead of cgroups of its own nested under the parent's.
     #[serde(default)]
     pub share_cgroups: bool,
+    /// Mesos's `ContainerClass::DEBUG`: shares everything with the parent
+    /// (its mount namespace too), inherits its environment, working
+    /// directory and user, has no resources of its own (it is not
+    /// counted), and is destroyed by recovery.
+    #[serde(default)]
+    pub debug: bool,
 }
 
 /// Where the fetcher cache is and how large it may grow.

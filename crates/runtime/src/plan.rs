@@ -445,6 +445,23 @@ impl<'a> Planner<'a> {
                 "it shares its parent's network namespace",
             ));
         }
+        if intent.nesting.debug {
+            // Mesos's DEBUG class: in the parent's namespaces, cgroups and
+            // filesystem, not counted against resources.
+            let why = "a debug container shares everything with its parent";
+            let given = [
+                (!intent.resources.is_empty(), "resources"),
+                (
+                    intent.rootfs.is_some() || intent.rootfs_image.is_some(),
+                    "a root filesystem",
+                ),
+                (!intent.volumes.is_empty(), "a volume"),
+                (intent.isolation.is_some(), "an isolator list"),
+            ];
+            if let Some((_, what)) = given.iter().find(|(given, _)| *given) {
+                return Err(PlanError::NotForNested(what, why));
+            }
+        }
         let sandbox = facts.sandbox.join("containers").join(leaf.as_str());
         Ok((id, sandbox))
     }
@@ -538,8 +555,13 @@ impl<'a> Planner<'a> {
         if intent.parent.is_some() {
             // The namespaces are the nesting's (own mount, pid and ipc
             // unless shared; the parent's network and UTS); shared cgroups
-            // are the parent's isolators'.
-            let share_cgroups = intent.nesting.share_cgroups;
+            // are the parent's isolators'. A debug container keeps only
+            // the confinement of its command.
+            let debug = intent.nesting.debug;
+            if debug {
+                isolation.retain(|n| n.starts_with("linux/") || n == "posix/rlimits");
+            }
+            let share_cgroups = intent.nesting.share_cgroups || debug;
             isolation.retain(|n| {
                 let decided_by_nesting = matches!(
                     n.as_str(),
@@ -629,7 +651,6 @@ impl<'a> Planner<'a> {
                 !intent.publish.is_empty(),
                 "a published port without the Docker network",
             ),
-            (!intent.fetch.is_empty(), "fetching URIs"),
             (intent.parent.is_some(), "nesting"),
             (intent.tty.is_some(), "a terminal (-t)"),
         ];
@@ -723,10 +744,9 @@ impl LaunchRequest {
                 Target::Docker(_) => Vec::new(),
             },
             sandbox_directory: spec.sandbox_directory.clone(),
-            fetch: match &self.target {
-                Target::Mesos(_) => spec.fetch.clone(),
-                Target::Docker(_) => Vec::new(),
-            },
+            // The Docker containerizer fetches into the sandbox before it
+            // creates the container.
+            fetch: spec.fetch.clone(),
             fetcher_stall_timeout_secs: spec.fetcher_stall_timeout_secs,
             fetcher_cache: spec.fetcher_cache.clone(),
             network: match &self.target {

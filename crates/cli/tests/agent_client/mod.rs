@@ -76,8 +76,9 @@ impl Conn {
         head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
         let stream = self.reader.get_mut();
         stream.write_all(head.as_bytes()).unwrap();
-        stream.write_all(body).unwrap();
-        stream.flush().unwrap();
+        // A server may answer (413) and close before the body is all sent:
+        // the answer is what counts.
+        let _ = stream.write_all(body).and_then(|()| stream.flush());
     }
 
     pub fn request(

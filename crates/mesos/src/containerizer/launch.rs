@@ -208,21 +208,7 @@ impl MesosContainerizer {
         // FETCHING (Mesos §6.2): the URIs land in the sandbox while init
         // still holds the command back; a failure fails the launch.
         if !config.fetch.is_empty() {
-            let settings = phobos_fetch::Settings {
-                stall_timeout: config.fetcher_stall_timeout_secs.map_or(
-                    phobos_fetch::DEFAULT_STALL_TIMEOUT,
-                    std::time::Duration::from_secs,
-                ),
-                owner,
-                cache: config
-                    .fetcher_cache
-                    .as_ref()
-                    .map(|c| phobos_fetch::CacheSettings {
-                        dir: c.dir.clone(),
-                        max_bytes: c.max_bytes,
-                    }),
-                ..Default::default()
-            };
+            let settings = phobos_fetch::Settings::for_container(config, owner);
             // A destroy during FETCHING (Mesos's DestroyWhileFetching)
             // stops the download at once: it marks the container, which
             // is polled here while a worker thread fetches.
@@ -531,7 +517,7 @@ pub(super) const HOSTNAME_FILE: &str = "hostname";
 
 /// Collapses an ordered list of variables so later entries win, keeping the
 /// position of each name's first appearance; adds the default PATH.
-pub(super) fn merge_env(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
+pub(crate) fn merge_env(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::with_capacity(pairs.len() + 1);
     for (k, v) in pairs {
         match out.iter_mut().find(|(name, _)| *name == k) {

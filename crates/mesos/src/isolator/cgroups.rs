@@ -567,7 +567,7 @@ impl Isolator for CgroupsIsolator {
             }
             cg.create_with(&controllers)
                 .map_err(|e| self.fail("cgroups", id, e))?;
-            crate::launcher::mark_container_cgroup(&cg, id.as_str());
+            crate::launcher::mark_container_cgroup(&cg, id.leaf());
         }
         self.apply_all(id, &config.resources, true)?;
         if self.has(Subsystem::Devices)
