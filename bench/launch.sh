@@ -19,6 +19,7 @@
 # printed with the results.
 #
 #   sudo bench/launch.sh [RUNS]        # default 60 runs each (ROUNDS=5 rounds)
+#   (PHOBOS=path/to/phobos skips the build)
 #
 # Needs root, hyperfine, runc and busybox-static (installed when missing).
 set -euo pipefail
@@ -32,8 +33,11 @@ command -v runc >/dev/null || need+=(runc)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "${need[@]}"; }
 fi
-cargo build --release -q -p phobos-cli
-PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
+if [ -z "${PHOBOS:-}" ]; then
+  cargo build --release -q -p phobos-cli
+  PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
+fi
+PHOBOS=$(realpath "$PHOBOS")
 
 work=$(mktemp -d /tmp/phobos-bench.XXXXXX)
 disk=$work
