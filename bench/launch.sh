@@ -19,6 +19,7 @@
 # printed with the results.
 #
 #   sudo bench/launch.sh [RUNS]        # default 60 runs each (ROUNDS=5 rounds)
+#   (PHOBOS=path/to/phobos skips the build)
 #
 # Needs root, hyperfine, runc and busybox-static (installed when missing).
 set -euo pipefail

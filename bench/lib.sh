@@ -26,9 +26,11 @@ bench_install() {
 # bench_build: the release phobos in $PHOBOS (built here unless PHOBOS
 # already names a binary).
 bench_build() {
-  if [ -n "${PHOBOS:-}" ]; then return; fi
-  cargo build --release -q -p phobos-cli
-  PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
+  if [ -z "${PHOBOS:-}" ]; then
+    cargo build --release -q -p phobos-cli
+    PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
+  fi
+  PHOBOS=$(realpath "$PHOBOS")
 }
 
 # bench_state_dir PREFIX: a fresh directory in $work for state, and $disk
