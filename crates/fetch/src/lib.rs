@@ -95,6 +95,24 @@ impl Default for Settings {
     }
 }
 
+impl Settings {
+    /// The settings a container's config asks for (`fetcher_stall_timeout`,
+    /// the fetcher cache), fetching as `owner`.
+    pub fn for_container(config: &phobos_core::ContainerConfig, owner: Option<(u32, u32)>) -> Self {
+        Settings {
+            stall_timeout: config
+                .fetcher_stall_timeout_secs
+                .map_or(DEFAULT_STALL_TIMEOUT, Duration::from_secs),
+            owner,
+            cache: config.fetcher_cache.as_ref().map(|c| CacheSettings {
+                dir: c.dir.clone(),
+                max_bytes: c.max_bytes,
+            }),
+            limits: Limits::default(),
+        }
+    }
+}
+
 /// The one-line cause of a failed fetch.
 #[derive(Debug, thiserror::Error)]
 pub enum Cause {

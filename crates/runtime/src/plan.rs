@@ -651,7 +651,6 @@ impl<'a> Planner<'a> {
                 !intent.publish.is_empty(),
                 "a published port without the Docker network",
             ),
-            (!intent.fetch.is_empty(), "fetching URIs"),
             (intent.parent.is_some(), "nesting"),
             (intent.tty.is_some(), "a terminal (-t)"),
         ];
@@ -745,10 +744,9 @@ impl LaunchRequest {
                 Target::Docker(_) => Vec::new(),
             },
             sandbox_directory: spec.sandbox_directory.clone(),
-            fetch: match &self.target {
-                Target::Mesos(_) => spec.fetch.clone(),
-                Target::Docker(_) => Vec::new(),
-            },
+            // The Docker containerizer fetches into the sandbox before it
+            // creates the container.
+            fetch: spec.fetch.clone(),
             fetcher_stall_timeout_secs: spec.fetcher_stall_timeout_secs,
             fetcher_cache: spec.fetcher_cache.clone(),
             network: match &self.target {

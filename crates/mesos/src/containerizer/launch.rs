@@ -208,21 +208,7 @@ impl MesosContainerizer {
         // FETCHING (Mesos §6.2): the URIs land in the sandbox while init
         // still holds the command back; a failure fails the launch.
         if !config.fetch.is_empty() {
-            let settings = phobos_fetch::Settings {
-                stall_timeout: config.fetcher_stall_timeout_secs.map_or(
-                    phobos_fetch::DEFAULT_STALL_TIMEOUT,
-                    std::time::Duration::from_secs,
-                ),
-                owner,
-                cache: config
-                    .fetcher_cache
-                    .as_ref()
-                    .map(|c| phobos_fetch::CacheSettings {
-                        dir: c.dir.clone(),
-                        max_bytes: c.max_bytes,
-                    }),
-                ..Default::default()
-            };
+            let settings = phobos_fetch::Settings::for_container(config, owner);
             // A destroy during FETCHING (Mesos's DestroyWhileFetching)
             // stops the download at once: it marks the container, which
             // is polled here while a worker thread fetches.
