@@ -18,8 +18,11 @@ cd "$(dirname "$0")/.."
 RUNS="${1:-30}"
 CAT_RUNS="${CAT_RUNS:-5}"
 [ "$(id -u)" -eq 0 ] || { echo "bench/tty.sh: must run as root" >&2; exit 1; }
-cargo build --release -q -p phobos-cli
-PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
+# PHOBOS=path/to/phobos skips the build (a binary built already).
+if [ -z "${PHOBOS:-}" ]; then
+  cargo build --release -q -p phobos-cli
+  PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
+fi
 docker image inspect busybox:local >/dev/null
 
 work=$(mktemp -d /tmp/phobos-tty-bench.XXXXXX)

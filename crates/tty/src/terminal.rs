@@ -98,21 +98,25 @@ pub fn bridge(
         if resized {
             while let Ok(Some(_)) = winch.read_signal() {}
             if let Some(size) = caller_size(stdin, stdout) {
-                client.resize(size)?;
+                gone_ok(client.resize(size))?;
             }
         }
         if typed {
             let n = read_fd(stdin, &mut buf)?;
             if n == 0 {
                 stdin_open = false;
-                client.close_input()?;
+                gone_ok(client.close_input())?;
             } else {
                 let (send, detach) = if opts.detach_keys {
                     keys.scan(&buf[..n])
                 } else {
                     (buf[..n].to_vec(), false)
                 };
-                client.send(&send)?;
+                if !gone_ok(client.send(&send))? {
+                    // The switchboard closed (the command ended): no more
+                    // input; its last output is still to be read.
+                    stdin_open = false;
+                }
                 if detach {
                     return Ok(End::Detached);
                 }
@@ -127,6 +131,24 @@ pub fn bridge(
                 return Ok(End::Ended);
             }
         }
+    }
+}
+
+/// Whether a write to the switchboard went through; a switchboard that
+/// already closed (the command ended while input was typed) is not an
+/// error: the rest of its output still arrives.
+fn gone_ok(result: io::Result<()>) -> io::Result<bool> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
     }
 }
 
