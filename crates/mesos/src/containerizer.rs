@@ -177,6 +177,10 @@ pub struct RecoverReport {
     /// Provisioned root filesystems with no container, removed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub orphan_rootfs: Vec<ContainerId>,
+    /// Network state (`<runtime_dir>/net`) of containers with no record:
+    /// detached (CNI DEL, host ports released, namespace unbound).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub orphan_networks: Vec<String>,
     pub errors: Vec<String>,
 }
 
@@ -1043,6 +1047,14 @@ impl MesosContainerizer {
             }
         }
         self.recover_rootfs(&mut report);
+        let (swept, errors) = isolator::sweep_orphan_networks(self.store.root(), |name| {
+            ContainerId::new(name)
+                .ok()
+                .and_then(|id| self.store.open(&id))
+                .is_some()
+        });
+        report.orphan_networks = swept;
+        report.errors.extend(errors);
         Ok(report)
     }
 
@@ -1575,6 +1587,7 @@ fn rootfs_plan(
     Ok(crate::launch_info::RootfsPlan {
         root: root.to_owned(),
         binds,
+        devices: config.hardening.device_nodes.clone(),
     })
 }
 

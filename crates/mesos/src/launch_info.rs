@@ -157,6 +157,9 @@ pub struct RootfsPlan {
     /// Bind mounts, in order, after the fixed set: the /etc files, the
     /// sandbox, then the volumes.
     pub binds: Vec<Bind>,
+    /// Device nodes made after the standard ones (`--device`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<phobos_core::DeviceNode>,
 }
 
 /// Where a bind mount's source is.

@@ -185,7 +185,7 @@ pub trait Host {
     fn default_isolation(&self, launcher: LauncherKind) -> Vec<String>;
 
     /// Whether device access can be restricted (a cgroup v1 devices
-    /// controller).
+    /// controller, or cgroup2 where a device eBPF program does it).
     fn has_v1_devices(&self) -> bool {
         true
     }
@@ -200,9 +200,10 @@ impl Host for RealHost<'_> {
     }
 
     fn has_v1_devices(&self) -> bool {
-        self.0
-            .hierarchies()
-            .is_some_and(|h| h.locate(phobos_cgroups::Controller::Devices).is_some())
+        // A v1 devices controller, or cgroup2 for a device eBPF program.
+        self.0.hierarchies().is_some_and(|h| {
+            h.locate(phobos_cgroups::Controller::Devices).is_some() || h.unified_mount().is_some()
+        })
     }
 }
 
@@ -407,6 +408,19 @@ impl<'a> Planner<'a> {
             intent.isolation.as_deref(),
             intent.resources.disk.is_some(),
         )?;
+        // Mesos `LinuxInfo.share_pid_namespace` / `ipc_mode`: this
+        // container keeps the host's namespace, or gets its own.
+        if intent.security.share_pid_namespace {
+            isolation.retain(|n| n != "namespaces/pid");
+        }
+        match intent.security.share_ipc_namespace {
+            Some(true) => isolation.retain(|n| n != "namespaces/ipc"),
+            Some(false) if !isolation.iter().any(|n| n == "namespaces/ipc") => {
+                isolation.push("namespaces/ipc".to_owned());
+                isolation = phobos_mesos::isolator::resolve_isolation(&isolation, launcher)?;
+            }
+            _ => {}
+        }
         // Mesos adds `network/cni` when no network isolator is listed.
         if network.own_namespace() && !isolation.iter().any(|n| n == "network/cni") {
             isolation.push("network/cni".to_owned());
