@@ -226,8 +226,8 @@ fn privileged_v2_device_bpf_program_denies_what_it_does_not_allow() {
         "echo $$ > {procs} || exit 99
          head -c 1 /dev/zero >/dev/null 2>{t}/zero.err && echo zero-read
          echo x > /dev/null && echo null-write
-         mknod {t}/c c 1:5 && echo mknod-char
-         mknod {t}/b b 7:0 2>/dev/null && echo mknod-block
+         mknod {t}/c c 1 5 && echo mknod-char
+         mknod {t}/b b 7 0 2>/dev/null && echo mknod-block
          exit 0",
         procs = cg.path().join("cgroup.procs").display(),
         t = tmp.path().display()

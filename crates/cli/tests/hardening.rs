@@ -374,21 +374,24 @@ fn privileged_device_nodes_are_made_in_a_root_filesystem_and_stay_inside() {
         "--device",
         &format!("{block}:/dev/xblk:r"),
         "--device",
-        "/dev/full:/lnk/full:r",
+        "/dev/full:/lnk/full",
         "--",
         "sh",
         "-c",
-        // Only /dev/full is written to: harmless either way (ENOSPC when
-        // allowed, EPERM when the cgroup denies it).
+        // `<>` opens the block node read-write without writing anything
+        // (and without O_TRUNC): the cgroup must refuse it, as only r was
+        // allowed.
         "ls -ln /dev/xblk; head -c1 /dev/xblk >/dev/null && echo xblk-read; \
-         head -c1 /lnk/full >/dev/null && echo full-read; echo x > /lnk/full",
+         head -c1 /lnk/full >/dev/null && echo full-read; \
+         (exec 3<>/dev/xblk) && echo xblk-rw-open || echo xblk-rw-denied",
     ]);
     let all = text(&out);
+    assert!(out.status.success(), "{all}");
     assert!(all.trim_start().starts_with('b'), "a block node: {all}");
     assert!(all.contains("xblk-read"), "{all}");
     assert!(all.contains("full-read"), "{all}");
     assert!(
-        all.contains("Operation not permitted") && !all.contains("No space left"),
+        all.contains("xblk-rw-denied") && all.contains("Operation not permitted"),
         "only r was allowed: {all}"
     );
     assert_eq!(

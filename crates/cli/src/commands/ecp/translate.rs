@@ -815,6 +815,125 @@ mod tests {
         ));
     }
 
+    fn mesos_container(linux: mesos::LinuxInfo, rlimits: mesos::RLimitInfo) -> Launch {
+        let mut e = executor(shell("true"));
+        e.container = Some(mesos::ContainerInfo {
+            r#type: container_info::Type::Mesos as i32,
+            linux_info: Some(linux),
+            rlimit_info: Some(rlimits),
+            ..Default::default()
+        });
+        launch(e)
+    }
+
+    #[test]
+    fn linux_info_and_rlimit_info_become_the_security_intent() {
+        use mesos::capability_info::Capability;
+        use mesos::r_limit_info::{RLimit, r_limit::Type};
+        let caps = |list: &[Capability]| mesos::CapabilityInfo {
+            capabilities: list.iter().map(|c| *c as i32).collect(),
+        };
+        let linux = mesos::LinuxInfo {
+            effective_capabilities: Some(caps(&[Capability::NetRaw, Capability::Chown])),
+            bounding_capabilities: Some(caps(&[
+                Capability::NetRaw,
+                Capability::Chown,
+                Capability::Kill,
+            ])),
+            share_pid_namespace: Some(true),
+            seccomp: Some(mesos::SeccompInfo {
+                profile_name: None,
+                unconfined: Some(true),
+            }),
+            ipc_mode: Some(mesos::linux_info::IpcMode::ShareParent as i32),
+            ..Default::default()
+        };
+        let rlimits = mesos::RLimitInfo {
+            rlimits: vec![
+                RLimit {
+                    r#type: Some(Type::RlmtNofile as i32),
+                    soft: Some(77),
+                    hard: Some(88),
+                },
+                RLimit {
+                    r#type: Some(Type::RlmtCore as i32),
+                    soft: None,
+                    hard: None,
+                },
+            ],
+        };
+        let plan = translate(id(), &mesos_container(linux, rlimits), &[], &settings()).unwrap();
+        let sec = plan.intent.security;
+        assert_eq!(
+            sec.effective_capabilities,
+            Some(vec!["NET_RAW".to_owned(), "CHOWN".to_owned()])
+        );
+        assert_eq!(sec.bounding_capabilities.as_ref().map(Vec::len), Some(3));
+        assert!(sec.share_pid_namespace);
+        assert_eq!(sec.share_ipc_namespace, Some(true));
+        assert_eq!(sec.security_opts, ["seccomp=unconfined"]);
+        assert_eq!(sec.ulimits, ["RLMT_NOFILE=77:88", "RLMT_CORE=unlimited"]);
+        // Each one parses as the planner will parse it.
+        for u in &sec.ulimits {
+            phobos_mesos::security::rlimits::parse_ulimit(u).unwrap();
+        }
+    }
+
+    #[test]
+    fn contradictory_linux_info_is_refused_with_the_field() {
+        use mesos::r_limit_info::{RLimit, r_limit::Type};
+        let both = mesos::LinuxInfo {
+            seccomp: Some(mesos::SeccompInfo {
+                profile_name: Some("p.json".into()),
+                unconfined: Some(true),
+            }),
+            ..Default::default()
+        };
+        let err = translate(
+            id(),
+            &mesos_container(both, Default::default()),
+            &[],
+            &settings(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ExecutorInfo.container.linux_info.seccomp: profile_name and unconfined are both set"
+        );
+        let half = mesos::RLimitInfo {
+            rlimits: vec![RLimit {
+                r#type: Some(Type::RlmtNofile as i32),
+                soft: Some(1),
+                hard: None,
+            }],
+        };
+        let err = translate(
+            id(),
+            &mesos_container(Default::default(), half),
+            &[],
+            &settings(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("RLMT_NOFILE sets only one"),
+            "{err}"
+        );
+        let unknown = mesos::LinuxInfo {
+            effective_capabilities: Some(mesos::CapabilityInfo {
+                capabilities: vec![4242],
+            }),
+            ..Default::default()
+        };
+        let err = translate(
+            id(),
+            &mesos_container(unknown, Default::default()),
+            &[],
+            &settings(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown capability 4242"), "{err}");
+    }
+
     #[test]
     fn without_root_the_user_is_not_switched() {
         let mut s = settings();
