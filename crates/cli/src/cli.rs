@@ -64,6 +64,12 @@ pub enum Command {
     /// Run a command inside a running container (its namespaces, cgroups,
     /// environment, working directory and user); exits with its code.
     Exec(ExecArgs),
+    /// Attach this terminal to a container started with `-d -t` (detach
+    /// with Ctrl-P Ctrl-Q); exits with the container's code when it ends.
+    Attach {
+        /// The container's ID.
+        id: String,
+    },
     /// Block until a container ends and print its termination.
     Wait {
         /// The container's ID.
@@ -182,6 +188,9 @@ pub enum ImageCommand {
         /// for this long (e.g. 30secs).
         #[arg(long, value_name = "DURATION", default_value = "30secs")]
         timeout: String,
+        /// No progress, only the pulled image's name.
+        #[arg(short, long)]
+        quiet: bool,
     },
     /// Load the images of a `docker save` archive or an OCI archive.
     Load {
@@ -246,9 +255,26 @@ impl EcpCall {
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Container ID (default: a random UUID).
+    /// Container ID (default: a random UUID); with --parent, the nested
+    /// container's own ID under its parent (its full ID is PARENT.ID).
     #[arg(long)]
     pub id: Option<String>,
+    /// Launch a nested container inside running container PARENT (a full
+    /// ID, e.g. a.b): it shares PARENT's network and UTS namespaces, has
+    /// its own mount, pid and ipc namespaces, cgroups nested under
+    /// PARENT's, and its sandbox in PARENT's at containers/ID.
+    #[arg(long, value_name = "PARENT", help_heading = NESTED)]
+    pub parent: Option<String>,
+    /// Nested: share the parent's pid namespace.
+    #[arg(long, requires = "parent", help_heading = NESTED)]
+    pub share_pid: bool,
+    /// Nested: share the parent's ipc namespace.
+    #[arg(long, requires = "parent", help_heading = NESTED)]
+    pub share_ipc: bool,
+    /// Nested: run in the parent's cgroups (accounted to the parent)
+    /// instead of cgroups of its own nested under the parent's.
+    #[arg(long, requires = "parent", help_heading = NESTED)]
+    pub share_cgroups: bool,
     /// Print the container ID once it is RUNNING and return.
     #[arg(short, long)]
     pub detach: bool,
@@ -279,6 +305,13 @@ pub struct RunArgs {
     /// Give the command this terminal's stdin.
     #[arg(short, long)]
     pub interactive: bool,
+    /// Give the command a pseudo-terminal of its own (with -i, this
+    /// terminal's keystrokes; with -d, attach later with `phobos attach`).
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Show no image pull progress.
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Run in this root filesystem directory (the Mesos containerizer
     /// pivots into it; `-v` then mounts volumes into it).
     #[arg(long, value_name = "DIR", help_heading = IMAGES)]
@@ -327,6 +360,13 @@ pub struct ExecArgs {
     /// container's).
     #[arg(short, long)]
     pub user: Option<String>,
+    /// With -t: send this terminal's keystrokes (without -t, stdin is
+    /// always passed on).
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Give the command a pseudo-terminal of its own.
+    #[arg(short, long)]
+    pub tty: bool,
     /// The command and its arguments.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -364,6 +404,7 @@ pub struct SecurityArgs {
 }
 
 const IMAGES: &str = "Images";
+const NESTED: &str = "Nested containers";
 const NETWORK: &str = "Network and volumes";
 const DOCKER_ONLY: &str = "Docker containers only (--docker-image)";
 

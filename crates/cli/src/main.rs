@@ -13,6 +13,7 @@ mod error;
 mod follow;
 mod logging;
 mod resource_args;
+mod terminal;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,12 @@ fn main() -> ExitCode {
     // argument parsing, configuration or logging set-up, to keep launches fast.
     if std::env::args_os().nth(1).is_some_and(|a| a == "init") {
         return ExitCode::from(phobos_runtime::init_main().clamp(0, 255) as u8);
+    }
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "switchboard")
+    {
+        return ExitCode::from(phobos_runtime::switchboard_main().clamp(0, 255) as u8);
     }
     let mut cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,

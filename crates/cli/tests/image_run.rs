@@ -152,6 +152,117 @@ fn privileged_image_config_merges_with_the_command_line() {
 }
 
 #[test]
+fn privileged_the_sandbox_appears_at_the_configured_sandbox_directory() {
+    let Some((env, _archives)) = env_with(
+        &["busybox:local"],
+        "privileged_the_sandbox_appears_at_the_configured_sandbox_directory",
+    ) else {
+        return;
+    };
+    let config = env.work.path().join("phobos.toml");
+    std::fs::write(&config, "sandbox_directory = \"/srv/the-sandbox\"\n").unwrap();
+    let script = "pwd; echo $MESOS_SANDBOX; echo inside > $MESOS_SANDBOX/written; \
+                  test -e /mnt/mesos/sandbox && echo default-too || echo default-absent";
+    let out = env
+        .cmd()
+        .env("PHOBOS_CONFIG", &config)
+        .args([
+            "run",
+            "--id",
+            "sbxdir",
+            "--image",
+            "busybox:local",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // MESOS_SANDBOX and the mount follow the key (the image's WORKDIR
+    // stays the working directory); the default path is not made.
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        ["/srv/phobos", "/srv/the-sandbox", "default-absent"]
+    );
+    let sandbox = env.sandbox("sbxdir");
+    assert_eq!(
+        std::fs::read_to_string(sandbox.join("written")).unwrap(),
+        "inside\n"
+    );
+    // The command's output still lands in the host sandbox.
+    assert!(
+        std::fs::read_to_string(sandbox.join("stdout"))
+            .unwrap()
+            .contains("/srv/the-sandbox")
+    );
+    // Without a WORKDIR (a plain root filesystem) the command starts there.
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = busybox_rootfs(dir.path());
+    let out = env
+        .cmd()
+        .env("PHOBOS_CONFIG", &config)
+        .args([
+            "run",
+            "--rootfs",
+            rootfs.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "pwd",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "/srv/the-sandbox"
+    );
+    assert!(mounts_mentioning(env.work.path()).is_empty());
+}
+
+#[test]
+fn privileged_the_classic_mount_path_provisions_an_overlay() {
+    let Some((env, _archives)) = env_with(
+        &["busybox:local"],
+        "privileged_the_classic_mount_path_provisions_an_overlay",
+    ) else {
+        return;
+    };
+    let out = env
+        .cmd()
+        .env("PHOBOS_MOUNT_API", "legacy")
+        .args([
+            "run",
+            "--image",
+            "busybox:local",
+            "--",
+            "sh",
+            "-c",
+            "grep -E '^[0-9]+ [0-9]+ [^ ]+ / / ' /proc/self/mountinfo; echo new > /bin/made && cat /bin/made",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = stdout.lines().next().unwrap_or_default();
+    assert!(root.contains(" - overlay "), "{stdout}");
+    assert!(stdout.lines().any(|l| l == "new"), "{stdout}");
+    assert!(provisioner_entries(&env).is_empty());
+    assert_eq!(in_use_records(&env), 0);
+    assert!(mounts_mentioning(env.work.path()).is_empty());
+}
+
+#[test]
 fn privileged_an_image_in_use_stays_until_its_container_is_destroyed() {
     let Some((env, _archives)) = env_with(
         &["busybox:local"],

@@ -256,16 +256,19 @@ fn privileged_symlinks_in_the_image_never_redirect_mounts_onto_the_host() {
     assert!(mirror.join("vol/x").is_dir() && mirror.join("y").is_dir());
     assert_nothing_mounted(&rootfs);
 
-    // A file target that is a link to a host path: refused at launch,
-    // nothing created on the host.
+    // A file target that is a dangling link to a host path: its target is
+    // created inside the root filesystem (as Docker does), never on the
+    // host, and the mount lands there.
     // (The first launch made /etc/hosts as a mount point.)
     let _ = std::fs::remove_file(rootfs.join("etc/hosts"));
     std::os::unix::fs::symlink(host.join("hosts"), rootfs.join("etc/hosts")).unwrap();
-    let (code, _, err) = run_in(&env, &rootfs, &[], "true");
-    assert_eq!(code, 255, "{err}");
-    assert!(err.contains("failed to enter the root filesystem"), "{err}");
-    assert!(err.contains("/etc/hosts"), "{err}");
+    let (code, out, err) = run_in(&env, &rootfs, &[], "grep -c localhost /etc/hosts");
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
     assert!(!host.join("hosts").exists());
+    assert!(
+        mirror.join("hosts").is_file(),
+        "not created inside the root"
+    );
     assert_eq!(walk(&host), ["vol"], "the host side changed");
     assert_nothing_mounted(&rootfs);
 }
@@ -437,4 +440,117 @@ fn privileged_bad_rootfs_and_volume_options_exit_2_and_change_nothing() {
         .unwrap_or(0);
     assert_eq!(created, 0, "a refused launch left a container");
     assert!(!missing.exists());
+}
+
+#[test]
+fn privileged_the_classic_mount_path_makes_the_same_container() {
+    if !require_root("privileged_the_classic_mount_path_makes_the_same_container") {
+        return;
+    }
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = busybox_rootfs(dir.path());
+    // A read-only volume with a mount beneath it: read-only too (the
+    // classic path remounts each mount of the tree).
+    let ro = dir.path().join("ro-src");
+    std::fs::create_dir_all(ro.join("sub")).unwrap();
+    std::fs::write(ro.join("data"), "read me").unwrap();
+    let sub = ro.join("sub");
+    let sub_c = std::ffi::CString::new(sub.to_str().unwrap()).unwrap();
+    // SAFETY: mount(2) of a tmpfs on a directory this test made.
+    let mounted = unsafe {
+        libc::mount(
+            c"phobos-test".as_ptr(),
+            sub_c.as_ptr(),
+            c"tmpfs".as_ptr(),
+            libc::MS_NOSUID,
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(mounted, 0, "{}", std::io::Error::last_os_error());
+    struct Unmount(std::ffi::CString);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            // SAFETY: unmounting the tmpfs this test mounted.
+            unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+    let unmount = Unmount(sub_c);
+    // The image's /etc/resolv.conf dangles (systemd's layout).
+    let resolv = rootfs.join("etc/resolv.conf");
+    let _ = std::fs::remove_file(&resolv);
+    std::os::unix::fs::symlink("/run/systemd/resolve/stub-resolv.conf", &resolv).unwrap();
+    let ro_spec = format!("{}:/data:ro", ro.display());
+    let script = "\
+        cat /data/data; echo; \
+        echo no > /data/new 2>/dev/null || echo RO-REFUSED; \
+        echo no > /data/sub/new 2>/dev/null || echo SUB-RO-REFUSED; \
+        grep ' /data/sub ' /proc/self/mountinfo; \
+        echo cached > /cache/c && echo SANDBOX-VOL-OK; \
+        touch /sys/probe 2>/dev/null || echo SYS-RO; \
+        echo 1 > /proc/sys/vm/drop_caches 2>/dev/null || echo PROCSYS-RO; \
+        ls /sys/firmware | wc -l; \
+        test -c /dev/null && test -c /dev/pts/ptmx && echo DEV-OK; \
+        test -s /etc/resolv.conf && echo RESOLV; \
+        echo SANDBOX=$MESOS_SANDBOX PWD=$(pwd)";
+    let out = env
+        .cmd()
+        .env("PHOBOS_MOUNT_API", "legacy")
+        .args([
+            "run",
+            "--id",
+            "classic",
+            "--rootfs",
+            rootfs.to_str().unwrap(),
+            "-v",
+            &ro_spec,
+            "-v",
+            "cache/dir:/cache",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    for want in [
+        "read me",
+        "RO-REFUSED",
+        "SUB-RO-REFUSED",
+        "SANDBOX-VOL-OK",
+        "SYS-RO",
+        "PROCSYS-RO",
+        "DEV-OK",
+        "SANDBOX=/mnt/mesos/sandbox PWD=/mnt/mesos/sandbox",
+    ] {
+        assert!(stdout.contains(want), "{want}: {stdout}");
+    }
+    // The submount kept its nosuid when it was made read-only.
+    let sub_line = stdout.lines().find(|l| l.contains(" /data/sub ")).unwrap();
+    assert!(
+        sub_line.contains(" ro,") && sub_line.contains("nosuid"),
+        "{sub_line}"
+    );
+    if Path::new("/etc/resolv.conf").exists() {
+        assert!(stdout.contains("RESOLV"), "{stdout}");
+        // Created inside the image, through its own link.
+        assert!(
+            rootfs
+                .join("run/systemd/resolve/stub-resolv.conf")
+                .is_file()
+        );
+    }
+    assert!(!ro.join("new").exists() && !sub.join("new").exists());
+    assert_eq!(
+        std::fs::read_to_string(env.sandbox("classic").join("cache/dir/c")).unwrap(),
+        "cached\n"
+    );
+    assert_nothing_mounted(&rootfs);
+    drop(unmount);
+    assert_nothing_mounted(&ro);
 }

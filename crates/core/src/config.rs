@@ -141,6 +141,53 @@ pub struct ContainerConfig {
     /// Capabilities, no_new_privs, rlimits and seccomp for the command.
     #[serde(default, skip_serializing_if = "crate::Hardening::is_empty")]
     pub hardening: crate::Hardening,
+    /// What a nested container (an `id` with a parent) shares with its
+    /// parent beyond the network and UTS namespaces it always shares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nesting: Option<Nesting>,
+    /// A pseudo-terminal for the command (Mesos `ContainerInfo.tty_info`):
+    /// its stdin, stdout and stderr are the terminal, whose master an I/O
+    /// switchboard holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tty: Option<TtyInfo>,
+}
+
+/// The sharing choices of a nested container (Mesos `LinuxInfo`
+/// `share_pid_namespace`, `ipc_mode`, `share_cgroups`; §3.9, §3.12). The
+/// mount namespace is always its own; network and UTS always the parent's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nesting {
+    /// Join the parent's pid namespace instead of a new one.
+    #[serde(default)]
+    pub share_pid: bool,
+    /// Join the parent's ipc namespace instead of a new one.
+    #[serde(default)]
+    pub share_ipc: bool,
+    /// Run in the parent's resource cgroups (accounted to the parent)
+    /// instead of cgroups of its own nested under the parent's.
+    #[serde(default)]
+    pub share_cgroups: bool,
+}
+
+/// Mesos `TTYInfo`: the container's command gets a terminal of its own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TtyInfo {
+    /// The terminal's size at start (the caller's); 24x80 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_size: Option<WindowSize>,
+    /// Phobos: the switchboard holds the command's output, and its end,
+    /// until the first client attached (bounded), so a foreground `run
+    /// -it` loses nothing the command printed before it connected (Mesos
+    /// `wait_for_connection`, which it sets for DEBUG containers).
+    #[serde(default)]
+    pub wait_for_client: bool,
+}
+
+/// Mesos `TTYInfo.WindowSize`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowSize {
+    pub rows: u16,
+    pub columns: u16,
 }
 
 /// A URI to fetch into the sandbox before the command starts (Mesos
@@ -196,6 +243,9 @@ impl ContainerConfig {
     pub fn sandbox_in_container(&self) -> PathBuf {
         let own_root = self.rootfs.is_some() || self.image.is_some();
         match &self.sandbox_directory {
+            // A nested container without a root filesystem of its own sees
+            // its sandbox where its parent does.
+            Some(dir) if !own_root && self.nesting.is_some() => dir.clone(),
             _ if !own_root => self.sandbox.clone(),
             Some(dir) => dir.clone(),
             None => PathBuf::from(crate::volume::DEFAULT_SANDBOX_DIRECTORY),

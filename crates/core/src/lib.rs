@@ -10,6 +10,7 @@ pub mod hardening;
 pub mod id;
 pub mod image_config;
 pub mod input;
+pub mod mount_api;
 pub mod network;
 pub mod resolve;
 pub mod resources;
@@ -23,7 +24,8 @@ pub mod volume;
 pub mod wait_status;
 
 pub use config::{
-    CommandSpec, ContainerConfig, ContainerImage, FetchUri, IsolatorFlags, LauncherKind,
+    CommandSpec, ContainerConfig, ContainerImage, FetchUri, IsolatorFlags, LauncherKind, Nesting,
+    TtyInfo, WindowSize,
 };
 pub use containerizer::{BoxError, Composing, Containerizer, Operation, Outcome};
 pub use hardening::{CapabilitySets, DeviceNode, Hardening, RLimit, SeccompProfile};

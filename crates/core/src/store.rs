@@ -65,6 +65,8 @@ pub enum StoreError {
     BadState { path: PathBuf, value: String },
     #[error("container '{0}' already exists")]
     AlreadyExists(ContainerId),
+    #[error("parent container '{0}' does not exist")]
+    NoParent(ContainerId),
     #[error("refusing to remove {}: {} is mounted beneath it", path.display(), mount.display())]
     MountedBeneath { path: PathBuf, mount: PathBuf },
     #[error(transparent)]
@@ -98,8 +100,10 @@ impl RuntimeStore {
         self.root.join(CONTAINERS_DIR)
     }
 
+    /// `<root>/containers/<id>`; a nested container's directory is in
+    /// its parent's: `<root>/containers/<parent>/containers/<child>`.
     fn container_path(&self, id: &ContainerId) -> PathBuf {
-        self.containers_dir().join(id.as_str())
+        self.containers_dir().join(id.nested_path(CONTAINERS_DIR))
     }
 
     /// The directory of a known container, or `None` if there is none (a
@@ -121,9 +125,21 @@ impl RuntimeStore {
             return Err(StoreError::AlreadyExists(id.clone()));
         }
         // `containers` is made (or opened) without following a symlink in
-        // its place; each container's directory is private (0700).
+        // its place; each container's directory is private (0700). A nested
+        // container's goes into its parent's record, which must exist.
         let root = crate::SafeDir::create_trusted(&self.root, 0o755)?;
-        let parent = root.create_dir_all(CONTAINERS_DIR, 0o755)?;
+        let parent = match id.parent() {
+            Some(parent) => {
+                if self.open(&parent).is_none() {
+                    return Err(StoreError::NoParent(parent));
+                }
+                let rel = Path::new(CONTAINERS_DIR)
+                    .join(parent.nested_path(CONTAINERS_DIR))
+                    .join(CONTAINERS_DIR);
+                root.create_dir_all(&rel, 0o755)?
+            }
+            None => root.create_dir_all(CONTAINERS_DIR, 0o755)?,
+        };
         let name = creation_name(id, uuid::Uuid::new_v4());
         let tmp = parent.create_dir(&name, 0o700)?.path().to_owned();
         let guard = TmpDirGuard(Some(tmp.clone()));
@@ -144,12 +160,53 @@ impl RuntimeStore {
         })
     }
 
-    /// IDs of all containers with a runtime directory, sorted.
+    /// IDs of all containers with a runtime directory, nested ones
+    /// included, sorted (a parent before its children).
     pub fn list(&self) -> Result<Vec<ContainerId>, StoreError> {
-        let mut ids: Vec<ContainerId> = self
-            .entries()?
+        let mut ids = Vec::new();
+        for name in entries_of(&self.containers_dir())? {
+            if let Ok(id) = ContainerId::new(name) {
+                self.collect_nested(&id, &mut ids)?;
+                ids.push(id);
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// The nested containers of `id`, at any depth, with their own.
+    fn collect_nested(
+        &self,
+        id: &ContainerId,
+        out: &mut Vec<ContainerId>,
+    ) -> Result<(), StoreError> {
+        let dir = self.container_path(id).join(CONTAINERS_DIR);
+        // Only a real directory of the record, never a symlink.
+        if !fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+            return Ok(());
+        }
+        for name in entries_of(&dir)? {
+            let child = ContainerId::new(name)
+                .ok()
+                .and_then(|leaf| id.child(&leaf).ok());
+            if let Some(child) = child {
+                self.collect_nested(&child, out)?;
+                out.push(child);
+            }
+        }
+        Ok(())
+    }
+
+    /// The IDs of the containers nested directly in `id`, sorted.
+    pub fn children(&self, id: &ContainerId) -> Result<Vec<ContainerId>, StoreError> {
+        let dir = self.container_path(id).join(CONTAINERS_DIR);
+        if !fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+            return Ok(Vec::new());
+        }
+        let mut ids: Vec<ContainerId> = entries_of(&dir)?
             .into_iter()
             .filter_map(|name| ContainerId::new(name).ok())
+            .filter_map(|leaf| id.child(&leaf).ok())
             .collect();
         ids.sort();
         Ok(ids)
@@ -208,39 +265,49 @@ impl RuntimeStore {
     /// gone (their operation lock is free). Recovery removes them.
     pub fn abandoned_creations(&self) -> Result<Vec<PathBuf>, StoreError> {
         let mut out = Vec::new();
-        for name in self.entries()? {
-            if !name.starts_with(TMP_PREFIX) {
-                continue;
+        // Top-level ones and those of nested launches in every record.
+        let mut dirs = vec![self.containers_dir()];
+        for id in self.list()? {
+            let dir = self.container_path(&id).join(CONTAINERS_DIR);
+            if fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+                dirs.push(dir);
             }
-            let path = self.containers_dir().join(&name);
-            if OpLock::try_acquire(&path)?.is_some() {
-                out.push(path);
+        }
+        for dir in dirs {
+            for name in entries_of(&dir)? {
+                if !name.starts_with(TMP_PREFIX) {
+                    continue;
+                }
+                let path = dir.join(&name);
+                if OpLock::try_acquire(&path)?.is_some() {
+                    out.push(path);
+                }
             }
         }
         Ok(out)
     }
+}
 
-    fn entries(&self) -> Result<Vec<String>, StoreError> {
-        let dir = self.containers_dir();
-        let read = match fs::read_dir(&dir) {
-            Ok(read) => read,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err("list", &dir)(e)),
-        };
-        let mut names = Vec::new();
-        for entry in read {
-            let entry = entry.map_err(io_err("list", &dir))?;
-            if let Ok(name) = entry.file_name().into_string() {
-                names.push(name);
-            }
+/// The names in directory `dir` (none when it does not exist).
+fn entries_of(dir: &Path) -> Result<Vec<String>, StoreError> {
+    let read = match fs::read_dir(dir) {
+        Ok(read) => read,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err("list", dir)(e)),
+    };
+    let mut names = Vec::new();
+    for entry in read {
+        let entry = entry.map_err(io_err("list", dir))?;
+        if let Ok(name) = entry.file_name().into_string() {
+            names.push(name);
         }
-        Ok(names)
     }
+    Ok(names)
 }
 
 /// The hidden name a container is created under (see [`temporary_name`]).
 fn creation_name(id: &ContainerId, unique: uuid::Uuid) -> String {
-    temporary_name(TMP_PREFIX, id.as_str(), unique)
+    temporary_name(TMP_PREFIX, id.leaf(), unique)
 }
 
 /// A hidden temporary name for `key` that always fits in `NAME_MAX`:
@@ -681,7 +748,9 @@ impl ContainerDir {
     pub fn remove_whole(&self, work_dir: &Path) -> Result<(), StoreError> {
         let sandbox = match self.read_json::<crate::ContainerConfig>(CONFIG_FILE) {
             Ok(Some(config)) => config.sandbox,
-            _ => work_dir.join(CONTAINERS_DIR).join(self.id.as_str()),
+            _ => work_dir
+                .join(CONTAINERS_DIR)
+                .join(self.id.nested_path(CONTAINERS_DIR)),
         };
         // Beneath the work directory only, following no symlink on the way
         // (a symlinked `containers`) or inside, and refusing `..`.

@@ -12,10 +12,13 @@
 //! one `fsconfig(FSCONFIG_SET_STRING, "lowerdir+", layer)` per layer (top
 //! first, so no option string ever has to hold every path: legacy
 //! `mount(2)` copies one page of options, ~55 store paths), `fsmount`,
-//! `move_mount` onto `rootfs/`. Kernels before 6.8 without `lowerdir+` fall
-//! back to `mount(2)` when the option string fits in a page. Where the
-//! kernel has no overlayfs the `copy` backend is used instead, with a
-//! warning. `destroy` unmounts with `umount2(MNT_DETACH)` and removes the
+//! `move_mount` onto `rootfs/`. Kernels before 6.8 without `lowerdir+`, and
+//! kernels before 5.12 (or `PHOBOS_MOUNT_API=legacy`, see
+//! `phobos_core::mount_api`), use `mount(2)`: the layers' paths when the
+//! option string fits in a page, else their `/proc/self/fd/N` names (a
+//! descriptor per layer, ~20 bytes each, so ~190 layers fit), else the
+//! `copy` backend with a one-line note. Where the kernel has no overlayfs
+//! the `copy` backend is used instead, with a warning. `destroy` unmounts with `umount2(MNT_DETACH)` and removes the
 //! directory and the in-use record.
 
 use std::ffi::CString;
@@ -27,6 +30,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use phobos_core::ContainerId;
+use phobos_core::mount_api::MountApi;
 
 use crate::copy;
 use crate::error::{Error, Result};
@@ -70,6 +74,7 @@ pub struct Provisioner {
     store: Store,
     dir: PathBuf,
     backend: Backend,
+    api: MountApi,
 }
 
 fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
@@ -84,7 +89,14 @@ impl Provisioner {
             store,
             dir: dir.into(),
             backend,
+            api: MountApi::New,
         }
+    }
+
+    /// Mounts with `api` (default: the new mount API).
+    pub fn with_mount_api(mut self, api: MountApi) -> Self {
+        self.api = api;
+        self
     }
 
     /// The store.
@@ -157,7 +169,16 @@ impl Provisioner {
                         .create(d)
                         .map_err(io_err("create", d))?;
                 }
-                mount_overlay(&image.layers, &upper, &work, &rootfs)?;
+                if !mount_overlay(self.api, &image.layers, &upper, &work, &rootfs)? {
+                    tracing::warn!(
+                        layers = image.layers.len(),
+                        "the image's layers do not fit in one page of overlay options on this kernel: using the copy backend"
+                    );
+                    store::write_atomic(&dir.join("backend"), Backend::Copy.as_str().as_bytes())?;
+                    for layer in &image.layers {
+                        copy::apply_layer(layer, &rootfs)?;
+                    }
+                }
             }
         }
         Ok(rootfs)
@@ -254,7 +275,18 @@ fn fsconfig(
     }
 }
 
-fn mount_overlay(layers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
+/// Mounts overlayfs over `layers` (lowest first) on `target`; `false` when
+/// only `mount(2)` can be used and the layers do not fit in its options.
+fn mount_overlay(
+    api: MountApi,
+    layers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> Result<bool> {
+    if api == MountApi::Legacy {
+        return mount_overlay_legacy(layers, upper, work, target);
+    }
     let merr = |action: &str, e: io::Error| Error::Mount {
         action: action.to_string(),
         path: target.to_path_buf(),
@@ -321,7 +353,52 @@ fn mount_overlay(layers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -
             io::Error::last_os_error(),
         ));
     }
-    Ok(())
+    Ok(true)
+}
+
+/// The most `mount(2)` copies of its options: one page.
+const OPTIONS_MAX: usize = 4096;
+
+/// `lowerdir=<top>:…:<lowest>,upperdir=…,workdir=…`.
+fn overlay_options(lower_top_first: &[String], upper: &Path, work: &Path) -> String {
+    format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower_top_first.join(":"),
+        upper.display(),
+        work.display()
+    )
+}
+
+/// How the classic path names the layers.
+#[derive(Debug, PartialEq, Eq)]
+enum LegacyNames {
+    /// Their paths: the options fit in a page.
+    Paths(String),
+    /// `/proc/self/fd/N` of a descriptor per layer.
+    Descriptors,
+    /// Not even so: the copy backend.
+    TooMany,
+}
+
+/// The choice for `layers`, given the widest descriptor number the
+/// descriptor form may need (`fd_digits`).
+fn legacy_names(layers: &[PathBuf], upper: &Path, work: &Path, fd_digits: usize) -> LegacyNames {
+    let paths: Vec<String> = layers
+        .iter()
+        .rev()
+        .map(|l| l.display().to_string())
+        .collect();
+    let options = overlay_options(&paths, upper, work);
+    if options.len() < OPTIONS_MAX {
+        return LegacyNames::Paths(options);
+    }
+    let widest = format!("/proc/self/fd/{}", "9".repeat(fd_digits));
+    let fds = vec![widest; layers.len()];
+    if overlay_options(&fds, upper, work).len() < OPTIONS_MAX {
+        LegacyNames::Descriptors
+    } else {
+        LegacyNames::TooMany
+    }
 }
 
 fn mount_overlay_legacy(
@@ -329,31 +406,40 @@ fn mount_overlay_legacy(
     upper: &Path,
     work: &Path,
     target: &Path,
-) -> Result<()> {
-    let lower: Vec<String> = layers
-        .iter()
-        .rev()
-        .map(|l| l.display().to_string())
-        .collect();
-    let data = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lower.join(":"),
-        upper.display(),
-        work.display()
-    );
-    if data.len() >= 4096 {
-        return Err(Error::Mount {
-            action: format!(
-                "mount {} layers (this kernel has no overlay lowerdir+, and the options exceed a page) on",
-                layers.len()
-            ),
-            path: target.to_path_buf(),
-            source: io::Error::from_raw_os_error(libc::E2BIG),
-        });
-    }
+) -> Result<bool> {
+    let merr = |action: &str, e: io::Error| Error::Mount {
+        action: action.to_string(),
+        path: target.to_path_buf(),
+        source: e,
+    };
+    // Descriptors are numbered upwards from the lowest free one; this
+    // process has far fewer than 10^6 open.
+    let mut held = Vec::new();
+    let options = match legacy_names(layers, upper, work, 6) {
+        LegacyNames::Paths(options) => options,
+        LegacyNames::TooMany => return Ok(false),
+        LegacyNames::Descriptors => {
+            for layer in layers.iter().rev() {
+                held.push(
+                    crate::fsops::open_dir(layer)
+                        .map_err(|e| merr("open an overlay layer for", e))?,
+                );
+            }
+            let names: Vec<String> = held
+                .iter()
+                .map(|fd| format!("/proc/self/fd/{}", fd.as_raw_fd()))
+                .collect();
+            let options = overlay_options(&names, upper, work);
+            if options.len() >= OPTIONS_MAX {
+                return Ok(false);
+            }
+            options
+        }
+    };
     let t = cpath(target)?;
-    let d = CString::new(data).map_err(|_| Error::malformed("overlay options", "NUL"))?;
-    // SAFETY: mount(2) with NUL-terminated strings.
+    let d = CString::new(options).map_err(|_| Error::malformed("overlay options", "NUL"))?;
+    // SAFETY: mount(2) with NUL-terminated strings; the descriptors the
+    // options name stay open until it returns.
     let ret = unsafe {
         libc::mount(
             c"overlay".as_ptr(),
@@ -364,11 +450,57 @@ fn mount_overlay_legacy(
         )
     };
     if ret < 0 {
-        return Err(Error::Mount {
-            action: "mount overlay on".into(),
-            path: target.to_path_buf(),
-            source: io::Error::last_os_error(),
-        });
+        return Err(merr("mount overlay on", io::Error::last_os_error()));
     }
-    Ok(())
+    drop(held);
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layers(n: usize, name_len: usize) -> Vec<PathBuf> {
+        (0..n)
+            .map(|i| PathBuf::from(format!("/s/{i:0name_len$}/rootfs")))
+            .collect()
+    }
+
+    #[test]
+    fn the_classic_path_names_layers_by_path_then_descriptor_then_gives_up() {
+        let (upper, work) = (Path::new("/p/c/upper"), Path::new("/p/c/work"));
+        // A few layers: their paths, top first.
+        match legacy_names(&layers(3, 4), upper, work, 6) {
+            LegacyNames::Paths(o) => assert_eq!(
+                o,
+                "lowerdir=/s/0002/rootfs:/s/0001/rootfs:/s/0000/rootfs,upperdir=/p/c/upper,workdir=/p/c/work"
+            ),
+            other => panic!("{other:?}"),
+        }
+        // Store paths are ~100 bytes: 60 layers overflow a page, but their
+        // descriptors' names fit.
+        assert_eq!(
+            legacy_names(&layers(60, 90), upper, work, 6),
+            LegacyNames::Descriptors
+        );
+        // Exactly at the limit: a page holds 4095 bytes and the NUL.
+        let fixed = overlay_options(&[], upper, work).len();
+        let per = "/s/0000/rootfs".len() + 1;
+        let n = (OPTIONS_MAX - 1 - fixed + 1) / per;
+        assert!(matches!(
+            legacy_names(&layers(n, 4), upper, work, 6),
+            LegacyNames::Paths(o) if o.len() < OPTIONS_MAX
+        ));
+        // One more: short paths overflow, and descriptor names are no
+        // shorter than these paths.
+        assert_eq!(
+            legacy_names(&layers(n + 1, 4), upper, work, 6),
+            LegacyNames::TooMany
+        );
+        // More than a page of descriptor names: the copy backend.
+        assert_eq!(
+            legacy_names(&layers(250, 90), upper, work, 6),
+            LegacyNames::TooMany
+        );
+    }
 }

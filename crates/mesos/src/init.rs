@@ -36,7 +36,7 @@ use phobos_core::store::{ContainerDir, LAUNCH_INFO_FILE, STATUS_FILE};
 use serde::{Deserialize, Serialize};
 
 use crate::launch_info::{LaunchInfo, Namespace, ResolvedUser};
-use crate::launcher::{INIT_DIR_ENV, INIT_JOIN_ENV, INIT_SYNC_FD};
+use crate::launcher::{INIT_DIR_ENV, INIT_JOIN_ENV, INIT_SYNC_FD, INIT_TTY_FD};
 
 /// What init writes to `status` when the command ends.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -140,13 +140,22 @@ fn run() -> Result<i32, String> {
     // while the command runs must not cost the command's exit status.
     let slot = StatusSlot::reserve(&pinned_dir);
 
-    setup_namespaces(&info)?;
     // Descriptors for what init watches on the host, kept open across the
-    // pivot (their /proc/self/fd names replace the paths).
-    let _pinned = match info.rootfs {
-        Some(_) => pin_watched_paths(&mut info)?,
-        None => Vec::new(),
+    // pivot or the parent's mount namespace (their /proc/self/fd names
+    // replace the paths).
+    let joins_mount = info
+        .join_parent
+        .as_ref()
+        .is_some_and(|j| j.namespaces.contains(&Namespace::Mount));
+    let _pinned = if info.rootfs.is_some() || joins_mount {
+        pin_watched_paths(&mut info)?
+    } else {
+        Vec::new()
     };
+    if let Some(parent) = &info.join_parent {
+        join_parent(parent)?;
+    }
+    setup_namespaces(&info)?;
 
     wait_for_release()?;
     if let Some(plan) = &info.rootfs {
@@ -293,13 +302,50 @@ fn wait_for_release() -> Result<(), String> {
 fn run_command(
     info: &LaunchInfo,
 ) -> Result<(WaitStatus, Option<crate::isolator::Limitation>), String> {
-    let exec = prepare_exec(info)?;
+    let mut exec = prepare_exec(info)?;
     let mask = SigSet::all();
     let mut signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC)
         .map_err(|e| format!("failed to create a signalfd: {e}"))?;
+    let slave = match &info.tty {
+        Some(tty) => Some(open_terminal(tty, info.user.as_ref())?),
+        None => None,
+    };
+    exec.tty = slave.as_ref().map(AsRawFd::as_raw_fd);
     let child = spawn_command(&exec)?;
+    // The command holds the terminal now; init must not keep it open, or
+    // the terminal would not hang up when the command's side is done.
+    drop(slave);
     let mut watches = crate::init_watch::Watches::new(info);
     Ok(supervise(child, &mut signals, &mut watches))
+}
+
+/// Allocates the command's terminal, in the mount namespace and root the
+/// command will see (a container with its own root filesystem has its
+/// private devpts at /dev/pts by now), sets its size, gives the slave to
+/// the command's user, and sends the master to the launcher on
+/// [`INIT_TTY_FD`]. Returns the slave.
+fn open_terminal(
+    tty: &crate::launch_info::TtyLaunch,
+    user: Option<&ResolvedUser>,
+) -> Result<OwnedFd, String> {
+    use std::os::fd::AsFd;
+    // SAFETY: the launcher put the socket at INIT_TTY_FD for a command
+    // with a terminal, and nothing else here owns that number.
+    let channel = unsafe { OwnedFd::from_raw_fd(INIT_TTY_FD) };
+    let ptmx = match tty.private_devpts {
+        true => phobos_tty::pty::PRIVATE_PTMX,
+        false => phobos_tty::pty::HOST_PTMX,
+    };
+    let pair = phobos_tty::pty::open_pair(Path::new(ptmx)).map_err(|e| e.to_string())?;
+    phobos_tty::pty::set_window(pair.master.as_fd(), tty.size)
+        .map_err(|e| format!("failed to set the terminal's size: {e}"))?;
+    if let Some(user) = user {
+        nix::unistd::fchown(&pair.slave, Some(user.uid.into()), None)
+            .map_err(|e| format!("failed to give the terminal to uid {}: {e}", user.uid))?;
+    }
+    phobos_tty::pty::send_fd(channel.as_fd(), pair.master.as_fd())
+        .map_err(|e| format!("failed to hand the terminal to its switchboard: {e}"))?;
+    Ok(pair.slave)
 }
 
 /// `phobos exec`: what to join, from [`INIT_JOIN_ENV`] ("<init pid>
@@ -348,6 +394,47 @@ impl Join {
         }
         Ok(())
     }
+}
+
+/// A nested container's init joins its parent's namespaces (see
+/// `crate::nested`): each opened as `/proc/<parent init>/ns/<name>` while
+/// `/proc` still is the host's, the parent's init lock then proving the
+/// pid was still the parent's init, and entered with setns(2), the mount
+/// namespace last (it changes the root); a joined mount namespace is
+/// unshared again so the child's mounts stay its own.
+fn join_parent(parent: &crate::launch_info::ParentJoin) -> Result<(), String> {
+    let mut opened = Vec::new();
+    for ns in &parent.namespaces {
+        let path = format!("/proc/{}/ns/{}", parent.pid, ns.proc_name());
+        let fd = nix::fcntl::open(
+            path.as_str(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| format!("failed to open the parent's namespace {path}: {e}"))?;
+        opened.push((*ns, fd));
+    }
+    let parent_dir = container_dir(&parent.runtime_dir)?;
+    if !parent_dir.init_alive().map_err(|e| e.to_string())? {
+        return Err("the parent container's init is gone; it is not running".into());
+    }
+    opened.sort_by_key(|(ns, _)| *ns == Namespace::Mount);
+    for (ns, fd) in &opened {
+        // SAFETY: setns(2) with a namespace descriptor we own and its
+        // type; init is single-threaded, as joining a mount namespace needs.
+        if unsafe { libc::setns(fd.as_raw_fd(), ns.clone_flag()) } != 0 {
+            return Err(format!(
+                "failed to join the parent's {} namespace: {}",
+                ns.proc_name(),
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    if opened.iter().any(|(ns, _)| *ns == Namespace::Mount) {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+            .map_err(|e| format!("failed to unshare a mount namespace of its own: {e}"))?;
+    }
+    Ok(())
 }
 
 /// The rest of `phobos exec`'s helper: wait for the launcher, run the
@@ -511,12 +598,16 @@ struct Exec {
     display: String,
     /// Limits, capabilities, no_new_privs and seccomp, ready to apply.
     security: crate::security::Prepared,
+    /// The terminal's slave: the command's stdin, stdout, stderr and
+    /// controlling terminal, in a session of its own.
+    tty: Option<libc::c_int>,
 }
 
 /// Where the command's process failed before its `execve` took over, written
 /// by it into init's memory (it shares it) and read by init once it is gone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ExecStep {
+    Terminal,
     SetGroups,
     SetGid,
     SetUid,
@@ -528,6 +619,7 @@ enum ExecStep {
 impl ExecStep {
     fn what(self) -> &'static str {
         match self {
+            Self::Terminal => "set up the terminal of",
             Self::SetGroups => "set supplementary groups for",
             Self::SetGid => "switch group for",
             Self::SetUid => "switch user for",
@@ -585,6 +677,7 @@ fn prepare_exec(info: &LaunchInfo) -> Result<Exec, String> {
             &info.hardening,
             info.user.as_ref().map(|u| u.uid),
         )?,
+        tty: None,
     })
 }
 
@@ -683,6 +776,18 @@ extern "C" fn command_main(arg: *mut libc::c_void) -> libc::c_int {
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        if let Some(slave) = exec.tty {
+            // A session of its own, with the terminal as its controlling
+            // terminal (Mesos: setsid + TIOCSCTTY in the launch helper).
+            if libc::setsid() < 0
+                || libc::ioctl(slave, libc::TIOCSCTTY, 0) != 0
+                || libc::dup2(slave, 0) < 0
+                || libc::dup2(slave, 1) < 0
+                || libc::dup2(slave, 2) < 0
+            {
+                fail(args, ExecStep::Terminal);
+            }
+        }
         if let Err(step) = exec.security.before_user() {
             fail(args, ExecStep::Harden(step));
         }

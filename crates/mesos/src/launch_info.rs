@@ -27,6 +27,31 @@ impl Namespace {
             Self::Net => libc::CLONE_NEWNET,
         }
     }
+
+    /// Its name under `/proc/<pid>/ns/`.
+    pub fn proc_name(self) -> &'static str {
+        match self {
+            Self::Mount => "mnt",
+            Self::Pid => "pid",
+            Self::Ipc => "ipc",
+            Self::Uts => "uts",
+            Self::Net => "net",
+        }
+    }
+}
+
+/// A nested container's parent, whose namespaces init joins with setns(2)
+/// before anything else (Mesos §3.9: network and UTS always; pid and ipc
+/// when shared; mount when the child has no root filesystem of its own,
+/// after which init unshares a mount namespace of its own again).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParentJoin {
+    /// The parent's init on the host (checked to still be it through the
+    /// parent's init lock after its namespaces are opened).
+    pub pid: i32,
+    /// The parent's runtime directory (its init lock).
+    pub runtime_dir: PathBuf,
+    pub namespaces: Vec<Namespace>,
 }
 
 /// A resolved user to switch to before exec.
@@ -145,6 +170,24 @@ pub struct LaunchInfo {
     /// What the command is confined by (`crate::security`).
     #[serde(default, skip_serializing_if = "phobos_core::Hardening::is_empty")]
     pub hardening: phobos_core::Hardening,
+    /// A nested container's parent namespaces to join.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join_parent: Option<ParentJoin>,
+    /// Give the command a terminal of its own; init sends its master to the
+    /// launcher on [`crate::launcher::INIT_TTY_FD`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tty: Option<TtyLaunch>,
+}
+
+/// The command's terminal, as init allocates it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TtyLaunch {
+    /// Its window size at start.
+    pub size: phobos_core::WindowSize,
+    /// Allocate from the container's private devpts (`/dev/pts/ptmx`, a
+    /// container with its own root filesystem) rather than the host's
+    /// `/dev/ptmx`.
+    pub private_devpts: bool,
 }
 
 /// A container's own root filesystem and what init mounts into it
@@ -160,6 +203,9 @@ pub struct RootfsPlan {
     /// Device nodes made after the standard ones (`--device`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<phobos_core::DeviceNode>,
+    /// The mount interface init uses (the classic one on Linux < 5.12).
+    #[serde(default)]
+    pub mount_api: phobos_core::mount_api::MountApi,
 }
 
 /// Where a bind mount's source is.
@@ -223,6 +269,20 @@ impl LaunchInfo {
 
     pub fn has(&self, ns: Namespace) -> bool {
         self.namespaces.contains(&ns)
+    }
+
+    /// The namespaces init ends up in that are not the host's: its own and
+    /// those it joined (what `phobos exec` must enter). A shared pid
+    /// namespace is only its children's, not init's own, so it is left out.
+    pub fn entered_namespaces(&self) -> Vec<Namespace> {
+        let mut all = self.namespaces.clone();
+        let joined = self.join_parent.iter().flat_map(|j| &j.namespaces);
+        for ns in joined {
+            if *ns != Namespace::Pid && !all.contains(ns) {
+                all.push(*ns);
+            }
+        }
+        all
     }
 }
 

@@ -11,6 +11,7 @@ pub mod isolator;
 pub mod launch_checks;
 pub mod launch_info;
 pub mod launcher;
+mod nested;
 pub mod provision;
 pub mod rootfs;
 pub mod security;

@@ -40,6 +40,10 @@ pub struct Door {
     mesos: MesosContainerizer,
     docker: DockerContainerizer,
     ids: IdRegistry,
+    /// The phobos binary (init, the switchboard).
+    exe: PathBuf,
+    /// The Mesos containerizer's image provisioner, for pull progress.
+    images: Option<Arc<crate::images::ImageProvisioner>>,
 }
 
 /// A launched container, as the launching face can attach to it.
@@ -52,6 +56,8 @@ pub enum Launched {
         pid: i32,
         pidfd: Option<OwnedFd>,
         sandbox: PathBuf,
+        /// With a terminal: where its switchboard takes clients.
+        tty: Option<PathBuf>,
     },
     /// A container of an engine: follow it with [`Door::follow_engine`].
     Engine { sandbox: PathBuf },
@@ -188,10 +194,17 @@ impl Door {
             .with_stop_point(settings.stop_at().map(|p| StopPoint(p.to_owned())));
         // Images for Mesos containers; a store that cannot be opened only
         // matters to a launch or teardown that needs it.
-        match crate::images::ImageProvisioner::new(&settings) {
-            Ok(p) => mesos = mesos.with_provisioner(Arc::new(p)),
-            Err(e) => tracing::debug!(error = %e, "no image provisioner"),
-        }
+        let images = match crate::images::ImageProvisioner::new(&settings) {
+            Ok(p) => {
+                let p = Arc::new(p);
+                mesos = mesos.with_provisioner(p.clone());
+                Some(p)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "no image provisioner");
+                None
+            }
+        };
         let docker = DockerContainerizer::new(settings.runtime_dir(), settings.docker_settings());
         let ids = IdRegistry::new(settings.runtime_dir());
         Ok(Self {
@@ -199,7 +212,17 @@ impl Door {
             mesos,
             docker,
             ids,
+            exe,
+            images,
         })
+    }
+
+    /// Reports the image pulls of later Mesos launches (`run --image` of
+    /// an image the store lacks) to `progress` instead of log lines.
+    pub fn show_image_pulls(&self, progress: Arc<dyn phobos_image::Progress + Send>) {
+        if let Some(images) = &self.images {
+            images.set_progress(progress);
+        }
     }
 
     pub fn settings(&self) -> &Settings {
@@ -208,7 +231,10 @@ impl Door {
 
     /// Host facts for the planner.
     pub fn host(&self) -> impl Host + '_ {
-        RealHost(&self.mesos)
+        RealHost {
+            mesos: &self.mesos,
+            docker: &self.docker,
+        }
     }
 
     /// Whether any containerizer holds a record of `id`.
@@ -219,6 +245,11 @@ impl Door {
     /// Launches `request` and returns once it runs. The ID is reserved
     /// first; a launch that loses the reservation changes nothing.
     /// `progress` sees image pulls.
+    ///
+    /// A nested container (a request with a parent) needs no reservation:
+    /// only the Mesos containerizer has nested containers, and its record
+    /// is created atomically inside its parent's (`renameat2(2)`
+    /// `RENAME_NOREPLACE`), under the parent's operation lock.
     pub fn launch(
         &self,
         request: &LaunchRequest,
@@ -226,6 +257,17 @@ impl Door {
         progress: impl FnMut(&PullProgress) + Send,
     ) -> Result<Launched> {
         let id = request.id();
+        if id.is_nested() {
+            let Target::Mesos(_) = &request.target else {
+                return Err(crate::plan::PlanError::NotForDocker("nesting").into());
+            };
+            let config = request.config(phobos_core::time::now_secs());
+            return self
+                .mesos
+                .launch(&config, stdin)
+                .map_err(RuntimeError::from)
+                .and_then(|l| self.with_switchboard(l, &config));
+        }
         let key = IdRegistry::key(id);
         let reservation = self
             .ids
@@ -239,13 +281,8 @@ impl Door {
             Target::Mesos(_) => self
                 .mesos
                 .launch(&config, stdin)
-                .map(|l| Launched::Process {
-                    dir: l.dir,
-                    pid: l.pid,
-                    pidfd: l.pidfd,
-                    sandbox: config.sandbox.clone(),
-                })
-                .map_err(RuntimeError::from),
+                .map_err(RuntimeError::from)
+                .and_then(|l| self.with_switchboard(l, &config)),
             Target::Docker(docker) => {
                 match block_on(self.docker.launch(&config, docker, progress)) {
                     Ok(Ok(_)) => Ok(Launched::Engine {
@@ -262,6 +299,63 @@ impl Door {
             reservation.keep();
         }
         launched
+    }
+
+    /// Starts the switchboard of a container launched with a terminal;
+    /// a container whose terminal nobody could hold is destroyed.
+    fn with_switchboard(
+        &self,
+        l: phobos_mesos::Launched,
+        config: &phobos_core::ContainerConfig,
+    ) -> Result<Launched> {
+        let tty = match (l.tty, config.tty) {
+            (Some(channel), Some(info)) => {
+                let started = match &l.pidfd {
+                    Some(fd) => fd.try_clone(),
+                    None => crate::sys::pidfd_open(l.pid),
+                }
+                .map_err(|source| crate::tty::SwitchboardError::Spawn {
+                    exe: self.exe.clone(),
+                    source,
+                })
+                .and_then(|pidfd| {
+                    crate::tty::start(
+                        &self.exe,
+                        &l.dir,
+                        &config.sandbox,
+                        channel,
+                        pidfd,
+                        info.wait_for_client,
+                    )
+                });
+                match started {
+                    Ok(path) => Some(path),
+                    Err(e) => {
+                        if let Err(d) = self.mesos.destroy(&config.id) {
+                            tracing::error!(container = %config.id, error = %d, "destroying a container without its terminal");
+                        }
+                        return Err(e.into());
+                    }
+                }
+            }
+            _ => None,
+        };
+        Ok(Launched::Process {
+            dir: l.dir,
+            pid: l.pid,
+            pidfd: l.pidfd,
+            sandbox: config.sandbox.clone(),
+            tty,
+        })
+    }
+
+    /// Where the switchboard of container `id`'s terminal takes clients
+    /// (`phobos attach`, the agent's ATTACH_CONTAINER_INPUT/OUTPUT);
+    /// `None` when it has no terminal or it ended.
+    pub fn switchboard(&self, id: &ContainerId) -> Option<PathBuf> {
+        let dir = self.mesos.store().open(id)?;
+        let path = crate::tty::socket_path(&dir);
+        path.exists().then_some(path)
     }
 
     /// A foreground Mesos launch's end: reaps init (this process's child)

@@ -37,6 +37,8 @@ pub enum RuntimeError {
     /// hands (see `phobos_core::safe_fs::check_private_dir`).
     #[error(transparent)]
     NotPrivate(phobos_core::SafeFsError),
+    #[error(transparent)]
+    Switchboard(#[from] crate::tty::SwitchboardError),
     #[error("failed to start the async runtime for the Docker engine client: {0}")]
     Async(std::io::Error),
 }
@@ -46,7 +48,8 @@ impl RuntimeError {
     /// anything changed on disk.
     pub fn is_usage(&self) -> bool {
         match self {
-            Self::AlreadyExists(_) | Self::Plan(_) => true,
+            Self::Plan(e) => e.is_usage(),
+            Self::AlreadyExists(_) => true,
             Self::Reserve(e) => matches!(e, ReserveError::Taken(_)),
             Self::Mesos(e) => mesos_usage(e),
             Self::Docker(e) => docker_usage(e),

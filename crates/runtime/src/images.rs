@@ -1,11 +1,12 @@
 //! The image provisioner the door hands the Mesos containerizer: the
 //! image store and overlay/copy provisioner of `phobos-image`, pulling an
 //! image the store lacks from its registry first (Mesos's provisioner
-//! with the Docker store, reference images §1). A pull is reported as log
-//! lines.
+//! with the Docker store, reference images §1). A pull is reported to the
+//! face's [`Progress`] when it set one ([`crate::Door::show_image_pulls`]),
+//! as log lines otherwise.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use phobos_core::{BoxError, ContainerId};
 use phobos_image::{
@@ -17,13 +18,23 @@ use crate::settings::Settings;
 
 /// `phobos_mesos::Provisioner` over the image store, which is opened (and
 /// created) only when a container with an image needs it.
-#[derive(Debug)]
 pub struct ImageProvisioner {
     store_dir: PathBuf,
     backend: Backend,
     provisioner: OnceLock<Provisioner>,
     dir: PathBuf,
     pull: PullSettings,
+    progress: Mutex<Option<Arc<dyn Progress + Send>>>,
+}
+
+impl std::fmt::Debug for ImageProvisioner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageProvisioner")
+            .field("store_dir", &self.store_dir)
+            .field("backend", &self.backend)
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ImageProvisioner {
@@ -48,7 +59,15 @@ impl ImageProvisioner {
             provisioner: OnceLock::new(),
             dir,
             pull,
+            progress: Mutex::new(None),
         })
+    }
+
+    /// Where the pulls of later launches are reported.
+    pub fn set_progress(&self, progress: Arc<dyn Progress + Send>) {
+        if let Ok(mut slot) = self.progress.lock() {
+            *slot = Some(progress);
+        }
     }
 
     fn provisioner(&self) -> Result<&Provisioner, BoxError> {
@@ -56,9 +75,12 @@ impl ImageProvisioner {
             return Ok(p);
         }
         let store = Store::open(&self.store_dir)?;
-        Ok(self
-            .provisioner
-            .get_or_init(|| Provisioner::new(store, self.dir.clone(), self.backend)))
+        // The kernel's lack of the new mount API is noted once per
+        // launch, where init's mounts are planned.
+        let (api, _) = phobos_core::mount_api::current();
+        Ok(self.provisioner.get_or_init(|| {
+            Provisioner::new(store, self.dir.clone(), self.backend).with_mount_api(api)
+        }))
     }
 }
 
@@ -82,7 +104,13 @@ impl phobos_mesos::Provisioner for ImageProvisioner {
             Some(image) => image,
             None => {
                 tracing::info!(image = %reference, "pulling (not in the store)");
-                phobos_image::pull(store, &reference, &self.pull, &LogProgress)?
+                let shown = self.progress.lock().ok().and_then(|p| p.clone());
+                match shown {
+                    Some(progress) => {
+                        phobos_image::pull(store, &reference, &self.pull, progress.as_ref())?
+                    }
+                    None => phobos_image::pull(store, &reference, &self.pull, &LogProgress)?,
+                }
             }
         };
         let rootfs = provisioner.provision(id, &image)?;

@@ -22,13 +22,14 @@ pub mod plan;
 pub mod reserve;
 pub mod security;
 pub mod settings;
+pub mod tty;
 
 pub use door::{Door, Launched, Logs, Recovery, Summary};
 pub use error::RuntimeError;
 pub use phobos_core::{ContainerNetwork, NetworkInfo, PortMapping, Volume, VolumeSource};
 pub use plan::{
-    ContainerSpec, FetchUri, Host, LaunchIntent, LaunchRequest, MesosPart, Plan, PlanError,
-    Planner, Target,
+    ContainerSpec, FetchUri, Host, LaunchIntent, LaunchRequest, MesosPart, ParentFacts, Plan,
+    PlanError, Planner, Target,
 };
 pub use reserve::{IdRegistry, ReserveError};
 pub use security::{SecurityError, SecurityIntent};
@@ -55,6 +56,19 @@ pub mod sys {
 /// What `exec` takes and gives.
 pub mod exec {
     pub use phobos_mesos::{ExecProcess, ExecRequest, ExecStdio};
+}
+
+/// Pseudo-terminals and the I/O switchboard's client, for faces that
+/// attach to a container's terminal.
+pub mod terminal {
+    pub use phobos_tty::*;
+}
+
+/// The switchboard process's entry point (`phobos switchboard`, started
+/// by the door for a container with a terminal), for the binary to
+/// dispatch.
+pub fn switchboard_main() -> i32 {
+    tty::switchboard_main()
 }
 
 /// The container init helper's entry point (the `phobos init` the Mesos

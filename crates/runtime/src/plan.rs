@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use phobos_core::{
     CommandSpec, ContainerConfig, ContainerId, ContainerImage, ContainerNetwork, IsolatorFlags,
-    LauncherKind, NetworkInfo, PortMapping, Resources, Volume,
+    LauncherKind, Nesting, NetworkInfo, PortMapping, Resources, Volume,
 };
 use phobos_docker::{DockerCommand, DockerContainerizer, DockerLaunch};
 
@@ -66,10 +66,15 @@ pub struct LaunchIntent {
     pub publish: Vec<PortMapping>,
     /// URIs to fetch into the sandbox (issue 13).
     pub fetch: Vec<FetchUri>,
-    /// The parent of a nested container (issue 12).
+    /// The parent of a nested container (its full ID); [`Self::id`] is
+    /// then the child's own ID under it.
     pub parent: Option<ContainerId>,
+    /// What a nested container shares with its parent.
+    pub nesting: Nesting,
     /// Capabilities, no_new_privs, rlimits, seccomp (issue 11).
     pub security: crate::security::SecurityIntent,
+    /// A terminal for the command, held by a switchboard (issue 12).
+    pub tty: Option<phobos_core::TtyInfo>,
 }
 
 /// What both containerizers read: the container as asked, with every
@@ -95,7 +100,13 @@ pub struct ContainerSpec {
     pub fetch: Vec<FetchUri>,
     /// `fetcher_stall_timeout`, from the settings.
     pub fetcher_stall_timeout_secs: Option<u64>,
+    /// The parent of a nested container (`id` is then `parent.child`).
     pub parent: Option<ContainerId>,
+    pub tty: Option<phobos_core::TtyInfo>,
+    pub nesting: Option<Nesting>,
+    /// Where the sandbox appears in a Mesos container's own root
+    /// filesystem (`sandbox_directory`); `None` on the host's.
+    pub sandbox_directory: Option<PathBuf>,
 }
 
 /// The Mesos containerizer's own part of a launch.
@@ -113,7 +124,7 @@ pub struct MesosPart {
 /// Which containerizer launches, with its own part.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Target {
-    Mesos(MesosPart),
+    Mesos(Box<MesosPart>),
     Docker(Box<DockerLaunch>),
 }
 
@@ -162,8 +173,6 @@ pub enum PlanError {
     Docker(#[from] phobos_docker::TranslateError),
     #[error(transparent)]
     Network(#[from] phobos_net::NetError),
-    #[error("{what} {value:?}: not supported by the Mesos containerizer yet")]
-    NotYet { what: &'static str, value: String },
     #[error(transparent)]
     Image(#[from] phobos_image::Error),
     #[error("a root filesystem directory ({0:?}) and an image are exclusive")]
@@ -176,6 +185,37 @@ pub enum PlanError {
     RootfsNeedsFilesystemLinux(String),
     #[error(transparent)]
     Security(#[from] crate::security::SecurityError),
+    /// `--parent` names no container (a runtime failure, not a usage
+    /// error: it may have just been removed).
+    #[error("parent container '{0}' does not exist")]
+    UnknownParent(ContainerId),
+    #[error(
+        "container '{0}' is a Docker container: only Mesos containers can have nested containers"
+    )]
+    DockerParent(ContainerId),
+    #[error("invalid nested container id: {0}")]
+    NestedId(#[from] phobos_core::InvalidContainerId),
+    #[error("{0} does not apply to a nested container: {1}")]
+    NotForNested(&'static str, &'static str),
+    #[error("{0} applies only to a nested container (use --parent)")]
+    OnlyForNested(&'static str),
+}
+
+impl PlanError {
+    /// Whether this is bad input (exit 2, nothing changed); a parent that
+    /// does not exist is a runtime failure (it may have just gone).
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, Self::UnknownParent(_))
+    }
+}
+
+/// What the planner needs to know about a nested container's parent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParentFacts {
+    /// The parent's sandbox on the host.
+    pub sandbox: PathBuf,
+    /// It runs in an engine (Docker): it cannot have nested containers.
+    pub docker: bool,
 }
 
 /// Host facts the default isolation depends on (the cgroup hierarchies
@@ -189,19 +229,43 @@ pub trait Host {
     fn has_v1_devices(&self) -> bool {
         true
     }
+
+    /// The parent a nested container is asked under; `None` when unknown.
+    fn parent(&self, _id: &ContainerId) -> Option<ParentFacts> {
+        None
+    }
 }
 
-/// This machine, through the Mesos containerizer's view of its cgroups.
-pub struct RealHost<'a>(pub &'a phobos_mesos::MesosContainerizer);
+/// This machine, through the Mesos containerizer's view of its cgroups
+/// and the records of both containerizers.
+pub struct RealHost<'a> {
+    pub mesos: &'a phobos_mesos::MesosContainerizer,
+    pub docker: &'a DockerContainerizer,
+}
 
 impl Host for RealHost<'_> {
+    fn parent(&self, id: &ContainerId) -> Option<ParentFacts> {
+        if self.docker.owns(id) {
+            return Some(ParentFacts {
+                sandbox: PathBuf::new(),
+                docker: true,
+            });
+        }
+        let dir = self.mesos.store().open(id)?;
+        let config: ContainerConfig = dir.read_json(phobos_core::store::CONFIG_FILE).ok()??;
+        Some(ParentFacts {
+            sandbox: config.sandbox,
+            docker: false,
+        })
+    }
+
     fn default_isolation(&self, launcher: LauncherKind) -> Vec<String> {
-        phobos_mesos::isolator::default_isolation_with(launcher, self.0.hierarchies())
+        phobos_mesos::isolator::default_isolation_with(launcher, self.mesos.hierarchies())
     }
 
     fn has_v1_devices(&self) -> bool {
         // A v1 devices controller, or cgroup2 for a device eBPF program.
-        self.0.hierarchies().is_some_and(|h| {
+        self.mesos.hierarchies().is_some_and(|h| {
             h.locate(phobos_cgroups::Controller::Devices).is_some() || h.unified_mount().is_some()
         })
     }
@@ -261,13 +325,22 @@ impl<'a> Planner<'a> {
         for (key, value) in &intent.env {
             phobos_core::input::validate_env(key, value)?;
         }
-        let id = intent.id.clone().unwrap_or_else(ContainerId::random);
-        let sandbox = intent.sandbox.clone().unwrap_or_else(|| {
-            self.settings
-                .work_dir()
-                .join("containers")
-                .join(id.as_str())
-        });
+        let (id, sandbox) = match &intent.parent {
+            Some(parent) => self.nested_id(&intent, parent)?,
+            None => {
+                if intent.nesting != Nesting::default() {
+                    return Err(PlanError::OnlyForNested("sharing with a parent"));
+                }
+                let id = intent.id.clone().unwrap_or_else(ContainerId::random);
+                let sandbox = intent.sandbox.clone().unwrap_or_else(|| {
+                    self.settings
+                        .work_dir()
+                        .join("containers")
+                        .join(id.as_str())
+                });
+                (id, sandbox)
+            }
+        };
         let isolator_flags = self.settings.isolator_flags(&intent.flags);
         let mut warnings = Vec::new();
         let mut network = ContainerNetwork::Host;
@@ -275,8 +348,17 @@ impl<'a> Planner<'a> {
             Some(docker) => Target::Docker(Box::new(self.docker_part(&intent, docker)?)),
             None => {
                 network = self.network(&intent, &isolator_flags)?;
-                Target::Mesos(self.mesos_part(&intent, &network, &mut warnings)?)
+                Target::Mesos(Box::new(self.mesos_part(
+                    &intent,
+                    &network,
+                    &mut warnings,
+                )?))
             }
+        };
+        let own_root = intent.rootfs.is_some() || intent.rootfs_image.is_some();
+        let sandbox_directory = match &target {
+            Target::Mesos(_) if own_root => Some(self.settings.config().sandbox_directory.clone()),
+            _ => None,
         };
         let request = LaunchRequest {
             spec: ContainerSpec {
@@ -302,7 +384,10 @@ impl<'a> Planner<'a> {
                         .as_secs()
                         .max(1),
                 ),
+                nesting: intent.parent.as_ref().map(|_| intent.nesting),
                 parent: intent.parent,
+                tty: intent.tty,
+                sandbox_directory,
             },
             target,
         };
@@ -318,6 +403,46 @@ impl<'a> Planner<'a> {
             phobos_docker::create_request(&probe.spec(&config, docker), 0)?;
         }
         Ok(Plan { request, warnings })
+    }
+
+    /// A nested container's full ID and sandbox: its own ID (a valid
+    /// top-level ID, random when absent) under a known Mesos parent, the
+    /// sandbox `<parent sandbox>/containers/<child>` (Mesos §8.5).
+    fn nested_id(
+        &self,
+        intent: &LaunchIntent,
+        parent: &ContainerId,
+    ) -> Result<(ContainerId, PathBuf), PlanError> {
+        let leaf = match &intent.id {
+            Some(id) => ContainerId::new(id.as_str())?,
+            None => ContainerId::random(),
+        };
+        let id = parent.child(&leaf)?;
+        let facts = self
+            .host
+            .parent(parent)
+            .ok_or_else(|| PlanError::UnknownParent(parent.clone()))?;
+        if facts.docker {
+            return Err(PlanError::DockerParent(parent.clone()));
+        }
+        let why = "it lives in its parent's";
+        if intent.sandbox.is_some() {
+            return Err(PlanError::NotForNested("a sandbox directory", why));
+        }
+        if intent.hostname.is_some() {
+            return Err(PlanError::NotForNested(
+                "a hostname",
+                "it shares its parent's UTS namespace",
+            ));
+        }
+        if !intent.networks.is_empty() || !intent.publish.is_empty() {
+            return Err(PlanError::NotForNested(
+                "a network or published port",
+                "it shares its parent's network namespace",
+            ));
+        }
+        let sandbox = facts.sandbox.join("containers").join(leaf.as_str());
+        Ok((id, sandbox))
     }
 
     /// The network of a Mesos container: `host` unless networks are named;
@@ -375,10 +500,6 @@ impl<'a> Planner<'a> {
         if intent.command.is_none() && intent.rootfs_image.is_none() {
             return Err(PlanError::NoCommand);
         }
-        let not_yet = |what, value: Option<String>| match value {
-            Some(value) => Err(PlanError::NotYet { what, value }),
-            None => Ok(()),
-        };
         if let Some(image) = &intent.rootfs_image {
             phobos_image::Reference::parse(image)?;
             if let Some(dir) = &intent.rootfs {
@@ -396,30 +517,54 @@ impl<'a> Planner<'a> {
         for uri in &intent.fetch {
             phobos_fetch::UriExt::check(uri)?;
         }
-        not_yet(
-            "nested container under",
-            intent.parent.as_ref().map(ToString::to_string),
-        )?;
         let choice = self.settings.launcher(intent.launcher)?;
         warnings.extend(choice.warning);
         let launcher = choice.kind;
+        if intent.parent.is_some() && launcher != LauncherKind::Linux {
+            return Err(PlanError::NotForNested(
+                "the posix launcher",
+                "joining its parent's namespaces needs the linux launcher (root)",
+            ));
+        }
         let mut isolation = self.isolation(
             launcher,
             intent.isolation.as_deref(),
             intent.resources.disk.is_some(),
         )?;
-        // Mesos `LinuxInfo.share_pid_namespace` / `ipc_mode`: this
-        // container keeps the host's namespace, or gets its own.
-        if intent.security.share_pid_namespace {
-            isolation.retain(|n| n != "namespaces/pid");
-        }
-        match intent.security.share_ipc_namespace {
-            Some(true) => isolation.retain(|n| n != "namespaces/ipc"),
-            Some(false) if !isolation.iter().any(|n| n == "namespaces/ipc") => {
-                isolation.push("namespaces/ipc".to_owned());
-                isolation = phobos_mesos::isolator::resolve_isolation(&isolation, launcher)?;
+        if intent.parent.is_some() {
+            // The namespaces are the nesting's (own mount, pid and ipc
+            // unless shared; the parent's network and UTS); shared cgroups
+            // are the parent's isolators'.
+            let share_cgroups = intent.nesting.share_cgroups;
+            isolation.retain(|n| {
+                let decided_by_nesting = matches!(
+                    n.as_str(),
+                    "namespaces/pid" | "namespaces/ipc" | "namespaces/uts" | "network/cni"
+                );
+                let parents = share_cgroups && n.starts_with("cgroups/");
+                !(decided_by_nesting || parents)
+            });
+            if share_cgroups && !intent.resources.is_empty() {
+                warnings.push(
+                    "the container shares its parent's cgroups: its resources are accounted to the parent and not enforced on their own"
+                        .to_owned(),
+                );
             }
-            _ => {}
+        }
+        // Mesos `LinuxInfo.share_pid_namespace` / `ipc_mode` of a top-level
+        // container: it keeps the host's namespace, or gets its own.
+        if intent.parent.is_none() {
+            if intent.security.share_pid_namespace {
+                isolation.retain(|n| n != "namespaces/pid");
+            }
+            match intent.security.share_ipc_namespace {
+                Some(true) => isolation.retain(|n| n != "namespaces/ipc"),
+                Some(false) if !isolation.iter().any(|n| n == "namespaces/ipc") => {
+                    isolation.push("namespaces/ipc".to_owned());
+                    isolation = phobos_mesos::isolator::resolve_isolation(&isolation, launcher)?;
+                }
+                _ => {}
+            }
         }
         // Mesos adds `network/cni` when no network isolator is listed.
         if network.own_namespace() && !isolation.iter().any(|n| n == "network/cni") {
@@ -497,6 +642,7 @@ impl<'a> Planner<'a> {
             ),
             (!intent.fetch.is_empty(), "fetching URIs"),
             (intent.parent.is_some(), "nesting"),
+            (intent.tty.is_some(), "a terminal (-t)"),
         ];
         if let Some((_, what)) = mesos_only.iter().find(|(given, _)| *given) {
             return Err(PlanError::NotForDocker(what));
@@ -587,7 +733,7 @@ impl LaunchRequest {
                 // In the engine's request (`DockerLaunch::volumes`).
                 Target::Docker(_) => Vec::new(),
             },
-            sandbox_directory: None,
+            sandbox_directory: spec.sandbox_directory.clone(),
             fetch: match &self.target {
                 Target::Mesos(_) => spec.fetch.clone(),
                 Target::Docker(_) => Vec::new(),
@@ -598,6 +744,7 @@ impl LaunchRequest {
                 // The engine's network (`DockerLaunch::network`).
                 Target::Docker(_) => ContainerNetwork::Host,
             },
+            nesting: spec.nesting,
             image: match &self.target {
                 Target::Mesos(_) => spec.rootfs_image.clone().map(|reference| ContainerImage {
                     reference,
@@ -606,6 +753,10 @@ impl LaunchRequest {
                 Target::Docker(_) => None,
             },
             hardening,
+            tty: match &self.target {
+                Target::Mesos(_) => spec.tty,
+                Target::Docker(_) => None,
+            },
         }
     }
 }

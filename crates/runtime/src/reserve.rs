@@ -11,10 +11,10 @@
 //! killed, or its record was removed without releasing it) and is taken
 //! over by the next launch of that ID.
 //!
-//! Keys are the full ID path: a top-level ID as is, a nested one (coming)
-//! as `parent.child`, which no top-level ID can spell (`.` is not allowed
-//! in an ID), so nested and top-level containers share the namespace
-//! without colliding.
+//! Keys are top-level IDs. A nested container (`parent.child`, which may
+//! be longer than a file name can be) is not reserved here: only the Mesos
+//! containerizer has nested containers, and it creates each one's record
+//! atomically inside its parent's record, one directory per component.
 
 use std::fs::{self, File};
 use std::io;
@@ -76,15 +76,6 @@ impl IdRegistry {
     /// The reservation key of a top-level container.
     pub fn key(id: &ContainerId) -> String {
         id.as_str().to_owned()
-    }
-
-    /// The reservation key of a nested container: its ancestry joined by
-    /// `.`, outermost first.
-    pub fn nested_key(path: &[ContainerId]) -> String {
-        path.iter()
-            .map(ContainerId::as_str)
-            .collect::<Vec<_>>()
-            .join(".")
     }
 
     /// Where `key`'s reservation lives.
@@ -380,14 +371,5 @@ mod tests {
         held.keep();
         assert_eq!(registry.sweep(|_| true).unwrap(), Vec::<String>::new());
         assert_eq!(registry.sweep(|_| false).unwrap(), ["h"]);
-    }
-
-    #[test]
-    fn nested_keys_cannot_collide_with_top_level_ids() {
-        let ids = ["parent", "child"].map(|s| ContainerId::new(s).unwrap());
-        let key = IdRegistry::nested_key(&ids);
-        assert_eq!(key, "parent.child");
-        assert!(ContainerId::new(key).is_err());
-        assert_eq!(IdRegistry::key(&ids[0]), "parent");
     }
 }

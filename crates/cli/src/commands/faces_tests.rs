@@ -29,6 +29,20 @@ impl Host for FakeHost {
             LauncherKind::Posix => vec!["filesystem/posix".into()],
         }
     }
+
+    /// `web` (and `web.kid`) are Mesos containers, `dock` a Docker one.
+    fn parent(&self, id: &ContainerId) -> Option<phobos_runtime::ParentFacts> {
+        let sandbox = match id.as_str() {
+            "web" => PathBuf::from(format!("{WORK}/containers/web")),
+            "web.kid" => PathBuf::from(format!("{WORK}/containers/web/containers/kid")),
+            "dock" => PathBuf::new(),
+            _ => return None,
+        };
+        Some(phobos_runtime::ParentFacts {
+            sandbox,
+            docker: id.as_str() == "dock",
+        })
+    }
 }
 
 fn settings(file: &str, euid: u32) -> Settings {
@@ -428,4 +442,192 @@ fn ecp_linux_info_and_rlimit_info_reach_the_plan() {
         .plan(ecp(&launch("l3", Some(container(true)))))
         .unwrap_err();
     assert!(err.to_string().contains("KILL"), "{err}");
+}
+
+#[test]
+fn every_face_puts_the_sandbox_at_the_configured_sandbox_directory() {
+    let image_container = ContainerInfo {
+        r#type: container_info::Type::Mesos as i32,
+        mesos: Some(container_info::MesosInfo {
+            image: Some(mesos::Image {
+                r#type: mesos::image::Type::Docker as i32,
+                docker: Some(mesos::image::Docker {
+                    name: "busybox:local".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+        }),
+        ..Default::default()
+    };
+    for (file, expected) in [
+        ("", "/mnt/mesos/sandbox"),
+        ("sandbox_directory = \"/sandbox\"\n", "/sandbox"),
+    ] {
+        let s = settings(file, 0);
+        let faces = [
+            (
+                "cli --image",
+                cli(&["--id", "c1", "--image", "busybox:local", "--", "true"]),
+            ),
+            (
+                "cli --rootfs",
+                cli(&["--id", "c1", "--rootfs", "/", "--", "true"]),
+            ),
+            ("ecp", ecp(&launch("c1", Some(image_container.clone())))),
+            (
+                "agent",
+                LaunchIntent {
+                    rootfs_image: Some("busybox:local".into()),
+                    ..agent("c1", None)
+                },
+            ),
+        ];
+        for (face, intent) in faces {
+            let config = plan(&s, intent).config(0.0);
+            assert_eq!(
+                config.sandbox_directory.as_deref(),
+                Some(Path::new(expected)),
+                "{face} with {file:?}"
+            );
+            assert_eq!(config.sandbox_in_container(), Path::new(expected), "{face}");
+        }
+        // On the host's root filesystem the sandbox is where it is.
+        let config = plan(&s, cli(&["--id", "c1", "--", "true"])).config(0.0);
+        assert_eq!(config.sandbox_directory, None);
+        assert_eq!(
+            config.sandbox_in_container(),
+            PathBuf::from(format!("{WORK}/containers/c1"))
+        );
+    }
+}
+
+/// A nested launch is the same request from the CLI and from a face that
+/// fills the intent itself (the coming agent's LAUNCH_NESTED_CONTAINER):
+/// the full ID, the sandbox in the parent's, the nesting, and isolators
+/// without the namespaces the nesting decides.
+#[test]
+fn nested_requests_are_the_same_from_every_face() {
+    let settings = settings("", 0);
+    let from_cli = plan(
+        &settings,
+        cli(&[
+            "--parent",
+            "web.kid",
+            "--id",
+            "g",
+            "--share-pid",
+            "--isolation",
+            "filesystem/linux,namespaces/pid,namespaces/uts,cgroups/cpu",
+            "--",
+            "sh",
+            "-c",
+            "echo hi",
+        ]),
+    );
+    let from_agent = plan(
+        &settings,
+        LaunchIntent {
+            id: Some(ContainerId::new("g").unwrap()),
+            parent: Some(ContainerId::parse_path("web.kid").unwrap()),
+            nesting: phobos_core::Nesting {
+                share_pid: true,
+                ..Default::default()
+            },
+            command: CommandSpec::argv(vec!["sh".into(), "-c".into(), "echo hi".into()]),
+            isolation: Some(vec![
+                "filesystem/linux".into(),
+                "namespaces/pid".into(),
+                "namespaces/uts".into(),
+                "cgroups/cpu".into(),
+            ]),
+            ..LaunchIntent::default()
+        },
+    );
+    assert_eq!(from_cli, from_agent);
+    assert_eq!(from_cli.spec.id.as_str(), "web.kid.g");
+    assert_eq!(
+        from_cli.spec.sandbox,
+        Path::new(WORK).join("containers/web/containers/kid/containers/g")
+    );
+    let Target::Mesos(m) = &from_cli.target else {
+        panic!("nested containers are the Mesos containerizer's");
+    };
+    assert_eq!(m.isolation, ["filesystem/linux", "cgroups/cpu"]);
+    let config = from_cli.config(0.0);
+    assert_eq!(
+        config.nesting,
+        Some(phobos_core::Nesting {
+            share_pid: true,
+            ..Default::default()
+        })
+    );
+    // Shared cgroups: the parent's isolators, none of its own.
+    let shared = plan(
+        &settings,
+        cli(&["--parent", "web", "--share-cgroups", "--", "true"]),
+    );
+    let Target::Mesos(m) = &shared.target else {
+        panic!("not a Mesos request");
+    };
+    assert!(m.isolation.iter().all(|n| !n.starts_with("cgroups/")));
+    assert!(shared.spec.id.as_str().starts_with("web."));
+}
+
+/// Bad nested requests: each refused with one line naming the value;
+/// an unknown parent is a runtime failure (exit 1), the rest bad input.
+#[test]
+fn bad_nested_requests_are_refused_by_the_planner() {
+    let settings = settings("", 0);
+    let refuse = |args: &[&str]| {
+        Planner::new(&settings, &FakeHost)
+            .plan(cli(args))
+            .unwrap_err()
+    };
+    let unknown = refuse(&["--parent", "nope", "--", "true"]);
+    assert_eq!(
+        unknown.to_string(),
+        "parent container 'nope' does not exist"
+    );
+    assert!(!unknown.is_usage());
+    let docker = refuse(&["--parent", "dock", "--", "true"]);
+    assert!(
+        docker.to_string().contains("'dock' is a Docker container"),
+        "{docker}"
+    );
+    assert!(docker.is_usage());
+    for (args, says) in [
+        (
+            &["--parent", "web", "--hostname", "h", "--", "true"][..],
+            "a hostname",
+        ),
+        (
+            &["--parent", "web", "--network", "phobos", "--", "true"][..],
+            "a network",
+        ),
+        (
+            &["--parent", "web", "--launcher", "posix", "--", "true"][..],
+            "the posix launcher",
+        ),
+        (
+            &["--parent", "web", "--docker-image", "busybox", "--", "true"][..],
+            "nesting",
+        ),
+    ] {
+        let e = refuse(args);
+        assert!(e.to_string().contains(says), "{args:?}: {e}");
+        assert!(e.is_usage(), "{args:?}");
+    }
+    // --share-* without --parent is a usage error at parse time; an ID
+    // with a dot under a parent is not an ID.
+    assert!(Cli::try_parse_from(["phobos", "run", "--share-pid", "--", "true"]).is_err());
+    let cli = Cli::try_parse_from([
+        "phobos", "run", "--parent", "web", "--id", "a.b", "--", "true",
+    ])
+    .unwrap();
+    let Command::Run(args) = cli.command else {
+        panic!("not a run");
+    };
+    let e = super::run::intent(&args).unwrap_err().to_string();
+    assert!(e.contains("invalid container id 'a.b'"), "{e}");
 }

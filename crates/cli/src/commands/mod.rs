@@ -2,6 +2,7 @@
 //! returns the process exit code. Every container operation goes through
 //! the door (`phobos_runtime::Door`); no command names a containerizer.
 
+mod attach;
 mod config;
 mod destroy;
 mod ecp;
@@ -31,6 +32,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Run(args) => run::run(g, *args),
         Command::Exec(args) => exec::run(g, &args),
+        Command::Attach { id } => attach::run(g, &id),
         Command::Wait { id, json } => wait::run(g, &id, json),
         Command::Kill { id, signal } => kill::run(g, &id, &signal),
         Command::Destroy { id, json } => destroy::run(g, &id, json),
@@ -99,9 +101,10 @@ fn unexpected(outcome: Outcome) -> anyhow::Error {
     anyhow::anyhow!("the containerizer gave an answer of the wrong kind: {outcome:?}")
 }
 
-/// Parses a container ID argument (exit 2 when invalid).
+/// Parses a container ID argument, a nested one's full ID
+/// (`parent.child`) included (exit 2 when invalid).
 fn parse_id(text: &str) -> anyhow::Result<ContainerId> {
-    ContainerId::new(text).map_err(|e| usage(e.to_string()))
+    ContainerId::parse_path(text).map_err(|e| usage(e.to_string()))
 }
 
 pub(crate) fn unknown(id: &ContainerId) -> anyhow::Error {

@@ -37,7 +37,18 @@ pub(super) const FORWARDED: [Signal; 6] = [
 ];
 
 pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
-    let intent = intent(&args)?;
+    if args.tty && !args.detach {
+        crate::terminal::require_terminal("-t")?;
+    }
+    let mut intent = intent(&args)?;
+    if args.tty {
+        intent.tty = Some(phobos_core::TtyInfo {
+            window_size: crate::terminal::caller_size(),
+            // The foreground client connects right after the launch; the
+            // command's first output waits for it.
+            wait_for_client: !args.detach,
+        });
+    }
     let door = context::door(global)?;
     let host = door.host();
     let plan = Planner::new(door.settings(), &host).plan(intent)?;
@@ -55,7 +66,11 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
         for sig in FORWARDED {
             forwarded.add(sig);
         }
-        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)?;
+        let mut blocked = forwarded;
+        if args.tty {
+            blocked = crate::terminal::with_sigwinch(blocked);
+        }
+        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&blocked), None)?;
     }
     let offsets = Follow::offsets(&request.spec.sandbox);
     let stdin: Option<OwnedFd> = if args.interactive {
@@ -64,8 +79,17 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
         None
     };
     let mut display = match &request.target {
-        phobos_runtime::Target::Docker(d) => Some(PullDisplay::new(&d.image)),
-        phobos_runtime::Target::Mesos(_) => None,
+        phobos_runtime::Target::Docker(d) if !args.quiet => Some(PullDisplay::new(&d.image)),
+        phobos_runtime::Target::Docker(_) => None,
+        phobos_runtime::Target::Mesos(_) => {
+            if request.spec.rootfs_image.is_some() {
+                use super::image::progress::{Mode, PullProgress};
+                door.show_image_pulls(std::sync::Arc::new(PullProgress::new(Mode::for_stderr(
+                    args.quiet,
+                ))));
+            }
+            None
+        }
     };
     let launched = door.launch(&request, stdin, |p| {
         if let Some(display) = display.as_mut() {
@@ -84,6 +108,23 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
         return Ok(0);
     }
     let termination = match &launched {
+        Launched::Process {
+            pidfd,
+            tty: Some(switchboard),
+            ..
+        } => {
+            let pidfd = match pidfd {
+                Some(fd) => fd.try_clone()?,
+                None => phobos_runtime::sys::pidfd_open(launched_pid(&launched))?,
+            };
+            crate::terminal::forward_signals(forwarded, pidfd);
+            let end = crate::terminal::attach(switchboard, args.interactive, true)?;
+            if end == phobos_runtime::terminal::terminal::End::Detached {
+                crate::terminal::detached(&id);
+                return Ok(0);
+            }
+            door.finish(&launched)?.ok_or_else(|| super::unknown(&id))?
+        }
         Launched::Process { pidfd, sandbox, .. } => {
             let pidfd = match pidfd {
                 Some(fd) => fd.try_clone()?,
@@ -147,6 +188,11 @@ pub(crate) fn intent(args: &RunArgs) -> anyhow::Result<LaunchIntent> {
         .id
         .as_deref()
         .map(|id| ContainerId::new(id).map_err(|e| usage(e.to_string())))
+        .transpose()?;
+    let parent = args
+        .parent
+        .as_deref()
+        .map(|p| ContainerId::parse_path(p).map_err(|e| usage(format!("--parent: {e}"))))
         .transpose()?;
     let docker = docker(&args.docker, args)?;
     let rootfs_image = docker_args::mesos_image(&args.docker);
@@ -265,6 +311,12 @@ pub(crate) fn intent(args: &RunArgs) -> anyhow::Result<LaunchIntent> {
             devices: args.security.device.clone(),
             ..Default::default()
         },
+        parent,
+        nesting: phobos_core::Nesting {
+            share_pid: args.share_pid,
+            share_ipc: args.share_ipc,
+            share_cgroups: args.share_cgroups,
+        },
         ..LaunchIntent::default()
     })
 }
@@ -291,6 +343,7 @@ fn docker(args: &DockerArgs, run: &RunArgs) -> anyhow::Result<Option<DockerLaunc
         (run.isolation.is_some(), "--isolation"),
         (run.launcher.is_some(), "--launcher"),
         (run.interactive, "--interactive"),
+        (run.tty, "--tty"),
         (run.disk.is_some(), "--disk"),
         (run.rootfs.is_some(), "--rootfs"),
         (run.flags.cgroups_limit_swap, "--cgroups-limit-swap"),

@@ -26,6 +26,15 @@ use crate::unpack;
 /// What a pull or load reports as it goes.
 #[derive(Debug, Clone)]
 pub enum Event {
+    /// The image's layers, lowest first, once its manifest and config are
+    /// read and before any is fetched: (blob digest, diff ID, compressed
+    /// size). Later events name a layer by one of the two digests.
+    Layers {
+        /// The normalized reference.
+        reference: String,
+        /// Every layer of the image.
+        layers: Vec<(Digest, Digest, u64)>,
+    },
     /// A layer is being fetched (`size` compressed bytes).
     LayerStart {
         /// The layer blob's digest.
@@ -237,6 +246,14 @@ pub fn pull(
     )?;
     let diff_ids = config.rootfs.diff_ids.clone();
 
+    progress.event(Event::Layers {
+        reference: reference.to_string(),
+        layers: layers
+            .iter()
+            .zip(&diff_ids)
+            .map(|(desc, diff_id)| (desc.digest.clone(), diff_id.clone(), desc.size))
+            .collect(),
+    });
     let next = AtomicUsize::new(0);
     let work: Vec<(&spec::Descriptor, &Digest)> = layers.iter().zip(&diff_ids).collect();
     let workers = settings.parallel.clamp(1, 16).min(work.len().max(1));

@@ -242,7 +242,7 @@ impl CgroupsIsolator {
     }
 
     fn rel(&self, id: &ContainerId) -> PathBuf {
-        self.root.join(id.as_str())
+        self.root.join(crate::launcher::cgroup_rel(id))
     }
 
     /// The container's cgroup in the hierarchy holding `c`.
@@ -848,6 +848,8 @@ mod tests {
             network: Default::default(),
             image: None,
             hardening: Default::default(),
+            tty: None,
+            nesting: None,
         };
         let c = iso.prepare(&config).unwrap().unwrap();
         let watch = c.oom_watch.unwrap();

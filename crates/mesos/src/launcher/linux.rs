@@ -1,6 +1,8 @@
 //! The linux launcher: namespaces come from `clone(2)` flags, and every
 //! process of a container lives in one *kill cgroup* `<cgroups_root>/<id>`,
-//! so destroy can kill the whole tree with no escape.
+//! so destroy can kill the whole tree with no escape. A nested container's
+//! kill cgroup is inside its parent's, `<cgroups_root>/<parent>/mesos/<child>`
+//! (Mesos's layout), so killing a parent's cgroup kills its nested ones too.
 //!
 //! Which hierarchy holds the kill cgroup:
 //! - cgroup2 whenever it offers `cgroup.kill` (Linux ≥ 5.14; also on hybrid
@@ -91,7 +93,7 @@ impl LinuxLauncher {
 
     /// The kill cgroup of a container in the primary hierarchy.
     pub fn cgroup(&self, id: &ContainerId) -> Cgroup {
-        self.primary.child(id.as_str())
+        self.primary.child(cgroup_rel(id))
     }
 
     /// Creates the container's kill cgroup; returns a directory fd for
@@ -119,7 +121,7 @@ impl LinuxLauncher {
     }
 
     pub fn destroy(&self, id: &ContainerId, init_pid: Option<i32>) -> Result<(), LaunchError> {
-        self.destroy_named(id.as_str())?;
+        self.destroy_named(&cgroup_rel(id))?;
         // An init forked but never adopted (the launcher died in between)
         // exits on its own when its pipe closes; killing it only hurries it.
         if let Some(pidfd) = init_pid.and_then(|pid| crate::sys::pidfd_open(pid).ok()) {
@@ -128,7 +130,7 @@ impl LinuxLauncher {
         Ok(())
     }
 
-    fn destroy_named(&self, name: &str) -> Result<(), LaunchError> {
+    fn destroy_named(&self, name: &Path) -> Result<(), LaunchError> {
         for root in &self.roots {
             let cgroup = root.child(name);
             if cgroup.exists() {
@@ -164,12 +166,22 @@ impl LinuxLauncher {
 
     /// Kills and removes the cgroups of an ID that has no runtime directory.
     pub fn destroy_orphan(&self, name: &str) -> Result<(), LaunchError> {
-        self.destroy_named(name)
+        self.destroy_named(Path::new(name))
     }
 
     pub fn cgroups_root(&self) -> &Path {
         &self.cgroups_root
     }
+}
+
+/// The sub-directory of a container's cgroup holding its nested
+/// containers' cgroups (Mesos's name for it).
+pub const NESTED_CGROUPS_DIR: &str = "mesos";
+
+/// A container's cgroup below a cgroups root: `<id>`, or for a nested one
+/// `<parent>/mesos/<child>` (one directory per component).
+pub fn cgroup_rel(id: &ContainerId) -> PathBuf {
+    id.nested_path(NESTED_CGROUPS_DIR)
 }
 
 /// Marks a container's cgroup as such, so recovery can tell it from a

@@ -8,8 +8,10 @@
 //! placed it in its cgroups.
 //!
 //! The child gets fixed descriptors: 0/1/2 (stdin, sandbox stdout, sandbox
-//! stderr), 3 (the read end of the sync pipe) and 4 (the init lock), and
-//! nothing else: every other descriptor is close-on-exec (`close_range(2)`).
+//! stderr), 3 (the read end of the sync pipe), 4 (the init lock) and, for
+//! a command with a terminal, 5 (the socket init sends the terminal's
+//! master on), and nothing else: every other descriptor is close-on-exec
+//! (`close_range(2)`).
 
 mod linux;
 mod posix;
@@ -25,11 +27,13 @@ use std::time::Duration;
 use phobos_core::{ContainerId, LauncherKind};
 
 pub(crate) use linux::mark as mark_container_cgroup;
-pub use linux::{KillHierarchy, LinuxLauncher};
+pub use linux::{KillHierarchy, LinuxLauncher, NESTED_CGROUPS_DIR, cgroup_rel};
 
 /// The descriptor numbers `phobos init` finds its pipe and lock on.
 pub const INIT_SYNC_FD: RawFd = 3;
 pub const INIT_LOCK_FD: RawFd = 4;
+/// Where init finds the socket to send a terminal's master on.
+pub const INIT_TTY_FD: RawFd = 5;
 /// The environment variable naming the container's runtime directory.
 pub const INIT_DIR_ENV: &str = "PHOBOS_INIT_DIR";
 /// Set for `phobos exec`'s helper: "<container init pid> <spec file>".
@@ -153,6 +157,9 @@ pub struct InitSpec<'a> {
     /// `phobos exec`: join this init's namespaces and run this spec
     /// instead (see [`INIT_JOIN_ENV`]).
     pub join: Option<(i32, &'a str)>,
+    /// A socket for init to send the command's terminal master on (fd
+    /// [`INIT_TTY_FD`]); `None` without a terminal.
+    pub tty: Option<&'a OwnedFd>,
 }
 
 /// A forked init helper, blocked until [`ForkedInit::release`].
@@ -285,6 +292,7 @@ pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
             spec.stderr.as_raw_fd(),
             sync_read.as_raw_fd(),
             spec.init_lock.as_raw_fd(),
+            spec.tty.map_or(-1, |fd| fd.as_raw_fd()),
         ],
         err_pipe: err_write.as_raw_fd(),
     };
@@ -379,9 +387,10 @@ fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(done)
 }
 
-/// Descriptors the child arranges: sources for fds 0..=4 and the error pipe.
+/// Descriptors the child arranges: sources for fds 0..=5 (5 when not -1)
+/// and the error pipe.
 struct ChildFds {
-    sources: [RawFd; 5],
+    sources: [RawFd; 6],
     err_pipe: RawFd,
 }
 
@@ -414,8 +423,11 @@ unsafe fn child_exec(
         // SAFETY: as above.
         unsafe { libc::_exit(127) }
     }
-    let mut high = [0; 5];
+    let mut high = [-1; 6];
     for (slot, &src) in high.iter_mut().zip(fds.sources.iter()) {
+        if src < 0 {
+            continue;
+        }
         // SAFETY: fcntl duplicates an fd we hold.
         let fd = unsafe { libc::fcntl(src, libc::F_DUPFD_CLOEXEC, HIGH) };
         if fd < 0 {
@@ -429,16 +441,21 @@ unsafe fn child_exec(
         if libc::setsid() < 0 {
             fail(err_pipe);
         }
+        let mut next_free = 0;
         for (target, &src) in high.iter().enumerate() {
+            if src < 0 {
+                continue;
+            }
             if libc::dup2(src, target as libc::c_int) < 0 {
                 fail(err_pipe);
             }
+            next_free = target as libc::c_int + 1;
         }
         // Nothing the caller left open (a shell's `exec 7<secret`) may
         // reach init or the command: every descriptor above the fixed ones
         // closes at the exec (close-on-exec rather than closed now, since
         // the error pipe must stay open until then).
-        close_from_on_exec(INIT_LOCK_FD + 1);
+        close_from_on_exec(next_free);
         libc::execve(exe, argv, envp);
     }
     fail(err_pipe)

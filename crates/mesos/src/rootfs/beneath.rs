@@ -7,10 +7,11 @@
 //! a time with `mkdirat(2)` / `openat(2)` (`O_EXCL | O_NOFOLLOW`) relative
 //! to a descriptor of the already resolved parent.
 
+use std::collections::VecDeque;
 use std::ffi::{CString, OsStr};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
 use super::sys::{self, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS};
@@ -69,8 +70,22 @@ impl InRoot {
     }
 
     /// The directory at `path`, created (0755, with its parents) when
-    /// missing.
+    /// missing. A dangling symlink on the way is followed inside the root
+    /// and its target created there (see [`InRoot::resolve`]).
     pub fn mkdir_all(&self, path: &Path) -> io::Result<OwnedFd> {
+        match self.mkdir_all_direct(path) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                let resolved = self.resolve(path)?;
+                if resolved == Path::new("/").join(relative(path)) {
+                    return Err(e);
+                }
+                self.mkdir_all_direct(&resolved)
+            }
+            other => other,
+        }
+    }
+
+    fn mkdir_all_direct(&self, path: &Path) -> io::Result<OwnedFd> {
         let rel = relative(path);
         let mut current = self.open(Path::new("."))?;
         let mut prefix = PathBuf::new();
@@ -93,7 +108,24 @@ impl InRoot {
     }
 
     /// The file at `path`, created empty (0644, parents 0755) when missing.
+    /// A dangling symlink there (an image's `/etc/resolv.conf ->
+    /// /run/systemd/resolve/stub-resolv.conf`) has its target created
+    /// inside the root, as Docker does; no link is ever followed out of
+    /// the root.
     pub fn file(&self, path: &Path) -> io::Result<OwnedFd> {
+        match self.file_direct(path) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                let resolved = self.resolve(path)?;
+                if resolved == Path::new("/").join(relative(path)) {
+                    return Err(e);
+                }
+                self.file_direct(&resolved)
+            }
+            other => other,
+        }
+    }
+
+    fn file_direct(&self, path: &Path) -> io::Result<OwnedFd> {
         let (parent, name) = split(path)?;
         let dir = self.mkdir_all(parent)?;
         match self.open(path) {
@@ -101,7 +133,7 @@ impl InRoot {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                 let c = name_cstr(name)?;
                 // O_NOFOLLOW|O_EXCL: a dangling symlink there fails (EEXIST)
-                // instead of creating its target.
+                // instead of creating its target; `file` resolves it.
                 drop(sys::openat2(
                     dir.as_fd(),
                     &c,
@@ -113,6 +145,55 @@ impl InRoot {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// `path` with every symlink among its existing components replaced
+    /// by its target, as the kernel would resolve it if the root were `/`
+    /// (an absolute target starts again at the root, `..` stops there):
+    /// an absolute path inside the root whose existing components are no
+    /// symlinks, its missing tail kept as written. What Docker's
+    /// `securejoin` does for a mount target; at most 40 links (`ELOOP`).
+    pub fn resolve(&self, path: &Path) -> io::Result<PathBuf> {
+        let mut pending: VecDeque<PathBuf> = relative(path)
+            .components()
+            .map(|c| PathBuf::from(c.as_os_str()))
+            .collect();
+        let mut resolved = PathBuf::from("/");
+        let mut links = 0;
+        let mut missing = false;
+        while let Some(name) = pending.pop_front() {
+            if name == Path::new("..") {
+                resolved.pop();
+                continue;
+            }
+            if missing {
+                resolved.push(&name);
+                continue;
+            }
+            let parent = self.open(&resolved)?;
+            let c = name_cstr(name.as_os_str())?;
+            match lstat_at(parent.as_fd(), &c)? {
+                None => {
+                    missing = true;
+                    resolved.push(&name);
+                }
+                Some(mode) if mode & libc::S_IFMT == libc::S_IFLNK => {
+                    links += 1;
+                    if links > 40 {
+                        return Err(io::Error::from_raw_os_error(libc::ELOOP));
+                    }
+                    let target = readlink_at(parent.as_fd(), &c)?;
+                    if target.is_absolute() {
+                        resolved = PathBuf::from("/");
+                    }
+                    for component in relative(&target).components().rev() {
+                        pending.push_front(PathBuf::from(component.as_os_str()));
+                    }
+                }
+                Some(_) => resolved.push(&name),
+            }
+        }
+        Ok(resolved)
     }
 
     /// A directory or a file at `path` as `like_dir` says, created when
@@ -166,6 +247,51 @@ fn mkdirat(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `fstatat(AT_SYMLINK_NOFOLLOW)`'s mode; `None` when nothing has that
+/// name.
+fn lstat_at(dir: BorrowedFd<'_>, name: &CString) -> io::Result<Option<libc::mode_t>> {
+    // SAFETY: an all-zero stat is a valid value for this plain C struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid dirfd, a NUL-terminated single component and a stat
+    // buffer we own.
+    let ret = unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if ret == 0 {
+        return Ok(Some(st.st_mode));
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) => Ok(None),
+        _ => Err(e),
+    }
+}
+
+/// `readlinkat(2)` of a single component.
+fn readlink_at(dir: BorrowedFd<'_>, name: &CString) -> io::Result<PathBuf> {
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: a valid dirfd, a NUL-terminated name and a buffer of the
+    // length passed.
+    let n = unsafe {
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    Ok(PathBuf::from(std::ffi::OsString::from_vec(buf)))
 }
 
 pub fn is_dir(fd: &OwnedFd) -> io::Result<bool> {
@@ -270,9 +396,57 @@ mod tests {
         assert!(rootfs.path().join("etc/hostname").is_file());
         assert!(r.target(Path::new("/run"), false).is_err());
         assert!(r.mkdir_all(Path::new("/etc/hostname")).is_err());
-        // A dangling symlink as a file target is refused, never created.
-        std::os::unix::fs::symlink("/nowhere", rootfs.path().join("etc/resolv.conf")).unwrap();
-        assert!(r.file(Path::new("/etc/resolv.conf")).is_err());
-        assert!(!rootfs.path().join("nowhere").exists());
+    }
+
+    #[test]
+    fn a_dangling_symlink_target_is_created_inside_the_root() {
+        let host = tempfile::tempdir().unwrap();
+        let rootfs = tempfile::tempdir().unwrap();
+        let etc = rootfs.path().join("etc");
+        std::fs::create_dir(&etc).unwrap();
+        std::fs::create_dir(rootfs.path().join("run")).unwrap();
+        // systemd's layout: an absolute link into a directory the image
+        // does not have.
+        std::os::unix::fs::symlink(
+            "/run/systemd/resolve/stub-resolv.conf",
+            etc.join("resolv.conf"),
+        )
+        .unwrap();
+        // A relative link that climbs above the root: `..` stops there.
+        std::os::unix::fs::symlink("../../../../../run/hosts", etc.join("hosts")).unwrap();
+        // An absolute link naming a host path, through a chain of links.
+        let host_file = host.path().join("hostname");
+        std::os::unix::fs::symlink(&host_file, rootfs.path().join("hop")).unwrap();
+        std::os::unix::fs::symlink("../hop", etc.join("hostname")).unwrap();
+        // A dangling directory link as a parent.
+        std::os::unix::fs::symlink("/data/real", rootfs.path().join("data-link")).unwrap();
+        let r = root(rootfs.path());
+        let host_inside = host_file.strip_prefix("/").unwrap().display().to_string();
+        for (target, made) in [
+            ("/etc/resolv.conf", "run/systemd/resolve/stub-resolv.conf"),
+            ("/etc/hosts", "run/hosts"),
+            ("/etc/hostname", host_inside.as_str()),
+            ("/data-link/file", "data/real/file"),
+        ] {
+            let fd = r.target(Path::new(target), false).unwrap();
+            assert!(!is_dir(&fd).unwrap(), "{target}");
+            assert!(rootfs.path().join(made).is_file(), "{target} -> {made}");
+            // The image's own link stays as it was.
+            if !target.starts_with("/data-link") {
+                let link = rootfs.path().join(target.trim_start_matches('/'));
+                let kind = std::fs::symlink_metadata(&link).unwrap().file_type();
+                assert!(kind.is_symlink(), "{target}");
+            }
+        }
+        assert!(!host_file.exists(), "created through a link on the host");
+        // Directories too.
+        std::os::unix::fs::symlink("/srv/made", rootfs.path().join("srv-link")).unwrap();
+        r.mkdir_all(Path::new("/srv-link/sub")).unwrap();
+        assert!(rootfs.path().join("srv/made/sub").is_dir());
+        // A loop is refused, not followed forever.
+        std::os::unix::fs::symlink("loop-b", rootfs.path().join("loop-a")).unwrap();
+        std::os::unix::fs::symlink("loop-a", rootfs.path().join("loop-b")).unwrap();
+        let e = r.file(Path::new("/loop-a")).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ELOOP), "{e}");
     }
 }

@@ -32,6 +32,12 @@
 //!    works), the old root made a recursive slave and lazily detached
 //!    (umount2(2) `MNT_DETACH`): the host's tree is unreachable.
 //!
+//! On kernels before 5.12 (no mount_setattr(2)), or when the plan says so
+//! (`phobos_core::mount_api`), steps 1, 3 and 4 use mount(2) instead:
+//! `MS_BIND | MS_REC` onto the target's `/proc/self/fd/N` name, and
+//! read-only by a bind remount of the mount and of every mount beneath it
+//! (from `/proc/self/mountinfo`), keeping their nosuid, nodev and noexec.
+//!
 //! Every mount lives in the container's mount namespace, whose `/` init
 //! made a recursive slave first: nothing propagates to the host, and all
 //! of it disappears with the namespace when the container's last process
@@ -46,6 +52,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use phobos_core::mount_api::MountApi;
 use phobos_core::safe_fs::{SafeDir, SafeFsError};
 
 use crate::launch_info::{Bind, BindSource, RootfsPlan};
@@ -103,7 +110,15 @@ pub fn enter(plan: &RootfsPlan) -> Result<(), String> {
     };
     // Host facts first, while the host's tree is still ours to read.
     let devices = host_devices()?;
-    let root = {
+    let legacy = plan.mount_api == MountApi::Legacy;
+    let root = if legacy {
+        let target = open_dir(root_path).map_err(at("open the root filesystem", root_path))?;
+        let source = sys::cstr(root_path).map_err(at("bind the root filesystem", root_path))?;
+        sys::bind_legacy(&source, target.as_fd(), true)
+            .map_err(at("bind the root filesystem onto", root_path))?;
+        // Opened again: the new mount's root, not the directory under it.
+        InRoot::new(open_dir(root_path).map_err(at("open the root filesystem", root_path))?)
+    } else {
         let tree = sys::clone_tree(None, Some(root_path))
             .map_err(at("bind the root filesystem", root_path))?;
         let target = open_dir(root_path).map_err(at("open the root filesystem", root_path))?;
@@ -151,13 +166,13 @@ pub fn enter(plan: &RootfsPlan) -> Result<(), String> {
     }
 
     for bind in &plan.binds {
-        bind_into(&root, bind)?;
+        bind_into(&root, bind, legacy)?;
     }
     for path in READ_ONLY_PATHS {
-        read_only(&root, Path::new(path)).map_err(at("make read-only", Path::new(path)))?;
+        read_only(&root, Path::new(path), legacy).map_err(at("make read-only", Path::new(path)))?;
     }
     for path in MASKED_PATHS {
-        mask(&root, Path::new(path)).map_err(at("mask", Path::new(path)))?;
+        mask(&root, Path::new(path), legacy).map_err(at("mask", Path::new(path)))?;
     }
     sys::pivot_into(root.fd()).map_err(at("pivot_root into", root_path))
 }
@@ -285,8 +300,8 @@ fn make_device(root: &InRoot, node: &phobos_core::DeviceNode) -> Result<(), Stri
     Ok(())
 }
 
-/// One bind mount of the plan.
-fn bind_into(root: &InRoot, bind: &Bind) -> Result<(), String> {
+/// One bind mount of the plan; `legacy`: with mount(2) alone.
+fn bind_into(root: &InRoot, bind: &Bind, legacy: bool) -> Result<(), String> {
     let target = &bind.target;
     let fail = |what: &str, e: io::Error| {
         format!(
@@ -294,20 +309,49 @@ fn bind_into(root: &InRoot, bind: &Bind) -> Result<(), String> {
             target.display()
         )
     };
-    let tree = match &bind.source {
-        BindSource::Host(path) => sys::clone_tree(None, Some(path))
-            .map_err(|e| format!("failed to bind {} into the container: {e}", path.display()))?,
-        BindSource::Sandbox { sandbox, path } => {
-            let dir = sandbox_dir(sandbox, path).map_err(|e| {
-                format!(
-                    "failed to prepare {} in the sandbox {}: {e}",
-                    path.display(),
-                    sandbox.display()
+    let sandbox_source = match &bind.source {
+        BindSource::Host(_) => None,
+        BindSource::Sandbox { sandbox, path } => Some(sandbox_dir(sandbox, path).map_err(|e| {
+            format!(
+                "failed to prepare {} in the sandbox {}: {e}",
+                path.display(),
+                sandbox.display()
+            )
+        })?),
+    };
+    let host_fail = |path: &Path, e: io::Error| {
+        format!("failed to bind {} into the container: {e}", path.display())
+    };
+    if legacy {
+        let (source, like_dir) = match (&bind.source, &sandbox_source) {
+            (_, Some(dir)) => (sys::fd_path(dir.as_fd()), true),
+            (BindSource::Host(path), None) => {
+                let meta = std::fs::metadata(path).map_err(|e| host_fail(path, e))?;
+                (
+                    sys::cstr(path).map_err(|e| host_fail(path, e))?,
+                    meta.is_dir(),
                 )
-            })?;
-            sys::clone_tree(Some(dir.as_fd()), None)
-                .map_err(|e| fail("bind the sandbox path", e))?
+            }
+            (BindSource::Sandbox { .. }, None) => unreachable!("prepared above"),
+        };
+        let target_fd = root
+            .target(target, like_dir)
+            .map_err(|e| fail("create the mount point", e))?;
+        sys::bind_legacy(&source, target_fd.as_fd(), true)
+            .map_err(|e| fail("attach the mount", e))?;
+        if bind.read_only {
+            let top = root.open(target).map_err(|e| fail("open", e))?;
+            sys::make_read_only_legacy(top.as_fd()).map_err(|e| fail("make read-only", e))?;
         }
+        return Ok(());
+    }
+    let tree = match (&bind.source, &sandbox_source) {
+        (_, Some(dir)) => sys::clone_tree(Some(dir.as_fd()), None)
+            .map_err(|e| fail("bind the sandbox path", e))?,
+        (BindSource::Host(path), None) => {
+            sys::clone_tree(None, Some(path)).map_err(|e| host_fail(path, e))?
+        }
+        (BindSource::Sandbox { .. }, None) => unreachable!("prepared above"),
     };
     let like_dir = beneath::is_dir(&tree).map_err(|e| fail("inspect the source", e))?;
     if bind.read_only {
@@ -344,12 +388,16 @@ fn sandbox_dir(sandbox: &Path, path: &Path) -> Result<OwnedFd, SafeFsError> {
 }
 
 /// Binds `path` onto itself read-only; missing paths are skipped.
-fn read_only(root: &InRoot, path: &Path) -> io::Result<()> {
+fn read_only(root: &InRoot, path: &Path, legacy: bool) -> io::Result<()> {
     let fd = match root.open(path) {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
         Err(e) => return Err(e),
     };
+    if legacy {
+        sys::bind_legacy(&sys::fd_path(fd.as_fd()), fd.as_fd(), true)?;
+        return sys::make_read_only_legacy(root.open(path)?.as_fd());
+    }
     let tree = sys::clone_tree(Some(fd.as_fd()), None)?;
     sys::make_read_only(tree.as_fd())?;
     sys::move_mount_to(tree.as_fd(), fd.as_fd())
@@ -357,7 +405,7 @@ fn read_only(root: &InRoot, path: &Path) -> io::Result<()> {
 
 /// Covers `path`: a directory with an empty read-only tmpfs, anything else
 /// with `/dev/null`; missing paths are skipped.
-fn mask(root: &InRoot, path: &Path) -> io::Result<()> {
+fn mask(root: &InRoot, path: &Path, legacy: bool) -> io::Result<()> {
     let fd = match root.open(path) {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
@@ -372,6 +420,9 @@ fn mask(root: &InRoot, path: &Path) -> io::Result<()> {
         );
     }
     let null = root.open(Path::new("/dev/null"))?;
+    if legacy {
+        return sys::bind_legacy(&sys::fd_path(null.as_fd()), fd.as_fd(), false);
+    }
     let tree = sys::clone_tree(Some(null.as_fd()), None)?;
     sys::move_mount_to(tree.as_fd(), fd.as_fd())
 }

@@ -6,8 +6,8 @@
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
 
 pub fn cstr(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes())
@@ -218,5 +218,118 @@ pub fn pivot_into(root: BorrowedFd<'_>) -> io::Result<()> {
     unsafe {
         check(libc::umount2(c".".as_ptr(), libc::MNT_DETACH).into())?;
         check(libc::chdir(c"/".as_ptr()).into())
+    }
+}
+
+/// mount(2) `MS_BIND` (with `MS_REC` when `recursive`) of `source` (a path
+/// or a `/proc/self/fd/N` name) onto `target`: the classic path's
+/// [`clone_tree`] + [`move_mount_to`] (Linux < 5.12).
+pub fn bind_legacy(source: &CStr, target: BorrowedFd<'_>, recursive: bool) -> io::Result<()> {
+    let target = fd_path(target);
+    let flags = libc::MS_BIND | if recursive { libc::MS_REC } else { 0 };
+    // SAFETY: NUL-terminated strings that outlive the call; no data.
+    let ret = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target.as_ptr(),
+            std::ptr::null(),
+            flags,
+            std::ptr::null(),
+        )
+    };
+    check(ret.into())
+}
+
+/// The classic path's [`make_read_only`] for an attached mount whose root
+/// `top` is: a bind remount read-only of it and of every mount beneath it
+/// (from `/proc/self/mountinfo`), each keeping its nosuid, nodev, noexec
+/// and atime flags (a bind remount would otherwise clear them).
+pub fn make_read_only_legacy(top: BorrowedFd<'_>) -> io::Result<()> {
+    let top_name = fd_path(top);
+    let at = std::fs::read_link(top_name.to_str().unwrap_or_default())?;
+    remount_read_only(&top_name)?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
+    let mut below: Vec<PathBuf> = mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(unescape_mountinfo)
+        .filter(|p| p != &at && p.starts_with(&at))
+        .collect();
+    below.sort();
+    below.dedup();
+    for path in below {
+        remount_read_only(&cstr(&path)?)?;
+    }
+    Ok(())
+}
+
+/// `MS_BIND | MS_REMOUNT | MS_RDONLY` of the mount at `path`, its other
+/// per-mount flags kept.
+fn remount_read_only(path: &CStr) -> io::Result<()> {
+    // SAFETY: an all-zero statvfs is a valid value for this C struct.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a statvfs we own.
+    check(unsafe { libc::statvfs(path.as_ptr(), &mut st) }.into())?;
+    let kept = [
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ]
+    .into_iter()
+    .filter(|(st_flag, _)| st.f_flag & st_flag != 0)
+    .fold(0, |flags, (_, ms_flag)| flags | ms_flag);
+    // SAFETY: a NUL-terminated path; no source, type or data.
+    let ret = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            path.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | kept,
+            std::ptr::null(),
+        )
+    };
+    check(ret.into())
+}
+
+/// A mountinfo path field: `\040` (space), `\011`, `\012`, `\134` decoded.
+fn unescape_mountinfo(field: &str) -> PathBuf {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
+            let value = bytes[i + 1..i + 4]
+                .iter()
+                .fold(0u32, |v, b| v * 8 + u32::from(b - b'0'));
+            out.push(value as u8);
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    PathBuf::from(std::ffi::OsString::from_vec(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_paths_are_unescaped() {
+        assert_eq!(
+            unescape_mountinfo(r"/mnt/a\040b\134c"),
+            Path::new("/mnt/a b\\c")
+        );
+        assert_eq!(unescape_mountinfo("/plain"), Path::new("/plain"));
+        assert_eq!(unescape_mountinfo(r"/end\04"), Path::new(r"/end\04"));
     }
 }

@@ -8,9 +8,8 @@ use crate::cli::Global;
 pub fn run(global: &Global, file: &Path, name: Option<&str>) -> anyhow::Result<u8> {
     let name = name.map(super::reference).transpose()?;
     let store = super::store(global)?;
-    let reporter = super::Reporter::new();
+    let reporter = super::progress::PullProgress::new(super::progress::Mode::for_stderr(false));
     let result = phobos_image::load(&store, file, name.as_ref(), &reporter);
-    reporter.finish();
     for image in result? {
         println!("loaded {} ({})", image.reference, image.digest);
     }

@@ -1,7 +1,8 @@
 //! `phobos image pull REF [--timeout D]`: pulls from the image's registry
 //! (`docker_registry` for docker.io, plain HTTP for loopback and
 //! `docker_insecure_registries`, credentials from `docker_config`), with
-//! progress on a terminal and log lines otherwise.
+//! progress on a terminal, a few plain lines otherwise, none with
+//! `--quiet` (see `progress`).
 
 use phobos_image::{Credentials, PullSettings};
 
@@ -9,7 +10,7 @@ use crate::cli::Global;
 use crate::context;
 use crate::error::usage;
 
-pub fn run(global: &Global, reference: &str, timeout: &str) -> anyhow::Result<u8> {
+pub fn run(global: &Global, reference: &str, timeout: &str, quiet: bool) -> anyhow::Result<u8> {
     let reference = super::reference(reference)?;
     let timeout = phobos_config::parse_duration(timeout)
         .map_err(|e| usage(format!("invalid --timeout {timeout:?}: {e}")))?;
@@ -29,9 +30,8 @@ pub fn run(global: &Global, reference: &str, timeout: &str) -> anyhow::Result<u8
         ..PullSettings::default()
     };
     let store = super::store(global)?;
-    let reporter = super::Reporter::new();
+    let reporter = super::progress::PullProgress::new(super::progress::Mode::for_stderr(quiet));
     let result = phobos_image::pull(&store, &reference, &settings, &reporter);
-    reporter.finish();
     let image = result?;
     println!("pulled {} ({})", image.reference, image.digest);
     Ok(0)

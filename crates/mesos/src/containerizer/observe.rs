@@ -1,0 +1,230 @@
+//! Reading live containers: resource usage (from their cgroups, in
+//! parallel for many), resource updates, and the summaries `ps` lists.
+
+use super::*;
+
+impl MesosContainerizer {
+    /// The container's resource statistics (§3.13): every isolator's
+    /// `usage` merged (failures are logged and skipped, as in Mesos), then
+    /// the timestamp and the requests and limits from the checkpointed
+    /// config. `None` for an unknown container; a container that is not
+    /// running is an error.
+    pub fn usage(&self, id: &ContainerId) -> Result<Option<ResourceStatistics>> {
+        self.usage_with(
+            id,
+            &isolator::HostCache::default().with_runtime_dir(self.store.root()),
+            false,
+        )
+    }
+
+    /// [`MesosContainerizer::usage`] of several containers at once: the
+    /// host's mount table and `/proc` are read once for all of them, and
+    /// the containers are measured on a few threads. With `running_only`,
+    /// containers that are not RUNNING are answered with `Ok(None)`.
+    pub fn usage_many(
+        &self,
+        ids: &[ContainerId],
+        running_only: bool,
+    ) -> Vec<(ContainerId, Result<Option<ResourceStatistics>>)> {
+        let host = isolator::HostCache::default().with_runtime_dir(self.store.root());
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 8)
+            .min(ids.len().div_ceil(64).max(1));
+        let chunk = ids.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = ids
+                .chunks(chunk)
+                .map(|part| {
+                    let host = &host;
+                    let worker = scope.spawn(move || {
+                        part.iter()
+                            .map(|id| (id.clone(), self.usage_with(id, host, running_only)))
+                            .collect::<Vec<_>>()
+                    });
+                    (part, worker)
+                })
+                .collect();
+            // A worker that panicked answers each of its containers with
+            // an error instead of dropping them from the answer.
+            workers
+                .into_iter()
+                .flat_map(|(part, worker)| {
+                    worker.join().unwrap_or_else(|_| {
+                        part.iter()
+                            .map(|id| {
+                                (
+                                    id.clone(),
+                                    Err(ContainerizerError::UsagePanicked(id.clone())),
+                                )
+                            })
+                            .collect()
+                    })
+                })
+                .collect()
+        })
+    }
+
+    pub(super) fn usage_with(
+        &self,
+        id: &ContainerId,
+        host: &isolator::HostCache,
+        running_only: bool,
+    ) -> Result<Option<ResourceStatistics>> {
+        let Some(dir) = self.store.open(id) else {
+            return Ok(None);
+        };
+        if running_only && dir.state()?.map(|r| r.state) != Some(ContainerState::Running) {
+            return Ok(None);
+        }
+        if dir.exists(TERMINATION_FILE) {
+            return Err(ContainerizerError::NotRunning(id.clone()));
+        }
+        let config = self.config(&dir)?;
+        let ctx = isolator::UsageContext {
+            pid: dir.pid().ok().flatten(),
+            host,
+        };
+        let mut stats = ResourceStatistics::default();
+        for isolator in isolator::build_with(&config, host)? {
+            match isolator.usage(id, &ctx) {
+                Ok(Some(part)) => stats.merge_from(part),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(container = %id, error = %e, "usage failed"),
+            }
+        }
+        stats.timestamp = phobos_core::time::now_secs();
+        apply_requests_and_limits(&mut stats, &config);
+        Ok(Some(stats))
+    }
+
+    /// Applies new requests and limits to a running container and
+    /// checkpoints them in its config. The memory hard limit is only
+    /// raised unless `force` (lowering it below the usage would invoke the
+    /// OOM killer on the task, which is why Mesos never lowers it).
+    /// `None` for an unknown container; a terminated container is an error.
+    pub fn update(
+        &self,
+        id: &ContainerId,
+        resources: &Resources,
+        force: bool,
+    ) -> Result<Option<()>> {
+        resources.validate()?;
+        let Some(dir) = self.store.open(id) else {
+            return Ok(None);
+        };
+        let _op = dir.lock_op()?;
+        let running = matches!(dir.state()?.map(|r| r.state), Some(ContainerState::Running));
+        if dir.exists(TERMINATION_FILE) || !running || !dir.init_alive()? {
+            return Err(ContainerizerError::NotRunning(id.clone()));
+        }
+        let mut config = self.config(&dir)?;
+        if let Some(limit) = resources.pids_limit {
+            crate::launch_checks::check_pids_limit(limit, &config.isolation)?;
+        }
+        for isolator in isolator::build(&config)? {
+            isolator.update(id, resources, force)?;
+        }
+        config.resources = resources.clone();
+        dir.write_json(CONFIG_FILE, &config)?;
+        tracing::info!(container = %id, resources = ?resources, force, "updated");
+        Ok(Some(()))
+    }
+
+    /// A container's summary; `None` if unknown.
+    pub fn summary(&self, id: &ContainerId) -> Result<Option<ContainerSummary>> {
+        let Some(dir) = self.store.open(id) else {
+            return Ok(None);
+        };
+        let config = self.config(&dir)?;
+        let mut state = dir.state()?;
+        // A command that ended with nobody waiting, or a destroy whose
+        // process died: record it now, so the listing shows the truth (the
+        // way `docker ps -a` shows Exited). Best effort: a read must work
+        // when nothing can be written (a full runtime filesystem).
+        if matches!(
+            state.map(|r| r.state),
+            Some(ContainerState::Running | ContainerState::Destroying)
+        ) && !dir.init_alive()?
+            && dir.try_lock_op()?.is_some()
+        {
+            match self.finalize(&dir) {
+                Ok(_) => state = dir.state()?,
+                Err(e) => {
+                    tracing::warn!(container = %id, error = %e, "cannot record the termination yet")
+                }
+            }
+        }
+        Ok(Some(ContainerSummary {
+            id: id.clone(),
+            state: state.map_or(ContainerState::Provisioning, |r| r.state),
+            pid: dir.pid().ok().flatten(),
+            started_at: config.created_at,
+            command: config.command.display(),
+            launcher: config.launcher,
+            isolation: config.isolation.clone(),
+            sandbox: config.sandbox.clone(),
+            resources: config.resources.clone(),
+            termination: dir.read_json(TERMINATION_FILE)?,
+            network_infos: if config.network.own_namespace() {
+                isolator::network_status(self.store.root(), id)
+            } else {
+                Vec::new()
+            },
+        }))
+    }
+
+    /// Every container, sorted by start time.
+    pub fn list(&self) -> Result<Vec<ContainerSummary>> {
+        let mut out = Vec::new();
+        for id in self.store.list()? {
+            // A container removed while listing is simply not listed, and
+            // one broken entry does not hide all the others.
+            match self.summary(&id) {
+                Ok(Some(s)) => out.push(s),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("skipping container {id}: {e}"),
+            }
+        }
+        out.sort_by(|a, b| a.started_at.total_cmp(&b.started_at));
+        Ok(out)
+    }
+}
+
+/// Sets the request/limit fields of `stats` as Mesos does (§8):
+/// `cpus_soft_limit` = the CPU request; `cpus_limit` = the CPU limit
+/// (infinite ⇒ the host's CPU count), else the request when CFS enforces
+/// it; `mem_soft_limit_bytes` = the memory request; `mem_limit_bytes` = the
+/// memory limit (infinite ⇒ the host's memory), else the request.
+pub(super) fn apply_requests_and_limits(stats: &mut ResourceStatistics, config: &ContainerConfig) {
+    let r = &config.resources;
+    stats.cpus_soft_limit = r.cpus;
+    stats.cpus_limit = match r.cpus_limit {
+        Some(l) => Some(l.finite().unwrap_or_else(host_cpus)),
+        None if config.isolator_flags.cgroups_enable_cfs => r.cpus,
+        None => None,
+    };
+    stats.mem_soft_limit_bytes = r.mem_bytes();
+    stats.mem_limit_bytes = match r.mem_limit_bytes() {
+        Some(Some(bytes)) => Some(bytes),
+        Some(None) => host_memory_bytes(),
+        None => r.mem_bytes(),
+    };
+}
+
+pub(super) fn host_cpus() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    n.max(1) as f64
+}
+
+pub(super) fn host_memory_bytes() -> Option<u64> {
+    // SAFETY: sysconf has no preconditions.
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    (pages > 0 && size > 0).then(|| pages as u64 * size as u64)
+}

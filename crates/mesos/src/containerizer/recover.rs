@@ -1,0 +1,194 @@
+//! Recovery after a crash or restart: re-adopting live containers,
+//! finalizing ended ones, completing interrupted launches and destroys,
+//! removing malformed entries and orphan cgroups and root filesystems.
+
+use super::teardown::complete_recorded;
+use super::*;
+
+impl MesosContainerizer {
+    /// Re-adopts live containers and destroys everything half-done: launches
+    /// interrupted in any state, destroys interrupted midway, cgroups with
+    /// no runtime directory, and unpublished creation directories.
+    /// `orphan_launcher` is the linux launcher whose cgroup root to scan.
+    pub fn recover(&self, orphan_launcher: Option<&LinuxLauncher>) -> Result<RecoverReport> {
+        let mut report = RecoverReport::default();
+        for path in self.store.abandoned_creations()? {
+            match fs::remove_dir_all(&path) {
+                Ok(()) => report.abandoned.push(path),
+                Err(e) => report
+                    .errors
+                    .push(format!("failed to remove {}: {e}", path.display())),
+            }
+        }
+        for id in self.store.list()? {
+            if let Err(e) = self.recover_one(&id, &mut report) {
+                report.errors.push(format!("container {id}: {e}"));
+            }
+        }
+        if let Some(launcher) = orphan_launcher {
+            for name in launcher.known()? {
+                let known = ContainerId::new(name.as_str())
+                    .ok()
+                    .and_then(|id| self.store.open(&id))
+                    .is_some();
+                if known {
+                    continue;
+                }
+                match launcher.destroy_orphan(&name) {
+                    Ok(()) => report.orphan_cgroups.push(name),
+                    Err(e) => report.errors.push(format!("orphan cgroup {name}: {e}")),
+                }
+            }
+            // The cgroups isolators' directories in the other hierarchies
+            // (cpu, memory, ... on v1 hosts), as Mesos's cgroups isolator
+            // recovers and destroys its orphans.
+            if let Some(hierarchies) = self.hierarchies() {
+                let root = launcher.cgroups_root().to_string_lossy().into_owned();
+                let known = |name: &str| {
+                    ContainerId::new(name)
+                        .ok()
+                        .and_then(|id| self.store.open(&id))
+                        .is_some()
+                };
+                let (removed, errors) =
+                    isolator::CgroupsIsolator::sweep_orphans(hierarchies, &root, known);
+                for name in removed {
+                    if !report.orphan_cgroups.contains(&name) {
+                        report.orphan_cgroups.push(name);
+                    }
+                }
+                report.errors.extend(errors);
+            }
+        }
+        self.recover_rootfs(&mut report);
+        let (swept, errors) = isolator::sweep_orphan_networks(self.store.root(), |name| {
+            ContainerId::new(name)
+                .ok()
+                .and_then(|id| self.store.open(&id))
+                .is_some()
+        });
+        report.orphan_networks = swept;
+        report.errors.extend(errors);
+        Ok(report)
+    }
+
+    /// Removes provisioned root filesystems whose container has no record
+    /// (left by a teardown that could not finish before its record went).
+    pub(super) fn recover_rootfs(&self, report: &mut RecoverReport) {
+        let Some(provisioner) = &self.provisioner else {
+            return;
+        };
+        let ids = match provisioner.provisioned() {
+            Ok(ids) => ids,
+            Err(e) => {
+                report
+                    .errors
+                    .push(format!("failed to list provisioned root filesystems: {e}"));
+                return;
+            }
+        };
+        for id in ids.into_iter().filter(|id| self.store.open(id).is_none()) {
+            match provisioner.destroy(&id) {
+                Ok(()) => report.orphan_rootfs.push(id),
+                Err(e) => report
+                    .errors
+                    .push(format!("orphan root filesystem of {id}: {e}")),
+            }
+        }
+    }
+
+    pub(super) fn recover_one(&self, id: &ContainerId, report: &mut RecoverReport) -> Result<()> {
+        let Some(dir) = self.store.open(id) else {
+            return Ok(());
+        };
+        let Some(op) = lock_op_within(&dir, BUSY_GRACE)? else {
+            if !dir.exists(TERMINATION_FILE) {
+                report.busy.push(id.clone());
+            }
+            return Ok(());
+        };
+        if let Some(why) = dir.malformed() {
+            if dir.init_alive()? {
+                tracing::warn!("skipping container {id}: {why} (its init is alive)");
+            } else {
+                dir.remove_whole(&self.work_dir)?;
+                report.malformed.push((id.clone(), why));
+            }
+            return Ok(());
+        }
+        if dir.exists(TERMINATION_FILE) {
+            if complete_recorded(&dir)? {
+                report.finalized.push(id.clone());
+            }
+            return Ok(());
+        }
+        let state = dir.state()?.map(|r| r.state);
+        let config = self.config(&dir)?;
+        match state {
+            Some(ContainerState::Running) if dir.init_alive()? => {
+                tracing::info!(container = %id, "recovered");
+                report.recovered.push(id.clone());
+            }
+            Some(ContainerState::Running) => {
+                self.teardown_with_config(&dir, &config, Cause::Exited)?;
+                report.finalized.push(id.clone());
+            }
+            Some(ContainerState::Destroying) => {
+                self.teardown_with_config(&dir, &config, Cause::Destroyed)?;
+                report.finalized.push(id.clone());
+            }
+            other => {
+                // The launcher died mid-launch: an orphan, as in Mesos.
+                let state = other.unwrap_or(ContainerState::Provisioning);
+                self.teardown_with_config(&dir, &config, Cause::Interrupted(state))?;
+                // Destroyed whole: the sandbox too, so a later container
+                // with this ID never finds the old files.
+                dir.remove_whole(&self.work_dir)?;
+                drop(op);
+                report.destroyed.push(id.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the runtime directory of terminated containers (terminated
+    /// at least `older_than` ago) and their sandboxes when those live under
+    /// our work dir (a sandbox elsewhere, such as a Mesos agent's executor
+    /// directory, belongs to whoever chose it); returns their IDs.
+    pub fn remove_terminated(&self, older_than: Option<Duration>) -> Result<Vec<ContainerId>> {
+        Ok(self.store.remove_terminated(older_than, &self.work_dir)?)
+    }
+
+    /// Removes one terminated container's runtime data and sandbox (`phobos
+    /// run --rm`); true when it had ended and is now gone.
+    pub fn remove_if_terminated(&self, id: &ContainerId) -> Result<bool> {
+        Ok(self.store.remove_if_terminated(id, None, &self.work_dir)?)
+    }
+}
+
+/// How long recovery waits for a container that another process holds
+/// before it reports it busy. A launcher killed right after cloning init
+/// leaves its operation lock held by the clone until that execs (the
+/// descriptor is close-on-exec, not close-on-fork), which on a loaded
+/// machine can take a while to be scheduled.
+pub(super) const BUSY_GRACE: Duration = Duration::from_secs(2);
+
+/// The operation lock, waiting at most `grace` for whoever holds it.
+pub(super) fn lock_op_within(
+    dir: &ContainerDir,
+    grace: Duration,
+) -> Result<Option<phobos_core::store::OpLock>> {
+    let deadline = Instant::now() + grace;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(op) = dir.try_lock_op()? {
+            return Ok(Some(op));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}

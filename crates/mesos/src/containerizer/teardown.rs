@@ -1,0 +1,255 @@
+//! Waiting for, finalizing and destroying containers: killing every
+//! process in the container, cleaning up its isolators and root
+//! filesystem, and recording its termination, resumable after a crash at
+//! any point.
+
+use super::*;
+
+impl MesosContainerizer {
+    /// Blocks until the container ends and returns its termination; `None`
+    /// for an unknown container.
+    pub fn wait(&self, id: &ContainerId) -> Result<Option<Termination>> {
+        let Some(dir) = self.store.open(id) else {
+            return Ok(None);
+        };
+        if let Some(t) = dir.read_json(TERMINATION_FILE)? {
+            return Ok(Some(t));
+        }
+        dir.wait_for_init_exit()?;
+        if self.store.open(id).is_none() {
+            return Ok(None);
+        }
+        self.finalize(&dir).map(Some)
+    }
+
+    /// Records the termination of a container whose init is gone and frees
+    /// what it held. Idempotent.
+    pub fn finalize(&self, dir: &ContainerDir) -> Result<Termination> {
+        let _op = dir.lock_op()?;
+        if let Some(t) = dir.read_json(TERMINATION_FILE)? {
+            complete_recorded(dir)?;
+            return Ok(t);
+        }
+        let config = self.config(dir)?;
+        let cause = match dir.state()?.map(|r| r.state) {
+            Some(ContainerState::Destroying) => Cause::Destroyed,
+            Some(s) if s.is_launching() => Cause::Interrupted(s),
+            _ => Cause::Exited,
+        };
+        self.teardown_with_config(dir, &config, cause)
+    }
+
+    /// Kills every process of the container, frees its resources and
+    /// returns its termination; `None` for an unknown container. Works in
+    /// every state; concurrent destroys share one result.
+    pub fn destroy(&self, id: &ContainerId) -> Result<Option<Termination>> {
+        let Some(dir) = self.store.open(id) else {
+            return Ok(None);
+        };
+        if let Some(t) = dir.read_json(TERMINATION_FILE)? {
+            return Ok(Some(t));
+        }
+        dir.mark_destroying()?;
+        // A launch in progress holds this lock; it sees the marker at its
+        // next transition, tears itself down and records the termination.
+        let _op = dir.lock_op()?;
+        if let Some(t) = dir.read_json(TERMINATION_FILE)? {
+            return Ok(Some(t));
+        }
+        let config = self.config(&dir)?;
+        self.teardown_with_config(&dir, &config, Cause::Destroyed)
+            .map(Some)
+    }
+
+    pub(super) fn config(&self, dir: &ContainerDir) -> Result<ContainerConfig> {
+        dir.read_json(CONFIG_FILE)?
+            .ok_or_else(|| ContainerizerError::NoConfig(dir.id().clone()))
+    }
+
+    pub(super) fn teardown_with_config(
+        &self,
+        dir: &ContainerDir,
+        config: &ContainerConfig,
+        cause: Cause,
+    ) -> Result<Termination> {
+        let isolators = isolator::build_with(config, &self.host())?;
+        let launcher =
+            Launcher::with_hierarchies(config.launcher, &config.cgroups_root, self.hierarchies())?;
+        self.teardown(dir, config, &launcher, &isolators, cause)
+    }
+
+    /// The common tail of every destroy (§3.2): kill all processes, wait for
+    /// init, clean up isolators in reverse order (continuing past failures),
+    /// record the termination. The caller holds the operation lock.
+    pub(super) fn teardown(
+        &self,
+        dir: &ContainerDir,
+        config: &ContainerConfig,
+        launcher: &Launcher,
+        isolators: &[Box<dyn Isolator>],
+        cause: Cause,
+    ) -> Result<Termination> {
+        let id = &config.id;
+        let previous = dir.state()?.map(|r| r.state);
+        // A command that ended by itself needs no DESTROYING checkpoint: if
+        // this process dies mid-way, RUNNING with a dead init is finalized
+        // again, and every step below is idempotent.
+        if previous != Some(ContainerState::Destroying) && !matches!(cause, Cause::Exited) {
+            dir.set_state(ContainerState::Destroying)?;
+            tracing::info!(container = %id, from = ?previous, "destroying");
+            StopPoint::hit(&self.stop_at, "destroying");
+        }
+        // Nested containers first, depth-first (Mesos destroys a parent's
+        // children before the parent).
+        let mut errors = Vec::new();
+        for child in self.store.children(id)? {
+            if let Err(e) = self.destroy(&child) {
+                errors.push(format!("nested container {child}: {e}"));
+            }
+        }
+        let ended_before = read_status(dir)?;
+        let pid = dir.pid().ok().flatten();
+        let alive = dir.init_alive()?;
+        match launcher.destroy(id, pid.filter(|_| alive)) {
+            Ok(()) => {
+                dir.wait_for_init_exit()?;
+                // Init is gone and we hold the operation lock: whatever a
+                // killed writer (or init's reserved status) left is stale.
+                dir.remove_temporaries()?;
+                StopPoint::hit(&self.stop_at, "killed");
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+        // Limits hit that init could not record (it was itself killed, or
+        // an older init): asked before cleanup removes the evidence.
+        let init_record = dir.read_json::<InitStatus>(STATUS_FILE)?;
+        let mut limitation = init_record.as_ref().and_then(init_limitation);
+        if limitation.is_none() && matches!(cause, Cause::Exited) {
+            limitation = isolators
+                .iter()
+                .find_map(|i| i.limitation(id).ok().flatten());
+        }
+        for isolator in isolators.iter().rev() {
+            if let Err(e) = isolator.cleanup(id) {
+                errors.push(e.to_string());
+            }
+        }
+        // The image's root filesystem, once nothing runs in it (Mesos's
+        // provisioner destroy): unmounted, removed, no longer in use.
+        if config.image.is_some() {
+            match &self.provisioner {
+                Some(p) => {
+                    if let Err(e) = p.destroy(id) {
+                        errors.push(format!("failed to remove the root filesystem: {e}"));
+                    }
+                }
+                None => errors.push(
+                    "the container's root filesystem needs an image provisioner to be removed"
+                        .into(),
+                ),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ContainerizerError::Teardown {
+                id: id.clone(),
+                errors: errors.join("; "),
+            });
+        }
+        // Init is gone by now (or an error returned above): no new status.
+        let status = init_record.as_ref().map(|r| r.status);
+        let launch_failed = matches!(cause, Cause::LaunchFailed(_));
+        // Only a command that was started can have been killed; a launch
+        // stopped before RUNNING has no status, as in Mesos.
+        let started = matches!(
+            previous,
+            Some(ContainerState::Running | ContainerState::Destroying)
+        );
+        let killed = pid
+            .filter(|_| started)
+            .map(|_| WaitStatus::signaled(libc::SIGKILL));
+        let termination = match cause {
+            _ if ended_before.is_some() => {
+                Termination::from_exit(ended_before.unwrap_or(WaitStatus(0)))
+            }
+            Cause::Exited => match status {
+                Some(status) => Termination::from_exit(status),
+                // Init died without writing: it was SIGKILLed (§3.11).
+                None => Termination {
+                    status: killed,
+                    state: Some(TaskState::Failed),
+                    message: Some("the init helper was killed before the command ended".into()),
+                    ..Termination::default()
+                },
+            },
+            Cause::Destroyed => Termination {
+                status: status.or(killed),
+                state: Some(TaskState::Killed),
+                message: Some("Container destroyed".into()),
+                ..Termination::default()
+            },
+            Cause::LaunchFailed(message) => Termination {
+                state: Some(TaskState::Failed),
+                reason: Some(Reason::ContainerLaunchFailed),
+                message: Some(format!("Failed to launch container: {message}")),
+                ..Termination::default()
+            },
+            Cause::Interrupted(state) => Termination {
+                state: Some(TaskState::Failed),
+                reason: Some(Reason::ContainerLaunchFailed),
+                message: Some(format!(
+                    "the launch was interrupted while {state} (the launching process died)"
+                )),
+                ..Termination::default()
+            },
+        };
+        let termination = match limitation {
+            // A limitation ends the container as Mesos's destroy does:
+            // TASK_FAILED with the limitation's reason (§3.2).
+            Some(l) if !launch_failed => Termination {
+                // Init failing to start the command (its root filesystem)
+                // is a launch failure: no command status.
+                status: termination
+                    .status
+                    .filter(|_| l.reason != Reason::ContainerLaunchFailed),
+                state: Some(TaskState::Failed),
+                reason: Some(l.reason),
+                message: Some(l.message),
+                limited_resources: l.resources,
+            },
+            _ => termination,
+        };
+        dir.write_json(TERMINATION_FILE, &termination)?;
+        StopPoint::hit(&self.stop_at, "recorded");
+        dir.set_state(ContainerState::Terminated)?;
+        tracing::info!(container = %id, termination = ?termination, "terminated");
+        Ok(termination)
+    }
+}
+
+/// The limitation init recorded with the command's status, if any.
+pub(super) fn init_limitation(record: &InitStatus) -> Option<isolator::Limitation> {
+    Some(isolator::Limitation {
+        reason: record.reason?,
+        message: record.message.clone().unwrap_or_default(),
+        resources: record.limited_resources.clone(),
+    })
+}
+
+/// Finishes a teardown that recorded the termination but died before
+/// checkpointing TERMINATED (a destroy SIGKILLed at its last step): drops
+/// its stale temporaries and sets the state. The caller holds the operation
+/// lock. Returns whether there was anything to finish.
+pub(super) fn complete_recorded(dir: &ContainerDir) -> Result<bool> {
+    let state = dir.state()?.map(|r| r.state);
+    if state == Some(ContainerState::Terminated) || dir.init_alive()? {
+        return Ok(false);
+    }
+    dir.remove_temporaries()?;
+    dir.set_state(ContainerState::Terminated)?;
+    tracing::info!(container = %dir.id(), "completed an interrupted teardown");
+    Ok(true)
+}
+
+pub(super) fn read_status(dir: &ContainerDir) -> Result<Option<WaitStatus>> {
+    Ok(dir.read_json::<InitStatus>(STATUS_FILE)?.map(|s| s.status))
+}
