@@ -7,6 +7,7 @@
 # docs/benchmarks.md.
 #
 #   sudo bench/net.sh [RUNS]        # default 30 runs each, 3 warm-ups
+#   PHOBOS=/path/to/phobos bench/net.sh   # a binary already built
 #
 # The default network's bridge is phobos0 on default_network_subnet
 # 10.77.0.0/16; the bridge is removed afterwards unless it existed before.
@@ -41,8 +42,10 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-cargo build --release -q -p phobos-cli
-PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
+if [ -z "${PHOBOS:-}" ]; then
+  cargo build --release -q -p phobos-cli
+  PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
+fi
 DOCKER=/usr/bin/docker
 [ -x "$DOCKER" ] || DOCKER=docker
 export PHOBOS_RUNTIME_DIR="$work/run" PHOBOS_WORK_DIR="$work/work"

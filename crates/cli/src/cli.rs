@@ -275,6 +275,12 @@ pub struct RunArgs {
     /// instead of cgroups of its own nested under the parent's.
     #[arg(long, requires = "parent", help_heading = NESTED)]
     pub share_cgroups: bool,
+    /// Nested: a DEBUG container (Mesos's ContainerClass::DEBUG): in all
+    /// of the parent's namespaces (its files too) and cgroups, with its
+    /// environment, working directory and user, no resources of its own;
+    /// destroyed by `recover`.
+    #[arg(long, requires = "parent", help_heading = NESTED)]
+    pub debug: bool,
     /// Print the container ID once it is RUNNING and return.
     #[arg(short, long)]
     pub detach: bool,

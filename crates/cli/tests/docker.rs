@@ -590,3 +590,52 @@ fn privileged_docker_remove_delay_keeps_the_ended_container_until_it_passes() {
     let out = env.run(&["--config", &config, "state", "--rm"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains(&id));
 }
+
+#[test]
+fn privileged_docker_fetches_uris_into_the_sandbox_before_the_container_is_created() {
+    if !engine_or_skip(
+        "privileged_docker_fetches_uris_into_the_sandbox_before_the_container_is_created",
+    ) {
+        return;
+    }
+    let src = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(src.path().join("app/conf")).unwrap();
+    std::fs::write(src.path().join("app/conf/a.txt"), "alpha\n").unwrap();
+    let archive = src.path().join("app.tar.xz");
+    let tar = Command::new("tar")
+        .arg("cJf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(src.path())
+        .arg("app")
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let env = Env::new();
+    let id = unique();
+    let fetch = archive.display().to_string();
+    let out = docker_run(
+        &env,
+        &id,
+        &["--fetch", &fetch],
+        &["cat", "/mnt/mesos/sandbox/app/conf/a.txt"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "alpha\n");
+    assert!(env.sandbox(&id).join("app.tar.xz").is_file());
+
+    // A failed fetch: one line naming the URI, no container created.
+    let id = unique();
+    let missing = src.path().join("missing.tgz").display().to_string();
+    let out = docker_run(&env, &id, &["--fetch", &missing], &["true"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // A runtime failure (the CLI's "did not start" code), not a usage error.
+    assert!(!matches!(out.status.code(), Some(0 | 2) | None), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(&missing), "{stderr}");
+    assert_eq!(docker_state(&id), None);
+    assert!(
+        !env.sandbox(&id).exists(),
+        "the sandbox this launch made is gone"
+    );
+}

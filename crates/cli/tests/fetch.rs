@@ -9,19 +9,30 @@ mod common;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use common::*;
 
 /// Serves `routes` (path → body) on 127.0.0.1; other paths get a 404.
 fn serve(routes: HashMap<String, Vec<u8>>) -> String {
+    serve_counted(routes).0
+}
+
+/// As [`serve`], counting requests; `/stall` sends headers promising 1 MB,
+/// a few bytes, and then nothing for a minute.
+fn serve_counted(routes: HashMap<String, Vec<u8>>) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let routes = Arc::new(routes);
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&requests);
     std::thread::spawn(move || {
         for mut stream in listener.incoming().flatten() {
             let routes = Arc::clone(&routes);
+            counter.fetch_add(1, Ordering::SeqCst);
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut line = String::new();
@@ -32,6 +43,13 @@ fn serve(routes: HashMap<String, Vec<u8>>) -> String {
                     if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
                         break;
                     }
+                }
+                if path == "/stall" {
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\nConnection: close\r\n\r\nabc",
+                    );
+                    std::thread::sleep(Duration::from_secs(60));
+                    return;
                 }
                 let _ = match routes.get(&path) {
                     Some(body) => stream
@@ -50,7 +68,7 @@ fn serve(routes: HashMap<String, Vec<u8>>) -> String {
             });
         }
     });
-    base
+    (base, requests)
 }
 
 /// A .tar.gz of `app/conf/a.txt` made with the system's tar.
@@ -161,4 +179,81 @@ fn bad_fetch_specs_are_usage_errors_that_change_nothing() {
         .flatten()
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn privileged_destroy_during_fetching_stops_the_download_promptly() {
+    if !require_root("privileged_destroy_during_fetching_stops_the_download_promptly") {
+        return;
+    }
+    let (base, _) = serve_counted(HashMap::new());
+    let env = Env::new();
+    // The stall timeout (default 60 s) would end it much later.
+    let mut launch = env
+        .cmd()
+        .args(["run", "--id", "stalled", "--fetch"])
+        .arg(format!("{base}/stall"))
+        .args(["--", "touch", "ran"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The state is a symlink whose target names it.
+    let state = env.container_dir("stalled").join("state");
+    assert!(
+        eventually(Duration::from_secs(50), || std::fs::read_link(&state)
+            .is_ok_and(|s| s.to_string_lossy().contains("FETCHING"))),
+        "never reached FETCHING"
+    );
+    let start = Instant::now();
+    let out = env.run(&["destroy", "stalled"]);
+    let took = start.elapsed();
+    assert!(out.status.success(), "{out:?}");
+    assert!(took < Duration::from_secs(20), "destroy took {took:?}");
+    let status = launch.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(launch.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    let t = env.wait_json("stalled");
+    assert_eq!(t["state"], "TASK_KILLED", "{t}");
+    assert!(t.get("status").is_none(), "the command never ran: {t}");
+    let sandbox = env.sandbox("stalled");
+    assert!(!sandbox.join("ran").exists());
+    assert!(!sandbox.join("stall").exists(), "no partial download");
+    assert!(
+        inits_of(env.runtime.path()).is_empty(),
+        "nothing left running"
+    );
+}
+
+#[test]
+fn privileged_a_cached_uri_is_downloaded_once_for_two_launches() {
+    if !require_root("privileged_a_cached_uri_is_downloaded_once_for_two_launches") {
+        return;
+    }
+    let (base, requests) = serve_counted(HashMap::from([("/app.tgz".to_owned(), app_tgz())]));
+    let env = Env::new();
+    for id in ["cached-1", "cached-2"] {
+        let out = env.run(&[
+            "run",
+            "--id",
+            id,
+            "--fetch",
+            &format!("{base}/app.tgz,cache"),
+            "--",
+            "cat",
+            "app/conf/a.txt",
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{id}: {stderr}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "alpha\n");
+    }
+    assert_eq!(requests.load(Ordering::SeqCst), 1, "one download");
+    let cache = env.work.path().join("fetcher-cache");
+    let entries = std::fs::read_dir(&cache)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().len() == 64)
+        .count();
+    assert_eq!(entries, 1);
 }

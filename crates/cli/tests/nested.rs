@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -491,5 +492,225 @@ fn privileged_nested_launch_killed_midway_is_recovered_to_nothing() {
     env.ok(&["recover"]);
     assert!(eventually(Duration::from_secs(60), || !alive(child_cmd)));
     assert_eq!(env.status_json("p.c")["state"], "TERMINATED");
+    assert_nothing_left(&env);
+}
+
+#[test]
+fn privileged_nested_children_of_a_rootfs_parent_see_its_files_or_their_own() {
+    if !require_root("privileged_nested_children_of_a_rootfs_parent_see_its_files_or_their_own") {
+        return;
+    }
+    let env = Env::new();
+    let images = tempfile::tempdir().unwrap();
+    let parent_root = busybox_rootfs(&images.path().join("parent"));
+    let child_root = busybox_rootfs(&images.path().join("child"));
+    std::fs::write(parent_root.join("marker"), "parent's\n").unwrap();
+    std::fs::write(child_root.join("marker"), "child's\n").unwrap();
+    let rootfs = parent_root.display().to_string();
+    env.ok(&[
+        "run",
+        "-d",
+        "--id",
+        "p",
+        "--rootfs",
+        &rootfs,
+        "--network",
+        "none",
+        "--",
+        "sleep",
+        "1000",
+    ]);
+    let parent_cmd = command_pid(pid_of(&env, "p"));
+    // Without a root filesystem of its own: the parent's files, its own
+    // mount and pid namespaces, the sandbox where the parent sees it.
+    let out = env.ok(&[
+        "run",
+        "--parent",
+        "p",
+        "--id",
+        "plain",
+        "--",
+        "sh",
+        "-c",
+        "cat /marker; pwd; echo $MESOS_SANDBOX; readlink /proc/self/ns/net; echo 1 > file",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "parent's", "{out}");
+    assert_eq!(lines[1], "/mnt/mesos/sandbox/containers/plain", "{out}");
+    assert_eq!(lines[2], "/mnt/mesos/sandbox/containers/plain", "{out}");
+    assert_eq!(lines[3], ns(parent_cmd, "net"), "{out}");
+    assert!(env.sandbox("p").join("containers/plain/file").is_file());
+    // With its own: its files, joined to the parent's network only.
+    let child = child_root.display().to_string();
+    let out = env.ok(&[
+        "run",
+        "--parent",
+        "p",
+        "--id",
+        "own",
+        "--rootfs",
+        &child,
+        "--",
+        "sh",
+        "-c",
+        "cat /marker; pwd; readlink /proc/self/ns/net",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "child's", "{out}");
+    assert_eq!(lines[1], "/mnt/mesos/sandbox", "{out}");
+    assert_eq!(lines[2], ns(parent_cmd, "net"), "{out}");
+    // The parent's mount table did not gain the children's mounts.
+    let mounts = std::fs::read_to_string(format!("/proc/{parent_cmd}/mountinfo")).unwrap();
+    assert!(!mounts.contains("containers/own"), "{mounts}");
+    env.ok(&["destroy", "p"]);
+    assert_nothing_left(&env);
+}
+
+#[test]
+fn privileged_nested_under_a_docker_container_is_refused() {
+    if !require_root("privileged_nested_under_a_docker_container_is_refused") {
+        return;
+    }
+    if !Path::new("/var/run/docker.sock").exists() {
+        println!("skipping: no Docker engine socket");
+        return;
+    }
+    let env = Env::new();
+    let id = format!("dk{}", &env.cgroups_root[12..20]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--id",
+        &id,
+        "--docker-image",
+        "busybox:local",
+        "--",
+        "sleep",
+        "1000",
+    ]);
+    let before = walk_dirs(env.runtime.path());
+    let out = env.run(&["run", "--parent", &id, "--", "true"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("'{id}' is a Docker container")),
+        "{stderr}"
+    );
+    assert_eq!(before, walk_dirs(env.runtime.path()));
+    env.ok(&["destroy", &id]);
+}
+
+#[test]
+fn privileged_recover_destroys_nested_cgroups_without_a_record() {
+    if !require_root("privileged_recover_destroys_nested_cgroups_without_a_record") {
+        return;
+    }
+    let env = Env::new();
+    env.detach("p", &["sleep", "1000"]);
+    nested(&env, "p", "known", &[], &["sleep", "1000"]);
+    let known = command_pid(pid_of(&env, "p.known"));
+    // A nested cgroup of ours whose record is gone (Mesos's nested
+    // launcher orphan), with a process in it.
+    let kill_root = Path::new("/sys/fs/cgroup/unified").join(&env.cgroups_root);
+    let ghost = kill_root.join("p/mesos/ghost");
+    if !kill_root.join("p").exists() {
+        println!("skipping: no cgroup2 kill hierarchy on this host");
+        return;
+    }
+    std::fs::create_dir(&ghost).unwrap();
+    let path = std::ffi::CString::new(ghost.as_os_str().as_encoded_bytes()).unwrap();
+    let name = std::ffi::CString::new(phobos_cgroups::CONTAINER_MARK).unwrap();
+    // SAFETY: NUL-terminated strings and a byte slice that outlive the call.
+    let rc =
+        unsafe { libc::setxattr(path.as_ptr(), name.as_ptr(), b"ghost".as_ptr().cast(), 5, 0) };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("1000")
+        .spawn()
+        .unwrap();
+    std::fs::write(ghost.join("cgroup.procs"), sleeper.id().to_string()).unwrap();
+    let report = env.ok(&["recover", "--json"]);
+    assert!(report.contains("p.ghost"), "{report}");
+    assert!(sleeper.wait().unwrap().signal() == Some(libc::SIGKILL));
+    assert!(!ghost.exists());
+    // The known child and its parent are untouched.
+    assert!(alive(known) && alive(pid_of(&env, "p")));
+    env.ok(&["destroy", "p"]);
+    assert_nothing_left(&env);
+}
+
+#[test]
+fn privileged_nested_debug_container_shares_everything_and_dies_on_recover() {
+    if !require_root("privileged_nested_debug_container_shares_everything_and_dies_on_recover") {
+        return;
+    }
+    let env = Env::new();
+    let images = tempfile::tempdir().unwrap();
+    let root = busybox_rootfs(images.path());
+    std::fs::write(root.join("marker"), "parent's\n").unwrap();
+    let rootfs = root.display().to_string();
+    env.ok(&[
+        "run",
+        "-d",
+        "--id",
+        "p",
+        "--rootfs",
+        &rootfs,
+        "-e",
+        "FROM_PARENT=yes",
+        "-w",
+        "/tmp",
+        "--",
+        "sleep",
+        "1000",
+    ]);
+    let parent_cmd = command_pid(pid_of(&env, "p"));
+    nested(
+        &env,
+        "p",
+        "dbg",
+        &["--debug", "-e", "OWN=1"],
+        &["sleep", "1000"],
+    );
+    let dbg_cmd = command_pid(pid_of(&env, "p.dbg"));
+    for n in ["mnt", "pid", "ipc", "net", "uts"] {
+        assert_eq!(ns(parent_cmd, n), ns(dbg_cmd, n), "{n}");
+    }
+    let environ = std::fs::read(format!("/proc/{dbg_cmd}/environ")).unwrap();
+    let environ = String::from_utf8_lossy(&environ);
+    assert!(
+        environ.contains("FROM_PARENT=yes") && environ.contains("OWN=1"),
+        "{environ}"
+    );
+    // (Shown as the process sees it, inside the parent's root.)
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{dbg_cmd}/cwd")).unwrap(),
+        Path::new("/tmp")
+    );
+    // `exec` into it lands in the namespaces it shares, the pid one too.
+    for n in ["pid", "mnt", "net"] {
+        let inside = env.ok(&[
+            "exec",
+            "p.dbg",
+            "--",
+            "readlink",
+            &format!("/proc/self/ns/{n}"),
+        ]);
+        assert_eq!(inside, ns(parent_cmd, n), "{n}");
+    }
+    // No resources of its own: refused, nothing changed.
+    let out = env.run(&[
+        "run", "--parent", "p", "--debug", "--mem", "64", "--", "true",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("resources"));
+    // Recovery destroys it and keeps its parent.
+    let report = env.ok(&["recover", "--json"]);
+    assert!(report.contains("p.dbg"), "{report}");
+    assert!(eventually(PATIENCE, || !alive(dbg_cmd)));
+    assert!(alive(parent_cmd));
+    assert_eq!(env.status_json("p.dbg")["state"], "TERMINATED");
+    env.ok(&["destroy", "p"]);
     assert_nothing_left(&env);
 }

@@ -21,9 +21,11 @@ use std::time::Duration;
 pub mod duration;
 mod raw;
 pub mod search;
+pub mod size;
 
 pub use duration::{format_duration, parse_duration};
 pub use search::{Environment, candidates, find_config_file};
+pub use size::{format_bytes, parse_bytes};
 
 /// Every key, in the order `phobos config` shows them.
 pub const KEYS: &[&str] = &[
@@ -44,6 +46,8 @@ pub const KEYS: &[&str] = &[
     "docker_remove_delay",
     "container_disk_watch_interval",
     "fetcher_stall_timeout",
+    "fetcher_cache_dir",
+    "fetcher_cache_size",
     "enforce_container_disk_quota",
     "network_cni_config_dir",
     "network_cni_plugins_dir",
@@ -74,6 +78,7 @@ const CGROUPS_HIERARCHY_UNUSED: &str =
 
 /// Keys that may be unset (shown as a comment by `phobos config`).
 const OPTIONAL_KEYS: &[&str] = &[
+    "fetcher_cache_dir",
     "default_container_image",
     "docker_store_dir",
     "docker_config",
@@ -297,6 +302,12 @@ pub struct Config {
     /// Mesos `--fetcher_stall_timeout`: a download with no byte for this
     /// long fails the launch (default 60s).
     pub fetcher_stall_timeout: Duration,
+    /// Mesos `--fetcher_cache_dir`: where URIs fetched with `cache` are
+    /// kept; `None` means `<work_dir>/fetcher-cache`.
+    pub fetcher_cache_dir: Option<PathBuf>,
+    /// Mesos `--fetcher_cache_size` in bytes (default 2GB); 0 caches
+    /// nothing.
+    pub fetcher_cache_size: u64,
     /// Kill containers that exceed their disk quota.
     pub enforce_container_disk_quota: bool,
     /// CNI network configurations (`.conflist`, `.conf`, `.json`).
@@ -341,6 +352,14 @@ pub struct Config {
 }
 
 impl Config {
+    /// The fetcher cache: `fetcher_cache_dir`, else
+    /// `<work_dir>/fetcher-cache`.
+    pub fn fetcher_cache_dir(&self) -> PathBuf {
+        self.fetcher_cache_dir
+            .clone()
+            .unwrap_or_else(|| self.work_dir.join("fetcher-cache"))
+    }
+
     /// The image store: `docker_store_dir`, else `<work_dir>/store`.
     pub fn store_dir(&self) -> PathBuf {
         self.docker_store_dir
@@ -391,6 +410,8 @@ impl Config {
             docker_remove_delay: Duration::ZERO,
             container_disk_watch_interval: Duration::from_secs(15),
             fetcher_stall_timeout: Duration::from_secs(60),
+            fetcher_cache_dir: None,
+            fetcher_cache_size: 2 << 30,
             enforce_container_disk_quota: false,
             network_cni_config_dir: None,
             network_cni_plugins_dir: phobos_net::DEFAULT_PLUGINS_DIR.to_owned(),
@@ -449,6 +470,12 @@ impl Config {
             "docker_remove_delay" => format_duration(self.docker_remove_delay),
             "container_disk_watch_interval" => format_duration(self.container_disk_watch_interval),
             "fetcher_stall_timeout" => format_duration(self.fetcher_stall_timeout),
+            "fetcher_cache_dir" => self
+                .fetcher_cache_dir
+                .as_deref()
+                .map(path)
+                .unwrap_or_default(),
+            "fetcher_cache_size" => format_bytes(self.fetcher_cache_size),
             "enforce_container_disk_quota" => self.enforce_container_disk_quota.to_string(),
             "network_cni_config_dir" => self
                 .network_cni_config_dir
@@ -578,6 +605,8 @@ impl Config {
                 }
                 self.fetcher_stall_timeout = timeout;
             }
+            "fetcher_cache_dir" => self.fetcher_cache_dir = Some(absolute_path(value)?),
+            "fetcher_cache_size" => self.fetcher_cache_size = bytes(value)?,
             "enforce_container_disk_quota" => self.enforce_container_disk_quota = boolean(value)?,
             "network_cni_config_dir" => self.network_cni_config_dir = Some(absolute_path(value)?),
             "network_cni_plugins_dir" => {
@@ -897,6 +926,17 @@ fn boolean(value: &toml::Value) -> Result<bool, String> {
     value
         .as_bool()
         .ok_or_else(|| type_error("true or false", value))
+}
+
+/// A size: `"10MB"` (Mesos's spelling) or an integer of bytes.
+fn bytes(value: &toml::Value) -> Result<u64, String> {
+    match value {
+        toml::Value::Integer(n) => u64::try_from(*n)
+            .ok()
+            .filter(|n| *n <= size::MAX_BYTES)
+            .ok_or_else(|| format!("{n} is not a size between 0 and 1PB in bytes")),
+        other => parse_bytes(string(other)?),
+    }
 }
 
 fn duration(value: &toml::Value) -> Result<Duration, String> {

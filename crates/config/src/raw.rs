@@ -34,6 +34,8 @@ pub(crate) struct RawConfig {
     docker_remove_delay: Field,
     container_disk_watch_interval: Field,
     fetcher_stall_timeout: Field,
+    fetcher_cache_dir: Field,
+    fetcher_cache_size: Field,
     enforce_container_disk_quota: Field,
     network_cni_config_dir: Field,
     network_cni_plugins_dir: Field,
@@ -95,6 +97,8 @@ impl RawConfig {
                 self.container_disk_watch_interval,
             ),
             ("fetcher_stall_timeout", self.fetcher_stall_timeout),
+            ("fetcher_cache_dir", self.fetcher_cache_dir),
+            ("fetcher_cache_size", self.fetcher_cache_size),
             (
                 "enforce_container_disk_quota",
                 self.enforce_container_disk_quota,

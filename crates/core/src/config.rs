@@ -135,6 +135,10 @@ pub struct ContainerConfig {
     /// `fetcher_stall_timeout` in seconds; `None`: the default (60 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetcher_stall_timeout_secs: Option<u64>,
+    /// The fetcher cache (`fetcher_cache_dir`, `fetcher_cache_size`) for
+    /// URIs fetched with `cache`; `None`: they are fetched directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetcher_cache: Option<FetcherCache>,
     /// The container's network (`host` when absent).
     #[serde(default, skip_serializing_if = "ContainerNetwork::is_host")]
     pub network: ContainerNetwork,
@@ -167,6 +171,19 @@ pub struct Nesting {
     /// instead of cgroups of its own nested under the parent's.
     #[serde(default)]
     pub share_cgroups: bool,
+    /// Mesos's `ContainerClass::DEBUG`: shares everything with the parent
+    /// (its mount namespace too), inherits its environment, working
+    /// directory and user, has no resources of its own (it is not
+    /// counted), and is destroyed by recovery.
+    #[serde(default)]
+    pub debug: bool,
+}
+
+/// Where the fetcher cache is and how large it may grow.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetcherCache {
+    pub dir: PathBuf,
+    pub max_bytes: u64,
 }
 
 /// Mesos `TTYInfo`: the container's command gets a terminal of its own.
@@ -201,7 +218,7 @@ pub struct FetchUri {
     /// Extract a recognised archive (Mesos's default: true).
     #[serde(default = "yes")]
     pub extract: bool,
-    /// Asked for the fetcher cache (there is none yet: fetched directly).
+    /// Fetched through the fetcher cache (once per URI and user).
     #[serde(default)]
     pub cache: bool,
     /// The file's path in the sandbox, instead of the URI's basename.

@@ -2,108 +2,16 @@
 //! test): files, archives, a redirect, a 404, a server that stalls after
 //! its headers, hostile archives; and local files.
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{Reply, finish, gzip, raw_member, sandbox, serve};
 use phobos_fetch::{Cause, ExtractError, Settings, Uri, fetch_all, parse_spec};
-
-#[derive(Clone)]
-enum Reply {
-    Body(Vec<u8>),
-    Redirect(String),
-    /// Headers promising 1 MB, a few bytes, then silence.
-    Stall,
-}
-
-/// Serves `routes` on 127.0.0.1 (an ephemeral port) until the test ends;
-/// unknown paths get a 404.
-fn serve(routes: HashMap<&'static str, Reply>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let routes = Arc::new(routes);
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let routes = Arc::clone(&routes);
-            std::thread::spawn(move || answer(stream, &routes));
-        }
-    });
-    base
-}
-
-fn answer(mut stream: TcpStream, routes: &HashMap<&'static str, Reply>) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
-        return;
-    }
-    let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-            break;
-        }
-    }
-    let path = path.split('?').next().unwrap_or("");
-    let _ = match routes.get(path) {
-        Some(Reply::Body(body)) => stream
-            .write_all(
-                format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                )
-                .as_bytes(),
-            )
-            .and_then(|()| stream.write_all(body)),
-        Some(Reply::Redirect(to)) => stream.write_all(
-            format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                .as_bytes(),
-        ),
-        Some(Reply::Stall) => {
-            let _ = stream.write_all(
-                b"HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\nConnection: close\r\n\r\nabc",
-            );
-            std::thread::sleep(Duration::from_secs(60));
-            Ok(())
-        }
-        None => stream.write_all(
-            b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found",
-        ),
-    };
-}
-
-/// A tar member written with a raw name and link name, so hostile names
-/// (`..`, absolute) the `tar` builder would refuse can be made.
-fn raw_member(out: &mut Vec<u8>, name: &str, kind: tar::EntryType, link: &str, data: &[u8]) {
-    let mut header = tar::Header::new_old();
-    {
-        let old = header.as_old_mut();
-        old.name[..name.len()].copy_from_slice(name.as_bytes());
-        old.linkname[..link.len()].copy_from_slice(link.as_bytes());
-    }
-    header.set_entry_type(kind);
-    header.set_mode(0o644);
-    header.set_size(data.len() as u64);
-    header.set_cksum();
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(data);
-    out.resize(out.len().div_ceil(512) * 512, 0);
-}
-
-fn finish(mut tar: Vec<u8>) -> Vec<u8> {
-    tar.extend_from_slice(&[0u8; 1024]);
-    tar
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(data).unwrap();
-    enc.finish().unwrap()
-}
 
 fn good_tar() -> Vec<u8> {
     use tar::EntryType as T;
@@ -122,14 +30,6 @@ fn good_tar() -> Vec<u8> {
     finish(t)
 }
 
-/// A sandbox inside a scratch directory, so writes outside it show.
-fn sandbox() -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let sandbox = dir.path().join("sandbox");
-    std::fs::create_dir(&sandbox).unwrap();
-    (dir, sandbox)
-}
-
 fn only_sandbox_in(scratch: &Path) {
     let names: Vec<_> = std::fs::read_dir(scratch)
         .unwrap()
@@ -141,7 +41,7 @@ fn only_sandbox_in(scratch: &Path) {
 fn settings() -> Settings {
     Settings {
         stall_timeout: Duration::from_secs(30),
-        owner: None,
+        ..Settings::default()
     }
 }
 
@@ -212,6 +112,7 @@ fn extract_false_keeps_the_archive_and_gz_is_gunzipped() {
         ("/a.tar", Reply::Body(tar.clone())),
         ("/notes.txt.gz", Reply::Body(gzip(b"plain text"))),
         ("/b.zip", Reply::Body(b"PK\x03\x04".to_vec())),
+        ("/c.tar.xz", Reply::Body(b"not xz".to_vec())),
     ]));
     let (_scratch, sb) = sandbox();
     let uris = [
@@ -220,7 +121,8 @@ fn extract_false_keeps_the_archive_and_gz_is_gunzipped() {
         ))
         .unwrap(),
         Uri::new(format!("{base}/notes.txt.gz")),
-        Uri::new(format!("{base}/b.zip")),
+        parse_spec(&format!("{base}/b.zip,extract=false")).unwrap(),
+        parse_spec(&format!("{base}/c.tar.xz,extract=false")).unwrap(),
     ];
     let got = fetch_all(&uris, &sb, &settings()).unwrap();
     assert_eq!(std::fs::read(sb.join("keep/a.tar")).unwrap(), tar);
@@ -228,12 +130,9 @@ fn extract_false_keeps_the_archive_and_gz_is_gunzipped() {
     assert!(got[0].extracted.is_none());
     assert_eq!(std::fs::read(sb.join("notes.txt")).unwrap(), b"plain text");
     assert!(sb.join("notes.txt.gz").is_file());
-    assert!(sb.join("b.zip").is_file());
-    assert!(
-        got[2].warnings[0].contains("not supported yet"),
-        "{:?}",
-        got[2]
-    );
+    assert_eq!(std::fs::read(sb.join("b.zip")).unwrap(), b"PK\x03\x04");
+    assert_eq!(std::fs::read(sb.join("c.tar.xz")).unwrap(), b"not xz");
+    assert!(got[2].extracted.is_none() && got[3].extracted.is_none());
 }
 
 #[test]
@@ -273,7 +172,7 @@ fn a_stalled_download_fails_after_the_stall_timeout() {
     let (_scratch, sb) = sandbox();
     let s = Settings {
         stall_timeout: Duration::from_secs(1),
-        owner: None,
+        ..Settings::default()
     };
     let start = Instant::now();
     let err = fetch_all(&[Uri::new(format!("{base}/slow.bin"))], &sb, &s).unwrap_err();

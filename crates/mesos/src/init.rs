@@ -380,9 +380,40 @@ impl Join {
         if !dir.init_alive().map_err(|e| e.to_string())? {
             return Err(gone());
         }
+        // A nested container sharing its parent's pid namespace has it
+        // only for its children: entered through init's
+        // `pid_for_children`, opened while `/proc` still is the host's.
+        let shares_pid = info
+            .join_parent
+            .as_ref()
+            .is_some_and(|j| j.namespaces.contains(&Namespace::Pid));
+        let children_pid_ns = match shares_pid {
+            true => Some(
+                nix::fcntl::open(
+                    format!("/proc/{}/ns/pid_for_children", self.init_pid).as_str(),
+                    OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| format!("failed to open the container's pid namespace: {e}"))?,
+            ),
+            false => None,
+        };
         let flags = info.clone_flags();
-        if flags == 0 {
+        if flags == 0 && children_pid_ns.is_none() {
             return Ok(());
+        }
+        if let Some(fd) = &children_pid_ns {
+            // SAFETY: setns(2) with a pid namespace descriptor we own; only
+            // this helper's children enter it.
+            if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWPID) } != 0 {
+                return Err(format!(
+                    "failed to join the container's pid namespace: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            if flags == 0 {
+                return Ok(());
+            }
         }
         // SAFETY: setns(2) with a pidfd we own and namespace flags; this
         // process is single-threaded, as joining a mount namespace needs.
@@ -430,7 +461,7 @@ fn join_parent(parent: &crate::launch_info::ParentJoin) -> Result<(), String> {
             ));
         }
     }
-    if opened.iter().any(|(ns, _)| *ns == Namespace::Mount) {
+    if parent.own_mount && opened.iter().any(|(ns, _)| *ns == Namespace::Mount) {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
             .map_err(|e| format!("failed to unshare a mount namespace of its own: {e}"))?;
     }

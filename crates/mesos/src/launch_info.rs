@@ -52,6 +52,14 @@ pub struct ParentJoin {
     /// The parent's runtime directory (its init lock).
     pub runtime_dir: PathBuf,
     pub namespaces: Vec<Namespace>,
+    /// After joining the parent's mount namespace, unshare a copy of its
+    /// own (every nested container but a debug one).
+    #[serde(default = "yes")]
+    pub own_mount: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A resolved user to switch to before exec.

@@ -23,7 +23,7 @@
 
 use std::path::PathBuf;
 
-use phobos_core::store::{CONFIG_FILE, OpLock};
+use phobos_core::store::{CONFIG_FILE, LAUNCH_INFO_FILE, OpLock};
 use phobos_core::{ContainerConfig, ContainerDir, ContainerId, ContainerState, RuntimeStore};
 
 use crate::containerizer::ContainerizerError;
@@ -39,6 +39,8 @@ pub(crate) struct ParentHold {
     pub config: ContainerConfig,
     /// The parent's init on the host.
     pub pid: i32,
+    /// What the parent's command got (a debug container inherits it).
+    pub info: LaunchInfo,
     _op: OpLock,
 }
 
@@ -61,20 +63,30 @@ impl ParentHold {
         let config: ContainerConfig = dir
             .read_json(CONFIG_FILE)?
             .ok_or_else(|| ContainerizerError::NoConfig(parent.clone()))?;
+        let info: LaunchInfo = dir
+            .read_json(LAUNCH_INFO_FILE)?
+            .ok_or_else(|| ContainerizerError::NoConfig(parent.clone()))?;
         Ok(Some(Self {
             id: parent,
             dir,
             config,
             pid,
+            info,
             _op: op,
         }))
     }
 
     /// The child's config as launched: without a root filesystem of its
     /// own, its sandbox is seen where the parent sees it,
-    /// `<parent's sandbox in the container>/containers/<child>`.
+    /// `<parent's sandbox in the container>/containers/<child>`. A debug
+    /// container shares the parent's cgroups.
     pub fn child_config(&self, config: &ContainerConfig) -> ContainerConfig {
         let mut config = config.clone();
+        if let Some(n) = config.nesting.as_mut().filter(|n| n.debug) {
+            n.share_pid = true;
+            n.share_ipc = true;
+            n.share_cgroups = true;
+        }
         if config.rootfs.is_none() && config.image.is_none() {
             let inside = self
                 .config
@@ -87,9 +99,38 @@ impl ParentHold {
     }
 
     /// Sets the namespaces of the child's launch: its own mount namespace,
-    /// pid and ipc unless shared, and the parent's to join.
+    /// pid and ipc unless shared, and the parent's to join. A debug
+    /// container joins all of the parent's and runs with its environment
+    /// (its own entries win), working directory and user unless given.
     pub fn apply(&self, config: &ContainerConfig, info: &mut LaunchInfo) {
         let nesting = config.nesting.unwrap_or_default();
+        if nesting.debug {
+            let mut env = self.info.env.clone();
+            env.extend(config.env.iter().cloned());
+            info.env = crate::containerizer::merge_env(env);
+            if config.working_dir.is_none() {
+                info.working_dir = self.info.working_dir.clone();
+            }
+            if config.user.is_none() {
+                info.user = self.info.user.clone();
+            }
+            info.namespaces = Vec::new();
+            info.mount_proc = false;
+            info.private_shm = false;
+            info.join_parent = Some(ParentJoin {
+                pid: self.pid,
+                runtime_dir: self.dir.path().to_owned(),
+                namespaces: vec![
+                    Namespace::Net,
+                    Namespace::Uts,
+                    Namespace::Ipc,
+                    Namespace::Pid,
+                    Namespace::Mount,
+                ],
+                own_mount: false,
+            });
+            return;
+        }
         let mut own = vec![Namespace::Mount];
         let mut join = vec![Namespace::Net, Namespace::Uts];
         if nesting.share_pid {
@@ -113,6 +154,7 @@ impl ParentHold {
             pid: self.pid,
             runtime_dir: self.dir.path().to_owned(),
             namespaces: join,
+            own_mount: true,
         });
     }
 }

@@ -100,6 +100,8 @@ pub struct ContainerSpec {
     pub fetch: Vec<FetchUri>,
     /// `fetcher_stall_timeout`, from the settings.
     pub fetcher_stall_timeout_secs: Option<u64>,
+    /// `fetcher_cache_dir` and `fetcher_cache_size`, from the settings.
+    pub fetcher_cache: Option<phobos_core::FetcherCache>,
     /// The parent of a nested container (`id` is then `parent.child`).
     pub parent: Option<ContainerId>,
     pub tty: Option<phobos_core::TtyInfo>,
@@ -384,6 +386,13 @@ impl<'a> Planner<'a> {
                         .as_secs()
                         .max(1),
                 ),
+                fetcher_cache: {
+                    let config = self.settings.config();
+                    (config.fetcher_cache_size > 0).then(|| phobos_core::FetcherCache {
+                        dir: config.fetcher_cache_dir(),
+                        max_bytes: config.fetcher_cache_size,
+                    })
+                },
                 nesting: intent.parent.as_ref().map(|_| intent.nesting),
                 parent: intent.parent,
                 tty: intent.tty,
@@ -440,6 +449,23 @@ impl<'a> Planner<'a> {
                 "a network or published port",
                 "it shares its parent's network namespace",
             ));
+        }
+        if intent.nesting.debug {
+            // Mesos's DEBUG class: in the parent's namespaces, cgroups and
+            // filesystem, not counted against resources.
+            let why = "a debug container shares everything with its parent";
+            let given = [
+                (!intent.resources.is_empty(), "resources"),
+                (
+                    intent.rootfs.is_some() || intent.rootfs_image.is_some(),
+                    "a root filesystem",
+                ),
+                (!intent.volumes.is_empty(), "a volume"),
+                (intent.isolation.is_some(), "an isolator list"),
+            ];
+            if let Some((_, what)) = given.iter().find(|(given, _)| *given) {
+                return Err(PlanError::NotForNested(what, why));
+            }
         }
         let sandbox = facts.sandbox.join("containers").join(leaf.as_str());
         Ok((id, sandbox))
@@ -534,8 +560,13 @@ impl<'a> Planner<'a> {
         if intent.parent.is_some() {
             // The namespaces are the nesting's (own mount, pid and ipc
             // unless shared; the parent's network and UTS); shared cgroups
-            // are the parent's isolators'.
-            let share_cgroups = intent.nesting.share_cgroups;
+            // are the parent's isolators'. A debug container keeps only
+            // the confinement of its command.
+            let debug = intent.nesting.debug;
+            if debug {
+                isolation.retain(|n| n.starts_with("linux/") || n == "posix/rlimits");
+            }
+            let share_cgroups = intent.nesting.share_cgroups || debug;
             isolation.retain(|n| {
                 let decided_by_nesting = matches!(
                     n.as_str(),
@@ -640,7 +671,6 @@ impl<'a> Planner<'a> {
                 !intent.publish.is_empty(),
                 "a published port without the Docker network",
             ),
-            (!intent.fetch.is_empty(), "fetching URIs"),
             (intent.parent.is_some(), "nesting"),
             (intent.tty.is_some(), "a terminal (-t)"),
         ];
@@ -734,11 +764,11 @@ impl LaunchRequest {
                 Target::Docker(_) => Vec::new(),
             },
             sandbox_directory: spec.sandbox_directory.clone(),
-            fetch: match &self.target {
-                Target::Mesos(_) => spec.fetch.clone(),
-                Target::Docker(_) => Vec::new(),
-            },
+            // The Docker containerizer fetches into the sandbox before it
+            // creates the container.
+            fetch: spec.fetch.clone(),
             fetcher_stall_timeout_secs: spec.fetcher_stall_timeout_secs,
+            fetcher_cache: spec.fetcher_cache.clone(),
             network: match &self.target {
                 Target::Mesos(_) => spec.network.clone(),
                 // The engine's network (`DockerLaunch::network`).

@@ -618,6 +618,34 @@ fn bad_nested_requests_are_refused_by_the_planner() {
         assert!(e.to_string().contains(says), "{args:?}: {e}");
         assert!(e.is_usage(), "{args:?}");
     }
+    // A debug container has no resources, root filesystem or isolators.
+    for args in [
+        &["--parent", "web", "--debug", "--cpus", "1", "--", "true"][..],
+        &[
+            "--parent",
+            "web",
+            "--debug",
+            "--isolation",
+            "cgroups/cpu",
+            "--",
+            "true",
+        ][..],
+    ] {
+        let e = refuse(args);
+        assert!(e.to_string().contains("a debug container"), "{args:?}: {e}");
+    }
+    let debug = Planner::new(&settings, &FakeHost)
+        .plan(cli(&["--parent", "web", "--debug", "--", "true"]))
+        .unwrap()
+        .request;
+    let Target::Mesos(m) = &debug.target else {
+        panic!("not a Mesos request");
+    };
+    assert!(
+        m.isolation
+            .iter()
+            .all(|n| n.starts_with("linux/") || n == "posix/rlimits")
+    );
     // --share-* without --parent is a usage error at parse time; an ID
     // with a dot under a parent is not an ID.
     assert!(Cli::try_parse_from(["phobos", "run", "--share-pid", "--", "true"]).is_err());

@@ -316,6 +316,7 @@ pub(crate) fn intent(args: &RunArgs) -> anyhow::Result<LaunchIntent> {
             share_pid: args.share_pid,
             share_ipc: args.share_ipc,
             share_cgroups: args.share_cgroups,
+            debug: args.debug,
         },
         ..LaunchIntent::default()
     })

@@ -69,6 +69,37 @@ impl DockerContainerizer {
                 source,
             });
         }
+        // The task's URIs, into the sandbox before the container is
+        // created (as Deimos did, without its crash on a failed download).
+        if !config.fetch.is_empty() {
+            let (uris, sandbox) = (config.fetch.clone(), config.sandbox.clone());
+            let settings = phobos_fetch::Settings::for_container(config, None);
+            let fetched = tokio::task::spawn_blocking(move || {
+                phobos_fetch::fetch_all(&uris, &sandbox, &settings)
+            })
+            .await
+            .unwrap_or_else(|e| {
+                Err(phobos_fetch::FetchError {
+                    uri: config.fetch[0].value.clone(),
+                    cause: phobos_fetch::Cause::Transport(format!("the fetch task failed: {e}")),
+                })
+            });
+            match fetched {
+                Ok(list) => {
+                    for f in list {
+                        tracing::info!(container = %id, uri = %f.uri, file = %f.name, bytes = f.bytes, cache_hit = f.cache_hit, "fetched");
+                        for warning in &f.warnings {
+                            tracing::warn!(container = %id, "{warning}");
+                        }
+                    }
+                }
+                Err(e) => {
+                    drop(new);
+                    undo();
+                    return Err(ContainerizerError::Fetch(e));
+                }
+            }
+        }
         let launched = match engine.launch(&spec, progress).await {
             Ok(launched) => launched,
             Err(e) => {

@@ -132,6 +132,9 @@ pub enum ContainerizerError {
     /// The container is not running (usage, update and kill need it running).
     #[error("container '{0}' is not running")]
     NotRunning(ContainerId),
+    /// A URI of the task could not be fetched into the sandbox.
+    #[error(transparent)]
+    Fetch(#[from] phobos_fetch::FetchError),
 }
 
 type Result<T> = std::result::Result<T, ContainerizerError>;

@@ -54,6 +54,8 @@ impl MesosContainerizer {
             user,
             // The same confinement as the container's command.
             hardening: info.hardening.clone(),
+            // A nested container's shared pid namespace (its children's).
+            join_parent: info.join_parent.clone(),
             tty: request.tty.map(|size| crate::launch_info::TtyLaunch {
                 size,
                 private_devpts: info.rootfs.is_some(),

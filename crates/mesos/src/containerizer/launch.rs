@@ -208,15 +208,28 @@ impl MesosContainerizer {
         // FETCHING (Mesos §6.2): the URIs land in the sandbox while init
         // still holds the command back; a failure fails the launch.
         if !config.fetch.is_empty() {
-            let settings = phobos_fetch::Settings {
-                stall_timeout: config.fetcher_stall_timeout_secs.map_or(
-                    phobos_fetch::DEFAULT_STALL_TIMEOUT,
-                    std::time::Duration::from_secs,
-                ),
-                owner,
+            let settings = phobos_fetch::Settings::for_container(config, owner);
+            // A destroy during FETCHING (Mesos's DestroyWhileFetching)
+            // stops the download at once: it marks the container, which
+            // is polled here while a worker thread fetches.
+            let fetched = phobos_fetch::fetch_all_until(
+                &config.fetch,
+                &config.sandbox,
+                &settings,
+                std::time::Duration::from_millis(100),
+                &|| dir.destroy_requested(),
+            );
+            let fetched = match fetched {
+                Err(e) if matches!(e.cause, phobos_fetch::Cause::Cancelled) => {
+                    return Err(ContainerizerError::DestroyedDuring {
+                        id: config.id.clone(),
+                        state: ContainerState::Fetching,
+                    });
+                }
+                other => other?,
             };
-            for fetched in phobos_fetch::fetch_all(&config.fetch, &config.sandbox, &settings)? {
-                tracing::info!(container = %config.id, uri = %fetched.uri, file = %fetched.name, bytes = fetched.bytes, "fetched");
+            for fetched in fetched {
+                tracing::info!(container = %config.id, uri = %fetched.uri, file = %fetched.name, bytes = fetched.bytes, cache_hit = fetched.cache_hit, "fetched");
                 for warning in &fetched.warnings {
                     tracing::warn!(container = %config.id, "{warning}");
                 }
@@ -505,7 +518,7 @@ pub(super) const HOSTNAME_FILE: &str = "hostname";
 
 /// Collapses an ordered list of variables so later entries win, keeping the
 /// position of each name's first appearance; adds the default PATH.
-pub(super) fn merge_env(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
+pub(crate) fn merge_env(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::with_capacity(pairs.len() + 1);
     for (k, v) in pairs {
         match out.iter_mut().find(|(name, _)| *name == k) {

@@ -31,6 +31,8 @@ mod observe;
 mod recover;
 mod teardown;
 
+pub(crate) use launch::merge_env;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerizerError {
     #[error(transparent)]
@@ -473,6 +475,7 @@ mod tests {
             sandbox_directory: None,
             fetch: vec![],
             fetcher_stall_timeout_secs: None,
+            fetcher_cache: None,
             network: Default::default(),
             image: None,
             hardening: Default::default(),

@@ -59,6 +59,7 @@ impl MesosContainerizer {
                 }
                 report.errors.extend(errors);
             }
+            self.recover_nested_orphans(launcher, &mut report)?;
         }
         self.recover_rootfs(&mut report);
         let (swept, errors) = isolator::sweep_orphan_networks(self.store.root(), |name| {
@@ -70,6 +71,55 @@ impl MesosContainerizer {
         report.orphan_networks = swept;
         report.errors.extend(errors);
         Ok(report)
+    }
+
+    /// Nested containers' cgroups with no record (Mesos's nested launcher
+    /// orphans): under every container's cgroups, `mesos/<child>` that no
+    /// record `<parent>/containers/<child>` holds is killed and removed,
+    /// in the kill hierarchy and the cgroups isolators' ones.
+    fn recover_nested_orphans(
+        &self,
+        launcher: &LinuxLauncher,
+        report: &mut RecoverReport,
+    ) -> Result<()> {
+        let root = launcher.cgroups_root().to_owned();
+        for parent in self.store.list()? {
+            let known = |name: &str| {
+                ContainerId::new(name)
+                    .ok()
+                    .and_then(|leaf| parent.child(&leaf).ok())
+                    .and_then(|id| self.store.open(&id))
+                    .is_some()
+            };
+            for name in launcher.known_nested(&parent)? {
+                if known(&name) {
+                    continue;
+                }
+                let full = format!("{parent}.{name}");
+                match launcher.destroy_nested_orphan(&parent, &name) {
+                    Ok(()) => report.orphan_cgroups.push(full),
+                    Err(e) => report.errors.push(format!("orphan cgroup {full}: {e}")),
+                }
+            }
+            if let Some(hierarchies) = self.hierarchies() {
+                let below = root
+                    .join(crate::launcher::cgroup_rel(&parent))
+                    .join(crate::launcher::NESTED_CGROUPS_DIR);
+                let (removed, errors) = isolator::CgroupsIsolator::sweep_orphans(
+                    hierarchies,
+                    &below.to_string_lossy(),
+                    known,
+                );
+                for name in removed {
+                    let full = format!("{parent}.{name}");
+                    if !report.orphan_cgroups.contains(&full) {
+                        report.orphan_cgroups.push(full);
+                    }
+                }
+                report.errors.extend(errors);
+            }
+        }
+        Ok(())
     }
 
     /// Removes provisioned root filesystems whose container has no record
@@ -125,6 +175,15 @@ impl MesosContainerizer {
         let state = dir.state()?.map(|r| r.state);
         let config = self.config(&dir)?;
         match state {
+            // A debug container is destroyed by recovery (Mesos's
+            // `force_destroy_on_recovery`).
+            Some(ContainerState::Running)
+                if dir.init_alive()? && config.nesting.is_some_and(|n| n.debug) =>
+            {
+                self.teardown_with_config(&dir, &config, Cause::Destroyed)?;
+                tracing::info!(container = %id, "debug container destroyed by recovery");
+                report.destroyed.push(id.clone());
+            }
             Some(ContainerState::Running) if dir.init_alive()? => {
                 tracing::info!(container = %id, "recovered");
                 report.recovered.push(id.clone());

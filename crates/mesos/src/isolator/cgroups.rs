@@ -589,7 +589,7 @@ impl Isolator for CgroupsIsolator {
             }
             cg.create_with(&controllers)
                 .map_err(|e| self.fail("cgroups", id, e))?;
-            crate::launcher::mark_container_cgroup(&cg, id.as_str());
+            crate::launcher::mark_container_cgroup(&cg, id.leaf());
         }
         self.apply_all(id, &config.resources, true)?;
         if self.has(Subsystem::Devices)
@@ -845,6 +845,7 @@ mod tests {
             sandbox_directory: None,
             fetch: vec![],
             fetcher_stall_timeout_secs: None,
+            fetcher_cache: None,
             network: Default::default(),
             image: None,
             hardening: Default::default(),

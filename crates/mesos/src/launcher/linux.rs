@@ -101,7 +101,7 @@ impl LinuxLauncher {
     pub fn prepare(&self, id: &ContainerId) -> Result<Option<OwnedFd>, LaunchError> {
         let cgroup = self.cgroup(id);
         cgroup.create()?;
-        mark(&cgroup, id.as_str());
+        mark(&cgroup, id.leaf());
         if !self.clones_into_cgroup() {
             return Ok(None);
         }
@@ -147,14 +147,25 @@ impl LinuxLauncher {
     /// `phobos_cgroups::CONTAINER_MARK`): another instance's root nested
     /// under ours, or a cgroup someone else made, is not ours to destroy.
     pub fn known(&self) -> Result<Vec<String>, LaunchError> {
+        self.known_below(Path::new(""))
+    }
+
+    /// Names of the nested container cgroups of `parent` (in every
+    /// hierarchy), as [`Self::known`] for the top level.
+    pub fn known_nested(&self, parent: &ContainerId) -> Result<Vec<String>, LaunchError> {
+        self.known_below(&cgroup_rel(parent).join(NESTED_CGROUPS_DIR))
+    }
+
+    fn known_below(&self, rel: &Path) -> Result<Vec<String>, LaunchError> {
         let mut names = Vec::new();
         for root in &self.roots {
-            if root.exists() {
-                for name in root.children()? {
-                    if root.child(&name).is_container(&name) {
+            let dir = root.child(rel);
+            if dir.exists() {
+                for name in dir.children()? {
+                    if dir.child(&name).is_container(&name) {
                         names.push(name);
                     } else {
-                        tracing::debug!(cgroup = %root.child(&name).path().display(), "not a container cgroup; left alone");
+                        tracing::debug!(cgroup = %dir.child(&name).path().display(), "not a container cgroup; left alone");
                     }
                 }
             }
@@ -167,6 +178,16 @@ impl LinuxLauncher {
     /// Kills and removes the cgroups of an ID that has no runtime directory.
     pub fn destroy_orphan(&self, name: &str) -> Result<(), LaunchError> {
         self.destroy_named(Path::new(name))
+    }
+
+    /// Kills and removes the cgroups of nested container `name` of
+    /// `parent` that has no runtime directory.
+    pub fn destroy_nested_orphan(
+        &self,
+        parent: &ContainerId,
+        name: &str,
+    ) -> Result<(), LaunchError> {
+        self.destroy_named(&cgroup_rel(parent).join(NESTED_CGROUPS_DIR).join(name))
     }
 
     pub fn cgroups_root(&self) -> &Path {

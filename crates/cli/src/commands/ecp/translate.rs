@@ -170,11 +170,7 @@ pub fn translate(
         _ => Default::default(),
     };
 
-    let fetch = if route == Route::Mesos {
-        command_info.uris.iter().map(fetch_uri).collect()
-    } else {
-        Vec::new()
-    };
+    let fetch = command_info.uris.iter().map(fetch_uri).collect();
     Ok(Translated {
         route,
         intent: LaunchIntent {
@@ -185,8 +181,8 @@ pub fn translate(
             hostname,
             sandbox,
             resources: resources(launch),
-            // Fetched by the Mesos containerizer in FETCHING; a Docker
-            // container's URIs are not fetched yet (ignored, as before).
+            // Fetched by the Mesos containerizer in FETCHING, by the
+            // Docker one into the sandbox before the container is created.
             fetch,
             networks,
             security,
