@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use prost::Message as _;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["proto/mesos.proto", "proto/containerizer.proto"];
+    let files = [
+        "proto/mesos.proto",
+        "proto/containerizer.proto",
+        "proto/agent.proto",
+    ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");
     }

@@ -9,7 +9,10 @@
 //!   v2 `cgroup.freeze` confirmed by `frozen 1` in `cgroup.events`
 //!   (Documentation/admin-guide/cgroup-v2.rst, "Core Interface Files");
 //! * killing: v2 `cgroup.kill` (Linux ≥ 5.14) SIGKILLs the whole subtree
-//!   atomically; otherwise freeze → SIGKILL every pid → thaw, as Mesos's
+//!   atomically, and the kill waits for `populated 0` in `cgroup.events`
+//!   by polling its descriptor for `POLLPRI` (kernfs raises it when the
+//!   file changes after the descriptor's last read), not by sleeping and
+//!   listing `cgroup.procs`; otherwise freeze → SIGKILL every pid → thaw, as Mesos's
 //!   `cgroups::destroy` does, so that nothing can fork its way out between
 //!   reading the pid list and signalling;
 //! * removal: `rmdir`, which the kernel allows on a cgroup directory that
@@ -26,6 +29,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -357,7 +361,18 @@ impl Cgroup {
             Version::V2 => "cgroup.freeze",
         };
         if use_cgroup_kill && self.version == Version::V2 && self.has_file("cgroup.kill") {
+            // Opened before the kill, so the change to `populated 0`
+            // cannot slip between the kill and the first read.
+            let events = self.open_events()?;
             self.write("cgroup.kill", "1")?;
+            return match self.wait_unpopulated(events.as_ref(), deadline)? {
+                true => Ok(()),
+                false => Err(Error::Timeout {
+                    path: self.path.clone(),
+                    what: "every process to exit",
+                    timeout,
+                }),
+            };
         } else if self.has_file(freezer) {
             self.freeze_kill_thaw(deadline, timeout)?;
         } else {
@@ -377,6 +392,76 @@ impl Cgroup {
                 what: "every process to exit",
                 timeout,
             })
+        }
+    }
+
+    /// `cgroup.events`, open for [`Cgroup::wait_unpopulated`]; `None` when
+    /// the cgroup is gone already.
+    fn open_events(&self) -> Result<Option<fs::File>, Error> {
+        let path = self.path.join("cgroup.events");
+        match fs::File::open(&path) {
+            Ok(f) => Ok(Some(f)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(Error::Read { path, source }),
+        }
+    }
+
+    /// Waits until `populated 0` in v2 `cgroup.events` (read through
+    /// `events`, polled for `POLLPRI` in between) or `deadline`; whether
+    /// the cgroup emptied. Each poll is cut at 50 ms, after which an empty
+    /// `cgroup.procs` counts too (what the other kill paths wait for), so
+    /// a missed wake only costs time.
+    fn wait_unpopulated(
+        &self,
+        events: Option<&fs::File>,
+        deadline: Instant,
+    ) -> Result<bool, Error> {
+        use std::io::{Seek, SeekFrom};
+        use std::os::fd::AsFd;
+        let Some(mut file) = events else {
+            return Ok(true);
+        };
+        let path = self.path.join("cgroup.events");
+        let read_err = |source| Error::Read {
+            path: path.clone(),
+            source,
+        };
+        loop {
+            let mut text = String::new();
+            file.seek(SeekFrom::Start(0)).map_err(read_err)?;
+            match file.take(4096).read_to_string(&mut text) {
+                Ok(_) => {}
+                // The cgroup was removed meanwhile: nothing is left in it.
+                Err(e) if e.raw_os_error() == Some(libc::ENODEV) => return Ok(true),
+                Err(e) => return Err(read_err(e)),
+            }
+            if event_value(&text, "populated") == Some(0) {
+                return Ok(true);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            let slice = (deadline - now).min(Duration::from_millis(50));
+            let timeout = PollTimeout::try_from(slice).unwrap_or(PollTimeout::MAX);
+            let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLPRI)];
+            match poll(&mut fds, timeout) {
+                // No change within the slice: its own process list, as
+                // the other kill paths check it, may say it is empty.
+                Ok(0) => {
+                    if self.procs()?.is_empty() {
+                        return Ok(true);
+                    }
+                }
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(source) => {
+                    return Err(Error::Sys {
+                        path: path.clone(),
+                        call: "poll",
+                        source,
+                    });
+                }
+            }
         }
     }
 

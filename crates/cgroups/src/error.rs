@@ -146,7 +146,7 @@ pub enum Error {
         source: nix::Error,
     },
 
-    /// A system call on a cgroup file (eventfd, inotify, poll) failed.
+    /// A system call on a cgroup file (eventfd, poll) failed.
     #[error("{call} failed for {}: {source}", .path.display())]
     Sys {
         /// The file the call was about.

@@ -11,23 +11,30 @@
 //!   `cgroups::memory::oom::listen` does.
 //! * v2 (cgroup-v2.rst "memory.events"): the `oom_kill` counter in
 //!   `memory.events`; "a value change in this file generates a file modified
-//!   event", so we watch it with inotify(7) (`IN_MODIFY`) and re-read it.
+//!   event". kernfs delivers that event to poll(2) as well as to inotify:
+//!   an open descriptor of the file polls `POLLPRI | POLLERR` once the file
+//!   changed after its last read (`kernfs_generic_poll`), and reading it
+//!   again from offset 0 re-arms it. We poll the descriptor itself rather
+//!   than an inotify instance: inotify instances are limited per user
+//!   (`fs.inotify.max_user_instances`, 128 by default, root included), so
+//!   one per container's init would stop watching after the 128th
+//!   container on a host; descriptors are limited only per process.
 //!
 //! [`OomWatcher`] hides the difference behind one blocking `wait`.
 
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::eventfd::{EfdFlags, EventFd};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
 use crate::cgroup::Cgroup;
 use crate::error::Error;
 use crate::hierarchy::Version;
-use crate::stats::{FlatKeyed, memory_events, read_parsed};
+use crate::stats::{FlatKeyed, MemoryEvents, memory_events, read_parsed};
 
 /// v1 `memory.oom_control`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -86,11 +93,31 @@ pub fn oom_eventfd_v1(cg: &Cgroup) -> Result<OwnedFd, Error> {
     Ok(OwnedFd::from(efd))
 }
 
+/// Reads v2 `memory.events` again through its open descriptor, from the
+/// start (which also re-arms the descriptor's `POLLPRI`).
+fn read_events(mut file: &File, path: &std::path::Path) -> Result<MemoryEvents, Error> {
+    let read_err = |source| Error::Read {
+        path: path.to_owned(),
+        source,
+    };
+    file.seek(SeekFrom::Start(0)).map_err(read_err)?;
+    let mut text = String::new();
+    // memory.events is a few hundred bytes; the bound keeps a bogus file
+    // from growing the buffer.
+    file.take(64 * 1024)
+        .read_to_string(&mut text)
+        .map_err(read_err)?;
+    MemoryEvents::parse(&text).map_err(|e| Error::Parse {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
 enum Source {
     /// v1 eventfd registered on `memory.oom_control`.
     Event(OwnedFd),
-    /// v2 inotify watching `memory.events`.
-    Inotify(Inotify),
+    /// v2 `memory.events`, open: polls `POLLPRI` after a change.
+    Events(File),
 }
 
 /// Waits for OOM kills in one memory cgroup.
@@ -111,19 +138,15 @@ impl OomWatcher {
                 (Source::Event(oom_eventfd_v1(cg)?), seen)
             }
             Version::V2 => {
-                let events = cg.path().join("memory.events");
-                let sys = |call, source| Error::Sys {
-                    path: events.clone(),
-                    call,
+                let path = cg.path().join("memory.events");
+                let file = File::open(&path).map_err(|source| Error::Read {
+                    path: path.clone(),
                     source,
-                };
-                let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
-                    .map_err(|e| sys("inotify_init1", e))?;
-                inotify
-                    .add_watch(&events, AddWatchFlags::IN_MODIFY)
-                    .map_err(|e| sys("inotify_add_watch", e))?;
-                // Read after the watch exists, so no change is missed.
-                (Source::Inotify(inotify), memory_events(cg)?.oom_kill)
+                })?;
+                // Reading through the descriptor arms its POLLPRI for the
+                // next change, so no change after this read is missed.
+                let seen = read_events(&file, &path)?.oom_kill;
+                (Source::Events(file), seen)
             }
         };
         Ok(OomWatcher {
@@ -149,32 +172,29 @@ impl OomWatcher {
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<bool, Error> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
+            if let Source::Events(file) = &self.source {
+                // The counter first: a change since the last read counts
+                // even when its POLLPRI was consumed by another poller.
+                let path = self.cgroup.path().join("memory.events");
+                let now = read_events(file, &path)?.oom_kill;
+                if now > self.seen {
+                    self.seen = now;
+                    return Ok(true);
+                }
+            }
             let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if !self.poll_readable(remaining)? {
                 return Ok(false);
             }
-            match &self.source {
-                Source::Event(fd) => {
-                    let mut buf = [0u8; 8];
-                    // The fd is blocking and readable, so read returns the
-                    // counter at once.
-                    nix::unistd::read(fd, &mut buf).map_err(|source| self.sys("read", source))?;
-                    if let Ok(Some(n)) = read_oom_control(&self.cgroup).map(|c| c.oom_kill) {
-                        self.seen = n;
-                    }
-                    return Ok(true);
+            if let Source::Event(fd) = &self.source {
+                let mut buf = [0u8; 8];
+                // The fd is blocking and readable, so read returns the
+                // counter at once.
+                nix::unistd::read(fd, &mut buf).map_err(|source| self.sys("read", source))?;
+                if let Ok(Some(n)) = read_oom_control(&self.cgroup).map(|c| c.oom_kill) {
+                    self.seen = n;
                 }
-                Source::Inotify(inotify) => {
-                    match inotify.read_events() {
-                        Ok(_) | Err(Errno::EAGAIN) => {}
-                        Err(source) => return Err(self.sys("read inotify", source)),
-                    }
-                    let now = memory_events(&self.cgroup)?.oom_kill;
-                    if now > self.seen {
-                        self.seen = now;
-                        return Ok(true);
-                    }
-                }
+                return Ok(true);
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(false);
@@ -182,10 +202,20 @@ impl OomWatcher {
         }
     }
 
+    /// The events to poll [`OomWatcher::as_fd`] for: `POLLIN` on the v1
+    /// eventfd, `POLLPRI` on v2's `memory.events` (kernfs reports every
+    /// cgroup file readable at all times; a change shows as `POLLPRI`).
+    pub fn poll_flags(&self) -> PollFlags {
+        match self.source {
+            Source::Event(_) => PollFlags::POLLIN,
+            Source::Events(_) => PollFlags::POLLPRI,
+        }
+    }
+
     fn sys(&self, call: &'static str, source: Errno) -> Error {
         let file = match self.source {
             Source::Event(_) => "memory.oom_control",
-            Source::Inotify(_) => "memory.events",
+            Source::Events(_) => "memory.events",
         };
         Error::Sys {
             path: self.cgroup.path().join(file),
@@ -199,7 +229,7 @@ impl OomWatcher {
             None => PollTimeout::NONE,
             Some(t) => PollTimeout::try_from(t).unwrap_or(PollTimeout::MAX),
         };
-        let mut fds = [PollFd::new(self.as_fd(), PollFlags::POLLIN)];
+        let mut fds = [PollFd::new(self.as_fd(), self.poll_flags())];
         loop {
             match poll(&mut fds, timeout) {
                 Ok(0) => return Ok(false),
@@ -212,13 +242,13 @@ impl OomWatcher {
 }
 
 impl AsFd for OomWatcher {
-    /// A descriptor that becomes readable when something may have happened
-    /// (for callers multiplexing with epoll); call [`OomWatcher::wait`] with
-    /// a zero timeout to find out.
+    /// A descriptor that polls [`OomWatcher::poll_flags`] when something
+    /// may have happened (for callers multiplexing with poll or epoll);
+    /// call [`OomWatcher::wait`] with a zero timeout to find out.
     fn as_fd(&self) -> BorrowedFd<'_> {
         match &self.source {
             Source::Event(fd) => fd.as_fd(),
-            Source::Inotify(inotify) => inotify.as_fd(),
+            Source::Events(file) => file.as_fd(),
         }
     }
 }
@@ -277,8 +307,9 @@ mod tests {
 
     #[test]
     fn v2_watcher_sees_a_counter_increase_on_a_fixture() {
-        // inotify works on any filesystem, so the v2 logic can be exercised
-        // on a regular file standing in for memory.events.
+        // The watcher re-reads the counter on every wait, so the v2 logic
+        // can be exercised on a regular file standing in for memory.events
+        // (a regular file never polls POLLPRI: each wait times out).
         let dir = tempfile::tempdir().unwrap();
         let cg = Cgroup::new(dir.path(), Path::new("c"), Version::V2);
         std::fs::create_dir(cg.path()).unwrap();

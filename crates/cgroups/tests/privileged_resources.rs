@@ -136,20 +136,20 @@ fn privileged_v1_oom_is_detected() {
     );
 }
 
-#[test]
-fn privileged_v2_oom_is_detected() {
-    let test = "privileged_v2_oom_is_detected";
+/// A fresh cgroup2 memory cgroup; `None` (after printing why) when cgroup2
+/// lacks the memory controller (a hybrid host), which the pure cgroup v2
+/// lane (scripts/v2-lane.sh) refuses.
+fn v2_memory_cgroup(test: &str) -> Option<Guard> {
     if !is_root() {
         println!("skipping {test}: needs root");
-        return;
+        return None;
     }
     let h = Hierarchies::detect().unwrap();
     let Some(mount) = h.unified_mount() else {
         println!("skipping {test}: no cgroup2 filesystem mounted");
-        return;
+        return None;
     };
     if !h.unified_controllers().iter().any(|c| c == "memory") {
-        // The pure cgroup v2 lane (scripts/v2-lane.sh) must run this.
         assert!(
             std::env::var_os("PHOBOS_TEST_PURE_V2").is_none(),
             "{test}: cgroup2 lacks the memory controller on a host said to be pure v2"
@@ -159,7 +159,7 @@ fn privileged_v2_oom_is_detected() {
              (it is bound to a v1 hierarchy here)",
             mount.display()
         );
-        return;
+        return None;
     }
     let cg = Cgroup::new(
         mount,
@@ -168,11 +168,57 @@ fn privileged_v2_oom_is_detected() {
     );
     let guard = Guard(cg);
     guard.0.create_with(&[Controller::Memory]).unwrap();
+    Some(guard)
+}
+
+#[test]
+fn privileged_v2_oom_is_detected() {
+    let test = "privileged_v2_oom_is_detected";
+    let Some(guard) = v2_memory_cgroup(test) else {
+        return;
+    };
     oom_is_detected(test, &guard);
     // memory.events counts the limit being hit and the OOM kill.
     let events = stats::memory_events(&guard.0).unwrap();
     assert!(events.max >= 1, "{events:?}");
     assert!(events.oom >= 1 && events.oom_kill >= 1, "{events:?}");
+}
+
+/// Every container's init keeps an OOM watch; on v2 that must not take an
+/// inotify instance, of which a user (root too) gets 128 by default
+/// (`fs.inotify.max_user_instances`): more watchers than that all wake up
+/// on one OOM kill.
+#[test]
+fn privileged_v2_more_oom_watchers_than_inotify_instances_all_fire() {
+    let test = "privileged_v2_more_oom_watchers_than_inotify_instances_all_fire";
+    let Some(guard) = v2_memory_cgroup(test) else {
+        return;
+    };
+    let limit: usize = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_instances")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(128);
+    // Past the inotify limit, within the descriptor limit of a test process.
+    let count = (limit + 16).min(900);
+    let cg = &guard.0;
+    memory::apply(cg, &MemorySettings::mesos(32 * MB, None, false), true).unwrap();
+    let mut watchers: Vec<OomWatcher> = (0..count).map(|_| OomWatcher::new(cg).unwrap()).collect();
+    let mut child = spawn_in(&[cg], HOG);
+    let last = watchers.last_mut().unwrap();
+    assert!(
+        last.wait(Some(PATIENCE)).unwrap(),
+        "{test}: watcher {count} saw no OOM kill within {PATIENCE:?}"
+    );
+    eventually(|| child.try_wait().unwrap().is_some());
+    let _ = child.kill();
+    let _ = child.wait();
+    for (i, w) in watchers.iter_mut().enumerate() {
+        assert!(
+            w.wait(Some(Duration::ZERO)).unwrap(),
+            "{test}: watcher {i} of {count} missed the OOM kill"
+        );
+        assert!(w.seen() >= 1);
+    }
 }
 
 #[test]

@@ -167,6 +167,10 @@ pub enum Command {
         /// The container's ID.
         id: String,
     },
+    /// Serve the Mesos v1 agent container API (POST /api/v1), /metrics and
+    /// /health on a Unix socket (mode 0600) and, with a token, on TCP;
+    /// see docs/agent.md.
+    Agent(AgentArgs),
     /// The Mesos external containerizer protocol (what a Mesos agent run
     /// with --containerizer_path="phobos ecp" calls); see docs/mesos.md.
     #[command(hide = true)]
@@ -174,6 +178,33 @@ pub enum Command {
         #[command(subcommand)]
         call: EcpCall,
     },
+}
+
+/// `phobos agent`'s options.
+#[derive(Args, Clone, Debug)]
+pub struct AgentArgs {
+    /// The Unix socket to serve on [default: <runtime-dir>/agent.sock].
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Also serve on TCP (`tcp:HOST:PORT`); needs --token-file.
+    #[arg(long, value_name = "tcp:ADDR")]
+    pub listen: Option<String>,
+    /// A file (mode 0600) whose first line is the bearer token TCP clients
+    /// must send (`Authorization: Bearer TOKEN`).
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// Largest request body, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_body: usize,
+    /// Most client connections served at once.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Most output streams (ATTACH_CONTAINER_OUTPUT) served at once.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub max_streams: usize,
+    /// Seconds of silence after which a stream sends a heartbeat record.
+    #[arg(long = "heartbeat", value_name = "SECS", default_value_t = 30)]
+    pub heartbeat_secs: u64,
 }
 
 /// `phobos image …`.

@@ -14,7 +14,10 @@
 //! The inotify watches are created only once the container has run for
 //! [`SHORT_RUN`]: closing a watched inotify instance waits for an SRCU grace
 //! period (fsnotify group teardown), which measured ~15 ms here and would
-//! otherwise dominate the launch of a short command.
+//! otherwise dominate the launch of a short command. For longer ones the
+//! watches are removed as soon as the container exits: the kernel then
+//! waits out that grace period in its mark reaper while the launcher tears
+//! the container down, and closing the instance afterwards is quick.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -22,7 +25,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 use nix::sys::signal::SigSet;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
@@ -80,6 +83,8 @@ pub struct Follow {
     stderr: File,
     sandbox: std::path::PathBuf,
     inotify: Option<Inotify>,
+    /// The watches of `inotify`.
+    watches: Vec<WatchDescriptor>,
     /// Whether our own stdout / stderr can still be written.
     open: [Sink; 2],
 }
@@ -127,6 +132,7 @@ impl Follow {
             stderr,
             sandbox: sandbox.to_owned(),
             inotify: None,
+            watches: Vec::new(),
             open: [Sink::Open; 2],
         })
     }
@@ -135,10 +141,10 @@ impl Follow {
     fn watch(&mut self) -> anyhow::Result<bool> {
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
         for name in ["stdout", "stderr"] {
-            inotify.add_watch(
+            self.watches.push(inotify.add_watch(
                 &self.sandbox.join(name),
                 AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_DONT_FOLLOW,
-            )?;
+            )?);
         }
         self.inotify = Some(inotify);
         // Output written before the watch existed raised no event.
@@ -218,7 +224,18 @@ impl Follow {
                 f.forward_pending();
             }
             if exited {
+                self.unwatch();
                 return Ok(());
+            }
+        }
+    }
+
+    /// Removes the watches (the instance stays open): their SRCU grace
+    /// period then passes in the kernel's reaper, in the background.
+    fn unwatch(&mut self) {
+        if let Some(inotify) = &self.inotify {
+            for wd in self.watches.drain(..) {
+                let _ = inotify.rm_watch(wd);
             }
         }
     }

@@ -164,10 +164,8 @@ impl SafeDir {
         let rel = rel.as_ref();
         let (parent, name) = self.split(rel)?;
         let dir = self.mkdir_in(&parent, name, mode, rel)?;
-        let full = self.path.join(rel);
-        dir.file
-            .set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(|e| io_error("set the mode of", full, e))?;
+        ensure_mode(&dir.file, mode)
+            .map_err(|e| io_error("set the mode of", self.path.join(rel), e))?;
         Ok(dir)
     }
 
@@ -183,8 +181,7 @@ impl SafeDir {
             sofar.push(name);
             cur = match self.mkdir_in(&cur, name, mode, &sofar) {
                 Ok(dir) => {
-                    dir.file
-                        .set_permissions(std::fs::Permissions::from_mode(mode))
+                    ensure_mode(&dir.file, mode)
                         .map_err(|e| io_error("set the mode of", self.path.join(&sofar), e))?;
                     dir
                 }
@@ -216,7 +213,7 @@ impl SafeDir {
     pub fn create_file(&self, rel: impl AsRef<Path>, mode: u32) -> Result<File> {
         let rel = rel.as_ref();
         let file = self.open_file(rel, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, mode)?;
-        file.set_permissions(std::fs::Permissions::from_mode(mode))
+        ensure_mode(&file, mode)
             .map_err(|e| io_error("set the mode of", self.path.join(rel), e))?;
         Ok(file)
     }
@@ -624,6 +621,17 @@ fn io_error(op: &'static str, path: PathBuf, source: io::Error) -> SafeFsError {
     SafeFsError::Io { op, path, source }
 }
 
+/// Gives the just-created `file` exactly `mode` (which the umask may have
+/// narrowed): `fchmod(2)` only when `fstat(2)` says the bits differ, since
+/// a `fchmod` writes the inode (its ctime) even when the mode stays, one
+/// journaled metadata update more per launch on a disk-backed work dir.
+fn ensure_mode(file: &File, mode: u32) -> std::io::Result<()> {
+    if file.metadata()?.mode() & 0o7777 == mode & 0o7777 {
+        return Ok(());
+    }
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -642,6 +650,22 @@ mod tests {
             Err(e @ SafeFsError::Refused { .. }) => e.to_string(),
             other => panic!("expected a refusal, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn modes_are_exact_under_a_umask_that_narrows_them() {
+        let (_root, dir, _t) = setup();
+        // SAFETY: umask only sets this process's file mode mask (nextest
+        // runs each test in a process of its own).
+        let old = unsafe { libc::umask(0o077) };
+        let single = dir.create_dir("single", 0o755).unwrap();
+        let nested = dir.create_dir_all("x/y", 0o750).unwrap();
+        let file = dir.create_file("f", 0o644).unwrap();
+        // SAFETY: as above, restoring the mask.
+        unsafe { libc::umask(old) };
+        assert_eq!(single.owner_and_mode().unwrap().1, 0o755);
+        assert_eq!(nested.owner_and_mode().unwrap().1, 0o750);
+        assert_eq!(file.metadata().unwrap().mode() & 0o7777, 0o644);
     }
 
     #[test]

@@ -153,7 +153,7 @@ impl Provisioner {
             tracing::warn!("overlayfs is not available: using the copy backend");
             backend = Backend::Copy;
         }
-        store::write_atomic(&dir.join("backend"), backend.as_str().as_bytes())?;
+        store::write_volatile(&dir.join("backend"), backend.as_str().as_bytes())?;
         match backend {
             Backend::Copy => {
                 for layer in &image.layers {
@@ -174,7 +174,7 @@ impl Provisioner {
                         layers = image.layers.len(),
                         "the image's layers do not fit in one page of overlay options on this kernel: using the copy backend"
                     );
-                    store::write_atomic(&dir.join("backend"), Backend::Copy.as_str().as_bytes())?;
+                    store::write_volatile(&dir.join("backend"), Backend::Copy.as_str().as_bytes())?;
                     for layer in &image.layers {
                         copy::apply_layer(layer, &rootfs)?;
                     }

@@ -117,6 +117,17 @@ pub(crate) fn now() -> u64 {
 
 /// Writes `data` to `path` through a temporary file and a rename.
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    write_renamed(path, data, true)
+}
+
+/// [`write_atomic`] without `fsync(2)`: for records about mounts, which do
+/// not outlive a reboot either (in-use records, a provisioned root
+/// filesystem's backend), so a crash loses nothing they describe.
+pub(crate) fn write_volatile(path: &Path, data: &[u8]) -> Result<()> {
+    write_renamed(path, data, false)
+}
+
+fn write_renamed(path: &Path, data: &[u8], sync: bool) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
     let result = (|| {
@@ -127,7 +138,9 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&tmp)?;
         f.write_all(data)?;
-        f.sync_all()?;
+        if sync {
+            f.sync_all()?;
+        }
         fs::rename(&tmp, path)
     })();
     if let Err(e) = result {
@@ -158,6 +171,9 @@ fn mkdir(path: &Path) -> Result<()> {
     }
 }
 
+/// How stale an image's `last_used` may be before a launch rewrites it.
+const TOUCH_RESOLUTION_SECS: u64 = 60;
+
 const SUBDIRS: &[&str] = &[
     "layers",
     "blobs",
@@ -174,6 +190,14 @@ impl Store {
         let root = root.into();
         if let Some(parent) = root.parent() {
             fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
+        }
+        // Made in order, so the last one existing means all do (one stat
+        // on every launch instead of a mkdir and a stat per directory).
+        let last = root.join(SUBDIRS[SUBDIRS.len() - 1]);
+        if fs::symlink_metadata(&last).is_ok_and(|m| m.is_dir())
+            && fs::symlink_metadata(&root).is_ok_and(|m| m.is_dir())
+        {
+            return Ok(Store { root });
         }
         mkdir(&root)?;
         for sub in SUBDIRS {
@@ -391,7 +415,16 @@ impl Store {
     /// Sets an image's last-used time to now.
     pub fn touch(&self, reference: &Reference) -> Result<()> {
         if let Some(mut record) = self.record(reference)? {
-            record.last_used = Some(now());
+            // Minute resolution: a launch a second after the last one does
+            // not rewrite (and fsync) the record again.
+            let now = now();
+            if record
+                .last_used
+                .is_some_and(|t| now.saturating_sub(t) < TOUCH_RESOLUTION_SECS)
+            {
+                return Ok(());
+            }
+            record.last_used = Some(now);
             self.put_image(&record)?;
         }
         Ok(())
@@ -401,7 +434,7 @@ impl Store {
     pub fn put_in_use(&self, record: &InUse) -> Result<()> {
         let data =
             serde_json::to_vec_pretty(record).map_err(|e| Error::malformed("in-use record", e))?;
-        write_atomic(&self.root.join("in-use").join(&record.container_id), &data)
+        write_volatile(&self.root.join("in-use").join(&record.container_id), &data)
     }
 
     /// Removes a container's in-use record (absent is fine).

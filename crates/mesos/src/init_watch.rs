@@ -3,8 +3,8 @@
 //!
 //! * OOM (`cgroups/mem`): a `phobos_cgroups::oom::OomWatcher` on the
 //!   container's memory cgroup — a v1 eventfd registered on
-//!   `memory.oom_control` through `cgroup.event_control`, or inotify on v2
-//!   `memory.events` — polled together with init's signalfd (poll(2)).
+//!   `memory.oom_control` through `cgroup.event_control`, or v2
+//!   `memory.events` itself (`POLLPRI` on a change) — polled together with init's signalfd (poll(2)).
 //!   When the command is reaped, the `oom_kill` counter is compared once
 //!   more, since the exit (SIGCHLD) and the OOM event race.
 //! * disk (`disk/du` with enforcement): the sandbox is measured every
@@ -87,7 +87,7 @@ impl Watches {
         let sig_fd: BorrowedFd<'_> = signals.as_fd();
         let mut fds = vec![PollFd::new(sig_fd, PollFlags::POLLIN)];
         if let Some(o) = &self.oom {
-            fds.push(PollFd::new(o.watcher.as_fd(), PollFlags::POLLIN));
+            fds.push(PollFd::new(o.watcher.as_fd(), o.watcher.poll_flags()));
         }
         match poll(&mut fds, timeout) {
             Ok(0) => false,
@@ -150,8 +150,8 @@ mod tests {
 
     const EVENTS: &str = "low 0\nhigh 0\nmax 3\noom 0\noom_kill 0\n";
 
-    /// A v2 memory cgroup in a temporary directory: inotify works on its
-    /// plain files as on cgroupfs.
+    /// A v2 memory cgroup in a temporary directory: the watcher re-reads
+    /// `memory.events` on every check, so plain files stand in for cgroupfs.
     fn v2_memory_cgroup(dir: &Path) -> CgroupPath {
         let cg = dir.join("phobos/c1");
         std::fs::create_dir_all(&cg).unwrap();

@@ -97,20 +97,34 @@ pub fn to_json_string<M: Message + Name>(msg: &M) -> Result<String, JsonError> {
     String::from_utf8(out).map_err(|e| json(serde::ser::Error::custom(e)))
 }
 
-/// Parses a message from JSON text.
+/// Parses a message from JSON text; an unknown field is an error.
 pub fn from_json_str<M: Message + Default + Name>(text: &str) -> Result<M, JsonError> {
+    parse(text, DeserializeOptions::new())
+}
+
+/// Parses a message from JSON text, skipping fields this subset does not
+/// declare, as decoding the protobuf encoding does (the v1 agent API: a
+/// client may send fields of a newer Mesos). Required fields are still
+/// required.
+pub fn from_json_str_lenient<M: Message + Default + Name>(text: &str) -> Result<M, JsonError> {
+    parse(text, DeserializeOptions::new().deny_unknown_fields(false))
+}
+
+fn parse<M: Message + Default + Name>(
+    text: &str,
+    options: DeserializeOptions,
+) -> Result<M, JsonError> {
     let name = M::full_name();
     let desc = reflect::descriptor(&name).ok_or_else(|| JsonError::UnknownType {
         message: name.clone(),
     })?;
     let mut de = serde_json::Deserializer::from_str(text);
-    let dynamic =
-        DynamicMessage::deserialize_with_options(desc, &mut de, &DeserializeOptions::new())
-            .and_then(|dynamic| de.end().map(|()| dynamic))
-            .map_err(|source| JsonError::Json {
-                message: name.clone(),
-                source,
-            })?;
+    let dynamic = DynamicMessage::deserialize_with_options(desc, &mut de, &options)
+        .and_then(|dynamic| de.end().map(|()| dynamic))
+        .map_err(|source| JsonError::Json {
+            message: name.clone(),
+            source,
+        })?;
     if let Some(field) = reflect::first_missing_required(&dynamic) {
         return Err(JsonError::MissingRequired {
             message: name,

@@ -1,12 +1,12 @@
 //! Mesos protocol types for phobos.
 //!
 //! The `.proto` files under `proto/` re-author the subset of Apache Mesos's
-//! `mesos.proto` and `containerizer.proto` that the external containerizer
-//! protocol needs, keeping every field name, number and type, so the bytes
+//! `mesos.proto`, `containerizer.proto` and `v1/agent/agent.proto` that the
+//! external containerizer protocol and the v1 agent API need, keeping every field name, number and type, so the bytes
 //! are interchangeable with a real agent. They are compiled at build time by
 //! protox and prost-build (no protoc needed).
 //!
-//! - [`mesos`], [`containerizer`]: the generated message types. Proto2
+//! - [`mesos`], [`containerizer`], [`agent`]: the generated message types. Proto2
 //!   `required` fields are plain values in Rust; prost always writes them.
 //! - [`ecp`]: the external containerizer's 4-byte length-prefixed framing,
 //!   which also refuses messages with missing `required` fields as Mesos does.
@@ -22,6 +22,12 @@ mod generated {
         pub mod containerizer {
             include!(concat!(env!("OUT_DIR"), "/mesos.containerizer.rs"));
         }
+
+        pub mod v1 {
+            pub mod agent {
+                include!(concat!(env!("OUT_DIR"), "/mesos.v1.agent.rs"));
+            }
+        }
     }
 }
 
@@ -29,8 +35,10 @@ mod generated {
 pub use generated::mesos;
 /// Messages of package `mesos.containerizer` (the external containerizer).
 pub use generated::mesos::containerizer;
+/// Messages of package `mesos.v1.agent` (the v1 agent API's container calls).
+pub use generated::mesos::v1::agent;
 
-/// The encoded `FileDescriptorSet` of both `.proto` files.
+/// The encoded `FileDescriptorSet` of the `.proto` files.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptors.bin"));
 
 pub mod ecp;

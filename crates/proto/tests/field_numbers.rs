@@ -188,3 +188,191 @@ fn reasons_and_states_have_mesos_numbers() {
         );
     }
 }
+
+/// agent.proto's container calls (reference §7.1, §7.3).
+#[test]
+fn agent_api_messages_match_mesos() {
+    let c = "mesos.v1.agent.Call";
+    assert_fields(
+        c,
+        &[
+            ("type", 1, "mesos.v1.agent.Call.Type"),
+            (
+                "launch_nested_container",
+                6,
+                "mesos.v1.agent.Call.LaunchNestedContainer",
+            ),
+            (
+                "wait_nested_container",
+                7,
+                "mesos.v1.agent.Call.WaitNestedContainer",
+            ),
+            (
+                "kill_nested_container",
+                8,
+                "mesos.v1.agent.Call.KillNestedContainer",
+            ),
+            (
+                "launch_nested_container_session",
+                9,
+                "mesos.v1.agent.Call.LaunchNestedContainerSession",
+            ),
+            (
+                "attach_container_input",
+                10,
+                "mesos.v1.agent.Call.AttachContainerInput",
+            ),
+            (
+                "attach_container_output",
+                11,
+                "mesos.v1.agent.Call.AttachContainerOutput",
+            ),
+            (
+                "remove_nested_container",
+                12,
+                "mesos.v1.agent.Call.RemoveNestedContainer",
+            ),
+            (
+                "launch_container",
+                13,
+                "mesos.v1.agent.Call.LaunchContainer",
+            ),
+            ("wait_container", 14, "mesos.v1.agent.Call.WaitContainer"),
+            ("kill_container", 15, "mesos.v1.agent.Call.KillContainer"),
+            (
+                "remove_container",
+                16,
+                "mesos.v1.agent.Call.RemoveContainer",
+            ),
+            ("get_containers", 20, "mesos.v1.agent.Call.GetContainers"),
+        ],
+    );
+    let pool = pool();
+    let types = pool.get_enum_by_name("mesos.v1.agent.Call.Type").unwrap();
+    for (name, number) in [
+        ("GET_CONTAINERS", 10),
+        ("LAUNCH_NESTED_CONTAINER", 14),
+        ("WAIT_NESTED_CONTAINER", 15),
+        ("KILL_NESTED_CONTAINER", 16),
+        ("LAUNCH_NESTED_CONTAINER_SESSION", 17),
+        ("ATTACH_CONTAINER_INPUT", 18),
+        ("ATTACH_CONTAINER_OUTPUT", 19),
+        ("REMOVE_NESTED_CONTAINER", 21),
+        ("LAUNCH_CONTAINER", 22),
+        ("WAIT_CONTAINER", 23),
+        ("KILL_CONTAINER", 24),
+        ("REMOVE_CONTAINER", 25),
+        ("PRUNE_IMAGES", 30),
+    ] {
+        assert_eq!(
+            types.get_value_by_name(name).unwrap().number(),
+            number,
+            "{name}"
+        );
+    }
+    assert_fields(
+        "mesos.v1.agent.Call.LaunchContainer",
+        &[
+            ("container_id", 1, "mesos.ContainerID"),
+            ("command", 2, "mesos.CommandInfo"),
+            ("resources", 3, "mesos.Resource"),
+            ("container", 4, "mesos.ContainerInfo"),
+            (
+                "limits",
+                5,
+                "mesos.v1.agent.Call.LaunchContainer.LimitsEntry",
+            ),
+        ],
+    );
+    assert_fields(
+        "mesos.v1.agent.Call.KillContainer",
+        &[
+            ("container_id", 1, "mesos.ContainerID"),
+            ("signal", 2, "int32"),
+        ],
+    );
+    assert_fields(
+        "mesos.v1.agent.Call.GetContainers",
+        &[("show_nested", 1, "bool"), ("show_standalone", 2, "bool")],
+    );
+    assert_fields(
+        "mesos.v1.agent.Call.AttachContainerInput",
+        &[
+            ("type", 1, "mesos.v1.agent.Call.AttachContainerInput.Type"),
+            ("container_id", 2, "mesos.ContainerID"),
+            ("process_io", 3, "mesos.v1.agent.ProcessIO"),
+        ],
+    );
+    assert_fields(
+        "mesos.v1.agent.Response",
+        &[
+            ("type", 1, "mesos.v1.agent.Response.Type"),
+            (
+                "get_containers",
+                10,
+                "mesos.v1.agent.Response.GetContainers",
+            ),
+            (
+                "wait_nested_container",
+                14,
+                "mesos.v1.agent.Response.WaitNestedContainer",
+            ),
+            (
+                "wait_container",
+                16,
+                "mesos.v1.agent.Response.WaitContainer",
+            ),
+        ],
+    );
+    let responses = pool
+        .get_enum_by_name("mesos.v1.agent.Response.Type")
+        .unwrap();
+    for (name, number) in [
+        ("GET_CONTAINERS", 9),
+        ("WAIT_NESTED_CONTAINER", 13),
+        ("WAIT_CONTAINER", 15),
+    ] {
+        assert_eq!(
+            responses.get_value_by_name(name).unwrap().number(),
+            number,
+            "{name}"
+        );
+    }
+    assert_fields(
+        "mesos.v1.agent.Response.GetContainers.Container",
+        &[
+            ("framework_id", 1, "mesos.FrameworkID"),
+            ("executor_id", 2, "mesos.ExecutorID"),
+            ("executor_name", 3, "string"),
+            ("container_id", 4, "mesos.ContainerID"),
+            ("container_status", 5, "mesos.ContainerStatus"),
+            ("resource_statistics", 6, "mesos.ResourceStatistics"),
+        ],
+    );
+    assert_fields(
+        "mesos.v1.agent.Response.WaitContainer",
+        &[
+            ("exit_status", 1, "int32"),
+            ("state", 2, "mesos.TaskState"),
+            ("reason", 3, "mesos.TaskStatus.Reason"),
+            ("limitation", 4, "mesos.TaskResourceLimitation"),
+            ("message", 5, "string"),
+        ],
+    );
+    assert_fields(
+        "mesos.v1.agent.ProcessIO",
+        &[
+            ("type", 1, "mesos.v1.agent.ProcessIO.Type"),
+            ("data", 2, "mesos.v1.agent.ProcessIO.Data"),
+            ("control", 3, "mesos.v1.agent.ProcessIO.Control"),
+        ],
+    );
+    assert_fields(
+        "mesos.v1.agent.ProcessIO.Control",
+        &[
+            ("type", 1, "mesos.v1.agent.ProcessIO.Control.Type"),
+            ("tty_info", 2, "mesos.TTYInfo"),
+            ("heartbeat", 3, "mesos.v1.agent.ProcessIO.Control.Heartbeat"),
+        ],
+    );
+}

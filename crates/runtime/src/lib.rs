@@ -9,6 +9,8 @@
 //!   containerizer's own part);
 //! - [`reserve`]: container IDs reserved atomically across containerizers
 //!   and processes (`mkdir(2)`, `flock(2)`, `renameat2(2)` `RENAME_NOREPLACE`);
+//! - [`mesos_proto`]: Mesos protobuf messages to launch intents and back,
+//!   shared by the two Mesos faces (the ECP and the v1 agent API);
 //! - [`door`]: the composing containerizer, the only door to the Mesos and
 //!   Docker containerizers for launch and every other operation.
 //!
@@ -18,6 +20,7 @@
 pub mod door;
 pub mod error;
 pub mod images;
+pub mod mesos_proto;
 pub mod plan;
 pub mod reserve;
 pub mod security;

@@ -2,6 +2,7 @@
 //! returns the process exit code. Every container operation goes through
 //! the door (`phobos_runtime::Door`); no command names a containerizer.
 
+mod agent;
 mod attach;
 mod config;
 mod destroy;
@@ -48,6 +49,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Config { json } => config::run(g, json),
         Command::Image { command } => image::run(g, command),
         Command::Ecp { call } => ecp::run(g, call),
+        Command::Agent(args) => agent::run(g, &args),
         Command::Observe { id } => observe::run(g, &id),
         Command::Stats { id, json } => stats::run(g, id.as_deref(), json),
         Command::Update(args) => update::run(g, &args),

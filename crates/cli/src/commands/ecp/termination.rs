@@ -12,6 +12,7 @@ use phobos_core::{Reason, Termination};
 use phobos_proto::containerizer;
 use phobos_proto::mesos::TaskState;
 use phobos_proto::mesos::task_status::Reason as MesosReason;
+use phobos_runtime::mesos_proto::reason;
 
 /// Whether the container ended because a limit was enforced.
 fn limited(t: &Termination) -> bool {
@@ -23,16 +24,6 @@ fn limited(t: &Termination) -> bool {
                 | Reason::ContainerLimitationDisk
         )
     ) || !t.limited_resources.is_empty()
-}
-
-fn reason(reason: Reason) -> MesosReason {
-    match reason {
-        Reason::ContainerLimitation => MesosReason::ContainerLimitation,
-        Reason::ContainerLimitationMemory => MesosReason::ContainerLimitationMemory,
-        Reason::ContainerLimitationDisk => MesosReason::ContainerLimitationDisk,
-        Reason::ContainerLaunchFailed => MesosReason::ContainerLaunchFailed,
-        Reason::ExecutorTerminated => MesosReason::ExecutorTerminated,
-    }
 }
 
 /// Agents 0.26 - 1.0.

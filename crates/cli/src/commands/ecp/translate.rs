@@ -23,7 +23,8 @@ use phobos_core::{CommandSpec, ContainerId, Resources};
 use phobos_proto::containerizer::Launch;
 use phobos_proto::mesos::{self, container_info};
 use phobos_runtime::LaunchIntent;
-use phobos_runtime::network::{NetworkInfo, PortMapping, Protocol};
+use phobos_runtime::mesos_proto::{BadPortMapping, fetch_uri, networks};
+pub use phobos_runtime::mesos_proto::{command_spec, resources as from_mesos};
 
 /// The agent's `--default_container_image`, as it passes it to `launch`.
 pub const DEFAULT_IMAGE_ENV: &str = "MESOS_DEFAULT_CONTAINER_IMAGE";
@@ -69,12 +70,8 @@ pub enum TranslateError {
         field: &'static str,
         problem: String,
     },
-    #[error("{origin}.network_infos[{index}].port_mappings: {problem}")]
-    BadPortMapping {
-        origin: &'static str,
-        index: usize,
-        problem: String,
-    },
+    #[error(transparent)]
+    BadPortMapping(#[from] BadPortMapping),
 }
 
 /// What `translate` needs besides the message.
@@ -189,63 +186,6 @@ pub fn translate(
             ..LaunchIntent::default()
         },
     })
-}
-
-/// A Mesos `CommandInfo.URI` as the fetcher's (Mesos's defaults: extract).
-fn fetch_uri(uri: &mesos::command_info::Uri) -> phobos_runtime::FetchUri {
-    phobos_runtime::FetchUri {
-        value: uri.value.clone(),
-        executable: uri.executable.unwrap_or(false),
-        extract: uri.extract.unwrap_or(true),
-        cache: uri.cache.unwrap_or(false),
-        output_file: uri.output_file.clone().filter(|o| !o.is_empty()),
-    }
-}
-
-/// `ContainerInfo.network_infos` with a name (Mesos skips the others),
-/// with their port mappings.
-fn networks(
-    container: &mesos::ContainerInfo,
-    origin: &'static str,
-) -> Result<Vec<NetworkInfo>, TranslateError> {
-    let mut out = Vec::new();
-    for (index, info) in container.network_infos.iter().enumerate() {
-        let Some(name) = info.name.clone().filter(|n| !n.is_empty()) else {
-            continue;
-        };
-        let bad = |problem: String| TranslateError::BadPortMapping {
-            origin,
-            index,
-            problem,
-        };
-        let mut port_mappings = Vec::new();
-        for p in &info.port_mappings {
-            let port = |v: u32| u16::try_from(v).ok().filter(|v| *v > 0);
-            let (Some(host_port), Some(container_port)) =
-                (port(p.host_port), port(p.container_port))
-            else {
-                return Err(bad(format!(
-                    "ports must be from 1 to 65535, got {}:{}",
-                    p.host_port, p.container_port
-                )));
-            };
-            let protocol = match p.protocol.as_deref().filter(|s| !s.is_empty()) {
-                None => Protocol::Tcp,
-                Some(text) => Protocol::parse(text)
-                    .ok_or_else(|| bad(format!("unknown protocol {text:?}")))?,
-            };
-            port_mappings.push(PortMapping {
-                host_port,
-                container_port,
-                protocol,
-            });
-        }
-        out.push(NetworkInfo {
-            name,
-            port_mappings,
-        });
-    }
-    Ok(out)
 }
 
 /// `ContainerInfo.linux_info` and `rlimit_info` as the planner's intent
@@ -363,15 +303,6 @@ fn resources(launch: &Launch) -> Resources {
     from_mesos(task.chain(executor))
 }
 
-/// A Mesos `Resource` list as our requests: scalar `cpus`, `mem` and
-/// `disk` add up; other names (`ports`, custom ones) are not isolated.
-pub fn from_mesos<'a>(list: impl IntoIterator<Item = &'a mesos::Resource>) -> Resources {
-    let scalars = list
-        .into_iter()
-        .filter_map(|r| Some((r.name.as_str(), r.scalar.as_ref()?.value)));
-    Resources::from_mesos(scalars, [])
-}
-
 /// The ContainerInfo that applies: the task's, else the executor's.
 pub(super) fn container(launch: &Launch) -> Option<(&mesos::ContainerInfo, &'static str)> {
     let task = launch
@@ -485,26 +416,6 @@ fn docker_url(url: &str, origin: &'static str) -> Result<Option<String>, Transla
         })?;
     let name = rest.strip_prefix('/').unwrap_or(rest);
     Ok(Some(name.to_owned()).filter(|n| !n.is_empty()))
-}
-
-/// Mesos `CommandInfo` → our command: `shell` (default true) runs
-/// `/bin/sh -c value`; otherwise `value` is the program and `arguments` the
-/// whole argv. `None` when there is nothing to run.
-pub(super) fn command_spec(info: &mesos::CommandInfo) -> Option<CommandSpec> {
-    let value = info.value.clone().unwrap_or_default();
-    let shell = info.shell.unwrap_or(true);
-    if value.trim().is_empty() {
-        return None;
-    }
-    Some(CommandSpec {
-        shell,
-        value,
-        arguments: if shell {
-            Vec::new()
-        } else {
-            info.arguments.clone()
-        },
-    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,100 @@
+# Shared parts of the launch benchmarks (bench/launch.sh,
+# bench/images-launch.sh): tools, the release build, a state directory on a
+# private tmpfs, an OCI bundle spec for runc equivalent to phobos's
+# namespaces, interleaved hyperfine rounds, and their summary
+# (bench/rounds.py). Source it from a script that has `set -euo pipefail`
+# and has cd'ed to the repository.
+
+# bench_need_root SCRIPT
+bench_need_root() {
+  [ "$(id -u)" -eq 0 ] || { echo "$1: must run as root" >&2; exit 1; }
+}
+
+# bench_install COMMAND=PACKAGE…: installs the packages whose command is
+# missing (a path is checked with -x).
+bench_install() {
+  local need=() pair cmd pkg
+  for pair in "$@"; do
+    cmd=${pair%%=*} pkg=${pair#*=}
+    if [[ $cmd == /* ]]; then [ -x "$cmd" ] || need+=("$pkg"); else command -v "$cmd" >/dev/null || need+=("$pkg"); fi
+  done
+  if [ ${#need[@]} -gt 0 ]; then
+    apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "${need[@]}"; }
+  fi
+}
+
+# bench_build: the release phobos in $PHOBOS (built here unless PHOBOS
+# already names a binary).
+bench_build() {
+  if [ -z "${PHOBOS:-}" ]; then
+    cargo build --release -q -p phobos-cli
+    PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
+  fi
+  PHOBOS=$(realpath "$PHOBOS")
+}
+
+# bench_state_dir PREFIX: a fresh directory in $work for state, and $disk
+# for sandboxes and bundles. STATE_FS=tmpfs (default): both on a private
+# tmpfs; split: $work on the tmpfs (as /run) and $disk on disk under
+# /var/tmp (as /var/lib/phobos); disk: both plain /tmp. The caller's EXIT
+# trap must call bench_state_cleanup.
+bench_state_dir() {
+  work=$(mktemp -d "/tmp/$1.XXXXXX")
+  disk=$work
+  case "${STATE_FS:-tmpfs}" in
+    tmpfs) mount -t tmpfs "$1" "$work" ;;
+    split) mount -t tmpfs "$1" "$work"; disk=$(mktemp -d "/var/tmp/$1-disk.XXXXXX") ;;
+    disk) ;;
+    *) echo "STATE_FS must be tmpfs, split or disk, got '$STATE_FS'" >&2; exit 2 ;;
+  esac
+}
+
+bench_state_cleanup() {
+  umount -R "$work" 2>/dev/null || true
+  rm -rf "$work"
+  [ "$disk" = "$work" ] || rm -rf "$disk"
+}
+
+# bench_load: the 1-minute load average now.
+bench_load() { cut -d' ' -f1 /proc/loadavg; }
+
+# bench_runc_spec BUNDLE: `runc spec` in BUNDLE, made equivalent to a phobos
+# launch with pid, mount, ipc and uts namespaces running /bin/true.
+bench_runc_spec() {
+  (cd "$1" && runc spec)
+  python3 - "$1/config.json" <<'PY'
+import json, sys
+path = sys.argv[1]
+spec = json.load(open(path))
+spec["process"]["args"] = ["/bin/true"]
+spec["process"]["terminal"] = False
+spec["linux"]["namespaces"] = [n for n in spec["linux"]["namespaces"] if n["type"] in ("pid", "mount", "ipc", "uts")]
+json.dump(spec, open(path, "w"), indent=2)
+PY
+}
+
+# bench_rounds RUNS: hyperfine over the arrays `names` and `commands`, the
+# runs spread over ROUNDS (default 5) invocations, each with the commands
+# in a rotated order, so a burst of background noise on this small VM lands
+# on every command alike. Results in $work/launch-R.json; the function
+# `between_rounds`, when defined, runs after each round.
+bench_rounds() {
+  ROUNDS="${ROUNDS:-5}"
+  local per_round=$(( ($1 + ROUNDS - 1) / ROUNDS )) round i j args
+  load_before=$(bench_load)
+  for ((round = 0; round < ROUNDS; round++)); do
+    args=()
+    for ((i = 0; i < ${#names[@]}; i++)); do
+      j=$(( (i + round) % ${#names[@]} ))
+      args+=(--command-name "${names[j]}" "${commands[j]}")
+    done
+    hyperfine -N --warmup 3 --runs "$per_round" --export-json "$work/launch-$round.json" "${args[@]}" >&2
+    if declare -F between_rounds >/dev/null; then between_rounds; fi
+  done
+  load_after=$(bench_load)
+}
+
+# bench_state_line: what the rounds ran on, for the results.
+bench_state_line() {
+  echo "state: ${STATE_FS:-tmpfs}; load average (1 min) before $load_before, after $load_after on $(nproc) CPUs"
+}

@@ -1,0 +1,166 @@
+//! `ATTACH_CONTAINER_OUTPUT` for containers without a terminal: the
+//! container's output is in its sandbox's `stdout` and `stderr` (init
+//! writes them; nothing a client does can block the command), and each
+//! attached client gets its own reader of those files, from their start,
+//! following them (a read every [`POLL`] when there is nothing new) until
+//! the container has ended and both files are drained; then the stream
+//! ends. Any number of clients may attach to one container.
+//!
+//! The files are opened beneath the sandbox without following symlinks
+//! (`phobos_core::safe_fs`): a container cannot swap them for links to
+//! files of the host.
+
+use std::fs::File;
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use phobos_core::safe_fs::SafeDir;
+use phobos_core::{ContainerId, ContainerState};
+use phobos_proto::agent::process_io::data::Type as DataType;
+
+use crate::error::ApiError;
+use crate::server::State;
+use crate::stream::{self, RecordSender};
+
+/// How often an idle stream looks for more output.
+pub const POLL: Duration = Duration::from_millis(100);
+
+/// Largest DATA record.
+const CHUNK: usize = 64 * 1024;
+
+/// What a stream needs to follow one container.
+#[derive(Debug)]
+pub struct Follow {
+    id: ContainerId,
+    stdout: File,
+    stderr: File,
+    /// The container's init, while it runs.
+    init: Option<std::os::fd::OwnedFd>,
+    /// A session's container: destroyed when the client goes.
+    session: bool,
+}
+
+impl Follow {
+    /// Ties the container's life to the stream (a session).
+    pub fn session(self) -> Self {
+        Self {
+            session: true,
+            ..self
+        }
+    }
+}
+
+/// Opens the output of `id` for a new stream: 404 unknown.
+pub async fn open(state: &Arc<State>, id: &ContainerId) -> Result<Follow, ApiError> {
+    let door = Arc::clone(&state.door);
+    let key = id.clone();
+    let summary = tokio::task::spawn_blocking(move || door.summary(&key))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(format!("Failed to attach to container {id}: {e}")))?
+        .ok_or_else(|| ApiError::not_found(format!("Container {id} cannot be found")))?;
+    let sandbox = summary.sandbox().to_owned();
+    let files = tokio::task::spawn_blocking(move || {
+        let dir = SafeDir::open_trusted(&sandbox)?;
+        Ok::<_, phobos_core::SafeFsError>((dir.read_file("stdout")?, dir.read_file("stderr")?))
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(|e| ApiError::internal(format!("Failed to open the output of container {id}: {e}")))?;
+    let init = match (summary.state(), summary.pid()) {
+        (ContainerState::Terminated, _) | (_, None) => None,
+        (_, Some(pid)) => phobos_runtime::sys::pidfd_open(pid).ok(),
+    };
+    Ok(Follow {
+        id: id.clone(),
+        stdout: files.0,
+        stderr: files.1,
+        init,
+        session: false,
+    })
+}
+
+/// Streams `follow` to `out` until the container has ended and its output
+/// is drained, or the client goes (which destroys a session's container).
+pub async fn pump(state: Arc<State>, follow: Follow, out: RecordSender) {
+    let (id, session) = (follow.id.clone(), follow.session);
+    if follow_output(&state, follow, &out).await.is_err() && session {
+        crate::calls::destroy(&state, &id).await;
+    }
+}
+
+/// `Err` when the client went before the end.
+async fn follow_output(
+    state: &Arc<State>,
+    mut follow: Follow,
+    out: &RecordSender,
+) -> Result<(), stream::Gone> {
+    let mut last_sent = Instant::now();
+    loop {
+        // Whether the container had ended before this pass: output written
+        // before its end is then all in the files.
+        let ended = match &follow.init {
+            None => true,
+            Some(fd) => poll_readable(fd),
+        };
+        let mut sent = false;
+        for (file, kind) in [
+            (&mut follow.stdout, DataType::Stdout),
+            (&mut follow.stderr, DataType::Stderr),
+        ] {
+            loop {
+                let mut buf = vec![0; CHUNK];
+                let n = match file.read(&mut buf) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        tracing::warn!(container = %follow.id, error = %e, "reading output failed");
+                        return Err(stream::Gone);
+                    }
+                };
+                if n == 0 {
+                    break;
+                }
+                buf.truncate(n);
+                out.send(&stream::data(kind, buf)).await?;
+                sent = true;
+            }
+        }
+        if sent {
+            last_sent = Instant::now();
+        }
+        // Without an init to watch (still launching, an engine's
+        // container), the record says when the output is complete.
+        if ended && (follow.init.is_some() || terminated(state, &follow.id).await) {
+            return Ok(());
+        }
+        if last_sent.elapsed() >= out.interval() {
+            out.heartbeat().await?;
+            last_sent = Instant::now();
+        }
+        tokio::select! {
+            () = tokio::time::sleep(POLL) => {}
+            () = out.closed() => return Err(stream::Gone),
+        }
+    }
+}
+
+/// Whether the container's record says it ended (or it is gone).
+async fn terminated(state: &Arc<State>, id: &ContainerId) -> bool {
+    let door = Arc::clone(&state.door);
+    let key = id.clone();
+    match tokio::task::spawn_blocking(move || door.summary(&key)).await {
+        Ok(Ok(Some(s))) => s.state() == ContainerState::Terminated,
+        _ => true,
+    }
+}
+
+/// Whether a pidfd is readable (its process has exited), without waiting.
+fn poll_readable(fd: &std::os::fd::OwnedFd) -> bool {
+    use std::os::fd::AsFd;
+    let mut fds = [nix::poll::PollFd::new(
+        fd.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    matches!(nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO), Ok(n) if n > 0)
+}

@@ -1,0 +1,158 @@
+//! `WAIT_CONTAINER`: any number of requests for one container share one
+//! watcher, and a watcher holds no thread while the container runs: it
+//! waits for the container's init to exit on a pidfd (`pidfd_open(2)`,
+//! readable once the process has exited) registered with the event loop,
+//! then has the door record and return the termination (which takes a
+//! moment, on a blocking thread). A container without a live init (a
+//! Docker container's engine, a launch in progress) is waited for by the
+//! door on a blocking thread.
+//!
+//! Works for containers launched by any face (CLI, ECP, this agent, an
+//! earlier agent): the runtime directory is the truth.
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use phobos_core::{ContainerId, Operation, Outcome, Termination};
+use phobos_runtime::Door;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::watch;
+
+/// A container's end: `None` for an unknown container, an error text when
+/// the door failed.
+pub type Ended = Result<Option<Termination>, String>;
+
+type Slot = watch::Receiver<Option<Ended>>;
+
+/// The shared watchers, by container ID.
+pub struct Waits {
+    door: Arc<Door>,
+    watchers: Mutex<HashMap<ContainerId, Slot>>,
+    open: AtomicI64,
+}
+
+impl Waits {
+    pub fn new(door: Arc<Door>) -> Arc<Self> {
+        Arc::new(Self {
+            door,
+            watchers: Mutex::new(HashMap::new()),
+            open: AtomicI64::new(0),
+        })
+    }
+
+    /// Requests waiting right now.
+    pub fn open(&self) -> i64 {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Containers watched right now.
+    pub fn watched(&self) -> usize {
+        self.watchers.lock().map_or(0, |w| w.len())
+    }
+
+    /// Resolves when `id` has ended.
+    pub async fn wait(self: &Arc<Self>, id: &ContainerId) -> Ended {
+        let mut slot = self.slot(id);
+        self.open.fetch_add(1, Ordering::Relaxed);
+        let _open = OpenGuard(self);
+        match slot.wait_for(Option::is_some).await {
+            Ok(value) => value.clone().unwrap_or(Err("the watcher ended".into())),
+            Err(_) => Err(format!(
+                "the watcher of container {id} ended without an answer"
+            )),
+        }
+    }
+
+    fn slot(self: &Arc<Self>, id: &ContainerId) -> Slot {
+        let mut watchers = self
+            .watchers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(slot) = watchers.get(id) {
+            return slot.clone();
+        }
+        let (tx, rx) = watch::channel(None);
+        watchers.insert(id.clone(), rx.clone());
+        let this = Arc::clone(self);
+        let id = id.clone();
+        tokio::spawn(async move {
+            let ended = this.watch(&id).await;
+            // Late arrivals start a new watcher, which finds the recorded
+            // termination at once.
+            this.watchers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&id);
+            let _ = tx.send(Some(ended));
+        });
+        rx
+    }
+
+    async fn watch(&self, id: &ContainerId) -> Ended {
+        let Some(summary) = self.summary(id).await? else {
+            return Ok(None);
+        };
+        if let Some(t) = summary.termination() {
+            return Ok(Some(t.clone()));
+        }
+        if let Some(pid) = summary.pid()
+            && let Ok(pidfd) = phobos_runtime::sys::pidfd_open(pid)
+        {
+            // The pidfd pins the process; the container still running
+            // after it was opened proves the pid is still its init (the
+            // summary records the end of an init that is gone).
+            match self.summary(id).await? {
+                None => return Ok(None),
+                Some(s) if s.termination().is_some() => {}
+                Some(_) => exited(pidfd).await,
+            }
+        }
+        let door = Arc::clone(&self.door);
+        let key = id.clone();
+        let outcome = tokio::task::spawn_blocking(move || door.apply(&key, Operation::Wait))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        match outcome {
+            None => Ok(None),
+            Some(Outcome::Ended(t)) => Ok(Some(t)),
+            Some(other) => Err(format!("the containerizer answered {other:?} to wait")),
+        }
+    }
+}
+
+impl Waits {
+    async fn summary(&self, id: &ContainerId) -> Result<Option<phobos_runtime::Summary>, String> {
+        let door = Arc::clone(&self.door);
+        let key = id.clone();
+        tokio::task::spawn_blocking(move || door.summary(&key))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Resolves when the process behind `pidfd` has exited (at once when the
+/// descriptor cannot be watched: the door's wait then blocks instead).
+pub async fn exited(pidfd: OwnedFd) {
+    // SAFETY: the AsyncFd owns `pidfd` (an OwnedFd, which returns the same
+    // open descriptor from every `as_raw_fd` and is closed only when the
+    // AsyncFd drops it).
+    match unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) } {
+        Ok(fd) => {
+            let _ = fd.readable().await;
+        }
+        Err(e) => tracing::debug!(error = %e, "cannot watch a pidfd"),
+    }
+}
+
+struct OpenGuard<'a>(&'a Waits);
+
+impl Drop for OpenGuard<'_> {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}

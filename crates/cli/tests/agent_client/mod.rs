@@ -1,0 +1,284 @@
+//! A small HTTP/1.1 client for the agent tests: requests over one
+//! keep-alive connection (Unix socket or TCP), responses with a
+//! Content-Length or chunked body; and helpers to start an agent, build
+//! calls in JSON or protobuf and read the answers.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use phobos_proto::agent::{Call, Response};
+use prost::Message;
+
+use crate::common::{Env, PATIENCE, eventually};
+
+pub trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
+/// One keep-alive connection.
+pub struct Conn {
+    reader: BufReader<Box<dyn Stream>>,
+}
+
+/// An answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text()))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Conn {
+    pub fn unix(path: &Path) -> Self {
+        let stream =
+            UnixStream::connect(path).unwrap_or_else(|e| panic!("connect {}: {e}", path.display()));
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        Self {
+            reader: BufReader::new(Box::new(stream)),
+        }
+    }
+
+    pub fn tcp(addr: &str) -> Self {
+        let stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        Self {
+            reader: BufReader::new(Box::new(stream)),
+        }
+    }
+
+    /// Sends a request without reading the answer.
+    pub fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) {
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: agent\r\n");
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        let stream = self.reader.get_mut();
+        stream.write_all(head.as_bytes()).unwrap();
+        // A server may answer (413) and close before the body is all sent:
+        // the answer is what counts.
+        let _ = stream.write_all(body).and_then(|()| stream.flush());
+    }
+
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Reply {
+        self.send(method, path, headers, body);
+        self.read_reply()
+    }
+
+    /// Reads the status line and headers of a chunked (streaming)
+    /// answer; then [`Conn::read_chunk`] reads its body piece by piece.
+    pub fn read_head(&mut self) -> u16 {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).unwrap();
+        let status = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        loop {
+            let mut h = String::new();
+            self.reader.read_line(&mut h).unwrap();
+            if h.trim_end().is_empty() {
+                return status;
+            }
+        }
+    }
+
+    /// The next chunk of a chunked body; `None` at its end.
+    pub fn read_chunk(&mut self) -> Option<Vec<u8>> {
+        let mut size = String::new();
+        self.reader.read_line(&mut size).unwrap();
+        let n = usize::from_str_radix(size.trim(), 16).unwrap();
+        let mut chunk = vec![0; n + 2];
+        self.reader.read_exact(&mut chunk).unwrap();
+        chunk.truncate(n);
+        (n > 0).then_some(chunk)
+    }
+
+    /// Reads one answer (Content-Length or chunked).
+    pub fn read_reply(&mut self) -> Reply {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).unwrap();
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_else(|| panic!("no status line: {line:?}"))
+            .parse()
+            .unwrap();
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            self.reader.read_line(&mut h).unwrap();
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let (k, v) = h.split_once(':').unwrap();
+            headers.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+        let find = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _): &&(String, String)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        let mut body = Vec::new();
+        if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+            loop {
+                let mut size = String::new();
+                self.reader.read_line(&mut size).unwrap();
+                let n = usize::from_str_radix(size.trim(), 16).unwrap();
+                let mut chunk = vec![0; n + 2];
+                self.reader.read_exact(&mut chunk).unwrap();
+                if n == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..n]);
+            }
+        } else if let Some(n) = find("content-length") {
+            let mut b = vec![0; n.parse().unwrap()];
+            self.reader.read_exact(&mut b).unwrap();
+            body = b;
+        }
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// `POST /api/v1` with a JSON body.
+    pub fn json(&mut self, body: &serde_json::Value) -> Reply {
+        self.request(
+            "POST",
+            "/api/v1",
+            &[("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        )
+    }
+
+    /// `POST /api/v1` with a protobuf `Call`, answered in protobuf.
+    pub fn proto(&mut self, call: &Call) -> (u16, Option<Response>, String) {
+        let reply = self.request(
+            "POST",
+            "/api/v1",
+            &[
+                ("Content-Type", "application/x-protobuf"),
+                ("Accept", "application/x-protobuf"),
+            ],
+            &call.encode_to_vec(),
+        );
+        let response = (reply.status == 200 && !reply.body.is_empty()).then(|| {
+            assert_eq!(reply.header("content-type"), Some("application/x-protobuf"));
+            Response::decode(reply.body.as_slice()).unwrap()
+        });
+        (reply.status, response, reply.text())
+    }
+}
+
+/// A running `phobos agent` of an environment; killed on drop.
+pub struct Agent {
+    pub child: Child,
+    pub socket: PathBuf,
+}
+
+impl Agent {
+    pub fn start(env: &Env, extra: &[&str]) -> Self {
+        let socket = env.runtime.path().join("agent.sock");
+        let _ = std::fs::remove_file(&socket);
+        let child = env
+            .cmd()
+            .arg("agent")
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let agent = Self { child, socket };
+        assert!(
+            eventually(PATIENCE, || agent.healthy()),
+            "the agent did not become healthy"
+        );
+        agent
+    }
+
+    pub fn conn(&self) -> Conn {
+        Conn::unix(&self.socket)
+    }
+
+    fn healthy(&self) -> bool {
+        let Ok(stream) = UnixStream::connect(&self.socket) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let mut conn = Conn {
+            reader: BufReader::new(Box::new(stream)),
+        };
+        conn.request("GET", "/health", &[], b"").status == 200
+    }
+
+    /// SIGKILL, as a crash.
+    pub fn crash(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+pub fn id(value: &str) -> phobos_proto::mesos::ContainerId {
+    phobos_proto::mesos::ContainerId {
+        value: value.into(),
+        parent: None,
+    }
+}
+
+pub fn launch_json(value: &str, command: &str) -> serde_json::Value {
+    serde_json::json!({"type": "LAUNCH_CONTAINER", "launch_container": {
+        "container_id": {"value": value}, "command": {"value": command}}})
+}
+
+pub fn wait_json(value: &str) -> serde_json::Value {
+    serde_json::json!({"type": "WAIT_CONTAINER", "wait_container": {"container_id": {"value": value}}})
+}
+
+pub fn kill_json(value: &str, signal: i32) -> serde_json::Value {
+    serde_json::json!({"type": "KILL_CONTAINER", "kill_container": {"container_id": {"value": value}, "signal": signal}})
+}
+
+pub fn remove_json(value: &str) -> serde_json::Value {
+    serde_json::json!({"type": "REMOVE_CONTAINER", "remove_container": {"container_id": {"value": value}}})
+}

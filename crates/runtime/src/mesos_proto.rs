@@ -1,0 +1,219 @@
+//! Mesos protobuf messages → launch intents, and our results → Mesos
+//! messages: the parts the two Mesos faces (the external containerizer
+//! protocol and the v1 agent API) share, so a `CommandInfo`, a resource
+//! list or a `ContainerInfo`'s networks mean the same whichever face they
+//! came through.
+
+use phobos_core::{CommandSpec, Reason, ResourceStatistics, Resources};
+use phobos_proto::mesos;
+use phobos_proto::mesos::task_status::Reason as MesosReason;
+
+use crate::network::{NetworkInfo, PortMapping, Protocol};
+
+/// A port mapping of a `ContainerInfo.network_infos` entry that cannot be
+/// used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{origin}.network_infos[{index}].port_mappings: {problem}")]
+pub struct BadPortMapping {
+    /// Where the `ContainerInfo` came from, e.g. `TaskInfo.container`.
+    pub origin: &'static str,
+    /// The index of the `NetworkInfo`.
+    pub index: usize,
+    /// What is wrong, with the value.
+    pub problem: String,
+}
+
+/// Mesos `CommandInfo` → our command: `shell` (default true) runs
+/// `/bin/sh -c value`; otherwise `value` is the program and `arguments` the
+/// whole argv. `None` when there is nothing to run.
+pub fn command_spec(info: &mesos::CommandInfo) -> Option<CommandSpec> {
+    let value = info.value.clone().unwrap_or_default();
+    let shell = info.shell.unwrap_or(true);
+    if value.trim().is_empty() {
+        return None;
+    }
+    Some(CommandSpec {
+        shell,
+        value,
+        arguments: if shell {
+            Vec::new()
+        } else {
+            info.arguments.clone()
+        },
+    })
+}
+
+/// `CommandInfo.environment` as pairs, in order.
+pub fn environment(info: &mesos::CommandInfo) -> Vec<(String, String)> {
+    info.environment
+        .iter()
+        .flat_map(|e| &e.variables)
+        .map(|v| (v.name.clone(), v.value.clone()))
+        .collect()
+}
+
+/// A Mesos `Resource` list as our requests: scalar `cpus`, `mem` and
+/// `disk` add up; other names (`ports`, custom ones) are not isolated.
+pub fn resources<'a>(list: impl IntoIterator<Item = &'a mesos::Resource>) -> Resources {
+    let scalars = list
+        .into_iter()
+        .filter_map(|r| Some((r.name.as_str(), r.scalar.as_ref()?.value)));
+    Resources::from_mesos(scalars, [])
+}
+
+/// A Mesos `CommandInfo.URI` as the fetcher's (Mesos's defaults: extract).
+pub fn fetch_uri(uri: &mesos::command_info::Uri) -> crate::FetchUri {
+    crate::FetchUri {
+        value: uri.value.clone(),
+        executable: uri.executable.unwrap_or(false),
+        extract: uri.extract.unwrap_or(true),
+        cache: uri.cache.unwrap_or(false),
+        output_file: uri.output_file.clone().filter(|o| !o.is_empty()),
+    }
+}
+
+/// `ContainerInfo.network_infos` with a name (Mesos skips the others),
+/// with their port mappings.
+pub fn networks(
+    container: &mesos::ContainerInfo,
+    origin: &'static str,
+) -> Result<Vec<NetworkInfo>, BadPortMapping> {
+    let mut out = Vec::new();
+    for (index, info) in container.network_infos.iter().enumerate() {
+        let Some(name) = info.name.clone().filter(|n| !n.is_empty()) else {
+            continue;
+        };
+        let bad = |problem: String| BadPortMapping {
+            origin,
+            index,
+            problem,
+        };
+        let mut port_mappings = Vec::new();
+        for p in &info.port_mappings {
+            let port = |v: u32| u16::try_from(v).ok().filter(|v| *v > 0);
+            let (Some(host_port), Some(container_port)) =
+                (port(p.host_port), port(p.container_port))
+            else {
+                return Err(bad(format!(
+                    "ports must be from 1 to 65535, got {}:{}",
+                    p.host_port, p.container_port
+                )));
+            };
+            let protocol = match p.protocol.as_deref().filter(|s| !s.is_empty()) {
+                None => Protocol::Tcp,
+                Some(text) => Protocol::parse(text)
+                    .ok_or_else(|| bad(format!("unknown protocol {text:?}")))?,
+            };
+            port_mappings.push(PortMapping {
+                host_port,
+                container_port,
+                protocol,
+            });
+        }
+        out.push(NetworkInfo {
+            name,
+            port_mappings,
+        });
+    }
+    Ok(out)
+}
+
+/// Our reason as Mesos's `TaskStatus.Reason`.
+pub fn reason(reason: Reason) -> MesosReason {
+    match reason {
+        Reason::ContainerLimitation => MesosReason::ContainerLimitation,
+        Reason::ContainerLimitationMemory => MesosReason::ContainerLimitationMemory,
+        Reason::ContainerLimitationDisk => MesosReason::ContainerLimitationDisk,
+        Reason::ContainerLaunchFailed => MesosReason::ContainerLaunchFailed,
+        Reason::ExecutorTerminated => MesosReason::ExecutorTerminated,
+    }
+}
+
+/// Our task state as Mesos's `TaskState`.
+pub fn task_state(state: phobos_core::TaskState) -> mesos::TaskState {
+    match state {
+        phobos_core::TaskState::Finished => mesos::TaskState::TaskFinished,
+        phobos_core::TaskState::Failed => mesos::TaskState::TaskFailed,
+        phobos_core::TaskState::Killed => mesos::TaskState::TaskKilled,
+        phobos_core::TaskState::Lost => mesos::TaskState::TaskLost,
+    }
+}
+
+/// Our statistics as the Mesos message (every scalar field Phobos fills).
+pub fn statistics(s: &ResourceStatistics) -> mesos::ResourceStatistics {
+    mesos::ResourceStatistics {
+        timestamp: s.timestamp,
+        processes: s.processes,
+        threads: s.threads,
+        cpus_user_time_secs: s.cpus_user_time_secs,
+        cpus_system_time_secs: s.cpus_system_time_secs,
+        cpus_limit: s.cpus_limit,
+        cpus_soft_limit: s.cpus_soft_limit,
+        cpus_nr_periods: s.cpus_nr_periods,
+        cpus_nr_throttled: s.cpus_nr_throttled,
+        cpus_throttled_time_secs: s.cpus_throttled_time_secs,
+        mem_total_bytes: s.mem_total_bytes,
+        mem_total_memsw_bytes: s.mem_total_memsw_bytes,
+        mem_limit_bytes: s.mem_limit_bytes,
+        mem_soft_limit_bytes: s.mem_soft_limit_bytes,
+        mem_file_bytes: s.mem_file_bytes,
+        mem_anon_bytes: s.mem_anon_bytes,
+        mem_cache_bytes: s.mem_cache_bytes,
+        mem_rss_bytes: s.mem_rss_bytes,
+        mem_mapped_file_bytes: s.mem_mapped_file_bytes,
+        mem_swap_bytes: s.mem_swap_bytes,
+        mem_unevictable_bytes: s.mem_unevictable_bytes,
+        disk_limit_bytes: s.disk_limit_bytes,
+        disk_used_bytes: s.disk_used_bytes,
+        net_rx_packets: s.net_rx_packets,
+        net_rx_bytes: s.net_rx_bytes,
+        net_rx_errors: s.net_rx_errors,
+        net_rx_dropped: s.net_rx_dropped,
+        net_tx_packets: s.net_tx_packets,
+        net_tx_bytes: s.net_tx_bytes,
+        net_tx_errors: s.net_tx_errors,
+        net_tx_dropped: s.net_tx_dropped,
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scalar_reaches_the_message() {
+        let s = ResourceStatistics {
+            timestamp: 5.5,
+            cpus_user_time_secs: Some(1.0),
+            cpus_system_time_secs: Some(0.5),
+            mem_limit_bytes: Some(1 << 20),
+            disk_used_bytes: Some(7),
+            net_rx_bytes: Some(11),
+            ..ResourceStatistics::default()
+        };
+        let m = statistics(&s);
+        assert_eq!(m.timestamp, 5.5);
+        assert_eq!(m.cpus_user_time_secs, Some(1.0));
+        assert_eq!(m.cpus_system_time_secs, Some(0.5));
+        assert_eq!(m.mem_limit_bytes, Some(1 << 20));
+        assert_eq!(m.disk_used_bytes, Some(7));
+        assert_eq!(m.net_rx_bytes, Some(11));
+        assert_eq!(m.mem_rss_bytes, None);
+    }
+
+    #[test]
+    fn shell_and_argv_commands() {
+        let shell = mesos::CommandInfo {
+            value: Some("echo hi".into()),
+            arguments: vec!["ignored".into()],
+            ..Default::default()
+        };
+        assert_eq!(command_spec(&shell).map(|c| c.arguments), Some(Vec::new()));
+        let empty = mesos::CommandInfo {
+            value: Some("  ".into()),
+            ..Default::default()
+        };
+        assert_eq!(command_spec(&empty), None);
+    }
+}
