@@ -13,6 +13,7 @@
 # private tmpfs, as in bench/launch.sh.
 #
 #   sudo bench/nested.sh [RUNS]        # default 60 runs each (ROUNDS=5)
+#   sudo PHOBOS=/path/to/release/phobos bench/nested.sh [RUNS]
 #
 # Needs root, hyperfine, runc and busybox-static (installed when missing);
 # Docker is measured only when `docker info` answers (image busybox:local,
@@ -28,18 +29,26 @@ command -v runc >/dev/null || need+=(runc)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "${need[@]}"; }
 fi
-cargo build --release -q -p phobos-cli
-PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
+# PHOBOS=/path/to/phobos measures a binary already built (a release one).
+if [ -z "${PHOBOS:-}" ]; then
+  cargo build --release -q -p phobos-cli
+  PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
+fi
 
 work=$(mktemp -d /tmp/phobos-bench-nested.XXXXXX)
 name="phobos-bench-nested-$$"
+# runc's default cgroup is /<container name>: never phobos's cgroups root.
+runc_name="$name-runc"
 docker_name=""
 cleanup() {
   "$PHOBOS" destroy parent >/dev/null 2>&1 || true
-  runc --root "$work/runc" delete --force "$name" >/dev/null 2>&1 || true
+  runc --root "$work/runc" delete --force "$runc_name" >/dev/null 2>&1 || true
   if [ -n "$docker_name" ]; then docker rm -f "$docker_name" >/dev/null 2>&1 || true; fi
   umount "$work" 2>/dev/null || true
   rm -rf "$work"
+  for root in /sys/fs/cgroup/*/"$name" /sys/fs/cgroup/"$name"; do
+    [ -d "$root" ] && find "$root" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  done
 }
 trap cleanup EXIT
 mount -t tmpfs phobos-bench-nested "$work"
@@ -63,19 +72,19 @@ spec["process"]["terminal"] = False
 spec["linux"]["namespaces"] = [n for n in spec["linux"]["namespaces"] if n["type"] in ("pid", "mount", "ipc", "uts")]
 json.dump(spec, open(path, "w"), indent=2)
 PY
-runc --root "$work/runc" run -d --bundle "$work/bundle" "$name" </dev/null >/dev/null 2>&1
+runc --root "$work/runc" run -d --bundle "$work/bundle" "$runc_name" </dev/null >/dev/null
 
 names=("phobos nested" "phobos nested (--share-cgroups)" "phobos top-level" "runc exec")
 commands=(
   "$PHOBOS run --parent parent -- /bin/true"
   "$PHOBOS run --parent parent --share-cgroups -- /bin/true"
   "$PHOBOS run -- /bin/true"
-  "runc --root $work/runc exec $name /bin/true"
+  "runc --root $work/runc exec $runc_name /bin/true"
 )
 if docker info >/dev/null 2>&1; then
   image=busybox:local
   docker image inspect "$image" >/dev/null 2>&1 || image=busybox
-  docker_name="$name"
+  docker_name="$name-docker"
   docker run -d --name "$docker_name" "$image" sleep 100000 >/dev/null
   names+=("docker exec")
   commands+=("docker exec $docker_name /bin/true")

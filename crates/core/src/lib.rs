@@ -15,6 +15,7 @@ pub mod network;
 pub mod resolve;
 pub mod resources;
 pub mod safe_fs;
+pub mod sandbox;
 pub mod state;
 pub mod statistics;
 pub mod store;
