@@ -7,57 +7,15 @@
 
 mod common;
 
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::engine::{IMAGE, docker_state, engine_or_skip};
 use common::{Env, eventually};
-
-const SOCKET: &str = "/var/run/docker.sock";
-const IMAGE: &str = "busybox:local";
-
-/// Whether an engine answers; prints the skip line otherwise.
-fn engine_or_skip(test: &str) -> bool {
-    if !common::is_root() {
-        println!("skipping {test}: needs root (the docker engine socket)");
-        return false;
-    }
-    if UnixStream::connect(SOCKET).is_err() {
-        println!("skipping {test}: no docker engine answers on {SOCKET}");
-        return false;
-    }
-    let present = Command::new("docker")
-        .args(["image", "inspect", IMAGE])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !present {
-        println!("skipping {test}: image {IMAGE} missing (run scripts/docker-test-setup.sh)");
-        return false;
-    }
-    true
-}
 
 fn unique() -> String {
     format!("dk-{}", uuid::Uuid::new_v4().simple())
-}
-
-/// The engine's view of `mesos-<id>`: `None` when there is no such container.
-fn docker_state(id: &str) -> Option<String> {
-    let out = Command::new("docker")
-        .args([
-            "inspect",
-            "--format",
-            "{{.State.Status}}",
-            &format!("mesos-{id}"),
-        ])
-        .output()
-        .unwrap();
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 fn read(path: &Path) -> String {
@@ -267,9 +225,18 @@ fn privileged_docker_bad_input_is_one_line_and_leaves_nothing() {
     let nowhere = format!("/nonexistent-{}", uuid::Uuid::new_v4().simple());
     let volume = format!("{nowhere}:/data");
     // A container that never started: 255 (README), as for Mesos ones.
+    // (A missing command, with the engine's init turned off: the engine
+    // cannot start the container; with it, see below.)
     let cases: [(Vec<&str>, i32, &str); 6] = [
         (
-            vec!["--docker-image", IMAGE, "--", "/nonexistent"],
+            vec![
+                "--docker-image",
+                IMAGE,
+                "--docker-param",
+                "init=false",
+                "--",
+                "/nonexistent",
+            ],
             255,
             "failed to start container",
         ),
@@ -340,6 +307,16 @@ fn privileged_docker_bad_input_is_one_line_and_leaves_nothing() {
         "{left:?}"
     );
     assert!(env.ok(&["ps"]).lines().count() == 1, "only the header");
+    // With the engine's init (the default) the container starts and its
+    // init cannot run the command: 127, as for Mesos containers and
+    // `docker run --init`, in one line.
+    let id = unique();
+    let out = docker_run(&env, &id, &[], &["/nonexistent"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(127), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("/nonexistent"), "{stderr}");
+    assert_eq!(env.wait_json(&id)["exit_code"], 127);
 }
 
 #[test]
@@ -589,6 +566,87 @@ fn privileged_docker_remove_delay_keeps_the_ended_container_until_it_passes() {
     assert_eq!(env.wait_json(&id)["exit_code"], 0);
     let out = env.run(&["--config", &config, "state", "--rm"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains(&id));
+}
+
+/// `phobos run --docker-image … -- CMD | head -2` ends: the command gets
+/// SIGPIPE through the engine's init, as a pipeline's writer would, instead
+/// of running (and filling its sandbox) forever as PID 1. The writer is a
+/// shell loop rather than `yes`, whose megabytes of one-line log entries
+/// the engine takes tens of seconds to hand back for the sandbox copy.
+#[test]
+fn privileged_docker_a_closed_pipe_ends_the_container() {
+    if !engine_or_skip("privileged_docker_a_closed_pipe_ends_the_container") {
+        return;
+    }
+    use std::io::BufRead;
+    let env = Env::new();
+    let id = unique();
+    let mut run = env
+        .cmd()
+        .args([
+            "run",
+            "--id",
+            &id,
+            "--docker-image",
+            IMAGE,
+            "--",
+            "sh",
+            "-c",
+        ])
+        .arg("while :; do echo y; sleep 0.01; done")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = std::io::BufReader::new(run.stdout.take().unwrap());
+    for _ in 0..2 {
+        let mut line = String::new();
+        head.read_line(&mut line).unwrap();
+        assert_eq!(line, "y\n");
+    }
+    drop(head);
+    // The container ends at once; `run` ends once the engine's log is
+    // copied into the sandbox.
+    let mut state = None;
+    assert!(
+        eventually(Duration::from_secs(120), || {
+            state = docker_state(&id);
+            state.as_deref() != Some("running")
+        }),
+        "the container kept running behind a closed pipe"
+    );
+    // Ended: exited, being removed, or gone already.
+    assert!(
+        matches!(
+            state.as_deref(),
+            None | Some("exited" | "removing" | "dead")
+        ),
+        "{state:?}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(100);
+    let status = loop {
+        if let Some(status) = run.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = run.kill();
+            let _ = run.wait();
+            panic!("run with a closed stdout did not end");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(128 + libc::SIGPIPE));
+    let t = env.wait_json(&id);
+    assert_eq!(t["exit_code"], 128 + libc::SIGPIPE, "{t}");
+    assert_eq!(docker_state(&id), None, "the engine's container is left");
+    // Nothing writes into the sandbox any more.
+    let size = || {
+        std::fs::metadata(env.sandbox(&id).join("stdout"))
+            .unwrap()
+            .len()
+    };
+    let before = size();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(size(), before);
 }
 
 #[test]

@@ -6,56 +6,13 @@
 
 mod common;
 
-use std::os::unix::net::UnixStream;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use common::Env;
+use common::engine::{IMAGE, engine_containers, engine_or_skip};
 
-const SOCKET: &str = "/var/run/docker.sock";
-const IMAGE: &str = "busybox:local";
 const RACERS: usize = 8;
 const ROUNDS: usize = 4;
-
-/// Whether an engine with the test image answers; prints the skip line
-/// otherwise.
-fn engine_or_skip(test: &str) -> bool {
-    if !common::require_root(test) {
-        return false;
-    }
-    if UnixStream::connect(SOCKET).is_err() {
-        println!("skipping {test}: no docker engine answers on {SOCKET}");
-        return false;
-    }
-    let present = Command::new("docker")
-        .args(["image", "inspect", IMAGE])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !present {
-        println!("skipping {test}: image {IMAGE} missing (run scripts/docker-test-setup.sh)");
-    }
-    present
-}
-
-/// The engine's containers named `mesos-<id>`, whatever their state.
-fn engine_containers(id: &str) -> Vec<String> {
-    let out = Command::new("docker")
-        .args([
-            "ps",
-            "-a",
-            "--filter",
-            &format!("name=^/mesos-{id}$"),
-            "--format",
-            "{{.Names}}",
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
 
 #[test]
 fn privileged_racing_mixed_launches_of_one_id_have_one_winner() {

@@ -654,3 +654,89 @@ fn privileged_recover_removes_orphan_resource_cgroups() {
     }
     assert!(gone(), "the orphan's init survived");
 }
+
+#[test]
+fn privileged_an_update_the_isolator_cannot_apply_is_a_runtime_failure() {
+    require_cgroups!("privileged_an_update_the_isolator_cannot_apply_is_a_runtime_failure");
+    let mut env = Env::new();
+    // A command holding ~48 MB of anonymous memory; with no swap, the
+    // kernel cannot reclaim it.
+    let ready = env.dir.path().join("ready");
+    let script = format!(
+        "x=$(head -c 50000000 /dev/zero | tr '\\0' a); touch {}; sleep 600; echo ${{#x}}",
+        ready.display()
+    );
+    env.start(
+        "held",
+        &[
+            "--mem",
+            "64",
+            "--mem-limit",
+            "128",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ],
+    );
+    let deadline = Instant::now() + PATIENCE;
+    while !ready.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the command never filled its memory"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let before = limits(&env, "held");
+    if before.version == Version::V2 {
+        // memory.max below the usage OOM-kills instead of failing there.
+        eprintln!(
+            "skipping privileged_an_update_the_isolator_cannot_apply_is_a_runtime_failure: \
+             on cgroup v2 a lower memory.max is never refused"
+        );
+        return;
+    }
+    if total_swap() > 0 {
+        eprintln!(
+            "skipping privileged_an_update_the_isolator_cannot_apply_is_a_runtime_failure: \
+             with swap the kernel can lower the limit"
+        );
+        return;
+    }
+    let config = env.dir.path().join("run/containers/held/config");
+    let config_before = read(&config);
+    // A hard limit below what the command holds: the kernel refuses it
+    // (EBUSY) after trying to reclaim.
+    let out = env.phobos(&[
+        "update",
+        "held",
+        "--mem",
+        "32",
+        "--mem-limit",
+        "32",
+        "--force",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    assert!(
+        err.contains("held") && err.contains("memory.limit_in_bytes"),
+        "{err}"
+    );
+    // The container runs on with its old limits, and its record says so.
+    assert_eq!(limits(&env, "held").hard, before.hard);
+    assert_eq!(read(&config), config_before);
+    let status = env.phobos(&["status", "held", "--json"]);
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["state"], "RUNNING", "{status}");
+    assert_eq!(env.stats("held")["mem_limit_bytes"], 128 * MB);
+}
+
+fn total_swap() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("SwapTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}

@@ -467,3 +467,83 @@ fn privileged_logs_do_not_follow_a_symlink_the_command_put_in_its_sandbox() {
     assert!(one_line(&out).contains("symbolic link"), "{all}");
     env.ok(&["destroy", "swap"]);
 }
+
+/// The same attacks on a Docker container's sandbox (it is mounted into
+/// the container, so a followed symlink would hand the target to it).
+#[test]
+fn privileged_docker_sandboxes_are_made_fresh_and_never_through_a_symlink() {
+    if !common::engine::engine_or_skip(
+        "privileged_docker_sandboxes_are_made_fresh_and_never_through_a_symlink",
+    ) {
+        return;
+    }
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let id = |name: &str| format!("sec-{name}-{}", &tag[..12]);
+    let docker_record = |env: &Env, id: &str| env.runtime.path().join("docker/containers").join(id);
+    let outside = tempfile::tempdir().unwrap();
+    let (target, snapshot) = victim(outside.path());
+    let before = snapshot();
+    let run = |env: &Env, id: &str| {
+        env.run(&[
+            "run",
+            "--id",
+            id,
+            "--docker-image",
+            common::engine::IMAGE,
+            "--",
+            "sh",
+            "-c",
+            "echo owned > /mnt/mesos/sandbox/passwd; touch /mnt/mesos/sandbox/planted",
+        ])
+    };
+
+    // The exact attack: <work_dir>/containers/ID -> a directory.
+    let env = Env::new();
+    std::fs::create_dir_all(env.work.path().join("containers")).unwrap();
+    let planted = id("planted");
+    std::os::unix::fs::symlink(&target, env.sandbox(&planted)).unwrap();
+    let out = run(&env, &planted);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = one_line(&out);
+    assert!(
+        err.contains("already exists") && err.contains(&planted),
+        "{err}"
+    );
+    assert_eq!(snapshot(), before, "the symlink's target was changed");
+    assert!(!docker_record(&env, &planted).exists(), "a record was left");
+    assert!(common::engine::engine_containers(&planted).is_empty());
+
+    // A real directory someone else made there, with files in it.
+    let premade = id("premade");
+    std::fs::create_dir(env.sandbox(&premade)).unwrap();
+    std::fs::write(env.sandbox(&premade).join("stdout"), "old\n").unwrap();
+    let out = run(&env, &premade);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(one_line(&out).contains("already exists"));
+    assert_eq!(
+        std::fs::read_to_string(env.sandbox(&premade).join("stdout")).unwrap(),
+        "old\n"
+    );
+    assert!(!docker_record(&env, &premade).exists());
+    assert!(common::engine::engine_containers(&premade).is_empty());
+
+    // <work_dir>/containers -> the victim.
+    let env = Env::new();
+    std::os::unix::fs::symlink(&target, env.work.path().join("containers")).unwrap();
+    let through = id("through");
+    let out = run(&env, &through);
+    assert_eq!(out.status.code(), Some(255), "{}", text(&out));
+    assert!(one_line(&out).contains("symbolic link"), "{}", text(&out));
+    assert_eq!(snapshot(), before, "the symlink's target was changed");
+    assert!(!docker_record(&env, &through).exists());
+    assert!(common::engine::engine_containers(&through).is_empty());
+
+    // And a fresh sandbox works: made here, and removed with the container.
+    let env = Env::new();
+    let fresh = id("fresh");
+    let out = run(&env, &fresh);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(env.sandbox(&fresh).join("planted").is_file());
+    env.ok(&["state", "--rm"]);
+    assert!(!env.sandbox(&fresh).exists());
+}

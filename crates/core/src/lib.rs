@@ -15,6 +15,7 @@ pub mod network;
 pub mod resolve;
 pub mod resources;
 pub mod safe_fs;
+pub mod sandbox;
 pub mod state;
 pub mod statistics;
 pub mod store;
@@ -28,7 +29,7 @@ pub use config::{
     LauncherKind, Nesting, TtyInfo, WindowSize,
 };
 pub use containerizer::{BoxError, Composing, Containerizer, Operation, Outcome};
-pub use hardening::{CapabilitySets, Hardening, RLimit, SeccompProfile};
+pub use hardening::{CapabilitySets, DeviceNode, Hardening, RLimit, SeccompProfile};
 pub use id::{ContainerId, InvalidContainerId};
 pub use image_config::{CommandRequest, ImageConfig, MergeError, MergedCommand};
 pub use input::{InvalidEnv, InvalidHostname};

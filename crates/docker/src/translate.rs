@@ -18,6 +18,7 @@
 //! | hostname | `Hostname` (an error with the host network) |
 //! | port mappings | `HostConfig.PortBindings` + `ExposedPorts`; bridge/user networks only, host ports within the offered ranges |
 //! | privileged | `HostConfig.Privileged` |
+//! | (always) | `HostConfig.Init = true`: the engine's init (`docker-init`, tini) is PID 1, so the command is an ordinary process that signals such as SIGPIPE and SIGINT reach with their default action, and zombies are reaped; `init=false` in parameters turns it off |
 //! | `shell = true` | `Entrypoint ["/bin/sh"]`, `Cmd ["-c", <value>]` |
 //! | `shell = false` | `Cmd = [value] + arguments` when any, image ENTRYPOINT kept |
 //! | workdir | `WorkingDir` only when set: the image's WORKDIR is kept otherwise |
@@ -424,6 +425,10 @@ pub fn create_request(
         network_mode: Some(spec.network.mode().to_owned()),
         port_bindings,
         privileged: spec.privileged.then_some(true),
+        // The command as PID 1 of its namespace ignores every signal it has
+        // no handler for (SIGPIPE from a closed pipe, SIGINT): an init
+        // forwards them to it instead, as `docker run --init` does.
+        init: Some(true),
         ..Default::default()
     };
 
@@ -991,6 +996,20 @@ mod tests {
         assert_eq!(
             host(&create_request(&s, GIB).expect("translates")).privileged,
             Some(true)
+        );
+    }
+
+    #[test]
+    fn containers_get_the_engines_init_unless_a_parameter_says_otherwise() {
+        let mut s = spec();
+        assert_eq!(
+            host(&create_request(&s, GIB).expect("translates")).init,
+            Some(true)
+        );
+        s.parameters = vec![("init".into(), "false".into())];
+        assert_eq!(
+            host(&create_request(&s, GIB).expect("translates")).init,
+            Some(false)
         );
     }
 

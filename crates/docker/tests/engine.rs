@@ -417,7 +417,10 @@ async fn privileged_docker_failed_start_removes_the_container() {
     else {
         return;
     };
-    let c = test_container(IMAGE, DockerCommand::argv(["/no/such/binary"]));
+    let mut c = test_container(IMAGE, DockerCommand::argv(["/no/such/binary"]));
+    // Without the engine's init, which would start and then fail to run
+    // the command (exit 127), the start itself fails.
+    c.spec.parameters = vec![("init".into(), "false".into())];
     let err = engine.launch(&c.spec, |_| {}).await.unwrap_err();
     assert!(matches!(err, EngineError::Start { .. }), "{err}");
     assert_absent(&engine, &c.name).await;

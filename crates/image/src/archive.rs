@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::digest::{Digest, HashingReader};
@@ -154,8 +155,14 @@ pub fn load(
                 .join("staging")
                 .join(format!("archive-{}", uuid::Uuid::new_v4().simple())),
         );
-        let mut out =
-            File::create(&decompressed.0).map_err(|e| Error::io("create", &decompressed.0, e))?;
+        // A new file of our own: never through a symlink (O_EXCL).
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&decompressed.0)
+            .map_err(|e| Error::io("create", &decompressed.0, e))?;
         let input = File::open(path).map_err(|e| Error::io("open", path, e))?;
         io::copy(
             &mut flate2::read::MultiGzDecoder::new(BufReader::new(input)),

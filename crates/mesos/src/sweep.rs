@@ -11,8 +11,9 @@
 //! (see [`MesosContainerizer::remove_terminated`]), so a sweep never races
 //! a wait or destroy of the same container.
 
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{self, OpenOptions, TryLockError};
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -73,10 +74,13 @@ impl MesosContainerizer {
             return Ok(None);
         }
         let lock_path = root.join(SWEEP_LOCK);
+        // Neither file is opened through a symlink.
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
             .open(&lock_path)
             .map_err(io_err("open", &lock_path))?;
         match lock.try_lock() {
@@ -88,7 +92,14 @@ impl MesosContainerizer {
         if !is_due(&stamp, policy.every) {
             return Ok(None);
         }
-        File::create(&stamp).map_err(io_err("create", &stamp))?;
+        OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(&stamp)
+            .map_err(io_err("create", &stamp))?;
         let removed = self.remove_terminated(Some(policy.older_than))?;
         if !removed.is_empty() {
             tracing::info!(
@@ -119,6 +130,7 @@ fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> SweepError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
 
     #[test]
     fn a_fresh_stamp_is_not_due_and_a_missing_one_is() {

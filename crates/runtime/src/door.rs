@@ -669,9 +669,20 @@ impl Door {
     /// copies; `None` (with a warning) when it cannot be set up.
     pub fn follower_lock(&self, id: &ContainerId) -> Option<File> {
         use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+        use nix::libc::{O_CREAT, O_NONBLOCK, O_RDWR};
         let path = self.follower_lock_path(id)?;
+        let store = self.docker.store();
         let setup = || -> std::io::Result<File> {
-            let file = File::create(&path)?;
+            // Beneath the Docker store, following no symlink (the record's
+            // directory or the lock swapped for one).
+            let rel = path.strip_prefix(store.root()).map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "not in the store")
+            })?;
+            let file = phobos_core::SafeDir::open_trusted(store.root())?.open_file(
+                rel,
+                O_RDWR | O_CREAT | O_NONBLOCK,
+                0o600,
+            )?;
             file.lock()?;
             fcntl(&file, FcntlArg::F_SETFD(FdFlag::empty())).map_err(std::io::Error::from)?;
             Ok(file)

@@ -86,7 +86,9 @@ fn docker_usage(e: &phobos_docker::ContainerizerError) -> bool {
     use phobos_docker::ContainerizerError as D;
     matches!(
         e,
-        D::AlreadyExists(_) | D::Engine(phobos_docker::EngineError::Translate(_))
+        D::AlreadyExists(_)
+            | D::Engine(phobos_docker::EngineError::Translate(_))
+            | D::NewSandbox(phobos_core::sandbox::SandboxError::Exists(_))
     )
 }
 

@@ -214,6 +214,7 @@ impl Settings {
             sandbox_directory: c.sandbox_directory.display().to_string(),
             cgroups_enable_cfs: c.cgroups_enable_cfs,
             remove_delay: c.docker_remove_delay,
+            work_dir: self.work_dir().to_owned(),
         }
     }
 

@@ -101,6 +101,8 @@ impl Client {
             }
             client.decoder.feed(&buf[..n]);
         }
+        // Output that came in the same read as the answer.
+        client.decode_pending()?;
         Ok(client)
     }
 
@@ -138,6 +140,12 @@ impl Client {
         }
     }
 
+    /// Output already received (it can come in with the answer to the
+    /// attach), for an owner that polls: write it before the first poll.
+    pub fn take_pending(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.ahead)
+    }
+
     /// For an owner that polls [`Client::as_fd`]: reads what the stream
     /// has and passes each piece of output to `sink`; false once the
     /// output ended.
@@ -168,6 +176,11 @@ impl Client {
             return Ok(());
         }
         self.decoder.feed(&buf[..n]);
+        self.decode_pending()
+    }
+
+    /// Moves every whole frame the decoder holds into `ahead`.
+    fn decode_pending(&mut self) -> io::Result<()> {
         loop {
             match self.decoder.next_frame() {
                 Ok(Some(Frame::Data(d))) => self.ahead.push(d),

@@ -2,9 +2,12 @@
 //!
 //! One `poll(2)` loop, every descriptor non-blocking. Output read from the
 //! master goes to the log (the sandbox's `stdout`, a regular file) and
-//! into each output client's queue; a queue over [`Options::output_limit`]
-//! disconnects that client, so a reader that stops reading never stalls
-//! the command. Input comes from one client at a time; while its bytes
+//! into each output client's queue. While a client's queue is over
+//! [`Options::output_limit`] the master is not read (a slow terminal slows
+//! the command, as a real terminal would), but a client whose full queue
+//! took no bytes for [`STALL_LIMIT`] is disconnected: a reader that stops
+//! reading holds the command back for that long at most, once, and never
+//! after. Input comes from one client at a time; while its bytes
 //! wait for the terminal (a command that does not read), only that client
 //! is held back. The loop ends when the terminal hangs up (every slave
 //! closed: `EIO`), or a bounded drain after the supervisor exited
@@ -31,6 +34,9 @@ pub const WAIT_FOR_CLIENT_LIMIT: Duration = Duration::from_secs(30);
 pub const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(1);
 /// How long queued output may take to reach clients at the end.
 pub const FINAL_FLUSH: Duration = Duration::from_secs(2);
+/// How long a client with a full queue may take nothing before it is
+/// dropped.
+pub const STALL_LIMIT: Duration = Duration::from_secs(2);
 /// At most this many clients at once; more are refused.
 pub const MAX_CLIENTS: usize = 64;
 /// The default bound of one client's output queue.
@@ -53,7 +59,8 @@ pub struct Options {
     pub until: Option<OwnedFd>,
     /// Where clients connect.
     pub listener: Option<UnixListener>,
-    /// Bytes of output one client may have queued before it is dropped.
+    /// Bytes of output one client may have queued before the master waits
+    /// for it (and drops it after [`STALL_LIMIT`] without progress).
     pub output_limit: usize,
 }
 
@@ -93,6 +100,8 @@ struct Peer {
     state: PeerState,
     out: VecDeque<u8>,
     dead: bool,
+    /// When its queue last moved (or began to fill).
+    last_progress: Instant,
 }
 
 impl Peer {
@@ -104,6 +113,7 @@ impl Peer {
             state: PeerState::AwaitHello,
             out: VecDeque::new(),
             dead: false,
+            last_progress: Instant::now(),
         })
     }
 
@@ -125,6 +135,7 @@ impl Peer {
                 Ok(0) => self.dead = true,
                 Ok(n) => {
                     self.out.drain(..n);
+                    self.last_progress = Instant::now();
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -193,18 +204,25 @@ impl Switchboard {
             if hung_up || supervisor_gone.is_some_and(|t| t.elapsed() >= DRAIN_AFTER_EXIT) {
                 break;
             }
+            self.drop_stalled();
             self.peers.retain(|p| !p.dead);
-            let timeout = if !reading {
+            // Waiting for a client with a full queue: the master waits.
+            let full_wait = self.full_wait();
+            let mut timeout = if !reading {
                 WAIT_FOR_CLIENT_LIMIT.saturating_sub(started.elapsed())
             } else if let Some(t) = supervisor_gone {
                 DRAIN_AFTER_EXIT.saturating_sub(t.elapsed())
             } else {
                 Duration::MAX
             };
+            if let Some(left) = full_wait {
+                timeout = timeout.min(left);
+            }
+            let reading_now = reading && full_wait.is_none();
             let (master_ev, listener_ev, until_ev, peer_ev) = {
                 let mut fds = Vec::with_capacity(self.peers.len() + 3);
                 let mut master_flags = PollFlags::empty();
-                if reading {
+                if reading_now {
                     master_flags |= PollFlags::POLLIN;
                 }
                 if !self.input.is_empty() {
@@ -281,7 +299,7 @@ impl Switchboard {
             {
                 self.write_input();
             }
-            if reading && !master_ev.is_empty() && self.read_master(&mut buf) {
+            if reading_now && !master_ev.is_empty() && self.read_master(&mut buf) {
                 hung_up = true;
             }
             for p in &mut self.peers {
@@ -290,6 +308,31 @@ impl Switchboard {
         }
         self.final_flush();
         Ok(self.summary)
+    }
+
+    /// While some output client's queue is full: how long until the
+    /// first of them has stalled for [`STALL_LIMIT`].
+    fn full_wait(&self) -> Option<Duration> {
+        let limit = self.opts.output_limit;
+        self.peers
+            .iter()
+            .filter(|p| p.wants(|h| h.output) && p.out.len() >= limit)
+            .map(|p| STALL_LIMIT.saturating_sub(p.last_progress.elapsed()))
+            .min()
+    }
+
+    /// Drops the clients whose full queue took nothing for [`STALL_LIMIT`].
+    fn drop_stalled(&mut self) {
+        let limit = self.opts.output_limit;
+        for p in &mut self.peers {
+            if p.wants(|h| h.output)
+                && p.out.len() >= limit
+                && p.last_progress.elapsed() >= STALL_LIMIT
+            {
+                p.dead = true;
+                self.summary.slow_dropped += 1;
+            }
+        }
     }
 
     fn accept(&mut self) -> io::Result<()> {
@@ -424,15 +467,12 @@ impl Switchboard {
         }
         let mut frame = Vec::with_capacity(bytes.len() + frame::HEADER_LEN);
         frame::encode_data(bytes, &mut frame);
-        let limit = self.opts.output_limit;
         for p in &mut self.peers {
             if !p.wants(|h| h.output) {
                 continue;
             }
-            if p.out.len() + frame.len() > limit {
-                p.dead = true;
-                self.summary.slow_dropped += 1;
-                continue;
+            if p.out.is_empty() {
+                p.last_progress = Instant::now();
             }
             p.out.extend(&frame);
         }

@@ -72,6 +72,10 @@ pub fn bridge(
     let mut keys = DetachKeys::default();
     let mut stdin_open = opts.input;
     let mut buf = vec![0u8; 64 * 1024];
+    for chunk in client.take_pending() {
+        out.write_all(&chunk)?;
+        out.flush()?;
+    }
     loop {
         let mut fds = vec![
             PollFd::new(client.as_fd(), PollFlags::POLLIN),

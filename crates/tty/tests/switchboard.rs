@@ -237,3 +237,41 @@ fn a_stalled_stream_reads_as_closed_after_it_was_dropped() {
     }
     assert!(got < 8 << 20, "got {got}");
 }
+
+#[test]
+fn a_socket_path_too_long_for_sun_path_still_binds_and_connects() {
+    let dir = tempfile::tempdir().unwrap();
+    let deep = dir.path().join("d".repeat(120)).join("e".repeat(60));
+    std::fs::create_dir_all(&deep).unwrap();
+    let sock = deep.join("io_switchboard.sock");
+    assert!(sock.as_os_str().len() > 108);
+    let listener = server::bind(&sock).unwrap();
+    assert!(sock.exists());
+    let Some((master, mut child)) = spawn_on_pty("echo LONG") else {
+        return;
+    };
+    let board = Switchboard::new(
+        master,
+        Options {
+            listener: Some(listener),
+            wait_for_client: true,
+            until: Some(pidfd(&child)),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let server = std::thread::spawn(move || board.run().unwrap());
+    let mut client = Client::connect(
+        &sock,
+        Attach {
+            input: false,
+            output: true,
+            size: None,
+        },
+    )
+    .unwrap();
+    let seen = String::from_utf8_lossy(&read_all(&mut client)).into_owned();
+    let summary = server.join().unwrap();
+    assert!(seen.contains("LONG"), "{seen:?} {summary:?}");
+    assert!(child.wait().unwrap().success());
+}

@@ -3,6 +3,8 @@
 //! whatever it left running and removes its cgroup roots.
 #![allow(dead_code)]
 
+pub mod engine;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

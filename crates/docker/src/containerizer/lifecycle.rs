@@ -31,6 +31,9 @@ impl DockerContainerizer {
         // Translate before anything is created: a bad port or parameter
         // is reported with nothing on disk.
         crate::translate::create_request(&spec, 0).map_err(EngineError::from)?;
+        // A sandbox someone else made (or a symlink where it goes) is
+        // refused before anything is pulled or written.
+        phobos_core::sandbox::check_new(&self.settings.work_dir, &config.sandbox)?;
         // The engine and the image before any directory: a missing engine
         // or image fails with nothing written.
         let engine = self.engine().await?;
@@ -47,12 +50,14 @@ impl DockerContainerizer {
             force_pull: false,
             ..spec
         };
-        let created_sandbox = !config.sandbox.exists();
+        let work_dir = &self.settings.work_dir;
         // Removes what this launch created; `new` (the hidden record
         // directory) must be dropped first.
-        let undo = || {
-            if created_sandbox {
-                let _ = fs::remove_dir_all(&config.sandbox);
+        let undo = |created_sandbox: bool| {
+            if created_sandbox
+                && let Err(e) = phobos_core::sandbox::remove(work_dir, &config.sandbox)
+            {
+                tracing::warn!(%id, error = %e, "failed to remove the sandbox");
             }
             if !store_existed {
                 // Only removes them when empty (no other container).
@@ -60,15 +65,17 @@ impl DockerContainerizer {
                 let _ = fs::remove_dir(self.store.root());
             }
         };
-        if let Err(source) = fs::create_dir_all(&config.sandbox) {
-            drop(new);
-            undo();
-            return Err(ContainerizerError::Sandbox {
-                op: "create",
-                path: config.sandbox.clone(),
-                source,
-            });
-        }
+        // The sandbox is mounted into the container, whose user comes from
+        // the image: it stays readable as before (0755), but is made fresh,
+        // beneath the work directory, following no symlink.
+        let created_sandbox = match phobos_core::sandbox::create(work_dir, &config.sandbox, 0o755) {
+            Ok(sandbox) => sandbox.created,
+            Err(e) => {
+                drop(new);
+                undo(false);
+                return Err(e.into());
+            }
+        };
         // The task's URIs, into the sandbox before the container is
         // created (as Deimos did, without its crash on a failed download).
         if !config.fetch.is_empty() {
@@ -95,7 +102,7 @@ impl DockerContainerizer {
                 }
                 Err(e) => {
                     drop(new);
-                    undo();
+                    undo(created_sandbox);
                     return Err(ContainerizerError::Fetch(e));
                 }
             }
@@ -104,7 +111,7 @@ impl DockerContainerizer {
             Ok(launched) => launched,
             Err(e) => {
                 drop(new);
-                undo();
+                undo(created_sandbox);
                 return Err(e.into());
             }
         };
@@ -128,7 +135,7 @@ impl DockerContainerizer {
             if let Err(remove) = engine.remove(&launched.docker_id, true).await {
                 tracing::warn!(%id, error = %remove, "failed to remove the container after a failed checkpoint");
             }
-            undo();
+            undo(created_sandbox);
             return Err(e.into());
         }
         Ok(record)

@@ -33,7 +33,10 @@ impl DockerContainerizer {
     /// the engine replays the whole log; appending for records launched
     /// with [`DockerLaunch::append_logs`]), and with `tee` onto this
     /// process's stdout and stderr. Exactly one sandbox follower should run
-    /// for an appending record.
+    /// for an appending record. When our stdout or stderr is a pipe whose
+    /// reader is gone, that stream stops and, with `into_sandbox` (a
+    /// foreground `phobos run`), the container gets SIGPIPE as a pipeline's
+    /// writer would; without it (`phobos logs -f`), following ends.
     pub async fn follow(
         &self,
         id: &ContainerId,
@@ -91,6 +94,7 @@ impl DockerContainerizer {
             .build();
         let client = engine.client().clone().with_timeout(LONG_TIMEOUT);
         let mut stream = client.logs(&record.name, Some(options));
+        let (mut out_broken, mut err_broken) = (false, false);
         while let Some(item) = stream.next().await {
             let item = match item {
                 Ok(item) => item,
@@ -114,15 +118,34 @@ impl DockerContainerizer {
                         source,
                     })?;
             }
-            if tee {
+            let broken = if is_err {
+                &mut err_broken
+            } else {
+                &mut out_broken
+            };
+            if tee && !*broken {
                 // The terminal going away must not stop the sandbox copy.
-                let _ = if is_err {
+                let written = if is_err {
                     io::stderr().write_all(bytes)
                 } else {
                     io::stdout()
                         .write_all(bytes)
                         .and_then(|()| io::stdout().flush())
                 };
+                if written.is_err_and(|e| e.kind() == io::ErrorKind::BrokenPipe) {
+                    // Our reader is gone (`phobos run … | head`): output to
+                    // this stream stops; a pipeline stage's writer gets
+                    // SIGPIPE, and so does the container's command (through
+                    // the engine's init), while the sandbox copy goes on. A
+                    // mere `logs -f` just ends, leaving the container alone.
+                    *broken = true;
+                    if !into_sandbox {
+                        return Ok(Some(()));
+                    }
+                    if let Err(e) = engine.kill(&record.name, "SIGPIPE").await {
+                        tracing::debug!(%id, error = %e, "could not send SIGPIPE");
+                    }
+                }
             }
         }
         Ok(Some(()))
@@ -131,7 +154,13 @@ impl DockerContainerizer {
 
 /// Waits (at most [`FOLLOWER_DRAIN`]) until nobody holds the follower lock.
 pub(super) async fn wait_for_follower(path: &Path) {
-    let Ok(file) = fs::File::open(path) else {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Not through a symlink planted in the record's place.
+    let opened = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path);
+    let Ok(file) = opened else {
         return;
     };
     let deadline = tokio::time::Instant::now() + FOLLOWER_DRAIN;

@@ -116,6 +116,10 @@ pub enum ContainerizerError {
     /// A record with this ID exists already.
     #[error("container '{0}' already exists")]
     AlreadyExists(ContainerId),
+    /// The sandbox exists already or cannot be made without following a
+    /// symlink (see [`phobos_core::sandbox`]).
+    #[error(transparent)]
+    NewSandbox(#[from] phobos_core::sandbox::SandboxError),
     /// The sandbox could not be prepared or written.
     #[error("failed to {op} {}: {source}", path.display())]
     Sandbox {
@@ -155,6 +159,9 @@ pub struct DockerSettings {
     /// `docker_remove_delay`: how long an ended container stays in the
     /// engine (zero: removed when its end is recorded).
     pub remove_delay: Duration,
+    /// `work_dir`: Phobos's own sandboxes are `<work_dir>/containers/<id>`,
+    /// made fresh beneath it without following symlinks.
+    pub work_dir: PathBuf,
 }
 
 /// The Docker-specific part of a launch (`ContainerInfo.DockerInfo`).
@@ -444,6 +451,7 @@ mod tests {
             sandbox_directory: "/mnt/mesos/sandbox".to_owned(),
             cgroups_enable_cfs: false,
             remove_delay: Duration::ZERO,
+            work_dir: PathBuf::from("/nonexistent/work"),
         }
     }
 

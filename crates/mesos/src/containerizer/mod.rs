@@ -95,6 +95,15 @@ pub enum ContainerizerError {
     Provision { image: String, message: String },
 }
 
+impl From<phobos_core::sandbox::SandboxError> for ContainerizerError {
+    fn from(e: phobos_core::sandbox::SandboxError) -> Self {
+        match e {
+            phobos_core::sandbox::SandboxError::Exists(path) => Self::SandboxExists(path),
+            phobos_core::sandbox::SandboxError::Unsafe(e) => Self::UnsafeSandbox(e),
+        }
+    }
+}
+
 type Result<T, E = ContainerizerError> = std::result::Result<T, E>;
 
 /// What `phobos exec` runs; unset fields come from the container.
@@ -208,6 +217,10 @@ pub struct RecoverReport {
     /// Provisioned root filesystems with no container, removed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub orphan_rootfs: Vec<ContainerId>,
+    /// Network state (`<runtime_dir>/net`) of containers with no record:
+    /// detached (CNI DEL, host ports released, namespace unbound).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub orphan_networks: Vec<String>,
     pub errors: Vec<String>,
 }
 
@@ -321,71 +334,29 @@ impl MesosContainerizer {
 
     /// Before anything is written: a sandbox made fresh must not exist yet
     /// (whatever is there, a directory, file or symlink, someone else put
-    /// it there), and no symlink may lead to where it will be.
+    /// it there), and no symlink may lead to where it will be
+    /// ([`phobos_core::sandbox::check_new`]).
     fn check_sandbox_is_new(&self, config: &ContainerConfig) -> Result<()> {
-        let sandbox = &config.sandbox;
         let Some(base) = self.sandbox_base(config)? else {
             return Ok(());
         };
-        let Some(rel) = sandbox
-            .strip_prefix(&base)
-            .ok()
-            .filter(|rel| rel.components().next().is_some())
-        else {
-            return Ok(());
-        };
-        let root = match SafeDir::open_trusted(&base) {
-            Ok(root) => root,
-            Err(e) if e.is_not_found() => return Ok(()),
-            Err(e) => return Err(e.into()),
-        };
-        let parent = match rel.parent().map(|p| root.open_dir(p)) {
-            Some(Ok(parent)) => parent,
-            Some(Err(e)) if e.is_not_found() => return Ok(()),
-            Some(Err(e)) => return Err(e.into()),
-            None => root,
-        };
-        match parent.open_dir(rel.file_name().unwrap_or_default()) {
-            Err(e) if e.is_not_found() => Ok(()),
-            _ => Err(ContainerizerError::SandboxExists(sandbox.to_owned())),
-        }
+        Ok(phobos_core::sandbox::check_new(&base, &config.sandbox)?)
     }
 
     /// Creates the sandbox with `stdout` and `stderr`, owned by the task
-    /// user, without following any symlink beneath the work directory (see
-    /// `phobos_core::safe_fs`): Phobos's own sandbox is created here, 0700,
-    /// and must not exist yet; an agent's sandbox is used as given, but
-    /// only its regular files are opened, never through a symlink.
+    /// user, without following any symlink beneath its base
+    /// ([`phobos_core::sandbox::create`]): a sandbox made fresh is created
+    /// here, 0700, and must not exist yet; an agent's sandbox is used as
+    /// given, but only its regular files are opened, never through a
+    /// symlink.
     fn prepare_sandbox(
         &self,
         config: &ContainerConfig,
         user: Option<&ResolvedUser>,
     ) -> Result<(File, File)> {
         let sandbox = &config.sandbox;
-        let base = self.sandbox_base(config)?;
-        let rel = base.as_ref().and_then(|base| {
-            sandbox
-                .strip_prefix(base)
-                .ok()
-                .filter(|rel| rel.components().next().is_some())
-                .map(|rel| (base, rel))
-        });
-        let dir = match rel {
-            Some((base, rel)) => {
-                let root = SafeDir::create_trusted(base, 0o755)?;
-                let parent = match rel.parent() {
-                    Some(p) if p.components().next().is_some() => root.create_dir_all(p, 0o755)?,
-                    _ => root,
-                };
-                let name = rel.file_name().unwrap_or_default();
-                parent.create_dir(name, 0o700).map_err(|e| {
-                    if e.is_already_exists() {
-                        ContainerizerError::SandboxExists(sandbox.to_owned())
-                    } else {
-                        e.into()
-                    }
-                })?
-            }
+        let dir = match self.sandbox_base(config)? {
+            Some(base) => phobos_core::sandbox::create(&base, sandbox, 0o700)?.dir,
             None => SafeDir::create_trusted(sandbox, 0o755)?,
         };
         let stdout = dir.append_file("stdout", 0o644)?;

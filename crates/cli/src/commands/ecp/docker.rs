@@ -15,7 +15,6 @@
 //!   container's end (or destroys it on killTask). Its output goes to the
 //!   sandbox's `observer.out` and `observer.err`.
 
-use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -127,8 +126,20 @@ fn spawn_observer(
     sandbox: &Path,
 ) -> anyhow::Result<()> {
     let phobos = context::phobos_command(global)?;
+    // The sandbox is mounted into the container: its `stdout` may be a
+    // symlink the command planted, which must not be followed.
     let output = |name: &str| {
-        File::create(sandbox.join(name))
+        phobos_core::SafeDir::open_trusted(sandbox)
+            .and_then(|dir| dir.write_file(name, 0o644))
+            .and_then(|file| {
+                file.set_len(0)
+                    .map(|()| file)
+                    .map_err(|source| phobos_core::SafeFsError::Io {
+                        op: "truncate",
+                        path: sandbox.join(name),
+                        source,
+                    })
+            })
             .with_context(|| format!("cannot create {}", sandbox.join(name).display()))
     };
     Command::new(executor)
