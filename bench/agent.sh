@@ -18,8 +18,11 @@ ROUNDS="${ROUNDS:-3}"
 WAITS=1000
 [ "$(id -u)" -eq 0 ] || { echo "bench/agent.sh: must run as root" >&2; exit 1; }
 command -v curl >/dev/null || { apt-get install -y -qq curl >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq curl; }; }
-cargo build --release -q -p phobos-cli
-PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
+# PHOBOS=/path/to/phobos measures that binary instead of a fresh release build.
+if [ -z "${PHOBOS:-}" ]; then
+  cargo build --release -q -p phobos-cli
+  PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
+fi
 
 work=$(mktemp -d /tmp/phobos-agent-bench.XXXXXX)
 agent_pid=
@@ -75,7 +78,7 @@ CFG
 now() { date +%s.%N; }
 agent_rates=(); run_rates=()
 for r in $(seq 1 "$ROUNDS"); do
-  config "$r" >"$work/curl-$r.cfg"
+  config "$r" | sed '$d' >"$work/curl-$r.cfg"
   t0=$(now)
   curl -s -K "$work/curl-$r.cfg" >"$work/curl-$r.out"
   t1=$(now)

@@ -7,6 +7,7 @@
 # docs/benchmarks.md.
 #
 #   sudo bench/net.sh [RUNS]        # default 30 runs each, 3 warm-ups
+#   PHOBOS=/path/to/phobos bench/net.sh   # a binary already built
 #
 # The default network's bridge is phobos0 on default_network_subnet
 # 10.77.0.0/16; the bridge is removed afterwards unless it existed before.
@@ -28,12 +29,23 @@ work=$(mktemp -d /tmp/phobos-net-bench.XXXXXX)
 cleanup() {
   [ "$engine_was_up" = 1 ] || scripts/docker-test-teardown.sh >&2 || true
   umount -l "$work/run/net" 2>/dev/null || true
-  [ "$had_bridge" = 1 ] || ip link del phobos0 2>/dev/null || true
+  if [ "$had_bridge" = 0 ]; then
+    ip link del phobos0 2>/dev/null || true
+    # The network's masquerade/forward rules the first launch installed.
+    for table in nat filter; do
+      iptables-save -t "$table" | grep -F -- '--comment "phobos network phobos0"' \
+        | sed 's/^-A /-D /' | while read -r rule; do
+          eval "iptables -w -t $table $rule" || true
+        done
+    done
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
-cargo build --release -q -p phobos-cli
-PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
+if [ -z "${PHOBOS:-}" ]; then
+  cargo build --release -q -p phobos-cli
+  PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
+fi
 DOCKER=/usr/bin/docker
 [ -x "$DOCKER" ] || DOCKER=docker
 export PHOBOS_RUNTIME_DIR="$work/run" PHOBOS_WORK_DIR="$work/work"
@@ -81,7 +93,7 @@ for name in (p, d):
     print(f"| {name} | {med[name]:.1f} | {len(results[name]['times'])} |")
 print()
 print(f"- phobos / docker = {med[p] / med[d]:.2f} (target ≤ 0.25)")
-print(f"- CNI ADD (bridge + host-local, portmap, firewall; lo up): median {statistics.median(add):.1f} ms of {len(add)}")
+print(f"- CNI ADD (bridge + host-local; lo up; no ports published, so no portmap): median {statistics.median(add):.1f} ms of {len(add)}")
 print(f"- CNI DEL (reverse order, netns unbound): median {statistics.median(dele):.1f} ms of {len(dele)}")
 print(f"- one launch: median {statistics.median(single):.1f} ms; 20 at once: median {statistics.median(burst):.1f} ms "
       f"= {statistics.median(burst) / statistics.median(single):.2f} × one (target ≤ 3)")

@@ -72,6 +72,7 @@ pub fn serve(
         None => None,
     };
     raise_fd_limit();
+    limit_malloc_arenas();
     let root = settings.is_root();
     let socket = options
         .socket
@@ -80,8 +81,8 @@ pub fn serve(
     let door = Arc::new(Door::new(settings)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .max_blocking_threads(256)
-        .thread_keep_alive(std::time::Duration::from_secs(10))
+        .max_blocking_threads(64)
+        .thread_keep_alive(std::time::Duration::from_secs(2))
         .enable_all()
         .build()
         .map_err(AgentError::Runtime)?;
@@ -179,5 +180,16 @@ fn raise_fd_limit() {
         && soft < hard
     {
         let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}
+
+/// glibc gives each thread that allocates an arena of its own (up to 8
+/// per core), which a long-lived server with a pool of blocking threads
+/// keeps resident; two are plenty for the agent's allocations.
+fn limit_malloc_arenas() {
+    // SAFETY: mallopt only sets an allocator parameter; it is called
+    // before any other thread of this process exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }

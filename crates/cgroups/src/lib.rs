@@ -8,6 +8,8 @@
 //! * [`Cgroup`] is a handle on one cgroup directory: create (enabling v2
 //!   controllers on the way), join, list, freeze/thaw, kill everything
 //!   (`cgroup.kill`, or freeze → SIGKILL → thaw as Mesos does), remove.
+//! * [`device_bpf`] restricts device access on cgroup2 with a generated
+//!   `BPF_PROG_TYPE_CGROUP_DEVICE` program (bpf(2)).
 //! * [`cpu`] and [`memory`] compute Mesos's limits and write them for v1 or
 //!   v2; [`stats`] parses the statistics files; [`oom`] waits for OOM kills.
 //!
@@ -24,6 +26,7 @@
 
 mod cgroup;
 pub mod cpu;
+pub mod device_bpf;
 mod error;
 mod hierarchy;
 mod mark;

@@ -206,3 +206,46 @@ fn privileged_v2_enabling_controllers_under_a_populated_cgroup_names_the_rule() 
     service.kill_all(Duration::from_secs(20)).unwrap();
     reaper.join().unwrap();
 }
+
+#[test]
+fn privileged_v2_device_bpf_program_denies_what_it_does_not_allow() {
+    let test = "privileged_v2_device_bpf_program_denies_what_it_does_not_allow";
+    let Some((_h, guard)) = unified(test) else {
+        return;
+    };
+    let cg = &guard.0;
+    cg.create_with(&[]).unwrap();
+    let rules: Vec<_> = ["c 1:3 rwm", "c *:* m"]
+        .iter()
+        .map(|r| phobos_cgroups::device_bpf::DeviceRule::parse(r).unwrap())
+        .collect();
+    phobos_cgroups::device_bpf::restrict(cg.path(), &rules).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    // A shell that moves itself into the cgroup, then tries each access.
+    let script = format!(
+        "echo $$ > {procs} || exit 99
+         head -c 1 /dev/zero >/dev/null 2>{t}/zero.err && echo zero-read
+         echo x > /dev/null && echo null-write
+         mknod {t}/c c 1 5 && echo mknod-char
+         mknod {t}/b b 7 0 2>/dev/null && echo mknod-block
+         exit 0",
+        procs = cg.path().join("cgroup.procs").display(),
+        t = tmp.path().display()
+    );
+    let out = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        said.split_whitespace().collect::<Vec<_>>(),
+        ["null-write", "mknod-char"],
+        "{out:?}"
+    );
+    let err = std::fs::read_to_string(tmp.path().join("zero.err")).unwrap();
+    assert!(err.contains("Operation not permitted"), "{err}");
+    // The host, outside the cgroup, is not restricted.
+    assert!(std::fs::File::open("/dev/zero").is_ok());
+}

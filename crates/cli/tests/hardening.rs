@@ -292,16 +292,18 @@ fn privileged_devices_are_denied_but_the_default_list() {
     if !require_root("privileged_devices_are_denied_but_the_default_list") {
         return;
     }
-    if !std::path::Path::new("/sys/fs/cgroup/devices/devices.allow").exists() {
-        println!("skipping: no cgroup v1 devices controller (v2 is not restricted yet)");
+    // The v1 controller, or cgroup2 (a device eBPF program).
+    let v1 = std::path::Path::new("/sys/fs/cgroup/devices/devices.allow").exists();
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    if !v1 && !v2 {
+        println!("skipping: neither a cgroup v1 devices controller nor cgroup2 at /sys/fs/cgroup");
         return;
     }
-    // A host block device root can open here (an unbound loop device).
-    let block = "/dev/loop0";
-    if std::fs::File::open(block).is_err() {
-        println!("skipping: {block} cannot be opened on this host");
+    let Some(block) = openable_block_device() else {
+        println!("skipping: no host block device can be opened here");
         return;
-    }
+    };
+    let block = block.as_str();
     let env = Env::new();
     let probe = format!(
         "head -c1 {block} >/dev/null && echo block-open || echo block-denied; \
@@ -322,9 +324,94 @@ fn privileged_devices_are_denied_but_the_default_list() {
     ]);
     let all = text(&out);
     assert!(all.contains("block-open"), "--device allows it: {all}");
-    // The devices cgroup went with the container.
-    let cg = std::path::Path::new("/sys/fs/cgroup/devices")
-        .join(&env.cgroups_root)
-        .join("dev1");
+    // The devices cgroup (v1) or the cgroup holding the program (v2)
+    // went with the container.
+    let cg = std::path::Path::new(if v1 {
+        "/sys/fs/cgroup/devices"
+    } else {
+        "/sys/fs/cgroup"
+    })
+    .join(&env.cgroups_root)
+    .join("dev1");
     assert!(!cg.exists(), "{} left behind", cg.display());
+}
+
+/// A host block device root can open (read-only; nothing is written).
+fn openable_block_device() -> Option<String> {
+    [
+        "/dev/loop0",
+        "/dev/vda",
+        "/dev/sda",
+        "/dev/nvme0n1",
+        "/dev/vdb",
+    ]
+    .into_iter()
+    .find(|d| std::fs::File::open(d).is_ok())
+    .map(str::to_owned)
+}
+
+#[test]
+fn privileged_device_nodes_are_made_in_a_root_filesystem_and_stay_inside() {
+    if !require_root("privileged_device_nodes_are_made_in_a_root_filesystem_and_stay_inside") {
+        return;
+    }
+    let Some(block) = openable_block_device() else {
+        println!("skipping: no host block device can be opened here");
+        return;
+    };
+    let env = Env::new();
+    let root = busybox_rootfs(env.work.path());
+    // A symlink in the image pointing at a host directory: a node made
+    // through it must land inside the root filesystem, never on the host.
+    let host_dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(host_dir.path(), root.join("lnk")).unwrap();
+    // (Resolved inside the root, the symlink names this directory.)
+    std::fs::create_dir_all(root.join(host_dir.path().strip_prefix("/").unwrap())).unwrap();
+    let out = env.run(&[
+        "run",
+        "--rootfs",
+        root.to_str().unwrap(),
+        "--device",
+        &format!("{block}:/dev/xblk:r"),
+        "--device",
+        "/dev/full:/lnk/full",
+        "--",
+        "sh",
+        "-c",
+        // `<>` opens the block node read-write without writing anything
+        // (and without O_TRUNC): the cgroup must refuse it, as only r was
+        // allowed.
+        "ls -ln /dev/xblk; head -c1 /dev/xblk >/dev/null && echo xblk-read; \
+         head -c1 /lnk/full >/dev/null && echo full-read; \
+         (exec 3<>/dev/xblk) && echo xblk-rw-open || echo xblk-rw-denied",
+    ]);
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(all.trim_start().starts_with('b'), "a block node: {all}");
+    assert!(all.contains("xblk-read"), "{all}");
+    assert!(all.contains("full-read"), "{all}");
+    assert!(
+        all.contains("xblk-rw-denied") && all.contains("Operation not permitted"),
+        "only r was allowed: {all}"
+    );
+    assert_eq!(
+        std::fs::read_dir(host_dir.path()).unwrap().count(),
+        0,
+        "nothing made on the host through the image's symlink"
+    );
+    // A container path with .. is refused before anything exists.
+    let out = env.run(&[
+        "run",
+        "--id",
+        "never",
+        "--rootfs",
+        root.to_str().unwrap(),
+        "--device",
+        "/dev/null:/dev/../../etc/x",
+        "--",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("/dev/../../etc/x"), "{}", text(&out));
+    assert!(!env.runtime.path().join("containers/never").exists());
 }

@@ -7,7 +7,7 @@
 mod common;
 
 use std::io::Read;
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -433,4 +433,127 @@ fn privileged_network_mistakes_are_one_line_and_change_nothing() {
         err.contains("30-broken.conflist") && err.contains("not valid JSON"),
         "{err}"
     );
+}
+
+/// Launches `phobos run --network slow -p PORT:80` and SIGKILLs it while
+/// the slow plugin hangs in ADD (after bridge, host-local and portmap ran);
+/// returns once both are dead.
+fn launch_and_kill_during_add(t: &NetEnv, config: &Path, id: &str, port: u16, marker: &Path) {
+    let mut child = t
+        .env
+        .cmd()
+        .arg("--config")
+        .arg(config)
+        .args(["run", "--id", id, "--network", "slow", "-p"])
+        .arg(format!("{port}:80"))
+        .args(["--", "true"])
+        .spawn()
+        .unwrap();
+    assert!(
+        eventually(WAIT, || marker.exists()),
+        "the slow plugin never started for {id}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let pid: i32 = std::fs::read_to_string(marker)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: kill(2) of the plugin process this test's script recorded.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    std::fs::remove_file(marker).unwrap();
+}
+
+#[test]
+fn privileged_recover_detaches_a_killed_launch_and_an_orphan() {
+    if !require_root("privileged_recover_detaches_a_killed_launch_and_an_orphan") {
+        return;
+    }
+    let t = NetEnv::new(5);
+    // A plugin that records its pid and hangs in ADD; quick for DEL.
+    let bin = t.env.work.path().join("plugins");
+    std::fs::create_dir(&bin).unwrap();
+    let marker = t.env.work.path().join("slow.pid");
+    let slow = bin.join("phobos-test-slow");
+    std::fs::write(
+        &slow,
+        format!(
+            "#!/bin/sh\n[ \"$CNI_COMMAND\" = ADD ] || {{ echo '{{}}'; exit 0; }}\n\
+             echo $$ > {m}.tmp\nmv {m}.tmp {m}\nexec sleep 120\n",
+            m = marker.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let conf = t._conf.path();
+    let ipam = t.env.runtime.path().join("test-ipam");
+    std::fs::write(
+        conf.join("30-slow.conflist"),
+        format!(
+            r#"{{"cniVersion":"1.0.0","name":"slow","plugins":[
+            {{"type":"bridge","bridge":"{}","ipam":{{"type":"host-local","ranges":[[{{"subnet":"{}"}}]],"dataDir":"{}"}}}},
+            {{"type":"portmap","capabilities":{{"portMappings":true}}}},
+            {{"type":"phobos-test-slow"}}]}}"#,
+            t.bridges[0],
+            t.subnet,
+            ipam.display()
+        ),
+    )
+    .unwrap();
+    let config = t.env.work.path().join("slow.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "network_cni_config_dir = \"{}\"\nnetwork_cni_plugins_dir = \"/usr/lib/cni:{}\"\n",
+            conf.display(),
+            bin.display()
+        ),
+    )
+    .unwrap();
+    let (p1, p2) = (free_port(), free_port());
+    launch_and_kill_during_add(&t, &config, "killed", p1, &marker);
+    launch_and_kill_during_add(&t, &config, "orphan", p2, &marker);
+    assert_eq!(t.bridge_ports(&t.bridges[0]).len(), 2, "two veths left");
+    let ports = t.net_dir().join("ports");
+    assert!(ports.join(format!("tcp-{p1}")).exists());
+    assert!(ports.join(format!("tcp-{p2}")).exists());
+    let rules = || {
+        String::from_utf8_lossy(&Command::new("iptables-save").output().unwrap().stdout)
+            .into_owned()
+    };
+    assert!(rules().contains(&format!("--dport {p2}")), "portmap's DNAT");
+    // The orphan's record is gone (as after `state --rm` of a container
+    // whose teardown could not finish): only its network state is left.
+    std::fs::remove_dir_all(t.env.runtime.path().join("containers/orphan")).unwrap();
+
+    let out = t.ok(&["recover", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        report["orphan_networks"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|v| v == "orphan")),
+        "{report}"
+    );
+    assert!(report["errors"].as_array().unwrap().is_empty(), "{report}");
+    for id in ["killed", "orphan"] {
+        t.assert_gone(id, &[]);
+    }
+    assert!(
+        !ports.join(format!("tcp-{p1}")).exists(),
+        "host port released"
+    );
+    assert!(
+        !ports.join(format!("tcp-{p2}")).exists(),
+        "host port released"
+    );
+    let rules = rules();
+    for p in [p1, p2] {
+        assert!(
+            !rules.contains(&format!("--dport {p}")),
+            "DNAT for {p} left"
+        );
+    }
+    // The ports can be published again.
+    TcpListener::bind(("0.0.0.0", p1)).expect("the port is free on the host");
 }

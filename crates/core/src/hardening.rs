@@ -107,6 +107,24 @@ pub struct Hardening {
     /// cgroup v1 `devices.allow` lines (`c 10:229 rwm`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<String>,
+    /// Nodes made in a root filesystem's `/dev` (`--device`,
+    /// `allowed_devices`); without a root filesystem the host's `/dev` is
+    /// the container's and they exist already.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_nodes: Vec<DeviceNode>,
+}
+
+/// A device node to create in a container's root filesystem.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceNode {
+    /// Absolute path inside the container.
+    pub path: std::path::PathBuf,
+    /// `c` or `b`.
+    pub kind: char,
+    pub major: u32,
+    pub minor: u32,
+    /// Permission bits, the host node's.
+    pub mode: u32,
 }
 
 impl Hardening {

@@ -29,7 +29,7 @@ pub use config::{
     LauncherKind, Nesting, TtyInfo, WindowSize,
 };
 pub use containerizer::{BoxError, Composing, Containerizer, Operation, Outcome};
-pub use hardening::{CapabilitySets, Hardening, RLimit, SeccompProfile};
+pub use hardening::{CapabilitySets, DeviceNode, Hardening, RLimit, SeccompProfile};
 pub use id::{ContainerId, InvalidContainerId};
 pub use image_config::{CommandRequest, ImageConfig, MergeError, MergedCommand};
 pub use input::{InvalidEnv, InvalidHostname};

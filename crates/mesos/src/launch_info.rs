@@ -208,6 +208,9 @@ pub struct RootfsPlan {
     /// Bind mounts, in order, after the fixed set: the /etc files, the
     /// sandbox, then the volumes.
     pub binds: Vec<Bind>,
+    /// Device nodes made after the standard ones (`--device`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<phobos_core::DeviceNode>,
     /// The mount interface init uses (the classic one on Linux < 5.12).
     #[serde(default)]
     pub mount_api: phobos_core::mount_api::MountApi,

@@ -21,6 +21,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use crate::error::NetError;
+use crate::ports::PortMapping;
 
 /// The network that exists without any configuration.
 pub const DEFAULT_NETWORK: &str = "phobos";
@@ -216,14 +217,48 @@ impl NetworkConfig {
             .filter_map(|p| p.get("type").and_then(Value::as_str))
     }
 
+    /// The list one container runs: for the built-in network without
+    /// published ports, without `portmap` (whose DEL alone runs iptables
+    /// several times); any other list as written.
+    pub fn for_ports(&self, ports: &[PortMapping]) -> NetworkConfig {
+        let mut config = self.clone();
+        if config.source == ConfigSource::BuiltIn && ports.is_empty() {
+            config
+                .plugins
+                .retain(|p| p.get("type").and_then(Value::as_str) != Some("portmap"));
+        }
+        config
+    }
+
+    /// For the built-in network: its bridge and subnet, whose host-wide
+    /// rules must be in place before a container joins.
+    pub(crate) fn builtin_bridge(&self) -> Option<(&str, &str)> {
+        if self.source != ConfigSource::BuiltIn {
+            return None;
+        }
+        let bridge = self.plugins.first()?;
+        let name = bridge.get("bridge")?.as_str()?;
+        let subnet = bridge
+            .get("ipam")?
+            .get("ranges")?
+            .get(0)?
+            .get(0)?
+            .get("subnet")?
+            .as_str()?;
+        Some((name, subnet))
+    }
+
     /// Whether prevResult chaining applies (lists are 0.3.0 and later).
     pub fn chains_results(&self) -> bool {
         !matches!(self.cni_version.as_str(), "0.1.0" | "0.2.0")
     }
 
     /// The built-in default network `phobos`: a bridge with host-local
-    /// addresses, masquerading, port mapping and the firewall plugin (as
-    /// podman's default network).
+    /// addresses and port mapping (as podman's default network). Its
+    /// masquerade and forward rules are the network's, installed once
+    /// (`host_rules`), not per container by `ipMasq` and the `firewall`
+    /// plugin; `portmap` runs only for a container that publishes ports
+    /// ([`NetworkConfig::for_ports`]).
     pub fn default_network(bridge: &str, subnet: Subnet, ipam_dir: &Path) -> Self {
         let list = json!({
             "cniVersion": "1.0.0",
@@ -233,7 +268,7 @@ impl NetworkConfig {
                     "type": "bridge",
                     "bridge": bridge,
                     "isGateway": true,
-                    "ipMasq": true,
+                    "ipMasq": false,
                     "hairpinMode": true,
                     "ipam": {
                         "type": "host-local",
@@ -242,8 +277,7 @@ impl NetworkConfig {
                         "dataDir": ipam_dir.display().to_string(),
                     }
                 },
-                { "type": "portmap", "capabilities": { "portMappings": true } },
-                { "type": "firewall" }
+                { "type": "portmap", "capabilities": { "portMappings": true } }
             ]
         });
         parse_value(&list, ConfigSource::BuiltIn).expect("the built-in network is valid")

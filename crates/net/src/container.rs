@@ -18,6 +18,7 @@ use serde_json::{Map, Value, json};
 use crate::config::{ConfigSource, NetworkConfig, Networks, Plugins};
 use crate::error::NetError;
 use crate::etc_files;
+use crate::host_rules;
 use crate::mode::validate_requests;
 use crate::netns;
 use crate::plugin::{self, CniCommand, Invocation, RunError};
@@ -44,6 +45,10 @@ struct Checkpoint {
     /// Whether ADD ran to the end.
     #[serde(default)]
     complete: bool,
+    /// `network_cni_plugins_dir` at ADD, so DEL of an orphan (whose
+    /// container's configuration is gone) finds the same plugins.
+    #[serde(default)]
+    plugin_dirs: Vec<PathBuf>,
     /// Whether the first plugin itself reported ADD failing (so, by the CNI
     /// contract, it undid its own work and nothing of this network exists).
     #[serde(default)]
@@ -149,7 +154,12 @@ impl ContainerNet {
         netns::loopback_up(&netns)?;
         let mut attached = Vec::with_capacity(requests.len());
         for (index, request) in requests.iter().enumerate() {
-            let config = networks.get(&request.name)?;
+            let config = networks
+                .get(&request.name)?
+                .for_ports(&request.port_mappings);
+            if let Some((bridge, subnet)) = config.builtin_bridge() {
+                host_rules::ensure(&self.root, bridge, subnet)?;
+            }
             let checkpoint = Checkpoint {
                 network: request.name.clone(),
                 ifname: format!("eth{index}"),
@@ -158,6 +168,7 @@ impl ContainerNet {
                 port_mappings: request.port_mappings.clone(),
                 result: None,
                 complete: false,
+                plugin_dirs: plugins.dirs.clone(),
                 first_plugin_failed: false,
             };
             let outcome = self
@@ -222,7 +233,8 @@ impl ContainerNet {
     /// Runs DEL for every checkpointed network (reverse order), releases
     /// their ports, unbinds the namespace and removes the state. Safe to
     /// call again after a partial failure, after a crash, or when nothing
-    /// was ever attached.
+    /// was ever attached. Plugins are looked up where ADD found them (the
+    /// checkpoint records it), else in `plugins`.
     pub fn detach(&self, plugins: &Plugins) -> Result<(), NetError> {
         self.detach_networks(plugins)?;
         netns::remove(&self.netns_path())?;
@@ -240,6 +252,16 @@ impl ContainerNet {
         let mut errors = Vec::new();
         for (index, path) in self.checkpoints()?.into_iter().rev() {
             let result = read_checkpoint(&path).and_then(|cp| {
+                let recorded;
+                let plugins = if cp.plugin_dirs.is_empty() {
+                    plugins
+                } else {
+                    recorded = Plugins {
+                        dirs: cp.plugin_dirs.clone(),
+                        timeout: plugins.timeout,
+                    };
+                    &recorded
+                };
                 if let Err(e) = self.del(&cp, &path, plugins, netns.as_deref()) {
                     if !(cp.first_plugin_failed && cp.result.is_none()) {
                         return Err(e);

@@ -197,6 +197,14 @@ pub enum NetError {
         /// Why.
         reason: &'static str,
     },
+    /// A host-wide packet filter rule of the built-in network could not be added.
+    #[error("cannot add the iptables rule '{rule}': {message}")]
+    HostRule {
+        /// The rule, as iptables arguments.
+        rule: String,
+        /// iptables's message.
+        message: String,
+    },
     /// Several failures while tearing networks down (each one listed).
     #[error("network teardown failed: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Teardown(Vec<NetError>),

@@ -13,6 +13,8 @@
 //!   chaining and checkpoints, DEL in reverse order, host port reservations;
 //! - [`mode`]: `--network` / `-p` into a [`ContainerNetwork`], checked;
 //!   [`ports`]: `-p` specifications;
+//! - `host_rules`: the built-in network's masquerade and forward rules,
+//!   installed once per network (iptables(8));
 //! - [`etc_files`]: `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf` as
 //!   Mesos writes them; [`stats`]: `net_*` counters from `net/dev`.
 
@@ -20,6 +22,7 @@ pub mod config;
 pub mod container;
 pub mod error;
 pub mod etc_files;
+mod host_rules;
 pub mod mode;
 pub mod netns;
 pub mod plugin;

@@ -103,6 +103,13 @@ impl NetRoot {
         Ok(())
     }
 
+    /// Removes the built-in network's host-wide iptables rules for `bridge`
+    /// (installed by the first container that joined it; for tests and
+    /// uninstall, once no container uses the bridge).
+    pub fn remove_host_rules(&self, bridge: &str) -> Result<(), NetError> {
+        crate::host_rules::remove(self, bridge)
+    }
+
     /// The state of container `id` (nothing is created).
     pub fn container(&self, id: &str) -> Result<ContainerNet, NetError> {
         if id.is_empty() || id == "." || id == ".." || id.contains(['/', '\0']) || id.len() > 240 {

@@ -106,6 +106,9 @@ impl Drop for World {
                 eprintln!("cleanup: detach {}: {e}", c.dir().display());
             }
         }
+        if let Err(e) = self.root.remove_host_rules(&self.bridge) {
+            eprintln!("cleanup: {e}");
+        }
         if let Err(e) = self.root.unmount() {
             eprintln!("cleanup: {e}");
         }
@@ -256,6 +259,31 @@ fn privileged_two_containers_talk_over_the_default_bridge_and_leave_nothing() {
         2,
         "lo and eth0"
     );
+    // The network's masquerade and forward rules exist once, not per
+    // container; no per-container chain, and no portmap without ports.
+    let tag = format!("phobos network {}", world.bridge);
+    let rules = iptables_save();
+    let ours: Vec<&str> = rules.lines().filter(|l| l.contains(&tag)).collect();
+    assert_eq!(
+        ours.len(),
+        3,
+        "one masquerade and two forward rules: {ours:?}"
+    );
+    assert!(
+        ours.iter()
+            .any(|l| l.contains(&format!("-s {}", world.subnet)) && l.contains("MASQUERADE")),
+        "{ours:?}"
+    );
+    assert!(
+        !rules.contains(&a.cni_container_id()),
+        "per-container rules:\n{rules}"
+    );
+    assert!(
+        !std::fs::read_to_string(a.dir().join("00.json"))
+            .unwrap()
+            .contains("portmap"),
+        "portmap runs only for published ports"
+    );
 
     let server = serve_once(&a.netns_path(), SocketAddr::from((ip_a, 7001)), b"pong");
     let reply = exchange(
@@ -305,6 +333,14 @@ fn privileged_two_containers_talk_over_the_default_bridge_and_leave_nothing() {
     }
     assert_gone(&world, &a, &[ip_a, ip_b]);
     assert_gone(&world, &b, &[ip_a, ip_b]);
+    world
+        .root
+        .remove_host_rules(&world.bridge)
+        .expect("remove the network's rules");
+    assert!(
+        !iptables_save().contains(&tag),
+        "the network's rules are removed"
+    );
 }
 
 #[test]

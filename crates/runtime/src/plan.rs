@@ -126,7 +126,7 @@ pub struct MesosPart {
 /// Which containerizer launches, with its own part.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Target {
-    Mesos(MesosPart),
+    Mesos(Box<MesosPart>),
     Docker(Box<DockerLaunch>),
 }
 
@@ -227,7 +227,7 @@ pub trait Host {
     fn default_isolation(&self, launcher: LauncherKind) -> Vec<String>;
 
     /// Whether device access can be restricted (a cgroup v1 devices
-    /// controller).
+    /// controller, or cgroup2 where a device eBPF program does it).
     fn has_v1_devices(&self) -> bool {
         true
     }
@@ -266,9 +266,10 @@ impl Host for RealHost<'_> {
     }
 
     fn has_v1_devices(&self) -> bool {
-        self.mesos
-            .hierarchies()
-            .is_some_and(|h| h.locate(phobos_cgroups::Controller::Devices).is_some())
+        // A v1 devices controller, or cgroup2 for a device eBPF program.
+        self.mesos.hierarchies().is_some_and(|h| {
+            h.locate(phobos_cgroups::Controller::Devices).is_some() || h.unified_mount().is_some()
+        })
     }
 }
 
@@ -349,7 +350,11 @@ impl<'a> Planner<'a> {
             Some(docker) => Target::Docker(Box::new(self.docker_part(&intent, docker)?)),
             None => {
                 network = self.network(&intent, &isolator_flags)?;
-                Target::Mesos(self.mesos_part(&intent, &network, &mut warnings)?)
+                Target::Mesos(Box::new(self.mesos_part(
+                    &intent,
+                    &network,
+                    &mut warnings,
+                )?))
             }
         };
         let own_root = intent.rootfs.is_some() || intent.rootfs_image.is_some();
@@ -575,6 +580,21 @@ impl<'a> Planner<'a> {
                     "the container shares its parent's cgroups: its resources are accounted to the parent and not enforced on their own"
                         .to_owned(),
                 );
+            }
+        }
+        // Mesos `LinuxInfo.share_pid_namespace` / `ipc_mode` of a top-level
+        // container: it keeps the host's namespace, or gets its own.
+        if intent.parent.is_none() {
+            if intent.security.share_pid_namespace {
+                isolation.retain(|n| n != "namespaces/pid");
+            }
+            match intent.security.share_ipc_namespace {
+                Some(true) => isolation.retain(|n| n != "namespaces/ipc"),
+                Some(false) if !isolation.iter().any(|n| n == "namespaces/ipc") => {
+                    isolation.push("namespaces/ipc".to_owned());
+                    isolation = phobos_mesos::isolator::resolve_isolation(&isolation, launcher)?;
+                }
+                _ => {}
             }
         }
         // Mesos adds `network/cni` when no network isolator is listed.

@@ -23,6 +23,14 @@ pub struct SecurityIntent {
     pub cap_drop: Vec<String>,
     /// The launch's own effective set (Mesos `LinuxInfo.effective_capabilities`).
     pub effective_capabilities: Option<Vec<String>>,
+    /// The launch's own bounding set (Mesos `LinuxInfo.bounding_capabilities`;
+    /// within `bounding_capabilities` of the configuration).
+    pub bounding_capabilities: Option<Vec<String>>,
+    /// Mesos `LinuxInfo.share_pid_namespace`: no PID namespace of its own.
+    pub share_pid_namespace: bool,
+    /// Mesos `LinuxInfo.ipc_mode`: `Some(true)` SHARE_PARENT (the host's
+    /// IPC namespace), `Some(false)` PRIVATE (its own), `None` the isolation's.
+    pub share_ipc_namespace: Option<bool>,
     pub no_new_privileges: bool,
     /// Docker's `--ulimit TYPE=SOFT[:HARD]`.
     pub ulimits: Vec<String>,
@@ -78,9 +86,8 @@ fn profile_path(settings: &Settings, name: &str) -> Result<PathBuf, SecurityErro
 }
 
 /// The warning when device access cannot be restricted.
-pub const NO_DEVICES_CONTROLLER: &str = "cgroups/devices: this host has no cgroup v1 devices controller \
-(on cgroup v2 a device eBPF program is needed, which Phobos does not load yet); \
-device access is not restricted";
+pub const NO_DEVICES_CONTROLLER: &str = "cgroups/devices: this host has neither a cgroup v1 devices \
+controller nor a cgroup2 filesystem for a device eBPF program; device access is not restricted";
 
 /// Decides a Mesos container's hardening for its resolved `isolation`;
 /// `v1_devices` says whether the host has a v1 devices controller.
@@ -117,13 +124,20 @@ pub fn hardening(
                 effective_flag: config.effective_capabilities.clone(),
                 bounding_flag: config.bounding_capabilities.clone(),
                 effective: intent.effective_capabilities.clone(),
+                bounding: intent.bounding_capabilities.clone(),
                 add: intent.cap_add.clone(),
                 drop: intent.cap_drop.clone(),
             })
             .map_err(SecurityError::from)?,
         )
     } else {
-        if let Some(first) = intent.cap_add.first().or(intent.cap_drop.first()) {
+        if let Some(first) = intent
+            .cap_add
+            .first()
+            .or(intent.cap_drop.first())
+            .or(intent.effective_capabilities.iter().flatten().next())
+            .or(intent.bounding_capabilities.iter().flatten().next())
+        {
             return Err(needs(format!("capability {first:?}"), "linux/capabilities").into());
         }
         None
@@ -165,17 +179,19 @@ pub fn hardening(
         None
     };
     let mut devices = Vec::new();
+    let mut device_nodes = Vec::new();
     let configured = &config.allowed_devices;
     for spec in configured {
-        devices.push(
-            phobos_mesos::security::devices::parse_device(spec)
-                .map_err(|e| settings.loaded().invalid("allowed_devices", spec, e))?,
-        );
+        let (rule, node) = phobos_mesos::security::devices::parse_device(spec)
+            .map_err(|e| settings.loaded().invalid("allowed_devices", spec, e))?;
+        devices.push(rule);
+        device_nodes.push(node);
     }
     for spec in &intent.devices {
-        devices.push(
-            phobos_mesos::security::devices::parse_device(spec).map_err(SecurityError::from)?,
-        );
+        let (rule, node) =
+            phobos_mesos::security::devices::parse_device(spec).map_err(SecurityError::from)?;
+        devices.push(rule);
+        device_nodes.push(node);
     }
     if !v1_devices && (on("cgroups/devices") || !intent.devices.is_empty()) {
         warnings.push(NO_DEVICES_CONTROLLER.to_owned());
@@ -184,6 +200,7 @@ pub fn hardening(
     }
     Ok(Hardening {
         devices,
+        device_nodes,
         capabilities,
         no_new_privileges: nnp,
         rlimits,

@@ -373,6 +373,78 @@ fn network_mistakes_are_refused_before_anything_exists() {
 }
 
 #[test]
+fn ecp_linux_info_and_rlimit_info_reach_the_plan() {
+    use mesos::capability_info::Capability;
+    use mesos::r_limit_info::{RLimit, r_limit::Type};
+    let s = settings(
+        "isolation = \"filesystem/linux,namespaces/pid,namespaces/ipc,linux/capabilities,posix/rlimits\"\n",
+        0,
+    );
+    let caps = |list: &[Capability]| mesos::CapabilityInfo {
+        capabilities: list.iter().map(|c| *c as i32).collect(),
+    };
+    let container = |share: bool| ContainerInfo {
+        r#type: container_info::Type::Mesos as i32,
+        linux_info: Some(mesos::LinuxInfo {
+            effective_capabilities: Some(caps(&[Capability::NetRaw])),
+            bounding_capabilities: Some(caps(&[Capability::NetRaw, Capability::Kill])),
+            share_pid_namespace: Some(share),
+            ipc_mode: Some(if share {
+                mesos::linux_info::IpcMode::ShareParent
+            } else {
+                mesos::linux_info::IpcMode::Private
+            } as i32),
+            ..Default::default()
+        }),
+        rlimit_info: Some(mesos::RLimitInfo {
+            rlimits: vec![RLimit {
+                r#type: Some(Type::RlmtNofile as i32),
+                soft: Some(77),
+                hard: Some(88),
+            }],
+        }),
+        ..Default::default()
+    };
+    let req = plan(&s, ecp(&launch("l1", Some(container(true)))));
+    let Target::Mesos(m) = &req.target else {
+        panic!("not a Mesos launch");
+    };
+    assert!(
+        !m.isolation
+            .iter()
+            .any(|n| n == "namespaces/pid" || n == "namespaces/ipc"),
+        "shared namespaces: {:?}",
+        m.isolation
+    );
+    let sets = m.hardening.capabilities.as_ref().unwrap();
+    assert_eq!(sets.effective, 1 << 13, "NET_RAW");
+    assert_eq!(sets.bounding, (1 << 13) | (1 << 5), "NET_RAW and KILL");
+    assert_eq!(
+        m.hardening.rlimits,
+        [phobos_core::RLimit {
+            kind: "nofile".into(),
+            soft: Some(77),
+            hard: Some(88)
+        }]
+    );
+    let req = plan(&s, ecp(&launch("l2", Some(container(false)))));
+    let Target::Mesos(m) = &req.target else {
+        panic!("not a Mesos launch");
+    };
+    assert!(m.isolation.iter().any(|n| n == "namespaces/pid"));
+    assert!(m.isolation.iter().any(|n| n == "namespaces/ipc"));
+    // A bounding set beyond the operator's is refused before anything exists.
+    let bounded = settings(
+        "isolation = \"filesystem/linux,linux/capabilities\"\nbounding_capabilities = [\"NET_RAW\"]\n",
+        0,
+    );
+    let err = Planner::new(&bounded, &FakeHost)
+        .plan(ecp(&launch("l3", Some(container(true)))))
+        .unwrap_err();
+    assert!(err.to_string().contains("KILL"), "{err}");
+}
+
+#[test]
 fn every_face_puts_the_sandbox_at_the_configured_sandbox_directory() {
     let image_container = ContainerInfo {
         r#type: container_info::Type::Mesos as i32,

@@ -305,11 +305,11 @@ pub(crate) fn intent(args: &RunArgs) -> anyhow::Result<LaunchIntent> {
         security: phobos_runtime::SecurityIntent {
             cap_add: args.security.cap_add.clone(),
             cap_drop: args.security.cap_drop.clone(),
-            effective_capabilities: None,
             no_new_privileges: args.security.no_new_privileges,
             ulimits: args.security.ulimit.clone(),
             security_opts: args.security.security_opt.clone(),
             devices: args.security.device.clone(),
+            ..Default::default()
         },
         parent,
         nesting: phobos_core::Nesting {

@@ -508,6 +508,7 @@ pub(super) fn rootfs_plan(
     Ok(crate::launch_info::RootfsPlan {
         root: root.to_owned(),
         binds,
+        devices: config.hardening.device_nodes.clone(),
         mount_api,
     })
 }

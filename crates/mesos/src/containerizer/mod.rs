@@ -217,6 +217,10 @@ pub struct RecoverReport {
     /// Provisioned root filesystems with no container, removed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub orphan_rootfs: Vec<ContainerId>,
+    /// Network state (`<runtime_dir>/net`) of containers with no record:
+    /// detached (CNI DEL, host ports released, namespace unbound).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub orphan_networks: Vec<String>,
     pub errors: Vec<String>,
 }
 

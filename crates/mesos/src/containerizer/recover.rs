@@ -62,6 +62,14 @@ impl MesosContainerizer {
             self.recover_nested_orphans(launcher, &mut report)?;
         }
         self.recover_rootfs(&mut report);
+        let (swept, errors) = isolator::sweep_orphan_networks(self.store.root(), |name| {
+            ContainerId::new(name)
+                .ok()
+                .and_then(|id| self.store.open(&id))
+                .is_some()
+        });
+        report.orphan_networks = swept;
+        report.errors.extend(errors);
         Ok(report)
     }
 

@@ -50,12 +50,14 @@ pub enum Subsystem {
     Pids,
     /// `cgroups/blkio`: blkio (v1) or io (v2).
     Blkio,
-    /// `cgroups/devices`: the v1 devices controller (`crate::security::devices`).
+    /// `cgroups/devices`: the v1 devices controller, or on cgroup2 a device
+    /// eBPF program (`crate::security::devices`, `phobos_cgroups::device_bpf`).
     Devices,
 }
 
 impl Subsystem {
-    /// Every subsystem `cgroups/all` may load.
+    /// Every resource subsystem (`cgroups/all` loads these and
+    /// [`Subsystem::Devices`]).
     pub const ALL: [Subsystem; 4] = [
         Subsystem::Cpu,
         Subsystem::Mem,
@@ -98,7 +100,8 @@ impl Subsystem {
                     vec![Controller::Io]
                 }
             }
-            // Only v1 has a devices controller (see the module docs).
+            // Only v1 has a devices controller; on cgroup2 it is a program
+            // attached to the container's cgroup (see `CgroupsIsolator::cgroups`).
             Subsystem::Devices => match h.locate(Controller::Devices) {
                 Some(_) => vec![Controller::Devices],
                 None => Vec::new(),
@@ -152,10 +155,13 @@ impl CgroupsIsolator {
             if chosen.contains(&sub) {
                 continue;
             }
-            let missing = sub
+            let mut missing = sub
                 .controllers(&hierarchies)
                 .into_iter()
                 .find_map(|c| hierarchies.missing_reason(c));
+            if sub == Subsystem::Devices && hierarchies.unified_mount().is_none() {
+                missing = hierarchies.missing_reason(Controller::Devices);
+            }
             match missing {
                 None => chosen.push(sub),
                 Some(_) if all => {}
@@ -188,7 +194,6 @@ impl CgroupsIsolator {
         let mut removed = Vec::new();
         let mut errors = Vec::new();
         let mut roots: Vec<Cgroup> = Vec::new();
-        // cgroups/devices is outside cgroups/all but leaves cgroups too.
         for sub in Subsystem::ALL.into_iter().chain([Subsystem::Devices]) {
             for c in sub.controllers(hierarchies) {
                 if let Some(cg) = hierarchies.cgroup(c, Path::new(cgroups_root))
@@ -260,7 +265,24 @@ impl CgroupsIsolator {
                 }
             }
         }
+        // Device control without a v1 controller: the cgroup2 directory the
+        // device program is attached to (no controller needed).
+        if let Some(cg) = self.device_program_cgroup(id)
+            && !out.iter().any(|(o, _)| o.path() == cg.path())
+        {
+            out.push((cg, Vec::new()));
+        }
         out
+    }
+
+    /// The cgroup2 directory that gets the device eBPF program, when
+    /// `cgroups/devices` is on and the host has no v1 devices controller.
+    fn device_program_cgroup(&self, id: &ContainerId) -> Option<Cgroup> {
+        if !self.has(Subsystem::Devices) || self.hierarchies.locate(Controller::Devices).is_some() {
+            return None;
+        }
+        let mount = self.hierarchies.unified_mount()?;
+        Some(Cgroup::new(mount, &self.rel(id), Version::V2))
     }
 
     fn fail(&self, name: &'static str, id: &ContainerId, e: impl ToString) -> IsolatorError {
@@ -574,6 +596,9 @@ impl Isolator for CgroupsIsolator {
             && let Some(cg) = self.cgroup(id, Controller::Devices)
         {
             apply_devices(&cg, &config.hardening.devices)
+                .map_err(|e| self.fail("cgroups/devices", id, e))?;
+        } else if let Some(cg) = self.device_program_cgroup(id) {
+            crate::security::devices::attach_program(cg.path(), &config.hardening.devices)
                 .map_err(|e| self.fail("cgroups/devices", id, e))?;
         }
         let oom_watch = if self.has(Subsystem::Mem) {

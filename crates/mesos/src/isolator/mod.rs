@@ -43,6 +43,7 @@ pub use filesystem::{FilesystemLinux, FilesystemPosix};
 pub use namespaces::{NamespacesIpc, NamespacesPid, NamespacesUts};
 pub use network::{
     IpAddress, NetworkCni, NetworkStatus, hostname_of, net_root, net_settings, network_status,
+    sweep_orphan_networks,
 };
 pub use posix::{
     PosixCpu, PosixMem, ProcStat, ProcTable, ProcessTreeUsage, parse_stat, process_tree_usage,
@@ -278,11 +279,14 @@ pub fn default_isolation_with(
             ("cgroups/cpu", &[C::Cpu, C::Cpuacct][..]),
             ("cgroups/mem", &[C::Memory][..]),
             ("cgroups/pids", &[C::Pids][..]),
-            ("cgroups/devices", &[C::Devices][..]),
         ] {
             if controllers.iter().all(|c| h.locate(*c).is_some()) {
                 names.push(name);
             }
+        }
+        // The v1 controller, or a device eBPF program on cgroup2.
+        if h.locate(C::Devices).is_some() || h.unified_mount().is_some() {
+            names.push("cgroups/devices");
         }
     }
     if launcher == LauncherKind::Linux {
@@ -384,7 +388,7 @@ pub fn build_with(
         if let Some(sub) = name.strip_prefix("cgroups/") {
             cgroups_at.get_or_insert(out.len());
             match sub {
-                "all" => subsystems.extend(Subsystem::ALL),
+                "all" => subsystems.extend(Subsystem::ALL.into_iter().chain([Subsystem::Devices])),
                 other => subsystems.push(
                     Subsystem::from_isolator(other)
                         .ok_or_else(|| IsolatorError::Unknown(name.clone()))?,

@@ -259,6 +259,31 @@ pub fn net_root(runtime_dir: &Path) -> PathBuf {
     NetRoot::new(runtime_dir).dir().to_owned()
 }
 
+/// Detaches every container with network state under `runtime_dir` that
+/// `known` does not claim (its record is gone, so no cleanup of its own
+/// will run): CNI DEL of each checkpointed network with the plugins ADD
+/// used, its host ports released, its namespace unbound. Returns the IDs
+/// swept and the errors met, continuing past them.
+pub fn sweep_orphan_networks(
+    runtime_dir: &Path,
+    known: impl Fn(&str) -> bool,
+) -> (Vec<String>, Vec<String>) {
+    let root = NetRoot::new(runtime_dir);
+    let ids = match root.container_ids() {
+        Ok(ids) => ids,
+        Err(e) => return (Vec::new(), vec![format!("orphan networks: {e}")]),
+    };
+    let plugins = NetSettings::default().plugins();
+    let (mut swept, mut errors) = (Vec::new(), Vec::new());
+    for id in ids.into_iter().filter(|id| !known(id)) {
+        match root.container(&id).and_then(|c| c.detach(&plugins)) {
+            Ok(()) => swept.push(id),
+            Err(e) => errors.push(format!("orphan network state of {id}: {e}")),
+        }
+    }
+    (swept, errors)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,9 @@
 //!    host's numbers, a private `devpts` instance (`newinstance,
 //!    ptmxmode=0666, mode=0620, gid=5`) with `/dev/ptmx -> pts/ptmx`, a
 //!    `tmpfs` `/dev/shm` (mode 1777), an `mqueue` `/dev/mqueue`, and the
-//!    `/dev/fd`, `/dev/stdin`, `/dev/stdout`, `/dev/stderr` symlinks;
+//!    `/dev/fd`, `/dev/stdin`, `/dev/stdout`, `/dev/stderr` symlinks, then
+//!    the `--device` nodes (mknodat(2) beneath the root, never through a
+//!    symlink out of it);
 //! 3. the bind mounts of the plan ([`crate::launch_info::RootfsPlan`]):
 //!    `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`, the sandbox at
 //!    `sandbox_directory`, the volumes; read-only ones are made so with
@@ -159,6 +161,9 @@ pub fn enter(plan: &RootfsPlan) -> Result<(), String> {
         Some(c"mode=1777,size=65536k"),
     )?;
     mount_at("/dev/mqueue", c"mqueue", hardened, None)?;
+    for node in &plan.devices {
+        make_device(&root, node)?;
+    }
 
     for bind in &plan.binds {
         bind_into(&root, bind, legacy)?;
@@ -237,6 +242,60 @@ fn populate_dev(root: &InRoot, devices: &[(&str, libc::dev_t)]) -> Result<(), St
                 io::Error::last_os_error()
             ));
         }
+    }
+    Ok(())
+}
+
+/// A `--device` node at its container path: the parent resolved beneath
+/// the root (made when missing; symlinks stay inside), then mknodat(2) of
+/// the last component, which never follows a symlink there. An existing
+/// node with the same type and numbers is kept; anything else there is an
+/// error.
+fn make_device(root: &InRoot, node: &phobos_core::DeviceNode) -> Result<(), String> {
+    let fail = |e: io::Error| format!("failed to create device {}: {e}", node.path.display());
+    let (Some(parent), Some(name)) = (node.path.parent(), node.path.file_name()) else {
+        return Err(fail(io::Error::from_raw_os_error(libc::EINVAL)));
+    };
+    let dir = root.mkdir_all(parent).map_err(fail)?;
+    let c = CString::new(name.as_encoded_bytes())
+        .map_err(|_| fail(io::ErrorKind::InvalidInput.into()))?;
+    let kind = if node.kind == 'b' {
+        libc::S_IFBLK
+    } else {
+        libc::S_IFCHR
+    };
+    let rdev = libc::makedev(node.major, node.minor);
+    let mode = node.mode & 0o7777;
+    // SAFETY: mknodat on a valid dirfd with one NUL-terminated component.
+    if unsafe { libc::mknodat(dir.as_raw_fd(), c.as_ptr(), kind | mode, rdev) } != 0 {
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EEXIST) {
+            return Err(fail(err));
+        }
+        // SAFETY: an all-zero stat is valid; fstatat fills it.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: valid dirfd, NUL-terminated name, a live stat buffer;
+        // AT_SYMLINK_NOFOLLOW inspects a symlink itself.
+        let r = unsafe {
+            libc::fstatat(
+                dir.as_raw_fd(),
+                c.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        if r != 0 || st.st_mode & libc::S_IFMT != kind || st.st_rdev != rdev {
+            return Err(fail(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "something else exists there",
+            )));
+        }
+        return Ok(());
+    }
+    // SAFETY: as above; the node was just made by us (not a symlink), and
+    // fchmodat sets the exact mode whatever the umask.
+    if unsafe { libc::fchmodat(dir.as_raw_fd(), c.as_ptr(), mode, 0) } != 0 {
+        return Err(fail(io::Error::last_os_error()));
     }
     Ok(())
 }

@@ -138,6 +138,9 @@ pub struct CapabilityRequest {
     pub bounding_flag: Option<Vec<String>>,
     /// A launch's own effective set (Mesos `LinuxInfo.effective_capabilities`).
     pub effective: Option<Vec<String>>,
+    /// A launch's own bounding set (Mesos `LinuxInfo.bounding_capabilities`),
+    /// which must lie within `bounding_flag`.
+    pub bounding: Option<Vec<String>>,
     pub add: Vec<String>,
     pub drop: Vec<String>,
 }
@@ -150,9 +153,21 @@ pub fn resolve(req: &CapabilityRequest) -> Result<CapabilitySets, CapabilityErro
     let flag_effective = req.effective_flag.as_deref().map(parse_list).transpose()?;
     let flag_bounding = req.bounding_flag.as_deref().map(parse_list).transpose()?;
     let own = req.effective.as_deref().map(parse_list).transpose()?;
+    let own_bounding = req.bounding.as_deref().map(parse_list).transpose()?;
+    if let (Some(own), Some(flag)) = (own_bounding, flag_bounding)
+        && own & !flag != 0
+    {
+        return Err(CapabilityError::NotBounded {
+            what: "launch's bounding",
+            names: names(own & !flag).join(","),
+        });
+    }
     let add = parse_list(&req.add)?;
     let drop = parse_list(&req.drop)?;
-    let base = own.or(flag_effective).unwrap_or_else(default_mask);
+    // Docker's default, within a launch's own bounding set if it has one.
+    let base = own
+        .or(flag_effective)
+        .unwrap_or_else(|| default_mask() & own_bounding.unwrap_or(ALL));
     let add_all = add == ALL;
     let drop_all = drop == ALL;
     let effective = if add_all {
@@ -162,10 +177,8 @@ pub fn resolve(req: &CapabilityRequest) -> Result<CapabilitySets, CapabilityErro
     } else {
         (base | add) & !drop
     };
-    let bounding = match flag_bounding {
-        Some(bounding) => bounding,
-        None => effective,
-    };
+    // Mesos: the launch's bounding set, else the flag's, else effective.
+    let bounding = own_bounding.or(flag_bounding).unwrap_or(effective);
     let outside = effective & !bounding;
     if outside != 0 {
         return Err(CapabilityError::NotBounded {
@@ -250,6 +263,36 @@ mod tests {
             err.to_string(),
             "effective capabilities SYS_ADMIN are not in the bounding set"
         );
+    }
+
+    #[test]
+    fn a_launch_bounding_set_must_lie_within_the_flag() {
+        let sets = resolve(&CapabilityRequest {
+            effective: Some(v(&["CHOWN"])),
+            bounding: Some(v(&["CHOWN", "KILL"])),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(names(sets.effective), ["CHOWN"]);
+        assert_eq!(names(sets.bounding), ["CHOWN", "KILL"]);
+        let err = resolve(&CapabilityRequest {
+            bounding_flag: Some(v(&["CHOWN"])),
+            bounding: Some(v(&["CHOWN", "KILL"])),
+            effective: Some(v(&["CHOWN"])),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "launch's bounding capabilities KILL are not in the bounding set"
+        );
+        let err = resolve(&CapabilityRequest {
+            bounding: Some(v(&["KILL"])),
+            effective: Some(v(&["CHOWN"])),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("CHOWN"), "{err}");
     }
 
     #[test]

@@ -1,17 +1,20 @@
 //! `cgroups/devices`: which device nodes a container may open or create,
 //! enforced by the cgroup v1 devices controller (`devices.deny` with `a`,
 //! then one `devices.allow` line per allowed device: `TYPE MAJOR:MINOR
-//! ACCESS`). On cgroup v2 the same list would need a device eBPF program
-//! (`BPF_PROG_TYPE_CGROUP_DEVICE`), which Phobos does not load yet: there
-//! the planner warns and access is not restricted.
+//! ACCESS`), or on a host without it by a device eBPF program
+//! (`BPF_PROG_TYPE_CGROUP_DEVICE`, generated from the same lines by
+//! `phobos_cgroups::device_bpf`) attached to the container's cgroup2
+//! directory.
 //!
 //! The default list is Mesos's: mknod of any node, and read/write/mknod of
 //! `console`, `tty0`, `tty1`, `pts/*`, `ptmx`, `net/tun`, `null`, `zero`,
 //! `full`, `tty`, `urandom` and `random`. `--device HOST[:CONTAINER][:rwm]`
 //! and `allowed_devices` add to it.
 
-use std::os::unix::fs::FileTypeExt;
-use std::path::Path;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Component, Path};
+
+use phobos_core::DeviceNode;
 
 /// Mesos's default whitelist, as devices.allow lines.
 pub const DEFAULT_ALLOW: &[&str] = &[
@@ -31,6 +34,22 @@ pub const DEFAULT_ALLOW: &[&str] = &[
     "c 1:8 rwm",    // /dev/random
 ];
 
+/// Attaches the device program allowing [`DEFAULT_ALLOW`] and `extra`
+/// (devices.allow lines) to the cgroup2 directory `cgroup`.
+pub fn attach_program(
+    cgroup: &Path,
+    extra: &[String],
+) -> Result<(), phobos_cgroups::device_bpf::DeviceBpfError> {
+    use phobos_cgroups::device_bpf::{DeviceRule, restrict};
+    let rules = DEFAULT_ALLOW
+        .iter()
+        .copied()
+        .chain(extra.iter().map(String::as_str))
+        .map(DeviceRule::parse)
+        .collect::<Result<Vec<_>, _>>()?;
+    restrict(cgroup, &rules)
+}
+
 /// A `--device` that cannot be.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DeviceError {
@@ -39,26 +58,37 @@ pub enum DeviceError {
 }
 
 /// Parses `HOST[:CONTAINER][:PERMS]` (Docker's `--device`, PERMS a
-/// non-empty subset of `rwm`, default `rwm`) into a devices.allow line,
-/// reading the node's type and numbers from the host.
-pub fn parse_device(spec: &str) -> Result<String, DeviceError> {
+/// non-empty subset of `rwm`, default `rwm`) into a devices.allow line and
+/// the node to make in a root filesystem (at CONTAINER, default HOST),
+/// reading the node's type, numbers and mode from the host.
+pub fn parse_device(spec: &str) -> Result<(String, DeviceNode), DeviceError> {
     let bad = |reason: String| DeviceError::Invalid {
         spec: spec.to_owned(),
         reason,
     };
     let parts: Vec<&str> = spec.split(':').collect();
     let is_perms = |s: &str| !s.is_empty() && s.chars().all(|c| "rwm".contains(c));
-    let (host, perms) = match parts.as_slice() {
-        [host] => (*host, "rwm"),
-        [host, last] if is_perms(last) => (*host, *last),
-        [host, container] if container.starts_with('/') => (*host, "rwm"),
+    let (host, container, perms) = match parts.as_slice() {
+        [host] => (*host, *host, "rwm"),
+        [host, last] if is_perms(last) => (*host, *host, *last),
+        [host, container] if container.starts_with('/') => (*host, *container, "rwm"),
         [host, container, perms] if container.starts_with('/') && is_perms(perms) => {
-            (*host, *perms)
+            (*host, *container, *perms)
         }
         _ => return Err(bad("expected HOST[:CONTAINER][:rwm]".to_owned())),
     };
     if !host.starts_with('/') {
         return Err(bad("the host path must be absolute".to_owned()));
+    }
+    let target = Path::new(container);
+    if target
+        .components()
+        .any(|c| matches!(c, Component::ParentDir | Component::CurDir))
+        || target.file_name().is_none()
+    {
+        return Err(bad(format!(
+            "the container path {container} must name a file without . or .."
+        )));
     }
     let meta = std::fs::metadata(Path::new(host)).map_err(|e| bad(e.to_string()))?;
     let kind = if meta.file_type().is_char_device() {
@@ -68,10 +98,16 @@ pub fn parse_device(spec: &str) -> Result<String, DeviceError> {
     } else {
         return Err(bad(format!("{host} is not a device node")));
     };
-    use std::os::unix::fs::MetadataExt;
     let rdev = meta.rdev();
     let (major, minor) = (libc::major(rdev), libc::minor(rdev));
-    Ok(format!("{kind} {major}:{minor} {perms}"))
+    let node = DeviceNode {
+        path: target.to_owned(),
+        kind,
+        major,
+        minor,
+        mode: meta.mode() & 0o7777,
+    };
+    Ok((format!("{kind} {major}:{minor} {perms}"), node))
 }
 
 #[cfg(test)]
@@ -80,10 +116,20 @@ mod tests {
 
     #[test]
     fn parses_dockers_spelling() {
-        assert_eq!(parse_device("/dev/null").unwrap(), "c 1:3 rwm");
-        assert_eq!(parse_device("/dev/zero:r").unwrap(), "c 1:5 r");
-        assert_eq!(parse_device("/dev/full:/dev/f:rw").unwrap(), "c 1:7 rw");
-        assert_eq!(parse_device("/dev/full:/dev/f").unwrap(), "c 1:7 rwm");
+        let rule = |s| parse_device(s).unwrap().0;
+        assert_eq!(rule("/dev/null"), "c 1:3 rwm");
+        assert_eq!(rule("/dev/zero:r"), "c 1:5 r");
+        assert_eq!(rule("/dev/full:/dev/f:rw"), "c 1:7 rw");
+        assert_eq!(rule("/dev/full:/dev/f"), "c 1:7 rwm");
+        let (_, node) = parse_device("/dev/full:/dev/f:r").unwrap();
+        assert_eq!(
+            (node.path.to_str(), node.kind, node.major, node.minor),
+            (Some("/dev/f"), 'c', 1, 7)
+        );
+        assert_eq!(
+            parse_device("/dev/zero").unwrap().1.path,
+            Path::new("/dev/zero")
+        );
     }
 
     #[test]
@@ -96,5 +142,7 @@ mod tests {
         assert!(parse_device("/dev/nonexistent-x").is_err());
         assert!(parse_device("dev/null").is_err());
         assert!(parse_device("/dev/null:xyz").is_err());
+        assert!(parse_device("/dev/null:/dev/../etc/x").is_err());
+        assert!(parse_device("/dev/null:/").is_err());
     }
 }
