@@ -212,13 +212,18 @@ fn privileged_v2_more_oom_watchers_than_inotify_instances_all_fire() {
     eventually(|| child.try_wait().unwrap().is_some());
     let _ = child.kill();
     let _ = child.wait();
-    for (i, w) in watchers.iter_mut().enumerate() {
+    // The last watcher's wake-up was consumed above; every other one must
+    // have its own pending.
+    for (i, w) in watchers.iter_mut().enumerate().take(count - 1) {
         assert!(
             w.wait(Some(Duration::ZERO)).unwrap(),
             "{test}: watcher {i} of {count} missed the OOM kill"
         );
-        assert!(w.seen() >= 1);
     }
+    assert!(
+        watchers.iter().all(|w| w.seen() >= 1),
+        "{test}: a watcher counted no OOM kill"
+    );
 }
 
 #[test]

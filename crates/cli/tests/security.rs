@@ -170,10 +170,14 @@ fn privileged_inherited_descriptors_do_not_reach_a_detached_container_or_its_ini
     );
     assert!(out.status.success(), "{}", text(&out));
     let init = env.status_json("bg")["pid"].as_i64().unwrap() as u32;
-    // Wait until the command runs (the sleep is init's child), then look at
-    // every descriptor of init and the command.
+    // Wait until the probe is done and the command is the sleep (the probe's
+    // own short-lived children would otherwise be looked at, even as
+    // zombies), then look at every descriptor of init and the command.
+    let is_sleep = |pid: &u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
+    };
     assert!(
-        eventually(Duration::from_secs(30), || tree(init).len() >= 2),
+        eventually(Duration::from_secs(30), || tree(init).iter().any(is_sleep)),
         "the command never started"
     );
     for pid in tree(init) {
@@ -185,7 +189,7 @@ fn privileged_inherited_descriptors_do_not_reach_a_detached_container_or_its_ini
     }
     // Init keeps nothing of its own open across the command's exec either:
     // the command's descriptors are its stdio only.
-    let sleep = *tree(init).last().unwrap();
+    let sleep = tree(init).into_iter().find(is_sleep).unwrap();
     let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{sleep}/fd"))
         .unwrap()
         .flatten()

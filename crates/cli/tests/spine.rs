@@ -620,6 +620,17 @@ fn privileged_bad_input_exits_2_and_changes_nothing() {
     }
     let env = Env::new();
     env.detach("taken", &["sleep", "1000"]);
+    // `run -d` returns once init is released; init then reserves its status
+    // slot before starting the command, so the baseline is taken only once
+    // the command runs (on a slow guest that can be noticeably later).
+    let init = env.status_json("taken")["pid"].as_i64().unwrap();
+    let children = format!("/proc/{init}/task/{init}/children");
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            std::fs::read_to_string(&children).is_ok_and(|c| !c.trim().is_empty())
+        }),
+        "the command of 'taken' never started"
+    );
     let snapshot = || {
         let mut names: Vec<_> = walk(env.runtime.path());
         names.extend(walk(env.work.path()));
