@@ -36,10 +36,7 @@ impl MesosContainerizer {
         let info: LaunchInfo = dir
             .read_json(LAUNCH_INFO_FILE)?
             .ok_or_else(|| ContainerizerError::NoConfig(id.clone()))?;
-        // A launch is RUNNING once init is released; with a root filesystem
-        // init enters it only then, so joining its mount namespace earlier
-        // would see the host's root. Init forks the command once it is in.
-        if info.rootfs.is_some() && !command_started(init_pid, EXEC_START_PATIENCE) {
+        if info.rootfs.is_some() && !command_started(init_pid) {
             return Err(not_running());
         }
         let user = match &request.user {
@@ -189,31 +186,5 @@ impl MesosContainerizer {
             }
         })?;
         Ok(Some(()))
-    }
-}
-
-/// How long `exec` waits for a just-released container to start its command.
-const EXEC_START_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Whether init (`pid`) has forked the container's command, waiting up to
-/// `patience`: `/proc/PID/task/PID/children` lists it. False when init
-/// exits first; true when the kernel has no `children` file (nothing to
-/// wait on).
-fn command_started(pid: i32, patience: std::time::Duration) -> bool {
-    let children = format!("/proc/{pid}/task/{pid}/children");
-    let deadline = std::time::Instant::now() + patience;
-    loop {
-        match fs::read_to_string(&children) {
-            Ok(list) if !list.trim().is_empty() => return true,
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return std::path::Path::new(&format!("/proc/{pid}")).exists();
-            }
-            Err(_) => return true,
-        }
-        if std::time::Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
