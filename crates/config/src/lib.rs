@@ -65,6 +65,10 @@ pub const KEYS: &[&str] = &[
     "seccomp_config_dir",
     "seccomp_profile_name",
     "allowed_devices",
+    "container_logger",
+    "logrotate.max_stdout_size",
+    "logrotate.max_stderr_size",
+    "logrotate.max_files",
     "log.level",
     "log.format",
     "log.destination",
@@ -97,6 +101,29 @@ const BOOLEAN_KEYS: &[&str] = &[
     "docker_kill_orphans",
     "enforce_container_disk_quota",
 ];
+
+/// Which container logger writes a Mesos container's stdout and stderr
+/// into its sandbox (Mesos `--container_logger`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerLogger {
+    /// Size-bounded, rotated files (Mesos's `LogrotateContainerLogger`
+    /// module, Nomad's `logs` block): the default.
+    Logrotate,
+    /// Mesos's `SandboxContainerLogger`: the command writes the files
+    /// itself, without bound.
+    Sandbox,
+}
+
+/// `[logrotate]`: the limits of the `logrotate` logger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogrotateConfig {
+    /// Bytes in the live `stdout` before it is rotated.
+    pub max_stdout_size: u64,
+    /// Bytes in the live `stderr` before it is rotated.
+    pub max_stderr_size: u64,
+    /// Files kept per stream, the live one included (at least 1).
+    pub max_files: u32,
+}
 
 /// Errors loading the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -348,6 +375,10 @@ pub struct Config {
     /// the default list, in Docker's `--device` spelling
     /// (`/dev/fuse:rwm`).
     pub allowed_devices: Vec<String>,
+    /// `container_logger`.
+    pub container_logger: ContainerLogger,
+    /// `[logrotate]`.
+    pub logrotate: LogrotateConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -429,6 +460,14 @@ impl Config {
             seccomp_config_dir: None,
             seccomp_profile_name: None,
             allowed_devices: Vec::new(),
+            container_logger: ContainerLogger::Logrotate,
+            // Mesos's module default size and Nomad's default count: at
+            // most 100 MB per stream, 200 MB per container.
+            logrotate: LogrotateConfig {
+                max_stdout_size: 10 << 20,
+                max_stderr_size: 10 << 20,
+                max_files: 10,
+            },
             log: LogConfig {
                 level: LogLevel::Info,
                 format: LogFormat::Human,

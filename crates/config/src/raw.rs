@@ -52,7 +52,21 @@ pub(crate) struct RawConfig {
     seccomp_config_dir: Field,
     seccomp_profile_name: Field,
     allowed_devices: Field,
+    container_logger: Field,
+    logrotate: Option<RawLogrotate>,
     log: Option<RawLog>,
+}
+
+/// The `[logrotate]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table with max_stdout_size, max_stderr_size and max_files"
+)]
+pub(crate) struct RawLogrotate {
+    max_stdout_size: Field,
+    max_stderr_size: Field,
+    max_files: Field,
 }
 
 /// The `[log]` table.
@@ -75,6 +89,7 @@ impl RawConfig {
     /// The keys that were present, with their values, in [`crate::KEYS`] order.
     pub(crate) fn into_entries(self) -> Vec<(&'static str, Spanned<Value>)> {
         let log = self.log.unwrap_or_default();
+        let logrotate = self.logrotate.unwrap_or_default();
         [
             ("runtime_dir", self.runtime_dir),
             ("work_dir", self.work_dir),
@@ -121,6 +136,10 @@ impl RawConfig {
             ("seccomp_config_dir", self.seccomp_config_dir),
             ("seccomp_profile_name", self.seccomp_profile_name),
             ("allowed_devices", self.allowed_devices),
+            ("container_logger", self.container_logger),
+            ("logrotate.max_stdout_size", logrotate.max_stdout_size),
+            ("logrotate.max_stderr_size", logrotate.max_stderr_size),
+            ("logrotate.max_files", logrotate.max_files),
             ("log.level", log.level),
             ("log.format", log.format),
             ("log.destination", log.destination),

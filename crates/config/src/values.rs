@@ -77,6 +77,14 @@ impl Config {
                 .unwrap_or_default(),
             "seccomp_profile_name" => self.seccomp_profile_name.clone().unwrap_or_default(),
             "allowed_devices" => self.allowed_devices.join(","),
+            "container_logger" => match self.container_logger {
+                ContainerLogger::Logrotate => "logrotate",
+                ContainerLogger::Sandbox => "sandbox",
+            }
+            .to_owned(),
+            "logrotate.max_stdout_size" => format_bytes(self.logrotate.max_stdout_size),
+            "logrotate.max_stderr_size" => format_bytes(self.logrotate.max_stderr_size),
+            "logrotate.max_files" => self.logrotate.max_files.to_string(),
             "log.level" => match self.log.level {
                 LogLevel::Off => "off",
                 LogLevel::Error => "error",
@@ -255,6 +263,18 @@ impl Config {
                 self.seccomp_profile_name = Some(name);
             }
             "allowed_devices" => self.allowed_devices = name_list(value)?,
+            "container_logger" => {
+                self.container_logger = one_of(
+                    value,
+                    &[
+                        ("logrotate", ContainerLogger::Logrotate),
+                        ("sandbox", ContainerLogger::Sandbox),
+                    ],
+                )?
+            }
+            "logrotate.max_stdout_size" => self.logrotate.max_stdout_size = log_size(value)?,
+            "logrotate.max_stderr_size" => self.logrotate.max_stderr_size = log_size(value)?,
+            "logrotate.max_files" => self.logrotate.max_files = max_files(value)?,
             "log.level" => {
                 self.log.level = one_of(
                     value,
@@ -328,6 +348,41 @@ pub(super) fn bytes(value: &toml::Value) -> Result<u64, String> {
             .filter(|n| *n <= size::MAX_BYTES)
             .ok_or_else(|| format!("{n} is not a size between 0 and 1PB in bytes")),
         other => parse_bytes(string(other)?),
+    }
+}
+
+/// The smallest log file: one page, as Mesos's logrotate module requires.
+const MIN_LOG_SIZE: u64 = 4096;
+
+/// A log file size: at least one page.
+fn log_size(value: &toml::Value) -> Result<u64, String> {
+    let n = bytes(value)?;
+    if n < MIN_LOG_SIZE {
+        return Err(format!(
+            "{} is smaller than one page (4KB), the least a log file may hold",
+            format_bytes(n)
+        ));
+    }
+    Ok(n)
+}
+
+/// The most files kept per stream; more is a typo.
+const MAX_LOG_FILES: i64 = 10_000;
+
+/// `max_files`: an integer from 1 (only the live file) to 10000.
+fn max_files(value: &toml::Value) -> Result<u32, String> {
+    let n = match value {
+        toml::Value::Integer(n) => *n,
+        toml::Value::String(s) => s
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| format!("expected a number of files such as 10, found {s:?}"))?,
+        other => return Err(type_error("an integer", other)),
+    };
+    match n {
+        n if (1..=MAX_LOG_FILES).contains(&n) => Ok(n as u32),
+        0 => Err("0 files would keep no log at all; the least is 1 (the live file only)".to_owned()),
+        n => Err(format!("{n} is not between 1 and {MAX_LOG_FILES}")),
     }
 }
 

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use phobos_config::{
+    ContainerLogger,
     Config, ConfigError, Containerizer, EcpTermination, Environment, KEYS, Launcher, LoadedConfig,
     LogDestination, LogFormat, LogLevel, Source, find_config_file, load, parse_str,
 };
@@ -129,6 +130,12 @@ docker_registry = "http://127.0.0.1:5000"
 docker_store_dir = "/s"
 docker_config = "/c.json"
 docker_insecure_registries = "a.lan:5000,b.lan"
+container_logger = "sandbox"
+
+[logrotate]
+max_stdout_size = "512KB"
+max_stderr_size = 1048576
+max_files = 3
 
 [log]
 level = "debug"
@@ -163,6 +170,53 @@ destination = "journald"
     assert_eq!(c.log.level, LogLevel::Debug);
     assert_eq!(c.log.format, LogFormat::Json);
     assert_eq!(c.log.destination, LogDestination::Journald);
+    assert_eq!(c.container_logger, ContainerLogger::Sandbox);
+    assert_eq!(c.logrotate.max_stdout_size, 512 << 10);
+    assert_eq!(c.logrotate.max_stderr_size, 1 << 20);
+    assert_eq!(c.logrotate.max_files, 3);
+}
+
+#[test]
+fn logrotate_defaults_are_generous_and_bad_limits_are_refused() {
+    let c = parse("").unwrap().config;
+    assert_eq!(c.container_logger, ContainerLogger::Logrotate);
+    assert_eq!(c.logrotate.max_stdout_size, 10 << 20);
+    assert_eq!(c.logrotate.max_files, 10);
+    let cases: &[(&str, &str)] = &[
+        (
+            "[logrotate]\nmax_files = 0",
+            "logrotate.max_files: 0 files would keep no log at all",
+        ),
+        (
+            "[logrotate]\nmax_stdout_size = \"10XB\"",
+            "invalid value \"10XB\" for logrotate.max_stdout_size",
+        ),
+        (
+            "[logrotate]\nmax_stdout_size = -1",
+            "invalid value -1 for logrotate.max_stdout_size",
+        ),
+        (
+            "[logrotate]\nmax_stdout_size = \"\"",
+            "invalid value \"\" for logrotate.max_stdout_size",
+        ),
+        (
+            "[logrotate]\nmax_stderr_size = \"99999999999999TB\"",
+            "invalid value \"99999999999999TB\" for logrotate.max_stderr_size",
+        ),
+        (
+            "[logrotate]\nmax_stderr_size = \"1KB\"",
+            "smaller than one page",
+        ),
+        (
+            "container_logger = \"journald\"",
+            "invalid value \"journald\" for container_logger: expected one of \"logrotate\", \"sandbox\"",
+        ),
+    ];
+    for (text, expected) in cases {
+        let e = err(text);
+        assert!(e.contains(expected), "{text}: {e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+    }
 }
 
 #[test]

@@ -154,6 +154,11 @@ pub struct ContainerConfig {
     /// switchboard holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tty: Option<TtyInfo>,
+    /// The `logrotate` container logger's limits; `None`: the `sandbox`
+    /// logger (the command writes its sandbox files directly, unbounded),
+    /// as in configs checkpointed before loggers existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logrotate: Option<crate::LogRotation>,
 }
 
 /// The sharing choices of a nested container (Mesos `LinuxInfo`

@@ -10,6 +10,7 @@ pub mod hardening;
 pub mod id;
 pub mod image_config;
 pub mod input;
+pub mod logrotate;
 pub mod mount_api;
 pub mod network;
 pub mod resolve;
@@ -33,6 +34,7 @@ pub use hardening::{CapabilitySets, DeviceNode, Hardening, RLimit, SeccompProfil
 pub use id::{ContainerId, InvalidContainerId};
 pub use image_config::{CommandRequest, ImageConfig, MergeError, MergedCommand};
 pub use input::{InvalidEnv, InvalidHostname};
+pub use logrotate::LogRotation;
 pub use network::{ContainerNetwork, InvalidPortMapping, NetworkInfo, PortMapping, Protocol};
 pub use resources::{InvalidResource, Limit, Resources};
 pub use safe_fs::{SafeDir, SafeFsError};

@@ -106,6 +106,9 @@ pub struct ContainerSpec {
     pub parent: Option<ContainerId>,
     pub tty: Option<phobos_core::TtyInfo>,
     pub nesting: Option<Nesting>,
+    /// `container_logger` and `[logrotate]`, from the settings: `None`
+    /// for the `sandbox` logger.
+    pub logrotate: Option<phobos_core::LogRotation>,
     /// Where the sandbox appears in a Mesos container's own root
     /// filesystem (`sandbox_directory`); `None` on the host's.
     pub sandbox_directory: Option<PathBuf>,
@@ -396,6 +399,19 @@ impl<'a> Planner<'a> {
                 nesting: intent.parent.as_ref().map(|_| intent.nesting),
                 parent: intent.parent,
                 tty: intent.tty,
+                logrotate: {
+                    let config = self.settings.config();
+                    match config.container_logger {
+                        phobos_config::ContainerLogger::Sandbox => None,
+                        phobos_config::ContainerLogger::Logrotate => {
+                            Some(phobos_core::LogRotation {
+                                max_stdout_size: config.logrotate.max_stdout_size,
+                                max_stderr_size: config.logrotate.max_stderr_size,
+                                max_files: config.logrotate.max_files,
+                            })
+                        }
+                    }
+                },
                 sandbox_directory,
             },
             target,
@@ -787,6 +803,9 @@ impl LaunchRequest {
                 Target::Mesos(_) => spec.tty,
                 Target::Docker(_) => None,
             },
+            // Both containerizers: init's pump or the switchboard for a
+            // Mesos container, the engine log's copy for a Docker one.
+            logrotate: spec.logrotate,
         }
     }
 }

@@ -477,6 +477,7 @@ mod tests {
             hardening: Default::default(),
             nesting: None,
             tty: None,
+            logrotate: None,
         }
     }
 

@@ -850,6 +850,7 @@ mod tests {
             image: None,
             hardening: Default::default(),
             tty: None,
+            logrotate: None,
             nesting: None,
         };
         let c = iso.prepare(&config).unwrap().unwrap();
