@@ -108,13 +108,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print a container's stdout and stderr.
+    /// Print a container's stdout and stderr, across rotated files.
     Logs {
         /// The container's ID.
         id: String,
-        /// Keep printing until the container ends.
+        /// Keep printing until the container ends (across rotations).
         #[arg(short, long)]
         follow: bool,
+        /// Start this many lines from the end of each stream.
+        #[arg(long, value_name = "N")]
+        tail: Option<u64>,
+        /// Start at the first file (live or rotated) written to within
+        /// DURATION (e.g. 10m, 2hrs); lines carry no time, so the whole of
+        /// that file is shown.
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// Only stdout.
+        #[arg(long, conflicts_with = "stderr")]
+        stdout: bool,
+        /// Only stderr.
+        #[arg(long)]
+        stderr: bool,
         /// With --follow: copy a Docker container's output into its sandbox
         /// files instead of printing it (the detached log follower).
         #[arg(long, hide = true, requires = "follow")]

@@ -1,5 +1,5 @@
-//! Streams a sandbox's `stdout` and `stderr` files to this process's own
-//! stdout and stderr until the container's init exits, waking on
+//! Streams a sandbox's `stdout` and `stderr` (across their rotated files,
+//! `crate::log_stream`) to this process's own stdout and stderr until the container's init exits, waking on
 //! inotify(7) events and the init's pidfd (readable at exit) instead of
 //! polling, and optionally forwarding signals read from a signalfd(2).
 //!
@@ -19,8 +19,7 @@
 //! waits out that grace period in its mark reaper while the launcher tears
 //! the container down, and closing the instance afterwards is quick.
 
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
@@ -28,6 +27,8 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 use nix::sys::signal::SigSet;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+use crate::log_stream::{Cursor, Start};
 
 /// Forwards signals delivered to us to the container's init.
 pub struct Forward<'a> {
@@ -79,8 +80,10 @@ impl<'a> Forward<'a> {
 pub const SHORT_RUN: std::time::Duration = std::time::Duration::from_millis(20);
 
 pub struct Follow {
-    stdout: File,
-    stderr: File,
+    /// The sandbox, where the streams' files are found by name.
+    dir: phobos_core::SafeDir,
+    /// stdout and stderr; `None` when not asked for.
+    streams: [Option<Cursor>; 2],
     sandbox: std::path::PathBuf,
     inotify: Option<Inotify>,
     /// The watches of `inotify`.
@@ -101,9 +104,9 @@ enum Sink {
 }
 
 impl Follow {
-    /// Where the sandbox files end now (zero when they do not exist yet):
-    /// taken before a launch, so `phobos run` shows only the new output
-    /// without creating anything before the launch is validated.
+    /// Where the sandbox's live files end now (zero when they do not exist
+    /// yet): taken before a launch, so `phobos run` shows only the new
+    /// output without creating anything before the launch is validated.
     pub fn offsets(sandbox: &Path) -> [u64; 2] {
         ["stdout", "stderr"]
             .map(|name| std::fs::metadata(sandbox.join(name)).map_or(0, |m| m.len()))
@@ -111,25 +114,26 @@ impl Follow {
 
     /// Follows a launched container's output from `offsets`.
     pub fn from_offsets(sandbox: &Path, offsets: [u64; 2]) -> anyhow::Result<Self> {
-        let mut follow = Self::from_start(sandbox)?;
-        follow.stdout.seek(SeekFrom::Start(offsets[0]))?;
-        follow.stderr.seek(SeekFrom::Start(offsets[1]))?;
-        Ok(follow)
+        Self::new(
+            sandbox,
+            [Start::Live(offsets[0]), Start::Live(offsets[1])].map(Some),
+        )
     }
 
-    /// Follows from the start (for `phobos logs`).
-    pub fn from_start(sandbox: &Path) -> anyhow::Result<Self> {
+    /// Follows the streams given a start (`None`: not shown).
+    pub fn new(sandbox: &Path, starts: [Option<Start>; 2]) -> anyhow::Result<Self> {
         // Read beneath the sandbox, never through a symlink its command
         // may have put in place of a file.
         let dir = phobos_core::SafeDir::open_trusted(sandbox)?;
-        let open = |name: &str| -> anyhow::Result<File> { Ok(dir.read_file(name)?) };
-        Self::new(open("stdout")?, open("stderr")?, sandbox)
-    }
-
-    fn new(stdout: File, stderr: File, sandbox: &Path) -> anyhow::Result<Self> {
+        let mut streams = [None, None];
+        for ((slot, name), start) in streams.iter_mut().zip(["stdout", "stderr"]).zip(starts) {
+            if let Some(start) = start {
+                *slot = Some(Cursor::open(&dir, name, start)?);
+            }
+        }
         Ok(Self {
-            stdout,
-            stderr,
+            dir,
+            streams,
             sandbox: sandbox.to_owned(),
             inotify: None,
             watches: Vec::new(),
@@ -137,15 +141,18 @@ impl Follow {
         })
     }
 
-    /// Starts the inotify watches; true when a pipe of ours broke.
+    /// Starts the inotify watch on the sandbox (its files' writes, and the
+    /// creations and renames of a rotation); true when a pipe of ours
+    /// broke.
     fn watch(&mut self) -> anyhow::Result<bool> {
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
-        for name in ["stdout", "stderr"] {
-            self.watches.push(inotify.add_watch(
-                &self.sandbox.join(name),
-                AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_DONT_FOLLOW,
-            )?);
-        }
+        self.watches.push(inotify.add_watch(
+            &self.sandbox,
+            AddWatchFlags::IN_MODIFY
+                | AddWatchFlags::IN_CREATE
+                | AddWatchFlags::IN_MOVED_TO
+                | AddWatchFlags::IN_ONLYDIR,
+        )?);
         self.inotify = Some(inotify);
         // Output written before the watch existed raised no event.
         Ok(self.drain()?)
@@ -154,11 +161,21 @@ impl Follow {
     /// Copies what is there now; true when a pipe of ours broke just now.
     pub fn drain(&mut self) -> io::Result<bool> {
         let before = self.open;
-        if self.open[0] == Sink::Open {
-            self.open[0] = copy_available(&mut self.stdout, &mut io::stdout().lock())?;
+        let broken = |e: io::Error| match e.kind() {
+            io::ErrorKind::BrokenPipe => Sink::Broken,
+            _ => Sink::Gone,
+        };
+        if self.open[0] == Sink::Open
+            && let Some(c) = &mut self.streams[0]
+            && let Err(e) = c.copy(&self.dir, &mut io::stdout().lock())?
+        {
+            self.open[0] = broken(e);
         }
-        if self.open[1] == Sink::Open {
-            self.open[1] = copy_available(&mut self.stderr, &mut io::stderr().lock())?;
+        if self.open[1] == Sink::Open
+            && let Some(c) = &mut self.streams[1]
+            && let Err(e) = c.copy(&self.dir, &mut io::stderr().lock())?
+        {
+            self.open[1] = broken(e);
         }
         let broke = |i: usize| before[i] != Sink::Broken && self.open[i] == Sink::Broken;
         Ok(broke(0) || broke(1))
@@ -239,33 +256,4 @@ impl Follow {
             }
         }
     }
-}
-
-/// Copy buffer size: std's own `io::copy` size. A bigger stack buffer costs
-/// a page fault per 4 KiB on every launch, for output most commands never
-/// produce.
-const COPY_BUF_SIZE: usize = 8 * 1024;
-
-/// Copies what `from` holds now to `to`; says whether `to` can still be
-/// written. A failed write never fails the follower: the container's
-/// bookkeeping must go on.
-fn copy_available(from: &mut File, to: &mut impl Write) -> io::Result<Sink> {
-    let mut buf = [0u8; COPY_BUF_SIZE];
-    let broken = |e: io::Error| match e.kind() {
-        io::ErrorKind::BrokenPipe => Sink::Broken,
-        _ => Sink::Gone,
-    };
-    loop {
-        match from.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                if let Err(e) = to.write_all(&buf[..n]) {
-                    return Ok(broken(e));
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(to.flush().map_or_else(broken, |()| Sink::Open))
 }

@@ -11,6 +11,7 @@ mod context;
 mod docker_args;
 mod error;
 mod follow;
+mod log_stream;
 mod logging;
 mod resource_args;
 mod terminal;

@@ -381,7 +381,9 @@ fn max_files(value: &toml::Value) -> Result<u32, String> {
     };
     match n {
         n if (1..=MAX_LOG_FILES).contains(&n) => Ok(n as u32),
-        0 => Err("0 files would keep no log at all; the least is 1 (the live file only)".to_owned()),
+        0 => {
+            Err("0 files would keep no log at all; the least is 1 (the live file only)".to_owned())
+        }
         n => Err(format!("{n} is not between 1 and {MAX_LOG_FILES}")),
     }
 }

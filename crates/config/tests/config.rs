@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use phobos_config::{
-    ContainerLogger,
-    Config, ConfigError, Containerizer, EcpTermination, Environment, KEYS, Launcher, LoadedConfig,
-    LogDestination, LogFormat, LogLevel, Source, find_config_file, load, parse_str,
+    Config, ConfigError, ContainerLogger, Containerizer, EcpTermination, Environment, KEYS,
+    Launcher, LoadedConfig, LogDestination, LogFormat, LogLevel, Source, find_config_file, load,
+    parse_str,
 };
 
 fn root_env(dir: &Path) -> Environment {

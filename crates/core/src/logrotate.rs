@@ -251,8 +251,7 @@ fn renameat(dir: BorrowedFd<'_>, from: &str, to: &str) -> io::Result<()> {
     let (from, to) = (c_name(from)?, c_name(to)?);
     // SAFETY: both names are NUL-terminated plain names relative to a
     // directory descriptor we hold.
-    match unsafe { libc::renameat(dir.as_raw_fd(), from.as_ptr(), dir.as_raw_fd(), to.as_ptr()) }
-    {
+    match unsafe { libc::renameat(dir.as_raw_fd(), from.as_ptr(), dir.as_raw_fd(), to.as_ptr()) } {
         0 => Ok(()),
         _ => Err(io::Error::last_os_error()),
     }
@@ -352,6 +351,33 @@ fn ids_by_name(dir: &SafeDir, stream: &str) -> io::Result<Vec<(u64, u64)>> {
     Ok(rotated)
 }
 
+/// A sandbox log as a writer sees it: a plain file (the `sandbox`
+/// logger, appended to without bound) or a rotating one.
+#[derive(Debug)]
+pub enum LogFile {
+    Plain(File),
+    Rotating(RotatingFile),
+}
+
+impl From<File> for LogFile {
+    fn from(file: File) -> Self {
+        Self::Plain(file)
+    }
+}
+
+impl Write for LogFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(f) => f.write(buf),
+            Self::Rotating(r) => r.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Write for RotatingFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.write_all(buf)?;
@@ -388,14 +414,18 @@ mod tests {
     }
 
     fn numbered(lines: std::ops::Range<u32>) -> Vec<u8> {
-        lines.map(|i| format!("line {i}\n")).collect::<String>().into_bytes()
+        lines
+            .map(|i| format!("line {i}\n"))
+            .collect::<String>()
+            .into_bytes()
     }
 
     #[test]
     fn rotation_keeps_the_newest_bytes_in_order_within_the_bound() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = SafeDir::open_trusted(tmp.path()).unwrap();
-        let mut log = RotatingFile::open(dir.try_clone().unwrap(), "stdout", limit(100, 4)).unwrap();
+        let mut log =
+            RotatingFile::open(dir.try_clone().unwrap(), "stdout", limit(100, 4)).unwrap();
         let all = numbered(0..200);
         for chunk in all.chunks(37) {
             log.write_all(chunk).unwrap();
@@ -428,7 +458,10 @@ mod tests {
         let dir = SafeDir::open_trusted(tmp.path()).unwrap();
         let mut log = RotatingFile::open(dir.try_clone().unwrap(), "stdout", limit(10, 3)).unwrap();
         log.write_all(b"abcd").unwrap();
-        assert_eq!(std::fs::read(tmp.path().join("stdout.1")).unwrap(), b"12345678ab");
+        assert_eq!(
+            std::fs::read(tmp.path().join("stdout.1")).unwrap(),
+            b"12345678ab"
+        );
         assert_eq!(std::fs::read(tmp.path().join("stdout")).unwrap(), b"cd");
     }
 
@@ -439,8 +472,11 @@ mod tests {
         let mut log =
             RotatingFile::open(dir.try_clone().unwrap(), "stdout", limit(4096, 10)).unwrap();
         let mut fds = [0; 2];
-        // SAFETY: pipe2 fills the array on success; both ends are ours.
-        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) }, 0);
+        assert_eq!(
+            // SAFETY: pipe2 fills the array on success; both ends are ours.
+            unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) },
+            0
+        );
         // SAFETY: fresh descriptors from pipe2, owned once each.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         let all = numbered(0..2000);
@@ -469,11 +505,16 @@ mod tests {
     #[test]
     fn discard_empties_a_pipe_without_blocking() {
         let mut fds = [0; 2];
-        // SAFETY: as above.
-        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) }, 0);
+        assert_eq!(
+            // SAFETY: pipe2 fills the array on success; both ends are ours.
+            unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) },
+            0
+        );
         // SAFETY: as above.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        File::from(write.try_clone().unwrap()).write_all(&[7; 5000]).unwrap();
+        File::from(write.try_clone().unwrap())
+            .write_all(&[7; 5000])
+            .unwrap();
         assert_eq!(discard(read.as_fd()).unwrap(), 5000);
         drop(write);
         assert_eq!(discard(read.as_fd()).unwrap(), 0);

@@ -128,6 +128,25 @@ impl SafeDir {
         Self::open_trusted(path)
     }
 
+    /// A directory descriptor handed over by another process (an
+    /// inherited descriptor); `path` only names it in messages. Anything
+    /// but a directory is refused.
+    pub fn from_fd(fd: std::os::fd::OwnedFd, path: &Path) -> Result<Self> {
+        let file = File::from(fd);
+        match file.metadata() {
+            Ok(m) if m.is_dir() => Ok(Self {
+                file,
+                path: path.to_owned(),
+            }),
+            Ok(_) => Err(io_error(
+                "open",
+                path.to_owned(),
+                io::Error::from_raw_os_error(libc::ENOTDIR),
+            )),
+            Err(e) => Err(io_error("open", path.to_owned(), e)),
+        }
+    }
+
     /// The directory's path (for messages and for handing to other tools).
     pub fn path(&self) -> &Path {
         &self.path
@@ -136,6 +155,11 @@ impl SafeDir {
     /// The directory as a [`File`] (for `fstat`, `flock`, `fchown`).
     pub fn as_file(&self) -> &File {
         &self.file
+    }
+
+    /// The directory's descriptor, to hand to another process.
+    pub fn into_file(self) -> File {
+        self.file
     }
 
     /// A second handle on the same directory.

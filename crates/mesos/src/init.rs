@@ -17,11 +17,9 @@
 //!    command's raw wait status atomically to `status`, and exits — which
 //!    releases the init lock that `phobos wait` blocks on.
 
-use std::ffi::CString;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
@@ -35,6 +33,7 @@ use phobos_core::WaitStatus;
 use phobos_core::store::{ContainerDir, LAUNCH_INFO_FILE, STATUS_FILE};
 use serde::{Deserialize, Serialize};
 
+use crate::init_exec::{prepare_exec, spawn_command};
 use crate::launch_info::{LaunchInfo, Namespace, ResolvedUser};
 use crate::launcher::{INIT_DIR_ENV, INIT_JOIN_ENV, INIT_SYNC_FD, INIT_TTY_FD};
 
@@ -152,6 +151,11 @@ fn run() -> Result<i32, String> {
     } else {
         Vec::new()
     };
+    // The log pump's sandbox, opened while its host path is visible.
+    let log_dir = match (&info.logger, &info.tty) {
+        (Some(logger), None) => Some(crate::log_pump::open_sandbox(logger)?),
+        _ => None,
+    };
     if let Some(parent) = &info.join_parent {
         join_parent(parent)?;
     }
@@ -175,9 +179,14 @@ fn run() -> Result<i32, String> {
     } else {
         bind_etc_files(&info)?;
     }
-    let (status, limitation) = run_command(&info)?;
+    let ((status, limitation), pump) = run_command(&info, log_dir.as_ref())?;
     if info.has(Namespace::Pid) && std::process::id() == 1 {
         kill_rest_of_namespace();
+    }
+    if let Some(live) = pump.and_then(crate::log_pump::Pump::finish) {
+        // Init's own last words go to the live stderr, not a rotated one.
+        // SAFETY: dup2(2) onto fd 2, which init owns; `live` stays ours.
+        unsafe { libc::dup2(live.as_raw_fd(), 2) };
     }
     let mut record = InitStatus::exited(status);
     if let Some(l) = limitation {
@@ -298,10 +307,13 @@ fn wait_for_release() -> Result<(), String> {
     }
 }
 
-/// Starts the command and supervises it until it exits.
+/// Starts the command and supervises it until it exits; with `log_dir`
+/// (the `logrotate` logger, no terminal) its stdout and stderr go through
+/// the log pump, returned still running.
 fn run_command(
     info: &LaunchInfo,
-) -> Result<(WaitStatus, Option<crate::isolator::Limitation>), String> {
+    log_dir: Option<&phobos_core::SafeDir>,
+) -> Result<(Supervised, Option<crate::log_pump::Pump>), String> {
     let mut exec = prepare_exec(info)?;
     let mask = SigSet::all();
     let mut signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC)
@@ -311,13 +323,25 @@ fn run_command(
         None => None,
     };
     exec.tty = slave.as_ref().map(AsRawFd::as_raw_fd);
+    let (pump, writers) = match (log_dir, &info.logger) {
+        (Some(dir), Some(logger)) if slave.is_none() => {
+            let (pump, writers) = crate::log_pump::start(dir, logger.rotation)?;
+            (Some(pump), Some(writers))
+        }
+        _ => (None, None),
+    };
+    exec.output = writers.as_ref().map(crate::log_pump::Writers::raw);
     let child = spawn_command(&exec)?;
     // The command holds the terminal now; init must not keep it open, or
-    // the terminal would not hang up when the command's side is done.
+    // the terminal would not hang up when the command's side is done. The
+    // same for the pump's pipes: their end must come with the command's.
     drop(slave);
+    drop(writers);
     let mut watches = crate::init_watch::Watches::new(info);
-    Ok(supervise(child, &mut signals, &mut watches))
+    Ok((supervise(child, &mut signals, &mut watches), pump))
 }
+
+type Supervised = (WaitStatus, Option<crate::isolator::Limitation>);
 
 /// Allocates the command's terminal, in the mount namespace and root the
 /// command will see (a container with its own root filesystem has its
@@ -473,7 +497,7 @@ fn join_parent(parent: &crate::launch_info::ParentJoin) -> Result<(), String> {
 /// the container's own init owns its status.
 fn run_joined(info: &LaunchInfo) -> Result<i32, String> {
     wait_for_release()?;
-    let (status, _) = run_command(info)?;
+    let ((status, _), _) = run_command(info, None)?;
     Ok(status.shell_exit_code())
 }
 
@@ -615,239 +639,6 @@ fn bind_etc_files(info: &LaunchInfo) -> Result<(), String> {
     Ok(())
 }
 
-/// Everything the command's process needs, built before it is cloned: it
-/// shares init's memory and must not allocate.
-struct Exec {
-    path: CString,
-    /// Owns the strings `argv_ptrs` and `env_ptrs` point into.
-    _argv: Vec<CString>,
-    _env: Vec<CString>,
-    argv_ptrs: Vec<*const libc::c_char>,
-    env_ptrs: Vec<*const libc::c_char>,
-    working_dir: CString,
-    user: Option<ResolvedUser>,
-    display: String,
-    /// Limits, capabilities, no_new_privs and seccomp, ready to apply.
-    security: crate::security::Prepared,
-    /// The terminal's slave: the command's stdin, stdout, stderr and
-    /// controlling terminal, in a session of its own.
-    tty: Option<libc::c_int>,
-}
-
-/// Where the command's process failed before its `execve` took over, written
-/// by it into init's memory (it shares it) and read by init once it is gone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ExecStep {
-    Terminal,
-    SetGroups,
-    SetGid,
-    SetUid,
-    Chdir,
-    Execve,
-    Harden(crate::security::Step),
-}
-
-impl ExecStep {
-    fn what(self) -> &'static str {
-        match self {
-            Self::Terminal => "set up the terminal of",
-            Self::SetGroups => "set supplementary groups for",
-            Self::SetGid => "switch group for",
-            Self::SetUid => "switch user for",
-            Self::Chdir => "enter the working directory for",
-            Self::Execve => "execute",
-            Self::Harden(step) => step.what(),
-        }
-    }
-}
-
-/// The command's process gets `Exec` and reports a failure here.
-struct ChildArgs<'a> {
-    exec: &'a Exec,
-    failed: Option<(ExecStep, i32)>,
-}
-
-fn prepare_exec(info: &LaunchInfo) -> Result<Exec, String> {
-    let program = info
-        .argv
-        .first()
-        .ok_or("the launch info has an empty command")?;
-    let path_var = info
-        .env
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "PATH")
-        .map_or(DEFAULT_PATH, |(_, v)| v.as_str());
-    let resolved = resolve_program(program, path_var, &info.working_dir);
-    let c = |s: &[u8]| CString::new(s).map_err(|_| "the command contains a NUL byte".to_string());
-    let argv: Vec<CString> = info
-        .argv
-        .iter()
-        .map(|a| c(a.as_bytes()))
-        .collect::<Result<_, _>>()?;
-    let env: Vec<CString> = info
-        .env
-        .iter()
-        .map(|(k, v)| c(format!("{k}={v}").as_bytes()))
-        .collect::<Result<_, _>>()?;
-    let null_terminated = |strings: &[CString]| {
-        let mut ptrs: Vec<*const libc::c_char> = strings.iter().map(|s| s.as_ptr()).collect();
-        ptrs.push(std::ptr::null());
-        ptrs
-    };
-    Ok(Exec {
-        path: c(resolved.as_os_str().as_bytes())?,
-        argv_ptrs: null_terminated(&argv),
-        env_ptrs: null_terminated(&env),
-        _argv: argv,
-        _env: env,
-        working_dir: c(info.working_dir.as_os_str().as_bytes())?,
-        user: info.user.clone(),
-        display: program.clone(),
-        security: crate::security::Prepared::new(
-            &info.hardening,
-            info.user.as_ref().map(|u| u.uid),
-        )?,
-        tty: None,
-    })
-}
-
-/// execvp-style lookup: a name with a '/' is used as is (relative to the
-/// working directory); otherwise the first executable match in PATH.
-fn resolve_program(program: &str, path_var: &str, working_dir: &Path) -> PathBuf {
-    if program.contains('/') {
-        let p = Path::new(program);
-        return if p.is_absolute() {
-            p.to_owned()
-        } else {
-            working_dir.join(p)
-        };
-    }
-    for dir in path_var.split(':').filter(|d| !d.is_empty()) {
-        let candidate = Path::new(dir).join(program);
-        if let Ok(meta) = candidate.metadata() {
-            use std::os::unix::fs::PermissionsExt;
-            if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
-                return candidate;
-            }
-        }
-    }
-    PathBuf::from(program)
-}
-
-/// Stack for the command's process until its `execve`; it only makes
-/// system calls, so a little is plenty (pages it does not touch cost nothing).
-const CHILD_STACK_SIZE: usize = 64 * 1024;
-
-/// Starts the command in a process that shares init's memory until it
-/// execs (`clone(CLONE_VM | CLONE_VFORK)`, what `posix_spawn` does): init
-/// sleeps meanwhile, and neither copies page tables nor takes copy-on-write
-/// faults, which a `fork` of this binary would. A failure before the exec
-/// is reported by the process through `ChildArgs` and printed here; the
-/// process then exits 127 (not found, or anything else) or 126 (not
-/// executable), as shells do.
-fn spawn_command(exec: &Exec) -> Result<libc::pid_t, String> {
-    let mut stack: Vec<u8> = Vec::with_capacity(CHILD_STACK_SIZE);
-    let mut args = ChildArgs { exec, failed: None };
-    // SAFETY: the stack pointer is one past the end of our allocation (the
-    // stack grows down) and outlives the process's use of it, because
-    // CLONE_VFORK suspends us until the process has exec'd or exited; the
-    // argument points at `args`, which lives as long. The entry point only
-    // makes system calls (see `command_main`).
-    let pid = unsafe {
-        let top = stack.as_mut_ptr().add(CHILD_STACK_SIZE);
-        libc::clone(
-            command_main,
-            top.cast(),
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            std::ptr::addr_of_mut!(args).cast(),
-        )
-    };
-    if pid < 0 {
-        return Err(format!(
-            "failed to start the command: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    // SAFETY: `args` is ours again: the process has exec'd or exited.
-    if let Some((step, errno)) = unsafe { std::ptr::read_volatile(&args.failed) } {
-        eprintln!(
-            "phobos init: failed to {} '{}': {}",
-            step.what(),
-            exec.display,
-            std::io::Error::from_raw_os_error(errno)
-        );
-    }
-    Ok(pid)
-}
-
-/// The command's process until `execve`. It shares init's memory, stack
-/// aside, so it neither allocates nor goes through glibc's process-wide
-/// credential code: plain system calls only.
-extern "C" fn command_main(arg: *mut libc::c_void) -> libc::c_int {
-    // SAFETY: `spawn_command` passes a `ChildArgs` that outlives us.
-    let args = unsafe { &mut *arg.cast::<ChildArgs<'_>>() };
-    let exec = args.exec;
-    let fail = |args: &mut ChildArgs<'_>, step: ExecStep| -> ! {
-        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-        // SAFETY: a plain store into `args`, which outlives this process;
-        // volatile so it is not dropped before `_exit`.
-        unsafe { std::ptr::write_volatile(&mut args.failed, Some((step, errno))) };
-        let code = match errno {
-            libc::EACCES | libc::ENOEXEC => 126,
-            _ => 127,
-        };
-        // SAFETY: _exit is always safe.
-        unsafe { libc::_exit(code) }
-    };
-    // SAFETY: plain system calls on data prepared by `prepare_exec`. The
-    // signal mask is emptied so the command starts like a normal process;
-    // init already reset every disposition to the default.
-    unsafe {
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-        if let Some(slave) = exec.tty {
-            // A session of its own, with the terminal as its controlling
-            // terminal (Mesos: setsid + TIOCSCTTY in the launch helper).
-            if libc::setsid() < 0
-                || libc::ioctl(slave, libc::TIOCSCTTY, 0) != 0
-                || libc::dup2(slave, 0) < 0
-                || libc::dup2(slave, 1) < 0
-                || libc::dup2(slave, 2) < 0
-            {
-                fail(args, ExecStep::Terminal);
-            }
-        }
-        if let Err(step) = exec.security.before_user() {
-            fail(args, ExecStep::Harden(step));
-        }
-        if let Some(user) = &exec.user {
-            if libc::syscall(libc::SYS_setgroups, user.groups.len(), user.groups.as_ptr()) != 0 {
-                fail(args, ExecStep::SetGroups);
-            }
-            if libc::syscall(libc::SYS_setgid, user.gid) != 0 {
-                fail(args, ExecStep::SetGid);
-            }
-            if libc::syscall(libc::SYS_setuid, user.uid) != 0 {
-                fail(args, ExecStep::SetUid);
-            }
-        }
-        if let Err(step) = exec.security.after_user() {
-            fail(args, ExecStep::Harden(step));
-        }
-        if libc::chdir(exec.working_dir.as_ptr()) != 0 {
-            fail(args, ExecStep::Chdir);
-        }
-        libc::execve(
-            exec.path.as_ptr(),
-            exec.argv_ptrs.as_ptr(),
-            exec.env_ptrs.as_ptr(),
-        );
-    }
-    fail(args, ExecStep::Execve)
-}
-
 /// Forwards signals and reaps children until the command exits; meanwhile
 /// keeps the limit watches and SIGKILLs the command when one is hit.
 fn supervise(
@@ -920,28 +711,4 @@ fn kill_rest_of_namespace() {
     while let Ok(_) | Err(nix::errno::Errno::EINTR) =
         waitpid(Pid::from_raw(-1), Some(WaitPidFlag::__WALL))
     {}
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resolves_programs_like_execvp() {
-        let wd = Path::new("/work");
-        assert_eq!(
-            resolve_program("/bin/sh", DEFAULT_PATH, wd),
-            Path::new("/bin/sh")
-        );
-        assert_eq!(
-            resolve_program("./run.sh", DEFAULT_PATH, wd),
-            Path::new("/work/./run.sh")
-        );
-        let sh = resolve_program("sh", DEFAULT_PATH, wd);
-        assert!(sh.is_absolute() && sh.ends_with("sh"), "{}", sh.display());
-        assert_eq!(
-            resolve_program("no-such-program-xyz", DEFAULT_PATH, wd),
-            Path::new("no-such-program-xyz")
-        );
-    }
 }

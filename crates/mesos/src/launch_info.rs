@@ -185,6 +185,20 @@ pub struct LaunchInfo {
     /// launcher on [`crate::launcher::INIT_TTY_FD`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tty: Option<TtyLaunch>,
+    /// The `logrotate` container logger: init pumps the command's stdout
+    /// and stderr into rotated sandbox files (`crate::log_pump`); absent,
+    /// the command writes the sandbox files itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logger: Option<LoggerLaunch>,
+}
+
+/// Where and how init's log pump writes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggerLaunch {
+    /// The sandbox on the host, opened by init before it changes its view
+    /// of the filesystem.
+    pub sandbox: PathBuf,
+    pub rotation: phobos_core::LogRotation,
 }
 
 /// The command's terminal, as init allocates it.

@@ -6,11 +6,13 @@
 pub mod containerizer;
 pub mod image_user;
 pub mod init;
+mod init_exec;
 mod init_watch;
 pub mod isolator;
 pub mod launch_checks;
 pub mod launch_info;
 pub mod launcher;
+mod log_pump;
 mod nested;
 pub mod provision;
 pub mod rootfs;

@@ -326,6 +326,7 @@ impl Door {
                         channel,
                         pidfd,
                         info.wait_for_client,
+                        config.logrotate,
                     )
                 });
                 match started {

@@ -20,12 +20,16 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use phobos_core::logrotate::{LogFile, RotatingFile};
 use phobos_core::{ContainerDir, SafeDir};
 use phobos_tty::server::{Options, Switchboard};
 
 /// The subcommand the binary dispatches to [`switchboard_main`].
 pub const SUBCOMMAND: &str = "switchboard";
 const WAIT_FLAG: &str = "--wait-for-client";
+/// `--rotate MAX_SIZE MAX_FILES`: the log descriptor is the sandbox
+/// directory, and the log rotates (the `logrotate` logger).
+const ROTATE_FLAG: &str = "--rotate";
 
 const CHANNEL_FD: RawFd = 3;
 const LISTENER_FD: RawFd = 4;
@@ -64,13 +68,22 @@ pub(crate) fn start(
     channel: OwnedFd,
     init_pidfd: OwnedFd,
     wait_for_client: bool,
+    rotation: Option<phobos_core::LogRotation>,
 ) -> Result<PathBuf, SwitchboardError> {
     let path = socket_path(dir);
     let listener = phobos_tty::server::bind(&path).map_err(|source| SwitchboardError::Bind {
         path: path.clone(),
         source,
     })?;
-    let log = SafeDir::open_trusted(sandbox)?.append_file("stdout", 0o644)?;
+    // The terminal's output is the stdout stream: a plain file, or (the
+    // `logrotate` logger) the sandbox directory, where the switchboard
+    // rotates it.
+    let log: OwnedFd = match rotation {
+        None => SafeDir::open_trusted(sandbox)?
+            .append_file("stdout", 0o644)?
+            .into(),
+        Some(_) => SafeDir::open_trusted(sandbox)?.into_file().into(),
+    };
     let stderr = SafeDir::open_trusted(sandbox)?.append_file("stderr", 0o644)?;
     // Above the fixed numbers, so no dup2 below overwrites a source.
     let high = |fd: RawFd| -> io::Result<OwnedFd> {
@@ -102,6 +115,13 @@ pub(crate) fn start(
     command.arg(SUBCOMMAND).arg(&path);
     if wait_for_client {
         command.arg(WAIT_FLAG);
+    }
+    if let Some(rotation) = rotation {
+        let limit = rotation.limit("stdout");
+        command
+            .arg(ROTATE_FLAG)
+            .arg(limit.max_size.to_string())
+            .arg(limit.max_files.to_string());
     }
     command
         .stdin(Stdio::null())
@@ -145,6 +165,13 @@ pub fn switchboard_main() -> i32 {
         return 2;
     };
     let wait_for_client = args.iter().skip(1).any(|a| a == WAIT_FLAG);
+    let rotate = args.iter().position(|a| a == ROTATE_FLAG).and_then(|i| {
+        let number = |j: usize| args.get(j)?.to_str()?.parse::<u64>().ok();
+        Some(phobos_core::logrotate::Limit {
+            max_size: number(i + 1)?,
+            max_files: u32::try_from(number(i + 2)?).ok()?,
+        })
+    });
     // Removed at the end only if it is still ours (not a later
     // container's of the same ID).
     let ours = inode(&socket);
@@ -155,7 +182,7 @@ pub fn switchboard_main() -> i32 {
         (
             OwnedFd::from_raw_fd(CHANNEL_FD),
             std::os::unix::net::UnixListener::from_raw_fd(LISTENER_FD),
-            File::from_raw_fd(LOG_FD),
+            OwnedFd::from_raw_fd(LOG_FD),
             OwnedFd::from_raw_fd(PIDFD_FD),
         )
     };
@@ -164,8 +191,19 @@ pub fn switchboard_main() -> i32 {
         Ok(None) => 0,
         Ok(Some(master)) => {
             drop(channel);
+            let log = match rotate {
+                None => Some(File::from(log).into()),
+                Some(limit) => SafeDir::from_fd(log, Path::new("sandbox"))
+                    .map_err(std::io::Error::from)
+                    .and_then(|dir| RotatingFile::open(dir, "stdout", limit))
+                    .map(LogFile::Rotating)
+                    .inspect_err(|e| {
+                        eprintln!("phobos switchboard: the terminal is not logged: {e}");
+                    })
+                    .ok(),
+            };
             let opts = Options {
-                log: Some(log),
+                log,
                 wait_for_client,
                 until: Some(pidfd),
                 listener: Some(listener),

@@ -49,8 +49,9 @@ pub const INPUT_BUSY: &str = "another client is attached to the input";
 
 #[derive(Debug)]
 pub struct Options {
-    /// Where every byte of output is also written (the sandbox's stdout).
-    pub log: Option<File>,
+    /// Where every byte of output is also written (the sandbox's stdout,
+    /// rotated under the `logrotate` logger).
+    pub log: Option<phobos_core::logrotate::LogFile>,
     /// Hold the output (and the end) until the first output client
     /// attached, at most [`WAIT_FOR_CLIENT_LIMIT`].
     pub wait_for_client: bool,

@@ -81,7 +81,7 @@ fn input_resize_and_output_reach_the_terminal_and_the_log() {
     assert_eq!(mode, 0o600);
     let log_path = dir.path().join("stdout");
     let opts = Options {
-        log: Some(std::fs::File::create(&log_path).unwrap()),
+        log: Some(std::fs::File::create(&log_path).unwrap().into()),
         wait_for_client: true,
         until: Some(pidfd(&child)),
         listener: Some(listener),

@@ -174,6 +174,15 @@ impl MesosContainerizer {
             size: t.window_size.unwrap_or(phobos_tty::pty::DEFAULT_SIZE),
             private_devpts: info.rootfs.is_some(),
         });
+        // The `logrotate` logger: init pumps the output (a terminal's is
+        // logged by its switchboard instead).
+        info.logger = match (&config.logrotate, &config.tty) {
+            (Some(rotation), None) => Some(crate::launch_info::LoggerLaunch {
+                sandbox: config.sandbox.clone(),
+                rotation: *rotation,
+            }),
+            _ => None,
+        };
         dir.write_json(LAUNCH_INFO_FILE, &info)?;
         let cgroup = launcher.prepare(&config.id)?;
 
