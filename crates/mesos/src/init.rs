@@ -325,7 +325,12 @@ fn run_command(
     exec.tty = slave.as_ref().map(AsRawFd::as_raw_fd);
     let (pump, writers) = match (log_dir, &info.logger) {
         (Some(dir), Some(logger)) if slave.is_none() => {
-            let (pump, writers) = crate::log_pump::start(dir, logger.rotation)?;
+            let (pump, writers) = crate::log_pump::prepare(dir, logger.rotation)?;
+            // Init's own messages from here on (a command that cannot be
+            // executed, say) go through the pump too, in order with the
+            // command's: only the pump writes the live files.
+            // SAFETY: dup2(2) onto fd 2, which init owns.
+            unsafe { libc::dup2(writers.raw()[1], 2) };
             (Some(pump), Some(writers))
         }
         _ => (None, None),
@@ -338,7 +343,9 @@ fn run_command(
     drop(slave);
     drop(writers);
     let mut watches = crate::init_watch::Watches::new(info);
-    Ok((supervise(child, &mut signals, &mut watches), pump))
+    watches.pump = pump;
+    let supervised = supervise(child, &mut signals, &mut watches);
+    Ok((supervised, watches.pump.take()))
 }
 
 type Supervised = (WaitStatus, Option<crate::isolator::Limitation>);

@@ -10,6 +10,10 @@
 //! * disk (`disk/du` with enforcement): the sandbox is measured every
 //!   `container_disk_watch_interval`, as the poll timeout.
 //!
+//! * the log pump (`crate::log_pump`, the `logrotate` logger): the
+//!   command's stdout and stderr pipes, emptied into the sandbox's files as
+//!   they fill.
+//!
 //! A watch that cannot be set up is reported on init's stderr (the
 //! sandbox's `stderr`) and skipped: the command still runs, as in Mesos when
 //! the OOM listener fails.
@@ -42,6 +46,8 @@ struct Disk {
 pub(crate) struct Watches {
     oom: Option<Oom>,
     disk: Option<Disk>,
+    /// The `logrotate` logger's pump, set by init once the command runs.
+    pub(crate) pump: Option<crate::log_pump::Pump>,
 }
 
 impl Watches {
@@ -71,7 +77,11 @@ impl Watches {
                 next: Instant::now(),
             }
         });
-        Self { oom, disk }
+        Self {
+            oom,
+            disk,
+            pump: None,
+        }
     }
 
     /// Blocks until a signal is pending (`true`) or a watch needs a look
@@ -86,18 +96,46 @@ impl Watches {
         };
         let sig_fd: BorrowedFd<'_> = signals.as_fd();
         let mut fds = vec![PollFd::new(sig_fd, PollFlags::POLLIN)];
-        if let Some(o) = &self.oom {
-            fds.push(PollFd::new(o.watcher.as_fd(), o.watcher.poll_flags()));
-        }
-        match poll(&mut fds, timeout) {
-            Ok(0) => false,
-            Ok(_) => {
-                let ready = |f: &PollFd<'_>| f.revents().is_some_and(|r| !r.is_empty());
-                ready(&fds[0]) || !fds[1..].iter().any(ready)
+        let watched = match &self.oom {
+            Some(o) => {
+                fds.push(PollFd::new(o.watcher.as_fd(), o.watcher.poll_flags()));
+                2
             }
+            None => 1,
+        };
+        let pipes: Vec<usize> = match &self.pump {
+            Some(pump) => pump
+                .fds()
+                .map(|(i, fd)| {
+                    fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                    i
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let ready = |f: &PollFd<'_>| f.revents().is_some_and(|r| !r.is_empty());
+        // `true` only with a signal pending: the signalfd blocks. Output
+        // alone (or a watch, or the timeout) means a look at the watches,
+        // which costs next to nothing when none is due.
+        let signalled = match poll(&mut fds, timeout) {
+            Ok(0) => false,
+            Ok(_) => ready(&fds[0]),
             // EINTR and friends: go round again through the signalfd.
             Err(_) => true,
+        };
+        let pumped: Vec<usize> = pipes
+            .iter()
+            .zip(&fds[watched..])
+            .filter(|(_, f)| ready(f))
+            .map(|(i, _)| *i)
+            .collect();
+        drop(fds);
+        if let Some(pump) = &mut self.pump {
+            for i in pumped {
+                pump.ready(i);
+            }
         }
+        signalled
     }
 
     /// Looks at every watch; returns the first limitation hit.

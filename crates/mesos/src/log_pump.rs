@@ -1,15 +1,19 @@
 //! Init's log pump, the `logrotate` container logger (Mesos's
 //! `LogrotateContainerLogger`, without its two companion processes per
-//! container): the command's stdout and stderr are pipes, and a thread of
-//! init, which already exists for every container, moves what arrives into
-//! the sandbox's rotated files with splice(2)
+//! container): the command's stdout and stderr are pipes, and init, which
+//! already exists for every container and waits in poll(2) while it
+//! supervises the command, polls them too (`crate::init_watch`) and moves
+//! what arrives into the sandbox's rotated files with splice(2)
 //! ([`phobos_core::logrotate::RotatingFile`]), page references rather than
-//! copies through user space.
+//! copies through user space. No thread: a thread would take pid 2 of a
+//! new pid namespace from the command, and cannot be created at all once
+//! init has joined a parent's pid namespace for its children
+//! (`--share-pid`).
 //!
 //! The pump never holds the command back longer than the pipe buffer
 //! lasts: output that cannot be written (no space left, a failed rotation)
 //! is read and dropped, as Mesos's logger drops failed writes. When the
-//! command has exited, init tells the pump to finish ([`Pump::finish`]): it
+//! command has exited, init finishes the pump ([`Pump::finish`]): it
 //! takes what the pipes still hold (the command's last output, or a killed
 //! command's) and ends, before init writes the status and exits, so
 //! `phobos run` and `wait` see the complete output.
@@ -18,7 +22,6 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
-use std::thread::JoinHandle;
 
 use phobos_core::SafeDir;
 use phobos_core::logrotate::{self, LogRotation, RotatingFile};
@@ -34,8 +37,6 @@ const PIPE_SIZE: libc::c_int = 1 << 20;
 const CHUNK: usize = 1 << 20;
 /// Splices per stream and wake-up before the other stream gets its turn.
 const TURNS: usize = 16;
-/// The pump thread's stack: it only calls the kernel.
-const STACK: usize = 64 * 1024;
 
 /// Opens the sandbox for the pump while its host path is still visible
 /// (before init joins other mount namespaces or pivots), and checks it is
@@ -59,13 +60,6 @@ pub fn open_sandbox(logger: &LoggerLaunch) -> Result<SafeDir, String> {
         ));
     }
     Ok(dir)
-}
-
-/// A running pump.
-pub struct Pump {
-    /// Dropped to tell the pump to finish.
-    stop: OwnedFd,
-    thread: JoinHandle<Option<File>>,
 }
 
 /// A pump's two pipes' write ends, for the command.
@@ -96,9 +90,14 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((read, write))
 }
 
-/// Starts pumping into `dir`'s `stdout` and `stderr`; the command gets the
+/// A pump: its files and pipes.
+pub struct Pump {
+    streams: [Stream; 2],
+}
+
+/// Opens `dir`'s `stdout` and `stderr` and the pipes; the command gets the
 /// returned writers (init must close its copies once it has started it).
-pub fn start(dir: &SafeDir, rotation: LogRotation) -> Result<(Pump, Writers), String> {
+pub fn prepare(dir: &SafeDir, rotation: LogRotation) -> Result<(Pump, Writers), String> {
     let fail = |e: io::Error| format!("failed to start the log pump: {e}");
     let mut streams = Vec::with_capacity(2);
     let mut writers = Vec::with_capacity(2);
@@ -113,23 +112,42 @@ pub fn start(dir: &SafeDir, rotation: LogRotation) -> Result<(Pump, Writers), St
         });
         writers.push(write);
     }
-    let (stop_read, stop) = pipe().map_err(fail)?;
-    let [out, err]: [Stream; 2] = streams.try_into().map_err(|_| "two streams".to_owned())?;
-    let thread = std::thread::Builder::new()
-        .name("log-pump".into())
-        .stack_size(STACK)
-        .spawn(move || run([out, err], stop_read))
-        .map_err(fail)?;
+    let streams: [Stream; 2] = streams.try_into().map_err(|_| "two streams".to_owned())?;
     let writers: [OwnedFd; 2] = writers.try_into().map_err(|_| "two writers".to_owned())?;
-    Ok((Pump { stop, thread }, Writers(writers)))
+    Ok((Pump { streams }, Writers(writers)))
 }
 
 impl Pump {
-    /// Takes what the pipes still hold and stops; returns the live stderr
-    /// file, where init's own later messages belong.
-    pub fn finish(self) -> Option<File> {
-        drop(self.stop);
-        self.thread.join().ok().flatten()
+    /// The pipes still open, to poll for input (`POLLIN`), with their
+    /// index for [`Pump::ready`].
+    pub fn fds(&self) -> impl Iterator<Item = (usize, BorrowedFd<'_>)> {
+        self.streams
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.open)
+            .map(|(i, s)| (i, s.pipe.as_fd()))
+    }
+
+    /// Moves what pipe `index` holds (a few splices' worth, so neither
+    /// stream nor init's signals wait long).
+    pub fn ready(&mut self, index: usize) {
+        if let Some(stream) = self.streams.get_mut(index) {
+            stream.pump(TURNS);
+        }
+    }
+
+    /// The command is gone: takes what is left, but no more than the
+    /// pipes can hold, in case something it left behind keeps writing.
+    /// Returns the live stderr file, where init's own later messages go.
+    pub fn finish(mut self) -> Option<File> {
+        let most = (PIPE_SIZE as usize).div_ceil(CHUNK) * 2 + TURNS;
+        for stream in &mut self.streams {
+            if stream.open {
+                stream.pump(most);
+            }
+        }
+        let [_, err] = self.streams;
+        err.log.file().try_clone().ok()
     }
 }
 
@@ -163,49 +181,4 @@ impl Stream {
             }
         }
     }
-}
-
-/// The pump thread: waits on both pipes and the stop pipe.
-fn run(mut streams: [Stream; 2], stop: OwnedFd) -> Option<File> {
-    loop {
-        let poll_fd = |fd: BorrowedFd<'_>, open: bool| libc::pollfd {
-            fd: if open { fd.as_raw_fd() } else { -1 },
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let mut fds = [
-            poll_fd(streams[0].pipe.as_fd(), streams[0].open),
-            poll_fd(streams[1].pipe.as_fd(), streams[1].open),
-            poll_fd(stop.as_fd(), true),
-        ];
-        // SAFETY: poll(2) on an array of pollfds we own, of its length.
-        if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) } < 0 {
-            continue;
-        }
-        for (stream, fd) in streams.iter_mut().zip(&fds) {
-            if fd.revents != 0 {
-                stream.pump(TURNS);
-            }
-        }
-        if fds[2].revents != 0 {
-            break;
-        }
-        if !streams[0].open && !streams[1].open {
-            // Nothing more can come; wait for init to ask for the file.
-            let mut fd = poll_fd(stop.as_fd(), true);
-            // SAFETY: as above, one pollfd.
-            while unsafe { libc::poll(&mut fd, 1, -1) } < 0 {}
-            break;
-        }
-    }
-    // The command is gone: take what is left, but no more than the pipes
-    // can hold, in case something it left behind keeps writing.
-    let most = (PIPE_SIZE as usize).div_ceil(CHUNK) * 2 + TURNS;
-    for stream in &mut streams {
-        if stream.open {
-            stream.pump(most);
-        }
-    }
-    let [_, err] = streams;
-    err.log.file().try_clone().ok()
 }
