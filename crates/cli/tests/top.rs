@@ -307,4 +307,37 @@ fn privileged_top_on_a_terminal_sorts_filters_and_restores_the_terminal() {
         std::fs::read_to_string(&before).unwrap(),
         std::fs::read_to_string(&after).unwrap()
     );
+
+    // SIGTERM from elsewhere: the same clean way out.
+    let _ = std::fs::remove_file(&after);
+    tmux.type_line("clear");
+    tmux.type_line(&format!(
+        "{}; echo TOP-EXIT3=$?; stty -g > {}",
+        phobos_line(&env, "top -d 0.3"),
+        after.display()
+    ));
+    let (ok, screen) = tmux.until(|s| s.contains("b-burner") && s.contains("phobos top - "));
+    assert!(ok, "drawn a third time:\n{screen}");
+    let shell = tmux.pane_pid();
+    let mut top = 0;
+    assert!(eventually(PATIENCE, || {
+        top = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        top > 0
+    }));
+    // SAFETY: kill(2) on the pid of the phobos this test started.
+    assert_eq!(unsafe { libc::kill(top, libc::SIGTERM) }, 0);
+    let (ok, screen) = tmux.until(|s| s.contains("TOP-EXIT3=0"));
+    assert!(ok, "top exits 0 on SIGTERM:\n{screen}");
+    assert!(!tmux.alternate_on());
+    assert!(eventually(PATIENCE, || std::fs::metadata(&after)
+        .is_ok_and(|m| m.len() > 0)));
+    assert_eq!(
+        std::fs::read_to_string(&before).unwrap(),
+        std::fs::read_to_string(&after).unwrap()
+    );
 }

@@ -66,6 +66,16 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The pid of the pane's shell.
+    pub fn pane_pid(&self) -> i32 {
+        let out = self
+            .cmd()
+            .args(["display-message", "-p", "-t", "top", "#{pane_pid}"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    }
+
     pub fn alternate_on(&self) -> bool {
         let out = self
             .cmd()
