@@ -155,6 +155,92 @@ fn privileged_a_failed_fetch_fails_the_launch_and_the_command_never_runs() {
 }
 
 #[test]
+fn privileged_a_failed_fetch_with_rm_leaves_no_record_and_no_sandbox() {
+    if !require_root("privileged_a_failed_fetch_with_rm_leaves_no_record_and_no_sandbox") {
+        return;
+    }
+    let base = serve(HashMap::new());
+    let env = Env::new();
+    let url = format!("{base}/missing.tgz");
+    let out = env.run(&[
+        "run", "--rm", "--id", "rmfetch", "--fetch", &url, "--", "touch", "ran",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(255), "never started: {stderr}");
+    assert!(stderr.contains(&url), "{stderr}");
+    assert_eq!(
+        env.run(&["status", "rmfetch"]).status.code(),
+        Some(1),
+        "the FAILED record is forgotten"
+    );
+    assert!(!env.sandbox("rmfetch").exists(), "the sandbox is removed");
+    assert!(
+        !env.container_dir("rmfetch").exists(),
+        "no runtime record left"
+    );
+    // The ID is free again: the same launch without a failure works.
+    std::fs::write(env.work.path().join("ok.txt"), "x").unwrap();
+    let local = env.work.path().join("ok.txt").display().to_string();
+    env.ok(&[
+        "run", "--rm", "--id", "rmfetch", "--fetch", &local, "--", "true",
+    ]);
+    assert!(!env.sandbox("rmfetch").exists());
+
+    // A failed launch must not remove another container of that ID.
+    env.ok(&["run", "--id", "kept", "--", "true"]);
+    let out = env.run(&["run", "--rm", "--id", "kept", "--fetch", &url, "--", "true"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        env.sandbox("kept").exists(),
+        "the earlier container's sandbox stays"
+    );
+    assert!(env.container_dir("kept").exists());
+}
+
+#[test]
+fn a_bad_fetcher_cache_size_in_the_config_file_is_a_usage_error() {
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    for (value, needle) in [
+        ("\"lots\"", "lots"),
+        ("\"12XB\"", "12XB"),
+        ("\"9999PB\"", "9999PB"),
+        ("-5", "-5"),
+        ("1.5", "1.5"),
+    ] {
+        let config = dir.path().join("phobos.toml");
+        std::fs::write(&config, format!("fetcher_cache_size = {value}\n")).unwrap();
+        let out = env
+            .cmd()
+            .arg("--config")
+            .arg(&config)
+            .args(["run", "--id", "cachecfg", "--", "true"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{value}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{value}: {stderr}");
+        assert!(
+            stderr.contains("fetcher_cache_size") && stderr.contains(needle),
+            "{value}: {stderr}"
+        );
+    }
+    for d in [env.work.path(), env.runtime.path()] {
+        let left: Vec<_> = std::fs::read_dir(d).unwrap().flatten().collect();
+        assert!(
+            left.is_empty(),
+            "nothing changed in {}: {left:?}",
+            d.display()
+        );
+    }
+}
+
+#[test]
 fn bad_fetch_specs_are_usage_errors_that_change_nothing() {
     let env = Env::new();
     for (spec, needle) in [
