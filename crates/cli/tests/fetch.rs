@@ -44,6 +44,19 @@ fn serve_counted(routes: HashMap<String, Vec<u8>>) -> (String, Arc<AtomicUsize>)
                         break;
                     }
                 }
+                if path == "/slow.bin" {
+                    // 400 kB in 40 pieces, a second in all.
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 400000\r\nConnection: close\r\n\r\n",
+                    );
+                    for _ in 0..40 {
+                        std::thread::sleep(Duration::from_millis(25));
+                        if stream.write_all(&[b'x'; 10_000]).is_err() {
+                            return;
+                        }
+                    }
+                    return;
+                }
                 if path == "/stall" {
                     let _ = stream.write_all(
                         b"HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\nConnection: close\r\n\r\nabc",
@@ -342,4 +355,64 @@ fn privileged_a_cached_uri_is_downloaded_once_for_two_launches() {
         .filter(|e| e.as_ref().unwrap().file_name().len() == 64)
         .count();
     assert_eq!(entries, 1);
+}
+
+#[test]
+fn privileged_a_long_download_shows_progress_on_a_terminal_only() {
+    if !require_root("privileged_a_long_download_shows_progress_on_a_terminal_only") {
+        return;
+    }
+    let base = serve(HashMap::new());
+    let env = Env::new();
+    let url = format!("{base}/slow.bin");
+    // Not a terminal: nothing but the command's own output.
+    let out = env.run(&[
+        "run",
+        "--rm",
+        "--fetch",
+        &format!("{url},extract=false"),
+        "--",
+        "true",
+    ]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "no progress off a terminal"
+    );
+
+    let Some(tmux) = common::tmux::Tmux::start(150, 20) else {
+        return;
+    };
+    let line = |extra: &str, tag: &str| {
+        format!(
+            "{PHOBOS} --runtime-dir {} --work-dir {} --cgroups-root {} run --rm {extra} --fetch {url},extract=false -- true; echo {tag}=$?",
+            env.runtime.path().display(),
+            env.work.path().display(),
+            env.cgroups_root
+        )
+    };
+    tmux.type_line(&line("", "FETCH-EXIT"));
+    let (ok, screen) = tmux.until(|s| {
+        s.contains("slow.bin: Downloading") && s.contains("/ 400.0 kB (") && s.contains("%)")
+    });
+    assert!(
+        ok,
+        "bytes, length and percent while it downloads:\n{screen}"
+    );
+    let (ok, screen) = tmux.until(|s| s.contains("FETCH-EXIT=0"));
+    assert!(ok, "{screen}");
+    assert!(
+        screen.contains("slow.bin: Fetched 400.0 kB in "),
+        "left as fetched:\n{screen}"
+    );
+    // -q: nothing.
+    tmux.type_line("clear");
+    tmux.type_line(&line("-q", "QUIET-EXIT"));
+    let (ok, screen) = tmux.until(|s| s.contains("QUIET-EXIT=0"));
+    assert!(ok, "{screen}");
+    assert!(
+        !screen.contains("Downloading") && !screen.contains("Fetched"),
+        "{screen}"
+    );
 }

@@ -6,8 +6,7 @@
 
 mod common;
 
-use std::process::Command;
-
+use common::tmux::Tmux;
 use common::*;
 
 /// The rows of the last frame of batch output, as (ID column, CPU column).
@@ -122,6 +121,50 @@ fn privileged_top_batch_prints_frames_sorted_nested_and_filtered() {
 }
 
 #[test]
+fn privileged_top_shows_docker_containers_from_their_cgroups() {
+    if !common::engine::engine_or_skip("privileged_top_shows_docker_containers_from_their_cgroups")
+    {
+        return;
+    }
+    let env = Env::new();
+    let id = format!("topd{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--id",
+        &id,
+        "--docker-image",
+        common::engine::IMAGE,
+        "--",
+        "sleep",
+        "1000",
+    ]);
+    env.detach("m-sleeper", &["sleep", "1000"]);
+    let mut out = String::new();
+    let measured = eventually(PATIENCE, || {
+        out = env.ok(&["top", "-b", "-n", "2", "-d", "0.2", "-s", "id"]);
+        let frame = last_frame(&out);
+        frame.iter().any(|r| {
+            r[0] == id
+                && r[1] == "RUNNING"
+                && r[2].parse::<f64>().is_ok()
+                && r[3].ends_with('B')
+                && r[5].parse::<u32>().is_ok_and(|p| p >= 1)
+        })
+    });
+    assert!(
+        measured,
+        "the Docker container measured from its cgroups:\n{out}"
+    );
+    assert!(
+        out.contains(&format!("[docker {}] sleep 1000", common::engine::IMAGE)),
+        "{out}"
+    );
+    assert!(ids(&last_frame(&out)).contains(&"m-sleeper"), "{out}");
+    env.ok(&["destroy", &id]);
+}
+
+#[test]
 fn top_refuses_bad_options_in_one_line() {
     let env = Env::new();
     for (args, needle) in [
@@ -137,92 +180,6 @@ fn top_refuses_bad_options_in_one_line() {
     }
     let out = env.run(&["top", "-s", "bogus"]);
     assert_eq!(out.status.code(), Some(2));
-}
-
-/// A tmux server of our own (its own socket), killed on drop.
-struct Tmux {
-    dir: tempfile::TempDir,
-}
-
-impl Tmux {
-    fn start(width: u16, height: u16) -> Option<Self> {
-        let tmux = Self {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let started = tmux
-            .cmd()
-            .args(["new-session", "-d", "-s", "top", "-x"])
-            .arg(width.to_string())
-            .arg("-y")
-            .arg(height.to_string())
-            .args(["sh"])
-            .env("PS1", "PROMPT$ ")
-            .status();
-        match started {
-            Ok(s) if s.success() => Some(tmux),
-            Ok(s) => panic!("tmux new-session failed: {s}"),
-            Err(e) => {
-                println!("skipped: no tmux: {e}");
-                None
-            }
-        }
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new("tmux");
-        c.arg("-S").arg(self.dir.path().join("sock"));
-        c
-    }
-
-    fn send(&self, keys: &[&str]) {
-        let ok = self
-            .cmd()
-            .args(["send-keys", "-t", "top"])
-            .args(keys)
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-
-    /// Types `line` and Enter into the shell.
-    fn type_line(&self, line: &str) {
-        self.send(&["-l", line]);
-        self.send(&["Enter"]);
-    }
-
-    fn screen(&self) -> String {
-        let out = self
-            .cmd()
-            .args(["capture-pane", "-p", "-t", "top"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn alternate_on(&self) -> bool {
-        let out = self
-            .cmd()
-            .args(["display-message", "-p", "-t", "top", "#{alternate_on}"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim() == "1"
-    }
-
-    /// Waits until the screen satisfies `cond`; the last screen either way.
-    fn until(&self, cond: impl Fn(&str) -> bool) -> (bool, String) {
-        let mut last = String::new();
-        let ok = eventually(PATIENCE, || {
-            last = self.screen();
-            cond(&last)
-        });
-        (ok, last)
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd().arg("kill-server").status();
-    }
 }
 
 /// The order in which `ids` appear on `screen` (first line of each).
@@ -343,6 +300,39 @@ fn privileged_top_on_a_terminal_sorts_filters_and_restores_the_terminal() {
     tmux.send(&["C-c"]);
     let (ok, screen) = tmux.until(|s| s.contains("TOP-EXIT2=0"));
     assert!(ok, "top exits 0 on Ctrl-C:\n{screen}");
+    assert!(!tmux.alternate_on());
+    assert!(eventually(PATIENCE, || std::fs::metadata(&after)
+        .is_ok_and(|m| m.len() > 0)));
+    assert_eq!(
+        std::fs::read_to_string(&before).unwrap(),
+        std::fs::read_to_string(&after).unwrap()
+    );
+
+    // SIGTERM from elsewhere: the same clean way out.
+    let _ = std::fs::remove_file(&after);
+    tmux.type_line("clear");
+    tmux.type_line(&format!(
+        "{}; echo TOP-EXIT3=$?; stty -g > {}",
+        phobos_line(&env, "top -d 0.3"),
+        after.display()
+    ));
+    let (ok, screen) = tmux.until(|s| s.contains("b-burner") && s.contains("phobos top - "));
+    assert!(ok, "drawn a third time:\n{screen}");
+    let shell = tmux.pane_pid();
+    let mut top = 0;
+    assert!(eventually(PATIENCE, || {
+        top = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        top > 0
+    }));
+    // SAFETY: kill(2) on the pid of the phobos this test started.
+    assert_eq!(unsafe { libc::kill(top, libc::SIGTERM) }, 0);
+    let (ok, screen) = tmux.until(|s| s.contains("TOP-EXIT3=0"));
+    assert!(ok, "top exits 0 on SIGTERM:\n{screen}");
     assert!(!tmux.alternate_on());
     assert!(eventually(PATIENCE, || std::fs::metadata(&after)
         .is_ok_and(|m| m.len() > 0)));
