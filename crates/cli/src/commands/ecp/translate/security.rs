@@ -79,11 +79,22 @@ pub(super) fn security(
                 ));
             }
         };
-        if linux.shm_size.is_some() {
-            return Err(bad(
-                "linux_info.shm_size",
-                "a /dev/shm size is not supported by this containerizer".to_owned(),
-            ));
+        // In MB; Mesos rejects it with any ipc_mode but PRIVATE.
+        if let Some(scalar) = &linux.shm_size {
+            let mb = scalar.value;
+            if !(mb.is_finite() && mb > 0.0 && mb <= (1u64 << 20) as f64) {
+                return Err(bad(
+                    "linux_info.shm_size",
+                    format!("{mb} MB is not a size from 1 MB to 1 TB"),
+                ));
+            }
+            if out.share_ipc_namespace != Some(false) {
+                return Err(bad(
+                    "linux_info.shm_size",
+                    format!("{mb} MB needs ipc_mode PRIVATE"),
+                ));
+            }
+            out.shm_size = Some((mb * f64::from(1u32 << 20)).round() as u64);
         }
     }
     if let Some(info) = &container.rlimit_info {
