@@ -18,7 +18,6 @@
 //!   the other), as the agent sizes a container for both.
 
 mod route;
-mod security;
 #[cfg(test)]
 mod tests;
 
@@ -33,7 +32,6 @@ pub use phobos_runtime::mesos_proto::{command_spec, resources as from_mesos};
 pub use route::Route;
 pub(super) use route::container;
 use route::route;
-use security::security;
 
 /// Why a Launch cannot be launched.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -57,12 +55,8 @@ pub enum TranslateError {
     ImageWithoutName { origin: &'static str },
     #[error("Launch.directory {0:?} is not an absolute path")]
     RelativeSandbox(String),
-    #[error("{origin}.{field}: {problem}")]
-    BadLinuxInfo {
-        origin: &'static str,
-        field: &'static str,
-        problem: String,
-    },
+    #[error(transparent)]
+    BadLinuxInfo(#[from] phobos_runtime::mesos_proto::BadLinuxInfo),
     #[error(transparent)]
     BadPortMapping(#[from] BadPortMapping),
 }
@@ -156,7 +150,9 @@ pub fn translate(
     // Hardening of a Mesos container (`LinuxInfo`, `RLimitInfo`); a Docker
     // container's is the engine's.
     let security = match (&route, container(launch)) {
-        (Route::Mesos | Route::MesosImage { .. }, Some((c, origin))) => security(c, origin)?,
+        (Route::Mesos | Route::MesosImage { .. }, Some((c, origin))) => {
+            phobos_runtime::mesos_proto::linux_security(c, origin)?
+        }
         _ => Default::default(),
     };
 
