@@ -14,7 +14,9 @@ use serde::Serialize;
 use super::{StoreError, io_err};
 
 pub(super) fn json_bytes<T: Serialize>(path: &Path, value: &T) -> Result<Vec<u8>, StoreError> {
-    let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| StoreError::Corrupt {
+    // Compact: records are read back by every `ps`, `stats` and `recover`
+    // over thousands of containers, where whitespace is parse time.
+    let mut bytes = serde_json::to_vec(value).map_err(|source| StoreError::Corrupt {
         path: path.to_owned(),
         source,
     })?;
