@@ -438,6 +438,34 @@ pub struct SecurityArgs {
     /// default list).
     #[arg(long, value_name = "HOST[:CONTAINER][:rwm]")]
     pub device: Vec<String>,
+    /// Size of the container's private /dev/shm (it needs an IPC namespace
+    /// of its own), Docker's syntax: a number and b, k, m or g, e.g. 256m.
+    #[arg(long, value_name = "SIZE", value_parser = parse_shm_size)]
+    pub shm_size: Option<u64>,
+}
+
+/// Docker's `--shm-size`: an integer and an optional unit `b`, `k`, `m`,
+/// `g` (powers of 1024, also `kb`, `mb`, `gb`, any case); bytes without
+/// one. At most 1 TiB.
+fn parse_shm_size(text: &str) -> Result<u64, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let split = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let factor: u64 = match unit {
+        "" | "b" => 1,
+        "k" | "kb" => 1 << 10,
+        "m" | "mb" => 1 << 20,
+        "g" | "gb" => 1 << 30,
+        _ => return Err(format!("expected a size such as 64m or 1g, found {text:?}")),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .filter(|n| (1..=1 << 40).contains(n))
+        .ok_or_else(|| format!("expected a size from 1b to 1024g, found {text:?}"))
 }
 
 const IMAGES: &str = "Images";

@@ -1,6 +1,7 @@
 //! Exit codes: 2 for usage errors (bad input, nothing changed on disk),
-//! 255 for a `run` whose container never started, 1 for everything else
-//! (unknown containers, runtime failures).
+//! 255 for a `run` whose container never started for a reason other than
+//! an isolator, 1 for everything else (unknown containers, runtime
+//! failures, an isolator failing while it ran).
 
 /// A usage error raised by the CLI itself.
 #[derive(Debug)]
@@ -64,12 +65,24 @@ pub fn classify(err: &anyhow::Error) -> (u8, String) {
     }
     let code = if is_usage {
         2
+    } else if isolator_failed(err) {
+        // README: an isolator failing is a runtime failure, exit 1, even
+        // when it kept the command from starting.
+        1
     } else if err.downcast_ref::<NeverStarted>().is_some() {
         NEVER_STARTED
     } else {
         1
     };
     (code, message)
+}
+
+/// Whether an isolator failed while it ran.
+fn isolator_failed(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<phobos_runtime::RuntimeError>()
+            .is_some_and(phobos_runtime::RuntimeError::is_isolator_failure)
+    })
 }
 
 /// Whether any error in the chain is bad input.

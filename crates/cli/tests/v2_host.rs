@@ -322,28 +322,58 @@ fn privileged_v2_cgroups_root_inside_a_populated_cgroup_fails_in_one_line() {
     let mut unit = Unit::new(&mount);
     unit.populate(None);
     let root = format!("{}/phobos", unit.name());
-    let out = unit.phobos(None, &env, &root, &["run", "--id", "svc1", "--", "true"]);
-    let err = stderr(&out);
-    // A runtime failure, not bad input (2): `run` says "the container did
-    // not start" with 255 (README), every other command 1.
-    assert_eq!(out.status.code(), Some(255), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(err.contains("no-internal-process rule"), "{err}");
-    assert!(err.contains(&unit.dir.display().to_string()), "{err}");
-    // No container cgroup anywhere below the unit.
-    assert!(!unit.dir.join("phobos/svc1").exists());
-    assert!(!mount.join(&env.cgroups_root).join("svc1").exists());
-    // The container's record says why, as for any failed launch.
-    let t = env.wait_json("svc1");
-    assert_eq!(t["state"], "TASK_FAILED", "{t}");
-    assert_eq!(t["reason"], "REASON_CONTAINER_LAUNCH_FAILED", "{t}");
-    assert!(
-        t["message"]
-            .as_str()
+    // In the foreground and detached alike.
+    for (id, detach) in [("svc1", false), ("svc2", true)] {
+        let mut args = vec!["run", "--id", id];
+        if detach {
+            args.push("-d");
+        }
+        args.extend(["--", "true"]);
+        let out = unit.phobos(None, &env, &root, &args);
+        let err = stderr(&out);
+        // A runtime failure of an isolator: exit 1 (README), neither 2 (bad
+        // input, nothing changed) nor 255 (a container that never started
+        // for another reason).
+        assert_eq!(out.status.code(), Some(1), "{id}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains("no-internal-process rule"), "{err}");
+        assert!(err.contains(&unit.dir.display().to_string()), "{err}");
+        assert!(out.stdout.is_empty(), "{id}: printed an ID");
+        // No container cgroup anywhere below the unit, nor under the
+        // test's own cgroups root.
+        assert!(!unit.dir.join("phobos").join(id).exists());
+        assert!(!mount.join(&env.cgroups_root).join(id).exists());
+        // The container's record says why, as for any failed launch.
+        let t = env.wait_json(id);
+        assert_eq!(t["state"], "TASK_FAILED", "{t}");
+        assert_eq!(t["reason"], "REASON_CONTAINER_LAUNCH_FAILED", "{t}");
+        assert!(
+            t["message"]
+                .as_str()
+                .unwrap()
+                .contains("no-internal-process"),
+            "{t}"
+        );
+    }
+    // Only the (empty) cgroups root is left in the unit, and `state --rm`
+    // forgets both records.
+    let children: Vec<_> = std::fs::read_dir(&unit.dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(children, ["phobos"], "{children:?}");
+    assert_eq!(
+        std::fs::read_dir(unit.dir.join("phobos"))
             .unwrap()
-            .contains("no-internal-process"),
-        "{t}"
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .count(),
+        0
     );
+    env.ok(&["state", "--rm"]);
+    assert!(!env.container_dir("svc1").exists() && !env.container_dir("svc2").exists());
 }
 
 #[test]

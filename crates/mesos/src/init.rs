@@ -554,12 +554,16 @@ fn setup_namespaces(info: &LaunchInfo) -> Result<(), String> {
                 .map_err(|e| format!("failed to mount a fresh /proc: {e}"))?;
         }
         if info.private_shm && info.rootfs.is_none() && Path::new("/dev/shm").is_dir() {
+            let options = match info.hardening.shm_size {
+                Some(bytes) => format!("mode=1777,size={bytes}"),
+                None => "mode=1777".to_owned(),
+            };
             mount(
                 Some("shm"),
                 "/dev/shm",
                 Some("tmpfs"),
                 hardened,
-                Some("mode=1777"),
+                Some(options.as_str()),
             )
             .map_err(|e| format!("failed to mount a private /dev/shm: {e}"))?;
         }

@@ -61,6 +61,23 @@ impl RuntimeError {
             _ => false,
         }
     }
+
+    /// Whether an isolator failed while it ran (the cgroups isolator
+    /// refused by the kernel, say): a runtime failure, exit 1 for every
+    /// command, `run` included (README's exit codes).
+    pub fn is_isolator_failure(&self) -> bool {
+        let failed = |e: &phobos_mesos::ContainerizerError| {
+            matches!(
+                e,
+                phobos_mesos::ContainerizerError::Isolator(i) if !i.is_usage()
+            )
+        };
+        match self {
+            Self::Mesos(e) => failed(e),
+            Self::Containerizer(e) => e.downcast_ref().is_some_and(failed),
+            _ => false,
+        }
+    }
 }
 
 fn mesos_usage(e: &phobos_mesos::ContainerizerError) -> bool {
@@ -106,6 +123,7 @@ mod tests {
         };
         let e = RuntimeError::from(phobos_mesos::ContainerizerError::from(failed));
         assert!(!e.is_usage(), "{e}");
+        assert!(e.is_isolator_failure(), "{e}");
         let boxed = RuntimeError::Containerizer(Box::new(phobos_mesos::ContainerizerError::from(
             IsolatorError::Failed {
                 isolator: "cgroups",
@@ -114,6 +132,7 @@ mod tests {
             },
         )));
         assert!(!boxed.is_usage(), "{boxed}");
+        assert!(boxed.is_isolator_failure(), "{boxed}");
         let unavailable = RuntimeError::from(phobos_mesos::ContainerizerError::from(
             IsolatorError::Unavailable {
                 isolator: "cgroups/mem",
@@ -121,6 +140,7 @@ mod tests {
             },
         ));
         assert!(unavailable.is_usage(), "{unavailable}");
+        assert!(!unavailable.is_isolator_failure(), "{unavailable}");
         let unknown = RuntimeError::from(phobos_mesos::ContainerizerError::from(
             IsolatorError::Unknown("cgroups/nope".into()),
         ));

@@ -309,6 +309,7 @@ pub(crate) fn intent(args: &RunArgs) -> anyhow::Result<LaunchIntent> {
             ulimits: args.security.ulimit.clone(),
             security_opts: args.security.security_opt.clone(),
             devices: args.security.device.clone(),
+            shm_size: args.security.shm_size,
             ..Default::default()
         },
         parent,

@@ -139,6 +139,7 @@ impl MesosContainerizer {
             user,
             hardening: phobos_core::Hardening {
                 no_new_privileges: config.hardening.no_new_privileges,
+                shm_size: config.hardening.shm_size,
                 ..Default::default()
             },
             ..LaunchInfo::default()
@@ -510,6 +511,7 @@ pub(super) fn rootfs_plan(
         binds,
         devices: config.hardening.device_nodes.clone(),
         mount_api,
+        shm_size: config.hardening.shm_size,
     })
 }
 

@@ -261,11 +261,22 @@ fn security(
                 ));
             }
         };
-        if linux.shm_size.is_some() {
-            return Err(bad(
-                "linux_info.shm_size",
-                "a /dev/shm size is not supported by this containerizer".to_owned(),
-            ));
+        // In MB; Mesos rejects it with any ipc_mode but PRIVATE.
+        if let Some(scalar) = &linux.shm_size {
+            let mb = scalar.value;
+            if !(mb.is_finite() && mb > 0.0 && mb <= (1u64 << 20) as f64) {
+                return Err(bad(
+                    "linux_info.shm_size",
+                    format!("{mb} MB is not a size from 1 MB to 1 TB"),
+                ));
+            }
+            if out.share_ipc_namespace != Some(false) {
+                return Err(bad(
+                    "linux_info.shm_size",
+                    format!("{mb} MB needs ipc_mode PRIVATE"),
+                ));
+            }
+            out.shm_size = Some((mb * f64::from(1u32 << 20)).round() as u64);
         }
     }
     if let Some(info) = &container.rlimit_info {
@@ -839,6 +850,54 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("unknown capability 4242"), "{err}");
+    }
+
+    #[test]
+    fn shm_size_is_in_mb_and_needs_a_private_ipc_namespace() {
+        let scalar = |value| Some(mesos::value::Scalar { value });
+        let private = mesos::LinuxInfo {
+            ipc_mode: Some(mesos::linux_info::IpcMode::Private as i32),
+            shm_size: scalar(32.0),
+            ..Default::default()
+        };
+        let plan = translate(
+            id(),
+            &mesos_container(private.clone(), Default::default()),
+            &[],
+            &settings(),
+        )
+        .unwrap();
+        assert_eq!(plan.intent.security.shm_size, Some(32 << 20));
+        assert_eq!(plan.intent.security.share_ipc_namespace, Some(false));
+        for (ipc_mode, value, problem) in [
+            (None, 32.0, "32 MB needs ipc_mode PRIVATE"),
+            (
+                Some(mesos::linux_info::IpcMode::ShareParent as i32),
+                32.0,
+                "32 MB needs ipc_mode PRIVATE",
+            ),
+            (private.ipc_mode, 0.0, "0 MB is not a size"),
+            (private.ipc_mode, f64::NAN, "NaN MB is not a size"),
+        ] {
+            let linux = mesos::LinuxInfo {
+                ipc_mode,
+                shm_size: scalar(value),
+                ..Default::default()
+            };
+            let err = translate(
+                id(),
+                &mesos_container(linux, Default::default()),
+                &[],
+                &settings(),
+            )
+            .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("ExecutorInfo.container.linux_info.shm_size: {problem}")
+                    .replace(" is not a size", " is not a size from 1 MB to 1 TB"),
+                "{ipc_mode:?} {value}"
+            );
+        }
     }
 
     #[test]
