@@ -347,7 +347,10 @@ impl Door {
                     )
                 });
                 match started {
-                    Ok(path) => Some(path),
+                    Ok(path) => {
+                        self.mesos.stop_point("switchboard");
+                        Some(path)
+                    }
                     Err(e) => {
                         if let Err(d) = self.mesos.destroy(&config.id) {
                             tracing::error!(container = %config.id, error = %d, "destroying a container without its terminal");
