@@ -285,7 +285,8 @@ const OPEN_ATTEMPTS: usize = 100;
 
 /// The files of `stream` in `dir`, oldest first, the live file last (the
 /// live file may be missing: then it is not listed). Rotated files are
-/// found by counting up from `.1` to the first missing one.
+/// found by counting up from `.1` to two missing names in a row (one is
+/// a rotation under way).
 pub fn open_stream(dir: &SafeDir, stream: &str) -> io::Result<Vec<StreamFile>> {
     let mut last = None;
     for _ in 0..OPEN_ATTEMPTS {
@@ -302,6 +303,7 @@ pub fn open_stream(dir: &SafeDir, stream: &str) -> io::Result<Vec<StreamFile>> {
 
 fn open_once(dir: &SafeDir, stream: &str) -> io::Result<Vec<StreamFile>> {
     let mut files = Vec::new();
+    let mut missing = 0;
     for index in 0..=MAX_MAX_FILES {
         let name = file_name(stream, index);
         match dir.read_file(&name) {
@@ -314,10 +316,19 @@ fn open_once(dir: &SafeDir, stream: &str) -> io::Result<Vec<StreamFile>> {
                     file,
                 });
             }
-            Err(e) if e.is_not_found() && index > 0 => break,
-            Err(e) if e.is_not_found() => {}
+            // One missing name is a rotation under way (it renames from
+            // the oldest down, so one index at a time is free); two in a
+            // row is the end.
+            Err(e) if e.is_not_found() => {
+                missing += 1;
+                if index > 0 && missing >= 2 {
+                    break;
+                }
+                continue;
+            }
             Err(e) => return Err(e.into()),
         }
+        missing = 0;
     }
     // Live first above; oldest first from here.
     if let Some(live) = (!files.is_empty() && files[0].name == stream).then(|| files.remove(0)) {
@@ -332,6 +343,7 @@ fn open_once(dir: &SafeDir, stream: &str) -> io::Result<Vec<StreamFile>> {
 fn ids_by_name(dir: &SafeDir, stream: &str) -> io::Result<Vec<(u64, u64)>> {
     let mut rotated = Vec::new();
     let mut live = None;
+    let mut missing = 0;
     for index in 0..=MAX_MAX_FILES {
         match dir.read_file(file_name(stream, index)) {
             Ok(file) => {
@@ -341,10 +353,16 @@ fn ids_by_name(dir: &SafeDir, stream: &str) -> io::Result<Vec<(u64, u64)>> {
                     _ => rotated.push((meta.dev(), meta.ino())),
                 }
             }
-            Err(e) if e.is_not_found() && index > 0 => break,
-            Err(e) if e.is_not_found() => {}
+            Err(e) if e.is_not_found() => {
+                missing += 1;
+                if index > 0 && missing >= 2 {
+                    break;
+                }
+                continue;
+            }
             Err(e) => return Err(e.into()),
         }
+        missing = 0;
     }
     rotated.reverse();
     rotated.extend(live);
