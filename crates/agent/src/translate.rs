@@ -35,14 +35,20 @@ pub enum TranslateError {
     Limit { name: String, value: f64 },
     #[error(transparent)]
     PortMapping(#[from] mesos_proto::BadPortMapping),
+    #[error(transparent)]
+    LinuxInfo(#[from] mesos_proto::BadLinuxInfo),
 }
 
 /// The intent of `launch` for container `id` (a full ID: a nested one is
 /// launched under its parent); `root`: whether this process may switch
 /// users.
 ///
-/// A nested container shares its parent's cgroups (Mesos's default for
-/// `LinuxInfo.share_cgroups`), and has its own pid and ipc namespaces.
+/// `container.linux_info` and `rlimit_info` give the hardening as through
+/// the external containerizer face. A nested container shares its
+/// parent's cgroups unless `LinuxInfo.share_cgroups` is false (Mesos's
+/// default is true; false is refused for a top-level container, as Mesos
+/// does), has its own pid namespace unless `share_pid_namespace`, and its
+/// own ipc namespace unless `ipc_mode` is `SHARE_PARENT`.
 pub fn launch_intent(
     id: &ContainerId,
     launch: &LaunchContainer,
@@ -87,6 +93,23 @@ pub fn launch_intent(
         intent.hostname = container.hostname.clone().filter(|h| !h.is_empty());
         intent.networks = mesos_proto::networks(container, "container")?;
         intent.volumes = volumes(&container.volumes)?;
+        intent.security = mesos_proto::security(container, "container")?;
+        let share_cgroups = container.linux_info.as_ref().and_then(|l| l.share_cgroups);
+        if intent.parent.is_some() {
+            // For a nested container the sharing is its parent's
+            // namespaces, decided by the nesting, not the host's.
+            let security = &mut intent.security;
+            intent.nesting.share_pid = std::mem::take(&mut security.share_pid_namespace);
+            intent.nesting.share_ipc = security.share_ipc_namespace.take() == Some(true);
+            intent.nesting.share_cgroups = share_cgroups.unwrap_or(true);
+        } else if share_cgroups == Some(false) {
+            return Err(mesos_proto::BadLinuxInfo {
+                origin: "container",
+                field: "linux_info.share_cgroups",
+                problem: "false applies only to a nested container".to_owned(),
+            }
+            .into());
+        }
     }
     let command = launch.command.as_ref();
     intent.command = match command.and_then(mesos_proto::command_spec) {
@@ -237,5 +260,69 @@ mod tests {
             Some("nobody")
         );
         assert_eq!(launch_intent(&id(), &l, false).unwrap().user, None);
+    }
+
+    #[test]
+    fn linux_info_gives_the_hardening_and_a_nested_containers_sharing() {
+        use mesos::capability_info::Capability;
+        use mesos::linux_info::IpcMode;
+        let linux = |share_pid, ipc: IpcMode, share_cgroups| mesos::LinuxInfo {
+            effective_capabilities: Some(mesos::CapabilityInfo {
+                capabilities: vec![Capability::NetRaw as i32],
+            }),
+            share_pid_namespace: Some(share_pid),
+            ipc_mode: Some(ipc as i32),
+            share_cgroups,
+            ..Default::default()
+        };
+        let with = |linux: mesos::LinuxInfo| {
+            let mut l = launch("true");
+            l.container = Some(mesos::ContainerInfo {
+                r#type: container_info::Type::Mesos as i32,
+                linux_info: Some(linux),
+                rlimit_info: Some(mesos::RLimitInfo {
+                    rlimits: vec![mesos::r_limit_info::RLimit {
+                        r#type: Some(mesos::r_limit_info::r_limit::Type::RlmtNofile as i32),
+                        soft: Some(77),
+                        hard: Some(88),
+                    }],
+                }),
+                ..Default::default()
+            });
+            l
+        };
+        let nested = ContainerId::parse_path("par.kid").unwrap();
+        let i = launch_intent(
+            &nested,
+            &with(linux(true, IpcMode::ShareParent, Some(false))),
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            i.security.effective_capabilities,
+            Some(vec!["NET_RAW".to_owned()])
+        );
+        assert_eq!(i.security.ulimits, ["RLMT_NOFILE=77:88"]);
+        // The sharing is the parent's, so not the host's.
+        assert!(!i.security.share_pid_namespace);
+        assert_eq!(i.security.share_ipc_namespace, None);
+        assert!(i.nesting.share_pid && i.nesting.share_ipc && !i.nesting.share_cgroups);
+        let i = launch_intent(&nested, &with(linux(false, IpcMode::Private, None)), true).unwrap();
+        assert!(!i.nesting.share_pid && !i.nesting.share_ipc && i.nesting.share_cgroups);
+        // A top-level container shares the host's namespaces.
+        let i = launch_intent(&id(), &with(linux(true, IpcMode::ShareParent, None)), true).unwrap();
+        assert!(i.security.share_pid_namespace);
+        assert_eq!(i.security.share_ipc_namespace, Some(true));
+        assert_eq!(i.nesting, Nesting::default());
+        let err = launch_intent(
+            &id(),
+            &with(linux(false, IpcMode::Private, Some(false))),
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "container.linux_info.share_cgroups: false applies only to a nested container"
+        );
     }
 }
