@@ -326,10 +326,13 @@ async fn api(
     }
     let format = match media::request_format(req.headers()).map_err(fail("api"))? {
         RequestBody::Whole(format) => format,
-        RequestBody::Stream(_) => {
-            return Err(fail("api")(ApiError::not_implemented(
-                "streaming requests (ATTACH_CONTAINER_INPUT) are not served yet",
-            )));
+        // Only ATTACH_CONTAINER_INPUT streams its request.
+        RequestBody::Stream(format) => {
+            let label = "ATTACH_CONTAINER_INPUT";
+            crate::input::serve(state, req, format)
+                .await
+                .map_err(fail(label))?;
+            return Ok((label.to_owned(), response(200, "text/plain", Bytes::new())));
         }
     };
     // Which one applies depends on the call, known once the body is read.

@@ -135,6 +135,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show every container live (CPU, memory, PIDs, network, uptime);
+    /// keys: c m p i u n sort, r reverses, / filters by ID prefix, q quits.
+    Top(TopArgs),
     /// Change a running container's requests and limits.
     Update(UpdateArgs),
     /// Show or clean the state of terminated containers.
@@ -346,7 +349,7 @@ pub struct RunArgs {
     /// terminal's keystrokes; with -d, attach later with `phobos attach`).
     #[arg(short, long)]
     pub tty: bool,
-    /// Show no image pull progress.
+    /// Show no image pull or download (`--fetch`) progress.
     #[arg(short, long)]
     pub quiet: bool,
     /// Run in this root filesystem directory (the Mesos containerizer
@@ -579,4 +582,33 @@ pub struct UpdateArgs {
     /// Allow lowering the memory hard limit (may OOM-kill the task).
     #[arg(long)]
     pub force: bool,
+}
+
+/// `phobos top`'s options.
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    /// Seconds between refreshes.
+    #[arg(
+        short = 'd',
+        long = "delay",
+        value_name = "SECS",
+        default_value_t = 1.0
+    )]
+    pub delay: f64,
+    /// Stop after this many refreshes.
+    #[arg(short = 'n', long = "iterations", value_name = "ITER")]
+    pub iterations: Option<u64>,
+    /// Print plain frames instead of the full-screen view (also when
+    /// stdout is not a terminal).
+    #[arg(short = 'b', long)]
+    pub batch: bool,
+    /// Only containers whose ID starts with PREFIX.
+    #[arg(long, value_name = "PREFIX")]
+    pub filter: Option<String>,
+    /// The column to sort by.
+    #[arg(short = 's', long, value_enum, default_value = "cpu")]
+    pub sort: crate::commands::SortKey,
+    /// Reverse the sort order.
+    #[arg(short = 'r', long)]
+    pub reverse: bool,
 }

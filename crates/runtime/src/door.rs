@@ -225,8 +225,26 @@ impl Door {
         }
     }
 
+    /// Reports the downloads of later launches' URIs (FETCHING) to
+    /// `progress`, for either containerizer.
+    pub fn show_fetches(&mut self, progress: Arc<dyn phobos_fetch::Progress>) {
+        let sink = phobos_fetch::ProgressSink(progress);
+        self.mesos.set_fetch_progress(sink.clone());
+        self.docker.set_fetch_progress(sink);
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The Mesos containerizer's record store (for `top`'s sampler).
+    pub(crate) fn mesos_store_root(&self) -> &std::path::Path {
+        self.mesos.store().root()
+    }
+
+    /// The Docker containerizer's record store.
+    pub(crate) fn docker_store_root(&self) -> &std::path::Path {
+        self.docker.store().root()
     }
 
     /// Host facts for the planner.

@@ -160,7 +160,7 @@ pub fn translate(
     // container's is the engine's.
     let security = match (&route, container(launch)) {
         (Route::Mesos | Route::MesosImage { .. }, Some((c, origin))) => {
-            phobos_runtime::mesos_proto::security(c, origin)?
+            phobos_runtime::mesos_proto::linux_security(c, origin)?
         }
         _ => Default::default(),
     };
