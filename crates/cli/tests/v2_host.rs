@@ -502,6 +502,7 @@ fn privileged_v2_device_program_denies_a_block_device_and_device_allows_it() {
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     assert!(all.contains("block-open"), "--device allows it: {all}");
     assert!(all.contains("null-zero-ok"), "{all}");
+}
 
 /// A nested container under a parent with resource cgroups: on cgroup2
 /// alone its own cgroups would need controllers enabled in the parent's
