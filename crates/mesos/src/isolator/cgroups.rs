@@ -119,6 +119,8 @@ pub struct CgroupsIsolator {
     flags: IsolatorFlags,
     /// The resources the container was launched (or last updated) with.
     resources: Resources,
+    /// Who made the top-level cgroup (its name differs with systemd).
+    driver: phobos_core::CgroupsDriver,
 }
 
 impl CgroupsIsolator {
@@ -139,6 +141,7 @@ impl CgroupsIsolator {
             config.isolator_flags.clone(),
         )?;
         isolator.resources = config.resources.clone();
+        isolator.driver = config.cgroups_driver;
         Ok(isolator)
     }
 
@@ -179,6 +182,7 @@ impl CgroupsIsolator {
             subsystems: chosen,
             flags,
             resources: Resources::default(),
+            driver: phobos_core::CgroupsDriver::Cgroupfs,
         })
     }
 
@@ -242,7 +246,7 @@ impl CgroupsIsolator {
     }
 
     fn rel(&self, id: &ContainerId) -> PathBuf {
-        self.root.join(crate::launcher::cgroup_rel(id))
+        self.root.join(crate::launcher::cgroup_rel(self.driver, id))
     }
 
     /// The container's cgroup in the hierarchy holding `c`.
@@ -829,6 +833,7 @@ mod tests {
             launcher: phobos_core::LauncherKind::Linux,
             sandbox: PathBuf::from("/nonexistent"),
             cgroups_root: "phobos-t".into(),
+            cgroups_driver: Default::default(),
             interactive: false,
             created_at: 0.0,
             resources: Resources {
