@@ -9,15 +9,19 @@
 # Prints a Markdown table of medians (for docs/benchmarks.md).
 #
 #   sudo bench/fetch.sh [RUNS]        # default 10 runs each
+#   sudo PHOBOS=target/…/debug/phobos bench/fetch.sh 2   # a given binary, no build
 #
 # Needs root, hyperfine, curl, wget, python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-10}"
 [ "$(id -u)" -eq 0 ] || { echo "bench/fetch.sh: must run as root" >&2; exit 1; }
-cargo build --release -q -p phobos-cli
-PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
-[ -x "$PHOBOS" ] || PHOBOS="$PWD/target/release/phobos"
+if [ -z "${PHOBOS:-}" ]; then
+  cargo build --release -q -p phobos-cli
+  PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
+  [ -x "$PHOBOS" ] || PHOBOS="$PWD/target/release/phobos"
+fi
+PHOBOS=$(realpath "$PHOBOS")
 
 work=$(mktemp -d /var/tmp/phobos-bench-fetch.XXXXXX)
 server=""

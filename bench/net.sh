@@ -60,32 +60,43 @@ for _ in $(seq "$RUNS"); do
   "$PHOBOS" --log-level debug run --network phobos -- true 2>>"$work/debug.log"
 done
 
-# 20 launches on one network at once, against one.
-one() { "$PHOBOS" run --network phobos -- true; }
-export -f one; export PHOBOS
-single=()
-for _ in 1 2 3 4 5; do
-  s=$(date +%s.%N); one; e=$(date +%s.%N)
-  single+=("$(python3 -c "print($e - $s)")")
-done
-burst=()
+# 20 launches on one network at once, against one; the same on the host
+# network (no network namespace, no CNI) in the same rounds, so what the
+# network adds to the concurrency cost stands apart from what every launch
+# pays (cgroup attach, process start-up) on a machine with few cores.
+burst_of() {
+  local net=$1 single=() burst=()
+  one() { "$PHOBOS" run --network "$NET" -- true; }
+  export -f one; export PHOBOS NET="$net"
+  for _ in 1 2 3 4 5; do
+    s=$(date +%s.%N); one; e=$(date +%s.%N)
+    single+=("$(python3 -c "print($e - $s)")")
+  done
+  for _ in 1 2 3; do
+    s=$(date +%s.%N)
+    seq 20 | xargs -P 20 -I{} bash -c one
+    e=$(date +%s.%N)
+    burst+=("$(python3 -c "print($e - $s)")")
+  done
+  echo "${single[*]}|${burst[*]}"
+}
+rounds=()
 for _ in 1 2 3; do
-  s=$(date +%s.%N)
-  seq 20 | xargs -P 20 -I{} bash -c one
-  e=$(date +%s.%N)
-  burst+=("$(python3 -c "print($e - $s)")")
+  rounds+=("$(burst_of phobos)" "$(burst_of host)")
 done
 "$PHOBOS" state --rm >/dev/null
 
-python3 - "$work/net.json" "$work/debug.log" "${single[*]}" "${burst[*]}" <<'PY'
+python3 - "$work/net.json" "$work/debug.log" "${rounds[@]}" <<'PY'
 import json, re, statistics, sys
 results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
 med = {name: statistics.median(r["times"]) * 1000 for name, r in results.items()}
 log = open(sys.argv[2]).read()
 add = [float(x) for x in re.findall(r"CNI ADD of \d+ network\(s\) took ([0-9.]+) ms", log)]
 dele = [float(x) for x in re.findall(r"CNI DEL took ([0-9.]+) ms", log)]
-single = [float(x) * 1000 for x in sys.argv[3].split()]
-burst = [float(x) * 1000 for x in sys.argv[4].split()]
+def parse(arg):
+    single, burst = arg.split("|")
+    return ([float(x) * 1000 for x in single.split()], [float(x) * 1000 for x in burst.split()])
+rounds = [(parse(sys.argv[i]), parse(sys.argv[i + 1])) for i in range(3, len(sys.argv), 2)]
 p, d = "phobos --network phobos", "docker run --rm --network bridge"
 print("| command | median (ms) | runs |")
 print("| --- | ---: | ---: |")
@@ -95,6 +106,17 @@ print()
 print(f"- phobos / docker = {med[p] / med[d]:.2f} (target ≤ 0.25)")
 print(f"- CNI ADD (bridge + host-local; lo up; no ports published, so no portmap): median {statistics.median(add):.1f} ms of {len(add)}")
 print(f"- CNI DEL (reverse order, netns unbound): median {statistics.median(dele):.1f} ms of {len(dele)}")
-print(f"- one launch: median {statistics.median(single):.1f} ms; 20 at once: median {statistics.median(burst):.1f} ms "
-      f"= {statistics.median(burst) / statistics.median(single):.2f} × one (target ≤ 3)")
+print()
+print("20 launches at once ÷ one launch, per round (medians of 5 single launches and 3 bursts):")
+print()
+print("| round | `--network phobos`: one, 20 at once (ms) | ratio | `--network host`: one, 20 at once (ms) | ratio |")
+print("| ---: | ---: | ---: | ---: | ---: |")
+ratios = []
+for k, ((ps, pb), (hs, hb)) in enumerate(rounds, 1):
+    pm, pbm, hm, hbm = (statistics.median(x) for x in (ps, pb, hs, hb))
+    ratios.append((pbm / pm, hbm / hm))
+    print(f"| {k} | {pm:.1f}, {pbm:.1f} | {pbm / pm:.2f} | {hm:.1f}, {hbm:.1f} | {hbm / hm:.2f} |")
+print()
+print(f"- median ratio: phobos network {statistics.median(r[0] for r in ratios):.2f} × one (target ≤ 3), "
+      f"host network {statistics.median(r[1] for r in ratios):.2f} × one")
 PY

@@ -135,6 +135,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show every container live (CPU, memory, PIDs, network, uptime);
+    /// keys: c m p i u n sort, r reverses, / filters by ID prefix, q quits.
+    Top(TopArgs),
     /// Change a running container's requests and limits.
     Update(UpdateArgs),
     /// Show or clean the state of terminated containers.
@@ -346,7 +349,7 @@ pub struct RunArgs {
     /// terminal's keystrokes; with -d, attach later with `phobos attach`).
     #[arg(short, long)]
     pub tty: bool,
-    /// Show no image pull progress.
+    /// Show no image pull or download (`--fetch`) progress.
     #[arg(short, long)]
     pub quiet: bool,
     /// Run in this root filesystem directory (the Mesos containerizer
@@ -438,6 +441,34 @@ pub struct SecurityArgs {
     /// default list).
     #[arg(long, value_name = "HOST[:CONTAINER][:rwm]")]
     pub device: Vec<String>,
+    /// Size of the container's private /dev/shm (it needs an IPC namespace
+    /// of its own), Docker's syntax: a number and b, k, m or g, e.g. 256m.
+    #[arg(long, value_name = "SIZE", value_parser = parse_shm_size)]
+    pub shm_size: Option<u64>,
+}
+
+/// Docker's `--shm-size`: an integer and an optional unit `b`, `k`, `m`,
+/// `g` (powers of 1024, also `kb`, `mb`, `gb`, any case); bytes without
+/// one. At most 1 TiB.
+fn parse_shm_size(text: &str) -> Result<u64, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let split = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let factor: u64 = match unit {
+        "" | "b" => 1,
+        "k" | "kb" => 1 << 10,
+        "m" | "mb" => 1 << 20,
+        "g" | "gb" => 1 << 30,
+        _ => return Err(format!("expected a size such as 64m or 1g, found {text:?}")),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .filter(|n| (1..=1 << 40).contains(n))
+        .ok_or_else(|| format!("expected a size from 1b to 1024g, found {text:?}"))
 }
 
 const IMAGES: &str = "Images";
@@ -551,4 +582,33 @@ pub struct UpdateArgs {
     /// Allow lowering the memory hard limit (may OOM-kill the task).
     #[arg(long)]
     pub force: bool,
+}
+
+/// `phobos top`'s options.
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    /// Seconds between refreshes.
+    #[arg(
+        short = 'd',
+        long = "delay",
+        value_name = "SECS",
+        default_value_t = 1.0
+    )]
+    pub delay: f64,
+    /// Stop after this many refreshes.
+    #[arg(short = 'n', long = "iterations", value_name = "ITER")]
+    pub iterations: Option<u64>,
+    /// Print plain frames instead of the full-screen view (also when
+    /// stdout is not a terminal).
+    #[arg(short = 'b', long)]
+    pub batch: bool,
+    /// Only containers whose ID starts with PREFIX.
+    #[arg(long, value_name = "PREFIX")]
+    pub filter: Option<String>,
+    /// The column to sort by.
+    #[arg(short = 's', long, value_enum, default_value = "cpu")]
+    pub sort: crate::commands::SortKey,
+    /// Reverse the sort order.
+    #[arg(short = 'r', long)]
+    pub reverse: bool,
 }

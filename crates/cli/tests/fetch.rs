@@ -44,6 +44,19 @@ fn serve_counted(routes: HashMap<String, Vec<u8>>) -> (String, Arc<AtomicUsize>)
                         break;
                     }
                 }
+                if path == "/slow.bin" {
+                    // 400 kB in 40 pieces, a second in all.
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 400000\r\nConnection: close\r\n\r\n",
+                    );
+                    for _ in 0..40 {
+                        std::thread::sleep(Duration::from_millis(25));
+                        if stream.write_all(&[b'x'; 10_000]).is_err() {
+                            return;
+                        }
+                    }
+                    return;
+                }
                 if path == "/stall" {
                     let _ = stream.write_all(
                         b"HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\nConnection: close\r\n\r\nabc",
@@ -155,6 +168,92 @@ fn privileged_a_failed_fetch_fails_the_launch_and_the_command_never_runs() {
 }
 
 #[test]
+fn privileged_a_failed_fetch_with_rm_leaves_no_record_and_no_sandbox() {
+    if !require_root("privileged_a_failed_fetch_with_rm_leaves_no_record_and_no_sandbox") {
+        return;
+    }
+    let base = serve(HashMap::new());
+    let env = Env::new();
+    let url = format!("{base}/missing.tgz");
+    let out = env.run(&[
+        "run", "--rm", "--id", "rmfetch", "--fetch", &url, "--", "touch", "ran",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(255), "never started: {stderr}");
+    assert!(stderr.contains(&url), "{stderr}");
+    assert_eq!(
+        env.run(&["status", "rmfetch"]).status.code(),
+        Some(1),
+        "the FAILED record is forgotten"
+    );
+    assert!(!env.sandbox("rmfetch").exists(), "the sandbox is removed");
+    assert!(
+        !env.container_dir("rmfetch").exists(),
+        "no runtime record left"
+    );
+    // The ID is free again: the same launch without a failure works.
+    std::fs::write(env.work.path().join("ok.txt"), "x").unwrap();
+    let local = env.work.path().join("ok.txt").display().to_string();
+    env.ok(&[
+        "run", "--rm", "--id", "rmfetch", "--fetch", &local, "--", "true",
+    ]);
+    assert!(!env.sandbox("rmfetch").exists());
+
+    // A failed launch must not remove another container of that ID.
+    env.ok(&["run", "--id", "kept", "--", "true"]);
+    let out = env.run(&["run", "--rm", "--id", "kept", "--fetch", &url, "--", "true"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        env.sandbox("kept").exists(),
+        "the earlier container's sandbox stays"
+    );
+    assert!(env.container_dir("kept").exists());
+}
+
+#[test]
+fn a_bad_fetcher_cache_size_in_the_config_file_is_a_usage_error() {
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    for (value, needle) in [
+        ("\"lots\"", "lots"),
+        ("\"12XB\"", "12XB"),
+        ("\"9999PB\"", "9999PB"),
+        ("-5", "-5"),
+        ("1.5", "1.5"),
+    ] {
+        let config = dir.path().join("phobos.toml");
+        std::fs::write(&config, format!("fetcher_cache_size = {value}\n")).unwrap();
+        let out = env
+            .cmd()
+            .arg("--config")
+            .arg(&config)
+            .args(["run", "--id", "cachecfg", "--", "true"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{value}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{value}: {stderr}");
+        assert!(
+            stderr.contains("fetcher_cache_size") && stderr.contains(needle),
+            "{value}: {stderr}"
+        );
+    }
+    for d in [env.work.path(), env.runtime.path()] {
+        let left: Vec<_> = std::fs::read_dir(d).unwrap().flatten().collect();
+        assert!(
+            left.is_empty(),
+            "nothing changed in {}: {left:?}",
+            d.display()
+        );
+    }
+}
+
+#[test]
 fn bad_fetch_specs_are_usage_errors_that_change_nothing() {
     let env = Env::new();
     for (spec, needle) in [
@@ -256,4 +355,64 @@ fn privileged_a_cached_uri_is_downloaded_once_for_two_launches() {
         .filter(|e| e.as_ref().unwrap().file_name().len() == 64)
         .count();
     assert_eq!(entries, 1);
+}
+
+#[test]
+fn privileged_a_long_download_shows_progress_on_a_terminal_only() {
+    if !require_root("privileged_a_long_download_shows_progress_on_a_terminal_only") {
+        return;
+    }
+    let base = serve(HashMap::new());
+    let env = Env::new();
+    let url = format!("{base}/slow.bin");
+    // Not a terminal: nothing but the command's own output.
+    let out = env.run(&[
+        "run",
+        "--rm",
+        "--fetch",
+        &format!("{url},extract=false"),
+        "--",
+        "true",
+    ]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "no progress off a terminal"
+    );
+
+    let Some(tmux) = common::tmux::Tmux::start(150, 20) else {
+        return;
+    };
+    let line = |extra: &str, tag: &str| {
+        format!(
+            "{PHOBOS} --runtime-dir {} --work-dir {} --cgroups-root {} run --rm {extra} --fetch {url},extract=false -- true; echo {tag}=$?",
+            env.runtime.path().display(),
+            env.work.path().display(),
+            env.cgroups_root
+        )
+    };
+    tmux.type_line(&line("", "FETCH-EXIT"));
+    let (ok, screen) = tmux.until(|s| {
+        s.contains("slow.bin: Downloading") && s.contains("/ 400.0 kB (") && s.contains("%)")
+    });
+    assert!(
+        ok,
+        "bytes, length and percent while it downloads:\n{screen}"
+    );
+    let (ok, screen) = tmux.until(|s| s.contains("FETCH-EXIT=0"));
+    assert!(ok, "{screen}");
+    assert!(
+        screen.contains("slow.bin: Fetched 400.0 kB in "),
+        "left as fetched:\n{screen}"
+    );
+    // -q: nothing.
+    tmux.type_line("clear");
+    tmux.type_line(&line("-q", "QUIET-EXIT"));
+    let (ok, screen) = tmux.until(|s| s.contains("QUIET-EXIT=0"));
+    assert!(ok, "{screen}");
+    assert!(
+        !screen.contains("Downloading") && !screen.contains("Fetched"),
+        "{screen}"
+    );
 }

@@ -241,6 +241,55 @@ fn privileged_hardening_applies_inside_a_root_filesystem() {
     assert!(all.contains("nofile=77"), "{all}");
 }
 
+/// The `/dev/shm` line of the container's mountinfo in `out`.
+fn shm_line(out: &str) -> &str {
+    out.lines()
+        .find(|l| l.split(' ').nth(4) == Some("/dev/shm"))
+        .unwrap_or_else(|| panic!("no /dev/shm mount in {out}"))
+}
+
+#[test]
+fn privileged_shm_size_sizes_the_private_dev_shm() {
+    if !require_root("privileged_shm_size_sizes_the_private_dev_shm") {
+        return;
+    }
+    let env = Env::new();
+    // The last /dev/shm mount is the container's own (it covers the host's).
+    let last_shm = "grep ' /dev/shm ' /proc/self/mountinfo | tail -n 1";
+    let out = env.ok(&["run", "--shm-size", "8m", "--", "sh", "-c", last_shm]);
+    assert!(shm_line(&out).contains("size=8192k"), "{out}");
+    // It is a tmpfs that holds up to that size and not more.
+    let out = env.run(&[
+        "run",
+        "--shm-size",
+        "1m",
+        "--",
+        "sh",
+        "-c",
+        "head -c 2000000 /dev/zero > /dev/shm/big; echo written=$(stat -c %s /dev/shm/big)",
+    ]);
+    let all = text(&out);
+    assert!(all.contains("written=1048576"), "{all}");
+    let root = busybox_rootfs(env.work.path());
+    let rootfs = root.to_str().unwrap();
+    let show = "grep ' /dev/shm ' /proc/self/mountinfo";
+    let out = env.ok(&[
+        "run",
+        "--rootfs",
+        rootfs,
+        "--shm-size",
+        "16m",
+        "--",
+        "sh",
+        "-c",
+        show,
+    ]);
+    assert!(shm_line(&out).contains("size=16384k"), "{out}");
+    // Without the flag a root filesystem keeps Docker's 64 MiB.
+    let out = env.ok(&["run", "--rootfs", rootfs, "--", "sh", "-c", show]);
+    assert!(shm_line(&out).contains("size=65536k"), "{out}");
+}
+
 #[test]
 fn bad_hardening_input_is_one_line_exit_2_and_changes_nothing() {
     let env = Env::new();
@@ -269,6 +318,14 @@ fn bad_hardening_input_is_one_line_exit_2_and_changes_nothing() {
         (
             &["--security-opt", "apparmor=x"],
             "invalid --security-opt \"apparmor=x\"",
+        ),
+        (
+            &["--isolation", "posix/cpu", "--shm-size", "8m"],
+            "a /dev/shm size (8388608 bytes) needs an IPC namespace of the container's own",
+        ),
+        (
+            &["--shm-size", "100"],
+            "a /dev/shm size must be at least one page (4096 bytes), found 100",
         ),
     ];
     let before: Vec<_> = std::fs::read_dir(env.work.path()).unwrap().collect();

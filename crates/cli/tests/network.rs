@@ -114,6 +114,23 @@ impl NetEnv {
             .unwrap_or_default()
     }
 
+    /// Nothing mounted under the runtime directory (after the last
+    /// container is gone, not even the network state root).
+    fn assert_nothing_mounted(&self) {
+        let runtime = std::fs::canonicalize(self.env.runtime.path()).unwrap();
+        let runtime = runtime.to_string_lossy();
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let left: Vec<&str> = mounts
+            .lines()
+            .filter(|l| {
+                l.split(' ')
+                    .nth(4)
+                    .is_some_and(|p| p.starts_with(&*runtime))
+            })
+            .collect();
+        assert!(left.is_empty(), "mounts left under {runtime}: {left:?}");
+    }
+
     /// Nothing of container `id` left: state, namespace mount, veths, rules.
     fn assert_gone(&self, id: &str, ips: &[String]) {
         assert!(
@@ -239,6 +256,7 @@ fn privileged_a_container_on_a_network_gets_an_address_a_hostname_and_etc_files(
     );
     let ip = lines[3].split(' ').next().unwrap().to_owned();
     t.assert_gone("n1", &[ip]);
+    t.assert_nothing_mounted();
 }
 
 #[test]
@@ -539,6 +557,7 @@ fn privileged_recover_detaches_a_killed_launch_and_an_orphan() {
     for id in ["killed", "orphan"] {
         t.assert_gone(id, &[]);
     }
+    t.assert_nothing_mounted();
     assert!(
         !ports.join(format!("tcp-{p1}")).exists(),
         "host port released"

@@ -112,6 +112,12 @@ pub struct Hardening {
     /// the container's and they exist already.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub device_nodes: Vec<DeviceNode>,
+    /// The size in bytes of the private `/dev/shm` tmpfs of a container
+    /// with its own IPC namespace (Mesos `LinuxInfo.shm_size`, Docker's
+    /// `--shm-size`); `None`: tmpfs's default (half of RAM) without a root
+    /// filesystem, 64 MiB with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shm_size: Option<u64>,
 }
 
 /// A device node to create in a container's root filesystem.

@@ -1,28 +1,5 @@
 //! Phobos fetcher: the URIs of a launch (Mesos `CommandInfo.URI`, `phobos
 //! run --fetch`) fetched into the sandbox in the FETCHING state, before the
-//! command starts (Mesos's `mesos-fetcher`, without its cache).
-//!
-//! - `http://`/`https://` with `ureq` (rustls with the system's roots, the
-//!   NSS-free resolver of `phobos_core::resolve`, shared with the image
-//!   puller), redirects followed, a stall timeout on every read
-//!   (`fetcher_stall_timeout`, like Mesos's 1 B/s `LOW_SPEED_LIMIT`);
-//! - `file://` and plain paths, read as the task's user would be allowed
-//!   to (MESOS-5845), regular files only;
-//! - the file is written beneath the sandbox's directory descriptor
-//!   (`phobos_core::safe_fs`), never through a symlink, owned by the task's
-//!   user; `executable` sets 0755 (MESOS-1313) and skips extraction;
-//! - `.tar`, `.tgz`/`.tar.gz` are extracted into the sandbox (confined, see
-//!   [`extract`]) and `.gz` is gunzipped beside itself (MESOS-3407);
-//!   `extract=false` keeps the archive as downloaded (MESOS-1241).
-//!   `.tbz2`/`.tar.bz2`, `.txz`/`.tar.xz` and `.zip` are kept as
-//!   downloaded with a warning (no decoder in the build yet), as Mesos
-//!   does for an unknown extension.
-//!
-//! URIs are fetched in order; the first failure stops the fetch and names
-//! the URI and the cause.
-
-//! Phobos fetcher: the URIs of a launch (Mesos `CommandInfo.URI`, `phobos
-//! run --fetch`) fetched into the sandbox in the FETCHING state, before the
 //! command starts (Mesos's `mesos-fetcher`).
 //!
 //! - `http://`/`https://` with `ureq` (rustls with the system's roots, the
@@ -46,6 +23,8 @@
 //! URIs are fetched in order; the first failure stops the fetch and names
 //! the URI and the cause. [`fetch_all_until`] fetches in a worker thread
 //! and gives up as soon as its caller says so (a destroy during FETCHING).
+//! A [`Progress`] in the [`Settings`] sees each download start, its bytes
+//! as they arrive and its end (`phobos run` draws it on a terminal).
 
 pub mod cache;
 mod extract;
@@ -82,6 +61,48 @@ pub struct Settings {
     pub cache: Option<CacheSettings>,
     /// Bounds on what one archive may extract to.
     pub limits: Limits,
+    /// Who is told how the downloads go; `None`: nobody.
+    pub progress: Option<ProgressSink>,
+}
+
+/// What a fetch reports while it runs, per URI, from the thread that
+/// fetches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// The source is open: `length` is what it announced (an HTTP
+    /// `Content-Length`, a local file's size), if anything.
+    Start {
+        uri: &'a str,
+        length: Option<u64>,
+        cache_hit: bool,
+    },
+    /// `got` bytes of it so far (after every chunk read).
+    Bytes { uri: &'a str, got: u64 },
+    /// All of it is in the sandbox (not yet extracted).
+    Done { uri: &'a str, bytes: u64 },
+}
+
+/// Receives [`Event`]s.
+pub trait Progress: Send + Sync {
+    fn event(&self, event: Event<'_>);
+}
+
+/// A shared [`Progress`], as [`Settings`] holds it.
+#[derive(Clone)]
+pub struct ProgressSink(pub Arc<dyn Progress>);
+
+impl std::fmt::Debug for ProgressSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressSink")
+    }
+}
+
+impl Settings {
+    fn report(&self, event: Event<'_>) {
+        if let Some(p) = &self.progress {
+            p.0.event(event);
+        }
+    }
 }
 
 impl Default for Settings {
@@ -91,6 +112,7 @@ impl Default for Settings {
             owner: None,
             cache: None,
             limits: Limits::default(),
+            progress: None,
         }
     }
 }
@@ -109,6 +131,7 @@ impl Settings {
                 max_bytes: c.max_bytes,
             }),
             limits: Limits::default(),
+            progress: None,
         }
     }
 }
@@ -375,11 +398,19 @@ impl Job<'_> {
             return Ok((source, false));
         }
         let mut part = locked.create_part()?;
+        let shown = uri.value.trim_start();
+        let settings = self.settings;
+        settings.report(Event::Start {
+            uri: shown,
+            length: source.length,
+            cache_hit: false,
+        });
         let copied = copy(
             &mut source.reader,
             &mut part,
-            self.settings.stall_timeout,
+            settings.stall_timeout,
             self.stop,
+            &|got| settings.report(Event::Bytes { uri: shown, got }),
         );
         let bytes = match copied {
             Ok(n) => n,
@@ -451,13 +482,21 @@ impl Job<'_> {
         if let Some((uid, gid)) = settings.owner {
             std::os::unix::fs::fchown(&file, Some(uid), Some(gid)).map_err(write_err)?;
         }
+        let shown = uri.value.trim_start();
+        settings.report(Event::Start {
+            uri: shown,
+            length: source.length,
+            cache_hit,
+        });
         let bytes = copy(
             &mut source.reader,
             &mut file,
             settings.stall_timeout,
             self.stop,
+            &|got| settings.report(Event::Bytes { uri: shown, got }),
         )
         .map_err(|e| e.into_cause(&name))?;
+        settings.report(Event::Done { uri: shown, bytes });
         if let Some(expected) = source.length.filter(|n| *n != bytes) {
             return Err(Cause::Truncated {
                 got: bytes,
@@ -635,6 +674,7 @@ fn copy(
     out: &mut File,
     stall: Duration,
     stop: &Stop,
+    progress: &dyn Fn(u64),
 ) -> Result<u64, CopyError> {
     let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0u64;
@@ -650,5 +690,6 @@ fn copy(
         };
         out.write_all(&buf[..n]).map_err(CopyError::Write)?;
         total += n as u64;
+        progress(total);
     }
 }

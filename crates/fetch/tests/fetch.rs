@@ -314,3 +314,64 @@ fn bad_uris_are_refused_before_anything_is_fetched() {
     assert!(err.to_string().contains("not supported"), "{err}");
     assert!(!sb.join("ok").exists(), "nothing fetched before the check");
 }
+
+/// Records every progress event.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<String>>);
+
+impl phobos_fetch::Progress for Recorder {
+    fn event(&self, event: phobos_fetch::Event<'_>) {
+        self.0.lock().unwrap().push(format!("{event:?}"));
+    }
+}
+
+#[test]
+fn progress_sees_start_with_the_length_every_chunk_and_the_end() {
+    let body = common::noise(3 << 20, 7);
+    let base = serve(HashMap::from([
+        ("/big.bin", Reply::Body(body.clone())),
+        ("/unknown.bin", Reply::NoLength(b"12345".to_vec())),
+    ]));
+    let (_scratch, sb) = sandbox();
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let s = Settings {
+        progress: Some(phobos_fetch::ProgressSink(recorder.clone())),
+        ..settings()
+    };
+    let big = format!("{base}/big.bin");
+    let unknown = format!("{base}/unknown.bin");
+    fetch_all(&[Uri::new(&big), Uri::new(&unknown)], &sb, &s).unwrap();
+    let events = recorder.0.lock().unwrap().clone();
+    let len = body.len();
+    assert_eq!(
+        events[0],
+        format!("Start {{ uri: {big:?}, length: Some({len}), cache_hit: false }}")
+    );
+    let done = format!("Done {{ uri: {big:?}, bytes: {len} }}");
+    let at = events
+        .iter()
+        .position(|e| *e == done)
+        .expect("a Done event");
+    let got: Vec<u64> = events[1..at]
+        .iter()
+        .map(|e| {
+            e.rsplit("got: ")
+                .next()
+                .unwrap()
+                .trim_end_matches(" }")
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert!(got.len() > 1, "several chunks: {got:?}");
+    assert!(got.windows(2).all(|w| w[0] < w[1]), "{got:?}");
+    assert_eq!(*got.last().unwrap(), len as u64);
+    assert_eq!(
+        events[at + 1],
+        format!("Start {{ uri: {unknown:?}, length: None, cache_hit: false }}")
+    );
+    assert_eq!(
+        events.last().unwrap(),
+        &format!("Done {{ uri: {unknown:?}, bytes: 5 }}")
+    );
+}

@@ -214,6 +214,9 @@ pub struct RootfsPlan {
     /// The mount interface init uses (the classic one on Linux < 5.12).
     #[serde(default)]
     pub mount_api: phobos_core::mount_api::MountApi,
+    /// The size of its `/dev/shm` in bytes; `None`: 64 MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shm_size: Option<u64>,
 }
 
 /// Where a bind mount's source is.

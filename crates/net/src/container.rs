@@ -123,8 +123,7 @@ impl ContainerNet {
     /// Creates a new, empty network namespace for a launcher that will
     /// enter it with setns(2).
     pub fn create_netns(&self) -> Result<PathBuf, NetError> {
-        self.root.prepare()?;
-        ensure_dir(&self.dir)?;
+        self.root.prepare_container(&self.dir)?;
         let path = self.netns_path();
         netns::create(&path)?;
         Ok(path)
@@ -132,8 +131,7 @@ impl ContainerNet {
 
     /// Binds the network namespace of `pid` (cloned with `CLONE_NEWNET`).
     pub fn bind_netns(&self, pid: u32) -> Result<PathBuf, NetError> {
-        self.root.prepare()?;
-        ensure_dir(&self.dir)?;
+        self.root.prepare_container(&self.dir)?;
         let path = self.netns_path();
         netns::bind_from_pid(pid, &path)?;
         Ok(path)

@@ -61,10 +61,19 @@ impl NetRoot {
     /// Creates the directories and makes the root a shared mount (once;
     /// concurrent callers serialize on a lock of the directory).
     pub fn prepare(&self) -> Result<(), NetError> {
+        self.prepare_with(|| Ok(()))
+    }
+
+    /// [`NetRoot::prepare`], then creates the state directory `dir` of a
+    /// container under the same lock, so [`NetRoot::release_if_unused`]
+    /// cannot unmount the root between the two.
+    pub(crate) fn prepare_container(&self, dir: &Path) -> Result<(), NetError> {
+        self.prepare_with(|| ensure_dir(dir))
+    }
+
+    fn prepare_with(&self, then: impl FnOnce() -> Result<(), NetError>) -> Result<(), NetError> {
         ensure_dir(&self.dir)?;
-        let handle = open_dir(&self.dir)?;
-        let _lock = Flock::lock(handle, FlockArg::LockExclusive)
-            .map_err(|(_, e)| NetError::io("lock", &self.dir, e.into()))?;
+        let _lock = self.lock()?;
         let shared = || {
             mount(
                 None::<&str>,
@@ -89,7 +98,30 @@ impl NetRoot {
         for dir in [self.containers_dir(), self.ports_dir(), self.ipam_dir()] {
             ensure_dir(&dir)?;
         }
-        Ok(())
+        then()
+    }
+
+    /// An exclusive lock of the directory (flock(2) on it).
+    fn lock(&self) -> Result<Flock<File>, NetError> {
+        let handle = open_dir(&self.dir)?;
+        Flock::lock(handle, FlockArg::LockExclusive)
+            .map_err(|(_, e)| NetError::io("lock", &self.dir, e.into()))
+    }
+
+    /// Unmounts the root's shared self-bind once no container has network
+    /// state any more (called after a container's detach), so nothing stays
+    /// mounted under the runtime directory; the next
+    /// [`NetRoot::prepare`] binds it again. Returns whether it unmounted.
+    pub fn release_if_unused(&self) -> Result<bool, NetError> {
+        if fs::symlink_metadata(&self.dir).is_err() {
+            return Ok(false);
+        }
+        let _lock = self.lock()?;
+        if !self.container_ids()?.is_empty() || !is_mount_point(&self.dir)? {
+            return Ok(false);
+        }
+        self.unmount()?;
+        Ok(true)
     }
 
     /// Removes the shared self-bind of the root (for tests and uninstall;

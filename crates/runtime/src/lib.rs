@@ -12,7 +12,9 @@
 //! - [`mesos_proto`]: Mesos protobuf messages to launch intents and back,
 //!   shared by the two Mesos faces (the ECP and the v1 agent API);
 //! - [`door`]: the composing containerizer, the only door to the Mesos and
-//!   Docker containerizers for launch and every other operation.
+//!   Docker containerizers for launch and every other operation;
+//! - [`top`]: the sampler behind `phobos top` (runtime records and cgroup
+//!   accounting read directly, cheaply enough to refresh every second).
 //!
 //! A face parses its input into a `LaunchIntent`, plans it, and hands the
 //! request to the [`Door`]; it never names a containerizer.
@@ -25,6 +27,7 @@ pub mod plan;
 pub mod reserve;
 pub mod security;
 pub mod settings;
+pub mod top;
 pub mod tty;
 
 pub use door::{Door, Launched, Logs, Recovery, Summary};

@@ -630,13 +630,28 @@ impl<'a> Planner<'a> {
                 return Err(PlanError::RootfsNeedsFilesystemLinux(isolation.join(",")));
             }
         }
-        let hardening = crate::security::hardening(
+        let mut hardening = crate::security::hardening(
             self.settings,
             &intent.security,
             &isolation,
             self.host.has_v1_devices(),
             warnings,
         )?;
+        if let Some(bytes) = intent.security.shm_size {
+            // Only a private /dev/shm can be sized (Mesos rejects
+            // shm_size with any ipc_mode but PRIVATE).
+            let own_ipc = match intent.parent {
+                Some(_) => !intent.nesting.share_ipc && !intent.nesting.debug,
+                None => isolation.iter().any(|n| n == "namespaces/ipc"),
+            };
+            if !own_ipc {
+                return Err(crate::security::SecurityError::ShmNeedsOwnIpc(bytes).into());
+            }
+            if bytes < 4096 {
+                return Err(crate::security::SecurityError::ShmTooSmall(bytes).into());
+            }
+            hardening.shm_size = Some(bytes);
+        }
         Ok(MesosPart {
             launcher,
             isolation,

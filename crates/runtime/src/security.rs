@@ -38,6 +38,9 @@ pub struct SecurityIntent {
     pub security_opts: Vec<String>,
     /// Docker's `--device HOST[:CONTAINER][:rwm]`.
     pub devices: Vec<String>,
+    /// The private `/dev/shm`'s size in bytes (Docker's `--shm-size`,
+    /// Mesos `LinuxInfo.shm_size`); needs an IPC namespace of its own.
+    pub shm_size: Option<u64>,
 }
 
 impl SecurityIntent {
@@ -64,6 +67,12 @@ pub enum SecurityError {
     },
     #[error("seccomp_profile_name {0:?} needs seccomp_config_dir (or an absolute path)")]
     NoConfigDir(String),
+    #[error(
+        "a /dev/shm size ({0} bytes) needs an IPC namespace of the container's own (the namespaces/ipc isolator, Mesos ipc_mode PRIVATE; not --share-ipc)"
+    )]
+    ShmNeedsOwnIpc(u64),
+    #[error("a /dev/shm size must be at least one page (4096 bytes), found {0}")]
+    ShmTooSmall(u64),
 }
 
 fn needs(what: impl Into<String>, isolator: &'static str) -> SecurityError {
@@ -205,6 +214,9 @@ pub fn hardening(
         no_new_privileges: nnp,
         rlimits,
         seccomp,
+        // Set by the planner, which knows whether the IPC namespace is
+        // the container's own.
+        shm_size: None,
     })
 }
 
@@ -223,5 +235,32 @@ pub fn docker_parameters(intent: &SecurityIntent) -> Vec<(String, String)> {
     if intent.no_new_privileges {
         push("security-opt", "no-new-privileges");
     }
+    if let Some(bytes) = intent.shm_size {
+        push("shm-size", &bytes.to_string());
+    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_gets_the_shm_size_in_bytes() {
+        let intent = SecurityIntent {
+            shm_size: Some(8 << 20),
+            no_new_privileges: true,
+            ..SecurityIntent::default()
+        };
+        let params = docker_parameters(&intent);
+        assert_eq!(
+            params,
+            [
+                ("security-opt".to_owned(), "no-new-privileges".to_owned()),
+                ("shm-size".to_owned(), "8388608".to_owned())
+            ]
+        );
+        // As the Docker face parses it.
+        assert_eq!(phobos_docker::params::parse_size("8388608"), Some(8 << 20));
+    }
 }

@@ -20,13 +20,16 @@ mod run;
 mod state;
 mod stats;
 mod status;
+mod top;
 mod update;
 mod wait;
 
 use phobos_core::{ContainerId, Operation, Outcome, ResourceStatistics, Resources, Termination};
 
 use crate::cli::{Cli, Command};
+
 use crate::error::{Unknown, usage};
+pub use top::SortKey;
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let g = &cli.global;
@@ -52,6 +55,17 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Agent(args) => agent::run(g, &args),
         Command::Observe { id } => observe::run(g, &id),
         Command::Stats { id, json } => stats::run(g, id.as_deref(), json),
+        Command::Top(args) => top::run(
+            g,
+            top::Options {
+                delay: args.delay,
+                iterations: args.iterations,
+                batch: args.batch,
+                filter: args.filter,
+                sort: args.sort,
+                reverse: args.reverse,
+            },
+        ),
         Command::Update(args) => update::run(g, &args),
     }
 }

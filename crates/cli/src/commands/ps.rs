@@ -57,7 +57,7 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
 
 /// `text` on one table row: control characters (a newline in a command)
 /// shown as escapes, the rest as it is.
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c.is_control() {

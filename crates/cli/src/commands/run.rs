@@ -13,7 +13,6 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use anyhow::Context;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use phobos_core::{CommandSpec, ContainerId, LauncherKind, Operation, Resources};
 use phobos_runtime::docker::{DockerLaunch, DockerNetwork};
@@ -49,7 +48,14 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
             wait_for_client: !args.detach,
         });
     }
-    let door = context::door(global)?;
+    let mut door = context::door(global)?;
+    {
+        use super::image::fetch_progress::FetchProgress;
+        use super::image::progress::Mode;
+        if let Some(display) = FetchProgress::for_mode(Mode::for_stderr(args.quiet)) {
+            door.show_fetches(std::sync::Arc::new(display));
+        }
+    }
     let host = door.host();
     let plan = Planner::new(door.settings(), &host).plan(intent)?;
     for warning in &plan.warnings {
@@ -91,6 +97,7 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
             None
         }
     };
+    let existed = door.exists(&id);
     let launched = door.launch(&request, stdin, |p| {
         if let Some(display) = display.as_mut() {
             display.update(p);
@@ -99,7 +106,22 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
     if let Some(display) = display.as_mut() {
         display.finish();
     }
-    let launched = launched.context(crate::error::NeverStarted)?;
+    let launched = match launched {
+        Ok(launched) => launched,
+        Err(e) => {
+            // `--rm` forgets a launch that failed (in FETCHING, say) as it
+            // forgets one that ended: its FAILED record and its sandbox.
+            // Never another launch's container of the same ID.
+            if args.rm
+                && !existed
+                && !matches!(e, phobos_runtime::RuntimeError::AlreadyExists(_))
+                && let Err(rm) = door.remove_if_terminated(&id)
+            {
+                tracing::warn!(container = %id, error = %rm, "cannot remove the failed launch");
+            }
+            return Err(anyhow::Error::new(e).context(crate::error::NeverStarted));
+        }
+    };
     if args.detach {
         if let Launched::Engine { .. } = launched {
             context::spawn_log_follower(global, &door, &id);
@@ -309,6 +331,7 @@ pub(crate) fn intent(args: &RunArgs) -> anyhow::Result<LaunchIntent> {
             ulimits: args.security.ulimit.clone(),
             security_opts: args.security.security_opt.clone(),
             devices: args.security.device.clone(),
+            shm_size: args.security.shm_size,
             ..Default::default()
         },
         parent,

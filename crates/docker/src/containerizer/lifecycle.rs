@@ -80,7 +80,8 @@ impl DockerContainerizer {
         // created (as Deimos did, without its crash on a failed download).
         if !config.fetch.is_empty() {
             let (uris, sandbox) = (config.fetch.clone(), config.sandbox.clone());
-            let settings = phobos_fetch::Settings::for_container(config, None);
+            let mut settings = phobos_fetch::Settings::for_container(config, None);
+            settings.progress = self.fetch_progress.clone();
             let fetched = tokio::task::spawn_blocking(move || {
                 phobos_fetch::fetch_all(&uris, &sandbox, &settings)
             })

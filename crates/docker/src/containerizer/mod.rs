@@ -268,6 +268,8 @@ pub struct DockerContainerizer {
     runtime_dir: PathBuf,
     store: RuntimeStore,
     settings: DockerSettings,
+    /// Told how the downloads of a launch's URIs go.
+    fetch_progress: Option<phobos_fetch::ProgressSink>,
 }
 
 impl DockerContainerizer {
@@ -277,7 +279,13 @@ impl DockerContainerizer {
             runtime_dir: runtime_dir.to_owned(),
             store: RuntimeStore::new(runtime_dir.join(STORE_SUBDIR)),
             settings,
+            fetch_progress: None,
         }
+    }
+
+    /// Reports the downloads of later launches' URIs to `progress`.
+    pub fn set_fetch_progress(&mut self, progress: phobos_fetch::ProgressSink) {
+        self.fetch_progress = Some(progress);
     }
 
     /// The record store.

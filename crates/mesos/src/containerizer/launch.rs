@@ -143,6 +143,7 @@ impl MesosContainerizer {
             user,
             hardening: phobos_core::Hardening {
                 no_new_privileges: config.hardening.no_new_privileges,
+                shm_size: config.hardening.shm_size,
                 ..Default::default()
             },
             ..LaunchInfo::default()
@@ -221,7 +222,8 @@ impl MesosContainerizer {
         // FETCHING (Mesos §6.2): the URIs land in the sandbox while init
         // still holds the command back; a failure fails the launch.
         if !config.fetch.is_empty() {
-            let settings = phobos_fetch::Settings::for_container(config, owner);
+            let mut settings = phobos_fetch::Settings::for_container(config, owner);
+            settings.progress = self.fetch_progress.clone();
             // A destroy during FETCHING (Mesos's DestroyWhileFetching)
             // stops the download at once: it marks the container, which
             // is polled here while a worker thread fetches.
@@ -523,6 +525,7 @@ pub(super) fn rootfs_plan(
         binds,
         devices: config.hardening.device_nodes.clone(),
         mount_api,
+        shm_size: config.hardening.shm_size,
     })
 }
 

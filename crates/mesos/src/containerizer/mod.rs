@@ -248,6 +248,8 @@ pub struct MesosContainerizer {
     /// Makes root filesystems from images (PROVISIONING) and removes them
     /// (every teardown); without one, images are refused.
     provisioner: Option<Arc<dyn crate::Provisioner>>,
+    /// Told how the downloads of FETCHING go (a terminal's progress line).
+    fetch_progress: Option<phobos_fetch::ProgressSink>,
 }
 
 /// Points of a launch where a crash test can freeze the launcher: entering
@@ -280,6 +282,7 @@ impl MesosContainerizer {
             stop_at: None,
             hierarchies: Arc::default(),
             provisioner: None,
+            fetch_progress: None,
         }
     }
 
@@ -287,6 +290,11 @@ impl MesosContainerizer {
     pub fn with_provisioner(mut self, provisioner: Arc<dyn crate::Provisioner>) -> Self {
         self.provisioner = Some(provisioner);
         self
+    }
+
+    /// Reports the downloads of later launches' FETCHING to `progress`.
+    pub fn set_fetch_progress(&mut self, progress: phobos_fetch::ProgressSink) {
+        self.fetch_progress = Some(progress);
     }
 
     /// The host's cgroup hierarchies (`None` where none can be read).
@@ -302,6 +310,13 @@ impl MesosContainerizer {
             .cloned()
             .map_or_else(HostCache::default, HostCache::with_hierarchies)
             .with_runtime_dir(self.store.root())
+    }
+
+    /// Stops this process at `point` when the tests asked for it there
+    /// (a point of a face's launch beyond the containerizer's own, such as
+    /// the door's `switchboard`: its terminal's switchboard started).
+    pub fn stop_point(&self, point: &str) {
+        StopPoint::hit(&self.stop_at, point);
     }
 
     /// Makes launches stop themselves at `point` (crash-safety tests).

@@ -195,6 +195,9 @@ impl Isolator for NetworkCni {
         container
             .detach(&self.settings.plugins())
             .map_err(|e| Self::fail(id, e))?;
+        // The last container gone: nothing stays mounted under the runtime
+        // directory.
+        root.release_if_unused().map_err(|e| Self::fail(id, e))?;
         tracing::debug!(
             container = %id,
             "CNI DEL took {:.3} ms",
@@ -280,6 +283,9 @@ pub fn sweep_orphan_networks(
             Ok(()) => swept.push(id),
             Err(e) => errors.push(format!("orphan network state of {id}: {e}")),
         }
+    }
+    if let Err(e) = root.release_if_unused() {
+        errors.push(format!("network state root: {e}"));
     }
     (swept, errors)
 }

@@ -98,6 +98,10 @@ const DEV_SYMLINKS: [(&str, &str); 5] = [
     ("ptmx", "pts/ptmx"),
 ];
 
+/// The size of a root filesystem's `/dev/shm` unless the container asks
+/// for another (Docker's default, 64 MiB).
+const DEFAULT_SHM_SIZE: u64 = 64 << 20;
+
 /// Sets up `plan` and pivots into it; on return "/" is the container's
 /// root and the current directory is "/". Fails with one line naming the
 /// step and path.
@@ -154,12 +158,12 @@ pub fn enter(plan: &RootfsPlan) -> Result<(), String> {
         libc::MS_NOSUID | libc::MS_NOEXEC,
         Some(c"newinstance,ptmxmode=0666,mode=0620,gid=5"),
     )?;
-    mount_at(
-        "/dev/shm",
-        c"tmpfs",
-        hardened,
-        Some(c"mode=1777,size=65536k"),
-    )?;
+    let shm_options = std::ffi::CString::new(format!(
+        "mode=1777,size={}",
+        plan.shm_size.unwrap_or(DEFAULT_SHM_SIZE)
+    ))
+    .map_err(|e| format!("/dev/shm options: {e}"))?;
+    mount_at("/dev/shm", c"tmpfs", hardened, Some(&shm_options))?;
     mount_at("/dev/mqueue", c"mqueue", hardened, None)?;
     for node in &plan.devices {
         make_device(&root, node)?;

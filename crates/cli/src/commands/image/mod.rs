@@ -1,6 +1,7 @@
 //! `phobos image pull|load|ls|rm|prune`: the image store of the Mesos
 //! containerizer (`docker_store_dir`, default `<work_dir>/store`).
 
+pub(crate) mod fetch_progress;
 mod load;
 mod ls;
 pub(crate) mod progress;

@@ -1,0 +1,343 @@
+//! `phobos top` (issue 13): plain frames in batch mode, and the live view
+//! driven through a real pseudo-terminal (tmux with a fixed size): it
+//! draws both containers, re-sorts on a key, filters by ID prefix, quits
+//! on `q` and on Ctrl-C with exit 0, leaves the alternate screen and
+//! gives the shell back its terminal settings.
+
+mod common;
+
+use common::tmux::Tmux;
+use common::*;
+
+/// The rows of the last frame of batch output, as (ID column, CPU column).
+fn last_frame(text: &str) -> Vec<Vec<String>> {
+    let frame = text.split("\n\n").last().unwrap_or("");
+    frame
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect()
+}
+
+fn ids(frame: &[Vec<String>]) -> Vec<&str> {
+    frame.iter().map(|r| r[0].as_str()).collect()
+}
+
+/// A sleeping container, a CPU burner, a nested one and one with its own
+/// (empty) network namespace.
+fn start_four(env: &Env) {
+    env.detach("a-sleeper", &["sleep", "1000"]);
+    env.detach("b-burner", &["sh", "-c", "while :; do :; done"]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--parent",
+        "a-sleeper",
+        "--id",
+        "kid",
+        "--",
+        "sleep",
+        "1000",
+    ]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--id",
+        "c-nonet",
+        "--network",
+        "none",
+        "--",
+        "sleep",
+        "1000",
+    ]);
+}
+
+#[test]
+fn privileged_top_batch_prints_frames_sorted_nested_and_filtered() {
+    if !require_root("privileged_top_batch_prints_frames_sorted_nested_and_filtered") {
+        return;
+    }
+    let env = Env::new();
+    start_four(&env);
+    let out = env.ok(&["top", "-b", "-n", "2", "-d", "0.2", "-s", "id"]);
+    assert_eq!(out.matches("phobos top - ").count(), 2, "{out}");
+    let frame = last_frame(&out);
+    assert_eq!(
+        ids(&frame),
+        ["a-sleeper", "kid", "b-burner", "c-nonet"],
+        "{out}"
+    );
+    // The nested container is indented under its parent.
+    assert!(out.contains("\n  kid "), "{out}");
+    // Memory and tasks of every running container; network rates only for
+    // the one with a namespace of its own (loopback not counted: 0B).
+    for row in &frame {
+        assert_eq!(row[1], "RUNNING", "{out}");
+        assert!(row[3].ends_with('B'), "memory of {}: {out}", row[0]);
+        assert!(
+            row[5].parse::<u32>().unwrap() >= 1,
+            "pids of {}: {out}",
+            row[0]
+        );
+    }
+    let nonet = &frame[3];
+    assert_eq!(
+        (nonet[6].as_str(), nonet[7].as_str()),
+        ("0B", "0B"),
+        "{out}"
+    );
+    assert_eq!(
+        (frame[2][6].as_str(), frame[2][7].as_str()),
+        ("-", "-"),
+        "{out}"
+    );
+
+    // By CPU, the burner comes first once it has been measured running.
+    let mut seen = String::new();
+    let burner_first = eventually(PATIENCE, || {
+        seen = env.ok(&["top", "-b", "-n", "2", "-d", "0.5"]);
+        let f = last_frame(&seen);
+        ids(&f).first() == Some(&"b-burner")
+            && f[0][2].parse::<f64>().is_ok_and(|cpu| cpu > 1.0)
+            && f.iter()
+                .skip(1)
+                .all(|r| r[2].parse::<f64>().is_ok_and(|c| c < 1.0))
+    });
+    assert!(burner_first, "{seen}");
+
+    let out = env.ok(&["top", "--batch", "-n", "1", "--filter", "a-", "-s", "id"]);
+    assert_eq!(ids(&last_frame(&out)), ["a-sleeper", "kid"], "{out}");
+    let out = env.ok(&["top", "--batch", "-n", "1", "--filter", "a-sleeper.k"]);
+    assert_eq!(ids(&last_frame(&out)), ["a-sleeper.kid"], "{out}");
+    let out = env.ok(&["top", "-b", "-n", "1", "--filter", "zzz"]);
+    assert!(last_frame(&out).is_empty(), "{out}");
+
+    // An ended container stays listed with how it ended.
+    env.ok(&["destroy", "c-nonet"]);
+    let out = env.ok(&["top", "-b", "-n", "1", "-s", "id", "-r"]);
+    let frame = last_frame(&out);
+    assert_eq!(ids(&frame)[0], "c-nonet", "{out}");
+    assert!(frame[0][1].starts_with("KILLED"), "{out}");
+}
+
+#[test]
+fn privileged_top_shows_docker_containers_from_their_cgroups() {
+    if !common::engine::engine_or_skip("privileged_top_shows_docker_containers_from_their_cgroups")
+    {
+        return;
+    }
+    let env = Env::new();
+    let id = format!("topd{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--id",
+        &id,
+        "--docker-image",
+        common::engine::IMAGE,
+        "--",
+        "sleep",
+        "1000",
+    ]);
+    env.detach("m-sleeper", &["sleep", "1000"]);
+    let mut out = String::new();
+    let measured = eventually(PATIENCE, || {
+        out = env.ok(&["top", "-b", "-n", "2", "-d", "0.2", "-s", "id"]);
+        let frame = last_frame(&out);
+        frame.iter().any(|r| {
+            r[0] == id
+                && r[1] == "RUNNING"
+                && r[2].parse::<f64>().is_ok()
+                && r[3].ends_with('B')
+                && r[5].parse::<u32>().is_ok_and(|p| p >= 1)
+        })
+    });
+    assert!(
+        measured,
+        "the Docker container measured from its cgroups:\n{out}"
+    );
+    assert!(
+        out.contains(&format!("[docker {}] sleep 1000", common::engine::IMAGE)),
+        "{out}"
+    );
+    assert!(ids(&last_frame(&out)).contains(&"m-sleeper"), "{out}");
+    env.ok(&["destroy", &id]);
+}
+
+#[test]
+fn top_refuses_bad_options_in_one_line() {
+    let env = Env::new();
+    for (args, needle) in [
+        (&["top", "-d", "0"][..], "-d 0"),
+        (&["top", "-d", "nan"][..], "-d NaN"),
+        (&["top", "-n", "0"][..], "-n 0"),
+    ] {
+        let out = env.run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let out = env.run(&["top", "-s", "bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// The order in which `ids` appear on `screen` (first line of each).
+fn order_on(screen: &str, ids: &[&str]) -> Vec<usize> {
+    ids.iter()
+        .map(|id| {
+            screen
+                .lines()
+                .position(|l| l.split_whitespace().next() == Some(id))
+                .unwrap_or(usize::MAX)
+        })
+        .collect()
+}
+
+fn phobos_line(env: &Env, args: &str) -> String {
+    format!(
+        "{} --runtime-dir {} --work-dir {} --cgroups-root {} {args}",
+        PHOBOS,
+        env.runtime.path().display(),
+        env.work.path().display(),
+        env.cgroups_root
+    )
+}
+
+#[test]
+fn privileged_top_on_a_terminal_sorts_filters_and_restores_the_terminal() {
+    if !require_root("privileged_top_on_a_terminal_sorts_filters_and_restores_the_terminal") {
+        return;
+    }
+    let env = Env::new();
+    env.detach("a-sleeper", &["sleep", "1000"]);
+    env.detach("b-burner", &["sh", "-c", "while :; do :; done"]);
+    let Some(tmux) = Tmux::start(160, 30) else {
+        return;
+    };
+    let files = tempfile::tempdir().unwrap();
+    let before = files.path().join("before");
+    let after = files.path().join("after");
+    tmux.type_line(&format!("stty -g > {}", before.display()));
+    tmux.type_line(&format!(
+        "{}; echo TOP-EXIT=$?; stty -g > {}",
+        phobos_line(&env, "top -d 0.3 -s id"),
+        after.display()
+    ));
+
+    // Sorted by ID: the sleeper above the burner.
+    let (ok, screen) = tmux.until(|s| {
+        let o = order_on(s, &["a-sleeper", "b-burner"]);
+        o[0] < o[1] && o[1] != usize::MAX
+    });
+    assert!(ok, "both containers by ID:\n{screen}");
+    assert!(tmux.alternate_on(), "top draws on the alternate screen");
+    assert!(screen.contains("sort: ID"), "{screen}");
+
+    // `c`: by CPU, the burner first.
+    tmux.send(&["c"]);
+    let (ok, screen) = tmux.until(|s| {
+        let o = order_on(s, &["a-sleeper", "b-burner"]);
+        s.contains("sort: CPU") && o[1] < o[0] && o[0] != usize::MAX
+    });
+    assert!(ok, "the burner first by CPU:\n{screen}");
+
+    // `r` reverses it.
+    tmux.send(&["r"]);
+    let (ok, screen) = tmux.until(|s| {
+        let o = order_on(s, &["a-sleeper", "b-burner"]);
+        s.contains("(reversed)") && o[0] < o[1] && o[1] != usize::MAX
+    });
+    assert!(ok, "reversed:\n{screen}");
+
+    // `/b` Enter: only the burner.
+    tmux.send(&["/"]);
+    tmux.send(&["-l", "b-"]);
+    tmux.send(&["Enter"]);
+    let (ok, screen) = tmux.until(|s| {
+        s.contains("filter: b-")
+            && !s.contains("filter: b-_")
+            && s.contains("b-burner")
+            && !s.contains("a-sleeper")
+    });
+    assert!(ok, "filtered by prefix:\n{screen}");
+
+    // A resize is drawn at the new width.
+    let resized = tmux
+        .cmd()
+        .args(["resize-window", "-t", "top", "-x", "60", "-y", "20"])
+        .status()
+        .unwrap();
+    if resized.success() {
+        let (ok, screen) =
+            tmux.until(|s| s.lines().all(|l| l.chars().count() <= 60) && s.contains("b-burner"));
+        assert!(ok, "redrawn at 60 columns:\n{screen}");
+    }
+
+    // `q`: exit 0, the alternate screen left, the terminal as it was.
+    tmux.send(&["q"]);
+    let (ok, screen) = tmux.until(|s| s.contains("TOP-EXIT=0"));
+    assert!(ok, "top exits 0 on q:\n{screen}");
+    assert!(!tmux.alternate_on(), "the alternate screen is left");
+    assert!(eventually(PATIENCE, || after.exists()
+        && std::fs::metadata(&after).is_ok_and(|m| m.len() > 0)));
+    assert_eq!(
+        std::fs::read_to_string(&before).unwrap(),
+        std::fs::read_to_string(&after).unwrap(),
+        "the terminal's settings are restored"
+    );
+
+    // Ctrl-C quits as cleanly.
+    let _ = std::fs::remove_file(&after);
+    tmux.type_line("clear");
+    tmux.type_line(&format!(
+        "{}; echo TOP-EXIT2=$?; stty -g > {}",
+        phobos_line(&env, "top -d 0.3"),
+        after.display()
+    ));
+    let (ok, screen) = tmux.until(|s| s.contains("b-burner") && s.contains("phobos top - "));
+    assert!(ok, "drawn again:\n{screen}");
+    tmux.send(&["C-c"]);
+    let (ok, screen) = tmux.until(|s| s.contains("TOP-EXIT2=0"));
+    assert!(ok, "top exits 0 on Ctrl-C:\n{screen}");
+    assert!(!tmux.alternate_on());
+    assert!(eventually(PATIENCE, || std::fs::metadata(&after)
+        .is_ok_and(|m| m.len() > 0)));
+    assert_eq!(
+        std::fs::read_to_string(&before).unwrap(),
+        std::fs::read_to_string(&after).unwrap()
+    );
+
+    // SIGTERM from elsewhere: the same clean way out.
+    let _ = std::fs::remove_file(&after);
+    tmux.type_line("clear");
+    tmux.type_line(&format!(
+        "{}; echo TOP-EXIT3=$?; stty -g > {}",
+        phobos_line(&env, "top -d 0.3"),
+        after.display()
+    ));
+    let (ok, screen) = tmux.until(|s| s.contains("b-burner") && s.contains("phobos top - "));
+    assert!(ok, "drawn a third time:\n{screen}");
+    let shell = tmux.pane_pid();
+    let mut top = 0;
+    assert!(eventually(PATIENCE, || {
+        top = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        top > 0
+    }));
+    // SAFETY: kill(2) on the pid of the phobos this test started.
+    assert_eq!(unsafe { libc::kill(top, libc::SIGTERM) }, 0);
+    let (ok, screen) = tmux.until(|s| s.contains("TOP-EXIT3=0"));
+    assert!(ok, "top exits 0 on SIGTERM:\n{screen}");
+    assert!(!tmux.alternate_on());
+    assert!(eventually(PATIENCE, || std::fs::metadata(&after)
+        .is_ok_and(|m| m.len() > 0)));
+    assert_eq!(
+        std::fs::read_to_string(&before).unwrap(),
+        std::fs::read_to_string(&after).unwrap()
+    );
+}
