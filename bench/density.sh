@@ -11,7 +11,10 @@
 # then `destroy` of every container one after another (each timed), and a
 # check that nothing is left (no runtime entry, cgroup or process).
 #
-# Peer, in the same run: `runc run -d` of PEER_N (default N) bundles
+# Peer, in the same run: `runc run -d` of PEER_N bundles (default the
+# smaller of N and 1000: runc takes ~25 ms a launch and ~15 ms a delete
+# quiet, so 10,000 would add ~7 minutes for a per-launch median that does
+# not need them; set PEER_N=N for the whole count)
 # equivalent to Phobos's launch (busybox rootfs, `sleep 1000000`, pid,
 # mount, ipc and uts namespaces, runc's cgroupfs cgroups under one parent),
 # `runc list` at PEER_N, and `runc delete -f` of each. PEER=none skips it.
@@ -20,7 +23,8 @@
 # kernel charges to it: init and the command's pages, their page tables,
 # kernel stacks, slab objects; v1 `memory.usage_in_bytes` or v2
 # `memory.current`), the proportional set size of Phobos's init alone
-# (`/proc/PID/smaps_rollup`), and the host's `MemTotal - MemAvailable`
+# (`/proc/PID/smaps_rollup`), what init alone owns (its USS: private
+# pages; and its page tables, `VmPTE`), and the host's `MemTotal - MemAvailable`
 # difference per container (noisy when other work runs on the host).
 #
 # Load average (1 min) is printed before every phase: numbers taken at a
@@ -35,7 +39,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-10000}"
 PEER="${PEER:-runc}"
-PEER_N="${PEER_N:-$N}"
+PEER_N="${PEER_N:-$(( N < 1000 ? N : 1000 ))}"
 RUNS="${RUNS:-5}"
 [ "$(id -u)" -eq 0 ] || { echo "bench/density.sh: must run as root" >&2; exit 1; }
 [[ $N =~ ^[1-9][0-9]*$ ]] || { echo "bench/density.sh: N must be a positive integer, got '$N'" >&2; exit 2; }
@@ -172,14 +176,20 @@ def cgroup_usage(rel):
             continue
     return None
 
-def pss(pid):
+def rollup(pid):
+    """/proc/PID/smaps_rollup's fields in bytes, plus VmPTE from status."""
+    out = {}
     try:
         for line in open(f"/proc/{pid}/smaps_rollup"):
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) * 1024
+            parts = line.split()
+            if len(parts) == 3 and parts[2] == "kB":
+                out[parts[0].rstrip(":")] = int(parts[1]) * 1024
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmPTE:"):
+                out["VmPTE"] = int(line.split()[1]) * 1024
     except OSError:
         return None
-    return None
+    return out
 
 def first_last(times):
     k = min(500, max(1, len(times) // 10))
@@ -198,8 +208,13 @@ def measure_memory(kind, count, cgroup_of, init_pids=None):
     usage = [u for u in usage if u is not None]
     r = {"cgroup_median": statistics.median(usage) if usage else None}
     if init_pids:
-        p = [x for x in (pss(pid) for pid in init_pids) if x is not None]
-        r["init_pss_median"] = statistics.median(p) if p else None
+        rolls = [x for x in (rollup(pid) for pid in init_pids) if x]
+        def med(f):
+            v = [f(x) for x in rolls]
+            return statistics.median(v) if v else None
+        r["init_pss_median"] = med(lambda x: x.get("Pss", 0))
+        r["init_uss_median"] = med(lambda x: x.get("Private_Clean", 0) + x.get("Private_Dirty", 0))
+        r["init_pte_median"] = med(lambda x: x.get("VmPTE", 0))
     return r
 
 # --- Phobos ---------------------------------------------------------------
@@ -217,9 +232,11 @@ time.sleep(2)
 used_per = (host_used() - base_used) / n
 def started(pid):
     """The process's start time (clock ticks after boot), to tell it from
-    a later process given the same pid."""
+    a later process given the same pid; None once it has exited (a zombie
+    waiting for the host's pid 1 to reap it has exited)."""
     try:
-        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[19]
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return None if fields[0] in ("Z", "X") else fields[19]
     except (OSError, IndexError):
         return None
 
@@ -316,6 +333,7 @@ print(f"| destroy all | {ph['destroy_total_s']:.1f} s (median {statistics.median
       f"{peer_cell(lambda r: '%.1f s (median %.2f ms)' % (r['destroy_total_s'], statistics.median(r['destroy'])))} | ≤ 40 s |")
 print(f"| memory cgroup per idle container (median) | {kib(ph['cgroup_median'])} | {peer_cell(lambda r: kib(r['cgroup_median']))} | reported |")
 print(f"| of which Phobos's init (PSS, median) | {kib(ph.get('init_pss_median'))} | — (no supervisor) | reported |")
+print(f"| Phobos's init: private pages (USS) / page tables (median) | {kib(ph.get('init_uss_median'))} / {kib(ph.get('init_pte_median'))} | — | reported |")
 print(f"| host `MemTotal − MemAvailable` per container | {kib(ph['host_used_per'])} | {peer_cell(lambda r: kib(r['host_used_per']))} | reported |")
 print(f"| left after destroy | {len(ph['left']) or 'nothing'} | | nothing |")
 if ph["left"]:

@@ -27,14 +27,20 @@ bench_install hyperfine=hyperfine runc=runc
 bench_build
 
 bench_state_dir phobos-images-bench
+export PHOBOS_RUNTIME_DIR="$work/run" PHOBOS_WORK_DIR="$disk/work" PHOBOS_CGROUPS_ROOT="phobos-images-bench-$$"
 cid=""
 cleanup() {
   [ -n "$cid" ] && docker rm -f "$cid" >/dev/null 2>&1 || true
   "$PHOBOS" recover >/dev/null 2>&1 || true
+  # The containers' cgroups go with them; the root made for this run stays
+  # until removed here (empty by now, so rmdir is enough).
+  local cg
+  for cg in /sys/fs/cgroup/*/"$PHOBOS_CGROUPS_ROOT" /sys/fs/cgroup/"$PHOBOS_CGROUPS_ROOT"; do
+    [ -d "$cg" ] && rmdir "$cg" 2>/dev/null || true
+  done
   bench_state_cleanup
 }
 trap cleanup EXIT
-export PHOBOS_RUNTIME_DIR="$work/run" PHOBOS_WORK_DIR="$disk/work" PHOBOS_CGROUPS_ROOT="phobos-images-bench-$$"
 
 # The cached image, in phobos's store.
 docker save -o "$work/image.tar" "$IMAGE"

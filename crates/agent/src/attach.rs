@@ -1,10 +1,18 @@
-//! `ATTACH_CONTAINER_OUTPUT` for containers without a terminal: the
-//! container's output is in its sandbox's `stdout` and `stderr` (init
-//! writes them; nothing a client does can block the command), and each
-//! attached client gets its own reader of those files, from their start,
-//! following them (a read every [`POLL`] when there is nothing new) until
-//! the container has ended and both files are drained; then the stream
-//! ends. Any number of clients may attach to one container.
+//! `ATTACH_CONTAINER_OUTPUT` (and a session's stream).
+//!
+//! A container with a terminal: the stream is a client of its switchboard
+//! (live output, `STDOUT` records: a terminal merges stderr), from the
+//! moment of the attach until the terminal's output ends. The switchboard
+//! drops a client that stops reading (see `phobos_tty::server`): a stalled
+//! HTTP client stalls only its own stream, never the command.
+//!
+//! A container without one: the container's output is in its sandbox's
+//! `stdout` and `stderr` (init writes them; nothing a client does can
+//! block the command), and each attached client gets its own reader of
+//! those files, from their start, following them (a read every [`POLL`]
+//! when there is nothing new) until the container has ended and both files
+//! are drained; then the stream ends. Any number of clients may attach to
+//! one container.
 //!
 //! The files are opened beneath the sandbox without following symlinks
 //! (`phobos_core::safe_fs`): a container cannot swap them for links to
@@ -18,10 +26,12 @@ use std::time::{Duration, Instant};
 use phobos_core::safe_fs::SafeDir;
 use phobos_core::{ContainerId, ContainerState};
 use phobos_proto::agent::process_io::data::Type as DataType;
+use phobos_runtime::terminal::frame::Frame;
 
 use crate::error::ApiError;
 use crate::server::State;
 use crate::stream::{self, RecordSender};
+use crate::terminal::Attached;
 
 /// How often an idle stream looks for more output.
 pub const POLL: Duration = Duration::from_millis(100);
@@ -33,12 +43,23 @@ const CHUNK: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct Follow {
     id: ContainerId,
+    source: Source,
+    /// A session's container: destroyed when the client goes.
+    session: bool,
+}
+
+#[derive(Debug)]
+enum Source {
+    Files(Files),
+    Terminal(Attached),
+}
+
+#[derive(Debug)]
+struct Files {
     stdout: File,
     stderr: File,
     /// The container's init, while it runs.
     init: Option<std::os::fd::OwnedFd>,
-    /// A session's container: destroyed when the client goes.
-    session: bool,
 }
 
 impl Follow {
@@ -53,6 +74,18 @@ impl Follow {
 
 /// Opens the output of `id` for a new stream: 404 unknown.
 pub async fn open(state: &Arc<State>, id: &ContainerId) -> Result<Follow, ApiError> {
+    let hello = phobos_runtime::terminal::Attach {
+        input: false,
+        output: true,
+        size: None,
+    };
+    if let Some(attached) = crate::terminal::attach(state, id, hello).await? {
+        return Ok(Follow {
+            id: id.clone(),
+            source: Source::Terminal(attached),
+            session: false,
+        });
+    }
     let door = Arc::clone(&state.door);
     let key = id.clone();
     let summary = tokio::task::spawn_blocking(move || door.summary(&key))
@@ -74,9 +107,11 @@ pub async fn open(state: &Arc<State>, id: &ContainerId) -> Result<Follow, ApiErr
     };
     Ok(Follow {
         id: id.clone(),
-        stdout: files.0,
-        stderr: files.1,
-        init,
+        source: Source::Files(Files {
+            stdout: files.0,
+            stderr: files.1,
+            init,
+        }),
         session: false,
     })
 }
@@ -84,16 +119,65 @@ pub async fn open(state: &Arc<State>, id: &ContainerId) -> Result<Follow, ApiErr
 /// Streams `follow` to `out` until the container has ended and its output
 /// is drained, or the client goes (which destroys a session's container).
 pub async fn pump(state: Arc<State>, follow: Follow, out: RecordSender) {
-    let (id, session) = (follow.id.clone(), follow.session);
-    if follow_output(&state, follow, &out).await.is_err() && session {
+    let (id, session) = (follow.id, follow.session);
+    let followed = match follow.source {
+        Source::Files(files) => follow_files(&state, &id, files, &out).await,
+        Source::Terminal(attached) => follow_terminal(attached, &out).await,
+    };
+    if followed.is_err() && session {
         crate::calls::destroy(&state, &id).await;
     }
 }
 
+/// Relays a switchboard's output until it ends; `Err` when the client
+/// went before the end.
+async fn follow_terminal(mut t: Attached, out: &RecordSender) -> Result<(), stream::Gone> {
+    use tokio::io::AsyncReadExt;
+    for chunk in std::mem::take(&mut t.ahead) {
+        out.send(&stream::data(DataType::Stdout, chunk)).await?;
+    }
+    let mut buf = vec![0u8; CHUNK];
+    let mut last_sent = Instant::now();
+    loop {
+        loop {
+            match t.decoder.next_frame() {
+                Ok(Some(Frame::Data(d))) => {
+                    out.send(&stream::data(DataType::Stdout, d)).await?;
+                    last_sent = Instant::now();
+                }
+                Ok(None) => break,
+                Ok(Some(other)) => {
+                    tracing::warn!(frame = ?other, "unexpected frame from a switchboard");
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "a switchboard broke the protocol");
+                    return Ok(());
+                }
+            }
+        }
+        let heartbeat_at = tokio::time::Instant::from_std(last_sent + out.interval());
+        tokio::select! {
+            read = t.stream.read(&mut buf) => match read {
+                // The terminal's output ended (or the switchboard dropped
+                // this client for not reading).
+                Ok(0) | Err(_) => return Ok(()),
+                Ok(n) => t.decoder.feed(&buf[..n]),
+            },
+            () = tokio::time::sleep_until(heartbeat_at) => {
+                out.heartbeat().await?;
+                last_sent = Instant::now();
+            }
+            () = out.closed() => return Err(stream::Gone),
+        }
+    }
+}
+
 /// `Err` when the client went before the end.
-async fn follow_output(
+async fn follow_files(
     state: &Arc<State>,
-    mut follow: Follow,
+    id: &ContainerId,
+    mut follow: Files,
     out: &RecordSender,
 ) -> Result<(), stream::Gone> {
     let mut last_sent = Instant::now();
@@ -114,7 +198,7 @@ async fn follow_output(
                 let n = match file.read(&mut buf) {
                     Ok(n) => n,
                     Err(e) => {
-                        tracing::warn!(container = %follow.id, error = %e, "reading output failed");
+                        tracing::warn!(container = %id, error = %e, "reading output failed");
                         return Err(stream::Gone);
                     }
                 };
@@ -131,7 +215,7 @@ async fn follow_output(
         }
         // Without an init to watch (still launching, an engine's
         // container), the record says when the output is complete.
-        if ended && (follow.init.is_some() || terminated(state, &follow.id).await) {
+        if ended && (follow.init.is_some() || terminated(state, id).await) {
             return Ok(());
         }
         if last_sent.elapsed() >= out.interval() {

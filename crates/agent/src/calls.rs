@@ -18,7 +18,7 @@ use phobos_runtime::{Door, Launched, Planner, RuntimeError};
 
 use crate::error::ApiError;
 use crate::server::State;
-use crate::translate;
+use crate::translate::{self, Class};
 
 /// What a call answers.
 #[derive(Debug)]
@@ -46,7 +46,7 @@ pub async fn serve(state: &Arc<State>, call: Call) -> Result<Answer, ApiError> {
             let launch = call
                 .launch_container
                 .ok_or_else(|| missing("launch_container"))?;
-            launch_container(state, launch).await
+            launch_container(state, launch, Class::Default).await
         }
         CallType::WaitContainer => {
             let wait = call
@@ -89,7 +89,7 @@ pub async fn serve(state: &Arc<State>, call: Call) -> Result<Answer, ApiError> {
                 container: launch.container,
                 ..call::LaunchContainer::default()
             };
-            launch_container(state, launch).await
+            launch_container(state, launch, Class::Default).await
         }
         CallType::WaitNestedContainer => {
             let wait = call
@@ -135,7 +135,7 @@ pub async fn serve(state: &Arc<State>, call: Call) -> Result<Answer, ApiError> {
                 container: launch.container,
                 ..call::LaunchContainer::default()
             };
-            match launch_container(state, request).await? {
+            match launch_container(state, request, Class::Session).await? {
                 Answer::Empty(200) => {}
                 _ => {
                     return Err(ApiError::bad_request(format!(
@@ -158,9 +158,11 @@ pub async fn serve(state: &Arc<State>, call: Call) -> Result<Answer, ApiError> {
             let id = container_id(&attach.container_id)?;
             Ok(Answer::Output(crate::attach::open(state, &id).await?))
         }
-        CallType::AttachContainerInput => Err(ApiError::not_implemented(
-            "ATTACH_CONTAINER_INPUT is not served yet: Phobos has no I/O switchboard to own a container's stdin",
-        )),
+        // Its body is a stream of records, served by `crate::input`.
+        CallType::AttachContainerInput => Err(ApiError::unsupported_media(format!(
+            "ATTACH_CONTAINER_INPUT is a stream: expecting 'Content-Type: {}' with 'Message-Content-Type'",
+            crate::media::RECORDIO
+        ))),
         CallType::Unknown if call.r#type.is_none() => {
             Err(ApiError::bad_request("Expecting 'type' to be present"))
         }
@@ -239,9 +241,10 @@ where
 async fn launch_container(
     state: &Arc<State>,
     launch: call::LaunchContainer,
+    class: Class,
 ) -> Result<Answer, ApiError> {
     let id = container_id(&launch.container_id)?;
-    let intent = translate::launch_intent(&id, &launch, state.root)
+    let intent = translate::launch_intent(&id, &launch, state.root, class)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let launched = blocking(state, move |door| {
         let host = door.host();

@@ -17,16 +17,21 @@
 //! - [`media`]: JSON/protobuf bodies and `Accept` negotiation;
 //! - [`calls`]: the calls; [`waits`]: shared, thread-free waiters;
 //! - [`stream`]: RecordIO responses with heartbeats; [`attach`]: a
-//!   container's output followed from its sandbox files;
+//!   container's output, from its switchboard for a terminal, else
+//!   followed from its sandbox files; [`input`]: ATTACH_CONTAINER_INPUT's
+//!   streaming request into the switchboard; [`terminal`]: the agent as a
+//!   switchboard client;
 //! - [`metrics`]: the Prometheus text.
 
 pub mod attach;
 pub mod calls;
 pub mod error;
+pub mod input;
 pub mod media;
 pub mod metrics;
 pub mod server;
 pub mod stream;
+pub mod terminal;
 pub mod translate;
 pub mod waits;
 

@@ -320,16 +320,27 @@ async fn api(
         move |e: ApiError| (label.clone(), e)
     };
     if state.recovering.load(Ordering::Relaxed) {
+        drain(req, state.limits.max_body).await;
         return Err(fail("api")(ApiError::unavailable(
             "Agent has not finished recovery",
         )));
     }
-    let format = match media::request_format(req.headers()).map_err(fail("api"))? {
+    let format = match media::request_format(req.headers()) {
+        Ok(format) => format,
+        Err(e) => {
+            drain(req, state.limits.max_body).await;
+            return Err(fail("api")(e));
+        }
+    };
+    let format = match format {
         RequestBody::Whole(format) => format,
-        RequestBody::Stream(_) => {
-            return Err(fail("api")(ApiError::not_implemented(
-                "streaming requests (ATTACH_CONTAINER_INPUT) are not served yet",
-            )));
+        // Only ATTACH_CONTAINER_INPUT streams its request.
+        RequestBody::Stream(format) => {
+            let label = "ATTACH_CONTAINER_INPUT";
+            crate::input::serve(state, req, format)
+                .await
+                .map_err(fail(label))?;
+            return Ok((label.to_owned(), response(200, "text/plain", Bytes::new())));
         }
     };
     // Which one applies depends on the call, known once the body is read.
@@ -383,6 +394,13 @@ async fn api(
         }
     };
     Ok((label, response))
+}
+
+/// Reads and drops a refused request's body (at most `max` bytes), so
+/// the connection stays usable for the next request: hyper closes a
+/// keep-alive connection whose last body was left unread.
+async fn drain(req: Request<Incoming>, max: usize) {
+    let _ = read_body(req, max).await;
 }
 
 /// The whole body, refused with 413 beyond `max` (by its announced length

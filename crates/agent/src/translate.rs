@@ -35,18 +35,47 @@ pub enum TranslateError {
     Limit { name: String, value: f64 },
     #[error(transparent)]
     PortMapping(#[from] mesos_proto::BadPortMapping),
+    #[error(transparent)]
+    LinuxInfo(#[from] mesos_proto::BadLinuxInfo),
+    #[error(
+        "container.tty_info.window_size: {rows}x{columns} is not a window size (1 to 65535 each)"
+    )]
+    WindowSize { rows: u32, columns: u32 },
+    #[error(
+        "container.linux_info.share_cgroups: a session's container shares its parent's cgroups (it must not be false)"
+    )]
+    SessionOwnCgroups,
+}
+
+/// Which call a launch came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// LAUNCH_CONTAINER and LAUNCH_NESTED_CONTAINER: Mesos's DEFAULT class.
+    Default,
+    /// LAUNCH_NESTED_CONTAINER_SESSION: Mesos's DEBUG class (the parent's
+    /// namespaces, cgroups, environment and working directory; not
+    /// counted; destroyed by recovery), its terminal's output held for
+    /// the session's stream (Mesos's `wait_for_connection`).
+    Session,
 }
 
 /// The intent of `launch` for container `id` (a full ID: a nested one is
 /// launched under its parent); `root`: whether this process may switch
 /// users.
 ///
-/// A nested container shares its parent's cgroups (Mesos's default for
-/// `LinuxInfo.share_cgroups`), and has its own pid and ipc namespaces.
+/// A nested container shares its parent's cgroups unless
+/// `LinuxInfo.share_cgroups` is false (Mesos's default), and has its own
+/// pid and ipc namespaces unless `share_pid_namespace` or `ipc_mode:
+/// SHARE_PARENT` asks to share them (the CLI's `--share-cgroups`,
+/// `--share-pid`, `--share-ipc`). A top-level container's `LinuxInfo`
+/// (capabilities, seccomp, namespaces) and `RLimitInfo` mean what they
+/// mean to the external containerizer. `ContainerInfo.tty_info` gives the
+/// command a terminal held by a switchboard.
 pub fn launch_intent(
     id: &ContainerId,
     launch: &LaunchContainer,
     root: bool,
+    class: Class,
 ) -> Result<LaunchIntent, TranslateError> {
     let (own, parent) = match id.parent() {
         Some(parent) => (
@@ -87,6 +116,39 @@ pub fn launch_intent(
         intent.hostname = container.hostname.clone().filter(|h| !h.is_empty());
         intent.networks = mesos_proto::networks(container, "container")?;
         intent.volumes = volumes(&container.volumes)?;
+        intent.security = mesos_proto::linux_security(container, "container")?;
+        if let Some(tty) = &container.tty_info {
+            intent.tty = Some(tty_info(tty, class)?);
+        }
+        if intent.parent.is_some() {
+            // A nested container's sharing is the nesting's, as the CLI's
+            // --share-* flags say it.
+            let security = &mut intent.security;
+            intent.nesting = Nesting {
+                share_pid: std::mem::take(&mut security.share_pid_namespace),
+                share_ipc: security.share_ipc_namespace.take() == Some(true),
+                share_cgroups: container
+                    .linux_info
+                    .as_ref()
+                    .is_none_or(|l| l.share_cgroups()),
+                debug: false,
+            };
+        }
+    }
+    if class == Class::Session {
+        let own_cgroups = launch
+            .container
+            .as_ref()
+            .and_then(|c| c.linux_info.as_ref())
+            .is_some_and(|l| !l.share_cgroups());
+        if own_cgroups {
+            return Err(TranslateError::SessionOwnCgroups);
+        }
+        // DEBUG shares everything; the flags would only repeat it.
+        intent.nesting = Nesting {
+            debug: true,
+            ..Nesting::default()
+        };
     }
     let command = launch.command.as_ref();
     intent.command = match command.and_then(mesos_proto::command_spec) {
@@ -106,6 +168,30 @@ pub fn launch_intent(
         intent.user = command.user.clone().filter(|u| !u.is_empty() && root);
     }
     Ok(intent)
+}
+
+/// `TTYInfo`: the window size if given (Mesos applies it only on the first
+/// resize; Phobos opens the terminal with it, as `run -t` does).
+fn tty_info(tty: &mesos::TtyInfo, class: Class) -> Result<phobos_core::TtyInfo, TranslateError> {
+    let window_size = match &tty.window_size {
+        None => None,
+        Some(w) => {
+            let size = |v: u32| u16::try_from(v).ok().filter(|v| *v > 0);
+            match (size(w.rows), size(w.columns)) {
+                (Some(rows), Some(columns)) => Some(phobos_core::WindowSize { rows, columns }),
+                _ => {
+                    return Err(TranslateError::WindowSize {
+                        rows: w.rows,
+                        columns: w.columns,
+                    });
+                }
+            }
+        }
+    };
+    Ok(phobos_core::TtyInfo {
+        window_size,
+        wait_for_client: class == Class::Session,
+    })
 }
 
 /// The `resources` list with the `limits` map (an infinite value is "no
@@ -198,7 +284,7 @@ mod tests {
                 value: f64::INFINITY,
             },
         );
-        let intent = launch_intent(&id(), &l, true).unwrap();
+        let intent = launch_intent(&id(), &l, true, Class::Default).unwrap();
         assert_eq!(intent.command.unwrap().value, "sleep 1");
         assert_eq!(intent.resources.cpus, Some(0.5));
         assert_eq!(intent.resources.cpus_limit, Some(Limit::Infinite));
@@ -210,7 +296,7 @@ mod tests {
         l.limits
             .insert("mem".into(), mesos::value::Scalar { value: -1.0 });
         assert!(matches!(
-            launch_intent(&id(), &l, true),
+            launch_intent(&id(), &l, true, Class::Default),
             Err(TranslateError::Limit { .. })
         ));
         let mut l = launch("true");
@@ -219,11 +305,11 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(
-            launch_intent(&id(), &l, true),
+            launch_intent(&id(), &l, true, Class::Default),
             Err(TranslateError::DockerNotSupported)
         );
         assert!(matches!(
-            launch_intent(&id(), &launch(" "), true),
+            launch_intent(&id(), &launch(" "), true, Class::Default),
             Err(TranslateError::NoCommand(_))
         ));
     }
@@ -233,9 +319,17 @@ mod tests {
         let mut l = launch("id");
         l.command.as_mut().unwrap().user = Some("nobody".into());
         assert_eq!(
-            launch_intent(&id(), &l, true).unwrap().user.as_deref(),
+            launch_intent(&id(), &l, true, Class::Default)
+                .unwrap()
+                .user
+                .as_deref(),
             Some("nobody")
         );
-        assert_eq!(launch_intent(&id(), &l, false).unwrap().user, None);
+        assert_eq!(
+            launch_intent(&id(), &l, false, Class::Default)
+                .unwrap()
+                .user,
+            None
+        );
     }
 }

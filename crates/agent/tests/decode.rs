@@ -139,3 +139,101 @@ fn unknown_json_fields_are_skipped_like_unknown_protobuf_fields() {
         .unwrap();
     assert_eq!(call.get_containers.unwrap().show_standalone, Some(true));
 }
+
+/// ATTACH_CONTAINER_INPUT's body decoder (`phobos_proto::recordio::Decoder`):
+/// records split anywhere come out whole; a length over the per-record
+/// limit is refused as soon as its header ends, before anything is kept.
+mod streaming_records {
+    use phobos_proto::recordio::{Decoder, RecordIoError, encode_record};
+    use proptest::prelude::*;
+
+    /// Feeds `bytes` in pieces cut at `cuts`; the records, or the error.
+    fn decode(max: usize, bytes: &[u8], cuts: &[usize]) -> Result<Vec<Vec<u8>>, RecordIoError> {
+        let mut d = Decoder::new(max);
+        let mut out = Vec::new();
+        let mut at = 0;
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+        cuts.sort_unstable();
+        for cut in cuts.into_iter().chain([bytes.len()]) {
+            d.feed(&bytes[at..cut.max(at)], &mut out)?;
+            at = cut.max(at);
+        }
+        d.finish()?;
+        Ok(out)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn records_split_anywhere_come_out_whole(
+            records in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 0..8),
+            cuts in prop::collection::vec(any::<usize>(), 0..12),
+        ) {
+            let mut bytes = Vec::new();
+            for r in &records {
+                bytes.extend(encode_record(r).unwrap());
+            }
+            prop_assert_eq!(decode(300, &bytes, &cuts).unwrap(), records);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            bytes in prop::collection::vec(any::<u8>(), 0..256),
+            cuts in prop::collection::vec(any::<usize>(), 0..8),
+        ) {
+            // Digits and newlines often, so lengths and records happen.
+            let bytes: Vec<u8> = bytes
+                .iter()
+                .map(|b| match b % 4 { 0 => b'\n', 1 => b'0' + b % 10, _ => *b })
+                .collect();
+            if let Ok(records) = decode(64, &bytes, &cuts) {
+                prop_assert!(records.iter().all(|r| r.len() <= 64));
+            }
+        }
+
+        #[test]
+        fn a_length_over_the_limit_is_refused_at_its_header(
+            len in 65u64..u64::MAX,
+            cuts in prop::collection::vec(any::<usize>(), 0..4),
+        ) {
+            let bytes = format!("{len}\n").into_bytes();
+            match decode(64, &bytes, &cuts) {
+                Err(RecordIoError::OverLimit { len: l, max: 64 }) => prop_assert_eq!(l, len),
+                other => prop_assert!(false, "{:?}", other),
+            }
+        }
+    }
+
+    #[test]
+    fn bad_headers_truncation_and_errors_are_sticky() {
+        let refuse = |bytes: &[u8]| decode(1024, bytes, &[]).unwrap_err();
+        assert!(matches!(refuse(b"12x\n"), RecordIoError::BadHeader { .. }));
+        assert!(matches!(refuse(b"\n"), RecordIoError::BadHeader { .. }));
+        assert!(matches!(
+            refuse(b"99999999999999999999999\n"),
+            RecordIoError::BadHeader { .. }
+        ));
+        assert!(matches!(refuse(b"12"), RecordIoError::ShortHeader { .. }));
+        assert!(matches!(
+            refuse(b"5\nab"),
+            RecordIoError::ShortRecord {
+                expected: 5,
+                got: 2
+            }
+        ));
+        // The limit is never above the crate's own.
+        let mut d = Decoder::new(usize::MAX);
+        let mut out = Vec::new();
+        let err = d.feed(b"67108865\n", &mut out).unwrap_err();
+        assert!(matches!(err, RecordIoError::OverLimit { .. }), "{err}");
+        // After an error, nothing more is decoded.
+        assert!(d.feed(b"1\na", &mut out).is_err());
+        assert!(out.is_empty());
+        // Empty records are records.
+        assert_eq!(
+            decode(8, b"0\n0\n", &[1]).unwrap(),
+            vec![Vec::<u8>::new(); 2]
+        );
+    }
+}

@@ -405,3 +405,159 @@ fn privileged_t_without_a_terminal_is_one_line_and_exit_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("has no terminal"));
     env.ok(&["destroy", "plain"]);
 }
+
+/// Switchboard processes of an environment (their socket path names its
+/// runtime directory).
+fn switchboards_of(env: &Env) -> Vec<u32> {
+    let runtime = env.runtime.path().display().to_string();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args.get(1).is_some_and(|a| a == "switchboard")
+            && args.get(2).is_some_and(|a| a.starts_with(&runtime))
+            && common::alive(i64::from(pid))
+        {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// The recorded switchboard of a container: its pid.
+fn switchboard_pid(env: &Env, id: &str) -> i64 {
+    let record = std::fs::read_to_string(env.container_dir(id).join("io_switchboard.pid"))
+        .unwrap_or_else(|e| panic!("{id}: no switchboard record: {e}"));
+    record.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// The switchboard ends with its container on every path, and neither it
+/// nor its socket is left once the container's end is recorded: the
+/// command's exit (`wait` returns), destroy, and a launcher SIGKILLed
+/// after it started the switchboard (recover adopts the container; its
+/// terminal still works) or before (the command loses its terminal and
+/// ends; recover records it).
+#[test]
+fn privileged_the_switchboard_ends_with_its_container_on_every_path() {
+    if !require_root("privileged_the_switchboard_ends_with_its_container_on_every_path") {
+        return;
+    }
+    let env = Env::new();
+    let gone = |id: &str, pid: i64| {
+        let dir = env.container_dir(id);
+        assert!(!common::alive(pid), "{id}: switchboard {pid} outlived it");
+        for name in ["io_switchboard.sock", "io_switchboard.pid"] {
+            assert!(!dir.join(name).exists(), "{id}: {name} left");
+        }
+    };
+
+    // The command's exit.
+    env.ok(&[
+        "run",
+        "-d",
+        "-t",
+        "--id",
+        "sb-exit",
+        "--",
+        "sh",
+        "-c",
+        "sleep 1; exit 3",
+    ]);
+    let pid = switchboard_pid(&env, "sb-exit");
+    assert!(common::alive(pid));
+    let waited = env.ok(&["wait", "sb-exit"]);
+    assert!(waited.contains("exited with status 3"), "{waited:?}");
+    gone("sb-exit", pid);
+
+    // Destroy.
+    env.ok(&[
+        "run",
+        "-d",
+        "-t",
+        "--id",
+        "sb-destroy",
+        "--",
+        "sleep",
+        "600",
+    ]);
+    let pid = switchboard_pid(&env, "sb-destroy");
+    assert!(common::alive(pid));
+    env.ok(&["destroy", "sb-destroy"]);
+    gone("sb-destroy", pid);
+
+    // The launcher SIGKILLed right after it started the switchboard: the
+    // container and its terminal live on; recover adopts it; destroy ends
+    // the switchboard.
+    let mut launcher = env
+        .cmd()
+        .args(["run", "-d", "-t", "--id", "sb-kill", "--", "sh", "-c"])
+        .arg("while read l; do echo \"got:$l\"; done")
+        .env("PHOBOS_STOP_AT", "switchboard")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let launcher_pid = launcher.id();
+    assert!(
+        eventually(PATIENCE, || common::proc_state(launcher_pid) == Some('T')),
+        "the launcher never reached the switchboard stop point"
+    );
+    launcher.kill().unwrap();
+    launcher.wait().unwrap();
+    env.ok(&["recover"]);
+    assert_eq!(env.status_json("sb-kill")["state"], "RUNNING");
+    let pid = switchboard_pid(&env, "sb-kill");
+    assert!(common::alive(pid), "the switchboard died with its launcher");
+    let socket = env.container_dir("sb-kill").join("io_switchboard.sock");
+    let mut client = phobos_tty::Client::connect(
+        &socket,
+        phobos_tty::Attach {
+            input: true,
+            output: true,
+            size: None,
+        },
+    )
+    .unwrap();
+    client.send(b"after-recover\n").unwrap();
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("got:after-recover") {
+        seen.extend(client.recv().unwrap().expect("the terminal ended"));
+    }
+    drop(client);
+    env.ok(&["destroy", "sb-kill"]);
+    gone("sb-kill", pid);
+
+    // SIGKILLed before the switchboard existed (init forked, not yet
+    // released): recover destroys the interrupted launch.
+    let mut launcher = env
+        .cmd()
+        .args(["run", "-d", "-t", "--id", "sb-early", "--", "sleep", "600"])
+        .env("PHOBOS_STOP_AT", "forked")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let launcher_pid = launcher.id();
+    assert!(
+        eventually(PATIENCE, || common::proc_state(launcher_pid) == Some('T')),
+        "the launcher never reached the forked stop point"
+    );
+    launcher.kill().unwrap();
+    launcher.wait().unwrap();
+    env.ok(&["recover"]);
+    assert!(
+        !env.container_dir("sb-early")
+            .join("io_switchboard.sock")
+            .exists()
+    );
+
+    assert_eq!(switchboards_of(&env), Vec::<u32>::new());
+}

@@ -442,7 +442,9 @@ fn mount_points(mountinfo: &str) -> impl Iterator<Item = PathBuf> + '_ {
 }
 
 fn json_bytes<T: Serialize>(path: &Path, value: &T) -> Result<Vec<u8>, StoreError> {
-    let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| StoreError::Corrupt {
+    // Compact: records are read back by every `ps`, `stats` and `recover`
+    // over thousands of containers, where whitespace is parse time.
+    let mut bytes = serde_json::to_vec(value).map_err(|source| StoreError::Corrupt {
         path: path.to_owned(),
         source,
     })?;

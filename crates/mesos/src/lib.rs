@@ -16,6 +16,7 @@ pub mod provision;
 pub mod rootfs;
 pub mod security;
 pub mod sweep;
+pub mod switchboard;
 pub mod sys;
 mod user;
 

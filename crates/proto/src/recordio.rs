@@ -35,6 +35,15 @@ pub enum RecordIoError {
         /// The announced (or, when writing, the actual) length.
         len: u64,
     },
+    /// The record is longer than the reader's own limit
+    /// ([`Decoder::new`]'s `max`).
+    #[error("record length {len} exceeds the {max}-byte limit")]
+    OverLimit {
+        /// The announced length.
+        len: u64,
+        /// The limit.
+        max: usize,
+    },
     /// The stream ended before the announced number of bytes.
     #[error("truncated record: got {got} of {expected} bytes")]
     ShortRecord {
@@ -128,6 +137,115 @@ impl<R: BufRead> Iterator for Records<R> {
                 self.failed = true;
                 Some(Err(e))
             }
+        }
+    }
+}
+
+/// An incremental decoder for a stream that arrives in pieces of any size
+/// (an HTTP request body): it holds at most one length header (21 bytes)
+/// and one record, whose buffer grows with the bytes that arrived and never
+/// beyond the record's length, which is checked against `max` before
+/// anything is kept. The same header rules as [`read_record`].
+#[derive(Debug)]
+pub struct Decoder {
+    max: usize,
+    header: Vec<u8>,
+    /// The record being read: its length and the bytes so far.
+    record: Option<(usize, Vec<u8>)>,
+    failed: bool,
+}
+
+impl Decoder {
+    /// A decoder of records of at most `max` bytes (and at most
+    /// [`MAX_RECORD_LEN`]).
+    pub fn new(max: usize) -> Self {
+        Self {
+            max: max.min(MAX_RECORD_LEN),
+            header: Vec::with_capacity(MAX_HEADER_DIGITS + 1),
+            record: None,
+            failed: false,
+        }
+    }
+
+    /// Decodes `bytes`, appending each completed record to `out`. After an
+    /// error the decoder refuses everything (the stream is unusable).
+    pub fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), RecordIoError> {
+        if self.failed {
+            return Err(RecordIoError::BadHeader {
+                header: "(after an earlier error)".to_owned(),
+            });
+        }
+        let result = self.feed_inner(&mut bytes, out);
+        if result.is_err() {
+            self.failed = true;
+            self.record = None;
+        }
+        result
+    }
+
+    fn feed_inner(
+        &mut self,
+        bytes: &mut &[u8],
+        out: &mut Vec<Vec<u8>>,
+    ) -> Result<(), RecordIoError> {
+        while !bytes.is_empty() {
+            match &mut self.record {
+                Some((len, data)) => {
+                    let take = (*len - data.len()).min(bytes.len());
+                    data.extend_from_slice(&bytes[..take]);
+                    *bytes = &bytes[take..];
+                    if data.len() == *len {
+                        let (_, data) = self.record.take().unwrap_or_default();
+                        out.push(data);
+                    }
+                }
+                None => {
+                    let byte = bytes[0];
+                    *bytes = &bytes[1..];
+                    if byte != b'\n' {
+                        self.header.push(byte);
+                        if !byte.is_ascii_digit() || self.header.len() > MAX_HEADER_DIGITS {
+                            return Err(self.bad_header());
+                        }
+                        continue;
+                    }
+                    let text = std::str::from_utf8(&self.header).map_err(|_| self.bad_header())?;
+                    let len: u64 = text.parse().map_err(|_| self.bad_header())?;
+                    self.header.clear();
+                    let len = match usize::try_from(len) {
+                        Ok(n) if n <= self.max => n,
+                        _ => {
+                            return Err(RecordIoError::OverLimit { len, max: self.max });
+                        }
+                    };
+                    if len == 0 {
+                        out.push(Vec::new());
+                    } else {
+                        self.record = Some((len, Vec::with_capacity(len.min(64 * 1024))));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn bad_header(&self) -> RecordIoError {
+        RecordIoError::BadHeader {
+            header: String::from_utf8_lossy(&self.header).into_owned(),
+        }
+    }
+
+    /// At the end of the stream: `Ok` between records, an error inside one.
+    pub fn finish(&self) -> Result<(), RecordIoError> {
+        match &self.record {
+            Some((len, data)) => Err(RecordIoError::ShortRecord {
+                expected: *len,
+                got: data.len(),
+            }),
+            None if !self.header.is_empty() => Err(RecordIoError::ShortHeader {
+                got: String::from_utf8_lossy(&self.header).into_owned(),
+            }),
+            None => Ok(()),
         }
     }
 }

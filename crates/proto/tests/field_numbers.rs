@@ -375,4 +375,24 @@ fn agent_api_messages_match_mesos() {
             ("heartbeat", 3, "mesos.v1.agent.ProcessIO.Control.Heartbeat"),
         ],
     );
+    assert_fields(
+        "mesos.ContainerInfo",
+        &[
+            ("linux_info", 8, "mesos.LinuxInfo"),
+            ("rlimit_info", 9, "mesos.RLimitInfo"),
+            ("tty_info", 10, "mesos.TTYInfo"),
+        ],
+    );
+    assert_fields(
+        "mesos.LinuxInfo",
+        &[
+            ("share_pid_namespace", 4, "bool"),
+            ("ipc_mode", 6, "mesos.LinuxInfo.IpcMode"),
+            ("share_cgroups", 8, "bool"),
+        ],
+    );
+    assert_fields(
+        "mesos.TTYInfo.WindowSize",
+        &[("rows", 1, "uint32"), ("columns", 2, "uint32")],
+    );
 }

@@ -347,7 +347,10 @@ impl Door {
                     )
                 });
                 match started {
-                    Ok(path) => Some(path),
+                    Ok(path) => {
+                        self.mesos.stop_point("switchboard");
+                        Some(path)
+                    }
                     Err(e) => {
                         if let Err(d) = self.mesos.destroy(&config.id) {
                             tracing::error!(container = %config.id, error = %d, "destroying a container without its terminal");
@@ -497,6 +500,17 @@ impl Door {
         Ok(self.mesos.summary(id)?.map(Summary::Mesos))
     }
 
+    /// The statistics of every running container of both containerizers,
+    /// Mesos ones first (by ID), without building their summaries first:
+    /// `stats` over thousands of containers reads each record once.
+    pub fn usage_all(&self) -> Result<Vec<(ContainerId, Result<Option<ResourceStatistics>>)>> {
+        let mesos = self.mesos.store().list()?;
+        let docker = self.docker.store().list()?;
+        let mut out = self.usage_mesos(&mesos);
+        out.extend(self.usage_docker(docker));
+        Ok(out)
+    }
+
     /// The statistics of every running container among `ids` (others are
     /// left out); a failure is reported per container.
     pub fn usage_of(
@@ -505,33 +519,50 @@ impl Door {
     ) -> Vec<(ContainerId, Result<Option<ResourceStatistics>>)> {
         let (docker, mesos): (Vec<ContainerId>, Vec<ContainerId>) =
             ids.iter().cloned().partition(|id| self.docker.owns(id));
-        let mut out: Vec<_> = self
-            .mesos
-            .usage_many(&mesos, true)
+        let mut out = self.usage_mesos(&mesos);
+        out.extend(self.usage_docker(docker));
+        out
+    }
+
+    /// The statistics of the Mesos containers `ids` that are running.
+    fn usage_mesos(
+        &self,
+        ids: &[ContainerId],
+    ) -> Vec<(ContainerId, Result<Option<ResourceStatistics>>)> {
+        self.mesos
+            .usage_many(ids, true)
             .into_iter()
             .map(|(id, r)| match r {
                 Err(phobos_mesos::ContainerizerError::NotRunning(_)) => (id, Ok(None)),
                 r => (id, r.map_err(RuntimeError::from)),
             })
-            .collect();
-        if !docker.is_empty() {
-            let results = block_on(async {
-                let mut results = Vec::new();
-                for id in docker {
-                    let r = match self.docker.usage(&id).await {
-                        Err(phobos_docker::ContainerizerError::NotRunning(_)) => Ok(None),
-                        r => r.map_err(RuntimeError::from),
-                    };
-                    results.push((id, r));
-                }
-                results
-            });
-            match results {
-                Ok(results) => out.extend(results),
-                Err(e) => tracing::warn!(error = %e, "no Docker statistics"),
-            }
+            .collect()
+    }
+
+    /// The statistics of the engine's containers `ids` that are running
+    /// (none when the engine cannot be reached, with a warning).
+    fn usage_docker(
+        &self,
+        ids: Vec<ContainerId>,
+    ) -> Vec<(ContainerId, Result<Option<ResourceStatistics>>)> {
+        if ids.is_empty() {
+            return Vec::new();
         }
-        out
+        let results = block_on(async {
+            let mut results = Vec::new();
+            for id in ids {
+                let r = match self.docker.usage(&id).await {
+                    Err(phobos_docker::ContainerizerError::NotRunning(_)) => Ok(None),
+                    r => r.map_err(RuntimeError::from),
+                };
+                results.push((id, r));
+            }
+            results
+        });
+        results.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "no Docker statistics");
+            Vec::new()
+        })
     }
 
     /// Where `id`'s logs are. For an engine container the engine's log is

@@ -6,9 +6,14 @@
 //! (`SCM_RIGHTS` on the socket the launcher gave init), logs the output to
 //! the sandbox's `stdout`, and serves clients on
 //! `<runtime entry>/io_switchboard.sock` (0600, in the 0700 entry). It is
-//! tied to the container's supervisor through a pidfd of init: when init
-//! exits it drains the terminal briefly, removes its socket and exits;
-//! destroy kills init, so the switchboard goes with the container.
+//! tied to the container's init through a pidfd: when init exits it drains
+//! the terminal briefly, removes its socket and exits. Its pid is recorded
+//! in the runtime entry (`phobos_mesos::switchboard`), and the
+//! containerizer's teardown, which every end of a container goes through
+//! (the command's exit, destroy, recover after the launching process was
+//! killed), waits for it briefly (not at all on destroy), kills it and
+//! removes its socket: it never outlives its container's record of the
+//! end.
 //!
 //! The process gets fixed descriptors and nothing else: 3 the socket the
 //! master arrives on, 4 the listening socket, 5 the log, 6 init's pidfd.
@@ -128,6 +133,10 @@ pub(crate) fn start(
         });
     }
     let mut child = command.spawn().map_err(spawn_err)?;
+    // Recorded for the container's teardown, which ends it on every path.
+    if let Err(e) = phobos_mesos::switchboard::record(dir, child.id() as i32) {
+        tracing::warn!(container = %dir.id(), error = %e, "recording the switchboard's pid failed");
+    }
     // Reaped by whoever outlives it: a thread here for a long-lived face
     // (the agent); a CLI that exits first leaves it to be re-parented.
     std::thread::spawn(move || {

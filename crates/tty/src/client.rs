@@ -106,6 +106,13 @@ impl Client {
         Ok(client)
     }
 
+    /// The attached stream, its decoder (bytes after the answer) and the
+    /// output already decoded, for an owner with its own event loop (the
+    /// agent's async streams).
+    pub fn into_parts(self) -> (UnixStream, Decoder, Vec<Vec<u8>>) {
+        (self.stream, self.decoder, self.ahead)
+    }
+
     /// A handle that sends input on this client's stream.
     pub fn input(&self) -> io::Result<Input> {
         Ok(Input {

@@ -659,3 +659,126 @@ fn bad_nested_requests_are_refused_by_the_planner() {
     let e = super::run::intent(&args).unwrap_err().to_string();
     assert!(e.contains("invalid container id 'a.b'"), "{e}");
 }
+
+/// The agent face itself (`phobos_agent::translate`): a nested launch's
+/// `LinuxInfo` sharing options (`share_pid_namespace`, `ipc_mode`,
+/// `share_cgroups`, Mesos's default true) are the CLI's `--share-pid`,
+/// `--share-ipc` and `--share-cgroups`; a session is the CLI's `--debug`;
+/// `tty_info` is `-t`'s terminal.
+#[test]
+fn agent_linux_info_sharing_is_the_clis_share_flags() {
+    use mesos::linux_info::IpcMode;
+    use phobos_agent::translate::{Class, launch_intent};
+    let settings = settings("", 0);
+    let agent = |value: &str, linux: Option<mesos::LinuxInfo>, class: Class| {
+        let launch = phobos_proto::agent::call::LaunchContainer {
+            container_id: mesos::ContainerId {
+                value: value.into(),
+                parent: Some(Box::new(mesos::ContainerId {
+                    value: "web".into(),
+                    parent: None,
+                })),
+            },
+            command: Some(CommandInfo {
+                shell: Some(false),
+                value: Some("sh".into()),
+                arguments: vec!["sh".into(), "-c".into(), "echo hi".into()],
+                ..Default::default()
+            }),
+            container: Some(ContainerInfo {
+                r#type: container_info::Type::Mesos as i32,
+                linux_info: linux,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let id = ContainerId::parse_path(format!("web.{value}")).unwrap();
+        plan(&settings, launch_intent(&id, &launch, true, class).unwrap())
+    };
+    let linux = |pid: Option<bool>, ipc: Option<IpcMode>, cgroups: Option<bool>| {
+        Some(mesos::LinuxInfo {
+            share_pid_namespace: pid,
+            ipc_mode: ipc.map(|m| m as i32),
+            share_cgroups: cgroups,
+            ..Default::default()
+        })
+    };
+    let cases: [(&[&str], Option<mesos::LinuxInfo>); 5] = [
+        (&["--share-cgroups"], None),
+        (
+            &["--share-pid", "--share-cgroups"],
+            linux(Some(true), None, None),
+        ),
+        (
+            &["--share-ipc"],
+            linux(None, Some(IpcMode::ShareParent), Some(false)),
+        ),
+        (&[], linux(Some(false), Some(IpcMode::Private), Some(false))),
+        (
+            &["--share-pid", "--share-ipc", "--share-cgroups"],
+            linux(Some(true), Some(IpcMode::ShareParent), Some(true)),
+        ),
+    ];
+    for (flags, info) in cases {
+        let mut args = vec!["--parent", "web", "--id", "g"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["--", "sh", "-c", "echo hi"]);
+        let from_cli = plan(&settings, cli(&args));
+        let from_agent = agent("g", info.clone(), Class::Default);
+        assert_eq!(from_cli, from_agent, "{flags:?} vs {info:?}");
+    }
+    // A session is Mesos's DEBUG class: the CLI's --debug.
+    let from_cli = plan(
+        &settings,
+        cli(&[
+            "--parent", "web", "--id", "s", "--debug", "--", "sh", "-c", "echo hi",
+        ]),
+    );
+    assert_eq!(from_cli, agent("s", None, Class::Session));
+    assert_eq!(from_cli.config(0.0).nesting.map(|n| n.debug), Some(true));
+    // A session must share its parent's cgroups.
+    let launch = phobos_proto::agent::call::LaunchContainer {
+        container_id: mesos::ContainerId {
+            value: "s".into(),
+            parent: Some(Box::new(mesos::ContainerId {
+                value: "web".into(),
+                parent: None,
+            })),
+        },
+        command: Some(CommandInfo {
+            value: Some("true".into()),
+            ..Default::default()
+        }),
+        container: Some(ContainerInfo {
+            r#type: container_info::Type::Mesos as i32,
+            linux_info: linux(None, None, Some(false)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let id = ContainerId::parse_path("web.s").unwrap();
+    assert!(launch_intent(&id, &launch, true, Class::Session).is_err());
+    // `tty_info` is a terminal with the given window size.
+    let mut tty = launch.clone();
+    tty.container = Some(ContainerInfo {
+        r#type: container_info::Type::Mesos as i32,
+        tty_info: Some(mesos::TtyInfo {
+            window_size: Some(mesos::tty_info::WindowSize {
+                rows: 30,
+                columns: 100,
+            }),
+        }),
+        ..Default::default()
+    });
+    let intent = launch_intent(&id, &tty, true, Class::Default).unwrap();
+    assert_eq!(
+        intent.tty,
+        Some(phobos_core::TtyInfo {
+            window_size: Some(phobos_core::WindowSize {
+                rows: 30,
+                columns: 100
+            }),
+            wait_for_client: false,
+        })
+    );
+}

@@ -27,9 +27,9 @@ pub fn run(global: &Global, id: Option<&str>, json: bool) -> anyhow::Result<u8> 
         return Ok(0);
     }
     let door = context::door(global)?;
-    let ids: Vec<_> = door.list()?.iter().map(|c| c.id().clone()).collect();
-    let mut rows = Vec::with_capacity(ids.len());
-    for (id, result) in door.usage_of(&ids) {
+    let all = door.usage_all()?;
+    let mut rows = Vec::with_capacity(all.len());
+    for (id, result) in all {
         match result {
             Ok(Some(stats)) => rows.push((id.to_string(), stats)),
             // Gone or ended since it was listed: not running any more.

@@ -81,6 +81,41 @@ impl Conn {
         let _ = stream.write_all(body).and_then(|()| stream.flush());
     }
 
+    /// Sends the head of a request whose body is streamed in chunks
+    /// ([`Conn::send_chunk`], then [`Conn::end_chunks`]).
+    pub fn start_chunked(&mut self, method: &str, path: &str, headers: &[(&str, &str)]) {
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: agent\r\n");
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("Transfer-Encoding: chunked\r\n\r\n");
+        let stream = self.reader.get_mut();
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.flush().unwrap();
+    }
+
+    /// One chunk of a streamed body; false once the server stopped
+    /// reading (it answered and closed).
+    pub fn send_chunk(&mut self, bytes: &[u8]) -> bool {
+        if bytes.is_empty() {
+            return true;
+        }
+        let stream = self.reader.get_mut();
+        let mut chunk = format!("{:x}\r\n", bytes.len()).into_bytes();
+        chunk.extend_from_slice(bytes);
+        chunk.extend_from_slice(b"\r\n");
+        stream
+            .write_all(&chunk)
+            .and_then(|()| stream.flush())
+            .is_ok()
+    }
+
+    /// Ends a streamed body.
+    pub fn end_chunks(&mut self) {
+        let stream = self.reader.get_mut();
+        let _ = stream.write_all(b"0\r\n\r\n").and_then(|()| stream.flush());
+    }
+
     pub fn request(
         &mut self,
         method: &str,

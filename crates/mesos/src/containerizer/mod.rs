@@ -312,6 +312,13 @@ impl MesosContainerizer {
             .with_runtime_dir(self.store.root())
     }
 
+    /// Stops this process at `point` when the tests asked for it there
+    /// (a point of a face's launch beyond the containerizer's own, such as
+    /// the door's `switchboard`: its terminal's switchboard started).
+    pub fn stop_point(&self, point: &str) {
+        StopPoint::hit(&self.stop_at, point);
+    }
+
     /// Makes launches stop themselves at `point` (crash-safety tests).
     pub fn with_stop_point(mut self, point: Option<StopPoint>) -> Self {
         self.stop_at = point;

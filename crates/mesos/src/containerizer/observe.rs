@@ -74,7 +74,12 @@ impl MesosContainerizer {
         let Some(dir) = self.store.open(id) else {
             return Ok(None);
         };
-        if running_only && dir.state()?.map(|r| r.state) != Some(ContainerState::Running) {
+        // Running means recorded RUNNING with its init alive: one whose
+        // init died unseen is not measured (`ps` records its end).
+        if running_only
+            && (dir.state()?.map(|r| r.state) != Some(ContainerState::Running)
+                || !dir.init_alive()?)
+        {
             return Ok(None);
         }
         if dir.exists(TERMINATION_FILE) {

@@ -120,6 +120,13 @@ impl MesosContainerizer {
             }
             Err(e) => errors.push(e.to_string()),
         }
+        // The terminal's switchboard ends with the container: after a
+        // command that ended by itself it may still drain, briefly.
+        let grace = match cause {
+            Cause::Exited => crate::switchboard::EXIT_GRACE,
+            _ => std::time::Duration::ZERO,
+        };
+        crate::switchboard::stop(dir, grace);
         // Limits hit that init could not record (it was itself killed, or
         // an older init): asked before cleanup removes the evidence.
         let init_record = dir.read_json::<InitStatus>(STATUS_FILE)?;
