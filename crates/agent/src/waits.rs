@@ -9,6 +9,15 @@
 //!
 //! Works for containers launched by any face (CLI, ECP, this agent, an
 //! earlier agent): the runtime directory is the truth.
+//!
+//! A container this agent launched itself is [`Waits::adopt`]ed at launch:
+//! its init is this process's child, so its watcher is the reaper. Once
+//! the pidfd is readable it reaps init and records the end
+//! ([`Door::finish`], on the watcher's own thread) and hands the
+//! termination it just wrote to every waiting request: no look at the
+//! runtime directory, no trip to the blocking pool, no second thread
+//! blocked on the container's lock. The termination is on disk before
+//! any request hears of it.
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -16,7 +25,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use phobos_core::{ContainerId, Operation, Outcome, Termination};
-use phobos_runtime::Door;
+use phobos_runtime::{Door, Launched};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::watch;
@@ -64,6 +73,47 @@ impl Waits {
                 "the watcher of container {id} ended without an answer"
             )),
         }
+    }
+
+    /// Watches container `id`, which this process launched (`launched`,
+    /// whose init is its child, behind `pidfd`): reaps init when it exits,
+    /// records the end and answers every wait with it. Called before the
+    /// launch is answered, so every later wait finds this watcher.
+    pub fn adopt(self: &Arc<Self>, id: &ContainerId, launched: Launched, pidfd: Option<OwnedFd>) {
+        let (tx, rx) = watch::channel(None);
+        self.watchers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id.clone(), rx);
+        let this = Arc::clone(self);
+        let id = id.clone();
+        tokio::spawn(async move {
+            if let Some(fd) = pidfd {
+                exited(fd).await;
+            }
+            // Init has exited (or cannot be watched: finish then blocks
+            // until it does). The teardown takes a moment; this worker
+            // hands its other tasks on meanwhile.
+            let door = Arc::clone(&this.door);
+            let key = id.clone();
+            let ended = tokio::task::block_in_place(move || match door.finish(&launched) {
+                Ok(Some(t)) => Ok(Some(t)),
+                Ok(None) | Err(_) => match door.apply(&key, Operation::Wait) {
+                    Ok(None) => Ok(None),
+                    Ok(Some(Outcome::Ended(t))) => Ok(Some(t)),
+                    Ok(Some(other)) => Err(format!("the containerizer answered {other:?} to wait")),
+                    Err(e) => Err(e.to_string()),
+                },
+            });
+            if let Err(e) = &ended {
+                tracing::warn!(container = %id, error = %e, "recording a container's end failed");
+            }
+            this.watchers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&id);
+            let _ = tx.send(Some(ended));
+        });
     }
 
     fn slot(self: &Arc<Self>, id: &ContainerId) -> Slot {

@@ -851,3 +851,72 @@ fn privileged_agent_serves_the_nested_container_calls() {
     );
     assert_eq!(env.status_json("par")["state"], "RUNNING");
 }
+
+/// Recovery waits (up to a grace period each) for containers another
+/// process is operating on: holding the operation locks of a few live
+/// containers, as a CLI in the middle of a `destroy` would, keeps the
+/// agent recovering long enough to watch it answer 503, and letting go
+/// lets it finish and serve.
+#[test]
+fn privileged_agent_answers_503_while_recovering() {
+    if !require_root("privileged_agent_answers_503_while_recovering") {
+        return;
+    }
+    let env = Env::new();
+    let ids = ["busy-1", "busy-2", "busy-3", "busy-4"];
+    for c in ids {
+        env.detach(c, &["sleep", "600"]);
+    }
+    let locks: Vec<std::fs::File> = ids
+        .iter()
+        .map(|c| {
+            let dir = std::fs::File::open(env.container_dir(c)).unwrap();
+            dir.lock().unwrap();
+            dir
+        })
+        .collect();
+    let socket = env.runtime.path().join("agent.sock");
+    let child = env
+        .cmd()
+        .arg("agent")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let agent = Agent { child, socket };
+    assert!(
+        eventually(PATIENCE, || std::os::unix::net::UnixStream::connect(
+            &agent.socket
+        )
+        .is_ok()),
+        "the agent never listened"
+    );
+    let mut conn = agent.conn();
+    let health = conn.request("GET", "/health", &[], b"");
+    assert_eq!(health.status, 503, "{}", health.text());
+    assert_eq!(health.json()["recovering"], true);
+    let get = serde_json::json!({"type": "GET_CONTAINERS",
+        "get_containers": {"show_standalone": true}});
+    let r = conn.json(&get);
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.text().contains("recovery"), "{}", r.text());
+    let r = conn.json(&launch_json("too-early", "true"));
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(!env.container_dir("too-early").exists());
+    let metrics = conn.request("GET", "/metrics", &[], b"").text();
+    assert!(
+        metrics.lines().any(|l| l == "phobos_agent_recovering 1"),
+        "{metrics}"
+    );
+
+    drop(locks);
+    assert!(
+        eventually(PATIENCE, || {
+            conn.request("GET", "/health", &[], b"").status == 200
+        }),
+        "recovery never finished"
+    );
+    let mut listed = listed(&get_json(&mut conn));
+    listed.sort();
+    assert_eq!(listed, ids);
+}

@@ -150,8 +150,13 @@ impl Output {
                 for r in records.drain(..) {
                     let rec = enc.process_io(&r);
                     if let Some(d) = rec.data {
-                        assert_eq!(d.r#type(), process_io::data::Type::Stdout);
-                        if tx.send(d.data().to_vec()).is_err() {
+                        // A terminal's output is all STDOUT; STDERR would
+                        // mean the container has none (marked, to fail).
+                        let mut bytes = d.data().to_vec();
+                        if d.r#type() != process_io::data::Type::Stdout {
+                            bytes.splice(0..0, b"[not a terminal's] ".iter().copied());
+                        }
+                        if tx.send(bytes).is_err() {
                             return;
                         }
                     }
@@ -509,4 +514,58 @@ fn privileged_agent_task_exec_session_end_to_end() {
         eventually(Duration::from_secs(10), || !socket.exists()),
         "the switchboard's socket outlived the container"
     );
+}
+
+/// `task exec` into a container with a root filesystem: the session (a
+/// DEBUG container in its parent's mount namespace) gets its terminal from
+/// the parent's private devpts, and sees the parent's files.
+#[test]
+fn privileged_agent_session_terminal_in_a_root_filesystem_parent() {
+    if !require_root("privileged_agent_session_terminal_in_a_root_filesystem_parent") {
+        return;
+    }
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let root = common::busybox_rootfs(dir.path());
+    let agent = Agent::start(&env, &[]);
+    let launched = env.run(&[
+        "run",
+        "-d",
+        "--id",
+        "img",
+        "--rootfs",
+        root.to_str().unwrap(),
+        "--",
+        "sleep",
+        "600",
+    ]);
+    assert!(launched.status.success(), "{launched:?}");
+    let mut s = agent.conn();
+    s.send(
+        "POST",
+        "/api/v1",
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/recordio"),
+        ],
+        serde_json::json!({"type": "LAUNCH_NESTED_CONTAINER_SESSION",
+            "launch_nested_container_session": {
+                "container_id": {"value": "dbg", "parent": {"value": "img"}},
+                "command": {"value": "tty; stty size; ls /bin/busybox; exit 2"},
+                "container": {"type": "MESOS",
+                    "tty_info": {"window_size": {"rows": 33, "columns": 77}}}}})
+        .to_string()
+        .as_bytes(),
+    );
+    let mut out = Output::start(s, Enc::Json);
+    assert!(out.wait_end(), "{:?}", out.text());
+    let text = out.text();
+    assert!(text.contains("/dev/pts/"), "{text:?}");
+    assert!(text.contains("33 77"), "{text:?}");
+    assert!(text.contains("/bin/busybox"), "{text:?}");
+    let mut conn = agent.conn();
+    let r = conn.json(&serde_json::json!({"type": "WAIT_NESTED_CONTAINER",
+        "wait_nested_container": {"container_id": {"value": "dbg", "parent": {"value": "img"}}}}));
+    assert_eq!(r.json()["wait_nested_container"]["exit_status"], 2 << 8);
+    env.ok(&["destroy", "img"]);
 }

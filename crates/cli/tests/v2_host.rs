@@ -418,3 +418,59 @@ fn privileged_v2_delegated_unit_with_the_agent_in_a_leaf_works() {
         "cgroup left behind"
     );
 }
+
+/// A nested container under a parent with resource cgroups: on cgroup2
+/// alone its own cgroups would need controllers enabled in the parent's
+/// cgroup, which holds the parent's processes (the no-internal-process
+/// rule). Without `--share-cgroups` it is refused in one line naming the
+/// rule, exit 1, nothing created; with it, it runs in a kill cgroup
+/// nested in the parent's, accounted to the parent, and leaves nothing.
+#[test]
+fn privileged_v2_nested_container_needs_share_cgroups_under_a_parent_with_resources() {
+    let test = "privileged_v2_nested_container_needs_share_cgroups_under_a_parent_with_resources";
+    let Some(mount) = v2_controllers(test) else {
+        return;
+    };
+    let env = Env::new();
+    env.ok(&[
+        "run", "-d", "--id", "p", "--mem", "64", "--", "sleep", "1000",
+    ]);
+    let parent_cgroup = mount.join(&env.cgroups_root).join("p");
+    assert_eq!(
+        read(&parent_cgroup.join("memory.max")),
+        (64 * MB).to_string()
+    );
+
+    let out = env.run(&["run", "--parent", "p", "--id", "own", "--", "true"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("no-internal-process rule"), "{err}");
+    assert!(err.contains("--share-cgroups"), "{err}");
+    assert!(!env.container_dir("p").join("containers/own").exists());
+    assert!(!env.sandbox("p").join("containers/own").exists());
+    assert!(!parent_cgroup.join("mesos/own").exists());
+    assert_eq!(read(&parent_cgroup.join("cgroup.subtree_control")), "");
+
+    let out = env.run(&[
+        "run",
+        "--parent",
+        "p",
+        "--id",
+        "shared",
+        "--share-cgroups",
+        "--",
+        "sh",
+        "-c",
+        "cat /proc/self/cgroup; exit 7",
+    ]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("0::/{}/p/mesos/shared", env.cgroups_root)
+    );
+    assert!(!parent_cgroup.join("mesos/shared").exists());
+    assert_eq!(env.status_json("p")["state"], "RUNNING");
+    env.ok(&["destroy", "p"]);
+    assert!(!parent_cgroup.exists());
+}

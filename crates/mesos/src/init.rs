@@ -332,7 +332,13 @@ fn open_terminal(
     // SAFETY: the launcher put the socket at INIT_TTY_FD for a command
     // with a terminal, and nothing else here owns that number.
     let channel = unsafe { OwnedFd::from_raw_fd(INIT_TTY_FD) };
-    let ptmx = match tty.private_devpts {
+    // A container without a root filesystem of its own that joined its
+    // parent's mount namespace (a nested or debug one) sees the parent's
+    // root filesystem, where /dev/ptmx is the link to its private devpts's
+    // multiplexer: the devpts is then that one.
+    let parents_devpts = std::fs::symlink_metadata(phobos_tty::pty::HOST_PTMX)
+        .is_ok_and(|m| m.file_type().is_symlink());
+    let ptmx = match tty.private_devpts || parents_devpts {
         true => phobos_tty::pty::PRIVATE_PTMX,
         false => phobos_tty::pty::HOST_PTMX,
     };

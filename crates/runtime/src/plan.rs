@@ -201,13 +201,29 @@ pub enum PlanError {
     NotForNested(&'static str, &'static str),
     #[error("{0} applies only to a nested container (use --parent)")]
     OnlyForNested(&'static str),
+    /// A nested container with resource cgroups of its own on a
+    /// cgroup2-only host (a runtime condition of the host, not bad input).
+    #[error(
+        "nested container '{child}' cannot have cgroups of its own on this cgroup2-only host: \
+         its parent '{parent}' holds its processes in its own cgroup, and cgroup v2's \
+         no-internal-process rule gives controllers only to the children of a cgroup without \
+         processes; launch it with --share-cgroups (LinuxInfo.share_cgroups: accounted to the \
+         parent), or with an isolation without cgroups isolators"
+    )]
+    NestedCgroupsOnV2 {
+        parent: ContainerId,
+        child: ContainerId,
+    },
 }
 
 impl PlanError {
     /// Whether this is bad input (exit 2, nothing changed); a parent that
     /// does not exist is a runtime failure (it may have just gone).
     pub fn is_usage(&self) -> bool {
-        !matches!(self, Self::UnknownParent(_))
+        !matches!(
+            self,
+            Self::UnknownParent(_) | Self::NestedCgroupsOnV2 { .. }
+        )
     }
 }
 
@@ -236,6 +252,12 @@ pub trait Host {
     fn parent(&self, _id: &ContainerId) -> Option<ParentFacts> {
         None
     }
+
+    /// Whether every cgroup controller is on cgroup2 (no v1 controller
+    /// hierarchy), where a container's own cgroup holds its processes.
+    fn cgroup2_only(&self) -> bool {
+        false
+    }
 }
 
 /// This machine, through the Mesos containerizer's view of its cgroups
@@ -263,6 +285,12 @@ impl Host for RealHost<'_> {
 
     fn default_isolation(&self, launcher: LauncherKind) -> Vec<String> {
         phobos_mesos::isolator::default_isolation_with(launcher, self.mesos.hierarchies())
+    }
+
+    fn cgroup2_only(&self) -> bool {
+        self.mesos
+            .hierarchies()
+            .is_some_and(|h| h.layout() == phobos_cgroups::Layout::Unified)
     }
 
     fn has_v1_devices(&self) -> bool {
@@ -575,6 +603,25 @@ impl<'a> Planner<'a> {
                 let parents = share_cgroups && n.starts_with("cgroups/");
                 !(decided_by_nesting || parents)
             });
+            // On cgroup2 alone, controllers for `<parent>/mesos/<child>`
+            // would have to be enabled in the parent's cgroup, which holds
+            // the parent's processes: the kernel refuses (EBUSY). Refused
+            // here, before anything is created. (The device eBPF program
+            // needs no controller.)
+            let controllers = isolation
+                .iter()
+                .any(|n| n.starts_with("cgroups/") && n != "cgroups/devices");
+            if controllers
+                && !share_cgroups
+                && self.host.cgroup2_only()
+                && let Some(parent) = &intent.parent
+            {
+                let leaf = intent.id.clone().unwrap_or_else(ContainerId::random);
+                return Err(PlanError::NestedCgroupsOnV2 {
+                    parent: parent.clone(),
+                    child: parent.child(&leaf).unwrap_or(leaf),
+                });
+            }
             if share_cgroups && !intent.resources.is_empty() {
                 warnings.push(
                     "the container shares its parent's cgroups: its resources are accounted to the parent and not enforced on their own"

@@ -660,6 +660,57 @@ fn bad_nested_requests_are_refused_by_the_planner() {
     assert!(e.contains("invalid container id 'a.b'"), "{e}");
 }
 
+/// [`FakeHost`] with every controller on cgroup2.
+struct Cgroup2OnlyHost;
+
+impl Host for Cgroup2OnlyHost {
+    fn default_isolation(&self, launcher: LauncherKind) -> Vec<String> {
+        FakeHost.default_isolation(launcher)
+    }
+
+    fn parent(&self, id: &ContainerId) -> Option<phobos_runtime::ParentFacts> {
+        FakeHost.parent(id)
+    }
+
+    fn cgroup2_only(&self) -> bool {
+        true
+    }
+}
+
+/// On a cgroup2-only host a nested container cannot have controllers of
+/// its own under its parent's populated cgroup: refused by the planner as
+/// a runtime failure naming the rule and the way out; sharing the
+/// parent's cgroups, or an isolation without cgroups isolators, plans.
+#[test]
+fn nested_cgroups_of_its_own_on_cgroup2_only_are_refused_by_the_planner() {
+    let settings = settings("", 0);
+    let planner = Planner::new(&settings, &Cgroup2OnlyHost);
+    let e = planner
+        .plan(cli(&["--parent", "web", "--id", "kid2", "--", "true"]))
+        .unwrap_err();
+    let line = e.to_string();
+    assert!(!e.is_usage(), "{line}");
+    assert!(!line.contains('\n'), "{line}");
+    for says in [
+        "'web.kid2'",
+        "'web'",
+        "no-internal-process rule",
+        "--share-cgroups",
+    ] {
+        assert!(line.contains(says), "{says}: {line}");
+    }
+    let shared = planner
+        .plan(cli(&["--parent", "web", "--share-cgroups", "--", "true"]))
+        .unwrap();
+    assert!(shared.request.spec.nesting.unwrap().share_cgroups);
+    for isolation in ["filesystem/linux", "filesystem/linux,cgroups/devices"] {
+        let args = ["--parent", "web", "--isolation", isolation, "--", "true"];
+        assert!(planner.plan(cli(&args)).is_ok(), "{isolation}");
+    }
+    // A top-level container is not concerned.
+    assert!(planner.plan(cli(&["--", "true"])).is_ok());
+}
+
 /// The agent face itself (`phobos_agent::translate`): a nested launch's
 /// `LinuxInfo` sharing options (`share_pid_namespace`, `ipc_mode`,
 /// `share_cgroups`, Mesos's default true) are the CLI's `--share-pid`,
