@@ -230,15 +230,22 @@ impl ContainerDir {
     /// `config` or `state`), or `None` when it is one. Every published
     /// record has both: they are written before it becomes visible.
     pub fn malformed(&self) -> Option<String> {
-        match self.read_json::<crate::ContainerConfig>(CONFIG_FILE) {
-            Ok(Some(_)) => {}
-            Ok(None) => return Some(format!("{} is missing", self.file(CONFIG_FILE).display())),
-            Err(e) => return Some(e.to_string()),
-        }
+        self.well_formed().err()
+    }
+
+    /// The config and state when both are present and readable (what
+    /// [`ContainerDir::malformed`] checks), so a caller that goes on to
+    /// use them reads each once; otherwise what is wrong.
+    pub fn well_formed(&self) -> Result<(crate::ContainerConfig, StateRecord), String> {
+        let config = match self.read_json::<crate::ContainerConfig>(CONFIG_FILE) {
+            Ok(Some(config)) => config,
+            Ok(None) => return Err(format!("{} is missing", self.file(CONFIG_FILE).display())),
+            Err(e) => return Err(e.to_string()),
+        };
         match self.state() {
-            Ok(Some(_)) => None,
-            Ok(None) => Some(format!("{} is missing", self.file(STATE_FILE).display())),
-            Err(e) => Some(e.to_string()),
+            Ok(Some(state)) => Ok((config, state)),
+            Ok(None) => Err(format!("{} is missing", self.file(STATE_FILE).display())),
+            Err(e) => Err(e.to_string()),
         }
     }
 

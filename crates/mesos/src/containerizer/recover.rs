@@ -2,6 +2,8 @@
 //! finalizing ended ones, completing interrupted launches and destroys,
 //! removing malformed entries and orphan cgroups and root filesystems.
 
+use std::collections::HashSet;
+
 use super::teardown::complete_recorded;
 use super::*;
 
@@ -25,13 +27,20 @@ impl MesosContainerizer {
                 report.errors.push(format!("container {id}: {e}"));
             }
         }
+        // The records that remain, listed once: each hierarchy's sweep
+        // below asks about every cgroup name, and a lookup per name and
+        // hierarchy was most of `recover`'s system calls with thousands of
+        // containers. A name not listed is looked up again, so a launch
+        // published since the listing is never taken for an orphan.
+        let listed: HashSet<ContainerId> = self.store.list()?.into_iter().collect();
+        let known = |name: &str| {
+            ContainerId::new(name)
+                .ok()
+                .is_some_and(|id| listed.contains(&id) || self.store.open(&id).is_some())
+        };
         if let Some(launcher) = orphan_launcher {
             for name in launcher.known()? {
-                let known = ContainerId::new(name.as_str())
-                    .ok()
-                    .and_then(|id| self.store.open(&id))
-                    .is_some();
-                if known {
+                if known(&name) {
                     continue;
                 }
                 match launcher.destroy_orphan(&name) {
@@ -44,12 +53,6 @@ impl MesosContainerizer {
             // recovers and destroys its orphans.
             if let Some(hierarchies) = self.hierarchies() {
                 let root = launcher.cgroups_root().to_string_lossy().into_owned();
-                let known = |name: &str| {
-                    ContainerId::new(name)
-                        .ok()
-                        .and_then(|id| self.store.open(&id))
-                        .is_some()
-                };
                 let (removed, errors) =
                     isolator::CgroupsIsolator::sweep_orphans(hierarchies, &root, known);
                 for name in removed {
@@ -62,12 +65,7 @@ impl MesosContainerizer {
             self.recover_nested_orphans(launcher, &mut report)?;
         }
         self.recover_rootfs(&mut report);
-        let (swept, errors) = isolator::sweep_orphan_networks(self.store.root(), |name| {
-            ContainerId::new(name)
-                .ok()
-                .and_then(|id| self.store.open(&id))
-                .is_some()
-        });
+        let (swept, errors) = isolator::sweep_orphan_networks(self.store.root(), known);
         report.orphan_networks = swept;
         report.errors.extend(errors);
         Ok(report)
@@ -157,34 +155,34 @@ impl MesosContainerizer {
             }
             return Ok(());
         };
-        if let Some(why) = dir.malformed() {
-            if dir.init_alive()? {
-                tracing::warn!("skipping container {id}: {why} (its init is alive)");
-            } else {
-                dir.remove_whole(&self.work_dir)?;
-                report.malformed.push((id.clone(), why));
+        let (config, state) = match dir.well_formed() {
+            Ok((config, state)) => (config, Some(state.state)),
+            Err(why) => {
+                if dir.init_alive()? {
+                    tracing::warn!("skipping container {id}: {why} (its init is alive)");
+                } else {
+                    dir.remove_whole(&self.work_dir)?;
+                    report.malformed.push((id.clone(), why));
+                }
+                return Ok(());
             }
-            return Ok(());
-        }
+        };
         if dir.exists(TERMINATION_FILE) {
             if complete_recorded(&dir)? {
                 report.finalized.push(id.clone());
             }
             return Ok(());
         }
-        let state = dir.state()?.map(|r| r.state);
-        let config = self.config(&dir)?;
+        let alive = state == Some(ContainerState::Running) && dir.init_alive()?;
         match state {
             // A debug container is destroyed by recovery (Mesos's
             // `force_destroy_on_recovery`).
-            Some(ContainerState::Running)
-                if dir.init_alive()? && config.nesting.is_some_and(|n| n.debug) =>
-            {
+            Some(ContainerState::Running) if alive && config.nesting.is_some_and(|n| n.debug) => {
                 self.teardown_with_config(&dir, &config, Cause::Destroyed)?;
                 tracing::info!(container = %id, "debug container destroyed by recovery");
                 report.destroyed.push(id.clone());
             }
-            Some(ContainerState::Running) if dir.init_alive()? => {
+            Some(ContainerState::Running) if alive => {
                 tracing::info!(container = %id, "recovered");
                 report.recovered.push(id.clone());
             }
