@@ -133,6 +133,15 @@ pub fn launch_intent(
                     .is_none_or(|l| l.share_cgroups()),
                 debug: false,
             };
+        } else if container.linux_info.as_ref().and_then(|l| l.share_cgroups) == Some(false) {
+            // Mesos: only a nested container can have cgroups of its own
+            // apart from a parent's.
+            return Err(mesos_proto::BadLinuxInfo {
+                origin: "container",
+                field: "linux_info.share_cgroups",
+                problem: "false applies only to a nested container".to_owned(),
+            }
+            .into());
         }
     }
     if class == Class::Session {
@@ -331,5 +340,26 @@ mod tests {
                 .user,
             None
         );
+    }
+
+    #[test]
+    fn share_cgroups_false_is_refused_for_a_top_level_container() {
+        let mut l = launch("true");
+        l.container = Some(mesos::ContainerInfo {
+            r#type: container_info::Type::Mesos as i32,
+            linux_info: Some(mesos::LinuxInfo {
+                share_cgroups: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let err = launch_intent(&id(), &l, true, Class::Default).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "container.linux_info.share_cgroups: false applies only to a nested container"
+        );
+        let nested = ContainerId::parse_path("par.kid").unwrap();
+        let i = launch_intent(&nested, &l, true, Class::Default).unwrap();
+        assert!(!i.nesting.share_cgroups);
     }
 }

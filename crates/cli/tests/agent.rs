@@ -704,6 +704,80 @@ fn privileged_agent_streams_a_containers_output_as_recordio() {
 }
 
 #[test]
+fn privileged_nested_launch_honours_linux_info_and_rlimit_info() {
+    if !require_root("privileged_nested_launch_honours_linux_info_and_rlimit_info") {
+        return;
+    }
+    let env = Env::new();
+    let agent = Agent::start(&env, &[]);
+    let mut conn = agent.conn();
+    assert_eq!(
+        conn.json(&launch_json("lpar", "exec sleep 600")).status,
+        200
+    );
+    let nested = |value: &str| serde_json::json!({"value": value, "parent": {"value": "lpar"}});
+    let probe = "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; echo nofile=$(ulimit -n); \
+                 grep ' /dev/shm ' /proc/self/mountinfo | tail -n 1; \
+                 grep -l '^sleep$' /proc/[0-9]*/comm >/dev/null && echo sees-parent || echo own-pids";
+    let launch = |kid: &str, linux: serde_json::Value| {
+        serde_json::json!({"type": "LAUNCH_NESTED_CONTAINER",
+            "launch_nested_container": {"container_id": nested(kid),
+                "command": {"value": probe},
+                "container": {"type": "MESOS", "linux_info": linux,
+                    "rlimit_info": {"rlimits": [{"type": "RLMT_NOFILE", "soft": 77, "hard": 88}]}}}})
+    };
+    let wait = |conn: &mut Conn, kid: &str| {
+        let r = conn.json(&serde_json::json!({"type": "WAIT_NESTED_CONTAINER",
+            "wait_nested_container": {"container_id": nested(kid)}}));
+        assert_eq!(r.status, 200, "{}", r.text());
+        let out = std::fs::read_to_string(
+            env.sandbox("lpar")
+                .join("containers")
+                .join(kid)
+                .join("stdout"),
+        )
+        .unwrap();
+        assert_eq!(r.json()["wait_nested_container"]["exit_status"], 0, "{out}");
+        out
+    };
+    // Own pid and ipc namespaces, CAP_NET_RAW only, a sized /dev/shm.
+    let r = conn.json(&launch(
+        "k1",
+        serde_json::json!({"effective_capabilities": {"capabilities": ["NET_RAW"]},
+            "ipc_mode": "PRIVATE", "shm_size": {"value": 8}}),
+    ));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let out = wait(&mut conn, "k1");
+    assert!(out.contains("CapEff:\t0000000000002000"), "{out}");
+    assert!(out.contains("nofile=77"), "{out}");
+    assert!(out.contains("size=8192k"), "{out}");
+    assert!(out.contains("own-pids"), "{out}");
+    // The parent's pid namespace, and no capabilities at all.
+    let r = conn.json(&launch(
+        "k2",
+        serde_json::json!({"effective_capabilities": {"capabilities": []},
+            "share_pid_namespace": true}),
+    ));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let out = wait(&mut conn, "k2");
+    assert!(out.contains("CapEff:\t0000000000000000"), "{out}");
+    assert!(out.contains("sees-parent"), "{out}");
+    // A shm_size without a private ipc namespace is refused, nothing made.
+    let r = conn.json(&launch(
+        "k3",
+        serde_json::json!({"ipc_mode": "SHARE_PARENT", "shm_size": {"value": 8}}),
+    ));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text()
+            .contains("linux_info.shm_size: 8 MB needs ipc_mode PRIVATE"),
+        "{}",
+        r.text()
+    );
+    assert!(!env.sandbox("lpar").join("containers/k3").exists());
+}
+
+#[test]
 fn privileged_agent_serves_the_nested_container_calls() {
     if !require_root("privileged_agent_serves_the_nested_container_calls") {
         return;

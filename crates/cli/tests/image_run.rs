@@ -75,6 +75,17 @@ fn in_use_records(env: &Env) -> usize {
         .unwrap_or(0)
 }
 
+/// Everything provisioned for the containers is gone with them: no
+/// provisioner entry and no in-use record of an image.
+fn assert_nothing_provisioned(env: &Env) {
+    assert!(
+        provisioner_entries(env).is_empty(),
+        "{:?}",
+        provisioner_entries(env)
+    );
+    assert_eq!(in_use_records(env), 0);
+}
+
 #[test]
 fn privileged_image_config_merges_with_the_command_line() {
     let Some((env, _archives)) = env_with(
@@ -141,13 +152,7 @@ fn privileged_image_config_merges_with_the_command_line() {
     );
     assert_eq!(code, 0);
     assert_eq!(out.lines().collect::<Vec<_>>(), ["/tmp/made", "/bin"]);
-    // Everything provisioned is gone with the containers.
-    assert!(
-        provisioner_entries(&env).is_empty(),
-        "{:?}",
-        provisioner_entries(&env)
-    );
-    assert_eq!(in_use_records(&env), 0);
+    assert_nothing_provisioned(&env);
     assert!(mounts_mentioning(env.work.path()).is_empty());
 }
 
@@ -257,8 +262,7 @@ fn privileged_the_classic_mount_path_provisions_an_overlay() {
     let root = stdout.lines().next().unwrap_or_default();
     assert!(root.contains(" - overlay "), "{stdout}");
     assert!(stdout.lines().any(|l| l == "new"), "{stdout}");
-    assert!(provisioner_entries(&env).is_empty());
-    assert_eq!(in_use_records(&env), 0);
+    assert_nothing_provisioned(&env);
     assert!(mounts_mentioning(env.work.path()).is_empty());
 }
 
@@ -295,8 +299,7 @@ fn privileged_an_image_in_use_stays_until_its_container_is_destroyed() {
     assert_ne!(code, 0, "removed an image in use");
     assert!(err.contains("user-of-image"), "{err}");
     env.ok(&["destroy", "user-of-image"]);
-    assert!(provisioner_entries(&env).is_empty());
-    assert_eq!(in_use_records(&env), 0);
+    assert_nothing_provisioned(&env);
     assert!(
         eventually(Duration::from_secs(10), || mounts_mentioning(
             env.work.path()
@@ -351,6 +354,5 @@ fn privileged_image_launch_refusals_are_one_line_and_change_nothing() {
         "{err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(provisioner_entries(&env).is_empty());
-    assert_eq!(in_use_records(&env), 0);
+    assert_nothing_provisioned(&env);
 }

@@ -740,3 +740,81 @@ fn total_swap() -> u64 {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }
+
+#[test]
+fn privileged_cgroups_all_puts_the_container_in_usable_cpuset_and_hugetlb_cgroups() {
+    require_cgroups!(
+        "privileged_cgroups_all_puts_the_container_in_usable_cpuset_and_hugetlb_cgroups"
+    );
+    let h = Hierarchies::detect().unwrap();
+    if let Some(reason) = h.missing_reason(Controller::Cpuset) {
+        eprintln!("skipping: {reason}");
+        return;
+    }
+    let mut env = Env::new();
+    env.start(
+        "sets",
+        &[
+            "--isolation",
+            "filesystem/linux,cgroups/all",
+            "--",
+            "sleep",
+            "600",
+        ],
+    );
+    let pid = init_pid(&env, "sets");
+    let (version, dir) = env.cgroup(Controller::Cpuset, "sets");
+    let (_, mount) = h.locate(Controller::Cpuset).unwrap();
+    let procs = read(&dir.join("cgroup.procs"));
+    assert!(
+        procs.lines().any(|p| p == pid.to_string()),
+        "init {pid} is not in {}: {procs}",
+        dir.display()
+    );
+    let mut dirs = vec![dir.clone()];
+    match version {
+        Version::V1 => {
+            // Usable: the CPUs and memory nodes of the hierarchy's root.
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                let mine = read(&dir.join(f));
+                assert!(!mine.is_empty(), "{f} is empty");
+                assert_eq!(mine, read(&mount.join(f)), "{f}");
+            }
+        }
+        Version::V2 => {
+            let controllers = read(&dir.join("cgroup.controllers"));
+            assert!(
+                controllers.split_whitespace().any(|c| c == "cpuset"),
+                "cpuset not enabled: {controllers}"
+            );
+            assert_eq!(
+                read(&dir.join("cpuset.cpus.effective")),
+                read(&mount.join("cpuset.cpus.effective"))
+            );
+        }
+    }
+    // hugetlb where it is a v1 hierarchy or on cgroup2 beside the memory
+    // controller (a hybrid host's cgroup2 tree is left alone).
+    let v2 = |c| h.locate(c).map(|l| l.0) == Some(Version::V2);
+    let hybrid_v2_hugetlb = v2(Controller::Hugetlb) && !v2(Controller::Memory);
+    if h.missing_reason(Controller::Hugetlb).is_none() && !hybrid_v2_hugetlb {
+        let (hv, hdir) = env.cgroup(Controller::Hugetlb, "sets");
+        let procs = read(&hdir.join("cgroup.procs"));
+        assert!(procs.lines().any(|p| p == pid.to_string()), "{procs}");
+        if hv == Version::V2 {
+            let controllers = read(&hdir.join("cgroup.controllers"));
+            assert!(
+                controllers.split_whitespace().any(|c| c == "hugetlb"),
+                "{controllers}"
+            );
+        }
+        dirs.push(hdir);
+    } else {
+        eprintln!("no hugetlb cgroup expected on this host");
+    }
+    let out = env.phobos(&["destroy", "sets"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for d in dirs {
+        assert!(!d.exists(), "{} left behind", d.display());
+    }
+}

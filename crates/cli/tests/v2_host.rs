@@ -419,6 +419,91 @@ fn privileged_v2_delegated_unit_with_the_agent_in_a_leaf_works() {
     );
 }
 
+/// A device node made by a test in `/dev` (devtmpfs, where nodes work;
+/// a temporary directory may be on a `nodev` mount), removed on drop.
+struct TestNode(PathBuf);
+
+impl TestNode {
+    /// A block node with the device numbers of `of`, mode 0600.
+    fn block_like(of: &Path) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        let rdev = std::fs::metadata(of).unwrap().rdev();
+        let path = PathBuf::from(format!("/dev/phobos-test-{}", uuid::Uuid::new_v4()));
+        nix::sys::stat::mknod(
+            &path,
+            nix::sys::stat::SFlag::S_IFBLK,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+            rdev,
+        )
+        .unwrap_or_else(|e| panic!("mknod {}: {e}", path.display()));
+        TestNode(path)
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn privileged_v2_device_program_denies_a_block_device_and_device_allows_it() {
+    let test = "privileged_v2_device_program_denies_a_block_device_and_device_allows_it";
+    if v2_controllers(test).is_none() {
+        return;
+    }
+    if Hierarchies::detect()
+        .unwrap()
+        .locate(Controller::Devices)
+        .is_some()
+    {
+        skip(test, "a v1 devices controller is mounted");
+        return;
+    }
+    let Some(disk) = block_device() else {
+        skip(test, "no block device");
+        return;
+    };
+    // A node of our own for the host's disk: root on the host opens it.
+    let node = TestNode::block_like(&disk);
+    let node_path = node.0.to_str().unwrap().to_owned();
+    std::fs::File::open(&node.0).expect("root opens the node on the host");
+    let env = Env::new();
+    let probe = format!(
+        "head -c1 {node_path} >/dev/null && echo block-open || echo block-denied; \
+         echo x >/dev/null && head -c1 /dev/zero >/dev/null && echo null-zero-ok"
+    );
+    let out = env.run(&["run", "--id", "dev1", "--", "sh", "-c", &probe]);
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains("block-denied"), "{all}");
+    assert!(
+        all.contains("Operation not permitted"),
+        "EPERM from the program: {all}"
+    );
+    assert!(all.contains("null-zero-ok"), "{all}");
+    // The launch's cgroup had the program; it went with the container.
+    let cg = Hierarchies::detect()
+        .unwrap()
+        .unified_mount()
+        .unwrap()
+        .join(&env.cgroups_root)
+        .join("dev1");
+    assert!(!cg.exists(), "{} left behind", cg.display());
+    let out = env.run(&[
+        "run",
+        "--device",
+        &format!("{node_path}:r"),
+        "--",
+        "sh",
+        "-c",
+        &probe,
+    ]);
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(all.contains("block-open"), "--device allows it: {all}");
+    assert!(all.contains("null-zero-ok"), "{all}");
+}
+
 /// A nested container under a parent with resource cgroups: on cgroup2
 /// alone its own cgroups would need controllers enabled in the parent's
 /// cgroup, which holds the parent's processes (the no-internal-process

@@ -10,8 +10,11 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Reply, finish, gzip, raw_member, sandbox, serve};
-use phobos_fetch::{Cause, ExtractError, Settings, Uri, fetch_all, parse_spec};
+use common::{
+    Reply, assert_hostile_archives_refused, finish, gzip, only_sandbox_in, raw_member, sandbox,
+    serve,
+};
+use phobos_fetch::{Cause, Settings, Uri, fetch_all, parse_spec};
 
 fn good_tar() -> Vec<u8> {
     use tar::EntryType as T;
@@ -28,14 +31,6 @@ fn good_tar() -> Vec<u8> {
     raw_member(&mut t, "app/link", T::Symlink, "conf/a.txt", b"");
     raw_member(&mut t, "app/hard", T::Link, "app/run.sh", b"");
     finish(t)
-}
-
-fn only_sandbox_in(scratch: &Path) {
-    let names: Vec<_> = std::fs::read_dir(scratch)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(names, vec![std::ffi::OsString::from("sandbox")]);
 }
 
 fn settings() -> Settings {
@@ -102,7 +97,7 @@ fn redirect_followed_and_tgz_extracted() {
             .uid(),
         65534
     );
-    only_sandbox_in(scratch.path());
+    only_sandbox_in(scratch.path(), "redirect");
 }
 
 #[test]
@@ -212,36 +207,7 @@ fn hostile_archives_are_refused_and_nothing_escapes() {
         ("hardlink-abs", one("h", T::Link, "/etc/passwd")),
         ("through-symlink", finish(through_link)),
     ];
-    let routes: HashMap<&'static str, Reply> = cases
-        .iter()
-        .map(|(n, t)| {
-            let path: &'static str = Box::leak(format!("/{n}.tar").into_boxed_str());
-            (path, Reply::Body(t.clone()))
-        })
-        .collect();
-    let base = serve(routes);
-    for (name, _) in &cases {
-        let (scratch, sb) = sandbox();
-        let err =
-            fetch_all(&[Uri::new(format!("{base}/{name}.tar"))], &sb, &settings()).expect_err(name);
-        assert!(
-            matches!(
-                err.cause,
-                Cause::Extract(
-                    ExtractError::Escapes(_)
-                        | ExtractError::LinkOutside { .. }
-                        | ExtractError::Fs(_)
-                )
-            ),
-            "{name}: {err}"
-        );
-        assert_eq!(err.to_string().lines().count(), 1, "{name}");
-        only_sandbox_in(scratch.path());
-        assert!(
-            !sb.join("sub/x").exists(),
-            "{name}: written through a symlink"
-        );
-    }
+    assert_hostile_archives_refused("tar", &cases, &settings());
     assert!(!Path::new("/tmp/phobos-fetch-abs-escape").exists());
 }
 

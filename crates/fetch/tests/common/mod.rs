@@ -153,6 +153,55 @@ pub fn sandbox() -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, sandbox)
 }
 
+/// Asserts that `scratch` (from [`sandbox`]) holds the sandbox and
+/// nothing else: whatever was fetched stayed inside it.
+pub fn only_sandbox_in(scratch: &std::path::Path, what: &str) {
+    let names: Vec<_> = std::fs::read_dir(scratch)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("sandbox")], "{what}");
+}
+
+/// Serves each hostile archive at `/<name>.<ext>`, fetches it into a
+/// fresh sandbox, and asserts the fetch is refused with one line naming an
+/// escape, that nothing was written beside the sandbox, and nothing
+/// through a link (`sub/x`, where the cases' `l -> sub` would put `l/x`).
+pub fn assert_hostile_archives_refused(
+    ext: &str,
+    cases: &[(&str, Vec<u8>)],
+    settings: &phobos_fetch::Settings,
+) {
+    use phobos_fetch::{Cause, ExtractError, Uri, fetch_all};
+    let routes: HashMap<&'static str, Reply> = cases
+        .iter()
+        .map(|(n, t)| {
+            let path: &'static str = Box::leak(format!("/{n}.{ext}").into_boxed_str());
+            (path, Reply::Body(t.clone()))
+        })
+        .collect();
+    let base = serve(routes);
+    for (name, _) in cases {
+        let (scratch, sb) = sandbox();
+        let err =
+            fetch_all(&[Uri::new(format!("{base}/{name}.{ext}"))], &sb, settings).expect_err(name);
+        assert!(
+            matches!(
+                err.cause,
+                Cause::Extract(
+                    ExtractError::Escapes(_)
+                        | ExtractError::LinkOutside { .. }
+                        | ExtractError::Fs(_)
+                )
+            ),
+            "{name}: {err}"
+        );
+        assert_eq!(err.to_string().lines().count(), 1, "{name}");
+        only_sandbox_in(scratch.path(), name);
+        assert!(!sb.join("sub/x").exists(), "{name}: written through a link");
+    }
+}
+
 /// `n` bytes that do not compress to nothing.
 pub fn noise(n: usize, seed: u8) -> Vec<u8> {
     let mut x = 0x9e37_79b9_u32 ^ u32::from(seed);

@@ -16,6 +16,8 @@
 //!   one, and an OOM watch handed to init through the launch info.
 //! * `cgroups/pids`: `pids.max` from the pids limit; process/thread counts.
 //! * `cgroups/blkio`: block I/O counters (`blkio.throttle.*` / `io.stat`).
+//! * `cgroups/cpuset`, `cgroups/hugetlb`: membership only, as in Mesos
+//!   (a v1 cpuset cgroup inherits its parent's CPUs and memory nodes).
 //! * `cgroups/all`: every one of those the host has.
 //!
 //! All limits are computed by `phobos_cgroups::{cpu, memory}` (Mesos's
@@ -34,81 +36,13 @@ use phobos_core::{
 };
 
 use super::{Isolator, IsolatorError, Limitation};
+pub use subsystem::Subsystem;
+
+mod subsystem;
 use crate::launch_info::{CgroupPath, Contribution, OomWatch};
 
 /// How long cleanup waits for a cgroup's last processes to go.
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// One `cgroups/<name>` subsystem.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Subsystem {
-    /// `cgroups/cpu`: the cpu and cpuacct controllers.
-    Cpu,
-    /// `cgroups/mem`: the memory controller.
-    Mem,
-    /// `cgroups/pids`: the pids controller.
-    Pids,
-    /// `cgroups/blkio`: blkio (v1) or io (v2).
-    Blkio,
-    /// `cgroups/devices`: the v1 devices controller, or on cgroup2 a device
-    /// eBPF program (`crate::security::devices`, `phobos_cgroups::device_bpf`).
-    Devices,
-}
-
-impl Subsystem {
-    /// Every resource subsystem (`cgroups/all` loads these and
-    /// [`Subsystem::Devices`]).
-    pub const ALL: [Subsystem; 4] = [
-        Subsystem::Cpu,
-        Subsystem::Mem,
-        Subsystem::Pids,
-        Subsystem::Blkio,
-    ];
-
-    /// The subsystem for the part after `cgroups/`.
-    pub fn from_isolator(name: &str) -> Option<Self> {
-        match name {
-            "cpu" => Some(Subsystem::Cpu),
-            "mem" => Some(Subsystem::Mem),
-            "pids" => Some(Subsystem::Pids),
-            "blkio" => Some(Subsystem::Blkio),
-            "devices" => Some(Subsystem::Devices),
-            _ => None,
-        }
-    }
-
-    pub fn isolator_name(self) -> &'static str {
-        match self {
-            Subsystem::Cpu => "cgroups/cpu",
-            Subsystem::Mem => "cgroups/mem",
-            Subsystem::Pids => "cgroups/pids",
-            Subsystem::Blkio => "cgroups/blkio",
-            Subsystem::Devices => "cgroups/devices",
-        }
-    }
-
-    /// The controllers this subsystem needs, given where they live.
-    fn controllers(self, h: &Hierarchies) -> Vec<Controller> {
-        match self {
-            Subsystem::Cpu => vec![Controller::Cpu, Controller::Cpuacct],
-            Subsystem::Mem => vec![Controller::Memory],
-            Subsystem::Pids => vec![Controller::Pids],
-            Subsystem::Blkio => {
-                if h.locate(Controller::Blkio).is_some() {
-                    vec![Controller::Blkio]
-                } else {
-                    vec![Controller::Io]
-                }
-            }
-            // Only v1 has a devices controller; on cgroup2 it is a program
-            // attached to the container's cgroup (see `CgroupsIsolator::cgroups`).
-            Subsystem::Devices => match h.locate(Controller::Devices) {
-                Some(_) => vec![Controller::Devices],
-                None => Vec::new(),
-            },
-        }
-    }
-}
 
 /// The `cgroups/*` isolator of one container configuration.
 #[derive(Debug)]
@@ -161,6 +95,12 @@ impl CgroupsIsolator {
                 .find_map(|c| hierarchies.missing_reason(c));
             if sub == Subsystem::Devices && hierarchies.unified_mount().is_none() {
                 missing = hierarchies.missing_reason(Controller::Devices);
+            }
+            if sub == Subsystem::Hugetlb && sub.controllers(&hierarchies).is_empty() {
+                missing = Some(
+                    "hugetlb is on the hybrid host's cgroup2 tree, beside v1 resource controllers"
+                        .to_owned(),
+                );
             }
             match missing {
                 None => chosen.push(sub),
@@ -746,226 +686,4 @@ pub fn set_oom_score_adj(pid: i32, soft: u64, hard: memory::Limit) -> std::io::R
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::HostCache;
-    use super::*;
-
-    const MB: u64 = 1024 * 1024;
-
-    /// A pure-v2 host in a temporary directory, with the container's
-    /// cgroup already holding the interface files the kernel would create.
-    fn v2_fixture(id: &str) -> (tempfile::TempDir, Hierarchies, PathBuf) {
-        let dir = tempfile::tempdir().unwrap();
-        let mount = dir.path();
-        let controllers = "cpu memory pids io\n";
-        let cg = mount.join("phobos-t").join(id);
-        std::fs::create_dir_all(&cg).unwrap();
-        for d in [mount.to_path_buf(), mount.join("phobos-t")] {
-            std::fs::write(d.join("cgroup.controllers"), controllers).unwrap();
-            std::fs::write(d.join("cgroup.subtree_control"), controllers).unwrap();
-        }
-        let files = [
-            ("cgroup.procs", ""),
-            ("cpu.weight", "100\n"),
-            ("cpu.max", "max 100000\n"),
-            ("memory.low", "0\n"),
-            ("memory.max", "max\n"),
-            ("memory.swap.max", "max\n"),
-            ("pids.max", "max\n"),
-            ("pids.current", "3\n"),
-            ("memory.current", "1048576\n"),
-            (
-                "memory.stat",
-                "anon 524288\nfile 262144\nfile_mapped 4096\nunevictable 0\n",
-            ),
-            ("memory.swap.current", "0\n"),
-            (
-                "cpu.stat",
-                "usage_usec 3000000\nuser_usec 2000000\nsystem_usec 1000000\nnr_periods 10\nnr_throttled 2\nthrottled_usec 500000\n",
-            ),
-            (
-                "io.stat",
-                "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n",
-            ),
-        ];
-        for (f, v) in files {
-            std::fs::write(cg.join(f), v).unwrap();
-        }
-        let mountinfo = format!(
-            "35 25 0:30 / {} rw,nosuid,nodev,noexec shared:9 - cgroup2 cgroup2 rw\n",
-            mount.display()
-        );
-        let h = Hierarchies::from_mountinfo(&mountinfo).unwrap();
-        (dir, h, cg)
-    }
-
-    fn read(cg: &Path, f: &str) -> String {
-        std::fs::read_to_string(cg.join(f))
-            .unwrap()
-            .trim()
-            .to_string()
-    }
-
-    #[test]
-    fn v2_limits_updates_and_usage_on_a_fixture() {
-        let id = ContainerId::new("c1").unwrap();
-        let (_dir, h, cg) = v2_fixture("c1");
-        let iso = CgroupsIsolator::with_hierarchies(
-            h,
-            "phobos-t",
-            &Subsystem::ALL,
-            false,
-            IsolatorFlags::default(),
-        )
-        .unwrap();
-        let config = ContainerConfig {
-            id: id.clone(),
-            command: phobos_core::CommandSpec::argv(vec!["true".into()]).unwrap(),
-            env: vec![],
-            working_dir: None,
-            user: None,
-            hostname: None,
-            isolation: vec!["cgroups/all".into()],
-            launcher: phobos_core::LauncherKind::Linux,
-            sandbox: PathBuf::from("/nonexistent"),
-            cgroups_root: "phobos-t".into(),
-            interactive: false,
-            created_at: 0.0,
-            resources: Resources {
-                cpus: Some(0.5),
-                mem: Some(64.0),
-                cpus_limit: Some(phobos_core::Limit::Finite(1.0)),
-                mem_limit: Some(phobos_core::Limit::Finite(128.0)),
-                pids_limit: Some(50),
-                ..Resources::default()
-            },
-            isolator_flags: IsolatorFlags::default(),
-            rootfs: None,
-            volumes: vec![],
-            sandbox_directory: None,
-            fetch: vec![],
-            fetcher_stall_timeout_secs: None,
-            fetcher_cache: None,
-            network: Default::default(),
-            image: None,
-            hardening: Default::default(),
-            tty: None,
-            nesting: None,
-        };
-        let c = iso.prepare(&config).unwrap().unwrap();
-        let watch = c.oom_watch.unwrap();
-        assert!(watch.cgroup.unified);
-        assert_eq!(watch.cgroup.mount.join(&watch.cgroup.rel), cg);
-        // shares 512 -> weight 1 + (510 * 9999) / 262142 = 20.
-        assert_eq!(read(&cg, "cpu.weight"), "20");
-        assert_eq!(read(&cg, "cpu.max"), "100000 100000");
-        assert_eq!(read(&cg, "memory.low"), (64 * MB).to_string());
-        assert_eq!(read(&cg, "memory.max"), (128 * MB).to_string());
-        assert_eq!(read(&cg, "pids.max"), "50");
-
-        // Lowering the hard limit is ignored unless forced.
-        let lower = Resources {
-            mem_limit: Some(phobos_core::Limit::Finite(96.0)),
-            ..config.resources.clone()
-        };
-        iso.update(&id, &lower, false).unwrap();
-        assert_eq!(read(&cg, "memory.max"), (128 * MB).to_string());
-        iso.update(&id, &lower, true).unwrap();
-        assert_eq!(read(&cg, "memory.max"), (96 * MB).to_string());
-        let unlimited = Resources {
-            cpus_limit: Some(phobos_core::Limit::Infinite),
-            mem_limit: Some(phobos_core::Limit::Infinite),
-            ..config.resources.clone()
-        };
-        iso.update(&id, &unlimited, false).unwrap();
-        assert_eq!(read(&cg, "memory.max"), "max");
-        assert_eq!(read(&cg, "cpu.max"), "max 100000");
-
-        let host = HostCache::default();
-        let ctx = super::super::UsageContext {
-            pid: None,
-            host: &host,
-        };
-        let u = iso.usage(&id, &ctx).unwrap().unwrap();
-        assert_eq!(u.cpus_user_time_secs, Some(2.0));
-        assert_eq!(u.cpus_system_time_secs, Some(1.0));
-        assert_eq!(u.mem_total_bytes, Some(MB));
-        assert_eq!(u.mem_rss_bytes, Some(524288));
-        assert_eq!(u.mem_cache_bytes, Some(262144));
-        assert_eq!(u.mem_mapped_file_bytes, Some(4096));
-        assert_eq!(u.threads, Some(3));
-        assert_eq!(u.processes, Some(0));
-        let blkio = u.blkio_statistics.unwrap();
-        assert_eq!(blkio.throttling[0].io_service_bytes[1].value, 4096);
-    }
-
-    #[test]
-    fn a_missing_subsystem_is_an_error_unless_from_cgroups_all() {
-        let (_dir, h, _cg) = v2_fixture("c2");
-        // The fixture offers no hugetlb, but every Subsystem is there; make
-        // one missing by pointing at a v2 root without "pids".
-        let root = h.unified_mount().unwrap().to_path_buf();
-        std::fs::write(root.join("cgroup.controllers"), "cpu memory io\n").unwrap();
-        let mountinfo = format!(
-            "35 25 0:30 / {} rw shared:9 - cgroup2 cgroup2 rw\n",
-            root.display()
-        );
-        let h = Hierarchies::from_mountinfo(&mountinfo).unwrap();
-        let err = CgroupsIsolator::with_hierarchies(
-            h.clone(),
-            "r",
-            &[Subsystem::Pids],
-            false,
-            IsolatorFlags::default(),
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("cgroups/pids"), "{err}");
-        let iso = CgroupsIsolator::with_hierarchies(
-            h,
-            "r",
-            &Subsystem::ALL,
-            true,
-            IsolatorFlags::default(),
-        )
-        .unwrap();
-        assert_eq!(
-            iso.subsystems(),
-            [Subsystem::Cpu, Subsystem::Mem, Subsystem::Blkio]
-        );
-    }
-
-    #[test]
-    fn oom_score_adj_follows_mesos() {
-        assert_eq!(oom_score_adj(512, 1024), 500);
-        assert_eq!(oom_score_adj(1024, 1024), 0);
-        assert_eq!(oom_score_adj(0, 1024), 1000);
-        assert_eq!(oom_score_adj(5000, 1024), 0);
-        assert_eq!(oom_score_adj(1, 0), 0);
-    }
-
-    #[test]
-    fn blkio_merges_bytes_and_operations_per_device() {
-        let b = DeviceIo {
-            major: 8,
-            minor: 0,
-            read: 4096,
-            write: 8192,
-            total: 12288,
-            ..DeviceIo::default()
-        };
-        let o = DeviceIo {
-            major: 8,
-            minor: 0,
-            read: 1,
-            write: 2,
-            total: 3,
-            ..DeviceIo::default()
-        };
-        let s = blkio_statistics(&[b], &[o]);
-        assert_eq!(s.throttling.len(), 1);
-        let t = &s.throttling[0];
-        assert_eq!(t.io_service_bytes[0].value, 12288);
-        assert_eq!(t.io_serviced[2].op, BlkioOperation::Write);
-        assert_eq!(t.io_serviced[2].value, 2);
-    }
-}
+mod tests;

@@ -222,6 +222,8 @@ const BUILT_IN: &[&str] = &[
     "cgroups/pids",
     "cgroups/blkio",
     "cgroups/devices",
+    "cgroups/cpuset",
+    "cgroups/hugetlb",
     "namespaces/pid",
     "namespaces/ipc",
     "namespaces/uts",
