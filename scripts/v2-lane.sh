@@ -20,9 +20,15 @@
 #   5. boots qemu under TCG (this host's /dev/kvm is PVM, which cannot run
 #      a stock kernel) with a small scratch virtio disk (/dev/vda, for
 #      io.stat on a real block device), and runs scripts/v2-lane-guest.sh
-#      there: nextest over the selected tests, tmpfs for every writable dir.
-# Exits with the guest run's status; prints what ran. Skips (exit 0, one
-# line saying why) only where qemu cannot run at all.
+#      there: nextest over the selected tests, tmpfs for every writable dir;
+#   6. the systemd leg: boots again with the host's systemd as PID 1 (tmpfs
+#      over /run, /tmp and /var's writable parts; units generated into
+#      /run/systemd/system; the D-Bus system bus socket-activated) and runs
+#      the tests of crates/cli/tests/systemd.rs from a service
+#      (`phobos-lane.service`): the systemd cgroup driver's transient
+#      scopes over D-Bus, and cgroups roots under real services.
+# Exits with the first failing guest run's status; prints what ran. Skips
+# (exit 0, one line saying why) only where qemu cannot run at all.
 #
 # Environment:
 #   PHOBOS_V2_LANE_DIR      work directory (default target/v2-lane)
@@ -31,6 +37,8 @@
 #   PHOBOS_V2_LANE_TIMEOUT  wall-clock limit of the VM in seconds (default 780)
 #   PHOBOS_V2_LANE_THREADS  nextest test threads in the guest (default 2)
 #   PHOBOS_V2_LANE_ACCEL    qemu accelerator (default tcg,thread=multi)
+#   PHOBOS_V2_LANE_SYSTEMD  0 skips the systemd leg (default 1)
+#   PHOBOS_V2_LANE_SYSTEMD_FILTER  its nextest filterset (default below)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd -P)
@@ -47,6 +55,8 @@ default_filter='(binary(privileged) | binary(privileged_resources) | binary(priv
   | binary(launcher) | binary(spine) | binary(resources) | binary(exec) | binary(v2_host))
   & test(/^privileged_/)'
 filter=${PHOBOS_V2_LANE_FILTER:-$default_filter}
+systemd_leg=${PHOBOS_V2_LANE_SYSTEMD:-1}
+systemd_filter=${PHOBOS_V2_LANE_SYSTEMD_FILTER:-'binary(systemd) & test(/^privileged_/)'}
 
 say() { printf 'v2-lane: %s\n' "$*"; }
 die() { printf 'v2-lane: error: %s\n' "$*" >&2; exit 1; }
@@ -101,7 +111,7 @@ build=$lane/initramfs
 rm -rf "$build"
 mkdir -p "$build"/{bin,dev,proc,sys,newroot,modules}
 cp /bin/busybox "$build/bin/busybox"
-for applet in sh mount mkdir insmod switch_root cat echo sleep poweroff; do
+for applet in sh mount mkdir insmod switch_root cat echo sleep poweroff grep; do
   ln -s busybox "$build/bin/$applet"
 done
 # Modules in load order: each after the modules its .modinfo depends on.
@@ -145,10 +155,43 @@ fi
 # The guest script runs from the host's tree; only /run is written before it.
 mount -t tmpfs -o mode=755 tmpfs /newroot/run
 cp /lane.env /newroot/run/v2-lane.env
+. /lane.env
+if grep -q 'phobos_lane=systemd' /proc/cmdline; then
+  # The systemd leg: what systemd and its services write goes to tmpfs;
+  # the lane's target and service are runtime units. (systemd finds
+  # /.dockerenv in the shared root and so reads its options from its own
+  # arguments, not the kernel's command line.)
+  for d in tmp var/tmp; do mount -t tmpfs -o mode=1777 tmpfs "/newroot/$d"; done
+  for d in var/lib var/log var/cache; do mount -t tmpfs -o mode=755 tmpfs "/newroot/$d"; done
+  mkdir -p /newroot/run/systemd/system
+  cat >/newroot/run/systemd/system/phobos-lane.target <<UNIT
+[Unit]
+Description=Phobos v2 lane, systemd leg
+Requires=phobos-lane.service
+After=phobos-lane.service
+AllowIsolate=yes
+UNIT
+  cat >/newroot/run/systemd/system/phobos-lane.service <<UNIT
+[Unit]
+Description=Phobos v2 lane tests under systemd
+DefaultDependencies=no
+Requires=dbus.socket
+After=sysinit.target dbus.socket
+[Service]
+Type=oneshot
+ExecStart=/bin/sh $V2LANE_REPO/scripts/v2-lane-guest.sh systemd
+StandardOutput=tty
+StandardError=tty
+TTYPath=/dev/ttyS0
+UNIT
+  mount --move /dev /newroot/dev
+  mount --move /proc /newroot/proc
+  mount --move /sys /newroot/sys
+  exec switch_root /newroot /lib/systemd/systemd systemd.unit=phobos-lane.target systemd.show_status=error
+fi
 mount --move /dev /newroot/dev
 mount --move /proc /newroot/proc
 mount --move /sys /newroot/sys
-. /lane.env
 exec switch_root /newroot /bin/sh "$V2LANE_REPO/scripts/v2-lane-guest.sh"
 EOF
 chmod +x "$build/init"
@@ -171,33 +214,46 @@ truncate -s 64M "$disk"
   printf 'V2LANE_THREADS=%q\n' "$threads"
   printf 'V2LANE_NEXTEST=%q\n' "$nextest"
   printf 'V2LANE_FILTER=%q\n' "$(printf '%s' "$filter" | tr '\n' ' ')"
+  printf 'V2LANE_SYSTEMD_FILTER=%q\n' "$systemd_filter"
   printf 'V2LANE_DISK=/dev/vda\n'
 } >"$build/lane.env"
 (cd "$build" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1) >"$initramfs"
 
-# 5. Boot.
-say "booting Debian $kver under qemu ($qemu_version, accel $accel); tests: $(printf '%s' "$filter" | tr -s ' \n' ' ')"
-console=$lane/console.log
-boot_start=$(date +%s)
-set +e
-timeout --foreground -k 10 "$timeout_secs" qemu-system-x86_64 \
-  -accel "$accel" -cpu max -machine q35 -smp 2 -m 3G \
-  -nographic -nodefaults -no-reboot -serial stdio \
-  -kernel "$vmlinuz" -initrd "$initramfs" \
-  -append "console=ttyS0 quiet loglevel=3 panic=-1 cgroup_no_v1=all rdinit=/init" \
-  -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
-  -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
-  -drive file="$disk",if=virtio,format=raw,cache=unsafe \
-  </dev/null 2>&1 | tee "$console" | sed -u 's/\r$//'
-qemu_rc=${PIPESTATUS[0]}
-set -e
-vm_secs=$(( $(date +%s) - boot_start ))
+# 5. Boot (and 6., the systemd leg: the same VM with systemd as PID 1).
+# boot NAME EXTRA_APPEND TIMEOUT: runs the VM, sets result and summary.
+boot() {
+  local name=$1 extra=$2 limit=$3 console=$lane/console$1.log boot_start qemu_rc
+  boot_start=$(date +%s)
+  set +e
+  timeout --foreground -k 10 "$limit" qemu-system-x86_64 \
+    -accel "$accel" -cpu max -machine q35 -smp 2 -m 3G \
+    -nographic -nodefaults -no-reboot -serial stdio \
+    -kernel "$vmlinuz" -initrd "$initramfs" \
+    -append "console=ttyS0 quiet loglevel=3 panic=-1 cgroup_no_v1=all rdinit=/init $extra" \
+    -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
+    -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
+    -drive file="$disk",if=virtio,format=raw,cache=unsafe \
+    </dev/null 2>&1 | tee "$console" | sed -u 's/\r$//'
+  qemu_rc=${PIPESTATUS[0]}
+  set -e
+  vm_secs=$(( $(date +%s) - boot_start ))
+  result=$(tr -d '\r' <"$console" | sed -n 's/^V2LANE-RESULT \([0-9]*\).*/\1/p' | tail -n1)
+  summary=$(tr -d '\r' <"$console" | grep -E '^ *Summary \[' | tail -n1 | sed 's/^ *//')
+  if [ -z "$result" ]; then
+    [ "$qemu_rc" -eq 124 ] && die "the VM${name:+ ($name)} ran out of its ${limit}s (console: $console)"
+    die "the guest${name:+ ($name)} reported no result (qemu exited $qemu_rc; console: $console)"
+  fi
+}
 
-result=$(sed -n 's/^V2LANE-RESULT \([0-9]*\).*/\1/p' "$console" | tail -n1)
-summary=$(tr -d '\r' <"$console" | grep -E '^ *Summary \[' | tail -n1 | sed 's/^ *//')
-if [ -z "$result" ]; then
-  [ "$qemu_rc" -eq 124 ] && die "the VM ran out of its ${timeout_secs}s (console: $console)"
-  die "the guest reported no result (qemu exited $qemu_rc; console: $console)"
-fi
+say "booting Debian $kver under qemu ($qemu_version, accel $accel); tests: $(printf '%s' "$filter" | tr -s ' \n' ' ')"
+boot "" "" "$timeout_secs"
+main_result=$result
 say "pure cgroup v2 (Debian $kver, TCG): ${summary:-no nextest summary}; VM ${vm_secs}s, lane $(elapsed)s"
+if [ "$systemd_leg" = 0 ]; then
+  exit "$main_result"
+fi
+say "booting again with systemd as PID 1; tests: $systemd_filter"
+boot "-systemd" "phobos_lane=systemd" "${PHOBOS_V2_LANE_SYSTEMD_TIMEOUT:-600}"
+say "pure cgroup v2 under systemd $(systemctl --version 2>/dev/null | sed -n '1s/^systemd \([0-9]*\).*/\1/p'): ${summary:-no nextest summary}; VM ${vm_secs}s, lane $(elapsed)s"
+[ "$main_result" -ne 0 ] && exit "$main_result"
 exit "$result"

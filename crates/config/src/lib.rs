@@ -35,6 +35,7 @@ pub const KEYS: &[&str] = &[
     "isolation",
     "launcher",
     "cgroups_root",
+    "cgroups_driver",
     "cgroups_enable_cfs",
     "cgroups_limit_swap",
     "sandbox_directory",
@@ -187,6 +188,17 @@ impl fmt::Display for Source {
     }
 }
 
+/// Who creates a container's cgroup (`cgroups_driver`, as runc's and
+/// crun's `--cgroup-manager`/`systemd-cgroup`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupsDriver {
+    /// Phobos, through the cgroup filesystem (the default).
+    Cgroupfs,
+    /// systemd: a transient scope per container in the slice
+    /// `cgroups_root` names, created over D-Bus.
+    Systemd,
+}
+
 /// Which launcher starts container processes (Mesos `--launcher`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Launcher {
@@ -275,6 +287,8 @@ pub struct Config {
     pub launcher: Launcher,
     /// Name of our cgroup under each hierarchy.
     pub cgroups_root: String,
+    /// Who creates the containers' cgroups.
+    pub cgroups_driver: CgroupsDriver,
     /// Enforce cpu limits with CFS quotas.
     pub cgroups_enable_cfs: bool,
     /// Limit memory and swap together.
@@ -399,6 +413,7 @@ impl Config {
             isolation: vec!["posix/cpu".to_owned(), "posix/mem".to_owned()],
             launcher,
             cgroups_root: "phobos".to_owned(),
+            cgroups_driver: CgroupsDriver::Cgroupfs,
             cgroups_enable_cfs: false,
             cgroups_limit_swap: false,
             sandbox_directory: PathBuf::from("/mnt/mesos/sandbox"),

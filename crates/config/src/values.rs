@@ -19,6 +19,11 @@ impl Config {
             }
             .to_owned(),
             "cgroups_root" => self.cgroups_root.clone(),
+            "cgroups_driver" => match self.cgroups_driver {
+                CgroupsDriver::Cgroupfs => "cgroupfs",
+                CgroupsDriver::Systemd => "systemd",
+            }
+            .to_owned(),
             "cgroups_enable_cfs" => self.cgroups_enable_cfs.to_string(),
             "cgroups_limit_swap" => self.cgroups_limit_swap.to_string(),
             "sandbox_directory" => path(&self.sandbox_directory),
@@ -124,6 +129,15 @@ impl Config {
                     return Err("expected a relative cgroup path such as \"phobos\"".to_owned());
                 }
                 self.cgroups_root = root;
+            }
+            "cgroups_driver" => {
+                self.cgroups_driver = one_of(
+                    value,
+                    &[
+                        ("cgroupfs", CgroupsDriver::Cgroupfs),
+                        ("systemd", CgroupsDriver::Systemd),
+                    ],
+                )?
             }
             // Accepted by the parser only to explain why it is refused.
             "cgroups_hierarchy" => return Err(CGROUPS_HIERARCHY_UNUSED.to_owned()),

@@ -110,6 +110,7 @@ work_dir = "/w"
 isolation = "cgroups/cpu, cgroups/mem,filesystem/linux"
 launcher = "posix"
 cgroups_root = "mesos/agent"
+cgroups_driver = "systemd"
 cgroups_enable_cfs = true
 cgroups_limit_swap = true
 sandbox_directory = "/sandbox"
@@ -144,6 +145,7 @@ destination = "journald"
     );
     assert_eq!(c.launcher, Launcher::Posix);
     assert_eq!(c.cgroups_root, "mesos/agent");
+    assert_eq!(c.cgroups_driver, phobos_config::CgroupsDriver::Systemd);
     assert!(c.cgroups_enable_cfs);
     assert!(c.cgroups_limit_swap);
     assert_eq!(c.sandbox_directory, Path::new("/sandbox"));
@@ -341,6 +343,10 @@ fn bad_values_name_file_line_key_and_value() {
         (
             "cgroups_root = \"a/../b\"",
             "invalid value \"a/../b\" for cgroups_root: expected a relative cgroup path such as \"phobos\"",
+        ),
+        (
+            "cgroups_driver = \"system\"",
+            "invalid value \"system\" for cgroups_driver: expected one of \"cgroupfs\", \"systemd\"",
         ),
         (
             "cgroups_hierarchy = \"/sys/fs/cgroup\"",

@@ -59,6 +59,31 @@ impl CommandSpec {
     }
 }
 
+/// Who creates the container's top-level cgroup (`cgroups_driver`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CgroupsDriver {
+    /// Phobos itself, `<cgroups_root>/<id>` through the cgroup filesystem.
+    #[default]
+    Cgroupfs,
+    /// systemd: a transient scope `phobos-<id>.scope` with `Delegate=yes`
+    /// in the slice `cgroups_root` names, made over D-Bus (pure cgroup v2).
+    Systemd,
+}
+
+impl CgroupsDriver {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cgroupfs => "cgroupfs",
+            Self::Systemd => "systemd",
+        }
+    }
+}
+
+fn is_cgroupfs(d: &CgroupsDriver) -> bool {
+    *d == CgroupsDriver::Cgroupfs
+}
+
 /// Which launcher forks the container (Mesos `--launcher`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -100,6 +125,10 @@ pub struct ContainerConfig {
     pub sandbox: PathBuf,
     /// The cgroup directory name under each hierarchy's root (`--cgroups-root`).
     pub cgroups_root: String,
+    /// Who makes the top-level cgroup; records written before the option
+    /// existed load as `cgroupfs`.
+    #[serde(default, skip_serializing_if = "is_cgroupfs")]
+    pub cgroups_driver: CgroupsDriver,
     /// Whether the launcher's stdin is handed to the command.
     #[serde(default)]
     pub interactive: bool,

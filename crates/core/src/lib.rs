@@ -25,8 +25,8 @@ pub mod volume;
 pub mod wait_status;
 
 pub use config::{
-    CommandSpec, ContainerConfig, ContainerImage, FetchUri, FetcherCache, IsolatorFlags,
-    LauncherKind, Nesting, TtyInfo, WindowSize,
+    CgroupsDriver, CommandSpec, ContainerConfig, ContainerImage, FetchUri, FetcherCache,
+    IsolatorFlags, LauncherKind, Nesting, TtyInfo, WindowSize,
 };
 pub use containerizer::{BoxError, Composing, Containerizer, Operation, Outcome};
 pub use hardening::{CapabilitySets, DeviceNode, Hardening, RLimit, SeccompProfile};

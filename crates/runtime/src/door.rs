@@ -620,7 +620,18 @@ impl Door {
     /// launcher's cgroup roots are scanned for orphans too.
     pub fn recover(&self) -> Result<Recovery> {
         let launcher = if self.settings.is_root() {
-            phobos_mesos::launcher::LinuxLauncher::new(self.settings.cgroups_root()).ok()
+            self.settings
+                .container_cgroups_root()
+                .ok()
+                .and_then(|root| {
+                    phobos_mesos::launcher::LinuxLauncher::with_driver(
+                        &root,
+                        phobos_mesos::launcher::KillHierarchy::Auto,
+                        self.settings.cgroups_driver(),
+                        &phobos_cgroups::Hierarchies::detect().ok()?,
+                    )
+                    .ok()
+                })
         } else {
             None
         };

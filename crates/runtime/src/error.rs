@@ -93,6 +93,7 @@ fn mesos_usage(e: &phobos_mesos::ContainerizerError) -> bool {
             | M::InvalidLaunch(_)
             | M::Store(StoreError::AlreadyExists(_))
             | M::Launch(LaunchError::NotRoot(_))
+            | M::Launch(LaunchError::SystemdLayout(_))
             | M::User(_)
             | M::Rootfs(_)
             | M::SandboxExists(_)

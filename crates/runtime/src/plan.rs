@@ -118,6 +118,7 @@ pub struct MesosPart {
     /// Isolator names, resolved (aliases expanded, order fixed).
     pub isolation: Vec<String>,
     pub cgroups_root: String,
+    pub cgroups_driver: phobos_core::CgroupsDriver,
     pub interactive: bool,
     /// What the command is confined by.
     pub hardening: phobos_core::Hardening,
@@ -701,7 +702,8 @@ impl<'a> Planner<'a> {
         Ok(MesosPart {
             launcher,
             isolation,
-            cgroups_root: self.settings.cgroups_root().to_owned(),
+            cgroups_root: self.settings.container_cgroups_root()?,
+            cgroups_driver: self.settings.cgroups_driver(),
             interactive: intent.interactive,
             hardening,
         })
@@ -786,22 +788,23 @@ impl LaunchRequest {
             value: String::new(),
             arguments: Vec::new(),
         });
-        let (isolation, launcher, cgroups_root, interactive, hardening) = match &self.target {
-            Target::Mesos(m) => (
-                m.isolation.clone(),
-                m.launcher,
-                m.cgroups_root.clone(),
-                m.interactive,
-                m.hardening.clone(),
-            ),
-            Target::Docker(_) => (
-                Vec::new(),
-                LauncherKind::Linux,
-                String::new(),
-                false,
-                Default::default(),
-            ),
-        };
+        let (isolation, launcher, (cgroups_root, cgroups_driver), interactive, hardening) =
+            match &self.target {
+                Target::Mesos(m) => (
+                    m.isolation.clone(),
+                    m.launcher,
+                    (m.cgroups_root.clone(), m.cgroups_driver),
+                    m.interactive,
+                    m.hardening.clone(),
+                ),
+                Target::Docker(_) => (
+                    Vec::new(),
+                    LauncherKind::Linux,
+                    (String::new(), phobos_core::CgroupsDriver::Cgroupfs),
+                    false,
+                    Default::default(),
+                ),
+            };
         ContainerConfig {
             id: spec.id.clone(),
             command,
@@ -813,6 +816,7 @@ impl LaunchRequest {
             launcher,
             sandbox: spec.sandbox.clone(),
             cgroups_root,
+            cgroups_driver,
             interactive,
             created_at,
             resources: spec.resources.clone(),

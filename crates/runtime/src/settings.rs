@@ -132,6 +132,29 @@ impl Settings {
         &self.loaded.config.cgroups_root
     }
 
+    /// The cgroups driver.
+    pub fn cgroups_driver(&self) -> phobos_core::CgroupsDriver {
+        match self.loaded.config.cgroups_driver {
+            phobos_config::CgroupsDriver::Cgroupfs => phobos_core::CgroupsDriver::Cgroupfs,
+            phobos_config::CgroupsDriver::Systemd => phobos_core::CgroupsDriver::Systemd,
+        }
+    }
+
+    /// The cgroups root containers are placed under, relative to each
+    /// hierarchy's mount: `cgroups_root` itself, or with the systemd
+    /// driver the cgroup of the slice it names (`phobos` and
+    /// `phobos.slice` give `phobos.slice`). A root that names no slice is
+    /// the configuration's error.
+    pub fn container_cgroups_root(&self) -> Result<String, ConfigError> {
+        let root = self.cgroups_root();
+        match self.cgroups_driver() {
+            phobos_core::CgroupsDriver::Cgroupfs => Ok(root.to_owned()),
+            phobos_core::CgroupsDriver::Systemd => phobos_mesos::launcher::scope::slice_path(root)
+                .map(|p| p.to_string_lossy().into_owned())
+                .map_err(|reason| self.loaded.invalid("cgroups_root", root, reason)),
+        }
+    }
+
     pub fn euid(&self) -> u32 {
         self.euid
     }

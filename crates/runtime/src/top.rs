@@ -286,8 +286,10 @@ impl Sampler<'_> {
                 let Some(config) = read_json::<ContainerConfig>(&t.record, CONFIG_FILE) else {
                     return probes;
                 };
-                let rel =
-                    Path::new(&config.cgroups_root).join(phobos_mesos::launcher::cgroup_rel(id));
+                let rel = Path::new(&config.cgroups_root).join(phobos_mesos::launcher::cgroup_rel(
+                    config.cgroups_driver,
+                    id,
+                ));
                 let dir = |c| {
                     h.cgroup(c, &rel)
                         .map(|cg| (cg.path().to_owned(), cg.version()))

@@ -12,8 +12,12 @@ impl MesosContainerizer {
         // Everything that can be checked without touching the disk first.
         let isolators = isolator::build_with(config, &self.host())?;
         crate::launch_checks::check(config)?;
-        let launcher =
-            Launcher::with_hierarchies(config.launcher, &config.cgroups_root, self.hierarchies())?;
+        let launcher = Launcher::with_hierarchies(
+            config.launcher,
+            &config.cgroups_root,
+            config.cgroups_driver,
+            self.hierarchies(),
+        )?;
         check_rootfs(config)?;
         if config.image.is_some() && self.provisioner.is_none() {
             return Err(ContainerizerError::Rootfs(
@@ -148,6 +152,12 @@ impl MesosContainerizer {
             "MESOS_SANDBOX".to_owned(),
             sandbox_inside.display().to_string(),
         )];
+        // With the systemd driver the container's cgroup is a scope that
+        // systemd makes; it must exist before the isolators write into it.
+        let scope_hold = launcher.start_unit(&config.id)?;
+        if scope_hold.is_some() {
+            StopPoint::hit(&self.stop_at, "scope-started");
+        }
         for isolator in isolators {
             if let Some(contribution) = isolator.prepare(config)? {
                 info.merge(contribution);
@@ -191,6 +201,9 @@ impl MesosContainerizer {
             tty,
         })?;
         *forked_pid = Some(init.pid);
+        // Init is in the scope now: its placeholder goes (and is reaped)
+        // before the command could count against pids.max.
+        drop(scope_hold);
         StopPoint::hit(&self.stop_at, "forked");
         dir.write_atomic(
             phobos_core::store::PID_FILE,

@@ -474,6 +474,7 @@ mod tests {
             launcher: LauncherKind::Posix,
             sandbox: PathBuf::from("/s"),
             cgroups_root: "r".into(),
+            cgroups_driver: Default::default(),
             interactive: false,
             created_at: 0.0,
             resources,

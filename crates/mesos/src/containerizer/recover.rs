@@ -101,7 +101,7 @@ impl MesosContainerizer {
             }
             if let Some(hierarchies) = self.hierarchies() {
                 let below = root
-                    .join(crate::launcher::cgroup_rel(&parent))
+                    .join(crate::launcher::cgroup_rel(launcher.driver(), &parent))
                     .join(crate::launcher::NESTED_CGROUPS_DIR);
                 let (removed, errors) = isolator::CgroupsIsolator::sweep_orphans(
                     hierarchies,

@@ -73,8 +73,12 @@ impl MesosContainerizer {
         cause: Cause,
     ) -> Result<Termination> {
         let isolators = isolator::build_with(config, &self.host())?;
-        let launcher =
-            Launcher::with_hierarchies(config.launcher, &config.cgroups_root, self.hierarchies())?;
+        let launcher = Launcher::with_hierarchies(
+            config.launcher,
+            &config.cgroups_root,
+            config.cgroups_driver,
+            self.hierarchies(),
+        )?;
         self.teardown(dir, config, &launcher, &isolators, cause)
     }
 

@@ -53,6 +53,8 @@ pub struct CgroupsIsolator {
     flags: IsolatorFlags,
     /// The resources the container was launched (or last updated) with.
     resources: Resources,
+    /// Who made the top-level cgroup (its name differs with systemd).
+    driver: phobos_core::CgroupsDriver,
 }
 
 impl CgroupsIsolator {
@@ -73,6 +75,7 @@ impl CgroupsIsolator {
             config.isolator_flags.clone(),
         )?;
         isolator.resources = config.resources.clone();
+        isolator.driver = config.cgroups_driver;
         Ok(isolator)
     }
 
@@ -119,6 +122,7 @@ impl CgroupsIsolator {
             subsystems: chosen,
             flags,
             resources: Resources::default(),
+            driver: phobos_core::CgroupsDriver::Cgroupfs,
         })
     }
 
@@ -182,7 +186,7 @@ impl CgroupsIsolator {
     }
 
     fn rel(&self, id: &ContainerId) -> PathBuf {
-        self.root.join(crate::launcher::cgroup_rel(id))
+        self.root.join(crate::launcher::cgroup_rel(self.driver, id))
     }
 
     /// The container's cgroup in the hierarchy holding `c`.

@@ -19,13 +19,18 @@
 //!
 //! Recovery and destroy look in both hierarchies, so a host whose choice
 //! changed (e.g. a kernel upgrade) leaves nothing behind.
+//!
+//! With the systemd driver (pure cgroup v2 only) a top-level container's
+//! kill cgroup is its transient scope, `<slice>/phobos-<id>.scope`, which
+//! systemd creates (see [`super::scope`]); destroy kills and removes it as
+//! any other, then stops the unit.
 
 use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use phobos_cgroups::{Cgroup, Hierarchies, Version};
-use phobos_core::ContainerId;
+use phobos_core::{CgroupsDriver, ContainerId};
 
 use super::{DESTROY_TIMEOUT, LaunchError};
 
@@ -45,6 +50,8 @@ pub struct LinuxLauncher {
     primary: Cgroup,
     /// Every root that may hold this launcher's cgroups (primary first).
     roots: Vec<Cgroup>,
+    /// Who makes top-level cgroups.
+    driver: CgroupsDriver,
 }
 
 impl LinuxLauncher {
@@ -58,6 +65,48 @@ impl LinuxLauncher {
 
     /// A launcher over hierarchies the caller already detected.
     pub fn from_hierarchies(
+        cgroups_root: &str,
+        choice: KillHierarchy,
+        hierarchies: &Hierarchies,
+    ) -> Result<Self, LaunchError> {
+        Self::with_driver(cgroups_root, choice, CgroupsDriver::Cgroupfs, hierarchies)
+    }
+
+    /// A launcher with a cgroups driver. The systemd driver needs pure
+    /// cgroup v2 (a unified host): on a v1 or hybrid host systemd keeps
+    /// the controllers in v1 hierarchies, where a delegated scope is not
+    /// one directory, so it is refused in one line. Its `cgroups_root` is
+    /// the slice's cgroup (see [`super::scope::slice_path`]).
+    pub fn with_driver(
+        cgroups_root: &str,
+        choice: KillHierarchy,
+        driver: CgroupsDriver,
+        hierarchies: &Hierarchies,
+    ) -> Result<Self, LaunchError> {
+        let mut launcher = if driver == CgroupsDriver::Systemd {
+            if hierarchies.layout() != phobos_cgroups::Layout::Unified {
+                let layout = match hierarchies.layout() {
+                    phobos_cgroups::Layout::Hybrid => "hybrid",
+                    _ => "cgroup v1 only",
+                };
+                return Err(LaunchError::SystemdLayout(format!(
+                    "needs a pure cgroup v2 host, and this host is {layout} (cgroup v1 controllers are mounted); use cgroups_driver = \"cgroupfs\" here"
+                )));
+            }
+            if !cgroups_root.ends_with(".slice") {
+                return Err(LaunchError::SystemdLayout(format!(
+                    "the cgroups root must be a slice's cgroup, not \"{cgroups_root}\""
+                )));
+            }
+            Self::build(cgroups_root, choice, hierarchies)?
+        } else {
+            Self::build(cgroups_root, choice, hierarchies)?
+        };
+        launcher.driver = driver;
+        Ok(launcher)
+    }
+
+    fn build(
         cgroups_root: &str,
         choice: KillHierarchy,
         hierarchies: &Hierarchies,
@@ -83,7 +132,29 @@ impl LinuxLauncher {
             cgroups_root: rel,
             primary,
             roots,
+            driver: CgroupsDriver::Cgroupfs,
         })
+    }
+
+    /// The cgroups driver.
+    pub fn driver(&self) -> CgroupsDriver {
+        self.driver
+    }
+
+    /// With the systemd driver, starts a top-level container's scope.
+    pub fn start_unit(
+        &self,
+        id: &ContainerId,
+    ) -> Result<Option<super::scope::ScopeHold>, LaunchError> {
+        if self.driver != CgroupsDriver::Systemd || id.is_nested() {
+            return Ok(None);
+        }
+        let slice = self
+            .cgroups_root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        super::scope::start(id, &slice).map(Some)
     }
 
     /// Whether init is born in its cgroup (cgroup2) rather than moved there.
@@ -93,7 +164,7 @@ impl LinuxLauncher {
 
     /// The kill cgroup of a container in the primary hierarchy.
     pub fn cgroup(&self, id: &ContainerId) -> Cgroup {
-        self.primary.child(cgroup_rel(id))
+        self.primary.child(cgroup_rel(self.driver, id))
     }
 
     /// Creates the container's kill cgroup; returns a directory fd for
@@ -121,7 +192,10 @@ impl LinuxLauncher {
     }
 
     pub fn destroy(&self, id: &ContainerId, init_pid: Option<i32>) -> Result<(), LaunchError> {
-        self.destroy_named(&cgroup_rel(id))?;
+        self.destroy_named(&cgroup_rel(self.driver, id))?;
+        if self.driver == CgroupsDriver::Systemd && !id.is_nested() {
+            super::scope::stop(id)?;
+        }
         // An init forked but never adopted (the launcher died in between)
         // exits on its own when its pipe closes; killing it only hurries it.
         if let Some(pidfd) = init_pid.and_then(|pid| crate::sys::pidfd_open(pid).ok()) {
@@ -153,7 +227,7 @@ impl LinuxLauncher {
     /// Names of the nested container cgroups of `parent` (in every
     /// hierarchy), as [`Self::known`] for the top level.
     pub fn known_nested(&self, parent: &ContainerId) -> Result<Vec<String>, LaunchError> {
-        self.known_below(&cgroup_rel(parent).join(NESTED_CGROUPS_DIR))
+        self.known_below(&cgroup_rel(self.driver, parent).join(NESTED_CGROUPS_DIR))
     }
 
     fn known_below(&self, rel: &Path) -> Result<Vec<String>, LaunchError> {
@@ -161,11 +235,22 @@ impl LinuxLauncher {
         for root in &self.roots {
             let dir = root.child(rel);
             if dir.exists() {
-                for name in dir.children()? {
-                    if dir.child(&name).is_container(&name) {
+                for child in dir.children()? {
+                    // Scopes are named after the container; the mark is
+                    // its ID.
+                    let name =
+                        if self.driver == CgroupsDriver::Systemd && rel.as_os_str().is_empty() {
+                            match phobos_systemd::scope_id(&child) {
+                                Some(id) => id,
+                                None => continue,
+                            }
+                        } else {
+                            child.clone()
+                        };
+                    if dir.child(&child).is_container(&name) {
                         names.push(name);
                     } else {
-                        tracing::debug!(cgroup = %dir.child(&name).path().display(), "not a container cgroup; left alone");
+                        tracing::debug!(cgroup = %dir.child(&child).path().display(), "not a container cgroup; left alone");
                     }
                 }
             }
@@ -177,7 +262,10 @@ impl LinuxLauncher {
 
     /// Kills and removes the cgroups of an ID that has no runtime directory.
     pub fn destroy_orphan(&self, name: &str) -> Result<(), LaunchError> {
-        self.destroy_named(Path::new(name))
+        match ContainerId::new(name) {
+            Ok(id) if self.driver == CgroupsDriver::Systemd => self.destroy(&id, None),
+            _ => self.destroy_named(Path::new(name)),
+        }
     }
 
     /// Kills and removes the cgroups of nested container `name` of
@@ -187,7 +275,11 @@ impl LinuxLauncher {
         parent: &ContainerId,
         name: &str,
     ) -> Result<(), LaunchError> {
-        self.destroy_named(&cgroup_rel(parent).join(NESTED_CGROUPS_DIR).join(name))
+        self.destroy_named(
+            &cgroup_rel(self.driver, parent)
+                .join(NESTED_CGROUPS_DIR)
+                .join(name),
+        )
     }
 
     pub fn cgroups_root(&self) -> &Path {
@@ -200,9 +292,20 @@ impl LinuxLauncher {
 pub const NESTED_CGROUPS_DIR: &str = "mesos";
 
 /// A container's cgroup below a cgroups root: `<id>`, or for a nested one
-/// `<parent>/mesos/<child>` (one directory per component).
-pub fn cgroup_rel(id: &ContainerId) -> PathBuf {
-    id.nested_path(NESTED_CGROUPS_DIR)
+/// `<parent>/mesos/<child>` (one directory per component); with the
+/// systemd driver the top-level part is the scope, `phobos-<id>.scope`.
+pub fn cgroup_rel(driver: CgroupsDriver, id: &ContainerId) -> PathBuf {
+    match driver {
+        CgroupsDriver::Cgroupfs => id.nested_path(NESTED_CGROUPS_DIR),
+        CgroupsDriver::Systemd => {
+            let mut path = PathBuf::from(super::scope::scope_dir(&id.root()));
+            if id.is_nested() {
+                let below = id.nested_path(NESTED_CGROUPS_DIR);
+                path.extend(below.components().skip(1));
+            }
+            path
+        }
+    }
 }
 
 /// Marks a container's cgroup as such, so recovery can tell it from a

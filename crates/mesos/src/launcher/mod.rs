@@ -15,6 +15,7 @@
 
 mod linux;
 mod posix;
+pub mod scope;
 
 use std::ffi::CString;
 use std::fs::File;
@@ -24,7 +25,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::Duration;
 
-use phobos_core::{ContainerId, LauncherKind};
+use phobos_core::{CgroupsDriver, ContainerId, LauncherKind};
 
 pub(crate) use linux::mark as mark_container_cgroup;
 pub use linux::{KillHierarchy, LinuxLauncher, NESTED_CGROUPS_DIR, cgroup_rel};
@@ -67,6 +68,10 @@ pub enum LaunchError {
     },
     #[error("the init helper exited before the container started; see the sandbox's stderr")]
     InitGone,
+    #[error("cgroups_driver = \"systemd\": {0}")]
+    Systemd(#[from] phobos_systemd::ScopeError),
+    #[error("cgroups_driver = \"systemd\": {0}")]
+    SystemdLayout(String),
 }
 
 fn sys(op: &'static str) -> impl FnOnce(io::Error) -> LaunchError {
@@ -82,23 +87,41 @@ pub enum Launcher {
 
 impl Launcher {
     pub fn new(kind: LauncherKind, cgroups_root: &str) -> Result<Self, LaunchError> {
-        Self::with_hierarchies(kind, cgroups_root, None)
+        Self::with_hierarchies(kind, cgroups_root, CgroupsDriver::Cgroupfs, None)
     }
 
-    /// Like [`Launcher::new`], reusing detected hierarchies when given.
+    /// Like [`Launcher::new`] with a cgroups driver, reusing detected
+    /// hierarchies when given.
     pub fn with_hierarchies(
         kind: LauncherKind,
         cgroups_root: &str,
+        driver: CgroupsDriver,
         hierarchies: Option<&phobos_cgroups::Hierarchies>,
     ) -> Result<Self, LaunchError> {
         match (kind, hierarchies) {
-            (LauncherKind::Linux, Some(h)) => Ok(Self::Linux(LinuxLauncher::from_hierarchies(
+            (LauncherKind::Linux, Some(h)) => Ok(Self::Linux(LinuxLauncher::with_driver(
                 cgroups_root,
                 KillHierarchy::Auto,
+                driver,
                 h,
             )?)),
-            (LauncherKind::Linux, None) => Ok(Self::Linux(LinuxLauncher::new(cgroups_root)?)),
+            (LauncherKind::Linux, None) => Ok(Self::Linux(LinuxLauncher::with_driver(
+                cgroups_root,
+                KillHierarchy::Auto,
+                driver,
+                &phobos_cgroups::Hierarchies::detect()?,
+            )?)),
             (LauncherKind::Posix, _) => Ok(Self::Posix),
+        }
+    }
+
+    /// Before anything else of the container is made: with the systemd
+    /// driver, starts a top-level container's scope (its cgroup); the hold
+    /// is dropped once init is in it.
+    pub fn start_unit(&self, id: &ContainerId) -> Result<Option<scope::ScopeHold>, LaunchError> {
+        match self {
+            Self::Linux(l) => l.start_unit(id),
+            Self::Posix => Ok(None),
         }
     }
 

@@ -86,6 +86,7 @@ fn v2_limits_updates_and_usage_on_a_fixture() {
         launcher: phobos_core::LauncherKind::Linux,
         sandbox: PathBuf::from("/nonexistent"),
         cgroups_root: "phobos-t".into(),
+        cgroups_driver: Default::default(),
         interactive: false,
         created_at: 0.0,
         resources: Resources {
