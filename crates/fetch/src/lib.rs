@@ -348,8 +348,16 @@ struct Job<'a> {
 
 /// A source to read, and the length it announced.
 struct Source {
-    reader: Box<dyn Read>,
+    reader: Reader,
     length: Option<u64>,
+}
+
+/// What a source is read from: a stream, or a local regular file (a path,
+/// a cache entry), which is copied by the kernel (`copy_file_range(2)`:
+/// no copy through this process, a reflink where the filesystem can).
+enum Reader {
+    Stream(Box<dyn Read>),
+    File(File),
 }
 
 impl Job<'_> {
@@ -362,7 +370,7 @@ impl Job<'_> {
                 let file = open_local(&spec::local_path(&uri.value)?, self.settings)?;
                 let length = file.metadata().ok().map(|m| m.len());
                 Source {
-                    reader: Box::new(file),
+                    reader: Reader::File(file),
                     length,
                 }
             }
@@ -380,7 +388,7 @@ impl Job<'_> {
             let length = entry.metadata().ok().map(|m| m.len());
             return Ok((
                 Source {
-                    reader: Box::new(entry),
+                    reader: Reader::File(entry),
                     length,
                 },
                 true,
@@ -435,7 +443,7 @@ impl Job<'_> {
         })?;
         Ok((
             Source {
-                reader: Box::new(entry),
+                reader: Reader::File(entry),
                 length: Some(bytes),
             },
             false,
@@ -580,7 +588,7 @@ fn open_http(agent: &ureq::Agent, url: &str, settings: &Settings) -> Result<Sour
                 .header("Content-Length")
                 .and_then(|v| v.trim().parse::<u64>().ok());
             Ok(Source {
-                reader: Box::new(response.into_reader()),
+                reader: Reader::Stream(Box::new(response.into_reader())),
                 length,
             })
         }
@@ -642,6 +650,52 @@ fn open_local(path: &str, settings: &Settings) -> Result<File, Cause> {
     Ok(file)
 }
 
+/// Copies `file` to `out` with `copy_file_range(2)` in 8 MiB steps (a
+/// cancel is seen between them); `Ok(false)` when the kernel cannot do it
+/// for these two files (before anything was copied): read and write then.
+fn copy_in_kernel(
+    file: &File,
+    out: &File,
+    stop: &Stop,
+    progress: &dyn Fn(u64),
+    total: &mut u64,
+) -> Result<bool, CopyError> {
+    const STEP: usize = 8 << 20;
+    loop {
+        if stop.check().is_err() {
+            return Err(CopyError::Cancelled);
+        }
+        // SAFETY: two open descriptors; null offsets use and advance the
+        // files' own offsets; no memory of ours is passed.
+        let n = unsafe {
+            libc::copy_file_range(
+                file.as_raw_fd(),
+                std::ptr::null_mut(),
+                out.as_raw_fd(),
+                std::ptr::null_mut(),
+                STEP,
+                0,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(
+                    libc::EXDEV | libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | libc::EPERM,
+                ) if *total == 0 => Ok(false),
+                Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG) => Err(CopyError::Write(e)),
+                _ => Err(CopyError::Read(e, Duration::ZERO)),
+            };
+        }
+        if n == 0 {
+            return Ok(true);
+        }
+        *total += n as u64;
+        progress(*total);
+    }
+}
+
 enum CopyError {
     Cancelled,
     Read(io::Error, Duration),
@@ -670,14 +724,23 @@ impl CopyError {
 }
 
 fn copy(
-    source: &mut dyn Read,
+    source: &mut Reader,
     out: &mut File,
     stall: Duration,
     stop: &Stop,
     progress: &dyn Fn(u64),
 ) -> Result<u64, CopyError> {
-    let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0u64;
+    let source: &mut dyn Read = match source {
+        Reader::File(file) => {
+            if copy_in_kernel(file, out, stop, progress, &mut total)? {
+                return Ok(total);
+            }
+            file
+        }
+        Reader::Stream(stream) => stream.as_mut(),
+    };
+    let mut buf = vec![0u8; 256 * 1024];
     loop {
         if stop.check().is_err() {
             return Err(CopyError::Cancelled);
