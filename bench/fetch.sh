@@ -14,6 +14,7 @@
 # Needs root, hyperfine, curl, wget, python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 RUNS="${1:-10}"
 [ "$(id -u)" -eq 0 ] || { echo "bench/fetch.sh: must run as root" >&2; exit 1; }
 if [ -z "${PHOBOS:-}" ]; then
@@ -29,6 +30,7 @@ cleanup() {
   [ -n "$server" ] && kill "$server" 2>/dev/null || true
   "$PHOBOS" state --rm >/dev/null 2>&1 || true
   rm -rf "$work"
+  bench_cgroups_root_remove "${PHOBOS_CGROUPS_ROOT:-}"
 }
 trap cleanup EXIT
 export PHOBOS_RUNTIME_DIR="$work/run" PHOBOS_WORK_DIR="$work/work"

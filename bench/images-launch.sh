@@ -32,12 +32,7 @@ cid=""
 cleanup() {
   [ -n "$cid" ] && docker rm -f "$cid" >/dev/null 2>&1 || true
   "$PHOBOS" recover >/dev/null 2>&1 || true
-  # The containers' cgroups go with them; the root made for this run stays
-  # until removed here (empty by now, so rmdir is enough).
-  local cg
-  for cg in /sys/fs/cgroup/*/"$PHOBOS_CGROUPS_ROOT" /sys/fs/cgroup/"$PHOBOS_CGROUPS_ROOT"; do
-    [ -d "$cg" ] && rmdir "$cg" 2>/dev/null || true
-  done
+  bench_cgroups_root_remove "$PHOBOS_CGROUPS_ROOT"
   bench_state_cleanup
 }
 trap cleanup EXIT

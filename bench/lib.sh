@@ -56,6 +56,16 @@ bench_state_cleanup() {
 }
 
 # bench_load: the 1-minute load average now.
+# bench_cgroups_root_remove ROOT: removes the cgroups root a run made, in
+# every hierarchy (empty once its containers are gone, so rmdir is enough).
+bench_cgroups_root_remove() {
+  local cg
+  [ -n "$1" ] || return 0
+  for cg in /sys/fs/cgroup/*/"$1" /sys/fs/cgroup/"$1"; do
+    [ -d "$cg" ] && rmdir "$cg" 2>/dev/null || true
+  done
+}
+
 bench_load() { cut -d' ' -f1 /proc/loadavg; }
 
 # bench_runc_spec BUNDLE: `runc spec` in BUNDLE, made equivalent to a phobos

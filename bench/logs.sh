@@ -22,7 +22,11 @@ bench_need_root bench/logs.sh
 bench_install hyperfine=hyperfine
 bench_build
 bench_state_dir phobos-logs-bench
-trap bench_state_cleanup EXIT
+cleanup() {
+  bench_state_cleanup
+  bench_cgroups_root_remove phobos-logs-bench
+}
+trap cleanup EXIT
 
 for logger in logrotate sandbox; do
   printf 'runtime_dir = "%s/run"\nwork_dir = "%s/work"\ncgroups_root = "phobos-logs-bench"\ncontainer_logger = "%s"\n' \
