@@ -12,7 +12,9 @@
 //! is held back. The loop ends when the terminal hangs up (every slave
 //! closed: `EIO`), or a bounded drain after the supervisor exited
 //! (its pidfd polls readable), then flushes the queues for a bounded time
-//! and closes every client.
+//! and closes every client; after a hang-up the master is closed only once
+//! the supervisor has exited, so that closing it never sends SIGHUP to a
+//! command that is still finishing.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -308,7 +310,28 @@ impl Switchboard {
             }
         }
         self.final_flush();
+        if hung_up && supervisor_gone.is_none() {
+            self.hold_master_until_the_supervisor_exits();
+        }
         Ok(self.summary)
+    }
+
+    /// Every slave closed is not the command's end: a command closes its
+    /// standard descriptors just before it exits (coreutils' atexit), and
+    /// closing the master now would hang the terminal up and kill it with
+    /// SIGHUP on its way out. So the master stays open until the
+    /// supervisor has exited (the container's end, which teardown bounds).
+    fn hold_master_until_the_supervisor_exits(&self) {
+        let Some(pidfd) = &self.opts.until else {
+            return;
+        };
+        loop {
+            let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                _ => return,
+            }
+        }
     }
 
     /// While some output client's queue is full: how long until the
