@@ -340,33 +340,10 @@ fn open_once(dir: &SafeDir, stream: &str) -> io::Result<Vec<StreamFile>> {
     Ok(files)
 }
 
+/// The device and inode of each file of `stream`, in [`open_stream`]'s
+/// order: a second look that tells whether a rotation moved names between.
 fn ids_by_name(dir: &SafeDir, stream: &str) -> io::Result<Vec<(u64, u64)>> {
-    let mut rotated = Vec::new();
-    let mut live = None;
-    let mut missing = 0;
-    for index in 0..=MAX_MAX_FILES {
-        match dir.read_file(file_name(stream, index)) {
-            Ok(file) => {
-                let meta = file.metadata()?;
-                match index {
-                    0 => live = Some((meta.dev(), meta.ino())),
-                    _ => rotated.push((meta.dev(), meta.ino())),
-                }
-            }
-            Err(e) if e.is_not_found() => {
-                missing += 1;
-                if index > 0 && missing >= 2 {
-                    break;
-                }
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        }
-        missing = 0;
-    }
-    rotated.reverse();
-    rotated.extend(live);
-    Ok(rotated)
+    Ok(open_once(dir, stream)?.iter().map(|f| f.id).collect())
 }
 
 /// A sandbox log as a writer sees it: a plain file (the `sandbox`
