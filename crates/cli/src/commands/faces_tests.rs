@@ -41,6 +41,8 @@ impl Host for FakeHost {
         Some(phobos_runtime::ParentFacts {
             sandbox,
             docker: id.as_str() == "dock",
+            processes_in_own_cgroup: false,
+            cgroups: None,
         })
     }
 }
@@ -660,8 +662,12 @@ fn bad_nested_requests_are_refused_by_the_planner() {
     assert!(e.contains("invalid container id 'a.b'"), "{e}");
 }
 
-/// [`FakeHost`] with every controller on cgroup2.
-struct Cgroup2OnlyHost;
+/// [`FakeHost`] with every controller on cgroup2, where `web` was launched
+/// before the leaf layout (its processes in its own cgroup) when
+/// `old_parent`.
+struct Cgroup2OnlyHost {
+    old_parent: bool,
+}
 
 impl Host for Cgroup2OnlyHost {
     fn default_isolation(&self, launcher: LauncherKind) -> Vec<String> {
@@ -669,7 +675,10 @@ impl Host for Cgroup2OnlyHost {
     }
 
     fn parent(&self, id: &ContainerId) -> Option<phobos_runtime::ParentFacts> {
-        FakeHost.parent(id)
+        FakeHost.parent(id).map(|mut facts| {
+            facts.processes_in_own_cgroup = self.old_parent;
+            facts
+        })
     }
 
     fn cgroup2_only(&self) -> bool {
@@ -677,14 +686,24 @@ impl Host for Cgroup2OnlyHost {
     }
 }
 
-/// On a cgroup2-only host a nested container cannot have controllers of
-/// its own under its parent's populated cgroup: refused by the planner as
-/// a runtime failure naming the rule and the way out; sharing the
-/// parent's cgroups, or an isolation without cgroups isolators, plans.
+/// On a cgroup2-only host a nested container gets controllers of its own
+/// under a parent whose processes are in its leaf; under a parent
+/// launched before the leaf layout (processes in its own cgroup) it is
+/// refused by the planner as a runtime failure naming the rule and the
+/// ways out; sharing the parent's cgroups, or an isolation without
+/// cgroups isolators, plans.
 #[test]
 fn nested_cgroups_of_its_own_on_cgroup2_only_are_refused_by_the_planner() {
     let settings = settings("", 0);
-    let planner = Planner::new(&settings, &Cgroup2OnlyHost);
+    let planner = Planner::new(&settings, &Cgroup2OnlyHost { old_parent: false });
+    let own = planner
+        .plan(cli(&[
+            "--parent", "web", "--id", "kid2", "--mem", "32", "--", "true",
+        ]))
+        .unwrap();
+    assert!(!own.request.spec.nesting.unwrap().share_cgroups);
+    let host = Cgroup2OnlyHost { old_parent: true };
+    let planner = Planner::new(&settings, &host);
     let e = planner
         .plan(cli(&["--parent", "web", "--id", "kid2", "--", "true"]))
         .unwrap_err();
@@ -696,6 +715,7 @@ fn nested_cgroups_of_its_own_on_cgroup2_only_are_refused_by_the_planner() {
         "'web'",
         "no-internal-process rule",
         "--share-cgroups",
+        "leaf",
     ] {
         assert!(line.contains(says), "{says}: {line}");
     }
