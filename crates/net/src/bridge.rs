@@ -163,7 +163,7 @@ impl BridgeStep {
         enable_ip_forward().map_err(err("enable net.ipv4.ip_forward".into()))?;
         let mac = container_mac(ip);
         match nl.create_veth(host, master, ifname, ns_fd, mac) {
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) && self.is_ours(host) => {
                 // Left by an ADD that died before its DEL: start over.
                 let _ = nl.delete_link(host);
                 nl.create_veth(host, master, ifname, ns_fd, mac)
@@ -262,9 +262,29 @@ impl BridgeStep {
         })
     }
 
+    /// Whether the link `host` is a veth on this network's bridge, or one
+    /// the bridge no longer holds (deleted under it): never another
+    /// interface that happens to have the name.
+    fn is_ours(&self, host: &str) -> bool {
+        let dir = Path::new("/sys/class/net").join(host);
+        // A veth's iflink is its peer's index, not its own.
+        let read = |f: &str| fs::read_to_string(dir.join(f)).map(|s| s.trim().to_owned());
+        let is_pair = matches!((read("ifindex"), read("iflink")), (Ok(a), Ok(b)) if a != b);
+        match fs::read_link(dir.join("master")) {
+            Ok(master) => is_pair && master.file_name() == Some(self.bridge.as_ref()),
+            Err(_) => is_pair,
+        }
+    }
+
     /// DEL: the veth pair and the reservation; nothing there is fine.
     pub(crate) fn del(&self, at: &Endpoint<'_>) -> Result<(), NetError> {
         let host = host_ifname(at.container_id, at.ifname);
+        if Path::new("/sys/class/net").join(&host).exists() && !self.is_ours(&host) {
+            return Err(self.fail(
+                "DEL",
+                format!("{host} is not a veth of bridge {}; left alone", self.bridge),
+            ));
+        }
         let mut nl =
             Netlink::open().map_err(|e| self.fail("DEL", format!("open a netlink socket: {e}")))?;
         match nl.delete_link(&host) {
@@ -350,6 +370,40 @@ mod tests {
         broken.remove("bridge");
         let e = BridgeStep::from_plugin("phobos", &broken).unwrap_err();
         assert!(e.contains("bridge name"), "{e}");
+    }
+
+    #[test]
+    fn privileged_del_leaves_a_foreign_interface_of_the_same_name_alone() {
+        if !nix::unistd::Uid::effective().is_root() {
+            println!("skipping: needs root");
+            return;
+        }
+        let id = format!("foreign-{}", std::process::id());
+        let name = host_ifname(&id, "eth0");
+        let tmp = tempfile::tempdir().unwrap();
+        let mut plugin = builtin();
+        plugin["ipam"]["dataDir"] = json!(tmp.path());
+        let step = BridgeStep::from_plugin("phobos", &plugin).unwrap();
+        let ip = |args: &[&str]| {
+            std::process::Command::new("ip")
+                .args(args)
+                .status()
+                .unwrap()
+        };
+        assert!(ip(&["link", "add", &name, "type", "bridge"]).success());
+        let at = Endpoint {
+            container_id: &id,
+            ifname: "eth0",
+            netns: None,
+        };
+        let refused = step.del(&at);
+        let still_there = Path::new("/sys/class/net").join(&name).exists();
+        ip(&["link", "del", &name]);
+        let e = refused.unwrap_err();
+        assert!(e.to_string().contains("left alone"), "{e}");
+        assert!(still_there);
+        // Gone: DEL has nothing to do and succeeds.
+        step.del(&at).unwrap();
     }
 
     #[test]
