@@ -406,9 +406,10 @@ fn privileged_v2_delegated_unit_with_the_agent_in_a_leaf_works() {
         ],
     );
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    // The container `leaf`'s processes, in its cgroup's leaf.
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        format!("0::/{root}/leaf")
+        format!("0::/{root}/leaf/leaf")
     );
     let enabled = read(&unit.dir.join("cgroup.subtree_control"));
     for c in ["cpu", "memory", "pids"] {
@@ -690,7 +691,8 @@ fn privileged_v2_container_of_the_old_layout_is_recovered_and_destroyed() {
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
 
     let report = env.ok(&["recover"]);
-    assert!(!report.contains("old"), "{report}");
+    assert!(report.lines().any(|l| l == "recovered old"), "{report}");
+    assert!(!report.contains("destroyed"), "{report}");
     assert_eq!(env.status_json("old")["state"], "RUNNING");
     env.ok(&["destroy", "old"]);
     assert!(!cgroup.exists(), "cgroup left behind");
