@@ -588,18 +588,38 @@ fn privileged_v2_nested_container_has_its_own_limits_and_is_oom_killed_alone() {
         "--",
         "sh",
         "-c",
-        "x=a; while :; do x=\"$x$x\"; done",
+        // The hog, not the child's init, is the OOM killer's choice.
+        "echo 1000 > /proc/self/oom_score_adj; x=a; while :; do x=\"$x$x\"; done",
     ]);
     let t = env.wait_json("p.hog");
-    assert_eq!(t["reason"], "REASON_CONTAINER_LIMITATION_MEMORY", "{t}");
-    let message = t["message"].as_str().unwrap();
-    assert!(
-        message.starts_with(&format!(
-            "Memory limit exceeded: Requested: {} bytes",
-            32 * MB
-        )),
-        "{message}"
-    );
+    // Init records the memory limitation. Under slow emulation (the lane's
+    // TCG) the kernel may have to kill again before the dying hog's memory
+    // is freed, and then takes the child's init too: the child still ended
+    // by its own limit, killed (checked through the parent's counters).
+    if t["reason"] == "REASON_CONTAINER_LIMITATION_MEMORY" {
+        let message = t["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!(
+                "Memory limit exceeded: Requested: {} bytes",
+                32 * MB
+            )),
+            "{message}"
+        );
+    } else {
+        assert_eq!(t["signal"], 9, "{t}");
+    }
+    // The kills were below the parent, none of the parent's own.
+    let events = |file: &str| -> u64 {
+        read(&parent_cgroup.join(file))
+            .lines()
+            .find_map(|l| l.strip_prefix("oom_kill "))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(events("memory.events") >= 1, "no OOM kill below the parent");
+    assert_eq!(events("memory.events.local"), 0);
+    assert_eq!(events("leaf/memory.events"), 0);
     assert!(alive(parent_pid), "the parent died with its child");
     let parent = env.status_json("p");
     assert_eq!(parent["state"], "RUNNING", "{parent}");
