@@ -703,13 +703,13 @@ impl<'a> Planner<'a> {
             self.host.has_v1_devices(),
             warnings,
         )?;
+        // Only a private /dev/shm can be sized (Mesos rejects shm_size
+        // with any ipc_mode but PRIVATE).
+        let own_ipc = match intent.parent {
+            Some(_) => !intent.nesting.share_ipc && !intent.nesting.debug,
+            None => isolation.iter().any(|n| n == "namespaces/ipc"),
+        };
         if let Some(bytes) = intent.security.shm_size {
-            // Only a private /dev/shm can be sized (Mesos rejects
-            // shm_size with any ipc_mode but PRIVATE).
-            let own_ipc = match intent.parent {
-                Some(_) => !intent.nesting.share_ipc && !intent.nesting.debug,
-                None => isolation.iter().any(|n| n == "namespaces/ipc"),
-            };
             if !own_ipc {
                 return Err(crate::security::SecurityError::ShmNeedsOwnIpc(bytes).into());
             }
@@ -717,6 +717,10 @@ impl<'a> Planner<'a> {
                 return Err(crate::security::SecurityError::ShmTooSmall(bytes).into());
             }
             hardening.shm_size = Some(bytes);
+        } else if own_ipc {
+            // Mesos `--default_container_shm_size` (checked when the
+            // configuration was loaded).
+            hardening.shm_size = self.settings.config().default_container_shm_size;
         }
         Ok(MesosPart {
             launcher,
