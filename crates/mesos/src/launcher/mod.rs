@@ -1,10 +1,14 @@
 //! Launchers fork the container's init helper (Mesos §3.8).
 //!
 //! Forking follows one rule (DESIGN.md "Clone, then exec"): the parent builds
-//! every string and pointer first, then calls raw `clone(2)` with the
+//! every string and pointer first, then calls raw `clone3(2)` with the
 //! namespace flags; the child runs only async-signal-safe calls (`setsid`,
 //! `fcntl`, `dup2`, `execve`, `write`, `_exit`) and immediately execs
-//! `phobos init`. The init helper then blocks on a pipe until the parent has
+//! `phobos init`. The clone shares the parent's memory until that exec
+//! (`CLONE_VM | CLONE_VFORK`, the child on a stack of its own, as
+//! `posix_spawn` does), so a launch copies no page tables of the
+//! launching process, however large (the agent); fork-style where the
+//! kernel refuses that. The init helper then blocks on a pipe until the parent has
 //! placed it in its cgroups.
 //!
 //! The child gets fixed descriptors: 0/1/2 (stdin, sandbox stdout, sandbox
