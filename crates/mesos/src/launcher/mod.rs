@@ -1,11 +1,15 @@
 //! Launchers fork the container's init helper (Mesos §3.8).
 //!
 //! Forking follows one rule (DESIGN.md "Clone, then exec"): the parent builds
-//! every string and pointer first, then calls raw `clone(2)` with the
-//! namespace flags; the child runs only async-signal-safe calls (`setsid`,
-//! `fcntl`, `dup2`, `execve`, `write`, `_exit`) and immediately execs
-//! `phobos init`. The init helper then blocks on a pipe until the parent has
-//! placed it in its cgroups.
+//! every string and pointer first, then calls raw `clone3(2)` with the
+//! namespace flags and `CLONE_VM | CLONE_VFORK` (the child runs on a stack
+//! of its own in the parent's memory while the parent sleeps until the
+//! exec, so nothing is copied); the child runs only async-signal-safe calls
+//! (`setsid`, `fcntl`, `dup2`, `execve`, `write`, `_exit`) and immediately
+//! execs `phobos init`. The init helper then blocks on a pipe until the
+//! parent has placed it in its cgroups, and closes its end once the
+//! container can be joined (its root filesystem entered), which the
+//! parent waits for before it records RUNNING.
 //!
 //! The child gets fixed descriptors: 0/1/2 (stdin, sandbox stdout, sandbox
 //! stderr), 3 (the read end of the sync pipe), 4 (the init lock) and, for
@@ -202,7 +206,11 @@ pub struct ForkedInit {
 
 impl ForkedInit {
     /// Confirms `phobos init` was exec'd, then lets it start the command
-    /// (the last step of a launch).
+    /// (the last step of a launch). Returns once init has closed its end
+    /// of the pipe: after entering the container's root filesystem (a
+    /// container is joined, by `exec` or a nested container, only once it
+    /// is RUNNING, so it is never joined before its root is in place), or
+    /// on its exit; a `phobos exec` helper closes it at once.
     pub fn release(mut self) -> Result<(), LaunchError> {
         let mut report = [0u8; 4];
         let n = read_full(&mut self.exec_report, &mut report)
@@ -222,7 +230,38 @@ impl ForkedInit {
                     source: e,
                 }
             }
-        })
+        })?;
+        wait_readers_gone(&self.sync, READY_PATIENCE);
+        Ok(())
+    }
+}
+
+/// How long a release waits for init to be ready before recording RUNNING
+/// anyway (init's own failure, if any, is in its status).
+const READY_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Waits until the read end of the pipe whose write end is `pipe` has no
+/// reader left (poll(2) reports `POLLERR` on a pipe's write end then; no
+/// event is asked for, so the free room, `POLLOUT`, does not wake us), or
+/// until `patience` has passed.
+fn wait_readers_gone(pipe: &File, patience: Duration) {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let mut pfd = libc::pollfd {
+            fd: pipe.as_raw_fd(),
+            events: 0,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd for the duration of the call.
+        let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if rc > 0 || left.is_zero() {
+            return;
+        }
+        if rc < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return;
+        }
     }
 }
 
@@ -343,23 +382,22 @@ pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = cgroup.as_raw_fd() as u64;
     }
-    // SAFETY: clone3(2) without CLONE_VM and with no stack behaves like
-    // fork(2): the child gets a copy of the address space and continues on
-    // a copy of this stack. The phobos CLI is single-threaded here, and the
-    // child only calls async-signal-safe functions on data built above.
-    let mut ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &mut args as *mut CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
+    let ctx = ChildCtx {
+        fds: &fds,
+        exe: exe.as_ptr(),
+        argv: argv.as_ptr(),
+        envp: envp.as_ptr(),
     };
+    let mut ret = clone3_vfork(&mut args, &ctx);
     let mut born_in_cgroup = spec.cgroup.is_some();
-    if ret < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+    if ret == -(libc::ENOSYS as i64) {
         // Kernels before 5.3: plain clone, and the launcher moves init.
         born_in_cgroup = false;
         pidfd = -1;
-        // SAFETY: as above, for raw clone(2) with fork semantics.
+        // SAFETY: raw clone(2) with fork semantics: the child gets a copy
+        // of the address space and continues on a copy of this stack. The
+        // phobos CLI is single-threaded here, and the child only calls
+        // async-signal-safe functions on data built above.
         ret = unsafe {
             libc::syscall(
                 libc::SYS_clone,
@@ -370,6 +408,13 @@ pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
                 0usize,
             )
         };
+        if ret < 0 {
+            ret = -i64::from(
+                io::Error::last_os_error()
+                    .raw_os_error()
+                    .unwrap_or(libc::EINVAL),
+            );
+        }
     }
     if ret == 0 {
         // SAFETY: we are the freshly cloned child; see `child_exec`.
@@ -381,7 +426,9 @@ pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
         None,
     );
     if ret < 0 {
-        return Err(sys("clone the init helper")(io::Error::last_os_error()));
+        return Err(sys("clone the init helper")(io::Error::from_raw_os_error(
+            -ret as i32,
+        )));
     }
     let pid = ret as i32;
     drop(sync_read);
@@ -408,6 +455,106 @@ fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(done)
+}
+
+/// What the child of [`clone3_vfork`] needs, built before the clone.
+struct ChildCtx<'a> {
+    fds: &'a ChildFds,
+    exe: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+}
+
+/// The child's stack for [`clone3_vfork`]: `child_exec` needs well under
+/// a page of it; the rest is margin.
+const CHILD_STACK_WORDS: usize = 16 * 1024 / 16;
+
+/// clone3(2) with `CLONE_VM | CLONE_VFORK` added to `args`' flags: the
+/// child borrows this address space on a stack of its own and runs
+/// [`child_exec`] there, while this thread sleeps until the child has
+/// exec'd (or exited). Unlike a fork, nothing is copied: no page tables
+/// at the clone, no copy-on-write faults in either process after it, and
+/// nothing for the exec to tear down. Returns the child's pid or a
+/// negative errno (`-ENOSYS` before Linux 5.3).
+#[cfg(target_arch = "x86_64")]
+fn clone3_vfork(args: &mut CloneArgs, ctx: &ChildCtx<'_>) -> i64 {
+    const CLONE_VM: u64 = libc::CLONE_VM as u64;
+    const CLONE_VFORK: u64 = libc::CLONE_VFORK as u64;
+
+    /// The child's first and only Rust frame, on its own stack.
+    extern "C" fn entry(ctx: *const ChildCtx<'_>) -> ! {
+        // SAFETY: `ctx` points at the parent's ChildCtx, alive while the
+        // parent sleeps (CLONE_VFORK) until this child execs or exits.
+        let ctx = unsafe { &*ctx };
+        // SAFETY: we are the freshly cloned child; see `child_exec`.
+        unsafe { child_exec(ctx.fds, ctx.exe, ctx.argv, ctx.envp) }
+    }
+
+    // u128 words: the stack's top is 16-byte aligned, as the ABI wants
+    // before the `call` below.
+    let mut stack = vec![0u128; CHILD_STACK_WORDS];
+    args.flags |= CLONE_VM | CLONE_VFORK;
+    args.stack = stack.as_mut_ptr() as u64;
+    args.stack_size = (stack.len() * std::mem::size_of::<u128>()) as u64;
+    let ret: i64;
+    // SAFETY: clone3 with CLONE_VM | CLONE_VFORK and a stack: the child
+    // starts on `stack` (which stays allocated: this thread does not run
+    // until the child has exec'd or exited) with this thread's registers,
+    // so it takes the non-zero-return branch only in the parent; it calls
+    // `entry`, which never returns, with `ctx` from a callee-saved
+    // register. Every signal is blocked around this call (see
+    // `spawn_init`), so no handler runs on the borrowed memory. The
+    // child's system call wrappers may set errno in this thread's TLS,
+    // which the parent never reads (it gets the raw result here).
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "mov rdi, r12",
+            "call r13",
+            "ud2",
+            "2:",
+            inlateout("rax") libc::SYS_clone3 => ret,
+            in("rdi") args as *mut CloneArgs,
+            in("rsi") std::mem::size_of::<CloneArgs>(),
+            in("r12") ctx as *const ChildCtx<'_>,
+            in("r13") entry as extern "C" fn(*const ChildCtx<'_>) -> !,
+            lateout("rcx") _,
+            lateout("r11") _,
+        );
+    }
+    drop(stack);
+    ret
+}
+
+/// Elsewhere: clone3(2) with fork semantics (no stack: the child
+/// continues on a copy of this one) and [`child_exec`] in the child.
+#[cfg(not(target_arch = "x86_64"))]
+fn clone3_vfork(args: &mut CloneArgs, ctx: &ChildCtx<'_>) -> i64 {
+    // SAFETY: clone3(2) without CLONE_VM and with no stack behaves like
+    // fork(2): the child gets a copy of the address space and continues on
+    // a copy of this stack. The phobos CLI is single-threaded here, and the
+    // child only calls async-signal-safe functions on data built above.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if ret == 0 {
+        // SAFETY: we are the freshly cloned child; see `child_exec`.
+        unsafe { child_exec(ctx.fds, ctx.exe, ctx.argv, ctx.envp) }
+    }
+    if ret < 0 {
+        return -i64::from(
+            io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EINVAL),
+        );
+    }
+    ret
 }
 
 /// Descriptors the child arranges: sources for fds 0..=5 (5 when not -1)
