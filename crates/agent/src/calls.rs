@@ -360,6 +360,9 @@ async fn kill_container(
 }
 
 async fn remove_container(state: &Arc<State>, id: &ContainerId) -> Result<Answer, ApiError> {
+    // Its end answered, its resources perhaps still being freed: removed
+    // once they are.
+    state.waits.released(id).await;
     let key = id.clone();
     let removed = blocking(state, move |door| match door.summary(&key)? {
         None => Ok(None),

@@ -140,6 +140,9 @@ pub fn serve(
         recover(&state).await;
         shutdown_signal().await;
         tracing::info!("stopping; containers keep running");
+        // Ended containers whose resources are being freed: finished
+        // first (else the next recovery would finish them).
+        state.waits.drain(std::time::Duration::from_secs(10)).await;
         let _ = std::fs::remove_file(&socket);
         Ok(())
     })

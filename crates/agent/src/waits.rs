@@ -18,6 +18,17 @@
 //! runtime directory, no trip to the blocking pool, no second thread
 //! blocked on the container's lock. The termination is on disk before
 //! any request hears of it.
+//!
+//! The answer does not wait for the container's resources to be freed
+//! (its cgroups removed, its root filesystem unmounted): the watcher
+//! records the end ([`Door::finish_deferred`]: every process gone, the
+//! termination checkpointed), answers, and only then frees them on a
+//! blocking thread ([`Door::release_resources`]) while the container's
+//! operation lock stays held. Until that is done the container is
+//! *releasing* here: REMOVE waits for it ([`Waits::released`]), as does
+//! any other face's destroy or remove (on the lock), and an agent that
+//! dies meanwhile leaves a recorded termination that the next finalize
+//! or recovery completes.
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -40,6 +51,9 @@ type Slot = watch::Receiver<Option<Ended>>;
 pub struct Waits {
     door: Arc<Door>,
     watchers: Mutex<HashMap<ContainerId, Slot>>,
+    /// Containers whose end is answered and whose resources are being
+    /// freed: each receiver sees `true` once they are.
+    releasing: Mutex<HashMap<ContainerId, watch::Receiver<bool>>>,
     open: AtomicI64,
 }
 
@@ -48,6 +62,7 @@ impl Waits {
         Arc::new(Self {
             door,
             watchers: Mutex::new(HashMap::new()),
+            releasing: Mutex::new(HashMap::new()),
             open: AtomicI64::new(0),
         })
     }
@@ -92,28 +107,98 @@ impl Waits {
                 exited(fd).await;
             }
             // Init has exited (or cannot be watched: finish then blocks
-            // until it does). The teardown takes a moment; this worker
-            // hands its other tasks on meanwhile.
+            // until it does). Recording the end takes a moment; this
+            // worker hands its other tasks on meanwhile.
             let door = Arc::clone(&this.door);
             let key = id.clone();
-            let ended = tokio::task::block_in_place(move || match door.finish(&launched) {
-                Ok(Some(t)) => Ok(Some(t)),
-                Ok(None) | Err(_) => match door.apply(&key, Operation::Wait) {
-                    Ok(None) => Ok(None),
-                    Ok(Some(Outcome::Ended(t))) => Ok(Some(t)),
-                    Ok(Some(other)) => Err(format!("the containerizer answered {other:?} to wait")),
-                    Err(e) => Err(e.to_string()),
-                },
-            });
+            let (ended, unreleased) =
+                tokio::task::block_in_place(move || match door.finish_deferred(&launched) {
+                    Ok(Some((t, unreleased))) => (Ok(Some(t)), unreleased),
+                    Ok(None) | Err(_) => (
+                        match door.apply(&key, Operation::Wait) {
+                            Ok(None) => Ok(None),
+                            Ok(Some(Outcome::Ended(t))) => Ok(Some(t)),
+                            Ok(Some(other)) => {
+                                Err(format!("the containerizer answered {other:?} to wait"))
+                            }
+                            Err(e) => Err(e.to_string()),
+                        },
+                        None,
+                    ),
+                });
             if let Err(e) = &ended {
                 tracing::warn!(container = %id, error = %e, "recording a container's end failed");
             }
+            // Known as releasing before any wait is answered, so a REMOVE
+            // sent after the answer finds it.
+            let released = unreleased.map(|u| (this.mark_releasing(&id), u));
             this.watchers
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .remove(&id);
             let _ = tx.send(Some(ended));
+            if let Some((done, unreleased)) = released {
+                let door = Arc::clone(&this.door);
+                let freed =
+                    tokio::task::spawn_blocking(move || door.release_resources(unreleased)).await;
+                match freed {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(container = %id, error = %e, "freeing a container's resources failed; the next finalize or recovery retries")
+                    }
+                    Err(e) => {
+                        tracing::warn!(container = %id, error = %e, "freeing a container's resources failed")
+                    }
+                }
+                this.releasing
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(&id);
+                let _ = done.send(true);
+            }
         });
+    }
+
+    /// Marks `id` releasing; the sender says when it is done.
+    fn mark_releasing(&self, id: &ContainerId) -> watch::Sender<bool> {
+        let (tx, rx) = watch::channel(false);
+        self.releasing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id.clone(), rx);
+        tx
+    }
+
+    /// Resolves once the resources of `id` are freed, at once when this
+    /// agent is not freeing them.
+    pub async fn released(&self, id: &ContainerId) {
+        let rx = self
+            .releasing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .cloned();
+        if let Some(mut rx) = rx {
+            let _ = rx.wait_for(|done| *done).await;
+        }
+    }
+
+    /// Resolves once every release under way is done (the agent's
+    /// shutdown), or after `bound`.
+    pub async fn drain(&self, bound: std::time::Duration) {
+        let pending: Vec<watch::Receiver<bool>> = self
+            .releasing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        let all = async {
+            for mut rx in pending {
+                let _ = rx.wait_for(|done| *done).await;
+            }
+        };
+        let _ = tokio::time::timeout(bound, all).await;
     }
 
     fn slot(self: &Arc<Self>, id: &ContainerId) -> Slot {

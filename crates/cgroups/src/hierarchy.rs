@@ -78,11 +78,19 @@ pub enum Controller {
     Hugetlb,
     /// `io`: v2 block I/O.
     Io,
+    /// `net_cls`: v1 only; a class identifier (`net_cls.classid`) on the
+    /// container's packets for traffic control and iptables.
+    NetCls,
+    /// `net_prio`: v1 only; per-interface socket priorities.
+    NetPrio,
+    /// `perf_event`: groups processes for `perf -G`; on cgroup2 it is
+    /// implicit (every cgroup, not listed in `cgroup.controllers`).
+    PerfEvent,
 }
 
 impl Controller {
     /// Every controller this crate knows.
-    pub const ALL: [Controller; 10] = [
+    pub const ALL: [Controller; 13] = [
         Controller::Cpu,
         Controller::Cpuacct,
         Controller::Cpuset,
@@ -93,6 +101,9 @@ impl Controller {
         Controller::Pids,
         Controller::Hugetlb,
         Controller::Io,
+        Controller::NetCls,
+        Controller::NetPrio,
+        Controller::PerfEvent,
     ];
 
     /// The kernel's name for the controller.
@@ -108,6 +119,9 @@ impl Controller {
             Controller::Pids => "pids",
             Controller::Hugetlb => "hugetlb",
             Controller::Io => "io",
+            Controller::NetCls => "net_cls",
+            Controller::NetPrio => "net_prio",
+            Controller::PerfEvent => "perf_event",
         }
     }
 
@@ -149,7 +163,7 @@ pub struct V1Hierarchy {
     /// The controllers we know that are attached to it.
     pub controllers: Vec<Controller>,
     /// Every subsystem name in its super options, including ones we do not
-    /// model (`net_cls`, `perf_event`, …).
+    /// model (`rdma`, `misc`, …).
     pub subsystems: Vec<String>,
     /// `name=` of a named hierarchy (`systemd`).
     pub name: Option<String>,
@@ -431,7 +445,10 @@ impl Hierarchies {
         match c {
             // Core features of every non-root v2 cgroup.
             Controller::Cpuacct | Controller::Freezer => true,
+            // Implicit on cgroup2: every cgroup, never in cgroup.controllers.
+            Controller::PerfEvent => true,
             Controller::Devices | Controller::Blkio => false,
+            Controller::NetCls | Controller::NetPrio => false,
             _ => self.unified_controllers.iter().any(|n| n == c.name()),
         }
     }
@@ -491,6 +508,9 @@ impl Hierarchies {
                      not a controller"
                 ),
                 Controller::Blkio => format!("blkio: {v1}; on cgroup2 use the io controller"),
+                Controller::NetCls | Controller::NetPrio => {
+                    format!("{c}: {v1}, and cgroup2 has no {c} controller")
+                }
                 _ => match &self.unified_controllers_error {
                     Some(e) => format!("{c}: {v1}, and {e}"),
                     None => format!(

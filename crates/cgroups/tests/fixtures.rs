@@ -188,14 +188,18 @@ fn legacy_layout_with_comounted_cpu_and_cpuacct() {
             .unwrap()
             .contains("no cgroup2 filesystem")
     );
-    // Unknown subsystems are kept by name but are not controllers.
+    // A co-mounted net_cls,net_prio hierarchy holds both controllers.
     let net = h
         .v1_hierarchies()
         .iter()
         .find(|x| x.mount == host.path("net_cls,net_prio"))
         .unwrap();
     assert_eq!(net.subsystems, ["net_cls", "net_prio"]);
-    assert!(net.controllers.is_empty());
+    assert_eq!(net.controllers, [Controller::NetCls, Controller::NetPrio]);
+    assert_eq!(
+        h.locate(Controller::NetPrio),
+        Some((Version::V1, host.path("net_cls,net_prio").as_path()))
+    );
     assert_eq!(
         h.freezer_cgroup(Path::new("x")).unwrap().path(),
         host.path("freezer/x")
@@ -325,7 +329,8 @@ fn controller_names_round_trip() {
         assert_eq!(Controller::from_name(c.name()), Some(c));
         assert_eq!(c.to_string(), c.name());
     }
-    assert_eq!(Controller::from_name("net_cls"), None);
+    assert_eq!(Controller::from_name("net_cls"), Some(Controller::NetCls));
+    assert_eq!(Controller::from_name("rdma"), None);
     assert_eq!(Controller::from_name("CPU"), None);
 }
 

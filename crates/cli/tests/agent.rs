@@ -7,6 +7,8 @@ mod agent_client;
 mod common;
 #[path = "agent/nested.rs"]
 mod nested;
+#[path = "agent/release.rs"]
+mod release;
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;

@@ -291,6 +291,49 @@ fn privileged_shm_size_sizes_the_private_dev_shm() {
 }
 
 #[test]
+fn privileged_default_container_shm_size_sizes_a_dev_shm_nobody_sized() {
+    if !require_root("privileged_default_container_shm_size_sizes_a_dev_shm_nobody_sized") {
+        return;
+    }
+    let env = Env::new();
+    let config = env.work.path().join("phobos.toml");
+    std::fs::write(&config, "default_container_shm_size = \"4MB\"\n").unwrap();
+    let config = config.to_str().unwrap();
+    let last_shm = "grep ' /dev/shm ' /proc/self/mountinfo | tail -n 1";
+    let run = |flags: &[&str]| {
+        let mut args = vec!["--config", config, "run"];
+        args.extend_from_slice(flags);
+        args.extend(["--", "sh", "-c", last_shm]);
+        env.ok(&args)
+    };
+    // No size asked: the configured default.
+    let out = run(&[]);
+    assert!(shm_line(&out).contains("size=4096k"), "{out}");
+    // An explicit size wins over it.
+    let out = run(&["--shm-size", "8m"]);
+    assert!(shm_line(&out).contains("size=8192k"), "{out}");
+    // A root filesystem's /dev/shm takes it too, instead of 64 MiB.
+    let root = busybox_rootfs(env.work.path());
+    let out = run(&["--rootfs", root.to_str().unwrap()]);
+    assert!(shm_line(&out).contains("size=4096k"), "{out}");
+    // Without an IPC namespace of its own a container keeps the host's
+    // /dev/shm: the default is not an error there.
+    let out = run(&["--isolation", "posix/cpu"]);
+    assert!(!out.contains("size=4096k"), "{out}");
+
+    let bad = env.work.path().join("bad.toml");
+    std::fs::write(&bad, "default_container_shm_size = \"100B\"\n").unwrap();
+    let out = env.run(&["--config", bad.to_str().unwrap(), "run", "--", "true"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("invalid value \"100B\" for default_container_shm_size"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn bad_hardening_input_is_one_line_exit_2_and_changes_nothing() {
     let env = Env::new();
     let malformed = env.work.path().join("bad.json");

@@ -3,7 +3,8 @@
 //! newest output in order, drains the tail when the command exits or is
 //! killed, `phobos logs` reads across rotated files (`--tail`, `--since`,
 //! `--stdout`/`--stderr`, `-f` across rotations), the `sandbox` logger
-//! still writes plain files, and bad `[logrotate]` values are refused.
+//! still writes plain files, `run --container-logger` picks the logger of
+//! one launch, and bad `[logrotate]` values and loggers are refused.
 
 mod common;
 
@@ -319,6 +320,51 @@ fn privileged_sandbox_logger_writes_plain_files_without_a_pump() {
     ok(&env, &cfg, &["destroy", id]);
 }
 
+/// `phobos run --container-logger` overrides `container_logger` for one
+/// launch, either way.
+#[test]
+fn privileged_container_logger_flag_overrides_the_config() {
+    if !require_root("privileged_container_logger_flag_overrides_the_config") {
+        return;
+    }
+    let env = Env::new();
+    for (configured, flag, rotates) in [
+        ("logrotate", "sandbox", false),
+        ("sandbox", "logrotate", true),
+    ] {
+        let cfg = config(&format!(
+            "container_logger = \"{configured}\"\n[logrotate]\nmax_stdout_size = \"4KB\"\nmax_files = 100\n"
+        ));
+        let id = format!("flag-{flag}");
+        ok(
+            &env,
+            &cfg,
+            &[
+                "run",
+                "--container-logger",
+                flag,
+                "--id",
+                &id,
+                "--",
+                "seq",
+                "1",
+                "5000",
+            ],
+        );
+        let sandbox = env.sandbox(&id);
+        let (files, all) = stream(&sandbox, "stdout");
+        assert_eq!(all, numbered(1, 5000), "{flag}: every line, in order");
+        assert_eq!(
+            sandbox.join("stdout.1").exists(),
+            rotates,
+            "{flag}: {files:?}"
+        );
+        if rotates {
+            assert!(files.iter().all(|(_, len)| *len <= 4096), "{files:?}");
+        }
+    }
+}
+
 #[test]
 fn privileged_logrotate_init_itself_reads_the_command_s_pipes() {
     if !require_root("privileged_logrotate_init_itself_reads_the_command_s_pipes") {
@@ -411,4 +457,26 @@ fn bad_logrotate_values_exit_2_with_one_line_and_change_nothing() {
         assert!(!env.sandbox("never").exists(), "{text}: nothing made");
         assert!(!env.container_dir("never").exists(), "{text}: nothing made");
     }
+    let cfg = config("");
+    let out = run(
+        &env,
+        &cfg,
+        &[
+            "run",
+            "--container-logger",
+            "syslog",
+            "--id",
+            "never",
+            "--",
+            "true",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--container-logger") && err.contains("syslog"),
+        "{err}"
+    );
+    assert!(!env.sandbox("never").exists() && !env.container_dir("never").exists());
 }

@@ -38,7 +38,10 @@ fn command_pid(init: i64) -> i64 {
                 .next()
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(0);
-            found > 0
+            // Init starts its command vfork-style: until that child has
+            // exec'd it is still init's image (its environ, its exe).
+            let exe = |pid: i64| std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+            found > 0 && exe(found).is_some() && exe(found) != exe(init)
         }),
         "init {init} never started its command"
     );

@@ -66,6 +66,7 @@ pub const KEYS: &[&str] = &[
     "seccomp_config_dir",
     "seccomp_profile_name",
     "allowed_devices",
+    "default_container_shm_size",
     "container_logger",
     "logrotate.max_stdout_size",
     "logrotate.max_stderr_size",
@@ -93,6 +94,7 @@ const OPTIONAL_KEYS: &[&str] = &[
     "bounding_capabilities",
     "seccomp_config_dir",
     "seccomp_profile_name",
+    "default_container_shm_size",
 ];
 
 /// Keys whose values are booleans.
@@ -389,6 +391,11 @@ pub struct Config {
     /// the default list, in Docker's `--device` spelling
     /// (`/dev/fuse:rwm`).
     pub allowed_devices: Vec<String>,
+    /// Mesos `--default_container_shm_size`: the size of a private
+    /// `/dev/shm` (a container with its own IPC namespace) whose launch
+    /// asks for none; `None` leaves tmpfs's default (half the host's
+    /// memory), or 64MB in a container with a root filesystem.
+    pub default_container_shm_size: Option<u64>,
     /// `container_logger`.
     pub container_logger: ContainerLogger,
     /// `[logrotate]`.
@@ -475,6 +482,7 @@ impl Config {
             seccomp_config_dir: None,
             seccomp_profile_name: None,
             allowed_devices: Vec::new(),
+            default_container_shm_size: None,
             container_logger: ContainerLogger::Logrotate,
             // Mesos's module default size and Nomad's default count: at
             // most 100 MB per stream, 200 MB per container.

@@ -41,6 +41,7 @@ pub(crate) struct RawConfig {
     network_cni_config_dir: Field,
     network_cni_plugins_dir: Field,
     default_network_subnet: Field,
+    default_container_shm_size: Field,
     ecp_termination: Field,
     image_providers: Field,
     image_provisioner_backend: Field,
@@ -123,6 +124,10 @@ impl RawConfig {
             ("network_cni_config_dir", self.network_cni_config_dir),
             ("network_cni_plugins_dir", self.network_cni_plugins_dir),
             ("default_network_subnet", self.default_network_subnet),
+            (
+                "default_container_shm_size",
+                self.default_container_shm_size,
+            ),
             ("ecp_termination", self.ecp_termination),
             ("image_providers", self.image_providers),
             ("image_provisioner_backend", self.image_provisioner_backend),

@@ -82,6 +82,10 @@ impl Config {
                 .unwrap_or_default(),
             "seccomp_profile_name" => self.seccomp_profile_name.clone().unwrap_or_default(),
             "allowed_devices" => self.allowed_devices.join(","),
+            "default_container_shm_size" => self
+                .default_container_shm_size
+                .map(format_bytes)
+                .unwrap_or_default(),
             "container_logger" => match self.container_logger {
                 ContainerLogger::Logrotate => "logrotate",
                 ContainerLogger::Sandbox => "sandbox",
@@ -277,6 +281,16 @@ impl Config {
                 self.seccomp_profile_name = Some(name);
             }
             "allowed_devices" => self.allowed_devices = name_list(value)?,
+            "default_container_shm_size" => {
+                let n = bytes(value)?;
+                if n < MIN_SHM_SIZE {
+                    return Err(format!(
+                        "{} is smaller than one page (4KB), the least a /dev/shm may hold",
+                        format_bytes(n)
+                    ));
+                }
+                self.default_container_shm_size = Some(n);
+            }
             "container_logger" => {
                 self.container_logger = one_of(
                     value,
@@ -364,6 +378,9 @@ pub(super) fn bytes(value: &toml::Value) -> Result<u64, String> {
         other => parse_bytes(string(other)?),
     }
 }
+
+/// The smallest /dev/shm: one page (as `--shm-size` requires).
+const MIN_SHM_SIZE: u64 = 4096;
 
 /// The smallest log file: one page, as Mesos's logrotate module requires.
 const MIN_LOG_SIZE: u64 = 4096;

@@ -132,6 +132,7 @@ docker_store_dir = "/s"
 docker_config = "/c.json"
 docker_insecure_registries = "a.lan:5000,b.lan"
 container_logger = "sandbox"
+default_container_shm_size = "32MB"
 
 [logrotate]
 max_stdout_size = "512KB"
@@ -173,6 +174,7 @@ destination = "journald"
     assert_eq!(c.log.format, LogFormat::Json);
     assert_eq!(c.log.destination, LogDestination::Journald);
     assert_eq!(c.container_logger, ContainerLogger::Sandbox);
+    assert_eq!(c.default_container_shm_size, Some(32 << 20));
     assert_eq!(c.logrotate.max_stdout_size, 512 << 10);
     assert_eq!(c.logrotate.max_stderr_size, 1 << 20);
     assert_eq!(c.logrotate.max_files, 3);
@@ -433,6 +435,14 @@ fn bad_values_name_file_line_key_and_value() {
         (
             "default_network_subnet = \"10.77.0.1/16\"",
             "invalid value \"10.77.0.1/16\" for default_network_subnet: host bits are set; give the network address",
+        ),
+        (
+            "default_container_shm_size = \"1KB\"",
+            "invalid value \"1KB\" for default_container_shm_size: 1KB is smaller than one page (4KB), the least a /dev/shm may hold",
+        ),
+        (
+            "default_container_shm_size = \"lots\"",
+            "invalid value \"lots\" for default_container_shm_size: expected a size such as \"10MB\" or \"2GB\" (an integer and B, KB, MB, GB or TB), found \"lots\"",
         ),
         (
             "containerizers = \"external\"",

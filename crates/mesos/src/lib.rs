@@ -24,7 +24,7 @@ mod user;
 
 pub use containerizer::{
     ContainerSummary, ContainerizerError, ExecProcess, ExecRequest, ExecStdio, Launched,
-    MesosContainerizer, RecoverReport, StopPoint,
+    MesosContainerizer, RecoverReport, StopPoint, Unreleased,
 };
 pub use launcher::LaunchError;
 pub use provision::{Provisioned, Provisioner};

@@ -99,3 +99,96 @@ fn privileged_default_hierarchy_kills_the_whole_tree() {
         "privileged_default_hierarchy_kills_the_whole_tree",
     );
 }
+
+/// `spawn_init` clones without copying this process's memory
+/// (`CLONE_VM | CLONE_VFORK` on its own stack) from a process with other
+/// threads running: the child still gets exactly its fixed descriptors and
+/// environment, waits on the sync pipe until released, and an exec that
+/// fails is reported by `release`, not lost.
+#[test]
+fn spawn_init_starts_the_helper_with_its_descriptors_and_reports_a_failed_exec() {
+    use phobos_mesos::launcher::{InitSpec, LaunchError, spawn_init};
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    // A stand-in for `phobos init`: waits for the release byte on fd 3,
+    // then reports its arguments, environment and open descriptors.
+    let helper = dir.path().join("helper");
+    std::fs::write(
+        &helper,
+        "#!/bin/sh\nhead -c 1 <&3 >/dev/null\necho \"args=$*\"\necho \"dir=$PHOBOS_INIT_DIR\"\n\
+         ls /proc/self/fd | sort -n | tr '\\n' ' '\necho\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let stdout_path = dir.path().join("stdout");
+    let stdout = std::fs::File::create(&stdout_path).unwrap();
+    let stderr = std::fs::File::create(dir.path().join("stderr")).unwrap();
+    let lock = std::fs::File::create(dir.path().join("init.lock")).unwrap();
+    // Other threads run (and allocate) while the child shares our memory.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut v = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    v.push(vec![0u8; 4096]);
+                    if v.len() > 64 {
+                        v.clear();
+                    }
+                }
+            })
+        })
+        .collect();
+    let runtime_dir = dir.path().join("run");
+    let spec = |exe: &'static std::path::Path| InitSpec {
+        exe,
+        runtime_dir: &runtime_dir,
+        clone_flags: 0,
+        stdin: None,
+        stdout: &stdout,
+        stderr: &stderr,
+        init_lock: &lock,
+        cgroup: None,
+        join: None,
+        tty: None,
+    };
+    let helper: &'static std::path::Path = Box::leak(helper.into_boxed_path());
+    for _ in 0..20 {
+        let init = spawn_init(&spec(helper)).unwrap();
+        let pid = init.pid;
+        init.release().unwrap();
+        let mut status = 0;
+        // SAFETY: waitpid on our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    }
+    let out = std::fs::read_to_string(&stdout_path).unwrap();
+    let first: Vec<&str> = out.lines().take(3).collect();
+    assert_eq!(first[0], "args=init");
+    assert_eq!(first[1], format!("dir={}", runtime_dir.display()));
+    // 0-2, the sync pipe (3), the lock (4); `ls`'s own directory fd.
+    let fds: Vec<&str> = first[2].split_whitespace().collect();
+    assert_eq!(&fds[..5], ["0", "1", "2", "3", "4"], "{out}");
+    assert!(fds.len() <= 6, "a descriptor leaked into the helper: {out}");
+    assert_eq!(out.lines().count(), 60, "{out}");
+
+    let missing: &'static std::path::Path = std::path::Path::new("/nonexistent/phobos-init");
+    let init = spawn_init(&spec(missing)).unwrap();
+    let pid = init.pid;
+    match init.release() {
+        Err(LaunchError::ExecInit { source, .. }) => {
+            assert_eq!(source.raw_os_error(), Some(libc::ENOENT))
+        }
+        other => panic!("expected the failed exec, got {other:?}"),
+    }
+    let mut status = 0;
+    // SAFETY: waitpid on our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert_eq!(libc::WEXITSTATUS(status), 127);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in busy {
+        t.join().unwrap();
+    }
+}

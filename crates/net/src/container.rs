@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::bridge::{BridgeStep, Endpoint};
 use crate::config::{ConfigSource, NetworkConfig, Networks, Plugins};
 use crate::error::NetError;
 use crate::etc_files;
@@ -53,6 +54,11 @@ struct Checkpoint {
     /// contract, it undid its own work and nothing of this network exists).
     #[serde(default)]
     first_plugin_failed: bool,
+    /// Whether the list is the built-in network's, whose `bridge` step runs
+    /// in process ([`crate::bridge`]); false in checkpoints written before,
+    /// which keep running the plugins they were added with.
+    #[serde(default)]
+    in_process: bool,
 }
 
 /// A joined network, as `status` reports it (Mesos `NetworkInfo`).
@@ -168,6 +174,7 @@ impl ContainerNet {
                 complete: false,
                 plugin_dirs: plugins.dirs.clone(),
                 first_plugin_failed: false,
+                in_process: config.source == ConfigSource::BuiltIn,
             };
             let outcome = self
                 .save(index, &checkpoint)
@@ -624,6 +631,9 @@ fn invoke(
         .get("type")
         .and_then(Value::as_str)
         .unwrap_or_default();
+    if checkpoint.in_process && kind == "bridge" {
+        return in_process(command, config, plugin, checkpoint, netns);
+    }
     let binary = plugins.find(kind).ok_or_else(|| NetError::PluginNotFound {
         plugin: kind.to_owned(),
         network: config.name.clone(),
@@ -681,6 +691,33 @@ fn invoke(
     Ok(value)
 }
 
+/// The built-in network's bridge step, in process ([`crate::bridge`]).
+fn in_process(
+    command: CniCommand,
+    config: &NetworkConfig,
+    plugin: &Map<String, Value>,
+    checkpoint: &Checkpoint,
+    netns: Option<&Path>,
+) -> Result<Value, NetError> {
+    let step =
+        BridgeStep::from_plugin(&config.name, plugin).map_err(|problem| NetError::Checkpoint {
+            path: PathBuf::from(&checkpoint.network),
+            problem,
+        })?;
+    let at = Endpoint {
+        container_id: &checkpoint.cni_container_id,
+        ifname: &checkpoint.ifname,
+        netns,
+    };
+    match command {
+        CniCommand::Add => step.add(&at),
+        CniCommand::Del => step.del(&at).map(|()| Value::Null),
+        CniCommand::Check => step
+            .check(&at, checkpoint.result.as_ref())
+            .map(|()| Value::Null),
+    }
+}
+
 /// `CNI_CONTAINERID` for a Phobos container ID.
 pub fn cni_container_id(id: &str) -> String {
     let valid = id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
@@ -700,11 +737,14 @@ pub fn cni_container_id(id: &str) -> String {
             }
         })
         .collect();
-    // FNV-1a: stable across versions and machines.
-    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    format!("c{cleaned}-{hash:016x}")
+    format!("c{cleaned}-{:016x}", fnv1a(id.as_bytes()))
+}
+
+/// FNV-1a: a hash stable across versions and machines.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]

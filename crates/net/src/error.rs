@@ -49,6 +49,12 @@ pub enum NetError {
         /// Every network that is defined, including the built-in `phobos`.
         known: Vec<String>,
     },
+    /// Every address of the built-in network's subnet is reserved.
+    #[error("no free address left in subnet {subnet} of the built-in network")]
+    AddressesExhausted {
+        /// The subnet.
+        subnet: String,
+    },
     /// The same network was requested twice for one container.
     #[error("network '{name}' is requested twice; a container joins each network once")]
     JoinedTwice {

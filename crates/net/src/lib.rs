@@ -15,15 +15,22 @@
 //!   [`ports`]: `-p` specifications;
 //! - `host_rules`: the built-in network's masquerade and forward rules,
 //!   installed once per network (iptables(8));
+//! - `bridge`, `ipam`, `netlink`: the built-in network's bridge step in
+//!   process (veth pair, bridge port, address and routes over rtnetlink;
+//!   addresses reserved in host-local's layout) instead of the `bridge`
+//!   and `host-local` plugin programs;
 //! - [`etc_files`]: `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf` as
 //!   Mesos writes them; [`stats`]: `net_*` counters from `net/dev`.
 
+mod bridge;
 pub mod config;
 pub mod container;
 pub mod error;
 pub mod etc_files;
 mod host_rules;
+mod ipam;
 pub mod mode;
+mod netlink;
 pub mod netns;
 pub mod plugin;
 pub mod ports;

@@ -132,6 +132,19 @@ pub fn remove(path: &Path) -> Result<(), NetError> {
     }
 }
 
+/// Opens the namespace bound at `path` (for `IFLA_NET_NS_FD`); anything
+/// but a namespace handle is refused.
+pub fn open_bound(path: &Path) -> Result<std::os::fd::OwnedFd, NetError> {
+    let handle = open_handle(path).map_err(|e| netns_err(path, "open", e))?;
+    if !is_nsfs(&handle) {
+        return Err(NetError::Unsafe {
+            path: path.to_owned(),
+            reason: "not a network namespace handle",
+        });
+    }
+    Ok(handle.into())
+}
+
 /// Runs `f` on a thread inside the namespace bound at `path`.
 pub fn run_in<T: Send>(path: &Path, f: impl FnOnce() -> T + Send) -> Result<T, NetError> {
     let handle = open_handle(path).map_err(|e| netns_err(path, "open", e))?;

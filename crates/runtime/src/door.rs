@@ -23,7 +23,7 @@ use phobos_core::{
 use phobos_docker::{DockerContainerizer, DockerRecoverReport, DockerSummary, PullProgress};
 use phobos_mesos::{
     ContainerSummary, ExecProcess, ExecRequest, ExecStdio, MesosContainerizer, RecoverReport,
-    StopPoint, SweepPolicy,
+    StopPoint, SweepPolicy, Unreleased,
 };
 use serde::Serialize;
 
@@ -391,6 +391,34 @@ impl Door {
         // it was reaped already.
         let _ = nix::sys::wait::waitpid(pid, None);
         Ok(Some(self.mesos.finalize(dir)?))
+    }
+
+    /// [`Self::finish`] that answers as soon as the end is recorded: every
+    /// process is gone and the termination is on disk, while freeing the
+    /// container's resources (its cgroups, its root filesystem) is left to
+    /// [`Self::release_resources`], which the caller runs off its critical path.
+    /// The returned [`Unreleased`] holds the container's operation lock
+    /// until then, so a destroy, remove or recovery by any face waits for
+    /// the release instead of seeing it half done; dropped unreleased (a
+    /// crash), the next finalize or recovery frees what is left.
+    pub fn finish_deferred(
+        &self,
+        launched: &Launched,
+    ) -> Result<Option<(Termination, Option<Unreleased>)>> {
+        let Launched::Process { dir, pid, .. } = launched else {
+            return Ok(None);
+        };
+        let pid = nix::unistd::Pid::from_raw(*pid);
+        // Reap our child (init) before reading its verdict; an error means
+        // it was reaped already.
+        let _ = nix::sys::wait::waitpid(pid, None);
+        Ok(Some(self.mesos.finalize_deferred(dir)?))
+    }
+
+    /// Frees what [`Self::finish_deferred`] left and checkpoints
+    /// TERMINATED.
+    pub fn release_resources(&self, unreleased: Unreleased) -> Result<()> {
+        Ok(self.mesos.release(unreleased)?)
     }
 
     /// Copies an engine container's output until it ends: into its

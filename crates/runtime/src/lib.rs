@@ -33,6 +33,7 @@ pub mod tty;
 pub use door::{Door, Launched, Logs, Recovery, Summary};
 pub use error::RuntimeError;
 pub use phobos_core::{ContainerNetwork, NetworkInfo, PortMapping, Volume, VolumeSource};
+pub use phobos_mesos::Unreleased;
 pub use plan::{
     ContainerSpec, FetchUri, Host, LaunchIntent, LaunchRequest, MesosPart, ParentFacts, Plan,
     PlanError, Planner, Target,

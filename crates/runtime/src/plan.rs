@@ -42,6 +42,9 @@ pub struct LaunchIntent {
     pub launcher: Option<LauncherKind>,
     /// Mesos containerizer: an explicit isolator list.
     pub isolation: Option<Vec<String>>,
+    /// The container logger for this launch; `container_logger` from the
+    /// settings when absent.
+    pub container_logger: Option<phobos_config::ContainerLogger>,
     /// Isolator switches turned on for this launch.
     pub flags: FlagOverrides,
     /// A Docker image and its `DockerInfo`: routes to the Docker
@@ -430,7 +433,7 @@ impl<'a> Planner<'a> {
                 tty: intent.tty,
                 logrotate: {
                     let config = self.settings.config();
-                    match config.container_logger {
+                    match intent.container_logger.unwrap_or(config.container_logger) {
                         phobos_config::ContainerLogger::Sandbox => None,
                         phobos_config::ContainerLogger::Logrotate => {
                             Some(phobos_core::LogRotation {
@@ -700,13 +703,13 @@ impl<'a> Planner<'a> {
             self.host.has_v1_devices(),
             warnings,
         )?;
+        // Only a private /dev/shm can be sized (Mesos rejects shm_size
+        // with any ipc_mode but PRIVATE).
+        let own_ipc = match intent.parent {
+            Some(_) => !intent.nesting.share_ipc && !intent.nesting.debug,
+            None => isolation.iter().any(|n| n == "namespaces/ipc"),
+        };
         if let Some(bytes) = intent.security.shm_size {
-            // Only a private /dev/shm can be sized (Mesos rejects
-            // shm_size with any ipc_mode but PRIVATE).
-            let own_ipc = match intent.parent {
-                Some(_) => !intent.nesting.share_ipc && !intent.nesting.debug,
-                None => isolation.iter().any(|n| n == "namespaces/ipc"),
-            };
             if !own_ipc {
                 return Err(crate::security::SecurityError::ShmNeedsOwnIpc(bytes).into());
             }
@@ -714,6 +717,10 @@ impl<'a> Planner<'a> {
                 return Err(crate::security::SecurityError::ShmTooSmall(bytes).into());
             }
             hardening.shm_size = Some(bytes);
+        } else if own_ipc {
+            // Mesos `--default_container_shm_size` (checked when the
+            // configuration was loaded).
+            hardening.shm_size = self.settings.config().default_container_shm_size;
         }
         Ok(MesosPart {
             launcher,

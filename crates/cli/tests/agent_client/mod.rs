@@ -260,6 +260,27 @@ impl Agent {
         agent
     }
 
+    /// An agent that freezes itself (SIGSTOP) at launch or teardown
+    /// point `point` (`PHOBOS_STOP_AT`), for crash tests.
+    pub fn start_stopping_at(env: &Env, point: &str) -> Self {
+        let socket = env.runtime.path().join("agent.sock");
+        let _ = std::fs::remove_file(&socket);
+        let child = env
+            .cmd()
+            .arg("agent")
+            .env("PHOBOS_STOP_AT", point)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let agent = Self { child, socket };
+        assert!(
+            eventually(PATIENCE, || agent.healthy()),
+            "the agent did not become healthy"
+        );
+        agent
+    }
+
     pub fn conn(&self) -> Conn {
         Conn::unix(&self.socket)
     }

@@ -31,6 +31,8 @@ mod observe;
 mod recover;
 mod teardown;
 
+pub use teardown::Unreleased;
+
 pub(crate) use launch::merge_env;
 
 #[derive(Debug, thiserror::Error)]

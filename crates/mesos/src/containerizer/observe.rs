@@ -160,9 +160,18 @@ impl MesosContainerizer {
                 }
             }
         }
+        let termination: Option<Termination> = dir.read_json(TERMINATION_FILE)?;
+        // A recorded termination is the end, whatever the state file says:
+        // while a deferred release frees the resources (it holds the
+        // operation lock, see `finalize_deferred`) the container has ended
+        // already, and its waiters have been told.
+        let state = match (&termination, state) {
+            (Some(_), _) => ContainerState::Terminated,
+            (None, state) => state.map_or(ContainerState::Provisioning, |r| r.state),
+        };
         Ok(Some(ContainerSummary {
             id: id.clone(),
-            state: state.map_or(ContainerState::Provisioning, |r| r.state),
+            state,
             pid: dir.pid().ok().flatten(),
             started_at: config.created_at,
             command: config.command.display(),
@@ -170,7 +179,7 @@ impl MesosContainerizer {
             isolation: config.isolation.clone(),
             sandbox: config.sandbox.clone(),
             resources: config.resources.clone(),
-            termination: dir.read_json(TERMINATION_FILE)?,
+            termination,
             network_infos: if config.network.own_namespace() {
                 isolator::network_status(self.store.root(), id)
             } else {

@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 
-use super::teardown::complete_recorded;
 use super::*;
 
 impl MesosContainerizer {
@@ -168,7 +167,7 @@ impl MesosContainerizer {
             }
         };
         if dir.exists(TERMINATION_FILE) {
-            if complete_recorded(&dir)? {
+            if self.complete_recorded(&dir)? {
                 report.finalized.push(id.clone());
             }
             return Ok(());

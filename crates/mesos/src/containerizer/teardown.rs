@@ -27,16 +27,81 @@ impl MesosContainerizer {
     pub fn finalize(&self, dir: &ContainerDir) -> Result<Termination> {
         let _op = dir.lock_op()?;
         if let Some(t) = dir.read_json(TERMINATION_FILE)? {
-            complete_recorded(dir)?;
+            self.complete_recorded(dir)?;
             return Ok(t);
         }
         let config = self.config(dir)?;
-        let cause = match dir.state()?.map(|r| r.state) {
-            Some(ContainerState::Destroying) => Cause::Destroyed,
-            Some(s) if s.is_launching() => Cause::Interrupted(s),
-            _ => Cause::Exited,
-        };
-        self.teardown_with_config(dir, &config, cause)
+        self.teardown_with_config(dir, &config, finalize_cause(dir)?)
+    }
+
+    /// [`Self::finalize`] with the freeing of the container's resources
+    /// (its isolators' cleanup: cgroups removed, networks detached; its
+    /// image's root filesystem) left for later: returns once every
+    /// process is gone and the termination is recorded, with what
+    /// [`Self::release`] needs to finish, which holds the operation lock
+    /// meanwhile (so no other operation sees the half-finished state).
+    /// Everything that decides the termination (nested containers
+    /// destroyed, the kill cgroup killed and removed, the terminal's
+    /// switchboard drained, a limitation read) happens before it is
+    /// recorded. A process that dies before releasing leaves a recorded
+    /// termination without TERMINATED, which the next finalize or
+    /// recovery completes, freeing what is left. `None` when the
+    /// termination was recorded already (nothing to release).
+    pub fn finalize_deferred(
+        &self,
+        dir: &ContainerDir,
+    ) -> Result<(Termination, Option<Unreleased>)> {
+        let op = dir.lock_op()?;
+        if let Some(t) = dir.read_json(TERMINATION_FILE)? {
+            self.complete_recorded(dir)?;
+            return Ok((t, None));
+        }
+        let config = self.config(dir)?;
+        let cause = finalize_cause(dir)?;
+        let isolators = isolator::build_with(&config, &self.host())?;
+        let launcher = Launcher::with_hierarchies(
+            config.launcher,
+            &config.cgroups_root,
+            config.cgroups_driver,
+            self.hierarchies(),
+        )?;
+        let (termination, mut errors) = self.settle(dir, &config, &launcher, &isolators, cause)?;
+        if !errors.is_empty() {
+            // As a teardown does: free what can be, record nothing.
+            errors.extend(self.free(&config, &isolators));
+            return Err(ContainerizerError::Teardown {
+                id: config.id.clone(),
+                errors: errors.join("; "),
+            });
+        }
+        dir.write_json(TERMINATION_FILE, &termination)?;
+        StopPoint::hit(&self.stop_at, "recorded");
+        Ok((
+            termination,
+            Some(Unreleased {
+                dir: dir.clone(),
+                config,
+                _op: op,
+            }),
+        ))
+    }
+
+    /// Frees what [`Self::finalize_deferred`] left and checkpoints
+    /// TERMINATED, then lets the operation lock go. On failure the state
+    /// stays as it was, and the next finalize or recovery frees again.
+    pub fn release(&self, unreleased: Unreleased) -> Result<()> {
+        let Unreleased { dir, config, _op } = unreleased;
+        let isolators = isolator::build_with(&config, &self.host())?;
+        let errors = self.free(&config, &isolators);
+        if !errors.is_empty() {
+            return Err(ContainerizerError::Teardown {
+                id: config.id.clone(),
+                errors: errors.join("; "),
+            });
+        }
+        dir.set_state(ContainerState::Terminated)?;
+        tracing::info!(container = %config.id, "terminated; resources released");
+        Ok(())
     }
 
     /// Kills every process of the container, frees its resources and
@@ -93,6 +158,34 @@ impl MesosContainerizer {
         isolators: &[Box<dyn Isolator>],
         cause: Cause,
     ) -> Result<Termination> {
+        let (termination, mut errors) = self.settle(dir, config, launcher, isolators, cause)?;
+        errors.extend(self.free(config, isolators));
+        if !errors.is_empty() {
+            return Err(ContainerizerError::Teardown {
+                id: config.id.clone(),
+                errors: errors.join("; "),
+            });
+        }
+        dir.write_json(TERMINATION_FILE, &termination)?;
+        StopPoint::hit(&self.stop_at, "recorded");
+        dir.set_state(ContainerState::Terminated)?;
+        tracing::info!(container = %config.id, termination = ?termination, "terminated");
+        Ok(termination)
+    }
+
+    /// The first part of a teardown: everything that decides the
+    /// termination. Kills every process (nested containers first), waits
+    /// for init, stops the terminal's switchboard, reads a limitation
+    /// before cleanup removes the evidence; returns the termination and
+    /// the failures met on the way (continuing past them).
+    fn settle(
+        &self,
+        dir: &ContainerDir,
+        config: &ContainerConfig,
+        launcher: &Launcher,
+        isolators: &[Box<dyn Isolator>],
+        cause: Cause,
+    ) -> Result<(Termination, Vec<String>)> {
         let id = &config.id;
         let previous = dir.state()?.map(|r| r.state);
         // A command that ended by itself needs no DESTROYING checkpoint: if
@@ -140,33 +233,7 @@ impl MesosContainerizer {
                 .iter()
                 .find_map(|i| i.limitation(id).ok().flatten());
         }
-        for isolator in isolators.iter().rev() {
-            if let Err(e) = isolator.cleanup(id) {
-                errors.push(e.to_string());
-            }
-        }
-        // The image's root filesystem, once nothing runs in it (Mesos's
-        // provisioner destroy): unmounted, removed, no longer in use.
-        if config.image.is_some() {
-            match &self.provisioner {
-                Some(p) => {
-                    if let Err(e) = p.destroy(id) {
-                        errors.push(format!("failed to remove the root filesystem: {e}"));
-                    }
-                }
-                None => errors.push(
-                    "the container's root filesystem needs an image provisioner to be removed"
-                        .into(),
-                ),
-            }
-        }
-        if !errors.is_empty() {
-            return Err(ContainerizerError::Teardown {
-                id: id.clone(),
-                errors: errors.join("; "),
-            });
-        }
-        // Init is gone by now (or an error returned above): no new status.
+        // Init is gone by now (or the failure is reported): no new status.
         let status = init_record.as_ref().map(|r| r.status);
         let launch_failed = matches!(cause, Cause::LaunchFailed(_));
         // Only a command that was started can have been killed; a launch
@@ -229,12 +296,89 @@ impl MesosContainerizer {
             },
             _ => termination,
         };
-        dir.write_json(TERMINATION_FILE, &termination)?;
-        StopPoint::hit(&self.stop_at, "recorded");
-        dir.set_state(ContainerState::Terminated)?;
-        tracing::info!(container = %id, termination = ?termination, "terminated");
-        Ok(termination)
+        Ok((termination, errors))
     }
+
+    /// The second part of a teardown: every isolator's cleanup in reverse
+    /// order and the image's root filesystem, continuing past failures,
+    /// which are returned. Idempotent.
+    fn free(&self, config: &ContainerConfig, isolators: &[Box<dyn Isolator>]) -> Vec<String> {
+        let id = &config.id;
+        let mut errors = Vec::new();
+        for isolator in isolators.iter().rev() {
+            if let Err(e) = isolator.cleanup(id) {
+                errors.push(e.to_string());
+            }
+        }
+        // The image's root filesystem, once nothing runs in it (Mesos's
+        // provisioner destroy): unmounted, removed, no longer in use.
+        if config.image.is_some() {
+            match &self.provisioner {
+                Some(p) => {
+                    if let Err(e) = p.destroy(id) {
+                        errors.push(format!("failed to remove the root filesystem: {e}"));
+                    }
+                }
+                None => errors.push(
+                    "the container's root filesystem needs an image provisioner to be removed"
+                        .into(),
+                ),
+            }
+        }
+        errors
+    }
+
+    /// Finishes a teardown that recorded the termination but stopped
+    /// before checkpointing TERMINATED (a destroy SIGKILLed at its last
+    /// step, a deferred release that never ran): drops its stale
+    /// temporaries, frees the container's resources again (every cleanup
+    /// is idempotent) and sets the state. The caller holds the operation
+    /// lock. Returns whether there was anything to finish.
+    pub(super) fn complete_recorded(&self, dir: &ContainerDir) -> Result<bool> {
+        let state = dir.state()?.map(|r| r.state);
+        if state == Some(ContainerState::Terminated) || dir.init_alive()? {
+            return Ok(false);
+        }
+        dir.remove_temporaries()?;
+        let config = self.config(dir)?;
+        let isolators = isolator::build_with(&config, &self.host())?;
+        let errors = self.free(&config, &isolators);
+        if !errors.is_empty() {
+            return Err(ContainerizerError::Teardown {
+                id: config.id.clone(),
+                errors: errors.join("; "),
+            });
+        }
+        dir.set_state(ContainerState::Terminated)?;
+        tracing::info!(container = %dir.id(), "completed an interrupted teardown");
+        Ok(true)
+    }
+}
+
+/// A container whose end is recorded and whose resources are not yet
+/// freed ([`MesosContainerizer::finalize_deferred`]); it holds the
+/// container's operation lock until [`MesosContainerizer::release`] (or
+/// until dropped: the next finalize or recovery then frees them).
+#[derive(Debug)]
+pub struct Unreleased {
+    dir: ContainerDir,
+    config: ContainerConfig,
+    _op: phobos_core::store::OpLock,
+}
+
+impl Unreleased {
+    pub fn id(&self) -> &ContainerId {
+        &self.config.id
+    }
+}
+
+/// Why a container whose init is gone ended, from its last checkpoint.
+fn finalize_cause(dir: &ContainerDir) -> Result<Cause> {
+    Ok(match dir.state()?.map(|r| r.state) {
+        Some(ContainerState::Destroying) => Cause::Destroyed,
+        Some(s) if s.is_launching() => Cause::Interrupted(s),
+        _ => Cause::Exited,
+    })
 }
 
 /// The limitation init recorded with the command's status, if any.
@@ -244,21 +388,6 @@ pub(super) fn init_limitation(record: &InitStatus) -> Option<isolator::Limitatio
         message: record.message.clone().unwrap_or_default(),
         resources: record.limited_resources.clone(),
     })
-}
-
-/// Finishes a teardown that recorded the termination but died before
-/// checkpointing TERMINATED (a destroy SIGKILLed at its last step): drops
-/// its stale temporaries and sets the state. The caller holds the operation
-/// lock. Returns whether there was anything to finish.
-pub(super) fn complete_recorded(dir: &ContainerDir) -> Result<bool> {
-    let state = dir.state()?.map(|r| r.state);
-    if state == Some(ContainerState::Terminated) || dir.init_alive()? {
-        return Ok(false);
-    }
-    dir.remove_temporaries()?;
-    dir.set_state(ContainerState::Terminated)?;
-    tracing::info!(container = %dir.id(), "completed an interrupted teardown");
-    Ok(true)
 }
 
 pub(super) fn read_status(dir: &ContainerDir) -> Result<Option<WaitStatus>> {

@@ -18,6 +18,9 @@
 //! * `cgroups/blkio`: block I/O counters (`blkio.throttle.*` / `io.stat`).
 //! * `cgroups/cpuset`, `cgroups/hugetlb`: membership only, as in Mesos
 //!   (a v1 cpuset cgroup inherits its parent's CPUs and memory nodes).
+//! * `cgroups/net_cls`, `cgroups/net_prio` (v1 only), `cgroups/perf_event`
+//!   (v1, or implicit in the container's cgroup2 directory): membership
+//!   only; Mesos's net_cls classid handles are not implemented.
 //! * `cgroups/all`: every one of those the host has.
 //!
 //! All limits are computed by `phobos_cgroups::{cpu, memory}` (Mesos's
@@ -99,9 +102,19 @@ impl CgroupsIsolator {
             if sub == Subsystem::Devices && hierarchies.unified_mount().is_none() {
                 missing = hierarchies.missing_reason(Controller::Devices);
             }
+            let on_v2 = |c| hierarchies.locate(c).map(|l| l.0) == Some(Version::V2);
             if sub == Subsystem::Hugetlb && sub.controllers(&hierarchies).is_empty() {
                 missing = Some(
                     "hugetlb is on the hybrid host's cgroup2 tree, beside v1 resource controllers"
+                        .to_owned(),
+                );
+            }
+            if sub == Subsystem::PerfEvent
+                && on_v2(Controller::PerfEvent)
+                && !on_v2(Controller::Memory)
+            {
+                missing = Some(
+                    "perf_event is on the hybrid host's cgroup2 tree, beside v1 resource controllers"
                         .to_owned(),
                 );
             }

@@ -2,14 +2,16 @@
 //!
 //! Forking follows one rule (DESIGN.md "Clone, then exec"): the parent builds
 //! every string and pointer first, then calls raw `clone3(2)` with the
-//! namespace flags and `CLONE_VM | CLONE_VFORK` (the child runs on a stack
-//! of its own in the parent's memory while the parent sleeps until the
-//! exec, so nothing is copied); the child runs only async-signal-safe calls
-//! (`setsid`, `fcntl`, `dup2`, `execve`, `write`, `_exit`) and immediately
-//! execs `phobos init`. The init helper then blocks on a pipe until the
-//! parent has placed it in its cgroups, and closes its end once the
-//! container can be joined (its root filesystem entered), which the
-//! parent waits for before it records RUNNING.
+//! namespace flags; the child runs only async-signal-safe calls (`setsid`,
+//! `fcntl`, `dup2`, `execve`, `write`, `_exit`) and immediately execs
+//! `phobos init`. The clone shares the parent's memory until that exec
+//! (`CLONE_VM | CLONE_VFORK`, the child on a stack of its own, as
+//! `posix_spawn` does), so a launch copies no page tables of the
+//! launching process, however large (the agent); fork-style where the
+//! kernel refuses that. The init helper then blocks on a pipe until the parent has
+//! placed it in its cgroups, and closes its end once the container can be
+//! joined (its root filesystem entered), which the parent waits for before
+//! it records RUNNING.
 //!
 //! The child gets fixed descriptors: 0/1/2 (stdin, sandbox stdout, sandbox
 //! stderr), 3 (the read end of the sync pipe), 4 (the init lock) and, for
@@ -382,22 +384,37 @@ pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = cgroup.as_raw_fd() as u64;
     }
-    let ctx = ChildCtx {
+    // First without copying this process's memory (vfork-style, as
+    // posix_spawn does); then, should the kernel refuse that combination,
+    // fork-style.
+    let start = ChildStart {
         fds: &fds,
         exe: exe.as_ptr(),
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
     };
-    let mut ret = clone3_vfork(&mut args, &ctx);
+    let mut ret = clone3_vfork(&mut args, &start);
+    if ret < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+        args.stack = 0;
+        args.stack_size = 0;
+        // SAFETY: clone3(2) without CLONE_VM and with no stack behaves
+        // like fork(2): the child gets a copy of the address space and
+        // continues on a copy of this stack, calling only async-signal-safe
+        // functions on data built above.
+        ret = unsafe {
+            libc::syscall(
+                libc::SYS_clone3,
+                &mut args as *mut CloneArgs,
+                std::mem::size_of::<CloneArgs>(),
+            )
+        };
+    }
     let mut born_in_cgroup = spec.cgroup.is_some();
-    if ret == -(libc::ENOSYS as i64) {
+    if ret < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
         // Kernels before 5.3: plain clone, and the launcher moves init.
         born_in_cgroup = false;
         pidfd = -1;
-        // SAFETY: raw clone(2) with fork semantics: the child gets a copy
-        // of the address space and continues on a copy of this stack. The
-        // phobos CLI is single-threaded here, and the child only calls
-        // async-signal-safe functions on data built above.
+        // SAFETY: as above, for raw clone(2) with fork semantics.
         ret = unsafe {
             libc::syscall(
                 libc::SYS_clone,
@@ -408,13 +425,6 @@ pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
                 0usize,
             )
         };
-        if ret < 0 {
-            ret = -i64::from(
-                io::Error::last_os_error()
-                    .raw_os_error()
-                    .unwrap_or(libc::EINVAL),
-            );
-        }
     }
     if ret == 0 {
         // SAFETY: we are the freshly cloned child; see `child_exec`.
@@ -426,9 +436,7 @@ pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
         None,
     );
     if ret < 0 {
-        return Err(sys("clone the init helper")(io::Error::from_raw_os_error(
-            -ret as i32,
-        )));
+        return Err(sys("clone the init helper")(io::Error::last_os_error()));
     }
     let pid = ret as i32;
     drop(sync_read);
@@ -457,104 +465,93 @@ fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(done)
 }
 
-/// What the child of [`clone3_vfork`] needs, built before the clone.
-struct ChildCtx<'a> {
+/// What the vfork-style child of [`clone3_vfork`] runs [`child_exec`] with.
+struct ChildStart<'a> {
     fds: &'a ChildFds,
     exe: *const libc::c_char,
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
 }
 
-/// The child's stack for [`clone3_vfork`]: `child_exec` needs well under
-/// a page of it; the rest is margin.
-const CHILD_STACK_WORDS: usize = 16 * 1024 / 16;
+/// Stack for the vfork-style child until its `execve`: it only makes
+/// system calls (pages it does not touch cost nothing).
+const CHILD_STACK_SIZE: usize = 64 * 1024;
 
-/// clone3(2) with `CLONE_VM | CLONE_VFORK` added to `args`' flags: the
-/// child borrows this address space on a stack of its own and runs
-/// [`child_exec`] there, while this thread sleeps until the child has
-/// exec'd (or exited). Unlike a fork, nothing is copied: no page tables
-/// at the clone, no copy-on-write faults in either process after it, and
-/// nothing for the exec to tear down. Returns the child's pid or a
-/// negative errno (`-ENOSYS` before Linux 5.3).
-#[cfg(target_arch = "x86_64")]
-fn clone3_vfork(args: &mut CloneArgs, ctx: &ChildCtx<'_>) -> i64 {
-    const CLONE_VM: u64 = libc::CLONE_VM as u64;
-    const CLONE_VFORK: u64 = libc::CLONE_VFORK as u64;
-
-    /// The child's first and only Rust frame, on its own stack.
-    extern "C" fn entry(ctx: *const ChildCtx<'_>) -> ! {
-        // SAFETY: `ctx` points at the parent's ChildCtx, alive while the
-        // parent sleeps (CLONE_VFORK) until this child execs or exits.
-        let ctx = unsafe { &*ctx };
-        // SAFETY: we are the freshly cloned child; see `child_exec`.
-        unsafe { child_exec(ctx.fds, ctx.exe, ctx.argv, ctx.envp) }
+/// clone3(2) with `CLONE_VM | CLONE_VFORK` added to `args`: the child runs
+/// [`child_exec`] on a stack of its own in this process's memory until it
+/// execs, and this thread sleeps meanwhile. Neither copies page tables nor
+/// takes copy-on-write faults afterwards, which a fork of a large
+/// multi-threaded process (the agent) pays on every launch. clone3 has no
+/// libc wrapper that runs a function on the new stack, so the system call
+/// is made here: the child, on its new stack, calls the entry point and
+/// never returns. Returns the pid, or -1 with errno set. Fork-style
+/// (returns -1 with `EINVAL`) where this is not built.
+fn clone3_vfork(args: &mut CloneArgs, start: &ChildStart<'_>) -> libc::c_long {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // 16-byte aligned top: the ABI's alignment before a call.
+        let mut stack = vec![0u128; CHILD_STACK_SIZE / 16];
+        args.flags |= (libc::CLONE_VM | libc::CLONE_VFORK) as u64;
+        args.stack = stack.as_mut_ptr() as u64;
+        args.stack_size = CHILD_STACK_SIZE as u64;
+        let ret: libc::c_long;
+        // SAFETY: the kernel starts the child with its stack pointer at the
+        // top of `stack`, which outlives the child's use of it because
+        // CLONE_VFORK suspends this thread until the child has exec'd or
+        // exited; the child keeps every register but rax (0), so it calls
+        // `child_start(start)` and never returns (`child_exec` execs or
+        // `_exit`s; ud2 guards the impossible). `start` and everything it
+        // points at were built before and live in this suspended frame.
+        // The parent resumes after `syscall` with rax = pid or -errno;
+        // rcx and r11 are clobbered by `syscall`; nothing of the caller's
+        // stack is used.
+        unsafe {
+            std::arch::asm!(
+                "syscall",
+                "test rax, rax",
+                "jnz 2f",
+                "mov rdi, r12",
+                "call r13",
+                "ud2",
+                "2:",
+                inlateout("rax") libc::SYS_clone3 => ret,
+                in("rdi") args as *mut CloneArgs,
+                in("rsi") std::mem::size_of::<CloneArgs>(),
+                in("r12") start as *const ChildStart<'_>,
+                in("r13") child_start as extern "C" fn(*const ChildStart<'_>) -> !,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        drop(stack);
+        args.flags &= !((libc::CLONE_VM | libc::CLONE_VFORK) as u64);
+        if ret < 0 {
+            // SAFETY: errno of this thread, set as a libc call would.
+            unsafe { *libc::__errno_location() = -ret as libc::c_int };
+            return -1;
+        }
+        ret
     }
-
-    // u128 words: the stack's top is 16-byte aligned, as the ABI wants
-    // before the `call` below.
-    let mut stack = vec![0u128; CHILD_STACK_WORDS];
-    args.flags |= CLONE_VM | CLONE_VFORK;
-    args.stack = stack.as_mut_ptr() as u64;
-    args.stack_size = (stack.len() * std::mem::size_of::<u128>()) as u64;
-    let ret: i64;
-    // SAFETY: clone3 with CLONE_VM | CLONE_VFORK and a stack: the child
-    // starts on `stack` (which stays allocated: this thread does not run
-    // until the child has exec'd or exited) with this thread's registers,
-    // so it takes the non-zero-return branch only in the parent; it calls
-    // `entry`, which never returns, with `ctx` from a callee-saved
-    // register. Every signal is blocked around this call (see
-    // `spawn_init`), so no handler runs on the borrowed memory. The
-    // child's system call wrappers may set errno in this thread's TLS,
-    // which the parent never reads (it gets the raw result here).
-    unsafe {
-        std::arch::asm!(
-            "syscall",
-            "test rax, rax",
-            "jnz 2f",
-            "mov rdi, r12",
-            "call r13",
-            "ud2",
-            "2:",
-            inlateout("rax") libc::SYS_clone3 => ret,
-            in("rdi") args as *mut CloneArgs,
-            in("rsi") std::mem::size_of::<CloneArgs>(),
-            in("r12") ctx as *const ChildCtx<'_>,
-            in("r13") entry as extern "C" fn(*const ChildCtx<'_>) -> !,
-            lateout("rcx") _,
-            lateout("r11") _,
-        );
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (args, start);
+        // SAFETY: errno of this thread.
+        unsafe { *libc::__errno_location() = libc::EINVAL };
+        -1
     }
-    drop(stack);
-    ret
 }
 
-/// Elsewhere: clone3(2) with fork semantics (no stack: the child
-/// continues on a copy of this one) and [`child_exec`] in the child.
-#[cfg(not(target_arch = "x86_64"))]
-fn clone3_vfork(args: &mut CloneArgs, ctx: &ChildCtx<'_>) -> i64 {
-    // SAFETY: clone3(2) without CLONE_VM and with no stack behaves like
-    // fork(2): the child gets a copy of the address space and continues on
-    // a copy of this stack. The phobos CLI is single-threaded here, and the
-    // child only calls async-signal-safe functions on data built above.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            args as *mut CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
-    if ret == 0 {
-        // SAFETY: we are the freshly cloned child; see `child_exec`.
-        unsafe { child_exec(ctx.fds, ctx.exe, ctx.argv, ctx.envp) }
+/// The vfork-style child's entry point, on its own stack.
+#[cfg(target_arch = "x86_64")]
+extern "C" fn child_start(start: *const ChildStart<'_>) -> ! {
+    // SAFETY: `clone3_vfork` passes a `ChildStart` that outlives the
+    // child's use of it (the parent sleeps until the exec), whose
+    // pointers were built as `child_exec` requires.
+    unsafe {
+        let start = &*start;
+        child_exec(start.fds, start.exe, start.argv, start.envp)
     }
-    if ret < 0 {
-        return -i64::from(
-            io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(libc::EINVAL),
-        );
-    }
-    ret
 }
 
 /// Descriptors the child arranges: sources for fds 0..=5 (5 when not -1)

@@ -28,18 +28,34 @@ pub enum Subsystem {
     /// hugetlb on `/sys/fs/cgroup/unified` beside v1 resource controllers
     /// is left alone (its cgroup2 tree is systemd's).
     Hugetlb,
+    /// `cgroups/net_cls`: membership of a v1 net_cls cgroup (cgroup2 has
+    /// none). Mesos's classid handles (`--cgroups_net_cls_primary_handle`)
+    /// are not implemented: no `net_cls.classid` is written.
+    NetCls,
+    /// `cgroups/net_prio`: membership of a v1 net_prio cgroup (cgroup2 has
+    /// none); Mesos writes no `net_prio.ifpriomap` either.
+    NetPrio,
+    /// `cgroups/perf_event`: membership of a perf_event cgroup, so that
+    /// `perf stat -G <cgroup>` counts the container. On cgroup2 every
+    /// cgroup is one (the controller is implicit), so nothing more is made;
+    /// a hybrid host's perf_event on its cgroup2 tree (systemd's) beside v1
+    /// resource controllers is left alone, as hugetlb is.
+    PerfEvent,
 }
 
 impl Subsystem {
     /// Every resource subsystem (`cgroups/all` loads these and
     /// [`Subsystem::Devices`]).
-    pub const ALL: [Subsystem; 6] = [
+    pub const ALL: [Subsystem; 9] = [
         Subsystem::Cpu,
         Subsystem::Mem,
         Subsystem::Pids,
         Subsystem::Blkio,
         Subsystem::Cpuset,
         Subsystem::Hugetlb,
+        Subsystem::NetCls,
+        Subsystem::NetPrio,
+        Subsystem::PerfEvent,
     ];
 
     /// The subsystem for the part after `cgroups/`.
@@ -52,6 +68,9 @@ impl Subsystem {
             "devices" => Some(Subsystem::Devices),
             "cpuset" => Some(Subsystem::Cpuset),
             "hugetlb" => Some(Subsystem::Hugetlb),
+            "net_cls" => Some(Subsystem::NetCls),
+            "net_prio" => Some(Subsystem::NetPrio),
+            "perf_event" => Some(Subsystem::PerfEvent),
             _ => None,
         }
     }
@@ -65,6 +84,9 @@ impl Subsystem {
             Subsystem::Devices => "cgroups/devices",
             Subsystem::Cpuset => "cgroups/cpuset",
             Subsystem::Hugetlb => "cgroups/hugetlb",
+            Subsystem::NetCls => "cgroups/net_cls",
+            Subsystem::NetPrio => "cgroups/net_prio",
+            Subsystem::PerfEvent => "cgroups/perf_event",
         }
     }
 
@@ -96,6 +118,13 @@ impl Subsystem {
                     vec![Controller::Hugetlb]
                 }
             }
+            Subsystem::NetCls => vec![Controller::NetCls],
+            Subsystem::NetPrio => vec![Controller::NetPrio],
+            // On cgroup2 the container's own cgroup is its perf_event one.
+            Subsystem::PerfEvent => match h.locate(Controller::PerfEvent) {
+                Some((Version::V2, _)) => Vec::new(),
+                _ => vec![Controller::PerfEvent],
+            },
         }
     }
 }

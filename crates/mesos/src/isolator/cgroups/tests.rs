@@ -179,12 +179,37 @@ fn a_missing_subsystem_is_an_error_unless_from_cgroups_all() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("cgroups/pids"), "{err}");
-    let iso =
-        CgroupsIsolator::with_hierarchies(h, "r", &Subsystem::ALL, true, IsolatorFlags::default())
-            .unwrap();
+    let iso = CgroupsIsolator::with_hierarchies(
+        h.clone(),
+        "r",
+        &Subsystem::ALL,
+        true,
+        IsolatorFlags::default(),
+    )
+    .unwrap();
+    // perf_event is implicit on cgroup2; net_cls and net_prio do not exist.
     assert_eq!(
         iso.subsystems(),
-        [Subsystem::Cpu, Subsystem::Mem, Subsystem::Blkio]
+        [
+            Subsystem::Cpu,
+            Subsystem::Mem,
+            Subsystem::Blkio,
+            Subsystem::PerfEvent
+        ]
+    );
+    let err = CgroupsIsolator::with_hierarchies(
+        h,
+        "r",
+        &[Subsystem::NetCls],
+        false,
+        IsolatorFlags::default(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "net_cls: no cgroup v1 hierarchy has it attached, and cgroup2 has no net_cls controller"
+        ),
+        "{err}"
     );
 }
 

@@ -1,0 +1,233 @@
+//! `cgroups/net_cls`, `cgroups/net_prio` and `cgroups/perf_event` on real
+//! cgroup v1 hierarchies. This host has none mounted (its /proc/cgroups
+//! shows hierarchy 0 for them), so the test mounts its own, on temporary
+//! directories, for the length of the test only, and unmounts them after
+//! removing every cgroup made there, until the controllers are back on the
+//! default hierarchy.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Env, require_root};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+
+/// A v1 hierarchy of `controllers` mounted on a temporary directory,
+/// unmounted on drop after its cgroups are gone.
+struct V1Mount {
+    dir: tempfile::TempDir,
+    controllers: String,
+}
+
+impl V1Mount {
+    fn new(controllers: &str) -> Result<Self, String> {
+        let dir = tempfile::tempdir().unwrap();
+        mount_v1(dir.path(), controllers)?;
+        Ok(V1Mount {
+            dir,
+            controllers: controllers.to_owned(),
+        })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+fn mount_v1(at: &Path, controllers: &str) -> Result<(), String> {
+    mount(
+        Some("cgroup"),
+        at,
+        Some("cgroup"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some(controllers),
+    )
+    .map_err(|e| format!("mount -t cgroup -o {controllers}: {e}"))
+}
+
+/// Removes every empty cgroup below `dir`, deepest first.
+fn remove_cgroups(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_cgroups(&e.path());
+            let _ = std::fs::remove_dir(e.path());
+        }
+    }
+}
+
+impl Drop for V1Mount {
+    fn drop(&mut self) {
+        // A v1 hierarchy unmounted while a child cgroup still exists, even
+        // one removed a moment ago and still being released, stays bound
+        // to its controllers with no mount at all. So: remove the cgroups
+        // and unmount; if the controllers do not come back to the default
+        // hierarchy, mount the same hierarchy again (its cgroups are gone
+        // by now) and unmount once more. Bounded; never left mounted.
+        let released = || {
+            (0..20).any(|_| {
+                let back = self
+                    .controllers
+                    .split(',')
+                    .all(|c| hierarchy_of(c) == Some(0));
+                if !back {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                back
+            })
+        };
+        for _ in 0..5 {
+            remove_cgroups(self.dir.path());
+            if umount2(self.dir.path(), MntFlags::empty()).is_err() {
+                let _ = umount2(self.dir.path(), MntFlags::MNT_DETACH);
+            }
+            if released() || mount_v1(self.dir.path(), &self.controllers).is_err() {
+                return;
+            }
+        }
+        let _ = umount2(self.dir.path(), MntFlags::MNT_DETACH);
+        eprintln!(
+            "the {} hierarchy is still bound after its test",
+            self.controllers
+        );
+    }
+}
+
+/// The hierarchy id /proc/cgroups gives `controller` (0: the default one).
+fn hierarchy_of(controller: &str) -> Option<u32> {
+    let text = std::fs::read_to_string("/proc/cgroups").ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.first() == Some(&controller))
+            .then(|| f.get(1)?.parse().ok())
+            .flatten()
+    })
+}
+
+/// Whether the kernel has `controller` enabled (/proc/cgroups).
+fn kernel_has(controller: &str) -> bool {
+    std::fs::read_to_string("/proc/cgroups").is_ok_and(|t| {
+        t.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.first() == Some(&controller) && f.get(3) == Some(&"1")
+        })
+    })
+}
+
+#[test]
+fn privileged_net_cls_net_prio_and_perf_event_cgroups_hold_the_container() {
+    let name = "privileged_net_cls_net_prio_and_perf_event_cgroups_hold_the_container";
+    if !require_root(name) {
+        return;
+    }
+    for c in ["net_cls", "net_prio", "perf_event"] {
+        if !kernel_has(c) {
+            println!("skipping {name}: the kernel has no {c} controller");
+            return;
+        }
+    }
+    let env = Env::new();
+    // Before the mounts: a host without a v1 net_prio hierarchy (this
+    // one, or any cgroup2-only host) refuses the isolator in one line.
+    let h = phobos_cgroups::Hierarchies::detect().unwrap();
+    if h.v1_mount(phobos_cgroups::Controller::NetPrio).is_none() {
+        let out = env.run(&[
+            "run",
+            "--id",
+            "never",
+            "--isolation",
+            "cgroups/net_prio",
+            "--",
+            "true",
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("cgroups/net_prio")
+                && stderr.contains("cgroup2 has no net_prio controller"),
+            "{stderr}"
+        );
+    }
+    // Only where this host has none: never under someone else's mount.
+    for c in ["net_cls", "perf_event"] {
+        if hierarchy_of(c) != Some(0) {
+            println!("skipping {name}: {c} is already on a v1 hierarchy");
+            return;
+        }
+    }
+    let (net, perf) = match (V1Mount::new("net_cls,net_prio"), V1Mount::new("perf_event")) {
+        (Ok(net), Ok(perf)) => (net, perf),
+        (Err(e), _) | (_, Err(e)) => {
+            // A kernel booted with cgroup_no_v1 refuses v1 mounts.
+            println!("skipping {name}: {e}");
+            return;
+        }
+    };
+    let isolation = "cgroups/net_cls,cgroups/net_prio,cgroups/perf_event";
+    let id = "v1c";
+    env.ok(&[
+        "run",
+        "-d",
+        "--id",
+        id,
+        "--isolation",
+        isolation,
+        "--",
+        "sleep",
+        "1000",
+    ]);
+    let pid = env.status_json(id)["pid"].as_u64().expect("pid");
+    let rel = env.cgroup_rel(id);
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for c in ["net_cls,net_prio", "perf_event"] {
+        assert!(
+            cgroups.lines().any(|l| l.ends_with(&format!(":{c}:{rel}"))),
+            "{c} cgroup {rel} not in\n{cgroups}"
+        );
+    }
+    let dirs: Vec<PathBuf> = [net.path(), perf.path()]
+        .iter()
+        .map(|m| m.join(rel.trim_start_matches('/')))
+        .collect();
+    for dir in &dirs {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
+        assert!(
+            procs.lines().any(|p| p == pid.to_string()),
+            "{}: {procs}",
+            dir.display()
+        );
+    }
+    // net_cls's classid stays the kernel's default: Mesos writes one only
+    // with a primary handle, which Phobos does not implement.
+    assert_eq!(
+        std::fs::read_to_string(dirs[0].join("net_cls.classid"))
+            .unwrap()
+            .trim(),
+        "0"
+    );
+    env.ok(&["destroy", id]);
+    for dir in &dirs {
+        assert!(!dir.exists(), "{} left after destroy", dir.display());
+    }
+
+    // cgroups/all takes them too while the host has them.
+    let out = env.ok(&[
+        "run",
+        "--isolation",
+        "cgroups/all",
+        "--",
+        "cat",
+        "/proc/self/cgroup",
+    ]);
+    for c in ["net_cls,net_prio", "perf_event"] {
+        assert!(
+            out.lines()
+                .any(|l| l.contains(&format!(":{c}:/{}/", env.cgroups_root))),
+            "{c} missing under cgroups/all:\n{out}"
+        );
+    }
+    drop((net, perf));
+}

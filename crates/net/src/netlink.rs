@@ -1,0 +1,391 @@
+//! A minimal rtnetlink client (rtnetlink(7), netlink(7)): the handful of
+//! requests the in-process built-in network needs, each sent on a
+//! `NETLINK_ROUTE` socket and acknowledged (`NLM_F_ACK`) before the next:
+//!
+//! - `RTM_NEWLINK` creating a bridge, or a veth pair whose peer is created
+//!   directly in another network namespace (`IFLA_NET_NS_FD`), named, the
+//!   host end up and attached to a bridge (`IFLA_MASTER`), in one message;
+//! - `RTM_NEWLINK` on an existing link to bring it up;
+//! - `RTM_DELLINK` by name;
+//! - `RTM_NEWADDR` (IPv4) and `RTM_NEWROUTE` (IPv4, main table).
+//!
+//! A socket belongs to the network namespace of the thread that opened it,
+//! so a socket opened inside [`crate::netns::run_in`] configures the
+//! container's namespace.
+
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+const NLMSG_HDRLEN: usize = 16;
+const NLMSG_ERROR: u16 = 2;
+const NLM_F_REQUEST: u16 = 0x01;
+const NLM_F_ACK: u16 = 0x04;
+const NLM_F_EXCL: u16 = 0x200;
+const NLM_F_CREATE: u16 = 0x400;
+
+const RTM_NEWLINK: u16 = 16;
+const RTM_DELLINK: u16 = 17;
+const RTM_NEWADDR: u16 = 20;
+const RTM_NEWROUTE: u16 = 24;
+
+const IFLA_ADDRESS: u16 = 1;
+const IFLA_IFNAME: u16 = 3;
+const IFLA_MASTER: u16 = 10;
+const IFLA_LINKINFO: u16 = 18;
+const IFLA_NET_NS_FD: u16 = 28;
+const IFLA_INFO_KIND: u16 = 1;
+const IFLA_INFO_DATA: u16 = 2;
+const VETH_INFO_PEER: u16 = 1;
+
+const IFA_ADDRESS: u16 = 1;
+const IFA_LOCAL: u16 = 2;
+const IFA_BROADCAST: u16 = 4;
+
+const RTA_DST: u16 = 1;
+const RTA_OIF: u16 = 4;
+const RTA_GATEWAY: u16 = 5;
+const RT_TABLE_MAIN: u8 = 254;
+const RTPROT_BOOT: u8 = 3;
+const RT_SCOPE_UNIVERSE: u8 = 0;
+const RTN_UNICAST: u8 = 1;
+
+/// Largest reply read (an acknowledgement echoes at most our request).
+const RECV_BUFFER: usize = 16 * 1024;
+
+/// One request being built: header, fixed part, attributes.
+struct Message {
+    buf: Vec<u8>,
+}
+
+impl Message {
+    fn new(kind: u16, flags: u16) -> Self {
+        let mut buf = Vec::with_capacity(256);
+        buf.extend_from_slice(&0u32.to_ne_bytes()); // length, set in finish
+        buf.extend_from_slice(&kind.to_ne_bytes());
+        buf.extend_from_slice(&(flags | NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
+        buf.extend_from_slice(&0u32.to_ne_bytes()); // sequence, set on send
+        buf.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel
+        Message { buf }
+    }
+
+    /// `struct ifinfomsg`: family, type, index, flags, change.
+    fn ifinfo(&mut self, index: u32, flags: u32, change: u32) {
+        ifinfo_into(&mut self.buf, index, flags, change);
+    }
+
+    fn bytes(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    fn attr(&mut self, kind: u16, payload: &[u8]) {
+        attr_into(&mut self.buf, kind, payload);
+    }
+
+    /// Starts a nested attribute; [`Message::end`] closes it.
+    fn begin(&mut self, kind: u16) -> usize {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&0u16.to_ne_bytes());
+        self.buf.extend_from_slice(&kind.to_ne_bytes());
+        start
+    }
+
+    fn end(&mut self, start: usize) {
+        let len = u16::try_from(self.buf.len() - start).expect("attributes stay small");
+        self.buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
+    }
+
+    fn finish(mut self, seq: u32) -> Vec<u8> {
+        let len = u32::try_from(self.buf.len()).expect("messages stay small");
+        self.buf[0..4].copy_from_slice(&len.to_ne_bytes());
+        self.buf[8..12].copy_from_slice(&seq.to_ne_bytes());
+        self.buf
+    }
+}
+
+fn ifinfo_into(buf: &mut Vec<u8>, index: u32, flags: u32, change: u32) {
+    buf.push(libc::AF_UNSPEC as u8);
+    buf.push(0);
+    buf.extend_from_slice(&0u16.to_ne_bytes());
+    buf.extend_from_slice(&index.to_ne_bytes());
+    buf.extend_from_slice(&flags.to_ne_bytes());
+    buf.extend_from_slice(&change.to_ne_bytes());
+}
+
+fn attr_into(buf: &mut Vec<u8>, kind: u16, payload: &[u8]) {
+    let len = u16::try_from(4 + payload.len()).expect("attributes stay small");
+    buf.extend_from_slice(&len.to_ne_bytes());
+    buf.extend_from_slice(&kind.to_ne_bytes());
+    buf.extend_from_slice(payload);
+    while !buf.len().is_multiple_of(4) {
+        buf.push(0);
+    }
+}
+
+/// An interface name as the kernel reads it (NUL-terminated).
+fn name_bytes(name: &str) -> Vec<u8> {
+    let mut bytes = name.as_bytes().to_vec();
+    bytes.push(0);
+    bytes
+}
+
+/// A `NETLINK_ROUTE` socket of the calling thread's network namespace.
+pub(crate) struct Netlink {
+    fd: OwnedFd,
+    seq: u32,
+}
+
+impl Netlink {
+    /// Opens the socket.
+    pub(crate) fn open() -> io::Result<Self> {
+        // SAFETY: socket(2) with constant arguments; the result is checked.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::NETLINK_ROUTE,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Netlink { fd, seq: 0 })
+    }
+
+    /// Sends `message` and waits for its acknowledgement; the kernel's
+    /// error (a negative errno in `NLMSG_ERROR`) becomes an `io::Error`.
+    fn request(&mut self, message: Message) -> io::Result<()> {
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let bytes = message.finish(seq);
+        // SAFETY: sockaddr_nl is plain old data; all zeroes is valid.
+        let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        // SAFETY: `bytes` and `kernel` are valid for the lengths given for
+        // the whole call.
+        let sent = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                0,
+                (&raw const kernel).cast(),
+                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if sent < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut buf = vec![0u8; RECV_BUFFER];
+        loop {
+            // SAFETY: `buf` is valid for writes of its length.
+            let n =
+                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            if let Some(result) = ack_of(&buf[..n as usize], seq) {
+                return result;
+            }
+        }
+    }
+
+    /// Creates bridge `name` (`EEXIST` when it exists).
+    pub(crate) fn create_bridge(&mut self, name: &str) -> io::Result<()> {
+        let mut m = Message::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+        m.ifinfo(0, libc::IFF_UP as u32, libc::IFF_UP as u32);
+        m.attr(IFLA_IFNAME, &name_bytes(name));
+        let info = m.begin(IFLA_LINKINFO);
+        m.attr(IFLA_INFO_KIND, b"bridge");
+        m.end(info);
+        self.request(m)
+    }
+
+    /// Brings the link with `index` up.
+    pub(crate) fn set_up(&mut self, index: u32) -> io::Result<()> {
+        let mut m = Message::new(RTM_NEWLINK, 0);
+        m.ifinfo(index, libc::IFF_UP as u32, libc::IFF_UP as u32);
+        self.request(m)
+    }
+
+    /// Creates a veth pair: `host` here, up, attached to the bridge with
+    /// index `master`; its peer `peer` created (down) in the namespace
+    /// `peer_netns` with hardware address `peer_mac`.
+    pub(crate) fn create_veth(
+        &mut self,
+        host: &str,
+        master: u32,
+        peer: &str,
+        peer_netns: &OwnedFd,
+        peer_mac: [u8; 6],
+    ) -> io::Result<()> {
+        let up = libc::IFF_UP as u32;
+        let mut m = Message::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+        m.ifinfo(0, up, up);
+        m.attr(IFLA_IFNAME, &name_bytes(host));
+        m.attr(IFLA_MASTER, &master.to_ne_bytes());
+        let info = m.begin(IFLA_LINKINFO);
+        m.attr(IFLA_INFO_KIND, b"veth");
+        let data = m.begin(IFLA_INFO_DATA);
+        let peer_info = m.begin(VETH_INFO_PEER);
+        // Not up yet: veth_open() refuses (ENOTCONN) while the pair is
+        // being registered; the peer is brought up inside its namespace.
+        let mut fixed = Vec::with_capacity(16);
+        ifinfo_into(&mut fixed, 0, 0, 0);
+        m.bytes(&fixed);
+        m.attr(IFLA_IFNAME, &name_bytes(peer));
+        let fd = u32::try_from(peer_netns.as_raw_fd()).expect("descriptors are not negative");
+        m.attr(IFLA_NET_NS_FD, &fd.to_ne_bytes());
+        m.attr(IFLA_ADDRESS, &peer_mac);
+        m.end(peer_info);
+        m.end(data);
+        m.end(info);
+        self.request(m)
+    }
+
+    /// Deletes the link called `name` (`ENODEV` when there is none).
+    pub(crate) fn delete_link(&mut self, name: &str) -> io::Result<()> {
+        let mut m = Message::new(RTM_DELLINK, 0);
+        m.ifinfo(0, 0, 0);
+        m.attr(IFLA_IFNAME, &name_bytes(name));
+        self.request(m)
+    }
+
+    /// Adds `addr/prefix` (with its broadcast address) to link `index`
+    /// (`EEXIST` when it is there).
+    pub(crate) fn add_address(&mut self, index: u32, addr: Ipv4Addr, prefix: u8) -> io::Result<()> {
+        let mut m = Message::new(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
+        m.bytes(&[libc::AF_INET as u8, prefix, 0, RT_SCOPE_UNIVERSE]);
+        m.bytes(&index.to_ne_bytes());
+        m.attr(IFA_LOCAL, &addr.octets());
+        m.attr(IFA_ADDRESS, &addr.octets());
+        let host_bits = u32::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
+        let broadcast = Ipv4Addr::from(u32::from(addr) | host_bits);
+        m.attr(IFA_BROADCAST, &broadcast.octets());
+        self.request(m)
+    }
+
+    /// Adds the route to `dst/dst_len` via `gateway` on link `index`
+    /// (main table; `EEXIST` when it is there).
+    pub(crate) fn add_route(
+        &mut self,
+        dst: Ipv4Addr,
+        dst_len: u8,
+        gateway: Ipv4Addr,
+        index: u32,
+    ) -> io::Result<()> {
+        let mut m = Message::new(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
+        m.bytes(&[
+            libc::AF_INET as u8,
+            dst_len,
+            0,
+            0,
+            RT_TABLE_MAIN,
+            RTPROT_BOOT,
+            RT_SCOPE_UNIVERSE,
+            RTN_UNICAST,
+        ]);
+        m.bytes(&0u32.to_ne_bytes());
+        if dst_len > 0 {
+            m.attr(RTA_DST, &dst.octets());
+        }
+        m.attr(RTA_GATEWAY, &gateway.octets());
+        m.attr(RTA_OIF, &index.to_ne_bytes());
+        self.request(m)
+    }
+}
+
+/// The acknowledgement of request `seq` in one datagram, if it is there:
+/// `Ok` for error code 0, the errno otherwise.
+fn ack_of(mut data: &[u8], seq: u32) -> Option<io::Result<()>> {
+    while data.len() >= NLMSG_HDRLEN {
+        let len = u32::from_ne_bytes(data[0..4].try_into().ok()?) as usize;
+        if len < NLMSG_HDRLEN || len > data.len() {
+            return Some(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "truncated netlink reply",
+            )));
+        }
+        let kind = u16::from_ne_bytes(data[4..6].try_into().ok()?);
+        let their_seq = u32::from_ne_bytes(data[8..12].try_into().ok()?);
+        if kind == NLMSG_ERROR && their_seq == seq && len >= NLMSG_HDRLEN + 4 {
+            let code = i32::from_ne_bytes(data[16..20].try_into().ok()?);
+            return Some(if code == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::from_raw_os_error(-code))
+            });
+        }
+        let aligned = len.next_multiple_of(4).min(data.len());
+        data = &data[aligned..];
+    }
+    None
+}
+
+/// The index of interface `name` in the calling thread's namespace.
+pub(crate) fn index_of(name: &str) -> io::Result<u32> {
+    let c = std::ffi::CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in interface name"))?;
+    // SAFETY: `c` is a valid NUL-terminated string for the whole call.
+    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if index == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_are_padded_and_nested_lengths_cover_their_children() {
+        let mut m = Message::new(RTM_NEWLINK, NLM_F_CREATE);
+        m.ifinfo(0, 0, 0);
+        m.attr(IFLA_IFNAME, &name_bytes("br0")); // 4 + 4 bytes
+        let info = m.begin(IFLA_LINKINFO);
+        m.attr(IFLA_INFO_KIND, b"bridge"); // 4 + 6, padded to 12
+        m.end(info);
+        let bytes = m.finish(7);
+        assert_eq!(bytes.len(), NLMSG_HDRLEN + 16 + 8 + 4 + 12);
+        assert_eq!(
+            u32::from_ne_bytes(bytes[0..4].try_into().unwrap()) as usize,
+            bytes.len()
+        );
+        assert_eq!(u32::from_ne_bytes(bytes[8..12].try_into().unwrap()), 7);
+        let nested = NLMSG_HDRLEN + 16 + 8;
+        assert_eq!(
+            u16::from_ne_bytes(bytes[nested..nested + 2].try_into().unwrap()),
+            16
+        );
+    }
+
+    #[test]
+    fn acknowledgements_are_matched_by_sequence() {
+        let reply = |seq: u32, code: i32| {
+            let mut b = Vec::new();
+            b.extend_from_slice(&36u32.to_ne_bytes());
+            b.extend_from_slice(&NLMSG_ERROR.to_ne_bytes());
+            b.extend_from_slice(&0u16.to_ne_bytes());
+            b.extend_from_slice(&seq.to_ne_bytes());
+            b.extend_from_slice(&0u32.to_ne_bytes());
+            b.extend_from_slice(&code.to_ne_bytes());
+            b.extend_from_slice(&[0u8; 16]);
+            b
+        };
+        assert!(ack_of(&reply(3, 0), 3).unwrap().is_ok());
+        let e = ack_of(&reply(3, -libc::EEXIST), 3).unwrap().unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
+        assert!(
+            ack_of(&reply(2, 0), 3).is_none(),
+            "another request's answer"
+        );
+        assert!(ack_of(&reply(3, 0)[..20], 3).unwrap().is_err(), "truncated");
+    }
+}
