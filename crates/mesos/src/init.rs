@@ -153,7 +153,7 @@ fn run() -> Result<i32, String> {
     };
     // The log pump's sandbox, opened while its host path is visible.
     let log_dir = match (&info.logger, &info.tty) {
-        (Some(logger), None) => Some(crate::log_pump::open_sandbox(logger)?),
+        (Some(logger), None) if !info.pipes => Some(crate::log_pump::open_sandbox(logger)?),
         _ => None,
     };
     if let Some(parent) = &info.join_parent {
@@ -329,6 +329,13 @@ fn run_command(
         None => None,
     };
     exec.tty = slave.as_ref().map(AsRawFd::as_raw_fd);
+    let pipes = match info.pipes && slave.is_none() {
+        true => Some(switchboard_pipes()?),
+        false => None,
+    };
+    exec.stdio = pipes
+        .as_ref()
+        .map(|[i, o, e]| [i.as_raw_fd(), o.as_raw_fd(), e.as_raw_fd()]);
     let (pump, writers) = match (log_dir, &info.logger) {
         (Some(dir), Some(logger)) if slave.is_none() => {
             let (pump, writers) = crate::log_pump::prepare(dir, logger.rotation)?;
@@ -347,6 +354,7 @@ fn run_command(
     // the terminal would not hang up when the command's side is done. The
     // same for the pump's pipes: their end must come with the command's.
     drop(slave);
+    drop(pipes);
     drop(writers);
     let mut watches = crate::init_watch::Watches::new(info);
     watches.pump = pump;
@@ -389,6 +397,30 @@ fn open_terminal(
     phobos_tty::pty::send_fd(channel.as_fd(), pair.master.as_fd())
         .map_err(|e| format!("failed to hand the terminal to its switchboard: {e}"))?;
     Ok(pair.slave)
+}
+
+/// Makes the command's stdin, stdout and stderr pipes for a switchboard
+/// without a terminal, and sends their other ends (stdin's writing end,
+/// stdout's and stderr's reading ends) to it on [`INIT_TTY_FD`]. Returns
+/// the command's ends.
+fn switchboard_pipes() -> Result<[OwnedFd; 3], String> {
+    use std::os::fd::AsFd;
+    // SAFETY: the launcher put the socket at INIT_TTY_FD for a command
+    // with a switchboard, and nothing else here owns that number.
+    let channel = unsafe { OwnedFd::from_raw_fd(INIT_TTY_FD) };
+    let pipe = || {
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| format!("failed to make the switchboard's pipes: {e}"))
+    };
+    let (stdin_r, stdin_w) = pipe()?;
+    let (stdout_r, stdout_w) = pipe()?;
+    let (stderr_r, stderr_w) = pipe()?;
+    phobos_tty::pty::send_fds(
+        channel.as_fd(),
+        &[stdin_w.as_fd(), stdout_r.as_fd(), stderr_r.as_fd()],
+    )
+    .map_err(|e| format!("failed to hand the pipes to the switchboard: {e}"))?;
+    Ok([stdin_r, stdout_w, stderr_w])
 }
 
 /// `phobos exec`: what to join, from [`INIT_JOIN_ENV`] ("<init pid>

@@ -25,7 +25,7 @@ pub mod terminal;
 
 pub use client::{Attach, AttachError, Client};
 pub use phobos_core::WindowSize;
-pub use server::{Options, Switchboard};
+pub use server::{Io, Options, Switchboard};
 
 /// The switchboard socket's name in a container's runtime entry.
 pub const SOCKET_NAME: &str = "io_switchboard.sock";

@@ -258,7 +258,8 @@ pub struct MesosContainerizer {
 /// one of the states, `created` (the runtime directory exists but is not
 /// yet published), `provisioned` (an image's root filesystem is mounted,
 /// the config not yet rewritten) and `forked` (init exists, its pid is not
-/// checkpointed).
+/// checkpointed); the door adds `switchboard-started` (a terminal's
+/// switchboard runs, its pid is not recorded) and `switchboard` (recorded).
 /// And of a teardown (destroy, finalize, failed launch): `destroying` (the
 /// DESTROYING checkpoint is written, nothing killed yet), `killed` (every
 /// process is gone, isolators not yet cleaned up) and `recorded` (the
