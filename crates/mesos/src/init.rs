@@ -161,7 +161,7 @@ fn run() -> Result<i32, String> {
     }
     setup_namespaces(&info)?;
 
-    wait_for_release()?;
+    let launcher = wait_for_release()?;
     if let Some(plan) = &info.rootfs {
         // After the release: the launcher has placed init in every cgroup,
         // so what the mounts cost is charged to the container.
@@ -179,6 +179,9 @@ fn run() -> Result<i32, String> {
     } else {
         bind_etc_files(&info)?;
     }
+    // The container is ready to be joined (its root entered): closing our
+    // end of the pipe tells the launcher, which records RUNNING only then.
+    drop(launcher);
     let ((status, limitation), pump) = run_command(&info, log_dir.as_ref())?;
     if info.has(Namespace::Pid) && std::process::id() == 1 {
         kill_rest_of_namespace();
@@ -294,12 +297,15 @@ fn write_status(
 }
 
 /// Blocks until the launcher has placed us in the container's cgroups.
-fn wait_for_release() -> Result<(), String> {
+/// Returns the pipe: the launcher waits until it is closed (see
+/// `ForkedInit::release`), which init does once the container can be
+/// joined.
+fn wait_for_release() -> Result<File, String> {
     // SAFETY: fd 3 was set up by the launcher for us and nobody else owns it.
     let mut sync = unsafe { File::from_raw_fd(INIT_SYNC_FD) };
     let mut byte = [0u8; 1];
     match sync.read(&mut byte) {
-        Ok(1) => Ok(()),
+        Ok(1) => Ok(sync),
         _ => Err(
             "failed to synchronize with the launcher (it probably exited); not starting the command"
                 .into(),
@@ -541,7 +547,7 @@ fn join_parent(parent: &crate::launch_info::ParentJoin) -> Result<(), String> {
 /// command, and exit as it did (128 + N for signal N), recording nothing:
 /// the container's own init owns its status.
 fn run_joined(info: &LaunchInfo) -> Result<i32, String> {
-    wait_for_release()?;
+    drop(wait_for_release()?);
     let ((status, _), _) = run_command(info, None)?;
     Ok(status.shell_exit_code())
 }
