@@ -9,20 +9,20 @@
 //! A container without one: the container's output is in its sandbox's
 //! `stdout` and `stderr` (init writes them; nothing a client does can
 //! block the command), and each attached client gets its own reader of
-//! those files, from their start, following them (a read every [`POLL`]
-//! when there is nothing new) until the container has ended and both files
-//! are drained; then the stream ends. Any number of clients may attach to
-//! one container.
+//! those files, from the oldest rotated file on, following them across
+//! rotations (`phobos_core::log_stream`, by inode: no line twice, none
+//! missed) with a read every [`POLL`] when there is nothing new, until the
+//! container has ended and both streams are drained; then the stream ends.
+//! Any number of clients may attach to one container.
 //!
 //! The files are opened beneath the sandbox without following symlinks
 //! (`phobos_core::safe_fs`): a container cannot swap them for links to
 //! files of the host.
 
-use std::fs::File;
-use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use phobos_core::log_stream::{Cursor, Start};
 use phobos_core::safe_fs::SafeDir;
 use phobos_core::{ContainerId, ContainerState};
 use phobos_proto::agent::process_io::data::Type as DataType;
@@ -56,8 +56,9 @@ enum Source {
 
 #[derive(Debug)]
 struct Files {
-    stdout: File,
-    stderr: File,
+    sandbox: SafeDir,
+    stdout: Cursor,
+    stderr: Cursor,
     /// The container's init, while it runs.
     init: Option<std::os::fd::OwnedFd>,
 }
@@ -96,7 +97,9 @@ pub async fn open(state: &Arc<State>, id: &ContainerId) -> Result<Follow, ApiErr
     let sandbox = summary.sandbox().to_owned();
     let files = tokio::task::spawn_blocking(move || {
         let dir = SafeDir::open_trusted(&sandbox)?;
-        Ok::<_, phobos_core::SafeFsError>((dir.read_file("stdout")?, dir.read_file("stderr")?))
+        let stdout = Cursor::open(&dir, "stdout", Start::Oldest)?;
+        let stderr = Cursor::open(&dir, "stderr", Start::Oldest)?;
+        Ok::<_, std::io::Error>((dir, stdout, stderr))
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?
@@ -108,8 +111,9 @@ pub async fn open(state: &Arc<State>, id: &ContainerId) -> Result<Follow, ApiErr
     Ok(Follow {
         id: id.clone(),
         source: Source::Files(Files {
-            stdout: files.0,
-            stderr: files.1,
+            sandbox: files.0,
+            stdout: files.1,
+            stderr: files.2,
             init,
         }),
         session: false,
@@ -189,13 +193,13 @@ async fn follow_files(
             Some(fd) => poll_readable(fd),
         };
         let mut sent = false;
-        for (file, kind) in [
+        for (cursor, kind) in [
             (&mut follow.stdout, DataType::Stdout),
             (&mut follow.stderr, DataType::Stderr),
         ] {
             loop {
                 let mut buf = vec![0; CHUNK];
-                let n = match file.read(&mut buf) {
+                let n = match cursor.read(&follow.sandbox, &mut buf) {
                     Ok(n) => n,
                     Err(e) => {
                         tracing::warn!(container = %id, error = %e, "reading output failed");

@@ -345,6 +345,12 @@ pub struct RunArgs {
     /// linux (namespaces + freezer cgroup, needs root) or posix.
     #[arg(long, value_parser = ["linux", "posix"])]
     pub launcher: Option<String>,
+    /// Where the container's output goes (overrides `container_logger`):
+    /// logrotate (size-bounded files rotated as `[logrotate]` says; for a
+    /// Docker container, the engine's json-file log bounded too) or
+    /// sandbox (Mesos's unbounded `stdout`/`stderr` files).
+    #[arg(long, value_name = "LOGGER")]
+    pub container_logger: Option<String>,
     /// Environment variable KEY=VALUE, or KEY for this shell's value
     /// (left out when unset), as Docker (repeatable).
     #[arg(short, long = "env", value_name = "KEY=VALUE")]

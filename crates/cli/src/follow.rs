@@ -1,7 +1,8 @@
 //! Streams a sandbox's `stdout` and `stderr` (across their rotated files,
-//! `crate::log_stream`) to this process's own stdout and stderr until the container's init exits, waking on
-//! inotify(7) events and the init's pidfd (readable at exit) instead of
-//! polling, and optionally forwarding signals read from a signalfd(2).
+//! `phobos_core::log_stream`) to this process's own stdout and stderr
+//! until the container's init exits, waking on inotify(7) events and the
+//! init's pidfd (readable at exit) instead of polling, and optionally
+//! forwarding signals read from a signalfd(2).
 //!
 //! A follower is a pipeline stage: when its own stdout or stderr is a
 //! pipe whose reader is gone (write(2) fails with EPIPE, as for `phobos
@@ -28,7 +29,7 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 use nix::sys::signal::SigSet;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-use crate::log_stream::{Cursor, Start};
+use phobos_core::log_stream::{Cursor, Start};
 
 /// Forwards signals delivered to us to the container's init.
 pub struct Forward<'a> {

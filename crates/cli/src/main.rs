@@ -11,7 +11,6 @@ mod context;
 mod docker_args;
 mod error;
 mod follow;
-mod log_stream;
 mod logging;
 mod resource_args;
 mod terminal;

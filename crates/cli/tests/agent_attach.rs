@@ -3,7 +3,8 @@
 //! request, in JSON and protobuf) and ATTACH_CONTAINER_OUTPUT through the
 //! container's switchboard, a second input stream (409), a reader that
 //! stops reading (the command is not stalled), a `task exec`-like session
-//! end to end, and the switchboard's lifetime.
+//! end to end, the switchboard's lifetime, and a container without a
+//! terminal whose output rotates while a stream follows it.
 
 mod agent_client;
 mod common;
@@ -373,6 +374,63 @@ fn privileged_agent_output_reader_that_stops_reading_does_not_stall_the_command(
     assert!(sandbox.join("stdout.2").exists(), "rotated");
     assert!(logged >= 30_000_000, "the log has {logged} bytes");
     drop(stalled);
+}
+
+/// A container without a terminal whose `logrotate` logger rotates its
+/// stdout about 30 times while an ATTACH_CONTAINER_OUTPUT stream is open:
+/// the stream follows the files by inode and gives every line exactly
+/// once, in order, then ends with the container.
+#[test]
+fn privileged_agent_output_follows_rotations_without_loss_or_repeat() {
+    if !require_root("privileged_agent_output_follows_rotations_without_loss_or_repeat") {
+        return;
+    }
+    let env = Env::new();
+    let cfg = tempfile::tempdir().unwrap();
+    let config = cfg.path().join("phobos.toml");
+    std::fs::write(
+        &config,
+        "[logrotate]\nmax_stdout_size = \"64KB\"\nmax_files = 1000\n",
+    )
+    .unwrap();
+    let agent = Agent::start(&env, &["--config", config.to_str().unwrap()]);
+    let mut conn = agent.conn();
+    // 20 bursts of 15000 numbered lines (about 2 MB in all), a pause
+    // between them so the stream also waits for more in the middle.
+    let (bursts, per) = (20u64, 15_000u64);
+    let command = format!(
+        "sleep 1; i=0; while [ $i -lt {bursts} ]; do seq $((i*{per}+1)) $((i*{per}+{per})); \
+         i=$((i+1)); sleep 0.1; done"
+    );
+    let r = conn.json(&launch_json("rotating", &command));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut out = attach_output(&agent, Enc::Proto, "rotating");
+    assert!(
+        out.wait_end(),
+        "the stream ended: {} bytes so far",
+        out.seen.len()
+    );
+    let expected: String = (1..=bursts * per).map(|i| format!("{i}\n")).collect();
+    assert!(
+        out.seen == expected.as_bytes(),
+        "{} bytes, {} expected; first difference at {:?}",
+        out.seen.len(),
+        expected.len(),
+        out.seen
+            .iter()
+            .zip(expected.as_bytes())
+            .position(|(a, b)| a != b)
+    );
+    let sandbox = env.sandbox("rotating");
+    assert!(sandbox.join("stdout.25").exists(), "rotated while attached");
+    for i in 1..=25 {
+        let len = std::fs::metadata(sandbox.join(format!("stdout.{i}")))
+            .unwrap()
+            .len();
+        assert_eq!(len, 64 << 10, "stdout.{i} is cut at the limit");
+    }
+    let r = conn.json(&wait_json("rotating"));
+    assert_eq!(r.status, 200, "{}", r.text());
 }
 
 /// Mesos's `task exec`: a session with a terminal under a running

@@ -6,14 +6,10 @@ mod common;
 
 use std::process::Stdio;
 
-use common::{Env, PATIENCE, eventually, require_root};
+use common::{Env, PATIENCE, eventually, require_root, stderr};
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]

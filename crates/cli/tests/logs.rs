@@ -3,7 +3,8 @@
 //! newest output in order, drains the tail when the command exits or is
 //! killed, `phobos logs` reads across rotated files (`--tail`, `--since`,
 //! `--stdout`/`--stderr`, `-f` across rotations), the `sandbox` logger
-//! still writes plain files, and bad `[logrotate]` values are refused.
+//! still writes plain files, `run --container-logger` picks the logger of
+//! one launch, and bad `[logrotate]` values and loggers are refused.
 
 mod common;
 
@@ -47,6 +48,15 @@ fn ok(env: &Env, config: &Config, args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
+/// Starts container `id` detached, running `sh -c script`.
+fn detach_sh(env: &Env, config: &Config, id: &str, script: &str) {
+    ok(
+        env,
+        config,
+        &["run", "-d", "--id", id, "--", "sh", "-c", script],
+    );
+}
+
 /// `lines` numbered lines, as `seq 1 lines` writes them.
 fn numbered(from: u64, to: u64) -> Vec<u8> {
     (from..=to)
@@ -88,11 +98,7 @@ fn privileged_logrotate_bounds_a_chatty_container_and_keeps_the_newest_output() 
     // start first; a little on stderr too.
     let n = 3_500_000u64;
     let script = format!("sleep 1; seq 1 {n}; echo oops >&2; seq 1 20000 >&2");
-    ok(
-        &env,
-        &cfg,
-        &["run", "-d", "--id", "chatty", "--", "sh", "-c", &script],
-    );
+    detach_sh(&env, &cfg, "chatty", &script);
     let wait = env.wait_json("chatty");
     assert_eq!(wait["exit_code"], 0, "{wait}");
     let expected = numbered(1, n);
@@ -147,11 +153,7 @@ fn privileged_a_follower_started_first_sees_every_line_once_across_rotations() {
     let cfg = config("[logrotate]\nmax_stdout_size = \"256KB\"\nmax_files = 100\n");
     let n = 1_300_000u64;
     let script = format!("sleep 1; seq 1 {n}");
-    ok(
-        &env,
-        &cfg,
-        &["run", "-d", "--id", "followed", "--", "sh", "-c", &script],
-    );
+    detach_sh(&env, &cfg, "followed", &script);
     let follower = cmd(&env, &cfg, &["logs", "-f", "--stdout", "followed"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -282,20 +284,7 @@ fn privileged_sandbox_logger_writes_plain_files_without_a_pump() {
     );
     env.detach("plain", &["true"]);
     let id = "plain-long";
-    ok(
-        &env,
-        &cfg,
-        &[
-            "run",
-            "-d",
-            "--id",
-            id,
-            "--",
-            "sh",
-            "-c",
-            "seq 1 50000; sleep 600",
-        ],
-    );
+    detach_sh(&env, &cfg, id, "seq 1 50000; sleep 600");
     let sandbox = env.sandbox(id);
     assert!(eventually(Duration::from_secs(60), || {
         std::fs::read(sandbox.join("stdout")).is_ok_and(|b| b == numbered(1, 50000))
@@ -319,6 +308,51 @@ fn privileged_sandbox_logger_writes_plain_files_without_a_pump() {
     ok(&env, &cfg, &["destroy", id]);
 }
 
+/// `phobos run --container-logger` overrides `container_logger` for one
+/// launch, either way.
+#[test]
+fn privileged_container_logger_flag_overrides_the_config() {
+    if !require_root("privileged_container_logger_flag_overrides_the_config") {
+        return;
+    }
+    let env = Env::new();
+    for (configured, flag, rotates) in [
+        ("logrotate", "sandbox", false),
+        ("sandbox", "logrotate", true),
+    ] {
+        let cfg = config(&format!(
+            "container_logger = \"{configured}\"\n[logrotate]\nmax_stdout_size = \"4KB\"\nmax_files = 100\n"
+        ));
+        let id = format!("flag-{flag}");
+        ok(
+            &env,
+            &cfg,
+            &[
+                "run",
+                "--container-logger",
+                flag,
+                "--id",
+                &id,
+                "--",
+                "seq",
+                "1",
+                "5000",
+            ],
+        );
+        let sandbox = env.sandbox(&id);
+        let (files, all) = stream(&sandbox, "stdout");
+        assert_eq!(all, numbered(1, 5000), "{flag}: every line, in order");
+        assert_eq!(
+            sandbox.join("stdout.1").exists(),
+            rotates,
+            "{flag}: {files:?}"
+        );
+        if rotates {
+            assert!(files.iter().all(|(_, len)| *len <= 4096), "{files:?}");
+        }
+    }
+}
+
 #[test]
 fn privileged_logrotate_init_itself_reads_the_command_s_pipes() {
     if !require_root("privileged_logrotate_init_itself_reads_the_command_s_pipes") {
@@ -327,20 +361,7 @@ fn privileged_logrotate_init_itself_reads_the_command_s_pipes() {
     let env = Env::new();
     let cfg = config("");
     let id = "pumped";
-    ok(
-        &env,
-        &cfg,
-        &[
-            "run",
-            "-d",
-            "--id",
-            id,
-            "--",
-            "sh",
-            "-c",
-            "echo hi; echo ho >&2; sleep 600",
-        ],
-    );
+    detach_sh(&env, &cfg, id, "echo hi; echo ho >&2; sleep 600");
     let pid = env.status_json(id)["pid"].as_i64().expect("pid");
     assert!(eventually(Duration::from_secs(60), || {
         std::fs::read(env.sandbox(id).join("stdout")).is_ok_and(|b| b == b"hi\n")
@@ -411,4 +432,26 @@ fn bad_logrotate_values_exit_2_with_one_line_and_change_nothing() {
         assert!(!env.sandbox("never").exists(), "{text}: nothing made");
         assert!(!env.container_dir("never").exists(), "{text}: nothing made");
     }
+    let cfg = config("");
+    let out = run(
+        &env,
+        &cfg,
+        &[
+            "run",
+            "--container-logger",
+            "syslog",
+            "--id",
+            "never",
+            "--",
+            "true",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--container-logger") && err.contains("syslog"),
+        "{err}"
+    );
+    assert!(!env.sandbox("never").exists() && !env.container_dir("never").exists());
 }

@@ -10,6 +10,7 @@ pub mod hardening;
 pub mod id;
 pub mod image_config;
 pub mod input;
+pub mod log_stream;
 pub mod logrotate;
 pub mod mount_api;
 pub mod network;

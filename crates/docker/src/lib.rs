@@ -39,8 +39,8 @@ pub use engine::{
     LogTotals, PullProgress, StopOutcome,
 };
 pub use spec::{
-    DockerCommand, DockerNetwork, DockerResources, DockerRunSpec, MemoryLimit, PortMapping,
-    PortProtocol, PortRange, Volume,
+    DockerCommand, DockerNetwork, DockerResources, DockerRunSpec, EngineLogBound, MemoryLimit,
+    PortMapping, PortProtocol, PortRange, Volume,
 };
 pub use translate::{CreateRequest, TranslateError, create_request};
 pub use usage::{ContainerUsage, UsageError, UsageReader};

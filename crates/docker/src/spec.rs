@@ -226,6 +226,35 @@ pub struct DockerRunSpec {
     pub force_pull: bool,
     /// Extra container labels (the Phobos labels are added by the translation).
     pub labels: BTreeMap<String, String>,
+    /// The bound of the engine's own log (the `logrotate` container
+    /// logger), unless the parameters choose a log driver or options;
+    /// `None` (the `sandbox` logger) leaves the engine's default.
+    pub engine_log: Option<EngineLogBound>,
+}
+
+/// The engine's `json-file` log driver's `max-size` and `max-file`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineLogBound {
+    /// Bytes in one file (both streams share it).
+    pub max_size: u64,
+    /// Files kept, the live one included.
+    pub max_files: u32,
+}
+
+impl EngineLogBound {
+    /// The engine keeps one file for both streams, so one of its files may
+    /// hold what the two sandbox files of a rotation step hold:
+    /// `max_stdout_size + max_stderr_size`, and as many files as
+    /// `max_files`. The engine's log then never holds more than the
+    /// sandbox copy may (its JSON framing and timestamps take a share).
+    pub fn of(rotation: &phobos_core::LogRotation) -> Self {
+        Self {
+            max_size: rotation
+                .max_stdout_size
+                .saturating_add(rotation.max_stderr_size),
+            max_files: rotation.max_files.max(1),
+        }
+    }
 }
 
 impl DockerRunSpec {
@@ -256,6 +285,7 @@ impl DockerRunSpec {
             privileged: false,
             force_pull: false,
             labels: BTreeMap::new(),
+            engine_log: None,
         }
     }
 }

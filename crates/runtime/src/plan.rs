@@ -42,6 +42,9 @@ pub struct LaunchIntent {
     pub launcher: Option<LauncherKind>,
     /// Mesos containerizer: an explicit isolator list.
     pub isolation: Option<Vec<String>>,
+    /// The container logger for this launch; `container_logger` from the
+    /// settings when absent.
+    pub container_logger: Option<phobos_config::ContainerLogger>,
     /// Isolator switches turned on for this launch.
     pub flags: FlagOverrides,
     /// A Docker image and its `DockerInfo`: routes to the Docker
@@ -430,7 +433,7 @@ impl<'a> Planner<'a> {
                 tty: intent.tty,
                 logrotate: {
                     let config = self.settings.config();
-                    match config.container_logger {
+                    match intent.container_logger.unwrap_or(config.container_logger) {
                         phobos_config::ContainerLogger::Sandbox => None,
                         phobos_config::ContainerLogger::Logrotate => {
                             Some(phobos_core::LogRotation {

@@ -1,6 +1,6 @@
 //! `phobos logs [-f] [--tail N] [--since DURATION] [--stdout|--stderr]
 //! ID`: the sandbox's stdout and stderr, read across their rotated files
-//! (`crate::log_stream`).
+//! (`phobos_core::log_stream`).
 
 use phobos_runtime::Logs;
 
@@ -9,7 +9,7 @@ use crate::cli::Global;
 use crate::context;
 use crate::error::usage;
 use crate::follow::Follow;
-use crate::log_stream::Start;
+use phobos_core::log_stream::Start;
 
 /// What was asked for.
 pub struct Options {

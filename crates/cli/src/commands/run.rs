@@ -227,6 +227,16 @@ pub(crate) fn intent(args: &RunArgs) -> anyhow::Result<LaunchIntent> {
         Some("linux") => Some(LauncherKind::Linux),
         Some(_) => Some(LauncherKind::Posix),
     };
+    let container_logger = match args.container_logger.as_deref() {
+        None => None,
+        Some("sandbox") => Some(phobos_config::ContainerLogger::Sandbox),
+        Some("logrotate") => Some(phobos_config::ContainerLogger::Logrotate),
+        Some(other) => {
+            return Err(usage(format!(
+                "invalid --container-logger {other:?}: expected \"logrotate\" or \"sandbox\""
+            )));
+        }
+    };
     let mut resources = resource_args::apply(&args.resources, Resources::default())?;
     if let Some(disk) = &args.disk {
         resources.disk = Some(resource_args::disk(disk)?);
@@ -310,6 +320,7 @@ pub(crate) fn intent(args: &RunArgs) -> anyhow::Result<LaunchIntent> {
         resources,
         interactive: args.interactive,
         launcher,
+        container_logger,
         isolation: args
             .isolation
             .as_ref()

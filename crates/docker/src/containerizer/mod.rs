@@ -74,8 +74,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{DockerEngine, EngineError, ExitStatus, PullProgress};
 use crate::spec::{
-    DockerCommand, DockerNetwork, DockerResources, DockerRunSpec, MemoryLimit, PortMapping,
-    PortRange, Volume,
+    DockerCommand, DockerNetwork, DockerResources, DockerRunSpec, EngineLogBound, MemoryLimit,
+    PortMapping, PortRange, Volume,
 };
 use crate::translate::LABEL_MANAGED;
 
@@ -338,6 +338,7 @@ impl DockerContainerizer {
         spec.parameters = docker.parameters.clone();
         spec.privileged = docker.privileged;
         spec.force_pull = docker.force_pull;
+        spec.engine_log = config.logrotate.as_ref().map(EngineLogBound::of);
         spec.labels = BTreeMap::from([(
             LABEL_RUNTIME_DIR.to_owned(),
             self.runtime_dir.display().to_string(),

@@ -24,6 +24,7 @@
 //! | workdir | `WorkingDir` only when set: the image's WORKDIR is kept otherwise |
 //! | parameters | mapped field by field by [`crate::params`], applied last (so they win, as `--key=value` appended to `docker run` did) |
 //! | labels | the spec's labels plus `org.phobos.container-id=<id>` and `org.phobos.managed=true` |
+//! | engine log bound (the `logrotate` container logger) | `HostConfig.LogConfig` `json-file` with `max-size` (bytes) and `max-file`, only when no `log-driver`/`log-opt` parameter is given (a user's choice is kept untouched) |
 //!
 //! stdin is closed, there is no TTY; stdout/stderr are read back through the
 //! logs endpoint by [`crate::engine`].
@@ -33,7 +34,9 @@ mod resources;
 
 use std::collections::HashMap;
 
-use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, PortBinding, PortMap};
+use bollard::models::{
+    ContainerCreateBody, HostConfig, HostConfigLogConfig, Mount, MountType, PortBinding, PortMap,
+};
 
 use crate::params::{ParameterError, apply_parameters};
 use crate::spec::{DockerRunSpec, PortRange};
@@ -313,6 +316,20 @@ pub fn create_request(
     };
 
     apply_parameters(&mut body, &spec.parameters)?;
+
+    // Bounded by default: the engine's json-file driver grows without end
+    // unless told otherwise. A log driver or option the user gave wins.
+    if let (Some(bound), Some(hc)) = (spec.engine_log, body.host_config.as_mut())
+        && hc.log_config.is_none()
+    {
+        hc.log_config = Some(HostConfigLogConfig {
+            typ: Some("json-file".to_owned()),
+            config: Some(HashMap::from([
+                ("max-size".to_owned(), bound.max_size.to_string()),
+                ("max-file".to_owned(), bound.max_files.to_string()),
+            ])),
+        });
+    }
 
     // A parameter may have changed the network or hostname: re-check.
     if let (Some(hostname), Some(hc)) = (&body.hostname, &body.host_config)
@@ -670,6 +687,49 @@ mod tests {
             host(&create_request(&s, GIB).expect("translates")).init,
             Some(false)
         );
+    }
+
+    #[test]
+    fn the_engine_log_is_bounded_unless_the_user_chose_a_driver_or_options() {
+        let mut s = spec();
+        assert_eq!(
+            host(&create_request(&s, GIB).expect("translates")).log_config,
+            None,
+            "the sandbox logger leaves the engine's default"
+        );
+        s.engine_log = Some(crate::spec::EngineLogBound::of(&phobos_core::LogRotation {
+            max_stdout_size: 1 << 20,
+            max_stderr_size: 64 << 10,
+            max_files: 4,
+        }));
+        let log = host(&create_request(&s, GIB).expect("translates"))
+            .log_config
+            .clone()
+            .expect("a log config");
+        assert_eq!(log.typ.as_deref(), Some("json-file"));
+        let opts = log.config.expect("options");
+        assert_eq!(opts["max-size"], ((1 << 20) + (64 << 10)).to_string());
+        assert_eq!(opts["max-file"], "4");
+        for (key, value) in [("log-driver", "none"), ("log-opt", "max-size=1g")] {
+            s.parameters = vec![(key.into(), value.into())];
+            let log = host(&create_request(&s, GIB).expect("translates"))
+                .log_config
+                .clone()
+                .expect("the user's log config");
+            match key {
+                "log-driver" => {
+                    assert_eq!(log.typ.as_deref(), Some("none"));
+                    assert_eq!(log.config, None);
+                }
+                _ => {
+                    assert_eq!(log.typ, None, "the engine's default driver");
+                    assert_eq!(
+                        log.config,
+                        Some(HashMap::from([("max-size".into(), "1g".into())]))
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! Reading one sandbox log stream (`stdout` or `stderr`) across its
-//! rotated files ([`phobos_core::logrotate`]), in order: a [`Cursor`]
-//! holds the file it reads as a descriptor, so it follows that inode
-//! whatever it is renamed to; once the file is read to its end and the
-//! name `stdout` is some other inode, the writer rotated: whatever it
-//! wrote to the old inode came before the rename, so the old file is read
-//! to its end once more and the cursor moves to the next newer file. A
-//! follower is never given a line twice and misses none, unless it falls
-//! more than `max_files` rotations behind (those files are gone).
+//! rotated files ([`crate::logrotate`]), in order; the one reader behind
+//! `phobos logs`, `phobos run`'s follower and the agent's
+//! `ATTACH_CONTAINER_OUTPUT`. A [`Cursor`] holds the file it reads as a
+//! descriptor, so it follows that inode whatever it is renamed to; once
+//! the file is read to its end and the name `stdout` is some other inode,
+//! the writer rotated: whatever it wrote to the old inode came before the
+//! rename, so the old file is read to its end once more and the cursor
+//! moves to the next newer file. A follower is never given a line twice
+//! and misses none, unless it falls more than `max_files` rotations
+//! behind (those files are gone); a name briefly missing mid-rotation
+//! reads as "nothing new yet".
 //!
 //! Where to start: the oldest file, `--tail N` lines from the end (read
 //! backwards in blocks), or `--since`: the first file written to after
@@ -17,8 +20,8 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 
-use phobos_core::SafeDir;
-use phobos_core::logrotate::{StreamFile, open_stream};
+use crate::SafeDir;
+use crate::logrotate::{StreamFile, open_stream};
 
 /// Where a stream is read from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +38,7 @@ pub enum Start {
 }
 
 /// A reader of one stream.
+#[derive(Debug)]
 pub struct Cursor {
     pub name: &'static str,
     file: Option<File>,
@@ -98,29 +102,29 @@ impl Cursor {
         self.file = Some(f.file);
     }
 
-    /// Copies what the stream holds now, across rotations, to `to`;
-    /// returns the error of writing to `to`, if any.
-    pub fn copy(
-        &mut self,
-        dir: &SafeDir,
-        to: &mut impl Write,
-    ) -> io::Result<Result<(), io::Error>> {
+    /// Reads what the stream holds now into `buf`, across rotations:
+    /// `Ok(0)` when there is nothing new (yet). A reader that wants
+    /// everything calls it until it returns 0 (see [`Cursor::copy`]).
+    pub fn read(&mut self, dir: &SafeDir, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            if let Some(file) = &mut self.file
-                && let Err(e) = copy_available(file, to)?
-            {
-                return Ok(Err(e));
+            if let Some(file) = &mut self.file {
+                let n = read_retrying(file, buf)?;
+                if n > 0 {
+                    return Ok(n);
+                }
             }
             let live = id_at(dir, self.name);
             if live.is_none() || (self.file.is_some() && live == Some(self.id)) {
-                return Ok(Ok(()));
+                return Ok(0);
             }
-            // Rotated (or first created): finish the old inode, then take
-            // the next newer file.
-            if let Some(file) = &mut self.file
-                && let Err(e) = copy_available(file, to)?
-            {
-                return Ok(Err(e));
+            // Rotated (or first created): finish the old inode (whatever
+            // was written to it came before the rename we just saw), then
+            // take the next newer file.
+            if let Some(file) = &mut self.file {
+                let n = read_retrying(file, buf)?;
+                if n > 0 {
+                    return Ok(n);
+                }
             }
             let files = open_stream(dir, self.name)?;
             let next = match files.iter().position(|f| f.id == self.id) {
@@ -130,7 +134,28 @@ impl Cursor {
             };
             match files.into_iter().nth(next) {
                 Some(f) => self.set(f),
-                None => return Ok(Ok(())),
+                None => return Ok(0),
+            }
+        }
+    }
+
+    /// Copies what the stream holds now, across rotations, to `to`;
+    /// returns the error of writing to `to`, if any (inside: it never
+    /// fails the reader, whose container's bookkeeping must go on).
+    pub fn copy(
+        &mut self,
+        dir: &SafeDir,
+        to: &mut impl Write,
+    ) -> io::Result<Result<(), io::Error>> {
+        let mut buf = [0u8; COPY_BUF_SIZE];
+        loop {
+            match self.read(dir, &mut buf)? {
+                0 => return Ok(to.flush()),
+                n => {
+                    if let Err(e) = to.write_all(&buf[..n]) {
+                        return Ok(Err(e));
+                    }
+                }
             }
         }
     }
@@ -141,23 +166,13 @@ impl Cursor {
 /// produce.
 const COPY_BUF_SIZE: usize = 8 * 1024;
 
-/// Copies what `from` holds now to `to`. A failed write is returned inside
-/// (it never fails the reader: the container's bookkeeping must go on).
-fn copy_available(from: &mut File, to: &mut impl Write) -> io::Result<Result<(), io::Error>> {
-    let mut buf = [0u8; COPY_BUF_SIZE];
+fn read_retrying(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     loop {
-        match from.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                if let Err(e) = to.write_all(&buf[..n]) {
-                    return Ok(Err(e));
-                }
-            }
+        match file.read(buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            other => return other,
         }
     }
-    Ok(to.flush())
 }
 
 /// Block read backwards by `--tail`.
@@ -203,7 +218,7 @@ fn tail_start(files: &mut [StreamFile], n: u64) -> io::Result<(usize, u64)> {
 
 #[cfg(test)]
 mod tests {
-    use phobos_core::logrotate::{Limit, RotatingFile};
+    use crate::logrotate::{Limit, RotatingFile};
 
     use super::*;
 
