@@ -556,3 +556,57 @@ fn privileged_the_switchboard_ends_with_its_container_on_every_path() {
 
     assert_eq!(switchboards_of(&env), Vec::<u32>::new());
 }
+
+/// A destroy that lands after the switchboard started but before its pid
+/// was recorded (the launcher frozen in between) leaves no switchboard:
+/// the launcher, on recording it, finds the container ended and ends it;
+/// it does not live on for its drain after init's exit.
+#[test]
+fn privileged_a_destroy_before_the_switchboard_is_recorded_leaves_no_switchboard() {
+    if !require_root(
+        "privileged_a_destroy_before_the_switchboard_is_recorded_leaves_no_switchboard",
+    ) {
+        return;
+    }
+    let env = Env::new();
+    let launcher = env
+        .cmd()
+        .args(["run", "-d", "-t", "--id", "sb-race", "--", "sleep", "600"])
+        .env("PHOBOS_STOP_AT", "switchboard-started")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let launcher_pid = launcher.id();
+    assert!(
+        eventually(PATIENCE, || common::proc_state(launcher_pid) == Some('T')),
+        "the launcher never reached the switchboard-started stop point"
+    );
+    let dir = env.container_dir("sb-race");
+    assert!(
+        !dir.join("io_switchboard.pid").exists(),
+        "recorded before the stop point"
+    );
+    let running = switchboards_of(&env);
+    assert_eq!(running.len(), 1, "one switchboard runs: {running:?}");
+    env.ok(&["destroy", "sb-race"]);
+    // SAFETY: kill(2) on the launcher we spawned (still our unreaped child).
+    assert_eq!(unsafe { libc::kill(launcher_pid as i32, libc::SIGCONT) }, 0);
+    let out = launcher.wait_with_output().unwrap();
+    // Gone when the launch returns, not seconds later.
+    assert_eq!(switchboards_of(&env), Vec::<u32>::new());
+    assert!(
+        !common::alive(i64::from(running[0])),
+        "switchboard {} outlived its destroyed container",
+        running[0]
+    );
+    for name in ["io_switchboard.sock", "io_switchboard.pid"] {
+        assert!(!dir.join(name).exists(), "{name} left");
+    }
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
