@@ -160,10 +160,11 @@ cp /lane.env /newroot/run/v2-lane.env
 . /lane.env
 if grep -q 'phobos_lane=systemd' /proc/cmdline; then
   # The systemd leg: what systemd and its services write goes to tmpfs;
-  # the lane's target and service are runtime units. An empty `container=`
-  # in PID 1's environment tells systemd it runs on no container manager,
-  # before it would look for /.dockerenv (the host's, in the shared root)
-  # and believe it runs under Docker.
+  # the lane's target and service are runtime units. (systemd finds
+  # /.dockerenv in the shared root and so reads its options from its own
+  # arguments, not the kernel's command line. Telling it otherwise, an
+  # empty `container=`, was tried: a getty login prompt took the console
+  # and no test output came within 4 minutes.)
   for d in tmp var/tmp; do mount -t tmpfs -o mode=1777 tmpfs "/newroot/$d"; done
   for d in var/lib var/log var/cache; do mount -t tmpfs -o mode=755 tmpfs "/newroot/$d"; done
   mkdir -p /newroot/run/systemd/system
@@ -190,7 +191,6 @@ UNIT
   mount --move /dev /newroot/dev
   mount --move /proc /newroot/proc
   mount --move /sys /newroot/sys
-  export container=
   exec switch_root /newroot /lib/systemd/systemd systemd.unit=phobos-lane.target systemd.show_status=error
 fi
 mount --move /dev /newroot/dev

@@ -122,8 +122,19 @@ impl RotatingFile {
         &self.file
     }
 
-    /// Bytes the live file takes before it is rotated.
-    fn room(&self) -> u64 {
+    /// Bytes in the live file.
+    pub fn len(&self) -> u64 {
+        self.written
+    }
+
+    /// Whether the live file is empty.
+    pub fn is_empty(&self) -> bool {
+        self.written == 0
+    }
+
+    /// Bytes the live file takes before it is rotated (0: the next write
+    /// rotates first).
+    pub fn room(&self) -> u64 {
         self.limit.max_size.saturating_sub(self.written)
     }
 

@@ -242,17 +242,21 @@ pub struct EngineLogBound {
 }
 
 impl EngineLogBound {
-    /// The engine keeps one file for both streams, so one of its files may
-    /// hold what the two sandbox files of a rotation step hold:
-    /// `max_stdout_size + max_stderr_size`, and as many files as
-    /// `max_files`. The engine's log then never holds more than the
-    /// sandbox copy may (its JSON framing and timestamps take a share).
+    /// The engine keeps one file for both streams: one of its files may
+    /// hold what all the sandbox files hold,
+    /// `(max_stdout_size + max_stderr_size) × max_files`, and it keeps two,
+    /// so the engine's log holds at most twice the sandbox copy's bound
+    /// (its JSON framing and timestamps take a share). Few, big engine
+    /// files, because a follower of the engine's log can stall at the
+    /// engine's rotation (Docker before 23.0); the copy is then completed
+    /// from its checkpoint by `logs`, `wait` or the container's end.
     pub fn of(rotation: &phobos_core::LogRotation) -> Self {
         Self {
             max_size: rotation
                 .max_stdout_size
-                .saturating_add(rotation.max_stderr_size),
-            max_files: rotation.max_files.max(1),
+                .saturating_add(rotation.max_stderr_size)
+                .saturating_mul(u64::from(rotation.max_files.max(1))),
+            max_files: 2,
         }
     }
 }

@@ -192,7 +192,7 @@ impl DockerContainerizer {
             // The follower appends everything (replaying would duplicate
             // it); let it drain the ended container's log before removal.
             wait_for_follower(&dir.file(FOLLOWER_LOCK_FILE)).await;
-        } else if let Err(e) = sync_logs(engine, &record.name, &config.sandbox).await {
+        } else if let Err(e) = sync_logs(engine, &record.name, dir, config).await {
             tracing::warn!(id = %config.id, error = %e, "failed to copy the container's logs into its sandbox");
         }
         dir.write_json(TERMINATION_FILE, &termination)?;

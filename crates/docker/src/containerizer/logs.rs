@@ -1,7 +1,11 @@
 //! A Docker container's output: the engine's log copied or followed into
-//! `<sandbox>/stdout` and `<sandbox>/stderr` (or to the caller), without
-//! following symlinks in the sandbox.
+//! `<sandbox>/stdout` and `<sandbox>/stderr` (through [`super::log_copy`],
+//! rotated by the `logrotate` logger), or to the caller, without following
+//! symlinks in the sandbox.
 
+use futures_util::FutureExt;
+
+use super::log_copy::{Checkpoint, LOG_COPY_FILE, Reader, STREAMS, Session};
 use super::*;
 
 impl DockerContainerizer {
@@ -20,7 +24,7 @@ impl DockerContainerizer {
         let engine = self.engine().await?;
         let _lock = dir.lock_op()?;
         if dir.read_json::<Termination>(TERMINATION_FILE)?.is_none() {
-            match sync_logs(&engine, &record.name, &config.sandbox).await {
+            match sync_logs(&engine, &record.name, &dir, &config).await {
                 Ok(()) | Err(ContainerizerError::Engine(EngineError::NotFound { .. })) => {}
                 Err(e) => return Err(e),
             }
@@ -29,14 +33,15 @@ impl DockerContainerizer {
     }
 
     /// Follows the container's output until it ends: with `into_sandbox`
-    /// into `<sandbox>/stdout|stderr` (rewriting them from the start, since
-    /// the engine replays the whole log; appending for records launched
-    /// with [`DockerLaunch::append_logs`]), and with `tee` onto this
-    /// process's stdout and stderr. Exactly one sandbox follower should run
-    /// for an appending record. When our stdout or stderr is a pipe whose
-    /// reader is gone, that stream stops and, with `into_sandbox` (a
-    /// foreground `phobos run`), the container gets SIGPIPE as a pipeline's
-    /// writer would; without it (`phobos logs -f`), following ends.
+    /// into `<sandbox>/stdout|stderr` (through the copy's checkpoint, see
+    /// [`super::log_copy`]: what another writer copied meanwhile is not
+    /// written twice; appending for records launched with
+    /// [`DockerLaunch::append_logs`]), and with `tee` onto this process's
+    /// stdout and stderr. Exactly one sandbox follower should run for an
+    /// appending record. When our stdout or stderr is a pipe whose reader
+    /// is gone, that stream stops and, with `into_sandbox` (a foreground
+    /// `phobos run`), the container gets SIGPIPE as a pipeline's writer
+    /// would; without it (`phobos logs -f`), following ends.
     pub async fn follow(
         &self,
         id: &ContainerId,
@@ -50,106 +55,161 @@ impl DockerContainerizer {
         if dir.read_json::<Termination>(TERMINATION_FILE)?.is_some() {
             // Ended and removed: the sandbox files hold the whole log.
             if tee {
-                for (name, mut sink) in [
-                    ("stdout", Box::new(io::stdout()) as Box<dyn Write>),
-                    ("stderr", Box::new(io::stderr())),
-                ] {
-                    let path = config.sandbox.join(name);
-                    let read = phobos_core::SafeDir::open_trusted(&config.sandbox)
-                        .and_then(|dir| dir.read_file(name))
-                        .map_err(io::Error::from)
-                        .and_then(|mut f| {
-                            let mut bytes = Vec::new();
-                            io::Read::read_to_end(&mut f, &mut bytes).map(|_| bytes)
-                        });
-                    match read {
-                        Ok(bytes) => {
-                            let _ = sink.write_all(&bytes);
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                        Err(source) => {
-                            return Err(ContainerizerError::Sandbox {
-                                op: "read",
-                                path,
-                                source,
-                            });
-                        }
-                    }
-                }
+                print_sandbox_logs(&config.sandbox)?;
             }
             return Ok(Some(()));
         }
         let engine = self.engine().await?;
-        let open = |name: &str| {
-            into_sandbox
-                .then(|| open_log(&config.sandbox, name, record.append_logs))
-                .transpose()
+        // The checkpointed copy, or (ECP) plain appending.
+        let copy = into_sandbox && !record.append_logs;
+        let mut append = match into_sandbox && record.append_logs {
+            true => Some([
+                open_log(&config.sandbox, "stdout", true)?,
+                open_log(&config.sandbox, "stderr", true)?,
+            ]),
+            false => None,
         };
-        let mut out = open("stdout")?;
-        let mut err = open("stderr")?;
+        // A detached follower starts where the copy stands; one that
+        // shows the output shows all of it.
+        let since = match copy && !tee {
+            true => dir
+                .read_json::<Checkpoint>(LOG_COPY_FILE)?
+                .unwrap_or_default()
+                .since(),
+            false => 0,
+        };
         let options = LogsOptionsBuilder::new()
             .follow(true)
             .stdout(true)
             .stderr(true)
+            .timestamps(copy)
+            .since(since)
             .build();
         let client = engine.client().clone().with_timeout(LONG_TIMEOUT);
         let mut stream = client.logs(&record.name, Some(options));
-        let (mut out_broken, mut err_broken) = (false, false);
-        while let Some(item) = stream.next().await {
-            let item = match item {
-                Ok(item) => item,
-                Err(e) => {
-                    tracing::warn!(%id, error = %e, "the container's log stream ended early");
+        let mut reader = Reader::default();
+        let mut broken = [false; 2];
+        let mut ended = false;
+        while !ended {
+            let mut batch = Vec::new();
+            let mut batched = 0;
+            let mut next = stream.next().await;
+            loop {
+                let item = match next {
+                    None => {
+                        ended = true;
+                        break;
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(%id, error = %e, "the container's log stream ended early");
+                        ended = true;
+                        break;
+                    }
+                    Some(Ok(item)) => item,
+                };
+                let (index, message) = match item {
+                    LogOutput::StdErr { message } => (1, message),
+                    LogOutput::StdOut { message } | LogOutput::Console { message } => (0, message),
+                    LogOutput::StdIn { .. } => (2, Default::default()),
+                };
+                if index < 2 {
+                    let (ident, offset) = match copy {
+                        true => match reader.next(index, &message) {
+                            Some((ident, bytes)) => (ident, message.len() - bytes.len()),
+                            None => {
+                                tracing::warn!(%id, "a log message without a timestamp: not copied");
+                                ((0, 0), message.len())
+                            }
+                        },
+                        false => ((0, 0), 0),
+                    };
+                    let bytes = message.slice(offset..);
+                    if let Some(files) = &mut append {
+                        files[index].write_all(&bytes).map_err(|source| {
+                            ContainerizerError::Sandbox {
+                                op: "write",
+                                path: config.sandbox.join(STREAMS[index]),
+                                source,
+                            }
+                        })?;
+                    }
+                    if tee && !broken[index] && tee_write(index, &bytes) {
+                        // Our reader is gone (`phobos run … | head`):
+                        // output to this stream stops; a pipeline stage's
+                        // writer gets SIGPIPE, and so does the
+                        // container's command (through the engine's
+                        // init), while the sandbox copy goes on. A mere
+                        // `logs -f` just ends, leaving the container alone.
+                        broken[index] = true;
+                        if !into_sandbox {
+                            return Ok(Some(()));
+                        }
+                        if let Err(e) = engine.kill(&record.name, "SIGPIPE").await {
+                            tracing::debug!(%id, error = %e, "could not send SIGPIPE");
+                        }
+                    }
+                    if copy && ident != (0, 0) {
+                        batched += bytes.len();
+                        batch.push((index, ident, bytes));
+                    }
+                }
+                // Whatever else is there already goes in the same turn.
+                if batched >= BATCH {
                     break;
                 }
-            };
-            let (file, path, is_err, bytes) = match &item {
-                LogOutput::StdErr { message } => (&mut err, "stderr", true, message),
-                LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                    (&mut out, "stdout", false, message)
+                match stream.next().now_or_never() {
+                    Some(item) => next = item,
+                    None => break,
                 }
-                LogOutput::StdIn { .. } => continue,
-            };
-            if let Some(file) = file {
-                file.write_all(bytes)
-                    .map_err(|source| ContainerizerError::Sandbox {
-                        op: "write",
-                        path: config.sandbox.join(path),
-                        source,
-                    })?;
             }
-            let broken = if is_err {
-                &mut err_broken
-            } else {
-                &mut out_broken
-            };
-            if tee && !*broken {
-                // The terminal going away must not stop the sandbox copy.
-                let written = if is_err {
-                    io::stderr().write_all(bytes)
-                } else {
-                    io::stdout()
-                        .write_all(bytes)
-                        .and_then(|()| io::stdout().flush())
-                };
-                if written.is_err_and(|e| e.kind() == io::ErrorKind::BrokenPipe) {
-                    // Our reader is gone (`phobos run … | head`): output to
-                    // this stream stops; a pipeline stage's writer gets
-                    // SIGPIPE, and so does the container's command (through
-                    // the engine's init), while the sandbox copy goes on. A
-                    // mere `logs -f` just ends, leaving the container alone.
-                    *broken = true;
-                    if !into_sandbox {
-                        return Ok(Some(()));
-                    }
-                    if let Err(e) = engine.kill(&record.name, "SIGPIPE").await {
-                        tracing::debug!(%id, error = %e, "could not send SIGPIPE");
-                    }
+            if !batch.is_empty() {
+                let mut session = Session::open(&dir, &config.sandbox, config.logrotate.as_ref())?;
+                for (index, ident, bytes) in &batch {
+                    session.apply(*index, *ident, bytes)?;
                 }
+                session.close()?;
             }
         }
         Ok(Some(()))
     }
+}
+
+/// Bytes the follower copies per turn of the copy lock, at most (a
+/// little more: whole messages).
+const BATCH: usize = 1 << 20;
+
+/// Writes to our stdout (`index` 0) or stderr; `true` when its reader is
+/// gone. Other failures are ignored: the terminal going away must not
+/// stop the sandbox copy.
+fn tee_write(index: usize, bytes: &[u8]) -> bool {
+    let written = match index {
+        0 => io::stdout()
+            .write_all(bytes)
+            .and_then(|()| io::stdout().flush()),
+        _ => io::stderr().write_all(bytes),
+    };
+    written.is_err_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}
+
+/// Prints an ended container's sandbox files, across their rotated files,
+/// to our stdout and stderr.
+fn print_sandbox_logs(sandbox: &Path) -> Result<()> {
+    use phobos_core::log_stream::{Cursor, Start};
+    let err = |source: io::Error| ContainerizerError::Sandbox {
+        op: "read",
+        path: sandbox.to_owned(),
+        source,
+    };
+    let dir = phobos_core::SafeDir::open_trusted(sandbox).map_err(|e| err(e.into()))?;
+    for (name, mut sink) in [
+        ("stdout", Box::new(io::stdout()) as Box<dyn Write>),
+        ("stderr", Box::new(io::stderr())),
+    ] {
+        let mut cursor = Cursor::open(&dir, name, Start::Oldest).map_err(err)?;
+        // A reader that went away is not our failure.
+        let _ = cursor.copy(&dir, &mut sink).map_err(err)?;
+    }
+    Ok(())
 }
 
 /// Waits (at most [`FOLLOWER_DRAIN`]) until nobody holds the follower lock.
@@ -203,48 +263,55 @@ pub(super) fn open_log(sandbox: &Path, name: &str, append: bool) -> Result<fs::F
     })
 }
 
-/// The engine's whole log of `target`, written over the sandbox files in
-/// place, from offset 0 and without truncating: a log follower writing the
-/// same stream into the same files (see [`DockerContainerizer::follow`])
-/// keeps its offset and writes the same bytes, so the two never disagree.
-pub(super) async fn sync_logs(engine: &DockerEngine, target: &str, sandbox: &Path) -> Result<()> {
+/// Copies what the engine's log of `target` holds past the copy's
+/// checkpoint into the sandbox files (see [`super::log_copy`]), holding
+/// the copy lock: a follower copying at the same time waits its turn and
+/// then skips what this wrote.
+pub(super) async fn sync_logs(
+    engine: &DockerEngine,
+    target: &str,
+    record: &ContainerDir,
+    config: &ContainerConfig,
+) -> Result<()> {
+    let mut session = Session::open(record, &config.sandbox, config.logrotate.as_ref())?;
     let options = LogsOptionsBuilder::new()
         .follow(false)
         .stdout(true)
         .stderr(true)
+        .timestamps(true)
+        .since(session.checkpoint().since())
         .build();
     let mut stream = engine.client().logs(target, Some(options));
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(LogOutput::StdErr { message }) => err.extend_from_slice(&message),
-            Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
-                out.extend_from_slice(&message)
-            }
-            Ok(LogOutput::StdIn { .. }) => {}
-            Err(e) if crate::engine::is_not_found(&e) => {
-                return Err(EngineError::NotFound {
-                    target: target.to_owned(),
+    let mut reader = Reader::default();
+    let copied = async {
+        while let Some(item) = stream.next().await {
+            let (index, message) = match item {
+                Ok(LogOutput::StdErr { message }) => (1, message),
+                Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => (0, message),
+                Ok(LogOutput::StdIn { .. }) => continue,
+                Err(e) if crate::engine::is_not_found(&e) => {
+                    return Err(EngineError::NotFound {
+                        target: target.to_owned(),
+                    }
+                    .into());
                 }
-                .into());
-            }
-            Err(source) => {
-                return Err(EngineError::LogStream {
-                    target: target.to_owned(),
-                    source,
+                Err(source) => {
+                    return Err(EngineError::LogStream {
+                        target: target.to_owned(),
+                        source,
+                    }
+                    .into());
                 }
-                .into());
+            };
+            match reader.next(index, &message) {
+                Some((ident, bytes)) => session.apply(index, ident, bytes)?,
+                None => tracing::warn!(target, "a log message without a timestamp: not copied"),
             }
         }
+        Ok(())
     }
-    for (name, bytes) in [("stdout", out), ("stderr", err)] {
-        open_log(sandbox, name, false)?
-            .write_all(&bytes)
-            .map_err(|source| ContainerizerError::Sandbox {
-                op: "write",
-                path: sandbox.join(name),
-                source,
-            })?;
-    }
-    Ok(())
+    .await;
+    // What was copied stays checkpointed, even after a failure.
+    session.close()?;
+    copied
 }

@@ -14,6 +14,8 @@
 //!     state         RUNNING, then TERMINATED
 //!     termination   the final Termination
 //!     follower.lock held by the detached log follower (see below)
+//!     log_copy      the checkpoint of the sandbox copy of the output
+//!     log_copy.lock held by whoever writes that copy
 //! ```
 //!
 //! The sub-tree is the ownership marker of Mesos's composing containerizer
@@ -39,11 +41,12 @@
 //!
 //! # Logs
 //!
-//! The engine keeps a container's whole log, and every reader gets it
-//! replayed from the start. By default ([`DockerLaunch::append_logs`] off)
-//! every writer — a foreground follower, a detached one, `refresh_logs`,
-//! and the end of the container — writes that stream into the sandbox files
-//! from offset 0 without truncating, so they agree whoever runs. When the
+//! The engine keeps a container's log (bounded by the `logrotate` logger).
+//! By default ([`DockerLaunch::append_logs`] off) every writer — a
+//! foreground follower, a detached one, `refresh_logs`, and the end of the
+//! container — copies it into the sandbox files in turn, through the
+//! rotating writer, from a checkpoint in the record ([`log_copy`]): none
+//! writes a line another wrote, whoever runs or was killed. When the
 //! files are shared with another writer (a Mesos agent appends our ECP
 //! calls' log lines to them), one detached follower appends instead, nothing
 //! replays, and the end of the container waits for the follower (which
@@ -81,6 +84,7 @@ use crate::translate::LABEL_MANAGED;
 
 mod cleanup;
 mod lifecycle;
+pub mod log_copy;
 mod logs;
 mod observe;
 

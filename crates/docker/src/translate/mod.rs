@@ -24,7 +24,7 @@
 //! | workdir | `WorkingDir` only when set: the image's WORKDIR is kept otherwise |
 //! | parameters | mapped field by field by [`crate::params`], applied last (so they win, as `--key=value` appended to `docker run` did) |
 //! | labels | the spec's labels plus `org.phobos.container-id=<id>` and `org.phobos.managed=true` |
-//! | engine log bound (the `logrotate` container logger) | `HostConfig.LogConfig` `json-file` with `max-size` (bytes) and `max-file`, only when no `log-driver`/`log-opt` parameter is given (a user's choice is kept untouched) |
+//! | engine log bound (the `logrotate` container logger) | `HostConfig.LogConfig` `json-file` with `max-size` = (stdout + stderr limits) × `max_files` bytes and `max-file` = 2, only when no `log-driver`/`log-opt` parameter is given (a user's choice is kept untouched) |
 //!
 //! stdin is closed, there is no TTY; stdout/stderr are read back through the
 //! logs endpoint by [`crate::engine`].
@@ -708,8 +708,8 @@ mod tests {
             .expect("a log config");
         assert_eq!(log.typ.as_deref(), Some("json-file"));
         let opts = log.config.expect("options");
-        assert_eq!(opts["max-size"], ((1 << 20) + (64 << 10)).to_string());
-        assert_eq!(opts["max-file"], "4");
+        assert_eq!(opts["max-size"], (4 * ((1 << 20) + (64 << 10))).to_string());
+        assert_eq!(opts["max-file"], "2");
         for (key, value) in [("log-driver", "none"), ("log-opt", "max-size=1g")] {
             s.parameters = vec![(key.into(), value.into())];
             let log = host(&create_request(&s, GIB).expect("translates"))
