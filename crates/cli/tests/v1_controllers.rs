@@ -128,12 +128,11 @@ fn privileged_net_cls_net_prio_and_perf_event_cgroups_hold_the_container() {
             return;
         }
     }
-    let env = Env::new();
     // Before the mounts: a host without a v1 net_prio hierarchy (this
     // one, or any cgroup2-only host) refuses the isolator in one line.
     let h = phobos_cgroups::Hierarchies::detect().unwrap();
     if h.v1_mount(phobos_cgroups::Controller::NetPrio).is_none() {
-        let out = env.run(&[
+        let out = Env::new().run(&[
             "run",
             "--id",
             "never",
@@ -166,6 +165,9 @@ fn privileged_net_cls_net_prio_and_perf_event_cgroups_hold_the_container() {
             return;
         }
     };
+    // Made after the mounts so that it is dropped (its containers
+    // destroyed) before they are unmounted, also when an assertion fails.
+    let env = Env::new();
     let isolation = "cgroups/net_cls,cgroups/net_prio,cgroups/perf_event";
     let id = "v1c";
     env.ok(&[
@@ -200,8 +202,9 @@ fn privileged_net_cls_net_prio_and_perf_event_cgroups_hold_the_container() {
             dir.display()
         );
     }
-    // net_cls's classid stays the kernel's default: Mesos writes one only
-    // with a primary handle, which Phobos does not implement.
+    // Without a primary handle net_cls's classid stays the kernel's
+    // default, and status shows no cgroup_info, as in Mesos.
+    assert!(env.status_json(id).get("cgroup_info").is_none());
     assert_eq!(
         std::fs::read_to_string(dirs[0].join("net_cls.classid"))
             .unwrap()
@@ -211,6 +214,78 @@ fn privileged_net_cls_net_prio_and_perf_event_cgroups_hold_the_container() {
     env.ok(&["destroy", id]);
     for dir in &dirs {
         assert!(!dir.exists(), "{} left after destroy", dir.display());
+    }
+
+    // With a primary handle each container gets a classid of its own
+    // from the secondary range (Mesos's handles), shown in `status`;
+    // destroying a container frees its handle.
+    let config = env.work.path().join("net_cls.toml");
+    std::fs::write(
+        &config,
+        "cgroups_net_cls_primary_handle = \"0x12\"\n\
+         cgroups_net_cls_secondary_handles = \"0x10,0x11\"\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let launch = |id: &str| {
+        env.run(&[
+            "--config",
+            config,
+            "run",
+            "-d",
+            "--id",
+            id,
+            "--isolation",
+            "cgroups/net_cls",
+            "--",
+            "sleep",
+            "1000",
+        ])
+    };
+    let classid = |id: &str| env.status_json(id)["cgroup_info"]["net_cls"]["classid"].as_u64();
+    for id in ["h1", "h2"] {
+        let out = launch(id);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(classid("h1"), Some(0x0012_0010));
+    assert_eq!(classid("h2"), Some(0x0012_0011));
+    let cls = net
+        .path()
+        .join(&env.cgroups_root)
+        .join("h2/net_cls.classid");
+    assert_eq!(
+        std::fs::read_to_string(cls).unwrap().trim(),
+        0x0012_0011.to_string()
+    );
+    let out = launch("h3");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no free net_cls secondary handle for primary 0x12"),
+        "{stderr}"
+    );
+    assert!(
+        !net.path().join(&env.cgroups_root).join("h3").exists(),
+        "refused: nothing left"
+    );
+    env.ok(&["destroy", "h1"]);
+    let out = launch("h4");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        classid("h4"),
+        Some(0x0012_0010),
+        "h1's handle is free again"
+    );
+    for id in ["h2", "h4"] {
+        env.ok(&["destroy", id]);
     }
 
     // cgroups/all takes them too while the host has them.
@@ -229,5 +304,6 @@ fn privileged_net_cls_net_prio_and_perf_event_cgroups_hold_the_container() {
             "{c} missing under cgroups/all:\n{out}"
         );
     }
+    drop(env);
     drop((net, perf));
 }

@@ -38,6 +38,8 @@ pub const KEYS: &[&str] = &[
     "cgroups_driver",
     "cgroups_enable_cfs",
     "cgroups_limit_swap",
+    "cgroups_net_cls_primary_handle",
+    "cgroups_net_cls_secondary_handles",
     "sandbox_directory",
     "default_container_image",
     "containerizers",
@@ -85,6 +87,7 @@ const CGROUPS_HIERARCHY_UNUSED: &str =
 
 /// Keys that may be unset (shown as a comment by `phobos config`).
 const OPTIONAL_KEYS: &[&str] = &[
+    "cgroups_net_cls_primary_handle",
     "fetcher_cache_dir",
     "default_container_image",
     "docker_store_dir",
@@ -322,6 +325,13 @@ pub struct Config {
     pub cgroups_enable_cfs: bool,
     /// Limit memory and swap together.
     pub cgroups_limit_swap: bool,
+    /// Mesos `--cgroups_net_cls_primary_handle`: with `cgroups/net_cls`,
+    /// each container gets `net_cls.classid` = this handle (upper 16
+    /// bits) and a secondary one of its own (lower 16 bits).
+    pub cgroups_net_cls_primary_handle: Option<u16>,
+    /// Mesos `--cgroups_net_cls_secondary_handles`: the range secondary
+    /// handles come from (`min,max`, default `0x1,0xffff`).
+    pub cgroups_net_cls_secondary_handles: (u16, u16),
     /// Where the sandbox appears inside a container with its own root.
     pub sandbox_directory: PathBuf,
     /// Image for containers that do not name one.
@@ -454,6 +464,8 @@ impl Config {
             cgroups_driver: CgroupsDriver::Cgroupfs,
             cgroups_enable_cfs: false,
             cgroups_limit_swap: false,
+            cgroups_net_cls_primary_handle: None,
+            cgroups_net_cls_secondary_handles: (1, 0xffff),
             sandbox_directory: PathBuf::from("/mnt/mesos/sandbox"),
             default_container_image: None,
             containerizers: vec![Containerizer::Mesos, Containerizer::Docker],

@@ -25,6 +25,8 @@ pub(crate) struct RawConfig {
     cgroups_hierarchy: Field,
     cgroups_enable_cfs: Field,
     cgroups_limit_swap: Field,
+    cgroups_net_cls_primary_handle: Field,
+    cgroups_net_cls_secondary_handles: Field,
     sandbox_directory: Field,
     default_container_image: Field,
     containerizers: Field,
@@ -102,6 +104,14 @@ impl RawConfig {
             ("cgroups_hierarchy", self.cgroups_hierarchy),
             ("cgroups_enable_cfs", self.cgroups_enable_cfs),
             ("cgroups_limit_swap", self.cgroups_limit_swap),
+            (
+                "cgroups_net_cls_primary_handle",
+                self.cgroups_net_cls_primary_handle,
+            ),
+            (
+                "cgroups_net_cls_secondary_handles",
+                self.cgroups_net_cls_secondary_handles,
+            ),
             ("sandbox_directory", self.sandbox_directory),
             ("default_container_image", self.default_container_image),
             ("containerizers", self.containerizers),

@@ -26,6 +26,14 @@ impl Config {
             .to_owned(),
             "cgroups_enable_cfs" => self.cgroups_enable_cfs.to_string(),
             "cgroups_limit_swap" => self.cgroups_limit_swap.to_string(),
+            "cgroups_net_cls_primary_handle" => self
+                .cgroups_net_cls_primary_handle
+                .map(|h| format!("{h:#06x}"))
+                .unwrap_or_default(),
+            "cgroups_net_cls_secondary_handles" => {
+                let (min, max) = self.cgroups_net_cls_secondary_handles;
+                format!("{min:#06x},{max:#06x}")
+            }
             "sandbox_directory" => path(&self.sandbox_directory),
             "default_container_image" => self.default_container_image.clone().unwrap_or_default(),
             "containerizers" => self
@@ -155,6 +163,20 @@ impl Config {
             "cgroups_hierarchy" => return Err(CGROUPS_HIERARCHY_UNUSED.to_owned()),
             "cgroups_enable_cfs" => self.cgroups_enable_cfs = boolean(value)?,
             "cgroups_limit_swap" => self.cgroups_limit_swap = boolean(value)?,
+            "cgroups_net_cls_primary_handle" => {
+                self.cgroups_net_cls_primary_handle = Some(net_cls_handle(string(value)?)?);
+            }
+            "cgroups_net_cls_secondary_handles" => {
+                let text = string(value)?;
+                let (min, max) = text
+                    .split_once(',')
+                    .ok_or("expected two handles \"MIN,MAX\" such as \"0x1,0xffff\"")?;
+                let (min, max) = (net_cls_handle(min)?, net_cls_handle(max)?);
+                if min > max {
+                    return Err(format!("the range {min:#x},{max:#x} is empty"));
+                }
+                self.cgroups_net_cls_secondary_handles = (min, max);
+            }
             "sandbox_directory" => self.sandbox_directory = absolute_path(value)?,
             "default_container_image" => {
                 self.default_container_image = Some(non_empty_string(value)?)
@@ -376,6 +398,19 @@ pub(super) fn bytes(value: &toml::Value) -> Result<u64, String> {
             .filter(|n| *n <= size::MAX_BYTES)
             .ok_or_else(|| format!("{n} is not a size between 0 and 1PB in bytes")),
         other => parse_bytes(string(other)?),
+    }
+}
+
+/// A net_cls handle as Mesos writes it: hexadecimal (`0x12`), 1 to 0xffff.
+fn net_cls_handle(text: &str) -> Result<u16, String> {
+    let t = text.trim();
+    let digits = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .ok_or_else(|| format!("expected a hexadecimal handle such as \"0x12\", found {t:?}"))?;
+    match u16::from_str_radix(digits, 16) {
+        Ok(0) | Err(_) => Err(format!("expected a handle from 0x1 to 0xffff, found {t:?}")),
+        Ok(h) => Ok(h),
     }
 }
 

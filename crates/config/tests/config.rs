@@ -133,6 +133,8 @@ docker_config = "/c.json"
 docker_insecure_registries = "a.lan:5000,b.lan"
 container_logger = "sandbox"
 default_container_shm_size = "32MB"
+cgroups_net_cls_primary_handle = "0x12"
+cgroups_net_cls_secondary_handles = "0x10,0x1f"
 
 [logrotate]
 max_stdout_size = "512KB"
@@ -175,6 +177,8 @@ destination = "journald"
     assert_eq!(c.log.destination, LogDestination::Journald);
     assert_eq!(c.container_logger, ContainerLogger::Sandbox);
     assert_eq!(c.default_container_shm_size, Some(32 << 20));
+    assert_eq!(c.cgroups_net_cls_primary_handle, Some(0x12));
+    assert_eq!(c.cgroups_net_cls_secondary_handles, (0x10, 0x1f));
     assert_eq!(c.logrotate.max_stdout_size, 512 << 10);
     assert_eq!(c.logrotate.max_stderr_size, 1 << 20);
     assert_eq!(c.logrotate.max_files, 3);
@@ -435,6 +439,18 @@ fn bad_values_name_file_line_key_and_value() {
         (
             "default_network_subnet = \"10.77.0.1/16\"",
             "invalid value \"10.77.0.1/16\" for default_network_subnet: host bits are set; give the network address",
+        ),
+        (
+            "cgroups_net_cls_primary_handle = \"0x0\"",
+            "invalid value \"0x0\" for cgroups_net_cls_primary_handle: expected a handle from 0x1 to 0xffff, found \"0x0\"",
+        ),
+        (
+            "cgroups_net_cls_primary_handle = \"18\"",
+            "invalid value \"18\" for cgroups_net_cls_primary_handle: expected a hexadecimal handle such as \"0x12\", found \"18\"",
+        ),
+        (
+            "cgroups_net_cls_secondary_handles = \"0x20,0x10\"",
+            "invalid value \"0x20,0x10\" for cgroups_net_cls_secondary_handles: the range 0x20,0x10 is empty",
         ),
         (
             "default_container_shm_size = \"1KB\"",

@@ -341,6 +341,14 @@ pub struct IsolatorFlags {
     /// The default network's subnet; `None` means the built-in one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_network_subnet: Option<String>,
+    /// `--cgroups_net_cls_primary_handle`: with `cgroups/net_cls`, the
+    /// upper 16 bits of every container's `net_cls.classid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroups_net_cls_primary_handle: Option<u16>,
+    /// `--cgroups_net_cls_secondary_handles`: the range the lower 16 bits
+    /// come from, one value per container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroups_net_cls_secondary_handles: Option<(u16, u16)>,
 }
 
 fn default_disk_watch_interval() -> f64 {
@@ -357,6 +365,8 @@ impl Default for IsolatorFlags {
             network_cni_config_dir: None,
             network_cni_plugins_dir: None,
             default_network_subnet: None,
+            cgroups_net_cls_primary_handle: None,
+            cgroups_net_cls_secondary_handles: None,
         }
     }
 }

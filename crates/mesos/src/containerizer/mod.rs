@@ -195,6 +195,24 @@ pub struct ContainerSummary {
     /// The networks it joined (Mesos `ContainerStatus.network_infos`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub network_infos: Vec<isolator::NetworkStatus>,
+    /// Mesos `ContainerStatus.cgroup_info`: the net_cls classid, when
+    /// `cgroups/net_cls` gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup_info: Option<CgroupInfo>,
+}
+
+/// Mesos `CgroupInfo` (the part a container status carries).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CgroupInfo {
+    /// `net_cls`.
+    pub net_cls: NetClsInfo,
+}
+
+/// Mesos `CgroupInfo.NetCls`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct NetClsInfo {
+    /// `primary << 16 | secondary`.
+    pub classid: u32,
 }
 
 /// What `recover` found and did.

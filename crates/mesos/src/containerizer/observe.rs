@@ -185,6 +185,12 @@ impl MesosContainerizer {
             } else {
                 Vec::new()
             },
+            cgroup_info: self
+                .hierarchies()
+                .and_then(|h| isolator::CgroupsIsolator::net_cls_classid(h, &config))
+                .map(|classid| super::CgroupInfo {
+                    net_cls: super::NetClsInfo { classid },
+                }),
         }))
     }
 

@@ -20,7 +20,8 @@
 //!   (a v1 cpuset cgroup inherits its parent's CPUs and memory nodes).
 //! * `cgroups/net_cls`, `cgroups/net_prio` (v1 only), `cgroups/perf_event`
 //!   (v1, or implicit in the container's cgroup2 directory): membership
-//!   only; Mesos's net_cls classid handles are not implemented.
+//!   only, and with `cgroups_net_cls_primary_handle` a classid per
+//!   container (`net_cls.rs`, Mesos's handles).
 //! * `cgroups/all`: every one of those the host has.
 //!
 //! All limits are computed by `phobos_cgroups::{cpu, memory}` (Mesos's
@@ -41,6 +42,7 @@ use phobos_core::{
 use super::{Isolator, IsolatorError, Limitation};
 pub use subsystem::Subsystem;
 
+mod net_cls;
 mod subsystem;
 use crate::launch_info::{CgroupPath, Contribution, OomWatch};
 
@@ -187,6 +189,26 @@ impl CgroupsIsolator {
             }
         }
         (removed, errors)
+    }
+
+    /// The `net_cls.classid` `cgroups/net_cls` gave the container of
+    /// `config` (Mesos `ContainerStatus.cgroup_info.net_cls.classid`);
+    /// `None` without a primary handle or a classid.
+    pub fn net_cls_classid(hierarchies: &Hierarchies, config: &ContainerConfig) -> Option<u32> {
+        config.isolator_flags.cgroups_net_cls_primary_handle?;
+        if !config
+            .isolation
+            .iter()
+            .any(|n| n == "cgroups/net_cls" || n == "cgroups/all")
+        {
+            return None;
+        }
+        let rel = Path::new(&config.cgroups_root).join(crate::launcher::cgroup_rel(
+            config.cgroups_driver,
+            &config.id,
+        ));
+        let cg = hierarchies.cgroup(Controller::NetCls, &rel)?;
+        net_cls::read_classid(cg.path())
     }
 
     /// The subsystems in use.
@@ -561,6 +583,18 @@ impl Isolator for CgroupsIsolator {
             crate::launcher::mark_container_cgroup(&cg, id.leaf());
         }
         self.apply_all(id, &config.resources, true)?;
+        if self.has(Subsystem::NetCls)
+            && let Some(primary) = self.flags.cgroups_net_cls_primary_handle
+            && let Some(cg) = self.cgroup(id, Controller::NetCls)
+            && let Some(root) = self.hierarchies.cgroup(Controller::NetCls, &self.root)
+        {
+            let range = self
+                .flags
+                .cgroups_net_cls_secondary_handles
+                .unwrap_or((1, 0xffff));
+            net_cls::assign(root.path(), &cg, primary, range)
+                .map_err(|e| self.fail("cgroups/net_cls", id, e))?;
+        }
         if self.has(Subsystem::Devices)
             && let Some(cg) = self.cgroup(id, Controller::Devices)
         {

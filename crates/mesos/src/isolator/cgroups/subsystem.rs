@@ -29,8 +29,8 @@ pub enum Subsystem {
     /// is left alone (its cgroup2 tree is systemd's).
     Hugetlb,
     /// `cgroups/net_cls`: membership of a v1 net_cls cgroup (cgroup2 has
-    /// none). Mesos's classid handles (`--cgroups_net_cls_primary_handle`)
-    /// are not implemented: no `net_cls.classid` is written.
+    /// none), and with `cgroups_net_cls_primary_handle` a classid of its
+    /// own (`super::net_cls`).
     NetCls,
     /// `cgroups/net_prio`: membership of a v1 net_prio cgroup (cgroup2 has
     /// none); Mesos writes no `net_prio.ifpriomap` either.
