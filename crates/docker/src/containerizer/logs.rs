@@ -5,7 +5,7 @@
 
 use futures_util::FutureExt;
 
-use super::log_copy::{Checkpoint, LOG_COPY_FILE, Reader, STREAMS, Session};
+use super::log_copy::{Checkpoint, Ident, LOG_COPY_FILE, Reader, STREAMS, Session};
 use super::*;
 
 impl DockerContainerizer {
@@ -89,6 +89,9 @@ impl DockerContainerizer {
         let mut stream = client.logs(&record.name, Some(options));
         let mut reader = Reader::default();
         let mut broken = [false; 2];
+        // The last message shown of each stream (with the copy's
+        // timestamps), for the catch-up below.
+        let mut shown: [Ident; 2] = [(0, 0); 2];
         let mut ended = false;
         while !ended {
             let mut batch = Vec::new();
@@ -133,6 +136,9 @@ impl DockerContainerizer {
                             }
                         })?;
                     }
+                    if tee && ident != (0, 0) {
+                        shown[index] = ident;
+                    }
                     if tee && !broken[index] && tee_write(index, &bytes) {
                         // Our reader is gone (`phobos run … | head`):
                         // output to this stream stops; a pipeline stage's
@@ -170,8 +176,72 @@ impl DockerContainerizer {
                 session.close()?;
             }
         }
+        if tee && copy && broken != [true; 2] {
+            // Docker 20.10's follow stream can end at the container's exit
+            // before its last messages: what it missed is read once more,
+            // without following, and shown after what was.
+            catch_up(&engine, &record.name, &dir, &config, shown, broken).await?;
+        }
         Ok(Some(()))
     }
+}
+
+/// Shows (and copies) the messages of the engine's log of `target` past
+/// `shown`, the last message of each stream the follow stream showed.
+async fn catch_up(
+    engine: &DockerEngine,
+    target: &str,
+    record: &ContainerDir,
+    config: &ContainerConfig,
+    shown: [Ident; 2],
+    broken: [bool; 2],
+) -> Result<()> {
+    let since = Checkpoint {
+        streams: shown.map(|(ts, _)| super::log_copy::Mark {
+            ts,
+            ..Default::default()
+        }),
+    }
+    .since();
+    let options = LogsOptionsBuilder::new()
+        .follow(false)
+        .stdout(true)
+        .stderr(true)
+        .timestamps(true)
+        .since(since)
+        .build();
+    let mut stream = engine.client().logs(target, Some(options));
+    let mut reader = Reader::default();
+    let mut session = Session::open(record, &config.sandbox, config.logrotate.as_ref())?;
+    let copied = async {
+        while let Some(item) = stream.next().await {
+            let (index, message) = match item {
+                Ok(LogOutput::StdErr { message }) => (1, message),
+                Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => (0, message),
+                Ok(LogOutput::StdIn { .. }) => continue,
+                // Removed meanwhile (`--rm`): nothing more to show.
+                Err(e) if crate::engine::is_not_found(&e) => break,
+                Err(source) => {
+                    return Err(EngineError::LogStream {
+                        target: target.to_owned(),
+                        source,
+                    }
+                    .into());
+                }
+            };
+            let Some((ident, bytes)) = reader.next(index, &message) else {
+                continue;
+            };
+            if ident > shown[index] && !broken[index] {
+                tee_write(index, bytes);
+            }
+            session.apply(index, ident, bytes)?;
+        }
+        Ok(())
+    }
+    .await;
+    session.close()?;
+    copied
 }
 
 /// Bytes the follower copies per turn of the copy lock, at most (a
