@@ -36,6 +36,15 @@ use nix::unistd::Pid;
 use crate::error::Error;
 use crate::hierarchy::{Controller, Version};
 
+/// The child of a container's cgroup that holds the container's own
+/// processes on cgroup2 (Mesos's name for it): cgroup v2's
+/// no-internal-process rule lets a cgroup enable controllers for its
+/// children only while it holds no process itself, so the processes live
+/// in `<container>/leaf`, the limits stay on `<container>`, and nested
+/// containers' cgroups, `<container>/mesos/<child>`, can get controllers of
+/// their own.
+pub const LEAF: &str = "leaf";
+
 /// How long one freeze attempt may take before `kill_all` kills and thaws
 /// and tries again (Mesos's `FREEZE_RETRY_INTERVAL`; works around kernel
 /// bugs where a freeze never completes, MESOS-1689 / MESOS-1758).
@@ -110,6 +119,30 @@ impl Cgroup {
     /// The child cgroup `name` (which may itself be a relative path).
     pub fn child(&self, name: impl AsRef<Path>) -> Cgroup {
         Cgroup::new(&self.mount, &self.rel.join(name), self.version)
+    }
+
+    /// The child holding the cgroup's own processes on cgroup2
+    /// (see [`LEAF`]).
+    pub fn leaf(&self) -> Cgroup {
+        self.child(LEAF)
+    }
+
+    /// The pids of the processes in this cgroup itself and in its
+    /// [`LEAF`], not in other descendants (nested containers): a
+    /// container's own processes in either layout.
+    pub fn own_procs(&self) -> Result<Vec<i32>, Error> {
+        let mut pids = Vec::new();
+        for dir in [self.path.clone(), self.path.join(LEAF)] {
+            let file = dir.join("cgroup.procs");
+            match fs::read_to_string(&file) {
+                Ok(text) => pids.extend(parse_pids(&text, &file)?),
+                Err(e) if e.kind() == io::ErrorKind::NotFound && dir != self.path => {}
+                Err(source) => return Err(Error::Read { path: file, source }),
+            }
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        Ok(pids)
     }
 
     /// Whether the directory exists.

@@ -35,7 +35,7 @@ pub mod oom;
 mod proc_cgroup;
 pub mod stats;
 
-pub use cgroup::{Cgroup, FREEZE_RETRY_INTERVAL};
+pub use cgroup::{Cgroup, FREEZE_RETRY_INTERVAL, LEAF};
 pub use error::Error;
 pub use hierarchy::{Controller, Hierarchies, Layout, MOUNTINFO, V1Hierarchy, Version};
 pub use mark::CONTAINER_MARK;

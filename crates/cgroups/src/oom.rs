@@ -20,6 +20,17 @@
 //!   one per container's init would stop watching after the 128th
 //!   container on a host; descriptors are limited only per process.
 //!
+//! * v2 with nested containers: `memory.events` is hierarchical, so a
+//!   container's file also counts the OOM kills of its nested containers
+//!   (`<container>/mesos/<child>`), which must not end the parent. Its own
+//!   processes live in `<container>/leaf` (see [`crate::LEAF`]); their
+//!   kills are counted in `memory.events.local` of the container when the
+//!   leaf has no memory controller of its own (they are charged to the
+//!   container), and in the leaf's `memory.events` when it has one.
+//!   [`own_oom_kill_count`] adds the two; the watch still polls the
+//!   container's `memory.events`, which the kernel notifies on any change
+//!   below it.
+//!
 //! [`OomWatcher`] hides the difference behind one blocking `wait`.
 
 use std::fs::File;
@@ -73,6 +84,34 @@ pub fn oom_kill_count(cg: &Cgroup) -> Result<u64, Error> {
         }),
         Version::V2 => Ok(memory_events(cg)?.oom_kill),
     }
+}
+
+/// OOM kills of `cg`'s own processes so far, not its nested containers':
+/// v1 as [`oom_kill_count`] (a v1 memory cgroup counts only its own); v2
+/// `oom_kill` of `memory.events.local` plus that of the leaf's
+/// `memory.events` when the leaf is a memory cgroup. A kernel without
+/// `memory.events.local` (before 5.2) counts the subtree.
+pub fn own_oom_kill_count(cg: &Cgroup) -> Result<u64, Error> {
+    if cg.version() == Version::V1 {
+        return oom_kill_count(cg);
+    }
+    let local = match read_parsed(cg, "memory.events.local", MemoryEvents::parse) {
+        Ok(events) => events.oom_kill,
+        Err(e) if e.is_not_found() && cg.exists() => return oom_kill_count(cg),
+        Err(e) => return Err(e),
+    };
+    let leaf = cg.leaf();
+    let in_leaf = if leaf.has_file("memory.events") {
+        match memory_events(&leaf) {
+            Ok(events) => events.oom_kill,
+            // The leaf went meanwhile (the container is being removed).
+            Err(e) if e.is_not_found() => 0,
+            Err(e) => return Err(e),
+        }
+    } else {
+        0
+    };
+    Ok(local + in_leaf)
 }
 
 /// Registers an eventfd for OOM events on v1 memory cgroup `cg`. The
@@ -145,8 +184,8 @@ impl OomWatcher {
                 })?;
                 // Reading through the descriptor arms its POLLPRI for the
                 // next change, so no change after this read is missed.
-                let seen = read_events(&file, &path)?.oom_kill;
-                (Source::Events(file), seen)
+                read_events(&file, &path)?;
+                (Source::Events(file), own_oom_kill_count(cg)?)
             }
         };
         Ok(OomWatcher {
@@ -168,15 +207,17 @@ impl OomWatcher {
 
     /// Blocks until an OOM happens (`Ok(true)`) or `timeout` passes
     /// (`Ok(false)`); `None` waits forever. v1 reports every OOM event of
-    /// the group; v2 reports an increase of `oom_kill`.
+    /// the group; v2 reports an increase of [`own_oom_kill_count`].
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<bool, Error> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             if let Source::Events(file) = &self.source {
                 // The counter first: a change since the last read counts
                 // even when its POLLPRI was consumed by another poller.
+                // Re-read to re-arm; the count is the container's own.
                 let path = self.cgroup.path().join("memory.events");
-                let now = read_events(file, &path)?.oom_kill;
+                read_events(file, &path)?;
+                let now = own_oom_kill_count(&self.cgroup)?;
                 if now > self.seen {
                     self.seen = now;
                     return Ok(true);

@@ -105,9 +105,12 @@ fn privileged_exec_ends_with_the_container() {
         .into_iter()
         .next()
         .expect("the container's kill cgroup");
+    // On cgroup2 the processes are in the cgroup's leaf.
+    let procs = |dir: &std::path::Path| {
+        std::fs::read_to_string(dir.join("cgroup.procs")).map_or(0, |p| p.lines().count())
+    };
     assert!(eventually(PATIENCE, || {
-        std::fs::read_to_string(kill_cgroup.join("cgroup.procs"))
-            .is_ok_and(|procs| procs.lines().count() >= 4)
+        procs(&kill_cgroup) + procs(&kill_cgroup.join("leaf")) >= 4
     }));
     env.ok(&["destroy", "host"]);
     let status = exec.wait().unwrap();

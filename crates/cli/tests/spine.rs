@@ -262,7 +262,9 @@ fn privileged_container_has_its_own_pid_ipc_uts_and_mount_namespaces() {
     assert!(
         lines[8..]
             .iter()
-            .any(|l| l.ends_with(&env.cgroup_rel("ns"))),
+            // On cgroup2 its processes are in the kill cgroup's leaf.
+            .any(|l| l.ends_with(&env.cgroup_rel("ns"))
+                || l.ends_with(&format!("{}/leaf", env.cgroup_rel("ns")))),
         "not in its kill cgroup: {:?}",
         &lines[8..]
     );

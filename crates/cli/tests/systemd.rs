@@ -185,10 +185,10 @@ fn privileged_systemd_scope_holds_the_container_with_its_limits_and_goes_with_it
         id
     );
     let pid = sd.env.status_json(&id)["pid"].as_i64().unwrap();
-    // Init was born in the scope systemd made, in our slice.
+    // Init was born in the leaf of the scope systemd made, in our slice.
     let rel = sd.scope_dir(&id);
     let rel = rel.strip_prefix("/sys/fs/cgroup").unwrap();
-    assert_eq!(init_cgroup(pid), format!("0::/{}", rel.display()));
+    assert_eq!(init_cgroup(pid), format!("0::/{}/leaf", rel.display()));
     assert_eq!(unit_property(&unit, "ActiveState"), "active");
     assert_eq!(unit_property(&unit, "Delegate"), "yes");
     assert_eq!(unit_property(&unit, "Slice"), sd.slice_unit());
@@ -198,8 +198,10 @@ fn privileged_systemd_scope_holds_the_container_with_its_limits_and_goes_with_it
     // Stats read the scope's files.
     let stats: serde_json::Value = serde_json::from_str(&sd.ok(&["stats", "--json", &id])).unwrap();
     assert_eq!(stats["mem_limit_bytes"], 64u64 << 20, "{stats}");
-    // No placeholder left: only init and its command.
+    // No placeholder left: only init and its command, in the leaf.
     let procs = std::fs::read_to_string(sd.scope_dir(&id).join("cgroup.procs")).unwrap();
+    assert_eq!(procs, "", "the scope itself holds processes");
+    let procs = std::fs::read_to_string(sd.scope_dir(&id).join("leaf/cgroup.procs")).unwrap();
     assert_eq!(procs.lines().count(), 2, "{procs}");
 
     sd.ok(&["destroy", &id]);
@@ -215,7 +217,10 @@ fn privileged_systemd_scope_holds_the_container_with_its_limits_and_goes_with_it
     let out = sd.run(&["run", "--id", &fg, "--", "cat", "/proc/self/cgroup"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let shown = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    assert!(shown.ends_with(&format!("/phobos-{fg}.scope")), "{shown}");
+    assert!(
+        shown.ends_with(&format!("/phobos-{fg}.scope/leaf")),
+        "{shown}"
+    );
     let fg_unit = format!("phobos-{fg}.scope");
     assert!(
         eventually(PATIENCE, || unit_gone(&fg_unit)),
@@ -276,6 +281,108 @@ fn privileged_systemd_recover_after_sigkill_leaves_no_scope() {
     );
     assert!(eventually(PATIENCE, || unit_gone(&unit)), "{unit} is left");
     assert!(!sd.scope_dir(&id).exists());
+}
+
+/// Under the systemd driver a nested container is a plain sub-cgroup of
+/// its parent's delegated scope, `phobos-<id>.scope/mesos/<child>`, with
+/// limits of its own and its processes in its leaf. Containers keep the
+/// driver they were created with: after the configuration switches
+/// (systemd → cgroupfs and back), stats, nested launches, recover and
+/// destroy of the live containers made under the other driver still work
+/// and leave nothing.
+#[test]
+fn privileged_systemd_nested_cgroups_and_a_driver_switch_with_live_containers() {
+    let test = "privileged_systemd_nested_cgroups_and_a_driver_switch_with_live_containers";
+    if !under_systemd(test) {
+        return;
+    }
+    let sd = Sd::new();
+    let stats = |out: String| -> serde_json::Value { serde_json::from_str(&out).unwrap() };
+    // A scope with a nested container of its own.
+    let sc = short_id("s");
+    let unit = format!("phobos-{sc}.scope");
+    sd.ok(&[
+        "run", "-d", "--id", &sc, "--mem", "96", "--", "sleep", "1000",
+    ]);
+    let kid = format!("{sc}.kid");
+    sd.ok(&[
+        "run", "-d", "--parent", &sc, "--id", "kid", "--mem", "32", "--", "sleep", "1000",
+    ]);
+    let kid_dir = sd.scope_dir(&sc).join("mesos/kid");
+    let read = |p: PathBuf| std::fs::read_to_string(&p).unwrap().trim().to_owned();
+    assert_eq!(read(kid_dir.join("memory.max")), (32u64 << 20).to_string());
+    let kid_pid = sd.env.status_json(&kid)["pid"].as_i64().unwrap();
+    let scope_rel = sd.scope_dir(&sc);
+    let scope_rel = scope_rel.strip_prefix("/sys/fs/cgroup").unwrap().display();
+    assert_eq!(
+        init_cgroup(kid_pid),
+        format!("0::/{scope_rel}/mesos/kid/leaf")
+    );
+
+    // A cgroupfs container beside it (the same root, no driver set).
+    let fs = short_id("c");
+    sd.env.ok(&[
+        "run", "-d", "--id", &fs, "--mem", "80", "--", "sleep", "1000",
+    ]);
+    let fs_dir = Path::new("/sys/fs/cgroup")
+        .join(&sd.env.cgroups_root)
+        .join(&fs);
+    assert!(fs_dir.join("leaf").is_dir());
+
+    // Each configuration sees the other driver's containers where they are.
+    assert_eq!(
+        stats(sd.env.ok(&["stats", "--json", &sc]))["mem_limit_bytes"],
+        96u64 << 20
+    );
+    assert_eq!(
+        stats(sd.env.ok(&["stats", "--json", &kid]))["mem_limit_bytes"],
+        32u64 << 20
+    );
+    assert_eq!(
+        stats(sd.ok(&["stats", "--json", &fs]))["mem_limit_bytes"],
+        80u64 << 20
+    );
+    // A nested container launched under the other driver's parent goes
+    // where its parent's driver puts it.
+    sd.ok(&[
+        "run", "-d", "--parent", &fs, "--id", "k2", "--mem", "40", "--", "sleep", "1000",
+    ]);
+    assert_eq!(
+        read(fs_dir.join("mesos/k2/memory.max")),
+        (40u64 << 20).to_string()
+    );
+    sd.env.ok(&[
+        "run", "-d", "--parent", &sc, "--id", "k3", "--mem", "40", "--", "sleep", "1000",
+    ]);
+    assert_eq!(
+        read(sd.scope_dir(&sc).join("mesos/k3/memory.max")),
+        (40u64 << 20).to_string()
+    );
+    for recover in [sd.ok(&["recover"]), sd.env.ok(&["recover"])] {
+        for id in [&sc, &fs] {
+            assert!(
+                recover.lines().any(|l| l == format!("recovered {id}")),
+                "{recover}"
+            );
+        }
+        assert!(!recover.contains("destroyed"), "{recover}");
+    }
+    for id in [&sc, &kid, &fs] {
+        assert_eq!(sd.env.status_json(id)["state"], "RUNNING", "{id}");
+    }
+    assert_eq!(unit_property(&unit, "ActiveState"), "active");
+
+    // Destroyed through the other configuration: nothing is left.
+    sd.env.ok(&["destroy", &sc]);
+    sd.ok(&["destroy", &fs]);
+    assert!(eventually(PATIENCE, || unit_gone(&unit)), "{unit} is left");
+    assert!(!sd.scope_dir(&sc).exists(), "the scope's cgroup is left");
+    assert!(!fs_dir.exists(), "the cgroupfs container's cgroup is left");
+    assert!(!alive(kid_pid));
+    assert!(
+        inits_of(sd.env.runtime.path()).is_empty(),
+        "an init is left"
+    );
 }
 
 #[test]
@@ -368,7 +475,8 @@ fn privileged_systemd_delegated_service_with_phobos_in_a_leaf_works() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        format!("0::/{root}/leaf")
+        // The container `leaf`'s processes, in its cgroup's leaf.
+        format!("0::/{root}/leaf/leaf")
     );
     assert!(eventually(PATIENCE, || unit_gone(&format!(
         "{svc}.service"

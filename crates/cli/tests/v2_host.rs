@@ -1,6 +1,7 @@
 //! `phobos` on a host whose controllers are all on cgroup2, as under
-//! systemd on every current distribution: init born in its cgroup with every
-//! controller already in force (CLONE_INTO_CGROUP), `io.stat` of a real
+//! systemd on every current distribution: init born in its cgroup's leaf
+//! with every controller already in force (CLONE_INTO_CGROUP), nested
+//! containers with limits of their own, `io.stat` of a real
 //! block device in `phobos stats`, and the cgroups root placed in and next
 //! to a cgroup that holds processes (docs/operations.md).
 //!
@@ -181,8 +182,8 @@ fn privileged_v2_init_is_born_in_its_cgroup_with_every_controller() {
     let rel = env.cgroup_rel("born");
     assert_eq!(
         read(Path::new(&format!("/proc/{init}/cgroup"))),
-        format!("0::{rel}"),
-        "init was not born in its cgroup"
+        format!("0::{rel}/leaf"),
+        "init was not born in its cgroup's leaf"
     );
     // Every controller, with its limits, was in force before init existed.
     let dir = mount.join(rel.trim_start_matches('/'));
@@ -206,7 +207,7 @@ fn privileged_v2_init_is_born_in_its_cgroup_with_every_controller() {
     assert_eq!(env.status_json("born")["state"], "RUNNING");
     assert_eq!(
         read(Path::new(&format!("/proc/{init}/cgroup"))),
-        format!("0::{rel}")
+        format!("0::{rel}/leaf")
     );
     env.ok(&["destroy", "born"]);
     assert!(!dir.exists(), "cgroup left behind");
@@ -372,9 +373,10 @@ fn privileged_v2_delegated_unit_with_the_agent_in_a_leaf_works() {
         ],
     );
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    // The container `leaf`'s processes, in its cgroup's leaf.
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        format!("0::/{root}/leaf")
+        format!("0::/{root}/leaf/leaf")
     );
     let enabled = read(&unit.dir.join("cgroup.subtree_control"));
     for c in ["cpu", "memory", "pids"] {
@@ -471,39 +473,132 @@ fn privileged_v2_device_program_denies_a_block_device_and_device_allows_it() {
     assert!(all.contains("null-zero-ok"), "{all}");
 }
 
-/// A nested container under a parent with resource cgroups: on cgroup2
-/// alone its own cgroups would need controllers enabled in the parent's
-/// cgroup, which holds the parent's processes (the no-internal-process
-/// rule). Without `--share-cgroups` it is refused in one line naming the
-/// rule, exit 1, nothing created; with it, it runs in a kill cgroup
-/// nested in the parent's, accounted to the parent, and leaves nothing.
+/// A nested container under a parent with resource cgroups: the parent's
+/// processes are in `<parent>/leaf`, so `<parent>/mesos/<child>` gets
+/// controllers and limits of its own, enforced: a child whose memory limit
+/// is below its parent's is OOM-killed alone (its termination says so),
+/// and the parent runs on, not marked limited. Statistics of the parent
+/// count its own processes, not its children's. With `--share-cgroups`
+/// a child still runs in a kill cgroup nested in the parent's. Destroy
+/// from the top leaves nothing.
 #[test]
-fn privileged_v2_nested_container_needs_share_cgroups_under_a_parent_with_resources() {
-    let test = "privileged_v2_nested_container_needs_share_cgroups_under_a_parent_with_resources";
+fn privileged_v2_nested_container_has_its_own_limits_and_is_oom_killed_alone() {
+    let test = "privileged_v2_nested_container_has_its_own_limits_and_is_oom_killed_alone";
     let Some(mount) = v2_controllers(test) else {
         return;
     };
     let env = Env::new();
     env.ok(&[
-        "run", "-d", "--id", "p", "--mem", "64", "--", "sleep", "1000",
+        "run", "-d", "--id", "p", "--mem", "128", "--", "sleep", "1000",
     ]);
     let parent_cgroup = mount.join(&env.cgroups_root).join("p");
     assert_eq!(
         read(&parent_cgroup.join("memory.max")),
-        (64 * MB).to_string()
+        (128 * MB).to_string()
+    );
+    let parent_pid = env.status_json("p")["pid"].as_i64().unwrap();
+    assert_eq!(
+        read(Path::new(&format!("/proc/{parent_pid}/cgroup"))),
+        format!("0::{}/leaf", env.cgroup_rel("p")),
+        "the parent's init is not in its leaf"
+    );
+    assert_eq!(read(&parent_cgroup.join("cgroup.procs")), "");
+
+    // A child with limits of its own, in force, its processes in its leaf.
+    env.ok(&[
+        "run",
+        "-d",
+        "--parent",
+        "p",
+        "--id",
+        "own",
+        "--mem",
+        "48",
+        "--cpus",
+        "0.25",
+        "--cpus-limit",
+        "0.5",
+        "--",
+        "sleep",
+        "1000",
+    ]);
+    let child_cgroup = parent_cgroup.join("mesos/own");
+    assert_eq!(
+        read(&child_cgroup.join("memory.max")),
+        (48 * MB).to_string()
+    );
+    assert_eq!(read(&child_cgroup.join("cpu.max")), "50000 100000");
+    let child_pid = env.status_json("p.own")["pid"].as_i64().unwrap();
+    assert_eq!(
+        read(Path::new(&format!("/proc/{child_pid}/cgroup"))),
+        format!("0::{}/mesos/own/leaf", env.cgroup_rel("p"))
+    );
+    let stats = |id: &str| -> serde_json::Value {
+        serde_json::from_str(&env.ok(&["stats", "--json", id])).unwrap()
+    };
+    assert_eq!(stats("p.own")["mem_limit_bytes"], 48 * MB);
+    let own_procs = read(&parent_cgroup.join("leaf/cgroup.procs"))
+        .lines()
+        .count();
+    assert_eq!(stats("p")["processes"], own_procs as u64, "{}", stats("p"));
+
+    // A child over its own limit is killed alone.
+    env.ok(&[
+        "run",
+        "-d",
+        "--parent",
+        "p",
+        "--id",
+        "hog",
+        "--mem",
+        "32",
+        "--",
+        "sh",
+        "-c",
+        // The hog, not the child's init, is the OOM killer's choice.
+        "echo 1000 > /proc/self/oom_score_adj; x=a; while :; do x=\"$x$x\"; done",
+    ]);
+    let t = env.wait_json("p.hog");
+    // Init records the memory limitation. Under slow emulation (the lane's
+    // TCG) the kernel may have to kill again before the dying hog's memory
+    // is freed, and then takes the child's init too: the child still ended
+    // by its own limit, killed (checked through the parent's counters).
+    if t["reason"] == "REASON_CONTAINER_LIMITATION_MEMORY" {
+        let message = t["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!(
+                "Memory limit exceeded: Requested: {} bytes",
+                32 * MB
+            )),
+            "{message}"
+        );
+    } else {
+        assert_eq!(t["signal"], 9, "{t}");
+    }
+    // The kills were below the parent, none of the parent's own.
+    let events = |file: &str| -> u64 {
+        read(&parent_cgroup.join(file))
+            .lines()
+            .find_map(|l| l.strip_prefix("oom_kill "))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(events("memory.events") >= 1, "no OOM kill below the parent");
+    assert_eq!(events("memory.events.local"), 0);
+    assert_eq!(events("leaf/memory.events"), 0);
+    assert!(alive(parent_pid), "the parent died with its child");
+    let parent = env.status_json("p");
+    assert_eq!(parent["state"], "RUNNING", "{parent}");
+    assert_eq!(env.status_json("p.own")["state"], "RUNNING");
+    assert!(
+        !env.container_dir("p")
+            .join(phobos_core::store::TERMINATION_FILE)
+            .exists(),
+        "the parent was given a termination"
     );
 
-    let out = env.run(&["run", "--parent", "p", "--id", "own", "--", "true"]);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(err.contains("no-internal-process rule"), "{err}");
-    assert!(err.contains("--share-cgroups"), "{err}");
-    assert!(!env.container_dir("p").join("containers/own").exists());
-    assert!(!env.sandbox("p").join("containers/own").exists());
-    assert!(!parent_cgroup.join("mesos/own").exists());
-    assert_eq!(read(&parent_cgroup.join("cgroup.subtree_control")), "");
-
+    // Sharing the parent's cgroups still works.
     let out = env.run(&[
         "run",
         "--parent",
@@ -519,10 +614,74 @@ fn privileged_v2_nested_container_needs_share_cgroups_under_a_parent_with_resour
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        format!("0::/{}/p/mesos/shared", env.cgroups_root)
+        format!("0::/{}/p/mesos/shared/leaf", env.cgroups_root)
     );
     assert!(!parent_cgroup.join("mesos/shared").exists());
-    assert_eq!(env.status_json("p")["state"], "RUNNING");
     env.ok(&["destroy", "p"]);
-    assert!(!parent_cgroup.exists());
+    assert!(!parent_cgroup.exists(), "cgroups left behind");
+    assert!(!alive(child_pid));
+}
+
+/// A container launched before the leaf layout holds its processes in its
+/// own cgroup (simulated by moving them there and removing the leaf):
+/// statistics, `recover` and destroy still work; a nested container with
+/// cgroups of its own under it is refused in one line naming the rule and
+/// the ways out, exit 1, nothing created; with `--share-cgroups` it runs.
+#[test]
+fn privileged_v2_container_of_the_old_layout_is_recovered_and_destroyed() {
+    let test = "privileged_v2_container_of_the_old_layout_is_recovered_and_destroyed";
+    let Some(mount) = v2_controllers(test) else {
+        return;
+    };
+    let env = Env::new();
+    env.ok(&[
+        "run", "-d", "--id", "old", "--mem", "64", "--", "sleep", "1000",
+    ]);
+    let cgroup = mount.join(&env.cgroups_root).join("old");
+    for pid in read(&cgroup.join("leaf/cgroup.procs")).lines() {
+        std::fs::write(cgroup.join("cgroup.procs"), pid).unwrap();
+    }
+    std::fs::remove_dir(cgroup.join("leaf")).unwrap();
+    let pid = env.status_json("old")["pid"].as_i64().unwrap();
+    assert_eq!(
+        read(Path::new(&format!("/proc/{pid}/cgroup"))),
+        format!("0::{}", env.cgroup_rel("old"))
+    );
+    let stats: serde_json::Value =
+        serde_json::from_str(&env.ok(&["stats", "--json", "old"])).unwrap();
+    assert_eq!(stats["mem_limit_bytes"], 64 * MB, "{stats}");
+    assert_eq!(stats["processes"], 2, "{stats}");
+
+    let out = env.run(&[
+        "run", "--parent", "old", "--id", "own", "--mem", "16", "--", "true",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    for says in ["no-internal-process rule", "--share-cgroups", "leaf"] {
+        assert!(err.contains(says), "{says}: {err}");
+    }
+    assert!(!env.container_dir("old").join("containers/own").exists());
+    assert!(!env.sandbox("old").join("containers/own").exists());
+    assert!(!cgroup.join("mesos/own").exists());
+    assert_eq!(read(&cgroup.join("cgroup.subtree_control")), "");
+    let out = env.run(&[
+        "run",
+        "--parent",
+        "old",
+        "--share-cgroups",
+        "--",
+        "sh",
+        "-c",
+        "exit 7",
+    ]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+
+    let report = env.ok(&["recover"]);
+    assert!(report.lines().any(|l| l == "recovered old"), "{report}");
+    assert!(!report.contains("destroyed"), "{report}");
+    assert_eq!(env.status_json("old")["state"], "RUNNING");
+    env.ok(&["destroy", "old"]);
+    assert!(!cgroup.exists(), "cgroup left behind");
+    assert!(!alive(pid));
 }

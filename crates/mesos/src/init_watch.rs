@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signalfd::SignalFd;
 use phobos_cgroups::Cgroup;
-use phobos_cgroups::oom::{OomWatcher, oom_kill_count};
+use phobos_cgroups::oom::{OomWatcher, own_oom_kill_count};
 
 use crate::isolator::{Limitation, disk_limitation, disk_usage, oom_limitation};
 use crate::launch_info::{DiskWatch, LaunchInfo};
@@ -67,7 +67,7 @@ impl Watches {
     pub(crate) fn new(info: &LaunchInfo) -> Self {
         let oom = info.oom_watch.as_ref().and_then(|w| {
             let cgroup = w.cgroup.cgroup();
-            let initial = oom_kill_count(&cgroup).ok();
+            let initial = own_oom_kill_count(&cgroup).ok();
             match OomWatcher::new(&cgroup) {
                 Ok(watcher) => Some(Oom {
                     watcher,
@@ -189,7 +189,7 @@ impl Watches {
     /// read for yet (the exit and the notification race).
     pub(crate) fn final_oom(&mut self) -> Option<Limitation> {
         let o = self.oom.as_mut()?;
-        let counted = match (o.initial, oom_kill_count(&o.cgroup).ok()) {
+        let counted = match (o.initial, own_oom_kill_count(&o.cgroup).ok()) {
             (Some(before), Some(now)) => now > before,
             _ => false,
         };

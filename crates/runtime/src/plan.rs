@@ -208,14 +208,16 @@ pub enum PlanError {
     NotForNested(&'static str, &'static str),
     #[error("{0} applies only to a nested container (use --parent)")]
     OnlyForNested(&'static str),
-    /// A nested container with resource cgroups of its own on a
-    /// cgroup2-only host (a runtime condition of the host, not bad input).
+    /// A nested container with resource cgroups of its own, on a
+    /// cgroup2-only host, under a parent launched before containers' processes
+    /// moved to a leaf cgroup (a runtime condition, not bad input).
     #[error(
         "nested container '{child}' cannot have cgroups of its own on this cgroup2-only host: \
-         its parent '{parent}' holds its processes in its own cgroup, and cgroup v2's \
+         its parent '{parent}' was launched before Phobos kept a container's processes in \
+         '<cgroup>/leaf' and holds them in its own cgroup, and cgroup v2's \
          no-internal-process rule gives controllers only to the children of a cgroup without \
          processes; launch it with --share-cgroups (LinuxInfo.share_cgroups: accounted to the \
-         parent), or with an isolation without cgroups isolators"
+         parent), or with an isolation without cgroups isolators, or relaunch the parent"
     )]
     NestedCgroupsOnV2 {
         parent: ContainerId,
@@ -241,6 +243,14 @@ pub struct ParentFacts {
     pub sandbox: PathBuf,
     /// It runs in an engine (Docker): it cannot have nested containers.
     pub docker: bool,
+    /// Its processes are in its own cgroup2 directory rather than in that
+    /// directory's leaf (a container launched before the leaf layout):
+    /// its nested containers cannot get controllers of their own.
+    pub processes_in_own_cgroup: bool,
+    /// The cgroups root and driver its record was launched with; its
+    /// nested containers' cgroups go below its own whatever the
+    /// configuration says now. `None`: the configuration's.
+    pub cgroups: Option<(String, phobos_core::CgroupsDriver)>,
 }
 
 /// Host facts the default isolation depends on (the cgroup hierarchies
@@ -280,13 +290,29 @@ impl Host for RealHost<'_> {
             return Some(ParentFacts {
                 sandbox: PathBuf::new(),
                 docker: true,
+                processes_in_own_cgroup: false,
+                cgroups: None,
             });
         }
         let dir = self.mesos.store().open(id)?;
         let config: ContainerConfig = dir.read_json(phobos_core::store::CONFIG_FILE).ok()??;
+        let processes_in_own_cgroup = self
+            .mesos
+            .hierarchies()
+            .and_then(|h| h.unified_mount())
+            .is_some_and(|mount| {
+                let rel = std::path::Path::new(&config.cgroups_root).join(
+                    phobos_mesos::launcher::cgroup_rel(config.cgroups_driver, id),
+                );
+                phobos_cgroups::Cgroup::new(mount, &rel, phobos_cgroups::Version::V2)
+                    .read("cgroup.procs")
+                    .is_ok_and(|procs| !procs.trim().is_empty())
+            });
         Some(ParentFacts {
             sandbox: config.sandbox,
             docker: false,
+            processes_in_own_cgroup,
+            cgroups: Some((config.cgroups_root, config.cgroups_driver)),
         })
     }
 
@@ -624,10 +650,11 @@ impl<'a> Planner<'a> {
                 !(decided_by_nesting || parents)
             });
             // On cgroup2 alone, controllers for `<parent>/mesos/<child>`
-            // would have to be enabled in the parent's cgroup, which holds
-            // the parent's processes: the kernel refuses (EBUSY). Refused
-            // here, before anything is created. (The device eBPF program
-            // needs no controller.)
+            // are enabled in the parent's cgroup, whose processes are in
+            // its leaf. A parent launched before the leaf layout holds
+            // them in its cgroup itself: the kernel would refuse (EBUSY),
+            // so it is refused here, before anything is created. (The
+            // device eBPF program needs no controller.)
             let controllers = isolation
                 .iter()
                 .any(|n| n.starts_with("cgroups/") && n != "cgroups/devices");
@@ -635,6 +662,10 @@ impl<'a> Planner<'a> {
                 && !share_cgroups
                 && self.host.cgroup2_only()
                 && let Some(parent) = &intent.parent
+                && self
+                    .host
+                    .parent(parent)
+                    .is_some_and(|p| p.processes_in_own_cgroup)
             {
                 let leaf = intent.id.clone().unwrap_or_else(ContainerId::random);
                 return Err(PlanError::NestedCgroupsOnV2 {
@@ -722,11 +753,25 @@ impl<'a> Planner<'a> {
             // configuration was loaded).
             hardening.shm_size = self.settings.config().default_container_shm_size;
         }
+        // A nested container's cgroups are below its parent's, where the
+        // parent's record says they are.
+        let parent_cgroups = intent
+            .parent
+            .as_ref()
+            .and_then(|p| self.host.parent(p))
+            .and_then(|facts| facts.cgroups);
+        let (cgroups_root, cgroups_driver) = match parent_cgroups {
+            Some(cgroups) => cgroups,
+            None => (
+                self.settings.container_cgroups_root()?,
+                self.settings.cgroups_driver(),
+            ),
+        };
         Ok(MesosPart {
             launcher,
             isolation,
-            cgroups_root: self.settings.container_cgroups_root()?,
-            cgroups_driver: self.settings.cgroups_driver(),
+            cgroups_root,
+            cgroups_driver,
             interactive: intent.interactive,
             hardening,
         })

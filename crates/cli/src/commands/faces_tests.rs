@@ -43,6 +43,8 @@ impl Host for FakeHost {
         Some(phobos_runtime::ParentFacts {
             sandbox,
             docker: id.as_str() == "dock",
+            processes_in_own_cgroup: false,
+            cgroups: None,
         })
     }
 }

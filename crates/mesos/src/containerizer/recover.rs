@@ -73,14 +73,45 @@ impl MesosContainerizer {
     /// Nested containers' cgroups with no record (Mesos's nested launcher
     /// orphans): under every container's cgroups, `mesos/<child>` that no
     /// record `<parent>/containers/<child>` holds is killed and removed,
-    /// in the kill hierarchy and the cgroups isolators' ones.
+    /// in the kill hierarchy and the cgroups isolators' ones. Each parent's
+    /// cgroups are where its record's cgroups root and driver put them,
+    /// whatever the configuration says now.
     fn recover_nested_orphans(
         &self,
-        launcher: &LinuxLauncher,
+        current: &LinuxLauncher,
         report: &mut RecoverReport,
     ) -> Result<()> {
-        let root = launcher.cgroups_root().to_owned();
         for parent in self.store.list()? {
+            // The record is read only when the parent's cgroup is not where
+            // the current configuration puts it (a stat per container, as
+            // recover scales with thousands of them).
+            let own;
+            let record = match current.cgroup(&parent).exists() {
+                true => None,
+                false => self.store.open(&parent).map(|dir| self.config(&dir)),
+            };
+            let launcher = match record {
+                Some(Ok(config))
+                    if config.launcher == phobos_core::LauncherKind::Linux
+                        && (Path::new(&config.cgroups_root) != current.cgroups_root()
+                            || config.cgroups_driver != current.driver()) =>
+                {
+                    match Launcher::with_hierarchies(
+                        config.launcher,
+                        &config.cgroups_root,
+                        config.cgroups_driver,
+                        self.hierarchies(),
+                    ) {
+                        Ok(Launcher::Linux(l)) => {
+                            own = l;
+                            &own
+                        }
+                        _ => continue,
+                    }
+                }
+                _ => current,
+            };
+            let root = launcher.cgroups_root().to_owned();
             let known = |name: &str| {
                 ContainerId::new(name)
                     .ok()

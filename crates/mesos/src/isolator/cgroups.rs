@@ -352,7 +352,7 @@ impl CgroupsIsolator {
                 let s = stats::cpu_stat(&acct).map_err(|e| e.to_string())?;
                 out.cpus_user_time_secs = s.user.map(|d| d.as_secs_f64());
                 out.cpus_system_time_secs = s.system.map(|d| d.as_secs_f64());
-                out.processes = Some(count_lines(&acct, "cgroup.procs")?);
+                out.processes = Some(count_own_procs(&acct)?);
             }
         }
         let cpu = self.cgroup(id, Controller::Cpu).ok_or("no cpu hierarchy")?;
@@ -393,7 +393,10 @@ impl CgroupsIsolator {
             .cgroup(id, Controller::Pids)
             .ok_or("no pids hierarchy")?;
         if out.processes.is_none() {
-            out.processes = Some(count_lines(&cg, "cgroup.procs")?);
+            out.processes = Some(match cg.version() {
+                Version::V1 => count_lines(&cg, "cgroup.procs")?,
+                Version::V2 => count_own_procs(&cg)?,
+            });
         }
         // pids.current counts tasks, i.e. threads.
         let current = memory::read_pids_current(&cg).map_err(|e| e.to_string())?;
@@ -436,6 +439,15 @@ fn count_lines(cg: &Cgroup, file: &str) -> Result<u32, String> {
     Ok(saturate_u32(
         text.lines().filter(|l| !l.trim().is_empty()).count() as u64,
     ))
+}
+
+/// The container's own processes on cgroup2: in its cgroup's leaf (or, in
+/// the layout before leaves, the cgroup itself), not its nested
+/// containers'. (CPU time, memory, pids and io are hierarchical files of
+/// the container's cgroup.)
+fn count_own_procs(cg: &Cgroup) -> Result<u32, String> {
+    let pids = cg.own_procs().map_err(|e| e.to_string())?;
+    Ok(saturate_u32(pids.len() as u64))
 }
 
 fn write_quota(cg: &Cgroup, quota: cpu::Quota) -> Result<(), phobos_cgroups::Error> {
@@ -616,10 +628,18 @@ impl Isolator for CgroupsIsolator {
             .and_then(|pid| ProcCgroups::read(Path::new("/proc"), pid).ok());
         let v2_home = procs.as_ref().and_then(ProcCgroups::unified_path);
         for (cg, _) in self.cgroups(id) {
+            // On cgroup2 the processes go to the cgroup's leaf, so that it
+            // can give controllers to nested containers (see
+            // `phobos_cgroups::LEAF`); the limits stay on the cgroup.
+            let home = match cg.version() {
+                Version::V2 => cg.leaf(),
+                Version::V1 => cg.clone(),
+            };
             let already = cg.version() == Version::V2
-                && v2_home == Some(format!("/{}", cg.rel().display()).as_str());
+                && v2_home == Some(format!("/{}", home.rel().display()).as_str());
             if !already {
-                cg.add_process(pid)
+                home.create()
+                    .and_then(|()| home.add_process(pid))
                     .map_err(|e| self.fail("cgroups", id, e))?;
             }
         }
@@ -673,7 +693,7 @@ impl Isolator for CgroupsIsolator {
         let Some(cg) = self.cgroup(id, Controller::Memory).filter(Cgroup::exists) else {
             return Ok(None);
         };
-        match phobos_cgroups::oom::oom_kill_count(&cg) {
+        match phobos_cgroups::oom::own_oom_kill_count(&cg) {
             Ok(n) if n > 0 => Ok(Some(oom_limitation(&cg))),
             _ => Ok(None),
         }

@@ -17,13 +17,27 @@
 //!   SIGKILLs every task, thaws and removes the cgroup, as Mesos does
 //!   (Documentation/admin-guide/cgroup-v1/freezer-subsystem.rst).
 //!
+//! On cgroup2 the container's processes live in a leaf child of its
+//! cgroup, `<cgroups_root>/<id>/leaf` (`phobos_cgroups::LEAF`, Mesos's
+//! layout on v2): the limits, statistics, `memory.events`, `cgroup.kill`
+//! and the freezer are the container cgroup's, which holds no process of
+//! its own, so v2's no-internal-process rule lets it enable controllers for
+//! its nested containers, `<id>/mesos/<child>` (their processes in
+//! `<id>/mesos/<child>/leaf`). Containers launched before this layout keep
+//! their processes in `<id>` itself; killing, statistics and removal work
+//! on the subtree, so both layouts are destroyed and recovered alike.
+//!
 //! Recovery and destroy look in both hierarchies, so a host whose choice
 //! changed (e.g. a kernel upgrade) leaves nothing behind.
 //!
 //! With the systemd driver (pure cgroup v2 only) a top-level container's
 //! kill cgroup is its transient scope, `<slice>/phobos-<id>.scope`, which
-//! systemd creates (see [`super::scope`]); destroy kills and removes it as
-//! any other, then stops the unit.
+//! systemd creates (see [`super::scope`]), its processes in the scope's
+//! leaf, and its nested containers plain sub-cgroups of the delegated
+//! scope, `phobos-<id>.scope/mesos/<child>`; destroy kills and removes it
+//! as any other, then stops the unit. Each record keeps the driver it was
+//! created with (`ContainerConfig::cgroups_driver`), so its cgroups are
+//! found after the configured driver changes.
 
 use std::fs::File;
 use std::os::fd::OwnedFd;
@@ -167,16 +181,31 @@ impl LinuxLauncher {
         self.primary.child(cgroup_rel(self.driver, id))
     }
 
-    /// Creates the container's kill cgroup; returns a directory fd for
-    /// `CLONE_INTO_CGROUP` when init can be born there.
+    /// The cgroup the container's processes live in: on cgroup2 the leaf
+    /// of its kill cgroup, on the v1 freezer the kill cgroup itself.
+    pub fn process_cgroup(&self, id: &ContainerId) -> Cgroup {
+        let cgroup = self.cgroup(id);
+        match cgroup.version() {
+            Version::V2 => cgroup.leaf(),
+            Version::V1 => cgroup,
+        }
+    }
+
+    /// Creates the container's kill cgroup (and on cgroup2 its leaf);
+    /// returns a directory fd of the leaf for `CLONE_INTO_CGROUP` when
+    /// init can be born there.
     pub fn prepare(&self, id: &ContainerId) -> Result<Option<OwnedFd>, LaunchError> {
         let cgroup = self.cgroup(id);
         cgroup.create()?;
         mark(&cgroup, id.leaf());
+        let home = self.process_cgroup(id);
+        if home != cgroup {
+            home.create()?;
+        }
         if !self.clones_into_cgroup() {
             return Ok(None);
         }
-        let dir = File::open(cgroup.path()).map_err(|source| LaunchError::Sys {
+        let dir = File::open(home.path()).map_err(|source| LaunchError::Sys {
             op: "open the container's cgroup",
             source,
         })?;
@@ -186,7 +215,7 @@ impl LinuxLauncher {
     /// Moves init into its cgroup unless it was born there.
     pub fn adopt(&self, id: &ContainerId, pid: i32, born_inside: bool) -> Result<(), LaunchError> {
         if !born_inside {
-            self.cgroup(id).add_process(pid)?;
+            self.process_cgroup(id).add_process(pid)?;
         }
         Ok(())
     }

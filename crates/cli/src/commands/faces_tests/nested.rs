@@ -162,8 +162,12 @@ fn bad_nested_requests_are_refused_by_the_planner() {
     assert!(e.contains("invalid container id 'a.b'"), "{e}");
 }
 
-/// [`FakeHost`] with every controller on cgroup2.
-struct Cgroup2OnlyHost;
+/// [`FakeHost`] with every controller on cgroup2, where `web` was launched
+/// before the leaf layout (its processes in its own cgroup) when
+/// `old_parent`.
+struct Cgroup2OnlyHost {
+    old_parent: bool,
+}
 
 impl Host for Cgroup2OnlyHost {
     fn default_isolation(&self, launcher: LauncherKind) -> Vec<String> {
@@ -171,7 +175,10 @@ impl Host for Cgroup2OnlyHost {
     }
 
     fn parent(&self, id: &ContainerId) -> Option<phobos_runtime::ParentFacts> {
-        FakeHost.parent(id)
+        FakeHost.parent(id).map(|mut facts| {
+            facts.processes_in_own_cgroup = self.old_parent;
+            facts
+        })
     }
 
     fn cgroup2_only(&self) -> bool {
@@ -179,14 +186,24 @@ impl Host for Cgroup2OnlyHost {
     }
 }
 
-/// On a cgroup2-only host a nested container cannot have controllers of
-/// its own under its parent's populated cgroup: refused by the planner as
-/// a runtime failure naming the rule and the way out; sharing the
-/// parent's cgroups, or an isolation without cgroups isolators, plans.
+/// On a cgroup2-only host a nested container gets controllers of its own
+/// under a parent whose processes are in its leaf; under a parent
+/// launched before the leaf layout (processes in its own cgroup) it is
+/// refused by the planner as a runtime failure naming the rule and the
+/// ways out; sharing the parent's cgroups, or an isolation without
+/// cgroups isolators, plans.
 #[test]
 fn nested_cgroups_of_its_own_on_cgroup2_only_are_refused_by_the_planner() {
     let settings = settings("", 0);
-    let planner = Planner::new(&settings, &Cgroup2OnlyHost);
+    let planner = Planner::new(&settings, &Cgroup2OnlyHost { old_parent: false });
+    let own = planner
+        .plan(cli(&[
+            "--parent", "web", "--id", "kid2", "--mem", "32", "--", "true",
+        ]))
+        .unwrap();
+    assert!(!own.request.spec.nesting.unwrap().share_cgroups);
+    let host = Cgroup2OnlyHost { old_parent: true };
+    let planner = Planner::new(&settings, &host);
     let e = planner
         .plan(cli(&["--parent", "web", "--id", "kid2", "--", "true"]))
         .unwrap_err();
@@ -198,6 +215,7 @@ fn nested_cgroups_of_its_own_on_cgroup2_only_are_refused_by_the_planner() {
         "'web'",
         "no-internal-process rule",
         "--share-cgroups",
+        "leaf",
     ] {
         assert!(line.contains(says), "{says}: {line}");
     }
@@ -216,7 +234,8 @@ fn nested_cgroups_of_its_own_on_cgroup2_only_are_refused_by_the_planner() {
 /// The agent face itself (`phobos_agent::translate`): a nested launch's
 /// `LinuxInfo` sharing options (`share_pid_namespace`, `ipc_mode`,
 /// `share_cgroups`, Mesos's default true) are the CLI's `--share-pid`,
-/// `--share-ipc` and `--share-cgroups`; a session is the CLI's `--debug`;
+/// `--share-ipc` and `--share-cgroups`; a session is the CLI's `--debug`
+/// (whose output is not held for a stream);
 /// `tty_info` is `-t`'s terminal.
 #[test]
 fn agent_linux_info_sharing_is_the_clis_share_flags() {
@@ -287,7 +306,13 @@ fn agent_linux_info_sharing_is_the_clis_share_flags() {
             "--parent", "web", "--id", "s", "--debug", "--", "sh", "-c", "echo hi",
         ]),
     );
-    assert_eq!(from_cli, agent("s", None, Class::Session));
+    // The one difference: a session's switchboard holds the output until
+    // the session's stream attaches.
+    let mut from_session = agent("s", None, Class::Session);
+    let nesting = from_session.spec.nesting.as_mut().expect("nested");
+    assert!(nesting.session, "a session is marked as one");
+    nesting.session = false;
+    assert_eq!(from_cli, from_session);
     assert_eq!(from_cli.config(0.0).nesting.map(|n| n.debug), Some(true));
     // A session must share its parent's cgroups.
     let launch = phobos_proto::agent::call::LaunchContainer {
