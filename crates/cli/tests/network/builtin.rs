@@ -158,7 +158,11 @@ fn privileged_the_builtin_network_connects_publishes_and_leaves_nothing() {
         .to_owned();
     assert!(ip.starts_with(&t.prefix), "{ip} not in {}0/24", t.prefix);
     assert!(t.ok(&["ps"]).contains(&ip), "ps shows {ip}");
-    assert_eq!(t.reserved(), [ip.clone()], "the reservation of srv");
+    assert_eq!(
+        t.reserved(),
+        std::slice::from_ref(&ip),
+        "the reservation of srv"
+    );
     let ports = t.bridge_ports();
     assert!(
         ports.len() == 1 && ports[0].starts_with("ph"),
@@ -205,7 +209,11 @@ fn privileged_the_builtin_network_connects_publishes_and_leaves_nothing() {
     );
     assert_eq!(reply, "builtin\n", "{out}");
     // cli is gone (run without -d): its address and veth are released.
-    assert_eq!(t.reserved(), [ip.clone()], "cli's reservation released");
+    assert_eq!(
+        t.reserved(),
+        std::slice::from_ref(&ip),
+        "cli's reservation released"
+    );
     assert_eq!(t.bridge_ports().len(), 1, "only srv's veth");
 
     t.ok(&["destroy", "srv"]);
