@@ -4,6 +4,8 @@
 //! directory, talks only between its containers and the host, bounded in
 //! time, and removes its bridges and the network state mount.
 
+#[path = "network/builtin.rs"]
+mod builtin;
 mod common;
 
 use std::io::Read;

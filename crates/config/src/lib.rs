@@ -56,6 +56,7 @@ pub const KEYS: &[&str] = &[
     "network_cni_config_dir",
     "network_cni_plugins_dir",
     "default_network_subnet",
+    "default_network_bridge",
     "ecp_termination",
     "image_providers",
     "image_provisioner_backend",
@@ -370,6 +371,8 @@ pub struct Config {
     pub network_cni_plugins_dir: String,
     /// The subnet of the built-in network `phobos`.
     pub default_network_subnet: String,
+    /// The bridge of the built-in network `phobos`.
+    pub default_network_bridge: String,
     /// Which `Termination` the ECP writes.
     pub ecp_termination: EcpTermination,
     /// Image providers for the Mesos containerizer (`docker`); empty
@@ -482,6 +485,7 @@ impl Config {
             network_cni_config_dir: None,
             network_cni_plugins_dir: phobos_net::DEFAULT_PLUGINS_DIR.to_owned(),
             default_network_subnet: phobos_net::DEFAULT_SUBNET.to_owned(),
+            default_network_bridge: phobos_net::DEFAULT_BRIDGE.to_owned(),
             ecp_termination: EcpTermination::V0_26,
             image_providers: Vec::new(),
             image_provisioner_backend: "overlay".to_owned(),

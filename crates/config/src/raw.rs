@@ -43,6 +43,7 @@ pub(crate) struct RawConfig {
     network_cni_config_dir: Field,
     network_cni_plugins_dir: Field,
     default_network_subnet: Field,
+    default_network_bridge: Field,
     default_container_shm_size: Field,
     ecp_termination: Field,
     image_providers: Field,
@@ -134,6 +135,7 @@ impl RawConfig {
             ("network_cni_config_dir", self.network_cni_config_dir),
             ("network_cni_plugins_dir", self.network_cni_plugins_dir),
             ("default_network_subnet", self.default_network_subnet),
+            ("default_network_bridge", self.default_network_bridge),
             (
                 "default_container_shm_size",
                 self.default_container_shm_size,

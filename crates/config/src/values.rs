@@ -66,6 +66,7 @@ impl Config {
                 .unwrap_or_default(),
             "network_cni_plugins_dir" => self.network_cni_plugins_dir.clone(),
             "default_network_subnet" => self.default_network_subnet.clone(),
+            "default_network_bridge" => self.default_network_bridge.clone(),
             "ecp_termination" => match self.ecp_termination {
                 EcpTermination::V0_26 => "0.26",
                 EcpTermination::V0_19 => "0.19",
@@ -243,6 +244,11 @@ impl Config {
                     other => other.to_string(),
                 })?;
                 self.default_network_subnet = subnet;
+            }
+            "default_network_bridge" => {
+                let bridge = string(value)?;
+                phobos_net::validate_bridge_name(bridge)?;
+                self.default_network_bridge = bridge.to_owned();
             }
             "ecp_termination" => {
                 if let V::Float(_) = value {

@@ -441,6 +441,14 @@ fn bad_values_name_file_line_key_and_value() {
             "invalid value \"10.77.0.1/16\" for default_network_subnet: host bits are set; give the network address",
         ),
         (
+            "default_network_bridge = \"phobos-bridge-00\"",
+            "invalid value \"phobos-bridge-00\" for default_network_bridge: expected an interface name of 1 to 15 bytes",
+        ),
+        (
+            "default_network_bridge = \"br 0\"",
+            "invalid value \"br 0\" for default_network_bridge: an interface name has only letters, digits, '_', '.' and '-'",
+        ),
+        (
             "cgroups_net_cls_primary_handle = \"0x0\"",
             "invalid value \"0x0\" for cgroups_net_cls_primary_handle: expected a handle from 0x1 to 0xffff, found \"0x0\"",
         ),

@@ -341,6 +341,9 @@ pub struct IsolatorFlags {
     /// The default network's subnet; `None` means the built-in one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_network_subnet: Option<String>,
+    /// The default network's bridge; `None` means `phobos0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_network_bridge: Option<String>,
     /// `--cgroups_net_cls_primary_handle`: with `cgroups/net_cls`, the
     /// upper 16 bits of every container's `net_cls.classid`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -365,6 +368,7 @@ impl Default for IsolatorFlags {
             network_cni_config_dir: None,
             network_cni_plugins_dir: None,
             default_network_subnet: None,
+            default_network_bridge: None,
             cgroups_net_cls_primary_handle: None,
             cgroups_net_cls_secondary_handles: None,
         }

@@ -91,8 +91,8 @@ pub struct NetSettings {
     pub plugin_dirs: Vec<PathBuf>,
     /// `default_network_subnet`.
     pub default_subnet: Subnet,
-    /// The bridge of the built-in default network (`phobos0`; tests use
-    /// their own).
+    /// `default_network_bridge`: the bridge of the built-in default
+    /// network (`phobos0`).
     pub default_bridge: String,
     /// Per-plugin time limit.
     pub plugin_timeout: Duration,
@@ -521,6 +521,25 @@ fn string_field<'a>(object: &'a Map<String, Value>, key: &str) -> Result<Option<
         Some(Value::String(_)) => Err(format!("\"{key}\" is empty")),
         Some(_) => Err(format!("\"{key}\" must be a string")),
     }
+}
+
+/// The kernel's interface name rule (at most 15 bytes, `IFNAMSIZ` - 1),
+/// narrowed to letters, digits, `_`, `.` and `-` so the name is also safe
+/// in iptables arguments and file names (`default_network_bridge`).
+pub fn validate_bridge_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 15 {
+        return Err("expected an interface name of 1 to 15 bytes".to_owned());
+    }
+    if name == "." || name == ".." {
+        return Err("'.' and '..' are not interface names".to_owned());
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    {
+        return Err("an interface name has only letters, digits, '_', '.' and '-'".to_owned());
+    }
+    Ok(())
 }
 
 /// CNI's network name rule (`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`), and not one

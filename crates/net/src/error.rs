@@ -75,6 +75,14 @@ pub enum NetError {
         /// What was expected.
         reason: &'static str,
     },
+    /// `default_network_bridge` is not a usable interface name.
+    #[error("invalid default_network_bridge '{value}': {reason}")]
+    InvalidBridge {
+        /// The value as given.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A `-p` specification is malformed, or a host port is published twice.
     #[error("invalid --publish '{spec}': {reason}")]
     InvalidPortSpec {
@@ -235,6 +243,7 @@ impl NetError {
                 | NetError::JoinedTwice { .. }
                 | NetError::ExclusiveNetwork { .. }
                 | NetError::InvalidSubnet { .. }
+                | NetError::InvalidBridge { .. }
                 | NetError::InvalidPortSpec { .. }
                 | NetError::PortsNeedNetwork { .. }
                 | NetError::ConfigInvalid { .. }

@@ -40,7 +40,7 @@ pub mod stats;
 
 pub use config::{
     ConfigSource, DEFAULT_BRIDGE, DEFAULT_NETWORK, DEFAULT_PLUGINS_DIR, DEFAULT_SUBNET,
-    NetSettings, NetworkConfig, Networks, Plugins, Subnet,
+    NetSettings, NetworkConfig, Networks, Plugins, Subnet, validate_bridge_name,
 };
 pub use container::{Attachment, ContainerNet, EtcFiles};
 pub use error::NetError;

@@ -224,6 +224,7 @@ impl Settings {
             network_cni_config_dir: c.network_cni_config_dir.clone(),
             network_cni_plugins_dir: Some(c.network_cni_plugins_dir.clone()),
             default_network_subnet: Some(c.default_network_subnet.clone()),
+            default_network_bridge: Some(c.default_network_bridge.clone()),
             cgroups_net_cls_primary_handle: c.cgroups_net_cls_primary_handle,
             cgroups_net_cls_secondary_handles: Some(c.cgroups_net_cls_secondary_handles),
         }

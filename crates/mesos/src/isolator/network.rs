@@ -34,6 +34,15 @@ pub fn net_settings(flags: &IsolatorFlags) -> Result<NetSettings, phobos_net::Ne
     if let Some(subnet) = &flags.default_network_subnet {
         settings.default_subnet = subnet.parse::<Subnet>()?;
     }
+    if let Some(bridge) = &flags.default_network_bridge {
+        phobos_net::validate_bridge_name(bridge).map_err(|reason| {
+            phobos_net::NetError::InvalidBridge {
+                value: bridge.clone(),
+                reason,
+            }
+        })?;
+        settings.default_bridge = bridge.clone();
+    }
     Ok(settings)
 }
 
@@ -300,9 +309,11 @@ mod tests {
             network_cni_config_dir: Some("/etc/cni/net.d".into()),
             network_cni_plugins_dir: Some("/opt/cni/bin:/usr/lib/cni".into()),
             default_network_subnet: Some("10.99.0.0/16".into()),
+            default_network_bridge: Some("phbr-t".into()),
             ..IsolatorFlags::default()
         };
         let s = net_settings(&flags).unwrap();
+        assert_eq!(s.default_bridge, "phbr-t");
         assert_eq!(s.config_dir.as_deref(), Some(Path::new("/etc/cni/net.d")));
         assert_eq!(s.plugin_dirs.len(), 2);
         assert_eq!(s.default_subnet.to_string(), "10.99.0.0/16");
@@ -315,6 +326,21 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("10.99.0.1/16")
+        );
+        let long = IsolatorFlags {
+            default_network_bridge: Some("sixteen-bytes-xx".into()),
+            ..IsolatorFlags::default()
+        };
+        let err = net_settings(&long).unwrap_err();
+        assert!(
+            err.is_usage() && err.to_string().contains("sixteen-bytes-xx"),
+            "{err}"
+        );
+        assert_eq!(
+            net_settings(&IsolatorFlags::default())
+                .unwrap()
+                .default_bridge,
+            "phobos0"
         );
         assert_eq!(
             net_settings(&IsolatorFlags::default()).unwrap().plugin_dirs,
