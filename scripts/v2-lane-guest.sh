@@ -15,11 +15,17 @@ export LANG=C.UTF-8 HOME=/tmp/home TMPDIR=/tmp RUST_BACKTRACE=1
 . /run/v2-lane.env
 mode=${1:-}
 
+# Powers off with reboot(2) (busybox's `poweroff -f`: sync, then
+# RB_POWER_OFF) in the calling process: the kernel shuts the devices down
+# and the machine off before that call could return, so nothing runs from
+# the 9p root once virtio is gone. (The sysrq trigger powered off from a
+# kernel worker while this script went on: its next command got EIO from
+# 9p and, as PID 1, its exit made the kernel panic with "Attempted to kill
+# init".) As PID 1 the shell execs it, so PID 1 never exits.
 finish() {
   echo "V2LANE-RESULT $1"
   sync
-  echo o >/proc/sysrq-trigger
-  sleep 30
+  exec /bin/busybox poweroff -f
 }
 
 if [ "$mode" = systemd ]; then

@@ -51,9 +51,11 @@ accel=${PHOBOS_V2_LANE_ACCEL:-tcg,thread=multi}
 # cgroups, the launcher, init and the CLI (run, wait, kill, destroy,
 # recover, exec, stats, update, OOM), and the cgroups crate's kernel tests.
 # ECP, Docker and configuration tests have nothing cgroup-v2-specific.
+# A test in a module of its binary (spine's `crash::`) is named with the
+# module's path: `privileged_` may follow a `::`.
 default_filter='(binary(privileged) | binary(privileged_resources) | binary(privileged_v2)
   | binary(launcher) | binary(spine) | binary(resources) | binary(exec) | binary(v2_host))
-  & test(/^privileged_/)'
+  & test(/(^|::)privileged_/)'
 filter=${PHOBOS_V2_LANE_FILTER:-$default_filter}
 systemd_leg=${PHOBOS_V2_LANE_SYSTEMD:-1}
 systemd_filter=${PHOBOS_V2_LANE_SYSTEMD_FILTER:-'binary(systemd) & test(/^privileged_/)'}
@@ -158,9 +160,10 @@ cp /lane.env /newroot/run/v2-lane.env
 . /lane.env
 if grep -q 'phobos_lane=systemd' /proc/cmdline; then
   # The systemd leg: what systemd and its services write goes to tmpfs;
-  # the lane's target and service are runtime units. (systemd finds
-  # /.dockerenv in the shared root and so reads its options from its own
-  # arguments, not the kernel's command line.)
+  # the lane's target and service are runtime units. An empty `container=`
+  # in PID 1's environment tells systemd it runs on no container manager,
+  # before it would look for /.dockerenv (the host's, in the shared root)
+  # and believe it runs under Docker.
   for d in tmp var/tmp; do mount -t tmpfs -o mode=1777 tmpfs "/newroot/$d"; done
   for d in var/lib var/log var/cache; do mount -t tmpfs -o mode=755 tmpfs "/newroot/$d"; done
   mkdir -p /newroot/run/systemd/system
@@ -187,6 +190,7 @@ UNIT
   mount --move /dev /newroot/dev
   mount --move /proc /newroot/proc
   mount --move /sys /newroot/sys
+  export container=
   exec switch_root /newroot /lib/systemd/systemd systemd.unit=phobos-lane.target systemd.show_status=error
 fi
 mount --move /dev /newroot/dev

@@ -137,16 +137,20 @@ pub async fn pump(state: Arc<State>, follow: Follow, out: RecordSender) {
 /// went before the end.
 async fn follow_terminal(mut t: Attached, out: &RecordSender) -> Result<(), stream::Gone> {
     use tokio::io::AsyncReadExt;
-    for chunk in std::mem::take(&mut t.ahead) {
-        out.send(&stream::data(DataType::Stdout, chunk)).await?;
+    for frame in std::mem::take(&mut t.ahead) {
+        if let Some((kind, bytes)) = output(frame) {
+            out.send(&stream::data(kind, bytes)).await?;
+        }
     }
     let mut buf = vec![0u8; CHUNK];
     let mut last_sent = Instant::now();
     loop {
         loop {
             match t.decoder.next_frame() {
-                Ok(Some(Frame::Data(d))) => {
-                    out.send(&stream::data(DataType::Stdout, d)).await?;
+                Ok(Some(f @ (Frame::Data(_) | Frame::ErrData(_)))) => {
+                    if let Some((kind, bytes)) = output(f) {
+                        out.send(&stream::data(kind, bytes)).await?;
+                    }
                     last_sent = Instant::now();
                 }
                 Ok(None) => break,
@@ -174,6 +178,17 @@ async fn follow_terminal(mut t: Attached, out: &RecordSender) -> Result<(), stre
             }
             () = out.closed() => return Err(stream::Gone),
         }
+    }
+}
+
+/// A switchboard's output frame as a `ProcessIO` DATA record's stream and
+/// bytes: `Data` is STDOUT (a terminal's merged output, or a pipe's
+/// stdout), `ErrData` STDERR.
+fn output(frame: Frame) -> Option<(DataType, Vec<u8>)> {
+    match frame {
+        Frame::Data(d) => Some((DataType::Stdout, d)),
+        Frame::ErrData(d) => Some((DataType::Stderr, d)),
+        _ => None,
     }
 }
 

@@ -143,7 +143,7 @@ async fn no_terminal(state: &Arc<State>, id: &ContainerId) -> ApiError {
             format!("Container {id} has terminated: its input is closed"),
         ),
         _ => ApiError::bad_request(format!(
-            "Container {id} has no terminal, so no I/O switchboard takes its input: launch it with 'container.tty_info' (or as a session with it)"
+            "Container {id} has no terminal and is not a DEBUG container, so no I/O switchboard takes its input: launch it with 'container.tty_info', or as a session"
         )),
     }
 }

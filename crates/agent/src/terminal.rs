@@ -22,8 +22,8 @@ pub struct Attached {
     pub stream: UnixStream,
     /// Bytes received after the switchboard's answer, not yet decoded.
     pub decoder: Decoder,
-    /// Output decoded with the answer.
-    pub ahead: Vec<Vec<u8>>,
+    /// Output decoded with the answer (`Data` and `ErrData` frames).
+    pub ahead: Vec<Frame>,
 }
 
 /// Attaches to the switchboard of `id` for `attach`; `None` when the

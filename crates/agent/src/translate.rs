@@ -132,6 +132,7 @@ pub fn launch_intent(
                     .as_ref()
                     .is_none_or(|l| l.share_cgroups()),
                 debug: false,
+                session: false,
             };
         } else if container.linux_info.as_ref().and_then(|l| l.share_cgroups) == Some(false) {
             // Mesos: only a nested container can have cgroups of its own
@@ -156,6 +157,7 @@ pub fn launch_intent(
         // DEBUG shares everything; the flags would only repeat it.
         intent.nesting = Nesting {
             debug: true,
+            session: true,
             ..Nesting::default()
         };
     }

@@ -13,16 +13,11 @@ use std::time::Duration;
 
 use phobos_cgroups::{Cgroup, Controller, Error, Hierarchies, Version, stats};
 
-const MB: u64 = 1024 * 1024;
+#[path = "support/v2.rs"]
+mod v2;
+use v2::{block_device, skip};
 
-/// Prints why `test` does not run here; panics on a host declared pure v2.
-fn skip(test: &str, reason: &str) {
-    assert!(
-        std::env::var_os("PHOBOS_TEST_PURE_V2").is_none(),
-        "{test}: {reason}, yet PHOBOS_TEST_PURE_V2 says this host has it"
-    );
-    println!("skipping {test}: {reason}");
-}
+const MB: u64 = 1024 * 1024;
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -76,27 +71,6 @@ fn whole_disk(dev: &Path) -> (u64, u64) {
     let text = std::fs::read_to_string(disk.join("dev")).unwrap();
     let (major, minor) = text.trim().split_once(':').unwrap();
     (major.parse().unwrap(), minor.parse().unwrap())
-}
-
-/// The block device to read (and, when it is a scratch disk given in
-/// `PHOBOS_TEST_SCRATCH_DISK`, to write): otherwise the first disk in
-/// /sys/block that is not a loop, ram or zram device, read only.
-fn block_device() -> Option<(PathBuf, bool)> {
-    if let Some(disk) = std::env::var_os("PHOBOS_TEST_SCRATCH_DISK") {
-        return Some((PathBuf::from(disk), true));
-    }
-    let mut names: Vec<String> = std::fs::read_dir("/sys/block")
-        .ok()?
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !["loop", "ram", "zram"].iter().any(|p| n.starts_with(p)))
-        .collect();
-    names.sort();
-    names
-        .into_iter()
-        .map(|n| PathBuf::from("/dev").join(n))
-        .find(|p| p.exists())
-        .map(|p| (p, false))
 }
 
 #[test]

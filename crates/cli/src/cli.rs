@@ -86,10 +86,12 @@ pub enum Command {
         #[arg(short, long, default_value = "TERM")]
         signal: String,
     },
-    /// Kill every process of a container and free its resources.
+    /// Kill every process of a container and free its resources; with
+    /// several IDs, destroys them concurrently and prints one line each.
     Destroy {
-        /// The container's ID.
-        id: String,
+        /// The containers' IDs.
+        #[arg(required = true, num_args = 1..)]
+        ids: Vec<String>,
         /// Print JSON instead of a table or line.
         #[arg(long)]
         json: bool,

@@ -204,9 +204,14 @@ impl Output {
 }
 
 fn attach_output(agent: &Agent, enc: Enc, container: &str) -> Output {
+    attach_output_to(agent, enc, serde_json::json!({"value": container}))
+}
+
+/// [`attach_output`] to a container ID in JSON (a nested one's parent).
+fn attach_output_to(agent: &Agent, enc: Enc, container: serde_json::Value) -> Output {
     let mut conn = agent.conn();
     let attach = serde_json::json!({"type": "ATTACH_CONTAINER_OUTPUT",
-        "attach_container_output": {"container_id": {"value": container}}});
+        "attach_container_output": {"container_id": container}});
     conn.send(
         "POST",
         "/api/v1",
@@ -632,4 +637,153 @@ fn privileged_agent_session_terminal_in_a_root_filesystem_parent() {
         "wait_nested_container": {"container_id": {"value": "dbg", "parent": {"value": "img"}}}}));
     assert_eq!(r.json()["wait_nested_container"]["exit_status"], 2 << 8);
     env.ok(&["destroy", "img"]);
+}
+
+/// The session's WAIT_NESTED_CONTAINER exit status.
+fn nested_exit_status(conn: &mut Conn, container: &mesos::ContainerId) -> Option<i32> {
+    let wait = Call {
+        r#type: Some(CallType::WaitNestedContainer as i32),
+        wait_nested_container: Some(call::WaitNestedContainer {
+            container_id: container.clone(),
+        }),
+        ..Call::default()
+    };
+    let (status, body, text) = conn.proto(&wait);
+    assert_eq!(status, 200, "{text}");
+    body.unwrap().wait_nested_container.unwrap().exit_status
+}
+
+/// `task exec` without `-t`: a session without `tty_info` gets a
+/// switchboard over pipes (Mesos gives every DEBUG container one). Output
+/// printed before its stream attached is kept for it; stdout and stderr
+/// come as STDOUT and STDERR records and land in the sandbox's files;
+/// input is echoed back; a second input stream is 409; the input's EOF
+/// closes the command's stdin.
+#[test]
+fn privileged_agent_session_without_a_terminal_echoes_its_input_over_pipes() {
+    if !require_root("privileged_agent_session_without_a_terminal_echoes_its_input_over_pipes") {
+        return;
+    }
+    let env = Env::new();
+    let agent = Agent::start(&env, &[]);
+    let mut conn = agent.conn();
+    assert_eq!(
+        conn.json(&launch_json("pipe-par", "exec sleep 600")).status,
+        200
+    );
+    let session_id = mesos::ContainerId {
+        value: "sess".into(),
+        parent: Some(Box::new(id("pipe-par"))),
+    };
+    let mut s = agent.conn();
+    s.send(
+        "POST",
+        "/api/v1",
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/recordio"),
+            ("Message-Accept", "application/json"),
+        ],
+        serde_json::json!({"type": "LAUNCH_NESTED_CONTAINER_SESSION",
+            "launch_nested_container_session": {
+                "container_id": {"value": "sess", "parent": {"value": "pipe-par"}},
+                "command": {"value": "test -t 0 || echo not-a-tty; echo oops >&2; while read l; do echo \"got:$l\"; done; echo bye; exit 3"}}})
+        .to_string()
+        .as_bytes(),
+    );
+    let mut out = Output::start(s, Enc::Json);
+    assert!(out.wait_for("not-a-tty"), "{:?}", out.text());
+    // stderr is a STDERR record (marked by the reader).
+    assert!(out.wait_for("[not a terminal's] oops"), "{:?}", out.text());
+
+    let mut input = open_input(&agent, Enc::Proto, session_id.clone());
+    assert!(input.send_chunk(&record(Enc::Proto, &stdin(b"hello\n"))));
+    assert!(out.wait_for("got:hello"), "{:?}", out.text());
+    let mut second = open_input(&agent, Enc::Json, session_id.clone());
+    second.end_chunks();
+    let r = second.read_reply();
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(input.send_chunk(&record(Enc::Proto, &stdin(b"again\n"))));
+    assert!(out.wait_for("got:again"), "{:?}", out.text());
+    // EOF: the command's `read` sees its stdin closed.
+    assert!(input.send_chunk(&record(Enc::Proto, &stdin(b""))));
+    input.end_chunks();
+    assert_eq!(input.read_reply().status, 200);
+    assert!(out.wait_for("bye"), "{:?}", out.text());
+    assert!(out.wait_end(), "the session's stream outlived its command");
+    assert_eq!(nested_exit_status(&mut conn, &session_id), Some(3 << 8));
+
+    let sandbox = env.sandbox("pipe-par").join("containers/sess");
+    let stdout = std::fs::read_to_string(sandbox.join("stdout")).unwrap();
+    for line in ["not-a-tty", "got:hello", "got:again", "bye"] {
+        assert!(stdout.contains(line), "{line} not in stdout: {stdout:?}");
+    }
+    let stderr = std::fs::read_to_string(sandbox.join("stderr")).unwrap();
+    assert!(stderr.contains("oops"), "{stderr:?}");
+    assert!(!stdout.contains("oops"), "{stdout:?}");
+}
+
+/// A DEBUG container without a terminal (the CLI's `run --debug`) has a
+/// switchboard too: ATTACH_CONTAINER_INPUT, then two
+/// ATTACH_CONTAINER_OUTPUT streams that both get the output, a second
+/// input stream refused (409), and the EOF ends the command's input.
+#[test]
+fn privileged_agent_debug_container_without_a_terminal_takes_input_then_output() {
+    if !require_root("privileged_agent_debug_container_without_a_terminal_takes_input_then_output")
+    {
+        return;
+    }
+    let env = Env::new();
+    // First: recovery destroys DEBUG containers, as Mesos's does.
+    let agent = Agent::start(&env, &[]);
+    env.detach("dbg-par", &["sleep", "600"]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--parent",
+        "dbg-par",
+        "--id",
+        "dbg",
+        "--debug",
+        "--",
+        "sh",
+        "-c",
+        "while read l; do echo \"got:$l\"; done; echo done-reading",
+    ]);
+    let dbg = mesos::ContainerId {
+        value: "dbg".into(),
+        parent: Some(Box::new(id("dbg-par"))),
+    };
+    let mut input = open_input(&agent, Enc::Json, dbg.clone());
+    let nested = serde_json::json!({"value": "dbg", "parent": {"value": "dbg-par"}});
+    let mut out = attach_output_to(&agent, Enc::Proto, nested.clone());
+    let mut out2 = attach_output_to(&agent, Enc::Json, nested);
+    if !input.send_chunk(&record(Enc::Json, &stdin(b"one\n"))) {
+        let r = input.read_reply();
+        panic!("the input stream was refused: {} {}", r.status, r.text());
+    }
+    assert!(out.wait_for("got:one"), "{:?}", out.text());
+    assert!(out2.wait_for("got:one"), "{:?}", out2.text());
+    let mut second = open_input(&agent, Enc::Proto, dbg.clone());
+    second.end_chunks();
+    let r = second.read_reply();
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(input.send_chunk(&record(Enc::Json, &stdin(b""))));
+    input.end_chunks();
+    assert_eq!(input.read_reply().status, 200);
+    assert!(out.wait_for("done-reading"), "{:?}", out.text());
+    assert!(out.wait_end(), "the output stream outlived the command");
+    assert!(
+        out2.wait_end(),
+        "the second output stream outlived the command"
+    );
+    let waited = env.ok(&["wait", "dbg-par.dbg"]);
+    assert!(waited.contains("exited with status 0"), "{waited:?}");
+    let stdout =
+        std::fs::read_to_string(env.sandbox("dbg-par").join("containers/dbg/stdout")).unwrap();
+    assert!(
+        stdout.contains("got:one") && stdout.contains("done-reading"),
+        "{stdout:?}"
+    );
+    env.ok(&["destroy", "dbg-par"]);
 }

@@ -6,14 +6,10 @@ mod common;
 
 use std::process::Stdio;
 
-use common::{Env, PATIENCE, eventually, require_root};
+use common::{Env, PATIENCE, busybox_rootfs, eventually, require_root, stderr};
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]
@@ -139,5 +135,41 @@ fn privileged_exec_reports_what_it_cannot_do() {
         let out = env.run(bad);
         assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
         assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    }
+}
+
+/// RUNNING means ready: `run -d` returns only once init has entered the
+/// container's root filesystem, so a container is never joined (by
+/// `exec`, or a nested container) while init still sees the host's root.
+#[test]
+fn privileged_a_rootfs_container_is_in_its_root_when_run_returns() {
+    if !require_root("privileged_a_rootfs_container_is_in_its_root_when_run_returns") {
+        return;
+    }
+    let env = Env::new();
+    let images = tempfile::tempdir().unwrap();
+    let root = busybox_rootfs(images.path());
+    std::fs::write(root.join("marker"), "the container's\n").unwrap();
+    let rootfs = root.display().to_string();
+    for round in 0..5 {
+        let id = format!("r{round}");
+        env.ok(&[
+            "run", "-d", "--id", &id, "--rootfs", &rootfs, "--", "sleep", "1000",
+        ]);
+        // Straight away, with no wait of any kind: init's root is the
+        // container's (its marker), no longer the host's `/`.
+        let pid_file = env.runtime.path().join("containers").join(&id).join("pid");
+        let init_pid = std::fs::read_to_string(pid_file).unwrap();
+        let init_pid = init_pid.trim();
+        let marker = std::fs::read_to_string(format!("/proc/{init_pid}/root/marker"));
+        assert_eq!(
+            marker.ok().as_deref(),
+            Some("the container's\n"),
+            "round {round}"
+        );
+        let out = env.run(&["exec", &id, "--", "cat", "/marker"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(stdout(&out), "the container's\n", "round {round}");
+        env.ok(&["destroy", &id]);
     }
 }

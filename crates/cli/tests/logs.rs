@@ -48,6 +48,15 @@ fn ok(env: &Env, config: &Config, args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
+/// Starts container `id` detached, running `sh -c script`.
+fn detach_sh(env: &Env, config: &Config, id: &str, script: &str) {
+    ok(
+        env,
+        config,
+        &["run", "-d", "--id", id, "--", "sh", "-c", script],
+    );
+}
+
 /// `lines` numbered lines, as `seq 1 lines` writes them.
 fn numbered(from: u64, to: u64) -> Vec<u8> {
     (from..=to)
@@ -89,11 +98,7 @@ fn privileged_logrotate_bounds_a_chatty_container_and_keeps_the_newest_output() 
     // start first; a little on stderr too.
     let n = 3_500_000u64;
     let script = format!("sleep 1; seq 1 {n}; echo oops >&2; seq 1 20000 >&2");
-    ok(
-        &env,
-        &cfg,
-        &["run", "-d", "--id", "chatty", "--", "sh", "-c", &script],
-    );
+    detach_sh(&env, &cfg, "chatty", &script);
     let wait = env.wait_json("chatty");
     assert_eq!(wait["exit_code"], 0, "{wait}");
     let expected = numbered(1, n);
@@ -148,11 +153,7 @@ fn privileged_a_follower_started_first_sees_every_line_once_across_rotations() {
     let cfg = config("[logrotate]\nmax_stdout_size = \"256KB\"\nmax_files = 100\n");
     let n = 1_300_000u64;
     let script = format!("sleep 1; seq 1 {n}");
-    ok(
-        &env,
-        &cfg,
-        &["run", "-d", "--id", "followed", "--", "sh", "-c", &script],
-    );
+    detach_sh(&env, &cfg, "followed", &script);
     let follower = cmd(&env, &cfg, &["logs", "-f", "--stdout", "followed"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -283,20 +284,7 @@ fn privileged_sandbox_logger_writes_plain_files_without_a_pump() {
     );
     env.detach("plain", &["true"]);
     let id = "plain-long";
-    ok(
-        &env,
-        &cfg,
-        &[
-            "run",
-            "-d",
-            "--id",
-            id,
-            "--",
-            "sh",
-            "-c",
-            "seq 1 50000; sleep 600",
-        ],
-    );
+    detach_sh(&env, &cfg, id, "seq 1 50000; sleep 600");
     let sandbox = env.sandbox(id);
     assert!(eventually(Duration::from_secs(60), || {
         std::fs::read(sandbox.join("stdout")).is_ok_and(|b| b == numbered(1, 50000))
@@ -373,20 +361,7 @@ fn privileged_logrotate_init_itself_reads_the_command_s_pipes() {
     let env = Env::new();
     let cfg = config("");
     let id = "pumped";
-    ok(
-        &env,
-        &cfg,
-        &[
-            "run",
-            "-d",
-            "--id",
-            id,
-            "--",
-            "sh",
-            "-c",
-            "echo hi; echo ho >&2; sleep 600",
-        ],
-    );
+    detach_sh(&env, &cfg, id, "echo hi; echo ho >&2; sleep 600");
     let pid = env.status_json(id)["pid"].as_i64().expect("pid");
     assert!(eventually(Duration::from_secs(60), || {
         std::fs::read(env.sandbox(id).join("stdout")).is_ok_and(|b| b == b"hi\n")

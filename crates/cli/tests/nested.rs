@@ -7,7 +7,6 @@ mod common;
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
@@ -446,23 +445,12 @@ fn privileged_nested_launch_killed_midway_is_recovered_to_nothing() {
     .enumerate()
     {
         let id = format!("k{i}");
-        let mut child = env
-            .cmd()
-            .args([
+        kill_stopped_at(
+            env.cmd().args([
                 "run", "-d", "--parent", "p", "--id", &id, "--", "sleep", "1000",
-            ])
-            .env("PHOBOS_STOP_AT", point)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let pid = child.id();
-        assert!(
-            eventually(PATIENCE, || proc_state(pid) == Some('T')),
-            "never reached {point}"
+            ]),
+            point,
         );
-        child.kill().unwrap();
-        child.wait().unwrap();
         let report = env.ok(&["recover", "--json"]);
         assert!(
             report.contains(&format!("p.{id}")) || *point == "created",

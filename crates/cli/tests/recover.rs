@@ -14,21 +14,7 @@ use common::*;
 /// Spawns `phobos ARGS` stopped at `point` (PHOBOS_STOP_AT) and SIGKILLs it
 /// there.
 fn kill_at(env: &Env, point: &str, args: &[&str]) {
-    let mut child = env
-        .cmd()
-        .args(args)
-        .env("PHOBOS_STOP_AT", point)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    assert!(
-        eventually(Duration::from_secs(30), || proc_state(pid) == Some('T')),
-        "phobos {args:?} never reached {point}"
-    );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_stopped_at(env.cmd().args(args), point);
 }
 
 fn names(dir: &Path) -> Vec<String> {

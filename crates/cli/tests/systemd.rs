@@ -46,10 +46,6 @@ fn under_systemd(test: &str) -> bool {
     true
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 fn short_id(prefix: &str) -> String {
     format!(
         "{prefix}{}",
@@ -123,6 +119,25 @@ impl Drop for Sd {
         let _ = self.run(&["recover"]);
         let _ = systemctl(&["stop", &self.slice_unit()]);
     }
+}
+
+/// `systemd-run` starting what follows as the transient service `svc`
+/// with `Delegate=yes`, waited for, its output piped back, collected
+/// even when it fails.
+fn delegated_service(svc: &str) -> Command {
+    let mut c = Command::new("systemd-run");
+    c.args([
+        "--quiet",
+        "--wait",
+        "--pipe",
+        "--collect",
+        "-p",
+        "Delegate=yes",
+        &format!("--unit={svc}"),
+        "--",
+    ])
+    .stdin(Stdio::null());
+    c
 }
 
 fn systemctl(args: &[&str]) -> Output {
@@ -219,20 +234,14 @@ fn privileged_systemd_recover_after_sigkill_leaves_no_scope() {
     for point in ["scope-started", "forked", "ISOLATING"] {
         let id = short_id("k");
         let unit = format!("phobos-{id}.scope");
-        let mut child = sd
-            .cmd()
-            .args([
-                "run", "-d", "--id", &id, "--mem", "64", "--", "sleep", "1000",
-            ])
-            .env("PHOBOS_STOP_AT", point)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let pid = child.id();
-        assert!(
-            eventually(PATIENCE, || proc_state(pid) == Some('T')),
-            "phobos never reached {point}"
+        let mut child = spawn_stopped_at(
+            sd.cmd()
+                .args([
+                    "run", "-d", "--id", &id, "--mem", "64", "--", "sleep", "1000",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+            point,
         );
         // The scope exists (its cgroup made by systemd) when the launcher dies.
         assert!(sd.scope_dir(&id).exists(), "{point}: no scope yet");
@@ -279,24 +288,10 @@ fn privileged_systemd_cgroups_root_inside_a_running_service_fails_in_one_line() 
     let svc = short_id("svc");
     let root = format!("system.slice/{svc}.service/phobos");
     // phobos runs as the service itself: its cgroup holds a process.
-    let out = Command::new("systemd-run")
-        .args([
-            "--quiet",
-            "--wait",
-            "--pipe",
-            "--collect",
-            "-p",
-            "Delegate=yes",
-            &format!("--unit={svc}"),
-            "--",
-            PHOBOS,
-        ])
-        .arg("--runtime-dir")
-        .arg(env.runtime.path())
-        .arg("--work-dir")
-        .arg(env.work.path())
+    let out = delegated_service(&svc)
+        .arg(PHOBOS)
+        .args(env.dir_args())
         .args(["--cgroups-root", &root, "run", "--id", "svc1", "--", "true"])
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     let err = stderr(&out);
@@ -350,24 +345,11 @@ fn privileged_systemd_delegated_service_with_phobos_in_a_leaf_works() {
         ),
     )
     .unwrap();
-    let out = Command::new("systemd-run")
-        .args([
-            "--quiet",
-            "--wait",
-            "--pipe",
-            "--collect",
-            "-p",
-            "Delegate=yes",
-            &format!("--unit={svc}"),
-            "--",
-            "/bin/sh",
-        ])
+    let out = delegated_service(&svc)
+        .arg("/bin/sh")
         .arg(&script)
         .arg(PHOBOS)
-        .arg("--runtime-dir")
-        .arg(env.runtime.path())
-        .arg("--work-dir")
-        .arg(env.work.path())
+        .args(env.dir_args())
         .args([
             "--cgroups-root",
             &root,
@@ -381,7 +363,6 @@ fn privileged_systemd_delegated_service_with_phobos_in_a_leaf_works() {
             "-c",
             "cat /proc/self/cgroup; exit 3",
         ])
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
@@ -405,10 +386,7 @@ fn privileged_systemd_driver_is_refused_in_one_line_where_it_cannot_work() {
     let out = Command::new(PHOBOS)
         .arg("--config")
         .arg(&sd.config)
-        .arg("--runtime-dir")
-        .arg(sd.env.runtime.path())
-        .arg("--work-dir")
-        .arg(sd.env.work.path())
+        .args(sd.env.dir_args())
         .args(["--cgroups-root", "a/b", "run", "--id", "bad", "--", "true"])
         .stdin(Stdio::null())
         .output()

@@ -9,14 +9,18 @@ mod common;
 use common::tmux::Tmux;
 use common::*;
 
-/// The rows of the last frame of batch output, as (ID column, CPU column).
-fn last_frame(text: &str) -> Vec<Vec<String>> {
-    let frame = text.split("\n\n").last().unwrap_or("");
+/// The rows of one frame of batch output, each split into its columns.
+fn rows(frame: &str) -> Vec<Vec<String>> {
     frame
         .lines()
         .skip(2)
         .map(|l| l.split_whitespace().map(str::to_owned).collect())
         .collect()
+}
+
+/// The rows of the last frame of batch output.
+fn last_frame(text: &str) -> Vec<Vec<String>> {
+    rows(text.split("\n\n").last().unwrap_or(""))
 }
 
 fn ids(frame: &[Vec<String>]) -> Vec<&str> {
@@ -162,6 +166,93 @@ fn privileged_top_shows_docker_containers_from_their_cgroups() {
     );
     assert!(ids(&last_frame(&out)).contains(&"m-sleeper"), "{out}");
     env.ok(&["destroy", &id]);
+}
+
+/// A Docker container seen while the engine was unreachable shows `-`;
+/// `top` asks the engine again every few refreshes and fills the row in
+/// once it answers, without a restart. The engine "comes back" when the
+/// configured socket path, missing at first, becomes a symlink to it.
+#[test]
+fn privileged_top_fills_in_a_docker_container_once_the_engine_is_back() {
+    let test = "privileged_top_fills_in_a_docker_container_once_the_engine_is_back";
+    if !common::engine::engine_or_skip(test) {
+        return;
+    }
+    let env = Env::new();
+    let id = format!("topr{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--id",
+        &id,
+        "--docker-image",
+        common::engine::IMAGE,
+        "--",
+        "sleep",
+        "1000",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("engine.sock");
+    let config = dir.path().join("phobos.toml");
+    std::fs::write(
+        &config,
+        format!("docker_socket = \"{}\"\n", socket.display()),
+    )
+    .unwrap();
+    let mut top = env
+        .cmd()
+        .arg("--config")
+        .arg(&config)
+        .args(["top", "-b", "-n", "100000", "-d", "0.2", "-s", "id"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let out = out.clone();
+        let mut stdout = top.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n @ 1..) = std::io::Read::read(&mut stdout, &mut buf) {
+                out.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    // Complete frames (all but the one being written) whose row of `id`
+    // passes `check`.
+    let seen = |check: &dyn Fn(&[String]) -> bool| {
+        let text = out.lock().unwrap().clone();
+        let frames: Vec<&str> = text.split("\n\n").collect();
+        frames[..frames.len() - 1]
+            .iter()
+            .any(|f| rows(f).iter().any(|r| r[0] == id && check(r)))
+    };
+    let unmeasured = eventually(PATIENCE, || {
+        seen(&|r: &[String]| r[1] == "RUNNING" && r[5] == "-")
+    });
+    let measured_before = seen(&|r: &[String]| r[5] != "-");
+    std::os::unix::fs::symlink(common::engine::SOCKET, &socket).unwrap();
+    let measured = eventually(PATIENCE, || {
+        seen(&|r: &[String]| {
+            r[1] == "RUNNING" && r[3].ends_with('B') && r[5].parse::<u32>().is_ok_and(|p| p >= 1)
+        })
+    });
+    let _ = top.kill();
+    let _ = top.wait();
+    reader.join().unwrap();
+    env.ok(&["destroy", &id]);
+    let text = out.lock().unwrap().clone();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+    assert!(unmeasured, "no frame showed {id} unmeasured:\n{tail}");
+    assert!(!measured_before, "measured without the engine:\n{tail}");
+    assert!(
+        measured,
+        "{id} never filled in once the engine was back:\n{tail}"
+    );
 }
 
 #[test]

@@ -17,7 +17,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Env, PATIENCE, busybox_rootfs, eventually, require_root};
+use common::{Env, PATIENCE, busybox_rootfs, eventually, kill_stopped_at, require_root};
 use phobos_tty::WindowSize;
 use phobos_tty::pty::{self, HOST_PTMX};
 
@@ -31,6 +31,13 @@ struct Term {
 }
 
 impl Term {
+    /// `phobos ARGS…` with `env`'s options on a new terminal of `size`.
+    fn phobos(env: &Env, args: &[&str], size: WindowSize) -> Self {
+        let mut cmd = env.cmd();
+        cmd.args(args);
+        Self::spawn(cmd, size)
+    }
+
     /// Starts `cmd` as the session leader of a new terminal of `size`.
     fn spawn(mut cmd: Command, size: WindowSize) -> Self {
         let pair = pty::open_pair(Path::new(HOST_PTMX)).expect("a host terminal");
@@ -146,9 +153,11 @@ fn privileged_run_it_gives_the_command_its_own_terminal_size_resize_and_exit_cod
         return;
     }
     let env = Env::new();
-    let mut cmd = env.cmd();
-    cmd.args(["run", "-it", "--id", "fg", "--", "sh", "-c", &probe(5)]);
-    let mut term = Term::spawn(cmd, SIZE);
+    let mut term = Term::phobos(
+        &env,
+        &["run", "-it", "--id", "fg", "--", "sh", "-c", &probe(5)],
+        SIZE,
+    );
     term.expect("READY");
     let screen = term.text();
     let outer = std::fs::read_link(format!("/proc/{}/fd/0", term.child.id())).unwrap();
@@ -247,9 +256,11 @@ fn privileged_exec_it_gives_the_command_a_terminal_in_the_container() {
         "/bin/sleep",
         "1000",
     ]);
-    let mut cmd = env.cmd();
-    cmd.args(["exec", "-it", "box", "--", "/bin/sh", "-c", &probe(4)]);
-    let mut term = Term::spawn(cmd, SIZE);
+    let mut term = Term::phobos(
+        &env,
+        &["exec", "-it", "box", "--", "/bin/sh", "-c", &probe(4)],
+        SIZE,
+    );
     term.expect("READY");
     // Allocated from the container's own devpts.
     assert_eq!(pts_lines(&term.text()), vec!["/dev/pts/0".to_owned()]);
@@ -279,9 +290,7 @@ fn privileged_attach_detaches_and_reattaches_and_refuses_a_second_input() {
     let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 
-    let mut cmd = env.cmd();
-    cmd.args(["attach", "tt"]);
-    let mut first = Term::spawn(cmd, SIZE);
+    let mut first = Term::phobos(&env, &["attach", "tt"], SIZE);
     first.type_in(b"one\r");
     first.expect("got:one");
     first.expect("31 97");
@@ -290,9 +299,7 @@ fn privileged_attach_detaches_and_reattaches_and_refuses_a_second_input() {
     assert_eq!(status.code(), Some(0), "{screen:?}");
     assert!(screen.contains("detached from tt"), "{screen:?}");
 
-    let mut cmd = env.cmd();
-    cmd.args(["attach", "tt"]);
-    let mut second = Term::spawn(cmd, RESIZED);
+    let mut second = Term::phobos(&env, &["attach", "tt"], RESIZED);
     second.type_in(b"two\r");
     second.expect("got:two");
     second.expect("42 133");
@@ -504,22 +511,12 @@ fn privileged_the_switchboard_ends_with_its_container_on_every_path() {
     // The launcher SIGKILLed right after it started the switchboard: the
     // container and its terminal live on; recover adopts it; destroy ends
     // the switchboard.
-    let mut launcher = env
-        .cmd()
-        .args(["run", "-d", "-t", "--id", "sb-kill", "--", "sh", "-c"])
-        .arg("while read l; do echo \"got:$l\"; done")
-        .env("PHOBOS_STOP_AT", "switchboard")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let launcher_pid = launcher.id();
-    assert!(
-        eventually(PATIENCE, || common::proc_state(launcher_pid) == Some('T')),
-        "the launcher never reached the switchboard stop point"
+    kill_stopped_at(
+        env.cmd()
+            .args(["run", "-d", "-t", "--id", "sb-kill", "--", "sh", "-c"])
+            .arg("while read l; do echo \"got:$l\"; done"),
+        "switchboard",
     );
-    launcher.kill().unwrap();
-    launcher.wait().unwrap();
     env.ok(&["recover"]);
     assert_eq!(env.status_json("sb-kill")["state"], "RUNNING");
     let pid = switchboard_pid(&env, "sb-kill");
@@ -545,21 +542,11 @@ fn privileged_the_switchboard_ends_with_its_container_on_every_path() {
 
     // SIGKILLed before the switchboard existed (init forked, not yet
     // released): recover destroys the interrupted launch.
-    let mut launcher = env
-        .cmd()
-        .args(["run", "-d", "-t", "--id", "sb-early", "--", "sleep", "600"])
-        .env("PHOBOS_STOP_AT", "forked")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let launcher_pid = launcher.id();
-    assert!(
-        eventually(PATIENCE, || common::proc_state(launcher_pid) == Some('T')),
-        "the launcher never reached the forked stop point"
+    kill_stopped_at(
+        env.cmd()
+            .args(["run", "-d", "-t", "--id", "sb-early", "--", "sleep", "600"]),
+        "forked",
     );
-    launcher.kill().unwrap();
-    launcher.wait().unwrap();
     env.ok(&["recover"]);
     assert!(
         !env.container_dir("sb-early")
@@ -568,4 +555,58 @@ fn privileged_the_switchboard_ends_with_its_container_on_every_path() {
     );
 
     assert_eq!(switchboards_of(&env), Vec::<u32>::new());
+}
+
+/// A destroy that lands after the switchboard started but before its pid
+/// was recorded (the launcher frozen in between) leaves no switchboard:
+/// the launcher, on recording it, finds the container ended and ends it;
+/// it does not live on for its drain after init's exit.
+#[test]
+fn privileged_a_destroy_before_the_switchboard_is_recorded_leaves_no_switchboard() {
+    if !require_root(
+        "privileged_a_destroy_before_the_switchboard_is_recorded_leaves_no_switchboard",
+    ) {
+        return;
+    }
+    let env = Env::new();
+    let launcher = env
+        .cmd()
+        .args(["run", "-d", "-t", "--id", "sb-race", "--", "sleep", "600"])
+        .env("PHOBOS_STOP_AT", "switchboard-started")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let launcher_pid = launcher.id();
+    assert!(
+        eventually(PATIENCE, || common::proc_state(launcher_pid) == Some('T')),
+        "the launcher never reached the switchboard-started stop point"
+    );
+    let dir = env.container_dir("sb-race");
+    assert!(
+        !dir.join("io_switchboard.pid").exists(),
+        "recorded before the stop point"
+    );
+    let running = switchboards_of(&env);
+    assert_eq!(running.len(), 1, "one switchboard runs: {running:?}");
+    env.ok(&["destroy", "sb-race"]);
+    // SAFETY: kill(2) on the launcher we spawned (still our unreaped child).
+    assert_eq!(unsafe { libc::kill(launcher_pid as i32, libc::SIGCONT) }, 0);
+    let out = launcher.wait_with_output().unwrap();
+    // Gone when the launch returns, not seconds later.
+    assert_eq!(switchboards_of(&env), Vec::<u32>::new());
+    assert!(
+        !common::alive(i64::from(running[0])),
+        "switchboard {} outlived its destroyed container",
+        running[0]
+    );
+    for name in ["io_switchboard.sock", "io_switchboard.pid"] {
+        assert!(!dir.join(name).exists(), "{name} left");
+    }
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

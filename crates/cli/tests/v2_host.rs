@@ -10,23 +10,17 @@
 //! a failure.
 
 mod common;
+#[path = "../../cgroups/tests/support/v2.rs"]
+mod v2;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use common::*;
 use phobos_cgroups::{Controller, Hierarchies, Version};
+use v2::{block_device, skip};
 
 const MB: u64 = 1024 * 1024;
-
-/// Prints why `test` does not run here; panics on a host declared pure v2.
-fn skip(test: &str, reason: &str) {
-    assert!(
-        std::env::var_os("PHOBOS_TEST_PURE_V2").is_none(),
-        "{test}: {reason}, yet PHOBOS_TEST_PURE_V2 says this host has it"
-    );
-    println!("skipping {test}: {reason}");
-}
 
 /// cgroup2's mount point when root and every controller the cgroups
 /// isolators use is on cgroup2; `None` after saying why not.
@@ -58,10 +52,6 @@ fn read(path: &Path) -> String {
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .trim()
         .to_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// A cgroup made by the test (a stand-in for a systemd unit's), with a
@@ -99,10 +89,7 @@ impl Unit {
             .arg("echo $$ > \"$0\" && exec \"$@\"")
             .arg(dir.join("cgroup.procs"))
             .arg(PHOBOS)
-            .arg("--runtime-dir")
-            .arg(env.runtime.path())
-            .arg("--work-dir")
-            .arg(env.work.path())
+            .args(env.dir_args())
             .arg("--cgroups-root")
             .arg(cgroups_root)
             .args(args)
@@ -225,33 +212,13 @@ fn privileged_v2_init_is_born_in_its_cgroup_with_every_controller() {
     assert!(!dir.exists(), "cgroup left behind");
 }
 
-/// The block device to read: the scratch disk the lane attaches
-/// (`PHOBOS_TEST_SCRATCH_DISK`), else the first disk in /sys/block that is
-/// not a loop, ram or zram device.
-fn block_device() -> Option<PathBuf> {
-    if let Some(disk) = std::env::var_os("PHOBOS_TEST_SCRATCH_DISK") {
-        return Some(PathBuf::from(disk));
-    }
-    let mut names: Vec<String> = std::fs::read_dir("/sys/block")
-        .ok()?
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !["loop", "ram", "zram"].iter().any(|p| n.starts_with(p)))
-        .collect();
-    names.sort();
-    names
-        .into_iter()
-        .map(|n| PathBuf::from("/dev").join(n))
-        .find(|p| p.exists())
-}
-
 #[test]
 fn privileged_v2_stats_report_io_of_a_real_block_device() {
     let test = "privileged_v2_stats_report_io_of_a_real_block_device";
     if v2_controllers(test).is_none() {
         return;
     }
-    let Some(dev) = block_device() else {
+    let Some((dev, _)) = block_device() else {
         skip(test, "no block device");
         return;
     };
@@ -460,7 +427,7 @@ fn privileged_v2_device_program_denies_a_block_device_and_device_allows_it() {
         skip(test, "a v1 devices controller is mounted");
         return;
     }
-    let Some(disk) = block_device() else {
+    let Some((disk, _)) = block_device() else {
         skip(test, "no block device");
         return;
     };

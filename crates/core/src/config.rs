@@ -211,6 +211,10 @@ pub struct Nesting {
     /// counted), and is destroyed by recovery.
     #[serde(default)]
     pub debug: bool,
+    /// A session's DEBUG container (LAUNCH_NESTED_CONTAINER_SESSION): its
+    /// switchboard holds the output until the session's stream attached.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub session: bool,
 }
 
 /// Where the fetcher cache is and how large it may grow.
@@ -290,6 +294,14 @@ pub struct ContainerImage {
 }
 
 impl ContainerConfig {
+    /// A DEBUG container without a terminal gets a switchboard over pipes
+    /// (Mesos gives every DEBUG container an I/O switchboard): its input
+    /// through ATTACH_CONTAINER_INPUT, its output to every attached stream
+    /// and its sandbox files.
+    pub fn pipe_switchboard(&self) -> bool {
+        self.tty.is_none() && self.nesting.is_some_and(|n| n.debug)
+    }
+
     /// The sandbox's path as the command sees it.
     pub fn sandbox_in_container(&self) -> PathBuf {
         let own_root = self.rootfs.is_some() || self.image.is_some();

@@ -153,7 +153,7 @@ fn run() -> Result<i32, String> {
     };
     // The log pump's sandbox, opened while its host path is visible.
     let log_dir = match (&info.logger, &info.tty) {
-        (Some(logger), None) => Some(crate::log_pump::open_sandbox(logger)?),
+        (Some(logger), None) if !info.pipes => Some(crate::log_pump::open_sandbox(logger)?),
         _ => None,
     };
     if let Some(parent) = &info.join_parent {
@@ -161,7 +161,7 @@ fn run() -> Result<i32, String> {
     }
     setup_namespaces(&info)?;
 
-    wait_for_release()?;
+    let launcher = wait_for_release()?;
     if let Some(plan) = &info.rootfs {
         // After the release: the launcher has placed init in every cgroup,
         // so what the mounts cost is charged to the container.
@@ -179,6 +179,9 @@ fn run() -> Result<i32, String> {
     } else {
         bind_etc_files(&info)?;
     }
+    // The container is ready to be joined (its root entered): closing our
+    // end of the pipe tells the launcher, which records RUNNING only then.
+    drop(launcher);
     let ((status, limitation), pump) = run_command(&info, log_dir.as_ref())?;
     if info.has(Namespace::Pid) && std::process::id() == 1 {
         kill_rest_of_namespace();
@@ -294,12 +297,15 @@ fn write_status(
 }
 
 /// Blocks until the launcher has placed us in the container's cgroups.
-fn wait_for_release() -> Result<(), String> {
+/// Returns the pipe: the launcher waits until it is closed (see
+/// `ForkedInit::release`), which init does once the container can be
+/// joined.
+fn wait_for_release() -> Result<File, String> {
     // SAFETY: fd 3 was set up by the launcher for us and nobody else owns it.
     let mut sync = unsafe { File::from_raw_fd(INIT_SYNC_FD) };
     let mut byte = [0u8; 1];
     match sync.read(&mut byte) {
-        Ok(1) => Ok(()),
+        Ok(1) => Ok(sync),
         _ => Err(
             "failed to synchronize with the launcher (it probably exited); not starting the command"
                 .into(),
@@ -323,6 +329,13 @@ fn run_command(
         None => None,
     };
     exec.tty = slave.as_ref().map(AsRawFd::as_raw_fd);
+    let pipes = match info.pipes && slave.is_none() {
+        true => Some(switchboard_pipes()?),
+        false => None,
+    };
+    exec.stdio = pipes
+        .as_ref()
+        .map(|[i, o, e]| [i.as_raw_fd(), o.as_raw_fd(), e.as_raw_fd()]);
     let (pump, writers) = match (log_dir, &info.logger) {
         (Some(dir), Some(logger)) if slave.is_none() => {
             let (pump, writers) = crate::log_pump::prepare(dir, logger.rotation)?;
@@ -341,6 +354,7 @@ fn run_command(
     // the terminal would not hang up when the command's side is done. The
     // same for the pump's pipes: their end must come with the command's.
     drop(slave);
+    drop(pipes);
     drop(writers);
     let mut watches = crate::init_watch::Watches::new(info);
     watches.pump = pump;
@@ -383,6 +397,30 @@ fn open_terminal(
     phobos_tty::pty::send_fd(channel.as_fd(), pair.master.as_fd())
         .map_err(|e| format!("failed to hand the terminal to its switchboard: {e}"))?;
     Ok(pair.slave)
+}
+
+/// Makes the command's stdin, stdout and stderr pipes for a switchboard
+/// without a terminal, and sends their other ends (stdin's writing end,
+/// stdout's and stderr's reading ends) to it on [`INIT_TTY_FD`]. Returns
+/// the command's ends.
+fn switchboard_pipes() -> Result<[OwnedFd; 3], String> {
+    use std::os::fd::AsFd;
+    // SAFETY: the launcher put the socket at INIT_TTY_FD for a command
+    // with a switchboard, and nothing else here owns that number.
+    let channel = unsafe { OwnedFd::from_raw_fd(INIT_TTY_FD) };
+    let pipe = || {
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| format!("failed to make the switchboard's pipes: {e}"))
+    };
+    let (stdin_r, stdin_w) = pipe()?;
+    let (stdout_r, stdout_w) = pipe()?;
+    let (stderr_r, stderr_w) = pipe()?;
+    phobos_tty::pty::send_fds(
+        channel.as_fd(),
+        &[stdin_w.as_fd(), stdout_r.as_fd(), stderr_r.as_fd()],
+    )
+    .map_err(|e| format!("failed to hand the pipes to the switchboard: {e}"))?;
+    Ok([stdin_r, stdout_w, stderr_w])
 }
 
 /// `phobos exec`: what to join, from [`INIT_JOIN_ENV`] ("<init pid>
@@ -509,7 +547,7 @@ fn join_parent(parent: &crate::launch_info::ParentJoin) -> Result<(), String> {
 /// command, and exit as it did (128 + N for signal N), recording nothing:
 /// the container's own init owns its status.
 fn run_joined(info: &LaunchInfo) -> Result<i32, String> {
-    wait_for_release()?;
+    drop(wait_for_release()?);
     let ((status, _), _) = run_command(info, None)?;
     Ok(status.shell_exit_code())
 }

@@ -32,6 +32,9 @@ pub(crate) struct Exec {
     /// and stderr (`crate::log_pump`); without them it keeps init's, the
     /// sandbox files.
     pub(crate) output: Option<[libc::c_int; 2]>,
+    /// A switchboard's pipes (a DEBUG container without a terminal):
+    /// the command's stdin, stdout and stderr.
+    pub(crate) stdio: Option<[libc::c_int; 3]>,
 }
 
 /// Where the command's process failed before its `execve` took over, written
@@ -52,7 +55,7 @@ impl ExecStep {
     fn what(self) -> &'static str {
         match self {
             Self::Terminal => "set up the terminal of",
-            Self::Output => "connect the log pipes of",
+            Self::Output => "connect the log (or switchboard) pipes of",
             Self::SetGroups => "set supplementary groups for",
             Self::SetGid => "switch group for",
             Self::SetUid => "switch user for",
@@ -112,6 +115,7 @@ pub(crate) fn prepare_exec(info: &LaunchInfo) -> Result<Exec, String> {
         )?,
         tty: None,
         output: None,
+        stdio: None,
     })
 }
 
@@ -224,6 +228,11 @@ extern "C" fn command_main(arg: *mut libc::c_void) -> libc::c_int {
         }
         if let Some([out, err]) = exec.output
             && (libc::dup2(out, 1) < 0 || libc::dup2(err, 2) < 0)
+        {
+            fail(args, ExecStep::Output);
+        }
+        if let Some([i, o, e]) = exec.stdio
+            && (libc::dup2(i, 0) < 0 || libc::dup2(o, 1) < 0 || libc::dup2(e, 2) < 0)
         {
             fail(args, ExecStep::Output);
         }

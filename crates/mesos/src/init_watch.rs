@@ -14,6 +14,14 @@
 //!   command's stdout and stderr pipes, emptied into the sandbox's files as
 //!   they fill.
 //!
+//! * init's own idle memory: once the command has run for
+//!   [`SETTLE`], init hands back what its start left behind (see
+//!   [`release_startup_memory`]): glibc's free heap (malloc_trim(3)) and
+//!   the main stack's pages below the current frame (madvise(2)
+//!   `MADV_DONTNEED`), which parsing the launch info and setting up the
+//!   container dirtied and nothing uses again. A short command exits before
+//!   this and never pays for it.
+//!
 //! A watch that cannot be set up is reported on init's stderr (the
 //! sandbox's `stderr`) and skipped: the command still runs, as in Mesos when
 //! the OOM listener fails.
@@ -48,7 +56,12 @@ pub(crate) struct Watches {
     disk: Option<Disk>,
     /// The `logrotate` logger's pump, set by init once the command runs.
     pub(crate) pump: Option<crate::log_pump::Pump>,
+    /// When init's start-up memory is released, until it is.
+    settle: Option<Instant>,
 }
+
+/// How long the command runs before init releases its start-up memory.
+pub(crate) const SETTLE: Duration = Duration::from_millis(100);
 
 impl Watches {
     pub(crate) fn new(info: &LaunchInfo) -> Self {
@@ -81,16 +94,21 @@ impl Watches {
             oom,
             disk,
             pump: None,
+            settle: Some(Instant::now() + SETTLE),
         }
     }
 
     /// Blocks until a signal is pending (`true`) or a watch needs a look
     /// (`false`: call [`Watches::check`]).
     pub(crate) fn wait_signal(&mut self, signals: &SignalFd) -> bool {
-        let timeout = match &self.disk {
-            Some(d) => {
-                let left = d.next.saturating_duration_since(Instant::now());
-                PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX)
+        let now = Instant::now();
+        let due = [self.disk.as_ref().map(|d| d.next), self.settle]
+            .into_iter()
+            .flatten()
+            .min();
+        let timeout = match due {
+            Some(at) => {
+                PollTimeout::try_from(at.saturating_duration_since(now)).unwrap_or(PollTimeout::MAX)
             }
             None => PollTimeout::NONE,
         };
@@ -135,6 +153,10 @@ impl Watches {
                 pump.ready(i);
             }
         }
+        if self.settle.is_some_and(|at| Instant::now() >= at) {
+            self.settle = None;
+            release_startup_memory();
+        }
         signalled
     }
 
@@ -177,6 +199,36 @@ impl Watches {
             None
         }
     }
+}
+
+/// How far below the current frame the main stack is handed back: the
+/// kernel keeps `stack_guard_gap` (1 MiB by default) unmapped below the
+/// stack, so this range holds nothing but the stack's own dead pages.
+const STACK_RELEASE: usize = 256 * 1024;
+/// Left alone just below the current frame: the x86-64 red zone and the
+/// frames the poll loop itself goes on to use.
+const STACK_KEEP: usize = 16 * 1024;
+
+/// Hands back the memory init's start-up dirtied and will not use again:
+/// glibc's free heap pages, and the main stack below the current frame.
+/// Init is single-threaded and all its signals are blocked (they arrive
+/// through the signalfd), so nothing runs on the stack below this frame
+/// while it is zapped; a later deeper call faults in fresh zero pages.
+#[inline(never)]
+fn release_startup_memory() {
+    // SAFETY: malloc_trim(3) only returns free memory to the kernel.
+    unsafe { libc::malloc_trim(0) };
+    let marker = 0u8;
+    let here = std::ptr::addr_of!(marker) as usize;
+    let page = 4096;
+    let end = here.saturating_sub(STACK_KEEP) & !(page - 1);
+    let start = end.saturating_sub(STACK_RELEASE);
+    // SAFETY: [start, end) lies below the live part of this thread's
+    // stack (by STACK_KEEP) and above the next mapping (the guard gap), so
+    // it holds only dead stack pages or nothing; MADV_DONTNEED there drops
+    // pages no one reads before writing. Unmapped parts make the call
+    // report ENOMEM, which is expected and ignored.
+    unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
 }
 
 #[cfg(test)]

@@ -190,6 +190,12 @@ pub struct LaunchInfo {
     /// the command writes the sandbox files itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logger: Option<LoggerLaunch>,
+    /// No terminal, but a switchboard (a DEBUG container: Mesos gives every
+    /// one an I/O switchboard): init makes the command's stdin, stdout and
+    /// stderr pipes and sends their other ends on
+    /// [`crate::launcher::INIT_TTY_FD`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pipes: bool,
 }
 
 /// Where and how init's log pump writes.

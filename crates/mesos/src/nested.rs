@@ -66,9 +66,6 @@ impl ParentHold {
         let info: LaunchInfo = dir
             .read_json(LAUNCH_INFO_FILE)?
             .ok_or_else(|| ContainerizerError::NoConfig(parent.clone()))?;
-        if info.rootfs.is_some() && !crate::containerizer::command_started(pid) {
-            return Err(not_running());
-        }
         Ok(Some(Self {
             id: parent,
             dir,

@@ -13,6 +13,10 @@
 //! container is destroyed; then it is killed through a pidfd, and its
 //! socket and record are removed. Independently, the switchboard itself
 //! watches init's pidfd and exits within its own bounds after init does.
+//! Teardown leaves RUNNING before it reads the record, and the door reads
+//! the state after it wrote the record (`phobos_runtime::tty::record`), so
+//! a destroy between the switchboard's start and its record is seen by one
+//! of them.
 
 use std::io;
 use std::time::Duration;

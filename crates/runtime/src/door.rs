@@ -326,8 +326,14 @@ impl Door {
         l: phobos_mesos::Launched,
         config: &phobos_core::ContainerConfig,
     ) -> Result<Launched> {
-        let tty = match (l.tty, config.tty) {
-            (Some(channel), Some(info)) => {
+        // A terminal, or (a DEBUG container without one) pipes.
+        let wait_for_client = match config.tty {
+            Some(info) => info.wait_for_client,
+            None => config.nesting.is_some_and(|n| n.session),
+        };
+        let tty = match l.tty {
+            // Only a terminal or pipes have a channel.
+            Some(channel) => {
                 let started = match &l.pidfd {
                     Some(fd) => fd.try_clone(),
                     None => crate::sys::pidfd_open(l.pid),
@@ -343,14 +349,19 @@ impl Door {
                         &config.sandbox,
                         channel,
                         pidfd,
-                        info.wait_for_client,
+                        crate::tty::Mode {
+                            wait_for_client,
+                            pipes: config.tty.is_none(),
+                        },
                         config.logrotate,
                     )
                 });
                 match started {
-                    Ok(path) => {
+                    Ok(started) => {
+                        self.mesos.stop_point("switchboard-started");
+                        let path = crate::tty::record(&l.dir, started);
                         self.mesos.stop_point("switchboard");
-                        Some(path)
+                        path
                     }
                     Err(e) => {
                         if let Err(d) = self.mesos.destroy(&config.id) {

@@ -18,7 +18,10 @@
 //! A new container costs more once: its `config` is parsed, its cgroups
 //! found (a Mesos container's from its config, a Docker container's from
 //! `/proc/<pid>/cgroup` of the pid the engine gives once) and its files
-//! opened. A refresh then costs a few system calls per container.
+//! opened. A refresh then costs a few system calls per container. A
+//! Docker container whose pid the engine did not give (unreachable, or not
+//! answering yet) is asked again every [`ENGINE_RETRY`] refreshes until it
+//! does, so its columns fill in once the engine is back.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -42,6 +45,9 @@ use crate::Door;
 const CONTAINERS: &str = "containers";
 /// A Docker record's engine part.
 const DOCKER_FILE: &str = "docker";
+/// Refreshes between two questions to the engine for a Docker container
+/// whose pid it has not given yet.
+pub const ENGINE_RETRY: u64 = 5;
 
 /// Which containerizer holds a container.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +89,9 @@ struct Probes {
     mem_limit: Option<File>,
     pids: Option<File>,
     net: Option<File>,
+    /// The refresh at which to probe again: a Docker container whose pid
+    /// the engine did not give.
+    again_at: Option<u64>,
 }
 
 /// A container seen by an earlier refresh.
@@ -201,7 +210,11 @@ impl Sampler<'_> {
     fn sample(&mut self, id: &ContainerId, now: Instant, wall_now: f64) -> Option<Row> {
         let t = self.tracked.get(id)?;
         let state = read_state(&t.record, t.kind);
-        if state == ContainerState::Running && t.probes.is_none() {
+        let due = match &t.probes {
+            None => true,
+            Some(p) => p.again_at.is_some_and(|at| self.generation >= at),
+        };
+        if state == ContainerState::Running && due {
             let probes = self.probe(id);
             if let Some(t) = self.tracked.get_mut(id) {
                 t.probes = Some(probes);
@@ -320,6 +333,9 @@ impl Sampler<'_> {
                         .filter(|pc| !pc.is_root())
                         .map(|pc| (pc.cgroup.path().to_owned(), pc.cgroup.version()))
                 };
+                if pid.is_none() {
+                    probes.again_at = Some(self.generation + ENGINE_RETRY);
+                }
                 (
                     pid,
                     [

@@ -1,4 +1,6 @@
 //! Terminals of Mesos containers: the per-container switchboard process.
+//! A DEBUG container without a terminal gets one too, over pipes: init
+//! sends the command's stdin, stdout and stderr pipes instead of a master.
 //!
 //! A container launched with a terminal ([`phobos_core::TtyInfo`]) gets one
 //! `phobos switchboard` process, started by the door right after the
@@ -20,14 +22,15 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use phobos_core::logrotate::{LogFile, RotatingFile};
-use phobos_core::{ContainerDir, SafeDir};
-use phobos_tty::server::{Options, Switchboard};
+use phobos_core::{ContainerDir, ContainerState, SafeDir};
+use phobos_tty::server::{Io, Options, Switchboard};
 
 /// The subcommand the binary dispatches to [`switchboard_main`].
 pub const SUBCOMMAND: &str = "switchboard";
@@ -35,6 +38,12 @@ const WAIT_FLAG: &str = "--wait-for-client";
 /// `--rotate MAX_SIZE MAX_FILES`: the log descriptor is the sandbox
 /// directory, and the log rotates (the `logrotate` logger).
 const ROTATE_FLAG: &str = "--rotate";
+/// `--pipes`: the command's three pipes arrive instead of a terminal's
+/// master (a DEBUG container without a terminal); the log descriptor is
+/// the sandbox directory, and stdout and stderr are logged apart.
+const PIPES_FLAG: &str = "--pipes";
+/// `--rotate-stderr MAX_SIZE MAX_FILES`: with `--pipes`, stderr's limits.
+const ROTATE_STDERR_FLAG: &str = "--rotate-stderr";
 
 const CHANNEL_FD: RawFd = 3;
 const LISTENER_FD: RawFd = 4;
@@ -64,17 +73,29 @@ pub fn socket_path(dir: &ContainerDir) -> PathBuf {
     dir.file(phobos_tty::SOCKET_NAME)
 }
 
-/// Starts the switchboard of a just-launched container; returns where
-/// clients connect.
+/// What a switchboard holds, and when it starts reading.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Mode {
+    /// Hold the output until the first client attached (bounded).
+    pub wait_for_client: bool,
+    /// The command's pipes, not a terminal.
+    pub pipes: bool,
+}
+
+/// Starts the switchboard of a just-launched container; [`record`] makes
+/// it known.
 pub(crate) fn start(
     exe: &Path,
     dir: &ContainerDir,
     sandbox: &Path,
     channel: OwnedFd,
     init_pidfd: OwnedFd,
-    wait_for_client: bool,
+    Mode {
+        wait_for_client,
+        pipes,
+    }: Mode,
     rotation: Option<phobos_core::LogRotation>,
-) -> Result<PathBuf, SwitchboardError> {
+) -> Result<Started, SwitchboardError> {
     let path = socket_path(dir);
     let listener = phobos_tty::server::bind(&path).map_err(|source| SwitchboardError::Bind {
         path: path.clone(),
@@ -83,11 +104,11 @@ pub(crate) fn start(
     // The terminal's output is the stdout stream: a plain file, or (the
     // `logrotate` logger) the sandbox directory, where the switchboard
     // rotates it.
-    let log: OwnedFd = match rotation {
-        None => SafeDir::open_trusted(sandbox)?
+    let log: OwnedFd = match (rotation, pipes) {
+        (None, false) => SafeDir::open_trusted(sandbox)?
             .append_file("stdout", 0o644)?
             .into(),
-        Some(_) => SafeDir::open_trusted(sandbox)?.into_file().into(),
+        _ => SafeDir::open_trusted(sandbox)?.into_file().into(),
     };
     let stderr = SafeDir::open_trusted(sandbox)?.append_file("stderr", 0o644)?;
     // Above the fixed numbers, so no dup2 below overwrites a source.
@@ -121,12 +142,17 @@ pub(crate) fn start(
     if wait_for_client {
         command.arg(WAIT_FLAG);
     }
+    if pipes {
+        command.arg(PIPES_FLAG);
+    }
     if let Some(rotation) = rotation {
-        let limit = rotation.limit("stdout");
-        command
-            .arg(ROTATE_FLAG)
-            .arg(limit.max_size.to_string())
-            .arg(limit.max_files.to_string());
+        for (flag, stream) in [(ROTATE_FLAG, "stdout"), (ROTATE_STDERR_FLAG, "stderr")] {
+            let limit = rotation.limit(stream);
+            command
+                .arg(flag)
+                .arg(limit.max_size.to_string())
+                .arg(limit.max_files.to_string());
+        }
     }
     command
         .stdin(Stdio::null())
@@ -152,17 +178,61 @@ pub(crate) fn start(
             Ok(())
         });
     }
-    let mut child = command.spawn().map_err(spawn_err)?;
-    // Recorded for the container's teardown, which ends it on every path.
-    if let Err(e) = phobos_mesos::switchboard::record(dir, child.id() as i32) {
-        tracing::warn!(container = %dir.id(), error = %e, "recording the switchboard's pid failed");
+    let child = command.spawn().map_err(spawn_err)?;
+    Ok(Started { path, child })
+}
+
+/// A switchboard process started and not yet recorded.
+#[derive(Debug)]
+pub(crate) struct Started {
+    pub path: PathBuf,
+    child: std::process::Child,
+}
+
+/// Records a just-started switchboard for the container's teardown, which
+/// ends it on every path, and closes the window between its start and its
+/// record: a destroy (or the command's end) whose teardown looked for the
+/// record before it was written would miss it. Teardown moves the state
+/// away from RUNNING before it reads the record (DESTROYING, or TERMINATED
+/// at its end), and the record is written before the state is read here,
+/// so at least one side sees the other: a container found DESTROYING has
+/// its switchboard killed at once, as teardown would; one found
+/// TERMINATED gives it [`phobos_mesos::switchboard::EXIT_GRACE`] to end by
+/// itself, then kills it. Returns where clients connect, or `None` when
+/// the container ended already.
+pub(crate) fn record(dir: &ContainerDir, started: Started) -> Option<PathBuf> {
+    let Started { path, mut child } = started;
+    let pid = child.id() as i32;
+    let ended = match phobos_mesos::switchboard::record(dir, pid) {
+        Ok(()) => match dir.state() {
+            Ok(Some(r)) => match r.state {
+                ContainerState::Destroying => Some(Duration::ZERO),
+                ContainerState::Terminated => Some(phobos_mesos::switchboard::EXIT_GRACE),
+                _ => None,
+            },
+            // No state (a record removed under us) or an unreadable one:
+            // nothing would ever end it.
+            _ => Some(Duration::ZERO),
+        },
+        Err(e) => {
+            tracing::warn!(container = %dir.id(), error = %e, "recording the switchboard's pid failed; stopping it");
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+    };
+    if let Some(grace) = ended {
+        tracing::debug!(container = %dir.id(), pid, "the container ended before its switchboard was recorded");
+        phobos_mesos::switchboard::stop(dir, grace);
+        let _ = child.wait();
+        return None;
     }
     // Reaped by whoever outlives it: a thread here for a long-lived face
     // (the agent); a CLI that exits first leaves it to be re-parented.
     std::thread::spawn(move || {
         let _ = child.wait();
     });
-    Ok(path)
+    Some(path)
 }
 
 /// `phobos switchboard SOCKET [--wait-for-client]`, with the descriptors
@@ -174,13 +244,18 @@ pub fn switchboard_main() -> i32 {
         return 2;
     };
     let wait_for_client = args.iter().skip(1).any(|a| a == WAIT_FLAG);
-    let rotate = args.iter().position(|a| a == ROTATE_FLAG).and_then(|i| {
-        let number = |j: usize| args.get(j)?.to_str()?.parse::<u64>().ok();
-        Some(phobos_core::logrotate::Limit {
-            max_size: number(i + 1)?,
-            max_files: u32::try_from(number(i + 2)?).ok()?,
+    let pipes = args.iter().skip(1).any(|a| a == PIPES_FLAG);
+    let limit_after = |flag: &str| {
+        args.iter().position(|a| a == flag).and_then(|i| {
+            let number = |j: usize| args.get(j)?.to_str()?.parse::<u64>().ok();
+            Some(phobos_core::logrotate::Limit {
+                max_size: number(i + 1)?,
+                max_files: u32::try_from(number(i + 2)?).ok()?,
+            })
         })
-    });
+    };
+    let rotate = limit_after(ROTATE_FLAG);
+    let rotate_stderr = limit_after(ROTATE_STDERR_FLAG);
     // Removed at the end only if it is still ours (not a later
     // container's of the same ID).
     let ours = inode(&socket);
@@ -195,30 +270,43 @@ pub fn switchboard_main() -> i32 {
             OwnedFd::from_raw_fd(PIDFD_FD),
         )
     };
-    let code = match phobos_tty::pty::recv_fd(std::os::fd::AsFd::as_fd(&channel)) {
+    let received = match pipes {
+        false => phobos_tty::pty::recv_fd(channel.as_fd()).map(|m| m.map(Io::Terminal)),
+        true => phobos_tty::pty::recv_fds::<3>(channel.as_fd()).map(|fds| {
+            fds.map(|[stdin, stdout, stderr]| Io::Pipes {
+                stdin,
+                stdout,
+                stderr,
+            })
+        }),
+    };
+    let code = match received {
         // Init ended before it had a terminal; it said why on stderr.
         Ok(None) => 0,
-        Ok(Some(master)) => {
+        Ok(Some(io)) => {
             drop(channel);
-            let log = match rotate {
-                None => Some(File::from(log).into()),
-                Some(limit) => SafeDir::from_fd(log, Path::new("sandbox"))
-                    .map_err(std::io::Error::from)
-                    .and_then(|dir| RotatingFile::open(dir, "stdout", limit))
-                    .map(LogFile::Rotating)
-                    .inspect_err(|e| {
-                        eprintln!("phobos switchboard: the terminal is not logged: {e}");
-                    })
-                    .ok(),
+            let (log, err_log) = match pipes {
+                false => (open_log(log, rotate, false, "stdout"), None),
+                true => {
+                    let err = log.try_clone();
+                    let err_log = err
+                        .inspect_err(|e| {
+                            eprintln!("phobos switchboard: stderr is not logged: {e}");
+                        })
+                        .ok()
+                        .and_then(|fd| open_log(fd, rotate_stderr, true, "stderr"));
+                    (open_log(log, rotate, true, "stdout"), err_log)
+                }
             };
             let opts = Options {
                 log,
+                err_log,
                 wait_for_client,
                 until: Some(pidfd),
                 listener: Some(listener),
                 ..Options::default()
             };
-            match Switchboard::new(master, opts).and_then(Switchboard::run) {
+            match Switchboard::with_io(io, opts).and_then(Switchboard::run) {
                 Ok(_) => 0,
                 Err(e) => {
                     eprintln!("phobos switchboard: {e}");
@@ -235,6 +323,32 @@ pub fn switchboard_main() -> i32 {
         let _ = std::fs::remove_file(&socket);
     }
     code
+}
+
+/// The log of one stream: `fd` is the file itself, or (`in_dir`, or a
+/// rotation) the sandbox directory, where `stream` is opened (appended to,
+/// or rotated within `limit`). A log that cannot be opened is reported on
+/// stderr and left out: the command never waits for a log.
+fn open_log(
+    fd: OwnedFd,
+    limit: Option<phobos_core::logrotate::Limit>,
+    in_dir: bool,
+    stream: &str,
+) -> Option<LogFile> {
+    let opened = match (limit, in_dir) {
+        (None, false) => Ok(File::from(fd).into()),
+        (None, true) => SafeDir::from_fd(fd, Path::new("sandbox"))
+            .and_then(|dir| dir.append_file(stream, 0o644))
+            .map(|f| f.into())
+            .map_err(std::io::Error::from),
+        (Some(limit), _) => SafeDir::from_fd(fd, Path::new("sandbox"))
+            .map_err(std::io::Error::from)
+            .and_then(|dir| RotatingFile::open(dir, stream, limit))
+            .map(LogFile::Rotating),
+    };
+    opened
+        .inspect_err(|e| eprintln!("phobos switchboard: {stream} is not logged: {e}"))
+        .ok()
 }
 
 fn inode(path: &Path) -> Option<(u64, u64)> {

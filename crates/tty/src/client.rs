@@ -47,8 +47,8 @@ impl AttachError {
 pub struct Client {
     stream: UnixStream,
     decoder: Decoder,
-    /// Output decoded ahead of the caller.
-    ahead: Vec<Vec<u8>>,
+    /// Output decoded ahead of the caller: `Data` and `ErrData` frames.
+    ahead: Vec<Frame>,
     ended: bool,
 }
 
@@ -107,9 +107,9 @@ impl Client {
     }
 
     /// The attached stream, its decoder (bytes after the answer) and the
-    /// output already decoded, for an owner with its own event loop (the
-    /// agent's async streams).
-    pub fn into_parts(self) -> (UnixStream, Decoder, Vec<Vec<u8>>) {
+    /// output already decoded (`Data` and `ErrData` frames), for an owner
+    /// with its own event loop (the agent's async streams).
+    pub fn into_parts(self) -> (UnixStream, Decoder, Vec<Frame>) {
         (self.stream, self.decoder, self.ahead)
     }
 
@@ -137,7 +137,7 @@ impl Client {
     pub fn recv(&mut self) -> io::Result<Option<Vec<u8>>> {
         loop {
             if !self.ahead.is_empty() {
-                return Ok(Some(self.ahead.remove(0)));
+                return Ok(Some(bytes_of(self.ahead.remove(0))));
             }
             if self.ended {
                 return Ok(None);
@@ -150,7 +150,7 @@ impl Client {
     /// Output already received (it can come in with the answer to the
     /// attach), for an owner that polls: write it before the first poll.
     pub fn take_pending(&mut self) -> Vec<Vec<u8>> {
-        std::mem::take(&mut self.ahead)
+        self.ahead.drain(..).map(bytes_of).collect()
     }
 
     /// For an owner that polls [`Client::as_fd`]: reads what the stream
@@ -161,7 +161,7 @@ impl Client {
         mut sink: impl FnMut(&[u8]) -> io::Result<()>,
     ) -> io::Result<bool> {
         self.read_once()?;
-        for chunk in self.ahead.drain(..) {
+        for chunk in self.ahead.drain(..).map(bytes_of) {
             sink(&chunk)?;
         }
         Ok(!self.ended)
@@ -190,7 +190,7 @@ impl Client {
     fn decode_pending(&mut self) -> io::Result<()> {
         loop {
             match self.decoder.next_frame() {
-                Ok(Some(Frame::Data(d))) => self.ahead.push(d),
+                Ok(Some(f @ (Frame::Data(_) | Frame::ErrData(_)))) => self.ahead.push(f),
                 Ok(Some(other)) => {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
@@ -279,4 +279,12 @@ pub(crate) fn via_dir<T>(path: &Path, f: impl FnOnce(&Path) -> io::Result<T>) ->
     )?;
     let short = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name);
     f(&short)
+}
+
+/// An output frame's bytes (stdout and stderr merged, as on a terminal).
+fn bytes_of(frame: Frame) -> Vec<u8> {
+    match frame {
+        Frame::Data(d) | Frame::ErrData(d) => d,
+        _ => Vec::new(),
+    }
 }

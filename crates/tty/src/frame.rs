@@ -6,7 +6,8 @@
 //! opens with `HELLO` (which streams it wants, and its window size); the
 //! server answers `ACCEPTED` or `REFUSED` (a reason; then it closes). Then
 //! `DATA` flows both ways (input to the terminal, its output back),
-//! `RESIZE` and `EOF` from the input client. The server closes the stream
+//! `RESIZE` and `EOF` from the input client; `ERR_DATA` carries a
+//! command's stderr where it is not a terminal (pipes). The server closes the stream
 //! when the terminal's output ends. (The agent maps these onto the v1 API's
 //! `ProcessIO` records: DATA, CONTROL TTY_INFO, and a 409 for REFUSED.)
 
@@ -23,6 +24,7 @@ const REFUSED: u8 = 3;
 const DATA: u8 = 4;
 const RESIZE: u8 = 5;
 const EOF: u8 = 6;
+const ERR_DATA: u8 = 7;
 
 const WANTS_INPUT: u8 = 1;
 const WANTS_OUTPUT: u8 = 2;
@@ -46,6 +48,9 @@ pub enum Frame {
     Data(Vec<u8>),
     Resize(WindowSize),
     Eof,
+    /// Output of the command's stderr (a switchboard over pipes; a
+    /// terminal merges stderr into `Data`).
+    ErrData(Vec<u8>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -86,6 +91,7 @@ impl Frame {
                 (RESIZE, p.into())
             }
             Frame::Eof => (EOF, (&[][..]).into()),
+            Frame::ErrData(d) => (ERR_DATA, d.as_slice().into()),
         };
         header(kind, payload.len(), out);
         out.extend_from_slice(&payload);
@@ -99,8 +105,15 @@ fn header(kind: u8, len: usize, out: &mut Vec<u8>) {
 
 /// Appends `bytes` as `Data` frames of at most [`MAX_PAYLOAD`] bytes each.
 pub fn encode_data(bytes: &[u8], out: &mut Vec<u8>) {
+    encode_output(false, bytes, out);
+}
+
+/// Appends `bytes` as `Data` (`stderr` false) or `ErrData` frames of at
+/// most [`MAX_PAYLOAD`] bytes each.
+pub fn encode_output(stderr: bool, bytes: &[u8], out: &mut Vec<u8>) {
+    let kind = if stderr { ERR_DATA } else { DATA };
     for chunk in bytes.chunks(MAX_PAYLOAD) {
-        header(DATA, chunk.len(), out);
+        header(kind, chunk.len(), out);
         out.extend_from_slice(chunk);
     }
 }
@@ -146,7 +159,7 @@ impl Decoder {
         if len > MAX_PAYLOAD {
             return Err(FrameError::TooLong(len));
         }
-        if !(HELLO..=EOF).contains(&kind) {
+        if !(HELLO..=ERR_DATA).contains(&kind) {
             return Err(FrameError::UnknownType(kind));
         }
         if rest.len() < HEADER_LEN + len {
@@ -170,6 +183,7 @@ impl Decoder {
             ACCEPTED => return Err(FrameError::Malformed("ACCEPTED")),
             REFUSED => Frame::Refused(String::from_utf8_lossy(p).into_owned()),
             DATA => Frame::Data(p.to_vec()),
+            ERR_DATA => Frame::ErrData(p.to_vec()),
             RESIZE if len == 4 => Frame::Resize(size_at(p)),
             RESIZE => return Err(FrameError::Malformed("RESIZE")),
             EOF if len == 0 => Frame::Eof,
@@ -234,6 +248,7 @@ mod tests {
                 columns: 2,
             }),
             Frame::Eof,
+            Frame::ErrData(b"oops\n".to_vec()),
         ];
         assert_eq!(round_trip(&frames), frames);
     }

@@ -7,7 +7,8 @@
 //!   `TIOCSWINSZ`), a descriptor passed over a Unix socket (`SCM_RIGHTS`),
 //!   and a caller's terminal in raw mode (termios) restored on drop;
 //! - [`frame`]: the switchboard's wire format on its Unix socket;
-//! - [`server`]: the [`Switchboard`], the one holder of a terminal master:
+//! - [`server`]: the [`Switchboard`], the one holder of a terminal master
+//!   (or of a DEBUG container's stdin/stdout/stderr pipes, [`Io::Pipes`]):
 //!   it copies the command's output into the sandbox log and to every
 //!   attached output client through bounded queues (a client that stops
 //!   reading is disconnected, never waited for), and takes input from one
@@ -25,7 +26,7 @@ pub mod terminal;
 
 pub use client::{Attach, AttachError, Client};
 pub use phobos_core::WindowSize;
-pub use server::{Options, Switchboard};
+pub use server::{Io, Options, Switchboard};
 
 /// The switchboard socket's name in a container's runtime entry.
 pub const SOCKET_NAME: &str = "io_switchboard.sock";

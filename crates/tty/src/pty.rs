@@ -141,9 +141,14 @@ pub fn window(fd: BorrowedFd<'_>) -> Option<WindowSize> {
 
 /// Sends `fd` over the Unix socket `sock` (one byte of data with it).
 pub fn send_fd(sock: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> io::Result<()> {
-    let fds = [fd.as_raw_fd()];
+    send_fds(sock, &[fd])
+}
+
+/// Sends several descriptors in one message (a command's three pipes).
+pub fn send_fds(sock: BorrowedFd<'_>, fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+    let raw: Vec<RawFd> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
     let iov = [IoSlice::new(b"T")];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let cmsg = [ControlMessage::ScmRights(&raw)];
     loop {
         match sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None) {
             Ok(_) => return Ok(()),
@@ -156,8 +161,18 @@ pub fn send_fd(sock: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> io::Result<()> {
 /// Receives one descriptor sent by [`send_fd`]; `None` when the sender
 /// closed the socket without sending one. Blocks.
 pub fn recv_fd(sock: BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
+    Ok(recv_fds::<1>(sock)?.map(|[fd]| fd))
+}
+
+/// Receives exactly `N` descriptors sent in one message by [`send_fds`];
+/// `None` when the sender closed the socket without sending any. Blocks.
+/// A message with another number of descriptors is an error (the ones
+/// that came are closed).
+pub fn recv_fds<const N: usize>(sock: BorrowedFd<'_>) -> io::Result<Option<[OwnedFd; N]>> {
     let mut byte = [0u8; 1];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
+    // Room for a few more than expected, so a wrong count is seen (and
+    // closed) rather than truncated.
+    let mut space = nix::cmsg_space!([RawFd; 8]);
     loop {
         let mut iov = [IoSliceMut::new(&mut byte)];
         let msg = match recvmsg::<()>(
@@ -170,26 +185,26 @@ pub fn recv_fd(sock: BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(e.into()),
         };
-        let mut received = None;
+        let mut received = Vec::new();
         for cmsg in msg.cmsgs()? {
             if let ControlMessageOwned::ScmRights(fds) = cmsg {
                 for raw in fds {
                     // SAFETY: the kernel installed these descriptors in
                     // this process for us; each is owned exactly once.
-                    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-                    if received.is_none() {
-                        received = Some(fd);
-                    }
+                    received.push(unsafe { OwnedFd::from_raw_fd(raw) });
                 }
             }
         }
-        if received.is_none() && msg.bytes > 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "a message without a descriptor",
-            ));
+        if received.is_empty() && msg.bytes == 0 {
+            return Ok(None);
         }
-        return Ok(received);
+        let count = received.len();
+        return received.try_into().map(Some).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a message with {count} descriptors, expected {N}"),
+            )
+        });
     }
 }
 

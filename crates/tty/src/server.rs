@@ -1,8 +1,12 @@
-//! The switchboard: the one holder of a terminal's master.
+//! The switchboard: the one holder of a terminal's master, or of the
+//! command's three pipes (a DEBUG container without a terminal: Mesos
+//! gives every DEBUG container a switchboard).
 //!
 //! One `poll(2)` loop, every descriptor non-blocking. Output read from the
 //! master goes to the log (the sandbox's `stdout`, a regular file) and
-//! into each output client's queue. While a client's queue is over
+//! into each output client's queue; over pipes, stdout goes to `stdout`
+//! and `DATA` frames, stderr to `stderr` and `ERR_DATA` frames, and the
+//! input client's EOF closes the command's stdin. While a client's queue is over
 //! [`Options::output_limit`] the master is not read (a slow terminal slows
 //! the command, as a real terminal would), but a client whose full queue
 //! took no bytes for [`STALL_LIMIT`] is disconnected: a reader that stops
@@ -54,6 +58,8 @@ pub struct Options {
     /// Where every byte of output is also written (the sandbox's stdout,
     /// rotated under the `logrotate` logger).
     pub log: Option<phobos_core::logrotate::LogFile>,
+    /// Over pipes: where every byte of stderr is also written.
+    pub err_log: Option<phobos_core::logrotate::LogFile>,
     /// Hold the output (and the end) until the first output client
     /// attached, at most [`WAIT_FOR_CLIENT_LIMIT`].
     pub wait_for_client: bool,
@@ -71,6 +77,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             log: None,
+            err_log: None,
             wait_for_client: false,
             until: None,
             listener: None,
@@ -151,9 +158,36 @@ impl Peer {
     }
 }
 
-/// A terminal's master and everyone attached to it.
+/// What a switchboard holds.
+#[derive(Debug)]
+pub enum Io {
+    /// A terminal's master: output, input, resizes.
+    Terminal(OwnedFd),
+    /// The command's pipes: its stdin's writing end, its stdout's and
+    /// stderr's reading ends.
+    Pipes {
+        stdin: OwnedFd,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+    },
+}
+
+/// One output to read: the master, or a pipe.
+struct Source {
+    file: File,
+    stderr: bool,
+    ended: bool,
+}
+
+/// A terminal's master (or a command's pipes) and everyone attached.
 pub struct Switchboard {
-    master: File,
+    /// A terminal (its master is `sink`), not pipes.
+    terminal: bool,
+    sources: Vec<Source>,
+    /// Where input goes: the master, or the stdin pipe until its EOF.
+    sink: Option<File>,
+    /// Over pipes: the input client's EOF, once its input is written.
+    eof_pending: bool,
     opts: Options,
     peers: Vec<Peer>,
     /// Input waiting for the terminal, from the input client.
@@ -162,13 +196,43 @@ pub struct Switchboard {
 }
 
 impl Switchboard {
+    /// A switchboard of a terminal's master.
     pub fn new(master: OwnedFd, opts: Options) -> io::Result<Self> {
-        set_nonblocking(master.as_fd())?;
+        Self::with_io(Io::Terminal(master), opts)
+    }
+
+    pub fn with_io(io: Io, opts: Options) -> io::Result<Self> {
         if let Some(l) = &opts.listener {
             l.set_nonblocking(true)?;
         }
+        let source = |fd: OwnedFd, stderr: bool| -> io::Result<Source> {
+            set_nonblocking(fd.as_fd())?;
+            Ok(Source {
+                file: File::from(fd),
+                stderr,
+                ended: false,
+            })
+        };
+        let (terminal, sources, sink) = match io {
+            Io::Terminal(master) => {
+                let sink = File::from(master.try_clone()?);
+                (true, vec![source(master, false)?], sink)
+            }
+            Io::Pipes {
+                stdin,
+                stdout,
+                stderr,
+            } => {
+                set_nonblocking(stdin.as_fd())?;
+                let sources = vec![source(stdout, false)?, source(stderr, true)?];
+                (false, sources, File::from(stdin))
+            }
+        };
         Ok(Self {
-            master: File::from(master),
+            terminal,
+            sources,
+            sink: Some(sink),
+            eof_pending: false,
             opts,
             peers: Vec::new(),
             input: Vec::new(),
@@ -222,21 +286,24 @@ impl Switchboard {
                 timeout = timeout.min(left);
             }
             let reading_now = reading && full_wait.is_none();
-            let (master_ev, listener_ev, until_ev, peer_ev) = {
-                let mut fds = Vec::with_capacity(self.peers.len() + 3);
-                let mut master_flags = PollFlags::empty();
-                if reading_now {
-                    master_flags |= PollFlags::POLLIN;
+            let (source_ev, sink_ev, listener_ev, until_ev, peer_ev) = {
+                let mut fds = Vec::with_capacity(self.peers.len() + 5);
+                // A hung-up master (or pipe) reports POLLHUP whatever is
+                // asked: poll one only when something is asked of it.
+                let mut source_at = Vec::with_capacity(self.sources.len());
+                for src in &self.sources {
+                    source_at.push((reading_now && !src.ended).then(|| {
+                        fds.push(PollFd::new(src.file.as_fd(), PollFlags::POLLIN));
+                        fds.len() - 1
+                    }));
                 }
-                if !self.input.is_empty() {
-                    master_flags |= PollFlags::POLLOUT;
-                }
-                // A hung-up master reports POLLHUP whatever is asked: poll
-                // it only when something is asked of it.
-                let master_at = (!master_flags.is_empty()).then(|| {
-                    fds.push(PollFd::new(self.master.as_fd(), master_flags));
-                    fds.len() - 1
-                });
+                let sink_at = match &self.sink {
+                    Some(sink) if !self.input.is_empty() => {
+                        fds.push(PollFd::new(sink.as_fd(), PollFlags::POLLOUT));
+                        Some(fds.len() - 1)
+                    }
+                    _ => None,
+                };
                 let listener_at = self.opts.listener.as_ref().map(|l| {
                     fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
                     fds.len() - 1
@@ -278,7 +345,14 @@ impl Switchboard {
                 };
                 let peer_ev: Vec<PollFlags> =
                     (first_peer..fds.len()).map(|i| ev(Some(i))).collect();
-                (ev(master_at), ev(listener_at), ev(until_at), peer_ev)
+                let source_ev: Vec<PollFlags> = source_at.into_iter().map(ev).collect();
+                (
+                    source_ev,
+                    ev(sink_at),
+                    ev(listener_at),
+                    ev(until_at),
+                    peer_ev,
+                )
             };
             if !until_ev.is_empty() {
                 supervisor_gone = Some(Instant::now());
@@ -297,20 +371,23 @@ impl Switchboard {
                     self.peers[i].flush();
                 }
             }
-            if master_ev.intersects(PollFlags::POLLOUT | PollFlags::POLLERR | PollFlags::POLLHUP)
-                || !self.input.is_empty()
-            {
+            if !sink_ev.is_empty() || !self.input.is_empty() || self.eof_pending {
                 self.write_input();
             }
-            if reading_now && !master_ev.is_empty() && self.read_master(&mut buf) {
-                hung_up = true;
+            if reading_now {
+                for (i, ev) in source_ev.into_iter().enumerate() {
+                    if !ev.is_empty() {
+                        self.read_source(i, &mut buf);
+                    }
+                }
+                hung_up = self.sources.iter().all(|s| s.ended);
             }
             for p in &mut self.peers {
                 p.flush();
             }
         }
         self.final_flush();
-        if hung_up && supervisor_gone.is_none() {
+        if self.terminal && hung_up && supervisor_gone.is_none() {
             self.hold_master_until_the_supervisor_exits();
         }
         Ok(self.summary)
@@ -417,7 +494,7 @@ impl Switchboard {
                         PeerState::Closing
                     } else {
                         if let (true, Some(size)) = (hello.input, hello.size) {
-                            let _ = crate::pty::set_window(self.master.as_fd(), size);
+                            self.resize(size);
                         }
                         self.peers[i].queue(&Frame::Accepted);
                         PeerState::Attached(hello)
@@ -428,13 +505,19 @@ impl Switchboard {
                     PeerState::Attached(h)
                 }
                 (PeerState::Attached(h), Frame::Resize(size)) if h.input => {
-                    let _ = crate::pty::set_window(self.master.as_fd(), size);
+                    self.resize(size);
                     PeerState::Attached(h)
                 }
                 (PeerState::Attached(h), Frame::Eof) if h.input => {
-                    // A terminal's end of input is its EOF character
-                    // (VEOF, ^D, in canonical mode), as Mesos sends.
-                    self.input.push(0x04);
+                    if self.terminal {
+                        // A terminal's end of input is its EOF character
+                        // (VEOF, ^D, in canonical mode), as Mesos sends.
+                        self.input.push(0x04);
+                    } else {
+                        // A pipe's is its close, once the input before
+                        // it is written.
+                        self.eof_pending = true;
+                    }
                     PeerState::Attached(h)
                 }
                 _ => {
@@ -446,51 +529,75 @@ impl Switchboard {
         }
     }
 
-    /// Writes waiting input to the terminal without blocking.
+    /// A new window size for the terminal (nothing over pipes).
+    fn resize(&self, size: phobos_core::WindowSize) {
+        if let (true, Some(master)) = (self.terminal, &self.sink) {
+            let _ = crate::pty::set_window(master.as_fd(), size);
+        }
+    }
+
+    /// Writes waiting input to the terminal (or the stdin pipe) without
+    /// blocking; over pipes, closes it after an EOF's preceding input.
     fn write_input(&mut self) {
+        let Some(sink) = &self.sink else {
+            self.input.clear();
+            return;
+        };
         while !self.input.is_empty() {
-            match (&self.master).write(&self.input) {
+            match (&*sink).write(&self.input) {
                 Ok(n) => {
                     self.input.drain(..n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                // The terminal hung up: nobody will read it.
+                // The terminal hung up (or the command closed its stdin):
+                // nobody will read it.
                 Err(_) => {
                     self.input.clear();
-                    return;
+                    break;
                 }
             }
         }
+        if self.eof_pending && !self.terminal {
+            self.sink = None;
+            self.eof_pending = false;
+        }
     }
 
-    /// Reads what the terminal has; true once it hung up.
-    fn read_master(&mut self, buf: &mut [u8]) -> bool {
+    /// Reads what source `i` has; marks it ended once it hung up (EOF).
+    fn read_source(&mut self, i: usize, buf: &mut [u8]) {
         // A few reads per turn, so clients and input are served in between.
         for _ in 0..4 {
-            let n = match (&self.master).read(buf) {
-                Ok(0) => return true,
+            let n = match (&self.sources[i].file).read(buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 // EIO: every slave is closed.
-                Err(_) => return true,
+                Err(_) => 0,
             };
-            self.broadcast(&buf[..n]);
+            if n == 0 {
+                self.sources[i].ended = true;
+                return;
+            }
+            let stderr = self.sources[i].stderr;
+            self.broadcast(stderr, &buf[..n]);
         }
-        false
     }
 
-    fn broadcast(&mut self, bytes: &[u8]) {
+    fn broadcast(&mut self, stderr: bool, bytes: &[u8]) {
         self.summary.output_bytes += bytes.len() as u64;
         // A full disk stops the log, never the command.
-        if let Some(log) = &mut self.opts.log
-            && log.write_all(bytes).is_err()
+        let log = match stderr {
+            false => &mut self.opts.log,
+            true => &mut self.opts.err_log,
+        };
+        if let Some(file) = log
+            && file.write_all(bytes).is_err()
         {
-            self.opts.log = None;
+            *log = None;
         }
         let mut frame = Vec::with_capacity(bytes.len() + frame::HEADER_LEN);
-        frame::encode_data(bytes, &mut frame);
+        frame::encode_output(stderr, bytes, &mut frame);
         for p in &mut self.peers {
             if !p.wants(|h| h.output) {
                 continue;

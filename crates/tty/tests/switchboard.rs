@@ -1,6 +1,7 @@
 //! The switchboard over a real pseudo-terminal from the host's /dev/ptmx,
 //! with a real process on the slave: fan-out, the single input slot, the
-//! resize, the log, and a client that stops reading.
+//! resize, the log, and a client that stops reading; and over a real
+//! command's pipes (stdout and stderr logged apart, EOF closing stdin).
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -274,4 +275,88 @@ fn a_socket_path_too_long_for_sun_path_still_binds_and_connects() {
     let summary = server.join().unwrap();
     assert!(seen.contains("LONG"), "{seen:?} {summary:?}");
     assert!(child.wait().unwrap().success());
+}
+
+/// Over pipes (a DEBUG container without a terminal): stdout and stderr
+/// reach the reader apart (`DATA`, `ERR_DATA`) and their own logs, a
+/// client that stops reading is dropped without stalling the command, and
+/// the input client's EOF closes the command's stdin.
+#[test]
+fn over_pipes_a_stalled_client_never_stalls_the_command_and_eof_closes_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out_log, err_log) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let mut child = Command::new("/bin/sh")
+        .args([
+            "-c",
+            "head -c 8388608 /dev/zero; echo oops >&2; while read l; do echo \"got:$l\"; done; echo DONE",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let io = server::Io::Pipes {
+        stdin: OwnedFd::from(child.stdin.take().unwrap()),
+        stdout: OwnedFd::from(child.stdout.take().unwrap()),
+        stderr: OwnedFd::from(child.stderr.take().unwrap()),
+    };
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let (ours2, theirs2) = UnixStream::pair().unwrap();
+    let mut board = Switchboard::with_io(
+        io,
+        Options {
+            log: Some(std::fs::File::create(&out_log).unwrap().into()),
+            err_log: Some(std::fs::File::create(&err_log).unwrap().into()),
+            until: Some(pidfd(&child)),
+            wait_for_client: true,
+            output_limit: 128 * 1024,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    board.add_client(theirs).unwrap();
+    board.add_client(theirs2).unwrap();
+    let server = std::thread::spawn(move || board.run().unwrap());
+    let _stalled = Client::over(
+        ours,
+        Attach {
+            input: false,
+            output: true,
+            size: None,
+        },
+    )
+    .unwrap();
+    let mut both = Client::over(
+        ours2,
+        Attach {
+            input: true,
+            output: true,
+            size: None,
+        },
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut total = 0usize;
+    let mut sent = false;
+    while let Some(chunk) = both.recv().unwrap() {
+        total += chunk.len();
+        seen.extend(chunk.iter().copied().filter(|b| *b != 0));
+        if !sent && String::from_utf8_lossy(&seen).contains("oops") {
+            both.send(b"hi\n").unwrap();
+            both.close_input().unwrap();
+            sent = true;
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    let text = String::from_utf8_lossy(&seen).into_owned();
+    assert!(
+        text.contains("got:hi") && text.ends_with("DONE\n"),
+        "{text:?}"
+    );
+    assert!(total >= 8 << 20, "read {total} bytes");
+    let summary = server.join().unwrap();
+    assert_eq!(summary.slow_dropped, 1);
+    let logged = std::fs::read(&out_log).unwrap();
+    assert_eq!(logged.len(), (8 << 20) + "got:hi\nDONE\n".len());
+    assert_eq!(std::fs::read_to_string(&err_log).unwrap(), "oops\n");
 }

@@ -39,7 +39,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Attach { id } => attach::run(g, &id),
         Command::Wait { id, json } => wait::run(g, &id, json),
         Command::Kill { id, signal } => kill::run(g, &id, &signal),
-        Command::Destroy { id, json } => destroy::run(g, &id, json),
+        Command::Destroy { ids, json } => destroy::run(g, &ids, json),
         Command::Ps { json } => ps::run(g, json),
         Command::Status { id, json } => status::run(g, &id, json),
         Command::Logs {

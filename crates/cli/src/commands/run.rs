@@ -351,6 +351,7 @@ pub(crate) fn intent(args: &RunArgs) -> anyhow::Result<LaunchIntent> {
             share_ipc: args.share_ipc,
             share_cgroups: args.share_cgroups,
             debug: args.debug,
+            session: false,
         },
         ..LaunchIntent::default()
     })

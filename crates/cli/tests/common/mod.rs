@@ -77,6 +77,18 @@ impl Env {
         }
     }
 
+    /// The global options naming this environment's runtime and work
+    /// directories, for a `phobos` started some other way (through a shell,
+    /// `systemd-run`, another configuration).
+    pub fn dir_args(&self) -> [&std::ffi::OsStr; 4] {
+        [
+            "--runtime-dir".as_ref(),
+            self.runtime.path().as_os_str(),
+            "--work-dir".as_ref(),
+            self.work.path().as_os_str(),
+        ]
+    }
+
     /// `phobos` with this environment's global options.
     pub fn cmd(&self) -> Command {
         self.cmd_with(Path::new(PHOBOS))
@@ -85,10 +97,7 @@ impl Env {
     /// Like [`Env::cmd`] with another copy of the binary.
     pub fn cmd_with(&self, exe: &Path) -> Command {
         let mut c = Command::new(exe);
-        c.arg("--runtime-dir")
-            .arg(self.runtime.path())
-            .arg("--work-dir")
-            .arg(self.work.path())
+        c.args(self.dir_args())
             .arg("--cgroups-root")
             .arg(&self.cgroups_root)
             .env_remove("PHOBOS_STOP_AT")
@@ -209,6 +218,34 @@ pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 pub fn proc_state(pid: u32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+/// Spawns `cmd` (a `phobos` command, its output as the caller set it) with
+/// `PHOBOS_STOP_AT=point` and returns it once it has stopped itself there
+/// (SIGSTOP: state `T`).
+pub fn spawn_stopped_at(cmd: &mut Command, point: &str) -> std::process::Child {
+    let child = cmd.env("PHOBOS_STOP_AT", point).spawn().unwrap();
+    let pid = child.id();
+    assert!(
+        eventually(PATIENCE, || proc_state(pid) == Some('T')),
+        "phobos {:?} never reached {point}",
+        cmd.get_args().collect::<Vec<_>>()
+    );
+    child
+}
+
+/// Spawns `cmd` with its output discarded, stopped at `point` as
+/// [`spawn_stopped_at`] does, and SIGKILLs and reaps it there: a crash at
+/// that point.
+pub fn kill_stopped_at(cmd: &mut Command, point: &str) {
+    let mut child = spawn_stopped_at(cmd.stdout(Stdio::null()).stderr(Stdio::null()), point);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// A command's stderr as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Whether a process exists and is not a zombie.

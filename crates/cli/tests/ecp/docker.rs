@@ -4,6 +4,40 @@
 use super::common::engine::engine_or_skip;
 use super::*;
 
+/// A Docker `ContainerInfo` running busybox:local.
+fn busybox() -> mesos::ContainerInfo {
+    mesos::ContainerInfo {
+        r#type: mesos::container_info::Type::Docker as i32,
+        docker: Some(mesos::container_info::DockerInfo {
+            image: "busybox:local".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// [`launch_msg`]'s launch of `command` with its executor in busybox:local.
+fn docker_executor_launch(id: &str, sandbox: &Path, command: &str) -> Launch {
+    let mut launch: Launch = read_message(&mut &launch_msg(id, sandbox, command)[..]).unwrap();
+    launch.executor_info.as_mut().unwrap().container = Some(busybox());
+    launch
+}
+
+/// Task `t1` running `command` in busybox:local.
+fn docker_task(command: &str) -> mesos::TaskInfo {
+    mesos::TaskInfo {
+        name: "task".into(),
+        task_id: mesos::TaskId { value: "t1".into() },
+        slave_id: mesos::SlaveId { value: "s1".into() },
+        command: Some(CommandInfo {
+            value: Some(command.into()),
+            ..Default::default()
+        }),
+        container: Some(busybox()),
+        ..Default::default()
+    }
+}
+
 #[test]
 fn privileged_docker_launch_usage_destroy_wait_through_ecp() {
     if !engine_or_skip("privileged_docker_launch_usage_destroy_wait_through_ecp") {
@@ -12,17 +46,7 @@ fn privileged_docker_launch_usage_destroy_wait_through_ecp() {
     let agent = Agent::new();
     let id = unique_id();
     let sandbox = agent.sandbox(&id);
-    let mut launch: Launch =
-        read_message(&mut &launch_msg(&id, &sandbox, "echo $GREETING; exec sleep 300")[..])
-            .unwrap();
-    launch.executor_info.as_mut().unwrap().container = Some(mesos::ContainerInfo {
-        r#type: mesos::container_info::Type::Docker as i32,
-        docker: Some(mesos::container_info::DockerInfo {
-            image: "busybox:local".into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    });
+    let launch = docker_executor_launch(&id, &sandbox, "echo $GREETING; exec sleep 300");
     agent.ok("launch", &encode_frame(&launch).unwrap(), Some(&sandbox));
     let name = format!("mesos-{id}");
     let running = Command::new("docker")
@@ -66,17 +90,7 @@ fn privileged_docker_output_is_appended_to_the_agents_sandbox_files() {
     let sandbox = agent.sandbox(&id);
     // What the agent already wrote (our launch's log lines, its own).
     fs::write(sandbox.join("stderr"), "agent line\n").unwrap();
-    let mut launch: Launch =
-        read_message(&mut &launch_msg(&id, &sandbox, "echo out; echo err >&2; exit 4")[..])
-            .unwrap();
-    launch.executor_info.as_mut().unwrap().container = Some(mesos::ContainerInfo {
-        r#type: mesos::container_info::Type::Docker as i32,
-        docker: Some(mesos::container_info::DockerInfo {
-            image: "busybox:local".into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    });
+    let launch = docker_executor_launch(&id, &sandbox, "echo out; echo err >&2; exit 4");
     agent.ok("launch", &encode_frame(&launch).unwrap(), Some(&sandbox));
     // wait right away: the end waits for the follower to drain the log.
     let out = agent.ok("wait", &wait_msg(&id), Some(&sandbox));
@@ -100,27 +114,14 @@ fn privileged_docker_destroy_honours_the_tasks_kill_policy() {
     let launch = Launch {
         container_id: container_id(&id),
         task_info: Some(mesos::TaskInfo {
-            name: "task".into(),
-            task_id: mesos::TaskId { value: "t1".into() },
-            slave_id: mesos::SlaveId { value: "s1".into() },
-            command: Some(CommandInfo {
-                value: Some("trap 'echo term; exit 0' TERM; touch /mnt/mesos/sandbox/ready; sleep 300 & wait".into()),
-                ..Default::default()
-            }),
-            container: Some(mesos::ContainerInfo {
-                r#type: mesos::container_info::Type::Docker as i32,
-                docker: Some(mesos::container_info::DockerInfo {
-                    image: "busybox:local".into(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
             kill_policy: Some(mesos::KillPolicy {
                 grace_period: Some(mesos::DurationInfo {
                     nanoseconds: 20_000_000_000,
                 }),
             }),
-            ..Default::default()
+            ..docker_task(
+                "trap 'echo term; exit 0' TERM; touch /mnt/mesos/sandbox/ready; sleep 300 & wait",
+            )
         }),
         directory: Some(sandbox.display().to_string()),
         ..Default::default()
@@ -173,24 +174,7 @@ fn privileged_docker_command_task_runs_in_the_container_with_the_executor_on_the
     let mut launch: Launch =
         read_message(&mut &launch_msg(&id, &sandbox, "echo executor-ran-in-container")[..])
             .unwrap();
-    launch.task_info = Some(mesos::TaskInfo {
-        name: "task".into(),
-        task_id: mesos::TaskId { value: "t1".into() },
-        slave_id: mesos::SlaveId { value: "s1".into() },
-        command: Some(CommandInfo {
-            value: Some("echo task-ran; exit 6".into()),
-            ..Default::default()
-        }),
-        container: Some(mesos::ContainerInfo {
-            r#type: mesos::container_info::Type::Docker as i32,
-            docker: Some(mesos::container_info::DockerInfo {
-                image: "busybox:local".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    });
+    launch.task_info = Some(docker_task("echo task-ran; exit 6"));
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c")
         .arg(format!("{} launch", agent.containerizer_path()))

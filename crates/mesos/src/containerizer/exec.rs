@@ -36,9 +36,6 @@ impl MesosContainerizer {
         let info: LaunchInfo = dir
             .read_json(LAUNCH_INFO_FILE)?
             .ok_or_else(|| ContainerizerError::NoConfig(id.clone()))?;
-        if info.rootfs.is_some() && !command_started(init_pid) {
-            return Err(not_running());
-        }
         let user = match &request.user {
             Some(spec) => resolve_user(&config, Some(spec))?.0,
             None => info.user.clone(),

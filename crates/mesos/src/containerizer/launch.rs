@@ -43,9 +43,11 @@ impl MesosContainerizer {
             self.check_sandbox_is_new(config)?;
         }
 
-        let tty = match config.tty {
-            Some(_) => Some(tty_channel()?),
-            None => None,
+        // A caller's own stdin (`run -i`) is the command's: no pipes then.
+        let pipes = config.pipe_switchboard() && stdin.is_none();
+        let tty = match config.tty.is_some() || pipes {
+            true => Some(tty_channel()?),
+            false => None,
         };
         let new = self.store.create(&config.id)?;
         new.write_json(CONFIG_FILE, config)?;
@@ -185,10 +187,11 @@ impl MesosContainerizer {
             size: t.window_size.unwrap_or(phobos_tty::pty::DEFAULT_SIZE),
             private_devpts: info.rootfs.is_some(),
         });
-        // The `logrotate` logger: init pumps the output (a terminal's is
-        // logged by its switchboard instead).
+        info.pipes = config.pipe_switchboard() && stdin.is_none();
+        // The `logrotate` logger: init pumps the output (a switchboard's
+        // is logged by the switchboard instead).
         info.logger = match (&config.logrotate, &config.tty) {
-            (Some(rotation), None) => Some(crate::launch_info::LoggerLaunch {
+            (Some(rotation), None) if !info.pipes => Some(crate::launch_info::LoggerLaunch {
                 sandbox: config.sandbox.clone(),
                 rotation: *rotation,
             }),

@@ -258,7 +258,8 @@ pub struct MesosContainerizer {
 /// one of the states, `created` (the runtime directory exists but is not
 /// yet published), `provisioned` (an image's root filesystem is mounted,
 /// the config not yet rewritten) and `forked` (init exists, its pid is not
-/// checkpointed).
+/// checkpointed); the door adds `switchboard-started` (a terminal's
+/// switchboard runs, its pid is not recorded) and `switchboard` (recorded).
 /// And of a teardown (destroy, finalize, failed launch): `destroying` (the
 /// DESTROYING checkpoint is written, nothing killed yet), `killed` (every
 /// process is gone, isolators not yet cleaned up) and `recorded` (the
@@ -426,35 +427,6 @@ fn reap_child(pid: i32) {
     let mut status = 0;
     // SAFETY: waitpid on our own child with a valid out-pointer.
     unsafe { libc::waitpid(pid, &mut status, 0) };
-}
-
-/// How long joining a just-released container waits for its command.
-const COMMAND_START_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Whether init (`pid`) has forked the container's command, waiting up to
-/// [`COMMAND_START_PATIENCE`]. A launch is RUNNING once init is released,
-/// but with a root filesystem init enters it only then: whoever joins its
-/// mount namespace (`exec`, a nested container) before would see the host's
-/// root. Init forks the command once it is in, and
-/// `/proc/PID/task/PID/children` then lists it. False when init exits
-/// first; true when the kernel has no `children` file (nothing to wait on).
-pub(crate) fn command_started(pid: i32) -> bool {
-    let children = format!("/proc/{pid}/task/{pid}/children");
-    let deadline = std::time::Instant::now() + COMMAND_START_PATIENCE;
-    loop {
-        match fs::read_to_string(&children) {
-            Ok(list) if !list.trim().is_empty() => return true,
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return std::path::Path::new(&format!("/proc/{pid}")).exists();
-            }
-            Err(_) => return true,
-        }
-        if std::time::Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@
 //! `posix_spawn` does), so a launch copies no page tables of the
 //! launching process, however large (the agent); fork-style where the
 //! kernel refuses that. The init helper then blocks on a pipe until the parent has
-//! placed it in its cgroups.
+//! placed it in its cgroups, and closes its end once the container can be
+//! joined (its root filesystem entered), which the parent waits for before
+//! it records RUNNING.
 //!
 //! The child gets fixed descriptors: 0/1/2 (stdin, sandbox stdout, sandbox
 //! stderr), 3 (the read end of the sync pipe), 4 (the init lock) and, for
@@ -206,7 +208,11 @@ pub struct ForkedInit {
 
 impl ForkedInit {
     /// Confirms `phobos init` was exec'd, then lets it start the command
-    /// (the last step of a launch).
+    /// (the last step of a launch). Returns once init has closed its end
+    /// of the pipe: after entering the container's root filesystem (a
+    /// container is joined, by `exec` or a nested container, only once it
+    /// is RUNNING, so it is never joined before its root is in place), or
+    /// on its exit; a `phobos exec` helper closes it at once.
     pub fn release(mut self) -> Result<(), LaunchError> {
         let mut report = [0u8; 4];
         let n = read_full(&mut self.exec_report, &mut report)
@@ -226,7 +232,38 @@ impl ForkedInit {
                     source: e,
                 }
             }
-        })
+        })?;
+        wait_readers_gone(&self.sync, READY_PATIENCE);
+        Ok(())
+    }
+}
+
+/// How long a release waits for init to be ready before recording RUNNING
+/// anyway (init's own failure, if any, is in its status).
+const READY_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Waits until the read end of the pipe whose write end is `pipe` has no
+/// reader left (poll(2) reports `POLLERR` on a pipe's write end then; no
+/// event is asked for, so the free room, `POLLOUT`, does not wake us), or
+/// until `patience` has passed.
+fn wait_readers_gone(pipe: &File, patience: Duration) {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let mut pfd = libc::pollfd {
+            fd: pipe.as_raw_fd(),
+            events: 0,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd for the duration of the call.
+        let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if rc > 0 || left.is_zero() {
+            return;
+        }
+        if rc < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return;
+        }
     }
 }
 
