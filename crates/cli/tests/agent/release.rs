@@ -88,3 +88,50 @@ fn privileged_agent_killed_before_freeing_leaves_it_to_recovery() {
     );
     assert_eq!(conn.json(&remove_json("half-freed")).status, 200);
 }
+
+#[test]
+fn privileged_removing_a_recorded_unfreed_container_frees_it_first() {
+    if !require_root("privileged_removing_a_recorded_unfreed_container_frees_it_first") {
+        return;
+    }
+    let env = Env::new();
+    // An agent that dies after recording the end, before freeing: the
+    // record reads 'recorded', the cgroups are still there.
+    let agent = Agent::start_stopping_at(&env, "recorded");
+    let r = agent.conn().json(&launch_json("rm-unfreed", "exit 3"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let termination = env.container_dir("rm-unfreed").join("termination");
+    assert!(
+        eventually(PATIENCE, || termination.exists()),
+        "the agent did not record the end"
+    );
+    // The freeze comes right after the write; wait for it so the crash
+    // cannot land mid-write.
+    assert!(
+        eventually(PATIENCE, || std::fs::read_to_string(format!(
+            "/proc/{}/stat",
+            agent.pid()
+        ))
+        .is_ok_and(|s| s
+            .rsplit(')')
+            .next()
+            .is_some_and(|t| t.trim_start().starts_with('T')))),
+        "the agent did not stop after recording the end"
+    );
+    agent.crash();
+    assert!(!env.cgroup_dirs("rm-unfreed").is_empty());
+
+    // The CLI's removal, with no recovery before it: frees, then removes.
+    let out = env.cmd().args(["state", "--rm"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("removed rm-unfreed"),
+        "{out:?}"
+    );
+    assert!(!env.container_dir("rm-unfreed").exists());
+    assert!(
+        env.cgroup_dirs("rm-unfreed").is_empty(),
+        "{:?}",
+        env.cgroup_dirs("rm-unfreed")
+    );
+}

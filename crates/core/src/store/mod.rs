@@ -247,13 +247,26 @@ impl RuntimeStore {
         older_than: Option<std::time::Duration>,
         work_dir: &Path,
     ) -> Result<bool, StoreError> {
-        let now = crate::time::now_secs();
         let Some(dir) = self.open(id) else {
             return Ok(false);
         };
-        let Some(_op) = dir.try_lock_op()? else {
+        let Some(op) = dir.try_lock_op()? else {
             return Ok(false);
         };
+        self.remove_held(&dir, &op, older_than, work_dir)
+    }
+
+    /// [`Self::remove_if_terminated`] for a container whose operation lock
+    /// the caller holds (`_op`), so that it can first finish what a
+    /// recorded termination left to free.
+    pub fn remove_held(
+        &self,
+        dir: &ContainerDir,
+        _op: &OpLock,
+        older_than: Option<std::time::Duration>,
+        work_dir: &Path,
+    ) -> Result<bool, StoreError> {
+        let now = crate::time::now_secs();
         // A malformed entry whose init (if it ever had one) is gone is
         // removed whatever its age: nothing can ever read it.
         let malformed = dir.malformed().is_some() && !dir.init_alive()?;

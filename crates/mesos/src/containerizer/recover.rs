@@ -242,14 +242,74 @@ impl MesosContainerizer {
     /// at least `older_than` ago) and their sandboxes when those live under
     /// our work dir (a sandbox elsewhere, such as a Mesos agent's executor
     /// directory, belongs to whoever chose it); returns their IDs.
+    /// A container whose termination is recorded but whose resources are
+    /// not yet freed (its process died between the two) is freed first;
+    /// one whose freeing fails keeps its record, for the next try.
     pub fn remove_terminated(&self, older_than: Option<Duration>) -> Result<Vec<ContainerId>> {
-        Ok(self.store.remove_terminated(older_than, &self.work_dir)?)
+        let mut removed = Vec::new();
+        for id in self.store.list()? {
+            match self.remove_terminated_one(&id, older_than) {
+                Ok(true) => removed.push(id),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(container = %id, error = %e, "not removed"),
+            }
+        }
+        Ok(removed)
     }
 
     /// Removes one terminated container's runtime data and sandbox (`phobos
     /// run --rm`); true when it had ended and is now gone.
     pub fn remove_if_terminated(&self, id: &ContainerId) -> Result<bool> {
-        Ok(self.store.remove_if_terminated(id, None, &self.work_dir)?)
+        self.remove_terminated_one(id, None)
+    }
+
+    /// Removes a terminated container's record, under its operation lock,
+    /// after completing the freeing of a recorded but unreleased
+    /// termination (the same idempotent free finalize and recovery do),
+    /// its nested containers' first: removing the record must never leave
+    /// cgroups or a root filesystem that nothing would free. False when
+    /// it has not ended, is held, or a nested container is held.
+    fn remove_terminated_one(
+        &self,
+        id: &ContainerId,
+        older_than: Option<Duration>,
+    ) -> Result<bool> {
+        let Some(dir) = self.store.open(id) else {
+            return Ok(false);
+        };
+        let Some(op) = dir.try_lock_op()? else {
+            return Ok(false);
+        };
+        if dir.malformed().is_none() && dir.exists(TERMINATION_FILE) {
+            if !self.free_recorded_nested(id)? {
+                return Ok(false);
+            }
+            self.complete_recorded(&dir)?;
+        }
+        Ok(self
+            .store
+            .remove_held(&dir, &op, older_than, &self.work_dir)?)
+    }
+
+    /// Completes the freeing of every recorded, unreleased termination
+    /// among `id`'s nested containers, depth-first; false when one of them
+    /// is held by another operation.
+    fn free_recorded_nested(&self, id: &ContainerId) -> Result<bool> {
+        for child in self.store.children(id)? {
+            let Some(dir) = self.store.open(&child) else {
+                continue;
+            };
+            let Some(_op) = dir.try_lock_op()? else {
+                return Ok(false);
+            };
+            if !self.free_recorded_nested(&child)? {
+                return Ok(false);
+            }
+            if dir.malformed().is_none() && dir.exists(TERMINATION_FILE) {
+                self.complete_recorded(&dir)?;
+            }
+        }
+        Ok(true)
     }
 }
 
