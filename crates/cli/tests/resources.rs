@@ -765,11 +765,16 @@ fn privileged_cgroups_all_puts_the_container_in_usable_cpuset_and_hugetlb_cgroup
     let pid = init_pid(&env, "sets");
     let (version, dir) = env.cgroup(Controller::Cpuset, "sets");
     let (_, mount) = h.locate(Controller::Cpuset).unwrap();
-    let procs = read(&dir.join("cgroup.procs"));
+    // On cgroup2 a container's processes live in its cgroup's leaf.
+    let home = match version {
+        Version::V1 => dir.clone(),
+        Version::V2 => dir.join("leaf"),
+    };
+    let procs = read(&home.join("cgroup.procs"));
     assert!(
         procs.lines().any(|p| p == pid.to_string()),
         "init {pid} is not in {}: {procs}",
-        dir.display()
+        home.display()
     );
     let mut dirs = vec![dir.clone()];
     match version {
@@ -799,7 +804,11 @@ fn privileged_cgroups_all_puts_the_container_in_usable_cpuset_and_hugetlb_cgroup
     let hybrid_v2_hugetlb = v2(Controller::Hugetlb) && !v2(Controller::Memory);
     if h.missing_reason(Controller::Hugetlb).is_none() && !hybrid_v2_hugetlb {
         let (hv, hdir) = env.cgroup(Controller::Hugetlb, "sets");
-        let procs = read(&hdir.join("cgroup.procs"));
+        let home = match hv {
+            Version::V1 => hdir.clone(),
+            Version::V2 => hdir.join("leaf"),
+        };
+        let procs = read(&home.join("cgroup.procs"));
         assert!(procs.lines().any(|p| p == pid.to_string()), "{procs}");
         if hv == Version::V2 {
             let controllers = read(&hdir.join("cgroup.controllers"));
