@@ -29,6 +29,23 @@ fn names(dir: &Path) -> Vec<String> {
     out
 }
 
+/// Recovering (or listing) creates no cgroup: the cgroups root is made by
+/// the first launch, not by a launcher built to recover or destroy (it was
+/// left behind in a delegated unit the test had removed).
+#[test]
+fn privileged_recover_creates_no_cgroups_root() {
+    if !require_root("privileged_recover_creates_no_cgroups_root") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["recover"]);
+    env.ok(&["ps"]);
+    for hierarchy in all_hierarchies() {
+        let root = hierarchy.join(&env.cgroups_root);
+        assert!(!root.exists(), "{} was created", root.display());
+    }
+}
+
 #[test]
 fn privileged_recover_leaves_other_roots_and_unmarked_cgroups_alone() {
     if !require_root("privileged_recover_leaves_other_roots_and_unmarked_cgroups_alone") {

@@ -131,12 +131,24 @@ impl LinuxLauncher {
         }
         let rel = PathBuf::from(cgroups_root);
         // cgroup.kill exists in every non-root cgroup2 directory of a kernel
-        // that has it: probe our own root there.
+        // that has it: probe our own root there, or, where it does not
+        // exist yet, another directory of the mount (a launcher built to
+        // recover or destroy must not create the root); the root is
+        // created for the probe only when the mount has no directory.
         let unified_kills = match hierarchies.unified_mount() {
             Some(mount) if choice == KillHierarchy::Auto => {
                 let root = Cgroup::new(mount, &rel, Version::V2);
-                root.create()?;
-                root.has_file("cgroup.kill")
+                if root.exists() {
+                    root.has_file("cgroup.kill")
+                } else {
+                    match first_child_dir(mount) {
+                        Some(dir) => dir.join("cgroup.kill").exists(),
+                        None => {
+                            root.create()?;
+                            root.has_file("cgroup.kill")
+                        }
+                    }
+                }
             }
             _ => false,
         };
@@ -375,6 +387,16 @@ fn kill_roots(
         roots.extend(unified.filter(|_| choice == KillHierarchy::Auto));
     }
     roots
+}
+
+/// A directory directly under `mount`, if there is one (not followed
+/// through a symlink: cgroupfs has none).
+fn first_child_dir(mount: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(mount)
+        .ok()?
+        .flatten()
+        .find(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
 }
 
 #[cfg(test)]
