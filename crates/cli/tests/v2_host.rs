@@ -323,23 +323,15 @@ fn privileged_v2_cgroups_root_inside_a_populated_cgroup_fails_in_one_line() {
             "{t}"
         );
     }
-    // Only the (empty) cgroups root is left in the unit, and `state --rm`
-    // forgets both records.
+    // Nothing is left in the unit (the controllers are refused before the
+    // cgroups root is made), and `state --rm` forgets both records.
     let children: Vec<_> = std::fs::read_dir(&unit.dir)
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(children, ["phobos"], "{children:?}");
-    assert_eq!(
-        std::fs::read_dir(unit.dir.join("phobos"))
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .count(),
-        0
-    );
+    assert!(children.is_empty(), "left in the unit: {children:?}");
     env.ok(&["state", "--rm"]);
     assert!(!env.container_dir("svc1").exists() && !env.container_dir("svc2").exists());
 }
