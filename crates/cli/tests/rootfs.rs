@@ -8,7 +8,6 @@
 mod common;
 
 use std::path::Path;
-use std::time::Duration;
 
 use common::*;
 
@@ -28,12 +27,8 @@ fn run_in(env: &Env, rootfs: &Path, extra: &[&str], script: &str) -> (i32, Strin
 }
 
 fn assert_nothing_mounted(rootfs: &Path) {
-    let left = mounts_mentioning(rootfs);
-    assert!(
-        eventually(Duration::from_secs(10), || mounts_mentioning(rootfs)
-            .is_empty()),
-        "mounts left behind: {left:#?}"
-    );
+    let gone = eventually(PATIENCE, || mounts_mentioning(rootfs).is_empty());
+    assert!(gone, "mounts left behind: {:#?}", mounts_mentioning(rootfs));
 }
 
 #[test]
@@ -346,8 +341,7 @@ fn privileged_destroy_ends_a_rootfs_container_and_leaves_no_mount() {
     );
     // The container's namespace holds its mounts while it runs…
     assert!(
-        eventually(Duration::from_secs(10), || !mounts_mentioning(&rootfs)
-            .is_empty()),
+        eventually(PATIENCE, || !mounts_mentioning(&rootfs).is_empty()),
         "no mount of the root filesystem while the container runs"
     );
     // …and the host's own mount table never does.
