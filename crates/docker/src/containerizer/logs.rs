@@ -203,45 +203,11 @@ async fn catch_up(
         }),
     }
     .since();
-    let options = LogsOptionsBuilder::new()
-        .follow(false)
-        .stdout(true)
-        .stderr(true)
-        .timestamps(true)
-        .since(since)
-        .build();
-    let mut stream = engine.client().logs(target, Some(options));
-    let mut reader = Reader::default();
-    let mut session = Session::open(record, &config.sandbox, config.logrotate.as_ref())?;
-    let copied = async {
-        while let Some(item) = stream.next().await {
-            let (index, message) = match item {
-                Ok(LogOutput::StdErr { message }) => (1, message),
-                Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => (0, message),
-                Ok(LogOutput::StdIn { .. }) => continue,
-                // Removed meanwhile (`--rm`): nothing more to show.
-                Err(e) if crate::engine::is_not_found(&e) => break,
-                Err(source) => {
-                    return Err(EngineError::LogStream {
-                        target: target.to_owned(),
-                        source,
-                    }
-                    .into());
-                }
-            };
-            let Some((ident, bytes)) = reader.next(index, &message) else {
-                continue;
-            };
-            if ident > shown[index] && !broken[index] {
-                tee_write(index, bytes);
-            }
-            session.apply(index, ident, bytes)?;
-        }
-        Ok(())
+    match replay(engine, target, record, config, Some((since, shown, broken))).await {
+        // Removed meanwhile (`--rm`): nothing more to show.
+        Err(ContainerizerError::Engine(EngineError::NotFound { .. })) => Ok(()),
+        other => other,
     }
-    .await;
-    session.close()?;
-    copied
 }
 
 /// Bytes the follower copies per turn of the copy lock, at most (a
@@ -343,13 +309,32 @@ pub(super) async fn sync_logs(
     record: &ContainerDir,
     config: &ContainerConfig,
 ) -> Result<()> {
+    replay(engine, target, record, config, None).await
+}
+
+/// One pass over the engine's log of `target` without following, copied
+/// into the sandbox files past the copy's checkpoint; from the
+/// checkpoint's `since`, or with `show` = (since, the last message shown of
+/// each stream, whether its reader is gone) from that `since`, also showing
+/// on our stdout and stderr the messages past those shown.
+async fn replay(
+    engine: &DockerEngine,
+    target: &str,
+    record: &ContainerDir,
+    config: &ContainerConfig,
+    show: Option<(i32, [Ident; 2], [bool; 2])>,
+) -> Result<()> {
     let mut session = Session::open(record, &config.sandbox, config.logrotate.as_ref())?;
+    let since = match show {
+        Some((since, ..)) => since,
+        None => session.checkpoint().since(),
+    };
     let options = LogsOptionsBuilder::new()
         .follow(false)
         .stdout(true)
         .stderr(true)
         .timestamps(true)
-        .since(session.checkpoint().since())
+        .since(since)
         .build();
     let mut stream = engine.client().logs(target, Some(options));
     let mut reader = Reader::default();
@@ -373,10 +358,17 @@ pub(super) async fn sync_logs(
                     .into());
                 }
             };
-            match reader.next(index, &message) {
-                Some((ident, bytes)) => session.apply(index, ident, bytes)?,
-                None => tracing::warn!(target, "a log message without a timestamp: not copied"),
+            let Some((ident, bytes)) = reader.next(index, &message) else {
+                tracing::warn!(target, "a log message without a timestamp: not copied");
+                continue;
+            };
+            if let Some((_, shown, broken)) = show
+                && ident > shown[index]
+                && !broken[index]
+            {
+                tee_write(index, bytes);
             }
+            session.apply(index, ident, bytes)?;
         }
         Ok(())
     }
