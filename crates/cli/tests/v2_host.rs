@@ -630,10 +630,16 @@ fn privileged_v2_container_of_the_old_layout_is_recovered_and_destroyed() {
         "run", "-d", "--id", "old", "--mem", "64", "--", "sleep", "1000",
     ]);
     let cgroup = mount.join(&env.cgroups_root).join("old");
-    for pid in read(&cgroup.join("leaf/cgroup.procs")).lines() {
-        std::fs::write(cgroup.join("cgroup.procs"), pid).unwrap();
-    }
-    std::fs::remove_dir(cgroup.join("leaf")).unwrap();
+    // Init may still be starting the command when `run -d` returns: move
+    // whatever is in the leaf until it is empty and can go.
+    let leaf = cgroup.join("leaf");
+    let emptied = eventually(PATIENCE, || {
+        for pid in read(&leaf.join("cgroup.procs")).lines() {
+            std::fs::write(cgroup.join("cgroup.procs"), pid).unwrap();
+        }
+        std::fs::remove_dir(&leaf).is_ok()
+    });
+    assert!(emptied, "{} could not be emptied", leaf.display());
     let pid = env.status_json("old")["pid"].as_i64().unwrap();
     assert_eq!(
         read(Path::new(&format!("/proc/{pid}/cgroup"))),
