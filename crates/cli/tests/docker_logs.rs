@@ -9,28 +9,14 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::Env;
 use common::engine::{IMAGE, engine_or_skip};
+use common::{Config, Env, config};
 
 fn unique() -> String {
     format!("dl-{}", uuid::Uuid::new_v4().simple())
-}
-
-/// A config file with `text` in a directory of its own.
-struct Config {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
-
-fn config(text: &str) -> Config {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("phobos.toml");
-    std::fs::write(&path, text).unwrap();
-    Config { _dir: dir, path }
 }
 
 fn phobos(env: &Env, cfg: &Config, args: &[&str]) -> std::process::Output {

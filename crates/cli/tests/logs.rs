@@ -12,20 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{Env, eventually, require_root};
-
-/// A config file with `text` in a directory of its own.
-struct Config {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
-
-fn config(text: &str) -> Config {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("phobos.toml");
-    std::fs::write(&path, text).unwrap();
-    Config { _dir: dir, path }
-}
+use common::{Config, Env, config, eventually, require_root};
 
 fn cmd(env: &Env, config: &Config, args: &[&str]) -> Command {
     let mut c = env.cmd();

@@ -329,3 +329,16 @@ pub fn mounts_mentioning(path: &Path) -> Vec<String> {
     }
     out
 }
+
+/// A config file with `text` in a directory of its own (removed on drop).
+pub struct Config {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+pub fn config(text: &str) -> Config {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("phobos.toml");
+    std::fs::write(&path, text).unwrap();
+    Config { _dir: dir, path }
+}
