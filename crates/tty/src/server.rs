@@ -38,8 +38,12 @@ pub const WAIT_FOR_CLIENT_LIMIT: Duration = Duration::from_secs(30);
 /// How long output is still read after the supervisor exited (a process
 /// that escaped it may hold the terminal open).
 pub const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(1);
-/// How long queued output may take to reach clients at the end.
+/// How long a client may take none of its queued output at the end
+/// before it is given up.
 pub const FINAL_FLUSH: Duration = Duration::from_secs(2);
+/// How long the end's flush lasts at most, however steadily a client
+/// trickles its queue away.
+pub const FINAL_FLUSH_CAP: Duration = Duration::from_secs(20);
 /// How long a client with a full queue may take nothing before it is
 /// dropped.
 pub const STALL_LIMIT: Duration = Duration::from_secs(2);
@@ -260,7 +264,11 @@ impl Switchboard {
     pub fn run(mut self) -> io::Result<Summary> {
         let started = Instant::now();
         let mut reading = !self.opts.wait_for_client;
-        let mut supervisor_gone: Option<Instant> = None;
+        let mut supervisor_gone = false;
+        // The drain's clock runs only while the master is read: time held
+        // back by a slow client (itself bounded by the stall limit) does
+        // not eat into the output still buffered in the terminal.
+        let mut drain_left = DRAIN_AFTER_EXIT;
         let mut hung_up = false;
         let mut buf = vec![0u8; CHUNK];
         loop {
@@ -268,24 +276,25 @@ impl Switchboard {
             {
                 reading = true;
             }
-            if hung_up || supervisor_gone.is_some_and(|t| t.elapsed() >= DRAIN_AFTER_EXIT) {
+            if hung_up || (supervisor_gone && drain_left.is_zero()) {
                 break;
             }
             self.drop_stalled();
             self.peers.retain(|p| !p.dead);
             // Waiting for a client with a full queue: the master waits.
             let full_wait = self.full_wait();
+            let reading_now = reading && full_wait.is_none();
             let mut timeout = if !reading {
                 WAIT_FOR_CLIENT_LIMIT.saturating_sub(started.elapsed())
-            } else if let Some(t) = supervisor_gone {
-                DRAIN_AFTER_EXIT.saturating_sub(t.elapsed())
+            } else if supervisor_gone && reading_now {
+                drain_left
             } else {
                 Duration::MAX
             };
             if let Some(left) = full_wait {
                 timeout = timeout.min(left);
             }
-            let reading_now = reading && full_wait.is_none();
+            let turn_started = Instant::now();
             let (source_ev, sink_ev, listener_ev, until_ev, peer_ev) = {
                 let mut fds = Vec::with_capacity(self.peers.len() + 5);
                 // A hung-up master (or pipe) reports POLLHUP whatever is
@@ -309,7 +318,7 @@ impl Switchboard {
                     fds.len() - 1
                 });
                 let until_at = match (&self.opts.until, reading, supervisor_gone) {
-                    (Some(pidfd), true, None) => {
+                    (Some(pidfd), true, false) => {
                         fds.push(PollFd::new(pidfd.as_fd(), PollFlags::POLLIN));
                         Some(fds.len() - 1)
                     }
@@ -354,8 +363,11 @@ impl Switchboard {
                     peer_ev,
                 )
             };
+            if supervisor_gone && reading_now {
+                drain_left = drain_left.saturating_sub(turn_started.elapsed());
+            }
             if !until_ev.is_empty() {
-                supervisor_gone = Some(Instant::now());
+                supervisor_gone = true;
             }
             if !listener_ev.is_empty() {
                 self.accept()?;
@@ -387,7 +399,7 @@ impl Switchboard {
             }
         }
         self.final_flush();
-        if self.terminal && hung_up && supervisor_gone.is_none() {
+        if self.terminal && hung_up && !supervisor_gone {
             self.hold_master_until_the_supervisor_exits();
         }
         Ok(self.summary)
@@ -609,15 +621,28 @@ impl Switchboard {
         }
     }
 
-    /// Gives queued output a bounded time to reach the clients.
+    /// Gives queued output a bounded time to reach the clients: a client
+    /// that keeps taking bytes gets its whole (bounded) queue, one that
+    /// took nothing for [`FINAL_FLUSH`] is given up.
     fn final_flush(&mut self) {
-        let deadline = Instant::now() + FINAL_FLUSH;
+        let started = Instant::now();
+        for p in &mut self.peers {
+            p.last_progress = started;
+        }
         loop {
             for p in &mut self.peers {
                 p.flush();
             }
-            self.peers.retain(|p| !p.dead && !p.out.is_empty());
-            let left = deadline.saturating_duration_since(Instant::now());
+            self.peers.retain(|p| {
+                !p.dead && !p.out.is_empty() && p.last_progress.elapsed() < FINAL_FLUSH
+            });
+            let left = self
+                .peers
+                .iter()
+                .map(|p| FINAL_FLUSH.saturating_sub(p.last_progress.elapsed()))
+                .max()
+                .unwrap_or_default()
+                .min(FINAL_FLUSH_CAP.saturating_sub(started.elapsed()));
             if self.peers.is_empty() || left.is_zero() {
                 return;
             }

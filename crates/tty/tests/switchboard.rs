@@ -163,9 +163,11 @@ fn a_client_that_stops_reading_never_stalls_the_command() {
     board.add_client(theirs).unwrap();
     board.add_client(theirs2).unwrap();
     let server = std::thread::spawn(move || board.run().unwrap());
-    // Attached and then never read again.
-    let _stalled = Client::over(
-        ours,
+    // The reader attaches first (over() returns once it is accepted), so
+    // the held output starts flowing to it: a client attaching later
+    // misses what came before, as on a terminal.
+    let mut reader = Client::over(
+        ours2,
         Attach {
             input: false,
             output: true,
@@ -173,8 +175,9 @@ fn a_client_that_stops_reading_never_stalls_the_command() {
         },
     )
     .unwrap();
-    let mut reader = Client::over(
-        ours2,
+    // Attached and then never read again.
+    let _stalled = Client::over(
+        ours,
         Attach {
             input: false,
             output: true,
@@ -194,9 +197,9 @@ fn a_client_that_stops_reading_never_stalls_the_command() {
     }
     let status = child.wait().unwrap();
     assert!(status.success());
-    assert!(total >= 64 << 20, "read {total} bytes");
-    assert!(String::from_utf8_lossy(&tail).contains("DONE"));
     let summary = server.join().unwrap();
+    assert!(total >= 64 << 20, "read {total} bytes; {summary:?}");
+    assert!(String::from_utf8_lossy(&tail).contains("DONE"));
     assert_eq!(summary.slow_dropped, 1);
     assert!(started.elapsed() < Duration::from_secs(120));
 }
@@ -317,19 +320,20 @@ fn over_pipes_a_stalled_client_never_stalls_the_command_and_eof_closes_stdin() {
     board.add_client(theirs).unwrap();
     board.add_client(theirs2).unwrap();
     let server = std::thread::spawn(move || board.run().unwrap());
-    let _stalled = Client::over(
-        ours,
+    // The reader first: the output held for the first client flows to it.
+    let mut both = Client::over(
+        ours2,
         Attach {
-            input: false,
+            input: true,
             output: true,
             size: None,
         },
     )
     .unwrap();
-    let mut both = Client::over(
-        ours2,
+    let _stalled = Client::over(
+        ours,
         Attach {
-            input: true,
+            input: false,
             output: true,
             size: None,
         },
