@@ -4,15 +4,18 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::{ContainerId, ContainerState, StateRecord};
 
+use super::at;
 use super::files::{OpLock, json_bytes, open_lock_file, private_file};
 use super::mounts::mounts_beneath;
 use super::*;
@@ -22,6 +25,10 @@ use super::*;
 pub struct ContainerDir {
     pub(super) id: ContainerId,
     pub(super) path: PathBuf,
+    /// The directory itself, when it was opened through
+    /// [`super::Containers`]: its files are then looked up by their one
+    /// name below it (`openat(2)`) instead of by `path` from `/`.
+    pub(super) fd: Option<Arc<OwnedFd>>,
 }
 
 impl ContainerDir {
@@ -39,24 +46,54 @@ impl ContainerDir {
 
     /// Blocks until this process holds the operation lock.
     pub fn lock_op(&self) -> Result<OpLock, StoreError> {
-        OpLock::acquire(&self.path)
+        match self.reopen()? {
+            Some(file) => OpLock::acquire_file(file, &self.path),
+            None => OpLock::acquire(&self.path),
+        }
     }
 
     /// The operation lock if nobody else holds it.
     pub fn try_lock_op(&self) -> Result<Option<OpLock>, StoreError> {
-        OpLock::try_acquire(&self.path)
+        match self.reopen()? {
+            Some(file) => OpLock::try_acquire_file(file, &self.path),
+            None => OpLock::try_acquire(&self.path),
+        }
+    }
+
+    /// A new open file description of the directory (`openat(fd, ".")`:
+    /// a `flock(2)` belongs to one), when it was opened by descriptor.
+    fn reopen(&self) -> Result<Option<fs::File>, StoreError> {
+        let Some(fd) = &self.fd else {
+            return Ok(None);
+        };
+        at::open_dir(fd.as_raw_fd(), c".")
+            .map(|fd| Some(fs::File::from(fd)))
+            .map_err(io_err("open", &self.path))
+    }
+
+    /// Opens file `name` of the record for reading, never through a
+    /// symlink: below the directory's descriptor when there is one.
+    fn open_file(&self, name: &str) -> io::Result<fs::File> {
+        match &self.fd {
+            Some(fd) => {
+                let c = at::c_name(name.as_ref())?;
+                at::open(fd.as_raw_fd(), &c, libc::O_RDONLY).map(fs::File::from)
+            }
+            None => OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+                .open(self.file(name)),
+        }
     }
 
     /// Whether the init helper (or the launcher that will hand it the lock)
     /// is alive: someone holds `init.lock` exclusively.
     pub fn init_alive(&self) -> Result<bool, StoreError> {
         let path = self.file(INIT_LOCK_FILE);
-        let file = match open_lock_file(&path, false) {
+        let file = match self.open_file(INIT_LOCK_FILE) {
             Ok(file) => file,
-            Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-                return Ok(false);
-            }
-            Err(e) => return Err(e),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io_err("open", &path)(e)),
         };
         match file.try_lock_shared() {
             Ok(()) => Ok(false),
@@ -79,7 +116,12 @@ impl ContainerDir {
     }
 
     pub fn exists(&self, name: &str) -> bool {
-        self.file(name).exists()
+        match &self.fd {
+            Some(fd) => at::c_name(name.as_ref())
+                .and_then(|c| at::stat(fd.as_raw_fd(), &c, true))
+                .is_ok(),
+            None => self.file(name).exists(),
+        }
     }
 
     /// Writes `bytes` to `name` atomically (temporary file, then rename).
@@ -108,16 +150,7 @@ impl ContainerDir {
     /// Reads a checkpoint; `None` when the file does not exist.
     pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.file(name);
-        let read = || -> io::Result<Vec<u8>> {
-            let mut file = OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-                .open(&path)?;
-            let mut bytes = Vec::new();
-            io::Read::read_to_end(&mut file, &mut bytes)?;
-            Ok(bytes)
-        };
-        match read() {
+        match self.open_file(name).and_then(|file| at::read_all(&file)) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_err("read", &path)(e)),
@@ -144,9 +177,15 @@ impl ContainerDir {
     /// `state` file (older runtime directories) is still read.
     pub fn state(&self) -> Result<Option<StateRecord>, StoreError> {
         let path = self.file(STATE_FILE);
-        match fs::read_link(&path) {
+        let target = match &self.fd {
+            Some(fd) => {
+                at::c_name(STATE_FILE.as_ref()).and_then(|c| at::readlink(fd.as_raw_fd(), &c))
+            }
+            None => fs::read_link(&path).map(|t| t.into_os_string().into_vec()),
+        };
+        match target {
             Ok(target) => {
-                let text = target.to_string_lossy();
+                let text = String::from_utf8_lossy(&target);
                 StateRecord::from_link(&text)
                     .map(Some)
                     .ok_or_else(|| StoreError::BadState {

@@ -80,7 +80,17 @@ impl OpLock {
 
     /// The lock if nobody holds it.
     pub(super) fn try_acquire(dir: &Path) -> Result<Option<Self>, StoreError> {
-        let file = open_dir(dir)?;
+        Self::try_acquire_file(open_dir(dir)?, dir)
+    }
+
+    /// [`Self::acquire`] on an open directory (`dir` names it in errors).
+    pub(super) fn acquire_file(file: File, dir: &Path) -> Result<Self, StoreError> {
+        file.lock().map_err(io_err("lock", dir))?;
+        Ok(Self { _file: file })
+    }
+
+    /// [`Self::try_acquire`] on an open directory.
+    pub(super) fn try_acquire_file(file: File, dir: &Path) -> Result<Option<Self>, StoreError> {
         match file.try_lock() {
             Ok(()) => Ok(Some(Self { _file: file })),
             Err(fs::TryLockError::WouldBlock) => Ok(None),

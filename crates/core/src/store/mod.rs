@@ -20,7 +20,9 @@
 //! helper, so a blocking shared lock on it returns exactly when init is gone.
 //! Checkpoints are written to a temporary file and `rename(2)`d into place.
 
+mod at;
 mod container;
+mod containers;
 mod files;
 mod mounts;
 #[cfg(test)]
@@ -35,6 +37,7 @@ use serde::Serialize;
 use crate::{ContainerId, ContainerState, StateRecord};
 
 pub use container::ContainerDir;
+pub use containers::{Containers, Listing};
 pub use files::OpLock;
 use files::{cstring, json_bytes, open_lock_file, private_file};
 
@@ -123,6 +126,7 @@ impl RuntimeStore {
         real_dir.then(|| ContainerDir {
             id: id.clone(),
             path,
+            fd: None,
         })
     }
 
@@ -161,6 +165,7 @@ impl RuntimeStore {
             dir: ContainerDir {
                 id: id.clone(),
                 path: tmp,
+                fd: None,
             },
             final_path: self.container_path(id),
             op_lock,
@@ -172,38 +177,7 @@ impl RuntimeStore {
     /// IDs of all containers with a runtime directory, nested ones
     /// included, sorted (a parent before its children).
     pub fn list(&self) -> Result<Vec<ContainerId>, StoreError> {
-        let mut ids = Vec::new();
-        for name in entries_of(&self.containers_dir())? {
-            if let Ok(id) = ContainerId::new(name) {
-                self.collect_nested(&id, &mut ids)?;
-                ids.push(id);
-            }
-        }
-        ids.sort();
-        Ok(ids)
-    }
-
-    /// The nested containers of `id`, at any depth, with their own.
-    fn collect_nested(
-        &self,
-        id: &ContainerId,
-        out: &mut Vec<ContainerId>,
-    ) -> Result<(), StoreError> {
-        let dir = self.container_path(id).join(CONTAINERS_DIR);
-        // Only a real directory of the record, never a symlink.
-        if !fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
-            return Ok(());
-        }
-        for name in entries_of(&dir)? {
-            let child = ContainerId::new(name)
-                .ok()
-                .and_then(|leaf| id.child(&leaf).ok());
-            if let Some(child) = child {
-                self.collect_nested(&child, out)?;
-                out.push(child);
-            }
-        }
-        Ok(())
+        Ok(self.containers()?.list()?.ids)
     }
 
     /// The IDs of the containers nested directly in `id`, sorted.
@@ -286,24 +260,20 @@ impl RuntimeStore {
     /// Hidden directories of launches that never published, whose creator is
     /// gone (their operation lock is free). Recovery removes them.
     pub fn abandoned_creations(&self) -> Result<Vec<PathBuf>, StoreError> {
+        Self::abandoned_of(&self.containers()?.list()?)
+    }
+
+    /// [`Self::abandoned_creations`] among those `listing` found (top-level
+    /// ones and those of nested launches in every record).
+    pub fn abandoned_of(listing: &Listing) -> Result<Vec<PathBuf>, StoreError> {
         let mut out = Vec::new();
-        // Top-level ones and those of nested launches in every record.
-        let mut dirs = vec![self.containers_dir()];
-        for id in self.list()? {
-            let dir = self.container_path(&id).join(CONTAINERS_DIR);
-            if fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
-                dirs.push(dir);
-            }
-        }
-        for dir in dirs {
-            for name in entries_of(&dir)? {
-                if !name.starts_with(TMP_PREFIX) {
-                    continue;
-                }
-                let path = dir.join(&name);
-                if OpLock::try_acquire(&path)?.is_some() {
-                    out.push(path);
-                }
+        for path in listing.creations() {
+            match OpLock::try_acquire(path) {
+                Ok(Some(_)) => out.push(path.clone()),
+                Ok(None) => {}
+                // Published or removed by its creator since the listing.
+                Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(out)

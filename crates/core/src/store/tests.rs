@@ -209,3 +209,81 @@ fn checkpoints_round_trip_and_report_corruption() {
     let err = dir.state().unwrap_err().to_string();
     assert!(err.contains("'RUNNING soon' is not a state"), "{err}");
 }
+
+#[test]
+fn one_listing_finds_records_nested_ones_and_creations() {
+    let (_tmp, store) = store();
+    let (_a, _op_a, _init_a) = store.create(&id("a")).unwrap().publish().unwrap();
+    let (b, _op_b, _init_b) = store.create(&id("b")).unwrap().publish().unwrap();
+    let ax = id("a").child(&id("x")).unwrap();
+    let (_ax, _op_ax, _init_ax) = store.create(&ax).unwrap().publish().unwrap();
+    // Unpublished creations at both levels, a subdirectory that is not
+    // one of nested containers, and entries that are no records.
+    let top = store.create(&id("c")).unwrap();
+    let nested = store.create(&id("a").child(&id("y")).unwrap()).unwrap();
+    fs::create_dir(b.file("other")).unwrap();
+    std::os::unix::fs::symlink(b.path(), store.containers_dir().join("s")).unwrap();
+    fs::write(store.containers_dir().join("f"), b"").unwrap();
+
+    let containers = store.containers().unwrap();
+    let listing = containers.list().unwrap();
+    let all = [id("a"), ax.clone(), id("b"), id("f"), id("s")];
+    assert_eq!(listing.ids, all.to_vec());
+    assert_eq!(store.list().unwrap(), all.to_vec());
+    assert!(listing.has_nested(&id("a")));
+    for other in [&ax, &id("b"), &id("f"), &id("s")] {
+        assert!(!listing.has_nested(other), "{other}");
+    }
+    let mut creations = listing.creations().to_vec();
+    creations.sort();
+    let mut expected = vec![top.dir().path().to_owned(), nested.dir().path().to_owned()];
+    expected.sort();
+    assert_eq!(creations, expected);
+    assert_eq!(
+        containers.top_level().unwrap(),
+        [id("a"), id("b"), id("f"), id("s")].into_iter().collect()
+    );
+    // Only real directories are records: not the symlink, not the file.
+    assert!(containers.open(&id("s")).is_none());
+    assert!(containers.open(&id("f")).is_none());
+    assert!(containers.open(&id("missing")).is_none());
+    assert_eq!(
+        containers.open(&ax).unwrap().path(),
+        store.open(&ax).unwrap().path()
+    );
+}
+
+#[test]
+fn a_record_opened_by_descriptor_reads_and_locks_as_by_path() {
+    let (_tmp, store) = store();
+    let (by_path, op, init) = store.create(&id("a")).unwrap().publish().unwrap();
+    by_path.write_json(CONFIG_FILE, &"config").unwrap();
+    by_path.write_atomic(PID_FILE, b"42\n").unwrap();
+    let r = by_path.set_state(ContainerState::Running).unwrap();
+    let containers = store.containers().unwrap();
+    let by_fd = containers.open(&id("a")).unwrap();
+    assert_eq!(by_fd.path(), by_path.path());
+    assert_eq!(
+        by_fd.read_json::<String>(CONFIG_FILE).unwrap().unwrap(),
+        "config"
+    );
+    assert_eq!(by_fd.read_json::<String>(TERMINATION_FILE).unwrap(), None);
+    assert_eq!(by_fd.pid().unwrap(), Some(42));
+    assert_eq!(by_fd.state().unwrap(), Some(r));
+    assert!(by_fd.exists(CONFIG_FILE) && !by_fd.exists(TERMINATION_FILE));
+    // A file of the record that is a symlink is not followed.
+    std::os::unix::fs::symlink(by_path.file(CONFIG_FILE), by_path.file("link")).unwrap();
+    assert!(by_fd.read("link").is_err());
+    // The locks: each operation lock is its own, whichever way it was taken.
+    assert!(by_fd.init_alive().unwrap());
+    assert!(by_fd.try_lock_op().unwrap().is_none());
+    drop(op);
+    let held = by_fd.try_lock_op().unwrap().expect("the lock is free");
+    assert!(by_fd.try_lock_op().unwrap().is_none());
+    assert!(by_path.try_lock_op().unwrap().is_none());
+    drop(held);
+    assert!(by_path.try_lock_op().unwrap().is_some());
+    drop(init);
+    assert!(!by_fd.init_alive().unwrap());
+    by_fd.wait_for_init_exit().unwrap();
+}

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use phobos_core::store::{CONFIG_FILE, LAUNCH_INFO_FILE, STATUS_FILE, TERMINATION_FILE};
+use phobos_core::store::{
+    CONFIG_FILE, Containers, LAUNCH_INFO_FILE, Listing, STATUS_FILE, TERMINATION_FILE,
+};
 use phobos_core::{
     BoxError, ContainerConfig, ContainerDir, ContainerId, ContainerState, LauncherKind, Operation,
     Outcome, Reason, ResourceStatistics, Resources, RuntimeStore, SafeDir, StoreError, TaskState,

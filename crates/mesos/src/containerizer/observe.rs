@@ -11,6 +11,7 @@ impl MesosContainerizer {
     /// running is an error.
     pub fn usage(&self, id: &ContainerId) -> Result<Option<ResourceStatistics>> {
         self.usage_with(
+            self.store.open(id),
             id,
             &isolator::HostCache::default().with_runtime_dir(self.store.root()),
             false,
@@ -27,6 +28,13 @@ impl MesosContainerizer {
         running_only: bool,
     ) -> Vec<(ContainerId, Result<Option<ResourceStatistics>>)> {
         let host = isolator::HostCache::default().with_runtime_dir(self.store.root());
+        // Each record is opened below the open `containers` directory
+        // (by path when that cannot be opened).
+        let containers = self.store.containers().ok();
+        let open = |id: &ContainerId| match &containers {
+            Some(c) => c.open(id),
+            None => self.store.open(id),
+        };
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .clamp(1, 8)
@@ -37,9 +45,15 @@ impl MesosContainerizer {
                 .chunks(chunk)
                 .map(|part| {
                     let host = &host;
+                    let open = &open;
                     let worker = scope.spawn(move || {
                         part.iter()
-                            .map(|id| (id.clone(), self.usage_with(id, host, running_only)))
+                            .map(|id| {
+                                (
+                                    id.clone(),
+                                    self.usage_with(open(id), id, host, running_only),
+                                )
+                            })
                             .collect::<Vec<_>>()
                     });
                     (part, worker)
@@ -65,13 +79,15 @@ impl MesosContainerizer {
         })
     }
 
+    /// The usage of `id`, whose record `dir` is (`None`: unknown).
     pub(super) fn usage_with(
         &self,
+        dir: Option<ContainerDir>,
         id: &ContainerId,
         host: &isolator::HostCache,
         running_only: bool,
     ) -> Result<Option<ResourceStatistics>> {
-        let Some(dir) = self.store.open(id) else {
+        let Some(dir) = dir else {
             return Ok(None);
         };
         // Running means recorded RUNNING with its init alive: one whose
@@ -138,10 +154,16 @@ impl MesosContainerizer {
 
     /// A container's summary; `None` if unknown.
     pub fn summary(&self, id: &ContainerId) -> Result<Option<ContainerSummary>> {
-        let Some(dir) = self.store.open(id) else {
-            return Ok(None);
-        };
-        let config = self.config(&dir)?;
+        match self.store.open(id) {
+            Some(dir) => self.summary_of(&dir).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The summary of the container whose record is `dir`.
+    fn summary_of(&self, dir: &ContainerDir) -> Result<ContainerSummary> {
+        let id = dir.id();
+        let config = self.config(dir)?;
         let mut state = dir.state()?;
         // A command that ended with nobody waiting, or a destroy whose
         // process died: record it now, so the listing shows the truth (the
@@ -153,7 +175,7 @@ impl MesosContainerizer {
         ) && !dir.init_alive()?
             && dir.try_lock_op()?.is_some()
         {
-            match self.finalize(&dir) {
+            match self.finalize(dir) {
                 Ok(_) => state = dir.state()?,
                 Err(e) => {
                     tracing::warn!(container = %id, error = %e, "cannot record the termination yet")
@@ -169,7 +191,7 @@ impl MesosContainerizer {
             (Some(_), _) => ContainerState::Terminated,
             (None, state) => state.map_or(ContainerState::Provisioning, |r| r.state),
         };
-        Ok(Some(ContainerSummary {
+        Ok(ContainerSummary {
             id: id.clone(),
             state,
             pid: dir.pid().ok().flatten(),
@@ -191,18 +213,23 @@ impl MesosContainerizer {
                 .map(|classid| super::CgroupInfo {
                     net_cls: super::NetClsInfo { classid },
                 }),
-        }))
+        })
     }
 
-    /// Every container, sorted by start time.
+    /// Every container, sorted by start time: one listing of the runtime
+    /// directory, each record opened below it.
     pub fn list(&self) -> Result<Vec<ContainerSummary>> {
-        let mut out = Vec::new();
-        for id in self.store.list()? {
+        let containers = self.store.containers()?;
+        let listing = containers.list()?;
+        let mut out = Vec::with_capacity(listing.ids.len());
+        for id in &listing.ids {
             // A container removed while listing is simply not listed, and
             // one broken entry does not hide all the others.
-            match self.summary(&id) {
-                Ok(Some(s)) => out.push(s),
-                Ok(None) => {}
+            let Some(dir) = containers.open(id) else {
+                continue;
+            };
+            match self.summary_of(&dir) {
+                Ok(s) => out.push(s),
                 Err(e) => tracing::warn!("skipping container {id}: {e}"),
             }
         }

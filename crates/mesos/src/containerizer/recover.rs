@@ -13,7 +13,11 @@ impl MesosContainerizer {
     /// `orphan_launcher` is the linux launcher whose cgroup root to scan.
     pub fn recover(&self, orphan_launcher: Option<&LinuxLauncher>) -> Result<RecoverReport> {
         let mut report = RecoverReport::default();
-        for path in self.store.abandoned_creations()? {
+        // One listing of the runtime directory for the whole recovery; each
+        // record is opened below it.
+        let containers = self.store.containers()?;
+        let listing = containers.list()?;
+        for path in RuntimeStore::abandoned_of(&listing)? {
             match fs::remove_dir_all(&path) {
                 Ok(()) => report.abandoned.push(path),
                 Err(e) => report
@@ -21,17 +25,18 @@ impl MesosContainerizer {
                     .push(format!("failed to remove {}: {e}", path.display())),
             }
         }
-        for id in self.store.list()? {
-            if let Err(e) = self.recover_one(&id, &mut report) {
+        for id in &listing.ids {
+            if let Err(e) = self.recover_one(containers.open(id), id, &mut report) {
                 report.errors.push(format!("container {id}: {e}"));
             }
         }
-        // The records that remain, listed once: each hierarchy's sweep
-        // below asks about every cgroup name, and a lookup per name and
-        // hierarchy was most of `recover`'s system calls with thousands of
-        // containers. A name not listed is looked up again, so a launch
-        // published since the listing is never taken for an orphan.
-        let listed: HashSet<ContainerId> = self.store.list()?.into_iter().collect();
+        // The top-level records that remain (the names of `containers`
+        // only): each hierarchy's sweep below asks about every cgroup
+        // name, and a lookup per name and hierarchy was most of
+        // `recover`'s system calls with thousands of containers. A name
+        // not listed is looked up again, so a launch published since the
+        // listing is never taken for an orphan.
+        let listed: HashSet<ContainerId> = containers.top_level()?;
         let known = |name: &str| {
             ContainerId::new(name)
                 .ok()
@@ -61,7 +66,7 @@ impl MesosContainerizer {
                 }
                 report.errors.extend(errors);
             }
-            self.recover_nested_orphans(launcher, &mut report)?;
+            self.recover_nested_orphans(launcher, &containers, &listing, &mut report)?;
         }
         self.recover_rootfs(&mut report);
         let (swept, errors) = isolator::sweep_orphan_networks(self.store.root(), known);
@@ -75,20 +80,30 @@ impl MesosContainerizer {
     /// record `<parent>/containers/<child>` holds is killed and removed,
     /// in the kill hierarchy and the cgroups isolators' ones. Each parent's
     /// cgroups are where its record's cgroups root and driver put them,
-    /// whatever the configuration says now.
+    /// whatever the configuration says now. Only records that hold a
+    /// directory of nested containers are looked at: it is made before
+    /// any nested container's record and cgroups and goes only with the
+    /// whole record, so a parent without one has no nested cgroups (and
+    /// nothing is probed in each hierarchy for the thousands without).
     fn recover_nested_orphans(
         &self,
         current: &LinuxLauncher,
+        containers: &Containers,
+        listing: &Listing,
         report: &mut RecoverReport,
     ) -> Result<()> {
-        for parent in self.store.list()? {
+        for parent in listing.ids.iter().filter(|id| listing.has_nested(id)) {
+            // Gone since the listing (destroyed above): no longer a parent.
+            let Some(dir) = containers.open(parent) else {
+                continue;
+            };
             // The record is read only when the parent's cgroup is not where
             // the current configuration puts it (a stat per container, as
             // recover scales with thousands of them).
             let own;
-            let record = match current.cgroup(&parent).exists() {
+            let record = match current.cgroup(parent).exists() {
                 true => None,
-                false => self.store.open(&parent).map(|dir| self.config(&dir)),
+                false => Some(self.config(&dir)),
             };
             let launcher = match record {
                 Some(Ok(config))
@@ -119,19 +134,19 @@ impl MesosContainerizer {
                     .and_then(|id| self.store.open(&id))
                     .is_some()
             };
-            for name in launcher.known_nested(&parent)? {
+            for name in launcher.known_nested(parent)? {
                 if known(&name) {
                     continue;
                 }
                 let full = format!("{parent}.{name}");
-                match launcher.destroy_nested_orphan(&parent, &name) {
+                match launcher.destroy_nested_orphan(parent, &name) {
                     Ok(()) => report.orphan_cgroups.push(full),
                     Err(e) => report.errors.push(format!("orphan cgroup {full}: {e}")),
                 }
             }
             if let Some(hierarchies) = self.hierarchies() {
                 let below = root
-                    .join(crate::launcher::cgroup_rel(launcher.driver(), &parent))
+                    .join(crate::launcher::cgroup_rel(launcher.driver(), parent))
                     .join(crate::launcher::NESTED_CGROUPS_DIR);
                 let (removed, errors) = isolator::CgroupsIsolator::sweep_orphans(
                     hierarchies,
@@ -175,8 +190,14 @@ impl MesosContainerizer {
         }
     }
 
-    pub(super) fn recover_one(&self, id: &ContainerId, report: &mut RecoverReport) -> Result<()> {
-        let Some(dir) = self.store.open(id) else {
+    /// Recovers `id`, whose record is `dir` (`None`: gone).
+    pub(super) fn recover_one(
+        &self,
+        dir: Option<ContainerDir>,
+        id: &ContainerId,
+        report: &mut RecoverReport,
+    ) -> Result<()> {
+        let Some(dir) = dir else {
             return Ok(());
         };
         let Some(op) = lock_op_within(&dir, BUSY_GRACE)? else {
