@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::engine::{IMAGE, docker_state, engine_or_skip};
-use common::{Env, eventually};
+use common::{Env, PATIENCE, eventually};
 
 fn unique() -> String {
     format!("dk-{}", uuid::Uuid::new_v4().simple())
@@ -102,26 +102,30 @@ fn privileged_docker_detached_wait_survives_the_launcher_and_logs_land_in_sandbo
     }
     let env = Env::new();
     let id = unique();
-    // A foreground run, SIGKILLed while the container runs.
+    // A foreground run, SIGKILLed while the container runs (it ends once
+    // the test opens its gate, after the kill).
     let mut child = env
         .cmd()
         .args(["run", "--id", &id, "--docker-image", IMAGE, "--"])
-        .args(["sh", "-c", "echo started; sleep 1; echo done; exit 3"])
+        .args([
+            "sh",
+            "-c",
+            "echo started; while [ ! -e \"$MESOS_SANDBOX/go\" ]; do sleep 0.05; done; \
+             echo done; exit 3",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     // RUNNING is recorded once the engine runs it (a launcher killed
     // before that leaves an orphan for `recover`, not a record).
     assert!(
-        eventually(Duration::from_secs(10), || env
-            .run(&["status", &id])
-            .status
-            .success()),
+        eventually(PATIENCE, || env.run(&["status", &id]).status.success()),
         "container never ran"
     );
     assert_eq!(docker_state(&id).as_deref(), Some("running"));
     child.kill().unwrap();
     child.wait().unwrap();
+    std::fs::write(env.sandbox(&id).join("go"), "").unwrap();
     // A fresh process reconnects and gets the exit code.
     let t = env.wait_json(&id);
     assert_eq!(t["exit_code"], 3, "{t}");
