@@ -450,18 +450,21 @@ fn privileged_docker_foreground_run_forwards_sigterm_to_the_container() {
         .args([
             "sh",
             "-c",
-            "trap 'echo got-term; exit 5' TERM; sleep 30 & wait",
+            "trap 'echo got-term; exit 5' TERM; touch \"$MESOS_SANDBOX/trapped\"; sleep 30 & wait",
         ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     assert!(
-        eventually(Duration::from_secs(10), || docker_state(&id).as_deref()
-            == Some("running")),
+        eventually(PATIENCE, || docker_state(&id).as_deref() == Some("running")),
         "container never ran"
     );
-    // Give the shell a moment to install its trap.
-    std::thread::sleep(Duration::from_millis(300));
+    // The shell has installed its trap.
+    let trapped = env.sandbox(&id).join("trapped");
+    assert!(
+        eventually(PATIENCE, || trapped.exists()),
+        "the shell never installed its trap"
+    );
     // SAFETY: kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
     let out = child.wait_with_output().unwrap();
