@@ -506,7 +506,7 @@ fn privileged_docker_observe_exits_with_the_container_and_destroys_it_on_sigterm
     ]);
     let observer = env.cmd().args(["observe", &id]).spawn().unwrap();
     assert!(
-        eventually(Duration::from_secs(10), || blocks_sigterm(observer.id())),
+        eventually(PATIENCE, || blocks_sigterm(observer.id())),
         "the observer never got ready"
     );
     // SAFETY: kill(2) on our own child's pid.
@@ -540,9 +540,16 @@ fn privileged_docker_remove_delay_keeps_the_ended_container_until_it_passes() {
         return;
     }
     let env = Env::new();
+    // The launch and the first recovery run with a delay no loaded machine
+    // outlasts, the second with one second: with one second throughout,
+    // `run` ending and the first recovery could take longer than the delay
+    // and find it passed.
     let config = env.work.path().join("phobos.toml");
-    std::fs::write(&config, "docker_remove_delay = \"1secs\"\n").unwrap();
+    std::fs::write(&config, "docker_remove_delay = \"1h\"\n").unwrap();
     let config = config.display().to_string();
+    let short = env.work.path().join("short.toml");
+    std::fs::write(&short, "docker_remove_delay = \"1secs\"\n").unwrap();
+    let short = short.display().to_string();
     let id = unique();
     let out = env.run(&[
         "--config",
