@@ -151,14 +151,12 @@ fn privileged_docker_detached_wait_survives_the_launcher_and_logs_land_in_sandbo
     ]);
     assert_eq!(printed, id2);
     assert!(
-        eventually(Duration::from_secs(10), || env.ok(&["logs", &id2])
-            == "detached"),
+        eventually(PATIENCE, || env.ok(&["logs", &id2]) == "detached"),
         "logs never showed the output"
     );
     assert!(
-        eventually(Duration::from_secs(10), || read(
-            &env.sandbox(&id2).join("stdout")
-        ) == "detached\n"),
+        eventually(PATIENCE, || read(&env.sandbox(&id2).join("stdout"))
+            == "detached\n"),
         "the sandbox never got the output"
     );
     let ps = env.ok(&["ps"]);
@@ -572,9 +570,10 @@ fn privileged_docker_remove_delay_keeps_the_ended_container_until_it_passes() {
         Some("exited"),
         "removed too early"
     );
-    // ... and removed once it has passed; the record stays for `state --rm`.
+    // ... and removed once it has passed (the end was recorded before `run`
+    // returned); the record stays for `state --rm`.
     std::thread::sleep(Duration::from_millis(1100));
-    let late = env.run(&["--config", &config, "recover"]);
+    let late = env.run(&["--config", &short, "recover"]);
     assert!(late.status.success(), "{late:?}");
     assert_eq!(docker_state(&id), None, "kept past the delay");
     assert_eq!(env.wait_json(&id)["exit_code"], 0);
@@ -622,7 +621,7 @@ fn privileged_docker_a_closed_pipe_ends_the_container() {
     // copied into the sandbox.
     let mut state = None;
     assert!(
-        eventually(Duration::from_secs(120), || {
+        eventually(PATIENCE, || {
             state = docker_state(&id);
             state.as_deref() != Some("running")
         }),

@@ -10,9 +10,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
-use common::{Config, Env, config, eventually, require_root};
+use common::{Config, Env, PATIENCE, config, eventually, require_root};
 
 fn cmd(env: &Env, config: &Config, args: &[&str]) -> Command {
     let mut c = env.cmd();
@@ -246,7 +245,7 @@ fn privileged_pump_drains_the_tail_when_the_command_exits_or_is_killed() {
     // lines up to the last one cut.
     env.detach("doomed", &["sh", "-c", "seq 1 100000000"]);
     let sandbox = env.sandbox("doomed");
-    assert!(eventually(Duration::from_secs(60), || {
+    assert!(eventually(PATIENCE, || {
         stream(&sandbox, "stdout").1.len() > 1_000_000
     }));
     env.ok(&["destroy", "doomed"]);
@@ -273,7 +272,7 @@ fn privileged_sandbox_logger_writes_plain_files_without_a_pump() {
     let id = "plain-long";
     detach_sh(&env, &cfg, id, "seq 1 50000; sleep 600");
     let sandbox = env.sandbox(id);
-    assert!(eventually(Duration::from_secs(60), || {
+    assert!(eventually(PATIENCE, || {
         std::fs::read(sandbox.join("stdout")).is_ok_and(|b| b == numbered(1, 50000))
     }));
     assert!(
@@ -350,7 +349,7 @@ fn privileged_logrotate_init_itself_reads_the_command_s_pipes() {
     let id = "pumped";
     detach_sh(&env, &cfg, id, "echo hi; echo ho >&2; sleep 600");
     let pid = env.status_json(id)["pid"].as_i64().expect("pid");
-    assert!(eventually(Duration::from_secs(60), || {
+    assert!(eventually(PATIENCE, || {
         std::fs::read(env.sandbox(id).join("stdout")).is_ok_and(|b| b == b"hi\n")
             && std::fs::read(env.sandbox(id).join("stderr")).is_ok_and(|b| b == b"ho\n")
     }));
