@@ -242,13 +242,18 @@ fn privileged_pump_drains_the_tail_when_the_command_exits_or_is_killed() {
         numbered(1, 200000)
     );
     // Destroyed while writing: what it wrote is there, in order, whole
-    // lines up to the last one cut.
-    env.detach("doomed", &["sh", "-c", "seq 1 100000000"]);
+    // lines up to the last one cut. Its file holds more than the command
+    // can write (889 MB): with the default 10 MB x 10 a loaded machine
+    // could let it write past 100 MB before the destroy, and rotation
+    // dropped the first lines.
+    let roomy = config("[logrotate]\nmax_stdout_size = \"1GB\"\n");
+    detach_sh(&env, &roomy, "doomed", "seq 1 100000000");
     let sandbox = env.sandbox("doomed");
     assert!(eventually(PATIENCE, || {
-        stream(&sandbox, "stdout").1.len() > 1_000_000
+        std::fs::metadata(sandbox.join("stdout")).is_ok_and(|m| m.len() > 1_000_000)
     }));
-    env.ok(&["destroy", "doomed"]);
+    ok(&env, &roomy, &["destroy", "doomed"]);
+    assert!(!sandbox.join("stdout.1").exists(), "rotated");
     let (_, kept) = stream(&sandbox, "stdout");
     let text = String::from_utf8(kept).unwrap();
     let last_full = text.rsplit_once('\n').unwrap().0;
