@@ -299,9 +299,18 @@ fn privileged_v1_cpuset_child_inherits_cpus_and_mems() {
     // Joining works only with cpus and mems set.
     let mut child = Command::new("sleep").arg("100").spawn().unwrap();
     let joined = leaf.add_process(child.id() as i32);
+    // A sibling under the existing parent, made with the hierarchy's
+    // controllers named (one mkdir, no walk): the same copy.
+    let sibling = guard.0.child("a/c");
+    assert!(sibling.create_new_with(&[Controller::Cpuset]).unwrap());
+    assert!(!sibling.create_new_with(&[Controller::Cpuset]).unwrap());
+    assert!(!sibling.read("cpuset.cpus").unwrap().trim().is_empty());
+    assert!(!sibling.read("cpuset.mems").unwrap().trim().is_empty());
+    let rejoined = sibling.add_process(child.id() as i32);
     let _ = child.kill();
     let _ = child.wait();
     joined.unwrap();
+    rejoined.unwrap();
 }
 
 /// A shell forking sleeps as fast as it can must not outrun `kill_all`.
