@@ -603,7 +603,9 @@ impl Cgroup {
     /// A cgroup that does not exist is removed already.
     pub fn remove(&self, timeout: Duration) -> Result<(), Error> {
         let deadline = Instant::now() + timeout;
-        if !self.exists() {
+        // The common case: an emptied container cgroup (with its leaf on
+        // v2) goes with one rmdir each, without listing it.
+        if self.remove_if_empty()? {
             return Ok(());
         }
         let mut dirs = self.descendant_dirs()?;
@@ -633,6 +635,31 @@ impl Cgroup {
             }
         }
         Ok(())
+    }
+
+    /// Removes the cgroup if nothing is in it, without listing it: on
+    /// cgroup2 its [`LEAF`] first, then the cgroup itself, one `rmdir`
+    /// each. `true` when it is gone (or never was); `false` when the
+    /// kernel keeps it (`EBUSY`: it still has processes or other child
+    /// cgroups; `ENOTEMPTY` from a plain directory), in which case it is
+    /// unchanged apart from an empty leaf.
+    pub fn remove_if_empty(&self) -> Result<bool, Error> {
+        let mut dirs = Vec::with_capacity(2);
+        if self.version == Version::V2 {
+            dirs.push(self.path.join(LEAF));
+        }
+        dirs.push(self.path.clone());
+        for dir in dirs {
+            match fs::remove_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::ENOTEMPTY)) => {
+                    return Ok(false);
+                }
+                Err(source) => return Err(Error::Remove { path: dir, source }),
+            }
+        }
+        Ok(true)
     }
 
     /// The contents of control file `file`.

@@ -728,12 +728,14 @@ impl Isolator for CgroupsIsolator {
     fn cleanup(&self, id: &ContainerId) -> Result<(), IsolatorError> {
         let mut errors = Vec::new();
         for (cg, _) in self.cgroups(id) {
-            if !cg.exists() {
-                continue;
-            }
-            let result = cg
-                .kill_all(CLEANUP_TIMEOUT)
-                .and_then(|()| cg.remove(CLEANUP_TIMEOUT));
+            // After the launcher's kill these are empty: one rmdir each,
+            // and the kill and the listing only when the kernel refuses.
+            let result = cg.remove_if_empty().and_then(|gone| match gone {
+                true => Ok(()),
+                false => cg
+                    .kill_all(CLEANUP_TIMEOUT)
+                    .and_then(|()| cg.remove(CLEANUP_TIMEOUT)),
+            });
             if let Err(e) = result {
                 errors.push(e.to_string());
             }
