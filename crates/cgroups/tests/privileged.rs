@@ -299,9 +299,18 @@ fn privileged_v1_cpuset_child_inherits_cpus_and_mems() {
     // Joining works only with cpus and mems set.
     let mut child = Command::new("sleep").arg("100").spawn().unwrap();
     let joined = leaf.add_process(child.id() as i32);
+    // A sibling under the existing parent, made with the hierarchy's
+    // controllers named (one mkdir, no walk): the same copy.
+    let sibling = guard.0.child("a/c");
+    assert!(sibling.create_new_with(&[Controller::Cpuset]).unwrap());
+    assert!(!sibling.create_new_with(&[Controller::Cpuset]).unwrap());
+    assert!(!sibling.read("cpuset.cpus").unwrap().trim().is_empty());
+    assert!(!sibling.read("cpuset.mems").unwrap().trim().is_empty());
+    let rejoined = sibling.add_process(child.id() as i32);
     let _ = child.kill();
     let _ = child.wait();
     joined.unwrap();
+    rejoined.unwrap();
 }
 
 /// A shell forking sleeps as fast as it can must not outrun `kill_all`.
@@ -363,5 +372,56 @@ fn privileged_v2_fork_loop_cannot_escape() {
         fork_loop_cannot_escape(&guard.0, |cg| {
             cg.kill_all_by_freezing(Duration::from_secs(20))
         });
+    }
+}
+
+/// `remove_if_empty` removes an empty cgroup with one rmdir (its leaf
+/// first on cgroup2) and keeps one that holds a process or a nested
+/// cgroup, which `kill_all` + `remove` then take.
+#[test]
+fn privileged_remove_if_empty_keeps_a_cgroup_in_use() {
+    let name = "privileged_remove_if_empty_keeps_a_cgroup_in_use";
+    require_root!(name);
+    let h = Hierarchies::detect().unwrap();
+    let mut homes: Vec<(&Path, Version)> = Vec::new();
+    if let Some(mount) = h.v1_mount(Controller::Freezer) {
+        homes.push((mount, Version::V1));
+    }
+    if let Some(mount) = h.unified_mount() {
+        homes.push((mount, Version::V2));
+    }
+    if homes.is_empty() {
+        println!("skipping {name}: no freezer hierarchy and no cgroup2 mount");
+        return;
+    }
+    for (mount, version) in homes {
+        let guard = unique(mount, version);
+        let cg = &guard.0;
+        // Never made: gone already.
+        assert!(cg.remove_if_empty().unwrap());
+        // Empty, with its leaf on cgroup2: removed.
+        let home = match version {
+            Version::V2 => cg.leaf(),
+            Version::V1 => cg.clone(),
+        };
+        home.create().unwrap();
+        assert!(cg.remove_if_empty().unwrap());
+        assert!(!cg.exists());
+        // A process inside: kept, with the process in it.
+        home.create().unwrap();
+        let mut child = Command::new("sleep").arg("100").spawn().unwrap();
+        home.add_process(child.id() as i32).unwrap();
+        assert!(!cg.remove_if_empty().unwrap());
+        assert!(home.exists());
+        assert_eq!(home.procs().unwrap(), vec![child.id() as i32]);
+        cg.kill_all(Duration::from_secs(120)).unwrap();
+        let _ = child.wait();
+        // A nested cgroup (empty leaf gone): kept until `remove` walks it.
+        let nested = cg.child("nested");
+        nested.create().unwrap();
+        assert!(!cg.remove_if_empty().unwrap());
+        assert!(nested.exists());
+        cg.remove(Duration::from_secs(120)).unwrap();
+        assert!(!cg.exists());
     }
 }
