@@ -109,6 +109,15 @@ impl Summary {
         }
     }
 
+    /// Mesos `ContainerStatus.cgroup_info.net_cls.classid`, when
+    /// `cgroups/net_cls` gave the container one.
+    pub fn net_cls_classid(&self) -> Option<u32> {
+        match self {
+            Self::Mesos(c) => c.cgroup_info.as_ref().map(|i| i.net_cls.classid),
+            Self::Docker(_) => None,
+        }
+    }
+
     pub fn started_at(&self) -> f64 {
         match self {
             Self::Mesos(c) => c.started_at,
