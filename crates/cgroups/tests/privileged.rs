@@ -41,8 +41,8 @@ struct Guard(Cgroup);
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let _ = self.0.kill_all(Duration::from_secs(5));
-        let _ = self.0.remove(Duration::from_secs(5));
+        let _ = self.0.kill_all(PATIENCE);
+        let _ = self.0.remove(PATIENCE);
     }
 }
 
@@ -116,7 +116,7 @@ fn kill_tree(top: &Cgroup, kill: impl FnOnce(&Cgroup) -> Result<(), phobos_cgrou
         thread::sleep(Duration::from_millis(5));
     }
 
-    top.remove(Duration::from_secs(5)).expect("remove");
+    top.remove(PATIENCE).expect("remove");
     assert!(!top.exists());
     assert!(!inner.exists());
 }
@@ -147,7 +147,7 @@ fn privileged_v1_freezer_kill_all() {
         return;
     };
     let guard = unique(mount, Version::V1);
-    kill_tree(&guard.0, |cg| cg.kill_all(Duration::from_secs(20)));
+    kill_tree(&guard.0, |cg| cg.kill_all(PATIENCE));
 }
 
 #[test]
@@ -163,13 +163,13 @@ fn privileged_v1_freeze_and_thaw() {
     let top = &guard.0;
     top.create().unwrap();
     let mut child = spawn_tree(top);
-    top.freeze(Duration::from_secs(10)).unwrap();
+    top.freeze(PATIENCE).unwrap();
     assert!(top.is_frozen().unwrap());
     assert_eq!(top.read("freezer.state").unwrap().trim(), "FROZEN");
     top.thaw().unwrap();
     assert!(!top.is_frozen().unwrap());
     let reaper = thread::spawn(move || child.wait().unwrap());
-    top.kill_all(Duration::from_secs(20)).unwrap();
+    top.kill_all(PATIENCE).unwrap();
     reaper.join().unwrap();
 }
 
@@ -196,7 +196,7 @@ fn privileged_v2_kill_all() {
     if !guard.0.has_file("cgroup.kill") {
         println!("note {name}: no cgroup.kill (kernel < 5.14), the freezer path is used");
     }
-    kill_tree(&guard.0, |cg| cg.kill_all(Duration::from_secs(20)));
+    kill_tree(&guard.0, |cg| cg.kill_all(PATIENCE));
 }
 
 #[test]
@@ -212,9 +212,7 @@ fn privileged_v2_kill_all_by_freezing() {
         println!("skipping {name}: no cgroup.freeze (kernel < 5.2)");
         return;
     }
-    kill_tree(&guard.0, |cg| {
-        cg.kill_all_by_freezing(Duration::from_secs(20))
-    });
+    kill_tree(&guard.0, |cg| cg.kill_all_by_freezing(PATIENCE));
 }
 
 #[test]
@@ -232,7 +230,7 @@ fn privileged_v2_freeze_and_thaw() {
         return;
     }
     let mut child = spawn_tree(top);
-    top.freeze(Duration::from_secs(10)).unwrap();
+    top.freeze(PATIENCE).unwrap();
     assert!(top.is_frozen().unwrap());
     top.thaw().unwrap();
     let deadline = Instant::now() + PATIENCE;
@@ -241,7 +239,7 @@ fn privileged_v2_freeze_and_thaw() {
         thread::sleep(Duration::from_millis(5));
     }
     let reaper = thread::spawn(move || child.wait().unwrap());
-    top.kill_all(Duration::from_secs(20)).unwrap();
+    top.kill_all(PATIENCE).unwrap();
     reaper.join().unwrap();
 }
 
@@ -340,7 +338,7 @@ fn fork_loop_cannot_escape(
     kill(top).expect("kill_all");
     assert!(top.procs().unwrap().is_empty());
     assert_eq!(reaper.join().unwrap().signal(), Some(libc::SIGKILL));
-    top.remove(Duration::from_secs(5)).unwrap();
+    top.remove(PATIENCE).unwrap();
     assert!(!top.exists());
 }
 
@@ -354,7 +352,7 @@ fn privileged_v1_fork_loop_cannot_escape() {
         return;
     };
     let guard = unique(mount, Version::V1);
-    fork_loop_cannot_escape(&guard.0, |cg| cg.kill_all(Duration::from_secs(20)));
+    fork_loop_cannot_escape(&guard.0, |cg| cg.kill_all(PATIENCE));
 }
 
 #[test]
@@ -365,13 +363,11 @@ fn privileged_v2_fork_loop_cannot_escape() {
         return;
     };
     let guard = unique(&mount, Version::V2);
-    fork_loop_cannot_escape(&guard.0, |cg| cg.kill_all(Duration::from_secs(20)));
+    fork_loop_cannot_escape(&guard.0, |cg| cg.kill_all(PATIENCE));
     let guard = unique(&mount, Version::V2);
     guard.0.create().unwrap();
     if guard.0.has_file("cgroup.freeze") {
-        fork_loop_cannot_escape(&guard.0, |cg| {
-            cg.kill_all_by_freezing(Duration::from_secs(20))
-        });
+        fork_loop_cannot_escape(&guard.0, |cg| cg.kill_all_by_freezing(PATIENCE));
     }
 }
 
