@@ -33,6 +33,7 @@ mod mark;
 pub mod memory;
 pub mod oom;
 mod proc_cgroup;
+pub mod spare;
 pub mod stats;
 
 pub use cgroup::{Cgroup, FREEZE_RETRY_INTERVAL, LEAF};

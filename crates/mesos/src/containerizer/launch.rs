@@ -17,7 +17,8 @@ impl MesosContainerizer {
             &config.cgroups_root,
             config.cgroups_driver,
             self.hierarchies(),
-        )?;
+        )?
+        .with_spares(self.spares.clone());
         check_rootfs(config)?;
         if config.image.is_some() && self.provisioner.is_none() {
             return Err(ContainerizerError::Rootfs(

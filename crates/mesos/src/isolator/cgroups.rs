@@ -60,6 +60,8 @@ pub struct CgroupsIsolator {
     resources: Resources,
     /// Who made the top-level cgroup (its name differs with systemd).
     driver: phobos_core::CgroupsDriver,
+    /// Spare v1 directories renamed into place instead of made.
+    spares: Option<std::sync::Arc<phobos_cgroups::spare::Spares>>,
 }
 
 impl CgroupsIsolator {
@@ -82,6 +84,16 @@ impl CgroupsIsolator {
         isolator.resources = config.resources.clone();
         isolator.driver = config.cgroups_driver;
         Ok(isolator)
+    }
+
+    /// Takes a top-level container's v1 directories from `spares` when it
+    /// has them ready (with the cgroupfs driver; a scope is systemd's).
+    pub fn with_spares(
+        mut self,
+        spares: Option<std::sync::Arc<phobos_cgroups::spare::Spares>>,
+    ) -> Self {
+        self.spares = spares;
+        self
     }
 
     /// The isolator on given hierarchies (fixtures), with no resources.
@@ -138,6 +150,7 @@ impl CgroupsIsolator {
             flags,
             resources: Resources::default(),
             driver: phobos_core::CgroupsDriver::Cgroupfs,
+            spares: None,
         })
     }
 
@@ -578,8 +591,15 @@ impl Isolator for CgroupsIsolator {
                     format!("cgroup {} already exists", cg.path().display()),
                 ));
             }
-            cg.create_with(&controllers)
-                .map_err(|e| self.fail("cgroups", id, e))?;
+            // A spare is renamed into place (never over an existing
+            // directory); its ancestors exist, as refill made it there.
+            let spare = !id.is_nested()
+                && self.driver == phobos_core::CgroupsDriver::Cgroupfs
+                && self.spares.as_ref().is_some_and(|s| s.take(&cg));
+            if !spare {
+                cg.create_with(&controllers)
+                    .map_err(|e| self.fail("cgroups", id, e))?;
+            }
             crate::launcher::mark_container_cgroup(&cg, id.leaf());
         }
         self.apply_all(id, &config.resources, true)?;
