@@ -36,13 +36,17 @@ cleanup() {
   done
   umount "$work" 2>/dev/null || true
   rm -rf "$work"
+  for cg in /sys/fs/cgroup/*/phobos-agent-bench-$$* /sys/fs/cgroup/phobos-agent-bench-$$*; do
+    rmdir "$cg" 2>/dev/null || true
+  done
 }
 trap cleanup EXIT
 mount -t tmpfs phobos-agent-bench "$work"
 export PHOBOS_WORK_DIR="$work/work"
 SOCK="$work/run-agent/agent.sock"
 
-"$PHOBOS" --runtime-dir "$work/run-agent" agent 2>"$work/agent.log" &
+# A cgroups root per runtime directory (docs/operations.md).
+"$PHOBOS" --runtime-dir "$work/run-agent" --cgroups-root "phobos-agent-bench-$$" agent 2>"$work/agent.log" &
 agent_pid=$!
 for _ in $(seq 1 600); do
   curl -sf --unix-socket "$SOCK" http://agent/health >/dev/null 2>&1 && break
@@ -91,7 +95,7 @@ for r in $(seq 1 "$ROUNDS"); do
 
   t0=$(now)
   for i in $(seq 1 "$N"); do
-    "$PHOBOS" --runtime-dir "$work/run-cli-$r" run -- /bin/true
+    "$PHOBOS" --runtime-dir "$work/run-cli-$r" --cgroups-root "phobos-agent-bench-$$-cli-$r" run -- /bin/true
   done
   t1=$(now)
   run_rates+=("$(echo "$N / ($t1 - $t0)" | bc -l)")

@@ -37,8 +37,11 @@ bench_build() {
 # for sandboxes and bundles. STATE_FS=tmpfs (default): both on a private
 # tmpfs; split: $work on the tmpfs (as /run) and $disk on disk under
 # /var/tmp (as /var/lib/phobos); disk: both plain /tmp. The caller's EXIT
-# trap must call bench_state_cleanup.
+# trap must call bench_state_cleanup. PHOBOS_CGROUPS_ROOT (unless set) is a
+# cgroups root of the run's own, removed by bench_state_cleanup: a root
+# belongs to one runtime directory (docs/operations.md).
 bench_state_dir() {
+  export PHOBOS_CGROUPS_ROOT="${PHOBOS_CGROUPS_ROOT:-$1-$$}"
   work=$(mktemp -d "/tmp/$1.XXXXXX")
   disk=$work
   case "${STATE_FS:-tmpfs}" in
@@ -50,6 +53,7 @@ bench_state_dir() {
 }
 
 bench_state_cleanup() {
+  bench_cgroups_root_remove "${PHOBOS_CGROUPS_ROOT:-}"
   umount -R "$work" 2>/dev/null || true
   rm -rf "$work"
   [ "$disk" = "$work" ] || rm -rf "$disk"

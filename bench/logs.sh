@@ -24,13 +24,12 @@ bench_build
 bench_state_dir phobos-logs-bench
 cleanup() {
   bench_state_cleanup
-  bench_cgroups_root_remove phobos-logs-bench
 }
 trap cleanup EXIT
 
 for logger in logrotate sandbox; do
-  printf 'runtime_dir = "%s/run"\nwork_dir = "%s/work"\ncgroups_root = "phobos-logs-bench"\ncontainer_logger = "%s"\n' \
-    "$work" "$disk" "$logger" > "$work/$logger.toml"
+  printf 'runtime_dir = "%s/run"\nwork_dir = "%s/work"\ncgroups_root = \"%s\"\ncontainer_logger = "%s"\n' \
+    "$work" "$disk" "$PHOBOS_CGROUPS_ROOT" "$logger" > "$work/$logger.toml"
 done
 write="head -c $((MB << 20)) /dev/zero"
 run() { echo "$PHOBOS --config $work/$1.toml run --rm -- $2"; }

@@ -47,6 +47,7 @@ cleanup() {
         done
     done
   fi
+  for cg in /sys/fs/cgroup/*/"${PHOBOS_CGROUPS_ROOT:-}" /sys/fs/cgroup/"${PHOBOS_CGROUPS_ROOT:-}"; do rmdir "$cg" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -57,6 +58,8 @@ fi
 DOCKER=/usr/bin/docker
 [ -x "$DOCKER" ] || DOCKER=docker
 export PHOBOS_RUNTIME_DIR="$work/run" PHOBOS_WORK_DIR="$work/work"
+# A cgroups root of the run's own (one runtime directory per root).
+export PHOBOS_CGROUPS_ROOT="phobos-net-bench-$$"
 mkdir -p "$work/run" "$work/work" "$work/cni"
 # The built-in network as it was before its bridge step ran in process:
 # the reference bridge and host-local programs, same options.

@@ -26,9 +26,10 @@ command -v hyperfine >/dev/null || { echo "bench/stats.sh: needs hyperfine" >&2;
 
 TMP=$(mktemp -d /tmp/phobos-bench.XXXXXX)
 ROOT="phobos-bench-$$"
-CG=(--runtime-dir "$TMP/cg/run" --work-dir "$TMP/cg/work" --cgroups-root "$ROOT")
-PX=(--runtime-dir "$TMP/px/run" --work-dir "$TMP/px/work" --cgroups-root "$ROOT")
-LA=(--runtime-dir "$TMP/la/run" --work-dir "$TMP/la/work" --cgroups-root "$ROOT")
+# A cgroups root per runtime directory (docs/operations.md).
+CG=(--runtime-dir "$TMP/cg/run" --work-dir "$TMP/cg/work" --cgroups-root "$ROOT-cg")
+PX=(--runtime-dir "$TMP/px/run" --work-dir "$TMP/px/work" --cgroups-root "$ROOT-px")
+LA=(--runtime-dir "$TMP/la/run" --work-dir "$TMP/la/work" --cgroups-root "$ROOT-la")
 
 cleanup() {
     set +e
@@ -40,7 +41,7 @@ cleanup() {
             [[ -e $c ]] && "$PHOBOS" "${args[@]}" destroy "$(basename "$c")" >/dev/null 2>&1
         done
     done
-    for m in /sys/fs/cgroup/*/"$ROOT" /sys/fs/cgroup/"$ROOT"; do
+    for m in /sys/fs/cgroup/*/"$ROOT"-* /sys/fs/cgroup/"$ROOT"-*; do
         [[ -d $m ]] && rmdir "$m" 2>/dev/null
     done
     rm -rf "$TMP"

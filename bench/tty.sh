@@ -26,7 +26,9 @@ fi
 docker image inspect busybox:local >/dev/null
 
 work=$(mktemp -d /tmp/phobos-tty-bench.XXXXXX)
-trap 'umount "$work" 2>/dev/null || true; rm -rf "$work"' EXIT
+# A cgroups root of the run's own (one runtime directory per root).
+export PHOBOS_CGROUPS_ROOT="phobos-tty-bench-$$"
+trap 'umount "$work" 2>/dev/null || true; rm -rf "$work"; for cg in /sys/fs/cgroup/*/"$PHOBOS_CGROUPS_ROOT" /sys/fs/cgroup/"$PHOBOS_CGROUPS_ROOT"; do rmdir "$cg" 2>/dev/null || true; done' EXIT
 mount -t tmpfs phobos-tty-bench "$work"
 export PHOBOS_RUNTIME_DIR="$work/run" PHOBOS_WORK_DIR="$work/work"
 

@@ -39,5 +39,5 @@ pub mod stats;
 pub use cgroup::{Cgroup, FREEZE_RETRY_INTERVAL, LEAF};
 pub use error::Error;
 pub use hierarchy::{Controller, Hierarchies, Layout, MOUNTINFO, V1Hierarchy, Version};
-pub use mark::CONTAINER_MARK;
+pub use mark::{CONTAINER_MARK, OWNER_MARK};
 pub use proc_cgroup::{ProcCgroupLine, ProcCgroups, ProcessCgroup};

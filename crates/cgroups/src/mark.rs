@@ -9,6 +9,10 @@
 //! `--cgroups-root a/b`), or a cgroup someone else made, is never touched.
 //! `trusted.*` attributes need CAP_SYS_ADMIN, so a process inside a
 //! container (even one given a delegated cgroup) cannot forge a mark.
+//!
+//! Owner marks: `trusted.phobos.owner` on a cgroups root directory names
+//! the runtime directory whose containers live under it, so an instance
+//! with another runtime directory never sweeps them as orphans.
 
 use std::ffi::CString;
 use std::io;
@@ -19,8 +23,14 @@ use crate::cgroup::Cgroup;
 /// The attribute holding the container's name.
 pub const CONTAINER_MARK: &str = "trusted.phobos.container";
 
+/// The attribute naming the runtime directory that owns a cgroups root.
+pub const OWNER_MARK: &str = "trusted.phobos.owner";
+
 /// The longest mark read back; container IDs are far shorter.
 const MARK_MAX: usize = 256;
+
+/// The longest owner mark read back (a path).
+const OWNER_MAX: usize = libc::PATH_MAX as usize;
 
 impl Cgroup {
     /// Marks this cgroup as the cgroup of container `name`. Fails with the
@@ -72,6 +82,67 @@ impl Cgroup {
     }
 }
 
+impl Cgroup {
+    /// The runtime directory this cgroups root is marked as owned by:
+    /// `Ok(None)` when it carries no owner mark, does not exist, or sits on
+    /// a filesystem that keeps no attributes.
+    pub fn owner_mark(&self) -> io::Result<Option<String>> {
+        let path = c_path(self)?;
+        let attr = CString::new(OWNER_MARK).map_err(io::Error::other)?;
+        let mut buf = vec![0u8; OWNER_MAX];
+        // SAFETY: both strings are NUL-terminated; the kernel writes at most
+        // `buf.len()` bytes into `buf`.
+        let n = unsafe {
+            libc::getxattr(
+                path.as_ptr(),
+                attr.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        match usize::try_from(n) {
+            Ok(n) => {
+                buf.truncate(n);
+                Ok(Some(String::from_utf8_lossy(&buf).into_owned()))
+            }
+            Err(_) => match io::Error::last_os_error() {
+                e if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENODATA | libc::ENOENT | libc::ENOTSUP)
+                ) =>
+                {
+                    Ok(None)
+                }
+                e => Err(e),
+            },
+        }
+    }
+
+    /// Marks this cgroups root as owned by runtime directory `owner`, only
+    /// if it carries no owner mark yet (`XATTR_CREATE`): `EEXIST` when
+    /// another process marked it first.
+    pub fn create_owner_mark(&self, owner: &str) -> io::Result<()> {
+        let path = c_path(self)?;
+        let attr = CString::new(OWNER_MARK).map_err(io::Error::other)?;
+        // SAFETY: both strings are NUL-terminated and outlive the call; the
+        // value pointer and length describe `owner`'s bytes.
+        let rc = unsafe {
+            libc::setxattr(
+                path.as_ptr(),
+                attr.as_ptr(),
+                owner.as_ptr().cast(),
+                owner.len(),
+                libc::XATTR_CREATE,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+}
+
 fn c_path(cgroup: &Cgroup) -> io::Result<CString> {
     CString::new(cgroup.path().as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
@@ -97,6 +168,28 @@ mod tests {
             }
             // Not root, or a temporary directory without xattrs.
             Err(e) => println!("skipping the round trip: {e}"),
+        }
+    }
+
+    #[test]
+    fn an_owner_mark_is_made_once_where_the_filesystem_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let cg = Cgroup::new(dir.path(), std::path::Path::new("root"), Version::V2);
+        assert_eq!(
+            cg.owner_mark().unwrap(),
+            None,
+            "a missing root has no owner"
+        );
+        std::fs::create_dir(cg.path()).unwrap();
+        assert_eq!(cg.owner_mark().unwrap(), None);
+        match cg.create_owner_mark("/run/a") {
+            Ok(()) => {
+                assert_eq!(cg.owner_mark().unwrap().as_deref(), Some("/run/a"));
+                let again = cg.create_owner_mark("/run/b").unwrap_err();
+                assert_eq!(again.raw_os_error(), Some(libc::EEXIST));
+                assert_eq!(cg.owner_mark().unwrap().as_deref(), Some("/run/a"));
+            }
+            Err(e) => println!("skipping the owner mark: {e}"),
         }
     }
 }

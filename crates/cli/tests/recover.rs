@@ -516,3 +516,117 @@ fn privileged_chaos_of_killed_launches_and_destroys_leaves_nothing() {
         assert!(left.is_empty(), "seed {seed}: {what} left: {left:?}");
     }
 }
+
+/// The error line's and the marks' name for a runtime directory.
+fn canonical(dir: &Path) -> String {
+    std::fs::canonicalize(dir)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The runtime directory each existing directory of `env`'s cgroups root
+/// is marked as owned by (`None` for an unmarked one).
+fn owner_marks(env: &Env) -> Vec<(PathBuf, Option<String>)> {
+    all_hierarchies()
+        .into_iter()
+        .map(|h| h.join(&env.cgroups_root))
+        .filter(|root| root.is_dir())
+        .map(|root| {
+            let cg = phobos_cgroups::Cgroup::new(
+                root.parent().unwrap(),
+                Path::new(root.file_name().unwrap()),
+                phobos_cgroups::Version::V1,
+            );
+            (root, cg.owner_mark().unwrap())
+        })
+        .collect()
+}
+
+/// One runtime directory per cgroups root: an instance with another
+/// runtime directory pointed at a root that one owns has every command
+/// that would sweep or create cgroups there refused in one line naming
+/// both (exit 2, nothing changed), and the owner's container lives on.
+/// Before the owner mark, the second instance's `recover` destroyed the
+/// owner's container as an orphan.
+#[test]
+fn privileged_a_second_runtime_dir_cannot_take_a_cgroups_root() {
+    if !require_root("privileged_a_second_runtime_dir_cannot_take_a_cgroups_root") {
+        return;
+    }
+    let owner = Env::new();
+    owner.detach("mine", &["sleep", "1000"]);
+    let pid = owner.status_json("mine")["pid"].as_i64().unwrap();
+    let marks = owner_marks(&owner);
+
+    let mut intruder = Env::new();
+    intruder.cgroups_root = owner.cgroups_root.clone();
+    for args in [
+        &["recover"][..],
+        &["state", "--rm"],
+        &["run", "-d", "--id", "theirs", "--", "sleep", "1000"],
+        &["run", "--id", "mine", "--", "true"],
+    ] {
+        let out = intruder.run(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains(&canonical(owner.runtime.path()))
+                && err.contains(&intruder.runtime.path().to_string_lossy().into_owned())
+                && err.contains(&owner.cgroups_root),
+            "{args:?}: {err}"
+        );
+        assert!(alive(pid), "{args:?} killed the owner's container");
+        assert_eq!(owner.status_json("mine")["state"], "RUNNING");
+        assert!(!owner.cgroup_dirs("mine").is_empty());
+        assert!(!intruder.container_dir("theirs").exists(), "{args:?}");
+        assert!(!intruder.container_dir("mine").exists(), "{args:?}");
+        assert!(owner.cgroup_dirs("theirs").is_empty(), "{args:?}");
+        assert_eq!(owner_marks(&owner), marks, "{args:?}");
+    }
+    assert!(!marks.is_empty());
+    for (root, mark) in &marks {
+        assert_eq!(
+            mark.as_deref(),
+            Some(canonical(owner.runtime.path()).as_str()),
+            "{}",
+            root.display()
+        );
+    }
+    assert!(owner.ok(&["recover"]).contains("recovered mine"));
+    owner.ok(&["destroy", "mine"]);
+    drop(intruder);
+}
+
+/// A cgroups root made before owner marks existed is adopted silently by
+/// the first recovery: the container in it is recovered and the root is
+/// marked as that runtime directory's from then on.
+#[test]
+fn privileged_recover_adopts_an_unmarked_cgroups_root() {
+    if !require_root("privileged_recover_adopts_an_unmarked_cgroups_root") {
+        return;
+    }
+    let env = Env::new();
+    env.detach("old", &["sleep", "1000"]);
+    let pid = env.status_json("old")["pid"].as_i64().unwrap();
+    // As an older Phobos left it: no owner mark anywhere.
+    for (root, _) in owner_marks(&env) {
+        let path = std::ffi::CString::new(root.as_os_str().as_encoded_bytes()).unwrap();
+        let attr = std::ffi::CString::new(phobos_cgroups::OWNER_MARK).unwrap();
+        // SAFETY: both strings are NUL-terminated and outlive the call.
+        let rc = unsafe { libc::removexattr(path.as_ptr(), attr.as_ptr()) };
+        assert_eq!(rc, 0, "{}", root.display());
+    }
+    assert!(owner_marks(&env).iter().all(|(_, m)| m.is_none()));
+
+    let out = env.run(&["recover"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("recovered old"));
+    assert!(alive(pid));
+    let ours = canonical(env.runtime.path());
+    for (root, mark) in owner_marks(&env) {
+        assert_eq!(mark.as_deref(), Some(ours.as_str()), "{}", root.display());
+    }
+    env.ok(&["destroy", "old"]);
+}

@@ -256,7 +256,30 @@ fn privileged_command_task_limits() {
         .parse()
         .unwrap();
     assert!((495..=505).contains(&adj), "oom_score_adj {adj}");
-    // The same command's own process inherited it.
+    // The command is the OOM killer's choice before its init: 50 more.
+    // (`run -d` may return before init has started it: wait for its exec.)
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let command = loop {
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"));
+        let first = children
+            .ok()
+            .and_then(|c| c.split_whitespace().next().map(str::to_owned));
+        if let Some(child) = first
+            && std::fs::read_to_string(format!("/proc/{child}/comm"))
+                .is_ok_and(|comm| comm.trim() == "sleep")
+        {
+            break child;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let command_adj: i64 = read(Path::new(&format!("/proc/{command}/oom_score_adj")))
+        .parse()
+        .unwrap();
+    assert_eq!(command_adj, adj + 50, "init {adj}, command {command_adj}");
     let stats = env.stats("limits");
     assert_eq!(stats["cpus_limit"], 2.0);
     assert_eq!(stats["cpus_soft_limit"], 1.0);

@@ -17,7 +17,10 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Env, PATIENCE, busybox_rootfs, eventually, kill_stopped_at, require_root};
+use common::{
+    Env, PATIENCE, busybox_rootfs, eventually, inits_of, kill_stopped_at, require_root,
+    spawn_stopped_at,
+};
 use phobos_tty::WindowSize;
 use phobos_tty::pty::{self, HOST_PTMX};
 
@@ -609,4 +612,43 @@ fn privileged_a_destroy_before_the_switchboard_is_recorded_leaves_no_switchboard
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The launcher SIGKILLed after it started the switchboard but before it
+/// recorded it: the unrecorded switchboard never serves and ends at once
+/// (it used to serve until seconds after the container's init ended, out
+/// of reach of destroy and recover); recover and destroy then leave
+/// nothing behind.
+#[test]
+fn privileged_a_launcher_killed_before_recording_its_switchboard_leaves_none() {
+    if !require_root("privileged_a_launcher_killed_before_recording_its_switchboard_leaves_none") {
+        return;
+    }
+    let env = Env::new();
+    let mut launcher = spawn_stopped_at(
+        env.cmd()
+            .args(["run", "-d", "-t", "--id", "sb-lost", "--", "sleep", "600"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+        "switchboard-started",
+    );
+    let dir = env.container_dir("sb-lost");
+    assert!(!dir.join("io_switchboard.pid").exists());
+    let running = switchboards_of(&env);
+    assert_eq!(running.len(), 1, "one switchboard runs: {running:?}");
+    launcher.kill().unwrap();
+    launcher.wait().unwrap();
+    assert!(
+        eventually(PATIENCE, || switchboards_of(&env).is_empty()),
+        "the unrecorded switchboard {running:?} lives on"
+    );
+    assert!(
+        eventually(PATIENCE, || !dir.join("io_switchboard.sock").exists()),
+        "its socket is left"
+    );
+    env.ok(&["recover"]);
+    env.run(&["destroy", "sb-lost"]);
+    assert!(switchboards_of(&env).is_empty());
+    assert!(inits_of(env.runtime.path()).is_empty(), "an init is left");
+    assert!(env.cgroup_dirs("sb-lost").is_empty(), "cgroups are left");
 }

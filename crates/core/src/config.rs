@@ -72,6 +72,14 @@ pub enum CgroupsDriver {
 }
 
 impl CgroupsDriver {
+    /// The other driver (recovery also looks where it puts containers).
+    pub fn other(self) -> Self {
+        match self {
+            Self::Cgroupfs => Self::Systemd,
+            Self::Systemd => Self::Cgroupfs,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Cgroupfs => "cgroupfs",

@@ -35,6 +35,62 @@ pub(crate) struct Exec {
     /// A switchboard's pipes (a DEBUG container without a terminal):
     /// the command's stdin, stdout and stderr.
     pub(crate) stdio: Option<[libc::c_int; 3]>,
+    /// The command's `oom_score_adj`, as written to the proc file (see
+    /// [`oom_scores`]); `None` when init's own could not be read.
+    oom_score_adj: Option<CString>,
+}
+
+/// How much more likely a victim of the OOM killer the command is than
+/// its init (in `oom_score_adj` points, see [`oom_scores`]).
+pub(crate) const COMMAND_OOM_BIAS: i32 = 50;
+
+/// The highest `oom_score_adj` (`OOM_SCORE_ADJ_MAX`).
+const OOM_SCORE_ADJ_MAX: i32 = 1000;
+
+/// Init's and the command's `oom_score_adj`, from the score init was
+/// given (its launcher's, or the `cgroups/mem` isolator's for a memory
+/// request below the limit, as Mesos sets it). The command gets
+/// [`COMMAND_OOM_BIAS`] more, at most 1000; only where that bound is hit
+/// does init lower its own, to 1000 − the bias. So within the container
+/// the OOM killer takes the command (and whatever it started) before its
+/// init, which then reports the limitation, while no process of the
+/// container is made less likely a victim than the host's processes by
+/// default (0) unless its launcher already was: the command is never
+/// below the score it was given, and init only goes below it from the
+/// top of the range. A process's points are its memory in pages plus
+/// `oom_score_adj` × (the pages it may use) / 1000: with a memory limit
+/// of 32 MB (8192 pages), the bias is worth 409 pages, more than init's
+/// whole footprint (about 40 pages). When the command is gone and the
+/// memory is still not freed (tmpfs, or a kernel that has not finished
+/// reaping the command under slow emulation), init is the only process
+/// left and can still be taken: making it immune (-1000) would place it
+/// below the host's default, which this rule does not do.
+pub(crate) fn oom_scores(given: i32) -> (i32, i32) {
+    let command = given
+        .saturating_add(COMMAND_OOM_BIAS)
+        .min(OOM_SCORE_ADJ_MAX);
+    let init = given.min(OOM_SCORE_ADJ_MAX - COMMAND_OOM_BIAS);
+    (init, command)
+}
+
+/// Init's `oom_score_adj` path.
+const OWN_OOM_SCORE_ADJ: &str = "/proc/self/oom_score_adj";
+
+/// Reads init's `oom_score_adj`, lowers it where [`oom_scores`] says so,
+/// and returns the command's, as text for the proc file.
+fn command_oom_score_adj() -> Option<CString> {
+    let given: i32 = std::fs::read_to_string(OWN_OOM_SCORE_ADJ)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let (init, command) = oom_scores(given);
+    if init != given
+        && let Err(e) = std::fs::write(OWN_OOM_SCORE_ADJ, init.to_string())
+    {
+        eprintln!("phobos init: failed to lower its oom_score_adj to {init}: {e}");
+    }
+    CString::new(command.to_string()).ok()
 }
 
 /// Where the command's process failed before its `execve` took over, written
@@ -116,6 +172,7 @@ pub(crate) fn prepare_exec(info: &LaunchInfo) -> Result<Exec, String> {
         tty: None,
         output: None,
         stdio: None,
+        oom_score_adj: command_oom_score_adj(),
     })
 }
 
@@ -236,6 +293,19 @@ extern "C" fn command_main(arg: *mut libc::c_void) -> libc::c_int {
         {
             fail(args, ExecStep::Output);
         }
+        // The command's OOM score, before anything else can allocate
+        // for it (best effort: a container without /proc keeps init's).
+        if let Some(score) = &exec.oom_score_adj {
+            let fd = libc::open(
+                c"/proc/self/oom_score_adj".as_ptr(),
+                libc::O_WRONLY | libc::O_CLOEXEC,
+            );
+            if fd >= 0 {
+                let bytes = score.as_bytes();
+                libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+                libc::close(fd);
+            }
+        }
         if let Err(step) = exec.security.before_user() {
             fail(args, ExecStep::Harden(step));
         }
@@ -268,6 +338,19 @@ extern "C" fn command_main(arg: *mut libc::c_void) -> libc::c_int {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_command_is_a_likelier_oom_victim_than_its_init() {
+        assert_eq!(oom_scores(0), (0, 50));
+        assert_eq!(oom_scores(500), (500, 550));
+        assert_eq!(oom_scores(950), (950, 1000));
+        assert_eq!(oom_scores(990), (950, 1000));
+        assert_eq!(oom_scores(1000), (950, 1000));
+        // A launcher protected by its host keeps its init as protected;
+        // the command is still above it.
+        assert_eq!(oom_scores(-500), (-500, -450));
+        assert_eq!(oom_scores(-1000), (-1000, -950));
+    }
 
     #[test]
     fn resolves_programs_like_execvp() {

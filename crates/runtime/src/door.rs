@@ -698,23 +698,15 @@ impl Door {
     /// reservations of launches that never finished. As root the linux
     /// launcher's cgroup roots are scanned for orphans too.
     pub fn recover(&self) -> Result<Recovery> {
-        let launcher = if self.settings.is_root() {
-            self.settings
-                .container_cgroups_root()
-                .ok()
-                .and_then(|root| {
-                    phobos_mesos::launcher::LinuxLauncher::with_driver(
-                        &root,
-                        phobos_mesos::launcher::KillHierarchy::Auto,
-                        self.settings.cgroups_driver(),
-                        &phobos_cgroups::Hierarchies::detect().ok()?,
-                    )
-                    .ok()
-                })
-        } else {
-            None
-        };
-        let mesos = self.mesos.recover(launcher.as_ref())?;
+        let launcher = self.cgroups_launcher(self.settings.cgroups_driver());
+        // The other driver's root too (where this runtime directory
+        // already owns it): orphans left there before the driver changed.
+        let other: Vec<_> = launcher
+            .as_ref()
+            .and_then(|_| self.cgroups_launcher(self.settings.cgroups_driver().other()))
+            .into_iter()
+            .collect();
+        let mesos = self.mesos.recover(launcher.as_ref(), &other)?;
         // Shown only when it found or did anything.
         let docker = self.recover_docker()?.filter(|d| {
             !(d.recovered.is_empty()
@@ -757,7 +749,13 @@ impl Door {
     /// Removes the records (and sandboxes under the work dir) of
     /// terminated containers, ended at least `older_than` ago when given,
     /// and releases their IDs.
+    /// Refused, with nothing removed, when the configured cgroups root
+    /// belongs to another runtime directory (a record's name there may
+    /// be that directory's live container).
     pub fn remove_terminated(&self, older_than: Option<Duration>) -> Result<Vec<ContainerId>> {
+        if let Some(launcher) = self.cgroups_launcher(self.settings.cgroups_driver()) {
+            self.mesos.claim_cgroups_root(&launcher)?;
+        }
         let mut removed = self.mesos.remove_terminated(older_than)?;
         removed.extend(block_on(
             self.docker
@@ -782,6 +780,26 @@ impl Door {
             self.release(std::slice::from_ref(id));
         }
         Ok(removed)
+    }
+
+    /// The linux launcher over the configured cgroups root as `driver`
+    /// places containers (as root only; `None` where it cannot be built,
+    /// e.g. the systemd driver on a host that is not pure cgroup v2).
+    fn cgroups_launcher(
+        &self,
+        driver: phobos_core::CgroupsDriver,
+    ) -> Option<phobos_mesos::launcher::LinuxLauncher> {
+        if !self.settings.is_root() {
+            return None;
+        }
+        let root = self.settings.cgroups_root_for(driver).ok()?;
+        phobos_mesos::launcher::LinuxLauncher::with_driver(
+            &root,
+            phobos_mesos::launcher::KillHierarchy::Auto,
+            driver,
+            self.mesos.hierarchies()?,
+        )
+        .ok()
     }
 
     /// The automatic clean-up after a launch, at most once per interval

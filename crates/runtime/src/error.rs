@@ -94,6 +94,7 @@ fn mesos_usage(e: &phobos_mesos::ContainerizerError) -> bool {
             | M::Store(StoreError::AlreadyExists(_))
             | M::Launch(LaunchError::NotRoot(_))
             | M::Launch(LaunchError::SystemdLayout(_))
+            | M::ForeignRoot(_)
             | M::User(_)
             | M::Rootfs(_)
             | M::SandboxExists(_)

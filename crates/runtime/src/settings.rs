@@ -146,8 +146,16 @@ impl Settings {
     /// `phobos.slice` give `phobos.slice`). A root that names no slice is
     /// the configuration's error.
     pub fn container_cgroups_root(&self) -> Result<String, ConfigError> {
+        self.cgroups_root_for(self.cgroups_driver())
+    }
+
+    /// [`Self::container_cgroups_root`] as `driver` would place containers.
+    pub fn cgroups_root_for(
+        &self,
+        driver: phobos_core::CgroupsDriver,
+    ) -> Result<String, ConfigError> {
         let root = self.cgroups_root();
-        match self.cgroups_driver() {
+        match driver {
             phobos_core::CgroupsDriver::Cgroupfs => Ok(root.to_owned()),
             phobos_core::CgroupsDriver::Systemd => phobos_mesos::launcher::scope::slice_path(root)
                 .map(|p| p.to_string_lossy().into_owned())

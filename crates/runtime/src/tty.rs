@@ -18,7 +18,14 @@
 //! end.
 //!
 //! The process gets fixed descriptors and nothing else: 3 the socket the
-//! master arrives on, 4 the listening socket, 5 the log, 6 init's pidfd.
+//! master arrives on, 4 the listening socket, 5 the log, 6 init's pidfd,
+//! 7 the read end of its *go pipe*. It serves nothing until the door has
+//! recorded its pid and writes a byte there ([`record`]); a door killed
+//! between the switchboard's start and its record closes the pipe with no
+//! byte, and the unrecorded switchboard exits at once, so no switchboard
+//! nothing knows of lives on with the container (its terminal is gone with
+//! it: the command gets the hangup, as from any terminal whose master
+//! closed).
 
 use std::fs::File;
 use std::io;
@@ -49,6 +56,7 @@ const CHANNEL_FD: RawFd = 3;
 const LISTENER_FD: RawFd = 4;
 const LOG_FD: RawFd = 5;
 const PIDFD_FD: RawFd = 6;
+const GO_FD: RawFd = 7;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SwitchboardError {
@@ -125,17 +133,24 @@ pub(crate) fn start(
         exe: exe.to_owned(),
         source,
     };
+    // Both ends close-on-exec: the switchboard gets the read end at
+    // GO_FD, and only this process holds the write end.
+    let (go_read, go) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| spawn_err(io::Error::from(e)))?;
     let sources = [
         high(channel.as_raw_fd()).map_err(spawn_err)?,
         high(listener.as_raw_fd()).map_err(spawn_err)?,
         high(log.as_raw_fd()).map_err(spawn_err)?,
         high(init_pidfd.as_raw_fd()).map_err(spawn_err)?,
+        high(go_read.as_raw_fd()).map_err(spawn_err)?,
     ];
-    let raw: [RawFd; 4] = [
+    drop(go_read);
+    let raw: [RawFd; 5] = [
         sources[0].as_raw_fd(),
         sources[1].as_raw_fd(),
         sources[2].as_raw_fd(),
         sources[3].as_raw_fd(),
+        sources[4].as_raw_fd(),
     ];
     let mut command = Command::new(exe);
     command.arg(SUBCOMMAND).arg(&path);
@@ -166,7 +181,7 @@ pub(crate) fn start(
             if libc::setsid() < 0 {
                 return Err(io::Error::last_os_error());
             }
-            for (target, src) in [CHANNEL_FD, LISTENER_FD, LOG_FD, PIDFD_FD]
+            for (target, src) in [CHANNEL_FD, LISTENER_FD, LOG_FD, PIDFD_FD, GO_FD]
                 .into_iter()
                 .zip(raw)
             {
@@ -174,12 +189,12 @@ pub(crate) fn start(
                     return Err(io::Error::last_os_error());
                 }
             }
-            phobos_mesos::launcher::close_from_on_exec(PIDFD_FD + 1);
+            phobos_mesos::launcher::close_from_on_exec(GO_FD + 1);
             Ok(())
         });
     }
     let child = command.spawn().map_err(spawn_err)?;
-    Ok(Started { path, child })
+    Ok(Started { path, child, go })
 }
 
 /// A switchboard process started and not yet recorded.
@@ -187,6 +202,8 @@ pub(crate) fn start(
 pub(crate) struct Started {
     pub path: PathBuf,
     child: std::process::Child,
+    /// The write end of its go pipe: a byte once it is recorded.
+    go: OwnedFd,
 }
 
 /// Records a just-started switchboard for the container's teardown, which
@@ -198,10 +215,15 @@ pub(crate) struct Started {
 /// so at least one side sees the other: a container found DESTROYING has
 /// its switchboard killed at once, as teardown would; one found
 /// TERMINATED gives it [`phobos_mesos::switchboard::EXIT_GRACE`] to end by
-/// itself, then kills it. Returns where clients connect, or `None` when
-/// the container ended already.
+/// itself, then kills it. Only a recorded switchboard of a running
+/// container is told to go on (a byte on its go pipe). Returns where
+/// clients connect, or `None` when the container ended already.
 pub(crate) fn record(dir: &ContainerDir, started: Started) -> Option<PathBuf> {
-    let Started { path, mut child } = started;
+    let Started {
+        path,
+        mut child,
+        go,
+    } = started;
     let pid = child.id() as i32;
     let ended = match phobos_mesos::switchboard::record(dir, pid) {
         Ok(()) => match dir.state() {
@@ -223,10 +245,24 @@ pub(crate) fn record(dir: &ContainerDir, started: Started) -> Option<PathBuf> {
     };
     if let Some(grace) = ended {
         tracing::debug!(container = %dir.id(), pid, "the container ended before its switchboard was recorded");
+        // Told to go on only to drain what the command left (the
+        // container ended by itself); killed at once when destroyed.
+        if !grace.is_zero() {
+            let _ = nix::unistd::write(&go, b"g");
+        }
+        drop(go);
         phobos_mesos::switchboard::stop(dir, grace);
         let _ = child.wait();
         return None;
     }
+    if let Err(e) = nix::unistd::write(&go, b"g") {
+        tracing::warn!(container = %dir.id(), error = %e, "the switchboard cannot be told to start; stopping it");
+        drop(go);
+        phobos_mesos::switchboard::stop(dir, Duration::ZERO);
+        let _ = child.wait();
+        return None;
+    }
+    drop(go);
     // Reaped by whoever outlives it: a thread here for a long-lived face
     // (the agent); a CLI that exits first leaves it to be re-parented.
     std::thread::spawn(move || {
@@ -259,6 +295,17 @@ pub fn switchboard_main() -> i32 {
     // Removed at the end only if it is still ours (not a later
     // container's of the same ID).
     let ours = inode(&socket);
+    // SAFETY: the door put the go pipe's read end at this number for us.
+    let go = unsafe { File::from_raw_fd(GO_FD) };
+    if !told_to_go(go) {
+        // Its launcher died before recording it: nothing would ever end
+        // it, so it never serves.
+        eprintln!("phobos switchboard: its launcher ended before recording it; not serving");
+        if ours.is_some() && inode(&socket) == ours {
+            let _ = std::fs::remove_file(&socket);
+        }
+        return 1;
+    }
     let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
     // SAFETY: the door put these descriptors at these numbers for us, and
     // nothing else in this fresh process owns them.
@@ -323,6 +370,20 @@ pub fn switchboard_main() -> i32 {
         let _ = std::fs::remove_file(&socket);
     }
     code
+}
+
+/// Waits for the door's byte on the go pipe: false on EOF (the door died
+/// before it recorded this switchboard) or an error.
+fn told_to_go(mut go: File) -> bool {
+    use std::io::Read;
+    let mut byte = [0u8; 1];
+    loop {
+        match go.read(&mut byte) {
+            Ok(n) => return n == 1,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return false,
+        }
+    }
 }
 
 /// The log of one stream: `fd` is the file itself, or (`in_dir`, or a

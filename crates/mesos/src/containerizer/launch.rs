@@ -17,8 +17,18 @@ impl MesosContainerizer {
             &config.cgroups_root,
             config.cgroups_driver,
             self.hierarchies(),
+<<<<<<< HEAD
         )?
         .with_spares(self.spares.clone());
+=======
+        )?;
+        // A root another runtime directory owns is refused before anything
+        // is written; one not marked yet is claimed once the launch made it.
+        let root_owned = match &launcher {
+            Launcher::Linux(l) => launcher::owner::check(l.root_cgroup(), self.store.root())?,
+            Launcher::Posix => true,
+        };
+>>>>>>> main
         check_rootfs(config)?;
         if config.image.is_some() && self.provisioner.is_none() {
             return Err(ContainerizerError::Rootfs(
@@ -60,20 +70,28 @@ impl MesosContainerizer {
 
         let mut progress = Progress::new(&dir, self.stop_at.clone());
         let mut forked_pid = None;
-        let outcome = self.launch_steps(
-            config,
-            &dir,
-            &launcher,
-            &isolators,
-            user,
-            home,
-            &init_lock,
-            stdin,
-            tty.as_ref().map(|(_, init_end)| init_end),
-            parent.as_ref(),
-            &mut progress,
-            &mut forked_pid,
-        );
+        let outcome = self
+            .launch_steps(
+                config,
+                &dir,
+                &launcher,
+                &isolators,
+                user,
+                home,
+                &init_lock,
+                stdin,
+                tty.as_ref().map(|(_, init_end)| init_end),
+                parent.as_ref(),
+                &mut progress,
+                &mut forked_pid,
+            )
+            .and_then(|started| match &launcher {
+                Launcher::Linux(l) if !root_owned => {
+                    self.claim_cgroups_root(l)?;
+                    Ok(started)
+                }
+                _ => Ok(started),
+            });
         // The init helper holds its own copy of the lock from here on.
         drop(init_lock);
         match outcome {

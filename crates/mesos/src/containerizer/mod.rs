@@ -45,6 +45,9 @@ pub enum ContainerizerError {
     InvalidLaunch(#[from] crate::launch_checks::InvalidLaunch),
     #[error(transparent)]
     Launch(#[from] LaunchError),
+    /// The cgroups root belongs to another runtime directory.
+    #[error(transparent)]
+    ForeignRoot(#[from] crate::launcher::owner::ForeignRoot),
     #[error(transparent)]
     User(#[from] UserError),
     /// FETCHING failed: names the URI and the cause.
@@ -338,6 +341,27 @@ impl MesosContainerizer {
         self.hierarchies
             .get_or_init(|| Hierarchies::detect().ok())
             .as_ref()
+    }
+
+    /// Marks the cgroups root of `launcher` as this runtime directory's in
+    /// every hierarchy where it exists, refusing (with nothing changed)
+    /// when another runtime directory owns it; see [`launcher::owner`].
+    pub fn claim_cgroups_root(&self, launcher: &LinuxLauncher) -> Result<()> {
+        let Some(hierarchies) = self.hierarchies() else {
+            return Ok(());
+        };
+        let dirs = launcher::owner::root_dirs(hierarchies, launcher.cgroups_root());
+        launcher::owner::claim(&dirs, self.store.root())?;
+        Ok(())
+    }
+
+    /// Whether the cgroups root of `launcher` exists and is marked as this
+    /// runtime directory's wherever it exists (nothing is adopted).
+    pub fn owns_cgroups_root(&self, launcher: &LinuxLauncher) -> bool {
+        self.hierarchies().is_some_and(|hierarchies| {
+            let dirs = launcher::owner::root_dirs(hierarchies, launcher.cgroups_root());
+            launcher::owner::is_ours(&dirs, self.store.root())
+        })
     }
 
     /// Host facts for isolators, with the hierarchies already known.

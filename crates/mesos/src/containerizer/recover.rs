@@ -10,8 +10,20 @@ impl MesosContainerizer {
     /// Re-adopts live containers and destroys everything half-done: launches
     /// interrupted in any state, destroys interrupted midway, cgroups with
     /// no runtime directory, and unpublished creation directories.
-    /// `orphan_launcher` is the linux launcher whose cgroup root to scan.
-    pub fn recover(&self, orphan_launcher: Option<&LinuxLauncher>) -> Result<RecoverReport> {
+    /// `orphan_launcher` is the linux launcher whose cgroup root to scan;
+    /// its cgroups root is claimed first: one another runtime directory
+    /// owns is refused before anything changes. `other_roots` are more
+    /// roots to scan for top-level orphans (the other cgroups driver's),
+    /// each only where it exists and is already marked as this runtime
+    /// directory's (never adopted here).
+    pub fn recover(
+        &self,
+        orphan_launcher: Option<&LinuxLauncher>,
+        other_roots: &[LinuxLauncher],
+    ) -> Result<RecoverReport> {
+        if let Some(launcher) = orphan_launcher {
+            self.claim_cgroups_root(launcher)?;
+        }
         let mut report = RecoverReport::default();
         for path in self.store.abandoned_creations()? {
             match fs::remove_dir_all(&path) {
@@ -38,28 +50,17 @@ impl MesosContainerizer {
                 .is_some_and(|id| listed.contains(&id) || self.store.open(&id).is_some())
         };
         if let Some(launcher) = orphan_launcher {
-            for name in launcher.known()? {
-                if known(&name) {
+            self.sweep_top_level(launcher, &known, &mut report)?;
+            for other in other_roots {
+                if other.cgroups_root() == launcher.cgroups_root()
+                    && other.driver() == launcher.driver()
+                {
                     continue;
                 }
-                match launcher.destroy_orphan(&name) {
-                    Ok(()) => report.orphan_cgroups.push(name),
-                    Err(e) => report.errors.push(format!("orphan cgroup {name}: {e}")),
+                if self.owns_cgroups_root(other) {
+                    self.sweep_top_level(other, &known, &mut report)?;
+                    self.sweep_spares(other, &mut report);
                 }
-            }
-            // The cgroups isolators' directories in the other hierarchies
-            // (cpu, memory, ... on v1 hosts), as Mesos's cgroups isolator
-            // recovers and destroys its orphans.
-            if let Some(hierarchies) = self.hierarchies() {
-                let root = launcher.cgroups_root().to_string_lossy().into_owned();
-                let (removed, errors) =
-                    isolator::CgroupsIsolator::sweep_orphans(hierarchies, &root, known);
-                for name in removed {
-                    if !report.orphan_cgroups.contains(&name) {
-                        report.orphan_cgroups.push(name);
-                    }
-                }
-                report.errors.extend(errors);
             }
             self.recover_nested_orphans(launcher, &mut report)?;
             self.sweep_spares(launcher, &mut report);
@@ -93,6 +94,41 @@ impl MesosContainerizer {
                 .errors
                 .extend(errors.into_iter().map(|e| format!("spare cgroup: {e}")));
         }
+    }
+
+    /// Kills and removes the top-level container cgroups under the root of
+    /// `launcher` that `known` does not claim, in the kill hierarchy and
+    /// the cgroups isolators' ones.
+    fn sweep_top_level(
+        &self,
+        launcher: &LinuxLauncher,
+        known: &impl Fn(&str) -> bool,
+        report: &mut RecoverReport,
+    ) -> Result<()> {
+        for name in launcher.known()? {
+            if known(&name) {
+                continue;
+            }
+            match launcher.destroy_orphan(&name) {
+                Ok(()) => report.orphan_cgroups.push(name),
+                Err(e) => report.errors.push(format!("orphan cgroup {name}: {e}")),
+            }
+        }
+        // The cgroups isolators' directories in the other hierarchies
+        // (cpu, memory, ... on v1 hosts), as Mesos's cgroups isolator
+        // recovers and destroys its orphans.
+        if let Some(hierarchies) = self.hierarchies() {
+            let root = launcher.cgroups_root().to_string_lossy().into_owned();
+            let (removed, errors) =
+                isolator::CgroupsIsolator::sweep_orphans(hierarchies, &root, known);
+            for name in removed {
+                if !report.orphan_cgroups.contains(&name) {
+                    report.orphan_cgroups.push(name);
+                }
+            }
+            report.errors.extend(errors);
+        }
+        Ok(())
     }
 
     /// Nested containers' cgroups with no record (Mesos's nested launcher

@@ -340,6 +340,12 @@ impl LinuxLauncher {
     pub fn cgroups_root(&self) -> &Path {
         &self.cgroups_root
     }
+
+    /// The cgroups root in the hierarchy new containers go to (the one
+    /// whose owner mark a launch checks).
+    pub fn root_cgroup(&self) -> &Cgroup {
+        &self.primary
+    }
 }
 
 /// The sub-directory of a container's cgroup holding its nested

@@ -20,6 +20,7 @@
 //! (`close_range(2)`).
 
 mod linux;
+pub mod owner;
 mod posix;
 pub mod scope;
 
