@@ -17,18 +17,14 @@ impl MesosContainerizer {
             &config.cgroups_root,
             config.cgroups_driver,
             self.hierarchies(),
-<<<<<<< HEAD
         )?
         .with_spares(self.spares.clone());
-=======
-        )?;
         // A root another runtime directory owns is refused before anything
         // is written; one not marked yet is claimed once the launch made it.
         let root_owned = match &launcher {
             Launcher::Linux(l) => launcher::owner::check(l.root_cgroup(), self.store.root())?,
             Launcher::Posix => true,
         };
->>>>>>> main
         check_rootfs(config)?;
         if config.image.is_some() && self.provisioner.is_none() {
             return Err(ContainerizerError::Rootfs(
