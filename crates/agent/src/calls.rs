@@ -390,7 +390,7 @@ async fn remove_container(state: &Arc<State>, id: &ContainerId) -> Result<Answer
 /// framework's executor): they are listed with `show_standalone`, as
 /// Mesos lists standalone containers, and their nested containers with
 /// `show_nested` too. Running ones carry their statistics; every one its
-/// status (container ID, init pid, addresses).
+/// status (container ID, init pid, addresses, the net_cls classid).
 async fn get_containers(
     state: &Arc<State>,
     show_nested: bool,
@@ -442,8 +442,12 @@ async fn get_containers(
                 container_status: Some(mesos::ContainerStatus {
                     container_id: Some(id),
                     network_infos,
+                    cgroup_info: c.net_cls_classid().map(|classid| mesos::CgroupInfo {
+                        net_cls: Some(mesos::cgroup_info::NetCls {
+                            classid: Some(classid),
+                        }),
+                    }),
                     executor_pid: c.pid().and_then(|p| u32::try_from(p).ok()),
-                    ..Default::default()
                 }),
                 resource_statistics: stats.remove(c.id()),
                 ..Default::default()

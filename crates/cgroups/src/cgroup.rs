@@ -167,32 +167,81 @@ impl Cgroup {
     ///   cgroup has their interface files. Controllers that are core on v2
     ///   (cpuacct, freezer) or not v2 controllers are ignored; one that an
     ///   ancestor does not offer is [`Error::ControllerUnavailable`].
-    /// * v1: a new cpuset cgroup starts with empty `cpuset.cpus` and
-    ///   `cpuset.mems`, in which no process may run; they are copied from the
-    ///   parent, level by level.
+    /// * v1: `controllers` names the controllers attached to the hierarchy.
+    ///   A new cpuset cgroup starts with empty `cpuset.cpus` and
+    ///   `cpuset.mems`, in which no process may run; in a hierarchy with
+    ///   cpuset they are copied from the parent, level by level. With no
+    ///   controller named ([`Cgroup::create`]) the hierarchy is unknown and
+    ///   each new directory is probed for those files.
+    ///
+    /// The common case, a parent that exists (a container under its
+    /// cgroups root), is one `mkdir`; the ancestors are walked only when
+    /// it fails with `ENOENT`, or on v2 when controllers are to be enabled.
     pub fn create_with(&self, controllers: &[Controller]) -> Result<(), Error> {
+        self.make(controllers).map(|_| ())
+    }
+
+    /// [`Cgroup::create_with`] that says whether this call made the
+    /// cgroup's own directory (`false`: it existed already).
+    pub fn create_new_with(&self, controllers: &[Controller]) -> Result<bool, Error> {
+        self.make(controllers)
+    }
+
+    fn make(&self, controllers: &[Controller]) -> Result<bool, Error> {
         let wanted: Vec<Controller> = controllers
             .iter()
             .copied()
             .filter(|c| c.is_v2_controller())
             .collect();
+        // v1: copy cpuset's files where the hierarchy has cpuset, or may.
+        let cpuset = self.version == Version::V1
+            && (controllers.is_empty() || controllers.contains(&Controller::Cpuset));
+        let needs_walk = self.version == Version::V2 && !wanted.is_empty();
+        if !needs_walk
+            && let Some(parent) = self
+                .path
+                .parent()
+                .filter(|_| !self.rel.as_os_str().is_empty())
+        {
+            match fs::create_dir(&self.path) {
+                Ok(()) => {
+                    if cpuset {
+                        inherit_cpuset(parent, &self.path)?;
+                    }
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && self.path.is_dir() => {
+                    return Ok(false);
+                }
+                // A missing ancestor: the walk below makes it.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(Error::Create {
+                        path: self.path.clone(),
+                        source,
+                    });
+                }
+            }
+        }
         let mut dir = self.mount.clone();
         let components: Vec<_> = self.rel.components().collect();
+        let mut made = false;
         for component in &components {
             if self.version == Version::V2 && !wanted.is_empty() {
                 enable_controllers(&dir, &wanted)?;
             }
             let parent = dir.clone();
             dir.push(component);
-            match fs::create_dir(&dir) {
+            made = match fs::create_dir(&dir) {
                 Ok(()) => {
-                    if self.version == Version::V1 {
+                    if cpuset {
                         inherit_cpuset(&parent, &dir)?;
                     }
+                    true
                 }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => false,
                 Err(source) => return Err(Error::Create { path: dir, source }),
-            }
+            };
         }
         if components.is_empty() && !self.mount.is_dir() {
             return Err(Error::Create {
@@ -200,7 +249,7 @@ impl Cgroup {
                 source: io::Error::from(io::ErrorKind::NotFound),
             });
         }
-        Ok(())
+        Ok(made)
     }
 
     /// Moves process `pid` (all its threads) into this cgroup.
@@ -554,7 +603,9 @@ impl Cgroup {
     /// A cgroup that does not exist is removed already.
     pub fn remove(&self, timeout: Duration) -> Result<(), Error> {
         let deadline = Instant::now() + timeout;
-        if !self.exists() {
+        // The common case: an emptied container cgroup (with its leaf on
+        // v2) goes with one rmdir each, without listing it.
+        if self.remove_if_empty()? {
             return Ok(());
         }
         let mut dirs = self.descendant_dirs()?;
@@ -584,6 +635,31 @@ impl Cgroup {
             }
         }
         Ok(())
+    }
+
+    /// Removes the cgroup if nothing is in it, without listing it: on
+    /// cgroup2 its [`LEAF`] first, then the cgroup itself, one `rmdir`
+    /// each. `true` when it is gone (or never was); `false` when the
+    /// kernel keeps it (`EBUSY`: it still has processes or other child
+    /// cgroups; `ENOTEMPTY` from a plain directory), in which case it is
+    /// unchanged apart from an empty leaf.
+    pub fn remove_if_empty(&self) -> Result<bool, Error> {
+        let mut dirs = Vec::with_capacity(2);
+        if self.version == Version::V2 {
+            dirs.push(self.path.join(LEAF));
+        }
+        dirs.push(self.path.clone());
+        for dir in dirs {
+            match fs::remove_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::ENOTEMPTY)) => {
+                    return Ok(false);
+                }
+                Err(source) => return Err(Error::Remove { path: dir, source }),
+            }
+        }
+        Ok(true)
     }
 
     /// The contents of control file `file`.
@@ -722,7 +798,8 @@ fn enable_controllers(dir: &Path, wanted: &[Controller]) -> Result<(), Error> {
 }
 
 /// A new v1 cpuset cgroup has empty `cpuset.cpus`/`cpuset.mems`; copy them
-/// from the parent so processes may join it.
+/// from the parent so processes may join it. A directory without them is
+/// not in a cpuset hierarchy and is left alone.
 fn inherit_cpuset(parent: &Path, dir: &Path) -> Result<(), Error> {
     for file in ["cpuset.cpus", "cpuset.mems"] {
         let own = dir.join(file);

@@ -397,6 +397,24 @@ fn create_on_v2_refuses_a_controller_the_parent_lacks() {
 }
 
 #[test]
+fn create_new_says_whether_it_made_the_directory() {
+    let host = this_host();
+    // Missing ancestors are walked and made.
+    let deep = Cgroup::new(&host.path("freezer"), Path::new("phobos/x/y"), Version::V1);
+    assert!(deep.create_new_with(&[Controller::Freezer]).unwrap());
+    assert!(!deep.create_new_with(&[Controller::Freezer]).unwrap());
+    // Under an existing parent: one mkdir.
+    let sibling = Cgroup::new(&host.path("freezer"), Path::new("phobos/x/z"), Version::V1);
+    assert!(sibling.create_new_with(&[Controller::Freezer]).unwrap());
+    assert!(host.path("freezer/phobos/x/z").is_dir());
+    // A file where the cgroup would be is not a cgroup.
+    fs::write(host.path("freezer/phobos/x/f"), "").unwrap();
+    let file = Cgroup::new(&host.path("freezer"), Path::new("phobos/x/f"), Version::V1);
+    let e = file.create_new_with(&[]).unwrap_err();
+    assert!(matches!(e, Error::Create { .. }), "{e}");
+}
+
+#[test]
 fn create_v1_is_mkdir_p_and_fails_with_the_path() {
     let host = this_host();
     let cg = Cgroup::new(&host.path("freezer"), Path::new("phobos/a/b"), Version::V1);

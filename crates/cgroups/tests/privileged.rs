@@ -41,8 +41,8 @@ struct Guard(Cgroup);
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let _ = self.0.kill_all(Duration::from_secs(5));
-        let _ = self.0.remove(Duration::from_secs(5));
+        let _ = self.0.kill_all(PATIENCE);
+        let _ = self.0.remove(PATIENCE);
     }
 }
 
@@ -116,7 +116,7 @@ fn kill_tree(top: &Cgroup, kill: impl FnOnce(&Cgroup) -> Result<(), phobos_cgrou
         thread::sleep(Duration::from_millis(5));
     }
 
-    top.remove(Duration::from_secs(5)).expect("remove");
+    top.remove(PATIENCE).expect("remove");
     assert!(!top.exists());
     assert!(!inner.exists());
 }
@@ -147,7 +147,7 @@ fn privileged_v1_freezer_kill_all() {
         return;
     };
     let guard = unique(mount, Version::V1);
-    kill_tree(&guard.0, |cg| cg.kill_all(Duration::from_secs(20)));
+    kill_tree(&guard.0, |cg| cg.kill_all(PATIENCE));
 }
 
 #[test]
@@ -163,13 +163,13 @@ fn privileged_v1_freeze_and_thaw() {
     let top = &guard.0;
     top.create().unwrap();
     let mut child = spawn_tree(top);
-    top.freeze(Duration::from_secs(10)).unwrap();
+    top.freeze(PATIENCE).unwrap();
     assert!(top.is_frozen().unwrap());
     assert_eq!(top.read("freezer.state").unwrap().trim(), "FROZEN");
     top.thaw().unwrap();
     assert!(!top.is_frozen().unwrap());
     let reaper = thread::spawn(move || child.wait().unwrap());
-    top.kill_all(Duration::from_secs(20)).unwrap();
+    top.kill_all(PATIENCE).unwrap();
     reaper.join().unwrap();
 }
 
@@ -196,7 +196,7 @@ fn privileged_v2_kill_all() {
     if !guard.0.has_file("cgroup.kill") {
         println!("note {name}: no cgroup.kill (kernel < 5.14), the freezer path is used");
     }
-    kill_tree(&guard.0, |cg| cg.kill_all(Duration::from_secs(20)));
+    kill_tree(&guard.0, |cg| cg.kill_all(PATIENCE));
 }
 
 #[test]
@@ -212,9 +212,7 @@ fn privileged_v2_kill_all_by_freezing() {
         println!("skipping {name}: no cgroup.freeze (kernel < 5.2)");
         return;
     }
-    kill_tree(&guard.0, |cg| {
-        cg.kill_all_by_freezing(Duration::from_secs(20))
-    });
+    kill_tree(&guard.0, |cg| cg.kill_all_by_freezing(PATIENCE));
 }
 
 #[test]
@@ -232,7 +230,7 @@ fn privileged_v2_freeze_and_thaw() {
         return;
     }
     let mut child = spawn_tree(top);
-    top.freeze(Duration::from_secs(10)).unwrap();
+    top.freeze(PATIENCE).unwrap();
     assert!(top.is_frozen().unwrap());
     top.thaw().unwrap();
     let deadline = Instant::now() + PATIENCE;
@@ -241,7 +239,7 @@ fn privileged_v2_freeze_and_thaw() {
         thread::sleep(Duration::from_millis(5));
     }
     let reaper = thread::spawn(move || child.wait().unwrap());
-    top.kill_all(Duration::from_secs(20)).unwrap();
+    top.kill_all(PATIENCE).unwrap();
     reaper.join().unwrap();
 }
 
@@ -299,9 +297,18 @@ fn privileged_v1_cpuset_child_inherits_cpus_and_mems() {
     // Joining works only with cpus and mems set.
     let mut child = Command::new("sleep").arg("100").spawn().unwrap();
     let joined = leaf.add_process(child.id() as i32);
+    // A sibling under the existing parent, made with the hierarchy's
+    // controllers named (one mkdir, no walk): the same copy.
+    let sibling = guard.0.child("a/c");
+    assert!(sibling.create_new_with(&[Controller::Cpuset]).unwrap());
+    assert!(!sibling.create_new_with(&[Controller::Cpuset]).unwrap());
+    assert!(!sibling.read("cpuset.cpus").unwrap().trim().is_empty());
+    assert!(!sibling.read("cpuset.mems").unwrap().trim().is_empty());
+    let rejoined = sibling.add_process(child.id() as i32);
     let _ = child.kill();
     let _ = child.wait();
     joined.unwrap();
+    rejoined.unwrap();
 }
 
 /// A shell forking sleeps as fast as it can must not outrun `kill_all`.
@@ -331,7 +338,7 @@ fn fork_loop_cannot_escape(
     kill(top).expect("kill_all");
     assert!(top.procs().unwrap().is_empty());
     assert_eq!(reaper.join().unwrap().signal(), Some(libc::SIGKILL));
-    top.remove(Duration::from_secs(5)).unwrap();
+    top.remove(PATIENCE).unwrap();
     assert!(!top.exists());
 }
 
@@ -345,7 +352,7 @@ fn privileged_v1_fork_loop_cannot_escape() {
         return;
     };
     let guard = unique(mount, Version::V1);
-    fork_loop_cannot_escape(&guard.0, |cg| cg.kill_all(Duration::from_secs(20)));
+    fork_loop_cannot_escape(&guard.0, |cg| cg.kill_all(PATIENCE));
 }
 
 #[test]
@@ -356,12 +363,61 @@ fn privileged_v2_fork_loop_cannot_escape() {
         return;
     };
     let guard = unique(&mount, Version::V2);
-    fork_loop_cannot_escape(&guard.0, |cg| cg.kill_all(Duration::from_secs(20)));
+    fork_loop_cannot_escape(&guard.0, |cg| cg.kill_all(PATIENCE));
     let guard = unique(&mount, Version::V2);
     guard.0.create().unwrap();
     if guard.0.has_file("cgroup.freeze") {
-        fork_loop_cannot_escape(&guard.0, |cg| {
-            cg.kill_all_by_freezing(Duration::from_secs(20))
-        });
+        fork_loop_cannot_escape(&guard.0, |cg| cg.kill_all_by_freezing(PATIENCE));
+    }
+}
+
+/// `remove_if_empty` removes an empty cgroup with one rmdir (its leaf
+/// first on cgroup2) and keeps one that holds a process or a nested
+/// cgroup, which `kill_all` + `remove` then take.
+#[test]
+fn privileged_remove_if_empty_keeps_a_cgroup_in_use() {
+    let name = "privileged_remove_if_empty_keeps_a_cgroup_in_use";
+    require_root!(name);
+    let h = Hierarchies::detect().unwrap();
+    let mut homes: Vec<(&Path, Version)> = Vec::new();
+    if let Some(mount) = h.v1_mount(Controller::Freezer) {
+        homes.push((mount, Version::V1));
+    }
+    if let Some(mount) = h.unified_mount() {
+        homes.push((mount, Version::V2));
+    }
+    if homes.is_empty() {
+        println!("skipping {name}: no freezer hierarchy and no cgroup2 mount");
+        return;
+    }
+    for (mount, version) in homes {
+        let guard = unique(mount, version);
+        let cg = &guard.0;
+        // Never made: gone already.
+        assert!(cg.remove_if_empty().unwrap());
+        // Empty, with its leaf on cgroup2: removed.
+        let home = match version {
+            Version::V2 => cg.leaf(),
+            Version::V1 => cg.clone(),
+        };
+        home.create().unwrap();
+        assert!(cg.remove_if_empty().unwrap());
+        assert!(!cg.exists());
+        // A process inside: kept, with the process in it.
+        home.create().unwrap();
+        let mut child = Command::new("sleep").arg("100").spawn().unwrap();
+        home.add_process(child.id() as i32).unwrap();
+        assert!(!cg.remove_if_empty().unwrap());
+        assert!(home.exists());
+        assert_eq!(home.procs().unwrap(), vec![child.id() as i32]);
+        cg.kill_all(Duration::from_secs(120)).unwrap();
+        let _ = child.wait();
+        // A nested cgroup (empty leaf gone): kept until `remove` walks it.
+        let nested = cg.child("nested");
+        nested.create().unwrap();
+        assert!(!cg.remove_if_empty().unwrap());
+        assert!(nested.exists());
+        cg.remove(Duration::from_secs(120)).unwrap();
+        assert!(!cg.exists());
     }
 }

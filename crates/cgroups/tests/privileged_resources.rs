@@ -43,8 +43,8 @@ struct Guard(Cgroup);
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let _ = self.0.kill_all(Duration::from_secs(5));
-        let _ = self.0.remove(Duration::from_secs(5));
+        let _ = self.0.kill_all(PATIENCE);
+        let _ = self.0.remove(PATIENCE);
     }
 }
 
@@ -322,7 +322,7 @@ fn privileged_pids_max_and_current() {
     assert!((1..=5).contains(&current), "pids.current {current}");
     let events = cg.read("pids.events").unwrap_or_default();
     let reaper = thread::spawn(move || child.wait().unwrap());
-    cg.kill_all(Duration::from_secs(10)).unwrap();
+    cg.kill_all(PATIENCE).unwrap();
     reaper.join().unwrap();
     if !events.is_empty() {
         assert!(!events.contains("max 0"), "pids.events: {events}");

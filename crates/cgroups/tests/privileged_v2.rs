@@ -18,6 +18,9 @@ mod v2;
 use v2::{block_device, skip};
 
 const MB: u64 = 1024 * 1024;
+/// The most a test waits for the kernel or a workload (a loaded machine,
+/// qemu TCG in the v2 lane); every wait returns once its condition holds.
+const PATIENCE: Duration = Duration::from_secs(120);
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -29,8 +32,8 @@ struct Guard(Cgroup);
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let _ = self.0.kill_all(Duration::from_secs(20));
-        let _ = self.0.remove(Duration::from_secs(20));
+        let _ = self.0.kill_all(PATIENCE);
+        let _ = self.0.remove(PATIENCE);
     }
 }
 
@@ -177,7 +180,7 @@ fn privileged_v2_enabling_controllers_under_a_populated_cgroup_names_the_rule() 
     // Refused before anything was created below the service.
     assert!(!service.child("phobos").exists());
 
-    service.kill_all(Duration::from_secs(20)).unwrap();
+    service.kill_all(PATIENCE).unwrap();
     reaper.join().unwrap();
 }
 

@@ -10,7 +10,7 @@ mod agent_client;
 mod common;
 
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use agent_client::{Agent, Conn, id, launch_json, wait_json};
 use common::{Env, PATIENCE, eventually, require_root};
@@ -580,7 +580,7 @@ fn privileged_agent_task_exec_session_end_to_end() {
         "the session's container outlived its connection"
     );
     assert!(
-        eventually(Duration::from_secs(10), || !socket.exists()),
+        eventually(PATIENCE, || !socket.exists()),
         "the switchboard's socket outlived the container"
     );
 }

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::engine::{IMAGE, docker_state, engine_or_skip};
-use common::{Env, eventually};
+use common::{Env, PATIENCE, eventually};
 
 fn unique() -> String {
     format!("dk-{}", uuid::Uuid::new_v4().simple())
@@ -102,26 +102,30 @@ fn privileged_docker_detached_wait_survives_the_launcher_and_logs_land_in_sandbo
     }
     let env = Env::new();
     let id = unique();
-    // A foreground run, SIGKILLed while the container runs.
+    // A foreground run, SIGKILLed while the container runs (it ends once
+    // the test opens its gate, after the kill).
     let mut child = env
         .cmd()
         .args(["run", "--id", &id, "--docker-image", IMAGE, "--"])
-        .args(["sh", "-c", "echo started; sleep 1; echo done; exit 3"])
+        .args([
+            "sh",
+            "-c",
+            "echo started; while [ ! -e \"$MESOS_SANDBOX/go\" ]; do sleep 0.05; done; \
+             echo done; exit 3",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     // RUNNING is recorded once the engine runs it (a launcher killed
     // before that leaves an orphan for `recover`, not a record).
     assert!(
-        eventually(Duration::from_secs(10), || env
-            .run(&["status", &id])
-            .status
-            .success()),
+        eventually(PATIENCE, || env.run(&["status", &id]).status.success()),
         "container never ran"
     );
     assert_eq!(docker_state(&id).as_deref(), Some("running"));
     child.kill().unwrap();
     child.wait().unwrap();
+    std::fs::write(env.sandbox(&id).join("go"), "").unwrap();
     // A fresh process reconnects and gets the exit code.
     let t = env.wait_json(&id);
     assert_eq!(t["exit_code"], 3, "{t}");
@@ -147,14 +151,12 @@ fn privileged_docker_detached_wait_survives_the_launcher_and_logs_land_in_sandbo
     ]);
     assert_eq!(printed, id2);
     assert!(
-        eventually(Duration::from_secs(10), || env.ok(&["logs", &id2])
-            == "detached"),
+        eventually(PATIENCE, || env.ok(&["logs", &id2]) == "detached"),
         "logs never showed the output"
     );
     assert!(
-        eventually(Duration::from_secs(10), || read(
-            &env.sandbox(&id2).join("stdout")
-        ) == "detached\n"),
+        eventually(PATIENCE, || read(&env.sandbox(&id2).join("stdout"))
+            == "detached\n"),
         "the sandbox never got the output"
     );
     let ps = env.ok(&["ps"]);
@@ -446,18 +448,21 @@ fn privileged_docker_foreground_run_forwards_sigterm_to_the_container() {
         .args([
             "sh",
             "-c",
-            "trap 'echo got-term; exit 5' TERM; sleep 30 & wait",
+            "trap 'echo got-term; exit 5' TERM; touch \"$MESOS_SANDBOX/trapped\"; sleep 30 & wait",
         ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     assert!(
-        eventually(Duration::from_secs(10), || docker_state(&id).as_deref()
-            == Some("running")),
+        eventually(PATIENCE, || docker_state(&id).as_deref() == Some("running")),
         "container never ran"
     );
-    // Give the shell a moment to install its trap.
-    std::thread::sleep(Duration::from_millis(300));
+    // The shell has installed its trap.
+    let trapped = env.sandbox(&id).join("trapped");
+    assert!(
+        eventually(PATIENCE, || trapped.exists()),
+        "the shell never installed its trap"
+    );
     // SAFETY: kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
     let out = child.wait_with_output().unwrap();
@@ -499,7 +504,7 @@ fn privileged_docker_observe_exits_with_the_container_and_destroys_it_on_sigterm
     ]);
     let observer = env.cmd().args(["observe", &id]).spawn().unwrap();
     assert!(
-        eventually(Duration::from_secs(10), || blocks_sigterm(observer.id())),
+        eventually(PATIENCE, || blocks_sigterm(observer.id())),
         "the observer never got ready"
     );
     // SAFETY: kill(2) on our own child's pid.
@@ -533,9 +538,16 @@ fn privileged_docker_remove_delay_keeps_the_ended_container_until_it_passes() {
         return;
     }
     let env = Env::new();
+    // The launch and the first recovery run with a delay no loaded machine
+    // outlasts, the second with one second: with one second throughout,
+    // `run` ending and the first recovery could take longer than the delay
+    // and find it passed.
     let config = env.work.path().join("phobos.toml");
-    std::fs::write(&config, "docker_remove_delay = \"1secs\"\n").unwrap();
+    std::fs::write(&config, "docker_remove_delay = \"1h\"\n").unwrap();
     let config = config.display().to_string();
+    let short = env.work.path().join("short.toml");
+    std::fs::write(&short, "docker_remove_delay = \"1secs\"\n").unwrap();
+    let short = short.display().to_string();
     let id = unique();
     let out = env.run(&[
         "--config",
@@ -558,9 +570,10 @@ fn privileged_docker_remove_delay_keeps_the_ended_container_until_it_passes() {
         Some("exited"),
         "removed too early"
     );
-    // ... and removed once it has passed; the record stays for `state --rm`.
+    // ... and removed once it has passed (the end was recorded before `run`
+    // returned); the record stays for `state --rm`.
     std::thread::sleep(Duration::from_millis(1100));
-    let late = env.run(&["--config", &config, "recover"]);
+    let late = env.run(&["--config", &short, "recover"]);
     assert!(late.status.success(), "{late:?}");
     assert_eq!(docker_state(&id), None, "kept past the delay");
     assert_eq!(env.wait_json(&id)["exit_code"], 0);
@@ -608,7 +621,7 @@ fn privileged_docker_a_closed_pipe_ends_the_container() {
     // copied into the sandbox.
     let mut state = None;
     assert!(
-        eventually(Duration::from_secs(120), || {
+        eventually(PATIENCE, || {
             state = docker_state(&id);
             state.as_deref() != Some("running")
         }),

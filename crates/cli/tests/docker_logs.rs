@@ -10,10 +10,9 @@
 mod common;
 
 use std::process::Command;
-use std::time::Duration;
 
 use common::engine::{IMAGE, engine_or_skip};
-use common::{Config, Env, config};
+use common::{Config, Env, PATIENCE, config};
 
 fn unique() -> String {
     format!("dl-{}", uuid::Uuid::new_v4().simple())
@@ -244,7 +243,7 @@ fn privileged_docker_sandbox_copy_resumes_without_loss_or_repeat() {
     );
     let sandbox = env.sandbox(&id);
     let grown = |bytes: u64| {
-        common::eventually(Duration::from_secs(120), || {
+        common::eventually(PATIENCE, || {
             stream(&sandbox, "stdout").1.len() as u64 >= bytes
         })
     };

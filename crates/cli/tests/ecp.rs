@@ -295,7 +295,7 @@ fn usage_msg(id: &str) -> Vec<u8> {
 
 /// Waits for `path` to exist (the container reached a point of its script).
 fn wait_for_file(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + common::PATIENCE;
     while !path.exists() {
         assert!(
             Instant::now() < deadline,

@@ -199,7 +199,7 @@ fn privileged_tables_stay_tables() {
         "-c",
         "head -c 300000 /dev/zero > f; sleep 1000",
     ]);
-    assert!(eventually(Duration::from_secs(30), || {
+    assert!(eventually(PATIENCE, || {
         let json: serde_json::Value =
             serde_json::from_str(&env.ok(&["stats", "--json", "disky"])).unwrap();
         json["disk_used_bytes"]
@@ -255,7 +255,7 @@ fn privileged_run_rm_forgets_the_container_once_it_ended() {
 /// it does not end.
 fn wait_bounded(child: &mut std::process::Child, what: &str) -> std::process::ExitStatus {
     let mut status = None;
-    let ended = eventually(Duration::from_secs(60), || {
+    let ended = eventually(PATIENCE, || {
         status = child.try_wait().unwrap();
         status.is_some()
     });

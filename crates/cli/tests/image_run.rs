@@ -9,7 +9,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use common::*;
 
@@ -288,9 +287,7 @@ fn privileged_an_image_in_use_stays_until_its_container_is_destroyed() {
     ]);
     let upper = env.work.path().join("provisioner/user-of-image/upper");
     assert!(
-        eventually(Duration::from_secs(20), || upper
-            .join("tmp/written-by-container")
-            .exists()),
+        eventually(PATIENCE, || upper.join("tmp/written-by-container").exists()),
         "the container's writes are not in its overlay upper dir"
     );
     // The host sees the overlay mount, the container its own copy.
@@ -301,10 +298,7 @@ fn privileged_an_image_in_use_stays_until_its_container_is_destroyed() {
     env.ok(&["destroy", "user-of-image"]);
     assert_nothing_provisioned(&env);
     assert!(
-        eventually(Duration::from_secs(10), || mounts_mentioning(
-            env.work.path()
-        )
-        .is_empty()),
+        eventually(PATIENCE, || mounts_mentioning(env.work.path()).is_empty()),
         "{:#?}",
         mounts_mentioning(env.work.path())
     );

@@ -10,9 +10,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
-use common::{Config, Env, config, eventually, require_root};
+use common::{Config, Env, PATIENCE, config, eventually, require_root};
 
 fn cmd(env: &Env, config: &Config, args: &[&str]) -> Command {
     let mut c = env.cmd();
@@ -243,13 +242,18 @@ fn privileged_pump_drains_the_tail_when_the_command_exits_or_is_killed() {
         numbered(1, 200000)
     );
     // Destroyed while writing: what it wrote is there, in order, whole
-    // lines up to the last one cut.
-    env.detach("doomed", &["sh", "-c", "seq 1 100000000"]);
+    // lines up to the last one cut. Its file holds more than the command
+    // can write (889 MB): with the default 10 MB x 10 a loaded machine
+    // could let it write past 100 MB before the destroy, and rotation
+    // dropped the first lines.
+    let roomy = config("[logrotate]\nmax_stdout_size = \"1GB\"\n");
+    detach_sh(&env, &roomy, "doomed", "seq 1 100000000");
     let sandbox = env.sandbox("doomed");
-    assert!(eventually(Duration::from_secs(60), || {
-        stream(&sandbox, "stdout").1.len() > 1_000_000
+    assert!(eventually(PATIENCE, || {
+        std::fs::metadata(sandbox.join("stdout")).is_ok_and(|m| m.len() > 1_000_000)
     }));
-    env.ok(&["destroy", "doomed"]);
+    ok(&env, &roomy, &["destroy", "doomed"]);
+    assert!(!sandbox.join("stdout.1").exists(), "rotated");
     let (_, kept) = stream(&sandbox, "stdout");
     let text = String::from_utf8(kept).unwrap();
     let last_full = text.rsplit_once('\n').unwrap().0;
@@ -273,7 +277,7 @@ fn privileged_sandbox_logger_writes_plain_files_without_a_pump() {
     let id = "plain-long";
     detach_sh(&env, &cfg, id, "seq 1 50000; sleep 600");
     let sandbox = env.sandbox(id);
-    assert!(eventually(Duration::from_secs(60), || {
+    assert!(eventually(PATIENCE, || {
         std::fs::read(sandbox.join("stdout")).is_ok_and(|b| b == numbered(1, 50000))
     }));
     assert!(
@@ -350,7 +354,7 @@ fn privileged_logrotate_init_itself_reads_the_command_s_pipes() {
     let id = "pumped";
     detach_sh(&env, &cfg, id, "echo hi; echo ho >&2; sleep 600");
     let pid = env.status_json(id)["pid"].as_i64().expect("pid");
-    assert!(eventually(Duration::from_secs(60), || {
+    assert!(eventually(PATIENCE, || {
         std::fs::read(env.sandbox(id).join("stdout")).is_ok_and(|b| b == b"hi\n")
             && std::fs::read(env.sandbox(id).join("stderr")).is_ok_and(|b| b == b"ho\n")
     }));

@@ -7,7 +7,6 @@ mod common;
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use common::*;
 
@@ -481,7 +480,7 @@ fn privileged_nested_launch_killed_midway_is_recovered_to_nothing() {
     unsafe { libc::kill(parent as i32, libc::SIGKILL) };
     assert!(eventually(PATIENCE, || !alive(parent)));
     env.ok(&["recover"]);
-    assert!(eventually(Duration::from_secs(60), || !alive(child_cmd)));
+    assert!(eventually(PATIENCE, || !alive(child_cmd)));
     assert_eq!(env.status_json("p.c")["state"], "TERMINATED");
     assert_nothing_left(&env);
 }

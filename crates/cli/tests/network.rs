@@ -1,6 +1,6 @@
 //! `phobos run --network` and `-p` end to end, with Debian's CNI plugins
 //! and real namespaces: each test writes its own network configurations
-//! (its own bridge names and 10.214.x.0/24 subnets) into its own config
+//! (bridge names and 10.215.x.0/24 subnets leased to it, `common::lease`) into its own config
 //! directory, talks only between its containers and the host, bounded in
 //! time, and removes its bridges and the network state mount.
 
@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use common::lease::{Lease, lease, remove_stale_link};
 use common::{Env, eventually, require_root};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -26,19 +27,21 @@ struct NetEnv {
     config: PathBuf,
     bridges: Vec<String>,
     subnet: String,
+    /// Held until the bridges are gone (fields drop after [`Drop::drop`]).
+    _lease: Lease,
 }
 
 impl NetEnv {
-    fn new(k: u32) -> Self {
+    fn new() -> Self {
         let env = Env::new();
         let conf = tempfile::tempdir().unwrap();
-        let pid = std::process::id();
-        let base = (pid % 15) * 6 + k;
-        let bridges = vec![
-            format!("phxc{}{k}a", pid % 10_000),
-            format!("phxc{}{k}b", pid % 10_000),
-        ];
-        let subnet = format!("10.214.{base}.0/24");
+        let lease = lease("cli-network", 128);
+        let n = lease.n;
+        let bridges = vec![format!("phcl{n}a"), format!("phcl{n}b")];
+        for b in &bridges {
+            remove_stale_link(b);
+        }
+        let subnet = format!("10.215.{n}.0/24");
         let ipam = env.runtime.path().join("test-ipam");
         let list = |name: &str, bridge: &str, subnet: &str| {
             format!(
@@ -57,11 +60,7 @@ impl NetEnv {
         .unwrap();
         std::fs::write(
             conf.path().join("20-second.conflist"),
-            list(
-                "second",
-                &bridges[1],
-                &format!("10.214.{}.0/24", base + 100),
-            ),
+            list("second", &bridges[1], &format!("10.215.{}.0/24", n + 128)),
         )
         .unwrap();
         let config = conf.path().join("phobos.toml");
@@ -76,6 +75,7 @@ impl NetEnv {
             config,
             bridges,
             subnet,
+            _lease: lease,
         }
     }
 
@@ -221,7 +221,7 @@ fn privileged_a_container_on_a_network_gets_an_address_a_hostname_and_etc_files(
     {
         return;
     }
-    let t = NetEnv::new(1);
+    let t = NetEnv::new();
     let out = t.ok(&[
         "run",
         "--id",
@@ -266,7 +266,7 @@ fn privileged_a_published_port_and_two_containers_talking() {
     if !require_root("privileged_a_published_port_and_two_containers_talking") {
         return;
     }
-    let t = NetEnv::new(2);
+    let t = NetEnv::new();
     let port = free_port();
     let publish = format!("{port}:8080");
     t.ok(&[
@@ -365,7 +365,7 @@ fn privileged_network_none_has_only_loopback() {
     if !require_root("privileged_network_none_has_only_loopback") {
         return;
     }
-    let t = NetEnv::new(3);
+    let t = NetEnv::new();
     let out = t.ok(&[
         "run",
         "--id",
@@ -391,7 +391,7 @@ fn privileged_network_mistakes_are_one_line_and_change_nothing() {
     if !require_root("privileged_network_mistakes_are_one_line_and_change_nothing") {
         return;
     }
-    let t = NetEnv::new(4);
+    let t = NetEnv::new();
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let busy_port = busy.local_addr().unwrap().port();
     let taken = format!("{busy_port}:80");
@@ -490,7 +490,7 @@ fn privileged_recover_detaches_a_killed_launch_and_an_orphan() {
     if !require_root("privileged_recover_detaches_a_killed_launch_and_an_orphan") {
         return;
     }
-    let t = NetEnv::new(5);
+    let t = NetEnv::new();
     // A plugin that records its pid and hangs in ADD; quick for DEL.
     let bin = t.env.work.path().join("plugins");
     std::fs::create_dir(&bin).unwrap();

@@ -88,10 +88,7 @@ fn privileged_recover_leaves_other_roots_and_unmarked_cgroups_alone() {
 
     bystander.kill().unwrap();
     bystander.wait().unwrap();
-    assert!(eventually(Duration::from_secs(10), || std::fs::remove_dir(
-        &foreign
-    )
-    .is_ok()));
+    assert!(eventually(PATIENCE, || std::fs::remove_dir(&foreign).is_ok()));
     nested.ok(&["destroy", "inner"]);
     drop(nested);
 }
@@ -166,10 +163,7 @@ fn privileged_recover_completes_interrupted_destroys() {
             "{point}: {:?}",
             names(&env.container_dir(&id))
         );
-        assert!(
-            eventually(Duration::from_secs(10), || !alive(init)),
-            "{point}"
-        );
+        assert!(eventually(PATIENCE, || !alive(init)), "{point}");
         assert!(env.cgroup_dirs(&id).is_empty(), "{point}: cgroup left");
     }
 }
@@ -299,9 +293,7 @@ fn privileged_full_runtime_filesystem_keeps_reads_and_true_terminations() {
     std::fs::write(env.sandbox("ender").join("go"), "").unwrap();
     let ender = env.container_dir("ender");
     assert!(
-        eventually(Duration::from_secs(30), || inits_of(env.runtime.path())
-            .len()
-            == 1),
+        eventually(PATIENCE, || inits_of(env.runtime.path()).len() == 1),
         "the command did not end"
     );
     // Reads work, and leave nothing behind.
@@ -328,7 +320,7 @@ fn privileged_full_runtime_filesystem_keeps_reads_and_true_terminations() {
         .spawn()
         .unwrap();
     let pid = destroy.id();
-    assert!(eventually(Duration::from_secs(30), || proc_state(pid) == Some('T')));
+    assert!(eventually(PATIENCE, || proc_state(pid) == Some('T')));
     let filler2 = fs.fill_as("filler2");
     // SAFETY: kill(2) with a pid of our child and SIGCONT.
     unsafe { libc::kill(pid as i32, libc::SIGCONT) };

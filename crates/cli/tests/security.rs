@@ -6,9 +6,8 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Duration;
 
-use common::{Env, PHOBOS, eventually, inits_of, require_root};
+use common::{Env, PATIENCE, PHOBOS, eventually, inits_of, require_root};
 
 const SECRET: &str = "root-only-secret-3f9a";
 
@@ -174,7 +173,7 @@ fn privileged_inherited_descriptors_do_not_reach_a_detached_container_or_its_ini
         std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
     };
     assert!(
-        eventually(Duration::from_secs(30), || tree(init).iter().any(is_sleep)),
+        eventually(PATIENCE, || tree(init).iter().any(is_sleep)),
         "the command never started"
     );
     for pid in tree(init) {
@@ -202,10 +201,7 @@ fn privileged_inherited_descriptors_do_not_reach_a_detached_container_or_its_ini
         "{stdout}{stderr}"
     );
     assert!(!stdout.contains(secret.to_str().unwrap()), "{stdout}");
-    assert!(eventually(Duration::from_secs(10), || inits_of(
-        env.runtime.path()
-    )
-    .is_empty()));
+    assert!(eventually(PATIENCE, || inits_of(env.runtime.path()).is_empty()));
 }
 
 #[test]
@@ -457,7 +453,7 @@ fn privileged_logs_do_not_follow_a_symlink_the_command_put_in_its_sandbox() {
     );
     env.ok(&["run", "-d", "--id", "swap", "--", "sh", "-c", &script]);
     let swapped = env.sandbox("swap").join("swapped");
-    assert!(eventually(Duration::from_secs(30), || swapped.exists()));
+    assert!(eventually(PATIENCE, || swapped.exists()));
     let out = env.run(&["logs", "swap"]);
     let all = text(&out);
     assert!(

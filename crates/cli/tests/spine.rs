@@ -442,7 +442,7 @@ fn privileged_bad_input_exits_2_and_changes_nothing() {
     let init = env.status_json("taken")["pid"].as_i64().unwrap();
     let children = format!("/proc/{init}/task/{init}/children");
     assert!(
-        eventually(Duration::from_secs(60), || {
+        eventually(PATIENCE, || {
             std::fs::read_to_string(&children).is_ok_and(|c| !c.trim().is_empty())
         }),
         "the command of 'taken' never started"

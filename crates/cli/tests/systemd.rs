@@ -385,6 +385,37 @@ fn privileged_systemd_nested_cgroups_and_a_driver_switch_with_live_containers() 
     );
 }
 
+/// Recover sweeps the other driver's root too: an orphan left under the
+/// cgroupfs root (its record gone) is destroyed by a recovery with the
+/// systemd driver configured, since this runtime directory owns that root.
+#[test]
+fn privileged_systemd_recover_sweeps_the_other_drivers_root() {
+    let test = "privileged_systemd_recover_sweeps_the_other_drivers_root";
+    if !under_systemd(test) {
+        return;
+    }
+    let sd = Sd::new();
+    let fs = short_id("o");
+    sd.env
+        .ok(&["run", "-d", "--id", &fs, "--", "sleep", "1000"]);
+    let pid = sd.env.status_json(&fs)["pid"].as_i64().unwrap();
+    let fs_dir = Path::new("/sys/fs/cgroup")
+        .join(&sd.env.cgroups_root)
+        .join(&fs);
+    assert!(fs_dir.is_dir());
+    // Its record lost: an orphan cgroup.
+    std::fs::remove_dir_all(sd.env.container_dir(&fs)).unwrap();
+
+    let report = sd.ok(&["recover"]);
+    assert!(report.contains("destroyed orphan cgroup"), "{report}");
+    assert!(report.contains(&fs), "{report}");
+    assert!(!fs_dir.exists(), "the orphan's cgroup is left");
+    assert!(
+        eventually(PATIENCE, || !alive(pid)),
+        "the orphan's init lives"
+    );
+}
+
 #[test]
 fn privileged_systemd_cgroups_root_inside_a_running_service_fails_in_one_line() {
     let test = "privileged_systemd_cgroups_root_inside_a_running_service_fails_in_one_line";

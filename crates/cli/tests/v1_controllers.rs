@@ -5,6 +5,7 @@
 //! removing every cgroup made there, until the controllers are back on the
 //! default hierarchy.
 
+mod agent_client;
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -253,6 +254,27 @@ fn privileged_net_cls_net_prio_and_perf_event_cgroups_hold_the_container() {
     }
     assert_eq!(classid("h1"), Some(0x0012_0010));
     assert_eq!(classid("h2"), Some(0x0012_0011));
+    // The agent's GET_CONTAINERS carries them too (Mesos's
+    // ContainerStatus.cgroup_info.net_cls.classid).
+    {
+        let agent = agent_client::Agent::start(&env, &[]);
+        let reply = agent
+            .conn()
+            .json(&serde_json::json!({"type": "GET_CONTAINERS",
+            "get_containers": {"show_standalone": true}}));
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let listed = reply.json();
+        let agent_classid = |id: &str| {
+            listed["get_containers"]["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["container_id"]["value"] == id)
+                .map(|c| c["container_status"]["cgroup_info"]["net_cls"]["classid"].as_u64())
+        };
+        assert_eq!(agent_classid("h1"), Some(Some(0x0012_0010)), "{listed}");
+        assert_eq!(agent_classid("h2"), Some(Some(0x0012_0011)), "{listed}");
+    }
     let cls = net
         .path()
         .join(&env.cgroups_root)

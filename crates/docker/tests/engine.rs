@@ -28,6 +28,50 @@ use phobos_docker::{
 const IMAGE: &str = "busybox:local";
 const IMAGE_ENTRYPOINT: &str = "busybox:local-entrypoint";
 const MIB: u64 = 1024 * 1024;
+/// The most a test waits for a container to reach a state (the machine may
+/// be loaded); every wait returns once its condition holds.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// Waits until the container's shell catches SIGTERM (it has run `trap …
+/// TERM`; `SigCgt` in /proc). Before that a SIGTERM ends the shell (or,
+/// as PID 1 of its pid namespace, is ignored) instead of running the trap.
+/// The shell is the container's first process or, with the engine's init,
+/// that init's child.
+async fn wait_until_the_shell_catches_sigterm(engine: &DockerEngine, name: &str) {
+    let init = engine.pid(name).await.expect("pid").expect("running");
+    let term = 1u64 << (libc::SIGTERM - 1);
+    let shell_catches = |pid: u32| {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let field = |f: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(f))
+                .map(str::trim)
+        };
+        field("Name:") == Some("sh")
+            && field("SigCgt:")
+                .and_then(|m| u64::from_str_radix(m, 16).ok())
+                .is_some_and(|mask| mask & term != 0)
+    };
+    let children = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|c| c.parse::<u32>().ok())
+            .collect::<Vec<_>>()
+    };
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !std::iter::once(init)
+        .chain(children(init))
+        .any(shell_catches)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name}: the shell never installed its trap"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
 
 fn socket() -> PathBuf {
     std::env::var_os("PHOBOS_DOCKER_SOCKET")
@@ -205,10 +249,8 @@ async fn privileged_docker_destroy_with_grace_lets_a_handler_exit() {
         DockerCommand::shell("trap 'exit 0' TERM; while true; do sleep 0.1; done"),
     );
     engine.launch(&c.spec, |_| {}).await.expect("launch");
-    let outcome = engine
-        .stop(&c.name, Duration::from_secs(30))
-        .await
-        .expect("stop");
+    wait_until_the_shell_catches_sigterm(&engine, &c.name).await;
+    let outcome = engine.stop(&c.name, PATIENCE).await.expect("stop");
     assert!(!outcome.killed, "{outcome:?}");
     assert_eq!(outcome.status.wait_status, 0);
     // Stopping again reports the earlier exit.
@@ -445,7 +487,8 @@ async fn privileged_docker_usage_shows_cpu_and_memory() {
     };
     engine.launch(&c.spec, |_| {}).await.expect("launch");
     let mut usage = engine.usage(&c.name).await.expect("usage");
-    for _ in 0..50 {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while std::time::Instant::now() < deadline {
         if usage.cpus_user_time_secs + usage.cpus_system_time_secs > 0.0 && usage.mem_rss_bytes > 0
         {
             break;

@@ -5,10 +5,13 @@
 //! - ADD: the bridge made once (rtnetlink `RTM_NEWLINK`, up, the gateway
 //!   address), `net.ipv4.ip_forward` on, an address reserved
 //!   ([`crate::ipam`], host-local's layout), one `RTM_NEWLINK` creating the
-//!   veth pair with the host end up on the bridge and the container end
-//!   created inside the namespace as `CNI_IFNAME`, hairpin mode on the
-//!   bridge port (sysfs), then in the namespace the container end up, its
-//!   address and the routes;
+//!   veth pair with the host end on the bridge and the container end
+//!   created inside the namespace as `CNI_IFNAME`, the host end up without
+//!   IPv6 addresses, hairpin mode on the bridge port (sysfs), then in the
+//!   namespace the container end up, also without IPv6 addresses (the
+//!   network is IPv4 only: no link-local address, duplicate address
+//!   detection or multicast listener reports per veth), its address and
+//!   the routes;
 //!   the result is a CNI 1.0 result as the `bridge` plugin prints it, so
 //!   `portmap` chains after it unchanged.
 //! - DEL: the host end deleted by name (which deletes the pair; nothing is
@@ -175,6 +178,9 @@ impl BridgeStep {
             self.bridge,
             netns.display()
         )))?;
+        nl.no_ipv6_addresses(host)
+            .and_then(|()| nl.set_up_by_name(host))
+            .map_err(err(format!("bring veth {host} up without IPv6 addresses")))?;
         if self.hairpin {
             let knob = Path::new("/sys/class/net")
                 .join(host)
@@ -186,6 +192,7 @@ impl BridgeStep {
         netns::run_in(netns, move || -> io::Result<()> {
             let mut nl = Netlink::open()?;
             let index = index_of(ifname)?;
+            nl.no_ipv6_addresses(ifname)?;
             nl.set_up(index)?;
             nl.add_address(index, ip, prefix)?;
             for (dst, len, gw) in routes {

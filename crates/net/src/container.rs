@@ -126,6 +126,16 @@ impl ContainerNet {
         cni_container_id(&self.id)
     }
 
+    /// Creates the container's state directory, mounting the state root
+    /// first if no container has state (see [`NetRoot`]). Done before the
+    /// container's mount namespace is cloned, so that it gets a copy of the
+    /// root's mount, where its `/etc` files will be; the directory also
+    /// keeps the root from being unmounted by another container's detach
+    /// until this one's.
+    pub fn prepare(&self) -> Result<(), NetError> {
+        self.root.prepare_container(&self.dir)
+    }
+
     /// Creates a new, empty network namespace for a launcher that will
     /// enter it with setns(2).
     pub fn create_netns(&self) -> Result<PathBuf, NetError> {
@@ -193,7 +203,8 @@ impl ContainerNet {
         Ok(attached)
     }
 
-    /// Runs ADD of one network's plugins, checkpointing after each.
+    /// Runs ADD of one network's plugins, checkpointing after each (the
+    /// last one's result together with the end of ADD).
     fn add(
         &self,
         index: usize,
@@ -202,7 +213,8 @@ impl ContainerNet {
         netns: &Path,
     ) -> Result<Attachment, NetError> {
         let config = config_of(&checkpoint, &self.checkpoint_path(index))?;
-        for plugin in &config.plugins {
+        let last = config.plugins.len().saturating_sub(1);
+        for (i, plugin) in config.plugins.iter().enumerate() {
             let prev = checkpoint
                 .result
                 .as_ref()
@@ -228,7 +240,10 @@ impl ContainerNet {
                 }
             };
             checkpoint.result = Some(output);
-            self.save(index, &checkpoint)?;
+            // The last plugin's result is saved once, with `complete`.
+            if i < last {
+                self.save(index, &checkpoint)?;
+            }
         }
         checkpoint.complete = true;
         self.save(index, &checkpoint)?;

@@ -15,7 +15,7 @@
 //!
 //! Every rule carries the comment `phobos network BRIDGE`. A rule is added
 //! only when `iptables -C` does not find it, under an exclusive lock of
-//! `<runtime_dir>/net/rules/BRIDGE`, whose content (the subnet) records that
+//! `<runtime_dir>/net-rules/BRIDGE`, whose content (the subnet) records that
 //! the rules are in place: while that file matches and the bridge exists, a
 //! launch does nothing here but one `stat(2)` and one read. The rules stay
 //! after the last container, like the shared chains of other runtimes.
@@ -33,7 +33,7 @@ use crate::root::{NetRoot, ensure_dir, write_atomic};
 /// Makes sure the rules of the built-in network on `bridge` with `subnet`
 /// are installed (see the module documentation).
 pub(crate) fn ensure(root: &NetRoot, bridge: &str, subnet: &str) -> Result<(), NetError> {
-    let dir = root.dir().join("rules");
+    let dir = root.rules_dir();
     let marker = dir.join(bridge);
     let bridge_up = Path::new("/sys/class/net").join(bridge).exists();
     if bridge_up && fs::read_to_string(&marker).is_ok_and(|s| s == subnet) {
@@ -61,7 +61,7 @@ pub(crate) fn ensure(root: &NetRoot, bridge: &str, subnet: &str) -> Result<(), N
 /// Removes the rules [`ensure`] installed for `bridge` (for tests and
 /// uninstall: after the bridge's last container is gone).
 pub(crate) fn remove(root: &NetRoot, bridge: &str) -> Result<(), NetError> {
-    let marker = root.dir().join("rules").join(bridge);
+    let marker = root.rules_dir().join(bridge);
     let subnet = match fs::read_to_string(&marker) {
         Ok(subnet) => subnet,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),

@@ -5,7 +5,12 @@
 //! - `RTM_NEWLINK` creating a bridge, or a veth pair whose peer is created
 //!   directly in another network namespace (`IFLA_NET_NS_FD`), named, the
 //!   host end up and attached to a bridge (`IFLA_MASTER`), in one message;
-//! - `RTM_NEWLINK` on an existing link to bring it up;
+//! - `RTM_NEWLINK` on an existing link to bring it up, or to turn off its
+//!   IPv6 address generation (`IFLA_AF_SPEC` / `IFLA_INET6_ADDR_GEN_MODE`
+//!   = `IN6_ADDR_GEN_MODE_NONE`) while it is still down, so that bringing
+//!   it up makes no link-local address: no duplicate address detection,
+//!   multicast listener reports or router solicitations on an IPv4-only
+//!   network's veths;
 //! - `RTM_DELLINK` by name;
 //! - `RTM_NEWADDR` (IPv4) and `RTM_NEWROUTE` (IPv4, main table).
 //!
@@ -34,6 +39,9 @@ const IFLA_IFNAME: u16 = 3;
 const IFLA_MASTER: u16 = 10;
 const IFLA_LINKINFO: u16 = 18;
 const IFLA_NET_NS_FD: u16 = 28;
+const IFLA_AF_SPEC: u16 = 26;
+const IFLA_INET6_ADDR_GEN_MODE: u16 = 8;
+const IN6_ADDR_GEN_MODE_NONE: u8 = 1;
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
 const VETH_INFO_PEER: u16 = 1;
@@ -214,7 +222,34 @@ impl Netlink {
         self.request(m)
     }
 
-    /// Creates a veth pair: `host` here, up, attached to the bridge with
+    /// Turns off IPv6 address generation on the link called `name`
+    /// (`IN6_ADDR_GEN_MODE_NONE`; do it while the link is down).
+    pub(crate) fn no_ipv6_addresses(&mut self, name: &str) -> io::Result<()> {
+        let mut m = Message::new(RTM_NEWLINK, 0);
+        m.ifinfo(0, 0, 0);
+        m.attr(IFLA_IFNAME, &name_bytes(name));
+        let spec = m.begin(IFLA_AF_SPEC);
+        let inet6 = m.begin(libc::AF_INET6 as u16);
+        m.attr(IFLA_INET6_ADDR_GEN_MODE, &[IN6_ADDR_GEN_MODE_NONE]);
+        m.end(inet6);
+        m.end(spec);
+        match self.request(m) {
+            // No IPv6 on the link (ipv6.disable=1, disable_ipv6): nothing
+            // to turn off.
+            Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Brings the link called `name` up.
+    pub(crate) fn set_up_by_name(&mut self, name: &str) -> io::Result<()> {
+        let mut m = Message::new(RTM_NEWLINK, 0);
+        m.ifinfo(0, libc::IFF_UP as u32, libc::IFF_UP as u32);
+        m.attr(IFLA_IFNAME, &name_bytes(name));
+        self.request(m)
+    }
+
+    /// Creates a veth pair: `host` here, down, attached to the bridge with
     /// index `master`; its peer `peer` created (down) in the namespace
     /// `peer_netns` with hardware address `peer_mac`.
     pub(crate) fn create_veth(
@@ -225,17 +260,17 @@ impl Netlink {
         peer_netns: &OwnedFd,
         peer_mac: [u8; 6],
     ) -> io::Result<()> {
-        let up = libc::IFF_UP as u32;
         let mut m = Message::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-        m.ifinfo(0, up, up);
+        m.ifinfo(0, 0, 0);
         m.attr(IFLA_IFNAME, &name_bytes(host));
         m.attr(IFLA_MASTER, &master.to_ne_bytes());
         let info = m.begin(IFLA_LINKINFO);
         m.attr(IFLA_INFO_KIND, b"veth");
         let data = m.begin(IFLA_INFO_DATA);
         let peer_info = m.begin(VETH_INFO_PEER);
-        // Not up yet: veth_open() refuses (ENOTCONN) while the pair is
-        // being registered; the peer is brought up inside its namespace.
+        // Neither end up yet: IPv6 address generation is turned off on each
+        // before it goes up (the kernel refuses `IFLA_AF_SPEC` at creation);
+        // the peer is brought up inside its namespace.
         let mut fixed = Vec::with_capacity(16);
         ifinfo_into(&mut fixed, 0, 0, 0);
         m.bytes(&fixed);

@@ -1,7 +1,7 @@
 //! Real CNI networks: Debian's reference plugins (bridge, host-local,
 //! portmap, firewall, in /usr/lib/cni), the host's iptables, network
 //! namespaces and bridges this test creates. Every test uses its own
-//! bridge name and /24 subnet (10.213.x.0/24, derived from the pid), sends
+//! bridge name and /24 subnet (10.218.x.0/24, leased host-wide), sends
 //! traffic only between its own namespaces and the host, bounded in count
 //! and time, and removes its bridge even when it fails.
 
@@ -15,6 +15,10 @@ use phobos_net::{
     ContainerNet, ContainerNetwork, NetError, NetRoot, NetSettings, NetworkInfo, Networks,
     PortMapping, Subnet, netns,
 };
+
+#[path = "../../cli/tests/common/lease.rs"]
+mod lease;
+use lease::{Lease, lease, remove_stale_link};
 
 const PLUGINS: &str = "/usr/lib/cni";
 const IO_TIMEOUT: Duration = Duration::from_secs(20);
@@ -43,15 +47,18 @@ struct World {
     containers: Vec<ContainerNet>,
     /// More bridges the test's configurations name.
     extra_bridges: Vec<String>,
+    /// Held until the bridges are gone (fields drop after [`Drop::drop`]).
+    _lease: Lease,
 }
 
 impl World {
-    fn new(k: u32) -> Self {
+    fn new() -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let pid = std::process::id();
-        let bridge = format!("phxt{}{k}", pid % 100_000);
-        let third = (pid % 40) * 6 + k;
-        let subnet: Subnet = format!("10.213.{third}.0/24").parse().expect("subnet");
+        let lease = lease("net-cni", 250);
+        let bridge = format!("phct{}", lease.n);
+        remove_stale_link(&bridge);
+        remove_stale_link(&format!("{bridge}x"));
+        let subnet: Subnet = format!("10.218.{}.0/24", lease.n).parse().expect("subnet");
         let conf = tmp.path().join("cni.d");
         std::fs::create_dir(&conf).expect("conf dir");
         let settings = NetSettings {
@@ -72,6 +79,7 @@ impl World {
             settings,
             containers: Vec::new(),
             extra_bridges: Vec::new(),
+            _lease: lease,
         }
     }
 
@@ -237,7 +245,7 @@ fn privileged_two_containers_talk_over_the_default_bridge_and_leave_nothing() {
     if !root_or_skip("privileged_two_containers_talk_over_the_default_bridge_and_leave_nothing") {
         return;
     }
-    let mut world = World::new(1);
+    let mut world = World::new();
     let networks = world.networks();
     let plugins = world.settings.plugins();
     let a = world.container("talk-a");
@@ -374,7 +382,7 @@ fn privileged_published_port_answers_on_localhost_and_is_exclusive() {
     if !root_or_skip("privileged_published_port_answers_on_localhost_and_is_exclusive") {
         return;
     }
-    let mut world = World::new(2);
+    let mut world = World::new();
     let networks = world.networks();
     let plugins = world.settings.plugins();
     let host_port = {
@@ -437,7 +445,7 @@ fn privileged_a_host_port_in_use_is_refused_with_nothing_left() {
     if !root_or_skip("privileged_a_host_port_in_use_is_refused_with_nothing_left") {
         return;
     }
-    let mut world = World::new(3);
+    let mut world = World::new();
     let networks = world.networks();
     let plugins = world.settings.plugins();
     let busy = TcpListener::bind("127.0.0.1:0").expect("host socket");
@@ -467,7 +475,7 @@ fn privileged_a_failing_plugin_undoes_the_networks_already_joined() {
     if !root_or_skip("privileged_a_failing_plugin_undoes_the_networks_already_joined") {
         return;
     }
-    let mut world = World::new(4);
+    let mut world = World::new();
     let broken_bridge = format!("{}x", world.bridge);
     world.extra_bridges.push(broken_bridge.clone());
     std::fs::write(
@@ -527,7 +535,7 @@ fn privileged_network_none_has_only_loopback_up() {
     if !root_or_skip("privileged_network_none_has_only_loopback_up") {
         return;
     }
-    let mut world = World::new(6);
+    let mut world = World::new();
     let networks = world.networks();
     let plugins = world.settings.plugins();
     let c = world.container("alone");
@@ -564,7 +572,7 @@ fn privileged_a_process_namespace_is_bound_and_outlives_the_process() {
     if !root_or_skip("privileged_a_process_namespace_is_bound_and_outlives_the_process") {
         return;
     }
-    let mut world = World::new(0);
+    let mut world = World::new();
     let networks = world.networks();
     let plugins = world.settings.plugins();
     let mut child = Command::new("unshare")
@@ -606,7 +614,7 @@ fn privileged_a_failing_chained_plugin_undoes_its_own_network() {
     if !root_or_skip("privileged_a_failing_chained_plugin_undoes_its_own_network") {
         return;
     }
-    let mut world = World::new(5);
+    let mut world = World::new();
     // The list's first plugin (bridge) succeeds, the second fails.
     std::fs::write(
         world.conf_dir().join("chain.conflist"),
@@ -681,7 +689,7 @@ fn privileged_a_launcher_killed_during_add_leaves_nothing_after_detach() {
     if !root_or_skip(test) {
         return;
     }
-    killed_during_add(World::new(7), test, "phobos-test-slow", "slow", None);
+    killed_during_add(World::new(), test, "phobos-test-slow", "slow", None);
 }
 
 /// The built-in network's bridge step runs in process: a launcher killed
@@ -704,7 +712,7 @@ fn privileged_a_launcher_killed_during_the_builtin_add_leaves_nothing_after_deta
         .unwrap()
         .port();
     let mapping = format!("{port}:80");
-    killed_during_add(World::new(8), test, "portmap", "phobos", Some(&mapping));
+    killed_during_add(World::new(), test, "portmap", "phobos", Some(&mapping));
 }
 
 /// Starts a child that attaches `network` (with `port` published) and is

@@ -12,7 +12,7 @@
 
 use std::fs::File;
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -107,6 +107,15 @@ impl Summary {
                 .flat_map(|n| &n.ip_addresses)
                 .map(|ip| ip.ip_address.as_str())
                 .next(),
+            Self::Docker(_) => None,
+        }
+    }
+
+    /// Mesos `ContainerStatus.cgroup_info.net_cls.classid`, when
+    /// `cgroups/net_cls` gave the container one.
+    pub fn net_cls_classid(&self) -> Option<u32> {
+        match self {
+            Self::Mesos(c) => c.cgroup_info.as_ref().map(|i| i.net_cls.classid),
             Self::Docker(_) => None,
         }
     }
@@ -698,12 +707,12 @@ impl Door {
     /// reservations of launches that never finished. As root the linux
     /// launcher's cgroup roots are scanned for orphans too.
     pub fn recover(&self) -> Result<Recovery> {
-        let launcher = self.cgroups_launcher(self.settings.cgroups_driver());
+        let launcher = self.cgroups_launcher(self.settings.cgroups_driver(), false);
         // The other driver's root too (where this runtime directory
         // already owns it): orphans left there before the driver changed.
         let other: Vec<_> = launcher
             .as_ref()
-            .and_then(|_| self.cgroups_launcher(self.settings.cgroups_driver().other()))
+            .and_then(|_| self.cgroups_launcher(self.settings.cgroups_driver().other(), true))
             .into_iter()
             .collect();
         let mesos = self.mesos.recover(launcher.as_ref(), &other)?;
@@ -753,7 +762,7 @@ impl Door {
     /// belongs to another runtime directory (a record's name there may
     /// be that directory's live container).
     pub fn remove_terminated(&self, older_than: Option<Duration>) -> Result<Vec<ContainerId>> {
-        if let Some(launcher) = self.cgroups_launcher(self.settings.cgroups_driver()) {
+        if let Some(launcher) = self.cgroups_launcher(self.settings.cgroups_driver(), true) {
             self.mesos.claim_cgroups_root(&launcher)?;
         }
         let mut removed = self.mesos.remove_terminated(older_than)?;
@@ -784,20 +793,33 @@ impl Door {
 
     /// The linux launcher over the configured cgroups root as `driver`
     /// places containers (as root only; `None` where it cannot be built,
-    /// e.g. the systemd driver on a host that is not pure cgroup v2).
+    /// e.g. the systemd driver on a host that is not pure cgroup v2, and
+    /// with `only_existing` where the root exists in no hierarchy: then
+    /// there is nothing to claim or sweep, and building a launcher on a
+    /// cgroup2 mount with no directory at all would make the root for its
+    /// `cgroup.kill` probe).
     fn cgroups_launcher(
         &self,
         driver: phobos_core::CgroupsDriver,
+        only_existing: bool,
     ) -> Option<phobos_mesos::launcher::LinuxLauncher> {
         if !self.settings.is_root() {
             return None;
         }
         let root = self.settings.cgroups_root_for(driver).ok()?;
+        let hierarchies = self.mesos.hierarchies()?;
+        if only_existing
+            && !phobos_mesos::launcher::owner::root_dirs(hierarchies, Path::new(&root))
+                .iter()
+                .any(phobos_cgroups::Cgroup::exists)
+        {
+            return None;
+        }
         phobos_mesos::launcher::LinuxLauncher::with_driver(
             &root,
             phobos_mesos::launcher::KillHierarchy::Auto,
             driver,
-            self.mesos.hierarchies()?,
+            hierarchies,
         )
         .ok()
     }

@@ -4,6 +4,18 @@
 
 use super::*;
 
+/// A command that exits with `code` once the test opens its gate
+/// ([`open_gate`]). An agent stopping at `recorded` freezes as a whole:
+/// had the command ended before the agent wrote the LAUNCH answer, the
+/// answer would never come.
+fn gated_exit(code: i32) -> String {
+    format!("while [ ! -e \"$MESOS_SANDBOX/go\" ]; do sleep 0.05; done; exit {code}")
+}
+
+fn open_gate(env: &Env, id: &str) {
+    std::fs::write(env.sandbox(id).join("go"), "").unwrap();
+}
+
 #[test]
 fn privileged_agent_remove_right_after_wait_finds_everything_freed() {
     if !require_root("privileged_agent_remove_right_after_wait_finds_everything_freed") {
@@ -52,8 +64,11 @@ fn privileged_agent_killed_before_freeing_leaves_it_to_recovery() {
     // The agent freezes itself right after recording the end, before it
     // answers or frees anything; then it dies there.
     let agent = Agent::start_stopping_at(&env, "recorded");
-    let r = agent.conn().json(&launch_json("half-freed", "exit 4"));
+    let r = agent
+        .conn()
+        .json(&launch_json("half-freed", &gated_exit(4)));
     assert_eq!(r.status, 200, "{}", r.text());
+    open_gate(&env, "half-freed");
     let termination = env.container_dir("half-freed").join("termination");
     let stopped = |pid: u32| {
         std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
@@ -98,8 +113,11 @@ fn privileged_removing_a_recorded_unfreed_container_frees_it_first() {
     // An agent that dies after recording the end, before freeing: the
     // record reads 'recorded', the cgroups are still there.
     let agent = Agent::start_stopping_at(&env, "recorded");
-    let r = agent.conn().json(&launch_json("rm-unfreed", "exit 3"));
+    let r = agent
+        .conn()
+        .json(&launch_json("rm-unfreed", &gated_exit(3)));
     assert_eq!(r.status, 200, "{}", r.text());
+    open_gate(&env, "rm-unfreed");
     let termination = env.container_dir("rm-unfreed").join("termination");
     assert!(
         eventually(PATIENCE, || termination.exists()),

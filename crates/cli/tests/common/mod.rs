@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod engine;
+pub mod lease;
 pub mod tmux;
 
 use std::path::{Path, PathBuf};

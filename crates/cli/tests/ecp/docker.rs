@@ -115,8 +115,10 @@ fn privileged_docker_destroy_honours_the_tasks_kill_policy() {
         container_id: container_id(&id),
         task_info: Some(mesos::TaskInfo {
             kill_policy: Some(mesos::KillPolicy {
+                // Longer than a loaded machine takes to stop the
+                // container through its trap.
                 grace_period: Some(mesos::DurationInfo {
-                    nanoseconds: 20_000_000_000,
+                    nanoseconds: super::common::PATIENCE.as_nanos() as i64,
                 }),
             }),
             ..docker_task(
@@ -131,7 +133,7 @@ fn privileged_docker_destroy_honours_the_tasks_kill_policy() {
     let started = Instant::now();
     agent.ok("destroy", &destroy_msg(&id), Some(&sandbox));
     assert!(
-        started.elapsed() < Duration::from_secs(15),
+        started.elapsed() < super::common::PATIENCE,
         "SIGKILL only after the grace period"
     );
     let out = agent.ok("wait", &wait_msg(&id), Some(&sandbox));
@@ -224,9 +226,9 @@ fn privileged_docker_command_task_runs_in_the_container_with_the_executor_on_the
     );
 }
 
-/// Waits (up to 10 s) until `path` has content.
+/// Waits (up to [`PATIENCE`](super::common::PATIENCE)) until `path` has content.
 fn eventually_nonempty(path: &Path) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + super::common::PATIENCE;
     while Instant::now() < deadline {
         if fs::metadata(path).is_ok_and(|m| m.len() > 0) {
             return true;

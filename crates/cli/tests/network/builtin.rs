@@ -11,24 +11,28 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use crate::common::lease::{Lease, lease, remove_stale_link};
 use crate::common::{Env, eventually, require_root};
 use crate::{WAIT, free_port, read_all};
 
 /// A runtime directory whose config moves the built-in network onto a
-/// bridge and a /24 of the test's own (10.216.x.0/24, from the pid).
+/// bridge and a /24 leased to the test (10.217.x.0/24, `common::lease`).
 struct BuiltinEnv {
     env: Env,
     config: PathBuf,
     bridge: String,
     prefix: String,
+    /// Held until the bridge is gone (fields drop after [`Drop::drop`]).
+    _lease: Lease,
 }
 
 impl BuiltinEnv {
     fn new() -> Self {
         let env = Env::new();
-        let pid = std::process::id();
-        let bridge = format!("phbi{}", pid % 100_000);
-        let prefix = format!("10.216.{}.", pid % 250);
+        let lease = lease("cli-builtin-network", 250);
+        let bridge = format!("phbl{}", lease.n);
+        remove_stale_link(&bridge);
+        let prefix = format!("10.217.{}.", lease.n);
         let config = env.work.path().join("phobos.toml");
         std::fs::write(
             &config,
@@ -42,6 +46,7 @@ impl BuiltinEnv {
             config,
             bridge,
             prefix,
+            _lease: lease,
         }
     }
 

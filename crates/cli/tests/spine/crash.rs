@@ -4,7 +4,6 @@
 //! binary (spine.rs).
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use super::common::*;
 
@@ -49,7 +48,7 @@ fn crash_at(point: &str, detach: bool, root: Root<'_>) {
         std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
     for child in children.split_whitespace() {
         assert!(
-            eventually(Duration::from_secs(30), || {
+            eventually(PATIENCE, || {
                 std::fs::read(format!("/proc/{child}/environ")).map_or(true, |env| {
                     env.split(|b| *b == 0)
                         .any(|kv| kv.starts_with(b"PHOBOS_INIT_DIR="))
@@ -94,8 +93,7 @@ fn crash_at(point: &str, detach: bool, root: Root<'_>) {
     );
     if let Some(root) = rootfs {
         assert!(
-            eventually(Duration::from_secs(10), || mounts_mentioning(root)
-                .is_empty()),
+            eventually(PATIENCE, || mounts_mentioning(root).is_empty()),
             "{point}: mounts left: {:#?}",
             mounts_mentioning(root)
         );

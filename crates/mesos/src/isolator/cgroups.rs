@@ -242,6 +242,16 @@ impl CgroupsIsolator {
         self.hierarchies.cgroup(c, &self.rel(id))
     }
 
+    /// The controllers attached to the v1 hierarchy `cg` is in.
+    fn v1_controllers(&self, cg: &Cgroup) -> Option<Vec<Controller>> {
+        self.hierarchies
+            .v1_hierarchies()
+            .iter()
+            .find(|h| h.mount == cg.mount())
+            .map(|h| h.controllers.clone())
+            .filter(|c| !c.is_empty())
+    }
+
     /// Every distinct cgroup directory of the container, with the
     /// controllers to enable in it.
     fn cgroups(&self, id: &ContainerId) -> Vec<(Cgroup, Vec<Controller>)> {
@@ -582,23 +592,30 @@ impl Isolator for CgroupsIsolator {
     fn prepare(&self, config: &ContainerConfig) -> Result<Option<Contribution>, IsolatorError> {
         let id = &config.id;
         for (cg, controllers) in self.cgroups(id) {
+            // v1: every controller of the hierarchy, so that a new cgroup
+            // of a hierarchy with cpuset (and only there) gets its cpus
+            // and mems.
+            let controllers = match cg.version() {
+                Version::V1 => self.v1_controllers(&cg).unwrap_or(controllers),
+                Version::V2 => controllers,
+            };
+            // A spare is renamed into place (never over an existing
+            // directory: EEXIST, and then the making below reports it).
+            let spare = !id.is_nested()
+                && self.driver == phobos_core::CgroupsDriver::Cgroupfs
+                && self.spares.as_ref().is_some_and(|s| s.take(&cg));
+            let made = spare
+                || cg
+                    .create_new_with(&controllers)
+                    .map_err(|e| self.fail("cgroups", id, e))?;
             // On cgroup2 the launcher's freezer cgroup is the same directory;
             // only v1 directories are ours alone.
-            if cg.exists() && cg.version() == Version::V1 {
+            if !made && cg.version() == Version::V1 {
                 return Err(self.fail(
                     "cgroups",
                     id,
                     format!("cgroup {} already exists", cg.path().display()),
                 ));
-            }
-            // A spare is renamed into place (never over an existing
-            // directory); its ancestors exist, as refill made it there.
-            let spare = !id.is_nested()
-                && self.driver == phobos_core::CgroupsDriver::Cgroupfs
-                && self.spares.as_ref().is_some_and(|s| s.take(&cg));
-            if !spare {
-                cg.create_with(&controllers)
-                    .map_err(|e| self.fail("cgroups", id, e))?;
             }
             crate::launcher::mark_container_cgroup(&cg, id.leaf());
         }
@@ -658,8 +675,13 @@ impl Isolator for CgroupsIsolator {
             let already = cg.version() == Version::V2
                 && v2_home == Some(format!("/{}", home.rel().display()).as_str());
             if !already {
-                home.create()
-                    .and_then(|()| home.add_process(pid))
+                // Prepare made it: join first, and make it again only if
+                // it is gone (one write instead of a walk of the path).
+                home.add_process(pid)
+                    .or_else(|e| match e.is_not_found() {
+                        true => home.create().and_then(|()| home.add_process(pid)),
+                        false => Err(e),
+                    })
                     .map_err(|e| self.fail("cgroups", id, e))?;
             }
         }
@@ -725,12 +747,14 @@ impl Isolator for CgroupsIsolator {
     fn cleanup(&self, id: &ContainerId) -> Result<(), IsolatorError> {
         let mut errors = Vec::new();
         for (cg, _) in self.cgroups(id) {
-            if !cg.exists() {
-                continue;
-            }
-            let result = cg
-                .kill_all(CLEANUP_TIMEOUT)
-                .and_then(|()| cg.remove(CLEANUP_TIMEOUT));
+            // After the launcher's kill these are empty: one rmdir each,
+            // and the kill and the listing only when the kernel refuses.
+            let result = cg.remove_if_empty().and_then(|gone| match gone {
+                true => Ok(()),
+                false => cg
+                    .kill_all(CLEANUP_TIMEOUT)
+                    .and_then(|()| cg.remove(CLEANUP_TIMEOUT)),
+            });
             if let Err(e) = result {
                 errors.push(e.to_string());
             }

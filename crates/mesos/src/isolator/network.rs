@@ -1,7 +1,9 @@
 //! `network/cni` (Mesos `network/cni`, reference §4): a container asking
 //! for its own network gets new network, UTS and mount namespaces
 //! (network_namespaces(7), `CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWNS`), a hostname (its
-//! ID unless given), and, in ISOLATING, before the command may start:
+//! ID unless given), its state directory under `<runtime_dir>/net` made
+//! before those are cloned (so init's mount namespace holds the state
+//! root's mount), and, in ISOLATING, before the command may start:
 //! the namespace bound under `<runtime_dir>/net`, `lo` up, CNI ADD of each
 //! network in order, and `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`
 //! generated for init to bind over the container's (into its root
@@ -128,6 +130,11 @@ impl Isolator for NetworkCni {
             return Ok(None);
         }
         let root = self.root(&config.id)?;
+        // Before init's mount namespace is cloned from this one: it must
+        // hold the state root's mount, where the `/etc` files will be.
+        root.container(config.id.as_str())
+            .and_then(|c| c.prepare())
+            .map_err(|e| Self::fail(&config.id, e))?;
         Ok(Some(Contribution {
             namespaces: vec![Namespace::Mount, Namespace::Net, Namespace::Uts],
             hostname: Some(self.hostname.clone()),

@@ -1,0 +1,55 @@
+//! Host-wide leases on the names a network test needs to itself (a /24,
+//! bridge names), among every test process on the machine: the other
+//! tests of this suite and the suites of other checkouts running at the
+//! same time. A lease is an exclusive flock(2) on
+//! `/run/phobos-test-leases/<pool>-<n>`, which the kernel drops when the
+//! holder ends, however it ends, so a crashed test leaves nothing taken.
+//!
+//! Two tests that derived a subnet from their pids could pick the same one
+//! on two bridges; the host then routed one container's packets to the
+//! other bridge, and a connection hung until its timeout.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::Path;
+
+const DIR: &str = "/run/phobos-test-leases";
+
+/// Number `n` of a pool, held until this is dropped.
+pub struct Lease {
+    pub n: u32,
+    _file: File,
+}
+
+/// Takes the first free number of `pool` in `0..count`, starting at one
+/// that depends on the pid so that concurrent tests seldom try the same
+/// numbers first.
+pub fn lease(pool: &str, count: u32) -> Lease {
+    std::fs::create_dir_all(DIR).unwrap_or_else(|e| panic!("{DIR}: {e}"));
+    let start = std::process::id() % count;
+    for i in 0..count {
+        let n = (start + i) % count;
+        let path = Path::new(DIR).join(format!("{pool}-{n}"));
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        match file.try_lock() {
+            Ok(()) => return Lease { n, _file: file },
+            Err(TryLockError::WouldBlock) => continue,
+            Err(TryLockError::Error(e)) => panic!("lock {}: {e}", path.display()),
+        }
+    }
+    panic!("all {count} leases of {pool} in {DIR} are held");
+}
+
+/// Deletes network link `name` if it exists: one left by an earlier holder
+/// of the lease the name comes from, which ended before it cleaned up.
+pub fn remove_stale_link(name: &str) {
+    if Path::new("/sys/class/net").join(name).exists() {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", name])
+            .status();
+    }
+}
