@@ -28,7 +28,7 @@ struct NetEnv {
     bridges: Vec<String>,
     subnet: String,
     /// Held until the bridges are gone (fields drop after [`Drop::drop`]).
-    _lease: Lease,
+    lease: Lease,
 }
 
 impl NetEnv {
@@ -75,8 +75,16 @@ impl NetEnv {
             config,
             bridges,
             subnet,
-            _lease: lease,
+            lease,
         }
+    }
+
+    /// Container ID `name`, made unique among the tests running on the
+    /// host: CNI plugins name host-wide iptables chains after the network
+    /// and the container ID (portmap's `CNI-DN-<hash>`), so two tests that
+    /// both ran `srv` on a network `phobos` shared, and tore down, one chain.
+    fn id(&self, name: &str) -> String {
+        format!("{name}-c{}", self.lease.n)
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
@@ -222,10 +230,11 @@ fn privileged_a_container_on_a_network_gets_an_address_a_hostname_and_etc_files(
         return;
     }
     let t = NetEnv::new();
+    let n1 = t.id("n1");
     let out = t.ok(&[
         "run",
         "--id",
-        "n1",
+        &n1,
         "--hostname",
         "web",
         "--network",
@@ -257,7 +266,7 @@ fn privileged_a_container_on_a_network_gets_an_address_a_hostname_and_etc_files(
         "web"
     );
     let ip = lines[3].split(' ').next().unwrap().to_owned();
-    t.assert_gone("n1", &[ip]);
+    t.assert_gone(&n1, &[ip]);
     t.assert_nothing_mounted();
 }
 
@@ -267,13 +276,14 @@ fn privileged_a_published_port_and_two_containers_talking() {
         return;
     }
     let t = NetEnv::new();
+    let (srv, cli, dup) = (t.id("srv"), t.id("cli"), t.id("dup"));
     let port = free_port();
     let publish = format!("{port}:8080");
     t.ok(&[
         "run",
         "-d",
         "--id",
-        "srv",
+        &srv,
         "--network",
         "phobos",
         "-p",
@@ -284,7 +294,7 @@ fn privileged_a_published_port_and_two_containers_talking() {
         "while true; do echo published | busybox nc -l -p 8080; done",
     ]);
     let status: serde_json::Value =
-        serde_json::from_str(&t.ok(&["status", "--json", "srv"])).unwrap();
+        serde_json::from_str(&t.ok(&["status", "--json", &srv])).unwrap();
     let net = &status["network_infos"][0];
     assert_eq!(net["name"], "phobos");
     assert_eq!(net["interface"], "eth0");
@@ -313,7 +323,7 @@ fn privileged_a_published_port_and_two_containers_talking() {
     let out = t.ok(&[
         "run",
         "--id",
-        "cli",
+        &cli,
         "--network",
         "phobos",
         "--",
@@ -323,8 +333,7 @@ fn privileged_a_published_port_and_two_containers_talking() {
     ]);
     assert_eq!(out, "published\n");
 
-    let stats: serde_json::Value =
-        serde_json::from_str(&t.ok(&["stats", "--json", "srv"])).unwrap();
+    let stats: serde_json::Value = serde_json::from_str(&t.ok(&["stats", "--json", &srv])).unwrap();
     let s = &stats;
     assert!(s["net_rx_bytes"].as_u64().unwrap() > 0, "{s}");
     assert!(s["net_tx_packets"].as_u64().unwrap() > 0, "{s}");
@@ -333,7 +342,7 @@ fn privileged_a_published_port_and_two_containers_talking() {
     let out = t.run(&[
         "run",
         "--id",
-        "dup",
+        &dup,
         "--network",
         "phobos",
         "-p",
@@ -345,16 +354,16 @@ fn privileged_a_published_port_and_two_containers_talking() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&format!(
-            "host port {port}/tcp is already published by container srv"
+            "host port {port}/tcp is already published by container {srv}"
         )),
         "{err}"
     );
-    assert!(!t.net_dir().join("containers").join("dup").exists());
+    assert!(!t.net_dir().join("containers").join(&dup).exists());
     assert_eq!(t.bridge_ports(&t.bridges[0]).len(), 1, "only srv's veth");
 
-    t.ok(&["destroy", "srv"]);
-    t.assert_gone("srv", std::slice::from_ref(&ip));
-    t.assert_gone("cli", &[ip]);
+    t.ok(&["destroy", &srv]);
+    t.assert_gone(&srv, std::slice::from_ref(&ip));
+    t.assert_gone(&cli, &[ip]);
     assert!(
         TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2)).is_err()
     );
@@ -366,10 +375,11 @@ fn privileged_network_none_has_only_loopback() {
         return;
     }
     let t = NetEnv::new();
+    let alone = t.id("alone");
     let out = t.ok(&[
         "run",
         "--id",
-        "alone",
+        &alone,
         "--network",
         "none",
         "--",
@@ -383,7 +393,7 @@ fn privileged_network_none_has_only_loopback() {
         .map(str::trim)
         .collect();
     assert_eq!(devs, ["lo"], "{out}");
-    t.assert_gone("alone", &[]);
+    t.assert_gone(&alone, &[]);
 }
 
 #[test]
@@ -532,8 +542,9 @@ fn privileged_recover_detaches_a_killed_launch_and_an_orphan() {
     )
     .unwrap();
     let (p1, p2) = (free_port(), free_port());
-    launch_and_kill_during_add(&t, &config, "killed", p1, &marker);
-    launch_and_kill_during_add(&t, &config, "orphan", p2, &marker);
+    let (killed, orphan) = (t.id("killed"), t.id("orphan"));
+    launch_and_kill_during_add(&t, &config, &killed, p1, &marker);
+    launch_and_kill_during_add(&t, &config, &orphan, p2, &marker);
     assert_eq!(t.bridge_ports(&t.bridges[0]).len(), 2, "two veths left");
     let ports = t.net_dir().join("ports");
     assert!(ports.join(format!("tcp-{p1}")).exists());
@@ -545,18 +556,18 @@ fn privileged_recover_detaches_a_killed_launch_and_an_orphan() {
     assert!(rules().contains(&format!("--dport {p2}")), "portmap's DNAT");
     // The orphan's record is gone (as after `state --rm` of a container
     // whose teardown could not finish): only its network state is left.
-    std::fs::remove_dir_all(t.env.runtime.path().join("containers/orphan")).unwrap();
+    std::fs::remove_dir_all(t.env.runtime.path().join("containers").join(&orphan)).unwrap();
 
     let out = t.ok(&["recover", "--json"]);
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(
         report["orphan_networks"]
             .as_array()
-            .is_some_and(|a| a.iter().any(|v| v == "orphan")),
+            .is_some_and(|a| a.iter().any(|v| v == orphan.as_str())),
         "{report}"
     );
     assert!(report["errors"].as_array().unwrap().is_empty(), "{report}");
-    for id in ["killed", "orphan"] {
+    for id in [&killed, &orphan] {
         t.assert_gone(id, &[]);
     }
     t.assert_nothing_mounted();

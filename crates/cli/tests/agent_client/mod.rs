@@ -242,33 +242,21 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(env: &Env, extra: &[&str]) -> Self {
-        let socket = env.runtime.path().join("agent.sock");
-        let _ = std::fs::remove_file(&socket);
-        let child = env
-            .cmd()
-            .arg("agent")
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let agent = Self { child, socket };
-        assert!(
-            eventually(PATIENCE, || agent.healthy()),
-            "the agent did not become healthy"
-        );
-        agent
+        Self::spawn(env, env.cmd().arg("agent").args(extra))
     }
 
     /// An agent that freezes itself (SIGSTOP) at launch or teardown
     /// point `point` (`PHOBOS_STOP_AT`), for crash tests.
     pub fn start_stopping_at(env: &Env, point: &str) -> Self {
+        Self::spawn(env, env.cmd().arg("agent").env("PHOBOS_STOP_AT", point))
+    }
+
+    /// Spawns `agent`, the `phobos agent` command for `env`, and waits
+    /// until it answers on its socket.
+    fn spawn(env: &Env, agent: &mut std::process::Command) -> Self {
         let socket = env.runtime.path().join("agent.sock");
         let _ = std::fs::remove_file(&socket);
-        let child = env
-            .cmd()
-            .arg("agent")
-            .env("PHOBOS_STOP_AT", point)
+        let child = agent
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

@@ -23,7 +23,7 @@ struct BuiltinEnv {
     bridge: String,
     prefix: String,
     /// Held until the bridge is gone (fields drop after [`Drop::drop`]).
-    _lease: Lease,
+    lease: Lease,
 }
 
 impl BuiltinEnv {
@@ -46,8 +46,15 @@ impl BuiltinEnv {
             config,
             bridge,
             prefix,
-            _lease: lease,
+            lease,
         }
+    }
+
+    /// Container ID `name`, unique among the tests running on the host
+    /// (see `NetEnv::id` in network.rs: CNI's portmap names a host-wide
+    /// chain after the network and the container ID).
+    fn id(&self, name: &str) -> String {
+        format!("{name}-b{}", self.lease.n)
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -111,8 +118,8 @@ fn iptables_save() -> String {
 
 impl Drop for BuiltinEnv {
     fn drop(&mut self) {
-        for id in ["srv", "cli"] {
-            let _ = self.run(&["destroy", id]);
+        for id in [self.id("srv"), self.id("cli")] {
+            let _ = self.run(&["destroy", &id]);
         }
         let root = phobos_net::NetRoot::new(self.env.runtime.path());
         if let Err(e) = root.remove_host_rules(&self.bridge) {
@@ -133,13 +140,14 @@ fn privileged_the_builtin_network_connects_publishes_and_leaves_nothing() {
         return;
     }
     let t = BuiltinEnv::new();
+    let (srv, cli) = (t.id("srv"), t.id("cli"));
     let port = free_port();
     let publish = format!("{port}:8080");
     t.ok(&[
         "run",
         "-d",
         "--id",
-        "srv",
+        &srv,
         "--network",
         "phobos",
         "-p",
@@ -152,7 +160,7 @@ fn privileged_the_builtin_network_connects_publishes_and_leaves_nothing() {
     // The address: in the configured subnet, in status, ps and the
     // reservation; the host end of the veth on the configured bridge.
     let status: serde_json::Value =
-        serde_json::from_str(&t.ok(&["status", "--json", "srv"])).unwrap();
+        serde_json::from_str(&t.ok(&["status", "--json", &srv])).unwrap();
     let net = &status["network_infos"][0];
     assert_eq!(net["name"], "phobos", "{status}");
     assert_eq!(net["interface"], "eth0", "{status}");
@@ -198,7 +206,7 @@ fn privileged_the_builtin_network_connects_publishes_and_leaves_nothing() {
     let out = t.ok(&[
         "run",
         "--id",
-        "cli",
+        &cli,
         "--network",
         "phobos",
         "--",
@@ -221,8 +229,8 @@ fn privileged_the_builtin_network_connects_publishes_and_leaves_nothing() {
     );
     assert_eq!(t.bridge_ports().len(), 1, "only srv's veth");
 
-    t.ok(&["destroy", "srv"]);
-    for id in ["srv", "cli"] {
+    t.ok(&["destroy", &srv]);
+    for id in [&srv, &cli] {
         assert!(
             !t.net_dir().join("containers").join(id).exists(),
             "network state of {id} left"
