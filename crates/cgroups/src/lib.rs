@@ -32,6 +32,7 @@ mod hierarchy;
 mod mark;
 pub mod memory;
 pub mod oom;
+pub mod perf;
 mod proc_cgroup;
 pub mod stats;
 

@@ -326,6 +326,48 @@ fn privileged_net_cls_net_prio_and_perf_event_cgroups_hold_the_container() {
             "{c} missing under cgroups/all:\n{out}"
         );
     }
+
+    // Mesos's `perf_events` sampling: a busy container's perf_event cgroup
+    // counts task-clock and context switches over `perf_duration`, shown
+    // by `stats --json` as Mesos's PerfStatistics.
+    let perf_conf = env.work.path().join("perf.toml");
+    std::fs::write(
+        &perf_conf,
+        "perf_events = \"task-clock,cs\"\nperf_duration = \"1s\"\n",
+    )
+    .unwrap();
+    let perf_conf = perf_conf.to_str().unwrap();
+    env.ok(&[
+        "--config",
+        perf_conf,
+        "run",
+        "-d",
+        "--id",
+        "busy",
+        "--isolation",
+        "cgroups/perf_event",
+        "--",
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ]);
+    let out = env.run(&["--config", perf_conf, "stats", "--json", "busy"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && stderr.contains("perf_event_open") {
+        println!("skipping the perf_events part of {name}: the kernel refuses: {stderr}");
+    } else {
+        assert!(out.status.success(), "{stderr}");
+        let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let perf = &stats["perf"];
+        assert_eq!(perf["duration"].as_f64(), Some(1.0), "{stats}");
+        assert!(perf["timestamp"].as_f64().unwrap_or(0.0) > 0.0, "{stats}");
+        // A process spinning on a CPU for the whole second, on a loaded
+        // machine: some of that second, never more than all of it.
+        let task_clock = perf["task_clock"].as_f64().expect("task_clock in ms");
+        assert!(task_clock > 0.0 && task_clock <= 1000.0 * 1.5, "{stats}");
+        assert!(perf["context_switches"].as_u64().is_some(), "{stats}");
+    }
+    env.ok(&["destroy", "busy"]);
     drop(env);
     drop((net, perf));
 }

@@ -40,6 +40,9 @@ pub const KEYS: &[&str] = &[
     "cgroups_limit_swap",
     "cgroups_net_cls_primary_handle",
     "cgroups_net_cls_secondary_handles",
+    "perf_events",
+    "perf_duration",
+    "perf_interval",
     "sandbox_directory",
     "default_container_image",
     "containerizers",
@@ -333,6 +336,16 @@ pub struct Config {
     /// Mesos `--cgroups_net_cls_secondary_handles`: the range secondary
     /// handles come from (`min,max`, default `0x1,0xffff`).
     pub cgroups_net_cls_secondary_handles: (u16, u16),
+    /// Mesos `--perf_events`: with `cgroups/perf_event`, the perf events
+    /// `stats` samples in each container's perf_event cgroup (names as
+    /// `perf list` gives them; none: no sampling).
+    pub perf_events: Vec<String>,
+    /// Mesos `--perf_duration`: how long one sample counts (default 10s).
+    pub perf_duration: Duration,
+    /// Mesos `--perf_interval` (default 60s): Mesos samples every interval
+    /// in the background; Phobos has no daemon and samples when asked
+    /// (`stats`), so the key is accepted and shown but not used.
+    pub perf_interval: Duration,
     /// Where the sandbox appears inside a container with its own root.
     pub sandbox_directory: PathBuf,
     /// Image for containers that do not name one.
@@ -469,6 +482,9 @@ impl Config {
             cgroups_limit_swap: false,
             cgroups_net_cls_primary_handle: None,
             cgroups_net_cls_secondary_handles: (1, 0xffff),
+            perf_events: Vec::new(),
+            perf_duration: Duration::from_secs(10),
+            perf_interval: Duration::from_secs(60),
             sandbox_directory: PathBuf::from("/mnt/mesos/sandbox"),
             default_container_image: None,
             containerizers: vec![Containerizer::Mesos, Containerizer::Docker],

@@ -51,6 +51,9 @@ impl Config {
             "docker_kill_orphans" => self.docker_kill_orphans.to_string(),
             "docker_remove_delay" => format_duration(self.docker_remove_delay),
             "container_disk_watch_interval" => format_duration(self.container_disk_watch_interval),
+            "perf_events" => self.perf_events.join(","),
+            "perf_duration" => format_duration(self.perf_duration),
+            "perf_interval" => format_duration(self.perf_interval),
             "fetcher_stall_timeout" => format_duration(self.fetcher_stall_timeout),
             "fetcher_cache_dir" => self
                 .fetcher_cache_dir
@@ -177,6 +180,24 @@ impl Config {
                     return Err(format!("the range {min:#x},{max:#x} is empty"));
                 }
                 self.cgroups_net_cls_secondary_handles = (min, max);
+            }
+            "perf_events" => {
+                let names = name_list(value)?;
+                for name in &names {
+                    phobos_core::perf::event(name)?;
+                }
+                self.perf_events = names;
+            }
+            "perf_duration" | "perf_interval" => {
+                let length = duration(value)?;
+                if length.is_zero() {
+                    return Err("must be greater than zero".to_owned());
+                }
+                if key == "perf_duration" {
+                    self.perf_duration = length;
+                } else {
+                    self.perf_interval = length;
+                }
             }
             "sandbox_directory" => self.sandbox_directory = absolute_path(value)?,
             "default_container_image" => {

@@ -360,6 +360,13 @@ pub struct IsolatorFlags {
     /// come from, one value per container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroups_net_cls_secondary_handles: Option<(u16, u16)>,
+    /// `--perf_events`: with `cgroups/perf_event`, the events sampled in
+    /// the container's perf_event cgroup (none: no sampling).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub perf_events: Vec<String>,
+    /// `--perf_duration` in seconds: how long one sample counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perf_duration_secs: Option<f64>,
 }
 
 fn default_disk_watch_interval() -> f64 {
@@ -379,6 +386,8 @@ impl Default for IsolatorFlags {
             default_network_bridge: None,
             cgroups_net_cls_primary_handle: None,
             cgroups_net_cls_secondary_handles: None,
+            perf_events: Vec::new(),
+            perf_duration_secs: None,
         }
     }
 }

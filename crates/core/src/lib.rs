@@ -14,6 +14,7 @@ pub mod log_stream;
 pub mod logrotate;
 pub mod mount_api;
 pub mod network;
+pub mod perf;
 pub mod resolve;
 pub mod resources;
 pub mod safe_fs;

@@ -127,6 +127,9 @@ statistics! {
     disk_used_bytes: u64,
     /// Block I/O per device.
     blkio_statistics: BlkioStatistics,
+    /// The perf events sampled in the container's perf_event cgroup
+    /// (`cgroups/perf_event` with `perf_events`).
+    perf: crate::perf::PerfStatistics,
     /// Packets received on the container's interfaces (all but `lo`).
     net_rx_packets: u64,
     /// Bytes received.

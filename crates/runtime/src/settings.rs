@@ -235,6 +235,8 @@ impl Settings {
             default_network_bridge: Some(c.default_network_bridge.clone()),
             cgroups_net_cls_primary_handle: c.cgroups_net_cls_primary_handle,
             cgroups_net_cls_secondary_handles: Some(c.cgroups_net_cls_secondary_handles),
+            perf_events: c.perf_events.clone(),
+            perf_duration_secs: Some(c.perf_duration.as_secs_f64()),
         }
     }
 

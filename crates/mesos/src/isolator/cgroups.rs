@@ -436,6 +436,45 @@ impl CgroupsIsolator {
     }
 }
 
+impl CgroupsIsolator {
+    /// Mesos's `perf_event` sampling (`perf_events`, `perf_duration`):
+    /// the events counted in the container's perf_event cgroup for the
+    /// duration, as `PerfStatistics`.
+    fn perf_usage(&self, id: &ContainerId, out: &mut ResourceStatistics) -> Result<(), String> {
+        let events = self
+            .flags
+            .perf_events
+            .iter()
+            .map(|name| phobos_core::perf::event(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        let cg = self
+            .cgroup(id, Controller::PerfEvent)
+            .filter(Cgroup::exists)
+            .ok_or("the container has no perf_event cgroup")?;
+        let duration =
+            std::time::Duration::from_secs_f64(self.flags.perf_duration_secs.unwrap_or(10.0));
+        let started = phobos_core::time::now_secs();
+        let kinds: Vec<(u32, u64)> = events.iter().map(|e| (e.kind, e.config)).collect();
+        let counts =
+            phobos_cgroups::perf::sample(cg.path(), &kinds, duration).map_err(|e| e.to_string())?;
+        let mut perf = phobos_core::perf::PerfStatistics {
+            timestamp: started,
+            duration: duration.as_secs_f64(),
+            ..Default::default()
+        };
+        for (event, count) in events.iter().zip(counts) {
+            let value = if event.is_clock() {
+                phobos_core::perf::PerfValue::Millis(count as f64 / 1e6)
+            } else {
+                phobos_core::perf::PerfValue::Count(count)
+            };
+            perf.counters.insert(event.field(), value);
+        }
+        out.perf = Some(perf);
+        Ok(())
+    }
+}
+
 /// Reads one subsystem's statistics into the snapshot.
 type UsageReader =
     fn(&CgroupsIsolator, &ContainerId, &mut ResourceStatistics) -> Result<(), String>;
@@ -703,6 +742,10 @@ impl Isolator for CgroupsIsolator {
             if self.has(sub) {
                 read(self, id, &mut out).map_err(|m| self.fail(sub.isolator_name(), id, m))?;
             }
+        }
+        if self.has(Subsystem::PerfEvent) && !self.flags.perf_events.is_empty() {
+            self.perf_usage(id, &mut out)
+                .map_err(|m| self.fail(Subsystem::PerfEvent.isolator_name(), id, m))?;
         }
         Ok(Some(out))
     }
