@@ -265,7 +265,11 @@ async fn launch_container(
                 "Failed to launch container {id}: {e}"
             ))),
         }
-    })?;
+    });
+    // The spare cgroups this launch took (if any) are made again, off
+    // its path.
+    state.refill.notify_one();
+    let launched = launched?;
     let Some((id, launched)) = launched else {
         // Mesos's ALREADY_LAUNCHED: the launch is idempotent.
         return Ok(Answer::Empty(202));

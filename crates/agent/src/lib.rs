@@ -83,7 +83,11 @@ pub fn serve(
         .socket
         .clone()
         .unwrap_or_else(|| server::default_socket(settings.runtime_dir()));
-    let door = Arc::new(Door::new(settings)?);
+    let mut door = Door::new(settings)?;
+    if root {
+        door.keep_spare_cgroups(SPARE_CGROUPS);
+    }
+    let door = Arc::new(door);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(64)
@@ -121,7 +125,9 @@ pub fn serve(
             streams: Arc::new(Semaphore::new(options.limits.max_streams)),
             limits: options.limits.clone(),
             root,
+            refill: Arc::new(tokio::sync::Notify::new()),
         });
+        tokio::spawn(refill_spares(Arc::clone(&state)));
         let slots = Arc::new(Semaphore::new(options.limits.max_connections));
         tokio::spawn(server::accept_unix(
             Arc::clone(&state),
@@ -143,9 +149,31 @@ pub fn serve(
         // Ended containers whose resources are being freed: finished
         // first (else the next recovery would finish them).
         state.waits.drain(std::time::Duration::from_secs(10)).await;
+        for e in state.door.drain_spares() {
+            tracing::warn!(error = %e, "removing a spare cgroup failed; the next recovery removes it");
+        }
         let _ = std::fs::remove_file(&socket);
         Ok(())
     })
+}
+
+/// Spare cgroup directories kept per cgroups root and v1 hierarchy: a
+/// launch renames one into place instead of making it (see
+/// `phobos_cgroups::spare`); a burst beyond them makes its own.
+const SPARE_CGROUPS: usize = 4;
+
+/// Makes the spares launches took, each time a launch asks, on the
+/// blocking pool: off every launch's path.
+async fn refill_spares(state: Arc<server::State>) {
+    loop {
+        state.refill.notified().await;
+        let door = Arc::clone(&state.door);
+        match tokio::task::spawn_blocking(move || door.refill_spares()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "making spare cgroups failed"),
+            Err(e) => tracing::warn!(error = %e, "making spare cgroups failed"),
+        }
+    }
 }
 
 /// Adopts live containers and records the ends of those that ended

@@ -74,6 +74,8 @@ pub struct State {
     pub streams: Arc<Semaphore>,
     /// Whether this process may switch users (root).
     pub root: bool,
+    /// Told after each launch: the spare cgroups it took are made again.
+    pub refill: Arc<tokio::sync::Notify>,
 }
 
 /// Binds `path` as a Unix socket readable and writable by its owner only:

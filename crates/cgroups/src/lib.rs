@@ -34,6 +34,7 @@ pub mod memory;
 pub mod oom;
 pub mod perf;
 mod proc_cgroup;
+pub mod spare;
 pub mod stats;
 
 pub use cgroup::{Cgroup, FREEZE_RETRY_INTERVAL, LEAF};

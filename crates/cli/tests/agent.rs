@@ -9,6 +9,8 @@ mod common;
 mod nested;
 #[path = "agent/release.rs"]
 mod release;
+#[path = "agent/spares.rs"]
+mod spares;
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;

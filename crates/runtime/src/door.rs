@@ -44,6 +44,8 @@ pub struct Door {
     exe: PathBuf,
     /// The Mesos containerizer's image provisioner, for pull progress.
     images: Option<Arc<crate::images::ImageProvisioner>>,
+    /// Spare cgroup directories for launches (a long-running face's).
+    spares: Option<Arc<phobos_cgroups::spare::Spares>>,
 }
 
 /// A launched container, as the launching face can attach to it.
@@ -223,6 +225,43 @@ impl Door {
             ids,
             exe,
             images,
+            spares: None,
+        })
+    }
+
+    /// Keeps `per_parent` spare cgroup directories ready under the
+    /// cgroups root of every cgroup v1 hierarchy a launch used, which
+    /// later launches rename into place instead of making (see
+    /// `phobos_cgroups::spare`). For a long-running face as root: it
+    /// calls [`Self::refill_spares`] off its launches' path and
+    /// [`Self::drain_spares`] at its end; recovery sweeps what a killed
+    /// one left.
+    pub fn keep_spare_cgroups(&mut self, per_parent: usize) {
+        let spares = Arc::new(phobos_cgroups::spare::Spares::new(per_parent));
+        self.mesos.set_spares(Arc::clone(&spares));
+        self.spares = Some(spares);
+    }
+
+    /// Makes the spare cgroup directories launches took (slow: a `mkdir`
+    /// per directory); returns how many were made.
+    pub fn refill_spares(&self) -> Result<usize> {
+        match &self.spares {
+            Some(spares) => spares.refill().map_err(|e| {
+                RuntimeError::Mesos(phobos_mesos::ContainerizerError::Launch(e.into()))
+            }),
+            None => Ok(0),
+        }
+    }
+
+    /// Spare cgroup directories ready now.
+    pub fn spares_ready(&self) -> usize {
+        self.spares.as_ref().map_or(0, |s| s.ready())
+    }
+
+    /// Removes every spare cgroup directory; returns the failures.
+    pub fn drain_spares(&self) -> Vec<String> {
+        self.spares.as_ref().map_or_else(Vec::new, |s| {
+            s.drain().into_iter().map(|e| e.to_string()).collect()
         })
     }
 

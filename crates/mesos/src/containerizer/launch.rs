@@ -17,7 +17,8 @@ impl MesosContainerizer {
             &config.cgroups_root,
             config.cgroups_driver,
             self.hierarchies(),
-        )?;
+        )?
+        .with_spares(self.spares.clone());
         // A root another runtime directory owns is refused before anything
         // is written; one not marked yet is claimed once the launch made it.
         let root_owned = match &launcher {

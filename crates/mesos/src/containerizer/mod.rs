@@ -244,6 +244,10 @@ pub struct RecoverReport {
     /// detached (CNI DEL, host ports released, namespace unbound).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub orphan_networks: Vec<String>,
+    /// Spare cgroup directories (an agent's, made ahead for its launches)
+    /// removed from the cgroups root, as `<mount>/<root>/<name>`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub spare_cgroups: Vec<String>,
     pub errors: Vec<String>,
 }
 
@@ -273,6 +277,9 @@ pub struct MesosContainerizer {
     provisioner: Option<Arc<dyn crate::Provisioner>>,
     /// Told how the downloads of FETCHING go (a terminal's progress line).
     fetch_progress: Option<phobos_fetch::ProgressSink>,
+    /// Spare cgroup directories that launches rename into place (a
+    /// long-running face keeps them; see `phobos_cgroups::spare`).
+    spares: Option<Arc<phobos_cgroups::spare::Spares>>,
 }
 
 /// Points of a launch where a crash test can freeze the launcher: entering
@@ -307,7 +314,15 @@ impl MesosContainerizer {
             hierarchies: Arc::default(),
             provisioner: None,
             fetch_progress: None,
+            spares: None,
         }
+    }
+
+    /// Launches take their cgroup v1 directories from `spares` when it has
+    /// them ready; the caller refills it ([`phobos_cgroups::spare::Spares::refill`])
+    /// off the launches' path and drains it at its end.
+    pub fn set_spares(&mut self, spares: Arc<phobos_cgroups::spare::Spares>) {
+        self.spares = Some(spares);
     }
 
     /// Provisions images' root filesystems with `provisioner`.
@@ -355,6 +370,7 @@ impl MesosContainerizer {
             .cloned()
             .map_or_else(HostCache::default, HostCache::with_hierarchies)
             .with_runtime_dir(self.store.root())
+            .with_spares(self.spares.clone())
     }
 
     /// Stops this process at `point` when the tests asked for it there

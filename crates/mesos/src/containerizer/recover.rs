@@ -59,15 +59,41 @@ impl MesosContainerizer {
                 }
                 if self.owns_cgroups_root(other) {
                     self.sweep_top_level(other, &known, &mut report)?;
+                    self.sweep_spares(other, &mut report);
                 }
             }
             self.recover_nested_orphans(launcher, &mut report)?;
+            self.sweep_spares(launcher, &mut report);
         }
         self.recover_rootfs(&mut report);
         let (swept, errors) = isolator::sweep_orphan_networks(self.store.root(), known);
         report.orphan_networks = swept;
         report.errors.extend(errors);
         Ok(report)
+    }
+
+    /// Spare cgroup directories under the cgroups root of every v1
+    /// hierarchy (an agent's; one killed with its pool leaves them).
+    fn sweep_spares(&self, launcher: &LinuxLauncher, report: &mut RecoverReport) {
+        let Some(hierarchies) = self.hierarchies() else {
+            return;
+        };
+        for h in hierarchies.v1_hierarchies() {
+            let root = phobos_cgroups::Cgroup::new(
+                &h.mount,
+                launcher.cgroups_root(),
+                phobos_cgroups::Version::V1,
+            );
+            let (removed, errors) = phobos_cgroups::spare::sweep(&root);
+            report.spare_cgroups.extend(
+                removed
+                    .into_iter()
+                    .map(|name| root.child(name).path().display().to_string()),
+            );
+            report
+                .errors
+                .extend(errors.into_iter().map(|e| format!("spare cgroup: {e}")));
+        }
     }
 
     /// Kills and removes the top-level container cgroups under the root of

@@ -60,6 +60,8 @@ pub struct CgroupsIsolator {
     resources: Resources,
     /// Who made the top-level cgroup (its name differs with systemd).
     driver: phobos_core::CgroupsDriver,
+    /// Spare v1 directories renamed into place instead of made.
+    spares: Option<std::sync::Arc<phobos_cgroups::spare::Spares>>,
 }
 
 impl CgroupsIsolator {
@@ -82,6 +84,16 @@ impl CgroupsIsolator {
         isolator.resources = config.resources.clone();
         isolator.driver = config.cgroups_driver;
         Ok(isolator)
+    }
+
+    /// Takes a top-level container's v1 directories from `spares` when it
+    /// has them ready (with the cgroupfs driver; a scope is systemd's).
+    pub fn with_spares(
+        mut self,
+        spares: Option<std::sync::Arc<phobos_cgroups::spare::Spares>>,
+    ) -> Self {
+        self.spares = spares;
+        self
     }
 
     /// The isolator on given hierarchies (fixtures), with no resources.
@@ -138,6 +150,7 @@ impl CgroupsIsolator {
             flags,
             resources: Resources::default(),
             driver: phobos_core::CgroupsDriver::Cgroupfs,
+            spares: None,
         })
     }
 
@@ -625,9 +638,15 @@ impl Isolator for CgroupsIsolator {
                 Version::V1 => self.v1_controllers(&cg).unwrap_or(controllers),
                 Version::V2 => controllers,
             };
-            let made = cg
-                .create_new_with(&controllers)
-                .map_err(|e| self.fail("cgroups", id, e))?;
+            // A spare is renamed into place (never over an existing
+            // directory: EEXIST, and then the making below reports it).
+            let spare = !id.is_nested()
+                && self.driver == phobos_core::CgroupsDriver::Cgroupfs
+                && self.spares.as_ref().is_some_and(|s| s.take(&cg));
+            let made = spare
+                || cg
+                    .create_new_with(&controllers)
+                    .map_err(|e| self.fail("cgroups", id, e))?;
             // On cgroup2 the launcher's freezer cgroup is the same directory;
             // only v1 directories are ours alone.
             if !made && cg.version() == Version::V1 {

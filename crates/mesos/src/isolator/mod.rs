@@ -62,6 +62,9 @@ pub struct HostCache {
     /// The runtime directory, for isolators that keep state there
     /// (`network/cni`).
     runtime_dir: Option<std::path::PathBuf>,
+    /// Spare cgroup directories that launches rename into place (a
+    /// long-running face's; see `phobos_cgroups::spare`).
+    spares: Option<std::sync::Arc<phobos_cgroups::spare::Spares>>,
 }
 
 impl HostCache {
@@ -76,6 +79,15 @@ impl HostCache {
     /// The same cache, naming the runtime directory.
     pub fn with_runtime_dir(mut self, runtime_dir: &std::path::Path) -> Self {
         self.runtime_dir = Some(runtime_dir.to_owned());
+        self
+    }
+
+    /// The same cache, with spare cgroup directories for launches.
+    pub fn with_spares(
+        mut self,
+        spares: Option<std::sync::Arc<phobos_cgroups::spare::Spares>>,
+    ) -> Self {
+        self.spares = spares;
         self
     }
 
@@ -420,7 +432,8 @@ pub fn build_with(
     }
     if let Some(at) = cgroups_at {
         let all = config.isolation.iter().any(|n| n == "cgroups/all");
-        let isolator = CgroupsIsolator::for_config(host.hierarchies()?, config, &subsystems, all)?;
+        let isolator = CgroupsIsolator::for_config(host.hierarchies()?, config, &subsystems, all)?
+            .with_spares(host.spares.clone());
         out.insert(at, Box::new(isolator));
     }
     Ok(out)

@@ -66,6 +66,8 @@ pub struct LinuxLauncher {
     roots: Vec<Cgroup>,
     /// Who makes top-level cgroups.
     driver: CgroupsDriver,
+    /// Spare v1 (freezer) directories renamed into place instead of made.
+    spares: Option<std::sync::Arc<phobos_cgroups::spare::Spares>>,
 }
 
 impl LinuxLauncher {
@@ -159,7 +161,14 @@ impl LinuxLauncher {
             primary,
             roots,
             driver: CgroupsDriver::Cgroupfs,
+            spares: None,
         })
+    }
+
+    /// Takes top-level kill cgroups on the v1 freezer from `spares` when
+    /// it has them ready (cgroup2 refuses renames: made there).
+    pub fn set_spares(&mut self, spares: Option<std::sync::Arc<phobos_cgroups::spare::Spares>>) {
+        self.spares = spares;
     }
 
     /// The cgroups driver.
@@ -208,7 +217,12 @@ impl LinuxLauncher {
     /// init can be born there.
     pub fn prepare(&self, id: &ContainerId) -> Result<Option<OwnedFd>, LaunchError> {
         let cgroup = self.cgroup(id);
-        cgroup.create()?;
+        let spare = !id.is_nested()
+            && self.driver == CgroupsDriver::Cgroupfs
+            && self.spares.as_ref().is_some_and(|s| s.take(&cgroup));
+        if !spare {
+            cgroup.create()?;
+        }
         mark(&cgroup, id.leaf());
         let home = self.process_cgroup(id);
         if home != cgroup {

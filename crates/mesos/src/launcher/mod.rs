@@ -93,6 +93,17 @@ pub enum Launcher {
 }
 
 impl Launcher {
+    /// Takes top-level v1 kill cgroups from `spares` (the linux launcher).
+    pub fn with_spares(
+        mut self,
+        spares: Option<std::sync::Arc<phobos_cgroups::spare::Spares>>,
+    ) -> Self {
+        if let Self::Linux(linux) = &mut self {
+            linux.set_spares(spares);
+        }
+        self
+    }
+
     pub fn new(kind: LauncherKind, cgroups_root: &str) -> Result<Self, LaunchError> {
         Self::with_hierarchies(kind, cgroups_root, CgroupsDriver::Cgroupfs, None)
     }
