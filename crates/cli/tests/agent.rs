@@ -464,13 +464,7 @@ fn privileged_agent_restart_keeps_containers_and_adopts_the_clis() {
         return;
     }
     let env = Env::new();
-    let agent = Agent::start(&env, &[]);
-    let mut conn = agent.conn();
-    assert_eq!(
-        conn.json(&launch_json("from-agent", "exec sleep 600"))
-            .status,
-        200
-    );
+    let (agent, _) = Agent::start_with_running(&env, "from-agent");
     let pid = env.status_json("from-agent")["pid"].as_i64().unwrap();
     // A waiter is cut off by the crash; the container is not.
     let mut waiter = agent.conn();

@@ -448,12 +448,7 @@ fn privileged_agent_task_exec_session_end_to_end() {
         return;
     }
     let env = Env::new();
-    let agent = Agent::start(&env, &[]);
-    let mut conn = agent.conn();
-    assert_eq!(
-        conn.json(&launch_json("exec-par", "exec sleep 600")).status,
-        200
-    );
+    let (agent, mut conn) = Agent::start_with_running(&env, "exec-par");
     let session_id = mesos::ContainerId {
         value: "sh".into(),
         parent: Some(Box::new(id("exec-par"))),
@@ -665,12 +660,7 @@ fn privileged_agent_session_without_a_terminal_echoes_its_input_over_pipes() {
         return;
     }
     let env = Env::new();
-    let agent = Agent::start(&env, &[]);
-    let mut conn = agent.conn();
-    assert_eq!(
-        conn.json(&launch_json("pipe-par", "exec sleep 600")).status,
-        200
-    );
+    let (agent, mut conn) = Agent::start_with_running(&env, "pipe-par");
     let session_id = mesos::ContainerId {
         value: "sess".into(),
         parent: Some(Box::new(id("pipe-par"))),

@@ -9,12 +9,7 @@ fn privileged_nested_launch_honours_linux_info_and_rlimit_info() {
         return;
     }
     let env = Env::new();
-    let agent = Agent::start(&env, &[]);
-    let mut conn = agent.conn();
-    assert_eq!(
-        conn.json(&launch_json("lpar", "exec sleep 600")).status,
-        200
-    );
+    let (_agent, mut conn) = Agent::start_with_running(&env, "lpar");
     let nested = |value: &str| serde_json::json!({"value": value, "parent": {"value": "lpar"}});
     let probe = "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; echo nofile=$(ulimit -n); \
                  grep ' /dev/shm ' /proc/self/mountinfo | tail -n 1; \

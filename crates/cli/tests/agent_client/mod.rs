@@ -245,6 +245,18 @@ impl Agent {
         Self::spawn(env, env.cmd().arg("agent").args(extra))
     }
 
+    /// An agent and a connection to it, with container `id` launched
+    /// through it running `exec sleep 600`: the parent of the nested
+    /// containers and sessions a test starts, or a container that outlives
+    /// the agent.
+    pub fn start_with_running(env: &Env, id: &str) -> (Self, Conn) {
+        let agent = Self::start(env, &[]);
+        let mut conn = agent.conn();
+        let r = conn.json(&launch_json(id, "exec sleep 600"));
+        assert_eq!(r.status, 200, "{}", r.text());
+        (agent, conn)
+    }
+
     /// An agent that freezes itself (SIGSTOP) at launch or teardown
     /// point `point` (`PHOBOS_STOP_AT`), for crash tests.
     pub fn start_stopping_at(env: &Env, point: &str) -> Self {
