@@ -37,42 +37,13 @@ impl Cgroup {
     /// kernel's error (`ENOTSUP` where the hierarchy keeps no attributes,
     /// `EPERM` without CAP_SYS_ADMIN).
     pub fn mark_container(&self, name: &str) -> io::Result<()> {
-        let path = c_path(self)?;
-        let attr = CString::new(CONTAINER_MARK).map_err(io::Error::other)?;
-        // SAFETY: both strings are NUL-terminated and outlive the call; the
-        // value pointer and length describe `name`'s bytes.
-        let rc = unsafe {
-            libc::setxattr(
-                path.as_ptr(),
-                attr.as_ptr(),
-                name.as_ptr().cast(),
-                name.len(),
-                0,
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        set_attr(self, CONTAINER_MARK, name, 0)
     }
 
     /// The container name this cgroup is marked with, if any.
     pub fn container_mark(&self) -> Option<String> {
-        let path = c_path(self).ok()?;
-        let attr = CString::new(CONTAINER_MARK).ok()?;
         let mut buf = [0u8; MARK_MAX];
-        // SAFETY: both strings are NUL-terminated; the kernel writes at most
-        // `buf.len()` bytes into `buf`.
-        let n = unsafe {
-            libc::getxattr(
-                path.as_ptr(),
-                attr.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
-        let n = usize::try_from(n).ok()?;
+        let n = get_attr(self, CONTAINER_MARK, &mut buf).ok()?;
         String::from_utf8(buf.get(..n)?.to_vec()).ok()
     }
 
@@ -80,41 +51,26 @@ impl Cgroup {
     pub fn is_container(&self, name: &str) -> bool {
         self.container_mark().as_deref() == Some(name)
     }
-}
 
-impl Cgroup {
     /// The runtime directory this cgroups root is marked as owned by:
     /// `Ok(None)` when it carries no owner mark, does not exist, or sits on
     /// a filesystem that keeps no attributes.
     pub fn owner_mark(&self) -> io::Result<Option<String>> {
-        let path = c_path(self)?;
-        let attr = CString::new(OWNER_MARK).map_err(io::Error::other)?;
         let mut buf = vec![0u8; OWNER_MAX];
-        // SAFETY: both strings are NUL-terminated; the kernel writes at most
-        // `buf.len()` bytes into `buf`.
-        let n = unsafe {
-            libc::getxattr(
-                path.as_ptr(),
-                attr.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
-        match usize::try_from(n) {
+        match get_attr(self, OWNER_MARK, &mut buf) {
             Ok(n) => {
                 buf.truncate(n);
                 Ok(Some(String::from_utf8_lossy(&buf).into_owned()))
             }
-            Err(_) => match io::Error::last_os_error() {
-                e if matches!(
+            Err(e)
+                if matches!(
                     e.raw_os_error(),
                     Some(libc::ENODATA | libc::ENOENT | libc::ENOTSUP)
                 ) =>
-                {
-                    Ok(None)
-                }
-                e => Err(e),
-            },
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -122,25 +78,48 @@ impl Cgroup {
     /// if it carries no owner mark yet (`XATTR_CREATE`): `EEXIST` when
     /// another process marked it first.
     pub fn create_owner_mark(&self, owner: &str) -> io::Result<()> {
-        let path = c_path(self)?;
-        let attr = CString::new(OWNER_MARK).map_err(io::Error::other)?;
-        // SAFETY: both strings are NUL-terminated and outlive the call; the
-        // value pointer and length describe `owner`'s bytes.
-        let rc = unsafe {
-            libc::setxattr(
-                path.as_ptr(),
-                attr.as_ptr(),
-                owner.as_ptr().cast(),
-                owner.len(),
-                libc::XATTR_CREATE,
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        set_attr(self, OWNER_MARK, owner, libc::XATTR_CREATE)
     }
+}
+
+/// setxattr(2) of `attr` = `value` on the cgroup's directory.
+fn set_attr(cgroup: &Cgroup, attr: &str, value: &str, flags: libc::c_int) -> io::Result<()> {
+    let path = c_path(cgroup)?;
+    let attr = CString::new(attr).map_err(io::Error::other)?;
+    // SAFETY: both strings are NUL-terminated and outlive the call; the
+    // value pointer and length describe `value`'s bytes.
+    let rc = unsafe {
+        libc::setxattr(
+            path.as_ptr(),
+            attr.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            flags,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// getxattr(2) of `attr` on the cgroup's directory into `buf`: the length
+/// read.
+fn get_attr(cgroup: &Cgroup, attr: &str, buf: &mut [u8]) -> io::Result<usize> {
+    let path = c_path(cgroup)?;
+    let attr = CString::new(attr).map_err(io::Error::other)?;
+    // SAFETY: both strings are NUL-terminated; the kernel writes at most
+    // `buf.len()` bytes into `buf`.
+    let n = unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            attr.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
 
 fn c_path(cgroup: &Cgroup) -> io::Result<CString> {
