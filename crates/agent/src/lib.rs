@@ -86,6 +86,7 @@ pub fn serve(
     let mut door = Door::new(settings)?;
     if root {
         door.keep_spare_cgroups(SPARE_CGROUPS);
+        door.keep_zygote();
     }
     let door = Arc::new(door);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -149,6 +150,7 @@ pub fn serve(
         // Ended containers whose resources are being freed: finished
         // first (else the next recovery would finish them).
         state.waits.drain(std::time::Duration::from_secs(10)).await;
+        state.door.drain_zygote();
         for e in state.door.drain_spares() {
             tracing::warn!(error = %e, "removing a spare cgroup failed; the next recovery removes it");
         }
@@ -162,13 +164,19 @@ pub fn serve(
 /// `phobos_cgroups::spare`); a burst beyond them makes its own.
 const SPARE_CGROUPS: usize = 4;
 
-/// Makes the spares launches took, each time a launch asks, on the
-/// blocking pool: off every launch's path.
+/// Makes the pre-started init and the spares launches took, each time a
+/// launch asks, on the blocking pool: off every launch's path.
 async fn refill_spares(state: Arc<server::State>) {
     loop {
         state.refill.notified().await;
         let door = Arc::clone(&state.door);
-        match tokio::task::spawn_blocking(move || door.refill_spares()).await {
+        let refilled = tokio::task::spawn_blocking(move || {
+            if let Err(e) = door.refill_zygote() {
+                tracing::warn!(error = %e, "making a pre-started init failed");
+            }
+            door.refill_spares()
+        });
+        match refilled.await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "making spare cgroups failed"),
             Err(e) => tracing::warn!(error = %e, "making spare cgroups failed"),

@@ -11,6 +11,8 @@ mod nested;
 mod release;
 #[path = "agent/spares.rs"]
 mod spares;
+#[path = "agent/zygote.rs"]
+mod zygote;
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;

@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::init_exec::{prepare_exec, spawn_command};
 use crate::launch_info::{LaunchInfo, Namespace, ResolvedUser};
+use crate::launcher::zygote::INIT_ZYGOTE_ENV as ZYGOTE_ENV;
 use crate::launcher::{INIT_DIR_ENV, INIT_JOIN_ENV, INIT_SYNC_FD, INIT_TTY_FD};
 
 /// What init writes to `status` when the command ends.
@@ -103,11 +104,18 @@ fn reset_signal_dispositions() {
 }
 
 fn run() -> Result<i32, String> {
-    let dir_path = std::env::var_os(INIT_DIR_ENV)
-        .map(PathBuf::from)
-        .ok_or_else(|| {
-            format!("{INIT_DIR_ENV} is not set; init is started by the launcher only")
-        })?;
+    // A pre-started init (launcher::zygote) learns its container here.
+    let dir_path = match std::env::var_os(ZYGOTE_ENV) {
+        Some(_) => match crate::launcher::zygote::await_container()? {
+            Some(dir) => dir,
+            None => return Ok(0),
+        },
+        None => std::env::var_os(INIT_DIR_ENV)
+            .map(PathBuf::from)
+            .ok_or_else(|| {
+                format!("{INIT_DIR_ENV} is not set; init is started by the launcher only")
+            })?,
+    };
     // Keep the pipe, the lock and anything else above stderr away from
     // the command (the launcher already closed what its caller left open).
     crate::launcher::close_from_on_exec(INIT_SYNC_FD);

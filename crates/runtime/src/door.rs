@@ -46,6 +46,7 @@ pub struct Door {
     images: Option<Arc<crate::images::ImageProvisioner>>,
     /// Spare cgroup directories for launches (a long-running face's).
     spares: Option<Arc<phobos_cgroups::spare::Spares>>,
+    zygotes: Option<Arc<phobos_mesos::launcher::zygote::Zygotes>>,
 }
 
 /// A launched container, as the launching face can attach to it.
@@ -226,6 +227,7 @@ impl Door {
             exe,
             images,
             spares: None,
+            zygotes: None,
         })
     }
 
@@ -240,6 +242,39 @@ impl Door {
         let spares = Arc::new(phobos_cgroups::spare::Spares::new(per_parent));
         self.mesos.set_spares(Arc::clone(&spares));
         self.spares = Some(spares);
+    }
+
+    /// Keeps one pre-started init (a zygote, see
+    /// `phobos_mesos::launcher::zygote`) that the next plain launch takes
+    /// instead of cloning and exec'ing one. For a long-running face: it
+    /// calls [`Self::refill_zygote`] off its launches' path and
+    /// [`Self::drain_zygote`] at its end (a zygote also ends by itself
+    /// when the face dies).
+    pub fn keep_zygote(&mut self) {
+        self.zygotes = Some(self.mesos.keep_zygote());
+    }
+
+    /// Makes a zygote if the last one was taken (slow: a clone and an
+    /// exec); returns whether it made one.
+    pub fn refill_zygote(&self) -> Result<bool> {
+        match &self.zygotes {
+            Some(z) => z
+                .refill()
+                .map_err(|e| RuntimeError::Mesos(phobos_mesos::ContainerizerError::Launch(e))),
+            None => Ok(false),
+        }
+    }
+
+    /// The ready zygote's pid, if one is ready.
+    pub fn zygote_pid(&self) -> Option<i32> {
+        self.zygotes.as_ref().and_then(|z| z.ready_pid())
+    }
+
+    /// Ends the ready zygote and makes no more.
+    pub fn drain_zygote(&self) {
+        if let Some(z) = &self.zygotes {
+            z.drain();
+        }
     }
 
     /// Makes the spare cgroup directories launches took (slow: a `mkdir`

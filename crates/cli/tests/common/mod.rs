@@ -255,9 +255,24 @@ pub fn alive(pid: i64) -> bool {
 }
 
 /// Processes whose environment names this runtime directory: every init
-/// helper (and, through inheritance, nothing else) of an environment.
+/// helper (and, through inheritance, nothing else) of an environment,
+/// an agent's pre-started one (`PHOBOS_INIT_ZYGOTE`) included.
 pub fn inits_of(runtime: &Path) -> Vec<u32> {
-    let needle = format!("PHOBOS_INIT_DIR={}", runtime.display());
+    let mut out = with_env_prefix(&format!("PHOBOS_INIT_DIR={}", runtime.display()));
+    out.extend(zygotes_of(runtime));
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// An agent's pre-started inits for `runtime` (waiting, or become a
+/// container's init since).
+pub fn zygotes_of(runtime: &Path) -> Vec<u32> {
+    with_env_prefix(&format!("PHOBOS_INIT_ZYGOTE={}", runtime.display()))
+}
+
+/// Processes with an environment variable starting with `needle`.
+fn with_env_prefix(needle: &str) -> Vec<u32> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {

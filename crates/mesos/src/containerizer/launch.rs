@@ -215,18 +215,45 @@ impl MesosContainerizer {
         dir.write_json(LAUNCH_INFO_FILE, &info)?;
         let cgroup = launcher.prepare(&config.id)?;
 
-        let init = launcher::spawn_init(&InitSpec {
-            exe: &self.init_exe,
-            runtime_dir: dir.path(),
-            clone_flags: info.clone_flags(),
-            stdin: stdin.as_ref(),
-            stdout: &stdout,
-            stderr: &stderr,
-            init_lock,
-            cgroup: cgroup.as_ref(),
-            join: None,
-            tty,
-        })?;
+        // A plain top-level launch (no root filesystem, terminal, pipes
+        // or parent; the cgroupfs driver) takes the pre-started init cloned
+        // into the same namespaces when one is ready.
+        let zygote = match (&self.zygotes, launcher) {
+            (Some(zygotes), Launcher::Linux(_))
+                if parent.is_none()
+                    && scope_hold.is_none()
+                    && tty.is_none()
+                    && !info.pipes
+                    && info.rootfs.is_none()
+                    && info.join_parent.is_none() =>
+            {
+                zygotes.take(info.clone_flags())
+            }
+            _ => None,
+        };
+        let handed = zygote.and_then(|z| {
+            let pid = z.pid();
+            z.hand_off(dir.path(), stdin.as_ref(), &stdout, &stderr, init_lock)
+                .inspect_err(|e| {
+                    tracing::warn!(container = %config.id, zygote = pid, error = %e, "the pre-started init failed; cloning one");
+                })
+                .ok()
+        });
+        let init = match handed {
+            Some(init) => init,
+            None => launcher::spawn_init(&InitSpec {
+                exe: &self.init_exe,
+                runtime_dir: dir.path(),
+                clone_flags: info.clone_flags(),
+                stdin: stdin.as_ref(),
+                stdout: &stdout,
+                stderr: &stderr,
+                init_lock,
+                cgroup: cgroup.as_ref(),
+                join: None,
+                tty,
+            })?,
+        };
         *forked_pid = Some(init.pid);
         // Init is in the scope now: its placeholder goes (and is reaped)
         // before the command could count against pids.max.

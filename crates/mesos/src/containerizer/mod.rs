@@ -282,6 +282,9 @@ pub struct MesosContainerizer {
     /// Spare cgroup directories that launches rename into place (a
     /// long-running face keeps them; see `phobos_cgroups::spare`).
     spares: Option<Arc<phobos_cgroups::spare::Spares>>,
+    /// A pre-started init that a plain launch takes instead of cloning
+    /// one (a long-running face keeps it; see [`launcher::zygote`]).
+    zygotes: Option<Arc<launcher::zygote::Zygotes>>,
 }
 
 /// Points of a launch where a crash test can freeze the launcher: entering
@@ -317,7 +320,21 @@ impl MesosContainerizer {
             provisioner: None,
             fetch_progress: None,
             spares: None,
+            zygotes: None,
         }
+    }
+
+    /// Plain launches take a pre-started init from the returned pool when
+    /// one is ready; the caller refills it
+    /// ([`launcher::zygote::Zygotes::refill`]) off the launches' path and
+    /// drains it at its end.
+    pub fn keep_zygote(&mut self) -> Arc<launcher::zygote::Zygotes> {
+        let zygotes = Arc::new(launcher::zygote::Zygotes::new(
+            &self.init_exe,
+            self.store.root(),
+        ));
+        self.zygotes = Some(Arc::clone(&zygotes));
+        zygotes
     }
 
     /// Launches take their cgroup v1 directories from `spares` when it has

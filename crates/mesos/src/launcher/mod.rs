@@ -23,6 +23,7 @@ mod linux;
 pub mod owner;
 mod posix;
 pub mod scope;
+pub mod zygote;
 
 use std::ffi::CString;
 use std::fs::File;
@@ -324,7 +325,6 @@ pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
         spec.exe.as_os_str().as_bytes(),
         "use the phobos binary path",
     )?;
-    let init_arg = c"init";
     let dir_env = cstring(
         &[
             INIT_DIR_ENV.as_bytes(),
@@ -334,9 +334,6 @@ pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
         .concat(),
         "use the runtime directory path",
     )?;
-    let log_env = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|v| CString::new(format!("RUST_LOG={v}")).ok());
     let join_env = match spec.join {
         Some((pid, file)) => Some(cstring(
             format!("{INIT_JOIN_ENV}={pid} {file}").as_bytes(),
@@ -344,13 +341,6 @@ pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
         )?),
         None => None,
     };
-    let argv = [exe.as_ptr(), init_arg.as_ptr(), std::ptr::null()];
-    let mut envp = vec![dir_env.as_ptr()];
-    for extra in [&log_env, &join_env].into_iter().flatten() {
-        envp.push(extra.as_ptr());
-    }
-    envp.push(std::ptr::null());
-
     let devnull;
     let stdin_fd = match spec.stdin {
         Some(fd) => fd.as_raw_fd(),
@@ -360,9 +350,10 @@ pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
         }
     };
     let (sync_read, sync_write) = pipe()?;
-    let (err_read, err_write) = pipe()?;
-    let fds = ChildFds {
-        sources: [
+    let cloned = clone_init(
+        &exe,
+        &[Some(&dir_env), join_env.as_ref()],
+        [
             stdin_fd,
             spec.stdout.as_raw_fd(),
             spec.stderr.as_raw_fd(),
@@ -370,6 +361,50 @@ pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
             spec.init_lock.as_raw_fd(),
             spec.tty.map_or(-1, |fd| fd.as_raw_fd()),
         ],
+        spec.clone_flags,
+        spec.cgroup,
+    )?;
+    drop(sync_read);
+    Ok(ForkedInit {
+        pid: cloned.pid,
+        pidfd: cloned.pidfd,
+        born_in_cgroup: cloned.born_in_cgroup,
+        sync: File::from(sync_write),
+        exec_report: cloned.exec_report,
+        exe: spec.exe.display().to_string(),
+    })
+}
+
+/// A `phobos init` just cloned and exec'd (or failing to).
+struct Cloned {
+    pid: i32,
+    pidfd: Option<OwnedFd>,
+    born_in_cgroup: bool,
+    /// Closes when the exec succeeded; carries the errno otherwise.
+    exec_report: File,
+}
+
+/// Clones `exe init` into `clone_flags`'s namespaces (and `cgroup`) with
+/// `sources` as its descriptors 0..=5 (-1: none) and `env` (plus
+/// `RUST_LOG`) as its environment, and execs it.
+fn clone_init(
+    exe: &CString,
+    env: &[Option<&CString>],
+    sources: [RawFd; 6],
+    clone_flags: libc::c_int,
+    cgroup: Option<&OwnedFd>,
+) -> Result<Cloned, LaunchError> {
+    let init_arg = c"init";
+    let log_env = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| CString::new(format!("RUST_LOG={v}")).ok());
+    let argv = [exe.as_ptr(), init_arg.as_ptr(), std::ptr::null()];
+    let mut envp: Vec<*const libc::c_char> = env.iter().flatten().map(|e| e.as_ptr()).collect();
+    envp.extend(log_env.as_ref().map(|e| e.as_ptr()));
+    envp.push(std::ptr::null());
+    let (err_read, err_write) = pipe()?;
+    let fds = ChildFds {
+        sources,
         err_pipe: err_write.as_raw_fd(),
     };
 
@@ -387,12 +422,12 @@ pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
     .map_err(|e| sys("block signals")(e.into()))?;
     let mut pidfd: libc::c_int = -1;
     let mut args = CloneArgs {
-        flags: spec.clone_flags as u64 | CLONE_PIDFD,
+        flags: clone_flags as u64 | CLONE_PIDFD,
         pidfd: &mut pidfd as *mut libc::c_int as u64,
         exit_signal: libc::SIGCHLD as u64,
         ..CloneArgs::default()
     };
-    if let Some(cgroup) = spec.cgroup {
+    if let Some(cgroup) = cgroup {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = cgroup.as_raw_fd() as u64;
     }
@@ -421,7 +456,7 @@ pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
             )
         };
     }
-    let mut born_in_cgroup = spec.cgroup.is_some();
+    let mut born_in_cgroup = cgroup.is_some();
     if ret < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
         // Kernels before 5.3: plain clone, and the launcher moves init.
         born_in_cgroup = false;
@@ -430,7 +465,7 @@ pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
         ret = unsafe {
             libc::syscall(
                 libc::SYS_clone,
-                (spec.clone_flags | libc::SIGCHLD) as libc::c_ulong,
+                (clone_flags | libc::SIGCHLD) as libc::c_ulong,
                 0usize,
                 0usize,
                 0usize,
@@ -450,17 +485,13 @@ pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
     if ret < 0 {
         return Err(sys("clone the init helper")(io::Error::last_os_error()));
     }
-    let pid = ret as i32;
-    drop(sync_read);
     drop(err_write);
-    Ok(ForkedInit {
-        pid,
+    Ok(Cloned {
+        pid: ret as i32,
         // SAFETY: with CLONE_PIDFD the kernel stored a new fd we now own.
         pidfd: (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) }),
         born_in_cgroup,
-        sync: File::from(sync_write),
         exec_report: File::from(err_read),
-        exe: spec.exe.display().to_string(),
     })
 }
 

@@ -1,0 +1,213 @@
+//! The agent's pre-started init (zygote): made after a launch, taken by
+//! the next plain one (whose init is then a process born before its
+//! request), in namespaces of its own and in its container's cgroups with
+//! its limits before the command runs; not taken by a launch that does
+//! not qualify; never left behind by a stopped or a SIGKILLed agent.
+
+use std::path::PathBuf;
+
+use super::*;
+use common::zygotes_of;
+
+const NAMESPACES: [&str; 4] = ["mnt", "pid", "ipc", "uts"];
+
+fn ns(pid: u32, name: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{name}"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|e| panic!("/proc/{pid}/ns/{name}: {e}"))
+}
+
+fn ppid(pid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn init_pid(env: &Env, id: &str) -> u32 {
+    let text = std::fs::read_to_string(env.container_dir(id).join("pid")).unwrap();
+    text.trim().parse().unwrap()
+}
+
+/// The agent's waiting zygote: its child with the zygote's environment
+/// that is no container's init (`inits` are the containers' pids).
+fn waiting_zygote(env: &Env, agent: &Agent, inits: &[u32]) -> Option<u32> {
+    zygotes_of(env.runtime.path())
+        .into_iter()
+        .find(|pid| !inits.contains(pid) && ppid(*pid) == Some(agent.pid()))
+}
+
+/// Every directory under the environment's cgroups root, in any hierarchy.
+fn cgroups_left(env: &Env) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for h in common::all_hierarchies() {
+        let Ok(entries) = std::fs::read_dir(h.join(&env.cgroups_root)) else {
+            continue;
+        };
+        out.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+    }
+    out
+}
+
+#[test]
+fn privileged_agent_zygote_is_taken_in_fresh_namespaces_and_its_cgroups() {
+    if !require_root("privileged_agent_zygote_is_taken_in_fresh_namespaces_and_its_cgroups") {
+        return;
+    }
+    let env = Env::new();
+    let (agent, mut conn) = Agent::start_with_running(&env, "zy-0");
+    let first = init_pid(&env, "zy-0");
+    let mut zygote = None;
+    assert!(
+        eventually(PATIENCE, || {
+            zygote = waiting_zygote(&env, &agent, &[first]);
+            zygote.is_some()
+        }),
+        "no pre-started init after a launch: {:?}",
+        zygotes_of(env.runtime.path())
+    );
+    let zygote = zygote.unwrap();
+    // Waiting: in fresh namespaces (not the agent's, not the last
+    // container's), on the host network, in none of our cgroups.
+    for name in NAMESPACES {
+        let own = ns(zygote, name);
+        assert_ne!(own, ns(agent.pid(), name), "{name}");
+        assert_ne!(own, ns(first, name), "{name}");
+    }
+    assert_eq!(ns(zygote, "net"), ns(agent.pid(), "net"));
+    let cgroup = std::fs::read_to_string(format!("/proc/{zygote}/cgroup")).unwrap();
+    assert!(!cgroup.contains(&env.cgroups_root), "{cgroup}");
+
+    // The next plain launch is that process. Its command finds itself in
+    // the container's cgroups, under its memory limit, before anything
+    // else it does.
+    let probe = r#"cat /proc/self/cgroup > "$MESOS_SANDBOX/cgroup"
+        v1=$(sed -n 's/^[0-9]*:memory://p' /proc/self/cgroup)
+        v2=$(sed -n 's/^0:://p' /proc/self/cgroup)
+        for f in "/sys/fs/cgroup/memory$v1/memory.limit_in_bytes" "/sys/fs/cgroup$v2/memory.max"; do
+            [ -n "$v1$v2" ] && [ -f "$f" ] && { echo "$f"; cat "$f"; break; }
+        done > "$MESOS_SANDBOX/limit.tmp"
+        mv "$MESOS_SANDBOX/limit.tmp" "$MESOS_SANDBOX/limit"
+        exec sleep 600"#;
+    let r = conn.json(
+        &serde_json::json!({"type": "LAUNCH_CONTAINER", "launch_container": {
+        "container_id": {"value": "zy-1"},
+        "command": {"value": probe},
+        "resources": [{"name": "mem", "type": "SCALAR", "scalar": {"value": 64}}]}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(init_pid(&env, "zy-1"), zygote, "the zygote was not taken");
+    let limit = env.sandbox("zy-1").join("limit");
+    assert!(
+        eventually(PATIENCE, || limit.exists()),
+        "zy-1 wrote no limit"
+    );
+    let limit = std::fs::read_to_string(&limit).unwrap();
+    let lines: Vec<&str> = limit.lines().collect();
+    assert_eq!(lines.len(), 2, "{limit}");
+    assert_eq!(lines[1], (64u64 << 20).to_string(), "{limit}");
+    let rel = env.cgroup_rel("zy-1");
+    assert!(lines[0].contains(&format!("{rel}/memory.")), "{limit}");
+    let seen = std::fs::read_to_string(env.sandbox("zy-1").join("cgroup")).unwrap();
+    assert!(
+        seen.lines().any(|l| {
+            let path = l.splitn(3, ':').nth(2).unwrap_or("");
+            (l.starts_with("0::") || l.contains(":freezer:"))
+                && (path == rel || path.starts_with(&format!("{rel}/")))
+        }),
+        "the command was not in its kill cgroup: {seen}"
+    );
+    for name in NAMESPACES {
+        assert_ne!(ns(zygote, name), ns(agent.pid(), name), "{name}");
+        assert_ne!(ns(zygote, name), ns(first, name), "{name}");
+    }
+
+    // A new one is made for the next launch.
+    let mut next = None;
+    assert!(
+        eventually(PATIENCE, || {
+            next = waiting_zygote(&env, &agent, &[first, zygote]);
+            next.is_some()
+        }),
+        "no pre-started init after the second launch"
+    );
+    let next = next.unwrap();
+    // A launch that does not qualify (nested) launches as before and
+    // leaves it waiting.
+    let r = conn.json(
+        &serde_json::json!({"type": "LAUNCH_CONTAINER", "launch_container": {
+        "container_id": {"value": "kid", "parent": {"value": "zy-0"}},
+        "command": {"value": "exit 3"}}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = conn.json(
+        &serde_json::json!({"type": "WAIT_CONTAINER", "wait_container": {
+        "container_id": {"value": "kid", "parent": {"value": "zy-0"}}}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["wait_container"]["exit_status"],
+        3 << 8,
+        "{}",
+        r.text()
+    );
+    assert_eq!(waiting_zygote(&env, &agent, &[first, zygote]), Some(next));
+
+    // A plain launch that ends: its exit status as for any init.
+    let r = conn.json(&launch_json("zy-2", "exit 7"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(init_pid(&env, "zy-2"), next, "the zygote was not taken");
+    let r = conn.json(&wait_json("zy-2"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["wait_container"]["exit_status"],
+        7 << 8,
+        "{}",
+        r.text()
+    );
+
+    for c in ["zy-0", "zy-1"] {
+        assert_eq!(conn.json(&kill_json(c, 9)).status, 200, "{c}");
+        assert_eq!(conn.json(&wait_json(c)).status, 200, "{c}");
+    }
+    // Made again after zy-2's launch; a stopped agent ends it.
+    assert!(
+        eventually(PATIENCE, || waiting_zygote(&env, &agent, &[]).is_some()),
+        "no pre-started init after the third launch"
+    );
+    drop(conn);
+    drop(agent);
+    assert_eq!(zygotes_of(env.runtime.path()), Vec::<u32>::new());
+}
+
+#[test]
+fn privileged_agent_zygote_is_never_left_after_a_sigkill() {
+    if !require_root("privileged_agent_zygote_is_never_left_after_a_sigkill") {
+        return;
+    }
+    let env = Env::new();
+    let agent = Agent::start(&env, &[]);
+    let mut conn = agent.conn();
+    let r = conn.json(&launch_json("zk-0", "exit 0"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let first = init_pid(&env, "zk-0");
+    assert_eq!(conn.json(&wait_json("zk-0")).status, 200);
+    assert!(
+        eventually(PATIENCE, || waiting_zygote(&env, &agent, &[first])
+            .is_some()),
+        "no pre-started init after a launch"
+    );
+    drop(conn);
+    agent.crash();
+    // Its socket reports end-of-file: it exits on its own.
+    assert!(
+        eventually(PATIENCE, || zygotes_of(env.runtime.path()).is_empty()),
+        "a pre-started init outlived its agent: {:?}",
+        zygotes_of(env.runtime.path())
+    );
+    let out = env.run(&["recover"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(cgroups_left(&env), Vec::<PathBuf>::new());
+    assert_eq!(common::inits_of(env.runtime.path()), Vec::<u32>::new());
+}

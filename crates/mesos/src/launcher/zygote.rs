@@ -1,0 +1,365 @@
+//! A pre-started init (a "zygote"), for a long-running face (the agent):
+//! one `phobos init` cloned ahead of a request into fresh namespaces
+//! (`clone3(2)` with the flags a plain launch asked for last), exec'd, and
+//! blocked on a `SOCK_SEQPACKET` socketpair. A launch that asks for the
+//! same namespaces hands it the container over the socket instead of
+//! cloning and exec'ing an init on its path: the descriptors init would
+//! have been cloned with (stdin, the sandbox's stdout and stderr, the sync
+//! pipe's read end, the init lock) by `SCM_RIGHTS`, then the container's
+//! runtime directory. From there it is the init of that container exactly
+//! as one cloned for it: it reads the launch info, sets up its namespaces
+//! and blocks on the sync pipe until the launcher has put it into the
+//! container's cgroups (`cgroup.procs`, as for an init not born in them)
+//! and the isolators have written the limits; only then does it start the
+//! command. Each zygote is used once; every container gets namespaces of
+//! its own.
+//!
+//! Nothing is left behind: the zygote's only tie to the world before the
+//! hand-off is its end of the socket, and it exits when the socket reports
+//! end-of-file, which the kernel does as soon as the face that holds the
+//! other end (close-on-exec, never inherited) exits, however it dies. It
+//! is in no cgroup of ours until the hand-off (it lives in the face's
+//! own). `PR_SET_PDEATHSIG` is not used: it follows the *thread* that
+//! cloned, and the face clones from a thread pool whose idle threads exit
+//! while the face lives.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use super::{ForkedInit, LaunchError, clone_init, cstring, pipe, sys};
+
+/// Set in a zygote's environment, to the runtime directory whose
+/// containers it may become the init of (which names it for `ps` and the
+/// tests): `phobos init` waits for its container on fd
+/// [`super::INIT_SYNC_FD`], a socket, instead of reading
+/// [`super::INIT_DIR_ENV`].
+pub const INIT_ZYGOTE_ENV: &str = "PHOBOS_INIT_ZYGOTE";
+
+/// The descriptors a hand-off carries, in the order init puts them at
+/// 0..=4: stdin, stdout, stderr, the sync pipe, the init lock.
+pub const HANDOFF_FDS: usize = 5;
+
+/// The longest runtime directory path a hand-off carries.
+pub const HANDOFF_PATH_MAX: usize = 4096;
+
+/// One pre-started init waiting for its container.
+#[derive(Debug)]
+pub struct Zygote {
+    pid: i32,
+    pidfd: Option<OwnedFd>,
+    sock: OwnedFd,
+    exec_report: Option<File>,
+    clone_flags: libc::c_int,
+    exe: PathBuf,
+}
+
+impl Zygote {
+    /// Clones and execs `exe init` into `clone_flags`'s namespaces for a
+    /// container of `runtime_dir`, its stdio `/dev/null`, its fd 3 the
+    /// zygote's end of the socket.
+    pub fn spawn(
+        exe: &Path,
+        runtime_dir: &Path,
+        clone_flags: libc::c_int,
+    ) -> Result<Self, LaunchError> {
+        let exe_c = cstring(exe.as_os_str().as_bytes(), "use the phobos binary path")?;
+        let env = cstring(
+            &[
+                INIT_ZYGOTE_ENV.as_bytes(),
+                b"=",
+                runtime_dir.as_os_str().as_bytes(),
+            ]
+            .concat(),
+            "use the runtime directory path",
+        )?;
+        let devnull = File::open("/dev/null").map_err(sys("open /dev/null"))?;
+        let (ours, theirs) = seqpacket_pair()?;
+        let null = devnull.as_raw_fd();
+        let cloned = clone_init(
+            &exe_c,
+            &[Some(&env)],
+            [null, null, null, theirs.as_raw_fd(), null, -1],
+            clone_flags,
+            None,
+        )?;
+        Ok(Self {
+            pid: cloned.pid,
+            pidfd: cloned.pidfd,
+            sock: ours,
+            exec_report: Some(cloned.exec_report),
+            clone_flags,
+            exe: exe.to_owned(),
+        })
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Makes this zygote the init of the container whose runtime
+    /// directory is `runtime_dir`, as [`super::spawn_init`] would have
+    /// cloned one (`stdin` `None`: `/dev/null`). The returned init is not
+    /// in the container's cgroups yet (`born_in_cgroup` false: the
+    /// launcher's `adopt` moves it) and waits for its release. On an
+    /// error nothing was handed over and the zygote is gone.
+    pub fn hand_off(
+        mut self,
+        runtime_dir: &Path,
+        stdin: Option<&OwnedFd>,
+        stdout: &File,
+        stderr: &File,
+        init_lock: &File,
+    ) -> Result<ForkedInit, LaunchError> {
+        let path = runtime_dir.as_os_str().as_bytes();
+        if path.len() > HANDOFF_PATH_MAX {
+            return Err(sys("hand the container to the pre-started init")(
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "runtime directory path too long",
+                ),
+            ));
+        }
+        let devnull;
+        let stdin = match stdin {
+            Some(fd) => fd.as_fd(),
+            None => {
+                devnull = File::open("/dev/null").map_err(sys("open /dev/null"))?;
+                devnull.as_fd()
+            }
+        };
+        let (sync_read, sync_write) = pipe()?;
+        let fds = [
+            stdin,
+            stdout.as_fd(),
+            stderr.as_fd(),
+            sync_read.as_fd(),
+            init_lock.as_fd(),
+        ];
+        phobos_tty::pty::send_fds(self.sock.as_fd(), &fds)
+            .and_then(|()| send(&self.sock, path))
+            .map_err(sys("hand the container to the pre-started init"))?;
+        drop(sync_read);
+        let exec_report = self
+            .exec_report
+            .take()
+            .expect("a zygote is handed off once");
+        Ok(ForkedInit {
+            pid: self.pid,
+            pidfd: self.pidfd.take(),
+            born_in_cgroup: false,
+            sync: File::from(sync_write),
+            exec_report,
+            exe: self.exe.display().to_string(),
+        })
+    }
+}
+
+impl Drop for Zygote {
+    /// A zygote never handed off is killed and reaped (closing the socket
+    /// alone would end it too, but leave a zombie of this process).
+    fn drop(&mut self) {
+        if self.exec_report.is_none() {
+            return;
+        }
+        if let Some(pidfd) = &self.pidfd {
+            let _ = crate::sys::pidfd_send_signal(pidfd, libc::SIGKILL);
+        } else {
+            // SAFETY: kill(2) of our own unreaped child: the pid is not reused.
+            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        }
+        let mut status = 0;
+        // SAFETY: waitpid on our own child with a valid out-pointer.
+        unsafe { libc::waitpid(self.pid, &mut status, 0) };
+    }
+}
+
+/// Sends `bytes` as one message on `sock`.
+fn send(sock: &OwnedFd, bytes: &[u8]) -> io::Result<()> {
+    loop {
+        // SAFETY: send(2) reads `bytes.len()` bytes of a live slice.
+        let rc = unsafe {
+            libc::send(
+                sock.as_raw_fd(),
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        if rc >= 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd), LaunchError> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a valid array of two ints for socketpair to fill.
+    let rc = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if rc != 0 {
+        return Err(sys("create a socket pair")(io::Error::last_os_error()));
+    }
+    // SAFETY: socketpair succeeded: both fds are new and ours alone.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// The zygote side of a hand-off, in `phobos init`: blocks until the
+/// container comes on `sock`; returns its descriptors (in
+/// [`HANDOFF_FDS`] order) and runtime directory, or `None` at
+/// end-of-file (the face is gone: exit without doing anything).
+pub fn receive(sock: &OwnedFd) -> io::Result<Option<([OwnedFd; HANDOFF_FDS], PathBuf)>> {
+    let Some(fds) = phobos_tty::pty::recv_fds::<HANDOFF_FDS>(sock.as_fd())? else {
+        return Ok(None);
+    };
+    let mut buf = vec![0u8; HANDOFF_PATH_MAX + 1];
+    let n = loop {
+        // SAFETY: recv(2) writes at most `buf.len()` bytes into `buf`.
+        let rc = unsafe {
+            libc::recv(
+                sock.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_TRUNC,
+            )
+        };
+        if rc >= 0 {
+            break rc as usize;
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    };
+    if n == 0 || n > HANDOFF_PATH_MAX {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a hand-off without a valid runtime directory ({n} bytes)"),
+        ));
+    }
+    buf.truncate(n);
+    Ok(Some((
+        fds,
+        PathBuf::from(std::ffi::OsString::from_vec(buf)),
+    )))
+}
+
+/// The pre-started init a face keeps (at most one), and the namespaces
+/// the last plain launch asked for, which the next one is made with.
+#[derive(Debug)]
+pub struct Zygotes {
+    exe: PathBuf,
+    runtime_dir: PathBuf,
+    state: Mutex<Slot>,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    ready: Option<Zygote>,
+    wanted: Option<libc::c_int>,
+}
+
+impl Zygotes {
+    /// Zygotes of `exe` (the binary exec'd as `phobos init`) for the
+    /// containers of `runtime_dir`.
+    pub fn new(exe: &Path, runtime_dir: &Path) -> Self {
+        Self {
+            exe: exe.to_owned(),
+            runtime_dir: runtime_dir.to_owned(),
+            state: Mutex::default(),
+        }
+    }
+
+    /// The ready zygote if it was cloned with `clone_flags`; remembers
+    /// them for the next one either way (one with other flags is ended).
+    pub fn take(&self, clone_flags: libc::c_int) -> Option<Zygote> {
+        let ready = {
+            let mut slot = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            slot.wanted = Some(clone_flags);
+            slot.ready.take()
+        };
+        ready.filter(|z| z.clone_flags == clone_flags)
+    }
+
+    /// Makes a zygote when none is ready and a launch has said which
+    /// namespaces it wants (slow: a clone and an exec; off the launches'
+    /// path). Returns whether one was made.
+    pub fn refill(&self) -> Result<bool, LaunchError> {
+        let wanted = {
+            let slot = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            match (&slot.ready, slot.wanted) {
+                (None, Some(flags)) => flags,
+                _ => return Ok(false),
+            }
+        };
+        let zygote = Zygote::spawn(&self.exe, &self.runtime_dir, wanted)?;
+        let unwanted = {
+            let mut slot = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.ready.is_some() || slot.wanted != Some(wanted) {
+                Some(zygote)
+            } else {
+                slot.ready = Some(zygote);
+                None
+            }
+        };
+        // Ended (and reaped) outside the lock.
+        Ok(unwanted.is_none())
+    }
+
+    /// The ready zygote's pid, if one is ready.
+    pub fn ready_pid(&self) -> Option<i32> {
+        let slot = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        slot.ready.as_ref().map(Zygote::pid)
+    }
+
+    /// Ends the ready zygote, if any, and makes no more (the face stops).
+    pub fn drain(&self) {
+        let ready = {
+            let mut slot = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            slot.wanted = None;
+            slot.ready.take()
+        };
+        drop(ready);
+    }
+}
+
+/// In `phobos init` started as a zygote: waits for the container on the
+/// socket at fd [`super::INIT_SYNC_FD`], puts the descriptors it brings
+/// at 0..=4 (where a launcher clones an init with them) and returns its
+/// runtime directory; `None` when the face went without handing one.
+pub fn await_container() -> Result<Option<PathBuf>, String> {
+    // SAFETY: the face put the zygote's socket at fd 3 and nothing else
+    // in this process owns that number.
+    let sock = unsafe { OwnedFd::from_raw_fd(super::INIT_SYNC_FD) };
+    let received = receive(&sock).map_err(|e| format!("failed to receive a container: {e}"))?;
+    let Some((fds, dir)) = received else {
+        return Ok(None);
+    };
+    // The received descriptors are above 4 (0..=4 were taken), so
+    // nothing below overwrites one still to be placed.
+    drop(sock);
+    for (target, fd) in fds.iter().enumerate() {
+        // SAFETY: dup2(2) onto a number this process owns (its stdio, the
+        // closed socket's, the lock's placeholder); `fd` stays valid.
+        if unsafe { libc::dup2(fd.as_raw_fd(), target as libc::c_int) } < 0 {
+            return Err(format!(
+                "failed to place the container's descriptor {target}: {}",
+                io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(Some(dir))
+}
