@@ -111,21 +111,27 @@ impl Waits {
             // worker hands its other tasks on meanwhile.
             let door = Arc::clone(&this.door);
             let key = id.clone();
-            let (ended, unreleased) =
-                tokio::task::block_in_place(move || match door.finish_deferred(&launched) {
+            let (ended, unreleased) = tokio::task::block_in_place(move || {
+                match door.finish_deferred(&launched) {
                     Ok(Some((t, unreleased))) => (Ok(Some(t)), unreleased),
-                    Ok(None) | Err(_) => (
-                        match door.apply(&key, Operation::Wait) {
-                            Ok(None) => Ok(None),
-                            Ok(Some(Outcome::Ended(t))) => Ok(Some(t)),
-                            Ok(Some(other)) => {
-                                Err(format!("the containerizer answered {other:?} to wait"))
-                            }
-                            Err(e) => Err(e.to_string()),
-                        },
-                        None,
-                    ),
-                });
+                    other => {
+                        if let Err(e) = &other {
+                            tracing::warn!(container = %key, error = %e, "recording a container's end failed; waiting for it as any face");
+                        }
+                        (
+                            match door.apply(&key, Operation::Wait) {
+                                Ok(None) => Ok(None),
+                                Ok(Some(Outcome::Ended(t))) => Ok(Some(t)),
+                                Ok(Some(other)) => {
+                                    Err(format!("the containerizer answered {other:?} to wait"))
+                                }
+                                Err(e) => Err(e.to_string()),
+                            },
+                            None,
+                        )
+                    }
+                }
+            });
             if let Err(e) = &ended {
                 tracing::warn!(container = %id, error = %e, "recording a container's end failed");
             }

@@ -330,7 +330,7 @@ impl MesosContainerizer {
     pub fn remove_terminated(&self, older_than: Option<Duration>) -> Result<Vec<ContainerId>> {
         let mut removed = Vec::new();
         for id in self.store.list()? {
-            match self.remove_terminated_one(&id, older_than) {
+            match self.remove_terminated_one(&id, older_than, false) {
                 Ok(true) => removed.push(id),
                 Ok(false) => {}
                 Err(e) => tracing::warn!(container = %id, error = %e, "not removed"),
@@ -340,9 +340,13 @@ impl MesosContainerizer {
     }
 
     /// Removes one terminated container's runtime data and sandbox (`phobos
-    /// run --rm`); true when it had ended and is now gone.
+    /// run --rm`, the agent's REMOVE); true when it had ended and is now
+    /// gone. Waits for the container's operation lock: a release under way
+    /// holds it, and so, for a moment, does a process another thread of a
+    /// long-running face is cloning (its copy of the descriptor lives
+    /// until it closes it).
     pub fn remove_if_terminated(&self, id: &ContainerId) -> Result<bool> {
-        self.remove_terminated_one(id, None)
+        self.remove_terminated_one(id, None, true)
     }
 
     /// Removes a terminated container's record, under its operation lock,
@@ -350,17 +354,23 @@ impl MesosContainerizer {
     /// termination (the same idempotent free finalize and recovery do),
     /// its nested containers' first: removing the record must never leave
     /// cgroups or a root filesystem that nothing would free. False when
-    /// it has not ended, is held, or a nested container is held.
+    /// it has not ended, is held (unless `wait`: then it waits for the
+    /// operation lock), or a nested container is held.
     fn remove_terminated_one(
         &self,
         id: &ContainerId,
         older_than: Option<Duration>,
+        wait: bool,
     ) -> Result<bool> {
         let Some(dir) = self.store.open(id) else {
             return Ok(false);
         };
-        let Some(op) = dir.try_lock_op()? else {
-            return Ok(false);
+        let op = match wait {
+            true => dir.lock_op()?,
+            false => match dir.try_lock_op()? {
+                Some(op) => op,
+                None => return Ok(false),
+            },
         };
         if dir.malformed().is_none() && dir.exists(TERMINATION_FILE) {
             if !self.free_recorded_nested(id)? {

@@ -662,13 +662,41 @@ unsafe fn child_exec(
             next_free = target as libc::c_int + 1;
         }
         // Nothing the caller left open (a shell's `exec 7<secret`) may
-        // reach init or the command: every descriptor above the fixed ones
-        // closes at the exec (close-on-exec rather than closed now, since
-        // the error pipe must stay open until then).
-        close_from_on_exec(next_free);
+        // reach init or the command. Every descriptor above the fixed ones
+        // but the error pipe is closed now, not at the exec: the clone
+        // copied the descriptors of a multi-threaded caller, and a copy of
+        // another thread's lock (a container's operation lock) must not
+        // outlive that thread's release of it by the time the exec takes.
+        // Where close_range(2) is missing they close at the exec.
+        close_except(next_free, err_pipe);
         libc::execve(exe, argv, envp);
     }
     fail(err_pipe)
+}
+
+/// Closes every descriptor from `first` up except `keep` (> `first`):
+/// `close_range(2)` (Linux 5.9); else marks them close-on-exec.
+/// Async-signal-safe, for the child between `clone` and `execve`.
+fn close_except(first: RawFd, keep: RawFd) {
+    // SAFETY: close_range(2) closes descriptors of this process (the
+    // child's own copy of the table) that nothing in it uses any more.
+    let closed = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            (keep - 1) as libc::c_uint,
+            0 as libc::c_uint,
+        ) == 0
+            && libc::syscall(
+                libc::SYS_close_range,
+                (keep + 1) as libc::c_uint,
+                libc::c_uint::MAX,
+                0 as libc::c_uint,
+            ) == 0
+    };
+    if !closed {
+        close_from_on_exec(first);
+    }
 }
 
 /// Marks every descriptor from `first` up close-on-exec: one
