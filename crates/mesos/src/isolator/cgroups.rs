@@ -699,11 +699,17 @@ impl Isolator for CgroupsIsolator {
         // On cgroup2 the linux launcher may have created init inside this
         // very cgroup (CLONE_INTO_CGROUP); a needless migration still takes
         // the kernel's threadgroup lock, so skip it.
-        let procs = u32::try_from(pid)
-            .ok()
-            .and_then(|pid| ProcCgroups::read(Path::new("/proc"), pid).ok());
+        // Only a cgroup2 directory can be init's home already: on a v1-only
+        // set (this isolator on a hybrid host) /proc is not read.
+        let cgroups = self.cgroups(id);
+        let procs = match cgroups.iter().any(|(cg, _)| cg.version() == Version::V2) {
+            true => u32::try_from(pid)
+                .ok()
+                .and_then(|pid| ProcCgroups::read(Path::new("/proc"), pid).ok()),
+            false => None,
+        };
         let v2_home = procs.as_ref().and_then(ProcCgroups::unified_path);
-        for (cg, _) in self.cgroups(id) {
+        for (cg, _) in cgroups {
             // On cgroup2 the processes go to the cgroup's leaf, so that it
             // can give controllers to nested containers (see
             // `phobos_cgroups::LEAF`); the limits stay on the cgroup.
