@@ -7,6 +7,7 @@
 //! the container's isolators; `-` when none measures them.
 
 use std::collections::HashMap;
+use std::io::{BufWriter, Write};
 
 use phobos_core::{ContainerState, ResourceStatistics, Termination};
 
@@ -16,8 +17,13 @@ use crate::context;
 pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
     let door = context::door(global)?;
     let containers = door.list()?;
+    // One buffered writer for the whole listing: a line-buffered stdout
+    // would write(2) once per row, thousands of times.
+    let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     if json {
-        println!("{}", serde_json::to_string_pretty(&containers)?);
+        serde_json::to_writer_pretty(&mut out, &containers)?;
+        writeln!(out)?;
+        out.flush()?;
         return Ok(0);
     }
     let running: Vec<_> = containers
@@ -30,13 +36,15 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
         .into_iter()
         .filter_map(|(id, r)| Some((id, r.ok()??)))
         .collect();
-    println!(
+    writeln!(
+        out,
         "{:<36}  {:<12}  {:>7}  {:>6}  {:>9}  {:<20}  {:<15}  COMMAND",
         "ID", "STATE", "PID", "CPU %", "MEM", "STARTED", "ADDRESS"
-    );
+    )?;
     for c in &containers {
         let stats = usage.get(c.id());
-        println!(
+        writeln!(
+            out,
             "{:<36}  {:<12}  {:>7}  {:>6}  {:>9}  {:<20}  {:<15}  {}",
             c.id().as_str(),
             label(c.state(), c.termination()),
@@ -50,8 +58,9 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
             phobos_core::time::rfc3339(c.started_at()),
             c.address().unwrap_or("-"),
             one_line(&c.command())
-        );
+        )?;
     }
+    out.flush()?;
     Ok(0)
 }
 
