@@ -155,6 +155,7 @@ fn privileged_agent_cli_routes_commands_with_local_output() {
         &["destroy", "nope"],
         &["kill", "-s", "NOSUCH", "bg"],
         &["wait", "bad/id"],
+        &["run", "-d", "--id", "fg-local", "--", "true"],
     ] {
         let out = same(&env, &agent, args);
         assert_ne!(out.status.code(), Some(0), "{args:?}");
