@@ -1,8 +1,10 @@
 //! A small blocking HTTP/1.1 client for `phobos --agent SOCKET`: requests
 //! to a running `phobos agent` over its Unix socket (`connect(2)` on an
 //! `AF_UNIX` stream), one keep-alive connection per command, `Call`s and
-//! `Response`s in JSON (Mesos's mapping, `phobos_proto::json`), streamed
-//! answers as RecordIO inside a chunked body.
+//! `Response`s in protobuf (`application/x-protobuf`, which the agent
+//! serves beside JSON: prost's encoding costs no reflection, where the
+//! JSON mapping builds a descriptor pool in every short-lived `phobos`
+//! process), streamed answers as RecordIO inside a chunked body.
 //!
 //! Everything read is bounded: the status line and headers together at
 //! most [`MAX_HEAD`], a whole body at most [`MAX_BODY`], one record of a
@@ -15,6 +17,9 @@ use std::path::{Path, PathBuf};
 
 use phobos_proto::agent::{Call, Response};
 use phobos_proto::recordio::Decoder;
+use prost::Message;
+
+const PROTOBUF: &str = "application/x-protobuf";
 
 /// Most bytes of a response's status line and headers.
 pub const MAX_HEAD: usize = 64 * 1024;
@@ -22,7 +27,7 @@ pub const MAX_HEAD: usize = 64 * 1024;
 /// 10,000 containers fits many times over.
 pub const MAX_BODY: usize = 64 * 1024 * 1024;
 /// Most bytes of one record of a streamed answer (the agent sends at most
-/// 64 KiB of output per record; base64 in JSON makes that ~88 KiB).
+/// 64 KiB of output per record).
 pub const MAX_RECORD: usize = 4 * 1024 * 1024;
 
 /// What can go wrong talking to the agent.
@@ -87,20 +92,15 @@ impl Client {
         })
     }
 
-    /// `POST /api/v1` with `call` in JSON; the answer's status and body
-    /// (any status: [`Client::call`] turns the errors into
+    /// `POST /api/v1` with `call` in protobuf; the answer's status and
+    /// body (any status: [`Client::call`] turns the errors into
     /// [`ClientError::Api`]).
     pub fn post(&mut self, call: &Call) -> Result<Reply, ClientError> {
-        let body = phobos_proto::json::to_json_string(call)
-            .map_err(|e| ClientError::Decode(e.to_string()))?;
         self.send(
             "POST",
             "/api/v1",
-            &[
-                ("Content-Type", "application/json"),
-                ("Accept", "application/json"),
-            ],
-            body.as_bytes(),
+            &[("Content-Type", PROTOBUF), ("Accept", PROTOBUF)],
+            &call.encode_to_vec(),
         )?;
         self.read_reply()
     }
@@ -108,14 +108,11 @@ impl Client {
     /// [`Client::post`] for a call that must succeed (200 or 202): its
     /// `Response`, if it has a body.
     pub fn call(&mut self, call: &Call) -> Result<Option<Response>, ClientError> {
-        let reply = self.post(call)?;
-        let reply = ok(reply)?;
+        let reply = ok(self.post(call)?)?;
         if reply.body.is_empty() {
             return Ok(None);
         }
-        let text =
-            std::str::from_utf8(&reply.body).map_err(|e| ClientError::Decode(e.to_string()))?;
-        phobos_proto::json::from_json_str_lenient(text)
+        Response::decode(reply.body.as_slice())
             .map(Some)
             .map_err(|e| ClientError::Decode(e.to_string()))
     }
@@ -127,24 +124,22 @@ impl Client {
     }
 
     /// `POST /api/v1` with a call whose answer is a RecordIO stream
-    /// (`ATTACH_CONTAINER_OUTPUT`); the records are handed to `each` as
-    /// they arrive, until the stream ends.
+    /// (`ATTACH_CONTAINER_OUTPUT`); the records (protobuf `ProcessIO`) are
+    /// handed to `each` as they arrive, until the stream ends.
     pub fn stream(
         &mut self,
         call: &Call,
         mut each: impl FnMut(&[u8]) -> Result<(), ClientError>,
     ) -> Result<(), ClientError> {
-        let body = phobos_proto::json::to_json_string(call)
-            .map_err(|e| ClientError::Decode(e.to_string()))?;
         self.send(
             "POST",
             "/api/v1",
             &[
-                ("Content-Type", "application/json"),
+                ("Content-Type", PROTOBUF),
                 ("Accept", "application/recordio"),
-                ("Message-Accept", "application/json"),
+                ("Message-Accept", PROTOBUF),
             ],
-            body.as_bytes(),
+            &call.encode_to_vec(),
         )?;
         let (status, framing) = self.read_head()?;
         if status != 200 {

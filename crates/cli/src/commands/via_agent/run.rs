@@ -23,6 +23,7 @@ use phobos_proto::agent::call::{self, Type};
 use phobos_proto::agent::process_io::{self, data};
 use phobos_proto::agent::{Call, ProcessIo};
 use phobos_proto::mesos;
+use prost::Message;
 
 use super::{about, connect, mesos_id, wait_for};
 use crate::agent_client::{Client, ClientError};
@@ -268,9 +269,7 @@ fn copy_output(client: &mut Client, id: &ContainerId) -> Result<(), ClientError>
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
     client.stream(&call, |record| {
-        let text = std::str::from_utf8(record).map_err(|e| ClientError::Decode(e.to_string()))?;
-        let io: ProcessIo = phobos_proto::json::from_json_str_lenient(text)
-            .map_err(|e| ClientError::Decode(e.to_string()))?;
+        let io = ProcessIo::decode(record).map_err(|e| ClientError::Decode(e.to_string()))?;
         if io.r#type() != process_io::Type::Data {
             return Ok(());
         }
