@@ -218,3 +218,41 @@ fn privileged_agent_cli_refuses_what_it_cannot_route() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains(&socket.display().to_string()), "{err}");
 }
+
+#[test]
+fn privileged_agent_cli_run_forwards_signals_as_locally() {
+    if !require_root("privileged_agent_cli_run_forwards_signals_as_locally") {
+        return;
+    }
+    let env = Env::new();
+    let agent = Agent::start(&env, &[]);
+    let mut codes = Vec::new();
+    for (id, routed) in [("sig-agent", true), ("sig-local", false)] {
+        let mut cmd = env.cmd();
+        if routed {
+            cmd.arg("--agent").arg(&agent.socket);
+        }
+        let mut child = cmd
+            .args(["run", "--id", id, "--", "sleep", "600"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // The command runs (its record says so) before the signal is sent.
+        assert!(
+            eventually(PATIENCE, || {
+                let out = env.run(&["status", "--json", id]);
+                out.status.success()
+                    && serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                        .is_ok_and(|s| s["state"] == "RUNNING")
+            }),
+            "{id} did not start"
+        );
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let status = child.wait().unwrap();
+        codes.push(status.code());
+        let t = env.wait_json(id);
+        assert_eq!(t["signal"], libc::SIGTERM, "{id}: {t}");
+    }
+    assert_eq!(codes, [Some(143), Some(143)]);
+}

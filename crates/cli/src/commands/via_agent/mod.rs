@@ -12,7 +12,7 @@
 
 mod containers;
 mod listing;
-mod run;
+pub(super) mod run;
 
 use std::path::Path;
 

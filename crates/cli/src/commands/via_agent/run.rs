@@ -32,26 +32,7 @@ use crate::commands::run::{FORWARDED, intent};
 use crate::error::{NeverStarted, usage};
 
 pub fn run(socket: &Path, args: RunArgs) -> anyhow::Result<u8> {
-    refuse_unserved(&args)?;
-    let intent = intent(&args)?;
-    let leaf = intent.id.clone().unwrap_or_else(ContainerId::random);
-    let id = match &intent.parent {
-        Some(parent) => parent.child(&leaf).map_err(|e| usage(e.to_string()))?,
-        None => leaf,
-    };
-    let command = intent
-        .command
-        .as_ref()
-        .ok_or_else(|| usage("no command given"))?;
-    let launch = launch_call(
-        &id,
-        command,
-        &intent.env,
-        intent.user.as_deref(),
-        &intent.resources,
-        &intent.nesting,
-        intent.parent.is_some(),
-    );
+    let (id, launch) = launch_for(&args)?;
 
     let mut forwarded = SigSet::empty();
     if !args.detach {
@@ -96,6 +77,32 @@ pub fn run(socket: &Path, args: RunArgs) -> anyhow::Result<u8> {
         remove(&mut client, &id).map_err(|e| about(&id, e))?;
     }
     Ok(termination.shell_exit_code().clamp(0, 255) as u8)
+}
+
+/// The container's full ID and the launch call for `args` (checked as
+/// the local `run` checks them; exit 2 for what the API cannot carry).
+pub(crate) fn launch_for(args: &RunArgs) -> anyhow::Result<(ContainerId, Call)> {
+    refuse_unserved(args)?;
+    let intent = intent(args)?;
+    let leaf = intent.id.clone().unwrap_or_else(ContainerId::random);
+    let id = match &intent.parent {
+        Some(parent) => parent.child(&leaf).map_err(|e| usage(e.to_string()))?,
+        None => leaf,
+    };
+    let command = intent
+        .command
+        .as_ref()
+        .ok_or_else(|| usage("no command given"))?;
+    let launch = launch_call(
+        &id,
+        command,
+        &intent.env,
+        intent.user.as_deref(),
+        &intent.resources,
+        &intent.nesting,
+        intent.parent.is_some(),
+    );
+    Ok((id, launch))
 }
 
 /// One line for an option the API cannot carry from here (exit 2).
