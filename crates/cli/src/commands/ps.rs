@@ -90,7 +90,7 @@ pub(crate) fn print_row(out: &mut impl Write, row: &Row<'_>) -> std::io::Result<
         phobos_core::time::rfc3339(row.started_at),
         row.address.unwrap_or("-"),
         one_line(&row.command)
-    );
+    )
 }
 
 /// `text` on one table row: control characters (a newline in a command)
