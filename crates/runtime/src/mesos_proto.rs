@@ -421,7 +421,8 @@ mod tests {
         let mut p = PerfStatistics::default();
         p.counters.insert("task_clock".into(), PerfValue::Count(3));
         p.counters.insert("cycles".into(), PerfValue::Millis(1.0));
-        p.counters.insert("no_such_event".into(), PerfValue::Count(1));
+        p.counters
+            .insert("no_such_event".into(), PerfValue::Count(1));
         let m = perf_statistics(&p);
         assert_eq!(m, mesos::PerfStatistics::default());
     }
