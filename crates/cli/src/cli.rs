@@ -87,7 +87,8 @@ pub enum Command {
         signal: String,
     },
     /// Kill every process of a container and free its resources; with
-    /// several IDs, destroys them concurrently and prints one line each.
+    /// several IDs, kills them all before waiting for any, frees them
+    /// concurrently and prints one line each.
     Destroy {
         /// The containers' IDs.
         #[arg(required = true, num_args = 1..)]

@@ -259,6 +259,23 @@ impl LinuxLauncher {
         Ok(())
     }
 
+    /// Starts killing every process of the container (init, the command
+    /// and all they forked: its whole kill cgroup, nested containers
+    /// included) without waiting for them to exit; what to wait on with
+    /// `phobos_cgroups::wait_all_emptied`. [`Self::destroy`] then finds
+    /// the cgroups empty and only removes them.
+    pub fn start_kill(
+        &self,
+        id: &ContainerId,
+    ) -> Result<Vec<phobos_cgroups::Emptying>, LaunchError> {
+        let name = cgroup_rel(self.driver, id);
+        let mut emptying = Vec::new();
+        for root in &self.roots {
+            emptying.extend(root.child(&name).start_kill(DESTROY_TIMEOUT)?);
+        }
+        Ok(emptying)
+    }
+
     fn destroy_named(&self, name: &Path) -> Result<(), LaunchError> {
         for root in &self.roots {
             let cgroup = root.child(name);
