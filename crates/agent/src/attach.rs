@@ -12,7 +12,8 @@
 //! those files, from the oldest rotated file on, following them across
 //! rotations (`phobos_core::log_stream`, by inode: no line twice, none
 //! missed) with a read every [`POLL`] when there is nothing new, until the
-//! container has ended and both streams are drained; then the stream ends.
+//! container has ended and both streams are drained; then the stream ends
+//! (init's exit, watched through its pidfd, wakes the reader at once).
 //! Any number of clients may attach to one container.
 //!
 //! The files are opened beneath the sandbox without following symlinks
@@ -200,6 +201,13 @@ async fn follow_files(
     out: &RecordSender,
 ) -> Result<(), stream::Gone> {
     let mut last_sent = Instant::now();
+    // Init's exit wakes the loop at once (the last pass then drains the
+    // files and ends the stream) instead of at the next poll.
+    let mut init_exit: Option<ExitFuture> = follow
+        .init
+        .as_ref()
+        .and_then(|fd| fd.try_clone().ok())
+        .map(|fd| Box::pin(crate::waits::exited(fd)) as ExitFuture);
     loop {
         // Whether the container had ended before this pass: output written
         // before its end is then all in the files.
@@ -241,10 +249,25 @@ async fn follow_files(
             out.heartbeat().await?;
             last_sent = Instant::now();
         }
+        let mut init_exited = false;
         tokio::select! {
             () = tokio::time::sleep(POLL) => {}
+            () = until_exit(&mut init_exit) => init_exited = true,
             () = out.closed() => return Err(stream::Gone),
         }
+        if init_exited {
+            init_exit = None;
+        }
+    }
+}
+
+type ExitFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Resolves when init has exited; never without an init to watch.
+async fn until_exit(exit: &mut Option<ExitFuture>) {
+    match exit {
+        Some(f) => f.as_mut().await,
+        None => std::future::pending().await,
     }
 }
 

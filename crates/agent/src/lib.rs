@@ -21,12 +21,14 @@
 //!   followed from its sandbox files; [`input`]: ATTACH_CONTAINER_INPUT's
 //!   streaming request into the switchboard; [`terminal`]: the agent as a
 //!   switchboard client;
-//! - [`metrics`]: the Prometheus text.
+//! - [`metrics`]: the Prometheus text; [`listing`]: Phobos's own
+//!   `GET /phobos/v1/containers[/ID]` (the summaries `ps`/`status` print).
 
 pub mod attach;
 pub mod calls;
 pub mod error;
 pub mod input;
+pub mod listing;
 pub mod media;
 pub mod metrics;
 pub mod server;

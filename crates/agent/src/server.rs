@@ -281,6 +281,13 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> (String, hyper::Re
             ("api".to_owned(), response)
         }
         ("/metrics", &Method::GET) => ("metrics".to_owned(), metrics_response(state).await),
+        (p, &Method::GET) if p.starts_with(crate::listing::PATH) => {
+            let answer = match crate::listing::answer(state, p).await {
+                Ok(body) => response(200, media::JSON, body.into()),
+                Err(e) => error_response(&e),
+            };
+            ("containers".to_owned(), answer)
+        }
         ("/health", &Method::GET) => {
             let recovering = state.recovering.load(Ordering::Relaxed);
             let body = format!(

@@ -11,7 +11,9 @@
 //! * [`device_bpf`] restricts device access on cgroup2 with a generated
 //!   `BPF_PROG_TYPE_CGROUP_DEVICE` program (bpf(2)).
 //! * [`cpu`] and [`memory`] compute Mesos's limits and write them for v1 or
-//!   v2; [`stats`] parses the statistics files; [`oom`] waits for OOM kills.
+//!   v2; [`stats`] parses the statistics files, read by [`files::Reader`]
+//!   below open parent directories when many are read; [`oom`] waits for
+//!   OOM kills.
 //!
 //! Observed on the project host (Linux 6.18, hybrid): a SIGKILLed process
 //! that is still a zombie of its parent is not listed in `cgroup.procs`
@@ -28,7 +30,9 @@ mod cgroup;
 pub mod cpu;
 pub mod device_bpf;
 mod error;
+pub mod files;
 mod hierarchy;
+mod kill_many;
 mod mark;
 pub mod memory;
 pub mod oom;
@@ -40,5 +44,6 @@ pub mod stats;
 pub use cgroup::{Cgroup, FREEZE_RETRY_INTERVAL, LEAF};
 pub use error::Error;
 pub use hierarchy::{Controller, Hierarchies, Layout, MOUNTINFO, V1Hierarchy, Version};
+pub use kill_many::{Emptying, wait_all as wait_all_emptied};
 pub use mark::{CONTAINER_MARK, OWNER_MARK};
 pub use proc_cgroup::{ProcCgroupLine, ProcCgroups, ProcessCgroup};

@@ -16,8 +16,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use crate::cgroup::{Cgroup, read_limited};
+use crate::cgroup::Cgroup;
 use crate::error::Error;
+use crate::files::Reader;
 use crate::hierarchy::Version;
 
 /// Why a statistics file could not be parsed.
@@ -57,19 +58,14 @@ pub struct FlatKeyed(pub BTreeMap<String, u64>);
 impl FlatKeyed {
     /// Parses `text`; every non-empty line must be `key <u64>`.
     pub fn parse(text: &str) -> Result<Self, ParseError> {
-        let mut map = BTreeMap::new();
-        for (i, line) in text.lines().enumerate() {
-            let mut words = line.split_whitespace();
-            let Some(key) = words.next() else { continue };
-            let (Some(value), None) = (words.next(), words.next()) else {
-                return Err(err(i + 1, format!("expected \"key value\", got {line:?}")));
-            };
-            let value = value
-                .parse::<u64>()
-                .map_err(|_| err(i + 1, format!("{value:?} is not an unsigned integer")))?;
-            map.insert(key.to_string(), value);
-        }
-        Ok(FlatKeyed(map))
+        let pairs = Pairs::parse(text)?;
+        Ok(FlatKeyed(
+            pairs
+                .0
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        ))
     }
 
     /// The value of `key`, if present.
@@ -85,6 +81,53 @@ impl FlatKeyed {
 
     /// The value of `key`, 0 if absent.
     pub fn or_zero(&self, key: &str) -> u64 {
+        self.get(key).unwrap_or(0)
+    }
+}
+
+/// A flat keyed file's pairs in file order, borrowing the keys from the
+/// text: the statistics parsers below read a few keys of each file, and
+/// `stats` over thousands of containers should not copy every key of
+/// every `memory.stat` into a map to do it (one allocation per file
+/// instead of one per line). A key given twice has its last value, as
+/// in [`FlatKeyed`].
+struct Pairs<'a>(Vec<(&'a str, u64)>);
+
+impl<'a> Pairs<'a> {
+    /// Parses `text`; every non-empty line must be `key <u64>`.
+    fn parse(text: &'a str) -> Result<Self, ParseError> {
+        let mut pairs = Vec::with_capacity(text.len() / 16 + 1);
+        for (i, line) in text.lines().enumerate() {
+            let mut words = line.split_whitespace();
+            let Some(key) = words.next() else { continue };
+            let (Some(value), None) = (words.next(), words.next()) else {
+                return Err(err(i + 1, format!("expected \"key value\", got {line:?}")));
+            };
+            let value = value
+                .parse::<u64>()
+                .map_err(|_| err(i + 1, format!("{value:?} is not an unsigned integer")))?;
+            pairs.push((key, value));
+        }
+        Ok(Pairs(pairs))
+    }
+
+    /// The value of `key`, if present (the last one given).
+    fn get(&self, key: &str) -> Option<u64> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+    }
+
+    /// The value of `key`, or a [`ParseError`] naming it.
+    fn require(&self, key: &str) -> Result<u64, ParseError> {
+        self.get(key)
+            .ok_or_else(|| err(0, format!("missing key {key:?}")))
+    }
+
+    /// The value of `key`, 0 if absent.
+    fn or_zero(&self, key: &str) -> u64 {
         self.get(key).unwrap_or(0)
     }
 }
@@ -111,7 +154,7 @@ pub struct CpuacctStat {
 impl CpuacctStat {
     /// Parses `user N\nsystem M\n`.
     pub fn parse(text: &str) -> Result<Self, ParseError> {
-        let map = FlatKeyed::parse(text)?;
+        let map = Pairs::parse(text)?;
         Ok(CpuacctStat {
             user_ticks: map.require("user")?,
             system_ticks: map.require("system")?,
@@ -152,7 +195,7 @@ impl CpuStat {
     /// Parses v1 `cpu.stat` (`nr_periods`, `nr_throttled`, `throttled_time`
     /// in nanoseconds; all required).
     pub fn parse_v1(text: &str) -> Result<Self, ParseError> {
-        let map = FlatKeyed::parse(text)?;
+        let map = Pairs::parse(text)?;
         Ok(CpuStat {
             nr_periods: Some(map.require("nr_periods")?),
             nr_throttled: Some(map.require("nr_throttled")?),
@@ -164,7 +207,7 @@ impl CpuStat {
     /// Parses v2 `cpu.stat` (`usage_usec`, `user_usec`, `system_usec`
     /// required; throttling keys present only with the cpu controller).
     pub fn parse_v2(text: &str) -> Result<Self, ParseError> {
-        let map = FlatKeyed::parse(text)?;
+        let map = Pairs::parse(text)?;
         Ok(CpuStat {
             usage: Some(Duration::from_micros(map.require("usage_usec")?)),
             user: Some(Duration::from_micros(map.require("user_usec")?)),
@@ -179,7 +222,7 @@ impl CpuStat {
 /// Anonymous memory from a parsed `memory.stat`: v1 `total_rss` (the
 /// hierarchical count), or the cgroup's own `rss` from a kernel that writes
 /// no totals; v2 `anon`.
-fn anon_bytes(m: &FlatKeyed, version: Version) -> Result<u64, ParseError> {
+fn anon_bytes(m: &Pairs<'_>, version: Version) -> Result<u64, ParseError> {
     match version {
         Version::V1 => m
             .get("total_rss")
@@ -235,7 +278,7 @@ impl MemoryStat {
     /// `total_cache` and `total_rss` (or `rss`, see [`memory_anon`]) are
     /// required.
     pub fn parse_v1(text: &str) -> Result<Self, ParseError> {
-        let m = FlatKeyed::parse(text)?;
+        let m = Pairs::parse(text)?;
         Ok(MemoryStat {
             anon: anon_bytes(&m, Version::V1)?,
             file: m.require("total_cache")?,
@@ -257,7 +300,7 @@ impl MemoryStat {
 
     /// Parses v2 `memory.stat`; `anon` and `file` are required.
     pub fn parse_v2(text: &str) -> Result<Self, ParseError> {
-        let m = FlatKeyed::parse(text)?;
+        let m = Pairs::parse(text)?;
         Ok(MemoryStat {
             anon: anon_bytes(&m, Version::V2)?,
             file: m.require("file")?,
@@ -298,7 +341,7 @@ pub struct MemoryEvents {
 impl MemoryEvents {
     /// Parses `memory.events`; `oom` and `oom_kill` are required.
     pub fn parse(text: &str) -> Result<Self, ParseError> {
-        let m = FlatKeyed::parse(text)?;
+        let m = Pairs::parse(text)?;
         Ok(MemoryEvents {
             low: m.or_zero("low"),
             high: m.or_zero("high"),
@@ -478,39 +521,88 @@ pub(crate) fn read_parsed<T>(
     file: &str,
     parse: impl FnOnce(&str) -> Result<T, ParseError>,
 ) -> Result<T, Error> {
-    let path = cg.path().join(file);
-    let text = read_limited(&path, STATS_FILE_LIMIT)?;
-    parse(&text).map_err(|e| Error::Parse {
-        path,
-        reason: e.to_string(),
-    })
+    Reader::default().parsed(cg, file, parse)
 }
 
 /// A single unsigned integer file (`memory.usage_in_bytes`, `pids.current`).
 pub fn read_u64(cg: &Cgroup, file: &str) -> Result<u64, Error> {
-    read_parsed(cg, file, |t| {
-        parse_u64_or_max(t)?.ok_or_else(|| err(1, "unexpected \"max\""))
-    })
+    Reader::default().read_u64(cg, file)
 }
 
 /// v1 `cpuacct.stat` of `cg` (a cpuacct cgroup).
 pub fn cpuacct_stat(cg: &Cgroup) -> Result<CpuacctStat, Error> {
-    read_parsed(cg, "cpuacct.stat", CpuacctStat::parse)
+    Reader::default().cpuacct_stat(cg)
 }
 
 /// `cpu.stat` of `cg`, parsed for its version.
 pub fn cpu_stat(cg: &Cgroup) -> Result<CpuStat, Error> {
-    match cg.version() {
-        Version::V1 => read_parsed(cg, "cpu.stat", CpuStat::parse_v1),
-        Version::V2 => read_parsed(cg, "cpu.stat", CpuStat::parse_v2),
-    }
+    Reader::default().cpu_stat(cg)
 }
 
 /// `memory.stat` of `cg`, parsed for its version.
 pub fn memory_stat(cg: &Cgroup) -> Result<MemoryStat, Error> {
-    match cg.version() {
-        Version::V1 => read_parsed(cg, "memory.stat", MemoryStat::parse_v1),
-        Version::V2 => read_parsed(cg, "memory.stat", MemoryStat::parse_v2),
+    Reader::default().memory_stat(cg)
+}
+
+/// The statistics files through a [`Reader`] (below open parent
+/// directories, into one buffer); the free functions above are these
+/// through a reader of their own.
+impl Reader<'_> {
+    /// Reads `file` of `cg` and parses it with `parse`, attaching the path
+    /// to any error.
+    pub fn parsed<T>(
+        &mut self,
+        cg: &Cgroup,
+        file: &str,
+        parse: impl FnOnce(&str) -> Result<T, ParseError>,
+    ) -> Result<T, Error> {
+        let text = self.read(cg, file, STATS_FILE_LIMIT)?;
+        parse(text).map_err(|e| Error::Parse {
+            path: cg.path().join(file),
+            reason: e.to_string(),
+        })
+    }
+
+    /// See [`read_u64`].
+    pub fn read_u64(&mut self, cg: &Cgroup, file: &str) -> Result<u64, Error> {
+        self.parsed(cg, file, |t| {
+            parse_u64_or_max(t)?.ok_or_else(|| err(1, "unexpected \"max\""))
+        })
+    }
+
+    /// See [`cpuacct_stat`].
+    pub fn cpuacct_stat(&mut self, cg: &Cgroup) -> Result<CpuacctStat, Error> {
+        self.parsed(cg, "cpuacct.stat", CpuacctStat::parse)
+    }
+
+    /// See [`cpu_stat`].
+    pub fn cpu_stat(&mut self, cg: &Cgroup) -> Result<CpuStat, Error> {
+        match cg.version() {
+            Version::V1 => self.parsed(cg, "cpu.stat", CpuStat::parse_v1),
+            Version::V2 => self.parsed(cg, "cpu.stat", CpuStat::parse_v2),
+        }
+    }
+
+    /// See [`memory_stat`].
+    pub fn memory_stat(&mut self, cg: &Cgroup) -> Result<MemoryStat, Error> {
+        match cg.version() {
+            Version::V1 => self.parsed(cg, "memory.stat", MemoryStat::parse_v1),
+            Version::V2 => self.parsed(cg, "memory.stat", MemoryStat::parse_v2),
+        }
+    }
+
+    /// See [`memory_usage`].
+    pub fn memory_usage(&mut self, cg: &Cgroup) -> Result<u64, Error> {
+        match cg.version() {
+            Version::V1 => self.read_u64(cg, "memory.usage_in_bytes"),
+            Version::V2 => self.read_u64(cg, "memory.current"),
+        }
+    }
+
+    /// The number of non-blank lines of `file` (`cgroup.procs`, `tasks`).
+    pub fn count_lines(&mut self, cg: &Cgroup, file: &str) -> Result<u64, Error> {
+        let text = self.read(cg, file, STATS_FILE_LIMIT)?;
+        Ok(text.lines().filter(|l| !l.trim().is_empty()).count() as u64)
     }
 }
 
@@ -519,17 +611,14 @@ pub fn memory_stat(cg: &Cgroup) -> Result<MemoryStat, Error> {
 /// totals; v2 `anon`. Mesos `mem_rss_bytes`.
 pub fn memory_anon(cg: &Cgroup) -> Result<u64, Error> {
     read_parsed(cg, "memory.stat", |text| {
-        anon_bytes(&FlatKeyed::parse(text)?, cg.version())
+        anon_bytes(&Pairs::parse(text)?, cg.version())
     })
 }
 
 /// Memory in use: v1 `memory.usage_in_bytes`, v2 `memory.current`. Mesos
 /// `mem_total_bytes`.
 pub fn memory_usage(cg: &Cgroup) -> Result<u64, Error> {
-    match cg.version() {
-        Version::V1 => read_u64(cg, "memory.usage_in_bytes"),
-        Version::V2 => read_u64(cg, "memory.current"),
-    }
+    Reader::default().memory_usage(cg)
 }
 
 /// Peak memory use: v1 `memory.max_usage_in_bytes`, v2 `memory.peak`

@@ -48,6 +48,11 @@ pub struct Global {
     /// RUST_LOG overrides.
     #[arg(long, global = true, help_heading = GLOBAL)]
     pub log_level: Option<String>,
+    /// Send the command to the `phobos agent` serving this Unix socket
+    /// (its v1 API) instead of acting on the runtime directory: run, wait,
+    /// kill, destroy, ps and status.
+    #[arg(long, global = true, help_heading = GLOBAL, env = "PHOBOS_AGENT", value_name = "SOCKET")]
+    pub agent: Option<PathBuf>,
     /// The effective settings (configuration with provenance, flags
     /// applied), built once by `context::resolve`.
     #[arg(skip)]
@@ -87,7 +92,8 @@ pub enum Command {
         signal: String,
     },
     /// Kill every process of a container and free its resources; with
-    /// several IDs, destroys them concurrently and prints one line each.
+    /// several IDs, kills them all before waiting for any, frees them
+    /// concurrently and prints one line each.
     Destroy {
         /// The containers' IDs.
         #[arg(required = true, num_args = 1..)]

@@ -5,6 +5,7 @@
 //! `phobos_runtime` (the settings, the planner, the door), never to a
 //! containerizer directly.
 
+mod agent_client;
 mod cli;
 mod commands;
 mod context;

@@ -4,6 +4,8 @@
 //! a thousand concurrent waits.
 
 mod agent_client;
+#[path = "agent/cli.rs"]
+mod cli;
 mod common;
 #[path = "agent/nested.rs"]
 mod nested;

@@ -648,3 +648,44 @@ fn privileged_interactive_run_hands_stdin_to_the_command() {
     let out = env.ok(&["run", "--", "sh", "-c", "read line || echo eof"]);
     assert_eq!(out, "eof");
 }
+
+/// Processes on the host whose command line has `arg` as an argument and
+/// that are not zombies.
+fn live_with_argument(arg: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if cmdline.split(|b| *b == 0).any(|a| a == arg.as_bytes()) {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let zombie = stat
+                .rfind(')')
+                .is_some_and(|i| stat[i + 1..].starts_with(" Z"));
+            if !zombie {
+                found.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn privileged_init_takes_the_rest_of_its_pid_namespace_with_it() {
+    if !require_root("privileged_init_takes_the_rest_of_its_pid_namespace_with_it") {
+        return;
+    }
+    let env = Env::new();
+    // A background process the command leaves behind (reparented to init)
+    // is killed and reaped before `run` returns: init skips its kill only
+    // when its namespace's procfs shows it alone.
+    let marker = format!("{}", 900_000 + std::process::id() % 90_000);
+    let script = format!("sleep {marker} & echo started");
+    let out = env.ok(&["run", "--", "sh", "-c", &script]);
+    assert_eq!(out.trim(), "started");
+    let left = live_with_argument(&marker);
+    assert!(left.is_empty(), "left running after run returned: {left:?}");
+    // Alone: the plain command still ends with its own status.
+    let out = env.run(&["run", "--", "sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7));
+}

@@ -366,8 +366,65 @@ fn privileged_net_cls_net_prio_and_perf_event_cgroups_hold_the_container() {
         let task_clock = perf["task_clock"].as_f64().expect("task_clock in ms");
         assert!(task_clock > 0.0 && task_clock <= 1000.0 * 1.5, "{stats}");
         assert!(perf["context_switches"].as_u64().is_some(), "{stats}");
+        agent_reports_perf(&env, perf_conf);
     }
     env.ok(&["destroy", "busy"]);
     drop(env);
     drop((net, perf));
+}
+
+/// The agent's GET_CONTAINERS carries the same sample as Mesos's
+/// `ResourceStatistics.perf` (field 13), in JSON and in protobuf, for the
+/// running container `busy` spinning in `cgroups/perf_event`.
+fn agent_reports_perf(env: &Env, config: &str) {
+    use phobos_proto::agent::call::{GetContainers, Type as CallType};
+    use phobos_proto::agent::{Call, Response};
+
+    let agent = agent_client::Agent::start(env, &["--config", config]);
+    let mut conn = agent.conn();
+    let reply = conn.json(&serde_json::json!({"type": "GET_CONTAINERS",
+        "get_containers": {"show_standalone": true}}));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let listed = reply.json();
+    let busy = listed["get_containers"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["container_id"]["value"] == "busy")
+        .unwrap_or_else(|| panic!("busy is not listed: {listed}"));
+    let perf = &busy["resource_statistics"]["perf"];
+    assert_eq!(perf["duration"].as_f64(), Some(1.0), "{busy}");
+    assert!(perf["timestamp"].as_f64().unwrap_or(0.0) > 0.0, "{busy}");
+    let task_clock = perf["task_clock"].as_f64().expect("task_clock in ms");
+    assert!(task_clock > 0.0 && task_clock <= 1000.0 * 1.5, "{busy}");
+    assert!(perf["context_switches"].as_u64().is_some(), "{busy}");
+
+    let call = Call {
+        r#type: Some(CallType::GetContainers as i32),
+        get_containers: Some(GetContainers {
+            show_nested: Some(false),
+            show_standalone: Some(true),
+        }),
+        ..Call::default()
+    };
+    let (status, body, text) = conn.proto(&call);
+    assert_eq!(status, 200, "{text}");
+    let body: Response = body.unwrap();
+    let containers = body.get_containers.unwrap().containers;
+    let busy = containers
+        .iter()
+        .find(|c| c.container_id.value == "busy")
+        .expect("busy is listed");
+    let perf = busy
+        .resource_statistics
+        .as_ref()
+        .and_then(|s| s.perf.as_ref())
+        .expect("ResourceStatistics.perf");
+    assert_eq!(perf.duration, 1.0);
+    assert!(perf.timestamp > 0.0);
+    let task_clock = perf.task_clock.expect("task_clock");
+    assert!(task_clock > 0.0 && task_clock <= 1000.0 * 1.5, "{perf:?}");
+    assert!(perf.context_switches.is_some(), "{perf:?}");
+    // Events not sampled stay absent.
+    assert_eq!(perf.cycles, None);
 }

@@ -324,6 +324,38 @@ impl ContainerConfig {
     }
 }
 
+/// The fields of a checkpointed [`ContainerConfig`] that a listing shows
+/// (`ps`), read from the same JSON without building the rest: the
+/// environment, the hardening (the seccomp profile's hundred syscall
+/// names), volumes and fetch URIs are skipped unparsed into values. Each
+/// field is read exactly as [`ContainerConfig`] reads it.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct ConfigSummary {
+    pub id: ContainerId,
+    pub command: CommandSpec,
+    pub isolation: Vec<String>,
+    pub launcher: LauncherKind,
+    pub sandbox: PathBuf,
+    pub cgroups_root: String,
+    #[serde(default)]
+    pub cgroups_driver: CgroupsDriver,
+    pub created_at: f64,
+    #[serde(default)]
+    pub resources: Resources,
+    #[serde(default)]
+    pub isolator_flags: NetClsFlags,
+    #[serde(default)]
+    pub network: ContainerNetwork,
+}
+
+/// The one [`IsolatorFlags`] field a listing needs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct NetClsFlags {
+    /// See [`IsolatorFlags::cgroups_net_cls_primary_handle`].
+    #[serde(default)]
+    pub cgroups_net_cls_primary_handle: Option<u16>,
+}
+
 /// The Mesos agent flags the resource isolators follow (§6).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IsolatorFlags {
@@ -404,6 +436,40 @@ mod tests {
         assert!(c.resources.is_empty());
         assert_eq!(c.isolator_flags, IsolatorFlags::default());
         assert_eq!(c.isolator_flags.container_disk_watch_interval_secs, 15.0);
+    }
+
+    #[test]
+    fn a_summary_reads_the_listed_fields_as_the_whole_config_does() {
+        let text = r#"{"id":"c1","command":{"shell":false,"value":"sleep","arguments":["sleep","9"]},
+            "env":[["A","1"]],"isolation":["cgroups/cpu","cgroups/net_cls"],"launcher":"linux",
+            "sandbox":"/tmp/s","cgroups_root":"phobos","cgroups_driver":"systemd",
+            "created_at":12.5,"resources":{"cpus":0.5},
+            "isolator_flags":{"cgroups_enable_cfs":true,"cgroups_net_cls_primary_handle":4096},
+            "network":{"mode":"none"},
+            "hardening":{"seccomp":{"source":"default","default_action":"allow","rules":[]}}}"#;
+        let full: ContainerConfig = serde_json::from_str(text).unwrap();
+        let summary: ConfigSummary = serde_json::from_str(text).unwrap();
+        assert_eq!(summary.id, full.id);
+        assert_eq!(summary.command, full.command);
+        assert_eq!(summary.isolation, full.isolation);
+        assert_eq!(summary.launcher, full.launcher);
+        assert_eq!(summary.sandbox, full.sandbox);
+        assert_eq!(summary.cgroups_root, full.cgroups_root);
+        assert_eq!(summary.cgroups_driver, full.cgroups_driver);
+        assert_eq!(summary.created_at, full.created_at);
+        assert_eq!(summary.resources, full.resources);
+        assert_eq!(
+            summary.isolator_flags.cgroups_net_cls_primary_handle,
+            full.isolator_flags.cgroups_net_cls_primary_handle
+        );
+        assert_eq!(summary.network, full.network);
+        // A record from before the optional fields existed, too.
+        let old = r#"{"id":"c1","command":{"shell":true,"value":"true"},"isolation":[],
+            "launcher":"posix","sandbox":"/tmp/s","cgroups_root":"phobos","created_at":1.0}"#;
+        let summary: ConfigSummary = serde_json::from_str(old).unwrap();
+        assert!(summary.resources.is_empty());
+        assert_eq!(summary.isolator_flags, NetClsFlags::default());
+        assert_eq!(summary.network, ContainerNetwork::default());
     }
 
     #[test]

@@ -28,8 +28,8 @@ pub mod volume;
 pub mod wait_status;
 
 pub use config::{
-    CgroupsDriver, CommandSpec, ContainerConfig, ContainerImage, FetchUri, FetcherCache,
-    IsolatorFlags, LauncherKind, Nesting, TtyInfo, WindowSize,
+    CgroupsDriver, CommandSpec, ConfigSummary, ContainerConfig, ContainerImage, FetchUri,
+    FetcherCache, IsolatorFlags, LauncherKind, Nesting, TtyInfo, WindowSize,
 };
 pub use containerizer::{BoxError, Composing, Containerizer, Operation, Outcome};
 pub use hardening::{CapabilitySets, DeviceNode, Hardening, RLimit, SeccompProfile};

@@ -766,8 +766,13 @@ fn wait_blocking(child: libc::pid_t) -> WaitStatus {
 }
 
 /// As pid 1: SIGKILL every other process of the namespace and reap them, so
-/// nothing outlives the command and its output is complete.
+/// nothing outlives the command and its output is complete. Skipped when
+/// the namespace's procfs shows init alone: `kill(-1)` walks every process
+/// of the host under the global `tasklist_lock` (see [`crate::init_pidns`]).
 fn kill_rest_of_namespace() {
+    if crate::init_pidns::init_is_alone() {
+        return;
+    }
     // SAFETY: kill(-1) from pid 1 of a pid namespace reaches only that
     // namespace's processes (the caller checked both conditions).
     unsafe { libc::kill(-1, libc::SIGKILL) };

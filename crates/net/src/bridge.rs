@@ -7,7 +7,7 @@
 //!   ([`crate::ipam`], host-local's layout), one `RTM_NEWLINK` creating the
 //!   veth pair with the host end on the bridge and the container end
 //!   created inside the namespace as `CNI_IFNAME`, the host end up without
-//!   IPv6 addresses, hairpin mode on the bridge port (sysfs), then in the
+//!   IPv6 addresses, hairpin mode on the bridge port (rtnetlink), then in the
 //!   namespace the container end up, also without IPv6 addresses (the
 //!   network is IPv4 only: no link-local address, duplicate address
 //!   detection or multicast listener reports per veth), its address and
@@ -182,10 +182,9 @@ impl BridgeStep {
             .and_then(|()| nl.set_up_by_name(host))
             .map_err(err(format!("bring veth {host} up without IPv6 addresses")))?;
         if self.hairpin {
-            let knob = Path::new("/sys/class/net")
-                .join(host)
-                .join("brport/hairpin_mode");
-            fs::write(&knob, "1").map_err(err(format!("write {}", knob.display())))?;
+            index_of(host)
+                .and_then(|index| nl.set_hairpin(index))
+                .map_err(err(format!("turn hairpin mode on for {host}")))?;
         }
         let prefix = self.subnet.prefix;
         let routes = self.routes.clone();

@@ -4,13 +4,16 @@
 //!
 //! - `RTM_NEWLINK` creating a bridge, or a veth pair whose peer is created
 //!   directly in another network namespace (`IFLA_NET_NS_FD`), named, the
-//!   host end up and attached to a bridge (`IFLA_MASTER`), in one message;
+//!   host end up and attached to a bridge (`IFLA_MASTER`), one queue each
+//!   way on both ends, in one message;
 //! - `RTM_NEWLINK` on an existing link to bring it up, or to turn off its
 //!   IPv6 address generation (`IFLA_AF_SPEC` / `IFLA_INET6_ADDR_GEN_MODE`
 //!   = `IN6_ADDR_GEN_MODE_NONE`) while it is still down, so that bringing
 //!   it up makes no link-local address: no duplicate address detection,
 //!   multicast listener reports or router solicitations on an IPv4-only
 //!   network's veths;
+//! - an `AF_BRIDGE` `RTM_SETLINK` turning hairpin mode on for a bridge
+//!   port;
 //! - `RTM_DELLINK` by name;
 //! - `RTM_NEWADDR` (IPv4) and `RTM_NEWROUTE` (IPv4, main table).
 //!
@@ -31,14 +34,20 @@ const NLM_F_CREATE: u16 = 0x400;
 
 const RTM_NEWLINK: u16 = 16;
 const RTM_DELLINK: u16 = 17;
+const RTM_SETLINK: u16 = 19;
 const RTM_NEWADDR: u16 = 20;
 const RTM_NEWROUTE: u16 = 24;
 
 const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_MASTER: u16 = 10;
+const IFLA_PROTINFO: u16 = 12;
+const IFLA_BRPORT_MODE: u16 = 4;
+const NLA_F_NESTED: u16 = 0x8000;
 const IFLA_LINKINFO: u16 = 18;
 const IFLA_NET_NS_FD: u16 = 28;
+const IFLA_NUM_TX_QUEUES: u16 = 31;
+const IFLA_NUM_RX_QUEUES: u16 = 32;
 const IFLA_AF_SPEC: u16 = 26;
 const IFLA_INET6_ADDR_GEN_MODE: u16 = 8;
 const IN6_ADDR_GEN_MODE_NONE: u8 = 1;
@@ -131,6 +140,17 @@ fn attr_into(buf: &mut Vec<u8>, kind: u16, payload: &[u8]) {
 }
 
 /// An interface name as the kernel reads it (NUL-terminated).
+/// One transmit and one receive queue on a veth end. Without them the
+/// kernel gives a veth one queue per possible CPU and then cuts it down to
+/// one after registering it (`veth_init_queues`), and that cut waits for
+/// an expedited RCU grace period (`synchronize_net`) while holding the
+/// global rtnl lock, once per end: on a few CPUs the longest rtnl hold of
+/// a launch, which every other launch's netlink request queued behind.
+fn one_queue_each_way(m: &mut Message) {
+    m.attr(IFLA_NUM_TX_QUEUES, &1u32.to_ne_bytes());
+    m.attr(IFLA_NUM_RX_QUEUES, &1u32.to_ne_bytes());
+}
+
 fn name_bytes(name: &str) -> Vec<u8> {
     let mut bytes = name.as_bytes().to_vec();
     bytes.push(0);
@@ -264,6 +284,7 @@ impl Netlink {
         m.ifinfo(0, 0, 0);
         m.attr(IFLA_IFNAME, &name_bytes(host));
         m.attr(IFLA_MASTER, &master.to_ne_bytes());
+        one_queue_each_way(&mut m);
         let info = m.begin(IFLA_LINKINFO);
         m.attr(IFLA_INFO_KIND, b"veth");
         let data = m.begin(IFLA_INFO_DATA);
@@ -278,9 +299,26 @@ impl Netlink {
         let fd = u32::try_from(peer_netns.as_raw_fd()).expect("descriptors are not negative");
         m.attr(IFLA_NET_NS_FD, &fd.to_ne_bytes());
         m.attr(IFLA_ADDRESS, &peer_mac);
+        one_queue_each_way(&mut m);
         m.end(peer_info);
         m.end(data);
         m.end(info);
+        self.request(m)
+    }
+
+    /// Turns hairpin mode on for the bridge port with `index`: an
+    /// `AF_BRIDGE` `RTM_SETLINK` with `IFLA_PROTINFO` / `IFLA_BRPORT_MODE`
+    /// (what `bridge link set … hairpin on` sends). The sysfs knob
+    /// `brport/hairpin_mode` does the same, but takes the rtnl lock with a
+    /// trylock and restarts the write while another holder has it: a busy
+    /// loop on a CPU whenever launches contend for the lock.
+    pub(crate) fn set_hairpin(&mut self, index: u32) -> io::Result<()> {
+        let mut m = Message::new(RTM_SETLINK, 0);
+        m.ifinfo(index, 0, 0);
+        m.buf[NLMSG_HDRLEN] = libc::AF_BRIDGE as u8;
+        let protinfo = m.begin(IFLA_PROTINFO | NLA_F_NESTED);
+        m.attr(IFLA_BRPORT_MODE, &[1]);
+        m.end(protinfo);
         self.request(m)
     }
 

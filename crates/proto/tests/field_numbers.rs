@@ -64,6 +64,7 @@ fn resource_statistics_matches_mesos() {
         ("disk_used_bytes", 27, "uint64"),
         ("disk_statistics", 43, "mesos.DiskStatistics"),
         ("blkio_statistics", 44, "mesos.CgroupInfo.Blkio.Statistics"),
+        ("perf", 13, "mesos.PerfStatistics"),
         ("net_tcp_active_connections", 28, "double"),
         ("net_tcp_time_wait_connections", 29, "double"),
         (
@@ -95,12 +96,87 @@ fn resource_statistics_matches_mesos() {
     let desc = pool()
         .get_message_by_name("mesos.ResourceStatistics")
         .unwrap();
-    // Everything of §8 except perf (13) and net_snmp_statistics (42), which
-    // are deliberately not modelled.
+    // Everything of §8 except net_snmp_statistics (42), which is
+    // deliberately not modelled.
     assert_eq!(desc.fields().len(), fields.len());
-    assert!(desc.get_field(13).is_none() && desc.get_field(42).is_none());
+    assert!(desc.get_field(42).is_none());
     let timestamp = desc.get_field_by_name("timestamp").unwrap();
     assert_eq!(timestamp.cardinality(), Cardinality::Required);
+}
+
+#[test]
+fn perf_statistics_matches_mesos() {
+    // Mesos's mesos.proto `PerfStatistics`: the two required doubles, then
+    // one field per `perf list` event, numbered in this order from 3.
+    let mut fields = vec![("timestamp", 1, "double"), ("duration", 2, "double")];
+    let events = [
+        "cycles",
+        "stalled_cycles_frontend",
+        "stalled_cycles_backend",
+        "instructions",
+        "cache_references",
+        "cache_misses",
+        "branches",
+        "branch_misses",
+        "bus_cycles",
+        "ref_cycles",
+        "cpu_clock",
+        "task_clock",
+        "page_faults",
+        "minor_faults",
+        "major_faults",
+        "context_switches",
+        "cpu_migrations",
+        "alignment_faults",
+        "emulation_faults",
+        "l1_dcache_loads",
+        "l1_dcache_load_misses",
+        "l1_dcache_stores",
+        "l1_dcache_store_misses",
+        "l1_dcache_prefetches",
+        "l1_dcache_prefetch_misses",
+        "l1_icache_loads",
+        "l1_icache_load_misses",
+        "l1_icache_prefetches",
+        "l1_icache_prefetch_misses",
+        "llc_loads",
+        "llc_load_misses",
+        "llc_stores",
+        "llc_store_misses",
+        "llc_prefetches",
+        "llc_prefetch_misses",
+        "dtlb_loads",
+        "dtlb_load_misses",
+        "dtlb_stores",
+        "dtlb_store_misses",
+        "dtlb_prefetches",
+        "dtlb_prefetch_misses",
+        "itlb_loads",
+        "itlb_load_misses",
+        "branch_loads",
+        "branch_load_misses",
+        "node_loads",
+        "node_load_misses",
+        "node_stores",
+        "node_store_misses",
+        "node_prefetches",
+        "node_prefetch_misses",
+    ];
+    fields.extend(events.iter().zip(3..).map(|(n, i)| {
+        let kind = if n.ends_with("_clock") {
+            "double"
+        } else {
+            "uint64"
+        };
+        (*n, i, kind)
+    }));
+    assert_fields("mesos.PerfStatistics", &fields);
+    let desc = pool().get_message_by_name("mesos.PerfStatistics").unwrap();
+    assert_eq!(desc.fields().len(), 53);
+    for name in ["timestamp", "duration"] {
+        let field = desc.get_field_by_name(name).unwrap();
+        assert_eq!(field.cardinality(), Cardinality::Required, "{name}");
+    }
 }
 
 #[test]

@@ -554,6 +554,23 @@ impl Door {
             .map_err(RuntimeError::Containerizer)
     }
 
+    /// Destroys Mesos containers `ids` (distinct; nested ones before
+    /// their parents) by killing all of them before waiting for any (see
+    /// `MesosContainerizer::destroy_many`), with up to `workers` threads;
+    /// the results in the order of `ids`, `None` for an unknown container.
+    /// Engine containers go through [`Self::apply`].
+    pub fn destroy_many(
+        &self,
+        ids: &[ContainerId],
+        workers: usize,
+    ) -> Vec<Result<Option<Termination>>> {
+        self.mesos
+            .destroy_many(ids, workers)
+            .into_iter()
+            .map(|r| r.map_err(|e| RuntimeError::Containerizer(Box::new(e))))
+            .collect()
+    }
+
     /// The statistics the external containerizer protocol answers, as
     /// agents 0.19-1.0 read them (Mesos <= 1.9 semantics, reference §8):
     /// always with CPU times (when no isolator measures CPU, as for a

@@ -4,6 +4,7 @@
 //! list or a `ContainerInfo`'s networks mean the same whichever face they
 //! came through.
 
+use phobos_core::perf::{PerfStatistics, PerfValue};
 use phobos_core::{CommandSpec, Reason, ResourceStatistics, Resources};
 use phobos_proto::mesos;
 use phobos_proto::mesos::task_status::Reason as MesosReason;
@@ -304,8 +305,50 @@ pub fn statistics(s: &ResourceStatistics) -> mesos::ResourceStatistics {
         net_tx_bytes: s.net_tx_bytes,
         net_tx_errors: s.net_tx_errors,
         net_tx_dropped: s.net_tx_dropped,
+        perf: s.perf.as_ref().map(perf_statistics),
         ..Default::default()
     }
+}
+
+/// Maps each `PerfStatistics` counter, by its Mesos field name, onto the
+/// message's field of that name; a counter of the wrong kind (a count for
+/// a clock) or an unknown name is left out rather than misreported.
+macro_rules! perf_statistics {
+    (counts: $($count:ident),* ; clocks: $($clock:ident),* $(,)?) => {
+        /// Our perf sample as Mesos's `PerfStatistics` (field 13 of
+        /// `ResourceStatistics`).
+        pub fn perf_statistics(p: &PerfStatistics) -> mesos::PerfStatistics {
+            let mut m = mesos::PerfStatistics {
+                timestamp: p.timestamp,
+                duration: p.duration,
+                ..Default::default()
+            };
+            for (name, value) in &p.counters {
+                match (name.as_str(), *value) {
+                    $((stringify!($count), PerfValue::Count(n)) => m.$count = Some(n),)*
+                    $((stringify!($clock), PerfValue::Millis(ms)) => m.$clock = Some(ms),)*
+                    _ => {}
+                }
+            }
+            m
+        }
+    };
+}
+
+perf_statistics! {
+    counts: cycles, stalled_cycles_frontend, stalled_cycles_backend, instructions,
+        cache_references, cache_misses, branches, branch_misses, bus_cycles, ref_cycles,
+        page_faults, minor_faults, major_faults, context_switches, cpu_migrations,
+        alignment_faults, emulation_faults,
+        l1_dcache_loads, l1_dcache_load_misses, l1_dcache_stores, l1_dcache_store_misses,
+        l1_dcache_prefetches, l1_dcache_prefetch_misses, l1_icache_loads,
+        l1_icache_load_misses, l1_icache_prefetches, l1_icache_prefetch_misses,
+        llc_loads, llc_load_misses, llc_stores, llc_store_misses, llc_prefetches,
+        llc_prefetch_misses, dtlb_loads, dtlb_load_misses, dtlb_stores, dtlb_store_misses,
+        dtlb_prefetches, dtlb_prefetch_misses, itlb_loads, itlb_load_misses,
+        branch_loads, branch_load_misses, node_loads, node_load_misses, node_stores,
+        node_store_misses, node_prefetches, node_prefetch_misses;
+    clocks: cpu_clock, task_clock,
 }
 
 #[cfg(test)]
@@ -331,6 +374,57 @@ mod tests {
         assert_eq!(m.disk_used_bytes, Some(7));
         assert_eq!(m.net_rx_bytes, Some(11));
         assert_eq!(m.mem_rss_bytes, None);
+        assert_eq!(m.perf, None);
+    }
+
+    #[test]
+    fn every_perf_event_reaches_its_mesos_field() {
+        use phobos_core::perf::EVENTS;
+        let mut p = PerfStatistics {
+            timestamp: 7.5,
+            duration: 1.0,
+            ..Default::default()
+        };
+        for (n, e) in EVENTS.iter().enumerate() {
+            let value = if e.is_clock() {
+                PerfValue::Millis(n as f64 + 0.5)
+            } else {
+                PerfValue::Count(n as u64 + 1)
+            };
+            p.counters.insert(e.field(), value);
+        }
+        let s = ResourceStatistics {
+            timestamp: 8.0,
+            perf: Some(p),
+            ..ResourceStatistics::default()
+        };
+        let m = statistics(&s);
+        let perf = m.perf.as_ref().expect("perf is field 13");
+        assert_eq!((perf.timestamp, perf.duration), (7.5, 1.0));
+        assert_eq!(perf.task_clock, Some(11.5));
+        assert_eq!(perf.node_prefetch_misses, Some(51));
+        // Mesos's JSON mapping of the message names every event's field
+        // with the value it was given; nothing was dropped on the way.
+        let json = phobos_proto::json::to_json_value(&m).unwrap();
+        for (n, e) in EVENTS.iter().enumerate() {
+            let got = &json["perf"][e.field()];
+            if e.is_clock() {
+                assert_eq!(got.as_f64(), Some(n as f64 + 0.5), "{}", e.name);
+            } else {
+                assert_eq!(got.as_u64(), Some(n as u64 + 1), "{}", e.name);
+            }
+        }
+    }
+
+    #[test]
+    fn a_perf_counter_of_the_wrong_kind_or_name_is_left_out() {
+        let mut p = PerfStatistics::default();
+        p.counters.insert("task_clock".into(), PerfValue::Count(3));
+        p.counters.insert("cycles".into(), PerfValue::Millis(1.0));
+        p.counters
+            .insert("no_such_event".into(), PerfValue::Count(1));
+        let m = perf_statistics(&p);
+        assert_eq!(m, mesos::PerfStatistics::default());
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! `phobos destroy ID...`: kills every process of each container in
 //! whatever state it is, removes its cgroups and prints the termination.
 //!
-//! Several IDs are destroyed by a few workers at once, each through the
-//! same path as a single destroy (so each gets its exact termination and
-//! leaves nothing behind). Most of a destroy's time is the kernel ending
-//! the killed processes (the wait for the cgroup's `populated 0`), which
-//! overlaps across containers, and one process pays the start-up (config,
-//! mount table, cgroup layout) once instead of once per container. Nested
+//! Several IDs are destroyed in one batch: every container is killed
+//! (its DESTROYING checkpoint and what decides its termination first),
+//! then one wait covers all of them (the kernel ending the killed
+//! processes, the wait for each kill cgroup's `populated 0`, was most of
+//! a destroy's time), then a few workers free them, each through the same
+//! steps as a single destroy (so each gets its exact termination and
+//! leaves nothing behind). One process pays the start-up (config, mount
+//! table, cgroup layout) once instead of once per container. Nested
 //! containers go first, deepest first, then their parents, as a user
-//! destroying them one by one would.
+//! destroying them one by one would; engine (Docker) containers and
+//! launches in progress go through the single path.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -63,26 +66,46 @@ pub fn run(global: &Global, ids: &[String], json: bool) -> anyhow::Result<u8> {
     Ok(if failed == 0 { 0 } else { 1 })
 }
 
-/// Destroys `ids` (distinct) with up to [`WORKERS`] threads, deepest
-/// nesting level first; the results are in the order of `ids`.
+/// Destroys `ids` (distinct), deepest nesting level first; the results
+/// are in the order of `ids`. At each level the Mesos containers are all
+/// killed before any is waited for (`Door::destroy_many`); engine
+/// containers go one by one through the single path, by up to
+/// [`WORKERS`] threads.
 fn destroy_all(global: &Global, ids: &[ContainerId]) -> Vec<anyhow::Result<Termination>> {
     let results: Vec<Mutex<Option<anyhow::Result<Termination>>>> =
         ids.iter().map(|_| Mutex::new(None)).collect();
+    let door = match context::door(global) {
+        Ok(door) => door,
+        Err(e) => {
+            let message = format!("{e:#}");
+            return ids
+                .iter()
+                .map(|_| Err(anyhow::anyhow!("{message}")))
+                .collect();
+        }
+    };
     let mut depths: Vec<usize> = ids.iter().map(ContainerId::depth).collect();
     depths.sort_unstable();
     depths.dedup();
     for depth in depths.into_iter().rev() {
-        let level: Vec<usize> = (0..ids.len())
+        let (engine, mesos): (Vec<usize>, Vec<usize>) = (0..ids.len())
             .filter(|&i| ids[i].depth() == depth)
-            .collect();
+            .partition(|&i| door.is_engine(&ids[i]));
+        let batch: Vec<ContainerId> = mesos.iter().map(|&i| ids[i].clone()).collect();
+        for (&i, result) in mesos.iter().zip(door.destroy_many(&batch, WORKERS)) {
+            let result = result
+                .map_err(anyhow::Error::from)
+                .and_then(|o| o.ok_or_else(|| unknown(&ids[i])));
+            *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+        }
         let next = AtomicUsize::new(0);
         std::thread::scope(|scope| {
-            for _ in 0..WORKERS.min(level.len()) {
+            for _ in 0..WORKERS.min(engine.len()) {
                 scope.spawn(|| {
                     let door = context::door(global);
                     loop {
                         let k = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&i) = level.get(k) else { break };
+                        let Some(&i) = engine.get(k) else { break };
                         let id = &ids[i];
                         let result = match &door {
                             Ok(door) => door

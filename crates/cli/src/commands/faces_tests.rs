@@ -18,6 +18,7 @@ use super::ecp::{docker, translate};
 use crate::cli::{Cli, Command};
 
 mod nested;
+mod routed;
 
 const WORK: &str = "/srv/phobos-work";
 

@@ -22,6 +22,7 @@ mod stats;
 mod status;
 mod top;
 mod update;
+mod via_agent;
 mod wait;
 
 use phobos_core::{ContainerId, Operation, Outcome, ResourceStatistics, Resources, Termination};
@@ -32,6 +33,9 @@ use crate::error::{Unknown, usage};
 pub use top::SortKey;
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    if let Some(socket) = cli.global.agent.clone() {
+        return via_agent::dispatch(&socket, cli);
+    }
     let g = &cli.global;
     match cli.command {
         Command::Run(args) => run::run(g, *args),

@@ -7,6 +7,7 @@
 //! the container's isolators; `-` when none measures them.
 
 use std::collections::HashMap;
+use std::io::{BufWriter, Write};
 
 use phobos_core::{ContainerState, ResourceStatistics, Termination};
 
@@ -16,8 +17,13 @@ use crate::context;
 pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
     let door = context::door(global)?;
     let containers = door.list()?;
+    // One buffered writer for the whole listing: a line-buffered stdout
+    // would write(2) once per row, thousands of times.
+    let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     if json {
-        println!("{}", serde_json::to_string_pretty(&containers)?);
+        serde_json::to_writer_pretty(&mut out, &containers)?;
+        writeln!(out)?;
+        out.flush()?;
         return Ok(0);
     }
     let running: Vec<_> = containers
@@ -30,29 +36,61 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
         .into_iter()
         .filter_map(|(id, r)| Some((id, r.ok()??)))
         .collect();
-    println!(
+    print_header(&mut out)?;
+    for c in &containers {
+        print_row(
+            &mut out,
+            &Row {
+                id: c.id().as_str(),
+                label: label(c.state(), c.termination()),
+                pid: c.pid(),
+                started_at: c.started_at(),
+                address: c.address(),
+                command: c.command(),
+                stats: usage.get(c.id()),
+            },
+        )?;
+    }
+    out.flush()?;
+    Ok(0)
+}
+
+/// One row of the table, from the door's summary or the agent's.
+pub(crate) struct Row<'a> {
+    pub id: &'a str,
+    pub label: String,
+    pub pid: Option<i32>,
+    pub started_at: f64,
+    pub address: Option<&'a str>,
+    pub command: String,
+    pub stats: Option<&'a ResourceStatistics>,
+}
+
+pub(crate) fn print_header(out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(
+        out,
         "{:<36}  {:<12}  {:>7}  {:>6}  {:>9}  {:<20}  {:<15}  COMMAND",
         "ID", "STATE", "PID", "CPU %", "MEM", "STARTED", "ADDRESS"
-    );
-    for c in &containers {
-        let stats = usage.get(c.id());
-        println!(
-            "{:<36}  {:<12}  {:>7}  {:>6}  {:>9}  {:<20}  {:<15}  {}",
-            c.id().as_str(),
-            label(c.state(), c.termination()),
-            c.pid().map_or_else(|| "-".to_owned(), |p| p.to_string()),
-            stats
-                .and_then(|s| cpu_percent(s, c.started_at()))
-                .map_or_else(|| "-".to_owned(), |p| format!("{p:.1}")),
-            stats
-                .and_then(|s| s.mem_rss_bytes.or(s.mem_total_bytes))
-                .map_or_else(|| "-".to_owned(), super::stats::human_bytes),
-            phobos_core::time::rfc3339(c.started_at()),
-            c.address().unwrap_or("-"),
-            one_line(&c.command())
-        );
-    }
-    Ok(0)
+    )
+}
+
+pub(crate) fn print_row(out: &mut impl Write, row: &Row<'_>) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<36}  {:<12}  {:>7}  {:>6}  {:>9}  {:<20}  {:<15}  {}",
+        row.id,
+        row.label,
+        row.pid.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+        row.stats
+            .and_then(|s| cpu_percent(s, row.started_at))
+            .map_or_else(|| "-".to_owned(), |p| format!("{p:.1}")),
+        row.stats
+            .and_then(|s| s.mem_rss_bytes.or(s.mem_total_bytes))
+            .map_or_else(|| "-".to_owned(), super::stats::human_bytes),
+        phobos_core::time::rfc3339(row.started_at),
+        row.address.unwrap_or("-"),
+        one_line(&row.command)
+    )
 }
 
 /// `text` on one table row: control characters (a newline in a command)

@@ -1,6 +1,8 @@
 //! `phobos recover`: re-adopts live containers and destroys orphans (cgroups
 //! or runtime directories with no live init, half-launched containers).
 
+use std::io::{BufWriter, Write};
+
 use crate::cli::Global;
 use crate::context;
 
@@ -8,49 +10,55 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
     let door = context::door(global)?;
     let recovery = door.recover()?;
     let errors = recovery.errors();
+    // One buffered writer: a line-buffered stdout would write(2) once per
+    // recovered container, thousands of times.
+    let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     if json {
-        println!("{}", serde_json::to_string_pretty(&recovery)?);
+        serde_json::to_writer_pretty(&mut out, &recovery)?;
+        writeln!(out)?;
     } else {
         let report = &recovery.mesos;
         for id in &report.recovered {
-            println!("recovered {id}");
+            writeln!(out, "recovered {id}")?;
         }
         for id in &report.finalized {
-            println!("recorded the termination of {id}");
+            writeln!(out, "recorded the termination of {id}")?;
         }
         for id in &report.destroyed {
-            println!("destroyed {id} (interrupted launch)");
+            writeln!(out, "destroyed {id} (interrupted launch)")?;
         }
         for name in &report.orphan_cgroups {
-            println!(
+            writeln!(
+                out,
                 "destroyed orphan cgroup {}/{name}",
                 door.settings().cgroups_root()
-            );
+            )?;
         }
         for path in &report.abandoned {
-            println!("removed abandoned launch {}", path.display());
+            writeln!(out, "removed abandoned launch {}", path.display())?;
         }
         for (id, why) in &report.malformed {
-            println!("removed malformed entry {id} ({why})");
+            writeln!(out, "removed malformed entry {id} ({why})")?;
         }
         for id in &report.busy {
-            println!("skipped {id}: another phobos process is working on it");
+            writeln!(out, "skipped {id}: another phobos process is working on it")?;
         }
         if let Some(d) = &recovery.docker {
             for id in &d.recovered {
-                println!("recovered {id} (docker)");
+                writeln!(out, "recovered {id} (docker)")?;
             }
             for id in &d.finalized {
-                println!("recorded the termination of {id} (docker)");
+                writeln!(out, "recorded the termination of {id} (docker)")?;
             }
             for name in &d.orphans_killed {
-                println!("stopped and removed orphan docker container {name}");
+                writeln!(out, "stopped and removed orphan docker container {name}")?;
             }
         }
         for key in &recovery.released_ids {
-            println!("released the ID of an unfinished launch {key}");
+            writeln!(out, "released the ID of an unfinished launch {key}")?;
         }
     }
+    out.flush()?;
     for e in &errors {
         eprintln!("phobos: recover: {e}");
     }

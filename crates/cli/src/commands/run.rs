@@ -78,7 +78,13 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
         }
         sigprocmask(SigmaskHow::SIG_BLOCK, Some(&blocked), None)?;
     }
-    let offsets = Follow::offsets(&request.spec.sandbox);
+    // Only a foreground run shows output, and only `--rm` asks whether
+    // the ID was taken: `-d` looks up neither (each is a path walk into a
+    // directory with an entry per container).
+    let offsets = match args.detach {
+        true => [0, 0],
+        false => Follow::offsets(&request.spec.sandbox),
+    };
     let stdin: Option<OwnedFd> = if args.interactive {
         Some(std::io::stdin().as_fd().try_clone_to_owned()?)
     } else {
@@ -97,7 +103,7 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
             None
         }
     };
-    let existed = door.exists(&id);
+    let existed = args.rm && door.exists(&id);
     let launched = door.launch(&request, stdin, |p| {
         if let Some(display) = display.as_mut() {
             display.update(p);

@@ -1,6 +1,8 @@
 //! `phobos stats`: a container's `ResourceStatistics` (Mesos field names and
 //! meanings, §8), or those of every running container in one call.
 
+use std::io::{BufWriter, Write};
+
 use phobos_core::{Operation, ResourceStatistics};
 use serde::Serialize;
 
@@ -22,7 +24,7 @@ pub fn run(global: &Global, id: Option<&str>, json: bool) -> anyhow::Result<u8> 
         if json {
             println!("{}", serde_json::to_string(&stats)?);
         } else {
-            print_table(&[(id.to_string(), stats)]);
+            print_table(&[(id.to_string(), stats)])?;
         }
         return Ok(0);
     }
@@ -45,15 +47,22 @@ pub fn run(global: &Global, id: Option<&str>, json: bool) -> anyhow::Result<u8> 
                 resource_statistics: s,
             })
             .collect();
-        println!("{}", serde_json::to_string(&entries)?);
+        let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        serde_json::to_writer(&mut out, &entries)?;
+        writeln!(out)?;
+        out.flush()?;
     } else {
-        print_table(&rows);
+        print_table(&rows)?;
     }
     Ok(0)
 }
 
-fn print_table(rows: &[(String, ResourceStatistics)]) {
-    println!(
+/// The table, through one buffered writer (one write(2) per 64 KiB, not
+/// one per row).
+fn print_table(rows: &[(String, ResourceStatistics)]) -> std::io::Result<()> {
+    let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    writeln!(
+        out,
         "{:<36}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>6}  {:>10}  {:>10}  {:>10}  {:>10}",
         "ID",
         "USER (s)",
@@ -66,10 +75,11 @@ fn print_table(rows: &[(String, ResourceStatistics)]) {
         "NET TX",
         "DISK",
         "DISK LIMIT"
-    );
+    )?;
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
     for (id, s) in rows {
-        println!(
+        writeln!(
+            out,
             "{:<36}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>6}  {:>10}  {:>10}  {:>10}  {:>10}",
             id,
             opt(s.cpus_user_time_secs.map(|v| format!("{v:.2}"))),
@@ -82,8 +92,9 @@ fn print_table(rows: &[(String, ResourceStatistics)]) {
             opt(s.net_tx_bytes.map(human_bytes)),
             opt(s.disk_used_bytes.map(human_bytes)),
             opt(s.disk_limit_bytes.map(human_bytes)),
-        );
+        )?;
     }
+    out.flush()
 }
 
 /// `12.5MiB`-style sizes for tables.

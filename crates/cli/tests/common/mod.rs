@@ -102,6 +102,7 @@ impl Env {
             .arg("--cgroups-root")
             .arg(&self.cgroups_root)
             .env_remove("PHOBOS_STOP_AT")
+            .env_remove("PHOBOS_AGENT")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null());
         c

@@ -182,6 +182,17 @@ fn privileged_the_builtin_network_connects_publishes_and_leaves_nothing() {
         "srv's veth on {}: {ports:?}",
         t.bridge
     );
+    // The host end has one queue each way (created so, without the
+    // kernel's cut under the rtnl lock) and hairpin mode on its port.
+    let host_end = Path::new("/sys/class/net").join(&ports[0]);
+    let mut queues: Vec<String> = std::fs::read_dir(host_end.join("queues"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    queues.sort();
+    assert_eq!(queues, ["rx-0", "tx-0"], "queues of {}", ports[0]);
+    let hairpin = std::fs::read_to_string(host_end.join("brport/hairpin_mode")).unwrap();
+    assert_eq!(hairpin.trim(), "1", "hairpin mode of {}", ports[0]);
     assert!(
         !t.host_rules().is_empty(),
         "masquerade and forward rules of {}",

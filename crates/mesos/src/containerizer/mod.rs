@@ -27,6 +27,7 @@ use crate::launcher::{self, ForkedInit, InitSpec, LaunchError, Launcher, LinuxLa
 use crate::user::{self, UserError};
 use phobos_cgroups::Hierarchies;
 
+mod batch;
 mod exec;
 mod launch;
 mod observe;
@@ -296,7 +297,9 @@ pub struct MesosContainerizer {
 /// And of a teardown (destroy, finalize, failed launch): `destroying` (the
 /// DESTROYING checkpoint is written, nothing killed yet), `killed` (every
 /// process is gone, isolators not yet cleaned up) and `recorded` (the
-/// termination is written, TERMINATED is not).
+/// termination is written, TERMINATED is not); and of a batch destroy,
+/// `batch-killed` (every container of a chunk is DESTROYING and killed,
+/// none waited for or freed).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StopPoint(pub String);
 

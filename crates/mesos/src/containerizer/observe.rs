@@ -10,10 +10,11 @@ impl MesosContainerizer {
     /// config. `None` for an unknown container; a container that is not
     /// running is an error.
     pub fn usage(&self, id: &ContainerId) -> Result<Option<ResourceStatistics>> {
+        let host = isolator::HostCache::default().with_runtime_dir(self.store.root());
         self.usage_with(
             self.store.open(id),
             id,
-            &isolator::HostCache::default().with_runtime_dir(self.store.root()),
+            &mut isolator::UsageContext::new(&host),
             false,
         )
     }
@@ -47,11 +48,14 @@ impl MesosContainerizer {
                     let host = &host;
                     let open = &open;
                     let worker = scope.spawn(move || {
+                        // One context per thread: one buffer for every
+                        // control file this thread reads.
+                        let mut ctx = isolator::UsageContext::new(host);
                         part.iter()
                             .map(|id| {
                                 (
                                     id.clone(),
-                                    self.usage_with(open(id), id, host, running_only),
+                                    self.usage_with(open(id), id, &mut ctx, running_only),
                                 )
                             })
                             .collect::<Vec<_>>()
@@ -79,12 +83,13 @@ impl MesosContainerizer {
         })
     }
 
-    /// The usage of `id`, whose record `dir` is (`None`: unknown).
+    /// The usage of `id`, whose record `dir` is (`None`: unknown), read
+    /// through `ctx` (its pid is set to this container's).
     pub(super) fn usage_with(
         &self,
         dir: Option<ContainerDir>,
         id: &ContainerId,
-        host: &isolator::HostCache,
+        ctx: &mut isolator::UsageContext<'_>,
         running_only: bool,
     ) -> Result<Option<ResourceStatistics>> {
         let Some(dir) = dir else {
@@ -102,13 +107,10 @@ impl MesosContainerizer {
             return Err(ContainerizerError::NotRunning(id.clone()));
         }
         let config = self.config(&dir)?;
-        let ctx = isolator::UsageContext {
-            pid: dir.pid().ok().flatten(),
-            host,
-        };
+        ctx.pid = dir.pid().ok().flatten();
         let mut stats = ResourceStatistics::default();
-        for isolator in isolator::build_with(&config, host)? {
-            match isolator.usage(id, &ctx) {
+        for isolator in isolator::build_with(&config, ctx.host)? {
+            match isolator.usage(id, ctx) {
                 Ok(Some(part)) => stats.merge_from(part),
                 Ok(None) => {}
                 Err(e) => tracing::warn!(container = %id, error = %e, "usage failed"),
@@ -163,7 +165,12 @@ impl MesosContainerizer {
     /// The summary of the container whose record is `dir`.
     fn summary_of(&self, dir: &ContainerDir) -> Result<ContainerSummary> {
         let id = dir.id();
-        let config = self.config(dir)?;
+        // Only the fields shown: with thousands of containers, building
+        // each whole config (its seccomp profile's syscall names) was most
+        // of a listing's time.
+        let config: phobos_core::ConfigSummary = dir
+            .read_json(CONFIG_FILE)?
+            .ok_or_else(|| ContainerizerError::NoConfig(id.clone()))?;
         let mut state = dir.state()?;
         // A command that ended with nobody waiting, or a destroy whose
         // process died: record it now, so the listing shows the truth (the

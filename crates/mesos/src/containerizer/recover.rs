@@ -110,10 +110,7 @@ impl MesosContainerizer {
         known: &impl Fn(&str) -> bool,
         report: &mut RecoverReport,
     ) -> Result<()> {
-        for name in launcher.known()? {
-            if known(&name) {
-                continue;
-            }
+        for name in launcher.known_unclaimed(known)? {
             match launcher.destroy_orphan(&name) {
                 Ok(()) => report.orphan_cgroups.push(name),
                 Err(e) => report.errors.push(format!("orphan cgroup {name}: {e}")),

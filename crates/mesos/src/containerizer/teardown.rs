@@ -158,7 +158,21 @@ impl MesosContainerizer {
         isolators: &[Box<dyn Isolator>],
         cause: Cause,
     ) -> Result<Termination> {
-        let (termination, mut errors) = self.settle(dir, config, launcher, isolators, cause)?;
+        let (termination, errors) = self.settle(dir, config, launcher, isolators, cause)?;
+        self.conclude(dir, config, isolators, termination, errors)
+    }
+
+    /// A teardown's last part: frees what the container held, then
+    /// records its termination and TERMINATED; with failures (`errors`
+    /// from settling too), frees what can be and records nothing.
+    pub(super) fn conclude(
+        &self,
+        dir: &ContainerDir,
+        config: &ContainerConfig,
+        isolators: &[Box<dyn Isolator>],
+        termination: Termination,
+        mut errors: Vec<String>,
+    ) -> Result<Termination> {
         errors.extend(self.free(config, isolators));
         if !errors.is_empty() {
             return Err(ContainerizerError::Teardown {
@@ -186,6 +200,21 @@ impl MesosContainerizer {
         isolators: &[Box<dyn Isolator>],
         cause: Cause,
     ) -> Result<(Termination, Vec<String>)> {
+        let begun = self.settle_begin(dir, config, &cause)?;
+        self.settle_end(dir, config, launcher, isolators, cause, begun)
+    }
+
+    /// What a teardown decides before the kill: the DESTROYING checkpoint
+    /// (unless the command ended by itself), the nested containers
+    /// destroyed, whether the command had ended already, init's pid and
+    /// whether it is alive. After a crash from here on, the checkpoint
+    /// makes the next finalize or recovery decide the same termination.
+    pub(super) fn settle_begin(
+        &self,
+        dir: &ContainerDir,
+        config: &ContainerConfig,
+        cause: &Cause,
+    ) -> Result<Begun> {
         let id = &config.id;
         let previous = dir.state()?.map(|r| r.state);
         // A command that ended by itself needs no DESTROYING checkpoint: if
@@ -207,6 +236,35 @@ impl MesosContainerizer {
         let ended_before = read_status(dir)?;
         let pid = dir.pid().ok().flatten();
         let alive = dir.init_alive()?;
+        Ok(Begun {
+            previous,
+            ended_before,
+            pid,
+            alive,
+            errors,
+        })
+    }
+
+    /// The rest of [`Self::settle`] after [`Self::settle_begin`]: the kill
+    /// (or, after a batch's kill, the removal of the emptied cgroups), the
+    /// wait for init and the termination.
+    pub(super) fn settle_end(
+        &self,
+        dir: &ContainerDir,
+        config: &ContainerConfig,
+        launcher: &Launcher,
+        isolators: &[Box<dyn Isolator>],
+        cause: Cause,
+        begun: Begun,
+    ) -> Result<(Termination, Vec<String>)> {
+        let id = &config.id;
+        let Begun {
+            previous,
+            ended_before,
+            pid,
+            alive,
+            mut errors,
+        } = begun;
         match launcher.destroy(id, pid.filter(|_| alive)) {
             Ok(()) => {
                 dir.wait_for_init_exit()?;
@@ -369,6 +427,28 @@ pub struct Unreleased {
 impl Unreleased {
     pub fn id(&self) -> &ContainerId {
         &self.config.id
+    }
+}
+
+/// What [`MesosContainerizer::settle_begin`] found before the kill.
+#[derive(Debug)]
+pub(super) struct Begun {
+    previous: Option<ContainerState>,
+    ended_before: Option<WaitStatus>,
+    pid: Option<i32>,
+    alive: bool,
+    errors: Vec<String>,
+}
+
+impl Begun {
+    /// Init's pid when it is alive (what the kill must reach).
+    pub(super) fn live_pid(&self) -> Option<i32> {
+        self.pid.filter(|_| self.alive)
+    }
+
+    /// Records a failure met after this (it fails the teardown).
+    pub(super) fn push_error(&mut self, error: String) {
+        self.errors.push(error);
     }
 }
 

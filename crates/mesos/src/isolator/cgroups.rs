@@ -30,6 +30,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use phobos_cgroups::files::Reader;
 use phobos_cgroups::stats::{self, DeviceIo};
 use phobos_cgroups::{Cgroup, Controller, Hierarchies, ProcCgroups, Version, cpu, memory};
 use phobos_core::statistics::{
@@ -207,7 +208,10 @@ impl CgroupsIsolator {
     /// The `net_cls.classid` `cgroups/net_cls` gave the container of
     /// `config` (Mesos `ContainerStatus.cgroup_info.net_cls.classid`);
     /// `None` without a primary handle or a classid.
-    pub fn net_cls_classid(hierarchies: &Hierarchies, config: &ContainerConfig) -> Option<u32> {
+    pub fn net_cls_classid(
+        hierarchies: &Hierarchies,
+        config: &phobos_core::ConfigSummary,
+    ) -> Option<u32> {
         config.isolator_flags.cgroups_net_cls_primary_handle?;
         if !config
             .isolation
@@ -356,23 +360,28 @@ impl CgroupsIsolator {
         Ok(())
     }
 
-    fn cpu_usage(&self, id: &ContainerId, out: &mut ResourceStatistics) -> Result<(), String> {
+    fn cpu_usage(
+        &self,
+        id: &ContainerId,
+        files: &mut Reader<'_>,
+        out: &mut ResourceStatistics,
+    ) -> Result<(), String> {
         let acct = self
             .cgroup(id, Controller::Cpuacct)
             .ok_or("no cpuacct hierarchy")?;
         match acct.version() {
             Version::V1 => {
-                let s = stats::cpuacct_stat(&acct).map_err(|e| e.to_string())?;
+                let s = files.cpuacct_stat(&acct).map_err(|e| e.to_string())?;
                 let tck = stats::clock_ticks_per_second();
                 out.cpus_user_time_secs = Some(s.user_secs(tck));
                 out.cpus_system_time_secs = Some(s.system_secs(tck));
-                out.processes = Some(count_lines(&acct, "cgroup.procs")?);
+                out.processes = Some(count_lines(files, &acct, "cgroup.procs")?);
                 if !self.has(Subsystem::Pids) {
-                    out.threads = Some(count_lines(&acct, "tasks")?);
+                    out.threads = Some(count_lines(files, &acct, "tasks")?);
                 }
             }
             Version::V2 => {
-                let s = stats::cpu_stat(&acct).map_err(|e| e.to_string())?;
+                let s = files.cpu_stat(&acct).map_err(|e| e.to_string())?;
                 out.cpus_user_time_secs = s.user.map(|d| d.as_secs_f64());
                 out.cpus_system_time_secs = s.system.map(|d| d.as_secs_f64());
                 out.processes = Some(count_own_procs(&acct)?);
@@ -381,7 +390,7 @@ impl CgroupsIsolator {
         let cpu = self.cgroup(id, Controller::Cpu).ok_or("no cpu hierarchy")?;
         // Throttling counters are reported when a quota is enforced (§8).
         let cfs = self.flags.cgroups_enable_cfs || self.resources.cpus_limit.is_some();
-        if cfs && let Ok(s) = stats::cpu_stat(&cpu) {
+        if cfs && let Ok(s) = files.cpu_stat(&cpu) {
             out.cpus_nr_periods = s.nr_periods.map(saturate_u32);
             out.cpus_nr_throttled = s.nr_throttled.map(saturate_u32);
             out.cpus_throttled_time_secs = s.throttled.map(|d| d.as_secs_f64());
@@ -389,12 +398,17 @@ impl CgroupsIsolator {
         Ok(())
     }
 
-    fn mem_usage(&self, id: &ContainerId, out: &mut ResourceStatistics) -> Result<(), String> {
+    fn mem_usage(
+        &self,
+        id: &ContainerId,
+        files: &mut Reader<'_>,
+        out: &mut ResourceStatistics,
+    ) -> Result<(), String> {
         let cg = self
             .cgroup(id, Controller::Memory)
             .ok_or("no memory hierarchy")?;
-        out.mem_total_bytes = Some(stats::memory_usage(&cg).map_err(|e| e.to_string())?);
-        let s = stats::memory_stat(&cg).map_err(|e| e.to_string())?;
+        out.mem_total_bytes = Some(files.memory_usage(&cg).map_err(|e| e.to_string())?);
+        let s = files.memory_stat(&cg).map_err(|e| e.to_string())?;
         out.mem_rss_bytes = Some(s.anon);
         out.mem_anon_bytes = Some(s.anon);
         out.mem_cache_bytes = Some(s.file);
@@ -403,31 +417,43 @@ impl CgroupsIsolator {
         out.mem_unevictable_bytes = Some(s.unevictable);
         out.mem_swap_bytes = match cg.version() {
             Version::V1 => s.swap,
-            Version::V2 => stats::read_u64(&cg, "memory.swap.current").ok(),
+            Version::V2 => files.read_u64(&cg, "memory.swap.current").ok(),
         };
         if self.flags.cgroups_limit_swap && cg.version() == Version::V1 {
-            out.mem_total_memsw_bytes = stats::read_u64(&cg, "memory.memsw.usage_in_bytes").ok();
+            out.mem_total_memsw_bytes = files.read_u64(&cg, "memory.memsw.usage_in_bytes").ok();
         }
         Ok(())
     }
 
-    fn pids_usage(&self, id: &ContainerId, out: &mut ResourceStatistics) -> Result<(), String> {
+    fn pids_usage(
+        &self,
+        id: &ContainerId,
+        files: &mut Reader<'_>,
+        out: &mut ResourceStatistics,
+    ) -> Result<(), String> {
         let cg = self
             .cgroup(id, Controller::Pids)
             .ok_or("no pids hierarchy")?;
         if out.processes.is_none() {
             out.processes = Some(match cg.version() {
-                Version::V1 => count_lines(&cg, "cgroup.procs")?,
+                Version::V1 => count_lines(files, &cg, "cgroup.procs")?,
                 Version::V2 => count_own_procs(&cg)?,
             });
         }
         // pids.current counts tasks, i.e. threads.
-        let current = memory::read_pids_current(&cg).map_err(|e| e.to_string())?;
+        let current = files
+            .read_u64(&cg, "pids.current")
+            .map_err(|e| e.to_string())?;
         out.threads = Some(saturate_u32(current));
         Ok(())
     }
 
-    fn blkio_usage(&self, id: &ContainerId, out: &mut ResourceStatistics) -> Result<(), String> {
+    fn blkio_usage(
+        &self,
+        id: &ContainerId,
+        _files: &mut Reader<'_>,
+        out: &mut ResourceStatistics,
+    ) -> Result<(), String> {
         let c = Subsystem::Blkio.controllers(&self.hierarchies)[0];
         let cg = self.cgroup(id, c).ok_or("no blkio hierarchy")?;
         let (bytes, ios) = match cg.version() {
@@ -489,18 +515,20 @@ impl CgroupsIsolator {
 }
 
 /// Reads one subsystem's statistics into the snapshot.
-type UsageReader =
-    fn(&CgroupsIsolator, &ContainerId, &mut ResourceStatistics) -> Result<(), String>;
+type UsageReader = fn(
+    &CgroupsIsolator,
+    &ContainerId,
+    &mut Reader<'_>,
+    &mut ResourceStatistics,
+) -> Result<(), String>;
 
 fn saturate_u32(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
-fn count_lines(cg: &Cgroup, file: &str) -> Result<u32, String> {
-    let text = cg.read(file).map_err(|e| e.to_string())?;
-    Ok(saturate_u32(
-        text.lines().filter(|l| !l.trim().is_empty()).count() as u64,
-    ))
+fn count_lines(files: &mut Reader<'_>, cg: &Cgroup, file: &str) -> Result<u32, String> {
+    let lines = files.count_lines(cg, file).map_err(|e| e.to_string())?;
+    Ok(saturate_u32(lines))
 }
 
 /// The container's own processes on cgroup2: in its cgroup's leaf (or, in
@@ -699,11 +727,17 @@ impl Isolator for CgroupsIsolator {
         // On cgroup2 the linux launcher may have created init inside this
         // very cgroup (CLONE_INTO_CGROUP); a needless migration still takes
         // the kernel's threadgroup lock, so skip it.
-        let procs = u32::try_from(pid)
-            .ok()
-            .and_then(|pid| ProcCgroups::read(Path::new("/proc"), pid).ok());
+        // Only a cgroup2 directory can be init's home already: on a v1-only
+        // set (this isolator on a hybrid host) /proc is not read.
+        let cgroups = self.cgroups(id);
+        let procs = match cgroups.iter().any(|(cg, _)| cg.version() == Version::V2) {
+            true => u32::try_from(pid)
+                .ok()
+                .and_then(|pid| ProcCgroups::read(Path::new("/proc"), pid).ok()),
+            false => None,
+        };
         let v2_home = procs.as_ref().and_then(ProcCgroups::unified_path);
-        for (cg, _) in self.cgroups(id) {
+        for (cg, _) in cgroups {
             // On cgroup2 the processes go to the cgroup's leaf, so that it
             // can give controllers to nested containers (see
             // `phobos_cgroups::LEAF`); the limits stay on the cgroup.
@@ -748,9 +782,10 @@ impl Isolator for CgroupsIsolator {
     fn usage(
         &self,
         id: &ContainerId,
-        _ctx: &super::UsageContext<'_>,
+        ctx: &super::UsageContext<'_>,
     ) -> Result<Option<ResourceStatistics>, IsolatorError> {
         let mut out = ResourceStatistics::default();
+        let mut files = ctx.cgroup_files.borrow_mut();
         let parts: [(Subsystem, UsageReader); 4] = [
             (Subsystem::Cpu, Self::cpu_usage),
             (Subsystem::Mem, Self::mem_usage),
@@ -759,7 +794,8 @@ impl Isolator for CgroupsIsolator {
         ];
         for (sub, read) in parts {
             if self.has(sub) {
-                read(self, id, &mut out).map_err(|m| self.fail(sub.isolator_name(), id, m))?;
+                read(self, id, &mut files, &mut out)
+                    .map_err(|m| self.fail(sub.isolator_name(), id, m))?;
             }
         }
         if self.has(Subsystem::PerfEvent) && !self.flags.perf_events.is_empty() {

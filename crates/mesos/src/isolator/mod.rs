@@ -65,6 +65,9 @@ pub struct HostCache {
     /// Spare cgroup directories that launches rename into place (a
     /// long-running face's; see `phobos_cgroups::spare`).
     spares: Option<std::sync::Arc<phobos_cgroups::spare::Spares>>,
+    /// The open parent directories of the containers' cgroups (their
+    /// cgroups roots), below which `usage` reads the control files.
+    cgroup_parents: phobos_cgroups::files::ParentDirs,
 }
 
 impl HostCache {
@@ -108,12 +111,29 @@ impl HostCache {
     }
 }
 
-/// What a `usage` call may use besides the container ID.
-#[derive(Clone, Copy)]
+/// What a `usage` call may use besides the container ID. One context
+/// measures many containers in turn (its `pid` set for each): its reader
+/// keeps one buffer for every control file and reads them below the
+/// host cache's open cgroup parent directories.
 pub struct UsageContext<'a> {
     /// The init helper's pid, when known.
     pub pid: Option<i32>,
     pub host: &'a HostCache,
+    /// Reads cgroup control files (see `phobos_cgroups::files`).
+    pub cgroup_files: std::cell::RefCell<phobos_cgroups::files::Reader<'a>>,
+}
+
+impl<'a> UsageContext<'a> {
+    /// A context on `host`, with no pid yet.
+    pub fn new(host: &'a HostCache) -> Self {
+        UsageContext {
+            pid: None,
+            host,
+            cgroup_files: std::cell::RefCell::new(phobos_cgroups::files::Reader::new(Some(
+                &host.cgroup_parents,
+            ))),
+        }
+    }
 }
 
 /// Errors from choosing or running isolators.

@@ -135,8 +135,16 @@ impl LinuxLauncher {
         // cgroup.kill exists in every non-root cgroup2 directory of a kernel
         // that has it: probe our own root there, or, where it does not
         // exist yet, another directory of the mount (a launcher built to
-        // recover or destroy must not create the root); the root is
-        // created for the probe only when the mount has no directory.
+        // recover or destroy must not create the root). The answer only
+        // orders cgroup2 against a v1 freezer: with no freezer (a pure v2
+        // host) cgroup2 is the one root either way, so nothing is probed;
+        // the root is created for the probe only on a host with both and
+        // no directory in the cgroup2 mount (a freshly booted pure v2
+        // host without systemd has none, and `recover` there must leave
+        // the mount as it found it).
+        let has_freezer = hierarchies
+            .v1_mount(phobos_cgroups::Controller::Freezer)
+            .is_some();
         let unified_kills = match hierarchies.unified_mount() {
             Some(mount) if choice == KillHierarchy::Auto => {
                 let root = Cgroup::new(mount, &rel, Version::V2);
@@ -145,6 +153,7 @@ impl LinuxLauncher {
                 } else {
                     match first_child_dir(mount) {
                         Some(dir) => dir.join("cgroup.kill").exists(),
+                        None if !has_freezer => false,
                         None => {
                             root.create()?;
                             root.has_file("cgroup.kill")
@@ -259,6 +268,23 @@ impl LinuxLauncher {
         Ok(())
     }
 
+    /// Starts killing every process of the container (init, the command
+    /// and all they forked: its whole kill cgroup, nested containers
+    /// included) without waiting for them to exit; what to wait on with
+    /// `phobos_cgroups::wait_all_emptied`. [`Self::destroy`] then finds
+    /// the cgroups empty and only removes them.
+    pub fn start_kill(
+        &self,
+        id: &ContainerId,
+    ) -> Result<Vec<phobos_cgroups::Emptying>, LaunchError> {
+        let name = cgroup_rel(self.driver, id);
+        let mut emptying = Vec::new();
+        for root in &self.roots {
+            emptying.extend(root.child(&name).start_kill(DESTROY_TIMEOUT)?);
+        }
+        Ok(emptying)
+    }
+
     fn destroy_named(&self, name: &Path) -> Result<(), LaunchError> {
         for root in &self.roots {
             let cgroup = root.child(name);
@@ -276,16 +302,33 @@ impl LinuxLauncher {
     /// `phobos_cgroups::CONTAINER_MARK`): another instance's root nested
     /// under ours, or a cgroup someone else made, is not ours to destroy.
     pub fn known(&self) -> Result<Vec<String>, LaunchError> {
-        self.known_below(Path::new(""))
+        self.known_below(Path::new(""), |_| false)
+    }
+
+    /// [`Self::known`] less the names `claimed` says yes to, which are
+    /// left out before their mark is read: `recover` with thousands of
+    /// live containers reads no mark of a cgroup whose record it listed.
+    pub fn known_unclaimed(
+        &self,
+        claimed: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>, LaunchError> {
+        self.known_below(Path::new(""), claimed)
     }
 
     /// Names of the nested container cgroups of `parent` (in every
     /// hierarchy), as [`Self::known`] for the top level.
     pub fn known_nested(&self, parent: &ContainerId) -> Result<Vec<String>, LaunchError> {
-        self.known_below(&cgroup_rel(self.driver, parent).join(NESTED_CGROUPS_DIR))
+        self.known_below(
+            &cgroup_rel(self.driver, parent).join(NESTED_CGROUPS_DIR),
+            |_| false,
+        )
     }
 
-    fn known_below(&self, rel: &Path) -> Result<Vec<String>, LaunchError> {
+    fn known_below(
+        &self,
+        rel: &Path,
+        claimed: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>, LaunchError> {
         let mut names = Vec::new();
         for root in &self.roots {
             let dir = root.child(rel);
@@ -302,6 +345,9 @@ impl LinuxLauncher {
                         } else {
                             child.clone()
                         };
+                    if claimed(&name) {
+                        continue;
+                    }
                     if dir.child(&child).is_container(&name) {
                         names.push(name);
                     } else {
@@ -477,7 +523,9 @@ mod tests {
             paths(UNIFIED, KillHierarchy::Auto, true),
             ["/sys/fs/cgroup/phobos"]
         );
-        // Old pure-v2 kernels still freeze through cgroup.freeze.
+        // Old pure-v2 kernels still freeze through cgroup.freeze. The same
+        // one root either way: `build` probes nothing there (and so never
+        // creates the root of a fresh mount to probe it).
         assert_eq!(
             paths(UNIFIED, KillHierarchy::Auto, false),
             ["/sys/fs/cgroup/phobos"]

@@ -168,6 +168,25 @@ impl Launcher {
         }
     }
 
+    /// Starts killing every process of the container without waiting for
+    /// them to exit (see [`LinuxLauncher::start_kill`]); the posix
+    /// launcher kills init's tree at once and leaves nothing to wait on.
+    pub fn start_kill(
+        &self,
+        id: &ContainerId,
+        init_pid: Option<i32>,
+    ) -> Result<Vec<phobos_cgroups::Emptying>, LaunchError> {
+        match self {
+            Self::Linux(l) => l.start_kill(id),
+            Self::Posix => {
+                if let Some(pid) = init_pid {
+                    posix::kill_tree(pid);
+                }
+                Ok(Vec::new())
+            }
+        }
+    }
+
     /// Kills every process of the container and removes what `prepare` made.
     pub fn destroy(&self, id: &ContainerId, init_pid: Option<i32>) -> Result<(), LaunchError> {
         match self {

@@ -141,10 +141,7 @@ fn v2_limits_updates_and_usage_on_a_fixture() {
     assert_eq!(read(&cg, "cpu.max"), "max 100000");
 
     let host = HostCache::default();
-    let ctx = super::super::UsageContext {
-        pid: None,
-        host: &host,
-    };
+    let ctx = super::super::UsageContext::new(&host);
     let u = iso.usage(&id, &ctx).unwrap().unwrap();
     assert_eq!(u.cpus_user_time_secs, Some(2.0));
     assert_eq!(u.cpus_system_time_secs, Some(1.0));
