@@ -42,8 +42,19 @@ pub fn run(global: &Global, ids: &[String], json: bool) -> anyhow::Result<u8> {
         return Ok(0);
     }
     let results = destroy_all(global, &parsed);
+    print_results(&parsed, results, json)
+}
+
+/// Prints each container's termination (or its one-line error) in the
+/// order of `ids`; the exit code is 1 if any failed. Shared with the
+/// destroy routed through an agent.
+pub(crate) fn print_results(
+    ids: &[ContainerId],
+    results: Vec<anyhow::Result<Termination>>,
+    json: bool,
+) -> anyhow::Result<u8> {
     let mut failed = 0usize;
-    for (id, result) in parsed.iter().zip(results) {
+    for (id, result) in ids.iter().zip(results) {
         match result {
             Ok(t) if json => {
                 let mut value = serde_json::to_value(t.report())?;

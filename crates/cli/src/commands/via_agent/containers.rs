@@ -67,28 +67,11 @@ pub fn destroy(socket: &Path, ids: &[String], json: bool) -> anyhow::Result<u8> 
     for i in order {
         results[i] = Some(destroy_one(&mut client, &parsed[i]));
     }
-    let mut failed = 0usize;
-    for (id, result) in parsed.iter().zip(results) {
-        match result.unwrap_or_else(|| Err(anyhow::anyhow!("not destroyed"))) {
-            Ok(t) if json => {
-                let mut value = serde_json::to_value(t.report())?;
-                if let Some(object) = value.as_object_mut() {
-                    object.insert("id".to_owned(), id.as_str().into());
-                }
-                println!("{value}");
-            }
-            Ok(t) => {
-                print!("{id}: ");
-                print_termination(&t, false)?;
-            }
-            Err(e) => {
-                failed += 1;
-                let (_, message) = crate::error::classify(&e);
-                eprintln!("phobos: destroy {id}: {message}");
-            }
-        }
-    }
-    Ok(if failed == 0 { 0 } else { 1 })
+    let results = results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("not destroyed"))))
+        .collect();
+    crate::commands::destroy::print_results(&parsed, results, json)
 }
 
 /// SIGKILL unless it has ended (404: unknown or already ended; the wait
