@@ -7,6 +7,8 @@
 mod common;
 #[path = "spine/crash.rs"]
 mod crash;
+#[path = "spine/spawner.rs"]
+mod spawner;
 
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;

@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::init_exec::{prepare_exec, spawn_command};
 use crate::launch_info::{LaunchInfo, Namespace, ResolvedUser};
+use crate::launcher::spawner::INIT_SPAWNER_ENV as SPAWNER_ENV;
 use crate::launcher::zygote::INIT_ZYGOTE_ENV as ZYGOTE_ENV;
 use crate::launcher::{INIT_DIR_ENV, INIT_JOIN_ENV, INIT_SYNC_FD, INIT_TTY_FD};
 
@@ -105,11 +106,18 @@ fn reset_signal_dispositions() {
 
 fn run() -> Result<i32, String> {
     // A pre-started init (launcher::zygote) learns its container here.
+    // So does the init a spawner (launcher::spawner) clones.
     let dir_path = match std::env::var_os(ZYGOTE_ENV) {
         Some(_) => match crate::launcher::zygote::await_container()? {
             Some(dir) => dir,
             None => return Ok(0),
         },
+        None if std::env::var_os(SPAWNER_ENV).is_some() => {
+            match crate::launcher::spawner::serve()? {
+                Some(dir) => dir,
+                None => return Ok(0),
+            }
+        }
         None => std::env::var_os(INIT_DIR_ENV)
             .map(PathBuf::from)
             .ok_or_else(|| {

@@ -254,6 +254,21 @@ impl Door {
         self.zygotes = Some(self.mesos.keep_zygote());
     }
 
+    /// Starts an init spawner (see `phobos_mesos::launcher::spawner`):
+    /// a `phobos init` whose exec and start-up run while this face plans
+    /// and prepares its one launch, which then has it clone the
+    /// container's init. For a face that launches once (`phobos run`), as
+    /// root (the linux launcher); an unused one is ended when the door
+    /// drops. Best effort: without it the launch clones and execs init.
+    pub fn start_init_spawner(&mut self) {
+        if self.settings.euid() != 0 {
+            return;
+        }
+        if let Err(e) = self.mesos.start_spawner() {
+            tracing::debug!(error = %e, "no init spawner; the launch will clone init");
+        }
+    }
+
     /// Makes a zygote if the last one was taken (slow: a clone and an
     /// exec); returns whether it made one.
     pub fn refill_zygote(&self) -> Result<bool> {

@@ -49,6 +49,16 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
         });
     }
     let mut door = context::door(global)?;
+    // A plain launch's init is cloned by a spawner started now, whose
+    // exec and start-up overlap the planning and preparing below.
+    if !args.tty
+        && args.rootfs.is_none()
+        && args.parent.is_none()
+        && args.docker.docker_image.is_none()
+        && args.docker.image.is_none()
+    {
+        door.start_init_spawner();
+    }
     {
         use super::image::fetch_progress::FetchProgress;
         use super::image::progress::Mode;

@@ -43,7 +43,8 @@ fn crash_at(point: &str, detach: bool, root: Root<'_>) {
     // (the operation lock among them) until its exec of `phobos init`
     // closes them; on a loaded machine that can take a while, and recover
     // would find the container busy. Wait until each child has exec'd
-    // (its environment is init's) or is gone.
+    // (its environment is init's, or the init spawner's, which holds
+    // none of them, as the init it clones) or is gone.
     let children =
         std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
     for child in children.split_whitespace() {
@@ -51,7 +52,10 @@ fn crash_at(point: &str, detach: bool, root: Root<'_>) {
             eventually(PATIENCE, || {
                 std::fs::read(format!("/proc/{child}/environ")).map_or(true, |env| {
                     env.split(|b| *b == 0)
-                        .any(|kv| kv.starts_with(b"PHOBOS_INIT_DIR="))
+                        .any(|kv| {
+                            kv.starts_with(b"PHOBOS_INIT_DIR=")
+                                || kv.starts_with(b"PHOBOS_INIT_SPAWNER=")
+                        })
                 })
             }),
             "{point}: the init helper {child} never exec'd"

@@ -218,17 +218,15 @@ impl MesosContainerizer {
         // A plain top-level launch (no root filesystem, terminal, pipes
         // or parent; the cgroupfs driver) takes the pre-started init cloned
         // into the same namespaces when one is ready.
-        let zygote = match (&self.zygotes, launcher) {
-            (Some(zygotes), Launcher::Linux(_))
-                if parent.is_none()
-                    && scope_hold.is_none()
-                    && tty.is_none()
-                    && !info.pipes
-                    && info.rootfs.is_none()
-                    && info.join_parent.is_none() =>
-            {
-                zygotes.take(info.clone_flags())
-            }
+        let plain = matches!(launcher, Launcher::Linux(_))
+            && parent.is_none()
+            && scope_hold.is_none()
+            && tty.is_none()
+            && !info.pipes
+            && info.rootfs.is_none()
+            && info.join_parent.is_none();
+        let zygote = match &self.zygotes {
+            Some(zygotes) if plain => zygotes.take(info.clone_flags()),
             _ => None,
         };
         let handed = zygote.and_then(|z| {
@@ -239,20 +237,38 @@ impl MesosContainerizer {
                 })
                 .ok()
         });
-        let init = match handed {
+        let spec = InitSpec {
+            exe: &self.init_exe,
+            runtime_dir: dir.path(),
+            clone_flags: info.clone_flags(),
+            stdin: stdin.as_ref(),
+            stdout: &stdout,
+            stderr: &stderr,
+            init_lock,
+            cgroup: cgroup.as_ref(),
+            join: None,
+            tty,
+        };
+        // Else the init spawner started with the face, when there is one.
+        let spawned = match (handed, &self.spawner) {
+            (Some(init), _) => Some(init),
+            (None, Some(spawner)) if plain => {
+                let mut spawner = spawner.lock().unwrap_or_else(|e| e.into_inner());
+                match spawner.used() {
+                    true => None,
+                    false => spawner
+                        .spawn(&spec)
+                        .inspect_err(|e| {
+                            tracing::warn!(container = %config.id, spawner = spawner.pid(), error = %e, "the init spawner failed; cloning init");
+                        })
+                        .ok(),
+                }
+            }
+            _ => None,
+        };
+        let init = match spawned {
             Some(init) => init,
-            None => launcher::spawn_init(&InitSpec {
-                exe: &self.init_exe,
-                runtime_dir: dir.path(),
-                clone_flags: info.clone_flags(),
-                stdin: stdin.as_ref(),
-                stdout: &stdout,
-                stderr: &stderr,
-                init_lock,
-                cgroup: cgroup.as_ref(),
-                join: None,
-                tty,
-            })?,
+            None => launcher::spawn_init(&spec)?,
         };
         *forked_pid = Some(init.pid);
         // Init is in the scope now: its placeholder goes (and is reaped)

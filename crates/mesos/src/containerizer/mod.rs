@@ -286,6 +286,9 @@ pub struct MesosContainerizer {
     /// A pre-started init that a plain launch takes instead of cloning
     /// one (a long-running face keeps it; see [`launcher::zygote`]).
     zygotes: Option<Arc<launcher::zygote::Zygotes>>,
+    /// An init spawner started at a one-shot face's start, which a plain
+    /// launch has clone its init (see [`launcher::spawner`]).
+    spawner: Option<Arc<std::sync::Mutex<launcher::spawner::Spawner>>>,
 }
 
 /// Points of a launch where a crash test can freeze the launcher: entering
@@ -324,7 +327,18 @@ impl MesosContainerizer {
             fetch_progress: None,
             spares: None,
             zygotes: None,
+            spawner: None,
         }
+    }
+
+    /// Starts an init spawner (a `phobos init` whose exec and start-up
+    /// overlap the caller's work until its launch) that the next plain
+    /// launch has clone its init; for a face that launches once. It is
+    /// ended and reaped when the last clone of this containerizer drops.
+    pub fn start_spawner(&mut self) -> Result<(), launcher::LaunchError> {
+        let spawner = launcher::spawner::Spawner::start(&self.init_exe, self.store.root())?;
+        self.spawner = Some(Arc::new(std::sync::Mutex::new(spawner)));
+        Ok(())
     }
 
     /// Plain launches take a pre-started init from the returned pool when

@@ -23,6 +23,7 @@ mod linux;
 pub mod owner;
 mod posix;
 pub mod scope;
+pub mod spawner;
 pub mod zygote;
 
 use std::ffi::CString;

@@ -199,7 +199,7 @@ fn send(sock: &OwnedFd, bytes: &[u8]) -> io::Result<()> {
     }
 }
 
-fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd), LaunchError> {
+pub(super) fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd), LaunchError> {
     let mut fds = [0; 2];
     // SAFETY: `fds` is a valid array of two ints for socketpair to fill.
     let rc = unsafe {

@@ -1,0 +1,393 @@
+//! An init spawner, for a face that launches once (`phobos run`): a
+//! `phobos init` cloned and exec'd at the face's start, in no namespace of
+//! a container and with nothing of one (its stdio `/dev/null`, its fd 3 a
+//! `SOCK_SEQPACKET` socket), so that its exec and start-up (glibc's and
+//! Rust's, the binary's first page faults: about half a millisecond on a
+//! small VM) run while the face parses, plans and makes the container's
+//! record, sandbox and cgroup, instead of after them.
+//!
+//! At the launch the face sends it what [`super::spawn_init`] would have
+//! cloned an init with: stdin, the sandbox's stdout and stderr, the sync
+//! pipe's read end and the init lock (`SCM_RIGHTS`), the cgroup2 directory
+//! to create init in, the namespaces' clone flags and the runtime
+//! directory. The spawner then clones the container's init itself:
+//! `clone3(2)` with those namespaces, `CLONE_INTO_CGROUP` and
+//! `CLONE_PARENT`, so init is the face's child, born in its cgroup and in
+//! fresh namespaces, exactly as one the face cloned. The clone runs init's
+//! code at once, without an exec: the spawner is a freshly exec'd,
+//! single-threaded `phobos init` whose memory is init's own start-up
+//! (DESIGN.md's "clone, then exec" rule is about processes that may have
+//! threads). The spawner answers with init's pid (or the clone's errno)
+//! and exits; it is used once.
+//!
+//! Nothing is left behind: before the request the spawner's only tie is
+//! its end of the socket, and it exits when the socket reports
+//! end-of-file, which the kernel does as soon as the face exits, however
+//! it dies. An unused spawner is killed and reaped when its handle drops.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use super::{
+    CLONE_INTO_CGROUP, CloneArgs, ForkedInit, InitSpec, LaunchError, clone_init, cstring, pipe,
+    read_full, sys,
+};
+
+/// Set in a spawner's environment, to the runtime directory whose
+/// container it clones an init for (which names it, and that init, for
+/// `ps` and the tests): `phobos init` waits on fd
+/// [`super::INIT_SYNC_FD`], a socket, for that container (see [`serve`]).
+pub const INIT_SPAWNER_ENV: &str = "PHOBOS_INIT_SPAWNER";
+
+/// The descriptors a request carries: stdin, stdout, stderr, the sync
+/// pipe, the init lock (init's 0..=4), then the cgroup directory (or a
+/// placeholder when init is not created in a cgroup).
+const REQUEST_FDS: usize = 6;
+
+/// The longest runtime directory path a request carries.
+const PATH_MAX: usize = 4096;
+
+/// The request's fixed header: the clone flags (8 bytes, little-endian),
+/// then 1 when the sixth descriptor is a cgroup to create init in.
+const HEADER: usize = 9;
+
+/// A started spawner, waiting for its container.
+#[derive(Debug)]
+pub struct Spawner {
+    pid: i32,
+    pidfd: Option<OwnedFd>,
+    sock: OwnedFd,
+    exec_report: Option<File>,
+    /// Whether it was sent its container (it then exits by itself).
+    used: bool,
+}
+
+impl Spawner {
+    /// Clones and execs `exe init` as a spawner for a container of
+    /// `runtime_dir`.
+    pub fn start(exe: &Path, runtime_dir: &Path) -> Result<Self, LaunchError> {
+        let exe_c = cstring(exe.as_os_str().as_bytes(), "use the phobos binary path")?;
+        let env = cstring(
+            &[
+                INIT_SPAWNER_ENV.as_bytes(),
+                b"=",
+                runtime_dir.as_os_str().as_bytes(),
+            ]
+            .concat(),
+            "use the runtime directory path",
+        )?;
+        let devnull = File::open("/dev/null").map_err(sys("open /dev/null"))?;
+        let (ours, theirs) = super::zygote::seqpacket_pair()?;
+        let null = devnull.as_raw_fd();
+        let cloned = clone_init(
+            &exe_c,
+            &[Some(&env)],
+            [null, null, null, theirs.as_raw_fd(), null, -1],
+            0,
+            None,
+        )?;
+        Ok(Self {
+            pid: cloned.pid,
+            pidfd: cloned.pidfd,
+            sock: ours,
+            exec_report: Some(cloned.exec_report),
+            used: false,
+        })
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Whether this spawner was already sent its container.
+    pub fn used(&self) -> bool {
+        self.used
+    }
+
+    /// Has the spawner clone the init of `spec`'s container (as
+    /// [`super::spawn_init`] would), born in `spec.cgroup` when given.
+    /// `spec.tty` and `spec.join` are not carried: the caller sends only
+    /// launches without them.
+    pub fn spawn(&mut self, spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
+        if self.used || spec.tty.is_some() || spec.join.is_some() {
+            return Err(sys("use the init spawner")(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the spawner was used already or cannot carry this launch",
+            )));
+        }
+        let exe = spec.exe.display().to_string();
+        // Its exec finished long ago (it ran while the face worked).
+        let mut report = self
+            .exec_report
+            .take()
+            .expect("a spawner's exec is checked once");
+        let mut errno = [0u8; 4];
+        let n = read_full(&mut report, &mut errno).map_err(sys("read the spawner's exec status"))?;
+        if n == 4 {
+            self.used = true;
+            return Err(LaunchError::ExecInit {
+                exe,
+                source: io::Error::from_raw_os_error(i32::from_ne_bytes(errno)),
+            });
+        }
+        let path = spec.runtime_dir.as_os_str().as_bytes();
+        if path.len() > PATH_MAX {
+            return Err(sys("hand the container to the init spawner")(
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "runtime directory path too long",
+                ),
+            ));
+        }
+        let devnull = File::open("/dev/null").map_err(sys("open /dev/null"))?;
+        let stdin = spec.stdin.map_or(devnull.as_fd(), AsFd::as_fd);
+        let (sync_read, sync_write) = pipe()?;
+        let fds: [BorrowedFd<'_>; REQUEST_FDS] = [
+            stdin,
+            spec.stdout.as_fd(),
+            spec.stderr.as_fd(),
+            sync_read.as_fd(),
+            spec.init_lock.as_fd(),
+            spec.cgroup.map_or(devnull.as_fd(), AsFd::as_fd),
+        ];
+        let mut message = Vec::with_capacity(HEADER + path.len());
+        message.extend_from_slice(&(spec.clone_flags as u32 as u64).to_le_bytes());
+        message.push(u8::from(spec.cgroup.is_some()));
+        message.extend_from_slice(path);
+        self.used = true;
+        phobos_tty::pty::send_fds(self.sock.as_fd(), &fds)
+            .and_then(|()| send(&self.sock, &message))
+            .map_err(sys("hand the container to the init spawner"))?;
+        drop(sync_read);
+        let mut answer = [0u8; 4];
+        let n = recv(&self.sock, &mut answer).map_err(sys("hear from the init spawner"))?;
+        if n != 4 {
+            return Err(sys("hear from the init spawner")(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "it exited without an answer",
+            )));
+        }
+        let pid = i32::from_le_bytes(answer);
+        if pid <= 0 {
+            return Err(sys("clone the init helper")(io::Error::from_raw_os_error(
+                -pid,
+            )));
+        }
+        // Init is our child (CLONE_PARENT) and not reaped: its pid is
+        // still its own.
+        let pidfd = crate::sys::pidfd_open(pid).ok();
+        Ok(ForkedInit {
+            pid,
+            pidfd,
+            born_in_cgroup: spec.cgroup.is_some(),
+            sync: File::from(sync_write),
+            // At end-of-file already: the exec was the spawner's.
+            exec_report: report,
+            exe,
+        })
+    }
+}
+
+impl Drop for Spawner {
+    /// An unused spawner is killed; either way it is reaped (a used one
+    /// exits right after its answer).
+    fn drop(&mut self) {
+        if !self.used {
+            match &self.pidfd {
+                Some(pidfd) => {
+                    let _ = crate::sys::pidfd_send_signal(pidfd, libc::SIGKILL);
+                }
+                // SAFETY: kill(2) of our own unreaped child: the pid is not reused.
+                None => unsafe {
+                    libc::kill(self.pid, libc::SIGKILL);
+                },
+            }
+        }
+        let mut status = 0;
+        // SAFETY: waitpid on our own child with a valid out-pointer.
+        unsafe { libc::waitpid(self.pid, &mut status, 0) };
+    }
+}
+
+/// Sends `bytes` as one message on `sock`.
+fn send(sock: &OwnedFd, bytes: &[u8]) -> io::Result<()> {
+    loop {
+        // SAFETY: send(2) reads `bytes.len()` bytes of a live slice.
+        let rc = unsafe {
+            libc::send(
+                sock.as_raw_fd(),
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        if rc >= 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Receives one message into `buf`; its full length (which may exceed
+/// `buf`: `MSG_TRUNC`), 0 at end-of-file.
+fn recv(sock: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: recv(2) writes at most `buf.len()` bytes into `buf`.
+        let rc = unsafe {
+            libc::recv(
+                sock.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_TRUNC,
+            )
+        };
+        if rc >= 0 {
+            return Ok(rc as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// One container's request, as the spawner received it.
+struct Request {
+    fds: [OwnedFd; REQUEST_FDS],
+    clone_flags: u64,
+    in_cgroup: bool,
+    dir: PathBuf,
+}
+
+fn receive(sock: &OwnedFd) -> io::Result<Option<Request>> {
+    let Some(fds) = phobos_tty::pty::recv_fds::<REQUEST_FDS>(sock.as_fd())? else {
+        return Ok(None);
+    };
+    let mut buf = vec![0u8; HEADER + PATH_MAX + 1];
+    let n = recv(sock, &mut buf)?;
+    if n <= HEADER || n > HEADER + PATH_MAX {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a request without a valid runtime directory ({n} bytes)"),
+        ));
+    }
+    let mut flags = [0u8; 8];
+    flags.copy_from_slice(&buf[..8]);
+    let in_cgroup = buf[8] == 1;
+    buf.truncate(n);
+    let dir = PathBuf::from(std::ffi::OsString::from_vec(buf.split_off(HEADER)));
+    Ok(Some(Request {
+        fds,
+        clone_flags: u64::from_le_bytes(flags),
+        in_cgroup,
+        dir,
+    }))
+}
+
+/// The namespaces a request may ask for (nothing else reaches clone3).
+const NAMESPACE_FLAGS: u64 = (libc::CLONE_NEWNS
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWNET
+    | libc::CLONE_NEWCGROUP
+    | libc::CLONE_NEWUSER) as u64;
+
+/// In `phobos init` started as a spawner (every signal blocked): waits for
+/// the container on the socket at fd [`super::INIT_SYNC_FD`] and clones
+/// its init. Returns, in that init, its runtime directory with its
+/// descriptors at 0..=4 (as a cloned init finds them); in the spawner,
+/// `None` once it answered or when the face went without a request.
+pub fn serve() -> Result<Option<PathBuf>, String> {
+    // SAFETY: the face put the spawner's socket at fd 3 and nothing else
+    // in this process owns that number.
+    let sock = unsafe { OwnedFd::from_raw_fd(super::INIT_SYNC_FD) };
+    let request = receive(&sock).map_err(|e| format!("failed to receive a container: {e}"))?;
+    let Some(request) = request else {
+        return Ok(None);
+    };
+    let mut args = CloneArgs {
+        flags: (request.clone_flags & NAMESPACE_FLAGS) | libc::CLONE_PARENT as u64,
+        // With CLONE_PARENT the kernel refuses one: the child gets ours,
+        // SIGCHLD (the face cloned us with it), and goes to our parent.
+        exit_signal: 0,
+        ..CloneArgs::default()
+    };
+    if request.in_cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = request.fds[REQUEST_FDS - 1].as_raw_fd() as u64;
+    }
+    // SAFETY: clone3(2) without CLONE_VM and with no stack behaves like
+    // fork(2); this process is single-threaded (a freshly exec'd `phobos
+    // init` that started no thread), so the child may go on running Rust
+    // code on its copy of the memory.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if ret == 0 {
+        return become_init(sock, request).map(Some);
+    }
+    let answer = match ret {
+        r if r > 0 => r as i32,
+        _ => -io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO),
+    };
+    // The face waits for this answer; our copies of the descriptors go
+    // with us.
+    send(&sock, &answer.to_le_bytes()).map_err(|e| format!("failed to answer the face: {e}"))?;
+    Ok(None)
+}
+
+/// In the freshly cloned init: puts the request's descriptors at 0..=4
+/// (closing the socket, whose number is the sync pipe's), leaves the
+/// spawner's session and returns the runtime directory.
+fn become_init(sock: OwnedFd, request: Request) -> Result<PathBuf, String> {
+    drop(sock);
+    let Request { fds, dir, .. } = request;
+    // Above every target first, so no dup2 below overwrites a source
+    // still to be placed.
+    const HIGH: libc::c_int = 16;
+    let mut high = Vec::with_capacity(REQUEST_FDS - 1);
+    for fd in &fds[..REQUEST_FDS - 1] {
+        // SAFETY: fcntl(2) duplicates a descriptor we own.
+        let dup = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, HIGH) };
+        if dup < 0 {
+            return Err(format!(
+                "failed to place the container's descriptors: {}",
+                io::Error::last_os_error()
+            ));
+        }
+        // SAFETY: a new descriptor, ours alone.
+        high.push(unsafe { OwnedFd::from_raw_fd(dup) });
+    }
+    drop(fds);
+    for (target, fd) in high.iter().enumerate() {
+        // SAFETY: dup2(2) onto a number this process owns (its stdio, the
+        // closed socket's, the lock's placeholder); `fd` stays valid.
+        if unsafe { libc::dup2(fd.as_raw_fd(), target as libc::c_int) } < 0 {
+            return Err(format!(
+                "failed to place the container's descriptor {target}: {}",
+                io::Error::last_os_error()
+            ));
+        }
+    }
+    drop(high);
+    // As a cloned init: a session of its own, away from the face's.
+    // SAFETY: setsid(2) has no memory effects.
+    if unsafe { libc::setsid() } < 0 {
+        return Err(format!(
+            "failed to start a session: {}",
+            io::Error::last_os_error()
+        ));
+    }
+    Ok(dir)
+}
