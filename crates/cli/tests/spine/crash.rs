@@ -51,11 +51,10 @@ fn crash_at(point: &str, detach: bool, root: Root<'_>) {
         assert!(
             eventually(PATIENCE, || {
                 std::fs::read(format!("/proc/{child}/environ")).map_or(true, |env| {
-                    env.split(|b| *b == 0)
-                        .any(|kv| {
-                            kv.starts_with(b"PHOBOS_INIT_DIR=")
-                                || kv.starts_with(b"PHOBOS_INIT_SPAWNER=")
-                        })
+                    env.split(|b| *b == 0).any(|kv| {
+                        kv.starts_with(b"PHOBOS_INIT_DIR=")
+                            || kv.starts_with(b"PHOBOS_INIT_SPAWNER=")
+                    })
                 })
             }),
             "{point}: the init helper {child} never exec'd"

@@ -125,7 +125,8 @@ impl Spawner {
             .take()
             .expect("a spawner's exec is checked once");
         let mut errno = [0u8; 4];
-        let n = read_full(&mut report, &mut errno).map_err(sys("read the spawner's exec status"))?;
+        let n =
+            read_full(&mut report, &mut errno).map_err(sys("read the spawner's exec status"))?;
         if n == 4 {
             self.used = true;
             return Err(LaunchError::ExecInit {
@@ -339,7 +340,9 @@ pub fn serve() -> Result<Option<PathBuf>, String> {
     }
     let answer = match ret {
         r if r > 0 => r as i32,
-        _ => -io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO),
+        _ => -io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO),
     };
     // The face waits for this answer; our copies of the descriptors go
     // with us.
