@@ -18,6 +18,10 @@
 //!   left if the namespace went first), and the reservation released by
 //!   container and interface. Both are idempotent and need nothing ADD
 //!   recorded, so a DEL after a crash at any point of ADD leaves nothing.
+//!   When the whole container goes, [`crate::container`] instead lets the
+//!   kernel delete the pair with the namespace ([`BridgeStep::host_end`]
+//!   names the link to wait for) and runs DEL after, which then finds the
+//!   link gone and only releases the reservation.
 //! - CHECK: the host end is on the bridge and the address is still held.
 //!
 //! The host end's name is derived from the CNI container ID and interface
@@ -285,21 +289,50 @@ impl BridgeStep {
     /// DEL: the veth pair and the reservation; nothing there is fine.
     pub(crate) fn del(&self, at: &Endpoint<'_>) -> Result<(), NetError> {
         let host = host_ifname(at.container_id, at.ifname);
-        if Path::new("/sys/class/net").join(&host).exists() && !self.is_ours(&host) {
+        let sysfs = Path::new("/sys/class/net").join(&host);
+        if sysfs.exists() && !self.is_ours(&host) {
             return Err(self.fail(
                 "DEL",
                 format!("{host} is not a veth of bridge {}; left alone", self.bridge),
             ));
         }
-        let mut nl =
-            Netlink::open().map_err(|e| self.fail("DEL", format!("open a netlink socket: {e}")))?;
-        match nl.delete_link(&host) {
-            Err(e) if e.raw_os_error() != Some(libc::ENODEV) => {
-                return Err(self.fail("DEL", format!("delete veth {host}: {e}")));
+        // Gone already (its namespace took it): no request, so no wait on
+        // the rtnl lock. The kernel removes the sysfs entry last, under the
+        // lock; while it is there, the delete below returns (`ENODEV`)
+        // only once the holder is done with it.
+        if index_of(&host).is_ok() || sysfs.exists() {
+            let mut nl = Netlink::open()
+                .map_err(|e| self.fail("DEL", format!("open a netlink socket: {e}")))?;
+            match nl.delete_link(&host) {
+                Err(e) if e.raw_os_error() != Some(libc::ENODEV) => {
+                    return Err(self.fail("DEL", format!("delete veth {host}: {e}")));
+                }
+                _ => {}
             }
-            _ => {}
         }
         self.pool().release(at.container_id, at.ifname)
+    }
+
+    /// The host end of `at` as `(index, name)` when it exists and is ours
+    /// (as [`BridgeStep::del`] would find it), for a caller that lets the
+    /// kernel delete the pair with its namespace: unbinding the namespace
+    /// makes the kernel's namespace teardown (`cleanup_net`) delete its
+    /// devices, the container end's peer included, for every namespace
+    /// dying at the same time in one batch under one hold of the rtnl lock
+    /// and one set of RCU grace periods, where deleting each host end
+    /// itself takes the lock across several grace periods per veth.
+    pub(crate) fn host_end(&self, at: &Endpoint<'_>) -> Result<Option<(u32, String)>, NetError> {
+        let host = host_ifname(at.container_id, at.ifname);
+        if !Path::new("/sys/class/net").join(&host).exists() {
+            return Ok(None);
+        }
+        if !self.is_ours(&host) {
+            return Err(self.fail(
+                "DEL",
+                format!("{host} is not a veth of bridge {}; left alone", self.bridge),
+            ));
+        }
+        Ok(index_of(&host).ok().map(|index| (index, host)))
     }
 
     /// CHECK: the host end is a port of the bridge and the address in
