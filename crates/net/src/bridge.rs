@@ -3,11 +3,13 @@
 //! ADD and two more for DEL, most of a network launch's CPU):
 //!
 //! - ADD: the bridge made once (rtnetlink `RTM_NEWLINK`, up, the gateway
-//!   address), `net.ipv4.ip_forward` on, an address reserved
+//!   address; skipped while the main table routes the subnet through it),
+//!   `net.ipv4.ip_forward` on, an address reserved
 //!   ([`crate::ipam`], host-local's layout), one `RTM_NEWLINK` creating the
 //!   veth pair with the host end on the bridge and the container end
-//!   created inside the namespace as `CNI_IFNAME`, the host end up without
-//!   IPv6 addresses, hairpin mode on the bridge port (rtnetlink), then in the
+//!   created inside the namespace as `CNI_IFNAME`, one more bringing the
+//!   host end up without IPv6 addresses and with hairpin mode on its
+//!   bridge port, then in the
 //!   namespace the container end up, also without IPv6 addresses (the
 //!   network is IPv4 only: no link-local address, duplicate address
 //!   detection or multicast listener reports per veth), its address and
@@ -182,14 +184,16 @@ impl BridgeStep {
             self.bridge,
             netns.display()
         )))?;
-        nl.no_ipv6_addresses(host)
-            .and_then(|()| nl.set_up_by_name(host))
-            .map_err(err(format!("bring veth {host} up without IPv6 addresses")))?;
-        if self.hairpin {
-            index_of(host)
-                .and_then(|index| nl.set_hairpin(index))
-                .map_err(err(format!("turn hairpin mode on for {host}")))?;
-        }
+        // The container end is still down (it goes up in its namespace
+        // below), which `host_end_up` needs.
+        nl.host_end_up(host, self.hairpin).map_err(err(format!(
+            "bring veth {host} up without IPv6 addresses{}",
+            if self.hairpin {
+                ", hairpin mode on"
+            } else {
+                ""
+            }
+        )))?;
         let prefix = self.subnet.prefix;
         let routes = self.routes.clone();
         netns::run_in(netns, move || -> io::Result<()> {
@@ -232,11 +236,40 @@ impl BridgeStep {
         if !kind.is_dir() {
             return Err(self.fail("ADD", format!("{} exists and is not a bridge", self.bridge)));
         }
+        if self.bridge_routes_subnet() {
+            return Ok(index);
+        }
         nl.set_up(index).map_err(err("bring up"))?;
         match nl.add_address(index, gateway, self.subnet.prefix) {
             Err(e) if e.raw_os_error() != Some(libc::EEXIST) => Err(err("address the")(e)),
             _ => Ok(index),
         }
+    }
+
+    /// Whether the main table routes the subnet through the bridge: the
+    /// kernel adds that route when an address of the subnet goes on the
+    /// bridge while it is up, and removes it when either goes. Read from
+    /// procfs under RCU, where asking with a request (`RTM_NEWLINK` up,
+    /// `RTM_NEWADDR`, each answered `EEXIST` or a no-op once the bridge is
+    /// made) takes the rtnl lock twice per launch.
+    fn bridge_routes_subnet(&self) -> bool {
+        let Ok(table) = fs::read_to_string("/proc/thread-self/net/route") else {
+            return false;
+        };
+        // Addresses as the kernel prints them: the raw network-order word.
+        let hex = |a: u32| format!("{:08X}", u32::from_ne_bytes(a.to_be_bytes()));
+        let dst = hex(u32::from(self.subnet.addr));
+        let mask = hex(u32::MAX
+            .checked_shl(32 - u32::from(self.subnet.prefix))
+            .unwrap_or(0));
+        table.lines().skip(1).any(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            f.len() >= 8
+                && f[0] == self.bridge
+                && f[1] == dst
+                && f[7] == mask
+                && u16::from_str_radix(f[3], 16).is_ok_and(|flags| flags & 1 != 0)
+        })
     }
 
     /// The result the reference `bridge` plugin prints (CNI 1.0.0).

@@ -20,8 +20,8 @@ use crate::config::{ConfigSource, NetworkConfig, Networks, Plugins};
 use crate::error::NetError;
 use crate::etc_files;
 use crate::host_rules;
-use crate::netlink::LinkWatch;
 use crate::mode::validate_requests;
+use crate::netlink::LinkWatch;
 use crate::netns;
 use crate::plugin::{self, CniCommand, Invocation, RunError};
 use crate::ports::{PortMapping, Protocol};
@@ -297,8 +297,7 @@ impl ContainerNet {
         let deferred = self.detach_networks(plugins, watch.as_ref())?;
         let unbound = netns::remove(&netns);
         if let (Some(watch), Ok(())) = (&watch, &unbound) {
-            let mut links: Vec<(u32, String)> =
-                deferred.iter().map(|d| d.link.clone()).collect();
+            let mut links: Vec<(u32, String)> = deferred.iter().map(|d| d.link.clone()).collect();
             let deadline = std::time::Instant::now() + KERNEL_DELETE_BOUND;
             if let Err(e) = watch.wait_deleted(&mut links, deadline) {
                 tracing::debug!(container = %self.id, "waiting for link notifications: {e}");

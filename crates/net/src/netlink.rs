@@ -8,12 +8,11 @@
 //!   way on both ends, in one message;
 //! - `RTM_NEWLINK` on an existing link to bring it up, or to turn off its
 //!   IPv6 address generation (`IFLA_AF_SPEC` / `IFLA_INET6_ADDR_GEN_MODE`
-//!   = `IN6_ADDR_GEN_MODE_NONE`) while it is still down, so that bringing
-//!   it up makes no link-local address: no duplicate address detection,
+//!   = `IN6_ADDR_GEN_MODE_NONE`) while it has no carrier, so that it never
+//!   makes a link-local address: no duplicate address detection,
 //!   multicast listener reports or router solicitations on an IPv4-only
-//!   network's veths;
-//! - an `AF_BRIDGE` `RTM_SETLINK` turning hairpin mode on for a bridge
-//!   port;
+//!   network's veths; for a veth's host end, both and hairpin mode on its
+//!   bridge port in one request;
 //! - `RTM_DELLINK` by name;
 //! - `RTM_NEWADDR` (IPv4) and `RTM_NEWROUTE` (IPv4, main table);
 //! - a socket subscribed to link notifications (`RTMGRP_LINK`), on which
@@ -36,16 +35,13 @@ const NLM_F_CREATE: u16 = 0x400;
 
 const RTM_NEWLINK: u16 = 16;
 const RTM_DELLINK: u16 = 17;
-const RTM_SETLINK: u16 = 19;
 const RTM_NEWADDR: u16 = 20;
 const RTM_NEWROUTE: u16 = 24;
 
 const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_MASTER: u16 = 10;
-const IFLA_PROTINFO: u16 = 12;
 const IFLA_BRPORT_MODE: u16 = 4;
-const NLA_F_NESTED: u16 = 0x8000;
 const IFLA_LINKINFO: u16 = 18;
 const IFLA_NET_NS_FD: u16 = 28;
 const IFLA_NUM_TX_QUEUES: u16 = 31;
@@ -55,6 +51,7 @@ const IFLA_INET6_ADDR_GEN_MODE: u16 = 8;
 const IN6_ADDR_GEN_MODE_NONE: u8 = 1;
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
+const IFLA_INFO_SLAVE_DATA: u16 = 5;
 const VETH_INFO_PEER: u16 = 1;
 
 const IFA_ADDRESS: u16 = 1;
@@ -160,6 +157,16 @@ fn one_queue_each_way(m: &mut Message) {
     m.attr(IFLA_NUM_RX_QUEUES, &1u32.to_ne_bytes());
 }
 
+/// `IFLA_AF_SPEC` turning IPv6 address generation off
+/// (`IN6_ADDR_GEN_MODE_NONE`).
+fn no_ipv6_spec(m: &mut Message) {
+    let spec = m.begin(IFLA_AF_SPEC);
+    let inet6 = m.begin(libc::AF_INET6 as u16);
+    m.attr(IFLA_INET6_ADDR_GEN_MODE, &[IN6_ADDR_GEN_MODE_NONE]);
+    m.end(inet6);
+    m.end(spec);
+}
+
 fn name_bytes(name: &str) -> Vec<u8> {
     let mut bytes = name.as_bytes().to_vec();
     bytes.push(0);
@@ -257,11 +264,7 @@ impl Netlink {
         let mut m = Message::new(RTM_NEWLINK, 0);
         m.ifinfo(0, 0, 0);
         m.attr(IFLA_IFNAME, &name_bytes(name));
-        let spec = m.begin(IFLA_AF_SPEC);
-        let inet6 = m.begin(libc::AF_INET6 as u16);
-        m.attr(IFLA_INET6_ADDR_GEN_MODE, &[IN6_ADDR_GEN_MODE_NONE]);
-        m.end(inet6);
-        m.end(spec);
+        no_ipv6_spec(&mut m);
         match self.request(m) {
             // No IPv6 on the link (ipv6.disable=1, disable_ipv6): nothing
             // to turn off.
@@ -270,12 +273,41 @@ impl Netlink {
         }
     }
 
-    /// Brings the link called `name` up.
-    pub(crate) fn set_up_by_name(&mut self, name: &str) -> io::Result<()> {
-        let mut m = Message::new(RTM_NEWLINK, 0);
-        m.ifinfo(0, libc::IFF_UP as u32, libc::IFF_UP as u32);
-        m.attr(IFLA_IFNAME, &name_bytes(name));
-        self.request(m)
+    /// Brings the host end of a veth called `name` up with IPv6 address
+    /// generation off and, with `hairpin`, hairpin mode on for its bridge
+    /// port, in one request (one hold of the rtnl lock instead of three).
+    /// Its peer must still be down: the kernel applies the flags before
+    /// `IFLA_AF_SPEC`, and only the missing carrier (a veth has none while
+    /// its peer is down) keeps the link from getting an IPv6 link-local
+    /// address in between. Hairpin mode travels as the bridge port's
+    /// options (`IFLA_INFO_SLAVE_DATA` / `IFLA_BRPORT_MODE`, what `ip link
+    /// set … type bridge_slave hairpin on` sends): the sysfs knob
+    /// `brport/hairpin_mode` takes the rtnl lock with a trylock and
+    /// restarts the write while another holder has it, a busy loop on a
+    /// CPU whenever launches contend for the lock.
+    pub(crate) fn host_end_up(&mut self, name: &str, hairpin: bool) -> io::Result<()> {
+        let message = |ipv6: bool| {
+            let mut m = Message::new(RTM_NEWLINK, 0);
+            m.ifinfo(0, libc::IFF_UP as u32, libc::IFF_UP as u32);
+            m.attr(IFLA_IFNAME, &name_bytes(name));
+            if hairpin {
+                let info = m.begin(IFLA_LINKINFO);
+                let port = m.begin(IFLA_INFO_SLAVE_DATA);
+                m.attr(IFLA_BRPORT_MODE, &[1]);
+                m.end(port);
+                m.end(info);
+            }
+            if ipv6 {
+                no_ipv6_spec(&mut m);
+            }
+            m
+        };
+        match self.request(message(true)) {
+            // No IPv6 on the link (ipv6.disable=1, disable_ipv6): the
+            // kernel refused the whole request before changing anything.
+            Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => self.request(message(false)),
+            other => other,
+        }
     }
 
     /// Creates a veth pair: `host` here, down, attached to the bridge with
@@ -312,22 +344,6 @@ impl Netlink {
         m.end(peer_info);
         m.end(data);
         m.end(info);
-        self.request(m)
-    }
-
-    /// Turns hairpin mode on for the bridge port with `index`: an
-    /// `AF_BRIDGE` `RTM_SETLINK` with `IFLA_PROTINFO` / `IFLA_BRPORT_MODE`
-    /// (what `bridge link set … hairpin on` sends). The sysfs knob
-    /// `brport/hairpin_mode` does the same, but takes the rtnl lock with a
-    /// trylock and restarts the write while another holder has it: a busy
-    /// loop on a CPU whenever launches contend for the lock.
-    pub(crate) fn set_hairpin(&mut self, index: u32) -> io::Result<()> {
-        let mut m = Message::new(RTM_SETLINK, 0);
-        m.ifinfo(index, 0, 0);
-        m.buf[NLMSG_HDRLEN] = libc::AF_BRIDGE as u8;
-        let protinfo = m.begin(IFLA_PROTINFO | NLA_F_NESTED);
-        m.attr(IFLA_BRPORT_MODE, &[1]);
-        m.end(protinfo);
         self.request(m)
     }
 

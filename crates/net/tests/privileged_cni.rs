@@ -431,7 +431,9 @@ fn privileged_detach_returns_with_the_veth_gone_however_it_goes() {
     assert!(!link_exists(&ends[0]), "{} left after detach", ends[0]);
 
     let pin = std::fs::File::open(pinned.netns_path()).expect("open the namespace");
-    pinned.detach(&plugins).expect("detach of a pinned namespace");
+    pinned
+        .detach(&plugins)
+        .expect("detach of a pinned namespace");
     assert!(
         !link_exists(&ends[1]),
         "{} left after detach with the namespace pinned",
@@ -443,7 +445,11 @@ fn privileged_detach_returns_with_the_veth_gone_however_it_goes() {
     netns::remove(&crashed.netns_path()).expect("unbind");
     assert!(crashed.dir().join("00.json").exists());
     crashed.detach(&plugins).expect("detach after the unbind");
-    assert!(!link_exists(&ends[2]), "{} left after recovery's DEL", ends[2]);
+    assert!(
+        !link_exists(&ends[2]),
+        "{} left after recovery's DEL",
+        ends[2]
+    );
 
     for c in [&free, &pinned, &crashed] {
         assert_gone(&world, c, &ips);
