@@ -332,7 +332,7 @@ mod tests {
                 DATA_ARCH => arch,
                 _ => {
                     let v = args[((at - DATA_ARGS) / 8) as usize];
-                    if (at - DATA_ARGS) % 8 == 0 {
+                    if (at - DATA_ARGS).is_multiple_of(8) {
                         v as u32
                     } else {
                         (v >> 32) as u32
