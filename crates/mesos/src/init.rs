@@ -233,18 +233,7 @@ impl StatusSlot {
     /// the ordinary way at the end.
     fn reserve(dir: &OwnedFd) -> Option<Self> {
         let name = status_tmp_name();
-        let fd = nix::fcntl::openat(
-            dir,
-            name.as_str(),
-            OFlag::O_WRONLY
-                | OFlag::O_CREAT
-                | OFlag::O_TRUNC
-                | OFlag::O_CLOEXEC
-                | OFlag::O_NOFOLLOW,
-            Mode::from_bits_truncate(0o600),
-        )
-        .ok()?;
-        let mut file = File::from(fd);
+        let mut file = create_status_tmp(dir, &name).ok()?;
         if file.write_all(&[b' '; STATUS_RESERVE]).is_err() {
             drop(file);
             let _ =
@@ -257,6 +246,18 @@ impl StatusSlot {
 
 fn status_tmp_name() -> String {
     format!(".{STATUS_FILE}.{}", std::process::id())
+}
+
+/// Creates (or empties) the status temporary `name` in `dir`, never
+/// through a symlink.
+fn create_status_tmp(dir: &OwnedFd, name: &str) -> std::io::Result<File> {
+    let fd = nix::fcntl::openat(
+        dir,
+        name,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        Mode::from_bits_truncate(0o600),
+    )?;
+    Ok(File::from(fd))
 }
 
 /// Writes `status` atomically (a temporary file renamed into place), like
@@ -280,18 +281,7 @@ fn write_status(
         }
         None => {
             let tmp = status_tmp_name();
-            let written = nix::fcntl::openat(
-                dir,
-                tmp.as_str(),
-                OFlag::O_WRONLY
-                    | OFlag::O_CREAT
-                    | OFlag::O_TRUNC
-                    | OFlag::O_CLOEXEC
-                    | OFlag::O_NOFOLLOW,
-                Mode::from_bits_truncate(0o600),
-            )
-            .map_err(std::io::Error::from)
-            .and_then(|fd| File::from(fd).write_all(&bytes));
+            let written = create_status_tmp(dir, &tmp).and_then(|mut f| f.write_all(&bytes));
             (tmp, written)
         }
     };
