@@ -94,11 +94,28 @@ pub fn main() -> i32 {
 /// signals are blocked, so none is acted on here.
 fn reset_signal_dispositions() {
     for sig in 1..=libc::SIGRTMAX() {
-        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-            // SAFETY: setting a default disposition installs no handler;
-            // invalid numbers (glibc's reserved real-time signals) fail
-            // harmlessly with EINVAL.
-            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: setting a default disposition installs no handler.
+        if unsafe { libc::signal(sig, libc::SIG_DFL) } == libc::SIG_ERR {
+            // glibc refuses its own real-time signals (32 and 33), which
+            // a parent may still have left ignored: ask the kernel. An
+            // all-zero kernel `sigaction` is SIG_DFL with no flags and an
+            // empty mask whatever the architecture's field order.
+            let default = [0u64; 4];
+            // SAFETY: rt_sigaction(2) reads the zeroed record (larger than
+            // any architecture's) and writes no old action (null); the
+            // signal set size is the kernel's (64 signals).
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    default.as_ptr(),
+                    std::ptr::null_mut::<u64>(),
+                    8usize,
+                )
+            };
         }
     }
 }

@@ -149,7 +149,7 @@ pub(crate) fn unknown(id: &ContainerId) -> anyhow::Error {
 /// Prints a termination as JSON or as one human line.
 fn print_termination(t: &Termination, json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string(&t.report())?);
+        outln!("{}", serde_json::to_string(&t.report())?);
         return Ok(());
     }
     let mut line = match t.status {
@@ -168,6 +168,6 @@ fn print_termination(t: &Termination, json: bool) -> anyhow::Result<()> {
     if let Some(message) = &t.message {
         line.push_str(&format!(": {message}"));
     }
-    println!("{line}");
+    outln!("{line}");
     Ok(())
 }

@@ -19,7 +19,7 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
     let containers = door.list()?;
     // One buffered writer for the whole listing: a line-buffered stdout
     // would write(2) once per row, thousands of times.
-    let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let mut out = BufWriter::with_capacity(1 << 16, crate::output::stdout());
     if json {
         serde_json::to_writer_pretty(&mut out, &containers)?;
         writeln!(out)?;

@@ -255,4 +255,24 @@ fn privileged_agent_cli_run_forwards_signals_as_locally() {
         assert_eq!(t["signal"], libc::SIGTERM, "{id}: {t}");
     }
     assert_eq!(codes, [Some(143), Some(143)]);
+    // The agent ignores SIGPIPE (and starts its inits ahead): its
+    // containers' commands still start with every signal at its default
+    // and none blocked, as the CLI's do.
+    let out = via(
+        &env,
+        &agent,
+        &[
+            "run",
+            "--",
+            "grep",
+            "-E",
+            "^Sig(Ign|Blk):",
+            "/proc/self/status",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
+    );
 }

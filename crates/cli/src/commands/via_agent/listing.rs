@@ -47,7 +47,7 @@ pub fn ps(socket: &Path, json: bool) -> anyhow::Result<u8> {
             ))
         })
         .collect();
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, crate::output::stdout());
     print_header(&mut out)?;
     for v in &views {
         print_row(
@@ -88,7 +88,7 @@ pub fn status(socket: &Path, id: &str, json: bool) -> anyhow::Result<u8> {
 fn print_body(body: &[u8]) -> anyhow::Result<()> {
     serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(decode)?;
     let text = std::str::from_utf8(body)?;
-    println!("{}", text.trim_end_matches('\n'));
+    outln!("{}", text.trim_end_matches('\n'));
     Ok(())
 }
 
