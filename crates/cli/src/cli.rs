@@ -107,6 +107,10 @@ pub enum Command {
         /// Print JSON instead of a table or line.
         #[arg(long)]
         json: bool,
+        /// Print only the containers' IDs, one a line (`phobos destroy
+        /// $(phobos ps -q)`).
+        #[arg(short, long, conflicts_with = "json")]
+        quiet: bool,
     },
     /// Show one container.
     Status {

@@ -123,6 +123,7 @@ fn privileged_listings_cut_short_end_as_a_pipeline_member_without_a_panic() {
     let config = config.path.to_str().unwrap();
     for args in [
         &["ps"][..],
+        &["ps", "-q"],
         &["status", "pipe-00"],
         &["status", "--json", "pipe-00"],
         &["wait", "pipe-00"],

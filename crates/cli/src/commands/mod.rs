@@ -44,7 +44,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Wait { id, json } => wait::run(g, &id, json),
         Command::Kill { id, signal } => kill::run(g, &id, &signal),
         Command::Destroy { ids, json } => destroy::run(g, &ids, json),
-        Command::Ps { json } => ps::run(g, json),
+        Command::Ps { json, quiet } => ps::run(g, json, quiet),
         Command::Status { id, json } => status::run(g, &id, json),
         Command::Logs {
             id,

@@ -167,6 +167,24 @@ fn privileged_agent_cli_routes_commands_with_local_output() {
     }));
     same(&env, &agent, &["ps"]);
     same(&env, &agent, &["ps", "--json"]);
+
+    // `ps -q`: the IDs alone, one a line, in the listing's order, as
+    // `destroy $(phobos ps -q)` takes them.
+    let out = same(&env, &agent, &["ps", "-q"]);
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&env.ok(&["ps", "--json"])).unwrap();
+    let listed: Vec<&str> = listed.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(text(&out.stdout).lines().collect::<Vec<_>>(), listed);
+    assert!(listed.contains(&"bg.n"), "{listed:?}");
+    same(&env, &agent, &["ps", "--quiet"]);
+    let ids = text(&out.stdout);
+    let mut destroy = vec!["destroy"];
+    destroy.extend(ids.lines());
+    let out = via(&env, &agent, &destroy);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), listed.len());
+    // -q with --json is a usage error, through the agent or not.
+    let out = same(&env, &agent, &["ps", "-q", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
