@@ -22,7 +22,6 @@ mod terminal;
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use clap::error::ErrorKind;
 
 fn main() -> ExitCode {
@@ -37,7 +36,7 @@ fn main() -> ExitCode {
     {
         return ExitCode::from(phobos_runtime::switchboard_main().clamp(0, 255) as u8);
     }
-    let mut cli = match cli::Cli::try_parse() {
+    let mut cli = match cli::parse() {
         Ok(cli) => cli,
         Err(err) => return usage_error(err),
     };

@@ -188,6 +188,54 @@ fn privileged_agent_cli_routes_commands_with_local_output() {
 }
 
 #[test]
+fn privileged_agent_and_ecp_ignore_phobos_agent_in_their_environment() {
+    if !require_root("privileged_agent_and_ecp_ignore_phobos_agent_in_their_environment") {
+        return;
+    }
+    let env = Env::new();
+    // Started from a shell whose other commands go to some agent.
+    let elsewhere = env.runtime.path().join("elsewhere.sock");
+    let agent = Agent::spawn(&env, env.cmd().arg("agent").env("PHOBOS_AGENT", &elsewhere));
+    // It serves; what it starts acts on the directories itself.
+    let out = via(&env, &agent, &["run", "--id", "e", "--", "echo", "hi"]);
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), "hi\n".to_owned()),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = env
+        .cmd()
+        .env("PHOBOS_AGENT", &agent.socket)
+        .args(["ps", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), "e\n".to_owned()),
+        "{}",
+        text(&out.stderr)
+    );
+    // An ECP call (its input empty) answers as without the variable.
+    let out = env
+        .cmd()
+        .env("PHOBOS_AGENT", &elsewhere)
+        .args(["ecp", "containers"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+    // On their command line, `--agent` is refused in one line (exit 2).
+    for args in [&["agent"][..], &["ecp", "containers"]] {
+        let out = via(&env, &agent, args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains("--agent"), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn privileged_agent_cli_refuses_what_it_cannot_route() {
     if !require_root("privileged_agent_cli_refuses_what_it_cannot_route") {
         return;
