@@ -29,6 +29,9 @@ use crate::root::{NetRoot, ensure_dir, write_atomic};
 use crate::stats::{NetStats, netns_stats};
 use phobos_core::network::NetworkInfo;
 
+mod detach;
+pub use detach::KERNEL_DELETE_BOUND;
+
 /// What is recorded per joined network.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Checkpoint {
@@ -193,7 +196,7 @@ impl ContainerNet {
             match outcome {
                 Ok(attachment) => attached.push(attachment),
                 Err(error) => {
-                    if let Err(undo) = self.detach_networks(plugins) {
+                    if let Err(undo) = self.detach_networks(plugins, None) {
                         tracing::warn!(container = %self.id, "undoing a failed network attach: {undo}");
                     }
                     return Err(error);
@@ -248,93 +251,6 @@ impl ContainerNet {
         checkpoint.complete = true;
         self.save(index, &checkpoint)?;
         attachment_of(&checkpoint)
-    }
-
-    /// Runs DEL for every checkpointed network (reverse order), releases
-    /// their ports, unbinds the namespace and removes the state. Safe to
-    /// call again after a partial failure, after a crash, or when nothing
-    /// was ever attached. Plugins are looked up where ADD found them (the
-    /// checkpoint records it), else in `plugins`.
-    pub fn detach(&self, plugins: &Plugins) -> Result<(), NetError> {
-        self.detach_networks(plugins)?;
-        netns::remove(&self.netns_path())?;
-        match fs::remove_dir_all(&self.dir) {
-            Err(e) if e.kind() != ErrorKind::NotFound => Err(NetError::io("remove", &self.dir, e)),
-            _ => Ok(()),
-        }
-    }
-
-    /// DEL of every network, last joined first; continues past failures
-    /// and reports all of them.
-    fn detach_networks(&self, plugins: &Plugins) -> Result<(), NetError> {
-        let netns = self.netns_path();
-        let netns = netns::is_bound(&netns).then_some(netns);
-        let mut errors = Vec::new();
-        for (index, path) in self.checkpoints()?.into_iter().rev() {
-            let result = read_checkpoint(&path).and_then(|cp| {
-                let recorded;
-                let plugins = if cp.plugin_dirs.is_empty() {
-                    plugins
-                } else {
-                    recorded = Plugins {
-                        dirs: cp.plugin_dirs.clone(),
-                        timeout: plugins.timeout,
-                    };
-                    &recorded
-                };
-                if let Err(e) = self.del(&cp, &path, plugins, netns.as_deref()) {
-                    if !(cp.first_plugin_failed && cp.result.is_none()) {
-                        return Err(e);
-                    }
-                    // The plugin refused ADD and refuses DEL too (e.g. a
-                    // config it cannot parse): nothing of it exists.
-                    tracing::warn!(container = %self.id, network = %cp.network, "DEL after a failed ADD: {e}");
-                }
-                self.release_ports(&cp.port_mappings)?;
-                match fs::remove_file(&path) {
-                    Err(e) if e.kind() != ErrorKind::NotFound => {
-                        Err(NetError::io("remove", &path, e))
-                    }
-                    _ => Ok(()),
-                }
-            });
-            if let Err(e) = result {
-                tracing::debug!(container = %self.id, index, "network DEL failed: {e}");
-                errors.push(e);
-            }
-        }
-        match errors.len() {
-            0 => Ok(()),
-            1 => Err(errors.remove(0)),
-            _ => Err(NetError::Teardown(errors)),
-        }
-    }
-
-    fn del(
-        &self,
-        checkpoint: &Checkpoint,
-        path: &Path,
-        plugins: &Plugins,
-        netns: Option<&Path>,
-    ) -> Result<(), NetError> {
-        let config = config_of(checkpoint, path)?;
-        let prev = checkpoint
-            .result
-            .as_ref()
-            .filter(|_| config.chains_results());
-        for plugin in config.plugins.iter().rev() {
-            let stdin = plugin_input(&config, plugin, prev, &checkpoint.port_mappings);
-            invoke(
-                CniCommand::Del,
-                &config,
-                plugin,
-                plugins,
-                checkpoint,
-                netns,
-                &stdin,
-            )?;
-        }
-        Ok(())
     }
 
     /// Runs CHECK for every network (CNI 0.4.0 and later, unless the list
@@ -646,7 +562,7 @@ fn invoke(
         .get("type")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if checkpoint.in_process && kind == "bridge" {
+    if is_in_process(checkpoint, plugin) {
         return in_process(command, config, plugin, checkpoint, netns);
     }
     let binary = plugins.find(kind).ok_or_else(|| NetError::PluginNotFound {
@@ -706,6 +622,30 @@ fn invoke(
     Ok(value)
 }
 
+/// Whether `plugin` is the built-in network's bridge step, run in process.
+fn is_in_process(checkpoint: &Checkpoint, plugin: &Map<String, Value>) -> bool {
+    checkpoint.in_process && plugin.get("type").and_then(Value::as_str) == Some("bridge")
+}
+
+fn bridge_step(
+    config: &NetworkConfig,
+    plugin: &Map<String, Value>,
+    checkpoint: &Checkpoint,
+) -> Result<BridgeStep, NetError> {
+    BridgeStep::from_plugin(&config.name, plugin).map_err(|problem| NetError::Checkpoint {
+        path: PathBuf::from(&checkpoint.network),
+        problem,
+    })
+}
+
+fn endpoint<'a>(checkpoint: &'a Checkpoint, netns: Option<&'a Path>) -> Endpoint<'a> {
+    Endpoint {
+        container_id: &checkpoint.cni_container_id,
+        ifname: &checkpoint.ifname,
+        netns,
+    }
+}
+
 /// The built-in network's bridge step, in process ([`crate::bridge`]).
 fn in_process(
     command: CniCommand,
@@ -714,16 +654,8 @@ fn in_process(
     checkpoint: &Checkpoint,
     netns: Option<&Path>,
 ) -> Result<Value, NetError> {
-    let step =
-        BridgeStep::from_plugin(&config.name, plugin).map_err(|problem| NetError::Checkpoint {
-            path: PathBuf::from(&checkpoint.network),
-            problem,
-        })?;
-    let at = Endpoint {
-        container_id: &checkpoint.cni_container_id,
-        ifname: &checkpoint.ifname,
-        netns,
-    };
+    let step = bridge_step(config, plugin, checkpoint)?;
+    let at = endpoint(checkpoint, netns);
     match command {
         CniCommand::Add => step.add(&at),
         CniCommand::Del => step.del(&at).map(|()| Value::Null),
