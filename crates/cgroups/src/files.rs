@@ -12,9 +12,12 @@
 //! [`MAX_PARENTS`] (nested containers have one parent each), is read by
 //! absolute path as before. Nothing here follows a symlink in the file's
 //! last name; cgroupfs has no symlinks.
+//!
+//! [`Cgroup::write_each`] writes a list of records (v1 `devices.allow`
+//! rules) through one open descriptor, one `write(2)` each.
 
 use std::ffi::CString;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -146,6 +149,44 @@ impl<'a> Reader<'a> {
             });
         }
         Ok(&self.text)
+    }
+}
+
+impl Cgroup {
+    /// Writes each of `values` to control file `file` through one open
+    /// descriptor, one `write(2)` per value. The kernel takes each write
+    /// as one record and ignores the file offset, so a file that takes one
+    /// rule per write (v1 `devices.allow`) gets a list for one `open`
+    /// instead of one each. A value the kernel takes only in part is an
+    /// error naming it.
+    pub fn write_each<'a>(
+        &self,
+        file: &str,
+        values: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), Error> {
+        let path = self.path().join(file);
+        let fail = |value: &str, source| Error::Write {
+            path: path.clone(),
+            value: value.to_string(),
+            source,
+        };
+        let mut values = values.into_iter().peekable();
+        let Some(first) = values.peek().copied() else {
+            return Ok(());
+        };
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(|e| fail(first, e))?;
+        for value in values {
+            match f.write(value.as_bytes()) {
+                Ok(n) if n == value.len() => {}
+                Ok(_) => return Err(fail(value, io::Error::from(io::ErrorKind::WriteZero))),
+                Err(e) => return Err(fail(value, e)),
+            }
+        }
+        Ok(())
     }
 }
 
