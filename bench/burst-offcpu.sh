@@ -14,36 +14,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 NET="${1:-phobos}"
 N="${2:-20}"
-[ "$(id -u)" -eq 0 ] || { echo "bench/burst-offcpu.sh: must run as root" >&2; exit 1; }
-command -v perf >/dev/null || apt-get install -y -qq linux-perf
-if [ -z "${PHOBOS:-}" ]; then
-  cargo build --release -q -p phobos-cli
-  PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
-fi
-work=$(mktemp -d /tmp/phobos-burst-offcpu.XXXXXX)
-export PHOBOS_RUNTIME_DIR="$work/run" PHOBOS_WORK_DIR="$work/work"
-export PHOBOS_CGROUPS_ROOT="phobos-burst-offcpu-$$"
-had_bridge=0
-[ -e /sys/class/net/phobos0 ] && had_bridge=1
-cleanup() {
-  "$PHOBOS" state --rm >/dev/null 2>&1 || true
-  umount -l "$work/run/net" 2>/dev/null || true
-  if [ "$had_bridge" = 0 ]; then
-    ip link del phobos0 2>/dev/null || true
-    for table in nat filter; do
-      iptables-save -t "$table" | grep -F -- '--comment "phobos network phobos0"' \
-        | sed 's/^-A /-D /' | while read -r rule; do
-          eval "iptables -w -t $table $rule" || true
-        done
-    done
-  fi
-  for cg in /sys/fs/cgroup/*/"$PHOBOS_CGROUPS_ROOT" /sys/fs/cgroup/"$PHOBOS_CGROUPS_ROOT"; do
-    rmdir "$cg" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-mkdir -p "$work/run" "$work/work"
+. bench/lib.sh
+bench_need_root bench/burst-offcpu.sh
+bench_install perf=linux-perf
+bench_net_state phobos-burst-offcpu
+trap bench_net_cleanup EXIT
+bench_build
 "$PHOBOS" run --network "$NET" -- true   # the bridge and host rules, once
 cat >"$work/burst" <<SH
 #!/bin/sh

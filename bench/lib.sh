@@ -1,7 +1,8 @@
 # Shared parts of the launch benchmarks (bench/launch.sh,
-# bench/images-launch.sh): tools, the release build, a state directory on a
-# private tmpfs, an OCI bundle spec for runc equivalent to phobos's
-# namespaces, interleaved hyperfine rounds, and their summary
+# bench/images-launch.sh, bench/net.sh, bench/burst-offcpu.sh, …): tools,
+# the release build, a state directory on a private tmpfs, the network
+# benchmarks' state and clean-up, an OCI bundle spec for runc equivalent
+# to phobos's namespaces, interleaved hyperfine rounds, and their summary
 # (bench/rounds.py). Source it from a script that has `set -euo pipefail`
 # and has cd'ed to the repository.
 
@@ -59,7 +60,6 @@ bench_state_cleanup() {
   [ "$disk" = "$work" ] || rm -rf "$disk"
 }
 
-# bench_load: the 1-minute load average now.
 # bench_cgroups_root_remove ROOT: removes the cgroups root a run made, in
 # every hierarchy (empty once its containers are gone, so rmdir is enough).
 bench_cgroups_root_remove() {
@@ -70,7 +70,43 @@ bench_cgroups_root_remove() {
   done
 }
 
+# bench_load: the 1-minute load average now.
 bench_load() { cut -d' ' -f1 /proc/loadavg; }
+
+# bench_net_state PREFIX: for the network benchmarks (bench/net.sh,
+# bench/burst-offcpu.sh): a fresh $work holding the runtime and work
+# directories (exported to phobos), a cgroups root of the run's own, and
+# whether the default network's bridge phobos0 was there before (then it
+# and its host rules stay). The caller's EXIT trap must call
+# bench_net_cleanup.
+bench_net_state() {
+  had_bridge=0
+  [ -e /sys/class/net/phobos0 ] && had_bridge=1
+  work=$(mktemp -d "/tmp/$1.XXXXXX")
+  export PHOBOS_RUNTIME_DIR="$work/run" PHOBOS_WORK_DIR="$work/work"
+  export PHOBOS_CGROUPS_ROOT="$1-$$"
+  mkdir -p "$work/run" "$work/work"
+}
+
+# bench_net_cleanup: what bench_net_state's run left: containers' state,
+# the network state mount, the bridge phobos0 and its masquerade/forward
+# rules (unless they were there before), the cgroups root, $work.
+bench_net_cleanup() {
+  local table rule
+  if [ -n "${PHOBOS:-}" ]; then "$PHOBOS" state --rm >/dev/null 2>&1 || true; fi
+  umount -l "$work/run/net" 2>/dev/null || true
+  if [ "$had_bridge" = 0 ]; then
+    ip link del phobos0 2>/dev/null || true
+    for table in nat filter; do
+      iptables-save -t "$table" | grep -F -- '--comment "phobos network phobos0"' \
+        | sed 's/^-A /-D /' | while read -r rule; do
+          eval "iptables -w -t $table $rule" || true
+        done
+    done
+  fi
+  bench_cgroups_root_remove "${PHOBOS_CGROUPS_ROOT:-}"
+  rm -rf "$work"
+}
 
 # bench_runc_spec BUNDLE: `runc spec` in BUNDLE, made equivalent to a phobos
 # launch with pid, mount, ipc and uts namespaces running /bin/true.

@@ -20,47 +20,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-30}"
-[ "$(id -u)" -eq 0 ] || { echo "bench/net.sh: must run as root" >&2; exit 1; }
-command -v hyperfine >/dev/null || apt-get install -y -qq hyperfine >/dev/null 2>&1 \
-  || { apt-get update -qq && apt-get install -y -qq hyperfine; }
-[ -x /usr/lib/cni/bridge ] || apt-get install -y -qq containernetworking-plugins
-command -v perf >/dev/null || apt-get install -y -qq linux-perf
+. bench/lib.sh
+bench_need_root bench/net.sh
+bench_install hyperfine=hyperfine /usr/lib/cni/bridge=containernetworking-plugins perf=linux-perf
 # Stop the engine afterwards only if this script started it: a dockerd
 # that already answered belongs to someone else.
 engine_was_up=0
 "${DOCKER:-/usr/bin/docker}" info >/dev/null 2>&1 && engine_was_up=1
 scripts/docker-test-setup.sh >&2
-had_bridge=0
-[ -e /sys/class/net/phobos0 ] && had_bridge=1
-work=$(mktemp -d /tmp/phobos-net-bench.XXXXXX)
+bench_net_state phobos-net-bench
 cleanup() {
   [ "$engine_was_up" = 1 ] || scripts/docker-test-teardown.sh >&2 || true
-  umount -l "$work/run/net" 2>/dev/null || true
   ip link del phxbench1 2>/dev/null || true
-  if [ "$had_bridge" = 0 ]; then
-    ip link del phobos0 2>/dev/null || true
-    # The network's masquerade/forward rules the first launch installed.
-    for table in nat filter; do
-      iptables-save -t "$table" | grep -F -- '--comment "phobos network phobos0"' \
-        | sed 's/^-A /-D /' | while read -r rule; do
-          eval "iptables -w -t $table $rule" || true
-        done
-    done
-  fi
-  for cg in /sys/fs/cgroup/*/"${PHOBOS_CGROUPS_ROOT:-}" /sys/fs/cgroup/"${PHOBOS_CGROUPS_ROOT:-}"; do rmdir "$cg" 2>/dev/null || true; done
-  rm -rf "$work"
+  bench_net_cleanup
 }
 trap cleanup EXIT
-if [ -z "${PHOBOS:-}" ]; then
-  cargo build --release -q -p phobos-cli
-  PHOBOS="$PWD/target/$(rustc --print host-tuple)/release/phobos"
-fi
+bench_build
 DOCKER=/usr/bin/docker
 [ -x "$DOCKER" ] || DOCKER=docker
-export PHOBOS_RUNTIME_DIR="$work/run" PHOBOS_WORK_DIR="$work/work"
-# A cgroups root of the run's own (one runtime directory per root).
-export PHOBOS_CGROUPS_ROOT="phobos-net-bench-$$"
-mkdir -p "$work/run" "$work/work" "$work/cni"
+mkdir -p "$work/cni"
 # The built-in network as it was before its bridge step ran in process:
 # the reference bridge and host-local programs, same options.
 cat >"$work/cni/plugins.conflist" <<EOF

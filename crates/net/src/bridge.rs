@@ -3,11 +3,13 @@
 //! ADD and two more for DEL, most of a network launch's CPU):
 //!
 //! - ADD: the bridge made once (rtnetlink `RTM_NEWLINK`, up, the gateway
-//!   address), `net.ipv4.ip_forward` on, an address reserved
+//!   address; skipped while the main table routes the subnet through it),
+//!   `net.ipv4.ip_forward` on, an address reserved
 //!   ([`crate::ipam`], host-local's layout), one `RTM_NEWLINK` creating the
 //!   veth pair with the host end on the bridge and the container end
-//!   created inside the namespace as `CNI_IFNAME`, the host end up without
-//!   IPv6 addresses, hairpin mode on the bridge port (rtnetlink), then in the
+//!   created inside the namespace as `CNI_IFNAME`, one more bringing the
+//!   host end up without IPv6 addresses and with hairpin mode on its
+//!   bridge port, then in the
 //!   namespace the container end up, also without IPv6 addresses (the
 //!   network is IPv4 only: no link-local address, duplicate address
 //!   detection or multicast listener reports per veth), its address and
@@ -18,6 +20,10 @@
 //!   left if the namespace went first), and the reservation released by
 //!   container and interface. Both are idempotent and need nothing ADD
 //!   recorded, so a DEL after a crash at any point of ADD leaves nothing.
+//!   When the whole container goes, [`crate::container`] instead lets the
+//!   kernel delete the pair with the namespace ([`BridgeStep::host_end`]
+//!   names the link to wait for) and runs DEL after, which then finds the
+//!   link gone and only releases the reservation.
 //! - CHECK: the host end is on the bridge and the address is still held.
 //!
 //! The host end's name is derived from the CNI container ID and interface
@@ -178,14 +184,16 @@ impl BridgeStep {
             self.bridge,
             netns.display()
         )))?;
-        nl.no_ipv6_addresses(host)
-            .and_then(|()| nl.set_up_by_name(host))
-            .map_err(err(format!("bring veth {host} up without IPv6 addresses")))?;
-        if self.hairpin {
-            index_of(host)
-                .and_then(|index| nl.set_hairpin(index))
-                .map_err(err(format!("turn hairpin mode on for {host}")))?;
-        }
+        // The container end is still down (it goes up in its namespace
+        // below), which `host_end_up` needs.
+        nl.host_end_up(host, self.hairpin).map_err(err(format!(
+            "bring veth {host} up without IPv6 addresses{}",
+            if self.hairpin {
+                ", hairpin mode on"
+            } else {
+                ""
+            }
+        )))?;
         let prefix = self.subnet.prefix;
         let routes = self.routes.clone();
         netns::run_in(netns, move || -> io::Result<()> {
@@ -228,11 +236,40 @@ impl BridgeStep {
         if !kind.is_dir() {
             return Err(self.fail("ADD", format!("{} exists and is not a bridge", self.bridge)));
         }
+        if self.bridge_routes_subnet() {
+            return Ok(index);
+        }
         nl.set_up(index).map_err(err("bring up"))?;
         match nl.add_address(index, gateway, self.subnet.prefix) {
             Err(e) if e.raw_os_error() != Some(libc::EEXIST) => Err(err("address the")(e)),
             _ => Ok(index),
         }
+    }
+
+    /// Whether the main table routes the subnet through the bridge: the
+    /// kernel adds that route when an address of the subnet goes on the
+    /// bridge while it is up, and removes it when either goes. Read from
+    /// procfs under RCU, where asking with a request (`RTM_NEWLINK` up,
+    /// `RTM_NEWADDR`, each answered `EEXIST` or a no-op once the bridge is
+    /// made) takes the rtnl lock twice per launch.
+    fn bridge_routes_subnet(&self) -> bool {
+        let Ok(table) = fs::read_to_string("/proc/thread-self/net/route") else {
+            return false;
+        };
+        // Addresses as the kernel prints them: the raw network-order word.
+        let hex = |a: u32| format!("{:08X}", u32::from_ne_bytes(a.to_be_bytes()));
+        let dst = hex(u32::from(self.subnet.addr));
+        let mask = hex(u32::MAX
+            .checked_shl(32 - u32::from(self.subnet.prefix))
+            .unwrap_or(0));
+        table.lines().skip(1).any(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            f.len() >= 8
+                && f[0] == self.bridge
+                && f[1] == dst
+                && f[7] == mask
+                && u16::from_str_radix(f[3], 16).is_ok_and(|flags| flags & 1 != 0)
+        })
     }
 
     /// The result the reference `bridge` plugin prints (CNI 1.0.0).
@@ -285,21 +322,50 @@ impl BridgeStep {
     /// DEL: the veth pair and the reservation; nothing there is fine.
     pub(crate) fn del(&self, at: &Endpoint<'_>) -> Result<(), NetError> {
         let host = host_ifname(at.container_id, at.ifname);
-        if Path::new("/sys/class/net").join(&host).exists() && !self.is_ours(&host) {
+        let sysfs = Path::new("/sys/class/net").join(&host);
+        if sysfs.exists() && !self.is_ours(&host) {
             return Err(self.fail(
                 "DEL",
                 format!("{host} is not a veth of bridge {}; left alone", self.bridge),
             ));
         }
-        let mut nl =
-            Netlink::open().map_err(|e| self.fail("DEL", format!("open a netlink socket: {e}")))?;
-        match nl.delete_link(&host) {
-            Err(e) if e.raw_os_error() != Some(libc::ENODEV) => {
-                return Err(self.fail("DEL", format!("delete veth {host}: {e}")));
+        // Gone already (its namespace took it): no request, so no wait on
+        // the rtnl lock. The kernel removes the sysfs entry last, under the
+        // lock; while it is there, the delete below returns (`ENODEV`)
+        // only once the holder is done with it.
+        if index_of(&host).is_ok() || sysfs.exists() {
+            let mut nl = Netlink::open()
+                .map_err(|e| self.fail("DEL", format!("open a netlink socket: {e}")))?;
+            match nl.delete_link(&host) {
+                Err(e) if e.raw_os_error() != Some(libc::ENODEV) => {
+                    return Err(self.fail("DEL", format!("delete veth {host}: {e}")));
+                }
+                _ => {}
             }
-            _ => {}
         }
         self.pool().release(at.container_id, at.ifname)
+    }
+
+    /// The host end of `at` as `(index, name)` when it exists and is ours
+    /// (as [`BridgeStep::del`] would find it), for a caller that lets the
+    /// kernel delete the pair with its namespace: unbinding the namespace
+    /// makes the kernel's namespace teardown (`cleanup_net`) delete its
+    /// devices, the container end's peer included, for every namespace
+    /// dying at the same time in one batch under one hold of the rtnl lock
+    /// and one set of RCU grace periods, where deleting each host end
+    /// itself takes the lock across several grace periods per veth.
+    pub(crate) fn host_end(&self, at: &Endpoint<'_>) -> Result<Option<(u32, String)>, NetError> {
+        let host = host_ifname(at.container_id, at.ifname);
+        if !Path::new("/sys/class/net").join(&host).exists() {
+            return Ok(None);
+        }
+        if !self.is_ours(&host) {
+            return Err(self.fail(
+                "DEL",
+                format!("{host} is not a veth of bridge {}; left alone", self.bridge),
+            ));
+        }
+        Ok(index_of(&host).ok().map(|index| (index, host)))
     }
 
     /// CHECK: the host end is a port of the bridge and the address in

@@ -8,14 +8,15 @@
 //!   way on both ends, in one message;
 //! - `RTM_NEWLINK` on an existing link to bring it up, or to turn off its
 //!   IPv6 address generation (`IFLA_AF_SPEC` / `IFLA_INET6_ADDR_GEN_MODE`
-//!   = `IN6_ADDR_GEN_MODE_NONE`) while it is still down, so that bringing
-//!   it up makes no link-local address: no duplicate address detection,
+//!   = `IN6_ADDR_GEN_MODE_NONE`) while it has no carrier, so that it never
+//!   makes a link-local address: no duplicate address detection,
 //!   multicast listener reports or router solicitations on an IPv4-only
-//!   network's veths;
-//! - an `AF_BRIDGE` `RTM_SETLINK` turning hairpin mode on for a bridge
-//!   port;
+//!   network's veths; for a veth's host end, both and hairpin mode on its
+//!   bridge port in one request;
 //! - `RTM_DELLINK` by name;
-//! - `RTM_NEWADDR` (IPv4) and `RTM_NEWROUTE` (IPv4, main table).
+//! - `RTM_NEWADDR` (IPv4) and `RTM_NEWROUTE` (IPv4, main table);
+//! - a socket subscribed to link notifications (`RTMGRP_LINK`), on which
+//!   [`LinkWatch`] waits for the kernel's `RTM_DELLINK` of given links.
 //!
 //! A socket belongs to the network namespace of the thread that opened it,
 //! so a socket opened inside [`crate::netns::run_in`] configures the
@@ -34,16 +35,13 @@ const NLM_F_CREATE: u16 = 0x400;
 
 const RTM_NEWLINK: u16 = 16;
 const RTM_DELLINK: u16 = 17;
-const RTM_SETLINK: u16 = 19;
 const RTM_NEWADDR: u16 = 20;
 const RTM_NEWROUTE: u16 = 24;
 
 const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_MASTER: u16 = 10;
-const IFLA_PROTINFO: u16 = 12;
 const IFLA_BRPORT_MODE: u16 = 4;
-const NLA_F_NESTED: u16 = 0x8000;
 const IFLA_LINKINFO: u16 = 18;
 const IFLA_NET_NS_FD: u16 = 28;
 const IFLA_NUM_TX_QUEUES: u16 = 31;
@@ -53,6 +51,7 @@ const IFLA_INET6_ADDR_GEN_MODE: u16 = 8;
 const IN6_ADDR_GEN_MODE_NONE: u8 = 1;
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
+const IFLA_INFO_SLAVE_DATA: u16 = 5;
 const VETH_INFO_PEER: u16 = 1;
 
 const IFA_ADDRESS: u16 = 1;
@@ -69,6 +68,13 @@ const RTN_UNICAST: u8 = 1;
 
 /// Largest reply read (an acknowledgement echoes at most our request).
 const RECV_BUFFER: usize = 16 * 1024;
+
+/// `RTMGRP_LINK`: the multicast group of link notifications.
+const RTMGRP_LINK: u32 = 1;
+/// Receive buffer asked for a [`LinkWatch`]: a burst of launches sends
+/// dozens of link notifications each; an overflow is survived (the links
+/// are looked up again) but costs a lookup.
+const WATCH_BUFFER: libc::c_int = 1 << 20;
 
 /// One request being built: header, fixed part, attributes.
 struct Message {
@@ -149,6 +155,16 @@ fn attr_into(buf: &mut Vec<u8>, kind: u16, payload: &[u8]) {
 fn one_queue_each_way(m: &mut Message) {
     m.attr(IFLA_NUM_TX_QUEUES, &1u32.to_ne_bytes());
     m.attr(IFLA_NUM_RX_QUEUES, &1u32.to_ne_bytes());
+}
+
+/// `IFLA_AF_SPEC` turning IPv6 address generation off
+/// (`IN6_ADDR_GEN_MODE_NONE`).
+fn no_ipv6_spec(m: &mut Message) {
+    let spec = m.begin(IFLA_AF_SPEC);
+    let inet6 = m.begin(libc::AF_INET6 as u16);
+    m.attr(IFLA_INET6_ADDR_GEN_MODE, &[IN6_ADDR_GEN_MODE_NONE]);
+    m.end(inet6);
+    m.end(spec);
 }
 
 fn name_bytes(name: &str) -> Vec<u8> {
@@ -248,11 +264,7 @@ impl Netlink {
         let mut m = Message::new(RTM_NEWLINK, 0);
         m.ifinfo(0, 0, 0);
         m.attr(IFLA_IFNAME, &name_bytes(name));
-        let spec = m.begin(IFLA_AF_SPEC);
-        let inet6 = m.begin(libc::AF_INET6 as u16);
-        m.attr(IFLA_INET6_ADDR_GEN_MODE, &[IN6_ADDR_GEN_MODE_NONE]);
-        m.end(inet6);
-        m.end(spec);
+        no_ipv6_spec(&mut m);
         match self.request(m) {
             // No IPv6 on the link (ipv6.disable=1, disable_ipv6): nothing
             // to turn off.
@@ -261,12 +273,41 @@ impl Netlink {
         }
     }
 
-    /// Brings the link called `name` up.
-    pub(crate) fn set_up_by_name(&mut self, name: &str) -> io::Result<()> {
-        let mut m = Message::new(RTM_NEWLINK, 0);
-        m.ifinfo(0, libc::IFF_UP as u32, libc::IFF_UP as u32);
-        m.attr(IFLA_IFNAME, &name_bytes(name));
-        self.request(m)
+    /// Brings the host end of a veth called `name` up with IPv6 address
+    /// generation off and, with `hairpin`, hairpin mode on for its bridge
+    /// port, in one request (one hold of the rtnl lock instead of three).
+    /// Its peer must still be down: the kernel applies the flags before
+    /// `IFLA_AF_SPEC`, and only the missing carrier (a veth has none while
+    /// its peer is down) keeps the link from getting an IPv6 link-local
+    /// address in between. Hairpin mode travels as the bridge port's
+    /// options (`IFLA_INFO_SLAVE_DATA` / `IFLA_BRPORT_MODE`, what `ip link
+    /// set … type bridge_slave hairpin on` sends): the sysfs knob
+    /// `brport/hairpin_mode` takes the rtnl lock with a trylock and
+    /// restarts the write while another holder has it, a busy loop on a
+    /// CPU whenever launches contend for the lock.
+    pub(crate) fn host_end_up(&mut self, name: &str, hairpin: bool) -> io::Result<()> {
+        let message = |ipv6: bool| {
+            let mut m = Message::new(RTM_NEWLINK, 0);
+            m.ifinfo(0, libc::IFF_UP as u32, libc::IFF_UP as u32);
+            m.attr(IFLA_IFNAME, &name_bytes(name));
+            if hairpin {
+                let info = m.begin(IFLA_LINKINFO);
+                let port = m.begin(IFLA_INFO_SLAVE_DATA);
+                m.attr(IFLA_BRPORT_MODE, &[1]);
+                m.end(port);
+                m.end(info);
+            }
+            if ipv6 {
+                no_ipv6_spec(&mut m);
+            }
+            m
+        };
+        match self.request(message(true)) {
+            // No IPv6 on the link (ipv6.disable=1, disable_ipv6): the
+            // kernel refused the whole request before changing anything.
+            Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => self.request(message(false)),
+            other => other,
+        }
     }
 
     /// Creates a veth pair: `host` here, down, attached to the bridge with
@@ -303,22 +344,6 @@ impl Netlink {
         m.end(peer_info);
         m.end(data);
         m.end(info);
-        self.request(m)
-    }
-
-    /// Turns hairpin mode on for the bridge port with `index`: an
-    /// `AF_BRIDGE` `RTM_SETLINK` with `IFLA_PROTINFO` / `IFLA_BRPORT_MODE`
-    /// (what `bridge link set … hairpin on` sends). The sysfs knob
-    /// `brport/hairpin_mode` does the same, but takes the rtnl lock with a
-    /// trylock and restarts the write while another holder has it: a busy
-    /// loop on a CPU whenever launches contend for the lock.
-    pub(crate) fn set_hairpin(&mut self, index: u32) -> io::Result<()> {
-        let mut m = Message::new(RTM_SETLINK, 0);
-        m.ifinfo(index, 0, 0);
-        m.buf[NLMSG_HDRLEN] = libc::AF_BRIDGE as u8;
-        let protinfo = m.begin(IFLA_PROTINFO | NLA_F_NESTED);
-        m.attr(IFLA_BRPORT_MODE, &[1]);
-        m.end(protinfo);
         self.request(m)
     }
 
@@ -372,6 +397,152 @@ impl Netlink {
         m.attr(RTA_OIF, &index.to_ne_bytes());
         self.request(m)
     }
+}
+
+/// A `NETLINK_ROUTE` socket of the calling thread's network namespace
+/// subscribed to its link notifications, opened before the links it waits
+/// for are looked up, so that no deletion falls between the two.
+pub(crate) struct LinkWatch {
+    fd: OwnedFd,
+}
+
+impl LinkWatch {
+    /// Opens the socket and joins `RTMGRP_LINK`.
+    pub(crate) fn open() -> io::Result<Self> {
+        let Netlink { fd, .. } = Netlink::open()?;
+        let size = WATCH_BUFFER;
+        let set = |option: libc::c_int| {
+            // SAFETY: `size` is a c_int that lives for the whole call.
+            unsafe {
+                libc::setsockopt(
+                    fd.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    option,
+                    (&raw const size).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            }
+        };
+        // Past `rmem_max` needs CAP_NET_ADMIN; without it the ordinary
+        // option (capped) still helps. An overflow is handled anyway.
+        if set(libc::SO_RCVBUFFORCE) < 0 {
+            set(libc::SO_RCVBUF);
+        }
+        // SAFETY: sockaddr_nl is plain old data; all zeroes is valid.
+        let mut local: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        local.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        local.nl_groups = RTMGRP_LINK;
+        // SAFETY: `local` is a valid sockaddr_nl for the length given.
+        let bound = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&raw const local).cast(),
+                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if bound < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(LinkWatch { fd })
+    }
+
+    /// Waits until the kernel has announced the deletion (`RTM_DELLINK`,
+    /// `AF_UNSPEC`) of every link in `links` (index and name), or until
+    /// `deadline`; the links not seen deleted by then stay in `links`. On
+    /// a receive buffer overflow, notifications may have been lost: each
+    /// link is then looked up by name again.
+    pub(crate) fn wait_deleted(
+        &self,
+        links: &mut Vec<(u32, String)>,
+        deadline: std::time::Instant,
+    ) -> io::Result<()> {
+        let mut buf = vec![0u8; 64 * 1024];
+        while !links.is_empty() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            let mut pfd = libc::pollfd {
+                fd: self.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let ms = libc::c_int::try_from(left.as_millis() + 1).unwrap_or(libc::c_int::MAX);
+            // SAFETY: one valid pollfd for the whole call.
+            if unsafe { libc::poll(&raw mut pfd, 1, ms) } < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            // SAFETY: `buf` is valid for writes of its length.
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::ENOBUFS) => {
+                        links.retain(|(index, name)| index_of(name).ok() == Some(*index));
+                    }
+                    Some(libc::EAGAIN | libc::EINTR) => {}
+                    _ => return Err(e),
+                }
+                continue;
+            }
+            for (index, name) in deleted_links(&buf[..n as usize]) {
+                links.retain(|(i, n)| !(*i == index && name.as_ref().is_none_or(|m| m == n)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The links whose deletion one datagram of notifications announces:
+/// index and, when the message carries it, name.
+fn deleted_links(mut data: &[u8]) -> Vec<(u32, Option<String>)> {
+    const IFINFO_LEN: usize = 16;
+    let mut found = Vec::new();
+    while data.len() >= NLMSG_HDRLEN {
+        let len = u32::from_ne_bytes([data[0], data[1], data[2], data[3]]) as usize;
+        if len < NLMSG_HDRLEN || len > data.len() {
+            break;
+        }
+        let kind = u16::from_ne_bytes([data[4], data[5]]);
+        let body = &data[NLMSG_HDRLEN..len];
+        // Only the link's own notification: the bridge announces its
+        // port's removal too (`AF_BRIDGE`), before the link is gone.
+        if kind == RTM_DELLINK && body.len() >= IFINFO_LEN && body[0] == libc::AF_UNSPEC as u8 {
+            let index = u32::from_ne_bytes([body[4], body[5], body[6], body[7]]);
+            found.push((index, ifname_attr(&body[IFINFO_LEN..])));
+        }
+        data = &data[len.next_multiple_of(4).min(data.len())..];
+    }
+    found
+}
+
+/// The `IFLA_IFNAME` attribute among `attrs`, if any.
+fn ifname_attr(mut attrs: &[u8]) -> Option<String> {
+    while attrs.len() >= 4 {
+        let len = usize::from(u16::from_ne_bytes([attrs[0], attrs[1]]));
+        let kind = u16::from_ne_bytes([attrs[2], attrs[3]]);
+        if len < 4 || len > attrs.len() {
+            return None;
+        }
+        if kind == IFLA_IFNAME {
+            let value = &attrs[4..len];
+            let value = value.split(|b| *b == 0).next().unwrap_or_default();
+            return String::from_utf8(value.to_vec()).ok();
+        }
+        attrs = &attrs[len.next_multiple_of(4).min(attrs.len())..];
+    }
+    None
 }
 
 /// The acknowledgement of request `seq` in one datagram, if it is there:
@@ -437,6 +608,26 @@ mod tests {
             u16::from_ne_bytes(bytes[nested..nested + 2].try_into().unwrap()),
             16
         );
+    }
+
+    #[test]
+    fn deletions_are_read_from_link_notifications() {
+        let notification = |kind: u16, family: u8, index: u32, name: &str| {
+            let mut m = Message::new(kind, 0);
+            m.ifinfo(index, 0, 0);
+            m.buf[NLMSG_HDRLEN] = family;
+            m.attr(IFLA_MASTER, &3u32.to_ne_bytes());
+            m.attr(IFLA_IFNAME, &name_bytes(name));
+            m.finish(0)
+        };
+        let mut datagram = notification(RTM_NEWLINK, 0, 5, "ph1");
+        datagram.extend(notification(RTM_DELLINK, libc::AF_BRIDGE as u8, 6, "ph2"));
+        datagram.extend(notification(RTM_DELLINK, 0, 7, "ph3"));
+        assert_eq!(deleted_links(&datagram), [(7, Some("ph3".to_owned()))]);
+        // A truncated message ends the datagram without a panic.
+        let cut = datagram.len() - 3;
+        assert_eq!(deleted_links(&datagram[..cut]), []);
+        assert_eq!(deleted_links(&[1, 2, 3]), []);
     }
 
     #[test]

@@ -377,6 +377,85 @@ fn privileged_two_containers_talk_over_the_default_bridge_and_leave_nothing() {
     );
 }
 
+/// The host end of a container's built-in network (the result's
+/// interface without a sandbox on the bridge).
+fn host_end(c: &ContainerNet) -> String {
+    let attachments = c.attachments().expect("attachments");
+    let result = attachments[0].result.as_ref().expect("a complete ADD");
+    result
+        .interfaces
+        .iter()
+        .find(|i| i.sandbox.is_empty() && i.name.starts_with("ph") && i.name.len() == 14)
+        .expect("the host end in the result")
+        .name
+        .clone()
+}
+
+fn link_exists(name: &str) -> bool {
+    Path::new("/sys/class/net").join(name).exists()
+}
+
+/// Detach lets the kernel's namespace teardown delete the built-in
+/// network's veth pair (one batch for all namespaces dying together) and
+/// returns only once it is gone. The other ways end the same: with the
+/// namespace pinned (a descriptor of it held open, so the kernel cannot
+/// take it) detach deletes the pair itself after its bound; and a detach
+/// killed after unbinding the namespace leaves a checkpoint whose DEL (as
+/// recovery runs it) finds the link gone or deletes it.
+#[test]
+fn privileged_detach_returns_with_the_veth_gone_however_it_goes() {
+    if !root_or_skip("privileged_detach_returns_with_the_veth_gone_however_it_goes") {
+        return;
+    }
+    let mut world = World::new();
+    let networks = world.networks();
+    let plugins = world.settings.plugins();
+    let free = world.container("gone-free");
+    let pinned = world.container("gone-pinned");
+    let crashed = world.container("gone-crashed");
+    let mut ips = Vec::new();
+    let mut ends = Vec::new();
+    for c in [&free, &pinned, &crashed] {
+        c.attach(&networks, &plugins, &World::default_request(&[]))
+            .expect("attach");
+        ips.push(ipv4(c));
+        ends.push(host_end(c));
+    }
+    let mut on_bridge = bridge_ports(&world.bridge);
+    on_bridge.sort();
+    let mut expected = ends.clone();
+    expected.sort();
+    assert_eq!(on_bridge, expected, "the three host ends on the bridge");
+
+    free.detach(&plugins).expect("detach");
+    assert!(!link_exists(&ends[0]), "{} left after detach", ends[0]);
+
+    let pin = std::fs::File::open(pinned.netns_path()).expect("open the namespace");
+    pinned
+        .detach(&plugins)
+        .expect("detach of a pinned namespace");
+    assert!(
+        !link_exists(&ends[1]),
+        "{} left after detach with the namespace pinned",
+        ends[1]
+    );
+    drop(pin);
+
+    // Killed right after the unbind: the checkpoint is all that is left.
+    netns::remove(&crashed.netns_path()).expect("unbind");
+    assert!(crashed.dir().join("00.json").exists());
+    crashed.detach(&plugins).expect("detach after the unbind");
+    assert!(
+        !link_exists(&ends[2]),
+        "{} left after recovery's DEL",
+        ends[2]
+    );
+
+    for c in [&free, &pinned, &crashed] {
+        assert_gone(&world, c, &ips);
+    }
+}
+
 #[test]
 fn privileged_published_port_answers_on_localhost_and_is_exclusive() {
     if !root_or_skip("privileged_published_port_answers_on_localhost_and_is_exclusive") {
