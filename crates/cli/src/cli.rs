@@ -23,6 +23,27 @@ pub struct Cli {
 /// from the subcommand's own.
 const GLOBAL: &str = "Global options";
 
+/// The environment variable `--agent` reads.
+pub const AGENT_ENV: &str = "PHOBOS_AGENT";
+
+/// `agent` and `ecp` serve containers themselves and have no call to
+/// route: an `--agent` they got from the environment (set for the shell's
+/// other commands) is dropped; one on their command line stays, to be
+/// refused in one line.
+pub fn parse() -> Result<Cli, clap::Error> {
+    use clap::parser::ValueSource;
+    use clap::{CommandFactory, FromArgMatches};
+    let mut matches = Cli::command().try_get_matches()?;
+    // Asked before the values are taken out of `matches` below.
+    let from_env = matches.value_source("agent") == Some(ValueSource::EnvVariable);
+    let mut cli =
+        Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut Cli::command()))?;
+    if from_env && matches!(cli.command, Command::Agent(_) | Command::Ecp { .. }) {
+        cli.global.agent = None;
+    }
+    Ok(cli)
+}
+
 #[derive(Args, Debug, Clone, Default)]
 pub struct Global {
     /// Configuration file (default: $PHOBOS_CONFIG, /etc/phobos/phobos.toml,
@@ -50,8 +71,9 @@ pub struct Global {
     pub log_level: Option<String>,
     /// Send the command to the `phobos agent` serving this Unix socket
     /// (its v1 API) instead of acting on the runtime directory: run, wait,
-    /// kill, destroy, ps and status.
-    #[arg(long, global = true, help_heading = GLOBAL, env = "PHOBOS_AGENT", value_name = "SOCKET")]
+    /// kill, destroy, ps and status. `agent` and `ecp` ignore the
+    /// environment variable.
+    #[arg(long, global = true, help_heading = GLOBAL, env = AGENT_ENV, value_name = "SOCKET")]
     pub agent: Option<PathBuf>,
     /// The effective settings (configuration with provenance, flags
     /// applied), built once by `context::resolve`.
@@ -107,6 +129,10 @@ pub enum Command {
         /// Print JSON instead of a table or line.
         #[arg(long)]
         json: bool,
+        /// Print only the containers' IDs, one a line (`phobos destroy
+        /// $(phobos ps -q)`).
+        #[arg(short, long, conflicts_with = "json")]
+        quiet: bool,
     },
     /// Show one container.
     Status {

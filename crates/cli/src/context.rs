@@ -95,6 +95,8 @@ pub fn spawn_log_follower(global: &Global, door: &Door, id: &phobos_core::Contai
 pub fn phobos_command(global: &Global) -> std::io::Result<std::process::Command> {
     let settings = settings(global);
     let mut command = std::process::Command::new(std::env::current_exe()?);
+    // Helpers act on the directories themselves, never through an agent.
+    command.env_remove(crate::cli::AGENT_ENV);
     if let Some(config) = &global.config {
         command.arg("--config").arg(config);
     }

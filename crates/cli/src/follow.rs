@@ -8,7 +8,8 @@
 //! pipe whose reader is gone (write(2) fails with EPIPE, as for `phobos
 //! run -- yes | head -2`), the container's command gets SIGPIPE, through
 //! init, as the writer of a pipeline would, and output to that stream
-//! stops; without a container to signal (`logs -f`), following ends.
+//! stops; without a container to signal (`logs -f`), following ends and
+//! `logs` ends as a pipeline member would (`crate::output`).
 //! A terminal that hangs up sends us SIGHUP, which is forwarded like any
 //! other signal.
 //!
@@ -180,6 +181,11 @@ impl Follow {
         }
         let broke = |i: usize| before[i] != Sink::Broken && self.open[i] == Sink::Broken;
         Ok(broke(0) || broke(1))
+    }
+
+    /// Whether the reader of our stdout or stderr went away (EPIPE).
+    pub fn pipe_broke(&self) -> bool {
+        self.open.contains(&Sink::Broken)
     }
 
     /// Copies output until `init` exits (or once, without `init`).

@@ -63,7 +63,7 @@ pub fn init(global: &Global, face: Face) {
         Some(directives) => match EnvFilter::try_new(&directives) {
             Ok(f) => Box::new(f),
             Err(e) => {
-                eprintln!("phobos: warning: ignoring RUST_LOG={directives:?}: {e}");
+                errln!("phobos: warning: ignoring RUST_LOG={directives:?}: {e}");
                 Box::new(level)
             }
         },
@@ -144,7 +144,7 @@ fn open_sink(kind: SinkKind, path: &Path) -> Option<DatagramSink> {
             pid: std::process::id(),
         }),
         Err(e) => {
-            eprintln!(
+            errln!(
                 "phobos: warning: log destination {} is unavailable ({}: {e}); logging to stderr",
                 kind.name(),
                 path.display()

@@ -5,6 +5,10 @@
 //! `phobos_runtime` (the settings, the planner, the door), never to a
 //! containerizer directly.
 
+// First: its macros (`outln!`, `out!`, `errln!`) serve every module below.
+#[macro_use]
+mod output;
+
 mod agent_client;
 mod cli;
 mod commands;
@@ -18,7 +22,6 @@ mod terminal;
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use clap::error::ErrorKind;
 
 fn main() -> ExitCode {
@@ -33,7 +36,7 @@ fn main() -> ExitCode {
     {
         return ExitCode::from(phobos_runtime::switchboard_main().clamp(0, 255) as u8);
     }
-    let mut cli = match cli::Cli::try_parse() {
+    let mut cli = match cli::parse() {
         Ok(cli) => cli,
         Err(err) => return usage_error(err),
     };
@@ -54,9 +57,9 @@ fn main() -> ExitCode {
 fn report(err: &anyhow::Error) -> ExitCode {
     let (code, message) = error::classify(err);
     if !nix::unistd::geteuid().is_root() && error::root_only(err) {
-        eprintln!("phobos: {}: {message}", error::NEEDS_ROOT);
+        errln!("phobos: {}: {message}", error::NEEDS_ROOT);
     } else {
-        eprintln!("phobos: {message}");
+        errln!("phobos: {message}");
     }
     ExitCode::from(code)
 }
@@ -69,10 +72,17 @@ fn usage_error(err: clap::Error) -> ExitCode {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
     ) || !std::env::args_os().any(|a| a == "ecp")
     {
-        err.exit();
+        // As clap's `exit`, but a closed stdout ends the process as any
+        // other output of ours does (`output`); other write errors are
+        // dropped, as clap drops them.
+        let printed = err
+            .print()
+            .and_then(|()| std::io::Write::flush(&mut std::io::stdout()));
+        let _ = output::checked(printed);
+        return ExitCode::from(err.exit_code().clamp(0, 255) as u8);
     }
     if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-        eprintln!(
+        errln!(
             "phobos: ecp needs a subcommand: launch, update, usage, wait, destroy, containers or recover"
         );
         return ExitCode::from(2);
@@ -80,6 +90,6 @@ fn usage_error(err: clap::Error) -> ExitCode {
     let rendered = err.to_string();
     let line = rendered.lines().next().unwrap_or("invalid arguments");
     let line = line.strip_prefix("error: ").unwrap_or(line);
-    eprintln!("phobos: {line}");
+    errln!("phobos: {line}");
     ExitCode::from(2)
 }

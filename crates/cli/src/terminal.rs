@@ -73,5 +73,5 @@ pub fn forward_signals(forwarded: SigSet, pidfd: OwnedFd) {
 
 /// What the user is told after detaching.
 pub fn detached(id: &phobos_core::ContainerId) {
-    eprintln!("phobos: detached from {id}; `phobos attach {id}` attaches again");
+    errln!("phobos: detached from {id}; `phobos attach {id}` attaches again");
 }

@@ -94,11 +94,28 @@ pub fn main() -> i32 {
 /// signals are blocked, so none is acted on here.
 fn reset_signal_dispositions() {
     for sig in 1..=libc::SIGRTMAX() {
-        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-            // SAFETY: setting a default disposition installs no handler;
-            // invalid numbers (glibc's reserved real-time signals) fail
-            // harmlessly with EINVAL.
-            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: setting a default disposition installs no handler.
+        if unsafe { libc::signal(sig, libc::SIG_DFL) } == libc::SIG_ERR {
+            // glibc refuses its own real-time signals (32 and 33), which
+            // a parent may still have left ignored: ask the kernel. An
+            // all-zero kernel `sigaction` is SIG_DFL with no flags and an
+            // empty mask whatever the architecture's field order.
+            let default = [0u64; 4];
+            // SAFETY: rt_sigaction(2) reads the zeroed record (larger than
+            // any architecture's) and writes no old action (null); the
+            // signal set size is the kernel's (64 signals).
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    default.as_ptr(),
+                    std::ptr::null_mut::<u64>(),
+                    8usize,
+                )
+            };
         }
     }
 }
@@ -233,18 +250,7 @@ impl StatusSlot {
     /// the ordinary way at the end.
     fn reserve(dir: &OwnedFd) -> Option<Self> {
         let name = status_tmp_name();
-        let fd = nix::fcntl::openat(
-            dir,
-            name.as_str(),
-            OFlag::O_WRONLY
-                | OFlag::O_CREAT
-                | OFlag::O_TRUNC
-                | OFlag::O_CLOEXEC
-                | OFlag::O_NOFOLLOW,
-            Mode::from_bits_truncate(0o600),
-        )
-        .ok()?;
-        let mut file = File::from(fd);
+        let mut file = create_status_tmp(dir, &name).ok()?;
         if file.write_all(&[b' '; STATUS_RESERVE]).is_err() {
             drop(file);
             let _ =
@@ -257,6 +263,18 @@ impl StatusSlot {
 
 fn status_tmp_name() -> String {
     format!(".{STATUS_FILE}.{}", std::process::id())
+}
+
+/// Creates (or empties) the status temporary `name` in `dir`, never
+/// through a symlink.
+fn create_status_tmp(dir: &OwnedFd, name: &str) -> std::io::Result<File> {
+    let fd = nix::fcntl::openat(
+        dir,
+        name,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        Mode::from_bits_truncate(0o600),
+    )?;
+    Ok(File::from(fd))
 }
 
 /// Writes `status` atomically (a temporary file renamed into place), like
@@ -280,18 +298,7 @@ fn write_status(
         }
         None => {
             let tmp = status_tmp_name();
-            let written = nix::fcntl::openat(
-                dir,
-                tmp.as_str(),
-                OFlag::O_WRONLY
-                    | OFlag::O_CREAT
-                    | OFlag::O_TRUNC
-                    | OFlag::O_CLOEXEC
-                    | OFlag::O_NOFOLLOW,
-                Mode::from_bits_truncate(0o600),
-            )
-            .map_err(std::io::Error::from)
-            .and_then(|fd| File::from(fd).write_all(&bytes));
+            let written = create_status_tmp(dir, &tmp).and_then(|mut f| f.write_all(&bytes));
             (tmp, written)
         }
     };

@@ -11,6 +11,8 @@
 //!   setns(2), `lo` brought up with SIOCSIFFLAGS);
 //! - [`root`] and [`container`]: the state directory, ADD with prevResult
 //!   chaining and checkpoints, DEL in reverse order, host port reservations;
+//!   at detach the built-in network's veth pair goes with the namespace, in
+//!   the kernel's batched namespace teardown, awaited on rtnetlink;
 //! - [`mode`]: `--network` / `-p` into a [`ContainerNetwork`], checked;
 //!   [`ports`]: `-p` specifications;
 //! - `host_rules`: the built-in network's masquerade and forward rules,

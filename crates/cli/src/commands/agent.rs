@@ -30,7 +30,7 @@ pub fn run(global: &Global, args: &AgentArgs) -> anyhow::Result<u8> {
         },
     };
     phobos_agent::serve(context::settings(global), options, |socket| {
-        eprintln!("phobos: agent serving on {}", socket.display());
+        errln!("phobos: agent serving on {}", socket.display());
     })
     .map_err(|e| match e {
         phobos_agent::AgentError::BadListen(_)

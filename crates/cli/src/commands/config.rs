@@ -51,15 +51,15 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
             .file
             .as_ref()
             .map(|p| p.display().to_string());
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({ "file": file, "entries": list }))?
         );
         return Ok(0);
     }
     match &settings.loaded().file {
-        Some(path) => println!("# config file: {}", path.display()),
-        None => println!("# no config file found: built-in defaults"),
+        Some(path) => outln!("# config file: {}", path.display()),
+        None => outln!("# no config file found: built-in defaults"),
     }
     // Each line is valid TOML (the output loads back as a config file),
     // with where the value came from as a comment.
@@ -70,7 +70,7 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
             .iter()
             .find(|(key, _)| *key == e.key)
             .map_or_else(|| e.source.to_string(), |(_, note)| note.clone());
-        println!("{line:width$}  # {source}");
+        outln!("{line:width$}  # {source}");
     }
     Ok(0)
 }

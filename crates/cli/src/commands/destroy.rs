@@ -61,16 +61,16 @@ pub(crate) fn print_results(
                 if let Some(object) = value.as_object_mut() {
                     object.insert("id".to_owned(), id.as_str().into());
                 }
-                println!("{value}");
+                outln!("{value}");
             }
             Ok(t) => {
-                print!("{id}: ");
+                out!("{id}: ");
                 print_termination(&t, false)?;
             }
             Err(e) => {
                 failed += 1;
                 let (_, message) = crate::error::classify(&e);
-                eprintln!("phobos: destroy {id}: {message}");
+                errln!("phobos: destroy {id}: {message}");
             }
         }
     }

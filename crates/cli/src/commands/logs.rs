@@ -49,8 +49,17 @@ pub fn run(global: &Global, id: &str, opts: Options) -> anyhow::Result<u8> {
     let logs = context::door(global)?
         .logs(&id, opts.follow, opts.into_sandbox)?
         .ok_or_else(|| unknown(&id))?;
-    if let Logs::Files { sandbox, until } = logs {
-        Follow::new(&sandbox, shown)?.run(until.as_ref(), None)?;
+    let broke = match logs {
+        Logs::Files { sandbox, until } => {
+            let mut follow = Follow::new(&sandbox, shown)?;
+            follow.run(until.as_ref(), None)?;
+            follow.pipe_broke()
+        }
+        // The engine's stream ends early when our reader goes away.
+        Logs::Streamed => crate::output::reader_gone(),
+    };
+    if broke {
+        crate::output::die_of_sigpipe();
     }
     Ok(0)
 }

@@ -44,7 +44,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Wait { id, json } => wait::run(g, &id, json),
         Command::Kill { id, signal } => kill::run(g, &id, &signal),
         Command::Destroy { ids, json } => destroy::run(g, &ids, json),
-        Command::Ps { json } => ps::run(g, json),
+        Command::Ps { json, quiet } => ps::run(g, json, quiet),
         Command::Status { id, json } => status::run(g, &id, json),
         Command::Logs {
             id,
@@ -149,7 +149,7 @@ pub(crate) fn unknown(id: &ContainerId) -> anyhow::Error {
 /// Prints a termination as JSON or as one human line.
 fn print_termination(t: &Termination, json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string(&t.report())?);
+        outln!("{}", serde_json::to_string(&t.report())?);
         return Ok(());
     }
     let mut line = match t.status {
@@ -168,6 +168,6 @@ fn print_termination(t: &Termination, json: bool) -> anyhow::Result<()> {
     if let Some(message) = &t.message {
         line.push_str(&format!(": {message}"));
     }
-    println!("{line}");
+    outln!("{line}");
     Ok(())
 }

@@ -31,7 +31,7 @@ pub fn run(global: &Global, id: &str) -> anyhow::Result<u8> {
             if stop.wait().is_ok()
                 && let Err(e) = super::apply(&global, &id, Operation::Destroy)
             {
-                eprintln!("phobos: observe: failed to destroy {id}: {e}");
+                errln!("phobos: observe: failed to destroy {id}: {e}");
             }
         });
     }

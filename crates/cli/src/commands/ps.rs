@@ -14,12 +14,16 @@ use phobos_core::{ContainerState, ResourceStatistics, Termination};
 use crate::cli::Global;
 use crate::context;
 
-pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
+pub fn run(global: &Global, json: bool, quiet: bool) -> anyhow::Result<u8> {
     let door = context::door(global)?;
     let containers = door.list()?;
     // One buffered writer for the whole listing: a line-buffered stdout
     // would write(2) once per row, thousands of times.
-    let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let mut out = BufWriter::with_capacity(1 << 16, crate::output::stdout());
+    if quiet {
+        print_ids(&mut out, containers.iter().map(|c| c.id().as_str()))?;
+        return Ok(0);
+    }
     if json {
         serde_json::to_writer_pretty(&mut out, &containers)?;
         writeln!(out)?;
@@ -53,6 +57,17 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
     }
     out.flush()?;
     Ok(0)
+}
+
+/// `ps -q`: the IDs alone, one a line, in the listing's order.
+pub(crate) fn print_ids<'a>(
+    out: &mut impl Write,
+    ids: impl Iterator<Item = &'a str>,
+) -> std::io::Result<()> {
+    for id in ids {
+        writeln!(out, "{id}")?;
+    }
+    out.flush()
 }
 
 /// One row of the table, from the door's summary or the agent's.

@@ -12,7 +12,7 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
     let errors = recovery.errors();
     // One buffered writer: a line-buffered stdout would write(2) once per
     // recovered container, thousands of times.
-    let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let mut out = BufWriter::with_capacity(1 << 16, crate::output::stdout());
     if json {
         serde_json::to_writer_pretty(&mut out, &recovery)?;
         writeln!(out)?;
@@ -60,7 +60,7 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
     }
     out.flush()?;
     for e in &errors {
-        eprintln!("phobos: recover: {e}");
+        errln!("phobos: recover: {e}");
     }
     Ok(if errors.is_empty() { 0 } else { 1 })
 }

@@ -59,7 +59,7 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
     let host = door.host();
     let plan = Planner::new(door.settings(), &host).plan(intent)?;
     for warning in &plan.warnings {
-        eprintln!("phobos: warning: {warning}");
+        errln!("phobos: warning: {warning}");
     }
     let request = plan.request;
     let id = request.id().clone();
@@ -132,7 +132,7 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
         if let Launched::Engine { .. } = launched {
             context::spawn_log_follower(global, &door, &id);
         }
-        println!("{id}");
+        outln!("{id}");
         return Ok(0);
     }
     let termination = match &launched {
@@ -180,7 +180,7 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
 /// stderr; its exit code (137 for an OOM kill) alone would not.
 fn report_limitation(id: &ContainerId, termination: &phobos_core::Termination) {
     if let Some(line) = termination.limitation_line() {
-        eprintln!("phobos: container {id} was ended by a limit: {line}");
+        errln!("phobos: container {id} was ended by a limit: {line}");
     }
 }
 
@@ -203,7 +203,7 @@ fn forward_through_door(global: &Global, forwarded: SigSet, id: &ContainerId) {
         while let Ok(sig) = forwarded.wait() {
             let kill = Operation::Kill { signal: sig as i32 };
             if let Err(e) = door.apply(&id, kill) {
-                eprintln!("phobos: failed to forward {sig}: {e}");
+                errln!("phobos: failed to forward {sig}: {e}");
             }
         }
     });

@@ -18,7 +18,7 @@ pub fn run(global: &Global, rm: bool, older_than: Option<&str>) -> anyhow::Resul
     let door = context::door(global)?;
     if rm {
         for id in door.remove_terminated(older_than)? {
-            println!("removed {id}");
+            outln!("removed {id}");
         }
         return Ok(0);
     }
@@ -28,8 +28,8 @@ pub fn run(global: &Global, rm: bool, older_than: Option<&str>) -> anyhow::Resul
         .filter(|c| c.state() == ContainerState::Terminated)
         .count();
     let settings = door.settings();
-    println!("runtime dir: {}", settings.runtime_dir().display());
-    println!("work dir:    {}", settings.work_dir().display());
-    println!("containers:  {} ({terminated} terminated)", all.len());
+    outln!("runtime dir: {}", settings.runtime_dir().display());
+    outln!("work dir:    {}", settings.work_dir().display());
+    outln!("containers:  {} ({terminated} terminated)", all.len());
     Ok(0)
 }

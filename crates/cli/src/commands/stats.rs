@@ -22,7 +22,7 @@ pub fn run(global: &Global, id: Option<&str>, json: bool) -> anyhow::Result<u8> 
         let id = super::parse_id(text)?;
         let stats = super::statistics(super::apply_known(global, &id, Operation::Usage)?)?;
         if json {
-            println!("{}", serde_json::to_string(&stats)?);
+            outln!("{}", serde_json::to_string(&stats)?);
         } else {
             print_table(&[(id.to_string(), stats)])?;
         }
@@ -36,7 +36,7 @@ pub fn run(global: &Global, id: Option<&str>, json: bool) -> anyhow::Result<u8> 
             Ok(Some(stats)) => rows.push((id.to_string(), stats)),
             // Gone or ended since it was listed: not running any more.
             Ok(None) => {}
-            Err(e) => eprintln!("phobos: container {id}: {e}"),
+            Err(e) => errln!("phobos: container {id}: {e}"),
         }
     }
     if json {
@@ -47,7 +47,7 @@ pub fn run(global: &Global, id: Option<&str>, json: bool) -> anyhow::Result<u8> 
                 resource_statistics: s,
             })
             .collect();
-        let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        let mut out = BufWriter::with_capacity(1 << 16, crate::output::stdout());
         serde_json::to_writer(&mut out, &entries)?;
         writeln!(out)?;
         out.flush()?;
@@ -60,7 +60,7 @@ pub fn run(global: &Global, id: Option<&str>, json: bool) -> anyhow::Result<u8> 
 /// The table, through one buffered writer (one write(2) per 64 KiB, not
 /// one per row).
 fn print_table(rows: &[(String, ResourceStatistics)]) -> std::io::Result<()> {
-    let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let mut out = BufWriter::with_capacity(1 << 16, crate::output::stdout());
     writeln!(
         out,
         "{:<36}  {:>10}  {:>10}  {:>10}  {:>10}  {:>10}  {:>6}  {:>10}  {:>10}  {:>10}  {:>10}",

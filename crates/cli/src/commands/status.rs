@@ -19,7 +19,7 @@ pub fn run(global: &Global, id: &str, json: bool) -> anyhow::Result<u8> {
         .summary(&id)?
         .ok_or_else(|| unknown(&id))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(0);
     }
     print(&View::deserialize(serde_json::to_value(&summary)?)?)?;
@@ -108,33 +108,33 @@ pub(crate) fn print(c: &View) -> anyhow::Result<()> {
     let state = super::ps::label(c.state, c.termination.as_ref());
     let started = phobos_core::time::rfc3339(c.started_at);
     if c.docker() {
-        println!("id:            {}", c.id);
-        println!("state:         {state}");
-        println!("containerizer: docker");
-        println!("image:         {}", c.image);
-        println!("docker name:   {}", c.name);
+        outln!("id:            {}", c.id);
+        outln!("state:         {state}");
+        outln!("containerizer: docker");
+        outln!("image:         {}", c.image);
+        outln!("docker name:   {}", c.name);
         if let Some(pid) = c.pid {
-            println!("pid:           {pid}");
+            outln!("pid:           {pid}");
         }
-        println!("started:       {started}");
-        println!("command:       {}", c.command);
-        println!("sandbox:       {}", c.sandbox.display());
+        outln!("started:       {started}");
+        outln!("command:       {}", c.command);
+        outln!("sandbox:       {}", c.sandbox.display());
         if let Some(t) = &c.termination {
-            print!("ended:         ");
+            out!("ended:         ");
             super::print_termination(t, false)?;
         }
         return Ok(());
     }
-    println!("id:        {}", c.id);
-    println!("state:     {state}");
+    outln!("id:        {}", c.id);
+    outln!("state:     {state}");
     if let Some(pid) = c.pid() {
-        println!("init pid:  {pid}");
+        outln!("init pid:  {pid}");
     }
-    println!("started:   {started}");
-    println!("command:   {}", c.command);
-    println!("launcher:  {}", c.launcher.map_or("-", LauncherKind::name));
-    println!("isolation: {}", c.isolation.join(","));
-    println!("sandbox:   {}", c.sandbox.display());
+    outln!("started:   {started}");
+    outln!("command:   {}", c.command);
+    outln!("launcher:  {}", c.launcher.map_or("-", LauncherKind::name));
+    outln!("isolation: {}", c.isolation.join(","));
+    outln!("sandbox:   {}", c.sandbox.display());
     for n in &c.network_infos {
         let ips: Vec<&str> = n
             .ip_addresses
@@ -142,14 +142,14 @@ pub(crate) fn print(c: &View) -> anyhow::Result<()> {
             .map(|i| i.ip_address.as_str())
             .collect();
         let ports: Vec<String> = n.port_mappings.iter().map(ToString::to_string).collect();
-        print!("network:   {} {} {}", n.name, n.interface, ips.join(","));
+        out!("network:   {} {} {}", n.name, n.interface, ips.join(","));
         if !ports.is_empty() {
-            print!(" ports {}", ports.join(","));
+            out!(" ports {}", ports.join(","));
         }
-        println!();
+        outln!();
     }
     if let Some(t) = &c.termination {
-        print!("ended:     ");
+        out!("ended:     ");
         super::print_termination(t, false)?;
     }
     Ok(())

@@ -39,7 +39,7 @@ pub fn run(global: &Global, args: &UpdateArgs) -> anyhow::Result<u8> {
         },
     )?;
     if let Some((kept, asked)) = kept {
-        eprintln!(
+        errln!(
             "phobos: the memory hard limit stays at {} (an update only raises it, as in Mesos: lowering it below what the task uses would OOM-kill it); add --force to lower it to {}",
             show(kept),
             show(asked)

@@ -167,6 +167,72 @@ fn privileged_agent_cli_routes_commands_with_local_output() {
     }));
     same(&env, &agent, &["ps"]);
     same(&env, &agent, &["ps", "--json"]);
+
+    // `ps -q`: the IDs alone, one a line, in the listing's order, as
+    // `destroy $(phobos ps -q)` takes them.
+    let out = same(&env, &agent, &["ps", "-q"]);
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&env.ok(&["ps", "--json"])).unwrap();
+    let listed: Vec<&str> = listed.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(text(&out.stdout).lines().collect::<Vec<_>>(), listed);
+    assert!(listed.contains(&"bg.n"), "{listed:?}");
+    same(&env, &agent, &["ps", "--quiet"]);
+    let ids = text(&out.stdout);
+    let mut destroy = vec!["destroy"];
+    destroy.extend(ids.lines());
+    let out = via(&env, &agent, &destroy);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), listed.len());
+    // -q with --json is a usage error, through the agent or not.
+    let out = same(&env, &agent, &["ps", "-q", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn privileged_agent_and_ecp_ignore_phobos_agent_in_their_environment() {
+    if !require_root("privileged_agent_and_ecp_ignore_phobos_agent_in_their_environment") {
+        return;
+    }
+    let env = Env::new();
+    // Started from a shell whose other commands go to some agent.
+    let elsewhere = env.runtime.path().join("elsewhere.sock");
+    let agent = Agent::spawn(&env, env.cmd().arg("agent").env("PHOBOS_AGENT", &elsewhere));
+    // It serves; what it starts acts on the directories itself.
+    let out = via(&env, &agent, &["run", "--id", "e", "--", "echo", "hi"]);
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), "hi\n".to_owned()),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = env
+        .cmd()
+        .env("PHOBOS_AGENT", &agent.socket)
+        .args(["ps", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), "e\n".to_owned()),
+        "{}",
+        text(&out.stderr)
+    );
+    // An ECP call (its input empty) answers as without the variable.
+    let out = env
+        .cmd()
+        .env("PHOBOS_AGENT", &elsewhere)
+        .args(["ecp", "containers"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+    // On their command line, `--agent` is refused in one line (exit 2).
+    for args in [&["agent"][..], &["ecp", "containers"]] {
+        let out = via(&env, &agent, args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains("--agent"), "{args:?}: {err}");
+    }
 }
 
 #[test]
@@ -255,4 +321,24 @@ fn privileged_agent_cli_run_forwards_signals_as_locally() {
         assert_eq!(t["signal"], libc::SIGTERM, "{id}: {t}");
     }
     assert_eq!(codes, [Some(143), Some(143)]);
+    // The agent ignores SIGPIPE (and starts its inits ahead): its
+    // containers' commands still start with every signal at its default
+    // and none blocked, as the CLI's do.
+    let out = via(
+        &env,
+        &agent,
+        &[
+            "run",
+            "--",
+            "grep",
+            "-E",
+            "^Sig(Ign|Blk):",
+            "/proc/self/status",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
+    );
 }

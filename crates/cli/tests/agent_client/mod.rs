@@ -265,7 +265,7 @@ impl Agent {
 
     /// Spawns `agent`, the `phobos agent` command for `env`, and waits
     /// until it answers on its socket.
-    fn spawn(env: &Env, agent: &mut std::process::Command) -> Self {
+    pub fn spawn(env: &Env, agent: &mut std::process::Command) -> Self {
         let socket = env.runtime.path().join("agent.sock");
         let _ = std::fs::remove_file(&socket);
         let child = agent

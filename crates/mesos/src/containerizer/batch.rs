@@ -162,12 +162,7 @@ impl MesosContainerizer {
         }
         dir.mark_destroying()?;
         let config = self.config(&dir)?;
-        let launcher = Launcher::with_hierarchies(
-            config.launcher,
-            &config.cgroups_root,
-            config.cgroups_driver,
-            self.hierarchies(),
-        )?;
+        let launcher = self.launcher_for(&config)?;
         let mut begun = self.settle_begin(&dir, &config, &Cause::Destroyed)?;
         let emptying = match launcher.start_kill(id, begun.live_pid()) {
             Ok(emptying) => emptying,

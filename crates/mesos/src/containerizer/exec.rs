@@ -100,12 +100,7 @@ impl MesosContainerizer {
         tty: Option<&OwnedFd>,
     ) -> Result<(i32, OwnedFd)> {
         let id = &config.id;
-        let launcher = Launcher::with_hierarchies(
-            config.launcher,
-            &config.cgroups_root,
-            config.cgroups_driver,
-            self.hierarchies(),
-        )?;
+        let launcher = self.launcher_for(config)?;
         let isolators = isolator::build_with(config, &self.host())?;
         let cgroup = launcher.prepare(id)?;
         // The helper must not hold the container's init lock: fd 4 is

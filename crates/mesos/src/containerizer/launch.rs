@@ -12,13 +12,7 @@ impl MesosContainerizer {
         // Everything that can be checked without touching the disk first.
         let isolators = isolator::build_with(config, &self.host())?;
         crate::launch_checks::check(config)?;
-        let launcher = Launcher::with_hierarchies(
-            config.launcher,
-            &config.cgroups_root,
-            config.cgroups_driver,
-            self.hierarchies(),
-        )?
-        .with_spares(self.spares.clone());
+        let launcher = self.launcher_for(config)?.with_spares(self.spares.clone());
         // A root another runtime directory owns is refused before anything
         // is written; one not marked yet is claimed once the launch made it.
         let root_owned = match &launcher {

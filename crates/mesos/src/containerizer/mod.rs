@@ -369,6 +369,20 @@ impl MesosContainerizer {
             .as_ref()
     }
 
+    /// The launcher `config` was launched with (its kind, cgroups root and
+    /// driver) over the host's hierarchies.
+    pub(crate) fn launcher_for(
+        &self,
+        config: &ContainerConfig,
+    ) -> std::result::Result<Launcher, LaunchError> {
+        Launcher::with_hierarchies(
+            config.launcher,
+            &config.cgroups_root,
+            config.cgroups_driver,
+            self.hierarchies(),
+        )
+    }
+
     /// Marks the cgroups root of `launcher` as this runtime directory's in
     /// every hierarchy where it exists, refusing (with nothing changed)
     /// when another runtime directory owns it; see [`launcher::owner`].

@@ -169,12 +169,7 @@ impl MesosContainerizer {
                         && (Path::new(&config.cgroups_root) != current.cgroups_root()
                             || config.cgroups_driver != current.driver()) =>
                 {
-                    match Launcher::with_hierarchies(
-                        config.launcher,
-                        &config.cgroups_root,
-                        config.cgroups_driver,
-                        self.hierarchies(),
-                    ) {
+                    match self.launcher_for(&config) {
                         Ok(Launcher::Linux(l)) => {
                             own = l;
                             &own

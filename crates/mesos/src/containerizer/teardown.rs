@@ -59,12 +59,7 @@ impl MesosContainerizer {
         let config = self.config(dir)?;
         let cause = finalize_cause(dir)?;
         let isolators = isolator::build_with(&config, &self.host())?;
-        let launcher = Launcher::with_hierarchies(
-            config.launcher,
-            &config.cgroups_root,
-            config.cgroups_driver,
-            self.hierarchies(),
-        )?;
+        let launcher = self.launcher_for(&config)?;
         let (termination, mut errors) = self.settle(dir, &config, &launcher, &isolators, cause)?;
         if !errors.is_empty() {
             // As a teardown does: free what can be, record nothing.
@@ -91,15 +86,7 @@ impl MesosContainerizer {
     /// stays as it was, and the next finalize or recovery frees again.
     pub fn release(&self, unreleased: Unreleased) -> Result<()> {
         let Unreleased { dir, config, _op } = unreleased;
-        let isolators = isolator::build_with(&config, &self.host())?;
-        let errors = self.free(&config, &isolators);
-        if !errors.is_empty() {
-            return Err(ContainerizerError::Teardown {
-                id: config.id.clone(),
-                errors: errors.join("; "),
-            });
-        }
-        dir.set_state(ContainerState::Terminated)?;
+        self.free_and_terminate(&dir, &config)?;
         tracing::info!(container = %config.id, "terminated; resources released");
         Ok(())
     }
@@ -138,12 +125,7 @@ impl MesosContainerizer {
         cause: Cause,
     ) -> Result<Termination> {
         let isolators = isolator::build_with(config, &self.host())?;
-        let launcher = Launcher::with_hierarchies(
-            config.launcher,
-            &config.cgroups_root,
-            config.cgroups_driver,
-            self.hierarchies(),
-        )?;
+        let launcher = self.launcher_for(config)?;
         self.teardown(dir, config, &launcher, &isolators, cause)
     }
 
@@ -398,9 +380,16 @@ impl MesosContainerizer {
             return Ok(false);
         }
         dir.remove_temporaries()?;
-        let config = self.config(dir)?;
-        let isolators = isolator::build_with(&config, &self.host())?;
-        let errors = self.free(&config, &isolators);
+        self.free_and_terminate(dir, &self.config(dir)?)?;
+        tracing::info!(container = %dir.id(), "completed an interrupted teardown");
+        Ok(true)
+    }
+
+    /// Frees `config`'s resources (again: every cleanup is idempotent) and
+    /// checkpoints TERMINATED; on a failure the state stays as it was.
+    fn free_and_terminate(&self, dir: &ContainerDir, config: &ContainerConfig) -> Result<()> {
+        let isolators = isolator::build_with(config, &self.host())?;
+        let errors = self.free(config, &isolators);
         if !errors.is_empty() {
             return Err(ContainerizerError::Teardown {
                 id: config.id.clone(),
@@ -408,8 +397,7 @@ impl MesosContainerizer {
             });
         }
         dir.set_state(ContainerState::Terminated)?;
-        tracing::info!(container = %dir.id(), "completed an interrupted teardown");
-        Ok(true)
+        Ok(())
     }
 }
 

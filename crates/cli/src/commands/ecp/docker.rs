@@ -150,6 +150,8 @@ fn spawn_observer(
         .current_dir(sandbox)
         .env_remove("LIBPROCESS_PORT")
         .env_remove("LIBPROCESS_IP")
+        // `phobos observe` acts on the runtime directory itself.
+        .env_remove(crate::cli::AGENT_ENV)
         .stdin(Stdio::null())
         .stdout(output("observer.out")?)
         .stderr(output("observer.err")?)

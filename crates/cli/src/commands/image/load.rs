@@ -11,7 +11,7 @@ pub fn run(global: &Global, file: &Path, name: Option<&str>) -> anyhow::Result<u
     let reporter = super::progress::PullProgress::new(super::progress::Mode::for_stderr(false));
     let result = phobos_image::load(&store, file, name.as_ref(), &reporter);
     for image in result? {
-        println!("loaded {} ({})", image.reference, image.digest);
+        outln!("loaded {} ({})", image.reference, image.digest);
     }
     Ok(0)
 }

@@ -6,12 +6,15 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
     let store = super::store(global)?;
     let records = store.records()?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&records)?);
+        outln!("{}", serde_json::to_string_pretty(&records)?);
         return Ok(0);
     }
-    println!(
+    outln!(
         "{:<50} {:<19} {:>9} {:>6}  LAST USED",
-        "REFERENCE", "DIGEST", "SIZE", "LAYERS"
+        "REFERENCE",
+        "DIGEST",
+        "SIZE",
+        "LAYERS"
     );
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -28,7 +31,7 @@ pub fn run(global: &Global, json: bool) -> anyhow::Result<u8> {
             ),
             None => "never".to_string(),
         };
-        println!(
+        outln!(
             "{:<50} {:<19} {:>9} {:>6}  {last}",
             r.reference,
             &digest[..digest.len().min(19)],

@@ -6,6 +6,6 @@ use crate::cli::Global;
 pub fn run(global: &Global) -> anyhow::Result<u8> {
     let store = super::store(global)?;
     let (layers, bytes) = store.prune()?;
-    println!("removed {layers} layer(s), {}", super::human_size(bytes));
+    outln!("removed {layers} layer(s), {}", super::human_size(bytes));
     Ok(0)
 }

@@ -33,6 +33,6 @@ pub fn run(global: &Global, reference: &str, timeout: &str, quiet: bool) -> anyh
     let reporter = super::progress::PullProgress::new(super::progress::Mode::for_stderr(quiet));
     let result = phobos_image::pull(&store, &reference, &settings, &reporter);
     let image = result?;
-    println!("pulled {} ({})", image.reference, image.digest);
+    outln!("pulled {} ({})", image.reference, image.digest);
     Ok(0)
 }

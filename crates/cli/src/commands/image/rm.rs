@@ -8,6 +8,6 @@ pub fn run(global: &Global, reference: &str) -> anyhow::Result<u8> {
     let reference = super::reference(reference)?;
     let store = super::store(global)?;
     let record = store.remove_image(&reference)?;
-    println!("removed {} ({})", record.reference, record.digest);
+    outln!("removed {} ({})", record.reference, record.digest);
     Ok(0)
 }

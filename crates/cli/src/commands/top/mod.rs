@@ -91,7 +91,7 @@ fn batch_loop(
     iterations: Option<u64>,
     signals: &SignalFd,
 ) -> anyhow::Result<u8> {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     let mut n = 0u64;
     loop {
         let rows = sampler.refresh();

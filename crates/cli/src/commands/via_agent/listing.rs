@@ -1,8 +1,8 @@
 //! `ps` and `status` through the agent: the summaries from its
 //! `GET /phobos/v1/containers[/ID]` (the JSON `ps --json` and `status
-//! --json` print, printed as it comes), and for `ps`'s CPU and memory
-//! columns the statistics of `GET_CONTAINERS` (`show_nested`,
-//! `show_standalone`).
+//! --json` print, printed as it comes; `ps -q` prints their IDs), and for
+//! `ps`'s CPU and memory columns the statistics of `GET_CONTAINERS`
+//! (`show_nested`, `show_standalone`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -15,10 +15,10 @@ use phobos_proto::mesos;
 use super::{about, connect, full_id};
 use crate::agent_client::{self, ClientError};
 use crate::commands::parse_id;
-use crate::commands::ps::{Row, label, print_header, print_row};
+use crate::commands::ps::{Row, label, print_header, print_ids, print_row};
 use crate::commands::status::{View, print};
 
-pub fn ps(socket: &Path, json: bool) -> anyhow::Result<u8> {
+pub fn ps(socket: &Path, json: bool, quiet: bool) -> anyhow::Result<u8> {
     let mut client = connect(socket)?;
     let reply = agent_client::ok(client.get(phobos_agent::listing::PATH)?)?;
     if json {
@@ -26,6 +26,11 @@ pub fn ps(socket: &Path, json: bool) -> anyhow::Result<u8> {
         return Ok(0);
     }
     let views: Vec<View> = serde_json::from_slice(&reply.body).map_err(decode)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, crate::output::stdout());
+    if quiet {
+        print_ids(&mut out, views.iter().map(|v| v.id.as_str()))?;
+        return Ok(0);
+    }
     let call = Call {
         r#type: Some(Type::GetContainers as i32),
         get_containers: Some(call::GetContainers {
@@ -47,7 +52,6 @@ pub fn ps(socket: &Path, json: bool) -> anyhow::Result<u8> {
             ))
         })
         .collect();
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     print_header(&mut out)?;
     for v in &views {
         print_row(
@@ -88,7 +92,7 @@ pub fn status(socket: &Path, id: &str, json: bool) -> anyhow::Result<u8> {
 fn print_body(body: &[u8]) -> anyhow::Result<()> {
     serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(decode)?;
     let text = std::str::from_utf8(body)?;
-    println!("{}", text.trim_end_matches('\n'));
+    outln!("{}", text.trim_end_matches('\n'));
     Ok(())
 }
 

@@ -30,7 +30,7 @@ pub fn dispatch(socket: &Path, cli: Cli) -> anyhow::Result<u8> {
         Command::Wait { id, json } => containers::wait(socket, &id, json),
         Command::Kill { id, signal } => containers::kill(socket, &id, &signal),
         Command::Destroy { ids, json } => containers::destroy(socket, &ids, json),
-        Command::Ps { json } => listing::ps(socket, json),
+        Command::Ps { json, quiet } => listing::ps(socket, json, quiet),
         Command::Status { id, json } => listing::status(socket, &id, json),
         other => Err(usage(format!(
             "--agent: '{}' has no call in the agent's API (run, wait, kill, destroy, ps and status have); run it without --agent",

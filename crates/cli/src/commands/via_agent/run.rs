@@ -64,14 +64,14 @@ pub fn run(socket: &Path, args: RunArgs) -> anyhow::Result<u8> {
         }
     }
     if args.detach {
-        println!("{id}");
+        outln!("{id}");
         return Ok(0);
     }
     forward_signals(socket, forwarded, &id);
     copy_output(&mut client, &id).map_err(|e| about(&id, e))?;
     let termination = wait_for(&mut client, &id).map_err(|e| about(&id, e))?;
     if let Some(line) = termination.limitation_line() {
-        eprintln!("phobos: container {id} was ended by a limit: {line}");
+        errln!("phobos: container {id} was ended by a limit: {line}");
     }
     if args.rm {
         remove(&mut client, &id).map_err(|e| about(&id, e))?;
@@ -311,7 +311,7 @@ fn forward_signals(socket: &Path, forwarded: SigSet, id: &ContainerId) {
                 ..Call::default()
             };
             if let Err(e) = Client::connect(&socket).and_then(|mut c| c.call(&call)) {
-                eprintln!("phobos: failed to forward {sig}: {e}");
+                errln!("phobos: failed to forward {sig}: {e}");
             }
         }
     });
