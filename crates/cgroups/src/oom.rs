@@ -117,10 +117,29 @@ pub fn own_oom_kill_count(cg: &Cgroup) -> Result<u64, Error> {
 /// Registers an eventfd for OOM events on v1 memory cgroup `cg`. The
 /// returned descriptor becomes readable (8 bytes, a counter) on OOM.
 pub fn oom_eventfd_v1(cg: &Cgroup) -> Result<OwnedFd, Error> {
+    register_v1(cg).map(|(efd, _)| efd)
+}
+
+/// [`oom_eventfd_v1`] that also reads `memory.oom_control` through the
+/// descriptor it registers (one open for both), before registering.
+fn register_v1(cg: &Cgroup) -> Result<(OwnedFd, OomControl), Error> {
     let control_path = cg.path().join("memory.oom_control");
     let control = File::open(&control_path).map_err(|source| Error::Read {
         path: control_path.clone(),
         source,
+    })?;
+    let mut text = String::new();
+    // A few dozen bytes; the bound keeps a bogus file from growing it.
+    (&control)
+        .take(4096)
+        .read_to_string(&mut text)
+        .map_err(|source| Error::Read {
+            path: control_path.clone(),
+            source,
+        })?;
+    let state = parse_oom_control(&text).map_err(|e| Error::Parse {
+        path: control_path.clone(),
+        reason: e.to_string(),
     })?;
     let efd = EventFd::from_flags(EfdFlags::EFD_CLOEXEC).map_err(|source| Error::Sys {
         path: control_path.clone(),
@@ -129,7 +148,7 @@ pub fn oom_eventfd_v1(cg: &Cgroup) -> Result<OwnedFd, Error> {
     })?;
     let registration = format!("{} {}", efd.as_raw_fd(), control.as_raw_fd());
     cg.write("cgroup.event_control", &registration)?;
-    Ok(OwnedFd::from(efd))
+    Ok((OwnedFd::from(efd), state))
 }
 
 /// Reads v2 `memory.events` again through its open descriptor, from the
@@ -165,16 +184,19 @@ pub struct OomWatcher {
     source: Source,
     /// OOM kills seen so far (v2; v1 when the counter exists).
     seen: u64,
+    /// [`own_oom_kill_count`] when the watch started; `None` where the
+    /// kernel keeps no counter (v1 before Linux 4.13).
+    initial: Option<u64>,
 }
 
 impl OomWatcher {
     /// Starts watching memory cgroup `cg`. Kills that happened before are
     /// not reported.
     pub fn new(cg: &Cgroup) -> Result<Self, Error> {
-        let (source, seen) = match cg.version() {
+        let (source, initial) = match cg.version() {
             Version::V1 => {
-                let seen = read_oom_control(cg)?.oom_kill.unwrap_or(0);
-                (Source::Event(oom_eventfd_v1(cg)?), seen)
+                let (efd, state) = register_v1(cg)?;
+                (Source::Event(efd), state.oom_kill)
             }
             Version::V2 => {
                 let path = cg.path().join("memory.events");
@@ -185,14 +207,22 @@ impl OomWatcher {
                 // Reading through the descriptor arms its POLLPRI for the
                 // next change, so no change after this read is missed.
                 read_events(&file, &path)?;
-                (Source::Events(file), own_oom_kill_count(cg)?)
+                (Source::Events(file), Some(own_oom_kill_count(cg)?))
             }
         };
         Ok(OomWatcher {
             cgroup: cg.clone(),
             source,
-            seen,
+            seen: initial.unwrap_or(0),
+            initial,
         })
+    }
+
+    /// The container's own OOM kill count when the watch started (read
+    /// with the watch's own descriptor on v1), for comparing after the
+    /// command ends; `None` where the kernel keeps no counter.
+    pub fn initial(&self) -> Option<u64> {
+        self.initial
     }
 
     /// The cgroup watched.

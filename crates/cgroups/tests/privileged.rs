@@ -421,3 +421,33 @@ fn privileged_remove_if_empty_keeps_a_cgroup_in_use() {
         assert!(!cg.exists());
     }
 }
+
+/// `write_each` gives a v1 devices cgroup a whole allow list through one
+/// open of `devices.allow`: the kernel takes every write as one rule, and
+/// a rule it refuses is an error naming the rule.
+#[test]
+fn privileged_v1_write_each_gives_every_devices_rule() {
+    let name = "privileged_v1_write_each_gives_every_devices_rule";
+    require_root!(name);
+    let h = Hierarchies::detect().unwrap();
+    let Some(mount) = h.v1_mount(Controller::Devices) else {
+        println!("skipping {name}: no v1 devices hierarchy on this host");
+        return;
+    };
+    let guard = unique(mount, Version::V1);
+    let cg = &guard.0;
+    cg.create().unwrap();
+    cg.write("devices.deny", "a").unwrap();
+    let rules = ["c *:* m", "c 1:3 rwm", "c 136:* rwm", "b 7:0 r"];
+    cg.write_each("devices.allow", rules).unwrap();
+    let list = cg.read("devices.list").unwrap();
+    let listed: Vec<&str> = list.lines().collect();
+    assert_eq!(listed, rules, "{list}");
+    cg.write_each("devices.allow", std::iter::empty()).unwrap();
+    let e = cg
+        .write_each("devices.allow", ["c 1:5 rwm", "x nonsense"])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("x nonsense"), "{e}");
+    assert!(cg.read("devices.list").unwrap().contains("c 1:5 rwm"));
+}

@@ -67,12 +67,11 @@ impl Watches {
     pub(crate) fn new(info: &LaunchInfo) -> Self {
         let oom = info.oom_watch.as_ref().and_then(|w| {
             let cgroup = w.cgroup.cgroup();
-            let initial = own_oom_kill_count(&cgroup).ok();
             match OomWatcher::new(&cgroup) {
                 Ok(watcher) => Some(Oom {
+                    initial: watcher.initial(),
                     watcher,
                     cgroup,
-                    initial,
                 }),
                 Err(e) => {
                     eprintln!("phobos init: not watching for OOM: {e}");

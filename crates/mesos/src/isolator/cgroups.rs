@@ -340,14 +340,33 @@ impl CgroupsIsolator {
             .map_err(|e| self.fail("cgroups/mem", id, e))
     }
 
-    fn apply_pids(&self, id: &ContainerId, r: &Resources) -> Result<(), IsolatorError> {
+    /// Writes `pids.max`; on a cgroup this launch made (`fresh`) no limit
+    /// is the kernel's default `max` already, so nothing is written.
+    fn apply_pids(
+        &self,
+        id: &ContainerId,
+        r: &Resources,
+        fresh: bool,
+    ) -> Result<(), IsolatorError> {
+        if fresh && r.pids_limit.is_none() {
+            return Ok(());
+        }
         let Some(cg) = self.cgroup(id, Controller::Pids) else {
             return Ok(());
         };
         memory::apply_pids_max(&cg, r.pids_limit).map_err(|e| self.fail("cgroups/pids", id, e))
     }
 
-    fn apply_all(&self, id: &ContainerId, r: &Resources, first: bool) -> Result<(), IsolatorError> {
+    /// Writes the limits of `r`: `first` for the initial write (see
+    /// [`Self::apply_mem`]), `fresh` when every directory was made by this
+    /// launch and so holds the kernel's defaults.
+    fn apply_all(
+        &self,
+        id: &ContainerId,
+        r: &Resources,
+        first: bool,
+        fresh: bool,
+    ) -> Result<(), IsolatorError> {
         if self.has(Subsystem::Cpu) {
             self.apply_cpu(id, r)?;
         }
@@ -355,7 +374,7 @@ impl CgroupsIsolator {
             self.apply_mem(id, r, first)?;
         }
         if self.has(Subsystem::Pids) {
-            self.apply_pids(id, r)?;
+            self.apply_pids(id, r, fresh)?;
         }
         Ok(())
     }
@@ -658,6 +677,7 @@ impl Isolator for CgroupsIsolator {
     /// belongs to another container) and writes the initial limits.
     fn prepare(&self, config: &ContainerConfig) -> Result<Option<Contribution>, IsolatorError> {
         let id = &config.id;
+        let mut fresh = true;
         for (cg, controllers) in self.cgroups(id) {
             // v1: every controller of the hierarchy, so that a new cgroup
             // of a hierarchy with cpuset (and only there) gets its cpus
@@ -675,6 +695,7 @@ impl Isolator for CgroupsIsolator {
                 || cg
                     .create_new_with(&controllers)
                     .map_err(|e| self.fail("cgroups", id, e))?;
+            fresh &= made;
             // On cgroup2 the launcher's freezer cgroup is the same directory;
             // only v1 directories are ours alone.
             if !made && cg.version() == Version::V1 {
@@ -686,7 +707,7 @@ impl Isolator for CgroupsIsolator {
             }
             crate::launcher::mark_container_cgroup(&cg, id.leaf());
         }
-        self.apply_all(id, &config.resources, true)?;
+        self.apply_all(id, &config.resources, true, fresh)?;
         if self.has(Subsystem::NetCls)
             && let Some(primary) = self.flags.cgroups_net_cls_primary_handle
             && let Some(cg) = self.cgroup(id, Controller::NetCls)
@@ -776,7 +797,7 @@ impl Isolator for CgroupsIsolator {
                 format!("cgroup {} does not exist", cg.path().display()),
             ));
         }
-        self.apply_all(id, r, force)
+        self.apply_all(id, r, force, false)
     }
 
     fn usage(
@@ -853,14 +874,14 @@ fn apply_devices(
     extra: &[String],
 ) -> Result<(), phobos_cgroups::Error> {
     cg.write("devices.deny", "a")?;
-    for rule in crate::security::devices::DEFAULT_ALLOW
-        .iter()
-        .copied()
-        .chain(extra.iter().map(String::as_str))
-    {
-        cg.write("devices.allow", rule)?;
-    }
-    Ok(())
+    // One open of devices.allow for the whole list (one rule per write).
+    cg.write_each(
+        "devices.allow",
+        crate::security::devices::DEFAULT_ALLOW
+            .iter()
+            .copied()
+            .chain(extra.iter().map(String::as_str)),
+    )
 }
 
 /// Writes `oom_score_adj` of `pid` for memory request `soft` and hard
