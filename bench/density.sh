@@ -151,6 +151,51 @@ def load():
 def say(msg):
     print(f"[{time.strftime('%H:%M:%S')} load {load():.1f}] {msg}", file=sys.stderr, flush=True)
 
+def kernel_threads(*prefixes):
+    """Pids of the kernel threads whose names start with one of `prefixes`
+    (kswapd: the host's page reclaim; kdamond: DAMON, where the host runs
+    it)."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                comm = open(f"/proc/{pid}/comm").read().strip()
+            except OSError:
+                continue
+            if comm.startswith(prefixes):
+                out.append((comm, int(pid)))
+    return out
+
+TICK = os.sysconf("SC_CLK_TCK")
+RECLAIMERS = kernel_threads("kswapd", "kdamond")
+
+def reclaim_sample():
+    """Free memory, the reclaim threads' CPU seconds and /proc/vmstat's
+    reclaim counters, to tell a step in the launch times that comes with
+    the host starting to reclaim memory from one that does not."""
+    cpu = {}
+    for comm, pid in RECLAIMERS:
+        try:
+            f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = comm.rstrip("0123456789.")
+        cpu[name] = cpu.get(name, 0.0) + (int(f[11]) + int(f[12])) / TICK
+    vm = {}
+    for line in open("/proc/vmstat"):
+        k, v = line.split()
+        vm[k] = int(v)
+    scanned = sum(v for k, v in vm.items() if k.startswith(("pgscan_kswapd", "pgscan_direct", "pgscan_khugepaged")))
+    direct = sum(v for k, v in vm.items() if k.startswith("pgscan_direct"))
+    stalls = sum(v for k, v in vm.items() if k.startswith("allocstall"))
+    return {"free": meminfo()["MemFree"], "cpu": cpu, "scanned": scanned, "direct": direct, "stalls": stalls}
+
+def reclaim_since(a, b):
+    cpu = ", ".join(f"{k} {b['cpu'].get(k, 0) - a['cpu'].get(k, 0):.2f} s" for k in sorted(b["cpu"]))
+    return (f"MemFree {b['free'] / 1048576:.0f} MiB; since the last line: {cpu or 'no reclaim threads'} CPU, "
+            f"{b['scanned'] - a['scanned']} pages scanned ({b['direct'] - a['direct']} direct), "
+            f"{b['stalls'] - a['stalls']} allocation stalls")
+
 def timed(argv):
     t = time.perf_counter()
     subprocess.run(argv, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
@@ -226,10 +271,14 @@ base_used = host_used()
 load_launch = load()
 t0 = time.perf_counter()
 launch = []
+mark = reclaim_sample()
 for i in range(1, n + 1):
     launch.append(timed(P + ["run", "-d", "--id", f"d{i}", "--", "sleep", "1000000"]))
     if i % 1000 == 0:
-        say(f"phobos: {i} launched, median of the last 100 {statistics.median(launch[-100:]):.2f} ms")
+        now = reclaim_sample()
+        say(f"phobos: {i} launched, median of the last 100 {statistics.median(launch[-100:]):.2f} ms; "
+            + reclaim_since(mark, now))
+        mark = now
 launch_total = time.perf_counter() - t0
 time.sleep(2)
 used_per = (host_used() - base_used) / n

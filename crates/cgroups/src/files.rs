@@ -93,8 +93,29 @@ impl<'a> Reader<'a> {
     }
 
     /// The contents of `file` of `cg`, at most `limit` bytes (a longer
-    /// file is [`Error::TooLarge`]).
+    /// file is [`Error::TooLarge`]), read until `read(2)` returns 0.
     pub fn read(&mut self, cg: &Cgroup, file: &str, limit: u64) -> Result<&str, Error> {
+        self.read_as(cg, file, limit, Shown::Records)
+    }
+
+    /// [`Reader::read`] of a file the kernel prints in one piece (a
+    /// value, `memory.stat`, `cpuacct.stat`: one `show` of its `seq_file`,
+    /// which is made whole before any of it is copied out), so a read that
+    /// fills less than the buffer was its end and no second `read` is
+    /// made to see 0. Not for files of one line per process
+    /// (`cgroup.procs`, `tasks`): those are printed record by record, and
+    /// a read can stop short at a record that did not fit.
+    pub fn read_single(&mut self, cg: &Cgroup, file: &str, limit: u64) -> Result<&str, Error> {
+        self.read_as(cg, file, limit, Shown::Whole)
+    }
+
+    fn read_as(
+        &mut self,
+        cg: &Cgroup,
+        file: &str,
+        limit: u64,
+        shown: Shown,
+    ) -> Result<&str, Error> {
         let below = match (cg.path().parent(), cg.path().file_name(), self.parents) {
             (Some(parent), Some(name), Some(parents)) => {
                 parents.get(parent).map(|fd| (fd, name.as_bytes()))
@@ -136,12 +157,15 @@ impl<'a> Reader<'a> {
         // SAFETY: `fd` was just returned by openat and is ours alone.
         let file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
         self.text.clear();
-        file.take(limit.saturating_add(1))
-            .read_to_string(&mut self.text)
-            .map_err(|source| Error::Read {
-                path: path(),
-                source,
-            })?;
+        let mut file = file.take(limit.saturating_add(1));
+        let read = match shown {
+            Shown::Records => file.read_to_string(&mut self.text).map(drop),
+            Shown::Whole => read_shown_whole(&mut file, &mut self.text),
+        };
+        read.map_err(|source| Error::Read {
+            path: path(),
+            source,
+        })?;
         if u64::try_from(self.text.len()).map_or(true, |len| len > limit) {
             return Err(Error::TooLarge {
                 path: path(),
@@ -149,6 +173,47 @@ impl<'a> Reader<'a> {
             });
         }
         Ok(&self.text)
+    }
+}
+
+/// How the kernel prints a control file (see [`Reader::read_single`]).
+#[derive(Clone, Copy)]
+enum Shown {
+    /// In one piece: a short read is the end.
+    Whole,
+    /// Record by record: read until 0.
+    Records,
+}
+
+/// Appends `file` to `text` until a read returns less than it was given
+/// room for (or 0), then checks that it is UTF-8.
+fn read_shown_whole(file: &mut impl Read, text: &mut String) -> io::Result<()> {
+    let mut bytes = std::mem::take(text).into_bytes();
+    let mut chunk = [0u8; 4096];
+    let result = loop {
+        match file.read(&mut chunk) {
+            Ok(n) => {
+                bytes.extend_from_slice(&chunk[..n]);
+                if n < chunk.len() {
+                    break Ok(());
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    match String::from_utf8(bytes) {
+        Ok(s) => {
+            *text = s;
+            result
+        }
+        Err(_) => {
+            text.clear();
+            result.and(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            )))
+        }
     }
 }
 
@@ -241,6 +306,42 @@ mod tests {
             Err(Error::TooLarge { limit: 4, .. })
         ));
         assert!(matches!(r.read(&cg, "a\0b", 100), Err(Error::Read { .. })));
+    }
+
+    #[test]
+    fn a_file_shown_whole_reads_complete_at_every_size() {
+        let (_dir, cg) = tree();
+        let parents = ParentDirs::default();
+        let mut r = Reader::new(Some(&parents));
+        // Below, at and across the read size: each ends with its last byte.
+        for len in [0, 1, 4095, 4096, 4097, 8192, 10_000] {
+            let text: String = (0..len)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            std::fs::write(cg.path().join("big.stat"), &text).unwrap();
+            assert_eq!(
+                r.read_single(&cg, "big.stat", 20_000).unwrap(),
+                text,
+                "{len}"
+            );
+        }
+        assert!(matches!(
+            r.read_single(&cg, "big.stat", 9_999),
+            Err(Error::TooLarge { limit: 9_999, .. })
+        ));
+        std::fs::write(cg.path().join("bad.stat"), b"rss \xff\n").unwrap();
+        match r.read_single(&cg, "bad.stat", 100) {
+            Err(Error::Read { path, source }) => {
+                assert_eq!(path, cg.path().join("bad.stat"));
+                assert_eq!(source.kind(), io::ErrorKind::InvalidData);
+            }
+            other => panic!("expected a read error, got {other:?}"),
+        }
+        // The buffer is whole again for the next file.
+        assert_eq!(
+            r.read_single(&cg, "memory.stat", 100).unwrap(),
+            "rss 4096\ncache 0\n"
+        );
     }
 
     #[test]

@@ -556,7 +556,7 @@ impl Reader<'_> {
         file: &str,
         parse: impl FnOnce(&str) -> Result<T, ParseError>,
     ) -> Result<T, Error> {
-        let text = self.read(cg, file, STATS_FILE_LIMIT)?;
+        let text = self.read_single(cg, file, STATS_FILE_LIMIT)?;
         parse(text).map_err(|e| Error::Parse {
             path: cg.path().join(file),
             reason: e.to_string(),

@@ -86,7 +86,11 @@ pub(super) fn readlink(dir: RawFd, name: &CStr) -> io::Result<Vec<u8>> {
 
 /// The whole content of `file`, read without asking its size first (no
 /// `fstat`): the records are small, so one `read` into a stack buffer
-/// usually takes all of it and the result is allocated once, exactly.
+/// usually takes all of it and the result is allocated once, exactly. A
+/// read that fills less than the buffer was at the end: a record is a
+/// regular file, replaced whole by `rename(2)`, and `read(2)` of a regular
+/// file returns less than asked only at its end, so no second `read` is
+/// made to see 0 (with thousands of records, one system call each).
 pub(super) fn read_all(file: &File) -> io::Result<Vec<u8>> {
     let mut chunk = [0u8; 8192];
     let mut out = Vec::new();
@@ -102,10 +106,10 @@ pub(super) fn read_all(file: &File) -> io::Result<Vec<u8>> {
                 return Err(e);
             }
         };
-        if n == 0 {
+        out.extend_from_slice(&chunk[..n]);
+        if n < chunk.len() {
             return Ok(out);
         }
-        out.extend_from_slice(&chunk[..n]);
     }
 }
 

@@ -287,3 +287,16 @@ fn a_record_opened_by_descriptor_reads_and_locks_as_by_path() {
     assert!(!by_fd.init_alive().unwrap());
     by_fd.wait_for_init_exit().unwrap();
 }
+
+#[test]
+fn a_record_reads_whole_at_every_size() {
+    let dir = tempfile::tempdir().unwrap();
+    // Below, at and across the 8 KiB read: each ends with its last byte.
+    for len in [0usize, 1, 8191, 8192, 8193, 16_384, 20_000] {
+        let data: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+        let path = dir.path().join("record");
+        std::fs::write(&path, &data).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        assert_eq!(at::read_all(&file).unwrap(), data, "{len}");
+    }
+}

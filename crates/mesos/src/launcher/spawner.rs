@@ -184,6 +184,7 @@ impl Spawner {
             pid,
             pidfd,
             born_in_cgroup: spec.cgroup.is_some(),
+            mount_ns: None,
             sync: File::from(sync_write),
             // At end-of-file already: the exec was the spawner's.
             exec_report: report,
