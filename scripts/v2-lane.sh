@@ -52,10 +52,13 @@ accel=${PHOBOS_V2_LANE_ACCEL:-tcg,thread=multi}
 # recover, exec, stats, update, OOM), and the cgroups crate's kernel tests.
 # ECP, Docker and configuration tests have nothing cgroup-v2-specific.
 # A test in a module of its binary (spine's `crash::`) is named with the
-# module's path: `privileged_` may follow a `::`.
-default_filter='(binary(privileged) | binary(privileged_resources) | binary(privileged_v2)
+# module's path: `privileged_` may follow a `::`. The agent's zygote
+# tests too: a pre-started init is moved into its kill cgroup by a
+# `cgroup.procs` write, which on a pure v2 host is every cgroup it has.
+default_filter='((binary(privileged) | binary(privileged_resources) | binary(privileged_v2)
   | binary(launcher) | binary(spine) | binary(resources) | binary(exec) | binary(v2_host))
-  & test(/(^|::)privileged_/)'
+  & test(/(^|::)privileged_/))
+  | (binary(agent) & test(/^zygote::privileged_/))'
 filter=${PHOBOS_V2_LANE_FILTER:-$default_filter}
 systemd_leg=${PHOBOS_V2_LANE_SYSTEMD:-1}
 systemd_filter=${PHOBOS_V2_LANE_SYSTEMD_FILTER:-'binary(systemd) & test(/^privileged_/)'}

@@ -94,7 +94,18 @@ impl Waits {
     /// whose init is its child, behind `pidfd`): reaps init when it exits,
     /// records the end and answers every wait with it. Called before the
     /// launch is answered, so every later wait finds this watcher.
-    pub fn adopt(self: &Arc<Self>, id: &ContainerId, launched: Launched, pidfd: Option<OwnedFd>) {
+    pub fn adopt(
+        self: &Arc<Self>,
+        id: &ContainerId,
+        mut launched: Launched,
+        pidfd: Option<OwnedFd>,
+    ) {
+        // Init's mount namespace, which the launch held: closed (and so
+        // torn down) after the answer, with the resources.
+        let mut mount_ns = match &mut launched {
+            Launched::Process { mount_ns, .. } => mount_ns.take(),
+            Launched::Engine { .. } => None,
+        };
         let (tx, rx) = watch::channel(None);
         self.watchers
             .lock()
@@ -111,6 +122,7 @@ impl Waits {
             // worker hands its other tasks on meanwhile.
             let door = Arc::clone(&this.door);
             let key = id.clone();
+            let held = &mut mount_ns;
             let (ended, unreleased) = tokio::task::block_in_place(move || {
                 match door.finish_deferred(&launched) {
                     Ok(Some((t, unreleased))) => (Ok(Some(t)), unreleased),
@@ -118,6 +130,8 @@ impl Waits {
                         if let Err(e) = &other {
                             tracing::warn!(container = %key, error = %e, "recording a container's end failed; waiting for it as any face");
                         }
+                        // That wait frees everything, the namespace first.
+                        drop(held.take());
                         (
                             match door.apply(&key, Operation::Wait) {
                                 Ok(None) => Ok(None),
@@ -143,25 +157,35 @@ impl Waits {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .remove(&id);
             let _ = tx.send(Some(ended));
-            if let Some((done, unreleased)) = released {
-                let door = Arc::clone(&this.door);
-                let freed =
-                    tokio::task::spawn_blocking(move || door.release_resources(unreleased)).await;
-                match freed {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        tracing::warn!(container = %id, error = %e, "freeing a container's resources failed; the next finalize or recovery retries")
-                    }
-                    Err(e) => {
-                        tracing::warn!(container = %id, error = %e, "freeing a container's resources failed")
-                    }
+            let Some((done, unreleased)) = released else {
+                if mount_ns.is_some() {
+                    tokio::task::spawn_blocking(move || drop(mount_ns));
                 }
-                this.releasing
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .remove(&id);
-                let _ = done.send(true);
+                return;
+            };
+            let door = Arc::clone(&this.door);
+            let freed = tokio::task::spawn_blocking(move || {
+                // The namespace first: nothing of the container may
+                // still be mounted when its resources are freed (an
+                // image's root filesystem), as before.
+                drop(mount_ns);
+                door.release_resources(unreleased)
+            })
+            .await;
+            match freed {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(container = %id, error = %e, "freeing a container's resources failed; the next finalize or recovery retries")
+                }
+                Err(e) => {
+                    tracing::warn!(container = %id, error = %e, "freeing a container's resources failed")
+                }
             }
+            this.releasing
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&id);
+            let _ = done.send(true);
         });
     }
 

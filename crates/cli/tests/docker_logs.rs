@@ -12,30 +12,18 @@ mod common;
 use std::process::Command;
 
 use common::engine::{IMAGE, engine_or_skip};
-use common::{Config, Env, PATIENCE, config};
+use common::{Config, Env, PATIENCE, config, succeeded};
 
 fn unique() -> String {
     format!("dl-{}", uuid::Uuid::new_v4().simple())
 }
 
 fn phobos(env: &Env, cfg: &Config, args: &[&str]) -> std::process::Output {
-    env.cmd()
-        .arg("--config")
-        .arg(&cfg.path)
-        .args(args)
-        .output()
-        .unwrap()
+    env.cmd_config(&cfg.path).args(args).output().unwrap()
 }
 
 fn ok(env: &Env, cfg: &Config, args: &[&str]) -> String {
-    let out = phobos(env, cfg, args);
-    assert!(
-        out.status.success(),
-        "phobos {args:?}: {:?}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    succeeded(args, phobos(env, cfg, args))
 }
 
 /// `docker inspect`'s `HostConfig.LogConfig` of `mesos-<id>`.

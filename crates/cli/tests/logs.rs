@@ -14,8 +14,8 @@ use std::process::{Command, Output, Stdio};
 use common::{Config, Env, PATIENCE, config, eventually, require_root};
 
 fn cmd(env: &Env, config: &Config, args: &[&str]) -> Command {
-    let mut c = env.cmd();
-    c.arg("--config").arg(&config.path).args(args);
+    let mut c = env.cmd_config(&config.path);
+    c.args(args);
     c
 }
 

@@ -8,14 +8,14 @@
 mod builtin;
 mod common;
 
-use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::lease::{Lease, lease, remove_stale_link};
-use common::{Env, eventually, require_root};
+use common::net::{await_reply, bridge_ports, free_port, iptables_save};
+use common::{Env, destroy_listed, eventually, require_root, succeeded};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -88,8 +88,8 @@ impl NetEnv {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = self.env.cmd();
-        c.arg("--config").arg(&self.config).args(args);
+        let mut c = self.env.cmd_config(&self.config);
+        c.args(args);
         c
     }
 
@@ -98,30 +98,11 @@ impl NetEnv {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "phobos {args:?}: {:?}\nstdout: {}\nstderr: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        succeeded(args, self.run(args))
     }
 
     fn net_dir(&self) -> PathBuf {
         self.env.runtime.path().join("net")
-    }
-
-    fn bridge_ports(&self, bridge: &str) -> Vec<String> {
-        let dir = Path::new("/sys/class/net").join(bridge).join("brif");
-        std::fs::read_dir(dir)
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
     }
 
     /// Nothing mounted under the runtime directory (after the last
@@ -153,15 +134,9 @@ impl NetEnv {
             "netns mount of {id} left"
         );
         for b in &self.bridges {
-            assert_eq!(
-                self.bridge_ports(b),
-                Vec::<String>::new(),
-                "veth left on {b}"
-            );
+            assert_eq!(bridge_ports(b), Vec::<String>::new(), "veth left on {b}");
         }
-        let rules =
-            String::from_utf8_lossy(&Command::new("iptables-save").output().unwrap().stdout)
-                .into_owned();
+        let rules = iptables_save();
         for ip in ips {
             assert!(
                 !rules.contains(&format!("{ip}/")),
@@ -188,14 +163,7 @@ impl NetEnv {
 impl Drop for NetEnv {
     fn drop(&mut self) {
         // Containers first (Env's drop would run after ours).
-        let list = self.run(&["ps", "--json"]);
-        if let Ok(all) = serde_json::from_slice::<Vec<serde_json::Value>>(&list.stdout) {
-            for c in all {
-                if let Some(id) = c["id"].as_str() {
-                    let _ = self.run(&["destroy", id]);
-                }
-            }
-        }
+        destroy_listed(|args| self.run(args));
         let _ = Command::new("umount")
             .arg("-l")
             .arg(self.net_dir())
@@ -206,21 +174,6 @@ impl Drop for NetEnv {
             }
         }
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("0.0.0.0:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn read_all(mut s: TcpStream) -> String {
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
 }
 
 #[test]
@@ -306,16 +259,7 @@ fn privileged_a_published_port_and_two_containers_talking() {
     assert!(t.ok(&["ps"]).contains(&ip), "ps shows the address");
 
     // From the host's 127.0.0.1 through portmap.
-    let mut reply = String::new();
-    assert!(
-        eventually(WAIT, || {
-            reply = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), WAIT)
-                .map(read_all)
-                .unwrap_or_default();
-            reply == "published\n"
-        }),
-        "no answer on 127.0.0.1:{port}: {reply:?}"
-    );
+    await_reply(port, "published\n", WAIT);
     // From another container over the bridge.
     let script = format!(
         "for i in 1 2 3 4 5 6 7 8 9 10; do busybox nc {ip} 8080 </dev/null && exit 0; sleep 1; done; exit 1"
@@ -359,7 +303,7 @@ fn privileged_a_published_port_and_two_containers_talking() {
         "{err}"
     );
     assert!(!t.net_dir().join("containers").join(&dup).exists());
-    assert_eq!(t.bridge_ports(&t.bridges[0]).len(), 1, "only srv's veth");
+    assert_eq!(bridge_ports(&t.bridges[0]).len(), 1, "only srv's veth");
 
     t.ok(&["destroy", &srv]);
     t.assert_gone(&srv, std::slice::from_ref(&ip));
@@ -545,14 +489,11 @@ fn privileged_recover_detaches_a_killed_launch_and_an_orphan() {
     let (killed, orphan) = (t.id("killed"), t.id("orphan"));
     launch_and_kill_during_add(&t, &config, &killed, p1, &marker);
     launch_and_kill_during_add(&t, &config, &orphan, p2, &marker);
-    assert_eq!(t.bridge_ports(&t.bridges[0]).len(), 2, "two veths left");
+    assert_eq!(bridge_ports(&t.bridges[0]).len(), 2, "two veths left");
     let ports = t.net_dir().join("ports");
     assert!(ports.join(format!("tcp-{p1}")).exists());
     assert!(ports.join(format!("tcp-{p2}")).exists());
-    let rules = || {
-        String::from_utf8_lossy(&Command::new("iptables-save").output().unwrap().stdout)
-            .into_owned()
-    };
+    let rules = iptables_save;
     assert!(rules().contains(&format!("--dport {p2}")), "portmap's DNAT");
     // The orphan's record is gone (as after `state --rm` of a container
     // whose teardown could not finish): only its network state is left.

@@ -61,6 +61,10 @@ pub enum Launched {
         sandbox: PathBuf,
         /// With a terminal: where its switchboard takes clients.
         tty: Option<PathBuf>,
+        /// Init's mount namespace, held by a face that keeps zygotes
+        /// ([`Door::keep_zygote`]) so that its teardown comes after the
+        /// end is answered: close it then, off that path.
+        mount_ns: Option<OwnedFd>,
     },
     /// A container of an engine: follow it with [`Door::follow_engine`].
     Engine { sandbox: PathBuf },
@@ -462,6 +466,7 @@ impl Door {
             pidfd: l.pidfd,
             sandbox: config.sandbox.clone(),
             tty,
+            mount_ns: l.mount_ns,
         })
     }
 

@@ -211,3 +211,84 @@ fn privileged_agent_zygote_is_never_left_after_a_sigkill() {
     assert_eq!(cgroups_left(&env), Vec::<PathBuf>::new());
     assert_eq!(common::inits_of(env.runtime.path()), Vec::<u32>::new());
 }
+
+/// The mount namespaces the agent holds open (`mnt:[…]` descriptors).
+fn held_mount_namespaces(agent: &Agent) -> Vec<String> {
+    let dir = format!("/proc/{}/fd", agent.pid());
+    std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .map(|p| p.display().to_string())
+        .filter(|l| l.starts_with("mnt:["))
+        .collect()
+}
+
+#[test]
+fn privileged_agent_holds_a_mount_namespace_until_the_end_is_answered() {
+    if !require_root("privileged_agent_holds_a_mount_namespace_until_the_end_is_answered") {
+        return;
+    }
+    let env = Env::new();
+    // The first launch clones its init on its path; the second takes the
+    // zygote made after it. The agent holds each one's mount namespace
+    // while it runs.
+    let (agent, mut conn) = Agent::start_with_running(&env, "zn-0");
+    let cloned = init_pid(&env, "zn-0");
+    assert!(
+        eventually(PATIENCE, || waiting_zygote(&env, &agent, &[cloned])
+            .is_some()),
+        "no pre-started init after a launch"
+    );
+    let r = conn.json(&launch_json("zn-1", "exec sleep 600"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let zygote = init_pid(&env, "zn-1");
+    let held = held_mount_namespaces(&agent);
+    let own = ns(agent.pid(), "mnt");
+    for (id, init) in [("zn-0", cloned), ("zn-1", zygote)] {
+        let theirs = ns(init, "mnt");
+        assert_ne!(theirs, own, "{id}");
+        assert!(
+            held.contains(&theirs),
+            "{id}'s mount namespace {theirs} is not held: {held:?}"
+        );
+    }
+    // Once the end is answered and the resources freed (REMOVE waits for
+    // that), neither is held any more, and nothing else is.
+    for id in ["zn-0", "zn-1"] {
+        let theirs = ns(init_pid(&env, id), "mnt");
+        assert_eq!(conn.json(&kill_json(id, 9)).status, 200, "{id}");
+        let r = conn.json(&wait_json(id));
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["wait_container"]["exit_status"], 9, "{}", r.text());
+        let r = conn.json(&remove_json(id));
+        assert_eq!(r.status, 200, "{}", r.text());
+        let held = held_mount_namespaces(&agent);
+        assert!(
+            !held.contains(&theirs),
+            "{id}: {theirs} still held: {held:?}"
+        );
+    }
+    // Only the waiting zygote's namespace is left (it holds it from its
+    // clone on); a stopped agent holds nothing, and no process is left.
+    // (A zygote being made holds its namespace from right after its
+    // clone: looked at until the two agree.)
+    let mut last = (Vec::new(), Vec::new());
+    assert!(
+        eventually(PATIENCE, || {
+            let expected: Vec<String> = waiting_zygote(&env, &agent, &[])
+                .map(|z| ns(z, "mnt"))
+                .into_iter()
+                .collect();
+            last = (held_mount_namespaces(&agent), expected);
+            last.0 == last.1
+        }),
+        "held {:?}, the waiting zygote's {:?}",
+        last.0,
+        last.1
+    );
+    drop(conn);
+    drop(agent);
+    assert_eq!(zygotes_of(env.runtime.path()), Vec::<u32>::new());
+    assert_eq!(common::inits_of(env.runtime.path()), Vec::<u32>::new());
+}

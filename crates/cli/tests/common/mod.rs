@@ -5,6 +5,7 @@
 
 pub mod engine;
 pub mod lease;
+pub mod net;
 pub mod tmux;
 
 use std::path::{Path, PathBuf};
@@ -95,6 +96,13 @@ impl Env {
         self.cmd_with(Path::new(PHOBOS))
     }
 
+    /// [`Env::cmd`] with `--config CONFIG`.
+    pub fn cmd_config(&self, config: &Path) -> Command {
+        let mut c = self.cmd();
+        c.arg("--config").arg(config);
+        c
+    }
+
     /// Like [`Env::cmd`] with another copy of the binary.
     pub fn cmd_with(&self, exe: &Path) -> Command {
         let mut c = Command::new(exe);
@@ -114,15 +122,7 @@ impl Env {
 
     /// Runs a command that must succeed; returns its trimmed stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "phobos {args:?} failed: {:?}\nstdout: {}\nstderr: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        succeeded(args, self.run(args)).trim().to_owned()
     }
 
     /// `run -d` with a fixed id; returns the id.
@@ -166,16 +166,22 @@ impl Env {
     }
 }
 
-impl Drop for Env {
-    fn drop(&mut self) {
-        let list = self.run(&["ps", "--json"]);
-        if let Ok(all) = serde_json::from_slice::<Vec<serde_json::Value>>(&list.stdout) {
-            for c in all {
-                if let Some(id) = c["id"].as_str() {
-                    let _ = self.run(&["destroy", id]);
-                }
+/// Destroys every container `phobos ps --json` lists, each `phobos`
+/// command run through `run` (an environment's own options).
+pub fn destroy_listed(run: impl Fn(&[&str]) -> Output) {
+    let list = run(&["ps", "--json"]);
+    if let Ok(all) = serde_json::from_slice::<Vec<serde_json::Value>>(&list.stdout) {
+        for c in all {
+            if let Some(id) = c["id"].as_str() {
+                let _ = run(&["destroy", id]);
             }
         }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        destroy_listed(|args| self.run(args));
         let _ = self.run(&["recover"]);
         for root in all_hierarchies() {
             let _ = std::fs::remove_dir(root.join(&self.cgroups_root));
@@ -243,6 +249,19 @@ pub fn kill_stopped_at(cmd: &mut Command, point: &str) {
     let mut child = spawn_stopped_at(cmd.stdout(Stdio::null()).stderr(Stdio::null()), point);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// The stdout of `phobos args` (as it is, not trimmed), which must have
+/// succeeded: otherwise the test fails with its status, stdout and stderr.
+pub fn succeeded(args: &[&str], out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "phobos {args:?} failed: {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// A command's stderr as text.

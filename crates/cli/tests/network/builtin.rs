@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use crate::WAIT;
 use crate::common::lease::{Lease, lease, remove_stale_link};
-use crate::common::{Env, eventually, require_root};
-use crate::{WAIT, free_port, read_all};
+use crate::common::net::{await_reply, free_port, iptables_save};
+use crate::common::{Env, require_root, succeeded};
 
 /// A runtime directory whose config moves the built-in network onto a
 /// bridge and a /24 leased to the test (10.217.x.0/24, `common::lease`).
@@ -58,21 +59,15 @@ impl BuiltinEnv {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        let mut c = self.env.cmd();
-        c.arg("--config").arg(&self.config).args(args);
-        c.output().unwrap()
+        self.env
+            .cmd_config(&self.config)
+            .args(args)
+            .output()
+            .unwrap()
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "phobos {args:?}: {:?}\nstdout: {}\nstderr: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        succeeded(args, self.run(args))
     }
 
     fn net_dir(&self) -> PathBuf {
@@ -80,14 +75,7 @@ impl BuiltinEnv {
     }
 
     fn bridge_ports(&self) -> Vec<String> {
-        let dir = Path::new("/sys/class/net").join(&self.bridge).join("brif");
-        std::fs::read_dir(dir)
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
+        crate::common::net::bridge_ports(&self.bridge)
     }
 
     /// The addresses reserved in host-local's layout (`ipam/phobos/<ip>`).
@@ -110,10 +98,6 @@ impl BuiltinEnv {
             .map(str::to_owned)
             .collect()
     }
-}
-
-fn iptables_save() -> String {
-    String::from_utf8_lossy(&Command::new("iptables-save").output().unwrap().stdout).into_owned()
 }
 
 impl Drop for BuiltinEnv {
@@ -200,16 +184,7 @@ fn privileged_the_builtin_network_connects_publishes_and_leaves_nothing() {
     );
 
     // From the host's 127.0.0.1 through portmap.
-    let mut reply = String::new();
-    assert!(
-        eventually(WAIT, || {
-            reply = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), WAIT)
-                .map(read_all)
-                .unwrap_or_default();
-            reply == "builtin\n"
-        }),
-        "no answer on 127.0.0.1:{port}: {reply:?}"
-    );
+    await_reply(port, "builtin\n", WAIT);
     // From a second container on the same bridge, to srv's address.
     let script = format!(
         "tail -n 1 /etc/hosts; for i in $(seq 30); do busybox nc {ip} 8080 </dev/null && exit 0; sleep 1; done; exit 1"

@@ -85,13 +85,14 @@ impl MesosContainerizer {
         // The init helper holds its own copy of the lock from here on.
         drop(init_lock);
         match outcome {
-            Ok((pid, pidfd)) => {
+            Ok((pid, pidfd, mount_ns)) => {
                 drop(op_lock);
                 Ok(Launched {
                     dir,
                     pid,
                     pidfd,
                     tty: tty.map(|(ours, _)| ours),
+                    mount_ns,
                 })
             }
             Err(err) => {
@@ -126,7 +127,7 @@ impl MesosContainerizer {
         parent: Option<&crate::nested::ParentHold>,
         progress: &mut Progress<'_>,
         forked_pid: &mut Option<i32>,
-    ) -> Result<(i32, Option<OwnedFd>)> {
+    ) -> Result<(i32, Option<OwnedFd>, Option<OwnedFd>)> {
         // PROVISIONING: the image's root filesystem, and the config as the
         // image makes it (checkpointed again, as Mesos does in `prepare`).
         let provisioned;
@@ -233,7 +234,7 @@ impl MesosContainerizer {
                 })
                 .ok()
         });
-        let init = match handed {
+        let mut init = match handed {
             Some(init) => init,
             None => launcher::spawn_init(&InitSpec {
                 exe: &self.init_exe,
@@ -249,6 +250,15 @@ impl MesosContainerizer {
             })?,
         };
         *forked_pid = Some(init.pid);
+        // A long-running face (one that keeps zygotes) holds the new mount
+        // namespace, so init's exit does not tear it down on the way to
+        // the answer of its wait (see `launcher::zygote::hold_mount_namespace`).
+        if self.zygotes.is_some()
+            && init.mount_ns.is_none()
+            && info.clone_flags() & libc::CLONE_NEWNS != 0
+        {
+            init.mount_ns = launcher::zygote::hold_mount_namespace(init.pid);
+        }
         // Init is in the scope now: its placeholder goes (and is reaped)
         // before the command could count against pids.max.
         drop(scope_hold);
@@ -300,8 +310,9 @@ impl MesosContainerizer {
         }
         let pid = init.pid;
         let pidfd = init.pidfd.as_ref().and_then(|fd| fd.try_clone().ok());
+        let mount_ns = init.mount_ns.take();
         release(init, progress)?;
-        Ok((pid, pidfd))
+        Ok((pid, pidfd, mount_ns))
     }
 
     /// With `share_cgroups`, puts a nested container's init into its

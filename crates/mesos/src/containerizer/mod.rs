@@ -173,6 +173,10 @@ pub struct Launched {
     /// terminal's master on once it allocated it (after the release), for
     /// a switchboard to receive with `phobos_tty::pty::recv_fd`.
     pub tty: Option<OwnedFd>,
+    /// Init's mount namespace, held by a face that keeps zygotes, to be
+    /// closed once the container's end is answered (see
+    /// `launcher::zygote::hold_mount_namespace`).
+    pub mount_ns: Option<OwnedFd>,
 }
 
 /// A socket pair for a terminal's master: (ours, init's).

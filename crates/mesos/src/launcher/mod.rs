@@ -231,6 +231,9 @@ pub struct ForkedInit {
     pub pidfd: Option<OwnedFd>,
     /// Whether init was created inside its cgroup.
     pub born_in_cgroup: bool,
+    /// Init's mount namespace, held open by a long-running face (see
+    /// [`zygote::hold_mount_namespace`]); `None` otherwise.
+    pub mount_ns: Option<OwnedFd>,
     sync: File,
     /// Closes when the exec of `phobos init` succeeded; carries the errno
     /// otherwise. Read only at release, so the exec overlaps isolation.
@@ -388,6 +391,7 @@ pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
         pid: cloned.pid,
         pidfd: cloned.pidfd,
         born_in_cgroup: cloned.born_in_cgroup,
+        mount_ns: None,
         sync: File::from(sync_write),
         exec_report: cloned.exec_report,
         exe: spec.exe.display().to_string(),

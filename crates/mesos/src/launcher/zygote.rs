@@ -55,6 +55,9 @@ pub struct Zygote {
     exec_report: Option<File>,
     clone_flags: libc::c_int,
     exe: PathBuf,
+    /// Its mount namespace, held from the clone on (off the launches'
+    /// path): see [`hold_mount_namespace`].
+    mount_ns: Option<OwnedFd>,
 }
 
 impl Zygote {
@@ -86,6 +89,9 @@ impl Zygote {
             clone_flags,
             None,
         )?;
+        let mount_ns = (clone_flags & libc::CLONE_NEWNS != 0)
+            .then(|| hold_mount_namespace(cloned.pid))
+            .flatten();
         Ok(Self {
             pid: cloned.pid,
             pidfd: cloned.pidfd,
@@ -93,6 +99,7 @@ impl Zygote {
             exec_report: Some(cloned.exec_report),
             clone_flags,
             exe: exe.to_owned(),
+            mount_ns,
         })
     }
 
@@ -151,6 +158,7 @@ impl Zygote {
             pid: self.pid,
             pidfd: self.pidfd.take(),
             born_in_cgroup: false,
+            mount_ns: self.mount_ns.take(),
             sync: File::from(sync_write),
             exec_report,
             exe: self.exe.display().to_string(),
@@ -175,6 +183,30 @@ impl Drop for Zygote {
         // SAFETY: waitpid on our own child with a valid out-pointer.
         unsafe { libc::waitpid(self.pid, &mut status, 0) };
     }
+}
+
+/// A descriptor of the mount namespace of `pid` (our unreaped child, so
+/// the pid is its own), `None` when it cannot be opened.
+///
+/// Why a face holds it: the kernel tears a mount namespace down when its
+/// last reference goes, which for a container's is init's exit
+/// (`exit_task_namespaces`, before the exit is signalled: `pidfd` turns
+/// readable only after it). The teardown unmounts the copy of the host's
+/// whole mount table the namespace was cloned with and waits for an
+/// expedited RCU grace period (`namespace_unlock`), milliseconds on a
+/// loaded host, all of it between the command's end and the moment its
+/// waiter can hear of it. With this descriptor open, init's exit drops a
+/// reference that is not the last; the face closes it once the end is
+/// answered, on a thread off that path, and the namespace goes then. The
+/// namespace holds no process (every process of the container is gone
+/// when init is) and nothing on disk; a face that dies closes it with
+/// everything else it had open.
+pub fn hold_mount_namespace(pid: i32) -> Option<OwnedFd> {
+    let path = format!("/proc/{pid}/ns/mnt");
+    File::open(&path)
+        .inspect_err(|e| tracing::debug!(path, error = %e, "cannot hold a mount namespace"))
+        .ok()
+        .map(OwnedFd::from)
 }
 
 /// Sends `bytes` as one message on `sock`.
