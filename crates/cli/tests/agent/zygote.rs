@@ -81,10 +81,11 @@ fn privileged_agent_zygote_is_taken_in_fresh_namespaces_and_its_cgroups() {
 
     // The next plain launch is that process. Its command finds itself in
     // the container's cgroups, under its memory limit, before anything
-    // else it does.
+    // else it does. On cgroup2 the processes live in the cgroup's leaf
+    // (`phobos_cgroups::LEAF`) and the limits are on its parent.
     let probe = r#"cat /proc/self/cgroup > "$MESOS_SANDBOX/cgroup"
         v1=$(sed -n 's/^[0-9]*:memory://p' /proc/self/cgroup)
-        v2=$(sed -n 's/^0:://p' /proc/self/cgroup)
+        v2=$(sed -n 's/^0:://p' /proc/self/cgroup); v2=${v2%/leaf}
         for f in "/sys/fs/cgroup/memory$v1/memory.limit_in_bytes" "/sys/fs/cgroup$v2/memory.max"; do
             [ -n "$v1$v2" ] && [ -f "$f" ] && { echo "$f"; cat "$f"; break; }
         done > "$MESOS_SANDBOX/limit.tmp"
