@@ -44,17 +44,21 @@ fn crash_at(point: &str, detach: bool, root: Root<'_>) {
     // closes them; on a loaded machine that can take a while, and recover
     // would find the container busy. Wait until each child has exec'd
     // (its environment is init's, or the init spawner's, which holds
-    // none of them, as the init it clones) or is gone.
+    // none of them, as the init it clones) or is gone. A used spawner
+    // exits after its answer and stays a zombie until the stopped
+    // launcher reaps it: a zombie has no memory, so its environ reads
+    // empty, and it holds no descriptor either.
     let children =
         std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
     for child in children.split_whitespace() {
         assert!(
             eventually(PATIENCE, || {
                 std::fs::read(format!("/proc/{child}/environ")).map_or(true, |env| {
-                    env.split(|b| *b == 0).any(|kv| {
-                        kv.starts_with(b"PHOBOS_INIT_DIR=")
-                            || kv.starts_with(b"PHOBOS_INIT_SPAWNER=")
-                    })
+                    env.is_empty()
+                        || env.split(|b| *b == 0).any(|kv| {
+                            kv.starts_with(b"PHOBOS_INIT_DIR=")
+                                || kv.starts_with(b"PHOBOS_INIT_SPAWNER=")
+                        })
                 })
             }),
             "{point}: the init helper {child} never exec'd"
