@@ -31,6 +31,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
+use super::zygote::{recv, send};
 use super::{
     CLONE_INTO_CGROUP, CloneArgs, ForkedInit, InitSpec, LaunchError, clone_init, cstring, pipe,
     read_full, sys,
@@ -211,51 +212,6 @@ impl Drop for Spawner {
         let mut status = 0;
         // SAFETY: waitpid on our own child with a valid out-pointer.
         unsafe { libc::waitpid(self.pid, &mut status, 0) };
-    }
-}
-
-/// Sends `bytes` as one message on `sock`.
-fn send(sock: &OwnedFd, bytes: &[u8]) -> io::Result<()> {
-    loop {
-        // SAFETY: send(2) reads `bytes.len()` bytes of a live slice.
-        let rc = unsafe {
-            libc::send(
-                sock.as_raw_fd(),
-                bytes.as_ptr().cast(),
-                bytes.len(),
-                libc::MSG_NOSIGNAL,
-            )
-        };
-        if rc >= 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-}
-
-/// Receives one message into `buf`; its full length (which may exceed
-/// `buf`: `MSG_TRUNC`), 0 at end-of-file.
-fn recv(sock: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        // SAFETY: recv(2) writes at most `buf.len()` bytes into `buf`.
-        let rc = unsafe {
-            libc::recv(
-                sock.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_TRUNC,
-            )
-        };
-        if rc >= 0 {
-            return Ok(rc as usize);
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
     }
 }
 

@@ -210,7 +210,7 @@ pub fn hold_mount_namespace(pid: i32) -> Option<OwnedFd> {
 }
 
 /// Sends `bytes` as one message on `sock`.
-fn send(sock: &OwnedFd, bytes: &[u8]) -> io::Result<()> {
+pub(super) fn send(sock: &OwnedFd, bytes: &[u8]) -> io::Result<()> {
     loop {
         // SAFETY: send(2) reads `bytes.len()` bytes of a live slice.
         let rc = unsafe {
@@ -223,6 +223,29 @@ fn send(sock: &OwnedFd, bytes: &[u8]) -> io::Result<()> {
         };
         if rc >= 0 {
             return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Receives one message into `buf`; its full length (which may exceed
+/// `buf`: `MSG_TRUNC`), 0 at end-of-file.
+pub(super) fn recv(sock: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: recv(2) writes at most `buf.len()` bytes into `buf`.
+        let rc = unsafe {
+            libc::recv(
+                sock.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_TRUNC,
+            )
+        };
+        if rc >= 0 {
+            return Ok(rc as usize);
         }
         let e = io::Error::last_os_error();
         if e.kind() != io::ErrorKind::Interrupted {
@@ -258,24 +281,7 @@ pub fn receive(sock: &OwnedFd) -> io::Result<Option<([OwnedFd; HANDOFF_FDS], Pat
         return Ok(None);
     };
     let mut buf = vec![0u8; HANDOFF_PATH_MAX + 1];
-    let n = loop {
-        // SAFETY: recv(2) writes at most `buf.len()` bytes into `buf`.
-        let rc = unsafe {
-            libc::recv(
-                sock.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_TRUNC,
-            )
-        };
-        if rc >= 0 {
-            break rc as usize;
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    };
+    let n = recv(sock, &mut buf)?;
     if n == 0 || n > HANDOFF_PATH_MAX {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
