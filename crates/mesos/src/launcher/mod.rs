@@ -400,7 +400,7 @@ pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
 }
 
 /// A `phobos init` just cloned and exec'd (or failing to).
-struct Cloned {
+pub(super) struct Cloned {
     pid: i32,
     pidfd: Option<OwnedFd>,
     born_in_cgroup: bool,

@@ -33,8 +33,7 @@ use std::path::{Path, PathBuf};
 
 use super::zygote::{recv, send};
 use super::{
-    CLONE_INTO_CGROUP, CloneArgs, ForkedInit, InitSpec, LaunchError, clone_init, cstring, pipe,
-    read_full, sys,
+    CLONE_INTO_CGROUP, CloneArgs, ForkedInit, InitSpec, LaunchError, pipe, read_full, sys,
 };
 
 /// Set in a spawner's environment, to the runtime directory whose
@@ -70,26 +69,8 @@ impl Spawner {
     /// Clones and execs `exe init` as a spawner for a container of
     /// `runtime_dir`.
     pub fn start(exe: &Path, runtime_dir: &Path) -> Result<Self, LaunchError> {
-        let exe_c = cstring(exe.as_os_str().as_bytes(), "use the phobos binary path")?;
-        let env = cstring(
-            &[
-                INIT_SPAWNER_ENV.as_bytes(),
-                b"=",
-                runtime_dir.as_os_str().as_bytes(),
-            ]
-            .concat(),
-            "use the runtime directory path",
-        )?;
-        let devnull = File::open("/dev/null").map_err(sys("open /dev/null"))?;
-        let (ours, theirs) = super::zygote::seqpacket_pair()?;
-        let null = devnull.as_raw_fd();
-        let cloned = clone_init(
-            &exe_c,
-            &[Some(&env)],
-            [null, null, null, theirs.as_raw_fd(), null, -1],
-            0,
-            None,
-        )?;
+        let (cloned, ours) =
+            super::zygote::clone_waiting_init(exe, INIT_SPAWNER_ENV, runtime_dir, 0)?;
         Ok(Self {
             pid: cloned.pid,
             pidfd: cloned.pidfd,
@@ -198,20 +179,10 @@ impl Drop for Spawner {
     /// An unused spawner is killed; either way it is reaped (a used one
     /// exits right after its answer).
     fn drop(&mut self) {
-        if !self.used {
-            match &self.pidfd {
-                Some(pidfd) => {
-                    let _ = crate::sys::pidfd_send_signal(pidfd, libc::SIGKILL);
-                }
-                // SAFETY: kill(2) of our own unreaped child: the pid is not reused.
-                None => unsafe {
-                    libc::kill(self.pid, libc::SIGKILL);
-                },
-            }
+        match self.used {
+            true => super::zygote::reap(self.pid),
+            false => super::zygote::kill_and_reap(self.pid, self.pidfd.as_ref()),
         }
-        let mut status = 0;
-        // SAFETY: waitpid on our own child with a valid out-pointer.
-        unsafe { libc::waitpid(self.pid, &mut status, 0) };
     }
 }
 

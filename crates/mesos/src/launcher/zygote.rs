@@ -69,26 +69,7 @@ impl Zygote {
         runtime_dir: &Path,
         clone_flags: libc::c_int,
     ) -> Result<Self, LaunchError> {
-        let exe_c = cstring(exe.as_os_str().as_bytes(), "use the phobos binary path")?;
-        let env = cstring(
-            &[
-                INIT_ZYGOTE_ENV.as_bytes(),
-                b"=",
-                runtime_dir.as_os_str().as_bytes(),
-            ]
-            .concat(),
-            "use the runtime directory path",
-        )?;
-        let devnull = File::open("/dev/null").map_err(sys("open /dev/null"))?;
-        let (ours, theirs) = seqpacket_pair()?;
-        let null = devnull.as_raw_fd();
-        let cloned = clone_init(
-            &exe_c,
-            &[Some(&env)],
-            [null, null, null, theirs.as_raw_fd(), null, -1],
-            clone_flags,
-            None,
-        )?;
+        let (cloned, ours) = clone_waiting_init(exe, INIT_ZYGOTE_ENV, runtime_dir, clone_flags)?;
         let mount_ns = (clone_flags & libc::CLONE_NEWNS != 0)
             .then(|| hold_mount_namespace(cloned.pid))
             .flatten();
@@ -173,15 +154,7 @@ impl Drop for Zygote {
         if self.exec_report.is_none() {
             return;
         }
-        if let Some(pidfd) = &self.pidfd {
-            let _ = crate::sys::pidfd_send_signal(pidfd, libc::SIGKILL);
-        } else {
-            // SAFETY: kill(2) of our own unreaped child: the pid is not reused.
-            unsafe { libc::kill(self.pid, libc::SIGKILL) };
-        }
-        let mut status = 0;
-        // SAFETY: waitpid on our own child with a valid out-pointer.
-        unsafe { libc::waitpid(self.pid, &mut status, 0) };
+        kill_and_reap(self.pid, self.pidfd.as_ref());
     }
 }
 
@@ -207,6 +180,61 @@ pub fn hold_mount_namespace(pid: i32) -> Option<OwnedFd> {
         .inspect_err(|e| tracing::debug!(path, error = %e, "cannot hold a mount namespace"))
         .ok()
         .map(OwnedFd::from)
+}
+
+/// Clones and execs `exe init` into `clone_flags`'s namespaces with
+/// `env_name=runtime_dir` in its environment, its stdio `/dev/null` and
+/// its fd 3 its end of a new socket pair: an init that waits there for
+/// what to become (a zygote or a spawner). Returns it and our end.
+pub(super) fn clone_waiting_init(
+    exe: &Path,
+    env_name: &str,
+    runtime_dir: &Path,
+    clone_flags: libc::c_int,
+) -> Result<(super::Cloned, OwnedFd), LaunchError> {
+    let exe_c = cstring(exe.as_os_str().as_bytes(), "use the phobos binary path")?;
+    let env = cstring(
+        &[
+            env_name.as_bytes(),
+            b"=",
+            runtime_dir.as_os_str().as_bytes(),
+        ]
+        .concat(),
+        "use the runtime directory path",
+    )?;
+    let devnull = File::open("/dev/null").map_err(sys("open /dev/null"))?;
+    let (ours, theirs) = seqpacket_pair()?;
+    let null = devnull.as_raw_fd();
+    let cloned = clone_init(
+        &exe_c,
+        &[Some(&env)],
+        [null, null, null, theirs.as_raw_fd(), null, -1],
+        clone_flags,
+        None,
+    )?;
+    Ok((cloned, ours))
+}
+
+/// Kills our unreaped child `pid` (through `pidfd` when there is one)
+/// and reaps it.
+pub(super) fn kill_and_reap(pid: i32, pidfd: Option<&OwnedFd>) {
+    match pidfd {
+        Some(pidfd) => {
+            let _ = crate::sys::pidfd_send_signal(pidfd, libc::SIGKILL);
+        }
+        // SAFETY: kill(2) of our own unreaped child: the pid is not reused.
+        None => unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        },
+    }
+    reap(pid);
+}
+
+/// Waits for our own child `pid` to end and reaps it.
+pub(super) fn reap(pid: i32) {
+    let mut status = 0;
+    // SAFETY: waitpid on our own child with a valid out-pointer.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
 }
 
 /// Sends `bytes` as one message on `sock`.
