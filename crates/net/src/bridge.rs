@@ -305,18 +305,24 @@ impl BridgeStep {
         })
     }
 
-    /// Whether the link `host` is a veth on this network's bridge, or one
-    /// the bridge no longer holds (deleted under it): never another
-    /// interface that happens to have the name.
+    /// Whether the link `host` is a veth on this network's bridge, one the
+    /// bridge no longer holds (deleted under it) or one being deleted:
+    /// never another interface that happens to have the name.
     fn is_ours(&self, host: &str) -> bool {
         let dir = Path::new("/sys/class/net").join(host);
         // A veth's iflink is its peer's index, not its own.
         let read = |f: &str| fs::read_to_string(dir.join(f)).map(|s| s.trim().to_owned());
         let is_pair = matches!((read("ifindex"), read("iflink")), (Ok(a), Ok(b)) if a != b);
-        match fs::read_link(dir.join("master")) {
+        let on_our_bridge = match fs::read_link(dir.join("master")) {
             Ok(master) => is_pair && master.file_name() == Some(self.bridge.as_ref()),
             Err(_) => is_pair,
-        }
+        };
+        // A device being unregistered is unlisted from its namespace's
+        // names first; then its attributes read `EINVAL` and its bridge
+        // port goes, while the sysfs directory stays until after its
+        // `RTM_DELLINK` is sent. One no longer found by name is on its way
+        // out, whatever it was.
+        on_our_bridge || index_of(host).is_err()
     }
 
     /// DEL: the veth pair and the reservation; nothing there is fine.
