@@ -607,15 +607,23 @@ fn privileged_agent_streams_a_containers_output_as_recordio() {
     let env = Env::new();
     let agent = Agent::start(&env, &["--heartbeat", "1"]);
     let mut conn = agent.conn();
-    let script = "echo one; sleep 2.5; echo two >&2; echo three";
     for (name, message_accept) in [
         ("s-json", "application/json"),
         ("s-proto", "application/x-protobuf"),
     ] {
-        assert_eq!(conn.json(&launch_json(name, script)).status, 200);
+        // Silent until the test has seen a heartbeat (60 s at most), so
+        // the heartbeat is waited for, not guessed from a sleep.
+        let gate = env.work.path().join(format!("{name}.gate"));
+        let script = format!(
+            "echo one; i=0; while [ ! -e {} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; \
+             echo two >&2; echo three",
+            gate.display()
+        );
+        assert_eq!(conn.json(&launch_json(name, &script)).status, 200);
         let attach = serde_json::json!({"type": "ATTACH_CONTAINER_OUTPUT",
             "attach_container_output": {"container_id": {"value": name}}});
-        let r = conn.request(
+        let mut stream = agent.conn();
+        stream.send(
             "POST",
             "/api/v1",
             &[
@@ -625,13 +633,18 @@ fn privileged_agent_streams_a_containers_output_as_recordio() {
             ],
             attach.to_string().as_bytes(),
         );
-        assert_eq!(r.status, 200, "{}", r.text());
-        assert_eq!(r.header("content-type"), Some("application/recordio"));
-        assert_eq!(r.header("message-content-type"), Some(message_accept));
-        let records: Vec<ProcessIo> =
-            phobos_proto::recordio::Records::new(std::io::Cursor::new(r.body.clone()))
+        let (status, headers) = stream.read_head_with_headers();
+        assert_eq!(status, 200);
+        let header = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n));
+        let content_type = header("content-type").map(|(_, v)| v.as_str());
+        assert_eq!(content_type, Some("application/recordio"));
+        let message_type = header("message-content-type").map(|(_, v)| v.as_str());
+        assert_eq!(message_type, Some(message_accept));
+        let decode = |body: &[u8]| -> Vec<ProcessIo> {
+            // Whole records only: a chunk may end inside one.
+            phobos_proto::recordio::Records::new(std::io::Cursor::new(body))
+                .map_while(Result::ok)
                 .map(|record| {
-                    let record = record.unwrap();
                     if message_accept == "application/json" {
                         phobos_proto::json::from_json_str(std::str::from_utf8(&record).unwrap())
                             .unwrap()
@@ -639,7 +652,18 @@ fn privileged_agent_streams_a_containers_output_as_recordio() {
                         <ProcessIo as prost::Message>::decode(record.as_slice()).unwrap()
                     }
                 })
-                .collect();
+                .collect()
+        };
+        let mut body = Vec::new();
+        let mut gate_open = false;
+        while let Some(chunk) = stream.read_chunk() {
+            body.extend_from_slice(&chunk);
+            if !gate_open && decode(&body).iter().any(|r| r.r#type() == IoType::Control) {
+                std::fs::write(&gate, "").unwrap();
+                gate_open = true;
+            }
+        }
+        let records = decode(&body);
         let (mut out, mut err, mut beats) = (Vec::new(), Vec::new(), 0);
         for rec in &records {
             match rec.r#type() {
@@ -663,7 +687,8 @@ fn privileged_agent_streams_a_containers_output_as_recordio() {
         }
         assert_eq!(String::from_utf8_lossy(&out), "one\nthree\n", "{name}");
         assert_eq!(String::from_utf8_lossy(&err), "two\n", "{name}");
-        assert!(beats >= 1, "{name}: no heartbeat in 2.5 s of silence");
+        assert!(beats >= 1, "{name}: no heartbeat in 60 s of silence");
+        assert!(gate_open, "{name}: the output ended before a heartbeat");
         // The stream ended with the container.
         assert_eq!(env.status_json(name)["state"], "TERMINATED");
     }

@@ -130,14 +130,29 @@ impl Conn {
     /// Reads the status line and headers of a chunked (streaming)
     /// answer; then [`Conn::read_chunk`] reads its body piece by piece.
     pub fn read_head(&mut self) -> u16 {
+        self.read_head_with_headers().0
+    }
+
+    /// [`Conn::read_head`] with the headers, as `(name, value)`.
+    pub fn read_head_with_headers(&mut self) -> (u16, Vec<(String, String)>) {
         let mut line = String::new();
         self.reader.read_line(&mut line).unwrap();
-        let status = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_else(|| panic!("no status line: {line:?}"))
+            .parse()
+            .unwrap();
+        let mut headers = Vec::new();
         loop {
             let mut h = String::new();
             self.reader.read_line(&mut h).unwrap();
-            if h.trim_end().is_empty() {
-                return status;
+            let h = h.trim_end();
+            if h.is_empty() {
+                return (status, headers);
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_owned(), v.trim().to_owned()));
             }
         }
     }
@@ -155,25 +170,7 @@ impl Conn {
 
     /// Reads one answer (Content-Length or chunked).
     pub fn read_reply(&mut self) -> Reply {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).unwrap();
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or_else(|| panic!("no status line: {line:?}"))
-            .parse()
-            .unwrap();
-        let mut headers = Vec::new();
-        loop {
-            let mut h = String::new();
-            self.reader.read_line(&mut h).unwrap();
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            let (k, v) = h.split_once(':').unwrap();
-            headers.push((k.trim().to_owned(), v.trim().to_owned()));
-        }
+        let (status, headers) = self.read_head_with_headers();
         let find = |name: &str| {
             headers
                 .iter()
@@ -182,16 +179,8 @@ impl Conn {
         };
         let mut body = Vec::new();
         if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-            loop {
-                let mut size = String::new();
-                self.reader.read_line(&mut size).unwrap();
-                let n = usize::from_str_radix(size.trim(), 16).unwrap();
-                let mut chunk = vec![0; n + 2];
-                self.reader.read_exact(&mut chunk).unwrap();
-                if n == 0 {
-                    break;
-                }
-                body.extend_from_slice(&chunk[..n]);
+            while let Some(chunk) = self.read_chunk() {
+                body.extend_from_slice(&chunk);
             }
         } else if let Some(n) = find("content-length") {
             let mut b = vec![0; n.parse().unwrap()];
