@@ -17,8 +17,13 @@
 //! code at once, without an exec: the spawner is a freshly exec'd,
 //! single-threaded `phobos init` whose memory is init's own start-up
 //! (DESIGN.md's "clone, then exec" rule is about processes that may have
-//! threads). The spawner answers with init's pid (or the clone's errno)
-//! and exits; it is used once.
+//! threads). Init does not even copy that memory: the clone shares it
+//! (`CLONE_VM`, on the same stack) and the spawner exits at once without
+//! touching it, leaving it to init, which answers the face with its own
+//! pid (the kernel stores it for the spawner's pid namespace,
+//! `CLONE_PARENT_SETTID`); see [`clone_init`]. The spawner answers only
+//! when the clone failed (its errno), or when it had to fork init (where
+//! sharing is refused or not built). It is used once.
 //!
 //! Nothing is left behind: before the request the spawner's only tie is
 //! its end of the socket, and it exits when the socket reports
@@ -63,6 +68,8 @@ pub struct Spawner {
     exec_report: Option<File>,
     /// Whether it was sent its container (it then exits by itself).
     used: bool,
+    /// Whether it was reaped already (right after its answer).
+    reaped: bool,
 }
 
 impl Spawner {
@@ -77,6 +84,7 @@ impl Spawner {
             sock: ours,
             exec_report: Some(cloned.exec_report),
             used: false,
+            reaped: false,
         })
     }
 
@@ -154,6 +162,12 @@ impl Spawner {
             )));
         }
         let pid = i32::from_le_bytes(answer);
+        // It exits right after the clone (without a word when init took
+        // its memory over): reaped now, so init is the memory's only user
+        // (and its owner, whose cgroup is charged for it) before the
+        // launch goes on.
+        super::zygote::reap(self.pid);
+        self.reaped = true;
         if pid <= 0 {
             return Err(sys("clone the init helper")(io::Error::from_raw_os_error(
                 -pid,
@@ -179,9 +193,10 @@ impl Drop for Spawner {
     /// An unused spawner is killed; either way it is reaped (a used one
     /// exits right after its answer).
     fn drop(&mut self) {
-        match self.used {
-            true => super::zygote::reap(self.pid),
-            false => super::zygote::kill_and_reap(self.pid, self.pidfd.as_ref()),
+        match (self.used, self.reaped) {
+            (_, true) => {}
+            (true, false) => super::zygote::reap(self.pid),
+            (false, false) => super::zygote::kill_and_reap(self.pid, self.pidfd.as_ref()),
         }
     }
 }
@@ -252,30 +267,155 @@ pub fn serve() -> Result<Option<PathBuf>, String> {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = request.fds[REQUEST_FDS - 1].as_raw_fd() as u64;
     }
+    match clone_init(&mut args) {
+        Side::Init { answer } => {
+            if let Some(pid) = answer {
+                // The spawner is gone without a word: init answers.
+                send(&sock, &pid.to_le_bytes())
+                    .map_err(|e| format!("failed to answer the face: {e}"))?;
+            }
+            become_init(sock, request).map(Some)
+        }
+        Side::Spawner(answer) => {
+            // The face waits for this answer; our copies of the
+            // descriptors go with us.
+            send(&sock, &answer.to_le_bytes())
+                .map_err(|e| format!("failed to answer the face: {e}"))?;
+            Ok(None)
+        }
+    }
+}
+
+/// Which process [`clone_init`] returned in.
+enum Side {
+    /// The container's init. `answer` is its pid as the face sees it, for
+    /// init to send, when the spawner left without answering (init took
+    /// over its memory); `None` when the spawner answers (init has a copy).
+    Init { answer: Option<i32> },
+    /// The spawner, after a fork-style clone: init's pid, or `-errno` when
+    /// the clone failed.
+    Spawner(i32),
+}
+
+/// Clones the container's init with `args`, which runs on in this
+/// process's memory as it is, without an exec.
+///
+/// First the cheap way: `CLONE_VM` without a stack of its own (see
+/// [`clone3_and_leave`]), so the child continues on this very stack and
+/// memory and this process, the spawner, exits at once: no page tables are
+/// copied, init takes no copy-on-write fault for each page it writes, and
+/// the spawner's exit has no address space to tear down (session 9 paid
+/// about 75 page faults and 1 ms of CPU per launch for the copy). The
+/// kernel stores init's pid, as this pid namespace (the face's) numbers it,
+/// at `parent_tid` before init runs, and init sends it. Fork-style (a copy
+/// of the memory, the spawner answering) where that is refused or not
+/// built.
+fn clone_init(args: &mut CloneArgs) -> Side {
+    let mut pid: libc::pid_t = 0;
+    let flags = args.flags;
+    args.flags |= (libc::CLONE_VM | libc::CLONE_PARENT_SETTID) as u64;
+    args.parent_tid = &raw mut pid as u64;
+    // SAFETY: see `clone3_and_leave`: this process is single-threaded (a
+    // freshly exec'd `phobos init` that started no thread) with every
+    // signal blocked, and `args` and `pid` are live.
+    let ret = unsafe { clone3_and_leave(args) };
+    if ret == 0 {
+        // SAFETY: the kernel wrote `pid` through `parent_tid` before this
+        // child first ran; read it as memory the compiler did not see
+        // written.
+        let pid = unsafe { std::ptr::read_volatile(&raw const pid) };
+        return Side::Init { answer: Some(pid) };
+    }
+    if ret != -libc::c_long::from(libc::EINVAL) {
+        return Side::Spawner(ret as i32);
+    }
+    args.flags = flags;
+    args.parent_tid = 0;
     // SAFETY: clone3(2) without CLONE_VM and with no stack behaves like
-    // fork(2); this process is single-threaded (a freshly exec'd `phobos
-    // init` that started no thread), so the child may go on running Rust
-    // code on its copy of the memory.
+    // fork(2); this process is single-threaded, so the child may go on
+    // running Rust code on its copy of the memory.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_clone3,
-            &mut args as *mut CloneArgs,
+            &mut *args as *mut CloneArgs,
             std::mem::size_of::<CloneArgs>(),
         )
     };
-    if ret == 0 {
-        return become_init(sock, request).map(Some);
+    match ret {
+        0 => Side::Init { answer: None },
+        r if r > 0 => Side::Spawner(r as i32),
+        _ => Side::Spawner(
+            -io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO),
+        ),
     }
-    let answer = match ret {
-        r if r > 0 => r as i32,
-        _ => -io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO),
-    };
-    // The face waits for this answer; our copies of the descriptors go
-    // with us.
-    send(&sock, &answer.to_le_bytes()).map_err(|e| format!("failed to answer the face: {e}"))?;
-    Ok(None)
+}
+
+/// clone3(2) with `args` as they are (`CLONE_VM` among them, no stack):
+/// returns in the child (0), or with `-errno` when the clone failed; when
+/// it succeeded this process, the parent, ends there and then.
+///
+/// The child continues on this stack and in this memory, so from the
+/// clone on the parent must not touch either: it makes three system calls
+/// with register arguments only and no memory access, and exits.
+/// `set_tid_address(NULL)` keeps the kernel from clearing glibc's
+/// thread-id word (in the thread block the two share) and waking a futex
+/// there at the exit; `set_robust_list(NULL)` keeps it from walking the
+/// shared robust-futex list; `exit_group(0)`. The face reaps it. No signal
+/// can make the kernel write a frame on the shared stack: every signal is
+/// blocked, and what cannot be (SIGKILL, SIGSTOP) runs no handler. Only
+/// built for x86_64; elsewhere `-EINVAL`, and the caller forks.
+///
+/// # Safety
+/// The caller must be single-threaded and have every signal blocked,
+/// `args` must have `CLONE_VM` and no stack, and every pointer in it must
+/// be live.
+unsafe fn clone3_and_leave(args: &mut CloneArgs) -> libc::c_long {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let ret: libc::c_long;
+        // SAFETY: as the function's contract says. rax carries the call
+        // number in and the result out; `syscall` clobbers rcx and r11;
+        // rdi and rsi are only changed on the parent's path, which never
+        // comes back here; nothing of the stack is used.
+        unsafe {
+            std::arch::asm!(
+                "syscall",
+                "test rax, rax",
+                "jle 2f",
+                "xor edi, edi",
+                "mov eax, {set_tid_address}",
+                "syscall",
+                "xor edi, edi",
+                "mov esi, {robust_list_head}",
+                "mov eax, {set_robust_list}",
+                "syscall",
+                "xor edi, edi",
+                "mov eax, {exit_group}",
+                "syscall",
+                "ud2",
+                "2:",
+                set_tid_address = const libc::SYS_set_tid_address,
+                set_robust_list = const libc::SYS_set_robust_list,
+                // struct robust_list_head: two pointers and a long.
+                robust_list_head = const 3 * std::mem::size_of::<usize>(),
+                exit_group = const libc::SYS_exit_group,
+                inlateout("rax") libc::SYS_clone3 => ret,
+                in("rdi") args as *mut CloneArgs,
+                in("rsi") std::mem::size_of::<CloneArgs>(),
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        ret
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = args;
+        -libc::c_long::from(libc::EINVAL)
+    }
 }
 
 /// In the freshly cloned init: puts the request's descriptors at 0..=4
