@@ -354,6 +354,27 @@ pub fn busybox_rootfs(parent: &Path) -> PathBuf {
     root
 }
 
+/// A log stream's files in `sandbox` (`NAME.N` … `NAME.1`, `NAME`: oldest
+/// first) with their sizes, and their concatenation. A missing file reads
+/// as empty: the newest between a rotation's rename and its new file, or
+/// one rotated away while a logger still writes.
+pub fn log_stream(sandbox: &Path, name: &str) -> (Vec<(String, u64)>, Vec<u8>) {
+    let mut names: Vec<String> = (1..10_000)
+        .map(|i| format!("{name}.{i}"))
+        .take_while(|n| sandbox.join(n).exists())
+        .collect();
+    names.reverse();
+    names.push(name.to_owned());
+    let mut files = Vec::new();
+    let mut all = Vec::new();
+    for n in names {
+        let bytes = std::fs::read(sandbox.join(&n)).unwrap_or_default();
+        files.push((n, bytes.len() as u64));
+        all.extend(bytes);
+    }
+    (files, all)
+}
+
 /// Every mount, in any process's mount namespace, whose mountinfo line
 /// mentions `path`: what a container can leave behind.
 pub fn mounts_mentioning(path: &Path) -> Vec<String> {
