@@ -699,19 +699,16 @@ fn privileged_agent_debug_container_without_a_terminal_takes_input_then_output()
     // First: recovery destroys DEBUG containers, as Mesos's does.
     let agent = Agent::start(&env, &[]);
     env.detach("dbg-par", &["sleep", "600"]);
-    env.ok(&[
-        "run",
-        "-d",
-        "--parent",
+    env.detach_nested(
         "dbg-par",
-        "--id",
         "dbg",
-        "--debug",
-        "--",
-        "sh",
-        "-c",
-        "while read l; do echo \"got:$l\"; done; echo done-reading",
-    ]);
+        &["--debug"],
+        &[
+            "sh",
+            "-c",
+            "while read l; do echo \"got:$l\"; done; echo done-reading",
+        ],
+    );
     let dbg = mesos::ContainerId {
         value: "dbg".into(),
         parent: Some(Box::new(id("dbg-par"))),

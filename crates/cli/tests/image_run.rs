@@ -286,18 +286,15 @@ fn privileged_an_image_in_use_stays_until_its_container_is_destroyed() {
     ) else {
         return;
     };
-    env.ok(&[
-        "run",
-        "-d",
-        "--id",
+    env.detach_with(
         "user-of-image",
-        "--image",
-        "busybox:local",
-        "--",
-        "sh",
-        "-c",
-        "echo scratch > /tmp/written-by-container; sleep 1000",
-    ]);
+        &["--image", "busybox:local"],
+        &[
+            "sh",
+            "-c",
+            "echo scratch > /tmp/written-by-container; sleep 1000",
+        ],
+    );
     let upper = env.work.path().join("provisioner/user-of-image/upper");
     assert!(
         eventually(PATIENCE, || upper.join("tmp/written-by-container").exists()),

@@ -32,28 +32,8 @@ fn ids(frame: &[Vec<String>]) -> Vec<&str> {
 fn start_four(env: &Env) {
     env.detach("a-sleeper", &["sleep", "1000"]);
     env.detach("b-burner", &["sh", "-c", "while :; do :; done"]);
-    env.ok(&[
-        "run",
-        "-d",
-        "--parent",
-        "a-sleeper",
-        "--id",
-        "kid",
-        "--",
-        "sleep",
-        "1000",
-    ]);
-    env.ok(&[
-        "run",
-        "-d",
-        "--id",
-        "c-nonet",
-        "--network",
-        "none",
-        "--",
-        "sleep",
-        "1000",
-    ]);
+    env.detach_nested("a-sleeper", "kid", &[], &["sleep", "1000"]);
+    env.detach_with("c-nonet", &["--network", "none"], &["sleep", "1000"]);
 }
 
 #[test]

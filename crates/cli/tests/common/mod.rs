@@ -127,10 +127,30 @@ impl Env {
 
     /// `run -d` with a fixed id; returns the id.
     pub fn detach(&self, id: &str, command: &[&str]) -> String {
-        let mut args = vec!["run", "-d", "--id", id, "--"];
+        self.detach_with(id, &[], command)
+    }
+
+    /// `run -d --id ID OPTS… -- COMMAND`, which must print the ID; returns
+    /// it.
+    pub fn detach_with(&self, id: &str, opts: &[&str], command: &[&str]) -> String {
+        let mut args = vec!["run", "-d", "--id", id];
+        args.extend_from_slice(opts);
+        args.push("--");
         args.extend_from_slice(command);
         assert_eq!(self.ok(&args), id);
         id.to_owned()
+    }
+
+    /// `run -d --parent PARENT --id ID OPTS… -- COMMAND`, which must print
+    /// the full ID `PARENT.ID`; returns it.
+    pub fn detach_nested(&self, parent: &str, id: &str, opts: &[&str], command: &[&str]) -> String {
+        let mut args = vec!["run", "-d", "--parent", parent, "--id", id];
+        args.extend_from_slice(opts);
+        args.push("--");
+        args.extend_from_slice(command);
+        let full = self.ok(&args);
+        assert_eq!(full, format!("{parent}.{id}"));
+        full
     }
 
     pub fn wait_json(&self, id: &str) -> serde_json::Value {
