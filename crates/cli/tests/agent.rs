@@ -19,7 +19,7 @@ mod zygote;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use agent_client::{Agent, Conn, id, kill_json, launch_json, remove_json, wait_json};
+use agent_client::{Agent, Conn, id, kill_json, launch_json, nested_id, remove_json, wait_json};
 use common::{Env, PATIENCE, alive, eventually, require_root};
 use phobos_proto::agent::call::{self, Type as CallType};
 use phobos_proto::agent::response::Type as ResponseType;
