@@ -388,7 +388,8 @@ fn privileged_agent_tcp_needs_the_bearer_token() {
     let token = env.runtime.path().join("token");
     std::fs::write(&token, "s3cret-token\n").unwrap();
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let port = free_port();
+    let leased = common::lease::port();
+    let port = leased.port;
     let listen = format!("tcp:127.0.0.1:{port}");
     let token_arg = token.to_str().unwrap();
 
@@ -453,14 +454,6 @@ type Case = (
     Vec<u8>,
     u16,
 );
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[test]
 fn privileged_agent_restart_keeps_containers_and_adopts_the_clis() {
@@ -623,16 +616,7 @@ fn privileged_agent_streams_a_containers_output_as_recordio() {
         let attach = serde_json::json!({"type": "ATTACH_CONTAINER_OUTPUT",
             "attach_container_output": {"container_id": {"value": name}}});
         let mut stream = agent.conn();
-        stream.send(
-            "POST",
-            "/api/v1",
-            &[
-                ("Content-Type", "application/json"),
-                ("Accept", "application/recordio"),
-                ("Message-Accept", message_accept),
-            ],
-            attach.to_string().as_bytes(),
-        );
+        stream.send_streaming(&attach, Some(message_accept));
         let (status, headers) = stream.read_head_with_headers();
         assert_eq!(status, 200);
         let header = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n));

@@ -32,28 +32,8 @@ fn ids(frame: &[Vec<String>]) -> Vec<&str> {
 fn start_four(env: &Env) {
     env.detach("a-sleeper", &["sleep", "1000"]);
     env.detach("b-burner", &["sh", "-c", "while :; do :; done"]);
-    env.ok(&[
-        "run",
-        "-d",
-        "--parent",
-        "a-sleeper",
-        "--id",
-        "kid",
-        "--",
-        "sleep",
-        "1000",
-    ]);
-    env.ok(&[
-        "run",
-        "-d",
-        "--id",
-        "c-nonet",
-        "--network",
-        "none",
-        "--",
-        "sleep",
-        "1000",
-    ]);
+    env.detach_nested("a-sleeper", "kid", &[], &["sleep", "1000"]);
+    env.detach_with("c-nonet", &["--network", "none"], &["sleep", "1000"]);
 }
 
 #[test]
@@ -124,6 +104,22 @@ fn privileged_top_batch_prints_frames_sorted_nested_and_filtered() {
     assert!(frame[0][1].starts_with("KILLED"), "{out}");
 }
 
+/// Starts a Docker container running `sleep 1000` with a short ID of its
+/// own (PREFIX and 12 hex digits, which `top` shows whole); returns the ID.
+fn docker_sleeper(env: &Env, prefix: &str) -> String {
+    let id = format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    env.ok(&common::engine::run_args(
+        true,
+        &id,
+        &[],
+        &["sleep", "1000"],
+    ));
+    id
+}
+
 #[test]
 fn privileged_top_shows_docker_containers_from_their_cgroups() {
     if !common::engine::engine_or_skip("privileged_top_shows_docker_containers_from_their_cgroups")
@@ -131,18 +127,7 @@ fn privileged_top_shows_docker_containers_from_their_cgroups() {
         return;
     }
     let env = Env::new();
-    let id = format!("topd{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    env.ok(&[
-        "run",
-        "-d",
-        "--id",
-        &id,
-        "--docker-image",
-        common::engine::IMAGE,
-        "--",
-        "sleep",
-        "1000",
-    ]);
+    let id = docker_sleeper(&env, "topd");
     env.detach("m-sleeper", &["sleep", "1000"]);
     let mut out = String::new();
     let measured = eventually(PATIENCE, || {
@@ -179,18 +164,7 @@ fn privileged_top_fills_in_a_docker_container_once_the_engine_is_back() {
         return;
     }
     let env = Env::new();
-    let id = format!("topr{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    env.ok(&[
-        "run",
-        "-d",
-        "--id",
-        &id,
-        "--docker-image",
-        common::engine::IMAGE,
-        "--",
-        "sleep",
-        "1000",
-    ]);
+    let id = docker_sleeper(&env, "topr");
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("engine.sock");
     let config = dir.path().join("phobos.toml");
