@@ -48,6 +48,24 @@ pub fn lease(pool: &str, count: u32) -> Lease {
     panic!("all {count} leases of {pool} in {DIR} are held");
 }
 
+/// The host-wide lock `name`, waited for: held by one test process of the
+/// machine at a time until dropped. For a test that changes something every
+/// other test would see (the v1 controller test's temporary hierarchies),
+/// which nextest's test groups keep apart within one run only.
+pub fn exclusive(name: &str) -> Lease {
+    std::fs::create_dir_all(DIR).unwrap_or_else(|e| panic!("{DIR}: {e}"));
+    let path = Path::new(DIR).join(format!("exclusive-{name}"));
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    file.lock()
+        .unwrap_or_else(|e| panic!("lock {}: {e}", path.display()));
+    Lease { n: 0, _file: file }
+}
+
 /// Deletes network link `name` if it exists: one left by an earlier holder
 /// of the lease the name comes from, which ended before it cleaned up.
 pub fn remove_stale_link(name: &str) {
