@@ -327,3 +327,51 @@ pub(super) fn host_memory_bytes() -> Option<u64> {
     };
     (pages > 0 && size > 0).then(|| pages as u64 * size as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{ITEMS_PER_THREAD, on_threads};
+
+    #[test]
+    fn work_on_threads_comes_back_whole_and_in_order() {
+        for n in [0, 1, ITEMS_PER_THREAD, ITEMS_PER_THREAD + 1, 1000] {
+            let items: Vec<usize> = (0..n).collect();
+            let threads = std::sync::Mutex::new(std::collections::HashSet::new());
+            let chunks = on_threads(&items, |part| {
+                threads.lock().unwrap().insert(std::thread::current().id());
+                part.iter().map(|i| i * 2).collect()
+            });
+            let got: Vec<usize> = chunks.into_iter().flat_map(Result::unwrap).collect();
+            assert_eq!(got, items.iter().map(|i| i * 2).collect::<Vec<_>>(), "{n}");
+            // None take no worker, a few one; many take as many as the
+            // host has CPUs (at most 8).
+            let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
+            let want = match n {
+                0 => 0,
+                n if n <= ITEMS_PER_THREAD => 1,
+                n => cpus.clamp(1, 8).min(n.div_ceil(ITEMS_PER_THREAD)),
+            };
+            assert_eq!(threads.lock().unwrap().len(), want, "{n}");
+        }
+    }
+
+    #[test]
+    fn a_chunk_whose_worker_panicked_comes_back_as_its_items() {
+        let items: Vec<usize> = (0..4 * ITEMS_PER_THREAD).collect();
+        let chunks = on_threads(&items, |part| {
+            assert!(!part.contains(&0), "the first chunk's worker panics");
+            part.to_vec()
+        });
+        let mut seen = Vec::new();
+        for chunk in chunks {
+            match chunk {
+                Ok(done) => seen.extend(done),
+                Err(part) => {
+                    assert_eq!(part[0], 0);
+                    seen.extend_from_slice(part);
+                }
+            }
+        }
+        assert_eq!(seen, items);
+    }
+}
