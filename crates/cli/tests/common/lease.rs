@@ -7,7 +7,11 @@
 //!
 //! Two tests that derived a subnet from their pids could pick the same one
 //! on two bridges; the host then routed one container's packets to the
-//! other bridge, and a connection hung until its timeout.
+//! other bridge, and a connection hung until its timeout. Likewise a TCP
+//! port a test picks and publishes (or listens on) later: a port the
+//! kernel called free at the pick (`bind` to port 0, then closed) could be
+//! picked by another test meanwhile, and two containers published on one
+//! host port answer each other's connections.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::Path;
@@ -51,5 +55,41 @@ pub fn remove_stale_link(name: &str) {
         let _ = std::process::Command::new("ip")
             .args(["link", "del", name])
             .status();
+    }
+}
+
+/// The first port of [`port`]'s range: below the kernel's ephemeral range
+/// (`net.ipv4.ip_local_port_range`, 32768–60999 by default), so neither a
+/// `bind` to port 0 nor an outgoing connection takes one of them.
+const FIRST_PORT: u16 = 21_000;
+/// How many ports [`port`] hands out.
+const PORTS: u32 = 1_000;
+
+/// A TCP/UDP port number of this host held for one test until this is
+/// dropped.
+pub struct Port {
+    pub port: u16,
+    _lease: Lease,
+}
+
+/// A port no other test holds, and nothing on this host listens on now
+/// (one that something outside the tests listens on is skipped).
+pub fn port() -> Port {
+    let mut held = Vec::new();
+    loop {
+        let lease = lease("port", PORTS);
+        let port = FIRST_PORT + lease.n as u16;
+        if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return Port {
+                port,
+                _lease: lease,
+            };
+        }
+        // Kept until a free one is found, so the next pick is another.
+        held.push(lease);
+        assert!(
+            held.len() < PORTS as usize,
+            "every leased port is in use on this host"
+        );
     }
 }
