@@ -19,7 +19,7 @@ mod zygote;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use agent_client::{Agent, Conn, id, kill_json, launch_json, remove_json, wait_json};
+use agent_client::{Agent, Conn, id, kill_json, launch_json, nested_id, remove_json, wait_json};
 use common::{Env, PATIENCE, alive, eventually, require_root};
 use phobos_proto::agent::call::{self, Type as CallType};
 use phobos_proto::agent::response::Type as ResponseType;
@@ -613,6 +613,7 @@ fn privileged_agent_streams_a_containers_output_as_recordio() {
             gate.display()
         );
         assert_eq!(conn.json(&launch_json(name, &script)).status, 200);
+        let init = env.status_json(name)["pid"].as_i64().unwrap();
         let attach = serde_json::json!({"type": "ATTACH_CONTAINER_OUTPUT",
             "attach_container_output": {"container_id": {"value": name}}});
         let mut stream = agent.conn();
@@ -673,8 +674,13 @@ fn privileged_agent_streams_a_containers_output_as_recordio() {
         assert_eq!(String::from_utf8_lossy(&err), "two\n", "{name}");
         assert!(beats >= 1, "{name}: no heartbeat in 60 s of silence");
         assert!(gate_open, "{name}: the output ended before a heartbeat");
-        // The stream ended with the container.
-        assert_eq!(env.status_json(name)["state"], "TERMINATED");
+        // The stream ended with the container: its init had exited. (The
+        // agent records the end a moment later: waited for.)
+        assert!(!alive(init), "{name}: the stream ended before init {init}");
+        assert!(
+            eventually(PATIENCE, || env.status_json(name)["state"] == "TERMINATED"),
+            "{name}: never recorded as ended"
+        );
     }
     // JSON records carry the bytes in base64, as Mesos's mapping does (the
     // container has ended: its whole stdout comes in one record).

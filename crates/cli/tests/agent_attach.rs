@@ -12,7 +12,7 @@ mod common;
 use std::sync::mpsc;
 use std::time::Instant;
 
-use agent_client::{Agent, Conn, id, launch_json, wait_json};
+use agent_client::{Agent, Conn, id, launch_json, nested_id, wait_json};
 use common::{Env, PATIENCE, eventually, require_root};
 use phobos_proto::agent::call::attach_container_input::Type as InputType;
 use phobos_proto::agent::call::{self, Type as CallType};
@@ -443,10 +443,7 @@ fn privileged_agent_task_exec_session_end_to_end() {
     }
     let env = Env::new();
     let (agent, mut conn) = Agent::start_with_running(&env, "exec-par");
-    let session_id = mesos::ContainerId {
-        value: "sh".into(),
-        parent: Some(Box::new(id("exec-par"))),
-    };
+    let session_id = nested_id(id("exec-par"), "sh");
     for (n, (input_enc, output_enc)) in [(Enc::Json, Enc::Proto), (Enc::Proto, Enc::Json)]
         .into_iter()
         .enumerate()
@@ -641,10 +638,7 @@ fn privileged_agent_session_without_a_terminal_echoes_its_input_over_pipes() {
     }
     let env = Env::new();
     let (agent, mut conn) = Agent::start_with_running(&env, "pipe-par");
-    let session_id = mesos::ContainerId {
-        value: "sess".into(),
-        parent: Some(Box::new(id("pipe-par"))),
-    };
+    let session_id = nested_id(id("pipe-par"), "sess");
     let mut s = agent.conn();
     s.send_streaming(
         &serde_json::json!({"type": "LAUNCH_NESTED_CONTAINER_SESSION",
@@ -709,10 +703,7 @@ fn privileged_agent_debug_container_without_a_terminal_takes_input_then_output()
             "while read l; do echo \"got:$l\"; done; echo done-reading",
         ],
     );
-    let dbg = mesos::ContainerId {
-        value: "dbg".into(),
-        parent: Some(Box::new(id("dbg-par"))),
-    };
+    let dbg = nested_id(id("dbg-par"), "dbg");
     let mut input = open_input(&agent, Enc::Json, dbg.clone());
     let nested = serde_json::json!({"value": "dbg", "parent": {"value": "dbg-par"}});
     let mut out = attach_output_to(&agent, Enc::Proto, nested.clone());

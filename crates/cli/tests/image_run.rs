@@ -85,15 +85,20 @@ fn assert_nothing_provisioned(env: &Env) {
     assert_eq!(in_use_records(env), 0);
 }
 
-/// [`assert_nothing_provisioned`], and no mount names the work directory
-/// (waited for: a container's mount namespace goes with its last process).
-fn assert_nothing_left(env: &Env) {
-    assert_nothing_provisioned(env);
+/// No mount names the work directory (waited for: a container's mount
+/// namespace goes with its last process).
+fn assert_no_mounts(env: &Env) {
     assert!(
         eventually(PATIENCE, || mounts_mentioning(env.work.path()).is_empty()),
         "{:#?}",
         mounts_mentioning(env.work.path())
     );
+}
+
+/// [`assert_nothing_provisioned`] and [`assert_no_mounts`].
+fn assert_nothing_left(env: &Env) {
+    assert_nothing_provisioned(env);
+    assert_no_mounts(env);
 }
 
 #[test]
@@ -237,11 +242,7 @@ fn privileged_the_sandbox_appears_at_the_configured_sandbox_directory() {
         String::from_utf8_lossy(&out.stdout).trim(),
         "/srv/the-sandbox"
     );
-    assert!(
-        eventually(PATIENCE, || mounts_mentioning(env.work.path()).is_empty()),
-        "{:#?}",
-        mounts_mentioning(env.work.path())
-    );
+    assert_no_mounts(&env);
 }
 
 #[test]

@@ -284,11 +284,31 @@ fn privileged_top_on_a_terminal_sorts_filters_and_restores_the_terminal() {
     let before = files.path().join("before");
     let after = files.path().join("after");
     tmux.type_line(&format!("stty -g > {}", before.display()));
-    tmux.type_line(&format!(
-        "{}; echo TOP-EXIT=$?; stty -g > {}",
-        phobos_line(&env, "top -d 0.3 -s id"),
-        after.display()
-    ));
+    // Runs `top ARGS` in the shell, then prints `TOP-EXIT{tag}=` and its
+    // status and saves the terminal's settings in `after`.
+    let start = |args: &str, tag: &str| {
+        let _ = std::fs::remove_file(&after);
+        tmux.type_line(&format!(
+            "{}; echo TOP-EXIT{tag}=$?; stty -g > {}",
+            phobos_line(&env, args),
+            after.display()
+        ));
+    };
+    // Top ended with 0 (`TOP-EXIT{tag}=0`, after `how`), the alternate
+    // screen left and the terminal's settings as they were.
+    let ended_cleanly = |tag: &str, how: &str| {
+        let (ok, screen) = tmux.until(|s| s.contains(&format!("TOP-EXIT{tag}=0")));
+        assert!(ok, "top exits 0 on {how}:\n{screen}");
+        assert!(!tmux.alternate_on(), "the alternate screen is left");
+        assert!(eventually(PATIENCE, || std::fs::metadata(&after)
+            .is_ok_and(|m| m.len() > 0)));
+        assert_eq!(
+            std::fs::read_to_string(&before).unwrap(),
+            std::fs::read_to_string(&after).unwrap(),
+            "the terminal's settings are restored"
+        );
+    };
+    start("top -d 0.3 -s id", "");
 
     // Sorted by ID: the sleeper above the burner.
     let (ok, screen) = tmux.until(|s| {
@@ -341,46 +361,19 @@ fn privileged_top_on_a_terminal_sorts_filters_and_restores_the_terminal() {
 
     // `q`: exit 0, the alternate screen left, the terminal as it was.
     tmux.send(&["q"]);
-    let (ok, screen) = tmux.until(|s| s.contains("TOP-EXIT=0"));
-    assert!(ok, "top exits 0 on q:\n{screen}");
-    assert!(!tmux.alternate_on(), "the alternate screen is left");
-    assert!(eventually(PATIENCE, || after.exists()
-        && std::fs::metadata(&after).is_ok_and(|m| m.len() > 0)));
-    assert_eq!(
-        std::fs::read_to_string(&before).unwrap(),
-        std::fs::read_to_string(&after).unwrap(),
-        "the terminal's settings are restored"
-    );
+    ended_cleanly("", "q");
 
     // Ctrl-C quits as cleanly.
-    let _ = std::fs::remove_file(&after);
     tmux.type_line("clear");
-    tmux.type_line(&format!(
-        "{}; echo TOP-EXIT2=$?; stty -g > {}",
-        phobos_line(&env, "top -d 0.3"),
-        after.display()
-    ));
+    start("top -d 0.3", "2");
     let (ok, screen) = tmux.until(|s| s.contains("b-burner") && s.contains("phobos top - "));
     assert!(ok, "drawn again:\n{screen}");
     tmux.send(&["C-c"]);
-    let (ok, screen) = tmux.until(|s| s.contains("TOP-EXIT2=0"));
-    assert!(ok, "top exits 0 on Ctrl-C:\n{screen}");
-    assert!(!tmux.alternate_on());
-    assert!(eventually(PATIENCE, || std::fs::metadata(&after)
-        .is_ok_and(|m| m.len() > 0)));
-    assert_eq!(
-        std::fs::read_to_string(&before).unwrap(),
-        std::fs::read_to_string(&after).unwrap()
-    );
+    ended_cleanly("2", "Ctrl-C");
 
     // SIGTERM from elsewhere: the same clean way out.
-    let _ = std::fs::remove_file(&after);
     tmux.type_line("clear");
-    tmux.type_line(&format!(
-        "{}; echo TOP-EXIT3=$?; stty -g > {}",
-        phobos_line(&env, "top -d 0.3"),
-        after.display()
-    ));
+    start("top -d 0.3", "3");
     let (ok, screen) = tmux.until(|s| s.contains("b-burner") && s.contains("phobos top - "));
     assert!(ok, "drawn a third time:\n{screen}");
     let shell = tmux.pane_pid();
@@ -396,13 +389,5 @@ fn privileged_top_on_a_terminal_sorts_filters_and_restores_the_terminal() {
     }));
     // SAFETY: kill(2) on the pid of the phobos this test started.
     assert_eq!(unsafe { libc::kill(top, libc::SIGTERM) }, 0);
-    let (ok, screen) = tmux.until(|s| s.contains("TOP-EXIT3=0"));
-    assert!(ok, "top exits 0 on SIGTERM:\n{screen}");
-    assert!(!tmux.alternate_on());
-    assert!(eventually(PATIENCE, || std::fs::metadata(&after)
-        .is_ok_and(|m| m.len() > 0)));
-    assert_eq!(
-        std::fs::read_to_string(&before).unwrap(),
-        std::fs::read_to_string(&after).unwrap()
-    );
+    ended_cleanly("3", "SIGTERM");
 }

@@ -17,6 +17,7 @@ use phobos_net::{
 };
 
 #[path = "../../cli/tests/common/lease.rs"]
+#[allow(dead_code)]
 mod lease;
 use lease::{Lease, lease, remove_stale_link};
 

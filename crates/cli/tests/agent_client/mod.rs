@@ -325,6 +325,17 @@ pub fn id(value: &str) -> phobos_proto::mesos::ContainerId {
     }
 }
 
+/// The ID `value` nested under `parent`.
+pub fn nested_id(
+    parent: phobos_proto::mesos::ContainerId,
+    value: &str,
+) -> phobos_proto::mesos::ContainerId {
+    phobos_proto::mesos::ContainerId {
+        value: value.into(),
+        parent: Some(Box::new(parent)),
+    }
+}
+
 pub fn launch_json(value: &str, command: &str) -> serde_json::Value {
     serde_json::json!({"type": "LAUNCH_CONTAINER", "launch_container": {
         "container_id": {"value": value}, "command": {"value": command}}})
