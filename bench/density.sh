@@ -29,7 +29,13 @@
 # difference per container (noisy when other work runs on the host).
 #
 # Load average (1 min) is printed before every phase: numbers taken at a
-# load above the core count are loaded numbers.
+# load above the core count are loaded numbers. Every 1,000 launches (a
+# tenth of N when smaller) a progress line gives the median launch and the
+# median CPU of `phobos run` with the children it reaps, free memory, and
+# what the kernel did since the last line: reclaim and compaction, the
+# unreclaimable slab's growth, the count of memory cgroups (removed ones it
+# still holds included) and the pid counter (a wrap is marked), so a step
+# in the launch times can be told apart from a step in Phobos's own work.
 #
 # The runtime directory is on a private tmpfs (as /run is); WORK_FS=disk
 # puts the sandboxes under /var/tmp (on disk, as /var/lib/phobos is).
@@ -188,18 +194,52 @@ def reclaim_sample():
     scanned = sum(v for k, v in vm.items() if k.startswith(("pgscan_kswapd", "pgscan_direct", "pgscan_khugepaged")))
     direct = sum(v for k, v in vm.items() if k.startswith("pgscan_direct"))
     stalls = sum(v for k, v in vm.items() if k.startswith("allocstall"))
-    return {"free": meminfo()["MemFree"], "cpu": cpu, "scanned": scanned, "direct": direct, "stalls": stalls}
+    m = meminfo()
+    return {"free": m["MemFree"], "cpu": cpu, "scanned": scanned, "direct": direct, "stalls": stalls,
+            "compact": vm.get("compact_stall", 0), "slab": m.get("SUnreclaim", 0),
+            "last_pid": int(open("/proc/sys/kernel/ns_last_pid").read()), "memcgs": memory_cgroups()}
+
+def memory_cgroups():
+    """The host's memory cgroups, removed ones the kernel still holds
+    (charged page cache) included: /proc/cgroups (v1) or the unified
+    root's cgroup.stat (v2)."""
+    try:
+        for line in open("/proc/cgroups"):
+            f = line.split()
+            if f[0] == "memory" and f[1] != "0":
+                return int(f[2])
+        st = dict(l.split() for l in open("/sys/fs/cgroup/cgroup.stat"))
+        return int(st["nr_descendants"]) + int(st["nr_dying_descendants"])
+    except (OSError, KeyError, IndexError, ValueError):
+        return None
 
 def reclaim_since(a, b):
     cpu = ", ".join(f"{k} {b['cpu'].get(k, 0) - a['cpu'].get(k, 0):.2f} s" for k in sorted(b["cpu"]))
     return (f"MemFree {b['free'] / 1048576:.0f} MiB; since the last line: {cpu or 'no reclaim threads'} CPU, "
             f"{b['scanned'] - a['scanned']} pages scanned ({b['direct'] - a['direct']} direct), "
-            f"{b['stalls'] - a['stalls']} allocation stalls")
+            f"{b['stalls'] - a['stalls']} allocation stalls, {b['compact'] - a['compact']} compaction stalls; "
+            f"unreclaimable slab {(b['slab'] - a['slab']) / 1048576:+.0f} MiB; memory cgroups {b['memcgs']}; "
+            f"pid counter {a['last_pid']} → {b['last_pid']}{' (wrapped)' if b['last_pid'] < a['last_pid'] else ''}")
 
 def timed(argv):
     t = time.perf_counter()
     subprocess.run(argv, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     return (time.perf_counter() - t) * 1000
+
+def timed_cpu(argv):
+    """Wall time (ms) of `argv` and the CPU time (ms, user + system) of
+    it and the children it reaped: for `phobos run -d` the run and its
+    init spawner, not init and the command, which live on. A step in the
+    wall times without one here is a wait, not more work."""
+    t = time.perf_counter()
+    with open(os.devnull, "r+b") as null:
+        child = subprocess.Popen(argv, stdin=null, stdout=null)
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    wall = (time.perf_counter() - t) * 1000
+    if child.returncode != 0:
+        raise subprocess.CalledProcessError(child.returncode, argv)
+    return wall, (usage.ru_utime + usage.ru_stime) * 1000
 
 def meminfo():
     m = {}
@@ -271,15 +311,21 @@ base_used = host_used()
 load_launch = load()
 t0 = time.perf_counter()
 launch = []
-mark = reclaim_sample()
+launch_cpu = []
+first_sample = mark = reclaim_sample()
+every = min(1000, max(1, n // 10))
 for i in range(1, n + 1):
-    launch.append(timed(P + ["run", "-d", "--id", f"d{i}", "--", "sleep", "1000000"]))
-    if i % 1000 == 0:
+    wall, cpu = timed_cpu(P + ["run", "-d", "--id", f"d{i}", "--", "sleep", "1000000"])
+    launch.append(wall)
+    launch_cpu.append(cpu)
+    if i % every == 0:
         now = reclaim_sample()
-        say(f"phobos: {i} launched, median of the last 100 {statistics.median(launch[-100:]):.2f} ms; "
+        say(f"phobos: {i} launched, median of the last 100 {statistics.median(launch[-100:]):.2f} ms "
+            f"(CPU of the run and its spawner {statistics.median(launch_cpu[-100:]):.2f} ms); "
             + reclaim_since(mark, now))
         mark = now
 launch_total = time.perf_counter() - t0
+slab_per = (reclaim_sample()["slab"] - first_sample["slab"]) / n
 time.sleep(2)
 used_per = (host_used() - base_used) / n
 def started(pid):
@@ -330,9 +376,9 @@ for mount in os.listdir("/sys/fs/cgroup"):
 alive = [p for p in pids if births[p] is not None and started(p) == births[p]]
 left += [f"process {p}" for p in alive]
 report["phobos"] = {
-    "launch_total_s": launch_total, "launch": launch, "destroy_total_s": destroy_total, "destroy": destroy,
-    "destroy_batch_ms": batch_ms, "destroy_batch_n": n - one,
-    "ps_ms": ps_ms, "stats_ms": stats_ms, "recover_ms": recover_ms, "host_used_per": used_per,
+    "launch_total_s": launch_total, "launch": launch, "launch_cpu": launch_cpu, "destroy_total_s": destroy_total,
+    "destroy": destroy, "destroy_batch_ms": batch_ms, "destroy_batch_n": n - one,
+    "ps_ms": ps_ms, "stats_ms": stats_ms, "recover_ms": recover_ms, "host_used_per": used_per, "slab_per": slab_per,
     "left": sorted(set(left)), "load": {"launch": load_launch, "ops": load_ops, "destroy": load_destroy}, **mem}
 
 # --- runc -----------------------------------------------------------------
@@ -383,6 +429,8 @@ print(f"| launch all | {ph['launch_total_s']:.1f} s | {peer_cell(lambda r: '%.1f
 rf = rc and first_last(rc["launch"])
 print(f"| median launch, first {k} / last {k} | {f:.2f} / {l:.2f} ms ({l / f:.2f} ×) | "
       f"{peer_cell(lambda r: '%.2f / %.2f ms (%.2f ×)' % (rf[0], rf[1], rf[1] / rf[0]))} | last ≤ 1.5 × first |")
+cf, cl, _ = first_last(ph["launch_cpu"])
+print(f"| CPU of `phobos run -d` and its spawner, median first {k} / last {k} | {cf:.2f} / {cl:.2f} ms | — | reported |")
 print(f"| `ps --json` / `runc list` | {ph['ps_ms']:.0f} ms | {peer_cell(lambda r: '%.0f ms' % r['list_ms'])} | ≤ 300 ms |")
 print(f"| `stats --json` | {ph['stats_ms']:.0f} ms | — | ≤ 600 ms |")
 print(f"| `recover` | {ph['recover_ms']:.0f} ms | — | ≤ 600 ms |")
@@ -392,6 +440,7 @@ print(f"| destroy all | {ph['destroy_total_s']:.1f} s ({len(ph['destroy'])} one 
 print(f"| memory cgroup per idle container (median) | {kib(ph['cgroup_median'])} | {peer_cell(lambda r: kib(r['cgroup_median']))} | reported |")
 print(f"| of which Phobos's init (PSS, median) | {kib(ph.get('init_pss_median'))} | — (no supervisor) | reported |")
 print(f"| Phobos's init: private pages (USS) / page tables (median) | {kib(ph.get('init_uss_median'))} / {kib(ph.get('init_pte_median'))} | — | reported |")
+print(f"| host unreclaimable slab per container (its memory cgroup's shrinker maps included) | {kib(ph['slab_per'])} | — | reported |")
 print(f"| host `MemTotal − MemAvailable` per container | {kib(ph['host_used_per'])} | {peer_cell(lambda r: kib(r['host_used_per']))} | reported |")
 print(f"| left after destroy | {len(ph['left']) or 'nothing'} | | nothing |")
 if ph["left"]:

@@ -12,7 +12,7 @@ mod common;
 use std::sync::mpsc;
 use std::time::Instant;
 
-use agent_client::{Agent, Conn, id, launch_json, wait_json};
+use agent_client::{Agent, Conn, id, launch_json, nested_id, wait_json};
 use common::{Env, PATIENCE, eventually, require_root};
 use phobos_proto::agent::call::attach_container_input::Type as InputType;
 use phobos_proto::agent::call::{self, Type as CallType};
@@ -212,16 +212,7 @@ fn attach_output_to(agent: &Agent, enc: Enc, container: serde_json::Value) -> Ou
     let mut conn = agent.conn();
     let attach = serde_json::json!({"type": "ATTACH_CONTAINER_OUTPUT",
         "attach_container_output": {"container_id": container}});
-    conn.send(
-        "POST",
-        "/api/v1",
-        &[
-            ("Content-Type", "application/json"),
-            ("Accept", "application/recordio"),
-            ("Message-Accept", enc.mime()),
-        ],
-        attach.to_string().as_bytes(),
-    );
+    conn.send_streaming(&attach, Some(enc.mime()));
     Output::start(conn, enc)
 }
 
@@ -343,23 +334,23 @@ fn privileged_agent_output_reader_that_stops_reading_does_not_stall_the_command(
     let mut conn = agent.conn();
     let r = conn.json(&tty_launch(
         "slow",
-        "sleep 2; yes abcdefgh | head -c 30000000; exit 3",
+        // Starts when told, once the stalled reader is attached (a fixed
+        // sleep could let it end first on a loaded machine).
+        "while [ ! -e \"$MESOS_SANDBOX/go\" ]; do sleep 0.05; done; \
+         yes abcdefgh | head -c 30000000; exit 3",
         24,
         80,
     ));
     assert_eq!(r.status, 200, "{}", r.text());
     // Attached, and never read after the head.
     let mut stalled = agent.conn();
-    stalled.send(
-        "POST",
-        "/api/v1",
-        &[
-            ("Content-Type", "application/json"),
-            ("Accept", "application/recordio"),
-        ],
-        br#"{"type":"ATTACH_CONTAINER_OUTPUT","attach_container_output":{"container_id":{"value":"slow"}}}"#,
+    stalled.send_streaming(
+        &serde_json::json!({"type": "ATTACH_CONTAINER_OUTPUT",
+            "attach_container_output": {"container_id": {"value": "slow"}}}),
+        None,
     );
     assert_eq!(stalled.read_head(), 200);
+    std::fs::write(env.sandbox("slow").join("go"), b"").unwrap();
     let started = Instant::now();
     let r = conn.json(&wait_json("slow"));
     assert_eq!(r.status, 200, "{}", r.text());
@@ -401,15 +392,18 @@ fn privileged_agent_output_follows_rotations_without_loss_or_repeat() {
     let agent = Agent::start(&env, &["--config", config.to_str().unwrap()]);
     let mut conn = agent.conn();
     // 20 bursts of 15000 numbered lines (about 2 MB in all), a pause
-    // between them so the stream also waits for more in the middle.
+    // between them so the stream also waits for more in the middle; they
+    // start once the stream is open.
     let (bursts, per) = (20u64, 15_000u64);
     let command = format!(
-        "sleep 1; i=0; while [ $i -lt {bursts} ]; do seq $((i*{per}+1)) $((i*{per}+{per})); \
+        "while [ ! -e \"$MESOS_SANDBOX/go\" ]; do sleep 0.05; done; \
+         i=0; while [ $i -lt {bursts} ]; do seq $((i*{per}+1)) $((i*{per}+{per})); \
          i=$((i+1)); sleep 0.1; done"
     );
     let r = conn.json(&launch_json("rotating", &command));
     assert_eq!(r.status, 200, "{}", r.text());
     let mut out = attach_output(&agent, Enc::Proto, "rotating");
+    std::fs::write(env.sandbox("rotating").join("go"), b"").unwrap();
     assert!(
         out.wait_end(),
         "the stream ended: {} bytes so far",
@@ -449,10 +443,7 @@ fn privileged_agent_task_exec_session_end_to_end() {
     }
     let env = Env::new();
     let (agent, mut conn) = Agent::start_with_running(&env, "exec-par");
-    let session_id = mesos::ContainerId {
-        value: "sh".into(),
-        parent: Some(Box::new(id("exec-par"))),
-    };
+    let session_id = nested_id(id("exec-par"), "sh");
     for (n, (input_enc, output_enc)) in [(Enc::Json, Enc::Proto), (Enc::Proto, Enc::Json)]
         .into_iter()
         .enumerate()
@@ -537,20 +528,13 @@ fn privileged_agent_task_exec_session_end_to_end() {
 
     // A session whose client goes is destroyed, its switchboard with it.
     let mut s = agent.conn();
-    s.send(
-        "POST",
-        "/api/v1",
-        &[
-            ("Content-Type", "application/json"),
-            ("Accept", "application/recordio"),
-        ],
-        serde_json::json!({"type": "LAUNCH_NESTED_CONTAINER_SESSION",
+    s.send_streaming(
+        &serde_json::json!({"type": "LAUNCH_NESTED_CONTAINER_SESSION",
             "launch_nested_container_session": {
                 "container_id": {"value": "gone", "parent": {"value": "exec-par"}},
                 "command": {"value": "echo ready; exec sleep 600"},
-                "container": {"type": "MESOS", "tty_info": {}}}})
-        .to_string()
-        .as_bytes(),
+                "container": {"type": "MESOS", "tty_info": {}}}}),
+        None,
     );
     assert_eq!(s.read_head(), 200);
     let mut decoder = phobos_proto::recordio::Decoder::new(1 << 20);
@@ -605,21 +589,14 @@ fn privileged_agent_session_terminal_in_a_root_filesystem_parent() {
     ]);
     assert!(launched.status.success(), "{launched:?}");
     let mut s = agent.conn();
-    s.send(
-        "POST",
-        "/api/v1",
-        &[
-            ("Content-Type", "application/json"),
-            ("Accept", "application/recordio"),
-        ],
-        serde_json::json!({"type": "LAUNCH_NESTED_CONTAINER_SESSION",
+    s.send_streaming(
+        &serde_json::json!({"type": "LAUNCH_NESTED_CONTAINER_SESSION",
             "launch_nested_container_session": {
                 "container_id": {"value": "dbg", "parent": {"value": "img"}},
                 "command": {"value": "tty; stty size; ls /bin/busybox; exit 2"},
                 "container": {"type": "MESOS",
-                    "tty_info": {"window_size": {"rows": 33, "columns": 77}}}}})
-        .to_string()
-        .as_bytes(),
+                    "tty_info": {"window_size": {"rows": 33, "columns": 77}}}}}),
+        None,
     );
     let mut out = Output::start(s, Enc::Json);
     assert!(out.wait_end(), "{:?}", out.text());
@@ -661,25 +638,14 @@ fn privileged_agent_session_without_a_terminal_echoes_its_input_over_pipes() {
     }
     let env = Env::new();
     let (agent, mut conn) = Agent::start_with_running(&env, "pipe-par");
-    let session_id = mesos::ContainerId {
-        value: "sess".into(),
-        parent: Some(Box::new(id("pipe-par"))),
-    };
+    let session_id = nested_id(id("pipe-par"), "sess");
     let mut s = agent.conn();
-    s.send(
-        "POST",
-        "/api/v1",
-        &[
-            ("Content-Type", "application/json"),
-            ("Accept", "application/recordio"),
-            ("Message-Accept", "application/json"),
-        ],
-        serde_json::json!({"type": "LAUNCH_NESTED_CONTAINER_SESSION",
+    s.send_streaming(
+        &serde_json::json!({"type": "LAUNCH_NESTED_CONTAINER_SESSION",
             "launch_nested_container_session": {
                 "container_id": {"value": "sess", "parent": {"value": "pipe-par"}},
-                "command": {"value": "test -t 0 || echo not-a-tty; echo oops >&2; while read l; do echo \"got:$l\"; done; echo bye; exit 3"}}})
-        .to_string()
-        .as_bytes(),
+                "command": {"value": "test -t 0 || echo not-a-tty; echo oops >&2; while read l; do echo \"got:$l\"; done; echo bye; exit 3"}}}),
+        Some("application/json"),
     );
     let mut out = Output::start(s, Enc::Json);
     assert!(out.wait_for("not-a-tty"), "{:?}", out.text());
@@ -727,23 +693,17 @@ fn privileged_agent_debug_container_without_a_terminal_takes_input_then_output()
     // First: recovery destroys DEBUG containers, as Mesos's does.
     let agent = Agent::start(&env, &[]);
     env.detach("dbg-par", &["sleep", "600"]);
-    env.ok(&[
-        "run",
-        "-d",
-        "--parent",
+    env.detach_nested(
         "dbg-par",
-        "--id",
         "dbg",
-        "--debug",
-        "--",
-        "sh",
-        "-c",
-        "while read l; do echo \"got:$l\"; done; echo done-reading",
-    ]);
-    let dbg = mesos::ContainerId {
-        value: "dbg".into(),
-        parent: Some(Box::new(id("dbg-par"))),
-    };
+        &["--debug"],
+        &[
+            "sh",
+            "-c",
+            "while read l; do echo \"got:$l\"; done; echo done-reading",
+        ],
+    );
+    let dbg = nested_id(id("dbg-par"), "dbg");
     let mut input = open_input(&agent, Enc::Json, dbg.clone());
     let nested = serde_json::json!({"value": "dbg", "parent": {"value": "dbg-par"}});
     let mut out = attach_output_to(&agent, Enc::Proto, nested.clone());

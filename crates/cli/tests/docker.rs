@@ -11,11 +11,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::engine::{IMAGE, docker_state, engine_or_skip};
+use common::engine::{IMAGE, docker_state, engine_or_skip, run_args};
 use common::{Env, PATIENCE, eventually};
 
 fn unique() -> String {
-    format!("dk-{}", uuid::Uuid::new_v4().simple())
+    common::engine::unique("dk")
 }
 
 fn read(path: &Path) -> String {
@@ -23,13 +23,7 @@ fn read(path: &Path) -> String {
 }
 
 fn docker_run(env: &Env, id: &str, extra: &[&str], command: &[&str]) -> std::process::Output {
-    let mut args = vec!["run", "--id", id, "--docker-image", IMAGE];
-    args.extend_from_slice(extra);
-    if !command.is_empty() {
-        args.push("--");
-        args.extend_from_slice(command);
-    }
-    env.run(&args)
+    env.run(&run_args(false, id, extra, command))
 }
 
 #[test]
@@ -106,13 +100,11 @@ fn privileged_docker_detached_wait_survives_the_launcher_and_logs_land_in_sandbo
     // the test opens its gate, after the kill).
     let mut child = env
         .cmd()
-        .args(["run", "--id", &id, "--docker-image", IMAGE, "--"])
-        .args([
-            "sh",
-            "-c",
+        .args(run_args(false, &id, &[], &["sh", "-c"]))
+        .arg(
             "echo started; while [ ! -e \"$MESOS_SANDBOX/go\" ]; do sleep 0.05; done; \
              echo done; exit 3",
-        ])
+        )
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -137,18 +129,12 @@ fn privileged_docker_detached_wait_survives_the_launcher_and_logs_land_in_sandbo
 
     // A detached one prints its id; logs come from the engine on demand.
     let id2 = unique();
-    let printed = env.ok(&[
-        "run",
-        "-d",
-        "--id",
+    let printed = env.ok(&run_args(
+        true,
         &id2,
-        "--docker-image",
-        IMAGE,
-        "--",
-        "sh",
-        "-c",
-        "echo detached; sleep 30",
-    ]);
+        &[],
+        &["sh", "-c", "echo detached; sleep 30"],
+    ));
     assert_eq!(printed, id2);
     assert!(
         eventually(PATIENCE, || env.ok(&["logs", &id2]) == "detached"),
@@ -188,17 +174,7 @@ fn privileged_docker_destroy_kills_records_and_removes_the_container() {
     }
     let env = Env::new();
     let id = unique();
-    env.ok(&[
-        "run",
-        "-d",
-        "--id",
-        &id,
-        "--docker-image",
-        IMAGE,
-        "--",
-        "sleep",
-        "300",
-    ]);
+    env.ok(&run_args(true, &id, &[], &["sleep", "300"]));
     assert_eq!(docker_state(&id).as_deref(), Some("running"));
     let t: serde_json::Value = serde_json::from_str(&env.ok(&["destroy", "--json", &id])).unwrap();
     assert_eq!(t["state"], "TASK_KILLED", "{t}");
@@ -330,17 +306,7 @@ fn privileged_docker_recover_kills_an_orphan_and_keeps_known_containers() {
     let keeper = unique();
     let orphan = unique();
     for id in [&keeper, &orphan] {
-        env.ok(&[
-            "run",
-            "-d",
-            "--id",
-            id,
-            "--docker-image",
-            IMAGE,
-            "--",
-            "sleep",
-            "300",
-        ]);
+        env.ok(&run_args(true, id, &[], &["sleep", "300"]));
     }
     // The orphan's record is lost (as after a crash that lost the runtime dir).
     std::fs::remove_dir_all(env.runtime.path().join("docker/containers").join(&orphan)).unwrap();
@@ -444,12 +410,8 @@ fn privileged_docker_foreground_run_forwards_sigterm_to_the_container() {
     let id = unique();
     let child = env
         .cmd()
-        .args(["run", "--id", &id, "--docker-image", IMAGE, "--"])
-        .args([
-            "sh",
-            "-c",
-            "trap 'echo got-term; exit 5' TERM; touch \"$MESOS_SANDBOX/trapped\"; sleep 30 & wait",
-        ])
+        .args(run_args(false, &id, &[], &["sh", "-c"]))
+        .arg("trap 'echo got-term; exit 5' TERM; touch \"$MESOS_SANDBOX/trapped\"; sleep 30 & wait")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -491,17 +453,7 @@ fn privileged_docker_observe_exits_with_the_container_and_destroys_it_on_sigterm
     }
     let env = Env::new();
     let id = unique();
-    env.ok(&[
-        "run",
-        "-d",
-        "--id",
-        &id,
-        "--docker-image",
-        IMAGE,
-        "--",
-        "sleep",
-        "300",
-    ]);
+    env.ok(&run_args(true, &id, &[], &["sleep", "300"]));
     let observer = env.cmd().args(["observe", &id]).spawn().unwrap();
     assert!(
         eventually(PATIENCE, || blocks_sigterm(observer.id())),
@@ -517,18 +469,7 @@ fn privileged_docker_observe_exits_with_the_container_and_destroys_it_on_sigterm
 
     // Without a signal it ends with the container's code.
     let id = unique();
-    env.ok(&[
-        "run",
-        "-d",
-        "--id",
-        &id,
-        "--docker-image",
-        IMAGE,
-        "--",
-        "sh",
-        "-c",
-        "exit 9",
-    ]);
+    env.ok(&run_args(true, &id, &[], &["sh", "-c", "exit 9"]));
     assert_eq!(env.run(&["observe", &id]).status.code(), Some(9));
 }
 
@@ -549,17 +490,13 @@ fn privileged_docker_remove_delay_keeps_the_ended_container_until_it_passes() {
     std::fs::write(&short, "docker_remove_delay = \"1secs\"\n").unwrap();
     let short = short.display().to_string();
     let id = unique();
-    let out = env.run(&[
-        "--config",
-        &config,
-        "run",
-        "--id",
-        &id,
-        "--docker-image",
-        IMAGE,
-        "--",
-        "true",
-    ]);
+    let out = env.run(
+        &[
+            &["--config", config.as_str()][..],
+            &run_args(false, &id, &[], &["true"]),
+        ]
+        .concat(),
+    );
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     // Kept for inspection while the delay runs ...
     assert_eq!(docker_state(&id).as_deref(), Some("exited"));
@@ -596,16 +533,7 @@ fn privileged_docker_a_closed_pipe_ends_the_container() {
     let id = unique();
     let mut run = env
         .cmd()
-        .args([
-            "run",
-            "--id",
-            &id,
-            "--docker-image",
-            IMAGE,
-            "--",
-            "sh",
-            "-c",
-        ])
+        .args(run_args(false, &id, &[], &["sh", "-c"]))
         .arg("while :; do echo y; sleep 0.01; done")
         .stdout(Stdio::piped())
         .spawn()
@@ -635,7 +563,7 @@ fn privileged_docker_a_closed_pipe_ends_the_container() {
         ),
         "{state:?}"
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(100);
+    let deadline = std::time::Instant::now() + PATIENCE;
     let status = loop {
         if let Some(status) = run.try_wait().unwrap() {
             break status;

@@ -25,6 +25,7 @@ use phobos_proto::containerizer::{
 };
 use phobos_proto::ecp::{encode_frame, read_message};
 use phobos_proto::mesos::{self, CommandInfo, Environment, ExecutorId, ExecutorInfo, environment};
+use prost::{Message, Name};
 
 const BIN: &str = env!("CARGO_BIN_EXE_phobos");
 
@@ -154,9 +155,19 @@ impl Agent {
         out
     }
 
+    /// The message a call that must succeed answers.
+    fn answer<M: Message + Default + Name>(
+        &self,
+        call: &str,
+        input: &[u8],
+        sandbox: Option<&Path>,
+    ) -> M {
+        let out = self.ok(call, input, sandbox);
+        read_message(&mut &out.stdout[..]).unwrap()
+    }
+
     fn containers(&self) -> Vec<String> {
-        let out = self.ok("containers", b"", None);
-        let msg: Containers = read_message(&mut &out.stdout[..]).unwrap();
+        let msg: Containers = self.answer("containers", b"", None);
         msg.containers.into_iter().map(|c| c.value).collect()
     }
 
@@ -293,6 +304,17 @@ fn usage_msg(id: &str) -> Vec<u8> {
     .unwrap()
 }
 
+/// The message a spawned call answers, once it ended successfully.
+fn answered<M: Message + Default + Name>(call: Child) -> M {
+    let out = call.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    read_message(&mut &out.stdout[..]).unwrap()
+}
+
 /// Waits for `path` to exist (the container reached a point of its script).
 fn wait_for_file(path: &Path) {
     let deadline = Instant::now() + common::PATIENCE;
@@ -333,8 +355,7 @@ fn launch_usage_update_wait_destroy_containers_as_the_agent_does() {
     assert_eq!(agent.containers(), vec![id.clone()]);
 
     // usage: always a timestamp and CPU times; the request as soft limits.
-    let out = agent.ok("usage", &usage_msg(&id), Some(&sandbox));
-    let stats: mesos::ResourceStatistics = read_message(&mut &out.stdout[..]).unwrap();
+    let stats: mesos::ResourceStatistics = agent.answer("usage", &usage_msg(&id), Some(&sandbox));
     assert!(stats.timestamp > 1.0e9, "{stats:?}");
     assert!(
         stats.cpus_user_time_secs.is_some_and(|t| t >= 0.0),
@@ -356,8 +377,7 @@ fn launch_usage_update_wait_destroy_containers_as_the_agent_does() {
         resources: vec![scalar("cpus", 1.0), scalar("mem", 128.0)],
     };
     agent.ok("update", &encode_frame(&update).unwrap(), Some(&sandbox));
-    let out = agent.ok("usage", &usage_msg(&id), Some(&sandbox));
-    let stats: mesos::ResourceStatistics = read_message(&mut &out.stdout[..]).unwrap();
+    let stats: mesos::ResourceStatistics = agent.answer("usage", &usage_msg(&id), Some(&sandbox));
     assert_eq!(stats.cpus_soft_limit, Some(1.0));
     assert_eq!(stats.mem_soft_limit_bytes, Some(128 << 20));
     assert_eq!(stats.cpus_limit, Some(1.0), "{stats:?}");
@@ -367,13 +387,7 @@ fn launch_usage_update_wait_destroy_containers_as_the_agent_does() {
     let waiter = agent.spawn("wait", &wait_msg(&id), Some(&sandbox));
     std::thread::sleep(Duration::from_millis(100));
     fs::write(sandbox.join("go"), "").unwrap();
-    let out = waiter.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let t: Termination = read_message(&mut &out.stdout[..]).unwrap();
+    let t: Termination = answered(waiter);
     assert_eq!(t.status, Some(3 << 8), "{t:?}");
     assert_eq!(t.state, None, "no limit was enforced: the agent decides");
     assert!(t.message.as_deref().unwrap_or("").contains('3'), "{t:?}");
@@ -392,8 +406,7 @@ fn launch_usage_update_wait_destroy_containers_as_the_agent_does() {
     agent.ok("destroy", &destroy_msg(&id), Some(&sandbox));
     assert!(agent.containers().is_empty());
     // A second wait returns the same termination.
-    let out = agent.ok("wait", &wait_msg(&id), Some(&sandbox));
-    let again: Termination = read_message(&mut &out.stdout[..]).unwrap();
+    let again: Termination = agent.answer("wait", &wait_msg(&id), Some(&sandbox));
     assert_eq!(again, t);
 }
 
@@ -411,13 +424,7 @@ fn destroy_ends_a_concurrent_wait_with_the_old_termination_from_a_config_file() 
     let waiter = agent.spawn("wait", &wait_msg(&id), Some(&sandbox));
     std::thread::sleep(Duration::from_millis(100));
     agent.ok("destroy", &destroy_msg(&id), Some(&sandbox));
-    let out = waiter.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let t: TerminationV019 = read_message(&mut &out.stdout[..]).unwrap();
+    let t: TerminationV019 = answered(waiter);
     assert!(!t.killed, "no limit was enforced");
     assert_eq!(t.status, Some(libc::SIGKILL), "{t:?}");
     assert!(agent.containers().is_empty());
@@ -455,13 +462,7 @@ fn recover_after_the_launching_and_waiting_processes_were_killed() {
     assert_eq!(agent.containers(), vec![id.clone()]);
     let waiter = agent.spawn("wait", &wait_msg(&id), Some(&sandbox));
     fs::write(sandbox.join("go"), "").unwrap();
-    let out = waiter.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let t: Termination = read_message(&mut &out.stdout[..]).unwrap();
+    let t: Termination = answered(waiter);
     assert_eq!(t.status, Some(3 << 8), "{t:?}");
     assert!(agent.containers().is_empty());
 }
@@ -681,8 +682,7 @@ fn calls_from_many_processes_at_once_agree() {
             terminations.push(read_message::<Termination>(&mut &out.stdout[..]).unwrap());
         }
     }
-    let out = agent.ok("wait", &wait_msg(&id), Some(&sandbox));
-    let last: Termination = read_message(&mut &out.stdout[..]).unwrap();
+    let last: Termination = agent.answer("wait", &wait_msg(&id), Some(&sandbox));
     for t in &terminations {
         assert_eq!(t, &last);
     }
@@ -720,8 +720,7 @@ fn privileged_ecp_containers_get_a_pid_namespace_and_a_cgroup() {
     let cgroups = container_cgroups(&agent.cgroups_root, &id);
     assert!(!cgroups.is_empty(), "no cgroup for the container");
     agent.ok("destroy", &destroy_msg(&id), Some(&sandbox));
-    let out = agent.ok("wait", &wait_msg(&id), Some(&sandbox));
-    let t: Termination = read_message(&mut &out.stdout[..]).unwrap();
+    let t: Termination = agent.answer("wait", &wait_msg(&id), Some(&sandbox));
     assert_eq!(t.status, Some(libc::SIGKILL));
     assert!(
         container_cgroups(&agent.cgroups_root, &id).is_empty(),

@@ -22,7 +22,7 @@ fn serve(routes: HashMap<String, Vec<u8>>) -> String {
 }
 
 /// As [`serve`], counting requests; `/stall` sends headers promising 1 MB,
-/// a few bytes, and then nothing for a minute.
+/// a few bytes, and then nothing for ten minutes.
 fn serve_counted(routes: HashMap<String, Vec<u8>>) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -61,7 +61,7 @@ fn serve_counted(routes: HashMap<String, Vec<u8>>) -> (String, Arc<AtomicUsize>)
                     let _ = stream.write_all(
                         b"HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\nConnection: close\r\n\r\nabc",
                     );
-                    std::thread::sleep(Duration::from_secs(60));
+                    std::thread::sleep(Duration::from_secs(600));
                     return;
                 }
                 let _ = match routes.get(&path) {
@@ -287,9 +287,12 @@ fn privileged_destroy_during_fetching_stops_the_download_promptly() {
     }
     let (base, _) = serve_counted(HashMap::new());
     let env = Env::new();
-    // The stall timeout (default 60 s) would end it much later.
+    // The stall timeout would end it much later: 10 minutes here (the
+    // default 60 s could pass first on a loaded machine, and end it as
+    // failed rather than killed).
+    let cfg = config("fetcher_stall_timeout = \"10mins\"\n");
     let mut launch = env
-        .cmd()
+        .cmd_config(&cfg.path)
         .args(["run", "--id", "stalled", "--fetch"])
         .arg(format!("{base}/stall"))
         .args(["--", "touch", "ran"])
@@ -300,12 +303,16 @@ fn privileged_destroy_during_fetching_stops_the_download_promptly() {
     // The state is a symlink whose target names it.
     let state = env.container_dir("stalled").join("state");
     assert!(
-        eventually(Duration::from_secs(50), || std::fs::read_link(&state)
+        eventually(PATIENCE, || std::fs::read_link(&state)
             .is_ok_and(|s| s.to_string_lossy().contains("FETCHING"))),
         "never reached FETCHING"
     );
     let start = Instant::now();
-    let out = env.run(&["destroy", "stalled"]);
+    let out = env
+        .cmd_config(&cfg.path)
+        .args(["destroy", "stalled"])
+        .output()
+        .unwrap();
     let took = start.elapsed();
     assert!(out.status.success(), "{out:?}");
     assert!(took < Duration::from_secs(20), "destroy took {took:?}");

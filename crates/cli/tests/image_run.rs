@@ -85,6 +85,22 @@ fn assert_nothing_provisioned(env: &Env) {
     assert_eq!(in_use_records(env), 0);
 }
 
+/// No mount names the work directory (waited for: a container's mount
+/// namespace goes with its last process).
+fn assert_no_mounts(env: &Env) {
+    assert!(
+        eventually(PATIENCE, || mounts_mentioning(env.work.path()).is_empty()),
+        "{:#?}",
+        mounts_mentioning(env.work.path())
+    );
+}
+
+/// [`assert_nothing_provisioned`] and [`assert_no_mounts`].
+fn assert_nothing_left(env: &Env) {
+    assert_nothing_provisioned(env);
+    assert_no_mounts(env);
+}
+
 #[test]
 fn privileged_image_config_merges_with_the_command_line() {
     let Some((env, _archives)) = env_with(
@@ -151,8 +167,7 @@ fn privileged_image_config_merges_with_the_command_line() {
     );
     assert_eq!(code, 0);
     assert_eq!(out.lines().collect::<Vec<_>>(), ["/tmp/made", "/bin"]);
-    assert_nothing_provisioned(&env);
-    assert!(mounts_mentioning(env.work.path()).is_empty());
+    assert_nothing_left(&env);
 }
 
 #[test]
@@ -227,7 +242,7 @@ fn privileged_the_sandbox_appears_at_the_configured_sandbox_directory() {
         String::from_utf8_lossy(&out.stdout).trim(),
         "/srv/the-sandbox"
     );
-    assert!(mounts_mentioning(env.work.path()).is_empty());
+    assert_no_mounts(&env);
 }
 
 #[test]
@@ -261,8 +276,7 @@ fn privileged_the_classic_mount_path_provisions_an_overlay() {
     let root = stdout.lines().next().unwrap_or_default();
     assert!(root.contains(" - overlay "), "{stdout}");
     assert!(stdout.lines().any(|l| l == "new"), "{stdout}");
-    assert_nothing_provisioned(&env);
-    assert!(mounts_mentioning(env.work.path()).is_empty());
+    assert_nothing_left(&env);
 }
 
 #[test]
@@ -273,18 +287,15 @@ fn privileged_an_image_in_use_stays_until_its_container_is_destroyed() {
     ) else {
         return;
     };
-    env.ok(&[
-        "run",
-        "-d",
-        "--id",
+    env.detach_with(
         "user-of-image",
-        "--image",
-        "busybox:local",
-        "--",
-        "sh",
-        "-c",
-        "echo scratch > /tmp/written-by-container; sleep 1000",
-    ]);
+        &["--image", "busybox:local"],
+        &[
+            "sh",
+            "-c",
+            "echo scratch > /tmp/written-by-container; sleep 1000",
+        ],
+    );
     let upper = env.work.path().join("provisioner/user-of-image/upper");
     assert!(
         eventually(PATIENCE, || upper.join("tmp/written-by-container").exists()),
@@ -296,12 +307,7 @@ fn privileged_an_image_in_use_stays_until_its_container_is_destroyed() {
     assert_ne!(code, 0, "removed an image in use");
     assert!(err.contains("user-of-image"), "{err}");
     env.ok(&["destroy", "user-of-image"]);
-    assert_nothing_provisioned(&env);
-    assert!(
-        eventually(PATIENCE, || mounts_mentioning(env.work.path()).is_empty()),
-        "{:#?}",
-        mounts_mentioning(env.work.path())
-    );
+    assert_nothing_left(&env);
     env.ok(&["image", "rm", "busybox:local"]);
 }
 

@@ -46,17 +46,6 @@ fn command_pid(init: i64) -> i64 {
     found
 }
 
-/// `run -d --parent PARENT --id ID [OPTS] -- COMMAND`.
-fn nested(env: &Env, parent: &str, id: &str, opts: &[&str], command: &[&str]) -> String {
-    let mut args = vec!["run", "-d", "--parent", parent, "--id", id];
-    args.extend_from_slice(opts);
-    args.push("--");
-    args.extend_from_slice(command);
-    let full = env.ok(&args);
-    assert_eq!(full, format!("{parent}.{id}"));
-    full
-}
-
 /// Nothing of `ids` is left: no process of the environment, no cgroup
 /// under its root, no mount naming its work or runtime directory, and,
 /// after `state --rm`, no record or sandbox.
@@ -110,23 +99,14 @@ fn privileged_nested_namespaces_follow_the_table_at_three_levels() {
         return;
     }
     let env = Env::new();
-    env.ok(&[
-        "run",
-        "-d",
-        "--id",
+    env.detach_with(
         "top",
-        "--hostname",
-        "top-host",
-        "--network",
-        "none",
-        "--",
-        "sleep",
-        "1000",
-    ]);
-    nested(&env, "top", "mid", &[], &["sleep", "1000"]);
-    nested(&env, "top.mid", "low", &[], &["sleep", "1000"]);
-    nested(
-        &env,
+        &["--hostname", "top-host", "--network", "none"],
+        &["sleep", "1000"],
+    );
+    env.detach_nested("top", "mid", &[], &["sleep", "1000"]);
+    env.detach_nested("top.mid", "low", &[], &["sleep", "1000"]);
+    env.detach_nested(
         "top",
         "sharer",
         &["--share-pid", "--share-ipc"],
@@ -228,7 +208,7 @@ fn privileged_nested_exit_codes_logs_and_exec_use_full_ids() {
     assert_eq!(env.ok(&["logs", "p.fg"]), "out");
     assert_eq!(env.wait_json("p.fg")["status"], 42 << 8);
     // exec into a nested container joins its namespaces.
-    nested(&env, "p", "bg", &[], &["sleep", "1000"]);
+    env.detach_nested("p", "bg", &[], &["sleep", "1000"]);
     let bg = command_pid(pid_of(&env, "p.bg"));
     let inside = env.ok(&["exec", "p.bg", "--", "readlink", "/proc/self/ns/mnt"]);
     assert_eq!(inside, ns(bg, "mnt"));
@@ -250,17 +230,9 @@ fn privileged_nested_share_cgroups_accounts_to_the_parent() {
         return;
     }
     let env = Env::new();
-    env.ok(&[
-        "run", "-d", "--id", "p", "--cpus", "0.5", "--mem", "64", "--", "sleep", "1000",
-    ]);
-    nested(&env, "p", "own", &[], &["sleep", "1000"]);
-    nested(
-        &env,
-        "p",
-        "shared",
-        &["--share-cgroups"],
-        &["sleep", "1000"],
-    );
+    env.detach_with("p", &["--cpus", "0.5", "--mem", "64"], &["sleep", "1000"]);
+    env.detach_nested("p", "own", &[], &["sleep", "1000"]);
+    env.detach_nested("p", "shared", &["--share-cgroups"], &["sleep", "1000"]);
     let own = command_pid(pid_of(&env, "p.own"));
     let shared = command_pid(pid_of(&env, "p.shared"));
     let cgroups = |pid: i64| std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
@@ -300,32 +272,28 @@ fn privileged_nested_sandbox_is_not_created_through_the_parents_symlink() {
     // The parent's command controls its sandbox: it plants a symlink
     // where the child's sandbox will be, and one for `containers` of a
     // second parent.
-    env.ok(&[
-        "run",
-        "-d",
-        "--id",
+    env.detach(
         "evil",
-        "--",
-        "sh",
-        "-c",
-        &format!(
-            "mkdir containers && ln -s {} containers/kid && touch ready && sleep 1000",
-            outside.path().display()
-        ),
-    ]);
-    env.ok(&[
-        "run",
-        "-d",
-        "--id",
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "mkdir containers && ln -s {} containers/kid && touch ready && sleep 1000",
+                outside.path().display()
+            ),
+        ],
+    );
+    env.detach(
         "evil2",
-        "--",
-        "sh",
-        "-c",
-        &format!(
-            "ln -s {} containers && touch ready && sleep 1000",
-            outside.path().display()
-        ),
-    ]);
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "ln -s {} containers && touch ready && sleep 1000",
+                outside.path().display()
+            ),
+        ],
+    );
     for parent in ["evil", "evil2"] {
         let ready = env.sandbox(parent).join("ready");
         assert!(
@@ -474,7 +442,7 @@ fn privileged_nested_launch_killed_midway_is_recovered_to_nothing() {
     }
     // And a parent whose launcher is killed while a child runs: recover
     // after SIGKILL of the parent's init ends both.
-    nested(&env, "p", "c", &[], &["sleep", "1000"]);
+    env.detach_nested("p", "c", &[], &["sleep", "1000"]);
     let child_cmd = command_pid(pid_of(&env, "p.c"));
     // SAFETY: kill(2) of a process this test's container started.
     unsafe { libc::kill(parent as i32, libc::SIGKILL) };
@@ -497,19 +465,11 @@ fn privileged_nested_children_of_a_rootfs_parent_see_its_files_or_their_own() {
     std::fs::write(parent_root.join("marker"), "parent's\n").unwrap();
     std::fs::write(child_root.join("marker"), "child's\n").unwrap();
     let rootfs = parent_root.display().to_string();
-    env.ok(&[
-        "run",
-        "-d",
-        "--id",
+    env.detach_with(
         "p",
-        "--rootfs",
-        &rootfs,
-        "--network",
-        "none",
-        "--",
-        "sleep",
-        "1000",
-    ]);
+        &["--rootfs", &rootfs, "--network", "none"],
+        &["sleep", "1000"],
+    );
     let parent_cmd = command_pid(pid_of(&env, "p"));
     // Without a root filesystem of its own: the parent's files, its own
     // mount and pid namespaces, the sandbox where the parent sees it.
@@ -567,17 +527,11 @@ fn privileged_nested_under_a_docker_container_is_refused() {
     }
     let env = Env::new();
     let id = format!("dk{}", &env.cgroups_root[12..20]);
-    env.ok(&[
-        "run",
-        "-d",
-        "--id",
+    env.detach_with(
         &id,
-        "--docker-image",
-        "busybox:local",
-        "--",
-        "sleep",
-        "1000",
-    ]);
+        &["--docker-image", "busybox:local"],
+        &["sleep", "1000"],
+    );
     let before = walk_dirs(env.runtime.path());
     let out = env.run(&["run", "--parent", &id, "--", "true"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -598,7 +552,7 @@ fn privileged_recover_destroys_nested_cgroups_without_a_record() {
     }
     let env = Env::new();
     env.detach("p", &["sleep", "1000"]);
-    nested(&env, "p", "known", &[], &["sleep", "1000"]);
+    env.detach_nested("p", "known", &[], &["sleep", "1000"]);
     let known = command_pid(pid_of(&env, "p.known"));
     // A nested cgroup of ours whose record is gone (Mesos's nested
     // launcher orphan), with a process in it.
@@ -640,29 +594,13 @@ fn privileged_nested_debug_container_shares_everything_and_dies_on_recover() {
     let root = busybox_rootfs(images.path());
     std::fs::write(root.join("marker"), "parent's\n").unwrap();
     let rootfs = root.display().to_string();
-    env.ok(&[
-        "run",
-        "-d",
-        "--id",
+    env.detach_with(
         "p",
-        "--rootfs",
-        &rootfs,
-        "-e",
-        "FROM_PARENT=yes",
-        "-w",
-        "/tmp",
-        "--",
-        "sleep",
-        "1000",
-    ]);
-    let parent_cmd = command_pid(pid_of(&env, "p"));
-    nested(
-        &env,
-        "p",
-        "dbg",
-        &["--debug", "-e", "OWN=1"],
+        &["--rootfs", &rootfs, "-e", "FROM_PARENT=yes", "-w", "/tmp"],
         &["sleep", "1000"],
     );
+    let parent_cmd = command_pid(pid_of(&env, "p"));
+    env.detach_nested("p", "dbg", &["--debug", "-e", "OWN=1"], &["sleep", "1000"]);
     let dbg_cmd = command_pid(pid_of(&env, "p.dbg"));
     for n in ["mnt", "pid", "ipc", "net", "uts"] {
         assert_eq!(ns(parent_cmd, n), ns(dbg_cmd, n), "{n}");

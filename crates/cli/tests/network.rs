@@ -14,10 +14,8 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::lease::{Lease, lease, remove_stale_link};
-use common::net::{await_reply, bridge_ports, free_port, iptables_save};
-use common::{Env, destroy_listed, eventually, require_root, succeeded};
-
-const WAIT: Duration = Duration::from_secs(30);
+use common::net::{await_reply, bridge_ports, iptables_save};
+use common::{Env, PATIENCE, destroy_listed, eventually, require_root, succeeded};
 
 /// An environment with a config file naming its CNI directory, where
 /// `phobos` (overriding the built-in network) and `second` are defined.
@@ -230,7 +228,8 @@ fn privileged_a_published_port_and_two_containers_talking() {
     }
     let t = NetEnv::new();
     let (srv, cli, dup) = (t.id("srv"), t.id("cli"), t.id("dup"));
-    let port = free_port();
+    let leased = common::lease::port();
+    let port = leased.port;
     let publish = format!("{port}:8080");
     t.ok(&[
         "run",
@@ -259,10 +258,11 @@ fn privileged_a_published_port_and_two_containers_talking() {
     assert!(t.ok(&["ps"]).contains(&ip), "ps shows the address");
 
     // From the host's 127.0.0.1 through portmap.
-    await_reply(port, "published\n", WAIT);
+    await_reply(port, "published\n", PATIENCE);
     // From another container over the bridge.
     let script = format!(
-        "for i in 1 2 3 4 5 6 7 8 9 10; do busybox nc {ip} 8080 </dev/null && exit 0; sleep 1; done; exit 1"
+        "i=0; while [ $i -lt {} ]; do busybox nc {ip} 8080 </dev/null && exit 0; sleep 1; i=$((i+1)); done; exit 1",
+        PATIENCE.as_secs()
     );
     let out = t.ok(&[
         "run",
@@ -424,7 +424,7 @@ fn launch_and_kill_during_add(t: &NetEnv, config: &Path, id: &str, port: u16, ma
         .spawn()
         .unwrap();
     assert!(
-        eventually(WAIT, || marker.exists()),
+        eventually(PATIENCE, || marker.exists()),
         "the slow plugin never started for {id}"
     );
     child.kill().unwrap();
@@ -485,7 +485,8 @@ fn privileged_recover_detaches_a_killed_launch_and_an_orphan() {
         ),
     )
     .unwrap();
-    let (p1, p2) = (free_port(), free_port());
+    let (l1, l2) = (common::lease::port(), common::lease::port());
+    let (p1, p2) = (l1.port, l2.port);
     let (killed, orphan) = (t.id("killed"), t.id("orphan"));
     launch_and_kill_during_add(&t, &config, &killed, p1, &marker);
     launch_and_kill_during_add(&t, &config, &orphan, p2, &marker);

@@ -8,6 +8,10 @@
 //! root (`phobos-test-<uuid>`), and removes that root from every hierarchy
 //! when it ends.
 
+#[path = "common/lease.rs"]
+#[allow(dead_code)]
+mod lease;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -774,6 +778,9 @@ fn privileged_cgroups_all_puts_the_container_in_usable_cpuset_and_hugetlb_cgroup
         eprintln!("skipping: {reason}");
         return;
     }
+    // Not while the v1 controller test (of any checkout on this host) has
+    // its temporary hierarchies mounted: see tests/v1_controllers.rs.
+    let _alone = lease::exclusive("v1-mounts");
     let mut env = Env::new();
     env.start(
         "sets",

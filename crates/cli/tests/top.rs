@@ -32,28 +32,8 @@ fn ids(frame: &[Vec<String>]) -> Vec<&str> {
 fn start_four(env: &Env) {
     env.detach("a-sleeper", &["sleep", "1000"]);
     env.detach("b-burner", &["sh", "-c", "while :; do :; done"]);
-    env.ok(&[
-        "run",
-        "-d",
-        "--parent",
-        "a-sleeper",
-        "--id",
-        "kid",
-        "--",
-        "sleep",
-        "1000",
-    ]);
-    env.ok(&[
-        "run",
-        "-d",
-        "--id",
-        "c-nonet",
-        "--network",
-        "none",
-        "--",
-        "sleep",
-        "1000",
-    ]);
+    env.detach_nested("a-sleeper", "kid", &[], &["sleep", "1000"]);
+    env.detach_with("c-nonet", &["--network", "none"], &["sleep", "1000"]);
 }
 
 #[test]
@@ -124,6 +104,22 @@ fn privileged_top_batch_prints_frames_sorted_nested_and_filtered() {
     assert!(frame[0][1].starts_with("KILLED"), "{out}");
 }
 
+/// Starts a Docker container running `sleep 1000` with a short ID of its
+/// own (PREFIX and 12 hex digits, which `top` shows whole); returns the ID.
+fn docker_sleeper(env: &Env, prefix: &str) -> String {
+    let id = format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    env.ok(&common::engine::run_args(
+        true,
+        &id,
+        &[],
+        &["sleep", "1000"],
+    ));
+    id
+}
+
 #[test]
 fn privileged_top_shows_docker_containers_from_their_cgroups() {
     if !common::engine::engine_or_skip("privileged_top_shows_docker_containers_from_their_cgroups")
@@ -131,18 +127,7 @@ fn privileged_top_shows_docker_containers_from_their_cgroups() {
         return;
     }
     let env = Env::new();
-    let id = format!("topd{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    env.ok(&[
-        "run",
-        "-d",
-        "--id",
-        &id,
-        "--docker-image",
-        common::engine::IMAGE,
-        "--",
-        "sleep",
-        "1000",
-    ]);
+    let id = docker_sleeper(&env, "topd");
     env.detach("m-sleeper", &["sleep", "1000"]);
     let mut out = String::new();
     let measured = eventually(PATIENCE, || {
@@ -179,18 +164,7 @@ fn privileged_top_fills_in_a_docker_container_once_the_engine_is_back() {
         return;
     }
     let env = Env::new();
-    let id = format!("topr{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    env.ok(&[
-        "run",
-        "-d",
-        "--id",
-        &id,
-        "--docker-image",
-        common::engine::IMAGE,
-        "--",
-        "sleep",
-        "1000",
-    ]);
+    let id = docker_sleeper(&env, "topr");
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("engine.sock");
     let config = dir.path().join("phobos.toml");
@@ -310,11 +284,31 @@ fn privileged_top_on_a_terminal_sorts_filters_and_restores_the_terminal() {
     let before = files.path().join("before");
     let after = files.path().join("after");
     tmux.type_line(&format!("stty -g > {}", before.display()));
-    tmux.type_line(&format!(
-        "{}; echo TOP-EXIT=$?; stty -g > {}",
-        phobos_line(&env, "top -d 0.3 -s id"),
-        after.display()
-    ));
+    // Runs `top ARGS` in the shell, then prints `TOP-EXIT{tag}=` and its
+    // status and saves the terminal's settings in `after`.
+    let start = |args: &str, tag: &str| {
+        let _ = std::fs::remove_file(&after);
+        tmux.type_line(&format!(
+            "{}; echo TOP-EXIT{tag}=$?; stty -g > {}",
+            phobos_line(&env, args),
+            after.display()
+        ));
+    };
+    // Top ended with 0 (`TOP-EXIT{tag}=0`, after `how`), the alternate
+    // screen left and the terminal's settings as they were.
+    let ended_cleanly = |tag: &str, how: &str| {
+        let (ok, screen) = tmux.until(|s| s.contains(&format!("TOP-EXIT{tag}=0")));
+        assert!(ok, "top exits 0 on {how}:\n{screen}");
+        assert!(!tmux.alternate_on(), "the alternate screen is left");
+        assert!(eventually(PATIENCE, || std::fs::metadata(&after)
+            .is_ok_and(|m| m.len() > 0)));
+        assert_eq!(
+            std::fs::read_to_string(&before).unwrap(),
+            std::fs::read_to_string(&after).unwrap(),
+            "the terminal's settings are restored"
+        );
+    };
+    start("top -d 0.3 -s id", "");
 
     // Sorted by ID: the sleeper above the burner.
     let (ok, screen) = tmux.until(|s| {
@@ -367,46 +361,19 @@ fn privileged_top_on_a_terminal_sorts_filters_and_restores_the_terminal() {
 
     // `q`: exit 0, the alternate screen left, the terminal as it was.
     tmux.send(&["q"]);
-    let (ok, screen) = tmux.until(|s| s.contains("TOP-EXIT=0"));
-    assert!(ok, "top exits 0 on q:\n{screen}");
-    assert!(!tmux.alternate_on(), "the alternate screen is left");
-    assert!(eventually(PATIENCE, || after.exists()
-        && std::fs::metadata(&after).is_ok_and(|m| m.len() > 0)));
-    assert_eq!(
-        std::fs::read_to_string(&before).unwrap(),
-        std::fs::read_to_string(&after).unwrap(),
-        "the terminal's settings are restored"
-    );
+    ended_cleanly("", "q");
 
     // Ctrl-C quits as cleanly.
-    let _ = std::fs::remove_file(&after);
     tmux.type_line("clear");
-    tmux.type_line(&format!(
-        "{}; echo TOP-EXIT2=$?; stty -g > {}",
-        phobos_line(&env, "top -d 0.3"),
-        after.display()
-    ));
+    start("top -d 0.3", "2");
     let (ok, screen) = tmux.until(|s| s.contains("b-burner") && s.contains("phobos top - "));
     assert!(ok, "drawn again:\n{screen}");
     tmux.send(&["C-c"]);
-    let (ok, screen) = tmux.until(|s| s.contains("TOP-EXIT2=0"));
-    assert!(ok, "top exits 0 on Ctrl-C:\n{screen}");
-    assert!(!tmux.alternate_on());
-    assert!(eventually(PATIENCE, || std::fs::metadata(&after)
-        .is_ok_and(|m| m.len() > 0)));
-    assert_eq!(
-        std::fs::read_to_string(&before).unwrap(),
-        std::fs::read_to_string(&after).unwrap()
-    );
+    ended_cleanly("2", "Ctrl-C");
 
     // SIGTERM from elsewhere: the same clean way out.
-    let _ = std::fs::remove_file(&after);
     tmux.type_line("clear");
-    tmux.type_line(&format!(
-        "{}; echo TOP-EXIT3=$?; stty -g > {}",
-        phobos_line(&env, "top -d 0.3"),
-        after.display()
-    ));
+    start("top -d 0.3", "3");
     let (ok, screen) = tmux.until(|s| s.contains("b-burner") && s.contains("phobos top - "));
     assert!(ok, "drawn a third time:\n{screen}");
     let shell = tmux.pane_pid();
@@ -422,13 +389,5 @@ fn privileged_top_on_a_terminal_sorts_filters_and_restores_the_terminal() {
     }));
     // SAFETY: kill(2) on the pid of the phobos this test started.
     assert_eq!(unsafe { libc::kill(top, libc::SIGTERM) }, 0);
-    let (ok, screen) = tmux.until(|s| s.contains("TOP-EXIT3=0"));
-    assert!(ok, "top exits 0 on SIGTERM:\n{screen}");
-    assert!(!tmux.alternate_on());
-    assert!(eventually(PATIENCE, || std::fs::metadata(&after)
-        .is_ok_and(|m| m.len() > 0)));
-    assert_eq!(
-        std::fs::read_to_string(&before).unwrap(),
-        std::fs::read_to_string(&after).unwrap()
-    );
+    ended_cleanly("3", "SIGTERM");
 }

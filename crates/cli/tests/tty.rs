@@ -487,10 +487,13 @@ fn privileged_the_switchboard_ends_with_its_container_on_every_path() {
         "--",
         "sh",
         "-c",
-        "sleep 1; exit 3",
+        // Ends when told: a fixed sleep could end it (and its switchboard
+        // and record) before the checks below on a loaded machine.
+        "while [ ! -e go ]; do sleep 0.05; done; exit 3",
     ]);
     let pid = switchboard_pid(&env, "sb-exit");
     assert!(common::alive(pid));
+    std::fs::write(env.sandbox("sb-exit").join("go"), b"").unwrap();
     let waited = env.ok(&["wait", "sb-exit"]);
     assert!(waited.contains("exited with status 3"), "{waited:?}");
     gone("sb-exit", pid);

@@ -129,6 +129,9 @@ fn privileged_net_cls_net_prio_and_perf_event_cgroups_hold_the_container() {
             return;
         }
     }
+    // Not while a `cgroups/all` test of any checkout on this host runs: its
+    // container would get cgroups in the temporary hierarchies.
+    let _alone = common::lease::exclusive("v1-mounts");
     // Before the mounts: a host without a v1 net_prio hierarchy (this
     // one, or any cgroup2-only host) refuses the isolator in one line.
     let h = phobos_cgroups::Hierarchies::detect().unwrap();

@@ -235,18 +235,11 @@ fn privileged_v2_stats_report_io_of_a_real_block_device() {
         "dd if={} of=/dev/null bs=64k count=16 iflag=direct 2>/dev/null; touch done; sleep 1000",
         dev.display()
     );
-    env.ok(&[
-        "run",
-        "-d",
-        "--id",
+    env.detach_with(
         "io",
-        "--isolation",
-        "cgroups/blkio",
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ]);
+        &["--isolation", "cgroups/blkio"],
+        &["sh", "-c", &script],
+    );
     assert!(
         eventually(PATIENCE, || env.sandbox("io").join("done").exists()),
         "dd never finished"
@@ -480,9 +473,7 @@ fn privileged_v2_nested_container_has_its_own_limits_and_is_oom_killed_alone() {
         return;
     };
     let env = Env::new();
-    env.ok(&[
-        "run", "-d", "--id", "p", "--mem", "128", "--", "sleep", "1000",
-    ]);
+    env.detach_with("p", &["--mem", "128"], &["sleep", "1000"]);
     let parent_cgroup = mount.join(&env.cgroups_root).join("p");
     assert_eq!(
         read(&parent_cgroup.join("memory.max")),
@@ -497,23 +488,12 @@ fn privileged_v2_nested_container_has_its_own_limits_and_is_oom_killed_alone() {
     assert_eq!(read(&parent_cgroup.join("cgroup.procs")), "");
 
     // A child with limits of its own, in force, its processes in its leaf.
-    env.ok(&[
-        "run",
-        "-d",
-        "--parent",
+    env.detach_nested(
         "p",
-        "--id",
         "own",
-        "--mem",
-        "48",
-        "--cpus",
-        "0.25",
-        "--cpus-limit",
-        "0.5",
-        "--",
-        "sleep",
-        "1000",
-    ]);
+        &["--mem", "48", "--cpus", "0.25", "--cpus-limit", "0.5"],
+        &["sleep", "1000"],
+    );
     let child_cgroup = parent_cgroup.join("mesos/own");
     assert_eq!(
         read(&child_cgroup.join("memory.max")),
@@ -535,21 +515,17 @@ fn privileged_v2_nested_container_has_its_own_limits_and_is_oom_killed_alone() {
     assert_eq!(stats("p")["processes"], own_procs as u64, "{}", stats("p"));
 
     // A child over its own limit is killed alone.
-    env.ok(&[
-        "run",
-        "-d",
-        "--parent",
+    env.detach_nested(
         "p",
-        "--id",
         "hog",
-        "--mem",
-        "32",
-        "--",
-        "sh",
-        "-c",
-        // The hog, not the child's init, is the OOM killer's choice.
-        "echo 1000 > /proc/self/oom_score_adj; x=a; while :; do x=\"$x$x\"; done",
-    ]);
+        &["--mem", "32"],
+        &[
+            "sh",
+            "-c",
+            // The hog, not the child's init, is the OOM killer's choice.
+            "echo 1000 > /proc/self/oom_score_adj; x=a; while :; do x=\"$x$x\"; done",
+        ],
+    );
     let t = env.wait_json("p.hog");
     // Init records the memory limitation. Under slow emulation (the lane's
     // TCG) the kernel may have to kill again before the dying hog's memory
@@ -626,9 +602,7 @@ fn privileged_v2_container_of_the_old_layout_is_recovered_and_destroyed() {
         return;
     };
     let env = Env::new();
-    env.ok(&[
-        "run", "-d", "--id", "old", "--mem", "64", "--", "sleep", "1000",
-    ]);
+    env.detach_with("old", &["--mem", "64"], &["sleep", "1000"]);
     let cgroup = mount.join(&env.cgroups_root).join("old");
     // Init may still be starting the command when `run -d` returns: move
     // whatever is in the leaf until it is empty and can go.

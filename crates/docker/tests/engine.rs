@@ -267,12 +267,18 @@ async fn privileged_docker_wait_after_reconnect() {
     let Some(engine) = engine_or_skip("privileged_docker_wait_after_reconnect").await else {
         return;
     };
-    let c = test_container(IMAGE, DockerCommand::shell("sleep 1; exit 7"));
+    // It ends when told (a fixed sleep could end it before the launch
+    // reads its pid on a loaded machine).
+    let c = test_container(
+        IMAGE,
+        DockerCommand::shell("while [ ! -e \"$MESOS_SANDBOX/go\" ]; do sleep 0.05; done; exit 7"),
+    );
     let launched = engine.launch(&c.spec, |_| {}).await.expect("launch");
     assert!(launched.pid.is_some());
     drop(engine);
     // A fresh connection, as a new `phobos wait` process would make.
     let engine = DockerEngine::connect(socket()).await.expect("reconnect");
+    std::fs::write(c.sandbox.path().join("go"), "").unwrap();
     let status = engine.wait(&c.name).await.expect("wait");
     assert_eq!(status.wait_status, 7 << 8);
     // And once more after the exit: returns at once with the same status.

@@ -37,6 +37,9 @@ fn root() -> bool {
 }
 
 const SCRIPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts");
+/// The most a test waits for a registry to start or answer a read (the
+/// machine may be loaded); every wait ends as soon as its condition holds.
+const PATIENCE: Duration = Duration::from_secs(120);
 
 /// The registries of scripts/registry-test-setup.sh: those of
 /// $PHOBOS_TEST_REGISTRY_DIR (scripts/test.sh), or our own.
@@ -158,7 +161,7 @@ fn layout(t: &Path, name: &str, layers: &[Vec<u8>]) -> PathBuf {
 
 fn settings() -> PullSettings {
     PullSettings {
-        timeout: Duration::from_secs(20),
+        timeout: PATIENCE,
         ..PullSettings::default()
     }
 }

@@ -17,11 +17,15 @@ use phobos_net::{
 };
 
 #[path = "../../cli/tests/common/lease.rs"]
+#[allow(dead_code)]
 mod lease;
 use lease::{Lease, lease, remove_stale_link};
 
 const PLUGINS: &str = "/usr/lib/cni";
-const IO_TIMEOUT: Duration = Duration::from_secs(20);
+/// The most a test waits for a connection, an answer or a process to reach
+/// a point: generous, as the CLI tests' `PATIENCE` (the machine may be
+/// loaded); every wait returns as soon as its condition holds.
+const PATIENCE: Duration = Duration::from_secs(120);
 
 fn root_or_skip(test: &str) -> bool {
     if !nix::unistd::Uid::effective().is_root() {
@@ -223,7 +227,7 @@ fn serve_once(
         .expect("bind in the container");
     std::thread::spawn(move || {
         let (mut s, _) = listener.accept().expect("accept");
-        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
         let mut got = [0u8; 64];
         let n = s.read(&mut got).unwrap_or(0);
         s.write_all(reply).expect("reply");
@@ -233,7 +237,7 @@ fn serve_once(
 
 fn exchange(stream: std::io::Result<TcpStream>) -> Vec<u8> {
     let mut s = stream.expect("connect");
-    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
     s.write_all(b"ping").expect("send");
     let mut reply = Vec::new();
     s.read_to_end(&mut reply).expect("read reply");
@@ -322,7 +326,7 @@ fn privileged_two_containers_talk_over_the_default_bridge_and_leave_nothing() {
     let server = serve_once(&a.netns_path(), SocketAddr::from((ip_a, 7001)), b"pong");
     let reply = exchange(
         netns::run_in(&b.netns_path(), || {
-            TcpStream::connect_timeout(&SocketAddr::from((ip_a, 7001)), IO_TIMEOUT)
+            TcpStream::connect_timeout(&SocketAddr::from((ip_a, 7001)), PATIENCE)
         })
         .expect("enter b"),
     );
@@ -464,10 +468,8 @@ fn privileged_published_port_answers_on_localhost_and_is_exclusive() {
     let mut world = World::new();
     let networks = world.networks();
     let plugins = world.settings.plugins();
-    let host_port = {
-        let probe = TcpListener::bind("0.0.0.0:0").expect("probe");
-        probe.local_addr().unwrap().port()
-    };
+    let leased = lease::port();
+    let host_port = leased.port;
     let mapping: PortMapping = format!("{host_port}:8080").parse().unwrap();
     let names = vec!["phobos".to_owned()];
     let ContainerNetwork::Cni { networks: requests } =
@@ -489,7 +491,7 @@ fn privileged_published_port_answers_on_localhost_and_is_exclusive() {
     );
     let reply = exchange(TcpStream::connect_timeout(
         &SocketAddr::from(([127, 0, 0, 1], host_port)),
-        IO_TIMEOUT,
+        PATIENCE,
     ));
     assert_eq!(reply, b"published");
     server.join().expect("server");
@@ -631,7 +633,7 @@ fn privileged_network_none_has_only_loopback_up() {
     );
     let reply = exchange(
         netns::run_in(&c.netns_path(), || {
-            TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], 7002)), IO_TIMEOUT)
+            TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], 7002)), PATIENCE)
         })
         .unwrap(),
     );
@@ -660,7 +662,7 @@ fn privileged_a_process_namespace_is_bound_and_outlives_the_process() {
         .expect("unshare --net");
     let pid = child.id();
     let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
-    let deadline = std::time::Instant::now() + IO_TIMEOUT;
+    let deadline = std::time::Instant::now() + PATIENCE;
     while std::fs::read_link(format!("/proc/{pid}/ns/net"))
         .ok()
         .as_ref()
@@ -785,12 +787,8 @@ fn privileged_a_launcher_killed_during_the_builtin_add_leaves_nothing_after_deta
     if !root_or_skip(test) {
         return;
     }
-    let port = TcpListener::bind("0.0.0.0:0")
-        .expect("probe")
-        .local_addr()
-        .unwrap()
-        .port();
-    let mapping = format!("{port}:80");
+    let leased = lease::port();
+    let mapping = format!("{}:80", leased.port);
     killed_during_add(World::new(), test, "portmap", "phobos", Some(&mapping));
 }
 
@@ -860,7 +858,7 @@ fn killed_during_add(
         child.env("PHOBOS_NET_CRASH_PORT", port);
     }
     let mut child = child.spawn().expect("spawn the attaching child");
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + PATIENCE;
     while !marker.exists() {
         assert!(
             std::time::Instant::now() < deadline,

@@ -103,13 +103,7 @@ fn privileged_agent_serves_the_nested_container_calls() {
 
     // LAUNCH_CONTAINER with a parent (Mesos >= 1.5), two levels deep, in
     // protobuf; listed with show_nested, by their parent chains.
-    let deep = mesos::ContainerId {
-        value: "grandkid".into(),
-        parent: Some(Box::new(mesos::ContainerId {
-            value: "kid2".into(),
-            parent: Some(Box::new(id("par"))),
-        })),
-    };
+    let deep = nested_id(nested_id(id("par"), "kid2"), "grandkid");
     let mut launch = proto_launch("kid2", "exec sleep 600");
     let l = launch.launch_container.as_mut().unwrap();
     l.container_id.parent = Some(Box::new(id("par")));

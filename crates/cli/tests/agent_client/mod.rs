@@ -8,7 +8,6 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::time::Duration;
 
 use phobos_proto::agent::{Call, Response};
 use prost::Message;
@@ -79,6 +78,21 @@ impl Conn {
         // A server may answer (413) and close before the body is all sent:
         // the answer is what counts.
         let _ = stream.write_all(body).and_then(|()| stream.flush());
+    }
+
+    /// Sends a JSON call whose answer streams (`Accept:
+    /// application/recordio`), its records in `message_accept` when given
+    /// (`Message-Accept`); [`Conn::read_head`] and [`Conn::read_chunk`]
+    /// read the answer.
+    pub fn send_streaming(&mut self, call: &serde_json::Value, message_accept: Option<&str>) {
+        let mut headers = vec![
+            ("Content-Type", "application/json"),
+            ("Accept", "application/recordio"),
+        ];
+        if let Some(mime) = message_accept {
+            headers.push(("Message-Accept", mime));
+        }
+        self.send("POST", "/api/v1", &headers, call.to_string().as_bytes());
     }
 
     /// Sends the head of a request whose body is streamed in chunks
@@ -278,7 +292,7 @@ impl Agent {
         let Ok(stream) = UnixStream::connect(&self.socket) else {
             return false;
         };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let _ = stream.set_read_timeout(Some(PATIENCE));
         let mut conn = Conn {
             reader: BufReader::new(Box::new(stream)),
         };
@@ -308,6 +322,17 @@ pub fn id(value: &str) -> phobos_proto::mesos::ContainerId {
     phobos_proto::mesos::ContainerId {
         value: value.into(),
         parent: None,
+    }
+}
+
+/// The ID `value` nested under `parent`.
+pub fn nested_id(
+    parent: phobos_proto::mesos::ContainerId,
+    value: &str,
+) -> phobos_proto::mesos::ContainerId {
+    phobos_proto::mesos::ContainerId {
+        value: value.into(),
+        parent: Some(Box::new(parent)),
     }
 }
 

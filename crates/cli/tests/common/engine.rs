@@ -30,20 +30,47 @@ pub fn engine_or_skip(test: &str) -> bool {
     present
 }
 
-/// The engine's view of `mesos-<id>`: `None` when there is no such container.
-pub fn docker_state(id: &str) -> Option<String> {
+/// A container ID of a test's own: `PREFIX-<uuid>`.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The arguments of a Docker launch: `run [-d] --id ID --docker-image
+/// IMAGE EXTRA… [-- COMMAND…]` (without a command, the image's own).
+pub fn run_args<'a>(
+    detach: bool,
+    id: &'a str,
+    extra: &[&'a str],
+    command: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec!["run"];
+    if detach {
+        args.push("-d");
+    }
+    args.extend_from_slice(&["--id", id, "--docker-image", IMAGE]);
+    args.extend_from_slice(extra);
+    if !command.is_empty() {
+        args.push("--");
+        args.extend_from_slice(command);
+    }
+    args
+}
+
+/// `docker inspect --format FORMAT mesos-<id>`, trimmed: `None` when there
+/// is no such container.
+pub fn inspect(id: &str, format: &str) -> Option<String> {
     let out = Command::new("docker")
-        .args([
-            "inspect",
-            "--format",
-            "{{.State.Status}}",
-            &format!("mesos-{id}"),
-        ])
+        .args(["inspect", "--format", format, &format!("mesos-{id}")])
         .output()
         .unwrap();
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// The engine's view of `mesos-<id>`: `None` when there is no such container.
+pub fn docker_state(id: &str) -> Option<String> {
+    inspect(id, "{{.State.Status}}")
 }
 
 /// The engine's containers named `mesos-<id>`, whatever their state.

@@ -127,10 +127,30 @@ impl Env {
 
     /// `run -d` with a fixed id; returns the id.
     pub fn detach(&self, id: &str, command: &[&str]) -> String {
-        let mut args = vec!["run", "-d", "--id", id, "--"];
+        self.detach_with(id, &[], command)
+    }
+
+    /// `run -d --id ID OPTS… -- COMMAND`, which must print the ID; returns
+    /// it.
+    pub fn detach_with(&self, id: &str, opts: &[&str], command: &[&str]) -> String {
+        let mut args = vec!["run", "-d", "--id", id];
+        args.extend_from_slice(opts);
+        args.push("--");
         args.extend_from_slice(command);
         assert_eq!(self.ok(&args), id);
         id.to_owned()
+    }
+
+    /// `run -d --parent PARENT --id ID OPTS… -- COMMAND`, which must print
+    /// the full ID `PARENT.ID`; returns it.
+    pub fn detach_nested(&self, parent: &str, id: &str, opts: &[&str], command: &[&str]) -> String {
+        let mut args = vec!["run", "-d", "--parent", parent, "--id", id];
+        args.extend_from_slice(opts);
+        args.push("--");
+        args.extend_from_slice(command);
+        let full = self.ok(&args);
+        assert_eq!(full, format!("{parent}.{id}"));
+        full
     }
 
     pub fn wait_json(&self, id: &str) -> serde_json::Value {
@@ -352,6 +372,27 @@ pub fn busybox_rootfs(parent: &Path) -> PathBuf {
     )
     .unwrap();
     root
+}
+
+/// A log stream's files in `sandbox` (`NAME.N` … `NAME.1`, `NAME`: oldest
+/// first) with their sizes, and their concatenation. A missing file reads
+/// as empty: the newest between a rotation's rename and its new file, or
+/// one rotated away while a logger still writes.
+pub fn log_stream(sandbox: &Path, name: &str) -> (Vec<(String, u64)>, Vec<u8>) {
+    let mut names: Vec<String> = (1..10_000)
+        .map(|i| format!("{name}.{i}"))
+        .take_while(|n| sandbox.join(n).exists())
+        .collect();
+    names.reverse();
+    names.push(name.to_owned());
+    let mut files = Vec::new();
+    let mut all = Vec::new();
+    for n in names {
+        let bytes = std::fs::read(sandbox.join(&n)).unwrap_or_default();
+        files.push((n, bytes.len() as u64));
+        all.extend(bytes);
+    }
+    (files, all)
 }
 
 /// Every mount, in any process's mount namespace, whose mountinfo line

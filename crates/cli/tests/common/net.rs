@@ -1,5 +1,6 @@
 //! Host-side views the network tests share: a bridge's ports, the
-//! host's iptables rules, a free TCP port, and a published port's answer.
+//! host's iptables rules and a published port's answer (a port to publish
+//! is leased, `common::lease::port`).
 
 use std::io::Read;
 use std::net::TcpStream;
@@ -22,15 +23,6 @@ pub fn bridge_ports(bridge: &str) -> Vec<String> {
 /// `iptables-save`: every rule of the host's tables.
 pub fn iptables_save() -> String {
     String::from_utf8_lossy(&Command::new("iptables-save").output().unwrap().stdout).into_owned()
-}
-
-/// A TCP port nothing listens on now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("0.0.0.0:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// What `s` sends until it closes, waiting at most `wait` for each read.

@@ -11,10 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use crate::WAIT;
 use crate::common::lease::{Lease, lease, remove_stale_link};
-use crate::common::net::{await_reply, free_port, iptables_save};
-use crate::common::{Env, require_root, succeeded};
+use crate::common::net::{await_reply, iptables_save};
+use crate::common::{Env, PATIENCE, require_root, succeeded};
 
 /// A runtime directory whose config moves the built-in network onto a
 /// bridge and a /24 leased to the test (10.217.x.0/24, `common::lease`).
@@ -125,7 +124,8 @@ fn privileged_the_builtin_network_connects_publishes_and_leaves_nothing() {
     }
     let t = BuiltinEnv::new();
     let (srv, cli) = (t.id("srv"), t.id("cli"));
-    let port = free_port();
+    let leased = crate::common::lease::port();
+    let port = leased.port;
     let publish = format!("{port}:8080");
     t.ok(&[
         "run",
@@ -184,10 +184,11 @@ fn privileged_the_builtin_network_connects_publishes_and_leaves_nothing() {
     );
 
     // From the host's 127.0.0.1 through portmap.
-    await_reply(port, "builtin\n", WAIT);
+    await_reply(port, "builtin\n", PATIENCE);
     // From a second container on the same bridge, to srv's address.
     let script = format!(
-        "tail -n 1 /etc/hosts; for i in $(seq 30); do busybox nc {ip} 8080 </dev/null && exit 0; sleep 1; done; exit 1"
+        "tail -n 1 /etc/hosts; i=0; while [ $i -lt {} ]; do busybox nc {ip} 8080 </dev/null && exit 0; sleep 1; i=$((i+1)); done; exit 1",
+        PATIENCE.as_secs()
     );
     let out = t.ok(&[
         "run",

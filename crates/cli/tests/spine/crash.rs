@@ -125,71 +125,88 @@ enum Root<'a> {
     Image(&'a std::path::Path),
 }
 
-#[test]
-fn privileged_crash_at_every_launch_state_leaves_nothing_behind() {
-    if !require_root("privileged_crash_at_every_launch_state_leaves_nothing_behind") {
-        return;
-    }
-    for point in [
-        "created",
-        "PROVISIONING",
-        "PREPARING",
-        "forked",
-        "ISOLATING",
-        "FETCHING",
-        "RUNNING",
-    ] {
-        crash_at(point, false, Root::Host);
-        crash_at(point, true, Root::Host);
-    }
+/// The root filesystem a crash test's container gets.
+#[derive(Clone, Copy)]
+enum Kind {
+    Host,
+    Rootfs,
+    Image,
 }
 
-#[test]
-fn privileged_crash_at_every_launch_state_with_a_rootfs_leaves_nothing_mounted() {
-    if !require_root("privileged_crash_at_every_launch_state_with_a_rootfs_leaves_nothing_mounted")
-    {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let rootfs = busybox_rootfs(dir.path());
-    for point in [
-        "created",
-        "PROVISIONING",
-        "PREPARING",
-        "forked",
-        "ISOLATING",
-        "FETCHING",
-        "RUNNING",
-    ] {
-        crash_at(point, true, Root::Dir(&rootfs));
-    }
-}
-
-#[test]
-fn privileged_crash_at_every_launch_state_with_an_image_leaves_nothing_provisioned() {
-    let test = "privileged_crash_at_every_launch_state_with_an_image_leaves_nothing_provisioned";
+/// The crash test of `point` with a root of `kind`, a `#[test]` of its own
+/// (one test per launch state: the whole list of states in one test came
+/// near nextest's limit on a loaded machine).
+fn crash_test(test: &str, point: &str, kind: Kind) {
     if !require_root(test) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let archive = dir.path().join("busybox.tar");
-    let saved = std::process::Command::new("docker")
-        .args(["save", "-o", archive.to_str().unwrap(), "busybox:local"])
-        .output();
-    if !saved.as_ref().is_ok_and(|o| o.status.success()) {
-        println!("skipping {test}: docker save busybox:local failed: {saved:?}");
-        return;
+    match kind {
+        Kind::Host => {
+            crash_at(point, false, Root::Host);
+            crash_at(point, true, Root::Host);
+        }
+        Kind::Rootfs => {
+            let rootfs = busybox_rootfs(dir.path());
+            crash_at(point, true, Root::Dir(&rootfs));
+        }
+        Kind::Image => {
+            let archive = dir.path().join("busybox.tar");
+            let saved = std::process::Command::new("docker")
+                .args(["save", "-o", archive.to_str().unwrap(), "busybox:local"])
+                .output();
+            if !saved.as_ref().is_ok_and(|o| o.status.success()) {
+                println!("skipping {test}: docker save busybox:local failed: {saved:?}");
+                return;
+            }
+            crash_at(point, true, Root::Image(&archive));
+        }
     }
-    for point in [
-        "created",
-        "PROVISIONING",
-        "provisioned",
-        "PREPARING",
-        "forked",
-        "ISOLATING",
-        "FETCHING",
-        "RUNNING",
-    ] {
-        crash_at(point, true, Root::Image(&archive));
-    }
+}
+
+/// `name => point, kind;`: a test crashing at `point` with a root of `kind`.
+macro_rules! crash_tests {
+    ($($name:ident => $point:literal, $kind:ident;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                crash_test(stringify!($name), $point, Kind::$kind);
+            }
+        )*
+    };
+}
+
+// Without a root filesystem, foreground and detached: nothing left behind.
+crash_tests! {
+    privileged_crash_at_created_leaves_nothing_behind => "created", Host;
+    privileged_crash_at_provisioning_leaves_nothing_behind => "PROVISIONING", Host;
+    privileged_crash_at_preparing_leaves_nothing_behind => "PREPARING", Host;
+    privileged_crash_at_forked_leaves_nothing_behind => "forked", Host;
+    privileged_crash_at_isolating_leaves_nothing_behind => "ISOLATING", Host;
+    privileged_crash_at_fetching_leaves_nothing_behind => "FETCHING", Host;
+    privileged_crash_at_running_leaves_nothing_behind => "RUNNING", Host;
+}
+
+// With a root filesystem directory: nothing left mounted either.
+crash_tests! {
+    privileged_crash_at_created_with_a_rootfs_leaves_nothing_mounted => "created", Rootfs;
+    privileged_crash_at_provisioning_with_a_rootfs_leaves_nothing_mounted => "PROVISIONING", Rootfs;
+    privileged_crash_at_preparing_with_a_rootfs_leaves_nothing_mounted => "PREPARING", Rootfs;
+    privileged_crash_at_forked_with_a_rootfs_leaves_nothing_mounted => "forked", Rootfs;
+    privileged_crash_at_isolating_with_a_rootfs_leaves_nothing_mounted => "ISOLATING", Rootfs;
+    privileged_crash_at_fetching_with_a_rootfs_leaves_nothing_mounted => "FETCHING", Rootfs;
+    privileged_crash_at_running_with_a_rootfs_leaves_nothing_mounted => "RUNNING", Rootfs;
+}
+
+// With an image (a `docker save` archive of busybox:local loaded into the
+// store): nothing left provisioned either.
+crash_tests! {
+    privileged_crash_at_created_with_an_image_leaves_nothing_provisioned => "created", Image;
+    privileged_crash_at_provisioning_with_an_image_leaves_nothing_provisioned => "PROVISIONING", Image;
+    privileged_crash_at_provisioned_with_an_image_leaves_nothing_provisioned => "provisioned", Image;
+    privileged_crash_at_preparing_with_an_image_leaves_nothing_provisioned => "PREPARING", Image;
+    privileged_crash_at_forked_with_an_image_leaves_nothing_provisioned => "forked", Image;
+    privileged_crash_at_isolating_with_an_image_leaves_nothing_provisioned => "ISOLATING", Image;
+    privileged_crash_at_fetching_with_an_image_leaves_nothing_provisioned => "FETCHING", Image;
+    privileged_crash_at_running_with_an_image_leaves_nothing_provisioned => "RUNNING", Image;
 }

@@ -196,7 +196,7 @@ fn start_token_registry(issuer: &TokenIssuer) -> (Reaped, String) {
             return (child, format!("127.0.0.1:{port}"));
         }
         assert!(
-            start.elapsed() < Duration::from_secs(60),
+            start.elapsed() < PATIENCE,
             "token registry did not start: {text}"
         );
         std::thread::sleep(Duration::from_millis(100));

@@ -75,9 +75,16 @@ impl Current {
 
 impl Progress for FetchProgress {
     fn event(&self, event: Event<'_>) {
+        self.event_at(event, Instant::now());
+    }
+}
+
+impl FetchProgress {
+    /// [`Progress::event`] at time `now` (given by the tests, which cannot
+    /// count on their thread being scheduled within a quarter second).
+    fn event_at(&self, event: Event<'_>, now: Instant) {
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let (current, out) = &mut *guard;
-        let now = Instant::now();
         match event {
             Event::Start {
                 uri,
@@ -156,18 +163,25 @@ mod tests {
         let out = Shared::default();
         let p = FetchProgress::with_writer(Box::new(out.clone()));
         let uri = "http://127.0.0.1/big.bin";
-        p.event(Event::Start {
-            uri,
-            length: Some(2_000_000),
-            cache_hit: false,
-        });
-        p.event(Event::Bytes { uri, got: 10 });
+        let start = Instant::now();
+        p.event_at(
+            Event::Start {
+                uri,
+                length: Some(2_000_000),
+                cache_hit: false,
+            },
+            start,
+        );
+        let just_before = start + SHOW_AFTER - Duration::from_millis(1);
+        p.event_at(Event::Bytes { uri, got: 10 }, just_before);
         assert_eq!(text(&out), "", "nothing before a quarter second");
-        std::thread::sleep(SHOW_AFTER);
-        p.event(Event::Bytes {
-            uri,
-            got: 1_000_000,
-        });
+        p.event_at(
+            Event::Bytes {
+                uri,
+                got: 1_000_000,
+            },
+            start + SHOW_AFTER,
+        );
         let drawn = text(&out);
         assert!(
             drawn.starts_with("\rhttp://127.0.0.1/big.bin: Downloading  1.0 MB / 2.0 MB (50%)  "),
@@ -177,10 +191,13 @@ mod tests {
             drawn.contains(" MB/s") || drawn.contains(" kB/s"),
             "{drawn:?}"
         );
-        p.event(Event::Done {
-            uri,
-            bytes: 2_000_000,
-        });
+        p.event_at(
+            Event::Done {
+                uri,
+                bytes: 2_000_000,
+            },
+            start + SHOW_AFTER * 2,
+        );
         let done = text(&out);
         assert!(done.ends_with("\x1b[K\n"), "{done:?}");
         assert!(done.contains("big.bin: Fetched 2.0 MB in "), "{done:?}");
@@ -191,20 +208,29 @@ mod tests {
         let out = Shared::default();
         let p = FetchProgress::with_writer(Box::new(out.clone()));
         let uri = "http://x/y";
-        p.event(Event::Start {
-            uri,
-            length: None,
-            cache_hit: false,
-        });
-        p.event(Event::Done { uri, bytes: 5 });
+        let start = Instant::now();
+        p.event_at(
+            Event::Start {
+                uri,
+                length: None,
+                cache_hit: false,
+            },
+            start,
+        );
+        p.event_at(
+            Event::Done { uri, bytes: 5 },
+            start + Duration::from_millis(1),
+        );
         assert_eq!(text(&out), "", "a short download draws nothing");
-        p.event(Event::Start {
-            uri,
-            length: None,
-            cache_hit: true,
-        });
-        std::thread::sleep(SHOW_AFTER);
-        p.event(Event::Bytes { uri, got: 3_000 });
+        p.event_at(
+            Event::Start {
+                uri,
+                length: None,
+                cache_hit: true,
+            },
+            start,
+        );
+        p.event_at(Event::Bytes { uri, got: 3_000 }, start + SHOW_AFTER);
         let drawn = text(&out);
         assert!(drawn.contains("http://x/y: Copying  3.0 kB  "), "{drawn:?}");
         assert!(!drawn.contains('%'), "{drawn:?}");
