@@ -124,10 +124,7 @@ impl Spares {
                         parent: parent.clone(),
                         free: Vec::new(),
                     });
-                match pool.free.pop() {
-                    Some(spare) => spare,
-                    None => return None,
-                }
+                pool.free.pop()?
             };
             match fs::rename(spare.path(), target.path()) {
                 Ok(()) => return Some(self.prepared().remove(spare.path())),

@@ -253,6 +253,7 @@ impl MesosContainerizer {
     /// The rest of [`Self::settle`] after [`Self::settle_begin`]: the kill
     /// (or, after a batch's kill, the removal of the emptied cgroups), the
     /// wait for init and the termination.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn settle_end(
         &self,
         dir: &ContainerDir,
