@@ -686,6 +686,10 @@ impl Isolator for CgroupsIsolator {
     fn prepare(&self, config: &ContainerConfig) -> Result<Option<Contribution>, IsolatorError> {
         let id = &config.id;
         let mut fresh = true;
+        // The devices directory came from a spare that already holds the
+        // default list (`prepare_spare`).
+        let mut devices_written = false;
+        let devices = self.cgroup(id, Controller::Devices);
         for (cg, controllers) in self.cgroups(id) {
             // v1: every controller of the hierarchy, so that a new cgroup
             // of a hierarchy with cpuset (and only there) gets its cpus
@@ -696,9 +700,15 @@ impl Isolator for CgroupsIsolator {
             };
             // A spare is renamed into place (never over an existing
             // directory: EEXIST, and then the making below reports it).
-            let spare = !id.is_nested()
-                && self.driver == phobos_core::CgroupsDriver::Cgroupfs
-                && self.spares.as_ref().is_some_and(|s| s.take(&cg));
+            let taken = match !id.is_nested() && self.driver == phobos_core::CgroupsDriver::Cgroupfs
+            {
+                true => self.spares.as_ref().and_then(|s| s.take_prepared(&cg)),
+                false => None,
+            };
+            let spare = taken.is_some();
+            if taken == Some(true) && devices.as_ref().is_some_and(|d| d.path() == cg.path()) {
+                devices_written = true;
+            }
             let made = spare
                 || cg
                     .create_new_with(&controllers)
@@ -729,10 +739,12 @@ impl Isolator for CgroupsIsolator {
                 .map_err(|e| self.fail("cgroups/net_cls", id, e))?;
         }
         if self.has(Subsystem::Devices)
-            && let Some(cg) = self.cgroup(id, Controller::Devices)
+            && let Some(cg) = devices
         {
-            apply_devices(&cg, &config.hardening.devices)
-                .map_err(|e| self.fail("cgroups/devices", id, e))?;
+            if !(devices_written && config.hardening.devices.is_empty()) {
+                apply_devices(&cg, &config.hardening.devices)
+                    .map_err(|e| self.fail("cgroups/devices", id, e))?;
+            }
         } else if let Some(cg) = self.device_program_cgroup(id) {
             crate::security::devices::attach_program(cg.path(), &config.hardening.devices)
                 .map_err(|e| self.fail("cgroups/devices", id, e))?;
@@ -875,6 +887,23 @@ impl Isolator for CgroupsIsolator {
             Err(self.fail("cgroups", id, errors.join("; ")))
         }
     }
+}
+
+/// The agent's spare-cgroup preparer (`phobos_cgroups::spare::Preparer`):
+/// a spare of a v1 hierarchy that holds the devices controller alone (its
+/// mount named `devices`) gets the default device list every container's
+/// devices cgroup starts with (deny all, then `DEFAULT_ALLOW`), so a
+/// launch that takes it has nothing left to write there unless it allows
+/// more devices. Other spares are left as they are (`false`).
+pub fn prepare_spare(cg: &phobos_cgroups::Cgroup) -> Result<bool, phobos_cgroups::Error> {
+    if cg.version() != Version::V1
+        || cg.mount().file_name() != Some(std::ffi::OsStr::new("devices"))
+        || !cg.has_file("devices.deny")
+    {
+        return Ok(false);
+    }
+    apply_devices(cg, &[])?;
+    Ok(true)
 }
 
 /// Denies every device, then allows the default list and `extra`

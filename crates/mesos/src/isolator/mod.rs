@@ -39,7 +39,7 @@ use phobos_core::{
 
 use crate::launch_info::Contribution;
 
-pub use cgroups::{CgroupsIsolator, Subsystem, oom_limitation};
+pub use cgroups::{CgroupsIsolator, Subsystem, oom_limitation, prepare_spare};
 pub use disk::{DiskDu, disk_limitation, disk_usage};
 pub use filesystem::{FilesystemLinux, FilesystemPosix};
 pub use namespaces::{NamespacesIpc, NamespacesPid, NamespacesUts};
