@@ -67,7 +67,13 @@ impl Metrics {
     }
 
     /// The agent's own series.
-    pub fn render_agent(&self, out: &mut String, open_waits: i64, recovering: bool) {
+    pub fn render_agent(
+        &self,
+        out: &mut String,
+        open_waits: i64,
+        recovering: bool,
+        zygote: Option<i32>,
+    ) {
         header(
             out,
             "phobos_agent_requests_total",
@@ -138,6 +144,12 @@ impl Metrics {
             "phobos_agent_recovering",
             "1 while the agent recovers its containers (API calls answer 503).",
             f64::from(u8::from(recovering)),
+        );
+        gauge(
+            out,
+            "phobos_agent_zygote_pid",
+            "The pid of the pre-started init the next plain launch takes (0: none ready).",
+            f64::from(zygote.unwrap_or(0)),
         );
     }
 }
@@ -279,7 +291,7 @@ mod tests {
         m.observe("WAIT_CONTAINER", 200, Duration::from_millis(3));
         m.observe("WAIT_CONTAINER", 200, Duration::from_secs(2));
         let mut out = String::new();
-        m.render_agent(&mut out, 7, false);
+        m.render_agent(&mut out, 7, false, Some(42));
         assert!(
             out.contains("phobos_agent_requests_total{call=\"WAIT_CONTAINER\",code=\"200\"} 2")
         );
@@ -290,6 +302,7 @@ mod tests {
             out.contains("phobos_agent_request_duration_seconds_count{call=\"WAIT_CONTAINER\"} 2")
         );
         assert!(out.contains("phobos_agent_open_waits 7"));
+        assert!(out.contains("phobos_agent_zygote_pid 42"));
     }
 
     #[test]

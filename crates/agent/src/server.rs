@@ -455,6 +455,7 @@ async fn metrics_response(state: &Arc<State>) -> hyper::Response<Body> {
         &mut out,
         state.waits.open(),
         state.recovering.load(Ordering::Relaxed),
+        state.door.zygote_pid(),
     );
     match scraped {
         Ok(Ok((list, stats))) => metrics::render_containers(&mut out, &list, &stats),

@@ -21,7 +21,7 @@
 //! its process ends, and [`sweep`] removes every spare under a parent
 //! (recovery: a process killed with its pool leaves them behind).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::PathBuf;
@@ -40,6 +40,11 @@ pub fn is_spare(name: &str) -> bool {
     name.starts_with(SPARE_PREFIX)
 }
 
+/// Writes what every container's directory of a hierarchy gets the same
+/// way into a spare when it is made (off the launch's path); returns
+/// whether it wrote anything (a spare of another hierarchy: `false`).
+pub type Preparer = fn(&Cgroup) -> Result<bool, Error>;
+
 /// Spare directories per parent cgroup, for one process.
 #[derive(Debug)]
 pub struct Spares {
@@ -47,6 +52,9 @@ pub struct Spares {
     pid: u32,
     next: AtomicU64,
     pools: Mutex<HashMap<PathBuf, Pool>>,
+    preparer: Option<Preparer>,
+    /// The spares the preparer wrote into, by path.
+    prepared: Mutex<HashSet<PathBuf>>,
 }
 
 #[derive(Debug)]
@@ -64,7 +72,23 @@ impl Spares {
             pid: std::process::id(),
             next: AtomicU64::new(0),
             pools: Mutex::new(HashMap::new()),
+            preparer: None,
+            prepared: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Has [`Self::refill`] run `preparer` on every spare it makes;
+    /// [`Self::take_prepared`] then says whether the spare it took was
+    /// prepared.
+    pub fn with_preparer(mut self, preparer: Preparer) -> Self {
+        self.preparer = Some(preparer);
+        self
+    }
+
+    fn prepared(&self) -> std::sync::MutexGuard<'_, HashSet<PathBuf>> {
+        self.prepared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn pools(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Pool>> {
@@ -79,12 +103,17 @@ impl Spares {
     /// the directory itself. Either way, the parent is remembered so that
     /// [`Self::refill`] keeps spares there from now on.
     pub fn take(&self, target: &Cgroup) -> bool {
+        self.take_prepared(target).is_some()
+    }
+
+    /// [`Self::take`] that says whether the spare renamed into place was
+    /// written by the preparer: `None` when none was taken, `Some(true)`
+    /// for a prepared one.
+    pub fn take_prepared(&self, target: &Cgroup) -> Option<bool> {
         if target.version() != Version::V1 {
-            return false;
+            return None;
         }
-        let Some(parent_rel) = target.rel().parent() else {
-            return false;
-        };
+        let parent_rel = target.rel().parent()?;
         let parent = Cgroup::new(target.mount(), parent_rel, Version::V1);
         loop {
             let spare = {
@@ -95,13 +124,10 @@ impl Spares {
                         parent: parent.clone(),
                         free: Vec::new(),
                     });
-                match pool.free.pop() {
-                    Some(spare) => spare,
-                    None => return false,
-                }
+                pool.free.pop()?
             };
             match fs::rename(spare.path(), target.path()) {
-                Ok(()) => return true,
+                Ok(()) => return Some(self.prepared().remove(spare.path())),
                 // kernfs answers EEXIST; another filesystem (the tests'
                 // fixture trees) ENOTEMPTY for a directory that holds files.
                 Err(e)
@@ -111,14 +137,14 @@ impl Spares {
                     // Someone else's cgroup: the caller reports it. The
                     // spare stays a spare.
                     self.give_back(&parent, spare);
-                    return false;
+                    return None;
                 }
                 // Swept meanwhile (recovery removes every spare): try the
                 // next one.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(_) => {
                     let _ = fs::remove_dir(spare.path());
-                    return false;
+                    return None;
                 }
             }
         }
@@ -146,6 +172,17 @@ impl Spares {
                 let spare = parent.child(format!("{SPARE_PREFIX}{}.{n}", self.pid));
                 spare.create()?;
                 made += 1;
+                // A spare the preparer failed on is removed, not offered.
+                match self.preparer.map(|prepare| prepare(&spare)) {
+                    Some(Ok(true)) => {
+                        self.prepared().insert(spare.path().to_path_buf());
+                    }
+                    Some(Err(e)) => {
+                        let _ = fs::remove_dir(spare.path());
+                        return Err(e);
+                    }
+                    _ => {}
+                }
                 match self.pools().get_mut(parent.path()) {
                     Some(pool) => pool.free.push(spare),
                     None => {
@@ -237,6 +274,34 @@ mod tests {
         // A v2 directory is never taken from the pool.
         let v2 = Cgroup::new(dir.path(), std::path::Path::new("root/c2"), Version::V2);
         assert!(!spares.take(&v2));
+    }
+
+    #[test]
+    fn a_prepared_spare_is_taken_as_prepared() {
+        fn mark(cg: &Cgroup) -> Result<bool, Error> {
+            let wanted = cg.rel().starts_with("dev");
+            if wanted {
+                std::fs::write(cg.path().join("prepared"), "").unwrap();
+            }
+            Ok(wanted)
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("dev")).unwrap();
+        std::fs::create_dir(dir.path().join("mem")).unwrap();
+        let spares = Spares::new(1).with_preparer(mark);
+        let dev = Cgroup::new(dir.path(), std::path::Path::new("dev/c1"), Version::V1);
+        let mem = Cgroup::new(dir.path(), std::path::Path::new("mem/c1"), Version::V1);
+        assert_eq!(spares.take_prepared(&dev), None);
+        assert_eq!(spares.take_prepared(&mem), None);
+        assert_eq!(spares.refill().unwrap(), 2);
+        assert_eq!(spares.take_prepared(&dev), Some(true));
+        assert!(dev.path().join("prepared").exists());
+        assert_eq!(spares.take_prepared(&mem), Some(false));
+        assert!(!mem.path().join("prepared").exists());
+        // Made again by the next refill, prepared again.
+        assert_eq!(spares.refill().unwrap(), 2);
+        let dev2 = Cgroup::new(dir.path(), std::path::Path::new("dev/c2"), Version::V1);
+        assert_eq!(spares.take_prepared(&dev2), Some(true));
     }
 
     #[test]

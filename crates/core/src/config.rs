@@ -348,6 +348,31 @@ pub struct ConfigSummary {
     pub network: ContainerNetwork,
 }
 
+/// The fields of a checkpointed [`ContainerConfig`] that measuring a
+/// container needs (`stats`: which isolators it has and how they were
+/// set up), read from the same JSON without building the rest: the
+/// command, environment, hardening (the seccomp profile's syscall names
+/// are most of a config's bytes), volumes and fetch URIs are skipped
+/// unparsed into values. Each field is read exactly as
+/// [`ContainerConfig`] reads it.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct UsageConfig {
+    pub id: ContainerId,
+    pub isolation: Vec<String>,
+    pub sandbox: PathBuf,
+    pub cgroups_root: String,
+    #[serde(default)]
+    pub cgroups_driver: CgroupsDriver,
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub resources: Resources,
+    #[serde(default)]
+    pub isolator_flags: IsolatorFlags,
+    #[serde(default)]
+    pub network: ContainerNetwork,
+}
+
 /// The one [`IsolatorFlags`] field a listing needs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct NetClsFlags {
@@ -470,6 +495,38 @@ mod tests {
         assert!(summary.resources.is_empty());
         assert_eq!(summary.isolator_flags, NetClsFlags::default());
         assert_eq!(summary.network, ContainerNetwork::default());
+    }
+
+    #[test]
+    fn a_usage_config_reads_its_fields_as_the_whole_config_does() {
+        let text = r#"{"id":"c1","command":{"shell":false,"value":"sleep","arguments":["sleep","9"]},
+            "env":[["A","1"]],"hostname":"h1","isolation":["cgroups/cpu","disk/du"],
+            "launcher":"linux","sandbox":"/tmp/s","cgroups_root":"phobos",
+            "cgroups_driver":"systemd","created_at":12.5,"resources":{"cpus":0.5,"disk":64},
+            "isolator_flags":{"cgroups_enable_cfs":true,"enforce_container_disk_quota":true,
+                "container_disk_watch_interval_secs":3.0,"perf_events":["cycles"]},
+            "network":{"mode":"none"},
+            "hardening":{"seccomp":{"source":"default","default_action":"allow","rules":[]}}}"#;
+        let full: ContainerConfig = serde_json::from_str(text).unwrap();
+        let usage: UsageConfig = serde_json::from_str(text).unwrap();
+        assert_eq!(usage.id, full.id);
+        assert_eq!(usage.isolation, full.isolation);
+        assert_eq!(usage.sandbox, full.sandbox);
+        assert_eq!(usage.cgroups_root, full.cgroups_root);
+        assert_eq!(usage.cgroups_driver, full.cgroups_driver);
+        assert_eq!(usage.hostname, full.hostname);
+        assert_eq!(usage.resources, full.resources);
+        assert_eq!(usage.isolator_flags, full.isolator_flags);
+        assert_eq!(usage.network, full.network);
+        // A record from before the optional fields existed, too.
+        let old = r#"{"id":"c1","command":{"shell":true,"value":"true"},"isolation":[],
+            "launcher":"posix","sandbox":"/tmp/s","cgroups_root":"phobos","created_at":1.0}"#;
+        let full: ContainerConfig = serde_json::from_str(old).unwrap();
+        let usage: UsageConfig = serde_json::from_str(old).unwrap();
+        assert_eq!(usage.isolator_flags, full.isolator_flags);
+        assert_eq!(usage.cgroups_driver, CgroupsDriver::Cgroupfs);
+        assert_eq!(usage.network, ContainerNetwork::default());
+        assert!(usage.resources.is_empty() && usage.hostname.is_none());
     }
 
     #[test]

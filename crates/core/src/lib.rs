@@ -29,7 +29,7 @@ pub mod wait_status;
 
 pub use config::{
     CgroupsDriver, CommandSpec, ConfigSummary, ContainerConfig, ContainerImage, FetchUri,
-    FetcherCache, IsolatorFlags, LauncherKind, Nesting, TtyInfo, WindowSize,
+    FetcherCache, IsolatorFlags, LauncherKind, Nesting, TtyInfo, UsageConfig, WindowSize,
 };
 pub use containerizer::{BoxError, Composing, Containerizer, Operation, Outcome};
 pub use hardening::{CapabilitySets, DeviceNode, Hardening, RLimit, SeccompProfile};

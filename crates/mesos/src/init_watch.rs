@@ -105,12 +105,7 @@ impl Watches {
             .into_iter()
             .flatten()
             .min();
-        let timeout = match due {
-            Some(at) => {
-                PollTimeout::try_from(at.saturating_duration_since(now)).unwrap_or(PollTimeout::MAX)
-            }
-            None => PollTimeout::NONE,
-        };
+        let timeout = poll_timeout(now, due);
         let sig_fd: BorrowedFd<'_> = signals.as_fd();
         let mut fds = vec![PollFd::new(sig_fd, PollFlags::POLLIN)];
         let watched = match &self.oom {
@@ -214,6 +209,20 @@ const STACK_KEEP: usize = 16 * 1024;
 /// through the signalfd), so nothing runs on the stack below this frame
 /// while it is zapped; a later deeper call faults in fresh zero pages.
 #[inline(never)]
+/// poll(2)'s timeout until `due` (none: wait for a descriptor or a
+/// signal), rounded *up* to whole milliseconds: rounded down, the wait
+/// ends before `due` and the loop then spins with a zero timeout for up
+/// to a millisecond of CPU (once per container for [`SETTLE`], and at
+/// every disk check).
+fn poll_timeout(now: Instant, due: Option<Instant>) -> PollTimeout {
+    let Some(at) = due else {
+        return PollTimeout::NONE;
+    };
+    let left = at.saturating_duration_since(now);
+    let ms = left.as_nanos().div_ceil(1_000_000);
+    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+}
+
 fn release_startup_memory() {
     // SAFETY: malloc_trim(3) only returns free memory to the kernel.
     unsafe { libc::malloc_trim(0) };
@@ -238,6 +247,33 @@ mod tests {
     use std::path::Path;
 
     const EVENTS: &str = "low 0\nhigh 0\nmax 3\noom 0\noom_kill 0\n";
+
+    #[test]
+    fn poll_timeout_rounds_up_so_the_wait_never_ends_before_it_is_due() {
+        let now = Instant::now();
+        let ms = |d: Duration| poll_timeout(now, Some(now + d));
+        assert_eq!(
+            ms(Duration::from_micros(3_500)),
+            PollTimeout::try_from(4u32).unwrap()
+        );
+        assert_eq!(
+            ms(Duration::from_micros(200)),
+            PollTimeout::try_from(1u32).unwrap()
+        );
+        assert_eq!(
+            ms(Duration::from_millis(100)),
+            PollTimeout::try_from(100u32).unwrap()
+        );
+        assert_eq!(ms(Duration::ZERO), PollTimeout::ZERO);
+        // Already due: no wait.
+        assert_eq!(
+            poll_timeout(now + Duration::from_millis(5), Some(now)),
+            PollTimeout::ZERO
+        );
+        assert_eq!(poll_timeout(now, None), PollTimeout::NONE);
+        // Longer than poll(2) can wait (i32::MAX ms): the longest it can.
+        assert_eq!(ms(Duration::from_secs(30 * 86_400)), PollTimeout::MAX);
+    }
 
     /// A v2 memory cgroup in a temporary directory: the watcher re-reads
     /// `memory.events` on every check, so plain files stand in for cgroupfs.

@@ -243,7 +243,11 @@ impl Door {
     /// [`Self::drain_spares`] at its end; recovery sweeps what a killed
     /// one left.
     pub fn keep_spare_cgroups(&mut self, per_parent: usize) {
-        let spares = Arc::new(phobos_cgroups::spare::Spares::new(per_parent));
+        // A devices spare comes with the default device list written.
+        let spares = Arc::new(
+            phobos_cgroups::spare::Spares::new(per_parent)
+                .with_preparer(phobos_mesos::isolator::prepare_spare),
+        );
         self.mesos.set_spares(Arc::clone(&spares));
         self.spares = Some(spares);
     }

@@ -97,6 +97,34 @@ fn privileged_agent_spare_cgroups_are_used_and_never_left() {
     )
     .unwrap();
     assert!(!procs.trim().is_empty(), "spare-1's memory cgroup is empty");
+    // Its devices spare came with the default list written (off the
+    // launch's path): exactly the list a made directory gets.
+    let devices = PathBuf::from("/sys/fs/cgroup/devices")
+        .join(&env.cgroups_root)
+        .join("spare-1/devices.list");
+    if devices.exists() {
+        let list = std::fs::read_to_string(&devices).unwrap();
+        let mut got: Vec<&str> = list.lines().collect();
+        got.sort_unstable();
+        let mut want = vec![
+            "c *:* m",
+            "b *:* m",
+            "c 5:1 rwm",
+            "c 4:0 rwm",
+            "c 4:1 rwm",
+            "c 136:* rwm",
+            "c 5:2 rwm",
+            "c 10:200 rwm",
+            "c 1:3 rwm",
+            "c 1:5 rwm",
+            "c 1:7 rwm",
+            "c 5:0 rwm",
+            "c 1:9 rwm",
+            "c 1:8 rwm",
+        ];
+        want.sort_unstable();
+        assert_eq!(got, want, "spare-1's devices.list");
+    }
     assert_eq!(conn.json(&kill_json("spare-1", 9)).status, 200);
     let r = conn.json(&wait_json("spare-1"));
     assert_eq!(r.status, 200, "{}", r.text());

@@ -38,6 +38,21 @@ fn waiting_zygote(env: &Env, agent: &Agent, inits: &[u32]) -> Option<u32> {
         .find(|pid| !inits.contains(pid) && ppid(*pid) == Some(agent.pid()))
 }
 
+/// Waits until the agent holds `zygote` ready for the next launch, not
+/// only exec'd: it stores it a moment after the clone returns.
+fn await_ready(conn: &mut Conn, zygote: u32) {
+    let ready = format!("phobos_agent_zygote_pid {zygote}");
+    assert!(
+        eventually(PATIENCE, || {
+            conn.request("GET", "/metrics", &[], b"")
+                .text()
+                .lines()
+                .any(|l| l == ready)
+        }),
+        "the agent never had zygote {zygote} ready"
+    );
+}
+
 /// Every directory under the environment's cgroups root, in any hierarchy.
 fn cgroups_left(env: &Env) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -68,6 +83,7 @@ fn privileged_agent_zygote_is_taken_in_fresh_namespaces_and_its_cgroups() {
         zygotes_of(env.runtime.path())
     );
     let zygote = zygote.unwrap();
+    await_ready(&mut conn, zygote);
     // Waiting: in fresh namespaces (not the agent's, not the last
     // container's), on the host network, in none of our cgroups.
     for name in NAMESPACES {
@@ -134,6 +150,7 @@ fn privileged_agent_zygote_is_taken_in_fresh_namespaces_and_its_cgroups() {
         "no pre-started init after the second launch"
     );
     let next = next.unwrap();
+    await_ready(&mut conn, next);
     // A launch that does not qualify (nested) launches as before and
     // leaves it waiting.
     let r = conn.json(

@@ -28,17 +28,10 @@ pub struct Lease {
 /// that depends on the pid so that concurrent tests seldom try the same
 /// numbers first.
 pub fn lease(pool: &str, count: u32) -> Lease {
-    std::fs::create_dir_all(DIR).unwrap_or_else(|e| panic!("{DIR}: {e}"));
     let start = std::process::id() % count;
     for i in 0..count {
         let n = (start + i) % count;
-        let path = Path::new(DIR).join(format!("{pool}-{n}"));
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let (file, path) = lock_file(&format!("{pool}-{n}"));
         match file.try_lock() {
             Ok(()) => return Lease { n, _file: file },
             Err(TryLockError::WouldBlock) => continue,
@@ -53,17 +46,23 @@ pub fn lease(pool: &str, count: u32) -> Lease {
 /// other test would see (the v1 controller test's temporary hierarchies),
 /// which nextest's test groups keep apart within one run only.
 pub fn exclusive(name: &str) -> Lease {
+    let (file, path) = lock_file(&format!("exclusive-{name}"));
+    file.lock()
+        .unwrap_or_else(|e| panic!("lock {}: {e}", path.display()));
+    Lease { n: 0, _file: file }
+}
+
+/// `DIR/name`, opened (made if missing) for a lock, and its path.
+fn lock_file(name: &str) -> (File, std::path::PathBuf) {
     std::fs::create_dir_all(DIR).unwrap_or_else(|e| panic!("{DIR}: {e}"));
-    let path = Path::new(DIR).join(format!("exclusive-{name}"));
+    let path = Path::new(DIR).join(name);
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    file.lock()
-        .unwrap_or_else(|e| panic!("lock {}: {e}", path.display()));
-    Lease { n: 0, _file: file }
+    (file, path)
 }
 
 /// Deletes network link `name` if it exists: one left by an earlier holder

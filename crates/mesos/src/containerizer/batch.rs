@@ -200,6 +200,7 @@ impl MesosContainerizer {
             &isolators,
             Cause::Destroyed,
             begun,
+            super::teardown::KillCgroups::Remove,
         )?;
         self.conclude(&dir, &config, &isolators, termination, errors)
     }

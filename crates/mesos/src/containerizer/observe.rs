@@ -36,51 +36,35 @@ impl MesosContainerizer {
             Some(c) => c.open(id),
             None => self.store.open(id),
         };
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, 8)
-            .min(ids.len().div_ceil(64).max(1));
-        let chunk = ids.len().div_ceil(threads).max(1);
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = ids
-                .chunks(chunk)
-                .map(|part| {
-                    let host = &host;
-                    let open = &open;
-                    let worker = scope.spawn(move || {
-                        // One context per thread: one buffer for every
-                        // control file this thread reads.
-                        let mut ctx = isolator::UsageContext::new(host);
-                        part.iter()
-                            .map(|id| {
-                                (
-                                    id.clone(),
-                                    self.usage_with(open(id), id, &mut ctx, running_only),
-                                )
-                            })
-                            .collect::<Vec<_>>()
-                    });
-                    (part, worker)
-                })
-                .collect();
-            // A worker that panicked answers each of its containers with
-            // an error instead of dropping them from the answer.
-            workers
-                .into_iter()
-                .flat_map(|(part, worker)| {
-                    worker.join().unwrap_or_else(|_| {
-                        part.iter()
-                            .map(|id| {
-                                (
-                                    id.clone(),
-                                    Err(ContainerizerError::UsagePanicked(id.clone())),
-                                )
-                            })
-                            .collect()
-                    })
+        on_threads(ids, |part| {
+            // One context per thread: one buffer for every control file
+            // this thread reads.
+            let mut ctx = isolator::UsageContext::new(&host);
+            part.iter()
+                .map(|id| {
+                    (
+                        id.clone(),
+                        self.usage_with(open(id), id, &mut ctx, running_only),
+                    )
                 })
                 .collect()
         })
+        .into_iter()
+        // A worker that panicked answers each of its containers with an
+        // error instead of dropping them from the answer.
+        .flat_map(|chunk| {
+            chunk.unwrap_or_else(|part| {
+                part.iter()
+                    .map(|id| {
+                        (
+                            id.clone(),
+                            Err(ContainerizerError::UsagePanicked(id.clone())),
+                        )
+                    })
+                    .collect()
+            })
+        })
+        .collect()
     }
 
     /// The usage of `id`, whose record `dir` is (`None`: unknown), read
@@ -106,8 +90,19 @@ impl MesosContainerizer {
         if dir.exists(TERMINATION_FILE) {
             return Err(ContainerizerError::NotRunning(id.clone()));
         }
-        let config = self.config(&dir)?;
-        ctx.pid = dir.pid().ok().flatten();
+        // Only the fields the isolators' construction reads: the rest of
+        // the config (its seccomp profile is most of it) is skipped, not
+        // built, when thousands of containers are measured.
+        let config: phobos_core::UsageConfig = dir
+            .read_json(CONFIG_FILE)?
+            .ok_or_else(|| ContainerizerError::NoConfig(id.clone()))?;
+        // The pid file is read only for isolators that measure init's
+        // process tree; the cgroups isolators read the container's cgroups.
+        ctx.pid = if isolator::measures_process_tree(&config.isolation) {
+            dir.pid().ok().flatten()
+        } else {
+            None
+        };
         let mut stats = ResourceStatistics::default();
         for isolator in isolator::build_with(&config, ctx.host)? {
             match isolator.usage(id, ctx) {
@@ -198,6 +193,18 @@ impl MesosContainerizer {
             (Some(_), _) => ContainerState::Terminated,
             (None, state) => state.map_or(ContainerState::Provisioning, |r| r.state),
         };
+        let network_infos = if config.network.own_namespace() {
+            isolator::network_status(self.store.root(), id)
+        } else {
+            Vec::new()
+        };
+        let cgroup_info = self
+            .hierarchies()
+            .and_then(|h| isolator::CgroupsIsolator::net_cls_classid(h, &config))
+            .map(|classid| super::CgroupInfo {
+                net_cls: super::NetClsInfo { classid },
+            });
+        // The parsed fields move into the summary (no copies).
         Ok(ContainerSummary {
             id: id.clone(),
             state,
@@ -205,39 +212,43 @@ impl MesosContainerizer {
             started_at: config.created_at,
             command: config.command.display(),
             launcher: config.launcher,
-            isolation: config.isolation.clone(),
-            sandbox: config.sandbox.clone(),
-            resources: config.resources.clone(),
+            isolation: config.isolation,
+            sandbox: config.sandbox,
+            resources: config.resources,
             termination,
-            network_infos: if config.network.own_namespace() {
-                isolator::network_status(self.store.root(), id)
-            } else {
-                Vec::new()
-            },
-            cgroup_info: self
-                .hierarchies()
-                .and_then(|h| isolator::CgroupsIsolator::net_cls_classid(h, &config))
-                .map(|classid| super::CgroupInfo {
-                    net_cls: super::NetClsInfo { classid },
-                }),
+            network_infos,
+            cgroup_info,
         })
     }
 
     /// Every container, sorted by start time: one listing of the runtime
-    /// directory, each record opened below it.
+    /// directory, each record opened below it, read on a few threads when
+    /// there are many.
     pub fn list(&self) -> Result<Vec<ContainerSummary>> {
         let containers = self.store.containers()?;
         let listing = containers.list()?;
+        let chunks = on_threads(&listing.ids, |part| {
+            part.iter()
+                .filter_map(|id| {
+                    // A container removed while listing is simply not
+                    // listed, and one broken entry does not hide all the
+                    // others.
+                    let dir = containers.open(id)?;
+                    self.summary_of(&dir)
+                        .inspect_err(|e| tracing::warn!("skipping container {id}: {e}"))
+                        .ok()
+                })
+                .collect()
+        });
         let mut out = Vec::with_capacity(listing.ids.len());
-        for id in &listing.ids {
-            // A container removed while listing is simply not listed, and
-            // one broken entry does not hide all the others.
-            let Some(dir) = containers.open(id) else {
-                continue;
-            };
-            match self.summary_of(&dir) {
-                Ok(s) => out.push(s),
-                Err(e) => tracing::warn!("skipping container {id}: {e}"),
+        for chunk in chunks {
+            match chunk {
+                Ok(summaries) => out.extend(summaries),
+                Err(part) => {
+                    for id in part {
+                        tracing::warn!("skipping container {id}: reading its record panicked");
+                    }
+                }
             }
         }
         out.sort_by(|a, b| a.started_at.total_cmp(&b.started_at));
@@ -245,13 +256,47 @@ impl MesosContainerizer {
     }
 }
 
+/// The fewest items worth a thread of their own in [`on_threads`].
+const ITEMS_PER_THREAD: usize = 64;
+
+/// `work` over `items` cut into contiguous chunks, each on a thread of its
+/// own (as many as the host has CPUs, at most 8, and at least
+/// [`ITEMS_PER_THREAD`] items each: a few containers are read on the
+/// calling thread's one worker), the chunks' results in the order of
+/// `items`. A chunk whose worker panicked is `Err` with its items.
+fn on_threads<'i, T: Sync, R: Send>(
+    items: &'i [T],
+    work: impl Fn(&'i [T]) -> Vec<R> + Sync,
+) -> Vec<std::result::Result<Vec<R>, &'i [T]>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8)
+        .min(items.len().div_ceil(ITEMS_PER_THREAD).max(1));
+    let chunk = items.len().div_ceil(threads).max(1);
+    let work = &work;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| (part, scope.spawn(move || work(part))))
+            .collect();
+        workers
+            .into_iter()
+            .map(|(part, worker)| worker.join().map_err(|_| part))
+            .collect()
+    })
+}
+
 /// Sets the request/limit fields of `stats` as Mesos does (§8):
 /// `cpus_soft_limit` = the CPU request; `cpus_limit` = the CPU limit
 /// (infinite ⇒ the host's CPU count), else the request when CFS enforces
 /// it; `mem_soft_limit_bytes` = the memory request; `mem_limit_bytes` = the
 /// memory limit (infinite ⇒ the host's memory), else the request.
-pub(super) fn apply_requests_and_limits(stats: &mut ResourceStatistics, config: &ContainerConfig) {
-    let r = &config.resources;
+pub(super) fn apply_requests_and_limits<'a>(
+    stats: &mut ResourceStatistics,
+    config: impl Into<isolator::Spec<'a>>,
+) {
+    let config: isolator::Spec<'a> = config.into();
+    let r = config.resources;
     stats.cpus_soft_limit = r.cpus;
     stats.cpus_limit = match r.cpus_limit {
         Some(l) => Some(l.finite().unwrap_or_else(host_cpus)),
@@ -281,4 +326,52 @@ pub(super) fn host_memory_bytes() -> Option<u64> {
         )
     };
     (pages > 0 && size > 0).then(|| pages as u64 * size as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ITEMS_PER_THREAD, on_threads};
+
+    #[test]
+    fn work_on_threads_comes_back_whole_and_in_order() {
+        for n in [0, 1, ITEMS_PER_THREAD, ITEMS_PER_THREAD + 1, 1000] {
+            let items: Vec<usize> = (0..n).collect();
+            let threads = std::sync::Mutex::new(std::collections::HashSet::new());
+            let chunks = on_threads(&items, |part| {
+                threads.lock().unwrap().insert(std::thread::current().id());
+                part.iter().map(|i| i * 2).collect()
+            });
+            let got: Vec<usize> = chunks.into_iter().flat_map(Result::unwrap).collect();
+            assert_eq!(got, items.iter().map(|i| i * 2).collect::<Vec<_>>(), "{n}");
+            // None take no worker, a few one; many take as many as the
+            // host has CPUs (at most 8).
+            let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
+            let want = match n {
+                0 => 0,
+                n if n <= ITEMS_PER_THREAD => 1,
+                n => cpus.clamp(1, 8).min(n.div_ceil(ITEMS_PER_THREAD)),
+            };
+            assert_eq!(threads.lock().unwrap().len(), want, "{n}");
+        }
+    }
+
+    #[test]
+    fn a_chunk_whose_worker_panicked_comes_back_as_its_items() {
+        let items: Vec<usize> = (0..4 * ITEMS_PER_THREAD).collect();
+        let chunks = on_threads(&items, |part| {
+            assert!(!part.contains(&0), "the first chunk's worker panics");
+            part.to_vec()
+        });
+        let mut seen = Vec::new();
+        for chunk in chunks {
+            match chunk {
+                Ok(done) => seen.extend(done),
+                Err(part) => {
+                    assert_eq!(part[0], 0);
+                    seen.extend_from_slice(part);
+                }
+            }
+        }
+        assert_eq!(seen, items);
+    }
 }

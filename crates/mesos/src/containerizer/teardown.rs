@@ -60,9 +60,24 @@ impl MesosContainerizer {
         let cause = finalize_cause(dir)?;
         let isolators = isolator::build_with(&config, &self.host())?;
         let launcher = self.launcher_for(&config)?;
-        let (termination, mut errors) = self.settle(dir, &config, &launcher, &isolators, cause)?;
+        // Every process is killed and gone before the end is recorded; the
+        // emptied kill cgroup is removed with the other resources, after
+        // the answer (`release`).
+        let begun = self.settle_begin(dir, &config, &cause)?;
+        let (termination, mut errors) = self.settle_end(
+            dir,
+            &config,
+            &launcher,
+            &isolators,
+            cause,
+            begun,
+            KillCgroups::Keep,
+        )?;
         if !errors.is_empty() {
             // As a teardown does: free what can be, record nothing.
+            if let Err(e) = launcher.remove_killed(&config.id) {
+                errors.push(e.to_string());
+            }
             errors.extend(self.free(&config, &isolators));
             return Err(ContainerizerError::Teardown {
                 id: config.id.clone(),
@@ -183,7 +198,15 @@ impl MesosContainerizer {
         cause: Cause,
     ) -> Result<(Termination, Vec<String>)> {
         let begun = self.settle_begin(dir, config, &cause)?;
-        self.settle_end(dir, config, launcher, isolators, cause, begun)
+        self.settle_end(
+            dir,
+            config,
+            launcher,
+            isolators,
+            cause,
+            begun,
+            KillCgroups::Remove,
+        )
     }
 
     /// What a teardown decides before the kill: the DESTROYING checkpoint
@@ -230,6 +253,7 @@ impl MesosContainerizer {
     /// The rest of [`Self::settle`] after [`Self::settle_begin`]: the kill
     /// (or, after a batch's kill, the removal of the emptied cgroups), the
     /// wait for init and the termination.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn settle_end(
         &self,
         dir: &ContainerDir,
@@ -238,6 +262,7 @@ impl MesosContainerizer {
         isolators: &[Box<dyn Isolator>],
         cause: Cause,
         begun: Begun,
+        kill_cgroups: KillCgroups,
     ) -> Result<(Termination, Vec<String>)> {
         let id = &config.id;
         let Begun {
@@ -247,7 +272,12 @@ impl MesosContainerizer {
             alive,
             mut errors,
         } = begun;
-        match launcher.destroy(id, pid.filter(|_| alive)) {
+        let init = pid.filter(|_| alive);
+        let killed = match kill_cgroups {
+            KillCgroups::Remove => launcher.destroy(id, init),
+            KillCgroups::Keep => launcher.kill(id, init),
+        };
+        match killed {
             Ok(()) => {
                 dir.wait_for_init_exit()?;
                 // Init is gone and we hold the operation lock: whatever a
@@ -389,7 +419,13 @@ impl MesosContainerizer {
     /// checkpoints TERMINATED; on a failure the state stays as it was.
     fn free_and_terminate(&self, dir: &ContainerDir, config: &ContainerConfig) -> Result<()> {
         let isolators = isolator::build_with(config, &self.host())?;
-        let errors = self.free(config, &isolators);
+        // The kill cgroup a deferred finalize emptied and left (already
+        // gone after any other teardown).
+        let mut errors = Vec::new();
+        if let Err(e) = self.launcher_for(config)?.remove_killed(&config.id) {
+            errors.push(e.to_string());
+        }
+        errors.extend(self.free(config, &isolators));
         if !errors.is_empty() {
             return Err(ContainerizerError::Teardown {
                 id: config.id.clone(),
@@ -399,6 +435,16 @@ impl MesosContainerizer {
         dir.set_state(ContainerState::Terminated)?;
         Ok(())
     }
+}
+
+/// What a teardown's kill does with the container's emptied kill cgroups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum KillCgroups {
+    /// Removes them (a teardown that frees everything before it answers).
+    Remove,
+    /// Leaves them for `free_and_terminate` (a deferred finalize: removed
+    /// after the answer, with the other resources).
+    Keep,
 }
 
 /// A container whose end is recorded and whose resources are not yet

@@ -28,6 +28,7 @@
 //! formulas); this module decides which cgroups get which files.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use phobos_cgroups::files::Reader;
@@ -53,7 +54,8 @@ const CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// The `cgroups/*` isolator of one container configuration.
 #[derive(Debug)]
 pub struct CgroupsIsolator {
-    hierarchies: Hierarchies,
+    /// Shared: measuring thousands of containers builds one isolator each.
+    hierarchies: Arc<Hierarchies>,
     root: PathBuf,
     subsystems: Vec<Subsystem>,
     flags: IsolatorFlags,
@@ -70,14 +72,14 @@ impl CgroupsIsolator {
     /// the host lacks is an error naming it, unless it came from
     /// `cgroups/all`, which loads only what the kernel has.
     pub fn for_config(
-        hierarchies: &Hierarchies,
-        config: &ContainerConfig,
+        hierarchies: &Arc<Hierarchies>,
+        config: &super::Spec<'_>,
         subsystems: &[Subsystem],
         all: bool,
     ) -> Result<Self, IsolatorError> {
         let mut isolator = Self::with_hierarchies(
-            hierarchies.clone(),
-            &config.cgroups_root,
+            Arc::clone(hierarchies),
+            config.cgroups_root,
             subsystems,
             all,
             config.isolator_flags.clone(),
@@ -99,12 +101,13 @@ impl CgroupsIsolator {
 
     /// The isolator on given hierarchies (fixtures), with no resources.
     pub fn with_hierarchies(
-        hierarchies: Hierarchies,
+        hierarchies: impl Into<Arc<Hierarchies>>,
         cgroups_root: &str,
         subsystems: &[Subsystem],
         all: bool,
         flags: IsolatorFlags,
     ) -> Result<Self, IsolatorError> {
+        let hierarchies: Arc<Hierarchies> = hierarchies.into();
         let mut chosen = Vec::new();
         for &sub in subsystems {
             if chosen.contains(&sub) {
@@ -381,12 +384,13 @@ impl CgroupsIsolator {
 
     fn cpu_usage(
         &self,
-        id: &ContainerId,
+        rel: &Path,
         files: &mut Reader<'_>,
         out: &mut ResourceStatistics,
     ) -> Result<(), String> {
         let acct = self
-            .cgroup(id, Controller::Cpuacct)
+            .hierarchies
+            .cgroup(Controller::Cpuacct, rel)
             .ok_or("no cpuacct hierarchy")?;
         match acct.version() {
             Version::V1 => {
@@ -406,7 +410,10 @@ impl CgroupsIsolator {
                 out.processes = Some(count_own_procs(&acct)?);
             }
         }
-        let cpu = self.cgroup(id, Controller::Cpu).ok_or("no cpu hierarchy")?;
+        let cpu = self
+            .hierarchies
+            .cgroup(Controller::Cpu, rel)
+            .ok_or("no cpu hierarchy")?;
         // Throttling counters are reported when a quota is enforced (§8).
         let cfs = self.flags.cgroups_enable_cfs || self.resources.cpus_limit.is_some();
         if cfs && let Ok(s) = files.cpu_stat(&cpu) {
@@ -419,12 +426,13 @@ impl CgroupsIsolator {
 
     fn mem_usage(
         &self,
-        id: &ContainerId,
+        rel: &Path,
         files: &mut Reader<'_>,
         out: &mut ResourceStatistics,
     ) -> Result<(), String> {
         let cg = self
-            .cgroup(id, Controller::Memory)
+            .hierarchies
+            .cgroup(Controller::Memory, rel)
             .ok_or("no memory hierarchy")?;
         out.mem_total_bytes = Some(files.memory_usage(&cg).map_err(|e| e.to_string())?);
         let s = files.memory_stat(&cg).map_err(|e| e.to_string())?;
@@ -446,12 +454,13 @@ impl CgroupsIsolator {
 
     fn pids_usage(
         &self,
-        id: &ContainerId,
+        rel: &Path,
         files: &mut Reader<'_>,
         out: &mut ResourceStatistics,
     ) -> Result<(), String> {
         let cg = self
-            .cgroup(id, Controller::Pids)
+            .hierarchies
+            .cgroup(Controller::Pids, rel)
             .ok_or("no pids hierarchy")?;
         if out.processes.is_none() {
             out.processes = Some(match cg.version() {
@@ -469,12 +478,15 @@ impl CgroupsIsolator {
 
     fn blkio_usage(
         &self,
-        id: &ContainerId,
+        rel: &Path,
         _files: &mut Reader<'_>,
         out: &mut ResourceStatistics,
     ) -> Result<(), String> {
         let c = Subsystem::Blkio.controllers(&self.hierarchies)[0];
-        let cg = self.cgroup(id, c).ok_or("no blkio hierarchy")?;
+        let cg = self
+            .hierarchies
+            .cgroup(c, rel)
+            .ok_or("no blkio hierarchy")?;
         let (bytes, ios) = match cg.version() {
             Version::V1 => (
                 stats::blkio_service_bytes(&cg)
@@ -534,12 +546,8 @@ impl CgroupsIsolator {
 }
 
 /// Reads one subsystem's statistics into the snapshot.
-type UsageReader = fn(
-    &CgroupsIsolator,
-    &ContainerId,
-    &mut Reader<'_>,
-    &mut ResourceStatistics,
-) -> Result<(), String>;
+type UsageReader =
+    fn(&CgroupsIsolator, &Path, &mut Reader<'_>, &mut ResourceStatistics) -> Result<(), String>;
 
 fn saturate_u32(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
@@ -678,6 +686,10 @@ impl Isolator for CgroupsIsolator {
     fn prepare(&self, config: &ContainerConfig) -> Result<Option<Contribution>, IsolatorError> {
         let id = &config.id;
         let mut fresh = true;
+        // The devices directory came from a spare that already holds the
+        // default list (`prepare_spare`).
+        let mut devices_written = false;
+        let devices = self.cgroup(id, Controller::Devices);
         for (cg, controllers) in self.cgroups(id) {
             // v1: every controller of the hierarchy, so that a new cgroup
             // of a hierarchy with cpuset (and only there) gets its cpus
@@ -688,9 +700,15 @@ impl Isolator for CgroupsIsolator {
             };
             // A spare is renamed into place (never over an existing
             // directory: EEXIST, and then the making below reports it).
-            let spare = !id.is_nested()
-                && self.driver == phobos_core::CgroupsDriver::Cgroupfs
-                && self.spares.as_ref().is_some_and(|s| s.take(&cg));
+            let taken = match !id.is_nested() && self.driver == phobos_core::CgroupsDriver::Cgroupfs
+            {
+                true => self.spares.as_ref().and_then(|s| s.take_prepared(&cg)),
+                false => None,
+            };
+            let spare = taken.is_some();
+            if taken == Some(true) && devices.as_ref().is_some_and(|d| d.path() == cg.path()) {
+                devices_written = true;
+            }
             let made = spare
                 || cg
                     .create_new_with(&controllers)
@@ -721,10 +739,12 @@ impl Isolator for CgroupsIsolator {
                 .map_err(|e| self.fail("cgroups/net_cls", id, e))?;
         }
         if self.has(Subsystem::Devices)
-            && let Some(cg) = self.cgroup(id, Controller::Devices)
+            && let Some(cg) = devices
         {
-            apply_devices(&cg, &config.hardening.devices)
-                .map_err(|e| self.fail("cgroups/devices", id, e))?;
+            if !(devices_written && config.hardening.devices.is_empty()) {
+                apply_devices(&cg, &config.hardening.devices)
+                    .map_err(|e| self.fail("cgroups/devices", id, e))?;
+            }
         } else if let Some(cg) = self.device_program_cgroup(id) {
             crate::security::devices::attach_program(cg.path(), &config.hardening.devices)
                 .map_err(|e| self.fail("cgroups/devices", id, e))?;
@@ -813,9 +833,11 @@ impl Isolator for CgroupsIsolator {
             (Subsystem::Pids, Self::pids_usage),
             (Subsystem::Blkio, Self::blkio_usage),
         ];
+        // The container's path below each hierarchy, made once.
+        let rel = self.rel(id);
         for (sub, read) in parts {
             if self.has(sub) {
-                read(self, id, &mut files, &mut out)
+                read(self, &rel, &mut files, &mut out)
                     .map_err(|m| self.fail(sub.isolator_name(), id, m))?;
             }
         }
@@ -865,6 +887,23 @@ impl Isolator for CgroupsIsolator {
             Err(self.fail("cgroups", id, errors.join("; ")))
         }
     }
+}
+
+/// The agent's spare-cgroup preparer (`phobos_cgroups::spare::Preparer`):
+/// a spare of a v1 hierarchy that holds the devices controller alone (its
+/// mount named `devices`) gets the default device list every container's
+/// devices cgroup starts with (deny all, then `DEFAULT_ALLOW`), so a
+/// launch that takes it has nothing left to write there unless it allows
+/// more devices. Other spares are left as they are (`false`).
+pub fn prepare_spare(cg: &phobos_cgroups::Cgroup) -> Result<bool, phobos_cgroups::Error> {
+    if cg.version() != Version::V1
+        || cg.mount().file_name() != Some(std::ffi::OsStr::new("devices"))
+        || !cg.has_file("devices.deny")
+    {
+        return Ok(false);
+    }
+    apply_devices(cg, &[])?;
+    Ok(true)
 }
 
 /// Denies every device, then allows the default list and `extra`

@@ -70,9 +70,9 @@ pub struct DiskDu {
 }
 
 impl DiskDu {
-    pub fn new(config: &ContainerConfig) -> Self {
+    pub fn new(config: &super::Spec<'_>) -> Self {
         Self {
-            sandbox: config.sandbox.clone(),
+            sandbox: config.sandbox.to_owned(),
             limit: config.resources.disk_bytes(),
             enforce: config.isolator_flags.enforce_container_disk_quota,
             interval_secs: config.isolator_flags.container_disk_watch_interval_secs,

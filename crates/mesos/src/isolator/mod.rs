@@ -28,16 +28,18 @@ mod network;
 mod posix;
 mod security;
 
-use std::sync::OnceLock;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use phobos_cgroups::Hierarchies;
 use phobos_core::{
-    ContainerConfig, ContainerId, LauncherKind, Reason, ResourceStatistics, Resources,
+    CgroupsDriver, ContainerConfig, ContainerId, ContainerNetwork, IsolatorFlags, LauncherKind,
+    Reason, ResourceStatistics, Resources, UsageConfig,
 };
 
 use crate::launch_info::Contribution;
 
-pub use cgroups::{CgroupsIsolator, Subsystem, oom_limitation};
+pub use cgroups::{CgroupsIsolator, Subsystem, oom_limitation, prepare_spare};
 pub use disk::{DiskDu, disk_limitation, disk_usage};
 pub use filesystem::{FilesystemLinux, FilesystemPosix};
 pub use namespaces::{NamespacesIpc, NamespacesPid, NamespacesUts};
@@ -58,7 +60,9 @@ pub use security::SecurityIsolator;
 #[derive(Debug, Default)]
 pub struct HostCache {
     procs: OnceLock<ProcTable>,
-    hierarchies: OnceLock<Result<Hierarchies, String>>,
+    /// Shared with every cgroups isolator built on this cache (one copy
+    /// of the mount table, not one per container measured).
+    hierarchies: OnceLock<Result<Arc<Hierarchies>, String>>,
     /// The runtime directory, for isolators that keep state there
     /// (`network/cni`).
     runtime_dir: Option<std::path::PathBuf>,
@@ -75,7 +79,7 @@ impl HostCache {
     /// still scanned on first use, so it is never stale).
     pub fn with_hierarchies(hierarchies: Hierarchies) -> Self {
         let cache = Self::default();
-        let _ = cache.hierarchies.set(Ok(hierarchies));
+        let _ = cache.hierarchies.set(Ok(Arc::new(hierarchies)));
         cache
     }
 
@@ -101,8 +105,16 @@ impl HostCache {
 
     /// The host's cgroup hierarchies, detected on first use.
     pub fn hierarchies(&self) -> Result<&Hierarchies, IsolatorError> {
+        self.shared_hierarchies().map(|h| &**h)
+    }
+
+    fn shared_hierarchies(&self) -> Result<&Arc<Hierarchies>, IsolatorError> {
         self.hierarchies
-            .get_or_init(|| Hierarchies::detect().map_err(|e| e.to_string()))
+            .get_or_init(|| {
+                Hierarchies::detect()
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
             .as_ref()
             .map_err(|reason| IsolatorError::Unavailable {
                 isolator: "cgroups",
@@ -406,6 +418,63 @@ pub fn resolve_isolation(
     Ok(ordered.into_iter().map(str::to_owned).collect())
 }
 
+/// What building a container's isolators reads from its checkpointed
+/// config: borrowed from the whole [`ContainerConfig`], or from the
+/// fields measuring reads ([`UsageConfig`]), so that `stats` builds them
+/// without parsing the rest of each config.
+#[derive(Clone, Copy, Debug)]
+pub struct Spec<'a> {
+    pub id: &'a ContainerId,
+    pub isolation: &'a [String],
+    pub sandbox: &'a Path,
+    pub cgroups_root: &'a str,
+    pub cgroups_driver: CgroupsDriver,
+    pub hostname: Option<&'a str>,
+    pub resources: &'a Resources,
+    pub isolator_flags: &'a IsolatorFlags,
+    pub network: &'a ContainerNetwork,
+}
+
+impl<'a> From<&'a ContainerConfig> for Spec<'a> {
+    fn from(c: &'a ContainerConfig) -> Self {
+        Spec {
+            id: &c.id,
+            isolation: &c.isolation,
+            sandbox: &c.sandbox,
+            cgroups_root: &c.cgroups_root,
+            cgroups_driver: c.cgroups_driver,
+            hostname: c.hostname.as_deref(),
+            resources: &c.resources,
+            isolator_flags: &c.isolator_flags,
+            network: &c.network,
+        }
+    }
+}
+
+impl<'a> From<&'a UsageConfig> for Spec<'a> {
+    fn from(c: &'a UsageConfig) -> Self {
+        Spec {
+            id: &c.id,
+            isolation: &c.isolation,
+            sandbox: &c.sandbox,
+            cgroups_root: &c.cgroups_root,
+            cgroups_driver: c.cgroups_driver,
+            hostname: c.hostname.as_deref(),
+            resources: &c.resources,
+            isolator_flags: &c.isolator_flags,
+            network: &c.network,
+        }
+    }
+}
+
+/// Whether isolators `isolation` measure the process tree under the
+/// container's init (`posix/cpu`, `posix/mem`), and so need its pid.
+pub fn measures_process_tree(isolation: &[String]) -> bool {
+    isolation
+        .iter()
+        .any(|n| n == "posix/cpu" || n == "posix/mem")
+}
+
 /// Instantiates the container's (already resolved) isolators from its
 /// checkpointed config. All `cgroups/*` names become one isolator, placed
 /// where the first of them is.
@@ -413,15 +482,17 @@ pub fn build(config: &ContainerConfig) -> Result<Vec<Box<dyn Isolator>>, Isolato
     build_with(config, &HostCache::default())
 }
 
-/// [`build`] with host facts shared between containers.
-pub fn build_with(
-    config: &ContainerConfig,
+/// [`build`] with host facts shared between containers, from the whole
+/// config or the part of it measuring reads.
+pub fn build_with<'a>(
+    config: impl Into<Spec<'a>>,
     host: &HostCache,
 ) -> Result<Vec<Box<dyn Isolator>>, IsolatorError> {
+    let config: Spec<'a> = config.into();
     let mut out: Vec<Box<dyn Isolator>> = Vec::new();
     let mut subsystems: Vec<Subsystem> = Vec::new();
     let mut cgroups_at = None;
-    for name in &config.isolation {
+    for name in config.isolation {
         if let Some(sub) = name.strip_prefix("cgroups/") {
             cgroups_at.get_or_insert(out.len());
             match sub {
@@ -441,8 +512,8 @@ pub fn build_with(
             "namespaces/pid" => Box::new(NamespacesPid),
             "namespaces/ipc" => Box::new(NamespacesIpc),
             "namespaces/uts" => Box::new(NamespacesUts),
-            "network/cni" => Box::new(NetworkCni::new(config, host.runtime_dir.as_deref())?),
-            "disk/du" => Box::new(DiskDu::new(config)),
+            "network/cni" => Box::new(NetworkCni::new(&config, host.runtime_dir.as_deref())?),
+            "disk/du" => Box::new(DiskDu::new(&config)),
             "linux/capabilities" => Box::new(SecurityIsolator::Capabilities),
             "linux/seccomp" => Box::new(SecurityIsolator::Seccomp),
             "linux/nnp" => Box::new(SecurityIsolator::NoNewPrivs),
@@ -452,8 +523,9 @@ pub fn build_with(
     }
     if let Some(at) = cgroups_at {
         let all = config.isolation.iter().any(|n| n == "cgroups/all");
-        let isolator = CgroupsIsolator::for_config(host.hierarchies()?, config, &subsystems, all)?
-            .with_spares(host.spares.clone());
+        let isolator =
+            CgroupsIsolator::for_config(host.shared_hierarchies()?, &config, &subsystems, all)?
+                .with_spares(host.spares.clone());
         out.insert(at, Box::new(isolator));
     }
     Ok(out)

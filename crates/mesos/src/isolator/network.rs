@@ -61,10 +61,10 @@ impl NetworkCni {
     /// Built from the container's config; `runtime_dir` is where its state
     /// lives (absent: the isolator can only describe, not act).
     pub fn new(
-        config: &ContainerConfig,
+        config: &super::Spec<'_>,
         runtime_dir: Option<&Path>,
     ) -> Result<Self, IsolatorError> {
-        let settings = net_settings(&config.isolator_flags).map_err(|e| IsolatorError::Failed {
+        let settings = net_settings(config.isolator_flags).map_err(|e| IsolatorError::Failed {
             isolator: "network/cni",
             id: config.id.clone(),
             message: e.to_string(),
@@ -73,7 +73,7 @@ impl NetworkCni {
             network: config.network.clone(),
             settings,
             root: runtime_dir.map(NetRoot::new),
-            hostname: hostname_of(config),
+            hostname: hostname_for(config.hostname, config.id),
         })
     }
 
@@ -105,10 +105,15 @@ impl NetworkCni {
 /// The UTS hostname of a container with its own network: the one asked
 /// for, else its ID (Mesos), cut to the kernel's 64 bytes.
 pub fn hostname_of(config: &ContainerConfig) -> String {
-    if let Some(name) = &config.hostname {
-        return name.clone();
+    hostname_for(config.hostname.as_deref(), &config.id)
+}
+
+/// [`hostname_of`] from the two fields it depends on.
+fn hostname_for(hostname: Option<&str>, id: &ContainerId) -> String {
+    if let Some(name) = hostname {
+        return name.to_owned();
     }
-    let id = config.id.as_str();
+    let id = id.as_str();
     let mut end = id.len().min(64);
     while !id.is_char_boundary(end) {
         end -= 1;

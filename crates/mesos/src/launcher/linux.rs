@@ -268,6 +268,38 @@ impl LinuxLauncher {
         Ok(())
     }
 
+    /// [`Self::destroy`] that leaves the emptied kill cgroups in place:
+    /// every process of the container is killed and gone when it returns,
+    /// and [`Self::remove_killed`] removes the cgroups later (the agent's
+    /// WAIT answers in between). With the systemd driver, a plain
+    /// [`Self::destroy`] (its scope is stopped with its cgroup).
+    pub fn kill(&self, id: &ContainerId, init_pid: Option<i32>) -> Result<(), LaunchError> {
+        if self.driver == CgroupsDriver::Systemd {
+            return self.destroy(id, init_pid);
+        }
+        let name = cgroup_rel(self.driver, id);
+        for root in &self.roots {
+            let cgroup = root.child(&name);
+            if cgroup.exists() {
+                cgroup.kill_all(DESTROY_TIMEOUT)?;
+            }
+        }
+        if let Some(pidfd) = init_pid.and_then(|pid| crate::sys::pidfd_open(pid).ok()) {
+            let _ = crate::sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+        }
+        Ok(())
+    }
+
+    /// Removes the kill cgroups [`Self::kill`] emptied (idempotent: a
+    /// cgroup already gone is fine; one that holds a process again is
+    /// killed first).
+    pub fn remove_killed(&self, id: &ContainerId) -> Result<(), LaunchError> {
+        if self.driver == CgroupsDriver::Systemd {
+            return Ok(());
+        }
+        self.destroy_named(&cgroup_rel(self.driver, id))
+    }
+
     /// Starts killing every process of the container (init, the command
     /// and all they forked: its whole kill cgroup, nested containers
     /// included) without waiting for them to exit; what to wait on with

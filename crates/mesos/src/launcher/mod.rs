@@ -202,6 +202,25 @@ impl Launcher {
     }
 }
 
+impl Launcher {
+    /// [`Self::destroy`] that leaves the emptied kill cgroups for
+    /// [`Self::remove_killed`]: every process is gone when it returns.
+    pub fn kill(&self, id: &ContainerId, init_pid: Option<i32>) -> Result<(), LaunchError> {
+        match self {
+            Self::Linux(l) => l.kill(id, init_pid),
+            Self::Posix => self.destroy(id, init_pid),
+        }
+    }
+
+    /// Removes what [`Self::kill`] left (idempotent).
+    pub fn remove_killed(&self, id: &ContainerId) -> Result<(), LaunchError> {
+        match self {
+            Self::Linux(l) => l.remove_killed(id),
+            Self::Posix => Ok(()),
+        }
+    }
+}
+
 /// What to give the init helper.
 pub struct InitSpec<'a> {
     /// The phobos binary to exec as `phobos init`.
