@@ -32,6 +32,7 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use phobos_core::time::millis_rounded_up;
 
 use crate::error::Error;
 use crate::hierarchy::{Controller, Version};
@@ -525,7 +526,8 @@ impl Cgroup {
                 return Ok(false);
             }
             let slice = (deadline - now).min(Duration::from_millis(50));
-            let timeout = PollTimeout::try_from(slice).unwrap_or(PollTimeout::MAX);
+            let timeout =
+                PollTimeout::try_from(millis_rounded_up(slice)).unwrap_or(PollTimeout::MAX);
             let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLPRI)];
             match poll(&mut fds, timeout) {
                 // No change within the slice: its own process list, as

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use phobos_core::time::millis_rounded_up;
 
 use crate::cgroup::{Cgroup, event_value};
 use crate::error::Error;
@@ -127,7 +128,8 @@ pub fn wait_all(emptying: Vec<Emptying>, timeout: Duration) -> Vec<(usize, Error
             break;
         }
         let slice = (deadline - now).min(Duration::from_millis(50));
-        let poll_timeout = PollTimeout::try_from(slice).unwrap_or(PollTimeout::MAX);
+        let poll_timeout =
+            PollTimeout::try_from(millis_rounded_up(slice)).unwrap_or(PollTimeout::MAX);
         let mut fds: Vec<PollFd> = left
             .iter()
             .map(|(_, e)| PollFd::new(e.events.as_fd(), PollFlags::POLLPRI))

@@ -41,6 +41,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::eventfd::{EfdFlags, EventFd};
+use phobos_core::time::millis_rounded_up;
 
 use crate::cgroup::Cgroup;
 use crate::error::Error;
@@ -298,7 +299,7 @@ impl OomWatcher {
     fn poll_readable(&self, timeout: Option<Duration>) -> Result<bool, Error> {
         let timeout = match timeout {
             None => PollTimeout::NONE,
-            Some(t) => PollTimeout::try_from(t).unwrap_or(PollTimeout::MAX),
+            Some(t) => PollTimeout::try_from(millis_rounded_up(t)).unwrap_or(PollTimeout::MAX),
         };
         let mut fds = [PollFd::new(self.as_fd(), self.poll_flags())];
         loop {

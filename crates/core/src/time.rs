@@ -1,7 +1,15 @@
 //! Wall-clock helpers: seconds since the epoch as `f64` (Mesos's
 //! `ResourceStatistics.timestamp` convention) and RFC 3339 rendering.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// `d` in whole milliseconds, rounded *up*, for poll(2) and epoll's
+/// millisecond timeouts: rounded down, a wait ends before its deadline and
+/// the caller's loop then spins with a zero timeout for up to a
+/// millisecond of CPU.
+pub fn millis_rounded_up(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX)
+}
 
 /// Seconds since the Unix epoch.
 pub fn now_secs() -> f64 {
@@ -110,6 +118,15 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn millis_round_up_so_a_wait_never_ends_before_it_is_due() {
+        assert_eq!(millis_rounded_up(Duration::from_micros(3_500)), 4);
+        assert_eq!(millis_rounded_up(Duration::from_nanos(1)), 1);
+        assert_eq!(millis_rounded_up(Duration::from_millis(50)), 50);
+        assert_eq!(millis_rounded_up(Duration::ZERO), 0);
+        assert_eq!(millis_rounded_up(Duration::MAX), u64::MAX);
+    }
 
     #[test]
     fn renders_known_instants() {

@@ -33,6 +33,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signalfd::SignalFd;
 use phobos_cgroups::Cgroup;
 use phobos_cgroups::oom::{OomWatcher, own_oom_kill_count};
+use phobos_core::time::millis_rounded_up;
 
 use crate::isolator::{Limitation, disk_limitation, disk_usage, oom_limitation};
 use crate::launch_info::{DiskWatch, LaunchInfo};
@@ -203,26 +204,24 @@ const STACK_RELEASE: usize = 256 * 1024;
 /// frames the poll loop itself goes on to use.
 const STACK_KEEP: usize = 16 * 1024;
 
+/// poll(2)'s timeout until `due` (none: wait for a descriptor or a
+/// signal), rounded up to whole milliseconds so the wait never ends before
+/// `due` (rounded down, the loop spun with a zero timeout, once per
+/// container for [`SETTLE`], and at every disk check).
+fn poll_timeout(now: Instant, due: Option<Instant>) -> PollTimeout {
+    let Some(at) = due else {
+        return PollTimeout::NONE;
+    };
+    let ms = millis_rounded_up(at.saturating_duration_since(now));
+    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+}
+
 /// Hands back the memory init's start-up dirtied and will not use again:
 /// glibc's free heap pages, and the main stack below the current frame.
 /// Init is single-threaded and all its signals are blocked (they arrive
 /// through the signalfd), so nothing runs on the stack below this frame
 /// while it is zapped; a later deeper call faults in fresh zero pages.
 #[inline(never)]
-/// poll(2)'s timeout until `due` (none: wait for a descriptor or a
-/// signal), rounded *up* to whole milliseconds: rounded down, the wait
-/// ends before `due` and the loop then spins with a zero timeout for up
-/// to a millisecond of CPU (once per container for [`SETTLE`], and at
-/// every disk check).
-fn poll_timeout(now: Instant, due: Option<Instant>) -> PollTimeout {
-    let Some(at) = due else {
-        return PollTimeout::NONE;
-    };
-    let left = at.saturating_duration_since(now);
-    let ms = left.as_nanos().div_ceil(1_000_000);
-    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
-}
-
 fn release_startup_memory() {
     // SAFETY: malloc_trim(3) only returns free memory to the kernel.
     unsafe { libc::malloc_trim(0) };
