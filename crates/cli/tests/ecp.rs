@@ -385,7 +385,10 @@ fn launch_usage_update_wait_destroy_containers_as_the_agent_does() {
 
     // wait blocks until the executor ends, then exits 0 whatever its code.
     let waiter = agent.spawn("wait", &wait_msg(&id), Some(&sandbox));
-    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        common::eventually(common::PATIENCE, || common::blocked_on_a_lock(waiter.id())),
+        "the wait never blocked on the container's end"
+    );
     fs::write(sandbox.join("go"), "").unwrap();
     let t: Termination = answered(waiter);
     assert_eq!(t.status, Some(3 << 8), "{t:?}");
@@ -422,7 +425,10 @@ fn destroy_ends_a_concurrent_wait_with_the_old_termination_from_a_config_file() 
     );
     wait_for_file(&sandbox.join("started"));
     let waiter = agent.spawn("wait", &wait_msg(&id), Some(&sandbox));
-    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        common::eventually(common::PATIENCE, || common::blocked_on_a_lock(waiter.id())),
+        "the wait never blocked on the container's end"
+    );
     agent.ok("destroy", &destroy_msg(&id), Some(&sandbox));
     let t: TerminationV019 = answered(waiter);
     assert!(!t.killed, "no limit was enforced");
@@ -448,7 +454,10 @@ fn recover_after_the_launching_and_waiting_processes_were_killed() {
     // The agent dies: SIGKILL the launch call's session and an in-flight
     // wait with all its processes (what os::killtree does).
     let waiter = agent.spawn("wait", &wait_msg(&id), Some(&sandbox));
-    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        common::eventually(common::PATIENCE, || common::blocked_on_a_lock(waiter.id())),
+        "the wait never blocked on the container's end"
+    );
     // SAFETY: kill with a negative pid signals a process group we created.
     unsafe {
         libc::kill(-launch_pid, libc::SIGKILL);

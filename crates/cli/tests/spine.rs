@@ -12,7 +12,6 @@ mod spawner;
 
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
-use std::time::Duration;
 
 use common::*;
 
@@ -92,7 +91,12 @@ fn privileged_detached_container_is_listed_waited_and_destroyed() {
                 .unwrap()
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(100));
+    for w in &waiters {
+        assert!(
+            eventually(PATIENCE, || blocked_on_a_lock(w.id())),
+            "a `wait` never blocked on the container's end"
+        );
+    }
     // §9.1 Destroy: a running container ends with SIGKILL.
     let destroyed: serde_json::Value =
         serde_json::from_str(&env.ok(&["destroy", "--json", "sleeper"])).unwrap();

@@ -248,6 +248,37 @@ pub fn proc_state(pid: u32) -> Option<char> {
     stat[stat.rfind(')')? + 1..].trim_start().chars().next()
 }
 
+/// Whether process `pid`, or a process of the session it leads (a call
+/// started through `sh -c` under `setsid`, as the ECP tests do), is
+/// blocked waiting for a file lock (a `->` line of /proc/locks): a `wait`
+/// blocks on the shared lock of its container's init lock file until init
+/// exits, so a test can start a waiter and know it waits before it ends
+/// the container.
+pub fn blocked_on_a_lock(pid: u32) -> bool {
+    let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    locks.lines().any(|line| {
+        // `N: -> FLOCK ADVISORY READ PID MAJ:MIN:INODE START END`
+        let mut fields = line.split_whitespace().skip(1);
+        if fields.next() != Some("->") {
+            return false;
+        }
+        let Some(waiter) = fields.nth(3).and_then(|p| p.parse::<u32>().ok()) else {
+            return false;
+        };
+        waiter == pid || session_of(waiter) == Some(pid)
+    })
+}
+
+/// The session ID of a process (field 6 of /proc/<pid>/stat).
+fn session_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(3)?
+        .parse()
+        .ok()
+}
+
 /// Spawns `cmd` (a `phobos` command, its output as the caller set it) with
 /// `PHOBOS_STOP_AT=point` and returns it once it has stopped itself there
 /// (SIGSTOP: state `T`).
