@@ -8,6 +8,11 @@
 # rwsem frames under the syscall that took them; waiting for a child
 # (vfork's clone, poll, pipe reads) is the launch's own sequence.
 #
+# The state layout is bench/lib.sh's NET_STATE_FS (default split: the
+# runtime directory on a tmpfs, sandboxes on disk). Tasks are told apart
+# by command name, so a PHOBOS binary must be named `phobos` (a copy
+# named otherwise is counted as nothing).
+#
 #   sudo bench/burst-offcpu.sh [NET] [N]     # default: phobos 20
 #   PHOBOS=/path/to/phobos sudo bench/burst-offcpu.sh host
 set -euo pipefail

@@ -74,23 +74,36 @@ bench_cgroups_root_remove() {
 bench_load() { cut -d' ' -f1 /proc/loadavg; }
 
 # bench_net_state PREFIX: for the network benchmarks (bench/net.sh,
-# bench/burst-offcpu.sh): a fresh $work holding the runtime and work
-# directories (exported to phobos), a cgroups root of the run's own, and
-# whether the default network's bridge phobos0 was there before (then it
-# and its host rules stay). The caller's EXIT trap must call
-# bench_net_cleanup.
+# bench/burst-offcpu.sh): a fresh $work holding the runtime directory and
+# $disk the work directory (sandboxes), both exported to phobos, a cgroups
+# root of the run's own, and whether the default network's bridge phobos0
+# was there before (then it and its host rules stay). NET_STATE_FS=split
+# (default): the runtime directory on a private tmpfs, as /run is on real
+# hosts, and the sandboxes on disk under /var/tmp, as /var/lib/phobos;
+# disk: both under /tmp on disk (the layout of sessions 5-10). This
+# machine's disk is ext4 without a journal, where every new inode is
+# searched past the inodes deleted in the last minutes (ext4's
+# recently_deleted()); a runtime directory there makes launches that create
+# and remove many files together cost more CPU than on a real host's /run.
+# The caller's EXIT trap must call bench_net_cleanup.
 bench_net_state() {
   had_bridge=0
   [ -e /sys/class/net/phobos0 ] && had_bridge=1
   work=$(mktemp -d "/tmp/$1.XXXXXX")
-  export PHOBOS_RUNTIME_DIR="$work/run" PHOBOS_WORK_DIR="$work/work"
+  disk=$work
+  case "${NET_STATE_FS:-split}" in
+    split) mount -t tmpfs "$1" "$work"; disk=$(mktemp -d "/var/tmp/$1-disk.XXXXXX") ;;
+    disk) ;;
+    *) echo "NET_STATE_FS must be split or disk, got '$NET_STATE_FS'" >&2; exit 2 ;;
+  esac
+  export PHOBOS_RUNTIME_DIR="$work/run" PHOBOS_WORK_DIR="$disk/work"
   export PHOBOS_CGROUPS_ROOT="$1-$$"
-  mkdir -p "$work/run" "$work/work"
+  mkdir -p "$work/run" "$disk/work"
 }
 
 # bench_net_cleanup: what bench_net_state's run left: containers' state,
 # the network state mount, the bridge phobos0 and its masquerade/forward
-# rules (unless they were there before), the cgroups root, $work.
+# rules (unless they were there before), the cgroups root, $work and $disk.
 bench_net_cleanup() {
   local table rule
   if [ -n "${PHOBOS:-}" ]; then "$PHOBOS" state --rm >/dev/null 2>&1 || true; fi
@@ -105,7 +118,9 @@ bench_net_cleanup() {
     done
   fi
   bench_cgroups_root_remove "${PHOBOS_CGROUPS_ROOT:-}"
+  umount -R "$work" 2>/dev/null || true
   rm -rf "$work"
+  [ "$disk" = "$work" ] || rm -rf "$disk"
 }
 
 # bench_runc_spec BUNDLE: `runc spec` in BUNDLE, made equivalent to a phobos

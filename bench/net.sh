@@ -13,6 +13,13 @@
 #   sudo bench/net.sh [RUNS]        # default 30 runs each, 3 warm-ups
 #   PHOBOS=/path/to/phobos bench/net.sh   # a binary already built
 #
+# State layout (NET_STATE_FS, bench/lib.sh's bench_net_state): split
+# (default since session 11) puts the runtime directory on a tmpfs as /run
+# is on real hosts and the sandboxes on disk; disk puts both on disk, as
+# sessions 5-10 measured (this machine's ext4 has no journal, which makes
+# every file created soon after many were deleted cost more CPU). The
+# layout is printed with the results.
+#
 # The default network's bridge is phobos0 on default_network_subnet
 # 10.77.0.0/16; the bridge is removed afterwards unless it existed before.
 # The `plugins` network's bridge is phxbench1 on 10.78.0.0/16, removed
@@ -74,17 +81,18 @@ done
 # network (no network namespace, no CNI) in the same rounds, so what the
 # network adds to the concurrency cost stands apart from what every launch
 # pays (cgroup attach, process start-up) on a machine with few cores.
+# Both start phobos straight from their parent (the shell, xargs): a
+# `bash -c` per burst launch, as before session 11, added a shell's start
+# (~1.6 ms of CPU here) to each of the 20 and to none of the singles.
 burst_of() {
   local net=$1 single=() burst=()
-  one() { "$PHOBOS" run --network "$NET" -- true; }
-  export -f one; export PHOBOS NET="$net"
   for _ in 1 2 3 4 5; do
-    s=$(date +%s.%N); one; e=$(date +%s.%N)
+    s=$(date +%s.%N); "$PHOBOS" run --network "$net" -- true; e=$(date +%s.%N)
     single+=("$(python3 -c "print($e - $s)")")
   done
   for _ in 1 2 3; do
     s=$(date +%s.%N)
-    seq 20 | xargs -P 20 -I{} bash -c one
+    seq 20 | xargs -P 20 -I{} "$PHOBOS" run --network "$net" -- true
     e=$(date +%s.%N)
     burst+=("$(python3 -c "print($e - $s)")")
   done
@@ -97,7 +105,7 @@ done
 "$PHOBOS" state --rm >/dev/null
 
 python3 - "$work/net.json" "$work/debug.log" "$(nproc)" "${cpu[*]}" "${rounds[@]}" <<'PY'
-import json, re, statistics, sys
+import json, os, re, statistics, sys
 results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
 cores = int(sys.argv[3])
 cpu_rounds = [[float(x) for x in r.split(",")] for r in sys.argv[4].split()]
@@ -112,6 +120,8 @@ def parse(arg):
     return ([float(x) * 1000 for x in single.split()], [float(x) * 1000 for x in burst.split()])
 rounds = [(parse(sys.argv[i]), parse(sys.argv[i + 1])) for i in range(5, len(sys.argv), 2)]
 p, d = "phobos --network phobos", "docker run --rm --network bridge"
+print(f"state layout: {os.environ.get('NET_STATE_FS', 'split')}; load average (1 min) at the end {open('/proc/loadavg').read().split()[0]}")
+print()
 print("| command | median (ms) | runs |")
 print("| --- | ---: | ---: |")
 for name in (p, d):

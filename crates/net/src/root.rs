@@ -86,8 +86,16 @@ impl NetRoot {
 
     /// [`NetRoot::prepare`], then creates the state directory `dir` of a
     /// container under the same lock, so [`NetRoot::release_if_unused`]
-    /// cannot unmount the root between the two.
+    /// cannot unmount the root between the two. Once `dir` is there on the
+    /// mounted root (a launch's second call, when it binds the namespace),
+    /// nothing is done: the directory keeps the root mounted, and the lock
+    /// is not taken again (20 launches at once queued on it, each holder
+    /// in mount(2) calls that wait on the kernel's mount lock).
     pub(crate) fn prepare_container(&self, dir: &Path) -> Result<(), NetError> {
+        let made = fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir());
+        if made && is_mount_point(&self.dir)? {
+            return Ok(());
+        }
         self.prepare_with(|| ensure_dir(dir))
     }
 
@@ -157,6 +165,12 @@ impl NetRoot {
     /// [`NetRoot::prepare`] binds it again. Returns whether it unmounted.
     pub fn release_if_unused(&self) -> Result<bool, NetError> {
         if fs::symlink_metadata(&self.dir).is_err() {
+            return Ok(false);
+        }
+        // Another container's state: it will look again when it goes (a
+        // container's directory is removed before it looks), so the last
+        // one to go always sees none; only then is the lock needed.
+        if !self.container_ids()?.is_empty() {
             return Ok(false);
         }
         let _lock = self.lock()?;

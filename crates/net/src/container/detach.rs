@@ -63,9 +63,15 @@ impl ContainerNet {
             None
         };
         let deferred = self.detach_networks(plugins, watch.as_ref())?;
+        let mut links: Vec<(u32, String)> = deferred.iter().map(|d| d.link.clone()).collect();
+        if let Some(watch) = &watch
+            && !links.is_empty()
+            && let Err(e) = watch.only_deletions_of(&links)
+        {
+            tracing::debug!(container = %self.id, "no filter on link notifications, reading them all: {e}");
+        }
         let unbound = netns::remove(&netns);
         if let (Some(watch), Ok(())) = (&watch, &unbound) {
-            let mut links: Vec<(u32, String)> = deferred.iter().map(|d| d.link.clone()).collect();
             let deadline = std::time::Instant::now() + KERNEL_DELETE_BOUND;
             if let Err(e) = watch.wait_deleted(&mut links, deadline) {
                 tracing::debug!(container = %self.id, "waiting for link notifications: {e}");
