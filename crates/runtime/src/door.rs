@@ -300,9 +300,22 @@ impl Door {
             return;
         }
         if let Some(EarlySpawner(spawner)) = early {
+            let pid = spawner.pid();
             match self.mesos.adopt_spawner(spawner) {
-                Ok(()) => return,
-                Err(other) => drop(other),
+                Ok(()) => {
+                    tracing::debug!(
+                        spawner = pid,
+                        "using the init spawner started before the parse"
+                    );
+                    return;
+                }
+                Err(other) => {
+                    tracing::debug!(
+                        spawner = pid,
+                        "the init spawner started before the parse serves another binary or runtime directory; ending it"
+                    );
+                    drop(other);
+                }
             }
         }
         if let Err(e) = self.mesos.start_spawner() {
