@@ -14,6 +14,7 @@ mod cli;
 mod commands;
 mod context;
 mod docker_args;
+mod early;
 mod error;
 mod follow;
 mod logging;
@@ -36,6 +37,8 @@ fn main() -> ExitCode {
     {
         return ExitCode::from(phobos_runtime::switchboard_main().clamp(0, 255) as u8);
     }
+    // Before the parse: see `early`.
+    let early = early::spawner_for_run();
     let mut cli = match cli::parse() {
         Ok(cli) => cli,
         Err(err) => return usage_error(err),
@@ -48,7 +51,7 @@ fn main() -> ExitCode {
         _ => logging::Face::Human,
     };
     logging::init(&cli.global, face);
-    match commands::dispatch(cli) {
+    match commands::dispatch(cli, early) {
         Ok(code) => ExitCode::from(code),
         Err(err) => report(&err),
     }

@@ -190,6 +190,28 @@ pub enum Logs {
     Streamed,
 }
 
+/// An init spawner started by a `phobos run` face at its very start,
+/// before it parses its arguments (about half a millisecond of a plain
+/// launch: clap's grammar, the settings, the logging), so that the
+/// spawner's own exec and start-up, which take longer than the face's
+/// planning and preparing, end sooner. The face hands it to
+/// [`Door::start_init_spawner`], which uses it only for the binary and
+/// runtime directory it was started for; otherwise, or unused, it is
+/// killed and reaped when dropped.
+#[derive(Debug)]
+pub struct EarlySpawner(phobos_mesos::launcher::spawner::Spawner);
+
+impl EarlySpawner {
+    /// Starts a spawner of `exe` for `runtime_dir`'s containers; `None`
+    /// when that fails (the launch then starts one, or clones init, as
+    /// usual and says why).
+    pub fn start(exe: &Path, runtime_dir: &Path) -> Option<Self> {
+        phobos_mesos::launcher::spawner::Spawner::start(exe, runtime_dir)
+            .ok()
+            .map(Self)
+    }
+}
+
 impl Door {
     /// The door over `settings`' runtime and work directories.
     pub fn new(settings: Arc<Settings>) -> Result<Self> {
@@ -268,9 +290,33 @@ impl Door {
     /// container's init. For a face that launches once (`phobos run`), as
     /// root (the linux launcher); an unused one is ended when the door
     /// drops. Best effort: without it the launch clones and execs init.
-    pub fn start_init_spawner(&mut self) {
+    ///
+    /// `early` is one the face started before it read its arguments and
+    /// settings ([`EarlySpawner::start`]): taken when it serves this
+    /// door's binary and runtime directory, else ended and a new one
+    /// started.
+    pub fn start_init_spawner(&mut self, early: Option<EarlySpawner>) {
         if self.settings.euid() != 0 {
             return;
+        }
+        if let Some(EarlySpawner(spawner)) = early {
+            let pid = spawner.pid();
+            match self.mesos.adopt_spawner(spawner) {
+                Ok(()) => {
+                    tracing::debug!(
+                        spawner = pid,
+                        "using the init spawner started before the parse"
+                    );
+                    return;
+                }
+                Err(other) => {
+                    tracing::debug!(
+                        spawner = pid,
+                        "the init spawner started before the parse serves another binary or runtime directory; ending it"
+                    );
+                    drop(other);
+                }
+            }
         }
         if let Err(e) = self.mesos.start_spawner() {
             tracing::debug!(error = %e, "no init spawner; the launch will clone init");

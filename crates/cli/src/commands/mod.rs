@@ -32,13 +32,14 @@ use crate::cli::{Cli, Command};
 use crate::error::{Unknown, usage};
 pub use top::SortKey;
 
-pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+/// `early`: `run`'s init spawner when `main` started one (see `early`).
+pub fn dispatch(cli: Cli, early: Option<phobos_runtime::EarlySpawner>) -> anyhow::Result<u8> {
     if let Some(socket) = cli.global.agent.clone() {
         return via_agent::dispatch(&socket, cli);
     }
     let g = &cli.global;
     match cli.command {
-        Command::Run(args) => run::run(g, *args),
+        Command::Run(args) => run::run(g, *args, early),
         Command::Exec(args) => exec::run(g, &args),
         Command::Attach { id } => attach::run(g, &id),
         Command::Wait { id, json } => wait::run(g, &id, json),

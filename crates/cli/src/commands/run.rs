@@ -35,7 +35,11 @@ pub(super) const FORWARDED: [Signal; 6] = [
     Signal::SIGUSR2,
 ];
 
-pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
+pub fn run(
+    global: &Global,
+    args: RunArgs,
+    early: Option<phobos_runtime::EarlySpawner>,
+) -> anyhow::Result<u8> {
     if args.tty && !args.detach {
         crate::terminal::require_terminal("-t")?;
     }
@@ -49,15 +53,19 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<u8> {
         });
     }
     let mut door = context::door(global)?;
-    // A plain launch's init is cloned by a spawner started now, whose
-    // exec and start-up overlap the planning and preparing below.
+    // A plain launch's init is cloned by a spawner started now (or
+    // first thing in `main`), whose exec and start-up overlap the
+    // planning and preparing below.
     if !args.tty
         && args.rootfs.is_none()
         && args.parent.is_none()
         && args.docker.docker_image.is_none()
         && args.docker.image.is_none()
     {
-        door.start_init_spawner();
+        door.start_init_spawner(early);
+    } else {
+        // Not a plain launch after all: ended now, not at the run's end.
+        drop(early);
     }
     {
         use super::image::fetch_progress::FetchProgress;

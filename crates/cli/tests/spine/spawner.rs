@@ -14,6 +14,15 @@ fn ns(pid: u32, name: &str) -> String {
         .unwrap_or_else(|e| panic!("/proc/{pid}/ns/{name}: {e}"))
 }
 
+/// Whether a child of `init` runs `comm` (has exec'd it).
+fn command_running(init: u32, comm: &str) -> bool {
+    let children =
+        std::fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap_or_default();
+    children.split_whitespace().any(|child| {
+        std::fs::read_to_string(format!("/proc/{child}/comm")).is_ok_and(|c| c.trim() == comm)
+    })
+}
+
 #[test]
 fn privileged_run_has_its_init_cloned_by_the_spawner() {
     if !require_root("privileged_run_has_its_init_cloned_by_the_spawner") {
@@ -24,6 +33,13 @@ fn privileged_run_has_its_init_cloned_by_the_spawner() {
     let status = env.status_json("spawned");
     assert_eq!(status["state"], "RUNNING");
     let pid = status["pid"].as_i64().unwrap() as u32;
+    // `-d` returns once init is ready, before its child for the command
+    // has exec'd (until then the child shares init's memory, environment
+    // included): wait for the command.
+    assert!(
+        eventually(PATIENCE, || command_running(pid, "sleep")),
+        "no sleep under init {pid}"
+    );
     // The run's spawner is gone; only the init it cloned has its
     // environment (a cloned init starts as a copy of it).
     assert_eq!(spawners_of(env.runtime.path()), vec![pid]);
@@ -93,6 +109,103 @@ fn privileged_unused_spawner_is_ended_by_the_run() {
     // The posix launcher clones no namespaces: the spawner started with
     // the run is not used, and ended when the run ends.
     let out = env.run(&["run", "--launcher", "posix", "--", "sh", "-c", "exit 4"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        spawners_of(env.runtime.path()).is_empty(),
+        "spawner left: {:?}",
+        spawners_of(env.runtime.path())
+    );
+}
+
+/// `phobos run` with its directories in the environment, so that `run`
+/// is its first argument and `main` starts the spawner before the parse
+/// (`crates/cli/src/early.rs`); the harness's own commands name the
+/// directories with global options first, which never takes that path.
+fn run_named_by_env(env: &Env, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(PHOBOS)
+        .arg("run")
+        .args(args)
+        .env("PHOBOS_RUNTIME_DIR", env.runtime.path())
+        .env("PHOBOS_WORK_DIR", env.work.path())
+        .env("PHOBOS_CGROUPS_ROOT", &env.cgroups_root)
+        .env("RUST_LOG", "phobos_runtime=debug")
+        .env_remove("PHOBOS_STOP_AT")
+        .env_remove("PHOBOS_AGENT")
+        .env_remove("PHOBOS_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+const EARLY_USED: &str = "using the init spawner started before the parse";
+
+#[test]
+fn privileged_spawner_started_before_the_parse_clones_init() {
+    if !require_root("privileged_spawner_started_before_the_parse_clones_init") {
+        return;
+    }
+    let env = Env::new();
+    let out = run_named_by_env(&env, &["-d", "--id", "early", "--", "sleep", "1000"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(EARLY_USED), "{}", stderr(&out));
+    let status = env.status_json("early");
+    assert_eq!(status["state"], "RUNNING");
+    let pid = status["pid"].as_i64().unwrap() as u32;
+    assert!(
+        eventually(PATIENCE, || command_running(pid, "sleep")),
+        "no sleep under init {pid}"
+    );
+    // The spawner is gone; the init it cloned carries its environment,
+    // which names this runtime directory.
+    assert_eq!(spawners_of(env.runtime.path()), vec![pid]);
+    let me = std::process::id();
+    for name in ["mnt", "pid", "ipc", "uts"] {
+        assert_ne!(ns(pid, name), ns(me, name), "{name} is the host's");
+    }
+    env.ok(&["destroy", "early"]);
+    assert!(
+        eventually(PATIENCE, || spawners_of(env.runtime.path()).is_empty()),
+        "init left: {:?}",
+        spawners_of(env.runtime.path())
+    );
+    assert!(env.cgroup_dirs("early").is_empty(), "cgroup left behind");
+}
+
+#[test]
+fn privileged_spawner_started_before_the_parse_keeps_a_foreground_run_whole() {
+    if !require_root("privileged_spawner_started_before_the_parse_keeps_a_foreground_run_whole") {
+        return;
+    }
+    let env = Env::new();
+    let out = run_named_by_env(
+        &env,
+        &[
+            "--id",
+            "fg",
+            "--",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 3",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert!(stderr(&out).contains("err\n"), "{}", stderr(&out));
+    assert!(stderr(&out).contains(EARLY_USED), "{}", stderr(&out));
+    assert_eq!(env.wait_json("fg")["exit_code"], 3);
+    assert!(spawners_of(env.runtime.path()).is_empty());
+    assert!(env.cgroup_dirs("fg").is_empty(), "cgroup left behind");
+}
+
+#[test]
+fn privileged_spawner_started_before_the_parse_is_ended_when_unused() {
+    if !require_root("privileged_spawner_started_before_the_parse_is_ended_when_unused") {
+        return;
+    }
+    let env = Env::new();
+    // Plain to the guess, but the posix launcher clones no namespaces:
+    // the spawner is never sent a container, and the run ends it.
+    let out = run_named_by_env(&env, &["--launcher", "posix", "--", "sh", "-c", "exit 4"]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(
         spawners_of(env.runtime.path()).is_empty(),

@@ -345,6 +345,21 @@ impl MesosContainerizer {
         Ok(())
     }
 
+    /// Takes `spawner`, started earlier for this containerizer's binary
+    /// and runtime directory, as [`Self::start_spawner`] would have
+    /// started it; one started for another is handed back (its drop ends
+    /// it).
+    pub fn adopt_spawner(
+        &mut self,
+        spawner: launcher::spawner::Spawner,
+    ) -> Result<(), launcher::spawner::Spawner> {
+        if !spawner.serves(&self.init_exe, self.store.root()) {
+            return Err(spawner);
+        }
+        self.spawner = Some(Arc::new(std::sync::Mutex::new(spawner)));
+        Ok(())
+    }
+
     /// Plain launches take a pre-started init from the returned pool when
     /// one is ready; the caller refills it
     /// ([`launcher::zygote::Zygotes::refill`]) off the launches' path and

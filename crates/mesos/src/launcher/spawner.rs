@@ -63,6 +63,11 @@ const HEADER: usize = 9;
 #[derive(Debug)]
 pub struct Spawner {
     pid: i32,
+    /// The binary it runs and the runtime directory it names (its
+    /// environment): a face that started it before reading its settings
+    /// uses it only where they are the launch's own ([`Self::serves`]).
+    exe: PathBuf,
+    runtime_dir: PathBuf,
     pidfd: Option<OwnedFd>,
     sock: OwnedFd,
     exec_report: Option<File>,
@@ -80,6 +85,8 @@ impl Spawner {
             super::zygote::clone_waiting_init(exe, INIT_SPAWNER_ENV, runtime_dir, 0)?;
         Ok(Self {
             pid: cloned.pid,
+            exe: exe.to_owned(),
+            runtime_dir: runtime_dir.to_owned(),
             pidfd: cloned.pidfd,
             sock: ours,
             exec_report: Some(cloned.exec_report),
@@ -90,6 +97,12 @@ impl Spawner {
 
     pub fn pid(&self) -> i32 {
         self.pid
+    }
+
+    /// Whether it runs `exe` and was started for `runtime_dir`'s
+    /// containers.
+    pub fn serves(&self, exe: &Path, runtime_dir: &Path) -> bool {
+        self.exe == exe && self.runtime_dir == runtime_dir
     }
 
     /// Whether this spawner was already sent its container.
