@@ -34,6 +34,7 @@ use phobos_core::store::{ContainerDir, LAUNCH_INFO_FILE, STATUS_FILE};
 use serde::{Deserialize, Serialize};
 
 use crate::init_exec::{prepare_exec, spawn_command};
+use crate::init_mounts::{INIT_PREMOUNT_ENV as PREMOUNT_ENV, Premount};
 use crate::launch_info::{LaunchInfo, Namespace, ResolvedUser};
 use crate::launcher::spawner::INIT_SPAWNER_ENV as SPAWNER_ENV;
 use crate::launcher::zygote::INIT_ZYGOTE_ENV as ZYGOTE_ENV;
@@ -124,11 +125,24 @@ fn reset_signal_dispositions() {
 fn run() -> Result<i32, String> {
     // A pre-started init (launcher::zygote) learns its container here.
     // So does the init a spawner (launcher::spawner) clones.
+    let mut premounted = Premount::default();
+    // A zygote's socket to the face: closed once set up (see below).
+    let mut set_up_signal = None;
     let dir_path = match std::env::var_os(ZYGOTE_ENV) {
-        Some(_) => match crate::launcher::zygote::await_container()? {
-            Some(dir) => dir,
-            None => return Ok(0),
-        },
+        Some(_) => {
+            // Its mounts first, while no container waits for them.
+            if let Ok(value) = std::env::var(PREMOUNT_ENV) {
+                premounted = Premount::from_env(&value)?;
+                premounted.mount()?;
+            }
+            match crate::launcher::zygote::await_container()? {
+                Some((dir, face)) => {
+                    set_up_signal = Some(face);
+                    dir
+                }
+                None => return Ok(0),
+            }
+        }
         None if std::env::var_os(SPAWNER_ENV).is_some() => {
             match crate::launcher::spawner::serve()? {
                 Some(dir) => dir,
@@ -192,7 +206,9 @@ fn run() -> Result<i32, String> {
     if let Some(parent) = &info.join_parent {
         join_parent(parent)?;
     }
-    setup_namespaces(&info)?;
+    setup_namespaces(&info, premounted)?;
+    // Ready to be joined but for what comes after the release.
+    drop(set_up_signal);
 
     let launcher = wait_for_release()?;
     if let Some(plan) = &info.rootfs {
@@ -635,37 +651,8 @@ fn enter_rootfs(plan: &crate::launch_info::RootfsPlan, info: &LaunchInfo) -> Res
     })
 }
 
-fn setup_namespaces(info: &LaunchInfo) -> Result<(), String> {
-    if info.has(Namespace::Mount) {
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_SLAVE | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(|e| format!("failed to make / a recursive slave mount: {e}"))?;
-        let hardened = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-        // A root filesystem gets its own /proc and /dev/shm (crate::rootfs).
-        if info.mount_proc && info.rootfs.is_none() {
-            mount(Some("proc"), "/proc", Some("proc"), hardened, None::<&str>)
-                .map_err(|e| format!("failed to mount a fresh /proc: {e}"))?;
-        }
-        if info.private_shm && info.rootfs.is_none() && Path::new("/dev/shm").is_dir() {
-            let options = match info.hardening.shm_size {
-                Some(bytes) => format!("mode=1777,size={bytes}"),
-                None => "mode=1777".to_owned(),
-            };
-            mount(
-                Some("shm"),
-                "/dev/shm",
-                Some("tmpfs"),
-                hardened,
-                Some(options.as_str()),
-            )
-            .map_err(|e| format!("failed to mount a private /dev/shm: {e}"))?;
-        }
-    }
+fn setup_namespaces(info: &LaunchInfo, premounted: Premount) -> Result<(), String> {
+    crate::init_mounts::setup(info, premounted)?;
     if let Some(name) = &info.hostname {
         if !info.has(Namespace::Uts) {
             return Err("a hostname needs its own uts namespace".into());

@@ -7,6 +7,7 @@ pub mod containerizer;
 pub mod image_user;
 pub mod init;
 mod init_exec;
+pub mod init_mounts;
 mod init_pidns;
 mod init_watch;
 pub mod isolator;

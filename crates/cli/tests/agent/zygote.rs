@@ -310,3 +310,79 @@ fn privileged_agent_holds_a_mount_namespace_until_the_end_is_answered() {
     assert_eq!(zygotes_of(env.runtime.path()), Vec::<u32>::new());
     assert_eq!(common::inits_of(env.runtime.path()), Vec::<u32>::new());
 }
+
+/// Its mount points (the fifth field of each `mountinfo` line) and their
+/// filesystem types.
+fn mounts(pid: u32) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    text.lines()
+        .filter_map(|l| {
+            let fields: Vec<&str> = l.split(' ').collect();
+            let dash = fields.iter().position(|f| *f == "-")?;
+            Some((
+                fields.get(4)?.to_string(),
+                fields.get(dash + 1)?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn privileged_agent_zygote_mounts_ahead_and_its_container_sees_them() {
+    if !require_root("privileged_agent_zygote_mounts_ahead_and_its_container_sees_them") {
+        return;
+    }
+    let env = Env::new();
+    let (agent, mut conn) = Agent::start_with_running(&env, "zm-0");
+    let first = init_pid(&env, "zm-0");
+    let mut zygote = None;
+    assert!(
+        eventually(PATIENCE, || {
+            zygote = waiting_zygote(&env, &agent, &[first]);
+            zygote.is_some()
+        }),
+        "no pre-started init after a launch"
+    );
+    let zygote = zygote.unwrap();
+    await_ready(&mut conn, zygote);
+    // Waiting for its container, it has its own /proc and /dev/shm
+    // already (the default launch has new pid and ipc namespaces); the
+    // host's mounts are as they were.
+    let own = mounts(zygote);
+    assert!(
+        own.iter().any(|m| m == &("/proc".into(), "proc".into())),
+        "{own:?}"
+    );
+    assert!(
+        own.iter()
+            .any(|m| m == &("/dev/shm".into(), "tmpfs".into())),
+        "{own:?}"
+    );
+    // (Counted, not compared whole: other tests mount on this host.)
+    let host_count = |pid| {
+        mounts(pid)
+            .into_iter()
+            .filter(|(at, _)| at == "/proc" || at == "/dev/shm")
+            .count()
+    };
+    let host_before = host_count(agent.pid());
+    // Its container sees them: its init is pid 1 of its /proc, and a file
+    // in its /dev/shm is not the host's.
+    let probe = r#"cat /proc/1/cmdline | tr '\0' ' ' > "$MESOS_SANDBOX/one"
+        echo mine > /dev/shm/zm-1-probe
+        cat /dev/shm/zm-1-probe > "$MESOS_SANDBOX/shm""#;
+    let r = conn.json(&launch_json("zm-1", probe));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(init_pid(&env, "zm-1"), zygote, "the zygote was not taken");
+    let r = conn.json(&wait_json("zm-1"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["wait_container"]["exit_status"], 0, "{}", r.text());
+    let one = std::fs::read_to_string(env.sandbox("zm-1").join("one")).unwrap();
+    assert!(one.ends_with(" init "), "pid 1 of its /proc: {one:?}");
+    let shm = std::fs::read_to_string(env.sandbox("zm-1").join("shm")).unwrap();
+    assert_eq!(shm, "mine\n");
+    assert!(!std::path::Path::new("/dev/shm/zm-1-probe").exists());
+    assert_eq!(host_count(agent.pid()), host_before);
+    assert_eq!(conn.json(&kill_json("zm-0", 9)).status, 200);
+    assert_eq!(conn.json(&wait_json("zm-0")).status, 200);
+}

@@ -208,7 +208,6 @@ impl MesosContainerizer {
             _ => None,
         };
         dir.write_json(LAUNCH_INFO_FILE, &info)?;
-        let cgroup = launcher.prepare(&config.id)?;
 
         // A plain top-level launch (no root filesystem, terminal, pipes
         // or parent; the cgroupfs driver) takes the pre-started init cloned
@@ -221,7 +220,10 @@ impl MesosContainerizer {
             && info.rootfs.is_none()
             && info.join_parent.is_none();
         let zygote = match &self.zygotes {
-            Some(zygotes) if plain => zygotes.take(info.clone_flags()),
+            Some(zygotes) if plain => zygotes.take(
+                info.clone_flags(),
+                crate::init_mounts::Premount::for_launch(&info),
+            ),
             _ => None,
         };
         let handed = zygote.and_then(|z| {
@@ -232,6 +234,12 @@ impl MesosContainerizer {
                 })
                 .ok()
         });
+        // A handed-off init sets itself up (reads the launch info, reserves
+        // its status, its mounts) while the cgroups are made: it is moved
+        // into them at `adopt` anyway. On an error from here on it is
+        // reaped with the teardown (its sync pipe closes: it exits).
+        *forked_pid = handed.as_ref().map(|init| init.pid);
+        let cgroup = launcher.prepare(&config.id)?;
         let spec = InitSpec {
             exe: &self.init_exe,
             runtime_dir: dir.path(),
@@ -266,6 +274,9 @@ impl MesosContainerizer {
             None => launcher::spawn_init(&spec)?,
         };
         *forked_pid = Some(init.pid);
+        // Init does nothing after its release but start the command when it
+        // enters no root filesystem and binds no `/etc` files.
+        init.ready_before_release = info.rootfs.is_none() && info.etc_files.is_none();
         // A long-running face (one that keeps zygotes) holds the new mount
         // namespace, so init's exit does not tear it down on the way to
         // the answer of its wait (see `launcher::zygote::hold_mount_namespace`).

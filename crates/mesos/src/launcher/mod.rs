@@ -29,7 +29,7 @@ pub mod zygote;
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::Duration;
@@ -254,10 +254,17 @@ pub struct ForkedInit {
     /// Init's mount namespace, held open by a long-running face (see
     /// [`zygote::hold_mount_namespace`]); `None` otherwise.
     pub mount_ns: Option<OwnedFd>,
+    /// Init has nothing to set up after its release (no root filesystem
+    /// to enter, no `/etc` files to bind): with `ready`, the release
+    /// returns without waiting for it.
+    pub ready_before_release: bool,
     sync: File,
     /// Closes when the exec of `phobos init` succeeded; carries the errno
     /// otherwise. Read only at release, so the exec overlaps isolation.
     exec_report: File,
+    /// A pre-started init's socket, whose other end it closes once its
+    /// set-up before the release is done (`zygote::await_container`).
+    ready: Option<OwnedFd>,
     exe: String,
 }
 
@@ -267,7 +274,11 @@ impl ForkedInit {
     /// of the pipe: after entering the container's root filesystem (a
     /// container is joined, by `exec` or a nested container, only once it
     /// is RUNNING, so it is never joined before its root is in place), or
-    /// on its exit; a `phobos exec` helper closes it at once.
+    /// on its exit; a `phobos exec` helper closes it at once. A
+    /// pre-started init that has nothing to do after its release is
+    /// joinable once its set-up is done, which it says before: the
+    /// release then waits for that (usually long past) instead, and not
+    /// for init to wake up and answer.
     pub fn release(mut self) -> Result<(), LaunchError> {
         let mut report = [0u8; 4];
         let n = read_full(&mut self.exec_report, &mut report)
@@ -277,6 +288,11 @@ impl ForkedInit {
                 exe: self.exe,
                 source: io::Error::from_raw_os_error(i32::from_ne_bytes(report)),
             });
+        }
+        // Its end closes when init is set up, or exits: either way the
+        // write below then tells which.
+        if let Some(ready) = &self.ready {
+            wait_for_events(ready.as_fd(), libc::POLLIN, READY_PATIENCE);
         }
         self.sync.write_all(&[1]).map_err(|e| {
             if e.kind() == io::ErrorKind::BrokenPipe {
@@ -288,7 +304,9 @@ impl ForkedInit {
                 }
             }
         })?;
-        wait_readers_gone(&self.sync, READY_PATIENCE);
+        if self.ready.is_none() || !self.ready_before_release {
+            wait_readers_gone(&self.sync, READY_PATIENCE);
+        }
         Ok(())
     }
 }
@@ -302,12 +320,18 @@ const READY_PATIENCE: Duration = Duration::from_secs(30);
 /// event is asked for, so the free room, `POLLOUT`, does not wake us), or
 /// until `patience` has passed.
 fn wait_readers_gone(pipe: &File, patience: Duration) {
+    wait_for_events(pipe.as_fd(), 0, patience);
+}
+
+/// Waits until `fd` reports one of `events` (or an error or hang-up,
+/// which poll(2) always reports), or until `patience` has passed.
+fn wait_for_events(fd: std::os::fd::BorrowedFd<'_>, events: libc::c_short, patience: Duration) {
     let deadline = std::time::Instant::now() + patience;
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let mut pfd = libc::pollfd {
-            fd: pipe.as_raw_fd(),
-            events: 0,
+            fd: fd.as_raw_fd(),
+            events,
             revents: 0,
         };
         let ms = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
@@ -412,8 +436,10 @@ pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
         pidfd: cloned.pidfd,
         born_in_cgroup: cloned.born_in_cgroup,
         mount_ns: None,
+        ready_before_release: false,
         sync: File::from(sync_write),
         exec_report: cloned.exec_report,
+        ready: None,
         exe: spec.exe.display().to_string(),
     })
 }

@@ -82,7 +82,7 @@ impl Spawner {
     /// `runtime_dir`.
     pub fn start(exe: &Path, runtime_dir: &Path) -> Result<Self, LaunchError> {
         let (cloned, ours) =
-            super::zygote::clone_waiting_init(exe, INIT_SPAWNER_ENV, runtime_dir, 0)?;
+            super::zygote::clone_waiting_init(exe, INIT_SPAWNER_ENV, runtime_dir, 0, None)?;
         Ok(Self {
             pid: cloned.pid,
             exe: exe.to_owned(),
@@ -194,9 +194,11 @@ impl Spawner {
             pidfd,
             born_in_cgroup: spec.cgroup.is_some(),
             mount_ns: None,
+            ready_before_release: false,
             sync: File::from(sync_write),
             // At end-of-file already: the exec was the spawner's.
             exec_report: report,
+            ready: None,
             exe,
         })
     }

@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use super::{ForkedInit, LaunchError, clone_init, cstring, pipe, sys};
+use crate::init_mounts::{INIT_PREMOUNT_ENV, Premount};
 
 /// Set in a zygote's environment, to the runtime directory whose
 /// containers it may become the init of (which names it for `ps` and the
@@ -54,6 +55,8 @@ pub struct Zygote {
     sock: OwnedFd,
     exec_report: Option<File>,
     clone_flags: libc::c_int,
+    /// The mounts it makes before its hand-off.
+    premount: Premount,
     exe: PathBuf,
     /// Its mount namespace, held from the clone on (off the launches'
     /// path): see [`hold_mount_namespace`].
@@ -63,13 +66,35 @@ pub struct Zygote {
 impl Zygote {
     /// Clones and execs `exe init` into `clone_flags`'s namespaces for a
     /// container of `runtime_dir`, its stdio `/dev/null`, its fd 3 the
-    /// zygote's end of the socket.
+    /// zygote's end of the socket; it makes the mounts `premount` names
+    /// before it waits there.
     pub fn spawn(
         exe: &Path,
         runtime_dir: &Path,
         clone_flags: libc::c_int,
+        premount: Premount,
     ) -> Result<Self, LaunchError> {
-        let (cloned, ours) = clone_waiting_init(exe, INIT_ZYGOTE_ENV, runtime_dir, clone_flags)?;
+        if premount.slave && clone_flags & libc::CLONE_NEWNS == 0 {
+            return Err(sys("pre-start an init")(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "mounts without a mount namespace of its own",
+            )));
+        }
+        let premount_env = (premount != Premount::default())
+            .then(|| {
+                cstring(
+                    format!("{INIT_PREMOUNT_ENV}={}", premount.to_env()).as_bytes(),
+                    "name the pre-mounts",
+                )
+            })
+            .transpose()?;
+        let (cloned, ours) = clone_waiting_init(
+            exe,
+            INIT_ZYGOTE_ENV,
+            runtime_dir,
+            clone_flags,
+            premount_env.as_ref(),
+        )?;
         let mount_ns = (clone_flags & libc::CLONE_NEWNS != 0)
             .then(|| hold_mount_namespace(cloned.pid))
             .flatten();
@@ -79,6 +104,7 @@ impl Zygote {
             sock: ours,
             exec_report: Some(cloned.exec_report),
             clone_flags,
+            premount,
             exe: exe.to_owned(),
             mount_ns,
         })
@@ -135,13 +161,20 @@ impl Zygote {
             .exec_report
             .take()
             .expect("a zygote is handed off once");
+        // The socket stays ours: init closes its end once it is set up.
+        let ready = self
+            .sock
+            .try_clone()
+            .map_err(sys("keep the pre-started init's socket"))?;
         Ok(ForkedInit {
             pid: self.pid,
             pidfd: self.pidfd.take(),
             born_in_cgroup: false,
             mount_ns: self.mount_ns.take(),
+            ready_before_release: false,
             sync: File::from(sync_write),
             exec_report,
+            ready: Some(ready),
             exe: self.exe.display().to_string(),
         })
     }
@@ -183,14 +216,16 @@ pub fn hold_mount_namespace(pid: i32) -> Option<OwnedFd> {
 }
 
 /// Clones and execs `exe init` into `clone_flags`'s namespaces with
-/// `env_name=runtime_dir` in its environment, its stdio `/dev/null` and
-/// its fd 3 its end of a new socket pair: an init that waits there for
-/// what to become (a zygote or a spawner). Returns it and our end.
+/// `env_name=runtime_dir` (and `extra_env`) in its environment, its stdio
+/// `/dev/null` and its fd 3 its end of a new socket pair: an init that
+/// waits there for what to become (a zygote or a spawner). Returns it and
+/// our end.
 pub(super) fn clone_waiting_init(
     exe: &Path,
     env_name: &str,
     runtime_dir: &Path,
     clone_flags: libc::c_int,
+    extra_env: Option<&std::ffi::CString>,
 ) -> Result<(super::Cloned, OwnedFd), LaunchError> {
     let exe_c = cstring(exe.as_os_str().as_bytes(), "use the phobos binary path")?;
     let env = cstring(
@@ -207,7 +242,7 @@ pub(super) fn clone_waiting_init(
     let null = devnull.as_raw_fd();
     let cloned = clone_init(
         &exe_c,
-        &[Some(&env)],
+        &[Some(&env), extra_env],
         [null, null, null, theirs.as_raw_fd(), null, -1],
         clone_flags,
         None,
@@ -324,7 +359,8 @@ pub fn receive(sock: &OwnedFd) -> io::Result<Option<([OwnedFd; HANDOFF_FDS], Pat
 }
 
 /// The pre-started init a face keeps (at most one), and the namespaces
-/// the last plain launch asked for, which the next one is made with.
+/// and pre-mounts the last plain launch asked for, which the next one is
+/// made with.
 #[derive(Debug)]
 pub struct Zygotes {
     exe: PathBuf,
@@ -335,7 +371,7 @@ pub struct Zygotes {
 #[derive(Debug, Default)]
 struct Slot {
     ready: Option<Zygote>,
-    wanted: Option<libc::c_int>,
+    wanted: Option<(libc::c_int, Premount)>,
 }
 
 impl Zygotes {
@@ -349,15 +385,16 @@ impl Zygotes {
         }
     }
 
-    /// The ready zygote if it was cloned with `clone_flags`; remembers
-    /// them for the next one either way (one with other flags is ended).
-    pub fn take(&self, clone_flags: libc::c_int) -> Option<Zygote> {
+    /// The ready zygote if it was cloned with `clone_flags` and made the
+    /// mounts `premount` names (and no others); remembers both for the
+    /// next one either way (one made otherwise is ended).
+    pub fn take(&self, clone_flags: libc::c_int, premount: Premount) -> Option<Zygote> {
         let ready = {
             let mut slot = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            slot.wanted = Some(clone_flags);
+            slot.wanted = Some((clone_flags, premount));
             slot.ready.take()
         };
-        ready.filter(|z| z.clone_flags == clone_flags)
+        ready.filter(|z| z.clone_flags == clone_flags && z.premount == premount)
     }
 
     /// Makes a zygote when none is ready and a launch has said which
@@ -367,11 +404,11 @@ impl Zygotes {
         let wanted = {
             let slot = self.state.lock().unwrap_or_else(|e| e.into_inner());
             match (&slot.ready, slot.wanted) {
-                (None, Some(flags)) => flags,
+                (None, Some(wanted)) => wanted,
                 _ => return Ok(false),
             }
         };
-        let zygote = Zygote::spawn(&self.exe, &self.runtime_dir, wanted)?;
+        let zygote = Zygote::spawn(&self.exe, &self.runtime_dir, wanted.0, wanted.1)?;
         let unwanted = {
             let mut slot = self.state.lock().unwrap_or_else(|e| e.into_inner());
             if slot.ready.is_some() || slot.wanted != Some(wanted) {
@@ -405,8 +442,10 @@ impl Zygotes {
 /// In `phobos init` started as a zygote: waits for the container on the
 /// socket at fd [`super::INIT_SYNC_FD`], puts the descriptors it brings
 /// at 0..=4 (where a launcher clones an init with them) and returns its
-/// runtime directory; `None` when the face went without handing one.
-pub fn await_container() -> Result<Option<PathBuf>, String> {
+/// runtime directory and the socket, moved above them, which init closes
+/// once it is set up (the face's release waits for that); `None` when the
+/// face went without handing one.
+pub fn await_container() -> Result<Option<(PathBuf, OwnedFd)>, String> {
     // SAFETY: the face put the zygote's socket at fd 3 and nothing else
     // in this process owns that number.
     let sock = unsafe { OwnedFd::from_raw_fd(super::INIT_SYNC_FD) };
@@ -415,7 +454,11 @@ pub fn await_container() -> Result<Option<PathBuf>, String> {
         return Ok(None);
     };
     // The received descriptors are above 4 (0..=4 were taken), so
-    // nothing below overwrites one still to be placed.
+    // nothing below overwrites one still to be placed; nor the socket,
+    // moved (close-on-exec) off fd 3 first.
+    let ready = sock
+        .try_clone()
+        .map_err(|e| format!("failed to keep the face's socket: {e}"))?;
     drop(sock);
     for (target, fd) in fds.iter().enumerate() {
         // SAFETY: dup2(2) onto a number this process owns (its stdio, the
@@ -427,5 +470,5 @@ pub fn await_container() -> Result<Option<PathBuf>, String> {
             ));
         }
     }
-    Ok(Some(dir))
+    Ok(Some((dir, ready)))
 }
