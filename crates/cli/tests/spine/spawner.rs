@@ -71,15 +71,21 @@ fn privileged_run_has_its_init_cloned_by_the_spawner() {
     ]);
     assert!(out.contains("init"), "{out}");
     assert_eq!(out.lines().last(), Some("2"), "{out}");
+    destroyed_leaves_nothing(&env, "spawned");
+}
+
+/// Destroys `id` (a running container, so it ends by SIGKILL) and checks
+/// that its init goes and no cgroup of it is left.
+fn destroyed_leaves_nothing(env: &Env, id: &str) {
     let destroyed: serde_json::Value =
-        serde_json::from_str(&env.ok(&["destroy", "--json", "spawned"])).unwrap();
+        serde_json::from_str(&env.ok(&["destroy", "--json", id])).unwrap();
     assert_eq!(destroyed["signal"], libc::SIGKILL);
     assert!(
         eventually(PATIENCE, || spawners_of(env.runtime.path()).is_empty()),
         "init left: {:?}",
         spawners_of(env.runtime.path())
     );
-    assert!(env.cgroup_dirs("spawned").is_empty(), "cgroup left behind");
+    assert!(env.cgroup_dirs(id).is_empty(), "cgroup left behind");
 }
 
 #[test]
@@ -162,13 +168,7 @@ fn privileged_spawner_started_before_the_parse_clones_init() {
     for name in ["mnt", "pid", "ipc", "uts"] {
         assert_ne!(ns(pid, name), ns(me, name), "{name} is the host's");
     }
-    env.ok(&["destroy", "early"]);
-    assert!(
-        eventually(PATIENCE, || spawners_of(env.runtime.path()).is_empty()),
-        "init left: {:?}",
-        spawners_of(env.runtime.path())
-    );
-    assert!(env.cgroup_dirs("early").is_empty(), "cgroup left behind");
+    destroyed_leaves_nothing(&env, "early");
 }
 
 #[test]
