@@ -141,11 +141,13 @@ with open(out, "w") as f:
     f.write(str(ok))
 PY
 waiters=$!
+# grep reads the whole scrape (no -q): quitting at the match would leave
+# curl a broken pipe, which pipefail counts as a failure.
 for _ in $(seq 1 1200); do
-  [ -e "$work/rss-waits.ready" ] && curl -s --unix-socket "$SOCK" http://agent/metrics | grep -qx "phobos_agent_open_waits $WAITS" && break
+  [ -e "$work/rss-waits.ready" ] && curl -s --unix-socket "$SOCK" http://agent/metrics | grep -x "phobos_agent_open_waits $WAITS" >/dev/null && break
   sleep 0.1
 done
-curl -s --unix-socket "$SOCK" http://agent/metrics | grep -qx "phobos_agent_open_waits $WAITS" || { echo "the waits were not all held" >&2; exit 1; }
+curl -s --unix-socket "$SOCK" http://agent/metrics | grep -x "phobos_agent_open_waits $WAITS" >/dev/null || { echo "the waits were not all held" >&2; exit 1; }
 rss_waits=$(rss)
 for i in $(seq 0 9); do
   curl -sf --unix-socket "$SOCK" -H 'Content-Type: application/json' \
