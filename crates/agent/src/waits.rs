@@ -71,6 +71,20 @@ struct Reaper {
     tx: watch::Sender<Option<Ended>>,
 }
 
+/// Announces a failure through its slot when dropped still armed: the
+/// task that took a container's job ended without announcing its end.
+struct Unannounced<'a>(Option<&'a watch::Sender<Option<Ended>>>);
+
+impl Drop for Unannounced<'_> {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0 {
+            let _ = tx.send(Some(Err(
+                "recording the container's end failed unexpectedly".into(),
+            )));
+        }
+    }
+}
+
 /// The shared watchers, by container ID.
 pub struct Waits {
     door: Arc<Door>,
@@ -181,6 +195,10 @@ impl Waits {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()?;
+        // Should recording the end panic (it unwinds this request's task
+        // only), every other waiter hears an error instead of waiting for
+        // an announcement that would never come.
+        let mut unannounced = Unannounced(Some(&reaper.tx));
         // Init has exited (or cannot be watched: finish then blocks until
         // it does). Recording the end takes a moment; this worker hands
         // its other tasks on meanwhile, and answers from here after.
@@ -220,6 +238,7 @@ impl Waits {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(id);
         let _ = reaper.tx.send(Some(ended.clone()));
+        unannounced.0 = None;
         let Some((done, unreleased)) = released else {
             if mount_ns.is_some() {
                 tokio::task::spawn_blocking(move || drop(mount_ns));
