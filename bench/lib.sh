@@ -49,7 +49,7 @@ bench_state_dir() {
     tmpfs) mount -t tmpfs "$1" "$work" ;;
     split) mount -t tmpfs "$1" "$work"; disk=$(mktemp -d "/var/tmp/$1-disk.XXXXXX") ;;
     disk) ;;
-    *) echo "STATE_FS must be tmpfs, split or disk, got '$STATE_FS'" >&2; exit 2 ;;
+    *) echo "the state layout must be tmpfs, split or disk, got '$STATE_FS'" >&2; exit 2 ;;
   esac
 }
 
@@ -80,7 +80,8 @@ bench_load() { cut -d' ' -f1 /proc/loadavg; }
 # was there before (then it and its host rules stay). NET_STATE_FS=split
 # (default): the runtime directory on a private tmpfs, as /run is on real
 # hosts, and the sandboxes on disk under /var/tmp, as /var/lib/phobos;
-# disk: both under /tmp on disk (the layout of sessions 5-10). This
+# disk: both under /tmp on disk (the layout of sessions 5-10); tmpfs: both
+# on the tmpfs (bench_state_dir's layouts). This
 # machine's disk is ext4 without a journal, where every new inode is
 # searched past the inodes deleted in the last minutes (ext4's
 # recently_deleted()); a runtime directory there makes launches that create
@@ -89,15 +90,8 @@ bench_load() { cut -d' ' -f1 /proc/loadavg; }
 bench_net_state() {
   had_bridge=0
   [ -e /sys/class/net/phobos0 ] && had_bridge=1
-  work=$(mktemp -d "/tmp/$1.XXXXXX")
-  disk=$work
-  case "${NET_STATE_FS:-split}" in
-    split) mount -t tmpfs "$1" "$work"; disk=$(mktemp -d "/var/tmp/$1-disk.XXXXXX") ;;
-    disk) ;;
-    *) echo "NET_STATE_FS must be split or disk, got '$NET_STATE_FS'" >&2; exit 2 ;;
-  esac
+  STATE_FS="${NET_STATE_FS:-split}" bench_state_dir "$1"
   export PHOBOS_RUNTIME_DIR="$work/run" PHOBOS_WORK_DIR="$disk/work"
-  export PHOBOS_CGROUPS_ROOT="$1-$$"
   mkdir -p "$work/run" "$disk/work"
 }
 
@@ -117,10 +111,7 @@ bench_net_cleanup() {
         done
     done
   fi
-  bench_cgroups_root_remove "${PHOBOS_CGROUPS_ROOT:-}"
-  umount -R "$work" 2>/dev/null || true
-  rm -rf "$work"
-  [ "$disk" = "$work" ] || rm -rf "$disk"
+  bench_state_cleanup
 }
 
 # bench_runc_spec BUNDLE: `runc spec` in BUNDLE, made equivalent to a phobos
