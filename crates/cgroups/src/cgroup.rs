@@ -3,7 +3,9 @@
 //! Everything here is plain file I/O on cgroupfs (cgroups(7)):
 //!
 //! * membership: `cgroup.procs` (write a pid to move its process; read the
-//!   pids of member processes);
+//!   pids of member processes); v1 `tasks`, where a single-threaded process
+//!   moves itself by writing `0` without the kernel's global threadgroup
+//!   lock;
 //! * freezing: v1 `freezer.state` (`FROZEN`/`THAWED`, which reads `FREEZING`
 //!   while in progress; Documentation/admin-guide/cgroup-v1/freezer-subsystem.rst),
 //!   v2 `cgroup.freeze` confirmed by `frozen 1` in `cgroup.events`
@@ -256,6 +258,25 @@ impl Cgroup {
     /// Moves process `pid` (all its threads) into this cgroup.
     pub fn add_process(&self, pid: i32) -> Result<(), Error> {
         self.write("cgroup.procs", &pid.to_string())
+    }
+
+    /// This v1 cgroup's `tasks`, opened for a single-threaded process to
+    /// join by itself: writing `0` there moves the writing thread, the
+    /// one case where the kernel skips the global threadgroup lock
+    /// (`cgroup_procs_write_start`). Any other move (a pid, or
+    /// `cgroup.procs`) takes that lock for writing, which waits for a
+    /// whole RCU grace period (~8 ms here) when no move ran in the last
+    /// one: the cost of a launch after a quiet moment on a v1 host.
+    pub fn open_tasks_to_join(&self) -> Result<fs::File, Error> {
+        let path = self.path.join("tasks");
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|source| Error::Write {
+                path,
+                value: "0".to_owned(),
+                source,
+            })
     }
 
     /// The pids of processes in this cgroup and all its descendants, sorted

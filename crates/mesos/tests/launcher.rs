@@ -151,6 +151,7 @@ fn spawn_init_starts_the_helper_with_its_descriptors_and_reports_a_failed_exec()
         stderr: &stderr,
         init_lock: &lock,
         cgroup: None,
+        join_cgroups: &[],
         join: None,
         tty: None,
     };

@@ -169,10 +169,30 @@ pub fn recv_fd(sock: BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
 /// A message with another number of descriptors is an error (the ones
 /// that came are closed).
 pub fn recv_fds<const N: usize>(sock: BorrowedFd<'_>) -> io::Result<Option<[OwnedFd; N]>> {
+    let Some((fixed, extra)) = recv_fds_and_more::<N>(sock, 0)? else {
+        return Ok(None);
+    };
+    debug_assert!(extra.is_empty());
+    Ok(Some(fixed))
+}
+
+/// The most descriptors one message may carry to [`recv_fds_and_more`].
+pub const MAX_FDS_PER_MESSAGE: usize = 24;
+
+/// Receives one message of [`send_fds`] with `N` descriptors and then up
+/// to `more` others (`N + more` at most [`MAX_FDS_PER_MESSAGE`]); `None`
+/// when the sender closed the socket without sending any. Blocks. A
+/// message with fewer than `N` or more than `N + more` is an error (the
+/// ones that came are closed).
+pub fn recv_fds_and_more<const N: usize>(
+    sock: BorrowedFd<'_>,
+    more: usize,
+) -> io::Result<Option<([OwnedFd; N], Vec<OwnedFd>)>> {
+    let most = N.saturating_add(more).min(MAX_FDS_PER_MESSAGE);
     let mut byte = [0u8; 1];
-    // Room for a few more than expected, so a wrong count is seen (and
+    // Room for a few more than allowed, so a wrong count is seen (and
     // closed) rather than truncated.
-    let mut space = nix::cmsg_space!([RawFd; 8]);
+    let mut space = nix::cmsg_space!([RawFd; MAX_FDS_PER_MESSAGE + 4]);
     loop {
         let mut iov = [IoSliceMut::new(&mut byte)];
         let msg = match recvmsg::<()>(
@@ -199,12 +219,21 @@ pub fn recv_fds<const N: usize>(sock: BorrowedFd<'_>) -> io::Result<Option<[Owne
             return Ok(None);
         }
         let count = received.len();
-        return received.try_into().map(Some).map_err(|_| {
-            io::Error::new(
+        if count < N || count > most {
+            return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("a message with {count} descriptors, expected {N}"),
-            )
-        });
+                match more {
+                    0 => format!("a message with {count} descriptors, expected {N}"),
+                    _ => format!("a message with {count} descriptors, expected {N} to {most}"),
+                },
+            ));
+        }
+        let extra = received.split_off(N);
+        // Exactly N are left, so this conversion cannot fail.
+        let fixed = received.try_into().map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidData, "a descriptor count mismatch")
+        })?;
+        return Ok(Some((fixed, extra)));
     }
 }
 

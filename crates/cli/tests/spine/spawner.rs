@@ -213,3 +213,61 @@ fn privileged_spawner_started_before_the_parse_is_ended_when_unused() {
         spawners_of(env.runtime.path())
     );
 }
+
+#[test]
+fn privileged_spawner_moves_itself_into_the_v1_cgroups() {
+    let name = "privileged_spawner_moves_itself_into_the_v1_cgroups";
+    if !require_root(name) {
+        return;
+    }
+    let h = phobos_cgroups::Hierarchies::detect().unwrap();
+    if h.v1_mount(phobos_cgroups::Controller::Memory).is_none() {
+        println!(
+            "skipping {name}: no v1 memory hierarchy (on cgroup2 init is cloned into its cgroup)"
+        );
+        return;
+    }
+    let env = Env::new();
+    let out = std::process::Command::new(PHOBOS)
+        .args(["run", "-d", "--id", "joined", "--", "sleep", "1000"])
+        .env("PHOBOS_RUNTIME_DIR", env.runtime.path())
+        .env("PHOBOS_WORK_DIR", env.work.path())
+        .env("PHOBOS_CGROUPS_ROOT", &env.cgroups_root)
+        .env(
+            "RUST_LOG",
+            "phobos_runtime=debug,phobos_mesos::isolator=debug",
+        )
+        .env_remove("PHOBOS_STOP_AT")
+        .env_remove("PHOBOS_AGENT")
+        .env_remove("PHOBOS_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(EARLY_USED), "{}", stderr(&out));
+    // The spawner joined every v1 cgroup itself before it cloned init
+    // (`tasks`, `0`); the face moved init into none of them.
+    assert!(
+        stderr(&out).contains("init moved into 0 of its"),
+        "{}",
+        stderr(&out)
+    );
+    let pid = env.status_json("joined")["pid"].as_i64().unwrap() as u32;
+    assert!(
+        eventually(PATIENCE, || command_running(pid, "sleep")),
+        "no sleep under init {pid}"
+    );
+    let rel = env.cgroup_rel("joined");
+    let procs = phobos_cgroups::ProcCgroups::read(std::path::Path::new("/proc"), pid).unwrap();
+    for c in [
+        phobos_cgroups::Controller::Cpu,
+        phobos_cgroups::Controller::Memory,
+        phobos_cgroups::Controller::Pids,
+        phobos_cgroups::Controller::Devices,
+    ] {
+        if h.v1_mount(c).is_some() {
+            assert_eq!(procs.v1_path(c), Some(rel.as_str()), "{c:?}: {procs:?}");
+        }
+    }
+    destroyed_leaves_nothing(&env, "joined");
+}

@@ -118,6 +118,7 @@ impl MesosContainerizer {
             stderr: stdio.stderr,
             init_lock: &no_lock,
             cgroup: cgroup.as_ref(),
+            join_cgroups: &[],
             join: Some((init_pid, spec_file)),
             tty,
         })?;

@@ -219,6 +219,16 @@ impl MesosContainerizer {
             && !info.pipes
             && info.rootfs.is_none()
             && info.join_parent.is_none();
+        // A pre-started init or the init spawner moves itself into the v1
+        // cgroups (`Isolator::join_files`): cheaper than being moved.
+        let join_cgroups: Vec<File> =
+            match plain && (self.zygotes.is_some() || self.spawner.is_some()) {
+                true => isolators
+                    .iter()
+                    .flat_map(|isolator| isolator.join_files(&config.id))
+                    .collect(),
+                false => Vec::new(),
+            };
         let zygote = match &self.zygotes {
             Some(zygotes) if plain => zygotes.take(
                 info.clone_flags(),
@@ -228,7 +238,14 @@ impl MesosContainerizer {
         };
         let handed = zygote.and_then(|z| {
             let pid = z.pid();
-            z.hand_off(dir.path(), stdin.as_ref(), &stdout, &stderr, init_lock)
+            z.hand_off(
+                dir.path(),
+                stdin.as_ref(),
+                &stdout,
+                &stderr,
+                init_lock,
+                &join_cgroups,
+            )
                 .inspect_err(|e| {
                     tracing::warn!(container = %config.id, zygote = pid, error = %e, "the pre-started init failed; cloning one");
                 })
@@ -249,6 +266,7 @@ impl MesosContainerizer {
             stderr: &stderr,
             init_lock,
             cgroup: cgroup.as_ref(),
+            join_cgroups: &join_cgroups,
             join: None,
             tty,
         };

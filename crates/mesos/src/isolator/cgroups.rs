@@ -764,21 +764,29 @@ impl Isolator for CgroupsIsolator {
         }))
     }
 
+    fn join_files(&self, id: &ContainerId) -> Vec<std::fs::File> {
+        self.cgroups(id)
+            .into_iter()
+            .filter(|(cg, _)| cg.version() == Version::V1)
+            .filter_map(|(cg, _)| cg.open_tasks_to_join().ok())
+            .collect()
+    }
+
     fn isolate(&self, id: &ContainerId, pid: i32) -> Result<(), IsolatorError> {
-        // On cgroup2 the linux launcher may have created init inside this
-        // very cgroup (CLONE_INTO_CGROUP); a needless migration still takes
-        // the kernel's threadgroup lock, so skip it.
-        // Only a cgroup2 directory can be init's home already: on a v1-only
-        // set (this isolator on a hybrid host) /proc is not read.
+        // Init may be in some of its cgroups already: created in the
+        // cgroup2 one (CLONE_INTO_CGROUP), or moved into the v1 ones by
+        // itself or its spawner (`join_files`). A needless migration still
+        // takes the kernel's global threadgroup lock, so skip those.
         let cgroups = self.cgroups(id);
-        let procs = match cgroups.iter().any(|(cg, _)| cg.version() == Version::V2) {
-            true => u32::try_from(pid)
+        let procs = match cgroups.is_empty() {
+            false => u32::try_from(pid)
                 .ok()
                 .and_then(|pid| ProcCgroups::read(Path::new("/proc"), pid).ok()),
-            false => None,
+            true => None,
         };
-        let v2_home = procs.as_ref().and_then(ProcCgroups::unified_path);
-        for (cg, _) in cgroups {
+        let total = cgroups.len();
+        let mut moved = 0;
+        for (cg, controllers) in cgroups {
             // On cgroup2 the processes go to the cgroup's leaf, so that it
             // can give controllers to nested containers (see
             // `phobos_cgroups::LEAF`); the limits stay on the cgroup.
@@ -786,8 +794,11 @@ impl Isolator for CgroupsIsolator {
                 Version::V2 => cg.leaf(),
                 Version::V1 => cg.clone(),
             };
-            let already = cg.version() == Version::V2
-                && v2_home == Some(format!("/{}", home.rel().display()).as_str());
+            let now = procs.as_ref().and_then(|p| match cg.version() {
+                Version::V2 => p.unified_path(),
+                Version::V1 => controllers.first().and_then(|c| p.v1_path(*c)),
+            });
+            let already = now == Some(format!("/{}", home.rel().display()).as_str());
             if !already {
                 // Prepare made it: join first, and make it again only if
                 // it is gone (one write instead of a walk of the path).
@@ -797,8 +808,10 @@ impl Isolator for CgroupsIsolator {
                         false => Err(e),
                     })
                     .map_err(|e| self.fail("cgroups", id, e))?;
+                moved += 1;
             }
         }
+        tracing::debug!(container = %id, pid, "init moved into {moved} of its {total} cgroups");
         if self.has(Subsystem::Mem)
             && let Some(soft) = self.resources.mem_bytes()
         {

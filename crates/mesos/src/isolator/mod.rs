@@ -214,6 +214,14 @@ pub trait Isolator: std::fmt::Debug {
         Ok(None)
     }
 
+    /// After `prepare`, before the fork: membership files (v1 `tasks`) a
+    /// single-threaded init, or the process it is cloned from, may join by
+    /// itself (`phobos_cgroups::Cgroup::open_tasks_to_join`). Best effort:
+    /// what cannot be opened here, or joined there, `isolate` still does.
+    fn join_files(&self, _id: &ContainerId) -> Vec<std::fs::File> {
+        Vec::new()
+    }
+
     /// After the fork, while init is blocked on its pipe.
     fn isolate(&self, _id: &ContainerId, _pid: i32) -> Result<(), IsolatorError> {
         Ok(())

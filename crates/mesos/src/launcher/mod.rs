@@ -235,6 +235,10 @@ pub struct InitSpec<'a> {
     pub init_lock: &'a File,
     /// A cgroup2 directory to create init in (`CLONE_INTO_CGROUP`).
     pub cgroup: Option<&'a OwnedFd>,
+    /// v1 cgroups' `tasks` files, for an init spawner to join before it
+    /// clones init (see [`join_own_cgroups`]); an init cloned here is
+    /// moved by the face instead.
+    pub join_cgroups: &'a [File],
     /// `phobos exec`: join this init's namespaces and run this spec
     /// instead (see [`INIT_JOIN_ENV`]).
     pub join: Option<(i32, &'a str)>,
@@ -343,6 +347,24 @@ fn wait_for_events(fd: std::os::fd::BorrowedFd<'_>, events: libc::c_short, patie
         if rc < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
             return;
         }
+    }
+}
+
+/// The most v1 cgroups a pre-started or spawned init is handed to join
+/// (a host has a dozen v1 controllers at most).
+pub const MAX_JOINED_CGROUPS: usize = 16;
+
+/// Moves this process, single-threaded, into the v1 cgroups whose `tasks`
+/// files are `tasks` (opened by the face,
+/// `phobos_cgroups::Cgroup::open_tasks_to_join`): a thread writing `0`
+/// there moves itself without the kernel's global threadgroup lock and
+/// its RCU grace-period wait. A move that fails is left to the face,
+/// whose isolate step moves init into every cgroup it is not in.
+fn join_own_cgroups(tasks: &[OwnedFd]) {
+    for fd in tasks {
+        // SAFETY: write(2) of one byte from a static buffer to a
+        // descriptor we own.
+        unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) };
     }
 }
 

@@ -9,12 +9,14 @@
 //! At the launch the face sends it what [`super::spawn_init`] would have
 //! cloned an init with: stdin, the sandbox's stdout and stderr, the sync
 //! pipe's read end and the init lock (`SCM_RIGHTS`), the cgroup2 directory
-//! to create init in, the namespaces' clone flags and the runtime
-//! directory. The spawner then clones the container's init itself:
+//! to create init in, the v1 cgroups' `tasks` files, the namespaces' clone
+//! flags and the runtime directory. The spawner moves itself into those v1
+//! cgroups (writing `0`: no global threadgroup lock, so no RCU
+//! grace-period wait for the face) and then clones the container's init:
 //! `clone3(2)` with those namespaces, `CLONE_INTO_CGROUP` and
-//! `CLONE_PARENT`, so init is the face's child, born in its cgroup and in
-//! fresh namespaces, exactly as one the face cloned. The clone runs init's
-//! code at once, without an exec: the spawner is a freshly exec'd,
+//! `CLONE_PARENT`, so init is the face's child, born in its cgroups and in
+//! fresh namespaces, exactly as one the face cloned and moved. The clone
+//! runs init's code at once, without an exec: the spawner is a freshly exec'd,
 //! single-threaded `phobos init` whose memory is init's own start-up
 //! (DESIGN.md's "clone, then exec" rule is about processes that may have
 //! threads). Init does not even copy that memory: the clone shares it
@@ -149,7 +151,7 @@ impl Spawner {
         let devnull = File::open("/dev/null").map_err(sys("open /dev/null"))?;
         let stdin = spec.stdin.map_or(devnull.as_fd(), AsFd::as_fd);
         let (sync_read, sync_write) = pipe()?;
-        let fds: [BorrowedFd<'_>; REQUEST_FDS] = [
+        let mut fds: Vec<BorrowedFd<'_>> = vec![
             stdin,
             spec.stdout.as_fd(),
             spec.stderr.as_fd(),
@@ -157,6 +159,12 @@ impl Spawner {
             spec.init_lock.as_fd(),
             spec.cgroup.map_or(devnull.as_fd(), AsFd::as_fd),
         ];
+        fds.extend(
+            spec.join_cgroups
+                .iter()
+                .take(super::MAX_JOINED_CGROUPS)
+                .map(AsFd::as_fd),
+        );
         let mut message = Vec::with_capacity(HEADER + path.len());
         message.extend_from_slice(&(spec.clone_flags as u32 as u64).to_le_bytes());
         message.push(u8::from(spec.cgroup.is_some()));
@@ -219,13 +227,17 @@ impl Drop for Spawner {
 /// One container's request, as the spawner received it.
 struct Request {
     fds: [OwnedFd; REQUEST_FDS],
+    /// v1 `tasks` files to join before the clone (init inherits them).
+    join: Vec<OwnedFd>,
     clone_flags: u64,
     in_cgroup: bool,
     dir: PathBuf,
 }
 
 fn receive(sock: &OwnedFd) -> io::Result<Option<Request>> {
-    let Some(fds) = phobos_tty::pty::recv_fds::<REQUEST_FDS>(sock.as_fd())? else {
+    let Some((fds, join)) =
+        phobos_tty::pty::recv_fds_and_more::<REQUEST_FDS>(sock.as_fd(), super::MAX_JOINED_CGROUPS)?
+    else {
         return Ok(None);
     };
     let mut buf = vec![0u8; HEADER + PATH_MAX + 1];
@@ -243,6 +255,7 @@ fn receive(sock: &OwnedFd) -> io::Result<Option<Request>> {
     let dir = PathBuf::from(std::ffi::OsString::from_vec(buf.split_off(HEADER)));
     Ok(Some(Request {
         fds,
+        join,
         clone_flags: u64::from_le_bytes(flags),
         in_cgroup,
         dir,
@@ -268,9 +281,11 @@ pub fn serve() -> Result<Option<PathBuf>, String> {
     // in this process owns that number.
     let sock = unsafe { OwnedFd::from_raw_fd(super::INIT_SYNC_FD) };
     let request = receive(&sock).map_err(|e| format!("failed to receive a container: {e}"))?;
-    let Some(request) = request else {
+    let Some(mut request) = request else {
         return Ok(None);
     };
+    // Init is cloned into the v1 cgroups this process is in.
+    super::join_own_cgroups(&std::mem::take(&mut request.join));
     let mut args = CloneArgs {
         flags: (request.clone_flags & NAMESPACE_FLAGS) | libc::CLONE_PARENT as u64,
         // With CLONE_PARENT the kernel refuses one: the child gets ours,

@@ -6,12 +6,14 @@
 //! cloning and exec'ing an init on its path: the descriptors init would
 //! have been cloned with (stdin, the sandbox's stdout and stderr, the sync
 //! pipe's read end, the init lock) by `SCM_RIGHTS`, then the container's
-//! runtime directory. From there it is the init of that container exactly
-//! as one cloned for it: it reads the launch info, sets up its namespaces
-//! and blocks on the sync pipe until the launcher has put it into the
-//! container's cgroups (`cgroup.procs`, as for an init not born in them)
-//! and the isolators have written the limits; only then does it start the
-//! command. Each zygote is used once; every container gets namespaces of
+//! runtime directory. It first moves itself into the container's v1
+//! cgroups, whose `tasks` files come with the descriptors (a thread moving
+//! itself skips the kernel's global threadgroup lock). From there it is
+//! the init of that container exactly as one cloned for it: it reads the
+//! launch info, sets up its namespaces and blocks on the sync pipe until
+//! the launcher has put it into the container's other cgroups
+//! (`cgroup.procs`, as for an init not born in them) and the isolators
+//! have written the limits; only then does it start the command. Each zygote is used once; every container gets namespaces of
 //! its own.
 //!
 //! Nothing is left behind: the zygote's only tie to the world before the
@@ -127,6 +129,7 @@ impl Zygote {
         stdout: &File,
         stderr: &File,
         init_lock: &File,
+        join_cgroups: &[File],
     ) -> Result<ForkedInit, LaunchError> {
         let path = runtime_dir.as_os_str().as_bytes();
         if path.len() > HANDOFF_PATH_MAX {
@@ -146,13 +149,19 @@ impl Zygote {
             }
         };
         let (sync_read, sync_write) = pipe()?;
-        let fds = [
+        let mut fds = vec![
             stdin,
             stdout.as_fd(),
             stderr.as_fd(),
             sync_read.as_fd(),
             init_lock.as_fd(),
         ];
+        fds.extend(
+            join_cgroups
+                .iter()
+                .take(super::MAX_JOINED_CGROUPS)
+                .map(AsFd::as_fd),
+        );
         phobos_tty::pty::send_fds(self.sock.as_fd(), &fds)
             .and_then(|()| send(&self.sock, path))
             .map_err(sys("hand the container to the pre-started init"))?;
@@ -336,13 +345,18 @@ pub(super) fn seqpacket_pair() -> Result<(OwnedFd, OwnedFd), LaunchError> {
 }
 
 /// The zygote side of a hand-off, in `phobos init`: blocks until the
-/// container comes on `sock`; returns its descriptors (in
-/// [`HANDOFF_FDS`] order) and runtime directory, or `None` at
-/// end-of-file (the face is gone: exit without doing anything).
+/// container comes on `sock`; moves this process into the v1 cgroups
+/// handed with it; returns its descriptors (in [`HANDOFF_FDS`] order)
+/// and runtime directory, or `None` at end-of-file (the face is gone:
+/// exit without doing anything).
 pub fn receive(sock: &OwnedFd) -> io::Result<Option<([OwnedFd; HANDOFF_FDS], PathBuf)>> {
-    let Some(fds) = phobos_tty::pty::recv_fds::<HANDOFF_FDS>(sock.as_fd())? else {
+    let Some((fds, join)) =
+        phobos_tty::pty::recv_fds_and_more::<HANDOFF_FDS>(sock.as_fd(), super::MAX_JOINED_CGROUPS)?
+    else {
         return Ok(None);
     };
+    super::join_own_cgroups(&join);
+    drop(join);
     let mut buf = vec![0u8; HANDOFF_PATH_MAX + 1];
     let n = recv(sock, &mut buf)?;
     if n == 0 || n > HANDOFF_PATH_MAX {
