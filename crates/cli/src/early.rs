@@ -1,13 +1,12 @@
 //! `phobos run`'s init spawner, started first thing in `main`, before the
 //! arguments are parsed.
 //!
-//! A plain launch's container init is cloned by a spawner, a second
-//! exec'd `phobos` (`phobos_mesos::launcher::spawner`) whose exec and
-//! glibc start-up (its `cpuid` cache probing: a VM exit each on a
-//! paravirtualised guest) take about a millisecond. Started after clap's
-//! parse, the settings and the logging set-up, it was still starting up
-//! when the face had its container ready: the face waited for it. Started
-//! here it overlaps that half-millisecond too.
+//! A plain launch's container init is cloned by a spawner
+//! (`phobos_mesos::launcher::spawner`), here a fork of this process made
+//! while it is single-threaded and small: no exec, no second glibc
+//! start-up (its `cpuid` cache probing, a VM exit each on a
+//! paravirtualised guest), and the spawner's own set-up overlaps clap's
+//! parse, the settings and the logging set-up.
 //!
 //! This is a guess from the raw arguments: `run` first, as root, no
 //! agent, and none of the options that make a launch other than plain or
@@ -63,7 +62,9 @@ pub fn spawner_for_run() -> Option<EarlySpawner> {
     };
     let settings = Settings::load(&flags, &Environment::from_process()).ok()?;
     let exe = std::env::current_exe().ok()?;
-    EarlySpawner::start(&exe, settings.runtime_dir())
+    // SAFETY: `main` calls this first, before anything could start a
+    // thread; `exe` is this binary.
+    unsafe { EarlySpawner::start(&exe, settings.runtime_dir()) }
 }
 
 /// Whether `args` (without the program's name) start with `run` and hold

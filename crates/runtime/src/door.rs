@@ -190,11 +190,10 @@ pub enum Logs {
     Streamed,
 }
 
-/// An init spawner started by a `phobos run` face at its very start,
-/// before it parses its arguments (about half a millisecond of a plain
-/// launch: clap's grammar, the settings, the logging), so that the
-/// spawner's own exec and start-up, which take longer than the face's
-/// planning and preparing, end sooner. The face hands it to
+/// An init spawner forked by a `phobos run` face at its very start,
+/// before it parses its arguments and while it is single-threaded (no
+/// exec: see `phobos_mesos::launcher::spawner`), so that its set-up
+/// overlaps the face's planning and preparing. The face hands it to
 /// [`Door::start_init_spawner`], which uses it only for the binary and
 /// runtime directory it was started for; otherwise, or unused, it is
 /// killed and reaped when dropped.
@@ -202,11 +201,15 @@ pub enum Logs {
 pub struct EarlySpawner(phobos_mesos::launcher::spawner::Spawner);
 
 impl EarlySpawner {
-    /// Starts a spawner of `exe` for `runtime_dir`'s containers; `None`
-    /// when that fails (the launch then starts one, or clones init, as
-    /// usual and says why).
-    pub fn start(exe: &Path, runtime_dir: &Path) -> Option<Self> {
-        phobos_mesos::launcher::spawner::Spawner::start(exe, runtime_dir)
+    /// Starts a spawner for `runtime_dir`'s containers, forked from this
+    /// process (`Spawner::fork`: no exec); `None` when that fails (the
+    /// launch then starts one, or clones init, as usual and says why).
+    ///
+    /// # Safety
+    /// This process must be single-threaded and `exe` its own binary.
+    pub unsafe fn start(exe: &Path, runtime_dir: &Path) -> Option<Self> {
+        // SAFETY: the caller's contract is the fork's.
+        unsafe { phobos_mesos::launcher::spawner::Spawner::fork(exe, runtime_dir) }
             .ok()
             .map(Self)
     }

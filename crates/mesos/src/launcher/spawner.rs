@@ -1,10 +1,11 @@
 //! An init spawner, for a face that launches once (`phobos run`): a
-//! `phobos init` cloned and exec'd at the face's start, in no namespace of
-//! a container and with nothing of one (its stdio `/dev/null`, its fd 3 a
-//! `SOCK_SEQPACKET` socket), so that its exec and start-up (glibc's and
-//! Rust's, the binary's first page faults: about half a millisecond on a
-//! small VM) run while the face parses, plans and makes the container's
-//! record, sandbox and cgroup, instead of after them.
+//! `phobos init` started at the face's start, in no namespace of a
+//! container and with nothing of one (its stdio `/dev/null`, its fd 3 a
+//! `SOCK_SEQPACKET` socket), so that its start-up runs while the face
+//! parses, plans and makes the container's record, sandbox and cgroup,
+//! instead of after them. The run forks it before anything else
+//! ([`fork`]: no exec, no second glibc start-up); a face that finds no
+//! such spawner clones and execs one ([`Spawner::start`]).
 //!
 //! At the launch the face sends it what [`super::spawn_init`] would have
 //! cloned an init with: stdin, the sandbox's stdout and stderr, the sync
@@ -37,6 +38,8 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
+
+mod fork;
 
 use super::zygote::{recv, send};
 use super::{

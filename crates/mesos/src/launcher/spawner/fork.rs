@@ -1,0 +1,279 @@
+//! The init spawner without its exec: a `fork(2)` of the `phobos run`
+//! face itself, made first thing in `main` while the face is still
+//! single-threaded and small.
+//!
+//! An exec'd spawner costs a `phobos` exec, glibc's start-up (its `cpuid`
+//! cache probing, a VM exit per instruction on a paravirtualised guest)
+//! and Rust's, about 0.7 ms of CPU per launch here, and the face waits in
+//! its `vfork`-style clone until that exec has begun. A fork costs a copy
+//! of the face's few page tables, and the face goes on at once. The child
+//! makes itself what the exec would have made: its stdio `/dev/null`, its
+//! fd 3 the socket, nothing else open, a session of its own, every signal
+//! blocked, `PHOBOS_INIT_SPAWNER` (and `RUST_LOG`) as its only
+//! environment, and a command line and environment in `/proc` that read
+//! as an exec'd spawner's (`PR_SET_MM`: the face's own, which may hold
+//! secrets, are no longer shown). Then it runs `phobos init` as the exec'd
+//! one would. Where `/proc`'s view cannot be moved (a kernel without
+//! `CONFIG_CHECKPOINT_RESTORE`) or `close_range(2)` is missing, the child
+//! execs the spawner after all.
+
+use std::ffi::{CString, OsStr};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use super::super::{LaunchError, cstring, pipe, sys};
+use super::{INIT_SPAWNER_ENV, Spawner};
+
+/// What the child shows in `/proc/PID/cmdline` and `environ`, and execs
+/// when it cannot: built before the fork, so the child only makes system
+/// calls and runs init.
+struct Identity {
+    /// `exe\0init\0`.
+    cmdline: Vec<u8>,
+    /// `PHOBOS_INIT_SPAWNER=dir\0` and `RUST_LOG=…\0` when set.
+    environ: Vec<u8>,
+    exe: CString,
+    spawner_env: CString,
+    log_env: Option<CString>,
+    runtime_dir: CString,
+    log: Option<CString>,
+}
+
+impl Identity {
+    fn new(exe: &Path, runtime_dir: &Path) -> Result<Self, LaunchError> {
+        let exe = cstring(exe.as_os_str().as_bytes(), "use the phobos binary path")?;
+        let dir = runtime_dir.as_os_str().as_bytes();
+        let spawner_env = cstring(
+            &[INIT_SPAWNER_ENV.as_bytes(), b"=", dir].concat(),
+            "use the runtime directory path",
+        )?;
+        let log = std::env::var("RUST_LOG")
+            .ok()
+            .and_then(|v| CString::new(v).ok());
+        let log_env = log
+            .as_ref()
+            .and_then(|v| CString::new([b"RUST_LOG=", v.as_bytes()].concat()).ok());
+        let mut cmdline = exe.as_bytes_with_nul().to_vec();
+        cmdline.extend_from_slice(b"init\0");
+        let mut environ = spawner_env.as_bytes_with_nul().to_vec();
+        if let Some(log_env) = &log_env {
+            environ.extend_from_slice(log_env.as_bytes_with_nul());
+        }
+        Ok(Self {
+            cmdline,
+            environ,
+            exe,
+            spawner_env,
+            log_env,
+            runtime_dir: cstring(dir, "use the runtime directory path")?,
+            log,
+        })
+    }
+
+    /// Points `/proc`'s command line and environment of this process at
+    /// ours, with `PR_SET_MM_MAP`, which (unlike the single-field
+    /// `PR_SET_MM` options) needs no `CAP_SYS_RESOURCE`: the kernel takes
+    /// the whole map, so the other fields are this process's own, read
+    /// from `/proc/self/stat` and `brk(2)`. The buffers are on the heap:
+    /// `/proc` reads these ranges from anonymous memory only.
+    fn show(&self) -> bool {
+        let Some(mut map) = MmMap::current() else {
+            return false;
+        };
+        let range = |b: &Vec<u8>| (b.as_ptr() as u64, b.as_ptr() as u64 + b.len() as u64);
+        (map.arg_start, map.arg_end) = range(&self.cmdline);
+        (map.env_start, map.env_end) = range(&self.environ);
+        // SAFETY: prctl(2) reads the map (its size passed along); the
+        // buffers it names live until this process ends.
+        unsafe {
+            libc::prctl(
+                libc::PR_SET_MM,
+                PR_SET_MM_MAP,
+                &raw const map as libc::c_ulong,
+                std::mem::size_of::<MmMap>() as libc::c_ulong,
+                0,
+            ) == 0
+        }
+    }
+
+    /// The spawner as [`Spawner::start`] makes it.
+    fn exec(&self) -> ! {
+        let init = c"init";
+        let argv = [self.exe.as_ptr(), init.as_ptr(), std::ptr::null()];
+        let mut envp = [
+            self.spawner_env.as_ptr(),
+            std::ptr::null(),
+            std::ptr::null(),
+        ];
+        if let Some(log_env) = &self.log_env {
+            envp[1] = log_env.as_ptr();
+        }
+        // SAFETY: NUL-terminated strings and NULL-terminated arrays built
+        // before the fork; _exit(2) if the exec fails (the face sees the
+        // socket close and clones init itself).
+        unsafe {
+            libc::execve(self.exe.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            libc::_exit(127)
+        }
+    }
+}
+
+/// `PR_SET_MM_MAP` (linux/prctl.h; not in the libc crate).
+const PR_SET_MM_MAP: libc::c_int = 14;
+
+/// `struct prctl_mm_map` (linux/prctl.h).
+#[repr(C)]
+#[derive(Default)]
+struct MmMap {
+    start_code: u64,
+    end_code: u64,
+    start_data: u64,
+    end_data: u64,
+    start_brk: u64,
+    brk: u64,
+    start_stack: u64,
+    arg_start: u64,
+    arg_end: u64,
+    env_start: u64,
+    env_end: u64,
+    auxv: u64,
+    auxv_size: u32,
+    exe_fd: u32,
+}
+
+impl MmMap {
+    /// This process's map as the kernel keeps it: `/proc/self/stat`'s
+    /// fields 26–28 and 45–51 (proc(5)), and the break; the auxiliary
+    /// vector and the executable left as they are.
+    fn current() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields from the third on follow the command name's ')'.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let fields: Vec<u64> = rest
+            .split_ascii_whitespace()
+            .map(|f| f.parse().unwrap_or(0))
+            .collect();
+        let field = |n: usize| fields.get(n - 3).copied();
+        // SAFETY: brk(2) with 0 changes nothing and returns the break.
+        let brk = unsafe { libc::syscall(libc::SYS_brk, 0usize) } as u64;
+        Some(Self {
+            start_code: field(26)?,
+            end_code: field(27)?,
+            start_stack: field(28)?,
+            start_data: field(45)?,
+            end_data: field(46)?,
+            start_brk: field(47)?,
+            arg_start: field(48)?,
+            arg_end: field(49)?,
+            env_start: field(50)?,
+            env_end: field(51)?,
+            brk,
+            exe_fd: u32::MAX,
+            ..Self::default()
+        })
+    }
+}
+
+impl Spawner {
+    /// As [`Spawner::start`], but the spawner is a fork of this process
+    /// instead of an exec of `exe` (see the module's documentation).
+    ///
+    /// # Safety
+    /// This process must be single-threaded (the child runs on in a copy
+    /// of its memory, locks included), and `exe` its own binary.
+    pub unsafe fn fork(exe: &Path, runtime_dir: &Path) -> Result<Self, LaunchError> {
+        let identity = Identity::new(exe, runtime_dir)?;
+        let devnull = File::open("/dev/null").map_err(sys("open /dev/null"))?;
+        let (ours, theirs) = super::super::zygote::seqpacket_pair()?;
+        // No exec to report on: the face reads end-of-file at once.
+        let (report, report_write) = pipe()?;
+        // SAFETY: fork(2) of a single-threaded process (the caller's
+        // contract): the child may run any code on its copy.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            become_spawner(theirs.as_raw_fd(), devnull.as_raw_fd(), &identity);
+        }
+        if pid < 0 {
+            return Err(sys("fork the init spawner")(io::Error::last_os_error()));
+        }
+        drop((report_write, theirs));
+        Ok(Self {
+            pid,
+            exe: exe.to_owned(),
+            runtime_dir: runtime_dir.to_owned(),
+            pidfd: crate::sys::pidfd_open(pid).ok(),
+            sock: ours,
+            exec_report: Some(File::from(report)),
+            used: false,
+            reaped: false,
+        })
+    }
+}
+
+/// The forked child: made what an exec'd spawner is, then `phobos init`.
+fn become_spawner(sock: RawFd, devnull: RawFd, identity: &Identity) -> ! {
+    let all = nix::sys::signal::SigSet::all();
+    let _ =
+        nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&all), None);
+    let Some(rest_closed) = place_descriptors(sock, devnull) else {
+        // SAFETY: _exit(2) ends this child without touching the face's
+        // state (no atexit handlers, no buffers to flush).
+        unsafe { libc::_exit(127) }
+    };
+    // SAFETY: setsid(2) has no memory effects; as an exec'd spawner, a
+    // session of its own, away from the face's terminal.
+    unsafe { libc::setsid() };
+    if !rest_closed {
+        // What the face's caller left open closes at the exec.
+        super::super::close_from_on_exec(5);
+        identity.exec();
+    }
+    if !identity.show() {
+        identity.exec();
+    }
+    // SAFETY: single-threaded (the fork's contract); nothing holds a
+    // pointer into the environment.
+    unsafe {
+        libc::clearenv();
+        std::env::set_var(
+            INIT_SPAWNER_ENV,
+            OsStr::from_bytes(identity.runtime_dir.as_bytes()),
+        );
+        if let Some(log) = &identity.log {
+            std::env::set_var("RUST_LOG", OsStr::from_bytes(log.as_bytes()));
+        }
+    }
+    std::process::exit(crate::init::main())
+}
+
+/// Stdio and fd 4 `/dev/null`, fd 3 the socket: `Some(true)` with
+/// nothing else open, `Some(false)` where `close_range(2)` is missing,
+/// `None` when the descriptors could not be placed.
+fn place_descriptors(sock: RawFd, devnull: RawFd) -> Option<bool> {
+    const HIGH: RawFd = 16;
+    // SAFETY: fcntl(2), dup2(2) and close_range(2) on this process's own
+    // descriptor table; the sources are open until the ranges close them.
+    unsafe {
+        let sock = libc::fcntl(sock, libc::F_DUPFD_CLOEXEC, HIGH);
+        let null = libc::fcntl(devnull, libc::F_DUPFD_CLOEXEC, HIGH);
+        if sock < 0 || null < 0 {
+            return None;
+        }
+        for (target, source) in [(0, null), (1, null), (2, null), (3, sock), (4, null)] {
+            if libc::dup2(source, target) < 0 {
+                return None;
+            }
+        }
+        Some(
+            libc::syscall(
+                libc::SYS_close_range,
+                5 as libc::c_uint,
+                libc::c_uint::MAX,
+                0 as libc::c_uint,
+            ) == 0,
+        )
+    }
+}
