@@ -236,7 +236,7 @@ pub struct InitSpec<'a> {
     /// A cgroup2 directory to create init in (`CLONE_INTO_CGROUP`).
     pub cgroup: Option<&'a OwnedFd>,
     /// v1 cgroups' `tasks` files, for an init spawner to join before it
-    /// clones init (see [`join_own_cgroups`]); an init cloned here is
+    /// clones init (see `join_own_cgroups`); an init cloned here is
     /// moved by the face instead.
     pub join_cgroups: &'a [File],
     /// `phobos exec`: join this init's namespaces and run this spec

@@ -4,7 +4,7 @@
 //! `SOCK_SEQPACKET` socket), so that its start-up runs while the face
 //! parses, plans and makes the container's record, sandbox and cgroup,
 //! instead of after them. The run forks it before anything else
-//! ([`fork`]: no exec, no second glibc start-up); a face that finds no
+//! ([`Spawner::fork`]: no exec, no second glibc start-up); a face that finds no
 //! such spawner clones and execs one ([`Spawner::start`]).
 //!
 //! At the launch the face sends it what [`super::spawn_init`] would have
