@@ -219,16 +219,13 @@ impl MesosContainerizer {
             && !info.pipes
             && info.rootfs.is_none()
             && info.join_parent.is_none();
-        // A pre-started init or the init spawner moves itself into the v1
-        // cgroups (`Isolator::join_files`): cheaper than being moved.
-        let join_cgroups: Vec<File> =
-            match plain && (self.zygotes.is_some() || self.spawner.is_some()) {
-                true => isolators
-                    .iter()
-                    .flat_map(|isolator| isolator.join_files(&config.id))
-                    .collect(),
-                false => Vec::new(),
-            };
+        // Init (or the pre-started init, or the spawner that clones it)
+        // moves itself into the v1 cgroups (`Isolator::join_files`):
+        // cheaper than being moved, and before its exec.
+        let join_cgroups: Vec<File> = isolators
+            .iter()
+            .flat_map(|isolator| isolator.join_files(&config.id))
+            .collect();
         let zygote = match &self.zygotes {
             Some(zygotes) if plain => zygotes.take(
                 info.clone_flags(),

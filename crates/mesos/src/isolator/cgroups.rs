@@ -765,9 +765,11 @@ impl Isolator for CgroupsIsolator {
     }
 
     fn join_files(&self, id: &ContainerId) -> Vec<std::fs::File> {
+        // Not cpuset: its attach rebinds the memory policy of the joining
+        // task's mm, which a vfork-style child shares with the face.
         self.cgroups(id)
             .into_iter()
-            .filter(|(cg, _)| cg.version() == Version::V1)
+            .filter(|(cg, cs)| cg.version() == Version::V1 && !cs.contains(&Controller::Cpuset))
             .filter_map(|(cg, _)| cg.open_tasks_to_join().ok())
             .collect()
     }

@@ -235,9 +235,9 @@ pub struct InitSpec<'a> {
     pub init_lock: &'a File,
     /// A cgroup2 directory to create init in (`CLONE_INTO_CGROUP`).
     pub cgroup: Option<&'a OwnedFd>,
-    /// v1 cgroups' `tasks` files, for an init spawner to join before it
-    /// clones init (see `join_own_cgroups`); an init cloned here is
-    /// moved by the face instead.
+    /// v1 cgroups' `tasks` files for init to be in before its exec: the
+    /// cloned child (or the init spawner, before it clones init) writes
+    /// `0` to each (see `join_own_cgroups`).
     pub join_cgroups: &'a [File],
     /// `phobos exec`: join this init's namespaces and run this spec
     /// instead (see [`INIT_JOIN_ENV`]).
@@ -451,6 +451,7 @@ pub fn spawn_init(spec: &InitSpec<'_>) -> Result<ForkedInit, LaunchError> {
         ],
         spec.clone_flags,
         spec.cgroup,
+        spec.join_cgroups,
     )?;
     drop(sync_read);
     Ok(ForkedInit {
@@ -484,6 +485,7 @@ fn clone_init(
     sources: [RawFd; 6],
     clone_flags: libc::c_int,
     cgroup: Option<&OwnedFd>,
+    join_cgroups: &[File],
 ) -> Result<Cloned, LaunchError> {
     let init_arg = c"init";
     let log_env = std::env::var("RUST_LOG")
@@ -494,8 +496,13 @@ fn clone_init(
     envp.extend(log_env.as_ref().map(|e| e.as_ptr()));
     envp.push(std::ptr::null());
     let (err_read, err_write) = pipe()?;
+    let mut join = [-1; MAX_JOINED_CGROUPS];
+    for (slot, file) in join.iter_mut().zip(join_cgroups) {
+        *slot = file.as_raw_fd();
+    }
     let fds = ChildFds {
         sources,
+        join,
         err_pipe: err_write.as_raw_fd(),
     };
 
@@ -692,6 +699,9 @@ extern "C" fn child_start(start: *const ChildStart<'_>) -> ! {
 /// and the error pipe.
 struct ChildFds {
     sources: [RawFd; 6],
+    /// v1 `tasks` files the child joins before anything else (see
+    /// [`join_own_cgroups`]); -1 for none.
+    join: [RawFd; MAX_JOINED_CGROUPS],
     err_pipe: RawFd,
 }
 
@@ -706,6 +716,13 @@ unsafe fn child_exec(
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
 ) -> ! {
+    // Into the v1 cgroups first, while their descriptors are where the
+    // parent opened them: this child is a thread group of its own, so
+    // init is exec'd, and its memory charged, inside them.
+    for &fd in fds.join.iter().filter(|fd| **fd >= 0) {
+        // SAFETY: write(2) is async-signal-safe; one byte of a static.
+        unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) };
+    }
     // Move every source (and the error pipe) above the fixed targets first,
     // so no dup2 below can clobber a source that is still needed.
     const HIGH: libc::c_int = 16;

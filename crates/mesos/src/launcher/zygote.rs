@@ -255,6 +255,7 @@ pub(super) fn clone_waiting_init(
         [null, null, null, theirs.as_raw_fd(), null, -1],
         clone_flags,
         None,
+        &[],
     )?;
     Ok((cloned, ours))
 }
