@@ -20,6 +20,12 @@
 #
 #   sudo bench/launch.sh [RUNS]        # default 60 runs each (ROUNDS=5 rounds)
 #   (PHOBOS=path/to/phobos skips the build)
+#   PAUSE_MS=300 sudo bench/launch.sh 30   # each launch after 300 ms of quiet
+#
+# PAUSE_MS is how an agent launches: now and then, not back to back. On a
+# v1 or hybrid host the kernel then makes the first move of a process
+# between cgroups wait a whole RCU grace period (its threadgroup lock has
+# gone idle), which back-to-back launches never show.
 #
 # Needs root, hyperfine, runc and busybox-static (installed when missing).
 set -euo pipefail

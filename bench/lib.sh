@@ -133,13 +133,20 @@ PY
 # runs spread over ROUNDS (default 5) invocations, each with the commands
 # in a rotated order, so a burst of background noise on this small VM lands
 # on every command alike. Results in $work/launch-R.json; the function
-# `between_rounds`, when defined, runs after each round.
+# `between_rounds`, when defined, runs after each round. PAUSE_MS, when
+# set, leaves the machine that many milliseconds of quiet before every
+# timed run (hyperfine --prepare, not timed): a launch as a cluster agent
+# makes it, after a pause, rather than back to back.
 bench_rounds() {
   ROUNDS="${ROUNDS:-5}"
   local per_round=$(( ($1 + ROUNDS - 1) / ROUNDS )) round i j args
+  local pause=()
+  if [ -n "${PAUSE_MS:-}" ]; then
+    pause=(--prepare "sleep $(python3 -c "print(${PAUSE_MS} / 1000)")")
+  fi
   load_before=$(bench_load)
   for ((round = 0; round < ROUNDS; round++)); do
-    args=()
+    args=("${pause[@]}")
     for ((i = 0; i < ${#names[@]}; i++)); do
       j=$(( (i + round) % ${#names[@]} ))
       args+=(--command-name "${names[j]}" "${commands[j]}")
@@ -152,5 +159,5 @@ bench_rounds() {
 
 # bench_state_line: what the rounds ran on, for the results.
 bench_state_line() {
-  echo "state: ${STATE_FS:-tmpfs}; load average (1 min) before $load_before, after $load_after on $(nproc) CPUs"
+  echo "state: ${STATE_FS:-tmpfs}${PAUSE_MS:+; ${PAUSE_MS} ms of quiet before each launch}; load average (1 min) before $load_before, after $load_after on $(nproc) CPUs"
 }
