@@ -11,7 +11,7 @@
 //! fd 3 the socket, nothing else open, a session of its own, every signal
 //! blocked, `PHOBOS_INIT_SPAWNER` (and `RUST_LOG`) as its only
 //! environment, and a command line and environment in `/proc` that read
-//! as an exec'd spawner's (`PR_SET_MM`: the face's own, which may hold
+//! as an exec'd spawner's (`PR_SET_MM_MAP`: the face's own, which may hold
 //! secrets, are no longer shown). Then it runs `phobos init` as the exec'd
 //! one would. Where `/proc`'s view cannot be moved (a kernel without
 //! `CONFIG_CHECKPOINT_RESTORE`) or `close_range(2)` is missing, the child
