@@ -271,3 +271,79 @@ fn privileged_spawner_moves_itself_into_the_v1_cgroups() {
     }
     destroyed_leaves_nothing(&env, "joined");
 }
+
+#[test]
+fn privileged_spawner_keeps_nothing_of_the_runs_environment() {
+    let name = "privileged_spawner_keeps_nothing_of_the_runs_environment";
+    if !require_root(name) {
+        return;
+    }
+    let env = Env::new();
+    let secret = format!("s3cr3t-{}-{}", std::process::id(), line!());
+    let out = std::process::Command::new(PHOBOS)
+        .args(["run", "-d", "--id", "quiet", "--", "sleep", "1000"])
+        .env("PHOBOS_RUNTIME_DIR", env.runtime.path())
+        .env("PHOBOS_WORK_DIR", env.work.path())
+        .env("PHOBOS_CGROUPS_ROOT", &env.cgroups_root)
+        .env("RUST_LOG", "phobos_runtime=debug")
+        .env("THE_CALLERS_SECRET", &secret)
+        .env_remove("PHOBOS_STOP_AT")
+        .env_remove("PHOBOS_AGENT")
+        .env_remove("PHOBOS_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(EARLY_USED), "{}", stderr(&out));
+    let pid = env.status_json("quiet")["pid"].as_i64().unwrap() as u32;
+    assert!(
+        eventually(PATIENCE, || command_running(pid, "sleep")),
+        "no sleep under init {pid}"
+    );
+    // /proc shows an exec'd spawner's command line and environment.
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let vars: Vec<&[u8]> = environ
+        .split(|b| *b == 0)
+        .filter(|v| !v.is_empty())
+        .collect();
+    let spawner = format!("PHOBOS_INIT_SPAWNER={}", env.runtime.path().display());
+    assert!(
+        vars.iter()
+            .all(|v| *v == spawner.as_bytes() || v.starts_with(b"RUST_LOG=")),
+        "{}",
+        String::from_utf8_lossy(&environ)
+    );
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(cmdline.ends_with(b"\0init\0"), "{cmdline:?}");
+    // And its memory (the stack, where the run's own arguments and
+    // environment were, and every other writable mapping) holds no copy
+    // of the caller's secret.
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let mem = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
+    let mut scanned = 0;
+    for line in maps.lines() {
+        let mut fields = line.split_whitespace();
+        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        if !perms.starts_with("rw") {
+            continue;
+        }
+        let (from, to) = range.split_once('-').unwrap();
+        let (from, to) = (
+            u64::from_str_radix(from, 16).unwrap(),
+            u64::from_str_radix(to, 16).unwrap(),
+        );
+        let mut bytes = vec![0u8; (to - from) as usize];
+        if std::os::unix::fs::FileExt::read_exact_at(&mem, &mut bytes, from).is_err() {
+            continue;
+        }
+        scanned += 1;
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the caller's environment is still in init's memory: {line}"
+        );
+    }
+    assert!(scanned > 0, "no writable mapping of init read: {maps}");
+    destroyed_leaves_nothing(&env, "quiet");
+}

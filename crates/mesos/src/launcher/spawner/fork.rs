@@ -79,16 +79,22 @@ impl Identity {
     /// the whole map, so the other fields are this process's own, read
     /// from `/proc/self/stat` and `brk(2)`. The buffers are on the heap:
     /// `/proc` reads these ranges from anonymous memory only.
+    ///
+    /// The face's own command line and environment, which may carry
+    /// secrets, are then zeroed where the kernel put them (this process's
+    /// stack): init's memory holds no more of its caller than an exec'd
+    /// one did. Call before the environment is replaced.
     fn show(&self) -> bool {
         let Some(mut map) = MmMap::current() else {
             return false;
         };
+        let face = [(map.arg_start, map.arg_end), (map.env_start, map.env_end)];
         let range = |b: &Vec<u8>| (b.as_ptr() as u64, b.as_ptr() as u64 + b.len() as u64);
         (map.arg_start, map.arg_end) = range(&self.cmdline);
         (map.env_start, map.env_end) = range(&self.environ);
         // SAFETY: prctl(2) reads the map (its size passed along); the
         // buffers it names live until this process ends.
-        unsafe {
+        let shown = unsafe {
             libc::prctl(
                 libc::PR_SET_MM,
                 PR_SET_MM_MAP,
@@ -96,7 +102,17 @@ impl Identity {
                 std::mem::size_of::<MmMap>() as libc::c_ulong,
                 0,
             ) == 0
+        };
+        if shown {
+            for (start, end) in face.into_iter().filter(|(s, e)| s < e) {
+                // SAFETY: the kernel's record of where it wrote this
+                // process's argument and environment strings at the exec:
+                // writable stack, read later only through `environ` and
+                // argv, which see empty strings (and `clearenv` follows).
+                unsafe { std::ptr::write_bytes(start as *mut u8, 0, (end - start) as usize) };
+            }
         }
+        shown
     }
 
     /// The spawner as [`Spawner::start`] makes it.
