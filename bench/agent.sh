@@ -10,6 +10,13 @@
 #
 #   sudo bench/agent.sh [N]        # default 200 launches per round, ROUNDS=3
 #
+# Then SPACED (default 20) launches each way after PAUSE_MS (default 300)
+# of quiet, as an agent gets them: the LAUNCH_CONTAINER answer's latency,
+# the LAUNCH + WAIT pair, and `phobos run -- /bin/true`, medians. On a v1
+# or hybrid host a quiet moment makes the kernel's first cgroup move of a
+# launch wait an RCU grace period (docs/operations.md); back-to-back
+# rounds never show it. SPACED=0 skips this part.
+#
 # Needs root, curl and python3. State on a private tmpfs, as launch.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -104,6 +111,30 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(
 agent_rate=$(median "${agent_rates[@]}")
 run_rate=$(median "${run_rates[@]}")
 
+# Launches after a quiet moment, alternating agent and run.
+SPACED="${SPACED:-20}"
+PAUSE_MS="${PAUSE_MS:-300}"
+pause=$(echo "$PAUSE_MS / 1000" | bc -l)
+spaced_launch=(); spaced_pair=(); spaced_run=()
+for i in $(seq 1 "$SPACED"); do
+  sleep "$pause"
+  t0=$(now)
+  answer=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' --unix-socket "$SOCK" -H 'Content-Type: application/json' \
+    -d "{\"type\":\"LAUNCH_CONTAINER\",\"launch_container\":{\"container_id\":{\"value\":\"q$i\"},\"command\":{\"shell\":false,\"value\":\"/bin/true\",\"arguments\":[\"true\"]}}}" \
+    http://agent/api/v1)
+  curl -sf -o /dev/null --unix-socket "$SOCK" -H 'Content-Type: application/json' \
+    -d "{\"type\":\"WAIT_CONTAINER\",\"wait_container\":{\"container_id\":{\"value\":\"q$i\"}}}" http://agent/api/v1
+  t1=$(now)
+  [ "${answer%% *}" = 200 ] || { echo "spaced launch q$i answered ${answer%% *}" >&2; exit 1; }
+  spaced_launch+=("$(echo "${answer#* } * 1000" | bc -l)")
+  spaced_pair+=("$(echo "($t1 - $t0) * 1000" | bc -l)")
+  sleep "$pause"
+  t0=$(now)
+  "$PHOBOS" --runtime-dir "$work/run-cli-q" --cgroups-root "phobos-agent-bench-$$-cli-q" run -- /bin/true
+  t1=$(now)
+  spaced_run+=("$(echo "($t1 - $t0) * 1000" | bc -l)")
+done
+
 # RSS: idle (after the launches, their containers ended), then with WAITS
 # open waits.
 sleep 1
@@ -162,6 +193,11 @@ cat <<EOF2
 | agent: LAUNCH_CONTAINER + WAIT_CONTAINER of /bin/true, one keep-alive connection | $(printf '%.1f' "$agent_rate") launches/s |
 | \`phobos run -- /bin/true\` in a shell loop | $(printf '%.1f' "$run_rate") launches/s |
 | agent / run | $(echo "$agent_rate / $run_rate" | bc -l | xargs printf '%.2f')× |
+$(if [ "$SPACED" -gt 0 ]; then
+  printf '| after %s ms of quiet (%s each, medians): LAUNCH_CONTAINER answered | %.1f ms |\n' "$PAUSE_MS" "$SPACED" "$(median "${spaced_launch[@]}")"
+  printf '| after %s ms of quiet: LAUNCH + WAIT of /bin/true (two curl processes) | %.1f ms |\n' "$PAUSE_MS" "$(median "${spaced_pair[@]}")"
+  printf '| after %s ms of quiet: `phobos run -- /bin/true` | %.1f ms |\n' "$PAUSE_MS" "$(median "${spaced_run[@]}")"
+fi)
 | agent RSS, idle | $((rss_idle / 1024)).$(( (rss_idle % 1024) * 10 / 1024 )) MB |
 | agent RSS, $WAITS open WAIT_CONTAINER | $((rss_waits / 1024)).$(( (rss_waits % 1024) * 10 / 1024 )) MB ($answered of $WAITS answered after the kills) |
 
