@@ -14,6 +14,21 @@ fn ns(pid: u32, name: &str) -> String {
         .unwrap_or_else(|e| panic!("/proc/{pid}/ns/{name}: {e}"))
 }
 
+/// The init of RUNNING container `id`, once its command `sleep` has
+/// exec'd: `-d` returns once init is ready, before its child for the
+/// command has exec'd (until then the child shares init's memory,
+/// environment included).
+fn init_running_sleep(env: &Env, id: &str) -> u32 {
+    let status = env.status_json(id);
+    assert_eq!(status["state"], "RUNNING");
+    let pid = status["pid"].as_i64().unwrap() as u32;
+    assert!(
+        eventually(PATIENCE, || command_running(pid, "sleep")),
+        "no sleep under init {pid}"
+    );
+    pid
+}
+
 /// Whether a child of `init` runs `comm` (has exec'd it).
 fn command_running(init: u32, comm: &str) -> bool {
     let children =
@@ -30,16 +45,7 @@ fn privileged_run_has_its_init_cloned_by_the_spawner() {
     }
     let env = Env::new();
     env.ok(&["run", "-d", "--id", "spawned", "--", "sleep", "1000"]);
-    let status = env.status_json("spawned");
-    assert_eq!(status["state"], "RUNNING");
-    let pid = status["pid"].as_i64().unwrap() as u32;
-    // `-d` returns once init is ready, before its child for the command
-    // has exec'd (until then the child shares init's memory, environment
-    // included): wait for the command.
-    assert!(
-        eventually(PATIENCE, || command_running(pid, "sleep")),
-        "no sleep under init {pid}"
-    );
+    let pid = init_running_sleep(&env, "spawned");
     // The run's spawner is gone; only the init it cloned has its
     // environment (a cloned init starts as a copy of it).
     assert_eq!(spawners_of(env.runtime.path()), vec![pid]);
@@ -127,14 +133,19 @@ fn privileged_unused_spawner_is_ended_by_the_run() {
 /// is its first argument and `main` starts the spawner before the parse
 /// (`crates/cli/src/early.rs`); the harness's own commands name the
 /// directories with global options first, which never takes that path.
-fn run_named_by_env(env: &Env, args: &[&str]) -> std::process::Output {
+/// `extra` is added to its environment.
+fn run_named_by_env(env: &Env, args: &[&str], extra: &[(&str, &str)]) -> std::process::Output {
     std::process::Command::new(PHOBOS)
         .arg("run")
         .args(args)
         .env("PHOBOS_RUNTIME_DIR", env.runtime.path())
         .env("PHOBOS_WORK_DIR", env.work.path())
         .env("PHOBOS_CGROUPS_ROOT", &env.cgroups_root)
-        .env("RUST_LOG", "phobos_runtime=debug")
+        .env(
+            "RUST_LOG",
+            "phobos_runtime=debug,phobos_mesos::isolator=debug",
+        )
+        .envs(extra.iter().copied())
         .env_remove("PHOBOS_STOP_AT")
         .env_remove("PHOBOS_AGENT")
         .env_remove("PHOBOS_CONFIG")
@@ -151,16 +162,10 @@ fn privileged_spawner_started_before_the_parse_clones_init() {
         return;
     }
     let env = Env::new();
-    let out = run_named_by_env(&env, &["-d", "--id", "early", "--", "sleep", "1000"]);
+    let out = run_named_by_env(&env, &["-d", "--id", "early", "--", "sleep", "1000"], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains(EARLY_USED), "{}", stderr(&out));
-    let status = env.status_json("early");
-    assert_eq!(status["state"], "RUNNING");
-    let pid = status["pid"].as_i64().unwrap() as u32;
-    assert!(
-        eventually(PATIENCE, || command_running(pid, "sleep")),
-        "no sleep under init {pid}"
-    );
+    let pid = init_running_sleep(&env, "early");
     // The spawner is gone; the init it cloned carries its environment,
     // which names this runtime directory.
     assert_eq!(spawners_of(env.runtime.path()), vec![pid]);
@@ -187,6 +192,7 @@ fn privileged_spawner_started_before_the_parse_keeps_a_foreground_run_whole() {
             "-c",
             "echo out; echo err >&2; exit 3",
         ],
+        &[],
     );
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
@@ -205,7 +211,11 @@ fn privileged_spawner_started_before_the_parse_is_ended_when_unused() {
     let env = Env::new();
     // Plain to the guess, but the posix launcher clones no namespaces:
     // the spawner is never sent a container, and the run ends it.
-    let out = run_named_by_env(&env, &["--launcher", "posix", "--", "sh", "-c", "exit 4"]);
+    let out = run_named_by_env(
+        &env,
+        &["--launcher", "posix", "--", "sh", "-c", "exit 4"],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(
         spawners_of(env.runtime.path()).is_empty(),
@@ -228,21 +238,7 @@ fn privileged_spawner_moves_itself_into_the_v1_cgroups() {
         return;
     }
     let env = Env::new();
-    let out = std::process::Command::new(PHOBOS)
-        .args(["run", "-d", "--id", "joined", "--", "sleep", "1000"])
-        .env("PHOBOS_RUNTIME_DIR", env.runtime.path())
-        .env("PHOBOS_WORK_DIR", env.work.path())
-        .env("PHOBOS_CGROUPS_ROOT", &env.cgroups_root)
-        .env(
-            "RUST_LOG",
-            "phobos_runtime=debug,phobos_mesos::isolator=debug",
-        )
-        .env_remove("PHOBOS_STOP_AT")
-        .env_remove("PHOBOS_AGENT")
-        .env_remove("PHOBOS_CONFIG")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let out = run_named_by_env(&env, &["-d", "--id", "joined", "--", "sleep", "1000"], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains(EARLY_USED), "{}", stderr(&out));
     // The spawner joined every v1 cgroup itself before it cloned init
@@ -252,11 +248,7 @@ fn privileged_spawner_moves_itself_into_the_v1_cgroups() {
         "{}",
         stderr(&out)
     );
-    let pid = env.status_json("joined")["pid"].as_i64().unwrap() as u32;
-    assert!(
-        eventually(PATIENCE, || command_running(pid, "sleep")),
-        "no sleep under init {pid}"
-    );
+    let pid = init_running_sleep(&env, "joined");
     let rel = env.cgroup_rel("joined");
     let procs = phobos_cgroups::ProcCgroups::read(std::path::Path::new("/proc"), pid).unwrap();
     for c in [
@@ -280,26 +272,14 @@ fn privileged_spawner_keeps_nothing_of_the_runs_environment() {
     }
     let env = Env::new();
     let secret = format!("s3cr3t-{}-{}", std::process::id(), line!());
-    let out = std::process::Command::new(PHOBOS)
-        .args(["run", "-d", "--id", "quiet", "--", "sleep", "1000"])
-        .env("PHOBOS_RUNTIME_DIR", env.runtime.path())
-        .env("PHOBOS_WORK_DIR", env.work.path())
-        .env("PHOBOS_CGROUPS_ROOT", &env.cgroups_root)
-        .env("RUST_LOG", "phobos_runtime=debug")
-        .env("THE_CALLERS_SECRET", &secret)
-        .env_remove("PHOBOS_STOP_AT")
-        .env_remove("PHOBOS_AGENT")
-        .env_remove("PHOBOS_CONFIG")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let out = run_named_by_env(
+        &env,
+        &["-d", "--id", "quiet", "--", "sleep", "1000"],
+        &[("THE_CALLERS_SECRET", &secret)],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains(EARLY_USED), "{}", stderr(&out));
-    let pid = env.status_json("quiet")["pid"].as_i64().unwrap() as u32;
-    assert!(
-        eventually(PATIENCE, || command_running(pid, "sleep")),
-        "no sleep under init {pid}"
-    );
+    let pid = init_running_sleep(&env, "quiet");
     // /proc shows an exec'd spawner's command line and environment.
     let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
     let vars: Vec<&[u8]> = environ

@@ -360,12 +360,21 @@ pub const MAX_JOINED_CGROUPS: usize = 16;
 /// there moves itself without the kernel's global threadgroup lock and
 /// its RCU grace-period wait. A move that fails is left to the face,
 /// whose isolate step moves init into every cgroup it is not in.
-fn join_own_cgroups(tasks: &[OwnedFd]) {
+/// Async-signal-safe (only write(2)), for the child between `clone` and
+/// `execve` too.
+fn join_own_cgroups(tasks: impl IntoIterator<Item = RawFd>) {
     for fd in tasks {
         // SAFETY: write(2) of one byte from a static buffer to a
-        // descriptor we own.
-        unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) };
+        // descriptor the caller holds open.
+        unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) };
     }
+}
+
+/// `RUST_LOG=…` for a `phobos init` we start, when the face has one.
+fn log_env() -> Option<CString> {
+    std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| CString::new(format!("RUST_LOG={v}")).ok())
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), LaunchError> {
@@ -488,9 +497,7 @@ fn clone_init(
     join_cgroups: &[File],
 ) -> Result<Cloned, LaunchError> {
     let init_arg = c"init";
-    let log_env = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|v| CString::new(format!("RUST_LOG={v}")).ok());
+    let log_env = log_env();
     let argv = [exe.as_ptr(), init_arg.as_ptr(), std::ptr::null()];
     let mut envp: Vec<*const libc::c_char> = env.iter().flatten().map(|e| e.as_ptr()).collect();
     envp.extend(log_env.as_ref().map(|e| e.as_ptr()));
@@ -719,10 +726,7 @@ unsafe fn child_exec(
     // Into the v1 cgroups first, while their descriptors are where the
     // parent opened them: this child is a thread group of its own, so
     // init is exec'd, and its memory charged, inside them.
-    for &fd in fds.join.iter().filter(|fd| **fd >= 0) {
-        // SAFETY: write(2) is async-signal-safe; one byte of a static.
-        unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) };
-    }
+    join_own_cgroups(fds.join.iter().copied().filter(|fd| *fd >= 0));
     // Move every source (and the error pipe) above the fixed targets first,
     // so no dup2 below can clobber a source that is still needed.
     const HIGH: libc::c_int = 16;

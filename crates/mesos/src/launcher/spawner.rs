@@ -288,7 +288,8 @@ pub fn serve() -> Result<Option<PathBuf>, String> {
         return Ok(None);
     };
     // Init is cloned into the v1 cgroups this process is in.
-    super::join_own_cgroups(&std::mem::take(&mut request.join));
+    super::join_own_cgroups(request.join.iter().map(AsRawFd::as_raw_fd));
+    request.join.clear();
     let mut args = CloneArgs {
         flags: (request.clone_flags & NAMESPACE_FLAGS) | libc::CLONE_PARENT as u64,
         // With CLONE_PARENT the kernel refuses one: the child gets ours,

@@ -356,7 +356,7 @@ pub fn receive(sock: &OwnedFd) -> io::Result<Option<([OwnedFd; HANDOFF_FDS], Pat
     else {
         return Ok(None);
     };
-    super::join_own_cgroups(&join);
+    super::join_own_cgroups(join.iter().map(AsRawFd::as_raw_fd));
     drop(join);
     let mut buf = vec![0u8; HANDOFF_PATH_MAX + 1];
     let n = recv(sock, &mut buf)?;

@@ -36,10 +36,10 @@ struct Identity {
     /// `PHOBOS_INIT_SPAWNER=dir\0` and `RUST_LOG=…\0` when set.
     environ: Vec<u8>,
     exe: CString,
+    /// `PHOBOS_INIT_SPAWNER=dir`.
     spawner_env: CString,
+    /// `RUST_LOG=…`, when the face has one.
     log_env: Option<CString>,
-    runtime_dir: CString,
-    log: Option<CString>,
 }
 
 impl Identity {
@@ -50,12 +50,7 @@ impl Identity {
             &[INIT_SPAWNER_ENV.as_bytes(), b"=", dir].concat(),
             "use the runtime directory path",
         )?;
-        let log = std::env::var("RUST_LOG")
-            .ok()
-            .and_then(|v| CString::new(v).ok());
-        let log_env = log
-            .as_ref()
-            .and_then(|v| CString::new([b"RUST_LOG=", v.as_bytes()].concat()).ok());
+        let log_env = super::super::log_env();
         let mut cmdline = exe.as_bytes_with_nul().to_vec();
         cmdline.extend_from_slice(b"init\0");
         let mut environ = spawner_env.as_bytes_with_nul().to_vec();
@@ -68,8 +63,6 @@ impl Identity {
             exe,
             spawner_env,
             log_env,
-            runtime_dir: cstring(dir, "use the runtime directory path")?,
-            log,
         })
     }
 
@@ -254,12 +247,14 @@ fn become_spawner(sock: RawFd, devnull: RawFd, identity: &Identity) -> ! {
     // pointer into the environment.
     unsafe {
         libc::clearenv();
-        std::env::set_var(
-            INIT_SPAWNER_ENV,
-            OsStr::from_bytes(identity.runtime_dir.as_bytes()),
-        );
-        if let Some(log) = &identity.log {
-            std::env::set_var("RUST_LOG", OsStr::from_bytes(log.as_bytes()));
+        for variable in std::iter::once(&identity.spawner_env).chain(&identity.log_env) {
+            let bytes = variable.as_bytes();
+            if let Some(at) = bytes.iter().position(|b| *b == b'=') {
+                std::env::set_var(
+                    OsStr::from_bytes(&bytes[..at]),
+                    OsStr::from_bytes(&bytes[at + 1..]),
+                );
+            }
         }
     }
     std::process::exit(crate::init::main())
