@@ -41,7 +41,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use phobos_runtime::{Door, Settings};
+use phobos_runtime::{Door, EarlyFactory, Settings};
 use tokio::sync::Semaphore;
 
 pub use error::{AgentError, ApiError};
@@ -59,12 +59,22 @@ pub struct Options {
     pub limits: Limits,
 }
 
+/// What `main` started before its first thread, for [`serve`].
+#[derive(Debug, Default)]
+pub struct Early {
+    /// The spawner factory (root only): plain launches have a spawner it
+    /// made ahead clone their init; without it every init is cloned and
+    /// exec'd on its launch's path.
+    pub factory: Option<EarlyFactory>,
+}
+
 /// Serves until SIGTERM or SIGINT; containers keep running afterwards.
 /// `ready` is called once the listeners are bound (recovery may still be
 /// running: calls answer 503 until it is done).
 pub fn serve(
     settings: Arc<Settings>,
     options: Options,
+    early: Early,
     ready: impl FnOnce(&std::path::Path),
 ) -> Result<(), AgentError> {
     let tcp = match &options.tcp {
@@ -88,7 +98,9 @@ pub fn serve(
     let mut door = Door::new(settings)?;
     if root {
         door.keep_spare_cgroups(SPARE_CGROUPS);
-        door.keep_zygote();
+        if let Some(factory) = early.factory {
+            door.keep_zygote(factory);
+        }
     }
     let door = Arc::new(door);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -166,7 +178,7 @@ pub fn serve(
 /// `phobos_cgroups::spare`); a burst beyond them makes its own.
 const SPARE_CGROUPS: usize = 4;
 
-/// Makes the pre-started init and the spares launches took, each time a
+/// Makes the pre-started spawner and the spares launches took, each time a
 /// launch asks, on the blocking pool: off every launch's path.
 async fn refill_spares(state: Arc<server::State>) {
     loop {
@@ -174,7 +186,7 @@ async fn refill_spares(state: Arc<server::State>) {
         let door = Arc::clone(&state.door);
         let refilled = tokio::task::spawn_blocking(move || {
             if let Err(e) = door.refill_zygote() {
-                tracing::warn!(error = %e, "making a pre-started init failed");
+                tracing::warn!(error = %e, "making a pre-started init spawner failed");
             }
             door.refill_spares()
         });

@@ -148,7 +148,7 @@ impl Metrics {
         gauge(
             out,
             "phobos_agent_zygote_pid",
-            "The pid of the pre-started init the next plain launch takes (0: none ready).",
+            "The pid of the pre-started init spawner the next plain launch has clone its init (0: none ready).",
             f64::from(zygote.unwrap_or(0)),
         );
     }

@@ -1,5 +1,6 @@
-//! `phobos run`'s init spawner, started first thing in `main`, before the
-//! arguments are parsed.
+//! What `main` forks first thing, before the arguments are parsed, while
+//! the process is single-threaded and small: `phobos run`'s init spawner,
+//! or `phobos agent`'s spawner factory.
 //!
 //! A plain launch's container init is cloned by a spawner
 //! (`phobos_mesos::launcher::spawner`), here a fork of this process made
@@ -20,7 +21,7 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 
 use phobos_config::Environment;
-use phobos_runtime::{EarlySpawner, Flags, Settings};
+use phobos_runtime::{EarlyFactory, EarlySpawner, Flags, Settings};
 
 use crate::cli::AGENT_ENV;
 
@@ -40,8 +41,63 @@ const NOT_PLAIN: [&[u8]; 10] = [
     b"version",
 ];
 
+/// What was started for the command the arguments look like.
+#[derive(Debug, Default)]
+pub struct Early {
+    pub spawner: Option<EarlySpawner>,
+    pub factory: Option<EarlyFactory>,
+}
+
+/// Starts what the command the raw arguments look like can use.
+pub fn start() -> Early {
+    Early {
+        spawner: spawner_for_run(),
+        factory: factory_for_agent(),
+    }
+}
+
+/// The spawner factory (`phobos_mesos::launcher::spawner::factory`) for
+/// what looks like `phobos agent` as root: `agent` after nothing but
+/// global options (the parse decides; a wrong guess costs a factory,
+/// killed and reaped when dropped).
+fn factory_for_agent() -> Option<EarlyFactory> {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if !looks_like_agent(&args) || !nix::unistd::geteuid().is_root() {
+        return None;
+    }
+    let exe = std::env::current_exe().ok()?;
+    // SAFETY: `main` calls this first, before anything could start a
+    // thread; `exe` is this binary.
+    unsafe { EarlyFactory::start(&exe) }
+}
+
+/// Whether the first argument that is neither an option nor the value of
+/// one (`--name value`) is `agent`.
+fn looks_like_agent(args: &[OsString]) -> bool {
+    let mut value_next = false;
+    for arg in args {
+        let bytes = arg.as_bytes();
+        if value_next {
+            value_next = false;
+            continue;
+        }
+        if bytes == b"--" {
+            return false;
+        }
+        if let Some(long) = bytes.strip_prefix(b"--") {
+            value_next = !long.contains(&b'=');
+            continue;
+        }
+        if bytes.starts_with(b"-") {
+            continue;
+        }
+        return bytes == b"agent";
+    }
+    false
+}
+
 /// The spawner for a `phobos run` that looks plain, started now.
-pub fn spawner_for_run() -> Option<EarlySpawner> {
+fn spawner_for_run() -> Option<EarlySpawner> {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     if !looks_plain(&args) || !nix::unistd::geteuid().is_root() {
         return None;
@@ -123,6 +179,30 @@ mod tests {
             "run", "-e", "A=b", "--rm", "--", "sh", "-c", "true", "-t"
         ]));
         assert!(plain(&["run", "--cpus=1", "--mem", "64MB", "/bin/true"]));
+    }
+
+    fn agent(args: &[&str]) -> bool {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        looks_like_agent(&args)
+    }
+
+    #[test]
+    fn an_agent_is_recognised_after_global_options() {
+        assert!(agent(&["agent"]));
+        assert!(agent(&["agent", "--listen", "tcp:127.0.0.1:1"]));
+        assert!(agent(&[
+            "--runtime-dir",
+            "/run/x",
+            "--cgroups-root",
+            "y",
+            "agent"
+        ]));
+        assert!(agent(&["--runtime-dir=/run/x", "-v", "agent"]));
+        assert!(!agent(&[]));
+        assert!(!agent(&["run", "--", "agent"]));
+        assert!(!agent(&["--runtime-dir", "agent", "run"]));
+        assert!(!agent(&["--", "agent"]));
+        assert!(!agent(&["ps"]));
     }
 
     #[test]

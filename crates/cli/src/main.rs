@@ -38,7 +38,7 @@ fn main() -> ExitCode {
         return ExitCode::from(phobos_runtime::switchboard_main().clamp(0, 255) as u8);
     }
     // Before the parse: see `early`.
-    let early = early::spawner_for_run();
+    let early = early::start();
     let mut cli = match cli::parse() {
         Ok(cli) => cli,
         Err(err) => return usage_error(err),

@@ -37,7 +37,6 @@ use crate::init_exec::{prepare_exec, spawn_command};
 use crate::init_mounts::{INIT_PREMOUNT_ENV as PREMOUNT_ENV, Premount};
 use crate::launch_info::{LaunchInfo, Namespace, ResolvedUser};
 use crate::launcher::spawner::INIT_SPAWNER_ENV as SPAWNER_ENV;
-use crate::launcher::zygote::INIT_ZYGOTE_ENV as ZYGOTE_ENV;
 use crate::launcher::{INIT_DIR_ENV, INIT_JOIN_ENV, INIT_SYNC_FD, INIT_TTY_FD};
 
 /// What init writes to `status` when the command ends.
@@ -123,29 +122,24 @@ fn reset_signal_dispositions() {
 }
 
 fn run() -> Result<i32, String> {
-    // A pre-started init (launcher::zygote) learns its container here.
-    // So does the init a spawner (launcher::spawner) clones.
+    // The init a spawner (launcher::spawner) clones learns its container
+    // here.
     let mut premounted = Premount::default();
-    // A zygote's socket to the face: closed once set up (see below).
+    // Its socket to the face: closed once set up (see below).
     let mut set_up_signal = None;
-    let dir_path = match std::env::var_os(ZYGOTE_ENV) {
+    let dir_path = match std::env::var_os(SPAWNER_ENV) {
         Some(_) => {
-            // Its mounts first, while no container waits for them.
+            // A pre-started spawner's mounts first, while no container
+            // waits for them (init shares its mount namespace).
             if let Ok(value) = std::env::var(PREMOUNT_ENV) {
                 premounted = Premount::from_env(&value)?;
                 premounted.mount()?;
             }
-            match crate::launcher::zygote::await_container()? {
+            match crate::launcher::spawner::serve()? {
                 Some((dir, face)) => {
                     set_up_signal = Some(face);
                     dir
                 }
-                None => return Ok(0),
-            }
-        }
-        None if std::env::var_os(SPAWNER_ENV).is_some() => {
-            match crate::launcher::spawner::serve()? {
-                Some(dir) => dir,
                 None => return Ok(0),
             }
         }

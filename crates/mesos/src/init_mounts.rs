@@ -4,12 +4,14 @@
 //! container's reaches the host), a fresh `/proc` for a new pid namespace
 //! and a private tmpfs at `/dev/shm` for a new ipc namespace.
 //!
-//! A pre-started init (`launcher::zygote`) makes them before it is handed
-//! its container, off the launch's path: they depend only on the
-//! namespaces it was cloned into and on two fields of the launch info,
-//! which together make its [`Premount`]. The face hands a zygote only to a
-//! launch whose [`Premount::for_launch`] is the zygote's, and init checks
-//! it again before it skips what was mounted.
+//! A pre-started spawner (`launcher::zygote`) makes the first and the
+//! last before it is sent its container, off the launch's path: they
+//! depend only on the mount and ipc namespaces it was cloned into and on
+//! two fields of the launch info, which together make its [`Premount`]
+//! (`/proc` waits for init: it shows the pid namespace init is cloned
+//! into). The face sends a launch only to a spawner whose premount is the
+//! launch's [`Premount::for_launch`], and init checks it again before it
+//! skips what was mounted.
 
 use std::path::Path;
 
@@ -17,8 +19,8 @@ use nix::mount::{MsFlags, mount};
 
 use crate::launch_info::{LaunchInfo, Namespace};
 
-/// In a zygote's environment: what it mounted before its hand-off
-/// ([`Premount::to_env`]).
+/// In a pre-started spawner's environment: what it mounted before it was
+/// sent its container ([`Premount::to_env`]).
 pub const INIT_PREMOUNT_ENV: &str = "PHOBOS_INIT_PREMOUNT";
 
 /// The mounts made before a container is known: every field true names
@@ -28,21 +30,18 @@ pub const INIT_PREMOUNT_ENV: &str = "PHOBOS_INIT_PREMOUNT";
 pub struct Premount {
     /// `/` is a recursive slave.
     pub slave: bool,
-    /// A fresh `/proc` is mounted.
-    pub proc: bool,
     /// A private `/dev/shm` of the default size is mounted.
     pub shm: bool,
 }
 
 impl Premount {
-    /// What a pre-started init may mount ahead for `info`: its mount
+    /// What a pre-started spawner may mount ahead for `info`: its mount
     /// namespace's set-up when it has no root filesystem, a `/dev/shm`
     /// only of the default size (a size is the container's).
     pub fn for_launch(info: &LaunchInfo) -> Self {
         let own_mounts = info.has(Namespace::Mount) && info.rootfs.is_none();
         Self {
             slave: own_mounts,
-            proc: own_mounts && info.mount_proc,
             shm: own_mounts && info.private_shm && info.hardening.shm_size.is_none(),
         }
     }
@@ -50,16 +49,12 @@ impl Premount {
     /// The value of [`INIT_PREMOUNT_ENV`]: the names of the mounts, comma
     /// separated.
     pub fn to_env(self) -> String {
-        [
-            (self.slave, "slave"),
-            (self.proc, "proc"),
-            (self.shm, "shm"),
-        ]
-        .iter()
-        .filter(|(on, _)| *on)
-        .map(|(_, name)| *name)
-        .collect::<Vec<_>>()
-        .join(",")
+        [(self.slave, "slave"), (self.shm, "shm")]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, name)| *name)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// Parses [`Self::to_env`]'s form; unknown names are refused.
@@ -68,7 +63,6 @@ impl Premount {
         for name in value.split(',').filter(|n| !n.is_empty()) {
             match name {
                 "slave" => premount.slave = true,
-                "proc" => premount.proc = true,
                 "shm" => premount.shm = true,
                 other => return Err(format!("unknown pre-mount '{other}'")),
             }
@@ -76,20 +70,17 @@ impl Premount {
         Ok(premount)
     }
 
-    /// Makes the mounts this names (in the zygote, in its own mount
-    /// namespace). `/proc` and `/dev/shm` need `slave`: they are never
-    /// mounted where they would propagate to the host.
+    /// Makes the mounts this names (in the spawner, in its own mount
+    /// namespace). `/dev/shm` needs `slave`: it is never mounted where it
+    /// would propagate to the host.
     pub fn mount(self) -> Result<(), String> {
         if !self.slave {
-            return match self.proc || self.shm {
+            return match self.shm {
                 true => Err("pre-mounts without a slave root".into()),
                 false => Ok(()),
             };
         }
         make_root_slave()?;
-        if self.proc {
-            mount_proc()?;
-        }
         if self.shm {
             mount_shm(None)?;
         }
@@ -103,7 +94,7 @@ impl Premount {
 pub(crate) fn setup(info: &LaunchInfo, done: Premount) -> Result<(), String> {
     if done != Premount::default() && done != Premount::for_launch(info) {
         return Err(format!(
-            "the pre-started init mounted {done:?}, the launch asks for {:?}",
+            "the pre-started spawner mounted {done:?}, the launch asks for {:?}",
             Premount::for_launch(info)
         ));
     }
@@ -114,7 +105,7 @@ pub(crate) fn setup(info: &LaunchInfo, done: Premount) -> Result<(), String> {
         make_root_slave()?;
     }
     // A root filesystem gets its own /proc and /dev/shm (crate::rootfs).
-    if info.mount_proc && info.rootfs.is_none() && !done.proc {
+    if info.mount_proc && info.rootfs.is_none() {
         mount_proc()?;
     }
     if info.private_shm && info.rootfs.is_none() && !done.shm {
@@ -189,13 +180,12 @@ mod tests {
             p,
             Premount {
                 slave: true,
-                proc: true,
                 shm: true
             }
         );
         let none = Premount::for_launch(&info(&[Namespace::Pid], true, true));
         assert_eq!(none, Premount::default());
-        // A sized /dev/shm is the container's own: mounted after the hand-off.
+        // A sized /dev/shm is the container's own: init mounts it.
         let mut sized = info(&all, true, true);
         sized.hardening.shm_size = Some(1 << 20);
         assert!(!Premount::for_launch(&sized).shm);
@@ -217,12 +207,10 @@ mod tests {
             Premount::default(),
             Premount {
                 slave: true,
-                proc: false,
-                shm: true,
+                shm: false,
             },
             Premount {
                 slave: true,
-                proc: true,
                 shm: true,
             },
         ] {
@@ -236,8 +224,7 @@ mod tests {
         let launch = info(&[Namespace::Mount], false, false);
         let done = Premount {
             slave: true,
-            proc: true,
-            shm: false,
+            shm: true,
         };
         assert!(setup(&launch, done).is_err());
     }

@@ -215,6 +215,27 @@ impl EarlySpawner {
     }
 }
 
+/// A spawner factory forked by a long-running face before it started a
+/// thread (see `phobos_mesos::launcher::spawner::factory`), for
+/// [`Door::keep_zygote`]; killed and reaped when dropped.
+#[derive(Debug)]
+pub struct EarlyFactory(phobos_mesos::launcher::spawner::factory::SpawnerFactory);
+
+impl EarlyFactory {
+    /// Forks a factory from this process; `None` when that fails (the
+    /// face then clones every init).
+    ///
+    /// # Safety
+    /// This process must be single-threaded and `exe` its own binary.
+    pub unsafe fn start(exe: &Path) -> Option<Self> {
+        // SAFETY: the caller's contract is the fork's.
+        unsafe { phobos_mesos::launcher::spawner::factory::SpawnerFactory::fork(exe) }
+            .inspect_err(|e| tracing::debug!(error = %e, "no spawner factory"))
+            .ok()
+            .map(Self)
+    }
+}
+
 impl Door {
     /// The door over `settings`' runtime and work directories.
     pub fn new(settings: Arc<Settings>) -> Result<Self> {
@@ -277,14 +298,23 @@ impl Door {
         self.spares = Some(spares);
     }
 
-    /// Keeps one pre-started init (a zygote, see
-    /// `phobos_mesos::launcher::zygote`) that the next plain launch takes
-    /// instead of cloning and exec'ing one. For a long-running face: it
-    /// calls [`Self::refill_zygote`] off its launches' path and
-    /// [`Self::drain_zygote`] at its end (a zygote also ends by itself
-    /// when the face dies).
-    pub fn keep_zygote(&mut self) {
-        self.zygotes = Some(self.mesos.keep_zygote());
+    /// Keeps one pre-started init spawner (a zygote, see
+    /// `phobos_mesos::launcher::zygote`), made by `factory`, that the next
+    /// plain launch has clone its init. For a long-running face as root:
+    /// it calls [`Self::refill_zygote`] off its launches' path and
+    /// [`Self::drain_zygote`] at its end (spawners and the factory also end
+    /// by themselves when the face dies). A factory of another binary than
+    /// the init this door starts is ended, and launches clone init.
+    pub fn keep_zygote(&mut self, factory: EarlyFactory) {
+        match self.mesos.keep_zygote(factory.0) {
+            Ok(zygotes) => self.zygotes = Some(zygotes),
+            Err(other) => {
+                tracing::debug!(
+                    factory = other.pid(),
+                    "the spawner factory runs another binary than the configured init; ending it"
+                );
+            }
+        }
     }
 
     /// Starts an init spawner (see `phobos_mesos::launcher::spawner`):
@@ -326,8 +356,8 @@ impl Door {
         }
     }
 
-    /// Makes a zygote if the last one was taken (slow: a clone and an
-    /// exec); returns whether it made one.
+    /// Makes a pre-started spawner if the last one was taken (a clone,
+    /// off the launches' path); returns whether it made one.
     pub fn refill_zygote(&self) -> Result<bool> {
         match &self.zygotes {
             Some(z) => z
@@ -337,12 +367,12 @@ impl Door {
         }
     }
 
-    /// The ready zygote's pid, if one is ready.
+    /// The ready pre-started spawner's pid, if one is ready.
     pub fn zygote_pid(&self) -> Option<i32> {
         self.zygotes.as_ref().and_then(|z| z.ready_pid())
     }
 
-    /// Ends the ready zygote and makes no more.
+    /// Ends the ready pre-started spawner and makes no more.
     pub fn drain_zygote(&self) {
         if let Some(z) = &self.zygotes {
             z.drain();

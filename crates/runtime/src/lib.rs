@@ -30,7 +30,7 @@ pub mod settings;
 pub mod top;
 pub mod tty;
 
-pub use door::{Door, EarlySpawner, Launched, Logs, Recovery, Summary};
+pub use door::{Door, EarlyFactory, EarlySpawner, Launched, Logs, Recovery, Summary};
 pub use error::RuntimeError;
 pub use phobos_core::{ContainerNetwork, NetworkInfo, PortMapping, Volume, VolumeSource};
 pub use phobos_mesos::Unreleased;

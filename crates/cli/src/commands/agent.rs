@@ -8,7 +8,12 @@ use crate::cli::{AgentArgs, Global};
 use crate::context;
 use crate::error::usage;
 
-pub fn run(global: &Global, args: &AgentArgs) -> anyhow::Result<u8> {
+/// `factory`: the spawner factory `main` forked, if it did.
+pub fn run(
+    global: &Global,
+    args: &AgentArgs,
+    factory: Option<phobos_runtime::EarlyFactory>,
+) -> anyhow::Result<u8> {
     if args.max_body == 0 || args.max_connections == 0 || args.max_streams == 0 {
         return Err(usage(
             "--max-body, --max-connections and --max-streams must be above 0",
@@ -29,7 +34,8 @@ pub fn run(global: &Global, args: &AgentArgs) -> anyhow::Result<u8> {
             heartbeat: Duration::from_secs(args.heartbeat_secs),
         },
     };
-    phobos_agent::serve(context::settings(global), options, |socket| {
+    let early = phobos_agent::Early { factory };
+    phobos_agent::serve(context::settings(global), options, early, |socket| {
         errln!("phobos: agent serving on {}", socket.display());
     })
     .map_err(|e| match e {

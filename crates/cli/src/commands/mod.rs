@@ -32,14 +32,14 @@ use crate::cli::{Cli, Command};
 use crate::error::{Unknown, usage};
 pub use top::SortKey;
 
-/// `early`: `run`'s init spawner when `main` started one (see `early`).
-pub fn dispatch(cli: Cli, early: Option<phobos_runtime::EarlySpawner>) -> anyhow::Result<u8> {
+/// `early`: what `main` started for `run` or `agent` (see `early`).
+pub fn dispatch(cli: Cli, early: crate::early::Early) -> anyhow::Result<u8> {
     if let Some(socket) = cli.global.agent.clone() {
         return via_agent::dispatch(&socket, cli);
     }
     let g = &cli.global;
     match cli.command {
-        Command::Run(args) => run::run(g, *args, early),
+        Command::Run(args) => run::run(g, *args, early.spawner),
         Command::Exec(args) => exec::run(g, &args),
         Command::Attach { id } => attach::run(g, &id),
         Command::Wait { id, json } => wait::run(g, &id, json),
@@ -72,7 +72,7 @@ pub fn dispatch(cli: Cli, early: Option<phobos_runtime::EarlySpawner>) -> anyhow
         Command::Config { json } => config::run(g, json),
         Command::Image { command } => image::run(g, command),
         Command::Ecp { call } => ecp::run(g, call),
-        Command::Agent(args) => agent::run(g, &args),
+        Command::Agent(args) => agent::run(g, &args, early.factory),
         Command::Observe { id } => observe::run(g, &id),
         Command::Stats { id, json } => stats::run(g, id.as_deref(), json),
         Command::Top(args) => top::run(

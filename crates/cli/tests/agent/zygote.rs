@@ -1,15 +1,19 @@
-//! The agent's pre-started init (zygote): made after a launch, taken by
-//! the next plain one (whose init is then a process born before its
-//! request), in namespaces of its own and in its container's cgroups with
-//! its limits before the command runs; not taken by a launch that does
-//! not qualify; never left behind by a stopped or a SIGKILLed agent.
+//! The agent's pre-started init spawner (zygote), made by its spawner
+//! factory (a fork of the agent) after a launch: waiting in mount, ipc
+//! and uts namespaces of its own with its mounts made; taken by the next
+//! plain launch, whose init it clones (the agent's child) into those
+//! namespaces, a new pid namespace and the container's cgroups, with its
+//! limits before the command runs; not taken by a launch that does not
+//! qualify; never left behind, nor the factory, by a stopped or a
+//! SIGKILLed agent.
 
 use std::path::PathBuf;
 
 use super::*;
-use common::zygotes_of;
+use common::spawners_of;
 
-const NAMESPACES: [&str; 4] = ["mnt", "pid", "ipc", "uts"];
+/// The namespaces a spawner is made in ahead of its launch.
+const PREMADE: [&str; 3] = ["mnt", "ipc", "uts"];
 
 fn ns(pid: u32, name: &str) -> String {
     std::fs::read_link(format!("/proc/{pid}/ns/{name}"))
@@ -30,16 +34,29 @@ fn init_pid(env: &Env, id: &str) -> u32 {
     text.trim().parse().unwrap()
 }
 
-/// The agent's waiting zygote: its child with the zygote's environment
-/// that is no container's init (`inits` are the containers' pids).
+/// The agent's waiting spawner: its child with a spawner's environment
+/// that is no container's init (`inits` are the containers' pids, whose
+/// memory, and so environment, is their spawner's).
 fn waiting_zygote(env: &Env, agent: &Agent, inits: &[u32]) -> Option<u32> {
-    zygotes_of(env.runtime.path())
+    spawners_of(env.runtime.path())
         .into_iter()
         .find(|pid| !inits.contains(pid) && ppid(*pid) == Some(agent.pid()))
 }
 
-/// Waits until the agent holds `zygote` ready for the next launch, not
-/// only exec'd: it stores it a moment after the clone returns.
+/// The agent's spawner factory: its child whose command line is the
+/// agent's own (a fork of it).
+fn factory_of(agent: u32) -> Option<u32> {
+    let cmdline = |pid: u32| std::fs::read(format!("/proc/{pid}/cmdline")).ok();
+    let own = cmdline(agent)?;
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| ppid(*pid) == Some(agent) && cmdline(*pid).as_ref() == Some(&own))
+}
+
+/// Waits until the agent holds `zygote` ready for the next launch: it
+/// stores it a moment after the factory answers.
 fn await_ready(conn: &mut Conn, zygote: u32) {
     let ready = format!("phobos_agent_zygote_pid {zygote}");
     assert!(
@@ -79,23 +96,27 @@ fn privileged_agent_zygote_is_taken_in_fresh_namespaces_and_its_cgroups() {
             zygote = waiting_zygote(&env, &agent, &[first]);
             zygote.is_some()
         }),
-        "no pre-started init after a launch: {:?}",
-        zygotes_of(env.runtime.path())
+        "no pre-started spawner after a launch: {:?}",
+        spawners_of(env.runtime.path())
     );
     let zygote = zygote.unwrap();
     await_ready(&mut conn, zygote);
     // Waiting: in fresh namespaces (not the agent's, not the last
-    // container's), on the host network, in none of our cgroups.
-    for name in NAMESPACES {
-        let own = ns(zygote, name);
-        assert_ne!(own, ns(agent.pid(), name), "{name}");
-        assert_ne!(own, ns(first, name), "{name}");
+    // container's), in the agent's pid namespace and on the host network,
+    // in none of our cgroups.
+    let premade: Vec<String> = PREMADE.iter().map(|name| ns(zygote, name)).collect();
+    for (name, own) in PREMADE.iter().zip(&premade) {
+        assert_ne!(*own, ns(agent.pid(), name), "{name}");
+        assert_ne!(*own, ns(first, name), "{name}");
     }
+    assert_eq!(ns(zygote, "pid"), ns(agent.pid(), "pid"));
     assert_eq!(ns(zygote, "net"), ns(agent.pid(), "net"));
     let cgroup = std::fs::read_to_string(format!("/proc/{zygote}/cgroup")).unwrap();
     assert!(!cgroup.contains(&env.cgroups_root), "{cgroup}");
 
-    // The next plain launch is that process. Its command finds itself in
+    // The next plain launch has it clone its init: the agent's child, in
+    // those namespaces and a new pid namespace; the spawner is gone.
+    // Its command finds itself in
     // the container's cgroups, under its memory limit, before anything
     // else it does. On cgroup2 the processes live in the cgroup's leaf
     // (`phobos_cgroups::LEAF`) and the limits are on its parent.
@@ -114,7 +135,18 @@ fn privileged_agent_zygote_is_taken_in_fresh_namespaces_and_its_cgroups() {
         "resources": [{"name": "mem", "type": "SCALAR", "scalar": {"value": 64}}]}}),
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(init_pid(&env, "zy-1"), zygote, "the zygote was not taken");
+    let init = init_pid(&env, "zy-1");
+    assert_ne!(init, zygote);
+    assert_eq!(ppid(init), Some(agent.pid()));
+    for (name, theirs) in PREMADE.iter().zip(&premade) {
+        assert_eq!(ns(init, name), *theirs, "{name}: the spawner was not taken");
+    }
+    assert_ne!(ns(init, "pid"), ns(agent.pid(), "pid"));
+    assert_ne!(ns(init, "pid"), ns(first, "pid"));
+    assert!(
+        eventually(PATIENCE, || !common::alive(i64::from(zygote))),
+        "the spawner outlived its launch"
+    );
     let limit = env.sandbox("zy-1").join("limit");
     assert!(
         eventually(PATIENCE, || limit.exists()),
@@ -135,19 +167,15 @@ fn privileged_agent_zygote_is_taken_in_fresh_namespaces_and_its_cgroups() {
         }),
         "the command was not in its kill cgroup: {seen}"
     );
-    for name in NAMESPACES {
-        assert_ne!(ns(zygote, name), ns(agent.pid(), name), "{name}");
-        assert_ne!(ns(zygote, name), ns(first, name), "{name}");
-    }
 
     // A new one is made for the next launch.
     let mut next = None;
     assert!(
         eventually(PATIENCE, || {
-            next = waiting_zygote(&env, &agent, &[first, zygote]);
+            next = waiting_zygote(&env, &agent, &[first, init]);
             next.is_some()
         }),
-        "no pre-started init after the second launch"
+        "no pre-started spawner after the second launch"
     );
     let next = next.unwrap();
     await_ready(&mut conn, next);
@@ -170,12 +198,21 @@ fn privileged_agent_zygote_is_taken_in_fresh_namespaces_and_its_cgroups() {
         "{}",
         r.text()
     );
-    assert_eq!(waiting_zygote(&env, &agent, &[first, zygote]), Some(next));
+    assert_eq!(waiting_zygote(&env, &agent, &[first, init]), Some(next));
 
     // A plain launch that ends: its exit status as for any init.
+    let next_mnt = ns(next, "mnt");
     let r = conn.json(&launch_json("zy-2", "exit 7"));
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(init_pid(&env, "zy-2"), next, "the zygote was not taken");
+    let init2 = init_pid(&env, "zy-2");
+    // (It may have ended already: its namespace is read while it can be.)
+    if let Ok(theirs) = std::fs::read_link(format!("/proc/{init2}/ns/mnt")) {
+        assert_eq!(
+            theirs.display().to_string(),
+            next_mnt,
+            "the spawner was not taken"
+        );
+    }
     let r = conn.json(&wait_json("zy-2"));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
@@ -189,14 +226,20 @@ fn privileged_agent_zygote_is_taken_in_fresh_namespaces_and_its_cgroups() {
         assert_eq!(conn.json(&kill_json(c, 9)).status, 200, "{c}");
         assert_eq!(conn.json(&wait_json(c)).status, 200, "{c}");
     }
-    // Made again after zy-2's launch; a stopped agent ends it.
+    // Made again after zy-2's launch; a stopped agent ends it and the
+    // factory.
     assert!(
         eventually(PATIENCE, || waiting_zygote(&env, &agent, &[]).is_some()),
-        "no pre-started init after the third launch"
+        "no pre-started spawner after the third launch"
     );
+    let factory = factory_of(agent.pid()).expect("the agent has a spawner factory");
     drop(conn);
     drop(agent);
-    assert_eq!(zygotes_of(env.runtime.path()), Vec::<u32>::new());
+    assert_eq!(spawners_of(env.runtime.path()), Vec::<u32>::new());
+    assert!(
+        !common::alive(i64::from(factory)),
+        "the factory outlived its agent"
+    );
 }
 
 #[test]
@@ -214,15 +257,20 @@ fn privileged_agent_zygote_is_never_left_after_a_sigkill() {
     assert!(
         eventually(PATIENCE, || waiting_zygote(&env, &agent, &[first])
             .is_some()),
-        "no pre-started init after a launch"
+        "no pre-started spawner after a launch"
     );
+    let factory = factory_of(agent.pid()).expect("the agent has a spawner factory");
     drop(conn);
     agent.crash();
-    // Its socket reports end-of-file: it exits on its own.
+    // Their sockets report end-of-file: they exit on their own.
     assert!(
-        eventually(PATIENCE, || zygotes_of(env.runtime.path()).is_empty()),
-        "a pre-started init outlived its agent: {:?}",
-        zygotes_of(env.runtime.path())
+        eventually(PATIENCE, || spawners_of(env.runtime.path()).is_empty()),
+        "a pre-started spawner outlived its agent: {:?}",
+        spawners_of(env.runtime.path())
+    );
+    assert!(
+        eventually(PATIENCE, || !common::alive(i64::from(factory))),
+        "the spawner factory outlived its agent"
     );
     let out = env.run(&["recover"]);
     assert!(out.status.success(), "{out:?}");
@@ -248,15 +296,15 @@ fn privileged_agent_holds_a_mount_namespace_until_the_end_is_answered() {
         return;
     }
     let env = Env::new();
-    // The first launch clones its init on its path; the second takes the
-    // zygote made after it. The agent holds each one's mount namespace
-    // while it runs.
+    // The first launch clones its init on its path; the second has the
+    // spawner made after it clone one. The agent holds each one's mount
+    // namespace while it runs.
     let (agent, mut conn) = Agent::start_with_running(&env, "zn-0");
     let cloned = init_pid(&env, "zn-0");
     assert!(
         eventually(PATIENCE, || waiting_zygote(&env, &agent, &[cloned])
             .is_some()),
-        "no pre-started init after a launch"
+        "no pre-started spawner after a launch"
     );
     let r = conn.json(&launch_json("zn-1", "exec sleep 600"));
     assert_eq!(r.status, 200, "{}", r.text());
@@ -287,27 +335,12 @@ fn privileged_agent_holds_a_mount_namespace_until_the_end_is_answered() {
             "{id}: {theirs} still held: {held:?}"
         );
     }
-    // Only the waiting zygote's namespace is left (it holds it from its
-    // clone on); a stopped agent holds nothing, and no process is left.
-    // (A zygote being made holds its namespace from right after its
-    // clone: looked at until the two agree.)
-    let mut last = (Vec::new(), Vec::new());
-    assert!(
-        eventually(PATIENCE, || {
-            let expected: Vec<String> = waiting_zygote(&env, &agent, &[])
-                .map(|z| ns(z, "mnt"))
-                .into_iter()
-                .collect();
-            last = (held_mount_namespaces(&agent), expected);
-            last.0 == last.1
-        }),
-        "held {:?}, the waiting zygote's {:?}",
-        last.0,
-        last.1
-    );
+    // Nothing is held any more (a waiting spawner's namespace is its
+    // own); a stopped agent leaves no process.
+    assert_eq!(held_mount_namespaces(&agent), Vec::<String>::new());
     drop(conn);
     drop(agent);
-    assert_eq!(zygotes_of(env.runtime.path()), Vec::<u32>::new());
+    assert_eq!(spawners_of(env.runtime.path()), Vec::<u32>::new());
     assert_eq!(common::inits_of(env.runtime.path()), Vec::<u32>::new());
 }
 
@@ -341,31 +374,29 @@ fn privileged_agent_zygote_mounts_ahead_and_its_container_sees_them() {
             zygote = waiting_zygote(&env, &agent, &[first]);
             zygote.is_some()
         }),
-        "no pre-started init after a launch"
+        "no pre-started spawner after a launch"
     );
     let zygote = zygote.unwrap();
     await_ready(&mut conn, zygote);
-    // Waiting for its container, it has its own /proc and /dev/shm
-    // already (the default launch has new pid and ipc namespaces); the
-    // host's mounts are as they were.
-    let own = mounts(zygote);
-    assert!(
-        own.iter().any(|m| m == &("/proc".into(), "proc".into())),
-        "{own:?}"
-    );
-    assert!(
-        own.iter()
-            .any(|m| m == &("/dev/shm".into(), "tmpfs".into())),
-        "{own:?}"
-    );
-    // (Counted, not compared whole: other tests mount on this host.)
-    let host_count = |pid| {
+    // Waiting for its container, it has its own /dev/shm already (the
+    // default launch has a new ipc namespace), but not yet a /proc of its
+    // own (its pid namespace is made at the launch); the host's mounts are
+    // as they were. (Counted, not compared whole: other tests mount on
+    // this host.)
+    let count = |pid, at: &str| {
         mounts(pid)
             .into_iter()
-            .filter(|(at, _)| at == "/proc" || at == "/dev/shm")
+            .filter(|(point, _)| point == at)
             .count()
     };
+    assert_eq!(
+        count(zygote, "/dev/shm"),
+        count(agent.pid(), "/dev/shm") + 1
+    );
+    assert_eq!(count(zygote, "/proc"), count(agent.pid(), "/proc"));
+    let host_count = |pid| count(pid, "/proc") + count(pid, "/dev/shm");
     let host_before = host_count(agent.pid());
+    let zygote_mnt = ns(zygote, "mnt");
     // Its container sees them: its init is pid 1 of its /proc, and a file
     // in its /dev/shm is not the host's.
     let probe = r#"cat /proc/1/cmdline | tr '\0' ' ' > "$MESOS_SANDBOX/one"
@@ -373,7 +404,14 @@ fn privileged_agent_zygote_mounts_ahead_and_its_container_sees_them() {
         cat /dev/shm/zm-1-probe > "$MESOS_SANDBOX/shm""#;
     let r = conn.json(&launch_json("zm-1", probe));
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(init_pid(&env, "zm-1"), zygote, "the zygote was not taken");
+    let init = init_pid(&env, "zm-1");
+    if let Ok(theirs) = std::fs::read_link(format!("/proc/{init}/ns/mnt")) {
+        assert_eq!(
+            theirs.display().to_string(),
+            zygote_mnt,
+            "the spawner was not taken"
+        );
+    }
     let r = conn.json(&wait_json("zm-1"));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["wait_container"]["exit_status"], 0, "{}", r.text());

@@ -327,27 +327,20 @@ pub fn alive(pid: i64) -> bool {
 
 /// Processes whose environment names this runtime directory: every init
 /// helper (and, through inheritance, nothing else) of an environment,
-/// an agent's pre-started one (`PHOBOS_INIT_ZYGOTE`) and `phobos run`'s
-/// spawner and the init it cloned (`PHOBOS_INIT_SPAWNER`) included.
+/// the spawners of `phobos run` and of an agent and the inits they cloned
+/// (`PHOBOS_INIT_SPAWNER`) included.
 pub fn inits_of(runtime: &Path) -> Vec<u32> {
     let mut out = with_env_prefix(&format!("PHOBOS_INIT_DIR={}", runtime.display()));
-    out.extend(zygotes_of(runtime));
     out.extend(spawners_of(runtime));
     out.sort_unstable();
     out.dedup();
     out
 }
 
-/// `phobos run`'s init spawners for `runtime` (waiting, or an init one
-/// cloned: it has the spawner's environment).
+/// The init spawners of `phobos run` and of an agent for `runtime`
+/// (waiting, or an init one cloned: it has the spawner's environment).
 pub fn spawners_of(runtime: &Path) -> Vec<u32> {
     with_env_prefix(&format!("PHOBOS_INIT_SPAWNER={}", runtime.display()))
-}
-
-/// An agent's pre-started inits for `runtime` (waiting, or become a
-/// container's init since).
-pub fn zygotes_of(runtime: &Path) -> Vec<u32> {
-    with_env_prefix(&format!("PHOBOS_INIT_ZYGOTE={}", runtime.display()))
 }
 
 /// Processes with an environment variable starting with `needle`.

@@ -210,8 +210,9 @@ impl MesosContainerizer {
         dir.write_json(LAUNCH_INFO_FILE, &info)?;
 
         // A plain top-level launch (no root filesystem, terminal, pipes
-        // or parent; the cgroupfs driver) takes the pre-started init cloned
-        // into the same namespaces when one is ready.
+        // or parent; the cgroupfs driver) has a pre-started spawner clone
+        // its init (a long-running face's, made in the namespaces it asks
+        // for, or the one `phobos run` started with it).
         let plain = matches!(launcher, Launcher::Linux(_))
             && parent.is_none()
             && scope_hold.is_none()
@@ -219,40 +220,13 @@ impl MesosContainerizer {
             && !info.pipes
             && info.rootfs.is_none()
             && info.join_parent.is_none();
-        // Init (or the pre-started init, or the spawner that clones it)
-        // moves itself into the v1 cgroups (`Isolator::join_files`):
-        // cheaper than being moved, and before its exec.
+        // Init (or the spawner that clones it) moves itself into the v1
+        // cgroups (`Isolator::join_files`): cheaper than being moved, and
+        // before its exec.
         let join_cgroups: Vec<File> = isolators
             .iter()
             .flat_map(|isolator| isolator.join_files(&config.id))
             .collect();
-        let zygote = match &self.zygotes {
-            Some(zygotes) if plain => zygotes.take(
-                info.clone_flags(),
-                crate::init_mounts::Premount::for_launch(&info),
-            ),
-            _ => None,
-        };
-        let handed = zygote.and_then(|z| {
-            let pid = z.pid();
-            z.hand_off(
-                dir.path(),
-                stdin.as_ref(),
-                &stdout,
-                &stderr,
-                init_lock,
-                &join_cgroups,
-            )
-                .inspect_err(|e| {
-                    tracing::warn!(container = %config.id, zygote = pid, error = %e, "the pre-started init failed; cloning one");
-                })
-                .ok()
-        });
-        // A handed-off init sets itself up (reads the launch info, reserves
-        // its status, its mounts) while the cgroups are made: it is moved
-        // into them at `adopt` anyway. On an error from here on it is
-        // reaped with the teardown (its sync pipe closes: it exits).
-        *forked_pid = handed.as_ref().map(|init| init.pid);
         let cgroup = launcher.prepare(&config.id)?;
         let spec = InitSpec {
             exe: &self.init_exe,
@@ -267,19 +241,28 @@ impl MesosContainerizer {
             join: None,
             tty,
         };
-        // Else the init spawner started with the face, when there is one.
-        let spawned = match (handed, &self.spawner) {
-            (Some(init), _) => Some(init),
+        let spawn = |spawner: &mut launcher::spawner::Spawner| {
+            spawner
+                .spawn(&spec)
+                .inspect_err(|e| {
+                    tracing::warn!(container = %config.id, spawner = spawner.pid(), error = %e, "the init spawner failed; cloning init");
+                })
+                .ok()
+        };
+        let pooled = match &self.zygotes {
+            Some(zygotes) if plain => zygotes.take(
+                info.clone_flags(),
+                crate::init_mounts::Premount::for_launch(&info),
+            ),
+            _ => None,
+        };
+        let spawned = match (pooled, &self.spawner) {
+            (Some(mut spawner), _) => spawn(&mut spawner),
             (None, Some(spawner)) if plain => {
                 let mut spawner = spawner.lock().unwrap_or_else(|e| e.into_inner());
                 match spawner.used() {
                     true => None,
-                    false => spawner
-                        .spawn(&spec)
-                        .inspect_err(|e| {
-                            tracing::warn!(container = %config.id, spawner = spawner.pid(), error = %e, "the init spawner failed; cloning init");
-                        })
-                        .ok(),
+                    false => spawn(&mut spawner),
                 }
             }
             _ => None,
@@ -292,7 +275,7 @@ impl MesosContainerizer {
         // Init does nothing after its release but start the command when it
         // enters no root filesystem and binds no `/etc` files.
         init.ready_before_release = info.rootfs.is_none() && info.etc_files.is_none();
-        // A long-running face (one that keeps zygotes) holds the new mount
+        // A long-running face (one that keeps spawners) holds the new mount
         // namespace, so init's exit does not tear it down on the way to
         // the answer of its wait (see `launcher::zygote::hold_mount_namespace`).
         if self.zygotes.is_some()

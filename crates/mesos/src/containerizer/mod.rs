@@ -287,8 +287,8 @@ pub struct MesosContainerizer {
     /// Spare cgroup directories that launches rename into place (a
     /// long-running face keeps them; see `phobos_cgroups::spare`).
     spares: Option<Arc<phobos_cgroups::spare::Spares>>,
-    /// A pre-started init that a plain launch takes instead of cloning
-    /// one (a long-running face keeps it; see [`launcher::zygote`]).
+    /// A pre-started init spawner that a plain launch has clone its init
+    /// (a long-running face keeps it; see [`launcher::zygote`]).
     zygotes: Option<Arc<launcher::zygote::Zygotes>>,
     /// An init spawner started at a one-shot face's start, which a plain
     /// launch has clone its init (see [`launcher::spawner`]).
@@ -360,17 +360,21 @@ impl MesosContainerizer {
         Ok(())
     }
 
-    /// Plain launches take a pre-started init from the returned pool when
-    /// one is ready; the caller refills it
+    /// Plain launches take a pre-started spawner from the returned pool,
+    /// made by `factory`, when one is ready; the caller refills it
     /// ([`launcher::zygote::Zygotes::refill`]) off the launches' path and
-    /// drains it at its end.
-    pub fn keep_zygote(&mut self) -> Arc<launcher::zygote::Zygotes> {
-        let zygotes = Arc::new(launcher::zygote::Zygotes::new(
-            &self.init_exe,
-            self.store.root(),
-        ));
+    /// drains it at its end. `Err(factory)` when the factory's binary is
+    /// not this containerizer's init.
+    pub fn keep_zygote(
+        &mut self,
+        factory: launcher::spawner::factory::SpawnerFactory,
+    ) -> Result<Arc<launcher::zygote::Zygotes>, launcher::spawner::factory::SpawnerFactory> {
+        if !factory.makes(&self.init_exe) {
+            return Err(factory);
+        }
+        let zygotes = Arc::new(launcher::zygote::Zygotes::new(factory, self.store.root()));
         self.zygotes = Some(Arc::clone(&zygotes));
-        zygotes
+        Ok(zygotes)
     }
 
     /// Launches take their cgroup v1 directories from `spares` when it has

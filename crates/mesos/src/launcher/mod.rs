@@ -266,8 +266,9 @@ pub struct ForkedInit {
     /// Closes when the exec of `phobos init` succeeded; carries the errno
     /// otherwise. Read only at release, so the exec overlaps isolation.
     exec_report: File,
-    /// A pre-started init's socket, whose other end it closes once its
-    /// set-up before the release is done (`zygote::await_container`).
+    /// The socket of the spawner that cloned init, whose other end init
+    /// closes once its set-up before the release is done
+    /// (`spawner::serve`).
     ready: Option<OwnedFd>,
     exe: String,
 }
@@ -278,8 +279,8 @@ impl ForkedInit {
     /// of the pipe: after entering the container's root filesystem (a
     /// container is joined, by `exec` or a nested container, only once it
     /// is RUNNING, so it is never joined before its root is in place), or
-    /// on its exit; a `phobos exec` helper closes it at once. A
-    /// pre-started init that has nothing to do after its release is
+    /// on its exit; a `phobos exec` helper closes it at once. An
+    /// init a spawner cloned that has nothing to do after its release is
     /// joinable once its set-up is done, which it says before: the
     /// release then waits for that (usually long past) instead, and not
     /// for init to wake up and answer.

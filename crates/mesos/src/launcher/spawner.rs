@@ -39,12 +39,14 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
+pub mod factory;
 mod fork;
 
 use super::zygote::{recv, send};
 use super::{
-    CLONE_INTO_CGROUP, CloneArgs, ForkedInit, InitSpec, LaunchError, pipe, read_full, sys,
+    CLONE_INTO_CGROUP, CloneArgs, ForkedInit, InitSpec, LaunchError, cstring, pipe, read_full, sys,
 };
+use crate::init_mounts::Premount;
 
 /// Set in a spawner's environment, to the runtime directory whose
 /// container it clones an init for (which names it, and that init, for
@@ -80,14 +82,18 @@ pub struct Spawner {
     used: bool,
     /// Whether it was reaped already (right after its answer).
     reaped: bool,
+    /// The namespaces it was cloned into (by an agent's factory, see
+    /// [`factory`]), which init shares instead of getting new ones, and
+    /// the mounts it made in them.
+    premade: libc::c_int,
+    premount: Premount,
 }
 
 impl Spawner {
     /// Clones and execs `exe init` as a spawner for a container of
     /// `runtime_dir`.
     pub fn start(exe: &Path, runtime_dir: &Path) -> Result<Self, LaunchError> {
-        let (cloned, ours) =
-            super::zygote::clone_waiting_init(exe, INIT_SPAWNER_ENV, runtime_dir, 0, None)?;
+        let (cloned, ours) = clone_waiting_init(exe, runtime_dir)?;
         Ok(Self {
             pid: cloned.pid,
             exe: exe.to_owned(),
@@ -97,6 +103,8 @@ impl Spawner {
             exec_report: Some(cloned.exec_report),
             used: false,
             reaped: false,
+            premade: 0,
+            premount: Premount::default(),
         })
     }
 
@@ -113,6 +121,13 @@ impl Spawner {
     /// Whether this spawner was already sent its container.
     pub fn used(&self) -> bool {
         self.used
+    }
+
+    /// Whether it was made for a launch into `clone_flags`' namespaces
+    /// whose mounts made ahead are `premount`: it is in the mount, ipc and
+    /// uts namespaces of those flags (new ones, its own) and no others.
+    pub fn made_for(&self, clone_flags: libc::c_int, premount: Premount) -> bool {
+        self.premade == clone_flags & factory::PREMADE && self.premount == premount
     }
 
     /// Has the spawner clone the init of `spec`'s container (as
@@ -169,7 +184,9 @@ impl Spawner {
                 .map(AsFd::as_fd),
         );
         let mut message = Vec::with_capacity(HEADER + path.len());
-        message.extend_from_slice(&(spec.clone_flags as u32 as u64).to_le_bytes());
+        // Init shares the namespaces the spawner was made in.
+        let clone_flags = spec.clone_flags & !self.premade;
+        message.extend_from_slice(&(clone_flags as u32 as u64).to_le_bytes());
         message.push(u8::from(spec.cgroup.is_some()));
         message.extend_from_slice(path);
         self.used = true;
@@ -200,6 +217,12 @@ impl Spawner {
         // Init is our child (CLONE_PARENT) and not reaped: its pid is
         // still its own.
         let pidfd = crate::sys::pidfd_open(pid).ok();
+        // Init closes its copy of the socket once it is set up (the
+        // spawner's went with it).
+        let ready = self
+            .sock
+            .try_clone()
+            .map_err(sys("keep the init spawner's socket"))?;
         Ok(ForkedInit {
             pid,
             pidfd,
@@ -209,7 +232,7 @@ impl Spawner {
             sync: File::from(sync_write),
             // At end-of-file already: the exec was the spawner's.
             exec_report: report,
-            ready: None,
+            ready: Some(ready),
             exe,
         })
     }
@@ -225,6 +248,37 @@ impl Drop for Spawner {
             (false, false) => super::zygote::kill_and_reap(self.pid, self.pidfd.as_ref()),
         }
     }
+}
+
+/// Clones and execs `exe init` with `INIT_SPAWNER_ENV=runtime_dir` in its
+/// environment, its stdio `/dev/null` and its fd 3 its end of a new
+/// socket pair, where it waits for its container. Returns it and our end.
+fn clone_waiting_init(
+    exe: &Path,
+    runtime_dir: &Path,
+) -> Result<(super::Cloned, OwnedFd), LaunchError> {
+    let exe_c = cstring(exe.as_os_str().as_bytes(), "use the phobos binary path")?;
+    let env = cstring(
+        &[
+            INIT_SPAWNER_ENV.as_bytes(),
+            b"=",
+            runtime_dir.as_os_str().as_bytes(),
+        ]
+        .concat(),
+        "use the runtime directory path",
+    )?;
+    let devnull = File::open("/dev/null").map_err(sys("open /dev/null"))?;
+    let (ours, theirs) = super::zygote::seqpacket_pair()?;
+    let null = devnull.as_raw_fd();
+    let cloned = super::clone_init(
+        &exe_c,
+        &[Some(&env)],
+        [null, null, null, theirs.as_raw_fd(), null, -1],
+        0,
+        None,
+        &[],
+    )?;
+    Ok((cloned, ours))
 }
 
 /// One container's request, as the spawner received it.
@@ -277,9 +331,11 @@ const NAMESPACE_FLAGS: u64 = (libc::CLONE_NEWNS
 /// In `phobos init` started as a spawner (every signal blocked): waits for
 /// the container on the socket at fd [`super::INIT_SYNC_FD`] and clones
 /// its init. Returns, in that init, its runtime directory with its
-/// descriptors at 0..=4 (as a cloned init finds them); in the spawner,
-/// `None` once it answered or when the face went without a request.
-pub fn serve() -> Result<Option<PathBuf>, String> {
+/// descriptors at 0..=4 (as a cloned init finds them) and the socket,
+/// moved above them, which init closes once it is set up (the face's
+/// release waits for that); in the spawner, `None` once it answered or
+/// when the face went without a request.
+pub fn serve() -> Result<Option<(PathBuf, OwnedFd)>, String> {
     // SAFETY: the face put the spawner's socket at fd 3 and nothing else
     // in this process owns that number.
     let sock = unsafe { OwnedFd::from_raw_fd(super::INIT_SYNC_FD) };
@@ -453,9 +509,13 @@ unsafe fn clone3_and_leave(args: &mut CloneArgs) -> libc::c_long {
 }
 
 /// In the freshly cloned init: puts the request's descriptors at 0..=4
-/// (closing the socket, whose number is the sync pipe's), leaves the
-/// spawner's session and returns the runtime directory.
-fn become_init(sock: OwnedFd, request: Request) -> Result<PathBuf, String> {
+/// (moving the socket, whose number is the sync pipe's, above them),
+/// leaves the spawner's session and returns the runtime directory and the
+/// socket.
+fn become_init(sock: OwnedFd, request: Request) -> Result<(PathBuf, OwnedFd), String> {
+    let ready = sock
+        .try_clone()
+        .map_err(|e| format!("failed to keep the face's socket: {e}"))?;
     drop(sock);
     let Request { fds, dir, .. } = request;
     // Above every target first, so no dup2 below overwrites a source
@@ -494,5 +554,5 @@ fn become_init(sock: OwnedFd, request: Request) -> Result<PathBuf, String> {
             io::Error::last_os_error()
         ));
     }
-    Ok(dir)
+    Ok((dir, ready))
 }

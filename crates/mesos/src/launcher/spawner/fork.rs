@@ -30,39 +30,47 @@ use super::{INIT_SPAWNER_ENV, Spawner};
 /// What the child shows in `/proc/PID/cmdline` and `environ`, and execs
 /// when it cannot: built before the fork, so the child only makes system
 /// calls and runs init.
-struct Identity {
+pub(super) struct Identity {
     /// `exe\0init\0`.
     cmdline: Vec<u8>,
-    /// `PHOBOS_INIT_SPAWNER=dir\0` and `RUST_LOG=…\0` when set.
+    /// Every variable of `vars`, each NUL-terminated.
     environ: Vec<u8>,
     exe: CString,
-    /// `PHOBOS_INIT_SPAWNER=dir`.
-    spawner_env: CString,
-    /// `RUST_LOG=…`, when the face has one.
-    log_env: Option<CString>,
+    /// `PHOBOS_INIT_SPAWNER=dir`, what else the spawner is told, and
+    /// `RUST_LOG=…` when the face has one: its whole environment.
+    vars: Vec<CString>,
 }
 
 impl Identity {
-    fn new(exe: &Path, runtime_dir: &Path) -> Result<Self, LaunchError> {
+    /// A spawner of `exe` for `runtime_dir`'s containers, with `extra`
+    /// in its environment too.
+    pub(super) fn new(
+        exe: &Path,
+        runtime_dir: &Path,
+        extra: Option<CString>,
+    ) -> Result<Self, LaunchError> {
         let exe = cstring(exe.as_os_str().as_bytes(), "use the phobos binary path")?;
         let dir = runtime_dir.as_os_str().as_bytes();
         let spawner_env = cstring(
             &[INIT_SPAWNER_ENV.as_bytes(), b"=", dir].concat(),
             "use the runtime directory path",
         )?;
-        let log_env = super::super::log_env();
+        let vars: Vec<CString> = std::iter::once(spawner_env)
+            .chain(extra)
+            .chain(super::super::log_env())
+            .collect();
         let mut cmdline = exe.as_bytes_with_nul().to_vec();
         cmdline.extend_from_slice(b"init\0");
-        let mut environ = spawner_env.as_bytes_with_nul().to_vec();
-        if let Some(log_env) = &log_env {
-            environ.extend_from_slice(log_env.as_bytes_with_nul());
-        }
+        let environ = vars
+            .iter()
+            .flat_map(|v| v.as_bytes_with_nul())
+            .copied()
+            .collect();
         Ok(Self {
             cmdline,
             environ,
             exe,
-            spawner_env,
-            log_env,
+            vars,
         })
     }
 
@@ -112,17 +120,15 @@ impl Identity {
     fn exec(&self) -> ! {
         let init = c"init";
         let argv = [self.exe.as_ptr(), init.as_ptr(), std::ptr::null()];
-        let mut envp = [
-            self.spawner_env.as_ptr(),
-            std::ptr::null(),
-            std::ptr::null(),
-        ];
-        if let Some(log_env) = &self.log_env {
-            envp[1] = log_env.as_ptr();
-        }
-        // SAFETY: NUL-terminated strings and NULL-terminated arrays built
-        // before the fork; _exit(2) if the exec fails (the face sees the
-        // socket close and clones init itself).
+        let envp: Vec<*const libc::c_char> = self
+            .vars
+            .iter()
+            .map(|v| v.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect();
+        // SAFETY: NUL-terminated strings and a NULL-terminated array; the
+        // strings were built before the fork; _exit(2) if the exec fails
+        // (the face sees the socket close and clones init itself).
         unsafe {
             libc::execve(self.exe.as_ptr(), argv.as_ptr(), envp.as_ptr());
             libc::_exit(127)
@@ -194,7 +200,7 @@ impl Spawner {
     /// This process must be single-threaded (the child runs on in a copy
     /// of its memory, locks included), and `exe` its own binary.
     pub unsafe fn fork(exe: &Path, runtime_dir: &Path) -> Result<Self, LaunchError> {
-        let identity = Identity::new(exe, runtime_dir)?;
+        let identity = Identity::new(exe, runtime_dir, None)?;
         let devnull = File::open("/dev/null").map_err(sys("open /dev/null"))?;
         let (ours, theirs) = super::super::zygote::seqpacket_pair()?;
         // No exec to report on: the face reads end-of-file at once.
@@ -218,12 +224,14 @@ impl Spawner {
             exec_report: Some(File::from(report)),
             used: false,
             reaped: false,
+            premade: 0,
+            premount: crate::init_mounts::Premount::default(),
         })
     }
 }
 
 /// The forked child: made what an exec'd spawner is, then `phobos init`.
-fn become_spawner(sock: RawFd, devnull: RawFd, identity: &Identity) -> ! {
+pub(super) fn become_spawner(sock: RawFd, devnull: RawFd, identity: &Identity) -> ! {
     let all = nix::sys::signal::SigSet::all();
     let _ =
         nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&all), None);
@@ -247,7 +255,7 @@ fn become_spawner(sock: RawFd, devnull: RawFd, identity: &Identity) -> ! {
     // pointer into the environment.
     unsafe {
         libc::clearenv();
-        for variable in std::iter::once(&identity.spawner_env).chain(&identity.log_env) {
+        for variable in &identity.vars {
             let bytes = variable.as_bytes();
             if let Some(at) = bytes.iter().position(|b| *b == b'=') {
                 std::env::set_var(
@@ -263,7 +271,7 @@ fn become_spawner(sock: RawFd, devnull: RawFd, identity: &Identity) -> ! {
 /// Stdio and fd 4 `/dev/null`, fd 3 the socket: `Some(true)` with
 /// nothing else open, `Some(false)` where `close_range(2)` is missing,
 /// `None` when the descriptors could not be placed.
-fn place_descriptors(sock: RawFd, devnull: RawFd) -> Option<bool> {
+pub(super) fn place_descriptors(sock: RawFd, devnull: RawFd) -> Option<bool> {
     const HIGH: RawFd = 16;
     // SAFETY: fcntl(2), dup2(2) and close_range(2) on this process's own
     // descriptor table; the sources are open until the ranges close them.
