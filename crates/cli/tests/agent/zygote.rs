@@ -424,3 +424,50 @@ fn privileged_agent_zygote_mounts_ahead_and_its_container_sees_them() {
     assert_eq!(conn.json(&kill_json("zm-0", 9)).status, 200);
     assert_eq!(conn.json(&wait_json("zm-0")).status, 200);
 }
+
+#[test]
+fn privileged_agent_launches_on_without_its_spawner_factory() {
+    if !require_root("privileged_agent_launches_on_without_its_spawner_factory") {
+        return;
+    }
+    let env = Env::new();
+    let (agent, mut conn) = Agent::start_with_running(&env, "zf-0");
+    let first = init_pid(&env, "zf-0");
+    let mut zygote = None;
+    assert!(
+        eventually(PATIENCE, || {
+            zygote = waiting_zygote(&env, &agent, &[first]);
+            zygote.is_some()
+        }),
+        "no pre-started spawner after a launch"
+    );
+    await_ready(&mut conn, zygote.unwrap());
+    // Someone kills the factory: the waiting spawner still serves the
+    // next launch, and every launch after clones its init as without one.
+    let factory = factory_of(agent.pid()).expect("the agent has a spawner factory");
+    // SAFETY: kill(2) of a live pid this test found; no memory involved.
+    assert_eq!(unsafe { libc::kill(factory as i32, libc::SIGKILL) }, 0);
+    for (n, id) in ["zf-1", "zf-2", "zf-3"].into_iter().enumerate() {
+        let r = conn.json(&launch_json(id, &format!("exit {}", n + 4)));
+        assert_eq!(r.status, 200, "{}", r.text());
+        let r = conn.json(&wait_json(id));
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(
+            r.json()["wait_container"]["exit_status"],
+            (n + 4) << 8,
+            "{}",
+            r.text()
+        );
+    }
+    // The factory was reaped (no zombie), and no spawner is made any more.
+    assert!(
+        eventually(PATIENCE, || common::proc_state(factory).is_none()),
+        "the killed factory was not reaped"
+    );
+    assert_eq!(waiting_zygote(&env, &agent, &[first]), None);
+    assert_eq!(conn.json(&kill_json("zf-0", 9)).status, 200);
+    assert_eq!(conn.json(&wait_json("zf-0")).status, 200);
+    drop(conn);
+    drop(agent);
+    assert_eq!(common::inits_of(env.runtime.path()), Vec::<u32>::new());
+}

@@ -178,6 +178,9 @@ impl Zygotes {
     /// said which namespaces it wants (a clone, its namespaces and mounts:
     /// off the launches' path). Returns whether one was made.
     pub fn refill(&self) -> Result<bool, LaunchError> {
+        if self.factory.gone() {
+            return Ok(false);
+        }
         let wanted = {
             let slot = self.state.lock().unwrap_or_else(|e| e.into_inner());
             match (&slot.ready, slot.wanted) {

@@ -64,8 +64,9 @@ pub struct SpawnerFactory {
     pidfd: Option<OwnedFd>,
     /// The binary it is a fork of: it makes spawners of that one only.
     exe: PathBuf,
-    /// One order at a time.
-    sock: Mutex<OwnedFd>,
+    /// One order at a time; `None` once the factory is gone (and
+    /// reaped).
+    sock: Mutex<Option<OwnedFd>>,
 }
 
 impl SpawnerFactory {
@@ -91,7 +92,7 @@ impl SpawnerFactory {
             pid,
             pidfd: crate::sys::pidfd_open(pid).ok(),
             exe: exe.to_owned(),
-            sock: Mutex::new(ours),
+            sock: Mutex::new(Some(ours)),
         })
     }
 
@@ -102,6 +103,15 @@ impl SpawnerFactory {
     /// Whether its spawners run `exe`.
     pub fn makes(&self, exe: &Path) -> bool {
         self.exe == exe
+    }
+
+    /// Whether it is gone (killed by someone, or failed): it makes no
+    /// more spawners, and launches clone their init.
+    pub fn gone(&self) -> bool {
+        self.sock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
     }
 
     /// A new spawner for a container of `runtime_dir`, in new namespaces
@@ -129,18 +139,29 @@ impl SpawnerFactory {
         message.extend_from_slice(path);
         let (ours, theirs) = seqpacket_pair()?;
         let answer = {
-            let sock = self.sock.lock().unwrap_or_else(|e| e.into_inner());
-            phobos_tty::pty::send_fds(sock.as_fd(), &[theirs.as_fd()])
-                .and_then(|()| send(&sock, &message))
-                .map_err(order)?;
+            let mut held = self.sock.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(sock) = held.as_ref() else {
+                return Err(order(io::Error::new(
+                    io::ErrorKind::NotConnected,
+                    "the spawner factory is gone",
+                )));
+            };
             let mut answer = [0u8; 4];
-            match recv(&sock, &mut answer).map_err(order)? {
-                4 => i32::from_le_bytes(answer),
-                _ => {
-                    return Err(order(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the spawner factory is gone",
-                    )));
+            let asked = phobos_tty::pty::send_fds(sock.as_fd(), &[theirs.as_fd()])
+                .and_then(|()| send(sock, &message))
+                .and_then(|()| recv(sock, &mut answer));
+            match asked {
+                Ok(4) => i32::from_le_bytes(answer),
+                failed => {
+                    // Gone, or no longer making sense: ended for good (it
+                    // holds nothing), reaped while its pid is still ours.
+                    if let Some(sock) = held.take() {
+                        drop(sock);
+                        kill_and_reap(self.pid, self.pidfd.as_ref());
+                    }
+                    return Err(order(failed.err().unwrap_or_else(|| {
+                        io::Error::new(io::ErrorKind::UnexpectedEof, "the spawner factory is gone")
+                    })));
                 }
             }
         };
@@ -171,9 +192,11 @@ impl SpawnerFactory {
 
 impl Drop for SpawnerFactory {
     /// Ended and reaped (closing the socket alone would end it too, but
-    /// leave a zombie of this process).
+    /// leave a zombie of this process), unless that was done already.
     fn drop(&mut self) {
-        kill_and_reap(self.pid, self.pidfd.as_ref());
+        if self.sock.get_mut().map_or(true, |s| s.is_some()) {
+            kill_and_reap(self.pid, self.pidfd.as_ref());
+        }
     }
 }
 
