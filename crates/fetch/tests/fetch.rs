@@ -5,7 +5,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -145,11 +144,7 @@ fn not_found_fails_naming_the_uri_and_leaves_no_file() {
 
 #[test]
 fn refused_connection_fails() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (_refusing, port) = common::refusing_port();
     let (_scratch, sb) = sandbox();
     let err = fetch_all(
         &[Uri::new(format!("http://127.0.0.1:{port}/x"))],
