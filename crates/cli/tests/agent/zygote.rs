@@ -88,7 +88,29 @@ fn privileged_agent_zygote_is_taken_in_fresh_namespaces_and_its_cgroups() {
         return;
     }
     let env = Env::new();
-    let (agent, mut conn) = Agent::start_with_running(&env, "zy-0");
+    // Started with a soft descriptor limit below the hard one, which the
+    // agent raises (below: its containers inherit that, however cloned).
+    let mut cmd = env.cmd();
+    cmd.arg("agent");
+    // SAFETY: getrlimit(2) and setrlimit(2) only, in the child before its
+    // exec, on a local record.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_max > 256 {
+                limit.rlim_cur = 256;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            }
+            Ok(())
+        })
+    };
+    let agent = Agent::spawn(&env, &mut cmd);
+    let mut conn = agent.conn();
+    let r = conn.json(&launch_json("zy-0", "exec sleep 600"));
+    assert_eq!(r.status, 200, "{}", r.text());
     let first = init_pid(&env, "zy-0");
     let mut zygote = None;
     assert!(
@@ -146,6 +168,21 @@ fn privileged_agent_zygote_is_taken_in_fresh_namespaces_and_its_cgroups() {
     assert!(
         eventually(PATIENCE, || !common::alive(i64::from(zygote))),
         "the spawner outlived its launch"
+    );
+    // The limits it inherited are those of an init the agent clones
+    // itself (the first launch's): the agent raises its descriptor limit.
+    let open_files = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/limits"))
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .map(str::to_owned)
+    };
+    assert_eq!(open_files(init), open_files(first));
+    let soft = open_files(init).unwrap();
+    assert!(
+        soft.split_whitespace().nth(3) != Some("256"),
+        "not raised: {soft}"
     );
     let limit = env.sandbox("zy-1").join("limit");
     assert!(
