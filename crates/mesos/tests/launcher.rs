@@ -152,6 +152,7 @@ fn spawn_init_starts_the_helper_with_its_descriptors_and_reports_a_failed_exec()
         init_lock: &lock,
         cgroup: None,
         join_cgroups: &[],
+        join_own_memory: &[],
         join: None,
         tty: None,
     };

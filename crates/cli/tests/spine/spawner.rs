@@ -265,6 +265,52 @@ fn privileged_spawner_moves_itself_into_the_v1_cgroups() {
 }
 
 #[test]
+fn privileged_spawner_joins_the_v1_cpuset_too() {
+    let name = "privileged_spawner_joins_the_v1_cpuset_too";
+    if !require_root(name) {
+        return;
+    }
+    let h = phobos_cgroups::Hierarchies::detect().unwrap();
+    if h.v1_mount(phobos_cgroups::Controller::Cpuset).is_none() {
+        println!("skipping {name}: no v1 cpuset hierarchy");
+        return;
+    }
+    let env = Env::new();
+    let out = run_named_by_env(
+        &env,
+        &[
+            "-d",
+            "--isolation",
+            "cgroups/all",
+            "--id",
+            "pinned",
+            "--",
+            "sleep",
+            "1000",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(EARLY_USED), "{}", stderr(&out));
+    // The spawner has memory of its own, so it joins the cpuset as well
+    // (a vfork-style child may not: the attach rebinds its memory's
+    // policy, the face's); the face moved init into nothing.
+    assert!(
+        stderr(&out).contains("init moved into 0 of its"),
+        "{}",
+        stderr(&out)
+    );
+    let pid = init_running_sleep(&env, "pinned");
+    let procs = phobos_cgroups::ProcCgroups::read(std::path::Path::new("/proc"), pid).unwrap();
+    assert_eq!(
+        procs.v1_path(phobos_cgroups::Controller::Cpuset),
+        Some(env.cgroup_rel("pinned").as_str()),
+        "{procs:?}"
+    );
+    destroyed_leaves_nothing(&env, "pinned");
+}
+
+#[test]
 fn privileged_spawner_keeps_nothing_of_the_runs_environment() {
     let name = "privileged_spawner_keeps_nothing_of_the_runs_environment";
     if !require_root(name) {

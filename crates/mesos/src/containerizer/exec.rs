@@ -124,6 +124,7 @@ impl MesosContainerizer {
             init_lock: &no_lock,
             cgroup: cgroup.as_ref(),
             join_cgroups: &join_cgroups,
+            join_own_memory: &[],
             join: Some((init_pid, spec_file)),
             tty,
         })?;

@@ -227,6 +227,13 @@ impl MesosContainerizer {
             .iter()
             .flat_map(|isolator| isolator.join_files(&config.id))
             .collect();
+        let join_own_memory: Vec<File> = match plain {
+            true => isolators
+                .iter()
+                .flat_map(|isolator| isolator.join_files_own_memory(&config.id))
+                .collect(),
+            false => Vec::new(),
+        };
         let cgroup = launcher.prepare(&config.id)?;
         let spec = InitSpec {
             exe: &self.init_exe,
@@ -238,6 +245,7 @@ impl MesosContainerizer {
             init_lock,
             cgroup: cgroup.as_ref(),
             join_cgroups: &join_cgroups,
+            join_own_memory: &join_own_memory,
             join: None,
             tty,
         };

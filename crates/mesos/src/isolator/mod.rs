@@ -222,6 +222,14 @@ pub trait Isolator: std::fmt::Debug {
         Vec::new()
     }
 
+    /// As [`Self::join_files`], for a joiner with memory of its own (an
+    /// init spawner), never a `vfork`-style child that shares the face's:
+    /// a cpuset's attach rebinds the memory policy of the joining task's
+    /// memory.
+    fn join_files_own_memory(&self, _id: &ContainerId) -> Vec<std::fs::File> {
+        Vec::new()
+    }
+
     /// After the fork, while init is blocked on its pipe.
     fn isolate(&self, _id: &ContainerId, _pid: i32) -> Result<(), IsolatorError> {
         Ok(())

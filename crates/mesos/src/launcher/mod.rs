@@ -239,6 +239,9 @@ pub struct InitSpec<'a> {
     /// cloned child (or the init spawner, before it clones init) writes
     /// `0` to each (see `join_own_cgroups`).
     pub join_cgroups: &'a [File],
+    /// More for a spawner to join before it clones init, never a cloned
+    /// child (`Isolator::join_files_own_memory`: cpuset).
+    pub join_own_memory: &'a [File],
     /// `phobos exec`: join this init's namespaces and run this spec
     /// instead (see [`INIT_JOIN_ENV`]).
     pub join: Option<(i32, &'a str)>,

@@ -180,6 +180,7 @@ impl Spawner {
         fds.extend(
             spec.join_cgroups
                 .iter()
+                .chain(spec.join_own_memory)
                 .take(super::MAX_JOINED_CGROUPS)
                 .map(AsFd::as_fd),
         );
