@@ -5,7 +5,10 @@
 //! parses, plans and makes the container's record, sandbox and cgroup,
 //! instead of after them. The run forks it before anything else
 //! ([`Spawner::fork`]: no exec, no second glibc start-up); a face that finds no
-//! such spawner clones and execs one ([`Spawner::start`]).
+//! such spawner clones and execs one ([`Spawner::start`]). A long-running
+//! face (the agent) has its [`factory`] make one ahead of each plain
+//! launch, already in the mount, ipc and uts namespaces the launch will
+//! use, which init then shares (`launcher::zygote`).
 //!
 //! At the launch the face sends it what [`super::spawn_init`] would have
 //! cloned an init with: stdin, the sandbox's stdout and stderr, the sync
