@@ -231,8 +231,10 @@ async fn shutdown_signal() {
 }
 
 /// Many waiting clients need many descriptors: the soft limit is raised
-/// to the hard one.
-fn raise_fd_limit() {
+/// to the hard one. The containers whose init the agent starts inherit
+/// it (as Mesos's inherit the agent's limits), so `main` raises it before
+/// it forks the spawner factory too.
+pub fn raise_fd_limit() {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
         && soft < hard

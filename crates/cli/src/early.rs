@@ -69,20 +69,10 @@ fn factory_for_agent() -> Option<EarlyFactory> {
     // The agent raises its descriptor limit (`phobos_agent::serve`), and
     // the inits it clones itself inherit that: so must those its
     // spawners clone, which inherit the factory's.
-    raise_fd_limit();
+    phobos_agent::raise_fd_limit();
     // SAFETY: `main` calls this first, before anything could start a
     // thread; `exe` is this binary.
     unsafe { EarlyFactory::start(&exe) }
-}
-
-/// The soft `RLIMIT_NOFILE` up to the hard one, as the agent sets it.
-fn raise_fd_limit() {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
-        && soft < hard
-    {
-        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-    }
 }
 
 /// Whether the first argument that is neither an option nor the value of

@@ -151,7 +151,7 @@ fn privileged_load_docker_save_and_oci_archive_then_ls_rm_prune() {
 #[test]
 fn pull_failures_are_one_line_with_the_right_exit_code() {
     let t = tempfile::tempdir().unwrap();
-    let (_refusing, free) = common::refusing_port();
+    let (_refusing, free) = common::refusing_port::refusing_port();
     let reference = format!("127.0.0.1:{free}/phobos/none:1");
     let o = phobos(
         t.path(),

@@ -144,7 +144,7 @@ fn not_found_fails_naming_the_uri_and_leaves_no_file() {
 
 #[test]
 fn refused_connection_fails() {
-    let (_refusing, port) = common::refusing_port();
+    let (_refusing, port) = common::refusing_port::refusing_port();
     let (_scratch, sb) = sandbox();
     let err = fetch_all(
         &[Uri::new(format!("http://127.0.0.1:{port}/x"))],

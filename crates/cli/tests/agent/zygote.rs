@@ -55,9 +55,20 @@ fn factory_of(agent: u32) -> Option<u32> {
         .find(|pid| ppid(*pid) == Some(agent) && cmdline(*pid).as_ref() == Some(&own))
 }
 
-/// Waits until the agent holds `zygote` ready for the next launch: it
-/// stores it a moment after the factory answers.
-fn await_ready(conn: &mut Conn, zygote: u32) {
+/// The agent's next spawner, once the agent holds it ready (it stores
+/// it a moment after the factory answers); `inits` are the containers'
+/// pids so far.
+fn ready_zygote(env: &Env, agent: &Agent, conn: &mut Conn, inits: &[u32]) -> u32 {
+    let mut zygote = None;
+    assert!(
+        eventually(PATIENCE, || {
+            zygote = waiting_zygote(env, agent, inits);
+            zygote.is_some()
+        }),
+        "no pre-started spawner after a launch: {:?}",
+        spawners_of(env.runtime.path())
+    );
+    let zygote = zygote.unwrap();
     let ready = format!("phobos_agent_zygote_pid {zygote}");
     assert!(
         eventually(PATIENCE, || {
@@ -66,8 +77,21 @@ fn await_ready(conn: &mut Conn, zygote: u32) {
                 .lines()
                 .any(|l| l == ready)
         }),
-        "the agent never had zygote {zygote} ready"
+        "the agent never had spawner {zygote} ready"
     );
+    zygote
+}
+
+/// Asserts that `init` is in the mount namespace `mnt` (its spawner's),
+/// unless it has ended already.
+fn assert_cloned_in(init: u32, mnt: &str) {
+    if let Ok(theirs) = std::fs::read_link(format!("/proc/{init}/ns/mnt")) {
+        assert_eq!(
+            theirs.display().to_string(),
+            mnt,
+            "the spawner was not taken"
+        );
+    }
 }
 
 /// Every directory under the environment's cgroups root, in any hierarchy.
@@ -112,17 +136,7 @@ fn privileged_agent_zygote_is_taken_in_fresh_namespaces_and_its_cgroups() {
     let r = conn.json(&launch_json("zy-0", "exec sleep 600"));
     assert_eq!(r.status, 200, "{}", r.text());
     let first = init_pid(&env, "zy-0");
-    let mut zygote = None;
-    assert!(
-        eventually(PATIENCE, || {
-            zygote = waiting_zygote(&env, &agent, &[first]);
-            zygote.is_some()
-        }),
-        "no pre-started spawner after a launch: {:?}",
-        spawners_of(env.runtime.path())
-    );
-    let zygote = zygote.unwrap();
-    await_ready(&mut conn, zygote);
+    let zygote = ready_zygote(&env, &agent, &mut conn, &[first]);
     // Waiting: in fresh namespaces (not the agent's, not the last
     // container's), in the agent's pid namespace and on the host network,
     // in none of our cgroups.
@@ -206,16 +220,7 @@ fn privileged_agent_zygote_is_taken_in_fresh_namespaces_and_its_cgroups() {
     );
 
     // A new one is made for the next launch.
-    let mut next = None;
-    assert!(
-        eventually(PATIENCE, || {
-            next = waiting_zygote(&env, &agent, &[first, init]);
-            next.is_some()
-        }),
-        "no pre-started spawner after the second launch"
-    );
-    let next = next.unwrap();
-    await_ready(&mut conn, next);
+    let next = ready_zygote(&env, &agent, &mut conn, &[first, init]);
     // A launch that does not qualify (nested) launches as before and
     // leaves it waiting.
     let r = conn.json(
@@ -241,15 +246,7 @@ fn privileged_agent_zygote_is_taken_in_fresh_namespaces_and_its_cgroups() {
     let next_mnt = ns(next, "mnt");
     let r = conn.json(&launch_json("zy-2", "exit 7"));
     assert_eq!(r.status, 200, "{}", r.text());
-    let init2 = init_pid(&env, "zy-2");
-    // (It may have ended already: its namespace is read while it can be.)
-    if let Ok(theirs) = std::fs::read_link(format!("/proc/{init2}/ns/mnt")) {
-        assert_eq!(
-            theirs.display().to_string(),
-            next_mnt,
-            "the spawner was not taken"
-        );
-    }
+    assert_cloned_in(init_pid(&env, "zy-2"), &next_mnt);
     let r = conn.json(&wait_json("zy-2"));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
@@ -291,11 +288,7 @@ fn privileged_agent_zygote_is_never_left_after_a_sigkill() {
     assert_eq!(r.status, 200, "{}", r.text());
     let first = init_pid(&env, "zk-0");
     assert_eq!(conn.json(&wait_json("zk-0")).status, 200);
-    assert!(
-        eventually(PATIENCE, || waiting_zygote(&env, &agent, &[first])
-            .is_some()),
-        "no pre-started spawner after a launch"
-    );
+    ready_zygote(&env, &agent, &mut conn, &[first]);
     let factory = factory_of(agent.pid()).expect("the agent has a spawner factory");
     drop(conn);
     agent.crash();
@@ -338,11 +331,7 @@ fn privileged_agent_holds_a_mount_namespace_until_the_end_is_answered() {
     // namespace while it runs.
     let (agent, mut conn) = Agent::start_with_running(&env, "zn-0");
     let cloned = init_pid(&env, "zn-0");
-    assert!(
-        eventually(PATIENCE, || waiting_zygote(&env, &agent, &[cloned])
-            .is_some()),
-        "no pre-started spawner after a launch"
-    );
+    ready_zygote(&env, &agent, &mut conn, &[cloned]);
     let r = conn.json(&launch_json("zn-1", "exec sleep 600"));
     assert_eq!(r.status, 200, "{}", r.text());
     let zygote = init_pid(&env, "zn-1");
@@ -405,16 +394,7 @@ fn privileged_agent_zygote_mounts_ahead_and_its_container_sees_them() {
     let env = Env::new();
     let (agent, mut conn) = Agent::start_with_running(&env, "zm-0");
     let first = init_pid(&env, "zm-0");
-    let mut zygote = None;
-    assert!(
-        eventually(PATIENCE, || {
-            zygote = waiting_zygote(&env, &agent, &[first]);
-            zygote.is_some()
-        }),
-        "no pre-started spawner after a launch"
-    );
-    let zygote = zygote.unwrap();
-    await_ready(&mut conn, zygote);
+    let zygote = ready_zygote(&env, &agent, &mut conn, &[first]);
     // Waiting for its container, it has its own /dev/shm already (the
     // default launch has a new ipc namespace), but not yet a /proc of its
     // own (its pid namespace is made at the launch); the host's mounts are
@@ -441,14 +421,7 @@ fn privileged_agent_zygote_mounts_ahead_and_its_container_sees_them() {
         cat /dev/shm/zm-1-probe > "$MESOS_SANDBOX/shm""#;
     let r = conn.json(&launch_json("zm-1", probe));
     assert_eq!(r.status, 200, "{}", r.text());
-    let init = init_pid(&env, "zm-1");
-    if let Ok(theirs) = std::fs::read_link(format!("/proc/{init}/ns/mnt")) {
-        assert_eq!(
-            theirs.display().to_string(),
-            zygote_mnt,
-            "the spawner was not taken"
-        );
-    }
+    assert_cloned_in(init_pid(&env, "zm-1"), &zygote_mnt);
     let r = conn.json(&wait_json("zm-1"));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["wait_container"]["exit_status"], 0, "{}", r.text());
@@ -470,15 +443,7 @@ fn privileged_agent_launches_on_without_its_spawner_factory() {
     let env = Env::new();
     let (agent, mut conn) = Agent::start_with_running(&env, "zf-0");
     let first = init_pid(&env, "zf-0");
-    let mut zygote = None;
-    assert!(
-        eventually(PATIENCE, || {
-            zygote = waiting_zygote(&env, &agent, &[first]);
-            zygote.is_some()
-        }),
-        "no pre-started spawner after a launch"
-    );
-    await_ready(&mut conn, zygote.unwrap());
+    ready_zygote(&env, &agent, &mut conn, &[first]);
     // Someone kills the factory: the waiting spawner still serves the
     // next launch, and every launch after clones its init as without one.
     let factory = factory_of(agent.pid()).expect("the agent has a spawner factory");

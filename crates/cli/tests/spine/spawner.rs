@@ -224,6 +224,24 @@ fn privileged_spawner_started_before_the_parse_is_ended_when_unused() {
     );
 }
 
+/// `run -d OPTIONS --id ID -- sleep 1000` through the spawner started
+/// before the parse, which joined every v1 cgroup itself before it cloned
+/// init (`tasks`, `0`): the face moved init into none of them. Init's pid.
+fn run_self_joined(env: &Env, id: &str, options: &[&str]) -> u32 {
+    let mut args = vec!["-d"];
+    args.extend_from_slice(options);
+    args.extend_from_slice(&["--id", id, "--", "sleep", "1000"]);
+    let out = run_named_by_env(env, &args, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(EARLY_USED), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("init moved into 0 of its"),
+        "{}",
+        stderr(&out)
+    );
+    init_running_sleep(env, id)
+}
+
 #[test]
 fn privileged_spawner_moves_itself_into_the_v1_cgroups() {
     let name = "privileged_spawner_moves_itself_into_the_v1_cgroups";
@@ -238,17 +256,7 @@ fn privileged_spawner_moves_itself_into_the_v1_cgroups() {
         return;
     }
     let env = Env::new();
-    let out = run_named_by_env(&env, &["-d", "--id", "joined", "--", "sleep", "1000"], &[]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains(EARLY_USED), "{}", stderr(&out));
-    // The spawner joined every v1 cgroup itself before it cloned init
-    // (`tasks`, `0`); the face moved init into none of them.
-    assert!(
-        stderr(&out).contains("init moved into 0 of its"),
-        "{}",
-        stderr(&out)
-    );
-    let pid = init_running_sleep(&env, "joined");
+    let pid = run_self_joined(&env, "joined", &[]);
     let rel = env.cgroup_rel("joined");
     let procs = phobos_cgroups::ProcCgroups::read(std::path::Path::new("/proc"), pid).unwrap();
     for c in [
@@ -276,31 +284,10 @@ fn privileged_spawner_joins_the_v1_cpuset_too() {
         return;
     }
     let env = Env::new();
-    let out = run_named_by_env(
-        &env,
-        &[
-            "-d",
-            "--isolation",
-            "cgroups/all",
-            "--id",
-            "pinned",
-            "--",
-            "sleep",
-            "1000",
-        ],
-        &[],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains(EARLY_USED), "{}", stderr(&out));
     // The spawner has memory of its own, so it joins the cpuset as well
     // (a vfork-style child may not: the attach rebinds its memory's
-    // policy, the face's); the face moved init into nothing.
-    assert!(
-        stderr(&out).contains("init moved into 0 of its"),
-        "{}",
-        stderr(&out)
-    );
-    let pid = init_running_sleep(&env, "pinned");
+    // policy, the face's).
+    let pid = run_self_joined(&env, "pinned", &["--isolation", "cgroups/all"]);
     let procs = phobos_cgroups::ProcCgroups::read(std::path::Path::new("/proc"), pid).unwrap();
     assert_eq!(
         procs.v1_path(phobos_cgroups::Controller::Cpuset),

@@ -191,7 +191,7 @@ fn bad_registries_fail_with_one_line() {
     let t = tempfile::tempdir().unwrap();
     let store = Store::open(t.path().join("store")).unwrap();
     // Refused connection.
-    let (_refusing, free) = common::refusing_port();
+    let (_refusing, free) = common::refusing_port::refusing_port();
     let err = pull(
         &store,
         &Reference::parse(&format!("127.0.0.1:{free}/x")).unwrap(),

@@ -111,6 +111,38 @@ impl Spawner {
         })
     }
 
+    /// A spawner that is a fork, our unreaped child `pid` (so the pid is
+    /// its own), made for `runtime_dir` in the `premade` namespaces with
+    /// `premount`'s mounts; `sock` our end of its socket. Killed and
+    /// reaped when this fails.
+    fn forked(
+        pid: i32,
+        exe: &Path,
+        runtime_dir: &Path,
+        sock: OwnedFd,
+        premade: libc::c_int,
+        premount: Premount,
+    ) -> Result<Self, LaunchError> {
+        let pidfd = crate::sys::pidfd_open(pid).ok();
+        // No exec to report on: the face reads end-of-file at once.
+        let (report, report_write) = pipe().inspect_err(|_| {
+            super::zygote::kill_and_reap(pid, pidfd.as_ref());
+        })?;
+        drop(report_write);
+        Ok(Self {
+            pid,
+            exe: exe.to_owned(),
+            runtime_dir: runtime_dir.to_owned(),
+            pidfd,
+            sock,
+            exec_report: Some(File::from(report)),
+            used: false,
+            reaped: false,
+            premade,
+            premount,
+        })
+    }
+
     pub fn pid(&self) -> i32 {
         self.pid
     }

@@ -36,9 +36,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use super::super::zygote::{kill_and_reap, recv, send, seqpacket_pair};
-use super::super::{CloneArgs, LaunchError, cstring, pipe, sys};
-use super::Spawner;
+use super::super::{CloneArgs, LaunchError, cstring, sys};
 use super::fork::{Identity, become_spawner};
+use super::{PATH_MAX, Spawner};
 use crate::init_mounts::{INIT_PREMOUNT_ENV, Premount};
 
 /// The namespaces a factory makes a spawner in ahead of its launch: those
@@ -46,9 +46,6 @@ use crate::init_mounts::{INIT_PREMOUNT_ENV, Premount};
 /// made at the launch (init must be its first process), a network one is
 /// never plain (its set-up names the container).
 pub const PREMADE: libc::c_int = libc::CLONE_NEWNS | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
-
-/// The longest runtime directory path an order carries.
-const PATH_MAX: usize = 4096;
 
 /// An order's fixed header: the namespaces (4 bytes, little-endian), then
 /// the pre-mounts' length (1 byte).
@@ -171,22 +168,8 @@ impl SpawnerFactory {
                 -answer,
             )));
         }
-        // No exec to report on: the face reads end-of-file at once.
-        let (report, report_write) = pipe()?;
-        drop(report_write);
-        Ok(Spawner {
-            pid: answer,
-            exe: self.exe.clone(),
-            runtime_dir: runtime_dir.to_owned(),
-            // Our child (CLONE_PARENT), not reaped: its pid is its own.
-            pidfd: crate::sys::pidfd_open(answer).ok(),
-            sock: ours,
-            exec_report: Some(File::from(report)),
-            used: false,
-            reaped: false,
-            premade,
-            premount,
-        })
+        // Our child (CLONE_PARENT), not reaped.
+        Spawner::forked(answer, &self.exe, runtime_dir, ours, premade, premount)
     }
 }
 

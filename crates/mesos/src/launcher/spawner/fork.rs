@@ -24,8 +24,9 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use super::super::{LaunchError, cstring, pipe, sys};
+use super::super::{LaunchError, cstring, sys};
 use super::{INIT_SPAWNER_ENV, Spawner};
+use crate::init_mounts::Premount;
 
 /// What the child shows in `/proc/PID/cmdline` and `environ`, and execs
 /// when it cannot: built before the fork, so the child only makes system
@@ -203,8 +204,6 @@ impl Spawner {
         let identity = Identity::new(exe, runtime_dir, None)?;
         let devnull = File::open("/dev/null").map_err(sys("open /dev/null"))?;
         let (ours, theirs) = super::super::zygote::seqpacket_pair()?;
-        // No exec to report on: the face reads end-of-file at once.
-        let (report, report_write) = pipe()?;
         // SAFETY: fork(2) of a single-threaded process (the caller's
         // contract): the child may run any code on its copy.
         let pid = unsafe { libc::fork() };
@@ -214,19 +213,8 @@ impl Spawner {
         if pid < 0 {
             return Err(sys("fork the init spawner")(io::Error::last_os_error()));
         }
-        drop((report_write, theirs));
-        Ok(Self {
-            pid,
-            exe: exe.to_owned(),
-            runtime_dir: runtime_dir.to_owned(),
-            pidfd: crate::sys::pidfd_open(pid).ok(),
-            sock: ours,
-            exec_report: Some(File::from(report)),
-            used: false,
-            reaped: false,
-            premade: 0,
-            premount: crate::init_mounts::Premount::default(),
-        })
+        drop(theirs);
+        Self::forked(pid, exe, runtime_dir, ours, 0, Premount::default())
     }
 }
 
