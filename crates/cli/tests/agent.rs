@@ -125,6 +125,22 @@ fn privileged_agent_serves_every_container_call_in_json() {
         "err\n"
     );
 
+    // Not a shell command: `value` is executed with `arguments` as its
+    // argv, as Mesos's `execvp(value, arguments)`, even where they differ.
+    let r = conn.json(
+        &serde_json::json!({"type": "LAUNCH_CONTAINER", "launch_container": {
+        "container_id": {"value": "j-argv"},
+        "command": {"shell": false, "value": "/bin/sh", "arguments": ["renamed", "-c", "echo $0"]}}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = conn.json(&wait_json("j-argv"));
+    assert_eq!(r.json()["wait_container"]["exit_status"], 0, "{}", r.text());
+    assert_eq!(
+        std::fs::read_to_string(env.sandbox("j-argv").join("stdout")).unwrap(),
+        "renamed\n"
+    );
+    assert_eq!(conn.json(&remove_json("j-argv")).status, 200);
+
     // A long one: listed with statistics while it runs, killed by signal.
     let r = conn.json(
         &serde_json::json!({"type": "LAUNCH_CONTAINER", "launch_container": {

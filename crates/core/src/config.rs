@@ -40,6 +40,17 @@ impl CommandSpec {
         }
     }
 
+    /// The file executed, looked up in PATH as `execvp` does: Mesos runs
+    /// `value` with `arguments` as its argv when `shell` is false, so it
+    /// need not be `arguments[0]`; `/bin/sh` for shell commands.
+    pub fn program(&self) -> &str {
+        match (self.shell, self.value.is_empty()) {
+            (true, _) => "/bin/sh",
+            (false, false) => &self.value,
+            (false, true) => self.arguments.first().map_or("", String::as_str),
+        }
+    }
+
     /// A one-line rendering for listings.
     pub fn display(&self) -> String {
         if self.shell {
@@ -541,6 +552,32 @@ mod tests {
             arguments: vec![],
         };
         assert_eq!(s.exec_argv(), ["/bin/sh", "-c", "exit 42"]);
+        assert_eq!(s.program(), "/bin/sh");
         assert!(CommandSpec::argv(vec![]).is_none());
+        assert_eq!(c.program(), "sh");
+    }
+
+    #[test]
+    fn a_mesos_command_runs_its_value_with_its_arguments_as_argv() {
+        let renamed = CommandSpec {
+            shell: false,
+            value: "/bin/sh".into(),
+            arguments: vec!["renamed".into(), "-c".into(), "echo $0".into()],
+        };
+        assert_eq!(renamed.program(), "/bin/sh");
+        assert_eq!(renamed.exec_argv(), ["renamed", "-c", "echo $0"]);
+        let no_arguments = CommandSpec {
+            shell: false,
+            value: "/bin/true".into(),
+            arguments: vec![],
+        };
+        assert_eq!(no_arguments.program(), "/bin/true");
+        assert_eq!(no_arguments.exec_argv(), ["/bin/true"]);
+        let no_value = CommandSpec {
+            shell: false,
+            value: String::new(),
+            arguments: vec!["echo".into(), "hi".into()],
+        };
+        assert_eq!(no_value.program(), "echo");
     }
 }

@@ -130,8 +130,9 @@ struct ChildArgs<'a> {
 
 pub(crate) fn prepare_exec(info: &LaunchInfo) -> Result<Exec, String> {
     let program = info
-        .argv
-        .first()
+        .program
+        .as_ref()
+        .or(info.argv.first())
         .ok_or("the launch info has an empty command")?;
     let path_var = info
         .env

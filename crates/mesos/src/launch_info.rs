@@ -159,6 +159,10 @@ pub struct LaunchInfo {
     pub hostname: Option<String>,
     /// The argv to execute; `argv[0]` is looked up in the container's PATH.
     pub argv: Vec<String>,
+    /// The file to execute instead of `argv[0]` (a Mesos command whose
+    /// `value` is not its first argument), looked up the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
     /// The command's whole environment (later entries win).
     pub env: Vec<(String, String)>,
     pub working_dir: PathBuf,

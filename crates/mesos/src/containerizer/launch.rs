@@ -145,8 +145,12 @@ impl MesosContainerizer {
         // With a root filesystem the command sees its sandbox at the
         // sandbox directory (Mesos §3.4).
         let sandbox_inside = config.sandbox_in_container();
+        let argv = config.command.exec_argv();
+        let program = config.command.program();
         let mut info = LaunchInfo {
-            argv: config.command.exec_argv(),
+            program: (argv.first().map(String::as_str) != Some(program))
+                .then(|| program.to_owned()),
+            argv,
             working_dir: config
                 .working_dir
                 .clone()
