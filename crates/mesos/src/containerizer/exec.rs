@@ -110,10 +110,7 @@ impl MesosContainerizer {
             source,
         })?;
         // Into the container's v1 cgroups by itself, before its exec.
-        let join_cgroups: Vec<File> = isolators
-            .iter()
-            .flat_map(|isolator| isolator.join_files(id))
-            .collect();
+        let join = isolator::JoinFiles::of(&isolators, id, false);
         let helper = launcher::spawn_init(&InitSpec {
             exe: &self.init_exe,
             runtime_dir: dir.path(),
@@ -123,7 +120,7 @@ impl MesosContainerizer {
             stderr: stdio.stderr,
             init_lock: &no_lock,
             cgroup: cgroup.as_ref(),
-            join_cgroups: &join_cgroups,
+            join_cgroups: &join.any,
             join_own_memory: &[],
             join: Some((init_pid, spec_file)),
             tty,

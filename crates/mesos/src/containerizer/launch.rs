@@ -227,17 +227,7 @@ impl MesosContainerizer {
         // Init (or the spawner that clones it) moves itself into the v1
         // cgroups (`Isolator::join_files`): cheaper than being moved, and
         // before its exec.
-        let join_cgroups: Vec<File> = isolators
-            .iter()
-            .flat_map(|isolator| isolator.join_files(&config.id))
-            .collect();
-        let join_own_memory: Vec<File> = match plain {
-            true => isolators
-                .iter()
-                .flat_map(|isolator| isolator.join_files_own_memory(&config.id))
-                .collect(),
-            false => Vec::new(),
-        };
+        let join = isolator::JoinFiles::of(isolators, &config.id, plain);
         let cgroup = launcher.prepare(&config.id)?;
         let spec = InitSpec {
             exe: &self.init_exe,
@@ -248,8 +238,8 @@ impl MesosContainerizer {
             stderr: &stderr,
             init_lock,
             cgroup: cgroup.as_ref(),
-            join_cgroups: &join_cgroups,
-            join_own_memory: &join_own_memory,
+            join_cgroups: &join.any,
+            join_own_memory: &join.own_memory,
             join: None,
             tty,
         };

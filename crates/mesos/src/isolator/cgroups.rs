@@ -70,16 +70,6 @@ pub struct CgroupsIsolator {
 impl CgroupsIsolator {
     /// The `tasks` files of the container's v1 cgroups to join: those with
     /// cpuset (`cpuset` true) or those without.
-    fn v1_tasks_to_join(&self, id: &ContainerId, cpuset: bool) -> Vec<std::fs::File> {
-        self.cgroups(id)
-            .into_iter()
-            .filter(|(cg, cs)| {
-                cg.version() == Version::V1 && cs.contains(&Controller::Cpuset) == cpuset
-            })
-            .filter_map(|(cg, _)| cg.open_tasks_to_join().ok())
-            .collect()
-    }
-
     /// The isolator of `config` on the host's `hierarchies`. A subsystem
     /// the host lacks is an error naming it, unless it came from
     /// `cgroups/all`, which loads only what the kernel has.
@@ -776,14 +766,23 @@ impl Isolator for CgroupsIsolator {
         }))
     }
 
-    fn join_files(&self, id: &ContainerId) -> Vec<std::fs::File> {
-        // Not cpuset: its attach rebinds the memory policy of the joining
-        // task's mm, which a vfork-style child shares with the face.
-        self.v1_tasks_to_join(id, false)
-    }
-
-    fn join_files_own_memory(&self, id: &ContainerId) -> Vec<std::fs::File> {
-        self.v1_tasks_to_join(id, true)
+    fn join_files(&self, id: &ContainerId, own_memory: bool) -> super::JoinFiles {
+        // A cpuset only for a joiner with memory of its own: its attach
+        // rebinds the memory policy of the joining task's mm, which a
+        // vfork-style child shares with the face.
+        let mut files = super::JoinFiles::default();
+        for (cg, controllers) in self.cgroups(id) {
+            if cg.version() != Version::V1 {
+                continue;
+            }
+            let list = match controllers.contains(&Controller::Cpuset) {
+                false => &mut files.any,
+                true if own_memory => &mut files.own_memory,
+                true => continue,
+            };
+            list.extend(cg.open_tasks_to_join().ok());
+        }
+        files
     }
 
     fn isolate(&self, id: &ContainerId, pid: i32) -> Result<(), IsolatorError> {

@@ -57,6 +57,35 @@ pub use security::SecurityIsolator;
 /// table. Measuring many containers (`phobos stats`) shares one cache, so
 /// the mount table and `/proc` are read once, not once per container. It
 /// is `Sync`, so containers can be measured on several threads.
+/// The v1 `tasks` files a process writes `0` to, to join its container's
+/// cgroups by itself ([`Isolator::join_files`]).
+#[derive(Debug, Default)]
+pub struct JoinFiles {
+    /// For any joiner, a `vfork`-style child that shares the face's memory
+    /// included.
+    pub any: Vec<std::fs::File>,
+    /// For a joiner with memory of its own (an init spawner) only: a
+    /// cpuset's attach rebinds the memory policy of the joining task's
+    /// memory.
+    pub own_memory: Vec<std::fs::File>,
+}
+
+impl JoinFiles {
+    fn extend(&mut self, other: JoinFiles) {
+        self.any.extend(other.any);
+        self.own_memory.extend(other.own_memory);
+    }
+
+    /// Every isolator's files for container `id`.
+    pub fn of(isolators: &[Box<dyn Isolator>], id: &ContainerId, own_memory: bool) -> Self {
+        let mut all = Self::default();
+        for isolator in isolators {
+            all.extend(isolator.join_files(id, own_memory));
+        }
+        all
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct HostCache {
     procs: OnceLock<ProcTable>,
@@ -216,18 +245,12 @@ pub trait Isolator: std::fmt::Debug {
 
     /// After `prepare`, before the fork: membership files (v1 `tasks`) a
     /// single-threaded init, or the process it is cloned from, may join by
-    /// itself (`phobos_cgroups::Cgroup::open_tasks_to_join`). Best effort:
-    /// what cannot be opened here, or joined there, `isolate` still does.
-    fn join_files(&self, _id: &ContainerId) -> Vec<std::fs::File> {
-        Vec::new()
-    }
-
-    /// As [`Self::join_files`], for a joiner with memory of its own (an
-    /// init spawner), never a `vfork`-style child that shares the face's:
-    /// a cpuset's attach rebinds the memory policy of the joining task's
-    /// memory.
-    fn join_files_own_memory(&self, _id: &ContainerId) -> Vec<std::fs::File> {
-        Vec::new()
+    /// itself (`phobos_cgroups::Cgroup::open_tasks_to_join`); those only a
+    /// joiner with memory of its own may join too when `own_memory`. Best
+    /// effort: what cannot be opened here, or joined there, `isolate`
+    /// still does.
+    fn join_files(&self, _id: &ContainerId, _own_memory: bool) -> JoinFiles {
+        JoinFiles::default()
     }
 
     /// After the fork, while init is blocked on its pipe.

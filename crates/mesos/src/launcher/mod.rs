@@ -23,6 +23,7 @@ mod linux;
 pub mod owner;
 mod posix;
 pub mod scope;
+mod seqpacket;
 pub mod spawner;
 pub mod zygote;
 
@@ -240,7 +241,7 @@ pub struct InitSpec<'a> {
     /// `0` to each (see `join_own_cgroups`).
     pub join_cgroups: &'a [File],
     /// More for a spawner to join before it clones init, never a cloned
-    /// child (`Isolator::join_files_own_memory`: cpuset).
+    /// child (`JoinFiles::own_memory`: cpuset).
     pub join_own_memory: &'a [File],
     /// `phobos exec`: join this init's namespaces and run this spec
     /// instead (see [`INIT_JOIN_ENV`]).

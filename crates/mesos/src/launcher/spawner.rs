@@ -45,7 +45,7 @@ use std::path::{Path, PathBuf};
 pub mod factory;
 mod fork;
 
-use super::zygote::{recv, send};
+use super::seqpacket::{recv, send};
 use super::{
     CLONE_INTO_CGROUP, CloneArgs, ForkedInit, InitSpec, LaunchError, cstring, pipe, read_full, sys,
 };
@@ -126,7 +126,7 @@ impl Spawner {
         let pidfd = crate::sys::pidfd_open(pid).ok();
         // No exec to report on: the face reads end-of-file at once.
         let (report, report_write) = pipe().inspect_err(|_| {
-            super::zygote::kill_and_reap(pid, pidfd.as_ref());
+            super::seqpacket::kill_and_reap(pid, pidfd.as_ref());
         })?;
         drop(report_write);
         Ok(Self {
@@ -243,7 +243,7 @@ impl Spawner {
         // its memory over): reaped now, so init is the memory's only user
         // (and its owner, whose cgroup is charged for it) before the
         // launch goes on.
-        super::zygote::reap(self.pid);
+        super::seqpacket::reap(self.pid);
         self.reaped = true;
         if pid <= 0 {
             return Err(sys("clone the init helper")(io::Error::from_raw_os_error(
@@ -280,8 +280,8 @@ impl Drop for Spawner {
     fn drop(&mut self) {
         match (self.used, self.reaped) {
             (_, true) => {}
-            (true, false) => super::zygote::reap(self.pid),
-            (false, false) => super::zygote::kill_and_reap(self.pid, self.pidfd.as_ref()),
+            (true, false) => super::seqpacket::reap(self.pid),
+            (false, false) => super::seqpacket::kill_and_reap(self.pid, self.pidfd.as_ref()),
         }
     }
 }
@@ -304,7 +304,7 @@ fn clone_waiting_init(
         "use the runtime directory path",
     )?;
     let devnull = File::open("/dev/null").map_err(sys("open /dev/null"))?;
-    let (ours, theirs) = super::zygote::seqpacket_pair()?;
+    let (ours, theirs) = super::seqpacket::seqpacket_pair()?;
     let null = devnull.as_raw_fd();
     let cloned = super::clone_init(
         &exe_c,

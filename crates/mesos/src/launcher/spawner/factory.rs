@@ -35,7 +35,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::super::zygote::{kill_and_reap, recv, send, seqpacket_pair};
+use super::super::seqpacket::{kill_and_reap, recv, send, seqpacket_pair};
 use super::super::{CloneArgs, LaunchError, cstring, sys};
 use super::fork::{Identity, become_spawner};
 use super::{PATH_MAX, Spawner};

@@ -203,7 +203,7 @@ impl Spawner {
     pub unsafe fn fork(exe: &Path, runtime_dir: &Path) -> Result<Self, LaunchError> {
         let identity = Identity::new(exe, runtime_dir, None)?;
         let devnull = File::open("/dev/null").map_err(sys("open /dev/null"))?;
-        let (ours, theirs) = super::super::zygote::seqpacket_pair()?;
+        let (ours, theirs) = super::super::seqpacket::seqpacket_pair()?;
         // SAFETY: fork(2) of a single-threaded process (the caller's
         // contract): the child may run any code on its copy.
         let pid = unsafe { libc::fork() };
