@@ -154,6 +154,50 @@ fn privileged_kill_forwards_the_signal_to_the_command() {
 }
 
 #[test]
+fn privileged_kill_sends_sigstop_and_sigkill_to_the_command_not_its_init() {
+    if !require_root("privileged_kill_sends_sigstop_and_sigkill_to_the_command_not_its_init") {
+        return;
+    }
+    let env = Env::new();
+    env.detach("held", &["sleep", "1000"]);
+    let init = env.status_json("held")["pid"].as_i64().unwrap();
+    let children = format!("/proc/{init}/task/{init}/children");
+    let mut command = String::new();
+    assert!(eventually(PATIENCE, || {
+        command = std::fs::read_to_string(&children).unwrap_or_default();
+        !command.trim().is_empty()
+    }));
+    let command = command.trim().to_owned();
+    let state = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit(')')
+                    .next()
+                    .and_then(|r| r.split_whitespace().next().map(str::to_owned))
+            })
+            .unwrap_or_default()
+    };
+    // SIGSTOP stops the command; init, which could not forward it had it
+    // been stopped itself, goes on supervising.
+    env.ok(&["kill", "-s", "STOP", "held"]);
+    assert!(
+        eventually(PATIENCE, || state(&command) == "T"),
+        "{}",
+        state(&command)
+    );
+    assert_ne!(state(&init.to_string()), "T");
+    env.ok(&["kill", "-s", "CONT", "held"]);
+    assert!(eventually(PATIENCE, || state(&command) == "S"));
+    // SIGKILL kills the command, and init records its end as any other.
+    env.ok(&["kill", "-s", "KILL", "held"]);
+    let t = env.wait_json("held");
+    assert_eq!(t["signal"], libc::SIGKILL, "{t}");
+    let message = t["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("Command "), "{t}");
+}
+
+#[test]
 fn privileged_runtime_dir_under_dev_shm_survives_the_private_dev_shm() {
     if !require_root("privileged_runtime_dir_under_dev_shm_survives_the_private_dev_shm") {
         return;

@@ -725,7 +725,7 @@ fn supervise(
                 let sig = info.ssi_signo as i32;
                 if sig != libc::SIGCHLD {
                     // SAFETY: kill(2) with our child's pid.
-                    unsafe { libc::kill(child, sig) };
+                    unsafe { libc::kill(child, signal_for_command(&info)) };
                 }
             }
             Ok(None) => {}
@@ -735,6 +735,30 @@ fn supervise(
                 return (wait_blocking(child), limitation);
             }
         }
+    }
+}
+
+/// The signal that asks init to send its command SIGKILL or SIGSTOP,
+/// which init cannot be sent for it (they would end or stop init itself,
+/// never reaching its signalfd): this one queued (`SI_QUEUE`) with
+/// [`FORWARD_TAG`] | the signal as its value. A real-time signal, so
+/// that it queues beside any other rather than merging with it.
+pub(crate) fn forward_carrier() -> i32 {
+    libc::SIGRTMAX()
+}
+
+/// The high bits of a [`forward_carrier`] value.
+pub(crate) const FORWARD_TAG: i32 = 0x5048_0000;
+
+/// What the command is sent for a signal init received: the same signal,
+/// or the one a [`forward_carrier`] from a face carries.
+fn signal_for_command(info: &libc::signalfd_siginfo) -> i32 {
+    let sig = info.ssi_signo as i32;
+    let carried = info.ssi_int & 0xff;
+    let tagged = info.ssi_int & !0xff == FORWARD_TAG;
+    match sig == forward_carrier() && info.ssi_code == libc::SI_QUEUE && tagged {
+        true if carried == libc::SIGKILL || carried == libc::SIGSTOP => carried,
+        _ => sig,
     }
 }
 

@@ -159,6 +159,11 @@ pub struct LaunchInfo {
     pub hostname: Option<String>,
     /// The argv to execute; `argv[0]` is looked up in the container's PATH.
     pub argv: Vec<String>,
+    /// Init sends the command SIGKILL and SIGSTOP when a face asks it to
+    /// (`init::forward_carrier`); an older init, without this, is sent
+    /// them itself.
+    #[serde(default)]
+    pub forwards_kill_and_stop: bool,
     /// The file to execute instead of `argv[0]` (a Mesos command whose
     /// `value` is not its first argument), looked up the same way.
     #[serde(default, skip_serializing_if = "Option::is_none")]

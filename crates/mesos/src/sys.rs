@@ -35,6 +35,55 @@ pub fn pidfd_send_signal(pidfd: &OwnedFd, sig: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Sends `sig` to the process behind `pidfd` queued with `value` (as
+/// `sigqueue(3)`: `SI_QUEUE`, which the kernel accepts from another
+/// process), read by a signalfd as `ssi_int`.
+pub fn pidfd_send_queued(pidfd: &OwnedFd, sig: i32, value: i32) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    /// The kernel's `siginfo_t` as `SI_QUEUE` fills it: signo, errno,
+    /// code, then the union at 8 bytes in: pid, uid, and the `sigval`
+    /// whose `sival_int` comes first; 128 bytes in all.
+    #[repr(C, align(8))]
+    struct QueuedInfo {
+        signo: i32,
+        errno: i32,
+        code: i32,
+        _pad: i32,
+        pid: i32,
+        uid: u32,
+        value: [i32; 2],
+        _rest: [u64; 12],
+    }
+    const _: () = assert!(std::mem::size_of::<QueuedInfo>() == 128);
+    let info = QueuedInfo {
+        signo: sig,
+        errno: 0,
+        code: libc::SI_QUEUE,
+        _pad: 0,
+        // SAFETY: getpid(2) and getuid(2) cannot fail.
+        pid: unsafe { libc::getpid() },
+        // SAFETY: as above.
+        uid: unsafe { libc::getuid() },
+        value: [value, 0],
+        _rest: [0; 12],
+    };
+    // SAFETY: a valid pidfd, a signal number, a siginfo record of the
+    // kernel's size and layout that outlives the call, no flags.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            &info as *const QueuedInfo,
+            0,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Blocks until the process behind `pidfd` has exited (the pidfd turns
 /// readable), or until `timeout_ms` passes (-1: forever). Returns whether it
 /// exited.

@@ -179,11 +179,25 @@ impl MesosContainerizer {
         if !dir.init_alive()? {
             return Err(not_running());
         }
-        crate::sys::pidfd_send_signal(&pidfd, signal).map_err(|source| {
-            ContainerizerError::Signal {
-                id: id.clone(),
-                source,
-            }
+        // Init forwards what it receives; SIGKILL and SIGSTOP would end or
+        // stop init itself, so it is asked to send those.
+        let forwards = |dir: &ContainerDir| {
+            dir.read_json::<LaunchInfo>(LAUNCH_INFO_FILE)
+                .ok()
+                .flatten()
+                .is_some_and(|info| info.forwards_kill_and_stop)
+        };
+        let sent = match signal {
+            libc::SIGKILL | libc::SIGSTOP if forwards(&dir) => crate::sys::pidfd_send_queued(
+                &pidfd,
+                crate::init::forward_carrier(),
+                crate::init::FORWARD_TAG | signal,
+            ),
+            _ => crate::sys::pidfd_send_signal(&pidfd, signal),
+        };
+        sent.map_err(|source| ContainerizerError::Signal {
+            id: id.clone(),
+            source,
         })?;
         Ok(Some(()))
     }

@@ -151,6 +151,7 @@ impl MesosContainerizer {
             program: (argv.first().map(String::as_str) != Some(program))
                 .then(|| program.to_owned()),
             argv,
+            forwards_kill_and_stop: true,
             working_dir: config
                 .working_dir
                 .clone()
