@@ -140,6 +140,15 @@ fn privileged_agent_serves_every_container_call_in_json() {
         "renamed\n"
     );
     assert_eq!(conn.json(&remove_json("j-argv")).status, 200);
+    // A shell command runs as `sh -c VALUE` (argv[0] `sh`, as Mesos's).
+    let r = conn.json(&launch_json("j-sh", "echo $0"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(conn.json(&wait_json("j-sh")).status, 200);
+    assert_eq!(
+        std::fs::read_to_string(env.sandbox("j-sh").join("stdout")).unwrap(),
+        "sh\n"
+    );
+    assert_eq!(conn.json(&remove_json("j-sh")).status, 200);
 
     // A long one: listed with statistics while it runs, killed by signal.
     let r = conn.json(

@@ -29,10 +29,12 @@ impl CommandSpec {
         })
     }
 
-    /// The argv that is executed: `["/bin/sh", "-c", value]` for shell commands.
+    /// The argv that is executed: `["sh", "-c", value]` for shell commands
+    /// (argv[0] `sh`, as Mesos's launch helper gives it; the file is
+    /// [`Self::program`]).
     pub fn exec_argv(&self) -> Vec<String> {
         if self.shell {
-            vec!["/bin/sh".into(), "-c".into(), self.value.clone()]
+            vec!["sh".into(), "-c".into(), self.value.clone()]
         } else if self.arguments.is_empty() {
             vec![self.value.clone()]
         } else {
@@ -551,7 +553,7 @@ mod tests {
             value: "exit 42".into(),
             arguments: vec![],
         };
-        assert_eq!(s.exec_argv(), ["/bin/sh", "-c", "exit 42"]);
+        assert_eq!(s.exec_argv(), ["sh", "-c", "exit 42"]);
         assert_eq!(s.program(), "/bin/sh");
         assert!(CommandSpec::argv(vec![]).is_none());
         assert_eq!(c.program(), "sh");

@@ -242,7 +242,7 @@ mod tests {
         // shell=true with a value: /bin/sh -c, the image's fields ignored.
         assert_eq!(
             argv(&both, mesos(true, "echo $HOME", &[])).unwrap(),
-            ["/bin/sh", "-c", "echo $HOME"]
+            ["sh", "-c", "echo $HOME"]
         );
         assert_eq!(
             argv(&none, mesos(true, "", &[])),

@@ -96,7 +96,7 @@ fn an_executor_runs_its_command_in_the_agent_sandbox_with_its_environment() {
     let c = plan.intent;
     assert_eq!(
         c.command.unwrap().exec_argv(),
-        ["/bin/sh", "-c", "./my-executor --flag"]
+        ["sh", "-c", "./my-executor --flag"]
     );
     assert_eq!(c.sandbox, Some(PathBuf::from("/agent/sandbox")));
     assert_eq!(c.user.as_deref(), Some("nobody"));
