@@ -175,6 +175,29 @@ pub fn command_spec(info: &mesos::CommandInfo) -> Option<CommandSpec> {
     })
 }
 
+/// Mesos `CommandInfo` → our command for the Docker containerizer, as
+/// Mesos's makes it (reference §4.4), which differs from [`command_spec`]:
+/// `shell` (default true) runs `/bin/sh -c value` in place of the image's
+/// ENTRYPOINT; otherwise `value` (when set) and then `arguments` are the
+/// argv that replaces its CMD, its ENTRYPOINT kept. `None` when there is
+/// nothing to run (the image's own ENTRYPOINT and CMD then).
+pub fn docker_command_spec(info: &mesos::CommandInfo) -> Option<CommandSpec> {
+    let value = info.value.clone().filter(|v| !v.trim().is_empty());
+    match info.shell.unwrap_or(true) {
+        true => value.map(|value| CommandSpec {
+            shell: true,
+            value,
+            arguments: Vec::new(),
+        }),
+        false => CommandSpec::argv(
+            value
+                .into_iter()
+                .chain(info.arguments.iter().cloned())
+                .collect(),
+        ),
+    }
+}
+
 /// `CommandInfo.environment` as pairs, in order.
 pub fn environment(info: &mesos::CommandInfo) -> Vec<(String, String)> {
     info.environment
@@ -354,6 +377,39 @@ perf_statistics! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn docker_commands_as_mesos_docker_containerizer_makes_them() {
+        let info =
+            |shell: Option<bool>, value: Option<&str>, arguments: &[&str]| mesos::CommandInfo {
+                shell,
+                value: value.map(Into::into),
+                arguments: arguments.iter().map(|a| a.to_string()).collect(),
+                ..Default::default()
+            };
+        let argv = |argv: &[&str]| CommandSpec::argv(argv.iter().map(|a| a.to_string()).collect());
+        // shell defaults to true; its arguments are ignored.
+        let shell = docker_command_spec(&info(None, Some("echo hi"), &["x"])).unwrap();
+        assert!(shell.shell && shell.value == "echo hi" && shell.arguments.is_empty());
+        // value, then arguments, replace CMD (the Mesos containerizer would
+        // execute value with the arguments as the whole argv instead).
+        let both = info(Some(false), Some("/bin/echo"), &["a", "b"]);
+        assert_eq!(docker_command_spec(&both), argv(&["/bin/echo", "a", "b"]));
+        assert_eq!(command_spec(&both).unwrap().exec_argv(), ["a", "b"]);
+        // Arguments alone (Marathon's `args`).
+        assert_eq!(
+            docker_command_spec(&info(Some(false), None, &["--port", "80"])),
+            argv(&["--port", "80"])
+        );
+        // Nothing to run: the image's own command.
+        for empty in [
+            info(Some(false), None, &[]),
+            info(None, Some(" "), &[]),
+            info(None, None, &[]),
+        ] {
+            assert_eq!(docker_command_spec(&empty), None);
+        }
+    }
 
     #[test]
     fn every_scalar_reaches_the_message() {

@@ -222,7 +222,13 @@ fn three_faces_one_docker_request() {
         }),
         ..Default::default()
     };
-    let mut from_ecp = plan(&s, ecp(&launch("d1", Some(container))));
+    // Mesos's Docker containerizer runs `value` and then `arguments` after
+    // the image's ENTRYPOINT, so the CLI's argv is `arguments` alone there.
+    let mut request = launch("d1", Some(container));
+    if let Some(executor) = &mut request.executor_info {
+        executor.command.value = None;
+    }
+    let mut from_ecp = plan(&s, ecp(&request));
     let docker = DockerLaunch {
         image: "busybox:local".into(),
         network: DockerNetwork::Bridge,

@@ -58,7 +58,7 @@ pub fn intent(
                     "container {id}: a Docker command task needs MESOS_LIBEXEC_DIRECTORY (where mesos-executor is)"
                 )))?;
             // None: the image's ENTRYPOINT and CMD run.
-            intent.command = super::translate::command_spec(command);
+            intent.command = phobos_runtime::mesos_proto::docker_command_spec(command);
             // The container holds the task only: it is given the task's
             // resources; the executor's share is the command executor's
             // on the host (docs/mesos.md).

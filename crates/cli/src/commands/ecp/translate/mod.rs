@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use phobos_core::{CommandSpec, ContainerId, Resources};
 use phobos_proto::containerizer::Launch;
 use phobos_runtime::LaunchIntent;
-use phobos_runtime::mesos_proto::{BadPortMapping, fetch_uri, networks};
+use phobos_runtime::mesos_proto::{BadPortMapping, docker_command_spec, fetch_uri, networks};
 pub use phobos_runtime::mesos_proto::{command_spec, resources as from_mesos};
 
 pub use route::Route;
@@ -97,7 +97,14 @@ pub fn translate(
         },
         (None, None) => return Err(TranslateError::NoCommand),
     };
-    let command = match (command_spec(command_info), &route) {
+    // The Docker containerizer reads a command as Mesos's does (value
+    // and arguments after the image's ENTRYPOINT), the Mesos one as an
+    // `execvp`.
+    let spec = match &route {
+        Route::Docker { .. } => docker_command_spec(command_info),
+        _ => command_spec(command_info),
+    };
+    let command = match (spec, &route) {
         (Some(command), _) => command,
         // An image brings its own command: merged at PROVISIONING as
         // Mesos's docker/runtime does (shell=true with no value fails).

@@ -214,6 +214,40 @@ fn mesos_containers_with_a_docker_image_get_a_root_filesystem() {
 }
 
 #[test]
+fn a_docker_containers_command_is_read_as_mesoss_docker_containerizer_reads_it() {
+    let docker = ContainerInfo {
+        r#type: container_info::Type::Docker as i32,
+        docker: Some(container_info::DockerInfo {
+            image: "busybox:1".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let command = |value: Option<&str>, arguments: &[&str]| {
+        let mut e = executor(CommandInfo {
+            shell: Some(false),
+            value: value.map(Into::into),
+            arguments: arguments.iter().map(|a| a.to_string()).collect(),
+            ..Default::default()
+        });
+        e.container = Some(docker.clone());
+        translate(id(), &launch(e), &[], &settings())
+            .unwrap()
+            .intent
+            .command
+            .unwrap()
+            .exec_argv()
+    };
+    // `value`, then `arguments`, after the image's ENTRYPOINT.
+    assert_eq!(
+        command(Some("/bin/echo"), &["a", "b"]),
+        ["/bin/echo", "a", "b"]
+    );
+    // `arguments` alone (Marathon's `args`).
+    assert_eq!(command(None, &["--port", "80"]), ["--port", "80"]);
+}
+
+#[test]
 fn docker_containers_and_images_route_to_docker() {
     let mut e = executor(shell("true"));
     e.container = Some(ContainerInfo {
