@@ -195,7 +195,7 @@ fn privileged_a_container_on_a_network_gets_an_address_a_hostname_and_etc_files(
         "--",
         "sh",
         "-c",
-        "cat /etc/hostname; hostname; cat /etc/hosts; cat /proc/net/dev",
+        "cat /etc/hostname; hostname; cat /etc/hosts; cat /proc/net/dev; echo LIBPROCESS_IP=$LIBPROCESS_IP",
     ]);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "web", "{out}");
@@ -209,6 +209,8 @@ fn privileged_a_container_on_a_network_gets_an_address_a_hostname_and_etc_files(
     for dev in ["lo:", "eth0:", "eth1:"] {
         assert!(out.contains(dev), "{dev} missing: {out}");
     }
+    // As Mesos's network/cni gives a container on a CNI network.
+    assert_eq!(lines.last(), Some(&"LIBPROCESS_IP=0.0.0.0"), "{out}");
     // The host's files are untouched.
     assert_ne!(
         std::fs::read_to_string("/etc/hostname")

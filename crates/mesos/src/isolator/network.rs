@@ -24,6 +24,9 @@ use phobos_net::{NetRoot, NetSettings, Networks, Subnet};
 use super::{Isolator, IsolatorError, UsageContext};
 use crate::launch_info::{Contribution, EtcFiles, Namespace};
 
+/// The address libprocess binds (`LIBPROCESS_IP`).
+const LIBPROCESS_IP: &str = "LIBPROCESS_IP";
+
 /// The network settings a container's checkpointed flags name.
 pub fn net_settings(flags: &IsolatorFlags) -> Result<NetSettings, phobos_net::NetError> {
     let mut settings = NetSettings::default();
@@ -140,10 +143,18 @@ impl Isolator for NetworkCni {
         root.container(config.id.as_str())
             .and_then(|c| c.prepare())
             .map_err(|e| Self::fail(&config.id, e))?;
+        // As Mesos's network/cni: a libprocess-based executor on a CNI
+        // network binds all of its namespace's addresses, not the agent's
+        // (the container's own environment still wins).
+        let env = match self.network.networks().is_empty() {
+            true => Vec::new(),
+            false => vec![(LIBPROCESS_IP.to_owned(), "0.0.0.0".to_owned())],
+        };
         Ok(Some(Contribution {
             namespaces: vec![Namespace::Mount, Namespace::Net, Namespace::Uts],
             hostname: Some(self.hostname.clone()),
             etc_files: Self::etc_files(root, &config.id),
+            env,
             ..Contribution::default()
         }))
     }

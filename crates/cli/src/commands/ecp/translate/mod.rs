@@ -116,9 +116,19 @@ pub fn translate(
         (None, _) => return Err(TranslateError::EmptyCommand(which)),
     };
 
+    // Named networks of a Mesos container, with or without an image (a
+    // Docker container's are the engine's, see `docker::launch_info`).
+    let networks = match (&route, container(launch)) {
+        (Route::Mesos | Route::MesosImage { .. }, Some((c, origin))) => networks(c, origin)?,
+        _ => Vec::new(),
+    };
+    // The agent's `LIBPROCESS_IP` is an address of the host: on a CNI
+    // network the isolator's `0.0.0.0` replaces it, as in Mesos, where
+    // the isolator's environment comes after the agent's.
     let mut vars: Vec<(String, String)> = env
         .iter()
         .filter(|(k, _)| !k.starts_with("PHOBOS_") && k != "RUST_LOG")
+        .filter(|(k, _)| networks.is_empty() || k != "LIBPROCESS_IP")
         .cloned()
         .collect();
     if let Some(environment) = &command_info.environment {
@@ -147,12 +157,6 @@ pub fn translate(
     let hostname = container(launch)
         .and_then(|(c, _)| c.hostname.clone())
         .filter(|h| !h.is_empty());
-    // Named networks of a Mesos container (a Docker container's are the
-    // engine's, see `docker::launch_info`).
-    let networks = match (&route, container(launch)) {
-        (Route::Mesos, Some((c, origin))) => networks(c, origin)?,
-        _ => Vec::new(),
-    };
 
     // Hardening of a Mesos container (`LinuxInfo`, `RLimitInfo`); a Docker
     // container's is the engine's.

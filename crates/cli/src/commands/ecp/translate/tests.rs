@@ -202,6 +202,61 @@ fn mesos_containers_with_a_docker_image_get_a_root_filesystem() {
     };
     let plan = translate(id(), &launch(executor(shell("true"))), &[], &with_images).unwrap();
     assert!(matches!(plan.route, Route::MesosImage { ref image, .. } if image == "debian:12"));
+    // Its named networks are joined, as a plain Mesos container's; there
+    // the agent's LIBPROCESS_IP (a host address) gives way to the network
+    // isolator's, the command's own is kept.
+    let mut networked = e.clone();
+    if let Some(c) = networked.container.as_mut() {
+        c.network_infos = vec![mesos::NetworkInfo {
+            name: Some("phobos".into()),
+            ..Default::default()
+        }];
+    }
+    networked.command.environment = Some(mesos::Environment {
+        variables: vec![mesos::environment::Variable {
+            name: "FROM_TASK".into(),
+            value: "1".into(),
+        }],
+    });
+    let agent_env = [
+        ("LIBPROCESS_IP".to_owned(), "192.0.2.7".to_owned()),
+        (
+            "MESOS_AGENT_ENDPOINT".to_owned(),
+            "192.0.2.7:5051".to_owned(),
+        ),
+    ];
+    let intent = translate(id(), &launch(networked.clone()), &agent_env, &settings())
+        .unwrap()
+        .intent;
+    assert_eq!(intent.networks.len(), 1);
+    assert!(
+        !intent.env.iter().any(|(k, _)| k == "LIBPROCESS_IP"),
+        "{:?}",
+        intent.env
+    );
+    assert!(intent.env.iter().any(|(k, _)| k == "MESOS_AGENT_ENDPOINT"));
+    assert!(
+        intent
+            .env
+            .contains(&("FROM_TASK".to_owned(), "1".to_owned()))
+    );
+    if let Some(environment) = networked.command.environment.as_mut() {
+        environment.variables[0].name = "LIBPROCESS_IP".into();
+    }
+    let intent = translate(id(), &launch(networked), &agent_env, &settings())
+        .unwrap()
+        .intent;
+    let own: Vec<_> = intent
+        .env
+        .iter()
+        .filter(|(k, _)| k == "LIBPROCESS_IP")
+        .collect();
+    assert_eq!(own, [&("LIBPROCESS_IP".to_owned(), "1".to_owned())]);
+    let intent = translate(id(), &launch(e.clone()), &agent_env, &settings())
+        .unwrap()
+        .intent;
+    assert!(intent.networks.is_empty());
+    assert!(intent.env.contains(&agent_env[0]));
     // appc images are refused with one line.
     if let Some(c) = e.container.as_mut()
         && let Some(m) = c.mesos.as_mut()
