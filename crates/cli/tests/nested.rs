@@ -24,28 +24,6 @@ fn pid_of(env: &Env, id: &str) -> i64 {
         .unwrap_or_else(|| panic!("{id} has no pid"))
 }
 
-/// The command's pid (init's only child) of a container.
-fn command_pid(init: i64) -> i64 {
-    let mut found = 0;
-    assert!(
-        eventually(PATIENCE, || {
-            let children = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children"))
-                .unwrap_or_default();
-            found = children
-                .split_whitespace()
-                .next()
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(0);
-            // Init starts its command vfork-style: until that child has
-            // exec'd it is still init's image (its environ, its exe).
-            let exe = |pid: i64| std::fs::read_link(format!("/proc/{pid}/exe")).ok();
-            found > 0 && exe(found).is_some() && exe(found) != exe(init)
-        }),
-        "init {init} never started its command"
-    );
-    found
-}
-
 /// Nothing of `ids` is left: no process of the environment, no cgroup
 /// under its root, no mount naming its work or runtime directory, and,
 /// after `state --rm`, no record or sandbox.

@@ -161,13 +161,7 @@ fn privileged_kill_sends_sigstop_and_sigkill_to_the_command_not_its_init() {
     let env = Env::new();
     env.detach("held", &["sleep", "1000"]);
     let init = env.status_json("held")["pid"].as_i64().unwrap();
-    let children = format!("/proc/{init}/task/{init}/children");
-    let mut command = String::new();
-    assert!(eventually(PATIENCE, || {
-        command = std::fs::read_to_string(&children).unwrap_or_default();
-        !command.trim().is_empty()
-    }));
-    let command = command.trim().to_owned();
+    let command = command_pid(init).to_string();
     let state = |pid: &str| {
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .ok()
@@ -494,14 +488,7 @@ fn privileged_bad_input_exits_2_and_changes_nothing() {
     // `run -d` returns once init is released; init then reserves its status
     // slot before starting the command, so the baseline is taken only once
     // the command runs (on a slow guest that can be noticeably later).
-    let init = env.status_json("taken")["pid"].as_i64().unwrap();
-    let children = format!("/proc/{init}/task/{init}/children");
-    assert!(
-        eventually(PATIENCE, || {
-            std::fs::read_to_string(&children).is_ok_and(|c| !c.trim().is_empty())
-        }),
-        "the command of 'taken' never started"
-    );
+    command_pid(env.status_json("taken")["pid"].as_i64().unwrap());
     let snapshot = || {
         let mut names: Vec<_> = walk(env.runtime.path());
         names.extend(walk(env.work.path()));

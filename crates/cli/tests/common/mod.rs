@@ -454,3 +454,25 @@ pub fn config(text: &str) -> Config {
 
 #[path = "../../../../tests/support/refusing_port.rs"]
 pub mod refusing_port;
+
+/// The command's pid (init's only child) of a container.
+pub fn command_pid(init: i64) -> i64 {
+    let mut found = 0;
+    assert!(
+        eventually(PATIENCE, || {
+            let children = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children"))
+                .unwrap_or_default();
+            found = children
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            // Init starts its command vfork-style: until that child has
+            // exec'd it is still init's image (its environ, its exe).
+            let exe = |pid: i64| std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+            found > 0 && exe(found).is_some() && exe(found) != exe(init)
+        }),
+        "init {init} never started its command"
+    );
+    found
+}
