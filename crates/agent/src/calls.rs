@@ -389,8 +389,10 @@ async fn remove_container(state: &Arc<State>, id: &ContainerId) -> Result<Answer
 /// Every container Phobos holds is standalone in Mesos's terms (no
 /// framework's executor): they are listed with `show_standalone`, as
 /// Mesos lists standalone containers, and their nested containers with
-/// `show_nested` too. Running ones carry their statistics; every one its
-/// status (container ID, init pid, addresses, the net_cls classid).
+/// `show_nested` too; an ended one is not (Mesos's `containers()` drops a
+/// container once its destroy is done; its end stays for WAIT). Running
+/// ones carry their statistics; every one its status (container ID, init
+/// pid, addresses, the net_cls classid).
 async fn get_containers(
     state: &Arc<State>,
     show_nested: bool,
@@ -402,6 +404,7 @@ async fn get_containers(
                 .list()?
                 .into_iter()
                 .filter(|c| show_nested || !c.id().is_nested())
+                .filter(|c| c.state() != ContainerState::Terminated)
                 .collect();
             let running: Vec<ContainerId> = list
                 .iter()
