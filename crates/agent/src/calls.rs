@@ -301,8 +301,14 @@ fn unknown(id: &ContainerId) -> ApiError {
     ApiError::not_found(format!("Container {id} cannot be found"))
 }
 
-/// The `WaitContainer` response from a termination.
+/// The `WaitContainer` response from a termination. As Mesos's
+/// containerizer, a state and a message come with a reason (a limitation,
+/// a failed launch) or a destroy only: for a command that simply ended the
+/// status says it all, and a client such as Mesos's default executor takes
+/// an answered state over its own (its TASK_KILLED for a task it killed)
+/// and appends an answered message to its own "Command exited …".
 pub fn wait_body(t: &Termination) -> response::WaitContainer {
+    let said = t.reason.is_some() || t.state == Some(phobos_core::TaskState::Killed);
     let limitation = (!t.limited_resources.is_empty()).then(|| mesos::TaskResourceLimitation {
         resources: t
             .limited_resources
@@ -318,12 +324,13 @@ pub fn wait_body(t: &Termination) -> response::WaitContainer {
         exit_status: t.status.map(|s| s.raw()),
         state: t
             .state
+            .filter(|_| said)
             .map(|s| phobos_runtime::mesos_proto::task_state(s) as i32),
         reason: t
             .reason
             .map(|r| phobos_runtime::mesos_proto::reason(r) as i32),
         limitation,
-        message: t.message.clone(),
+        message: t.message.clone().filter(|_| said),
     }
 }
 

@@ -113,8 +113,13 @@ fn privileged_agent_serves_every_container_call_in_json() {
     assert_eq!(r.status, 200, "{}", r.text());
     let w = &r.json()["wait_container"];
     assert_eq!(w["exit_status"], 3 << 8);
-    assert_eq!(w["state"], "TASK_FAILED");
-    assert_eq!(w["message"], "Command exited with status 3");
+    // As Mesos answers a command that simply ended: the status alone (a
+    // client such as the default executor would take a state over its own
+    // TASK_KILLED, and append a message to its own).
+    assert!(
+        w.get("state").is_none() && w.get("message").is_none(),
+        "{w}"
+    );
     let sandbox = env.sandbox("j-exit");
     assert_eq!(
         std::fs::read_to_string(sandbox.join("stdout")).unwrap(),

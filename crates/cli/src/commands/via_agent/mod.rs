@@ -96,7 +96,9 @@ fn full_id(id: &mesos::ContainerId) -> String {
 }
 
 /// The termination a `WAIT_CONTAINER` answered, as the door recorded it
-/// (every field of ours has its Mesos counterpart).
+/// (every field of ours has its Mesos counterpart; a command that simply
+/// ended comes as its status alone, as from Mesos, and its state and
+/// message are the door's for that status).
 fn termination(wait: &response::WaitContainer) -> Termination {
     use mesos::TaskState as M;
     use mesos::task_status::Reason as R;
@@ -116,8 +118,12 @@ fn termination(wait: &response::WaitContainer) -> Termination {
         R::ExecutorTerminated => Some(Reason::ExecutorTerminated),
         _ => None,
     });
+    let status = wait.exit_status.map(WaitStatus);
+    if let (Some(status), None, None, None) = (status, state, reason, &wait.message) {
+        return Termination::from_exit(status);
+    }
     Termination {
-        status: wait.exit_status.map(WaitStatus),
+        status,
         state,
         reason,
         message: wait.message.clone(),
@@ -169,12 +175,21 @@ mod tests {
                 message: Some("Failed to launch container: x".into()),
                 ..Termination::default()
             },
+            Termination {
+                status: Some(WaitStatus::signaled(9)),
+                state: Some(phobos_core::TaskState::Killed),
+                message: Some("Container destroyed".into()),
+                ..Termination::default()
+            },
             Termination::default(),
         ];
         for t in cases {
             let body = phobos_agent::calls::wait_body(&t);
             assert_eq!(termination(&body), t);
         }
+        // A command that simply ended: its status alone, as Mesos answers.
+        let body = phobos_agent::calls::wait_body(&Termination::from_exit(WaitStatus::exited(3)));
+        assert_eq!((body.state, body.message), (None, None));
     }
 
     #[test]
