@@ -134,13 +134,13 @@ pub fn launch_intent(
                 debug: false,
                 session: false,
             };
-        } else if container.linux_info.as_ref().and_then(|l| l.share_cgroups) == Some(false) {
-            // Mesos: only a nested container can have cgroups of its own
-            // apart from a parent's.
+        } else if container.linux_info.as_ref().and_then(|l| l.share_cgroups) == Some(true) {
+            // Mesos: a container without a parent has no cgroups to share
+            // (`false`, its own, is what it has anyway).
             return Err(mesos_proto::BadLinuxInfo {
                 origin: "container",
                 field: "linux_info.share_cgroups",
-                problem: "false applies only to a nested container".to_owned(),
+                problem: "a container without a parent cannot set it to true".to_owned(),
             }
             .into());
         }
@@ -345,23 +345,31 @@ mod tests {
     }
 
     #[test]
-    fn share_cgroups_false_is_refused_for_a_top_level_container() {
-        let mut l = launch("true");
-        l.container = Some(mesos::ContainerInfo {
-            r#type: container_info::Type::Mesos as i32,
-            linux_info: Some(mesos::LinuxInfo {
-                share_cgroups: Some(false),
+    fn share_cgroups_true_is_refused_for_a_top_level_container_as_mesos_does() {
+        let with = |share: bool| {
+            let mut l = launch("true");
+            l.container = Some(mesos::ContainerInfo {
+                r#type: container_info::Type::Mesos as i32,
+                linux_info: Some(mesos::LinuxInfo {
+                    share_cgroups: Some(share),
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        });
-        let err = launch_intent(&id(), &l, true, Class::Default).unwrap_err();
+            });
+            l
+        };
+        let err = launch_intent(&id(), &with(true), true, Class::Default).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "container.linux_info.share_cgroups: false applies only to a nested container"
+            "container.linux_info.share_cgroups: a container without a parent cannot set it to true"
         );
+        // False is what a top-level container has anyway.
+        let top = launch_intent(&id(), &with(false), true, Class::Default).unwrap();
+        assert_eq!(top.nesting, Nesting::default());
         let nested = ContainerId::parse_path("par.kid").unwrap();
-        let i = launch_intent(&nested, &l, true, Class::Default).unwrap();
+        let i = launch_intent(&nested, &with(false), true, Class::Default).unwrap();
         assert!(!i.nesting.share_cgroups);
+        let i = launch_intent(&nested, &with(true), true, Class::Default).unwrap();
+        assert!(i.nesting.share_cgroups);
     }
 }
