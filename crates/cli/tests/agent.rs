@@ -328,6 +328,18 @@ fn privileged_agent_answers_bad_requests_with_mesos_status_codes() {
             413,
         ),
         (
+            "a negative resource",
+            json.to_vec(),
+            br#"{"type":"LAUNCH_CONTAINER","launch_container":{"container_id":{"value":"neg"},"command":{"value":"true"},"resources":[{"name":"cpus","type":"SCALAR","scalar":{"value":-1}}]}}"#.to_vec(),
+            400,
+        ),
+        (
+            "share_cgroups without a parent",
+            json.to_vec(),
+            br#"{"type":"LAUNCH_CONTAINER","launch_container":{"container_id":{"value":"shr"},"command":{"value":"true"},"container":{"type":"MESOS","linux_info":{"share_cgroups":true}}}}"#.to_vec(),
+            400,
+        ),
+        (
             "unknown container (wait)",
             json.to_vec(),
             wait_json("nobody").to_string().into_bytes(),
@@ -383,7 +395,7 @@ fn privileged_agent_answers_bad_requests_with_mesos_status_codes() {
     assert_eq!(conn.request("GET", "/api/v1", &[], b"").status, 405);
     assert_eq!(conn.request("GET", "/nowhere", &[], b"").status, 404);
     // Refused launches left nothing behind.
-    for c in ["d", "e"] {
+    for c in ["d", "e", "neg", "shr"] {
         assert!(!env.container_dir(c).exists());
         assert!(!env.sandbox(c).exists());
     }

@@ -324,6 +324,13 @@ impl Resources {
                 _ => {}
             }
         }
+        // A total of zero is no request (Mesos drops empty resources); a
+        // negative one stays, for `validate` to refuse.
+        for total in [&mut r.cpus, &mut r.mem, &mut r.disk] {
+            if *total == Some(0.0) {
+                *total = None;
+            }
+        }
         for (name, l) in limits {
             match name {
                 "cpus" => r.cpus_limit = Some(l),
@@ -411,6 +418,15 @@ mod tests {
         };
         let back = Resources::from_mesos(r.requests(), r.limits());
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn a_zero_mesos_total_is_no_request_and_a_negative_one_is_refused() {
+        let r = Resources::from_mesos([("disk", 0.0), ("cpus", 0.5), ("cpus", 0.0)], []);
+        assert_eq!((r.cpus, r.disk), (Some(0.5), None));
+        assert!(r.validate().is_ok());
+        let r = Resources::from_mesos([("mem", -64.0)], []);
+        assert_eq!(r.validate().unwrap_err().option, "--mem");
     }
 
     proptest::proptest! {

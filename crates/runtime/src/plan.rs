@@ -170,6 +170,15 @@ pub enum PlanError {
     Hostname(#[from] phobos_core::InvalidHostname),
     #[error(transparent)]
     Env(#[from] phobos_core::InvalidEnv),
+    /// A resource value the face did not check itself (the API's, the
+    /// ECP's: the CLI refuses its options as it parses them).
+    #[error(
+        "invalid value '{}' for resource {}: {}",
+        .0.value,
+        .0.option.trim_start_matches('-'),
+        .0.reason
+    )]
+    Resources(phobos_core::InvalidResource),
     #[error("hostname {0:?} needs the linux launcher")]
     HostnameNeedsLinux(String),
     #[error("{0} does not apply to Docker containers")]
@@ -388,6 +397,7 @@ impl<'a> Planner<'a> {
         for (key, value) in &intent.env {
             phobos_core::input::validate_env(key, value)?;
         }
+        intent.resources.validate().map_err(PlanError::Resources)?;
         let (id, sandbox) = match &intent.parent {
             Some(parent) => self.nested_id(&intent, parent)?,
             None => {

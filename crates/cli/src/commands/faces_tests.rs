@@ -270,6 +270,28 @@ fn a_refusal_is_the_same_for_every_face() {
     let mut agent_intent = agent("h", None);
     agent_intent.hostname = Some("box".into());
     assert_eq!(refuse(cli_intent.clone()), refuse(agent_intent));
+    // A resource the CLI would refuse as it parses it, from the others.
+    let negative = vec![scalar("cpus", -1.0)];
+    let mut from_agent = agent("r", None);
+    from_agent.resources = phobos_runtime::mesos_proto::resources(&negative);
+    let mut request = launch("r", None);
+    if let Some(executor) = &mut request.executor_info {
+        executor.resources = negative;
+    }
+    let from_ecp = ecp(&request);
+    let root = settings("", 0);
+    let refuse_as_root = |intent| {
+        Planner::new(&root, &FakeHost)
+            .plan(intent)
+            .unwrap_err()
+            .to_string()
+    };
+    let message = refuse_as_root(from_agent);
+    assert_eq!(
+        message,
+        "invalid value '-1' for resource cpus: must be greater than 0"
+    );
+    assert_eq!(refuse_as_root(from_ecp), message);
     cli_intent.hostname = None;
     cli_intent.launcher = Some(LauncherKind::Linux);
     assert!(refuse(cli_intent).contains("needs root"));
