@@ -278,20 +278,12 @@ fn a_refusal_is_the_same_for_every_face() {
     if let Some(executor) = &mut request.executor_info {
         executor.resources = negative;
     }
-    let from_ecp = ecp(&request);
-    let root = settings("", 0);
-    let refuse_as_root = |intent| {
-        Planner::new(&root, &FakeHost)
-            .plan(intent)
-            .unwrap_err()
-            .to_string()
-    };
-    let message = refuse_as_root(from_agent);
+    let message = refuse(from_agent);
     assert_eq!(
         message,
         "invalid value '-1' for resource cpus: must be greater than 0"
     );
-    assert_eq!(refuse_as_root(from_ecp), message);
+    assert_eq!(refuse(ecp(&request)), message);
     cli_intent.hostname = None;
     cli_intent.launcher = Some(LauncherKind::Linux);
     assert!(refuse(cli_intent).contains("needs root"));

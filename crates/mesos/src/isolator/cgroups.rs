@@ -68,8 +68,6 @@ pub struct CgroupsIsolator {
 }
 
 impl CgroupsIsolator {
-    /// The `tasks` files of the container's v1 cgroups to join: those with
-    /// cpuset (`cpuset` true) or those without.
     /// The isolator of `config` on the host's `hierarchies`. A subsystem
     /// the host lacks is an error naming it, unless it came from
     /// `cgroups/all`, which loads only what the kernel has.

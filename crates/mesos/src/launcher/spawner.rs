@@ -294,15 +294,7 @@ fn clone_waiting_init(
     runtime_dir: &Path,
 ) -> Result<(super::Cloned, OwnedFd), LaunchError> {
     let exe_c = cstring(exe.as_os_str().as_bytes(), "use the phobos binary path")?;
-    let env = cstring(
-        &[
-            INIT_SPAWNER_ENV.as_bytes(),
-            b"=",
-            runtime_dir.as_os_str().as_bytes(),
-        ]
-        .concat(),
-        "use the runtime directory path",
-    )?;
+    let env = spawner_env(runtime_dir)?;
     let devnull = File::open("/dev/null").map_err(sys("open /dev/null"))?;
     let (ours, theirs) = super::seqpacket::seqpacket_pair()?;
     let null = devnull.as_raw_fd();
@@ -315,6 +307,20 @@ fn clone_waiting_init(
         &[],
     )?;
     Ok((cloned, ours))
+}
+
+/// `INIT_SPAWNER_ENV=runtime_dir`: what names a process a spawner for
+/// that directory's containers, exec'd or forked.
+fn spawner_env(runtime_dir: &Path) -> Result<std::ffi::CString, LaunchError> {
+    cstring(
+        &[
+            INIT_SPAWNER_ENV.as_bytes(),
+            b"=",
+            runtime_dir.as_os_str().as_bytes(),
+        ]
+        .concat(),
+        "use the runtime directory path",
+    )
 }
 
 /// One container's request, as the spawner received it.

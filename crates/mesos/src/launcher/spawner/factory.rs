@@ -226,19 +226,13 @@ fn receive(sock: &OwnedFd) -> io::Result<Option<Order>> {
 /// nothing else open, every signal blocked; then one spawner per order
 /// until the face goes.
 fn serve(sock: RawFd, devnull: RawFd, exe: &Path) -> ! {
-    let all = nix::sys::signal::SigSet::all();
-    let _ =
-        nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&all), None);
-    if super::fork::place_descriptors(sock, devnull) != Some(true) {
+    if super::fork::detach(sock, devnull) != Some(true) {
         // Without close_range(2) the face's descriptors would reach every
         // spawner: no factory (the face sees end-of-file and clones init).
         // SAFETY: _exit(2) ends this child without touching the face's
         // state.
         unsafe { libc::_exit(1) }
     }
-    // SAFETY: setsid(2) has no memory effects: away from the face's
-    // terminal and its signals.
-    unsafe { libc::setsid() };
     // SAFETY: fd 3 is the socket placed above, owned by nothing else.
     let sock = unsafe { OwnedFd::from_raw_fd(super::super::INIT_SYNC_FD) };
     loop {

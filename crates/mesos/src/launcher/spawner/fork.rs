@@ -25,7 +25,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::super::{LaunchError, cstring, sys};
-use super::{INIT_SPAWNER_ENV, Spawner};
+use super::{Spawner, spawner_env};
 use crate::init_mounts::Premount;
 
 /// What the child shows in `/proc/PID/cmdline` and `environ`, and execs
@@ -51,12 +51,7 @@ impl Identity {
         extra: Option<CString>,
     ) -> Result<Self, LaunchError> {
         let exe = cstring(exe.as_os_str().as_bytes(), "use the phobos binary path")?;
-        let dir = runtime_dir.as_os_str().as_bytes();
-        let spawner_env = cstring(
-            &[INIT_SPAWNER_ENV.as_bytes(), b"=", dir].concat(),
-            "use the runtime directory path",
-        )?;
-        let vars: Vec<CString> = std::iter::once(spawner_env)
+        let vars: Vec<CString> = std::iter::once(spawner_env(runtime_dir)?)
             .chain(extra)
             .chain(super::super::log_env())
             .collect();
@@ -220,17 +215,11 @@ impl Spawner {
 
 /// The forked child: made what an exec'd spawner is, then `phobos init`.
 pub(super) fn become_spawner(sock: RawFd, devnull: RawFd, identity: &Identity) -> ! {
-    let all = nix::sys::signal::SigSet::all();
-    let _ =
-        nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&all), None);
-    let Some(rest_closed) = place_descriptors(sock, devnull) else {
+    let Some(rest_closed) = detach(sock, devnull) else {
         // SAFETY: _exit(2) ends this child without touching the face's
         // state (no atexit handlers, no buffers to flush).
         unsafe { libc::_exit(127) }
     };
-    // SAFETY: setsid(2) has no memory effects; as an exec'd spawner, a
-    // session of its own, away from the face's terminal.
-    unsafe { libc::setsid() };
     if !rest_closed {
         // What the face's caller left open closes at the exec.
         super::super::close_from_on_exec(5);
@@ -256,10 +245,24 @@ pub(super) fn become_spawner(sock: RawFd, devnull: RawFd, identity: &Identity) -
     std::process::exit(crate::init::main())
 }
 
+/// A forked child's start, as a spawner or the factory: every signal
+/// blocked, its descriptors placed ([`place_descriptors`], whose answer
+/// this is) and, once they are, a session of its own, away from the
+/// face's terminal and its signals.
+pub(super) fn detach(sock: RawFd, devnull: RawFd) -> Option<bool> {
+    let all = nix::sys::signal::SigSet::all();
+    let _ =
+        nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&all), None);
+    let rest_closed = place_descriptors(sock, devnull)?;
+    // SAFETY: setsid(2) has no memory effects.
+    unsafe { libc::setsid() };
+    Some(rest_closed)
+}
+
 /// Stdio and fd 4 `/dev/null`, fd 3 the socket: `Some(true)` with
 /// nothing else open, `Some(false)` where `close_range(2)` is missing,
 /// `None` when the descriptors could not be placed.
-pub(super) fn place_descriptors(sock: RawFd, devnull: RawFd) -> Option<bool> {
+fn place_descriptors(sock: RawFd, devnull: RawFd) -> Option<bool> {
     const HIGH: RawFd = 16;
     // SAFETY: fcntl(2), dup2(2) and close_range(2) on this process's own
     // descriptor table; the sources are open until the ranges close them.
